@@ -1,0 +1,107 @@
+/**
+ * The one registry of Herald's error codes. Every problem response, log line and CLI failure
+ * names one of these codes; `docs/errors.md` documents each (a test keeps the two in sync).
+ *
+ * @remarks `retryable` tells a client whether sending the same request again may succeed.
+ */
+export const ErrorCodes = {
+  HERALD_MALFORMED_JSON: { status: 400, title: 'Malformed JSON', retryable: false },
+  HERALD_INVALID_EVENT: { status: 400, title: 'Invalid CloudEvent', retryable: false },
+  HERALD_MISSING_ATTRIBUTE: { status: 400, title: 'Missing required attribute', retryable: false },
+  HERALD_INVALID_ATTRIBUTE: { status: 400, title: 'Invalid attribute value', retryable: false },
+  HERALD_INVALID_ATTRIBUTE_NAME: { status: 400, title: 'Invalid attribute name', retryable: false },
+  HERALD_UNSUPPORTED_SPECVERSION: { status: 400, title: 'Unsupported specversion', retryable: false },
+  HERALD_INVALID_HEADER_ENCODING: { status: 400, title: 'Invalid header percent-encoding', retryable: false },
+  HERALD_INVALID_DATA: { status: 400, title: 'Invalid event data', retryable: false },
+  HERALD_INVALID_BATCH: { status: 400, title: 'Invalid batch', retryable: false },
+  HERALD_INVALID_QUERY: { status: 400, title: 'Invalid query parameter', retryable: false },
+  HERALD_INVALID_REQUEST: { status: 400, title: 'Invalid request body', retryable: false },
+  HERALD_UNKNOWN_FIELD: { status: 400, title: 'Unknown field', retryable: false },
+  HERALD_INVALID_FILTER: { status: 400, title: 'Invalid filter', retryable: false },
+  HERALD_UNSUPPORTED_FILTER: { status: 400, title: 'Unsupported filter dialect', retryable: false },
+  HERALD_INVALID_SINK: { status: 400, title: 'Invalid sink', retryable: false },
+  HERALD_NOT_FOUND: { status: 404, title: 'Not found', retryable: false },
+  HERALD_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', retryable: false },
+  HERALD_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large', retryable: false },
+  HERALD_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', retryable: false },
+  HERALD_RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
+  HERALD_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
+  HERALD_STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable', retryable: true },
+  HERALD_SHUTTING_DOWN: { status: 503, title: 'Shutting down', retryable: true },
+  HERALD_INVALID_CONFIG: { status: 500, title: 'Invalid configuration', retryable: false },
+} as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ProblemDetails {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly code: ErrorCode;
+  /** The CloudEvents attribute to blame, when one is. */
+  readonly attribute?: string;
+  /** A JSON pointer (RFC 6901) into the request body, when one input is to blame. */
+  readonly pointer?: string;
+  /** For batches: the index of the offending event. */
+  readonly index?: number;
+}
+
+export interface HeraldErrorOptions extends ErrorOptions {
+  readonly attribute?: string;
+  readonly pointer?: string;
+  readonly index?: number;
+  /** Seconds, for 429 and 503. */
+  readonly retryAfter?: number;
+}
+
+/** An error with a registry code; classify by `code`, not `instanceof` (it crosses worker threads). */
+export class HeraldError extends Error {
+  readonly code: ErrorCode;
+  readonly attribute: string | undefined;
+  readonly pointer: string | undefined;
+  readonly index: number | undefined;
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, detail: string, options: HeraldErrorOptions = {}) {
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HeraldError';
+    this.code = code;
+    this.attribute = options.attribute;
+    this.pointer = options.pointer;
+    this.index = options.index;
+    this.retryAfter = options.retryAfter;
+  }
+
+  get status(): number {
+    return ErrorCodes[this.code].status;
+  }
+
+  /** The same error, blamed on event `index` of a batch. */
+  atIndex(index: number): HeraldError {
+    return new HeraldError(this.code, `event ${index}: ${this.message}`, {
+      ...(this.attribute === undefined ? {} : { attribute: this.attribute }),
+      pointer: `/${index}${this.pointer ?? ''}`,
+      index,
+      cause: this,
+    });
+  }
+
+  toProblem(): ProblemDetails {
+    const entry = ErrorCodes[this.code];
+    return {
+      type: `https://herald.dev/errors/${this.code}`,
+      title: entry.title,
+      status: entry.status,
+      detail: this.message,
+      code: this.code,
+      ...(this.attribute === undefined ? {} : { attribute: this.attribute }),
+      ...(this.pointer === undefined ? {} : { pointer: this.pointer }),
+      ...(this.index === undefined ? {} : { index: this.index }),
+    };
+  }
+}
+
+export function isHeraldError(value: unknown): value is HeraldError {
+  return value instanceof Error && value.name === 'HeraldError' && 'code' in value;
+}
