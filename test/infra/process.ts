@@ -1,0 +1,194 @@
+// Shared helpers for the test-infrastructure harnesses: binary lookup, free loopback ports, child-process
+// supervision (no orphans), and polling.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Directory holding the binaries built by test/infra/{nats,k8s}/build.sh. */
+export function infraBinDir(): string {
+  const cache = process.env['HERALD_CACHE'] ?? join(homedir(), '.cache', 'herald');
+  return join(cache, 'bin');
+}
+
+/**
+ * Resolves a binary from an environment override or the infra cache. Throws (never skips) when it is
+ * missing, naming the build script to run.
+ */
+export function resolveInfraBinary(envVar: string, name: string, buildScript: string): string {
+  const override = process.env[envVar];
+  const path = override !== undefined && override !== '' ? override : join(infraBinDir(), name);
+  if (!existsSync(path)) {
+    throw new Error(
+      `${name} binary not found at ${path}. Build it with \`bash ${buildScript}\` ` +
+        `(or set ${envVar} to an existing binary).`,
+    );
+  }
+  return path;
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') {
+        srv.close();
+        reject(new Error('could not allocate a free port'));
+        return;
+      }
+      const { port } = addr;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Distinct free ports (kept distinct even if the kernel hands the same one out twice). */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `check` until it returns a value other than undefined, or throws after `timeoutMs` with the last
+ * error seen. `check` may throw; that counts as "not yet".
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined },
+): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last: unknown;
+  for (;;) {
+    const aborted = opts.abort?.();
+    if (aborted !== undefined) throw new Error(`${what}: ${aborted}`);
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? `: ${last.message}` : '';
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${why}`);
+    }
+    await sleep(opts.intervalMs ?? 100);
+  }
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last resort against orphans when a test run ends without calling stop(): SIGKILL every live child.
+  process.once('exit', () => {
+    for (const child of live) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/** A supervised child process whose recent output is kept for error messages. */
+export class ManagedProcess {
+  readonly child: ChildProcess;
+  private readonly output: string[] = [];
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exited: Promise<void>;
+
+  constructor(
+    readonly label: string,
+    command: string,
+    args: readonly string[],
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; maxOutputLines?: number } = {},
+  ) {
+    installExitHook();
+    const max = opts.maxOutputLines ?? 200;
+    const echo = process.env['HERALD_INFRA_LOGS'] === '1';
+    this.child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: false,
+    });
+    live.add(this.child);
+    const collect = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        this.output.push(line);
+        if (this.output.length > max) this.output.shift();
+        if (echo) process.stderr.write(`[${label}] ${line}\n`);
+      }
+    };
+    this.child.stdout?.on('data', collect);
+    this.child.stderr?.on('data', collect);
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        live.delete(this.child);
+        resolve();
+      });
+      this.child.once('error', (err) => {
+        this.output.push(`spawn error: ${err.message}`);
+        this.exitInfo ??= { code: null, signal: null };
+        live.delete(this.child);
+        resolve();
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** undefined while running; otherwise a description of how it ended. */
+  exitDescription(): string | undefined {
+    if (this.exitInfo === undefined) return undefined;
+    const { code, signal } = this.exitInfo;
+    return `${this.label} exited (${signal !== null ? `signal ${signal}` : `code ${String(code)}`})`;
+  }
+
+  get running(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  recentOutput(lines = 40): string {
+    return this.output.slice(-lines).join('\n');
+  }
+
+  /** Sends `signal`; resolves when the process has exited, or after `waitMs` (0: do not wait). */
+  async signal(signal: NodeJS.Signals, waitMs: number): Promise<void> {
+    if (!this.running) return;
+    this.child.kill(signal);
+    if (waitMs > 0) await Promise.race([this.exited, sleep(waitMs)]);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    await Promise.race([this.exited, sleep(graceMs)]);
+    if (this.running) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  waitExit(): Promise<void> {
+    return this.exited;
+  }
+}
