@@ -10,13 +10,19 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
-      curly: ['error', 'multi-line'],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': [
         'error',
-        { selector: 'TSEnumDeclaration', message: 'Use an `as const` object and a union type instead of enum.' },
+        {
+          selector: 'TSEnumDeclaration',
+          message: 'Use an `as const` object and a union type instead of enum.',
+        },
       ],
     },
+  },
+  {
+    files: ['**/*.test.ts', '**/testing/**', 'test/**', 'bench/**'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 );

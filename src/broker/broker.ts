@@ -1,0 +1,202 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BrokerConfig } from '../config/index.js';
+import { HeraldError } from '../errors/index.js';
+import { Router, sendJson, sendProblem } from '../http/index.js';
+import { Ingress } from '../ingress/index.js';
+import { registerLogApi } from '../log-api/index.js';
+import type { EventFilterCompiler } from '../log-api/index.js';
+import { BrokerMetrics } from '../observability/index.js';
+import type { Logger } from '../observability/index.js';
+import { EmbeddedEventStore } from '../store/embedded/index.js';
+import type { EventStore } from '../store/index.js';
+import { openApiDocument } from './openapi.js';
+
+/** Until the CloudEvents SQL engine is wired in, `filter=` is refused with a precise code. */
+const unsupportedFilter: EventFilterCompiler = () => {
+  throw new HeraldError('HERALD_UNSUPPORTED_FILTER', 'filter expressions (CESQL) are not supported yet', {
+    pointer: '?filter',
+  });
+};
+
+export interface BrokerOptions {
+  readonly config: BrokerConfig;
+  readonly logger: Logger;
+  /** Injected in tests and for other adapters; the default is chosen by `config.store`. */
+  readonly store?: EventStore;
+}
+
+function openStore(config: BrokerConfig): EventStore {
+  if (config.store !== 'embedded') {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `store '${config.store}' is not available in this build yet`,
+    );
+  }
+  return new EmbeddedEventStore({
+    dataDir: config.dataDir,
+    brokerName: config.brokerName,
+    durability: config.durability,
+    dedupeWindowMs: config.dedupeWindowMs,
+    retention: config.retention,
+  });
+}
+
+/**
+ * One broker process: ingress, event log, log read API and operations endpoints, on one port or on a
+ * data port plus an admin port.
+ */
+export class Broker {
+  readonly metrics = new BrokerMetrics();
+  readonly store: EventStore;
+  private readonly ingress: Ingress;
+  private readonly dataRouter = new Router();
+  private readonly adminRouter: Router;
+  private readonly servers: Server[] = [];
+  private readonly shutdownController = new AbortController();
+  private inFlight = 0;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(private readonly options: BrokerOptions) {
+    const { config } = options;
+    this.store = options.store ?? openStore(config);
+    this.ingress = new Ingress({
+      store: this.store,
+      metrics: this.metrics,
+      maxEventSize: config.maxEventSize,
+      maxRequestSize: config.maxRequestSize,
+      rateLimit: config.ingressRateLimit,
+    });
+    this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
+    this.registerRoutes();
+  }
+
+  static async start(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options);
+    await broker.listen();
+    return broker;
+  }
+
+  get port(): number {
+    return (this.servers[0]?.address() as AddressInfo).port;
+  }
+
+  get adminPort(): number {
+    return ((this.servers[1] ?? this.servers[0])?.address() as AddressInfo).port;
+  }
+
+  private registerRoutes(): void {
+    const publish = (jsonIsStructured: boolean) => (req: IncomingMessage, res: ServerResponse) =>
+      this.ingress.handle(req, res, { jsonIsStructured });
+    this.dataRouter
+      .on('POST', '/', publish(false))
+      .on('POST', '/events', publish(false))
+      .on('POST', '/events/pub', publish(true));
+
+    const admin = this.adminRouter;
+    registerLogApi(admin, {
+      store: this.store,
+      compileFilter: unsupportedFilter,
+      shutdown: this.shutdownController.signal,
+    });
+    admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
+    admin.on('GET', '/readyz', (_req, res) => {
+      const ready = this.store.isReady() && this.stopping === undefined;
+      sendJson(res, ready ? 200 : 503, {
+        status: ready ? 'ready' : 'not ready',
+        store: this.store.isReady(),
+      });
+    });
+    admin.on('GET', '/metrics', async (_req, res) => {
+      const stats = await this.store.stats();
+      this.metrics.logEvents.set(stats.events);
+      this.metrics.logBytes.set(stats.bytes);
+      this.metrics.logLastSequence.set(stats.last);
+      const text = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+      res.end(text);
+    });
+    admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
+  }
+
+  private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.inFlight++;
+    try {
+      if (this.stopping !== undefined) {
+        res.setHeader('connection', 'close');
+        throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
+      }
+      const url = new URL(req.url ?? '/', 'http://broker');
+      const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
+      await handler(req, res, params, url);
+    } catch (error) {
+      const problem = sendProblem(res, error);
+      this.metrics.rejected.inc({ code: problem.code });
+      if (problem.status >= 500 && problem.code !== 'HERALD_SHUTTING_DOWN') {
+        this.options.logger.error({ err: error, code: problem.code, path: req.url }, 'request failed');
+      } else {
+        this.options.logger.debug(
+          { code: problem.code, path: req.url, detail: problem.message },
+          'request rejected',
+        );
+      }
+      // Unread request bodies would otherwise stall a keep-alive connection.
+      if (!req.complete) req.resume();
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const { config, logger } = this.options;
+    const bind = async (router: Router, port: number): Promise<Server> => {
+      const server = createServer(
+        { keepAliveTimeout: 65_000 },
+        (req, res) => void this.handle(router, req, res),
+      );
+      server.headersTimeout = 66_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      this.servers.push(server);
+      return server;
+    };
+    await bind(this.dataRouter, config.port);
+    if (config.adminPort !== undefined) await bind(this.adminRouter, config.adminPort);
+    logger.info(
+      { port: this.port, adminPort: this.adminPort, store: this.store.kind },
+      'herald broker listening',
+    );
+  }
+
+  /** Graceful stop: refuse new requests, finish in-flight ones, end streams, close the store. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const { logger, config } = this.options;
+    logger.info({ inFlight: this.inFlight }, 'herald broker stopping');
+    this.shutdownController.abort();
+    const closing = this.servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        }),
+    );
+    const deadline = setTimeout(() => {
+      for (const server of this.servers) server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    await Promise.all(closing);
+    clearTimeout(deadline);
+    await this.store.close();
+    logger.info('herald broker stopped');
+  }
+}

@@ -1,0 +1,2 @@
+export { Broker } from './broker.js';
+export type { BrokerOptions } from './broker.js';

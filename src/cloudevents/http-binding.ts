@@ -1,0 +1,157 @@
+import { HeraldError } from '../errors/index.js';
+import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
+import { eventFromJson, parseJsonBody } from './json-format.js';
+import type { CloudEvent } from './types.js';
+import { DataKind } from './types.js';
+import { isJsonMediaType, validateAttributes } from './validate.js';
+
+export type ContentMode = 'binary' | 'structured' | 'batch';
+
+const STRUCTURED_PREFIX = 'application/cloudevents';
+const BATCH_PREFIX = 'application/cloudevents-batch';
+
+function essence(contentType: string): string {
+  const semi = contentType.indexOf(';');
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+}
+
+/** HTTP binding §3: the batch prefix is checked first because it also starts with the structured one. */
+export function detectMode(contentType: string | undefined): ContentMode {
+  if (contentType === undefined) return 'binary';
+  const lower = contentType.trimStart().toLowerCase();
+  if (lower.startsWith(BATCH_PREFIX)) return 'batch';
+  if (lower.startsWith(STRUCTURED_PREFIX)) return 'structured';
+  return 'binary';
+}
+
+function unsupportedFormat(contentType: string, expected: string): HeraldError {
+  return new HeraldError(
+    'HERALD_UNSUPPORTED_MEDIA_TYPE',
+    `event format '${essence(contentType)}' is not supported; use ${expected}`,
+  );
+}
+
+export function parseStructured(contentType: string, body: Uint8Array): CloudEvent {
+  if (essence(contentType) !== 'application/cloudevents+json') {
+    throw unsupportedFormat(contentType, 'application/cloudevents+json');
+  }
+  return eventFromJson(parseJsonBody(body));
+}
+
+export function parseBatch(contentType: string, body: Uint8Array): CloudEvent[] {
+  if (essence(contentType) !== 'application/cloudevents-batch+json') {
+    throw unsupportedFormat(contentType, 'application/cloudevents-batch+json');
+  }
+  const parsed = parseJsonBody(body);
+  if (!Array.isArray(parsed)) {
+    throw new HeraldError('HERALD_INVALID_BATCH', 'a JSON batch must be an array of CloudEvents', {
+      pointer: '',
+    });
+  }
+  return parsed.map((item: unknown, index) => {
+    try {
+      return eventFromJson(item);
+    } catch (error) {
+      throw error instanceof HeraldError ? error.atIndex(index) : error;
+    }
+  });
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+
+function isTextMediaType(contentType: string): boolean {
+  const e = essence(contentType);
+  return (
+    e.startsWith('text/') ||
+    e.endsWith('/xml') ||
+    e.endsWith('+xml') ||
+    e === 'application/x-www-form-urlencoded'
+  );
+}
+
+/** How binary-mode body bytes are kept: JSON when they parse as the declared JSON, text when UTF-8 text. */
+function classifyBinaryData(contentType: string | undefined, body: Uint8Array): DataKind {
+  if (body.byteLength === 0) return DataKind.None;
+  if (contentType === undefined) return DataKind.Binary;
+  if (isJsonMediaType(contentType)) {
+    try {
+      JSON.parse(utf8Strict.decode(body));
+      return DataKind.Json;
+    } catch {
+      return DataKind.Binary;
+    }
+  }
+  if (isTextMediaType(contentType)) {
+    try {
+      utf8Strict.decode(body);
+      return DataKind.Text;
+    } catch {
+      return DataKind.Binary;
+    }
+  }
+  return DataKind.Binary;
+}
+
+/**
+ * Decodes a binary-mode message. `rawHeaders` is Node's flat `[name, value, …]` list, used instead of
+ * the merged header object so that a repeated `ce-` header is caught rather than silently joined.
+ */
+export function parseBinary(
+  rawHeaders: readonly string[],
+  contentType: string | undefined,
+  body: Uint8Array,
+): CloudEvent {
+  const attributes: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (
+      name.length < 3 ||
+      (name.charCodeAt(0) | 0x20) !== 0x63 ||
+      (name.charCodeAt(1) | 0x20) !== 0x65 ||
+      name[2] !== '-'
+    ) {
+      continue;
+    }
+    const attribute = name.slice(3).toLowerCase();
+    if (attribute === 'datacontenttype') {
+      throw new HeraldError(
+        'HERALD_INVALID_ATTRIBUTE',
+        'binary mode carries datacontenttype in Content-Type; a ce-datacontenttype header must not be present',
+        { attribute },
+      );
+    }
+    if (attributes[attribute] !== undefined) {
+      throw new HeraldError('HERALD_INVALID_ATTRIBUTE', `header ce-${attribute} appears more than once`, {
+        attribute,
+      });
+    }
+    attributes[attribute] = decodeHeaderValue(rawHeaders[i + 1] as string, attribute);
+  }
+  if (contentType !== undefined) attributes['datacontenttype'] = contentType;
+  const validated = validateAttributes(attributes);
+  const dataKind = classifyBinaryData(contentType, body);
+  return { attributes: validated, data: dataKind === DataKind.None ? undefined : body, dataKind };
+}
+
+/** True when the request carries at least one `ce-` header, i.e. it claims to be binary mode. */
+export function hasBinaryHeaders(rawHeaders: readonly string[]): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length > 3 && name.slice(0, 3).toLowerCase() === 'ce-') return true;
+  }
+  return false;
+}
+
+/** Header name/value pairs of a binary-mode message for `event` (values percent-encoded). */
+export function toBinaryHeaders(event: CloudEvent): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const attributes = event.attributes;
+  for (const name in attributes) {
+    if (name === 'datacontenttype') continue;
+    headers[`ce-${name}`] = encodeHeaderValue(String(attributes[name]));
+  }
+  const contentType = attributes['datacontenttype'];
+  if (typeof contentType === 'string') headers['content-type'] = contentType;
+  else if (event.dataKind === DataKind.Json) headers['content-type'] = 'application/json';
+  return headers;
+}

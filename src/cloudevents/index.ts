@@ -1,0 +1,24 @@
+export type { AttributeValue, Attributes, CloudEvent } from './types.js';
+export { DataKind, REQUIRED_ATTRIBUTES, SUPPORTED_SPECVERSION } from './types.js';
+export { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
+export {
+  validateAttributes,
+  isValidAttributeName,
+  isValidString,
+  isUriReference,
+  isAbsoluteUri,
+  isTimestamp,
+  isMediaType,
+  isBase64,
+  isJsonMediaType,
+} from './validate.js';
+export { parseJsonBody, eventFromJson, eventToJson, dataMemberJson, spliceData } from './json-format.js';
+export type { ContentMode } from './http-binding.js';
+export {
+  detectMode,
+  parseStructured,
+  parseBatch,
+  parseBinary,
+  hasBinaryHeaders,
+  toBinaryHeaders,
+} from './http-binding.js';

@@ -1,0 +1,96 @@
+import { HeraldError } from '../errors/index.js';
+import type { CloudEvent } from './types.js';
+import { DataKind } from './types.js';
+import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8');
+const encoder = new TextEncoder();
+
+/** Parses a UTF-8 JSON request body; a body that is not UTF-8 or not JSON is `HERALD_MALFORMED_JSON`. */
+export function parseJsonBody(body: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = utf8Strict.decode(body);
+  } catch (cause) {
+    throw new HeraldError('HERALD_MALFORMED_JSON', 'request body is not valid UTF-8', { cause });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new HeraldError(
+      'HERALD_MALFORMED_JSON',
+      `request body is not valid JSON: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+/** Decodes one event of the JSON event format (already parsed) into Herald's model. */
+export function eventFromJson(value: unknown): CloudEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HeraldError('HERALD_INVALID_EVENT', 'a CloudEvent in JSON format must be a JSON object', {
+      pointer: '',
+    });
+  }
+  const members = value as Record<string, unknown>;
+  const attributes: Record<string, unknown> = {};
+  for (const name in members) {
+    if (name === 'data' || name === 'data_base64') continue;
+    const member = members[name];
+    // JSON null means "unset" for attributes (JSON format §2).
+    if (member !== null) attributes[name] = member;
+  }
+  const validated = validateAttributes(attributes);
+  const contentType = validated['datacontenttype'] as string | undefined;
+  const hasData = 'data' in members;
+  const base64 = members['data_base64'];
+  if (hasData && base64 !== undefined && base64 !== null) {
+    throw new HeraldError('HERALD_INVALID_DATA', "'data' and 'data_base64' are mutually exclusive", {
+      pointer: '/data_base64',
+    });
+  }
+  if (base64 !== undefined && base64 !== null) {
+    if (typeof base64 !== 'string' || !isBase64(base64)) {
+      throw new HeraldError('HERALD_INVALID_DATA', "'data_base64' must be a Base64 (RFC 4648) string", {
+        pointer: '/data_base64',
+      });
+    }
+    return { attributes: validated, data: Buffer.from(base64, 'base64'), dataKind: DataKind.Binary };
+  }
+  if (!hasData) return { attributes: validated, data: undefined, dataKind: DataKind.None };
+  const data = members['data'];
+  if (isJsonMediaType(contentType)) {
+    return { attributes: validated, data: encoder.encode(JSON.stringify(data)), dataKind: DataKind.Json };
+  }
+  if (typeof data !== 'string') {
+    throw new HeraldError(
+      'HERALD_INVALID_DATA',
+      `'data' must be a string for the non-JSON datacontenttype '${contentType ?? ''}' (use data_base64 for bytes)`,
+      { pointer: '/data' },
+    );
+  }
+  return { attributes: validated, data: encoder.encode(data), dataKind: DataKind.Text };
+}
+
+/** The `"data":…` or `"data_base64":…` member of an event's JSON rendering, or '' when there is none. */
+export function dataMemberJson(event: CloudEvent): string {
+  const { data, dataKind } = event;
+  if (data === undefined || dataKind === DataKind.None) return '';
+  if (dataKind === DataKind.Json) return `"data":${utf8.decode(data)}`;
+  if (dataKind === DataKind.Text) return `"data":${JSON.stringify(utf8.decode(data))}`;
+  return `"data_base64":"${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64')}"`;
+}
+
+/** Renders an event in the JSON event format (structured mode). */
+export function eventToJson(event: CloudEvent): string {
+  return spliceData(JSON.stringify(event.attributes), dataMemberJson(event));
+}
+
+/** Appends a data member to a JSON object text, without re-parsing either. */
+export function spliceData(attributesJson: string, dataMember: string): string {
+  if (dataMember === '') return attributesJson;
+  return attributesJson.length > 2 ? `${attributesJson.slice(0, -1)},${dataMember}}` : `{${dataMember}}`;
+}

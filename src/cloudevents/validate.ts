@@ -1,0 +1,194 @@
+import { HeraldError } from '../errors/index.js';
+import type { AttributeValue, Attributes } from './types.js';
+import { SUPPORTED_SPECVERSION } from './types.js';
+
+/** CloudEvents 1.0.2 attribute names: lower-case ASCII letters and digits only. */
+const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
+
+/**
+ * Characters a CloudEvents String must not contain: C0/C1 controls, Unicode noncharacters and
+ * unpaired surrogates (with the `u` flag a surrogate class only matches a lone half).
+ */
+const FORBIDDEN_STRING_CHARS = new RegExp(
+  '[\\u0000-\\u001F\\u007F-\\u009F\\uFDD0-\\uFDEF\\uFFFE\\uFFFF\\uD800-\\uDFFF' +
+    Array.from({ length: 16 }, (_, i) => {
+      const plane = (i + 1).toString(16).toUpperCase();
+      return `\\u{${plane}FFFE}\\u{${plane}FFFF}`;
+    }).join('') +
+    ']',
+  'u',
+);
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
+/** RFC 3986 characters (unreserved, reserved, `%`), with every `%` starting a valid escape. */
+const URI_CHARS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]]|%[0-9A-Fa-f]{2})*$/;
+
+/** RFC 3339 `date-time`; ranges are checked in code. */
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+/** RFC 2046 media type with RFC 7231 parameter syntax. */
+const MEDIA_TYPE = new RegExp(
+  `^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\\\.)*"))*[ \\t]*$`,
+);
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function isValidAttributeName(name: string): boolean {
+  return ATTRIBUTE_NAME.test(name);
+}
+
+export function isValidString(value: string): boolean {
+  return !FORBIDDEN_STRING_CHARS.test(value);
+}
+
+export function isUriReference(value: string): boolean {
+  if (!URI_CHARS.test(value)) return false;
+  if (value.indexOf('#') !== value.lastIndexOf('#')) return false;
+  // A colon before the first `/`, `?` or `#` must end a valid scheme (RFC 3986 path-noscheme).
+  const colon = value.indexOf(':');
+  if (colon >= 0) {
+    const firstDelimiter = value.search(/[/?#]/);
+    if (firstDelimiter < 0 || colon < firstDelimiter) return SCHEME.test(value.slice(0, colon));
+  }
+  return true;
+}
+
+export function isAbsoluteUri(value: string): boolean {
+  const colon = value.indexOf(':');
+  return colon > 0 && SCHEME.test(value.slice(0, colon)) && isUriReference(value);
+}
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+export function isTimestamp(value: string): boolean {
+  const m = RFC3339.exec(value);
+  if (m === null) return false;
+  const [, y, mo, d, h, mi, s, , oh, om] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const maxDay = month === 2 && !leap ? 28 : (DAYS_IN_MONTH[month - 1] ?? 31);
+  if (day > maxDay) return false;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return false;
+  if (oh !== undefined && (Number(oh) > 23 || Number(om) > 59)) return false;
+  return true;
+}
+
+export function isMediaType(value: string): boolean {
+  return MEDIA_TYPE.test(value);
+}
+
+export function isBase64(value: string): boolean {
+  return BASE64.test(value);
+}
+
+/** True for `*\/json` and `*\/*+json` (parameters ignored, case-insensitive), the JSON format's rule. */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return true;
+  const semi = contentType.indexOf(';');
+  const essence = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  return essence.endsWith('/json') || essence.endsWith('+json');
+}
+
+function invalid(attribute: string, detail: string): HeraldError {
+  return new HeraldError('HERALD_INVALID_ATTRIBUTE', `attribute '${attribute}' ${detail}`, {
+    attribute,
+    pointer: `/${attribute}`,
+  });
+}
+
+function requireString(name: string, value: AttributeValue): string {
+  if (typeof value !== 'string') throw invalid(name, `must be a String, got ${typeof value}`);
+  if (!isValidString(value)) {
+    throw invalid(name, 'contains a forbidden character (control character, noncharacter or lone surrogate)');
+  }
+  return value;
+}
+
+function requireNonEmpty(name: string, value: AttributeValue): string {
+  const s = requireString(name, value);
+  if (s.length === 0) throw invalid(name, 'must not be empty');
+  return s;
+}
+
+/** Type rules of the context attributes defined by the core specification. */
+const CORE_RULES: Readonly<Record<string, (name: string, value: AttributeValue) => void>> = {
+  specversion: (_name, value) => {
+    if (value !== SUPPORTED_SPECVERSION) {
+      throw new HeraldError(
+        'HERALD_UNSUPPORTED_SPECVERSION',
+        `specversion ${JSON.stringify(value)} is not supported; Herald accepts "${SUPPORTED_SPECVERSION}"`,
+        { attribute: 'specversion', pointer: '/specversion' },
+      );
+    }
+  },
+  id: requireNonEmpty,
+  type: requireNonEmpty,
+  subject: requireNonEmpty,
+  source: (name, value) => {
+    const text = requireNonEmpty(name, value);
+    if (!isUriReference(text)) throw invalid(name, 'must be a URI-reference (RFC 3986)');
+  },
+  dataschema: (name, value) => {
+    const text = requireNonEmpty(name, value);
+    if (!isAbsoluteUri(text)) throw invalid(name, 'must be an absolute URI (RFC 3986)');
+  },
+  datacontenttype: (name, value) => {
+    if (!isMediaType(requireNonEmpty(name, value))) throw invalid(name, 'must be a media type (RFC 2046)');
+  },
+  time: (name, value) => {
+    if (!isTimestamp(requireString(name, value))) throw invalid(name, 'must be an RFC 3339 timestamp');
+  },
+};
+
+function validateExtension(name: string, value: AttributeValue): void {
+  if (typeof value === 'string') {
+    requireString(name, value);
+  } else if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
+      throw invalid(name, 'must be an Integer in the signed 32-bit range');
+    }
+  }
+}
+
+/**
+ * Validates a complete attribute set (REQUIRED present, names, types, string rules) and returns it.
+ * `input` holds only set attributes (JSON `null` already removed).
+ */
+export function validateAttributes(input: Record<string, unknown>): Attributes {
+  for (const required of ['specversion', 'id', 'source', 'type'] as const) {
+    if (input[required] === undefined) {
+      throw new HeraldError('HERALD_MISSING_ATTRIBUTE', `required attribute '${required}' is missing`, {
+        attribute: required,
+        pointer: `/${required}`,
+      });
+    }
+  }
+  for (const name in input) {
+    const value = input[name];
+    if (!ATTRIBUTE_NAME.test(name) || name === 'data') {
+      throw new HeraldError(
+        'HERALD_INVALID_ATTRIBUTE_NAME',
+        `attribute name ${JSON.stringify(name)} must consist of lower-case ASCII letters and digits and not be 'data'`,
+        { attribute: name, pointer: `/${name}` },
+      );
+    }
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      throw invalid(
+        name,
+        `must be a String, Integer or Boolean, got ${Array.isArray(value) ? 'array' : typeof value}`,
+      );
+    }
+    const rule = CORE_RULES[name];
+    if (rule === undefined) validateExtension(name, value);
+    else rule(name, value);
+  }
+  return input as Attributes;
+}

@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { BROKER_OPTIONS, brokerConfigSchema } from './schema.js';
+import type { BrokerOptionName, RawBrokerConfig } from './schema.js';
+
+/** The validated broker configuration, in the names the code uses. */
+export interface BrokerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly adminPort: number | undefined;
+  readonly store: 'embedded' | 'jetstream' | 'kafka';
+  readonly dataDir: string;
+  readonly natsUrl: string | undefined;
+  readonly brokerName: string;
+  readonly kubernetes: boolean;
+  readonly namespace: string | undefined;
+  readonly logLevel: RawBrokerConfig['log-level'];
+  readonly durability: 'fsync' | 'buffered';
+  readonly maxEventSize: number;
+  readonly maxRequestSize: number;
+  readonly dedupeWindowMs: number;
+  readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
+  readonly ingressRateLimit: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Invalid configuration: one line per problem, each naming the option and where its value came from. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+const NAMES = new Set<string>(BROKER_OPTIONS.map((o) => o.name));
+const envName = (name: string) => `HERALD_${name.toUpperCase().replaceAll('-', '_')}`;
+
+function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
+  return {
+    port: raw.port,
+    host: raw.host,
+    adminPort: raw['admin-port'],
+    store: raw.store,
+    dataDir: raw['data-dir'],
+    natsUrl: raw['nats-url'],
+    brokerName: raw['broker-name'],
+    kubernetes: raw.kubernetes,
+    namespace: raw.namespace,
+    logLevel: raw['log-level'],
+    durability: raw.durability,
+    maxEventSize: raw['max-event-size'],
+    maxRequestSize: raw['max-request-size'],
+    dedupeWindowMs: raw['dedupe-window'],
+    retention: {
+      maxAgeMs: raw['retention-max-age'],
+      maxEvents: raw['retention-max-events'],
+      maxBytes: raw['retention-max-bytes'],
+    },
+    ingressRateLimit: raw['ingress-rate-limit'],
+    shutdownTimeoutMs: raw['shutdown-timeout'],
+  };
+}
+
+/**
+ * Merges defaults < `--config` YAML file < `HERALD_*` environment < flags, then validates the result
+ * with the one schema. Throws `ConfigError` listing every problem at once.
+ */
+export function loadBrokerConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): BrokerConfig {
+  const problems: string[] = [];
+  const merged: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+
+  let flags: Record<string, string | boolean | undefined> = {};
+  try {
+    const parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        ...Object.fromEntries(
+          BROKER_OPTIONS.map((o) => [
+            o.name,
+            { type: o.kind === 'boolean' ? ('boolean' as const) : ('string' as const) },
+          ]),
+        ),
+      },
+    });
+    flags = parsed.values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+
+  const configFile = (flags['config'] as string | undefined) ?? env['HERALD_CONFIG'];
+  if (configFile !== undefined) {
+    try {
+      const document = parseYaml(readFileSync(configFile, 'utf8')) as unknown;
+      if (document !== null && document !== undefined) {
+        if (typeof document !== 'object' || Array.isArray(document)) {
+          problems.push(`${configFile}: must be a YAML mapping of option names to values`);
+        } else {
+          for (const [key, value] of Object.entries(document)) {
+            if (!NAMES.has(key)) problems.push(`${configFile}: unknown option '${key}'`);
+            else {
+              merged[key] = value;
+              origin[key] = configFile;
+            }
+          }
+        }
+      }
+    } catch (error) {
+      problems.push(`${configFile}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  for (const option of BROKER_OPTIONS) {
+    const value = env[envName(option.name)];
+    if (value !== undefined && value !== '') {
+      merged[option.name] = value;
+      origin[option.name] = envName(option.name);
+    }
+  }
+  for (const option of BROKER_OPTIONS) {
+    const value = flags[option.name];
+    if (value !== undefined) {
+      merged[option.name] = value;
+      origin[option.name] = `--${option.name}`;
+    }
+  }
+  const result = brokerConfigSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = String(issue.path[0] ?? '');
+      const from = origin[key] !== undefined && origin[key] !== `--${key}` ? ` (from ${origin[key]})` : '';
+      const value = merged[key] === undefined ? '' : `, got ${JSON.stringify(merged[key])}`;
+      problems.push(key === '' ? issue.message : `--${key}${from}: ${issue.message}${value}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return toBrokerConfig((result as { data: RawBrokerConfig }).data);
+}
+
+export function brokerHelp(): string {
+  const width = Math.max(...BROKER_OPTIONS.map((o) => o.name.length + o.kind.length)) + 6;
+  const lines = BROKER_OPTIONS.map((o) => {
+    const head = `  --${o.name} <${o.kind}>`.padEnd(width + 4);
+    const def = o.default === '' ? '' : ` (default ${o.default})`;
+    return `${head}${o.doc}${def} [${envName(o.name)}]`;
+  });
+  return [
+    'Usage: herald broker [options]',
+    '',
+    'Runs a broker: CloudEvents ingress, durable event log, subscriptions and push delivery.',
+    'Each option is also read from HERALD_<OPTION> and from the YAML file given by --config.',
+    '',
+    'Options:',
+    `  --config <file>`.padEnd(width + 4) + 'YAML file of options (keys as the flag names) [HERALD_CONFIG]',
+    ...lines,
+    `  --help`.padEnd(width + 4) + 'Show this help',
+  ].join('\n');
+}
+
+export type { BrokerOptionName };

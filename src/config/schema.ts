@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/**
+ * Every `herald broker` option, documented once. The flag is `--<name>`, the environment variable
+ * `HERALD_<NAME>` (upper-case, `-` → `_`) and the YAML key `<name>`. `--help` and the README table are
+ * produced from, and tested against, this list.
+ */
+export const BROKER_OPTIONS = [
+  {
+    name: 'port',
+    kind: 'integer',
+    default: '8080',
+    doc: 'HTTP port for ingress (and everything else unless --admin-port is set).',
+  },
+  { name: 'host', kind: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
+  {
+    name: 'admin-port',
+    kind: 'integer',
+    default: '',
+    doc: 'When set, subscriptions, log read, /metrics, /healthz and /readyz are served on this port instead of --port.',
+  },
+  { name: 'store', kind: 'embedded|jetstream|kafka', default: 'embedded', doc: 'Event store adapter.' },
+  { name: 'data-dir', kind: 'path', default: './data', doc: 'Directory of the embedded store.' },
+  {
+    name: 'nats-url',
+    kind: 'string',
+    default: '',
+    doc: 'NATS server URL(s), comma-separated (store jetstream).',
+  },
+  {
+    name: 'broker-name',
+    kind: 'string',
+    default: 'default',
+    doc: 'Name of the broker this process serves (DNS label).',
+  },
+  {
+    name: 'kubernetes',
+    kind: 'boolean',
+    default: 'false',
+    doc: 'Use Kubernetes Subscription resources as the subscription registry.',
+  },
+  {
+    name: 'namespace',
+    kind: 'string',
+    default: '',
+    doc: "Kubernetes namespace (default: the pod's namespace).",
+  },
+  {
+    name: 'log-level',
+    kind: 'trace|debug|info|warn|error|fatal|silent',
+    default: 'info',
+    doc: 'Minimum level of the JSON logs written to stdout.',
+  },
+  {
+    name: 'durability',
+    kind: 'fsync|buffered',
+    default: 'fsync',
+    doc: 'fsync: a 202 means the event reached the disk. buffered: it survives a crash of the process, not of the machine.',
+  },
+  {
+    name: 'max-event-size',
+    kind: 'size',
+    default: '1MiB',
+    doc: 'Largest accepted event (attributes plus data); at least 64KiB as the spec requires.',
+  },
+  {
+    name: 'max-request-size',
+    kind: 'size',
+    default: '16MiB',
+    doc: 'Largest accepted request body (a batch).',
+  },
+  {
+    name: 'dedupe-window',
+    kind: 'duration',
+    default: '2m',
+    doc: 'An event whose (source, id) was accepted within this window is acknowledged but not stored again.',
+  },
+  {
+    name: 'retention-max-age',
+    kind: 'duration',
+    default: '0',
+    doc: 'Delete events older than this (0 = keep).',
+  },
+  {
+    name: 'retention-max-events',
+    kind: 'integer',
+    default: '0',
+    doc: 'Keep at most this many events (0 = unlimited).',
+  },
+  {
+    name: 'retention-max-bytes',
+    kind: 'size',
+    default: '0',
+    doc: 'Keep at most this many bytes of events (0 = unlimited).',
+  },
+  {
+    name: 'ingress-rate-limit',
+    kind: 'number',
+    default: '0',
+    doc: 'Events per second accepted by ingress before answering 429 (0 = unlimited).',
+  },
+  {
+    name: 'shutdown-timeout',
+    kind: 'duration',
+    default: '30s',
+    doc: 'How long SIGTERM waits for in-flight requests and deliveries.',
+  },
+] as const;
+
+export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
+
+const duration = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const ms = value === '0' ? 0 : parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 30s, 2m, PT2M)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const size = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (e.g. 65536, 64KiB, 1MiB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const integer = z.coerce.number().int();
+const boolean = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((v) => v === true || v === 'true' || v === '1');
+
+export const brokerConfigSchema = z
+  .strictObject({
+    port: integer.min(1).max(65535).default(8080),
+    host: z.string().min(1).default('0.0.0.0'),
+    'admin-port': integer.min(1).max(65535).optional(),
+    store: z.enum(['embedded', 'jetstream', 'kafka']).default('embedded'),
+    'data-dir': z.string().min(1).default('./data'),
+    'nats-url': z.string().min(1).optional(),
+    'broker-name': z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)')
+      .default('default'),
+    kubernetes: boolean.default(false),
+    namespace: z.string().min(1).optional(),
+    'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    durability: z.enum(['fsync', 'buffered']).default('fsync'),
+    'max-event-size': size
+      .pipe(z.number().min(65536, 'must be at least 64KiB (CloudEvents size limits)'))
+      .default(1024 * 1024),
+    'max-request-size': size.pipe(z.number().min(65536, 'must be at least 64KiB')).default(16 * 1024 * 1024),
+    'dedupe-window': duration.default(120_000),
+    'retention-max-age': duration.default(0),
+    'retention-max-events': integer.min(0).default(0),
+    'retention-max-bytes': size.default(0),
+    'ingress-rate-limit': z.coerce.number().min(0).default(0),
+    'shutdown-timeout': duration.default(30_000),
+  })
+  .superRefine((config, ctx) => {
+    if (config.store === 'jetstream' && config['nats-url'] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['nats-url'], message: 'is required when --store is jetstream' });
+    }
+    if (config['max-request-size'] < config['max-event-size']) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max-request-size'],
+        message: 'must be at least --max-event-size',
+      });
+    }
+    if (config['admin-port'] !== undefined && config['admin-port'] === config.port) {
+      ctx.addIssue({ code: 'custom', path: ['admin-port'], message: 'must differ from --port' });
+    }
+  });
+
+export type RawBrokerConfig = z.output<typeof brokerConfigSchema>;

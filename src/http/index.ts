@@ -1,0 +1,3 @@
+export { sendJson, sendJsonText, sendProblem, readBody, readJsonObject } from './respond.js';
+export { Router } from './router.js';
+export type { RouteHandler, RouteParams } from './router.js';

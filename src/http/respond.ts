@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeraldError, isHeraldError } from '../errors/index.js';
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Converts any thrown value into an `application/problem+json` response; unknown errors become 500. */
+export function sendProblem(res: ServerResponse, error: unknown): HeraldError {
+  const problem = isHeraldError(error)
+    ? error
+    : new HeraldError('HERALD_INTERNAL', 'internal error', { cause: error });
+  if (res.headersSent) {
+    res.destroy();
+    return problem;
+  }
+  const text = JSON.stringify(problem.toProblem());
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(text),
+  };
+  if (problem.retryAfter !== undefined) headers['retry-after'] = String(problem.retryAfter);
+  res.writeHead(problem.status, headers);
+  res.end(text);
+  return problem;
+}
+
+/**
+ * Reads a request body up to `limit` bytes. Over the limit it stops reading and throws 413, so a huge
+ * body costs no more than the limit in memory.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    throw new HeraldError(
+      'HERALD_PAYLOAD_TOO_LARGE',
+      `request body of ${declared} bytes exceeds the limit of ${limit} bytes`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.byteLength;
+    if (size > limit) {
+      throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
+    }
+    chunks.push(buffer);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+}
+
+/** Reads and parses a JSON object request body (for the control API), with coded errors. */
+export async function readJsonObject(
+  req: IncomingMessage,
+  limit = 1024 * 1024,
+): Promise<Record<string, unknown>> {
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
+    throw new HeraldError('HERALD_UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
+  }
+  const body = await readBody(req, limit);
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (cause) {
+    throw new HeraldError(
+      'HERALD_MALFORMED_JSON',
+      `request body is not valid JSON: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HeraldError('HERALD_INVALID_REQUEST', 'the request body must be a JSON object', {
+      pointer: '',
+    });
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,62 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeraldError } from '../errors/index.js';
+
+export type RouteParams = Readonly<Record<string, string>>;
+export type RouteHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: RouteParams,
+  url: URL,
+) => Promise<void> | void;
+
+interface Route {
+  readonly method: string;
+  readonly segments: readonly string[];
+  readonly handler: RouteHandler;
+}
+
+/** A small path router: `/subscriptions/:id/seek` style patterns, exact segment matching, 404/405 as problems. */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  on(method: string, pattern: string, handler: RouteHandler): this {
+    this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler });
+    return this;
+  }
+
+  /** Finds the handler for a request; throws 404 or 405 (with the allowed methods) when there is none. */
+  resolve(method: string, pathname: string): { handler: RouteHandler; params: RouteParams } {
+    const parts = pathname.split('/').filter(Boolean);
+    const allowed: string[] = [];
+    for (const route of this.routes) {
+      const params = match(route.segments, parts);
+      if (params === undefined) continue;
+      if (route.method === method) return { handler: route.handler, params };
+      allowed.push(route.method);
+    }
+    if (allowed.length > 0) {
+      throw new HeraldError(
+        'HERALD_METHOD_NOT_ALLOWED',
+        `${method} is not allowed here; use ${allowed.join(', ')}`,
+      );
+    }
+    throw new HeraldError('HERALD_NOT_FOUND', `no route for ${pathname}`);
+  }
+}
+
+function match(segments: readonly string[], parts: readonly string[]): Record<string, string> | undefined {
+  if (segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i] as string;
+    const part = parts[i] as string;
+    if (segment.startsWith(':')) {
+      try {
+        params[segment.slice(1)] = decodeURIComponent(part);
+      } catch {
+        return undefined;
+      }
+    } else if (segment !== part) return undefined;
+  }
+  return params;
+}

@@ -1,0 +1,2 @@
+export { Ingress } from './ingress.js';
+export type { IngressOptions, IngressRequestOptions } from './ingress.js';

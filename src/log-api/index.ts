@@ -1,0 +1,2 @@
+export { registerLogApi } from './log-api.js';
+export type { LogApiOptions, EventFilterCompiler } from './log-api.js';

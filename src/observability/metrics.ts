@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one broker process, on a registry of its own (never the global one). */
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  readonly accepted = new Counter({
+    name: 'herald_events_accepted_total',
+    help: 'Events acknowledged with 202 and stored',
+    registers: [this.registry],
+  });
+  readonly duplicates = new Counter({
+    name: 'herald_events_duplicate_total',
+    help: 'Events acknowledged but not stored again because (source, id) was seen within the dedupe window',
+    registers: [this.registry],
+  });
+  readonly rejected = new Counter({
+    name: 'herald_requests_rejected_total',
+    help: 'Requests rejected, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly appendSeconds = new Histogram({
+    name: 'herald_append_duration_seconds',
+    help: 'Time from append request to durable commit',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly logEvents = new Gauge({
+    name: 'herald_log_events',
+    help: 'Events retained in the log',
+    registers: [this.registry],
+  });
+  readonly logBytes = new Gauge({
+    name: 'herald_log_bytes',
+    help: 'Bytes of events retained in the log',
+    registers: [this.registry],
+  });
+  readonly logLastSequence = new Gauge({
+    name: 'herald_log_last_sequence',
+    help: 'Highest sequence assigned',
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'herald_deliveries_total',
+    help: 'Delivery attempts, by outcome (delivered, retried, deadlettered)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly deliverySeconds = new Histogram({
+    name: 'herald_delivery_duration_seconds',
+    help: 'Duration of one delivery attempt to a sink',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly filterEvaluations = new Counter({
+    name: 'herald_filter_evaluations_total',
+    help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',
+    registers: [this.registry],
+  });
+
+  constructor(defaultMetrics = true) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
+  }
+}

@@ -1,0 +1,2 @@
+export { EmbeddedEventStore } from './sqlite-store.js';
+export type { EmbeddedStoreOptions, Durability } from './sqlite-store.js';

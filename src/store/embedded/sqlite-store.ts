@@ -1,0 +1,442 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
+import { HeraldError } from '../../errors/index.js';
+import type {
+  AppendInput,
+  AppendOutcome,
+  DeadLetter,
+  EventStore,
+  LogStats,
+  NewDeadLetter,
+  RetentionPolicy,
+  StoredEvent,
+  SubscriptionRecord,
+  TraceHeaders,
+} from '../types.js';
+import { AppendWaiters } from '../waiters.js';
+
+export type Durability = 'fsync' | 'buffered';
+
+export interface EmbeddedStoreOptions {
+  /** Directory of the database file; created when missing. */
+  readonly dataDir: string;
+  readonly brokerName?: string;
+  /** `fsync`: every commit reaches the disk before `append` resolves. `buffered`: survives a crash of the process, not of the machine. */
+  readonly durability?: Durability;
+  readonly dedupeWindowMs?: number;
+  readonly retention?: Partial<RetentionPolicy>;
+  /** How often retention and dedupe pruning run. */
+  readonly maintenanceIntervalMs?: number;
+  /** How long a write waits for a lock held by another connection before the store reports unavailable. */
+  readonly busyTimeoutMs?: number;
+  readonly now?: () => number;
+}
+
+interface PendingAppend {
+  readonly inputs: readonly AppendInput[];
+  readonly resolve: (outcomes: AppendOutcome[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface EventRow {
+  seq: number;
+  stored_at: number;
+  attrs: string;
+  data: Buffer | null;
+  data_kind: number;
+  trace: string | null;
+}
+
+interface DeadLetterRow extends EventRow {
+  id: number;
+  subscription: string;
+  error: string;
+  attempts: number;
+  at: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  stored_at INTEGER NOT NULL,
+  attrs TEXT NOT NULL,
+  data BLOB,
+  data_kind INTEGER NOT NULL,
+  trace TEXT,
+  size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_stored_at ON events(stored_at);
+CREATE TABLE IF NOT EXISTS dedupe (
+  source TEXT NOT NULL,
+  id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (source, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe(at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursors (subscription TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  subscription TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  attrs TEXT NOT NULL,
+  data BLOB,
+  data_kind INTEGER NOT NULL,
+  trace TEXT,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_subscription ON dead_letters(subscription, id);
+CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, document TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+function rowToEvent(row: EventRow): CloudEvent {
+  return {
+    attributes: JSON.parse(row.attrs) as CloudEvent['attributes'],
+    data: row.data ?? undefined,
+    dataKind: row.data_kind as DataKind,
+  };
+}
+
+function parseTrace(trace: string | null): TraceHeaders | undefined {
+  return trace === null ? undefined : (JSON.parse(trace) as TraceHeaders);
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR'
+  );
+}
+
+/**
+ * The embedded event store: one SQLite database in WAL mode.
+ *
+ * @remarks Appends that arrive in the same turn of the event loop share one transaction (group commit),
+ * so many concurrent publishers pay for one commit. Sequences are assigned here, not by SQLite, and the
+ * high-water mark is persisted so that retention emptying the log never makes a sequence repeat.
+ */
+export class EmbeddedEventStore implements EventStore {
+  readonly kind = 'embedded';
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly dedupeWindowMs: number;
+  private readonly retention: RetentionPolicy;
+  private readonly waiters = new AppendWaiters();
+  private pending: PendingAppend[] = [];
+  private flushScheduled = false;
+  private lastSequence: number;
+  private totalBytes: number;
+  private eventCount: number;
+  private closed = false;
+  /** Transactions committed by appends: with group commit, far fewer than append calls. */
+  commits = 0;
+  private readonly maintenanceTimer: NodeJS.Timeout | undefined;
+  private readonly statements;
+
+  constructor(options: EmbeddedStoreOptions) {
+    mkdirSync(options.dataDir, { recursive: true });
+    this.file = path.join(options.dataDir, `${options.brokerName ?? 'default'}.db`);
+    this.now = options.now ?? Date.now;
+    this.dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
+    this.retention = {
+      maxAgeMs: options.retention?.maxAgeMs ?? 0,
+      maxEvents: options.retention?.maxEvents ?? 0,
+      maxBytes: options.retention?.maxBytes ?? 0,
+    };
+    this.db = new Database(this.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${(options.durability ?? 'fsync') === 'fsync' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    this.statements = {
+      insertEvent: db.prepare(
+        'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      findDedupe: db.prepare<[string, string], { seq: number; at: number }>(
+        'SELECT seq, at FROM dedupe WHERE source = ? AND id = ?',
+      ),
+      upsertDedupe: db.prepare('INSERT OR REPLACE INTO dedupe (source, id, seq, at) VALUES (?, ?, ?, ?)'),
+      setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
+      read: db.prepare<[number, number], EventRow>(
+        'SELECT seq, stored_at, attrs, data, data_kind, trace FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
+      ),
+      sequenceAt: db.prepare<[number], { seq: number }>(
+        'SELECT seq FROM events WHERE stored_at >= ? ORDER BY stored_at, seq LIMIT 1',
+      ),
+      first: db.prepare<[], { seq: number | null }>('SELECT MIN(seq) AS seq FROM events'),
+      getCursor: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
+      commitCursor: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
+      deleteCursor: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
+      addDeadLetter: db.prepare(
+        'INSERT INTO dead_letters (subscription, seq, attrs, data, data_kind, trace, error, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      listDeadLetters: db.prepare<[string, number], DeadLetterRow>(
+        'SELECT * FROM dead_letters WHERE subscription = ? ORDER BY id LIMIT ?',
+      ),
+      countDeadLetters: db.prepare<[string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM dead_letters WHERE subscription = ?',
+      ),
+      deleteDeadLetter: db.prepare('DELETE FROM dead_letters WHERE subscription = ? AND id = ?'),
+      putSubscription: db.prepare('INSERT OR REPLACE INTO subscriptions (id, document) VALUES (?, ?)'),
+      deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE id = ?'),
+      listSubscriptions: db.prepare<[], SubscriptionRecord>(
+        'SELECT id, document FROM subscriptions ORDER BY id',
+      ),
+    };
+    const meta = db
+      .prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'last_sequence'")
+      .get();
+    const max = db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events').get();
+    this.lastSequence = Math.max(meta?.value ?? 0, max?.seq ?? 0);
+    const totals = db
+      .prepare<[], { n: number; bytes: number | null }>(
+        'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events',
+      )
+      .get();
+    this.eventCount = totals?.n ?? 0;
+    this.totalBytes = totals?.bytes ?? 0;
+    const interval = options.maintenanceIntervalMs ?? 5_000;
+    if (interval > 0) {
+      this.maintenanceTimer = setInterval(() => this.runMaintenance(), interval);
+      this.maintenanceTimer.unref();
+    }
+  }
+
+  isReady(): boolean {
+    return !this.closed;
+  }
+
+  append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
+    if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
+    if (inputs.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ inputs, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Writes every append queued since the last flush in one transaction. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    const startSequence = this.lastSequence;
+    const startBytes = this.totalBytes;
+    const startCount = this.eventCount;
+    const now = this.now();
+    let results: AppendOutcome[][];
+    try {
+      results = this.db.transaction(() => batch.map((request) => this.writeRequest(request.inputs, now)))();
+    } catch (cause) {
+      this.lastSequence = startSequence;
+      this.totalBytes = startBytes;
+      this.eventCount = startCount;
+      const error = isBusy(cause)
+        ? new HeraldError(
+            'HERALD_STORE_UNAVAILABLE',
+            `the embedded store cannot write: ${(cause as Error).message}`,
+            {
+              cause,
+              retryAfter: 1,
+            },
+          )
+        : cause;
+      for (const request of batch) request.reject(error);
+      return;
+    }
+    this.commits++;
+    batch.forEach((request, i) => request.resolve(results[i] ?? []));
+    if (this.lastSequence > startSequence) this.waiters.notify(this.lastSequence);
+  }
+
+  private writeRequest(inputs: readonly AppendInput[], now: number): AppendOutcome[] {
+    const s = this.statements;
+    const outcomes: AppendOutcome[] = [];
+    const horizon = now - this.dedupeWindowMs;
+    for (const { event, trace } of inputs) {
+      const source = event.attributes['source'] as string;
+      const id = event.attributes['id'] as string;
+      const seen = s.findDedupe.get(source, id);
+      if (seen !== undefined && seen.at >= horizon) {
+        outcomes.push({ sequence: seen.seq, duplicate: true });
+        continue;
+      }
+      const sequence = ++this.lastSequence;
+      const attrs = JSON.stringify(event.attributes);
+      const traceJson = trace === undefined ? null : JSON.stringify(trace);
+      const size = attrs.length + (event.data?.byteLength ?? 0);
+      s.insertEvent.run(sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size);
+      s.upsertDedupe.run(source, id, sequence, now);
+      this.totalBytes += size;
+      this.eventCount++;
+      outcomes.push({ sequence, duplicate: false });
+    }
+    s.setLast.run(this.lastSequence);
+    return outcomes;
+  }
+
+  read(from: number, limit: number): Promise<StoredEvent[]> {
+    if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
+    const rows = this.statements.read.all(from, limit);
+    return Promise.resolve(
+      rows.map((row) => ({
+        sequence: row.seq,
+        storedAt: row.stored_at,
+        event: rowToEvent(row),
+        trace: parseTrace(row.trace),
+      })),
+    );
+  }
+
+  waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
+    return this.waiters.wait(after, this.lastSequence, signal);
+  }
+
+  stats(): Promise<LogStats> {
+    const first = this.statements.first.get()?.seq ?? this.lastSequence + 1;
+    return Promise.resolve({
+      first,
+      last: this.lastSequence,
+      events: this.eventCount,
+      bytes: this.totalBytes,
+    });
+  }
+
+  sequenceAt(time: number): Promise<number> {
+    return Promise.resolve(this.statements.sequenceAt.get(time)?.seq ?? this.lastSequence + 1);
+  }
+
+  getCursor(subscription: string): Promise<number | undefined> {
+    return Promise.resolve(this.statements.getCursor.get(subscription)?.next);
+  }
+
+  commitCursor(subscription: string, next: number): Promise<void> {
+    this.statements.commitCursor.run(subscription, next);
+    return Promise.resolve();
+  }
+
+  deleteCursor(subscription: string): Promise<void> {
+    this.statements.deleteCursor.run(subscription);
+    return Promise.resolve();
+  }
+
+  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter> {
+    const info = this.statements.addDeadLetter.run(
+      letter.subscription,
+      letter.sequence,
+      JSON.stringify(letter.event.attributes),
+      letter.event.data ?? null,
+      letter.event.dataKind,
+      letter.trace === undefined ? null : JSON.stringify(letter.trace),
+      JSON.stringify(letter.error),
+      letter.attempts,
+      letter.deadLetteredAt,
+    );
+    return Promise.resolve({ ...letter, id: String(info.lastInsertRowid) });
+  }
+
+  listDeadLetters(subscription: string, limit: number): Promise<DeadLetter[]> {
+    return Promise.resolve(
+      this.statements.listDeadLetters.all(subscription, limit).map((row) => ({
+        id: String(row.id),
+        subscription: row.subscription,
+        sequence: row.seq,
+        event: rowToEvent(row),
+        trace: parseTrace(row.trace),
+        error: JSON.parse(row.error) as DeadLetter['error'],
+        attempts: row.attempts,
+        deadLetteredAt: row.at,
+      })),
+    );
+  }
+
+  countDeadLetters(subscription: string): Promise<number> {
+    return Promise.resolve(this.statements.countDeadLetters.get(subscription)?.n ?? 0);
+  }
+
+  deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of ids) this.statements.deleteDeadLetter.run(subscription, Number(id));
+    })();
+    return Promise.resolve();
+  }
+
+  putSubscription(record: SubscriptionRecord): Promise<void> {
+    this.statements.putSubscription.run(record.id, record.document);
+    return Promise.resolve();
+  }
+
+  deleteSubscription(id: string): Promise<boolean> {
+    return Promise.resolve(this.statements.deleteSubscription.run(id).changes > 0);
+  }
+
+  listSubscriptions(): Promise<SubscriptionRecord[]> {
+    return Promise.resolve(this.statements.listSubscriptions.all());
+  }
+
+  /** Applies retention and forgets dedupe keys older than the window. Safe to call at any time. */
+  runMaintenance(): void {
+    if (this.closed) return;
+    const now = this.now();
+    try {
+      this.db.prepare('DELETE FROM dedupe WHERE at < ?').run(now - this.dedupeWindowMs);
+      const { maxAgeMs, maxEvents, maxBytes } = this.retention;
+      let cutoff = 0; // delete every event with seq < cutoff
+      if (maxAgeMs > 0) {
+        const keep = this.statements.sequenceAt.get(now - maxAgeMs)?.seq ?? this.lastSequence + 1;
+        cutoff = Math.max(cutoff, keep);
+      }
+      if (maxEvents > 0 && this.eventCount > maxEvents) {
+        cutoff = Math.max(cutoff, this.lastSequence - maxEvents + 1);
+      }
+      if (maxBytes > 0 && this.totalBytes > maxBytes) {
+        let excess = this.totalBytes - maxBytes;
+        const rows = this.db
+          .prepare<[], { seq: number; size: number }>('SELECT seq, size FROM events ORDER BY seq')
+          .iterate();
+        for (const row of rows) {
+          excess -= row.size;
+          if (excess <= 0) {
+            cutoff = Math.max(cutoff, row.seq + 1);
+            break;
+          }
+        }
+      }
+      if (cutoff > 0) this.deleteBefore(cutoff);
+    } catch {
+      // Maintenance is retried on the next tick; a busy database must not crash the broker.
+    }
+  }
+
+  private deleteBefore(cutoff: number): void {
+    const removed = this.db
+      .prepare<[number], { n: number; bytes: number | null }>(
+        'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events WHERE seq < ?',
+      )
+      .get(cutoff);
+    if (removed === undefined || removed.n === 0) return;
+    this.db.prepare('DELETE FROM events WHERE seq < ?').run(cutoff);
+    this.eventCount -= removed.n;
+    this.totalBytes -= removed.bytes ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.pending.length > 0) this.flush();
+    this.closed = true;
+    if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
+    this.waiters.abortAll();
+    this.db.close();
+  }
+}

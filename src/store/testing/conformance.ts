@@ -1,0 +1,227 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CloudEvent } from '../../cloudevents/index.js';
+import { DataKind } from '../../cloudevents/index.js';
+import type { EventStore, RetentionPolicy } from '../types.js';
+
+export interface StoreHarnessOptions {
+  readonly dedupeWindowMs?: number;
+  readonly retention?: Partial<RetentionPolicy>;
+}
+
+export interface StoreHarness {
+  readonly store: EventStore;
+  /** Closes the store and opens it again on the same data. */
+  reopen(): Promise<EventStore>;
+  /** Applies retention now (adapters that enforce it continuously may do nothing). */
+  applyRetention(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export type StoreFactory = (options: StoreHarnessOptions) => Promise<StoreHarness>;
+
+const encoder = new TextEncoder();
+
+export function sampleEvent(
+  id: string,
+  overrides: Record<string, string | number | boolean> = {},
+): CloudEvent {
+  return {
+    attributes: { specversion: '1.0', id, source: '/conformance', type: 'com.example.test', ...overrides },
+    data: encoder.encode(JSON.stringify({ id })),
+    dataKind: DataKind.Json,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The store contract, as tests. Every adapter runs this suite unchanged; adapter-specific tests cover
+ * only what is truly specific to one adapter.
+ */
+export function describeStoreConformance(adapter: string, factory: StoreFactory): void {
+  describe(`store contract: ${adapter}`, () => {
+    let harness: StoreHarness | undefined;
+    const open = async (options: StoreHarnessOptions = {}) => {
+      harness = await factory(options);
+      return harness;
+    };
+    afterEach(async () => {
+      await harness?.cleanup();
+      harness = undefined;
+    });
+
+    it('assigns strictly increasing sequences and reads back the same events', async () => {
+      const { store } = await open();
+      const binary: CloudEvent = {
+        attributes: { specversion: '1.0', id: 'b', source: '/s', type: 't', count: 7, flag: false },
+        data: new Uint8Array([0, 255, 1, 128]),
+        dataKind: DataKind.Binary,
+      };
+      const first = await store.append([
+        { event: sampleEvent('a') },
+        { event: binary, trace: { traceparent: 'x' } },
+      ]);
+      const second = await store.append([{ event: sampleEvent('c') }]);
+      const sequences = [...first, ...second].map((o) => o.sequence);
+      expect(sequences[0]).toBeGreaterThan(0);
+      expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+      expect(new Set(sequences).size).toBe(3);
+      const read = await store.read(0, 10);
+      expect(read.map((e) => e.sequence)).toEqual(sequences);
+      expect(read[1]?.event.attributes).toEqual(binary.attributes);
+      expect(Array.from(read[1]?.event.data ?? [])).toEqual([0, 255, 1, 128]);
+      expect(read[1]?.event.dataKind).toBe(DataKind.Binary);
+      expect(read[1]?.trace).toEqual({ traceparent: 'x' });
+      expect(read[0]?.trace).toBeUndefined();
+      expect((await store.read(sequences[1] ?? 0, 1)).map((e) => e.sequence)).toEqual([sequences[1]]);
+    });
+
+    it('gives concurrent appends distinct sequences, each request contiguous and in order', async () => {
+      const { store } = await open();
+      const requests = Array.from({ length: 50 }, (_, r) =>
+        store.append([0, 1, 2].map((i) => ({ event: sampleEvent(`r${r}-${i}`) }))),
+      );
+      const outcomes = await Promise.all(requests);
+      const all = outcomes.flat().map((o) => o.sequence);
+      expect(new Set(all).size).toBe(150);
+      for (const request of outcomes) {
+        expect(request.map((o) => o.sequence)).toEqual([
+          request[0]!.sequence,
+          request[0]!.sequence + 1,
+          request[0]!.sequence + 2,
+        ]);
+      }
+      const stats = await store.stats();
+      expect(stats.events).toBe(150);
+    });
+
+    it('stores a duplicate (source, id) once within the dedupe window, again after it', async () => {
+      const { store } = await open({ dedupeWindowMs: 300 });
+      const [a] = await store.append([{ event: sampleEvent('dup') }]);
+      const [b, c] = await store.append([
+        { event: sampleEvent('dup') },
+        { event: sampleEvent('dup', { source: '/other' }) },
+      ]);
+      expect(a?.duplicate).toBe(false);
+      expect(b).toEqual({ sequence: a?.sequence, duplicate: true });
+      expect(c?.duplicate).toBe(false);
+      const inBatch = await store.append([{ event: sampleEvent('twice') }, { event: sampleEvent('twice') }]);
+      expect(inBatch.map((o) => o.duplicate)).toEqual([false, true]);
+      await sleep(400);
+      const [d] = await store.append([{ event: sampleEvent('dup') }]);
+      expect(d?.duplicate).toBe(false);
+      expect((await store.stats()).events).toBe(4);
+    });
+
+    it('wakes a waiter when an event is appended and lets a signal abort the wait', async () => {
+      const { store } = await open();
+      const { last } = await store.stats();
+      let woken = false;
+      const waiting = store.waitForAppend(last).then(() => (woken = true));
+      await sleep(20);
+      expect(woken).toBe(false);
+      await store.append([{ event: sampleEvent('wake') }]);
+      await waiting;
+      expect(woken).toBe(true);
+      const controller = new AbortController();
+      const aborted = store.waitForAppend(last + 1, controller.signal);
+      controller.abort();
+      await aborted;
+    });
+
+    it('keeps events, cursors, dead letters and subscriptions across a reopen', async () => {
+      const h = await open();
+      const outcomes = await h.store.append([{ event: sampleEvent('k1') }, { event: sampleEvent('k2') }]);
+      await h.store.commitCursor('sub-1', 2);
+      const letter = await h.store.addDeadLetter({
+        subscription: 'sub-1',
+        sequence: outcomes[0]!.sequence,
+        event: sampleEvent('k1'),
+        trace: undefined,
+        error: { code: 'HERALD_SINK_REJECTED', message: '400 Bad Request', status: 400 },
+        attempts: 1,
+        deadLetteredAt: 1234,
+      });
+      await h.store.putSubscription({ id: 'sub-1', document: '{"sink":"http://x"}' });
+      const store = await h.reopen();
+      expect((await store.read(0, 10)).map((e) => e.event.attributes['id'])).toEqual(['k1', 'k2']);
+      expect(await store.getCursor('sub-1')).toBe(2);
+      expect(await store.getCursor('nobody')).toBeUndefined();
+      const letters = await store.listDeadLetters('sub-1', 10);
+      expect(letters).toHaveLength(1);
+      expect(letters[0]?.id).toBe(letter.id);
+      expect(letters[0]?.error.status).toBe(400);
+      expect(letters[0]?.event.attributes['id']).toBe('k1');
+      expect(await store.countDeadLetters('sub-1')).toBe(1);
+      expect(await store.listSubscriptions()).toEqual([{ id: 'sub-1', document: '{"sink":"http://x"}' }]);
+      const [next] = await store.append([{ event: sampleEvent('k3') }]);
+      expect(next?.sequence).toBeGreaterThan(outcomes[1]!.sequence);
+    });
+
+    it('deletes dead letters, cursors and subscriptions', async () => {
+      const { store } = await open();
+      const add = (n: number) =>
+        store.addDeadLetter({
+          subscription: 's',
+          sequence: n,
+          event: sampleEvent(`d${n}`),
+          trace: undefined,
+          error: { code: 'X', message: 'm' },
+          attempts: 3,
+          deadLetteredAt: n,
+        });
+      const [l1, l2] = [await add(1), await add(2)];
+      await store.deleteDeadLetters('s', [l1.id]);
+      expect((await store.listDeadLetters('s', 10)).map((l) => l.id)).toEqual([l2.id]);
+      await store.commitCursor('s', 5);
+      await store.deleteCursor('s');
+      expect(await store.getCursor('s')).toBeUndefined();
+      await store.putSubscription({ id: 's', document: '{}' });
+      expect(await store.deleteSubscription('s')).toBe(true);
+      expect(await store.deleteSubscription('s')).toBe(false);
+      expect(await store.listSubscriptions()).toEqual([]);
+    });
+
+    it('finds the first sequence stored at or after a time', async () => {
+      const { store } = await open();
+      await store.append([{ event: sampleEvent('t1') }]);
+      await sleep(30);
+      const middle = Date.now();
+      await sleep(5);
+      const [later] = await store.append([{ event: sampleEvent('t2') }]);
+      expect(await store.sequenceAt(middle)).toBe(later?.sequence);
+      expect(await store.sequenceAt(0)).toBe(1);
+      expect(await store.sequenceAt(Date.now() + 60_000)).toBe((await store.stats()).last + 1);
+    });
+
+    it('applies retention by count without ever reusing a sequence', async () => {
+      const h = await open({ retention: { maxEvents: 3 } });
+      for (let i = 0; i < 6; i++) await h.store.append([{ event: sampleEvent(`r${i}`) }]);
+      await h.applyRetention();
+      const left = await h.store.read(0, 100);
+      expect(left.map((e) => e.event.attributes['id'])).toEqual(['r3', 'r4', 'r5']);
+      const stats = await h.store.stats();
+      expect(stats.first).toBe(left[0]?.sequence);
+      expect(stats.events).toBe(3);
+      const [next] = await h.store.append([{ event: sampleEvent('r6') }]);
+      expect(next?.sequence).toBe(stats.last + 1);
+    });
+
+    it('applies retention by bytes and by age', async () => {
+      const h = await open({ retention: { maxBytes: 1000 } });
+      for (let i = 0; i < 20; i++) await h.store.append([{ event: sampleEvent(`b${i}`) }]);
+      await h.applyRetention();
+      const stats = await h.store.stats();
+      expect(stats.bytes).toBeLessThanOrEqual(1000);
+      expect(stats.events).toBeGreaterThan(0);
+      expect(stats.events).toBeLessThan(20);
+      await h.cleanup();
+      const aged = await open({ retention: { maxAgeMs: 200 } });
+      await aged.store.append([{ event: sampleEvent('old') }]);
+      await sleep(300);
+      await aged.store.append([{ event: sampleEvent('new') }]);
+      await aged.applyRetention();
+      expect((await aged.store.read(0, 10)).map((e) => e.event.attributes['id'])).toEqual(['new']);
+    });
+  });
+}

@@ -1,0 +1,115 @@
+import type { CloudEvent } from '../cloudevents/index.js';
+
+/**
+ * Trace context captured at ingress (`traceparent`, `tracestate`, B3, `x-request-id`) and forwarded on
+ * delivery. Kept beside the event, never inside it: it is hop metadata, not a CloudEvents attribute.
+ */
+export type TraceHeaders = Readonly<Record<string, string>>;
+
+export interface AppendInput {
+  readonly event: CloudEvent;
+  readonly trace?: TraceHeaders | undefined;
+}
+
+export interface AppendOutcome {
+  /** The event's sequence; for a duplicate, the sequence of the copy already stored. */
+  readonly sequence: number;
+  /** True when (`source`, `id`) was already accepted within the dedupe window and nothing was stored. */
+  readonly duplicate: boolean;
+}
+
+export interface StoredEvent {
+  readonly sequence: number;
+  /** When the store accepted the event (ms since epoch); non-decreasing with the sequence. */
+  readonly storedAt: number;
+  readonly event: CloudEvent;
+  readonly trace: TraceHeaders | undefined;
+}
+
+export interface LogStats {
+  /** Lowest retained sequence, or `last + 1` when the log is empty. */
+  readonly first: number;
+  /** Highest sequence ever assigned (0 before the first append); survives retention. */
+  readonly last: number;
+  readonly events: number;
+  readonly bytes: number;
+}
+
+export interface DeadLetter {
+  /** Store-assigned id of the dead-letter record (unique per subscription). */
+  readonly id: string;
+  readonly subscription: string;
+  readonly sequence: number;
+  readonly event: CloudEvent;
+  readonly trace: TraceHeaders | undefined;
+  readonly error: { readonly code: string; readonly message: string; readonly status?: number | undefined };
+  readonly attempts: number;
+  readonly deadLetteredAt: number;
+}
+
+export type NewDeadLetter = Omit<DeadLetter, 'id'>;
+
+/** A subscription definition as the store keeps it: an opaque JSON document under its id. */
+export interface SubscriptionRecord {
+  readonly id: string;
+  readonly document: string;
+}
+
+/**
+ * The one contract every event store adapter implements (embedded SQLite, NATS JetStream, …). The
+ * shared conformance suite in `./testing/conformance.ts` defines its behaviour; every adapter runs it.
+ *
+ * @remarks Not in the contract: connections, transactions, threads, or how sequences are produced.
+ * Adapters own their connections. Filtering and delivery live above the store.
+ */
+export interface EventStore {
+  /** Adapter name, e.g. `embedded`. */
+  readonly kind: string;
+
+  /**
+   * Appends atomically and durably: when the promise resolves, every event is stored (or recognised
+   * as a duplicate) and survives a crash of this process; when it rejects, none is stored.
+   * Sequences are strictly increasing in log order.
+   */
+  append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]>;
+
+  /** Events with `sequence >= from`, in sequence order, at most `limit`. */
+  read(from: number, limit: number): Promise<StoredEvent[]>;
+
+  /** Resolves once an event with a sequence above `after` exists, or when `signal` aborts. */
+  waitForAppend(after: number, signal?: AbortSignal): Promise<void>;
+
+  stats(): Promise<LogStats>;
+
+  /** The first retained sequence whose `storedAt` is at or after `time`; `last + 1` when none is. */
+  sequenceAt(time: number): Promise<number>;
+
+  /** Cursor = the next sequence a subscription has to look at; committed after acknowledgement. */
+  getCursor(subscription: string): Promise<number | undefined>;
+  commitCursor(subscription: string, next: number): Promise<void>;
+  deleteCursor(subscription: string): Promise<void>;
+
+  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter>;
+  listDeadLetters(subscription: string, limit: number): Promise<DeadLetter[]>;
+  countDeadLetters(subscription: string): Promise<number>;
+  deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void>;
+
+  putSubscription(record: SubscriptionRecord): Promise<void>;
+  deleteSubscription(id: string): Promise<boolean>;
+  listSubscriptions(): Promise<SubscriptionRecord[]>;
+
+  /** True while the store can accept appends. */
+  isReady(): boolean;
+
+  /** Flushes pending work and releases resources; later calls reject. */
+  close(): Promise<void>;
+}
+
+export interface RetentionPolicy {
+  /** Milliseconds; 0 = unlimited. */
+  readonly maxAgeMs: number;
+  /** 0 = unlimited. */
+  readonly maxEvents: number;
+  /** 0 = unlimited. */
+  readonly maxBytes: number;
+}
