@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+import { parseBoolean, parseInt32, castErrorMessage, toStringValue } from './cast.js';
+import type { CesqlType } from './cast.js';
+import { codePointLength, offsetOfCodePoint, sliceCodePoints, trimWhiteSpace } from './code-points.js';
+import type { CesqlErrorKind, CesqlValue } from './types.js';
+
+/** Records an error raised by a function; the function still returns a value (CESQL v1 §3.5.3). */
+export type FailFunction = (kind: CesqlErrorKind, message: string) => void;
+
+/** A parameter type; `Any` receives the argument uncast (the casting functions need that). */
+export type ParameterType = CesqlType | 'Any';
+
+export interface FunctionDefinition {
+  readonly name: string;
+  /** The fixed parameters. */
+  readonly parameters: readonly ParameterType[];
+  /** When set, any number of further arguments of this type may follow. */
+  readonly variadic?: ParameterType;
+  readonly returns: CesqlType;
+  /** Receives the arguments already cast to their parameter types. */
+  readonly implementation: (args: readonly CesqlValue[], fail: FailFunction) => CesqlValue;
+}
+
+/**
+ * Results longer than this (in UTF-16 units) are a FunctionEvaluationError. Nested CONCATs double
+ * a string per level, and the engine must return a value rather than exceed the runtime's limit.
+ */
+export const MAX_STRING_RESULT = 1 << 24;
+
+const str = (args: readonly CesqlValue[], i: number): string => args[i] as string;
+const int = (args: readonly CesqlValue[], i: number): number => args[i] as number;
+
+function concatenate(
+  args: readonly CesqlValue[],
+  from: number,
+  separator: string,
+  fail: FailFunction,
+): string {
+  let length = 0;
+  for (let i = from; i < args.length; i++) length += str(args, i).length + (i > from ? separator.length : 0);
+  if (length > MAX_STRING_RESULT) {
+    fail('functionEvaluation', `result would be ${length} characters long, more than ${MAX_STRING_RESULT}`);
+    return '';
+  }
+  let result = '';
+  for (let i = from; i < args.length; i++) result += (i > from ? separator : '') + str(args, i);
+  return result;
+}
+
+function positionError(position: number, length: number): string {
+  return `position ${position} is outside the string of length ${length} (allowed: -${length} to ${length})`;
+}
+
+/** The built-in functions of CESQL v1 §3.5, plus the casting functions the TCK requires. */
+export const builtinFunctions: readonly FunctionDefinition[] = [
+  {
+    name: 'LENGTH',
+    parameters: ['String'],
+    returns: 'Integer',
+    implementation: (args) => codePointLength(str(args, 0)),
+  },
+  {
+    name: 'CONCAT',
+    parameters: [],
+    variadic: 'String',
+    returns: 'String',
+    implementation: (args, fail) => concatenate(args, 0, '', fail),
+  },
+  {
+    name: 'CONCAT_WS',
+    parameters: ['String'],
+    variadic: 'String',
+    returns: 'String',
+    implementation: (args, fail) => concatenate(args, 1, str(args, 0), fail),
+  },
+  {
+    name: 'LOWER',
+    parameters: ['String'],
+    returns: 'String',
+    implementation: (args) => str(args, 0).toLowerCase(),
+  },
+  {
+    name: 'UPPER',
+    parameters: ['String'],
+    returns: 'String',
+    implementation: (args) => str(args, 0).toUpperCase(),
+  },
+  {
+    name: 'TRIM',
+    parameters: ['String'],
+    returns: 'String',
+    implementation: (args) => trimWhiteSpace(str(args, 0)),
+  },
+  {
+    name: 'LEFT',
+    parameters: ['String', 'Integer'],
+    returns: 'String',
+    implementation: (args, fail) => {
+      const text = str(args, 0);
+      const count = int(args, 1);
+      if (count < 0) {
+        fail('functionEvaluation', `LEFT needs a length of 0 or more, got ${count}`);
+        return text;
+      }
+      return text.slice(0, offsetOfCodePoint(text, count));
+    },
+  },
+  {
+    name: 'RIGHT',
+    parameters: ['String', 'Integer'],
+    returns: 'String',
+    implementation: (args, fail) => {
+      const text = str(args, 0);
+      const count = int(args, 1);
+      if (count < 0) {
+        fail('functionEvaluation', `RIGHT needs a length of 0 or more, got ${count}`);
+        return text;
+      }
+      const length = codePointLength(text);
+      return count >= length ? text : text.slice(offsetOfCodePoint(text, length - count));
+    },
+  },
+  {
+    name: 'SUBSTRING',
+    parameters: ['String', 'Integer'],
+    returns: 'String',
+    implementation: (args, fail) => {
+      const text = str(args, 0);
+      const position = int(args, 1);
+      if (position === 0) return '';
+      const length = codePointLength(text);
+      if (position > length || position < -length) {
+        fail('functionEvaluation', positionError(position, length));
+        return '';
+      }
+      const start = position > 0 ? position - 1 : length + position;
+      return text.slice(offsetOfCodePoint(text, start));
+    },
+  },
+  {
+    name: 'SUBSTRING',
+    parameters: ['String', 'Integer', 'Integer'],
+    returns: 'String',
+    implementation: (args, fail) => {
+      const text = str(args, 0);
+      const position = int(args, 1);
+      const count = int(args, 2);
+      if (position === 0) return '';
+      const length = codePointLength(text);
+      if (position > length || position < -length) {
+        fail('functionEvaluation', positionError(position, length));
+        return '';
+      }
+      if (count < 0) {
+        fail('functionEvaluation', `SUBSTRING needs a length of 0 or more, got ${count}`);
+        return '';
+      }
+      const start = position > 0 ? position - 1 : length + position;
+      return sliceCodePoints(text, start, start + count);
+    },
+  },
+  {
+    name: 'ABS',
+    parameters: ['Integer'],
+    returns: 'Integer',
+    implementation: (args, fail) => {
+      const value = int(args, 0);
+      if (value === -2147483648) {
+        fail('math', 'ABS(-2147483648) overflows a 32-bit integer');
+        return 2147483647;
+      }
+      return Math.abs(value);
+    },
+  },
+  {
+    name: 'INT',
+    parameters: ['Any'],
+    returns: 'Integer',
+    implementation: (args, fail) => {
+      const value = args[0] ?? 0;
+      if (typeof value === 'number') return value;
+      if (typeof value === 'boolean') return value ? 1 : 0;
+      const parsed = parseInt32(value);
+      if (Number.isNaN(parsed)) {
+        fail('cast', castErrorMessage(value, 'Integer'));
+        return 0;
+      }
+      return parsed;
+    },
+  },
+  {
+    name: 'BOOL',
+    parameters: ['Any'],
+    returns: 'Boolean',
+    implementation: (args, fail) => {
+      const value = args[0] ?? false;
+      if (typeof value === 'boolean') return value;
+      if (typeof value === 'number') return value !== 0;
+      const parsed = parseBoolean(value);
+      if (parsed === undefined) {
+        fail('cast', castErrorMessage(value, 'Boolean'));
+        return false;
+      }
+      return parsed;
+    },
+  },
+  {
+    name: 'STRING',
+    parameters: ['Any'],
+    returns: 'String',
+    implementation: (args) => toStringValue(args[0] ?? ''),
+  },
+  {
+    name: 'IS_INT',
+    parameters: ['Any'],
+    returns: 'Boolean',
+    implementation: (args) => {
+      const value = args[0] ?? 0;
+      return typeof value !== 'string' || !Number.isNaN(parseInt32(value));
+    },
+  },
+  {
+    name: 'IS_BOOL',
+    parameters: ['Any'],
+    returns: 'Boolean',
+    implementation: (args) => {
+      const value = args[0] ?? false;
+      return typeof value !== 'string' || parseBoolean(value) !== undefined;
+    },
+  },
+];
+
+const byName = new Map<string, FunctionDefinition[]>();
+for (const definition of builtinFunctions) {
+  const overloads = byName.get(definition.name) ?? [];
+  overloads.push(definition);
+  byName.set(definition.name, overloads);
+}
+
+/**
+ * The overload of `name` (upper-case) that takes `arity` arguments: a fixed-arity one first, else the
+ * variadic one if it has at most that many fixed parameters (CESQL v1 §3.5 dispatch by arity).
+ */
+export function resolveFunction(name: string, arity: number): FunctionDefinition | undefined {
+  const overloads = byName.get(name);
+  if (overloads === undefined) return undefined;
+  return (
+    overloads.find((f) => f.variadic === undefined && f.parameters.length === arity) ??
+    overloads.find((f) => f.variadic !== undefined && f.parameters.length <= arity)
+  );
+}
+
+export function isKnownFunction(name: string): boolean {
+  return byName.has(name);
+}
