@@ -11,6 +11,13 @@ import { BrokerMetrics } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import type { EventStore } from '../store/index.js';
+import { Dispatcher } from '../dispatch/index.js';
+import {
+  registerSeedRoutes,
+  registerSubscriptionApi,
+  StoreSubscriptionRegistry,
+  SubscriptionService,
+} from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
 
 /** Until the CloudEvents SQL engine is wired in, `filter=` is refused with a precise code. */
@@ -51,6 +58,9 @@ export class Broker {
   readonly metrics = new BrokerMetrics();
   readonly store: EventStore;
   private readonly ingress: Ingress;
+  readonly dispatcher: Dispatcher;
+  readonly subscriptions: SubscriptionService;
+  private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
   private readonly servers: Server[] = [];
@@ -68,12 +78,22 @@ export class Broker {
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
     });
+    this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
+    this.subscriptions = new SubscriptionService({
+      registry: new StoreSubscriptionRegistry(this.store),
+      dispatcher: this.dispatcher,
+      store: this.store,
+      logger: options.logger,
+      sql: undefined,
+    });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
   }
 
   static async start(options: BrokerOptions): Promise<Broker> {
     const broker = new Broker(options);
+    await broker.dispatcher.start();
+    await broker.subscriptions.start();
     await broker.listen();
     return broker;
   }
@@ -93,6 +113,8 @@ export class Broker {
       .on('POST', '/', publish(false))
       .on('POST', '/events', publish(false))
       .on('POST', '/events/pub', publish(true));
+    // The original project's clients subscribe at the broker's public URL, next to /events/pub.
+    registerSeedRoutes(this.dataRouter, this.subscriptions);
 
     const admin = this.adminRouter;
     registerLogApi(admin, {
@@ -100,6 +122,7 @@ export class Broker {
       compileFilter: unsupportedFilter,
       shutdown: this.shutdownController.signal,
     });
+    registerSubscriptionApi(admin, this.subscriptions);
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
       const ready = this.store.isReady() && this.stopping === undefined;
@@ -113,6 +136,9 @@ export class Broker {
       this.metrics.logEvents.set(stats.events);
       this.metrics.logBytes.set(stats.bytes);
       this.metrics.logLastSequence.set(stats.last);
+      const evaluations = this.dispatcher.filterEvaluations;
+      this.metrics.filterEvaluations.inc(evaluations - this.reportedEvaluations);
+      this.reportedEvaluations = evaluations;
       const text = await this.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
       res.end(text);
@@ -196,6 +222,7 @@ export class Broker {
     }, config.shutdownTimeoutMs);
     await Promise.all(closing);
     clearTimeout(deadline);
+    await this.dispatcher.stop(config.shutdownTimeoutMs);
     await this.store.close();
     logger.info('herald broker stopped');
   }

@@ -28,6 +28,11 @@ export const ErrorCodes = {
   HERALD_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
   HERALD_STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable', retryable: true },
   HERALD_SHUTTING_DOWN: { status: 503, title: 'Shutting down', retryable: true },
+  HERALD_CONFLICT: { status: 409, title: 'Conflict', retryable: false },
+  HERALD_SINK_REJECTED: { status: 502, title: 'Sink rejected the event', retryable: false },
+  HERALD_SINK_UNAVAILABLE: { status: 502, title: 'Sink failed or asked to retry', retryable: true },
+  HERALD_SINK_TIMEOUT: { status: 504, title: 'Sink did not answer in time', retryable: true },
+  HERALD_SINK_UNREACHABLE: { status: 502, title: 'Sink could not be reached', retryable: true },
   HERALD_INVALID_CONFIG: { status: 500, title: 'Invalid configuration', retryable: false },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 

@@ -87,6 +87,8 @@ export interface EventStore {
   /** Cursor = the next sequence a subscription has to look at; committed after acknowledgement. */
   getCursor(subscription: string): Promise<number | undefined>;
   commitCursor(subscription: string, next: number): Promise<void>;
+  /** Commits several cursors at once (one write for many subscriptions). */
+  commitCursors(cursors: ReadonlyArray<readonly [subscription: string, next: number]>): Promise<void>;
   deleteCursor(subscription: string): Promise<void>;
 
   addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter>;

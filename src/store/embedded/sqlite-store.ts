@@ -326,6 +326,15 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve();
   }
 
+  commitCursors(cursors: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    if (cursors.length > 0) {
+      this.db.transaction(() => {
+        for (const [subscription, next] of cursors) this.statements.commitCursor.run(subscription, next);
+      })();
+    }
+    return Promise.resolve();
+  }
+
   deleteCursor(subscription: string): Promise<void> {
     this.statements.deleteCursor.run(subscription);
     return Promise.resolve();

@@ -173,7 +173,11 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       const [l1, l2] = [await add(1), await add(2)];
       await store.deleteDeadLetters('s', [l1.id]);
       expect((await store.listDeadLetters('s', 10)).map((l) => l.id)).toEqual([l2.id]);
-      await store.commitCursor('s', 5);
+      await store.commitCursors([
+        ['s', 5],
+        ['t', 9],
+      ]);
+      expect(await store.getCursor('t')).toBe(9);
       await store.deleteCursor('s');
       expect(await store.getCursor('s')).toBeUndefined();
       await store.putSubscription({ id: 's', document: '{}' });

@@ -1,0 +1,231 @@
+import type { BrokerMetrics, Logger } from '../observability/index.js';
+import type { DeadLetter, EventStore } from '../store/index.js';
+import { INDEXED_ATTRIBUTES } from '../filters/index.js';
+import type { IndexedAttribute } from '../filters/index.js';
+import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
+import { SinkClient } from './sink-client.js';
+import type { WorkerHost } from './worker.js';
+import { SubscriptionWorker } from './worker.js';
+
+export interface DispatcherOptions {
+  readonly store: EventStore;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+  /** How often moved cursors are committed (one write for all subscriptions). */
+  readonly commitIntervalMs?: number;
+}
+
+const TAIL_PAGE = 512;
+
+/**
+ * Pushes the log to every subscription. One shared tail read serves all caught-up subscriptions;
+ * candidates for an event come from an index of exact `type`/`source`/`subject` constraints, so an
+ * event costs work only for subscriptions that can match it (plus the unindexable ones).
+ */
+export class Dispatcher implements WorkerHost {
+  readonly store: EventStore;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+  readonly client = new SinkClient();
+  private readonly workers = new Map<string, SubscriptionWorker>();
+  private readonly index = new Map<IndexedAttribute, Map<string, Set<SubscriptionWorker>>>(
+    INDEXED_ATTRIBUTES.map((attribute) => [attribute, new Map()]),
+  );
+  private readonly unindexed = new Set<SubscriptionWorker>();
+  private readonly joiners = new Set<SubscriptionWorker>();
+  private position = 1;
+  private last = 0;
+  private running = false;
+  private readonly stopController = new AbortController();
+  private tailLoop: Promise<void> | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  /** Filter evaluations done by the shared tail (exported as a metric; tests use it to show indexing works). */
+  filterEvaluations = 0;
+
+  constructor(options: DispatcherOptions) {
+    this.store = options.store;
+    this.metrics = options.metrics;
+    this.logger = options.logger;
+    this.commitIntervalMs = options.commitIntervalMs ?? 200;
+  }
+
+  private readonly commitIntervalMs: number;
+
+  tailPosition(): number {
+    return this.position;
+  }
+
+  lastSequence(): number {
+    return this.last;
+  }
+
+  tryJoin(worker: SubscriptionWorker): boolean {
+    if (worker.readPos === this.position) {
+      worker.live = true;
+      this.joiners.delete(worker);
+      return true;
+    }
+    if (worker.readPos > this.position) this.joiners.add(worker);
+    return false;
+  }
+
+  async start(): Promise<void> {
+    const stats = await this.store.stats();
+    this.position = stats.last + 1;
+    this.last = stats.last;
+    this.running = true;
+    this.tailLoop = this.runTail();
+    this.commitTimer = setInterval(() => void this.commitCursors(), this.commitIntervalMs);
+    this.commitTimer.unref();
+  }
+
+  /** Where a new subscription starts when its definition says `latest`. */
+  async latestPosition(): Promise<number> {
+    return (await this.store.stats()).last + 1;
+  }
+
+  private async runTail(): Promise<void> {
+    const signal = this.stopController.signal;
+    while (this.running) {
+      let page;
+      try {
+        page = await this.store.read(this.position, TAIL_PAGE);
+      } catch (error) {
+        if (!this.running) return;
+        this.logger.error({ err: error }, 'shared tail read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
+      if (page.length === 0) {
+        await this.store.waitForAppend(this.position - 1, signal);
+        continue;
+      }
+      const touched = new Set<SubscriptionWorker>();
+      for (const stored of page) {
+        const attributes = stored.event.attributes;
+        for (const attribute of INDEXED_ATTRIBUTES) {
+          const value = attributes[attribute];
+          if (typeof value !== 'string') continue;
+          const bucket = this.index.get(attribute)?.get(value);
+          if (bucket === undefined) continue;
+          for (const worker of bucket) {
+            if (!worker.live) continue;
+            this.filterEvaluations++;
+            if (worker.matches(attributes)) {
+              worker.offer(stored);
+              touched.add(worker);
+            }
+          }
+        }
+        for (const worker of this.unindexed) {
+          if (!worker.live) continue;
+          this.filterEvaluations++;
+          if (worker.matches(attributes)) {
+            worker.offer(stored);
+            touched.add(worker);
+          }
+        }
+      }
+      const lastSequence = page[page.length - 1]?.sequence ?? this.position;
+      this.position = lastSequence + 1;
+      if (lastSequence > this.last) this.last = lastSequence;
+      for (const worker of touched) worker.afterTailPage();
+      for (const worker of this.joiners) {
+        if (worker.readPos <= this.position) {
+          this.joiners.delete(worker);
+          if (!this.tryJoin(worker)) void worker.fill();
+        }
+      }
+    }
+  }
+
+  private indexWorker(worker: SubscriptionWorker, add: boolean): void {
+    const required = worker.compiled.filter.required;
+    if (required === undefined) {
+      if (add) this.unindexed.add(worker);
+      else this.unindexed.delete(worker);
+      return;
+    }
+    const byValue = this.index.get(required.attribute) as Map<string, Set<SubscriptionWorker>>;
+    for (const value of required.values) {
+      let bucket = byValue.get(value);
+      if (add) {
+        if (bucket === undefined) byValue.set(value, (bucket = new Set()));
+        bucket.add(worker);
+      } else if (bucket !== undefined) {
+        bucket.delete(worker);
+        if (bucket.size === 0) byValue.delete(value);
+      }
+    }
+  }
+
+  /** Starts delivering a subscription from its committed cursor (or `initialCursor` when it has none). */
+  async add(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
+    const existing = this.workers.get(compiled.definition.id);
+    if (existing !== undefined) await this.remove(compiled.definition.id, false);
+    const worker = new SubscriptionWorker(compiled, this);
+    this.workers.set(compiled.definition.id, worker);
+    this.indexWorker(worker, true);
+    await worker.start(initialCursor);
+  }
+
+  /** Stops delivering a subscription; with `forget`, its cursor is deleted too. */
+  async remove(id: string, forget: boolean): Promise<void> {
+    const worker = this.workers.get(id);
+    if (worker === undefined) return;
+    this.workers.delete(id);
+    this.indexWorker(worker, false);
+    this.joiners.delete(worker);
+    await worker.stop(5_000);
+    if (forget) await this.store.deleteCursor(id);
+    else await this.store.commitCursor(id, worker.position());
+  }
+
+  worker(id: string): SubscriptionWorker | undefined {
+    return this.workers.get(id);
+  }
+
+  status(id: string): SubscriptionStatus | undefined {
+    return this.workers.get(id)?.status();
+  }
+
+  async seek(id: string, next: number): Promise<void> {
+    const worker = this.workers.get(id);
+    this.joiners.delete(worker as SubscriptionWorker);
+    await worker?.seek(next);
+  }
+
+  redrive(id: string, letters: readonly DeadLetter[]): Promise<void> {
+    return this.workers.get(id)?.redrive(letters) ?? Promise.resolve();
+  }
+
+  /** Commits every cursor that moved since the last commit, in one store write. */
+  async commitCursors(): Promise<void> {
+    const moved: Array<[string, number]> = [];
+    for (const worker of this.workers.values()) {
+      const position = worker.position();
+      if (position !== worker.committed) moved.push([worker.id, position]);
+    }
+    if (moved.length === 0) return;
+    try {
+      await this.store.commitCursors(moved);
+      for (const [id, position] of moved) {
+        const worker = this.workers.get(id);
+        if (worker !== undefined) worker.committed = position;
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'committing cursors failed; will retry');
+    }
+  }
+
+  /** Graceful stop: in-flight attempts finish (bounded by `timeoutMs`), then every cursor is committed. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.running = false;
+    this.stopController.abort();
+    if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
+    await this.tailLoop;
+    await Promise.all([...this.workers.values()].map((worker) => worker.stop(timeoutMs)));
+    await this.commitCursors();
+    await this.client.close();
+  }
+}

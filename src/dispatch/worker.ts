@@ -1,0 +1,439 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Attributes, CloudEvent } from '../cloudevents/index.js';
+import type { ErrorCode } from '../errors/index.js';
+import { TokenBucket } from '../limits/index.js';
+import type { BrokerMetrics, Logger } from '../observability/index.js';
+import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
+import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
+import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
+import type { SinkClient, SinkResponse } from './sink-client.js';
+import { buildDelivery } from './sink-client.js';
+
+/** What a worker needs from its dispatcher: the store, the transport and the shared tail's position. */
+export interface WorkerHost {
+  readonly store: EventStore;
+  readonly client: SinkClient;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+  /** The next sequence the shared tail will read. */
+  tailPosition(): number;
+  /** The highest sequence known to exist. */
+  lastSequence(): number;
+  /** Joins the shared tail if the worker's read position is the tail's; otherwise waits for it. */
+  tryJoin(worker: SubscriptionWorker): boolean;
+}
+
+/** Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored. */
+class Lane {
+  readonly queue: StoredEvent[] = [];
+  /** Sequence → partition key of every event in flight. */
+  readonly inFlight = new Map<number, string | undefined>();
+  readonly busyKeys = new Set<string>();
+  active = 0;
+  firstQueuedAt = 0;
+  readonly abort = new AbortController();
+}
+
+type LastError = NonNullable<SubscriptionStatus['lastError']>;
+
+/** Caught-up workers get events from the shared tail; above this many queued events a worker reads on its own. */
+const HIGH_WATER = 2048;
+const LOW_WATER = 512;
+const PAGE = 256;
+const utf8 = new TextEncoder();
+
+function partitionKey(event: StoredEvent): string | undefined {
+  const key = event.event.attributes['partitionkey'];
+  return key === undefined ? undefined : String(key);
+}
+
+function errorFrom(response: SinkResponse): { code: ErrorCode; message: string; status?: number } {
+  if (response.status === 0) {
+    return response.timedOut
+      ? { code: 'HERALD_SINK_TIMEOUT', message: `no answer within the timeout: ${response.detail}` }
+      : { code: 'HERALD_SINK_UNREACHABLE', message: response.detail };
+  }
+  const code =
+    classifyStatus(response.status) === 'reject' ? 'HERALD_SINK_REJECTED' : 'HERALD_SINK_UNAVAILABLE';
+  return {
+    code,
+    message: `sink answered ${response.status}${response.detail ? `: ${response.detail.slice(0, 200)}` : ''}`,
+    status: response.status,
+  };
+}
+
+/**
+ * Delivers one subscription's events: at least once, in the configured order, with retries, rate
+ * limit and dead letters. Its cursor (the first sequence not yet delivered or dead-lettered) is
+ * committed by the dispatcher, so after a crash delivery resumes there.
+ */
+export class SubscriptionWorker {
+  /** True while the shared tail feeds this worker; its read position is then the tail's. */
+  live = false;
+  /** Next sequence to read from the store while not live. */
+  readPos = 0;
+  private lane = new Lane();
+  private bucket: TokenBucket | undefined;
+  private reading = false;
+  private stopped = false;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private paused: boolean;
+  private lastDeliveredAt: number | undefined;
+  private lastError: LastError | undefined;
+  private consecutiveFailures = 0;
+  private deadLettered = 0;
+  private settled: (() => void) | undefined;
+  committed = 0;
+
+  constructor(
+    public compiled: CompiledSubscription,
+    private readonly host: WorkerHost,
+  ) {
+    this.paused = compiled.definition.paused;
+    const rate = compiled.plan.rateLimit;
+    this.bucket = rate === undefined ? undefined : new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)));
+  }
+
+  get id(): string {
+    return this.compiled.definition.id;
+  }
+
+  matches(attributes: Attributes): boolean {
+    return this.compiled.filter.matches(attributes);
+  }
+
+  async start(initialCursor: number): Promise<void> {
+    const stored = await this.host.store.getCursor(this.id);
+    const cursor = stored ?? initialCursor;
+    if (stored === undefined) await this.host.store.commitCursor(this.id, cursor);
+    this.readPos = cursor;
+    this.committed = cursor;
+    this.deadLettered = await this.host.store.countDeadLetters(this.id);
+    void this.fill();
+  }
+
+  /** The sequence below which everything is delivered or dead-lettered. */
+  position(): number {
+    const lane = this.lane;
+    let position = this.live ? this.host.tailPosition() : this.readPos;
+    const head = lane.queue[0];
+    if (head !== undefined && head.sequence < position) position = head.sequence;
+    for (const sequence of lane.inFlight.keys()) if (sequence < position) position = sequence;
+    return position;
+  }
+
+  /** Called by the shared tail for a matching event while live. */
+  offer(stored: StoredEvent): void {
+    const lane = this.lane;
+    if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
+    lane.queue.push(stored);
+    this.pump();
+  }
+
+  /** Called by the shared tail after a page: a worker that fell behind leaves the tail and reads on its own. */
+  afterTailPage(): void {
+    if (this.live && this.lane.queue.length > HIGH_WATER) {
+      this.live = false;
+      this.readPos = this.host.tailPosition();
+    }
+  }
+
+  /** Reads from the store while not live, until caught up with the shared tail. */
+  async fill(): Promise<void> {
+    if (this.reading || this.live || this.stopped) return;
+    this.reading = true;
+    const lane = this.lane;
+    try {
+      while (!this.stopped && !this.live && lane === this.lane && lane.queue.length < LOW_WATER) {
+        const tail = this.host.tailPosition();
+        if (this.readPos >= tail) {
+          this.host.tryJoin(this);
+          break;
+        }
+        const page = await this.host.store.read(this.readPos, Math.min(PAGE, tail - this.readPos));
+        if (lane !== this.lane || this.stopped) return;
+        if (page.length === 0) {
+          // Retention removed everything up to the tail.
+          this.readPos = tail;
+          continue;
+        }
+        for (const stored of page) {
+          if (!this.matches(stored.event.attributes)) continue;
+          if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
+          lane.queue.push(stored);
+        }
+        this.readPos = (page[page.length - 1] as StoredEvent).sequence + 1;
+        this.pump();
+      }
+    } catch (error) {
+      if (!this.stopped)
+        this.host.logger.error({ err: error, subscription: this.id }, 'reading the log failed; retrying');
+      if (!this.stopped) setTimeout(() => void this.fill(), 1000).unref();
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  /** Index of the next queued event that ordering allows to start now, or -1. */
+  private selectIndex(lane: Lane): number {
+    const plan = this.compiled.plan;
+    if (lane.queue.length === 0 || lane.active >= plan.maxInFlight) return -1;
+    if (plan.contentMode === 'batch') return lane.active === 0 ? 0 : -1;
+    if (plan.ordering !== 'partitionkey') return 0;
+    const limit = Math.min(lane.queue.length, 4096);
+    for (let i = 0; i < limit; i++) {
+      const key = partitionKey(lane.queue[i] as StoredEvent);
+      if (key === undefined || !lane.busyKeys.has(key)) return i;
+    }
+    return -1;
+  }
+
+  private schedulePump(delayMs: number): void {
+    if (this.pumpTimer !== undefined) return;
+    this.pumpTimer = setTimeout(
+      () => {
+        this.pumpTimer = undefined;
+        this.pump();
+      },
+      Math.max(1, Math.ceil(delayMs)),
+    );
+  }
+
+  /** Starts as many deliveries as ordering, maxInFlight and the rate limit allow. */
+  private pump(): void {
+    if (this.stopped) return;
+    const lane = this.lane;
+    const plan = this.compiled.plan;
+    while (!this.paused) {
+      const index = this.selectIndex(lane);
+      if (index < 0) break;
+      let count = 1;
+      if (plan.contentMode === 'batch') {
+        count = Math.min(plan.batchMaxEvents, lane.queue.length);
+        const waited = performance.now() - lane.firstQueuedAt;
+        if (
+          count < plan.batchMaxEvents &&
+          waited < plan.batchMaxWaitMs &&
+          (this.live || this.readPos >= this.host.tailPosition())
+        ) {
+          this.schedulePump(plan.batchMaxWaitMs - waited);
+          break;
+        }
+      }
+      if (this.bucket !== undefined && !this.bucket.tryTake(count)) {
+        this.schedulePump(this.bucket.waitTime(count));
+        break;
+      }
+      const events = lane.queue.splice(index, count);
+      if (lane.queue.length > 0) lane.firstQueuedAt = performance.now();
+      void this.deliver(lane, events);
+    }
+    if (!this.live && lane.queue.length < LOW_WATER) void this.fill();
+  }
+
+  private async deliver(lane: Lane, events: StoredEvent[]): Promise<void> {
+    lane.active++;
+    for (const stored of events) {
+      const key = partitionKey(stored);
+      lane.inFlight.set(stored.sequence, key);
+      if (key !== undefined && this.compiled.plan.ordering === 'partitionkey') lane.busyKeys.add(key);
+    }
+    try {
+      await this.deliverWithRetries(events, lane.abort.signal);
+    } catch (error) {
+      this.host.logger.error({ err: error, subscription: this.id }, 'delivery failed unexpectedly');
+    } finally {
+      lane.active--;
+      for (const stored of events) {
+        const key = lane.inFlight.get(stored.sequence);
+        lane.inFlight.delete(stored.sequence);
+        if (key !== undefined) lane.busyKeys.delete(key);
+      }
+      if (lane.active === 0 && this.settled !== undefined) this.settled();
+      if (lane === this.lane) this.pump();
+    }
+  }
+
+  /**
+   * Attempts delivery until delivered, rejected, out of retries (then dead-lettered), or aborted by
+   * a stop or seek (then nothing is recorded and the cursor stays before these events).
+   */
+  private async deliverWithRetries(
+    events: StoredEvent[],
+    signal: AbortSignal,
+  ): Promise<'delivered' | 'deadlettered' | 'aborted'> {
+    const { plan, definition } = this.compiled;
+    const { metrics, client } = this.host;
+    const settings = definition.protocolsettings;
+    const first = events[0] as StoredEvent;
+    let error: ReturnType<typeof errorFrom> | undefined;
+    let attempt = 0;
+    for (;;) {
+      attempt++;
+      const { headers, body } = buildDelivery(events, plan.contentMode, settings?.headers ?? {});
+      headers['herald-subscription'] = definition.id;
+      headers['herald-sequence'] = String(first.sequence);
+      headers['herald-attempt'] = String(attempt);
+      if (events.length > 1) headers['herald-batch-size'] = String(events.length);
+      const started = performance.now();
+      const response = await client.send({
+        url: definition.sink,
+        method: settings?.method ?? 'POST',
+        headers,
+        body,
+        timeoutMs: plan.timeoutMs,
+      });
+      metrics.deliverySeconds.observe((performance.now() - started) / 1000);
+      const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
+      if (outcome === 'delivered') {
+        metrics.deliveries.inc({ outcome: 'delivered' }, events.length);
+        this.lastDeliveredAt = Date.now();
+        this.consecutiveFailures = 0;
+        return 'delivered';
+      }
+      error = errorFrom(response);
+      this.lastError = { ...error, at: new Date().toISOString() };
+      this.consecutiveFailures++;
+      if (outcome === 'reject' || attempt > plan.retry) break;
+      metrics.deliveries.inc({ outcome: 'retried' }, events.length);
+      try {
+        await sleep(backoffDelay(plan, attempt, parseRetryAfter(response.retryAfter)), undefined, { signal });
+      } catch {
+        return 'aborted';
+      }
+      if (signal.aborted) return 'aborted';
+    }
+    await this.deadLetter(events, error, attempt);
+    return 'deadlettered';
+  }
+
+  private async deadLetter(
+    events: readonly StoredEvent[],
+    error: ReturnType<typeof errorFrom>,
+    attempts: number,
+  ): Promise<void> {
+    const { store, metrics, logger } = this.host;
+    const deadLetterSink = this.compiled.plan.deadLetterSink;
+    for (const stored of events) {
+      await store.addDeadLetter({
+        subscription: this.id,
+        sequence: stored.sequence,
+        event: stored.event,
+        trace: stored.trace,
+        error,
+        attempts,
+        deadLetteredAt: Date.now(),
+      });
+      this.deadLettered++;
+      metrics.deliveries.inc({ outcome: 'deadlettered' });
+      if (deadLetterSink !== undefined)
+        await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message);
+    }
+    logger.warn({ subscription: this.id, sequences: events.map((e) => e.sequence), error }, 'dead-lettered');
+  }
+
+  /** Best effort: the dead-letter store already holds the event, so a failing dead-letter sink loses nothing. */
+  private async sendToDeadLetterSink(
+    url: string,
+    stored: StoredEvent,
+    code: string,
+    detail: string,
+  ): Promise<void> {
+    const event: CloudEvent = {
+      ...stored.event,
+      attributes: {
+        ...stored.event.attributes,
+        heralderrorcode: code,
+        heralderrordata: Buffer.from(utf8.encode(detail)).toString('base64'),
+        heralderrordest: this.compiled.definition.sink,
+      },
+    };
+    const { headers, body } = buildDelivery([{ ...stored, event }], 'binary', {});
+    headers['herald-subscription'] = this.id;
+    headers['herald-sequence'] = String(stored.sequence);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const response = await this.host.client.send({
+        url,
+        method: 'POST',
+        headers,
+        body,
+        timeoutMs: this.compiled.plan.timeoutMs,
+      });
+      if (classifyStatus(response.status) === 'delivered') return;
+      if (attempt < 3) await sleep(200 * attempt);
+    }
+    this.host.logger.error(
+      { subscription: this.id, sequence: stored.sequence, deadLetterSink: url },
+      'dead-letter sink failed',
+    );
+  }
+
+  /** Re-delivers dead letters with the subscription's policy; a delivered one leaves the dead-letter store. */
+  async redrive(letters: readonly DeadLetter[]): Promise<void> {
+    const lane = this.lane;
+    for (const letter of letters) {
+      if (this.stopped) return;
+      const stored: StoredEvent = {
+        sequence: letter.sequence,
+        storedAt: letter.deadLetteredAt,
+        event: letter.event,
+        trace: letter.trace,
+      };
+      await this.host.store.deleteDeadLetters(this.id, [letter.id]);
+      this.deadLettered = Math.max(0, this.deadLettered - 1);
+      const outcome = await this.deliverWithRetries([stored], lane.abort.signal);
+      if (outcome === 'aborted') {
+        // Put it back: an interrupted redrive must not lose the dead letter.
+        await this.host.store.addDeadLetter({ ...letter });
+        this.deadLettered++;
+      }
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  /** Replays from `next`: drops what is queued, abandons retries in progress, and reads from there. */
+  async seek(next: number): Promise<void> {
+    this.lane.abort.abort();
+    this.lane = new Lane();
+    this.live = false;
+    this.readPos = next;
+    this.committed = next;
+    await this.host.store.commitCursor(this.id, next);
+    void this.fill();
+  }
+
+  status(): SubscriptionStatus {
+    const cursor = this.position();
+    return {
+      state: this.paused ? 'paused' : this.consecutiveFailures > 0 ? 'failing' : 'active',
+      cursor,
+      lag: Math.max(0, this.host.lastSequence() - cursor + 1),
+      lastDeliveredAt:
+        this.lastDeliveredAt === undefined ? null : new Date(this.lastDeliveredAt).toISOString(),
+      lastError: this.lastError ?? null,
+      deadLettered: this.deadLettered,
+    };
+  }
+
+  /**
+   * Stops: no new deliveries; in-flight HTTP attempts finish (up to `timeoutMs`), pending retries are
+   * abandoned and stay before the cursor, so they are delivered again after a restart.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopped = true;
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
+    const lane = this.lane;
+    lane.abort.abort();
+    if (lane.active > 0) {
+      await Promise.race([new Promise<void>((resolve) => (this.settled = resolve)), sleep(timeoutMs)]);
+    }
+  }
+}

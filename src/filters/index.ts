@@ -1,0 +1,14 @@
+export {
+  compileFilter,
+  compileFilterList,
+  strongestRequirement,
+  allOf,
+  INDEXED_ATTRIBUTES,
+} from './filters.js';
+export type {
+  CompiledFilter,
+  EventPredicate,
+  SqlCompiler,
+  RequiredValues,
+  IndexedAttribute,
+} from './filters.js';

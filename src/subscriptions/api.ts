@@ -1,0 +1,129 @@
+import type { IncomingMessage } from 'node:http';
+import { HeraldError } from '../errors/index.js';
+import { readBody, readJsonObject, sendJson } from '../http/index.js';
+import type { Router } from '../http/index.js';
+import type { SubscriptionService } from './service.js';
+import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
+
+async function optionalJsonObject(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  if (
+    req.headers['content-length'] === '0' ||
+    (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)
+  ) {
+    await readBody(req, 0);
+    return undefined;
+  }
+  return readJsonObject(req);
+}
+
+function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) {
+      throw new HeraldError(
+        'HERALD_UNKNOWN_FIELD',
+        `unknown field '${key}'; expected ${allowed.join(', ')}`,
+        { pointer: `/${key}` },
+      );
+    }
+  }
+}
+
+/** The Subscriptions API (CloudEvents Subscriptions API shape) plus Herald's control endpoints. */
+export function registerSubscriptionApi(router: Router, service: SubscriptionService): void {
+  const viewOf = (id: string) => service.view(service.find(id));
+
+  router.on('OPTIONS', '/subscriptions', (_req, res) => {
+    res.writeHead(200, { allow: 'GET, POST, OPTIONS', 'content-length': 0 });
+    res.end();
+  });
+  router.on('OPTIONS', '/subscriptions/:id', (_req, res, { id }) => {
+    service.find(id as string);
+    res.writeHead(200, { allow: 'GET, PUT, DELETE, OPTIONS', 'content-length': 0 });
+    res.end();
+  });
+  router.on('GET', '/subscriptions', (_req, res) => {
+    sendJson(
+      res,
+      200,
+      service.list().map((d) => service.view(d)),
+    );
+  });
+  router.on('POST', '/subscriptions', async (req, res) => {
+    const request = parseSubscriptionRequest(await readJsonObject(req));
+    const definition = await service.create(request);
+    sendJson(res, 201, service.view(definition), {
+      location: `/subscriptions/${encodeURIComponent(definition.id)}`,
+    });
+  });
+  router.on('GET', '/subscriptions/:id', (_req, res, { id }) => sendJson(res, 200, viewOf(id as string)));
+  router.on('PUT', '/subscriptions/:id', async (req, res, { id }) => {
+    service.find(id as string);
+    const body = await readJsonObject(req);
+    if (body['id'] !== undefined && body['id'] !== id) {
+      throw new HeraldError(
+        'HERALD_INVALID_REQUEST',
+        `id '${String(body['id'])}' in the body does not match the path`,
+        { pointer: '/id' },
+      );
+    }
+    const definition = await service.update(id as string, parseSubscriptionRequest(body));
+    sendJson(res, 200, service.view(definition));
+  });
+  router.on('DELETE', '/subscriptions/:id', async (_req, res, { id }) => {
+    const view = viewOf(id as string);
+    await service.delete(id as string);
+    sendJson(res, 200, view);
+  });
+  router.on('POST', '/subscriptions/:id/seek', async (req, res, { id }) => {
+    service.find(id as string);
+    const body = await readJsonObject(req);
+    rejectUnknown(body, ['to']);
+    if (body['to'] === undefined)
+      throw new HeraldError('HERALD_INVALID_REQUEST', "field 'to' is required", { pointer: '/to' });
+    await service.seek(id as string, parseStartPosition(body['to'], '/to'));
+    sendJson(res, 200, viewOf(id as string));
+  });
+  for (const action of ['pause', 'resume'] as const) {
+    router.on('POST', `/subscriptions/:id/${action}`, async (req, res, { id }) => {
+      service.find(id as string);
+      await readBody(req, 1024);
+      await service.setPaused(id as string, action === 'pause');
+      sendJson(res, 200, viewOf(id as string));
+    });
+  }
+  router.on('GET', '/subscriptions/:id/deadletters', async (_req, res, { id }, url) => {
+    const raw = url.searchParams.get('limit') ?? '100';
+    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 10_000) {
+      throw new HeraldError(
+        'HERALD_INVALID_QUERY',
+        "query parameter 'limit' must be an integer from 1 to 10000",
+        { pointer: '?limit' },
+      );
+    }
+    sendJson(res, 200, { deadLetters: await service.deadLetters(id as string, Number(raw)) });
+  });
+  router.on('POST', '/subscriptions/:id/deadletters/redrive', async (req, res, { id }) => {
+    service.find(id as string);
+    const body = await optionalJsonObject(req);
+    let ids: string[] | undefined;
+    if (body !== undefined) {
+      rejectUnknown(body, ['ids']);
+      const given = body['ids'];
+      if (given !== undefined) {
+        if (
+          !Array.isArray(given) ||
+          given.length === 0 ||
+          !given.every((v) => typeof v === 'string' && v !== '')
+        ) {
+          throw new HeraldError(
+            'HERALD_INVALID_REQUEST',
+            "'ids' must be a non-empty array of dead-letter ids",
+            { pointer: '/ids' },
+          );
+        }
+        ids = given as string[];
+      }
+    }
+    sendJson(res, 202, { redriving: await service.redrive(id as string, ids) });
+  });
+}

@@ -1,0 +1,15 @@
+export type {
+  SubscriptionDefinition,
+  SubscriptionStatus,
+  CompiledSubscription,
+  DeliverySpec,
+  DeliveryPlan,
+  StartPosition,
+} from './types.js';
+export { StoreSubscriptionRegistry } from './registry.js';
+export type { SubscriptionRegistry } from './registry.js';
+export { SubscriptionService } from './service.js';
+export type { SubscriptionView } from './service.js';
+export { registerSubscriptionApi } from './api.js';
+export { registerSeedRoutes } from './seed.js';
+export { DEFAULT_DELIVERY, parseSubscriptionRequest, compileSubscription } from './validate.js';

@@ -1,0 +1,31 @@
+import type { EventStore } from '../store/index.js';
+import type { SubscriptionDefinition } from './types.js';
+
+/**
+ * Where subscription definitions live. Standalone brokers keep them in the event store; in
+ * Kubernetes mode they are `Subscription` resources. One small contract for both.
+ */
+export interface SubscriptionRegistry {
+  list(): Promise<SubscriptionDefinition[]>;
+  put(definition: SubscriptionDefinition): Promise<void>;
+  delete(id: string): Promise<boolean>;
+}
+
+/** The standalone registry: definitions as JSON documents in the store, so they survive restarts. */
+export class StoreSubscriptionRegistry implements SubscriptionRegistry {
+  constructor(private readonly store: EventStore) {}
+
+  async list(): Promise<SubscriptionDefinition[]> {
+    return (await this.store.listSubscriptions()).map(
+      (record) => JSON.parse(record.document) as SubscriptionDefinition,
+    );
+  }
+
+  put(definition: SubscriptionDefinition): Promise<void> {
+    return this.store.putSubscription({ id: definition.id, document: JSON.stringify(definition) });
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.store.deleteSubscription(id);
+  }
+}

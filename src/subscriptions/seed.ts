@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { HeraldError } from '../errors/index.js';
+import { readBody, readJsonObject, sendJson } from '../http/index.js';
+import type { Router } from '../http/index.js';
+import type { SubscriptionService } from './service.js';
+import type { SeedView, StartPosition } from './types.js';
+import { parseSubscriptionRequest } from './validate.js';
+
+/**
+ * The original project's subscription endpoints (architecture §3.3). Unlike the original, the given
+ * `subject`, `type` and `source` must ALL match (it ORed them and delivered unrelated events), and every
+ * subscription is durable (`durable` is accepted and ignored).
+ */
+const SEED_FIELDS = [
+  'subject',
+  'type',
+  'source',
+  'channel',
+  'durable',
+  'streamPosition',
+  'subscribers',
+] as const;
+
+function seedError(field: string, detail: string): HeraldError {
+  return new HeraldError('HERALD_INVALID_REQUEST', `${field}: ${detail}`, { pointer: `/${field}` });
+}
+
+/** ASP.NET bound these case-insensitively; so does Herald (`Subject` = `subject`). */
+function normalise(body: Record<string, unknown>, query: URLSearchParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of query) out[key.toLowerCase()] = value;
+  for (const [key, value] of Object.entries(body)) out[key.toLowerCase()] = value;
+  return out;
+}
+
+function streamPosition(value: unknown): StartPosition {
+  if (value === undefined || value === null) return 'latest';
+  const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < -1) {
+    throw seedError(
+      'streamPosition',
+      'must be 0 (from the start), -1 (new events only) or a sequence number',
+    );
+  }
+  return n === 0 ? 'earliest' : n === -1 ? 'latest' : { sequence: n };
+}
+
+export function registerSeedRoutes(router: Router, service: SubscriptionService): void {
+  router.on('POST', '/events/sub', async (req, res, _params, url) => {
+    const hasBody =
+      req.headers['content-length'] !== '0' &&
+      (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
+    const input = normalise(
+      hasBody ? await readJsonObject(req) : (await readBody(req, 0), {}),
+      url.searchParams,
+    );
+    const known = new Map(SEED_FIELDS.map((f) => [f.toLowerCase(), f]));
+    for (const key of Object.keys(input)) {
+      if (!known.has(key))
+        throw new HeraldError('HERALD_UNKNOWN_FIELD', `unknown field '${key}'`, { pointer: `/${key}` });
+    }
+    const attributes: Record<string, string> = {};
+    for (const name of ['subject', 'type', 'source'] as const) {
+      const value = input[name];
+      if (value === undefined || value === null) continue;
+      if (typeof value !== 'string' || value === '') throw seedError(name, 'must be a non-empty string');
+      attributes[name] = value;
+    }
+    const channel = input['channel'];
+    if (channel !== undefined && channel !== null && typeof channel !== 'string')
+      throw seedError('channel', 'must be a string');
+    const subscribers =
+      typeof input['subscribers'] === 'string' ? [input['subscribers']] : input['subscribers'];
+    if (!Array.isArray(subscribers) || subscribers.length === 0) {
+      throw seedError('subscribers', 'must be a non-empty array of absolute http(s) URIs');
+    }
+    const startAt = streamPosition(input['streamposition']);
+    const group = randomUUID();
+    const seed: SeedView = {
+      group,
+      ...attributes,
+      ...(typeof channel === 'string' ? { channel } : {}),
+      subscribers: subscribers as string[],
+    };
+    // Validate every subscriber before creating any, so a bad one changes nothing.
+    const requests = subscribers.map((sink: unknown, i) => {
+      try {
+        return parseSubscriptionRequest({
+          sink,
+          protocol: 'HTTP',
+          ...(Object.keys(attributes).length > 0 ? { filters: [{ exact: attributes }] } : {}),
+          delivery: { contentMode: 'structured' },
+          startAt,
+        });
+      } catch (error) {
+        throw error instanceof HeraldError
+          ? new HeraldError(error.code, `subscribers[${i}]: ${error.message}`, {
+              pointer: `/subscribers/${i}`,
+            })
+          : error;
+      }
+    });
+    for (const [i, request] of requests.entries())
+      await service.create(request, 'seed', seed, i === 0 ? group : `${group}.${i}`);
+    sendJson(
+      res,
+      201,
+      {
+        id: group,
+        subject: seed.subject ?? null,
+        type: seed.type ?? null,
+        source: seed.source ?? null,
+        channel: seed.channel ?? null,
+        subscribers: seed.subscribers,
+      },
+      { location: `/events/sub?subscriptionId=${group}` },
+    );
+  });
+
+  router.on('DELETE', '/events/unsub', async (_req, res, _params, url) => {
+    const id = url.searchParams.get('subscriptionId') ?? url.searchParams.get('subscriptionid');
+    const members = service.list().filter((d) => d.origin === 'seed' && d.seed?.group === id);
+    if (id === null || id === '' || members.length === 0) {
+      throw new HeraldError('HERALD_NOT_FOUND', `no subscription with id '${id ?? ''}'`);
+    }
+    for (const member of members) await service.delete(member.id);
+    res.writeHead(204);
+    res.end();
+  });
+}

@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import type { Dispatcher } from '../dispatch/index.js';
+import { eventToJson } from '../cloudevents/index.js';
+import { HeraldError } from '../errors/index.js';
+import type { SqlCompiler } from '../filters/index.js';
+import type { Logger } from '../observability/index.js';
+import type { EventStore } from '../store/index.js';
+import type { SubscriptionRegistry } from './registry.js';
+import type {
+  ProtocolSettings,
+  SeedView,
+  StartPosition,
+  SubscriptionDefinition,
+  SubscriptionOrigin,
+  SubscriptionStatus,
+} from './types.js';
+import type { SubscriptionRequest } from './validate.js';
+import { compileSubscription, mergeDelivery } from './validate.js';
+
+export interface SubscriptionServiceOptions {
+  readonly registry: SubscriptionRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly store: EventStore;
+  readonly logger: Logger;
+  readonly sql: SqlCompiler | undefined;
+}
+
+/** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
+export type SubscriptionView = Omit<
+  SubscriptionDefinition,
+  'sinkcredential' | 'paused' | 'origin' | 'seed' | 'createdAt'
+> & {
+  readonly status: SubscriptionStatus;
+};
+
+function notFound(id: string): HeraldError {
+  return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
+}
+
+/** Creates, changes and controls subscriptions, keeping the registry and the dispatcher in step. */
+export class SubscriptionService {
+  private readonly definitions = new Map<string, SubscriptionDefinition>();
+
+  constructor(private readonly options: SubscriptionServiceOptions) {}
+
+  /** Starts delivery for every stored definition. */
+  async start(): Promise<void> {
+    for (const definition of await this.options.registry.list()) {
+      try {
+        const compiled = compileSubscription(definition, this.options.sql);
+        this.definitions.set(definition.id, definition);
+        await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+      } catch (error) {
+        this.options.logger.error(
+          { err: error, subscription: definition.id },
+          'stored subscription cannot start',
+        );
+      }
+    }
+  }
+
+  /** The sequence a start position designates now. */
+  async resolvePosition(position: StartPosition): Promise<number> {
+    const { store } = this.options;
+    if (position === 'latest') return (await store.stats()).last + 1;
+    if (position === 'earliest') return (await store.stats()).first;
+    if ('sequence' in position) return Math.max(position.sequence, 1);
+    return store.sequenceAt(Date.parse(position.time));
+  }
+
+  private get(id: string): SubscriptionDefinition {
+    const definition = this.definitions.get(id);
+    if (definition === undefined) throw notFound(id);
+    return definition;
+  }
+
+  view(definition: SubscriptionDefinition): SubscriptionView {
+    const {
+      sinkcredential: _credential,
+      paused: _paused,
+      origin: _origin,
+      seed: _seed,
+      createdAt: _created,
+      ...rest
+    } = definition;
+    const status = this.options.dispatcher.status(definition.id) ?? {
+      state: definition.paused ? 'paused' : 'active',
+      cursor: 0,
+      lag: 0,
+      lastDeliveredAt: null,
+      lastError: null,
+      deadLettered: 0,
+    };
+    return { ...rest, status };
+  }
+
+  list(): SubscriptionDefinition[] {
+    return [...this.definitions.values()];
+  }
+
+  find(id: string): SubscriptionDefinition {
+    return this.get(id);
+  }
+
+  async create(
+    request: SubscriptionRequest,
+    origin: SubscriptionOrigin = 'api',
+    seed?: SeedView,
+    id = randomUUID(),
+  ): Promise<SubscriptionDefinition> {
+    const definition = this.definitionFrom(id, request, {
+      origin,
+      seed,
+      paused: false,
+      createdAt: new Date().toISOString(),
+    });
+    const compiled = compileSubscription(definition, this.options.sql);
+    const cursor = await this.resolvePosition(definition.startAt);
+    // The cursor is durable before the definition, so a crash in between never starts from a later "latest".
+    await this.options.store.commitCursor(id, cursor);
+    await this.options.registry.put(definition);
+    this.definitions.set(id, definition);
+    await this.options.dispatcher.add(compiled, cursor);
+    this.options.logger.info(
+      { subscription: id, sink: definition.sink, origin, cursor },
+      'subscription created',
+    );
+    return definition;
+  }
+
+  async update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
+    const current = this.get(id);
+    const definition = this.definitionFrom(id, request, current);
+    const compiled = compileSubscription(definition, this.options.sql);
+    await this.options.registry.put(definition);
+    this.definitions.set(id, definition);
+    // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
+    await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+    return definition;
+  }
+
+  private definitionFrom(
+    id: string,
+    request: SubscriptionRequest,
+    kept: Pick<SubscriptionDefinition, 'origin' | 'paused' | 'createdAt'> & {
+      readonly seed?: SeedView | undefined;
+    },
+  ): SubscriptionDefinition {
+    return {
+      id,
+      ...(request.source === undefined ? {} : { source: request.source }),
+      ...(request.types === undefined ? {} : { types: request.types }),
+      ...(request.config === undefined ? {} : { config: request.config }),
+      ...(request.filters === undefined ? {} : { filters: request.filters }),
+      sink: request.sink,
+      ...(request.sinkcredential === undefined ? {} : { sinkcredential: request.sinkcredential }),
+      protocol: 'HTTP',
+      ...(request.protocolsettings === undefined
+        ? {}
+        : { protocolsettings: stripUndefined(request.protocolsettings) as ProtocolSettings }),
+      delivery: mergeDelivery(request.delivery),
+      startAt: request.startAt ?? 'latest',
+      paused: kept.paused,
+      origin: kept.origin,
+      ...(kept.seed === undefined ? {} : { seed: kept.seed }),
+      createdAt: kept.createdAt,
+    };
+  }
+
+  async delete(id: string): Promise<SubscriptionDefinition> {
+    const definition = this.get(id);
+    await this.options.dispatcher.remove(id, true);
+    await this.options.registry.delete(id);
+    const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
+    await this.options.store.deleteDeadLetters(
+      id,
+      letters.map((l) => l.id),
+    );
+    this.definitions.delete(id);
+    this.options.logger.info({ subscription: id }, 'subscription deleted');
+    return definition;
+  }
+
+  async setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {
+    const definition = { ...this.get(id), paused };
+    await this.options.registry.put(definition);
+    this.definitions.set(id, definition);
+    const worker = this.options.dispatcher.worker(id);
+    if (paused) worker?.pause();
+    else worker?.resume();
+    return definition;
+  }
+
+  async seek(id: string, to: StartPosition): Promise<SubscriptionDefinition> {
+    const definition = this.get(id);
+    const next = await this.resolvePosition(to);
+    await this.options.dispatcher.seek(id, next);
+    this.options.logger.info({ subscription: id, next }, 'subscription seeked');
+    return definition;
+  }
+
+  async deadLetters(id: string, limit: number): Promise<unknown[]> {
+    this.get(id);
+    const letters = await this.options.store.listDeadLetters(id, limit);
+    return letters.map((letter) => ({
+      id: letter.id,
+      sequence: letter.sequence,
+      attempts: letter.attempts,
+      deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
+      error: letter.error,
+      event: JSON.parse(eventToJson(letter.event)) as unknown,
+    }));
+  }
+
+  /** Starts re-delivering dead letters (all, or the given ids); answers how many were taken. */
+  async redrive(id: string, ids: readonly string[] | undefined): Promise<number> {
+    this.get(id);
+    let letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
+    if (ids !== undefined) {
+      const wanted = new Set(ids);
+      const unknown = ids.filter((i) => !letters.some((l) => l.id === i));
+      if (unknown.length > 0) {
+        throw new HeraldError(
+          'HERALD_NOT_FOUND',
+          `no dead letter with id ${unknown.map((u) => `'${u}'`).join(', ')}`,
+          {
+            pointer: '/ids',
+          },
+        );
+      }
+      letters = letters.filter((l) => wanted.has(l.id));
+    }
+    void this.options.dispatcher.redrive(id, letters).catch((error: unknown) => {
+      this.options.logger.error({ err: error, subscription: id }, 'redrive failed');
+    });
+    return letters.length;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,217 @@
+import { z } from 'zod';
+import { isUriReference } from '../cloudevents/index.js';
+import { parseDuration } from '../config/index.js';
+import { HeraldError } from '../errors/index.js';
+import { compileFilterList, strongestRequirement } from '../filters/index.js';
+import type { SqlCompiler } from '../filters/index.js';
+import type {
+  CompiledSubscription,
+  DeliveryPlan,
+  DeliverySpec,
+  StartPosition,
+  SubscriptionDefinition,
+} from './types.js';
+import { CONTENT_MODES, ORDERINGS } from './types.js';
+
+export const DEFAULT_DELIVERY: DeliverySpec = {
+  retry: 10,
+  backoffPolicy: 'exponential',
+  backoffDelay: 'PT0.5S',
+  backoffMax: 'PT60S',
+  jitter: 0.2,
+  timeout: 'PT30S',
+  maxInFlight: 16,
+  ordering: 'none',
+  contentMode: 'binary',
+  batch: { maxEvents: 100, maxWait: 'PT0.5S' },
+};
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.username === ''
+    );
+  } catch {
+    return false;
+  }
+}, 'must be an absolute http or https URL without credentials');
+
+const isoDuration = z
+  .string()
+  .refine(
+    (value) => parseDuration(value) !== undefined,
+    'must be an ISO 8601 duration such as PT0.5S or PT1M',
+  );
+
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FORBIDDEN_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'content-type',
+]);
+
+const deliverySchema = z.strictObject({
+  retry: z.number().int().min(0).max(1000).optional(),
+  backoffPolicy: z.enum(['exponential', 'linear']).optional(),
+  backoffDelay: isoDuration.optional(),
+  backoffMax: isoDuration.optional(),
+  jitter: z.number().min(0).max(1).optional(),
+  timeout: isoDuration.optional(),
+  deadLetterSink: httpUrl.optional(),
+  maxInFlight: z.number().int().min(1).max(1000).optional(),
+  rateLimit: z.number().positive().max(1_000_000).optional(),
+  ordering: z.enum(ORDERINGS).optional(),
+  contentMode: z.enum(CONTENT_MODES).optional(),
+  batch: z
+    .strictObject({
+      maxEvents: z.number().int().min(1).max(10_000).optional(),
+      maxWait: isoDuration.optional(),
+    })
+    .optional(),
+});
+
+const startAtSchema = z.union([
+  z.enum(['latest', 'earliest']),
+  z.strictObject({ sequence: z.number().int().min(0) }),
+  z.strictObject({ time: z.iso.datetime({ offset: true }) }),
+]);
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+/** The request body of POST/PUT /subscriptions: the Subscriptions API resource plus Herald's fields. */
+const subscriptionRequestSchema = z.strictObject({
+  id: z.string().optional(),
+  source: nonEmpty.refine(isUriReference, 'must be a URI-reference').optional(),
+  types: z.array(nonEmpty).min(1, 'must list at least one type when present').optional(),
+  config: z.record(nonEmpty, z.string()).optional(),
+  filters: z.array(z.unknown()).optional(),
+  sink: httpUrl,
+  sinkcredential: z.record(z.string(), z.unknown()).optional(),
+  protocol: z.literal('HTTP', { error: "only the 'HTTP' protocol is supported (case-sensitive)" }),
+  protocolsettings: z
+    .strictObject({
+      headers: z
+        .record(
+          z
+            .string()
+            .refine(
+              (h) => headerName.test(h) && !FORBIDDEN_HEADERS.has(h.toLowerCase()),
+              'is not a header name Herald may set',
+            ),
+          z.string().refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL'),
+        )
+        .optional(),
+      method: z.enum(['POST', 'PUT', 'PATCH']).optional(),
+    })
+    .optional(),
+  delivery: deliverySchema.optional(),
+  startAt: startAtSchema.optional(),
+  status: z.unknown().optional(),
+});
+
+export type SubscriptionRequest = z.infer<typeof subscriptionRequestSchema>;
+
+function pointerOf(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p) => `/${String(p)}`).join('');
+}
+
+/** Turns the first schema problem into the one coded error the client gets. */
+function toHeraldError(issue: z.core.$ZodIssue): HeraldError {
+  const pointer = pointerOf(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    return new HeraldError('HERALD_UNKNOWN_FIELD', `unknown field '${key}' at '${pointer || '/'}'`, {
+      pointer: `${pointer}/${key}`,
+    });
+  }
+  const field = pointer === '' ? 'body' : pointer.slice(1).replaceAll('/', '.');
+  const first = issue.path[0];
+  const isSink = first === 'sink' || (first === 'delivery' && issue.path[1] === 'deadLetterSink');
+  return new HeraldError(
+    isSink ? 'HERALD_INVALID_SINK' : 'HERALD_INVALID_REQUEST',
+    `${field}: ${issue.message}`,
+    { pointer },
+  );
+}
+
+export function parseSubscriptionRequest(body: unknown): SubscriptionRequest {
+  const result = subscriptionRequestSchema.safeParse(body);
+  if (!result.success) throw toHeraldError(result.error.issues[0] as z.core.$ZodIssue);
+  return result.data;
+}
+
+export function parseStartPosition(body: unknown, pointer: string): StartPosition {
+  const result = startAtSchema.safeParse(body);
+  if (!result.success) {
+    throw new HeraldError(
+      'HERALD_INVALID_REQUEST',
+      `${pointer.slice(1) || 'position'} must be "earliest", "latest", {"sequence": n} or {"time": RFC3339}`,
+      { pointer },
+    );
+  }
+  return result.data;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function mergeDelivery(
+  request: SubscriptionRequest['delivery'],
+  defaults: DeliverySpec = DEFAULT_DELIVERY,
+): DeliverySpec {
+  const given = withoutUndefined(request ?? {});
+  return {
+    ...defaults,
+    ...(given as Partial<DeliverySpec>),
+    batch: { ...defaults.batch, ...withoutUndefined(request?.batch ?? {}) },
+  } as DeliverySpec;
+}
+
+export function planDelivery(spec: DeliverySpec): DeliveryPlan {
+  const ms = (text: string) => parseDuration(text) ?? 0;
+  return {
+    retry: spec.retry,
+    backoffPolicy: spec.backoffPolicy,
+    backoffDelayMs: ms(spec.backoffDelay),
+    backoffMaxMs: Math.max(ms(spec.backoffMax), ms(spec.backoffDelay)),
+    jitter: spec.jitter,
+    timeoutMs: Math.max(1, ms(spec.timeout)),
+    deadLetterSink: spec.deadLetterSink,
+    maxInFlight: spec.ordering === 'strict' ? 1 : spec.maxInFlight,
+    rateLimit: spec.rateLimit,
+    ordering: spec.ordering,
+    contentMode: spec.contentMode,
+    batchMaxEvents: spec.batch.maxEvents,
+    batchMaxWaitMs: ms(spec.batch.maxWait),
+  };
+}
+
+/**
+ * Compiles a definition: the `source` and `types` fields and every filter become one matcher, and the
+ * strongest exact constraint on type/source/subject becomes the dispatcher's index key.
+ */
+export function compileSubscription(
+  definition: SubscriptionDefinition,
+  sql: SqlCompiler | undefined,
+): CompiledSubscription {
+  const list = compileFilterList(definition.filters ?? [], '/filters', sql);
+  const source = definition.source;
+  const types = definition.types === undefined ? undefined : new Set(definition.types);
+  const matches =
+    source === undefined && types === undefined
+      ? list.matches
+      : (attributes: Parameters<typeof list.matches>[0]) =>
+          (source === undefined || attributes['source'] === source) &&
+          (types === undefined || types.has(attributes['type'] as string)) &&
+          list.matches(attributes);
+  const required = strongestRequirement([
+    types === undefined ? undefined : { attribute: 'type', values: types },
+    source === undefined ? undefined : { attribute: 'source', values: new Set([source]) },
+    list.required,
+  ]);
+  return { definition, filter: { matches, required }, plan: planDelivery(definition.delivery) };
+}

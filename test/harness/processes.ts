@@ -1,0 +1,165 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(root, 'dist/cli/main.js');
+
+/** Resolves with the first stdout line for which `pick` returns a value; rejects if the process exits first. */
+function waitForLine<T>(
+  child: ChildProcess,
+  pick: (line: string) => T | undefined,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const stderr: string[] = [];
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(
+      () => reject(new Error(`${what}: no ready line within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    lines.on('line', (line) => {
+      const value = pick(line);
+      if (value !== undefined) {
+        clearTimeout(timer);
+        resolve(value);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before it was ready: ${stderr.join('')}`));
+    });
+  });
+}
+
+export interface BrokerProcess {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly dataDir: string;
+  readonly child: ChildProcess;
+  /** Sends a signal and resolves with the exit code (or signal name). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export interface BrokerProcessOptions {
+  readonly dataDir?: string;
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Starts `herald broker` from the built CLI on a free loopback port. */
+export async function startBroker(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'herald-broker-'));
+  const child = spawn(
+    process.execPath,
+    [CLI, 'broker', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'info', ...options.env } },
+  );
+  const ports = await waitForLine(
+    child,
+    (line) => {
+      if (!line.includes('herald broker listening')) return undefined;
+      const log = JSON.parse(line) as { port: number; adminPort: number };
+      return log;
+    },
+    'herald broker',
+  );
+  child.stdout?.resume();
+  return {
+    url: `http://127.0.0.1:${ports.port}`,
+    adminUrl: `http://127.0.0.1:${ports.adminPort}`,
+    dataDir,
+    child,
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopProcess(child, signal),
+  };
+}
+
+function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<number | string> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve(child.exitCode ?? child.signalCode ?? '');
+  return new Promise((resolve) => {
+    child.once('exit', (code, sig) => resolve(code ?? sig ?? ''));
+    child.kill(signal);
+  });
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export interface SinkRecord {
+  readonly at: number;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  readonly status: number;
+}
+
+export interface SinkBehaviour {
+  status?: number;
+  failTimes?: number;
+  failStatus?: number;
+  retryAfter?: number;
+  delayMs?: number;
+  delayByKey?: Record<string, number>;
+}
+
+export interface SinkProcess {
+  readonly url: string;
+  configure(behaviour: SinkBehaviour): Promise<void>;
+  received(): Promise<SinkRecord[]>;
+  maxInFlight(): Promise<number>;
+  clear(): Promise<void>;
+  /** Resolves once `predicate` holds for what the sink received; rejects after `timeoutMs`. */
+  waitFor(predicate: (records: SinkRecord[]) => boolean, timeoutMs?: number): Promise<SinkRecord[]>;
+  stop(): Promise<number | string>;
+}
+
+/** Starts a recording HTTP sink in a separate process. */
+export async function startSink(): Promise<SinkProcess> {
+  const child = spawn(process.execPath, [path.join(root, 'test/harness/sink-server.mjs')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const port = await waitForLine(child, (line) => (JSON.parse(line) as { port: number }).port, 'sink');
+  const url = `http://127.0.0.1:${port}`;
+  const state = async () =>
+    (await (await fetch(`${url}/_received`)).json()) as { received: SinkRecord[]; maxInFlight: number };
+  const sink: SinkProcess = {
+    url,
+    async configure(behaviour) {
+      await fetch(`${url}/_control`, { method: 'POST', body: JSON.stringify(behaviour) });
+    },
+    received: async () => (await state()).received,
+    maxInFlight: async () => (await state()).maxInFlight,
+    async clear() {
+      await fetch(`${url}/_received`, { method: 'DELETE' });
+    },
+    async waitFor(predicate, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const records = await sink.received();
+        if (predicate(records)) return records;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `sink condition not met within ${timeoutMs} ms (received ${records.length} requests)`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    stop: () => stopProcess(child, 'SIGTERM'),
+  };
+  return sink;
+}
+
+/** Decodes a recorded body. */
+export function bodyText(record: SinkRecord): string {
+  return Buffer.from(record.body, 'base64').toString('utf8');
+}

@@ -1,0 +1,68 @@
+// A real HTTP sink in its own process, for delivery tests. It records every request it receives and
+// answers as told through POST /_control. Prints {"port": N} on its first stdout line.
+import { createServer } from 'node:http';
+
+const received = [];
+let behaviour = { status: 200, failTimes: 0, failStatus: 503, retryAfter: undefined, delayMs: 0 };
+let failuresLeft = 0;
+let inFlight = 0;
+let maxInFlight = 0;
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const server = createServer(async (req, res) => {
+  const body = await readBody(req);
+  if (req.url === '/_control' && req.method === 'POST') {
+    behaviour = { ...behaviour, ...JSON.parse(body.toString('utf8')) };
+    failuresLeft = behaviour.failTimes ?? 0;
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.url === '/_received') {
+    if (req.method === 'DELETE') {
+      received.length = 0;
+      maxInFlight = 0;
+      res.writeHead(204).end();
+      return;
+    }
+    const text = JSON.stringify({ received, maxInFlight });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(text);
+    return;
+  }
+  inFlight++;
+  maxInFlight = Math.max(maxInFlight, inFlight);
+  const record = {
+    at: Date.now(),
+    method: req.method,
+    path: req.url,
+    headers: req.headers,
+    body: body.toString('base64'),
+  };
+  const delay = behaviour.delayByKey?.[req.headers['ce-partitionkey']] ?? behaviour.delayMs ?? 0;
+  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  inFlight--;
+  if (failuresLeft > 0) {
+    failuresLeft--;
+    record.status = behaviour.failStatus;
+    received.push(record);
+    const headers = behaviour.retryAfter === undefined ? {} : { 'retry-after': String(behaviour.retryAfter) };
+    res.writeHead(behaviour.failStatus, headers).end('failing on purpose');
+    return;
+  }
+  record.status = behaviour.status;
+  received.push(record);
+  res.writeHead(behaviour.status).end();
+});
+
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
