@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
+import { bodyText, removeDir, startBroker, startSink } from '../harness/processes.js';
+import { publishBatch, subscribe } from '../harness/client.js';
+
+describe('delivery content modes and headers', () => {
+  let broker: BrokerProcess;
+  let sink: SinkProcess;
+
+  beforeAll(async () => {
+    [broker, sink] = await Promise.all([startBroker(), startSink()]);
+  });
+  afterAll(async () => {
+    await Promise.all([broker.stop(), sink.stop()]);
+    removeDir(broker.dataDir);
+  });
+
+  it('binary mode: ce- headers percent-encoded, data as the body, delivery and trace headers, static headers', async () => {
+    await subscribe(broker.url, {
+      sink: `${sink.url}/binary`,
+      types: ['com.example.binary'],
+      protocolsettings: { headers: { 'X-Team': 'orders', Authorization: 'Bearer static' } },
+    });
+    const response = await fetch(`${broker.url}/events`, {
+      method: 'POST',
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': 'b1',
+        'ce-source': '/tests',
+        'ce-type': 'com.example.binary',
+        'ce-subject': 'Euro%20%E2%82%AC%20%F0%9F%98%80',
+        'content-type': 'text/plain; charset=utf-8',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        'x-request-id': 'req-42',
+      },
+      body: 'hello sink',
+    });
+    expect(response.status).toBe(202);
+    const [record] = await sink.waitFor((r) => r.some((x) => x.path === '/binary'));
+    expect(record!.method).toBe('POST');
+    expect(record!.headers['ce-id']).toBe('b1');
+    expect(record!.headers['ce-subject']).toBe('Euro%20%E2%82%AC%20%F0%9F%98%80');
+    expect(record!.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(record!.headers['ce-datacontenttype']).toBeUndefined();
+    expect(bodyText(record!)).toBe('hello sink');
+    expect(record!.headers['herald-subscription']).toBeDefined();
+    expect(Number(record!.headers['herald-sequence'])).toBeGreaterThan(0);
+    expect(record!.headers['herald-attempt']).toBe('1');
+    expect(record!.headers['traceparent']).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    expect(record!.headers['x-request-id']).toBe('req-42');
+    expect(record!.headers['x-team']).toBe('orders');
+    expect(record!.headers['authorization']).toBe('Bearer static');
+  });
+
+  it('structured mode: the whole event as application/cloudevents+json', async () => {
+    await subscribe(broker.url, {
+      sink: `${sink.url}/structured`,
+      types: ['com.example.structured'],
+      delivery: { contentMode: 'structured' },
+    });
+    await publishBatch(broker.url, [{ id: 's1', type: 'com.example.structured', data: { total: 3 } }]);
+    const records = await sink.waitFor((r) => r.some((x) => x.path === '/structured'));
+    const record = records.find((r) => r.path === '/structured')!;
+    expect(record.headers['content-type']).toBe('application/cloudevents+json');
+    expect(JSON.parse(bodyText(record))).toEqual({
+      specversion: '1.0',
+      id: 's1',
+      source: '/tests',
+      type: 'com.example.structured',
+      data: { total: 3 },
+    });
+  });
+
+  it('batch mode: up to maxEvents per application/cloudevents-batch+json request, in log order', async () => {
+    await subscribe(broker.url, {
+      sink: `${sink.url}/batch`,
+      types: ['com.example.batch'],
+      delivery: { contentMode: 'batch', batch: { maxEvents: 10, maxWait: 'PT0.2S' } },
+    });
+    await publishBatch(
+      broker.url,
+      Array.from({ length: 25 }, (_, i) => ({ id: `m${i}`, type: 'com.example.batch' })),
+    );
+    const records = await sink.waitFor(
+      (r) =>
+        r
+          .filter((x) => x.path === '/batch')
+          .reduce((n, x) => n + (JSON.parse(bodyText(x)) as unknown[]).length, 0) >= 25,
+    );
+    const batches = records.filter((r) => r.path === '/batch');
+    for (const batch of batches)
+      expect(batch.headers['content-type']).toBe('application/cloudevents-batch+json');
+    const ids = batches.flatMap((b) => (JSON.parse(bodyText(b)) as Array<{ id: string }>).map((e) => e.id));
+    expect(ids).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`));
+    expect(
+      Math.max(...batches.map((b) => (JSON.parse(bodyText(b)) as unknown[]).length)),
+    ).toBeLessThanOrEqual(10);
+    expect(batches.length).toBeGreaterThanOrEqual(3);
+  });
+});

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
+import { bodyText, removeDir, startBroker, startSink } from '../harness/processes.js';
+import { requestJson, sleep } from '../harness/client.js';
+
+/** The original project's README walk-through, against Herald's seed-compatible routes. */
+describe('seed walk-through', () => {
+  let broker: BrokerProcess;
+  let consumer: SinkProcess;
+
+  beforeAll(async () => {
+    [broker, consumer] = await Promise.all([startBroker(), startSink()]);
+  });
+  afterAll(async () => {
+    await Promise.all([broker.stop(), consumer.stop()]);
+    removeDir(broker.dataDir);
+  });
+
+  const pub = (subject: string, id: string) =>
+    fetch(`${broker.url}/events/pub`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({
+        specversion: '1.0',
+        type: 'io.neuroglia.test',
+        source: '/test',
+        subject,
+        id,
+        datacontenttype: 'application/json',
+        data: { message: 'hello world' },
+      }),
+    });
+
+  it('subscribe by subject, publish, receive, unsubscribe, receive nothing more', async () => {
+    const created = await requestJson<{
+      id: string;
+      subject: string;
+      subscribers: string[];
+      channel: string;
+    }>('POST', `${broker.url}/events/sub`, {
+      subject: 'test',
+      channel: 'natss',
+      subscribers: [`${consumer.url}/events`],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      subject: 'test',
+      channel: 'natss',
+      subscribers: [`${consumer.url}/events`],
+      type: null,
+      source: null,
+    });
+
+    expect((await pub('test', 'one')).status).toBe(202);
+    expect((await pub('other', 'two')).status).toBe(202);
+    const received = await consumer.waitFor((r) => r.length >= 1);
+    await sleep(300);
+    const all = await consumer.received();
+    expect(all).toHaveLength(1);
+    expect(received[0]!.headers['content-type']).toBe('application/cloudevents+json');
+    expect(JSON.parse(bodyText(received[0]!))).toMatchObject({
+      id: 'one',
+      subject: 'test',
+      data: { message: 'hello world' },
+    });
+
+    const unsub = await fetch(`${broker.url}/events/unsub?subscriptionId=${created.body.id}`, {
+      method: 'DELETE',
+    });
+    expect(unsub.status).toBe(204);
+    expect((await pub('test', 'three')).status).toBe(202);
+    await sleep(500);
+    expect(await consumer.received()).toHaveLength(1);
+
+    const again = await fetch(`${broker.url}/events/unsub?subscriptionId=${created.body.id}`, {
+      method: 'DELETE',
+    });
+    expect(again.status).toBe(404);
+    expect(again.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('requires every given attribute to match (the original ORed them)', async () => {
+    await consumer.clear();
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub?subject=orders`, {
+      type: 'com.example.created',
+      subscribers: [`${consumer.url}/and`],
+      streamPosition: -1,
+    });
+    expect(created.status).toBe(201);
+    const send = (id: string, subject: string, type: string) =>
+      fetch(`${broker.url}/events/pub`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ specversion: '1.0', id, source: '/s', subject, type }),
+      });
+    expect((await send('both', 'orders', 'com.example.created')).status).toBe(202);
+    expect((await send('subject-only', 'orders', 'com.example.deleted')).status).toBe(202);
+    expect((await send('type-only', 'invoices', 'com.example.created')).status).toBe(202);
+    await consumer.waitFor((r) => r.length >= 1);
+    await sleep(300);
+    expect((await consumer.received()).map((r) => JSON.parse(bodyText(r)).id)).toEqual(['both']);
+  });
+
+  it('streamPosition 0 replays from the start', async () => {
+    await consumer.clear();
+    const created = await requestJson('POST', `${broker.url}/events/sub`, {
+      subject: 'test',
+      streamPosition: 0,
+      subscribers: [`${consumer.url}/replay`],
+    });
+    expect(created.status).toBe(201);
+    const records = await consumer.waitFor((r) => r.length >= 2);
+    expect(new Set(records.map((r) => JSON.parse(bodyText(r)).id))).toEqual(new Set(['one', 'three']));
+  });
+
+  it('rejects bad seed requests with coded errors', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ subject: 'x' }, 'HERALD_INVALID_REQUEST'],
+      [{ subscribers: [] }, 'HERALD_INVALID_REQUEST'],
+      [{ subscribers: ['not a uri'] }, 'HERALD_INVALID_SINK'],
+      [{ subscribers: ['http://ok'], streamPosition: -5 }, 'HERALD_INVALID_REQUEST'],
+      [{ subscribers: ['http://ok'], bogus: 1 }, 'HERALD_UNKNOWN_FIELD'],
+      [{ subscribers: ['http://ok'], subject: '' }, 'HERALD_INVALID_REQUEST'],
+    ];
+    for (const [body, code] of cases) {
+      const response = await requestJson<{ code: string }>('POST', `${broker.url}/events/sub`, body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body.code, JSON.stringify(body)).toBe(code);
+    }
+  });
+});

@@ -1,0 +1,98 @@
+/** Small HTTP helpers for tests that talk to a broker process. */
+
+export interface JsonResponse<T = unknown> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+}
+
+export async function requestJson<T = unknown>(
+  method: string,
+  url: string,
+  body?: unknown,
+): Promise<JsonResponse<T>> {
+  const response = await fetch(url, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (text === '' ? undefined : JSON.parse(text)) as T,
+  };
+}
+
+export interface TestEvent {
+  readonly id: string;
+  readonly type?: string;
+  readonly source?: string;
+  readonly subject?: string;
+  readonly partitionkey?: string;
+  readonly data?: unknown;
+}
+
+export function structured(event: TestEvent): Record<string, unknown> {
+  return {
+    specversion: '1.0',
+    source: '/tests',
+    type: 'com.example.test',
+    ...event,
+    data: event.data ?? { id: event.id },
+  };
+}
+
+/** Publishes events as one batch; throws unless the broker answers 202. */
+export async function publishBatch(
+  brokerUrl: string,
+  events: readonly TestEvent[],
+  headers: Record<string, string> = {},
+): Promise<void> {
+  const response = await fetch(`${brokerUrl}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/cloudevents-batch+json', ...headers },
+    body: JSON.stringify(events.map(structured)),
+  });
+  if (response.status !== 202)
+    throw new Error(`publish answered ${response.status}: ${await response.text()}`);
+}
+
+export async function publish(
+  brokerUrl: string,
+  event: TestEvent,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  const response = await fetch(`${brokerUrl}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/cloudevents+json', ...headers },
+    body: JSON.stringify(structured(event)),
+  });
+  if (response.status !== 202)
+    throw new Error(`publish answered ${response.status}: ${await response.text()}`);
+}
+
+export interface SubscriptionBody {
+  readonly id: string;
+  readonly status: { state: string; cursor: number; lag: number; deadLettered: number; lastError: unknown };
+  readonly [key: string]: unknown;
+}
+
+export async function subscribe(adminUrl: string, body: Record<string, unknown>): Promise<SubscriptionBody> {
+  const response = await requestJson<SubscriptionBody>('POST', `${adminUrl}/subscriptions`, {
+    protocol: 'HTTP',
+    ...body,
+  });
+  if (response.status !== 201)
+    throw new Error(`subscribe answered ${response.status}: ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+export async function metricValue(adminUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? 0 : Number(line.split(' ').pop());
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
