@@ -12,6 +12,7 @@ import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
+import { compileSqlFilter } from '../filters/index.js';
 import {
   registerSeedRoutes,
   registerSubscriptionApi,
@@ -20,11 +21,10 @@ import {
 } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
 
-/** Until the CloudEvents SQL engine is wired in, `filter=` is refused with a precise code. */
-const unsupportedFilter: EventFilterCompiler = () => {
-  throw new HeraldError('HERALD_UNSUPPORTED_FILTER', 'filter expressions (CESQL) are not supported yet', {
-    pointer: '?filter',
-  });
+/** `filter=` on the log read API: a CESQL expression, as in the subscriptions' `sql` dialect. */
+const logFilter: EventFilterCompiler = (expression) => {
+  const matches = compileSqlFilter(expression, '?filter');
+  return (event) => matches(event.attributes);
 };
 
 export interface BrokerOptions {
@@ -84,7 +84,7 @@ export class Broker {
       dispatcher: this.dispatcher,
       store: this.store,
       logger: options.logger,
-      sql: undefined,
+      sql: compileSqlFilter,
     });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
@@ -119,7 +119,7 @@ export class Broker {
     const admin = this.adminRouter;
     registerLogApi(admin, {
       store: this.store,
-      compileFilter: unsupportedFilter,
+      compileFilter: logFilter,
       shutdown: this.shutdownController.signal,
     });
     registerSubscriptionApi(admin, this.subscriptions);

@@ -12,3 +12,4 @@ export type {
   RequiredValues,
   IndexedAttribute,
 } from './filters.js';
+export { compileSqlFilter, MAX_SQL_LENGTH } from './sql.js';

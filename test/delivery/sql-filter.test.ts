@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
+import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import { publishBatch, requestJson, subscribe } from '../harness/client.js';
+
+const EXPRESSION =
+  "type = 'com.example.order.created' AND source LIKE '/shop/%' AND (NOT EXISTS subject OR subject <> 'test')";
+
+describe('CloudEvents SQL filters', () => {
+  let broker: BrokerProcess;
+  let sink: SinkProcess;
+
+  beforeAll(async () => {
+    [broker, sink] = await Promise.all([startBroker(), startSink()]);
+  });
+  afterAll(async () => {
+    await Promise.all([broker.stop(), sink.stop()]);
+    removeDir(broker.dataDir);
+  });
+
+  const events = [
+    { id: 'yes-1', type: 'com.example.order.created', source: '/shop/eu' },
+    { id: 'no-type', type: 'com.example.order.deleted', source: '/shop/eu' },
+    { id: 'no-source', type: 'com.example.order.created', source: '/warehouse/1' },
+    { id: 'yes-2', type: 'com.example.order.created', source: '/shop/us', subject: 'order-7' },
+    { id: 'no-subject', type: 'com.example.order.created', source: '/shop/us', subject: 'test' },
+  ];
+
+  it('a subscription with an sql filter receives exactly the events the expression selects', async () => {
+    await subscribe(broker.url, {
+      sink: `${sink.url}/sql`,
+      filters: [{ sql: EXPRESSION }],
+      startAt: 'earliest',
+    });
+    await publishBatch(broker.url, events);
+    await publishBatch(broker.url, [{ id: 'yes-3', type: 'com.example.order.created', source: '/shop/x' }]);
+    const records = await sink.waitFor((r) => r.length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await sink.received()).map((r) => r.headers['ce-id']).sort()).toEqual([
+      'yes-1',
+      'yes-2',
+      'yes-3',
+    ]);
+    expect(records.length).toBeGreaterThan(0);
+  });
+
+  it('combines sql with other dialects (all filters must match)', async () => {
+    await sink.clear();
+    await subscribe(broker.url, {
+      sink: `${sink.url}/mixed`,
+      filters: [{ sql: "source LIKE '/shop/%'" }, { prefix: { id: 'yes' } }],
+      startAt: 'earliest',
+    });
+    const records = await sink.waitFor((r) => r.length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await sink.received()).map((r) => r.headers['ce-id']).sort()).toEqual([
+      'yes-1',
+      'yes-2',
+      'yes-3',
+    ]);
+    expect(records.length).toBeGreaterThan(0);
+  });
+
+  it('rejects an invalid expression at create and update time with its position', async () => {
+    const created = await requestJson<{ code: string; pointer: string; detail: string }>(
+      'POST',
+      `${broker.url}/subscriptions`,
+      {
+        sink: `${sink.url}/bad`,
+        protocol: 'HTTP',
+        filters: [{ exact: { type: 'x' } }, { sql: "type = 'a' AND" }],
+      },
+    );
+    expect(created.status).toBe(400);
+    expect(created.body.code).toBe('HERALD_INVALID_FILTER');
+    expect(created.body.pointer).toBe('/filters/1/sql');
+    expect(created.body.detail).toMatch(/line 1, column \d+/);
+    const ok = await subscribe(broker.url, { sink: `${sink.url}/upd`, filters: [{ sql: 'true' }] });
+    const updated = await requestJson<{ code: string }>('PUT', `${broker.url}/subscriptions/${ok.id}`, {
+      sink: `${sink.url}/upd`,
+      protocol: 'HTTP',
+      filters: [{ sql: '((1' }],
+    });
+    expect(updated.status).toBe(400);
+    expect(updated.body.code).toBe('HERALD_INVALID_FILTER');
+    const still = await requestJson<{ filters: unknown }>('GET', `${broker.url}/subscriptions/${ok.id}`);
+    expect(still.body.filters).toEqual([{ sql: 'true' }]);
+  });
+
+  it('filters the log read API with filter=', async () => {
+    const page = await requestJson<{ events: Array<{ event: { id: string } }> }>(
+      'GET',
+      `${broker.url}/events?filter=${encodeURIComponent(EXPRESSION)}`,
+    );
+    expect(page.status).toBe(200);
+    expect(page.body.events.map((e) => e.event.id)).toEqual(['yes-1', 'yes-2', 'yes-3']);
+    const bad = await requestJson<{ code: string; pointer: string }>(
+      'GET',
+      `${broker.url}/events?filter=${encodeURIComponent('a ==== b')}`,
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'HERALD_INVALID_FILTER', pointer: '?filter' });
+  });
+
+  it('filters the live stream with filter=', async () => {
+    const controller = new AbortController();
+    const response = await fetch(
+      `${broker.url}/events/stream?from=1&filter=${encodeURIComponent("id LIKE 'yes-%'")}`,
+      {
+        signal: controller.signal,
+      },
+    );
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const reader = response.body!.getReader();
+    let text = '';
+    while ((text.match(/^data: /gm) ?? []).length < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    const ids = [...text.matchAll(/^data: (.*)$/gm)].map((m) => (JSON.parse(m[1]!) as { id: string }).id);
+    expect(ids).toEqual(['yes-1', 'yes-2', 'yes-3']);
+  });
+});
