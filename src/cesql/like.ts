@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { nextCodePoint, previousCodePoint } from './code-points.js';
+import { isHighSurrogate, isLowSurrogate, nextCodePoint, previousCodePoint } from './code-points.js';
 
 /** A literal run, or a number of `_` wildcards in a row (each matches one code point). */
 type Element = string | number;
@@ -37,13 +37,18 @@ export function compileLike(pattern: string): (text: string) => boolean {
   }
   const prefix = literalOf(first);
   const suffix = literalOf(last);
-  if (middles.length === 0 && prefix !== undefined && suffix !== undefined) {
+  // A literal with a lone surrogate at an edge could match half of a pair; only the general path
+  // checks for that, so the shortcuts below are for well-formed literals.
+  const shortcuts = segments.every((segment) =>
+    segment.every((e) => typeof e !== 'string' || isWellBounded(e)),
+  );
+  if (shortcuts && middles.length === 0 && prefix !== undefined && suffix !== undefined) {
     if (suffix === '') return prefix === '' ? () => true : (text) => text.startsWith(prefix);
     if (prefix === '') return (text) => text.endsWith(suffix);
     const minLength = prefix.length + suffix.length;
     return (text) => text.length >= minLength && text.startsWith(prefix) && text.endsWith(suffix);
   }
-  if (middles.length === 1 && prefix === '' && suffix === '') {
+  if (shortcuts && middles.length === 1 && prefix === '' && suffix === '') {
     const inner = literalOf(middles[0] ?? []);
     if (inner !== undefined) return (text) => text.includes(inner);
   }
@@ -103,11 +108,31 @@ function literalOf(segment: Segment): string | undefined {
   return segment.length === 1 && typeof only === 'string' ? only : undefined;
 }
 
+/** Whether `literal` cannot begin or end inside a surrogate pair of the text. */
+function isWellBounded(literal: string): boolean {
+  return !isLowSurrogate(literal.charCodeAt(0)) && !isHighSurrogate(literal.charCodeAt(literal.length - 1));
+}
+
+/** Whether `literal` occurs at `position`, within `limit`, as whole code points of `text`. */
+function literalAt(text: string, literal: string, position: number, limit: number): boolean {
+  const end = position + literal.length;
+  return (
+    end <= limit &&
+    text.startsWith(literal, position) &&
+    !splitsPair(text, position) &&
+    !splitsPair(text, end)
+  );
+}
+
+function splitsPair(text: string, i: number): boolean {
+  return i > 0 && isLowSurrogate(text.charCodeAt(i)) && isHighSurrogate(text.charCodeAt(i - 1));
+}
+
 /** Matches `segment` starting at `position`, within `limit`; returns where it ends, or -1. */
 function matchForward(segment: Segment, text: string, position: number, limit: number): number {
   for (const element of segment) {
     if (typeof element === 'string') {
-      if (position + element.length > limit || !text.startsWith(element, position)) return -1;
+      if (!literalAt(text, element, position, limit)) return -1;
       position += element.length;
     } else {
       for (let k = 0; k < element; k++) {
@@ -126,7 +151,7 @@ function matchBackward(segment: Segment, text: string, end: number, floor: numbe
     const element = segment[e] ?? '';
     if (typeof element === 'string') {
       const start = end - element.length;
-      if (start < floor || !text.startsWith(element, start)) return -1;
+      if (start < floor || !literalAt(text, element, start, end)) return -1;
       end = start;
     } else {
       for (let k = 0; k < element; k++) {

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// Hostile input: deep nesting, huge literals, LIKE patterns built to make backtracking matchers
+// explode. Each must end quickly with a parse error or a value, never a stack overflow.
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { CesqlParseError, compile, MAX_NESTING_DEPTH } from './index.js';
+
+/** Runs `action` and returns how long it took; generous bounds keep this stable on a busy machine. */
+function timed(action: () => void): number {
+  const start = performance.now();
+  action();
+  return performance.now() - start;
+}
+
+function expectParseError(source: string, detail: RegExp): void {
+  let caught: unknown;
+  const elapsed = timed(() => {
+    try {
+      compile(source);
+    } catch (error) {
+      caught = error;
+    }
+  });
+  expect(caught).toBeInstanceOf(CesqlParseError);
+  expect((caught as CesqlParseError).detail).toMatch(detail);
+  expect(elapsed).toBeLessThan(1000);
+}
+
+const tooDeep = /nests deeper than/;
+
+describe('deep nesting', () => {
+  it('rejects 10,000 nested parentheses with a parse error', () => {
+    expectParseError('('.repeat(10_000) + '1' + ')'.repeat(10_000), tooDeep);
+    expectParseError('('.repeat(10_000), tooDeep);
+  });
+
+  it('rejects 10,000 nested NOT, minus, function calls and IN sets', () => {
+    expectParseError('NOT '.repeat(10_000) + 'TRUE', tooDeep);
+    expectParseError('-'.repeat(10_000) + '1', tooDeep);
+    expectParseError('- '.repeat(10_000) + '1', tooDeep);
+    expectParseError('ABS('.repeat(10_000) + '1' + ')'.repeat(10_000), tooDeep);
+    expectParseError('1 IN ('.repeat(10_000) + '1' + ')'.repeat(10_000), tooDeep);
+  });
+
+  it('rejects a chain of 100,000 operators without recursing', () => {
+    expectParseError(Array.from({ length: 100_001 }, () => 'a').join(' OR '), tooDeep);
+    expectParseError(Array.from({ length: 100_001 }, () => '1').join('+'), tooDeep);
+  });
+
+  it('compiles and evaluates every kind of nesting at the limit', () => {
+    const depth = MAX_NESTING_DEPTH;
+    const event = { specversion: '1.0', id: '1', source: '/s', type: 't', n: 3 };
+    const cases: Array<[string, unknown]> = [
+      ['('.repeat(depth - 1) + 'n' + ')'.repeat(depth - 1), 3],
+      ['NOT '.repeat(depth - 1) + 'TRUE', (depth - 1) % 2 === 0],
+      ['- '.repeat(depth - 1) + 'n', -3],
+      ['ABS('.repeat(depth - 1) + '-5' + ')'.repeat(depth - 1), 5],
+      ['LOWER('.repeat(depth - 1) + 'type' + ')'.repeat(depth - 1), 't'],
+      [Array.from({ length: depth }, () => 'n').join(' + '), 3 * depth],
+      [Array.from({ length: depth - 1 }, () => 'n = 3').join(' AND '), true],
+      ['n IN ('.repeat(depth / 2 - 1) + '1' + ')'.repeat(depth / 2 - 1), false],
+    ];
+    for (const [source, value] of cases) {
+      expect(compile(source).evaluate(event)).toEqual({ value, errors: [] });
+    }
+    expect(compile('- '.repeat(depth - 1) + 'missing').evaluate(event).errors[0]?.kind).toBe(
+      'missingAttribute',
+    );
+  });
+});
+
+describe('huge literals', () => {
+  it('rejects integer literals outside 32 bits, however long', () => {
+    expectParseError('9'.repeat(100_000), /outside the 32-bit range/);
+    expectParseError('-' + '9'.repeat(1000), /outside the 32-bit range/);
+    expectParseError('x IN (1, 2, 4294967296)', /outside the 32-bit range/);
+    expectParseError('ABS(2147483648)', /outside the 32-bit range/);
+  });
+
+  it('handles a 1 MB string literal and a 100,000-item IN set', () => {
+    const long = 'x'.repeat(1 << 20);
+    expect(compile(`LENGTH('${long}')`).evaluate({}).value).toBe(1 << 20);
+    const items = Array.from({ length: 100_000 }, (_, i) => `'v${i}'`).join(',');
+    const member = compile(`type IN (${items})`);
+    const event = { specversion: '1.0', id: '1', source: '/s', type: 'v99999' };
+    let value: unknown;
+    expect(timed(() => (value = member.evaluate(event).value))).toBeLessThan(50);
+    expect(value).toBe(true);
+  });
+});
+
+describe('LIKE without backtracking blow-up', () => {
+  const text = 'a'.repeat(100_000);
+
+  it.each([
+    ['a 100 KB pattern of %a against 100,000 a and no b', '%a'.repeat(50_000) + '%b', false],
+    ['the same pattern ending in %', '%a'.repeat(50_000) + '%', true],
+    ['a%a%…%b, exponential for naive backtracking', 'a%'.repeat(50_000) + 'b', false],
+    ['%_ pairs', '%_'.repeat(50_000), true],
+    ['% then one _ more than the text has', '%' + '_'.repeat(100_001), false],
+    ['a long literal that almost matches everywhere', '%' + 'a'.repeat(999) + 'b%', false],
+  ])('%s', (_name, pattern, expected) => {
+    expect(pattern.length).toBeGreaterThanOrEqual(1000);
+    const expression = compile(`s LIKE '${pattern}'`);
+    let value: unknown;
+    expect(timed(() => (value = expression.evaluate({ s: text }).value))).toBeLessThan(1500);
+    expect(value).toBe(expected);
+  });
+
+  it('stays within O(text × pattern) for its worst case, a segment mixing literals and _', () => {
+    // Every start position matches 999 characters before failing: 10,000 × 1,000 steps.
+    const expression = compile(`s LIKE '%${'a_'.repeat(500)}b%'`);
+    let value: unknown;
+    expect(timed(() => (value = expression.evaluate({ s: 'a'.repeat(10_000) }).value))).toBeLessThan(1500);
+    expect(value).toBe(false);
+  });
+});
