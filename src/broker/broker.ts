@@ -222,6 +222,7 @@ export class Broker {
     }, config.shutdownTimeoutMs);
     await Promise.all(closing);
     clearTimeout(deadline);
+    this.subscriptions.stop();
     await this.dispatcher.stop(config.shutdownTimeoutMs);
     await this.store.close();
     logger.info('herald broker stopped');

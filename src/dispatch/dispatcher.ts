@@ -13,6 +13,8 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** How often moved cursors are committed (one write for all subscriptions). */
   readonly commitIntervalMs?: number;
+  /** How often claims held by other replicas are tried again. */
+  readonly claimRetryMs?: number;
 }
 
 const TAIL_PAGE = 512;
@@ -32,6 +34,9 @@ export class Dispatcher implements WorkerHost {
     INDEXED_ATTRIBUTES.map((attribute) => [attribute, new Map()]),
   );
   private readonly unindexed = new Set<SubscriptionWorker>();
+  private readonly claimed = new Set<string>();
+  private readonly unclaimed = new Map<string, { compiled: CompiledSubscription; initialCursor: number }>();
+  private claimTimer: NodeJS.Timeout | undefined;
   private readonly joiners = new Set<SubscriptionWorker>();
   private position = 1;
   private last = 0;
@@ -47,9 +52,11 @@ export class Dispatcher implements WorkerHost {
     this.metrics = options.metrics;
     this.logger = options.logger;
     this.commitIntervalMs = options.commitIntervalMs ?? 200;
+    this.claimRetryMs = options.claimRetryMs ?? 2_000;
   }
 
   private readonly commitIntervalMs: number;
+  private readonly claimRetryMs: number;
 
   tailPosition(): number {
     return this.position;
@@ -77,6 +84,8 @@ export class Dispatcher implements WorkerHost {
     this.tailLoop = this.runTail();
     this.commitTimer = setInterval(() => void this.commitCursors(), this.commitIntervalMs);
     this.commitTimer.unref();
+    this.claimTimer = setInterval(() => void this.retryClaims(), this.claimRetryMs);
+    this.claimTimer.unref();
   }
 
   /** Where a new subscription starts when its definition says `latest`. */
@@ -159,26 +168,66 @@ export class Dispatcher implements WorkerHost {
     }
   }
 
-  /** Starts delivering a subscription from its committed cursor (or `initialCursor` when it has none). */
+  /**
+   * Starts delivering a subscription from its committed cursor (or `initialCursor` when it has none),
+   * once this process holds the store's claim on it; until then it waits in `unclaimed` and the claim
+   * is retried, so that with several replicas exactly one delivers each subscription.
+   */
   async add(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
-    const existing = this.workers.get(compiled.definition.id);
-    if (existing !== undefined) await this.remove(compiled.definition.id, false);
+    const id = compiled.definition.id;
+    const existing = this.workers.get(id);
+    if (existing !== undefined) await this.retire(existing, true);
+    if (!this.claimed.has(id)) {
+      this.unclaimed.set(id, { compiled, initialCursor });
+      if (!(await this.store.claim(id, () => void this.lost(id)))) return;
+      if (this.unclaimed.get(id)?.compiled !== compiled) return; // replaced or removed meanwhile
+      this.unclaimed.delete(id);
+      this.claimed.add(id);
+    }
     const worker = new SubscriptionWorker(compiled, this);
-    this.workers.set(compiled.definition.id, worker);
+    this.workers.set(id, worker);
     this.indexWorker(worker, true);
     await worker.start(initialCursor);
   }
 
-  /** Stops delivering a subscription; with `forget`, its cursor is deleted too. */
-  async remove(id: string, forget: boolean): Promise<void> {
-    const worker = this.workers.get(id);
-    if (worker === undefined) return;
-    this.workers.delete(id);
+  /** Stops a worker; with `commit`, its position becomes the committed cursor. */
+  private async retire(worker: SubscriptionWorker, commit: boolean): Promise<void> {
+    if (this.workers.get(worker.id) === worker) this.workers.delete(worker.id);
     this.indexWorker(worker, false);
     this.joiners.delete(worker);
     await worker.stop(5_000);
+    if (commit) await this.store.commitCursor(worker.id, worker.position());
+  }
+
+  /** The claim expired: another replica may be delivering now, so stop at once and commit nothing. */
+  private async lost(id: string): Promise<void> {
+    this.claimed.delete(id);
+    const worker = this.workers.get(id);
+    if (worker === undefined) return;
+    this.logger.warn({ subscription: id }, 'lost the claim on a subscription; another replica continues it');
+    this.unclaimed.set(id, { compiled: worker.compiled, initialCursor: worker.position() });
+    await this.retire(worker, false);
+  }
+
+  private async retryClaims(): Promise<void> {
+    for (const [id, { compiled, initialCursor }] of this.unclaimed) {
+      if (!this.running) return;
+      if (this.unclaimed.get(id)?.compiled === compiled) {
+        this.unclaimed.delete(id);
+        await this.add(compiled, initialCursor).catch((error: unknown) => {
+          this.logger.error({ err: error, subscription: id }, 'starting a subscription failed');
+        });
+      }
+    }
+  }
+
+  /** Stops delivering a subscription; with `forget`, its cursor is deleted too. Releases the claim. */
+  async remove(id: string, forget: boolean): Promise<void> {
+    this.unclaimed.delete(id);
+    const worker = this.workers.get(id);
+    if (worker !== undefined) await this.retire(worker, !forget);
     if (forget) await this.store.deleteCursor(id);
-    else await this.store.commitCursor(id, worker.position());
+    if (this.claimed.delete(id)) await this.store.release(id);
   }
 
   worker(id: string): SubscriptionWorker | undefined {
@@ -195,8 +244,15 @@ export class Dispatcher implements WorkerHost {
     await worker?.seek(next);
   }
 
-  redrive(id: string, letters: readonly DeadLetter[]): Promise<void> {
-    return this.workers.get(id)?.redrive(letters) ?? Promise.resolve();
+  /** Redrives with the local worker, or with a detached one when another replica delivers the subscription. */
+  redrive(compiled: CompiledSubscription, letters: readonly DeadLetter[]): Promise<void> {
+    const worker = this.workers.get(compiled.definition.id) ?? new SubscriptionWorker(compiled, this);
+    return worker.redrive(letters);
+  }
+
+  /** True when this process delivers the subscription (it holds the claim). */
+  isLocal(id: string): boolean {
+    return this.workers.has(id);
   }
 
   /** Commits every cursor that moved since the last commit, in one store write. */
@@ -223,9 +279,12 @@ export class Dispatcher implements WorkerHost {
     this.running = false;
     this.stopController.abort();
     if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
+    if (this.claimTimer !== undefined) clearInterval(this.claimTimer);
     await this.tailLoop;
     await Promise.all([...this.workers.values()].map((worker) => worker.stop(timeoutMs)));
     await this.commitCursors();
+    await Promise.all([...this.claimed].map((id) => this.store.release(id).catch(() => undefined)));
+    this.claimed.clear();
     await this.client.close();
   }
 }

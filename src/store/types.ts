@@ -100,6 +100,21 @@ export interface EventStore {
   deleteSubscription(id: string): Promise<boolean>;
   listSubscriptions(): Promise<SubscriptionRecord[]>;
 
+  /**
+   * Claims the exclusive right to deliver `subscription` from this broker process. A single-process
+   * store always grants it. A distributed store grants it to one live replica at a time and keeps
+   * renewing it; if a renewal fails it calls `onLost` (another replica may then take over from the
+   * committed cursor), so the caller must stop delivering without committing further.
+   */
+  claim(subscription: string, onLost: () => void): Promise<boolean>;
+  release(subscription: string): Promise<void>;
+
+  /**
+   * Calls `listener` when another process changes a subscription definition (distributed stores;
+   * a single-process store never calls it). Returns a function that stops listening.
+   */
+  watchSubscriptions(listener: (id: string, record: SubscriptionRecord | undefined) => void): () => void;
+
   /** True while the store can accept appends. */
   isReady(): boolean;
 

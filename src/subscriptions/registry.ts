@@ -9,6 +9,8 @@ export interface SubscriptionRegistry {
   list(): Promise<SubscriptionDefinition[]>;
   put(definition: SubscriptionDefinition): Promise<void>;
   delete(id: string): Promise<boolean>;
+  /** Reports definitions changed by other processes (undefined = deleted); returns a stop function. */
+  watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
 }
 
 /** The standalone registry: definitions as JSON documents in the store, so they survive restarts. */
@@ -27,5 +29,14 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
 
   delete(id: string): Promise<boolean> {
     return this.store.deleteSubscription(id);
+  }
+
+  watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void {
+    return this.store.watchSubscriptions((id, record) =>
+      listener(
+        id,
+        record === undefined ? undefined : (JSON.parse(record.document) as SubscriptionDefinition),
+      ),
+    );
   }
 }

@@ -28,7 +28,7 @@ export interface SubscriptionServiceOptions {
 /** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
 export type SubscriptionView = Omit<
   SubscriptionDefinition,
-  'sinkcredential' | 'paused' | 'origin' | 'seed' | 'createdAt'
+  'sinkcredential' | 'paused' | 'origin' | 'seed' | 'createdAt' | 'seek'
 > & {
   readonly status: SubscriptionStatus;
 };
@@ -40,11 +40,17 @@ function notFound(id: string): HeraldError {
 /** Creates, changes and controls subscriptions, keeping the registry and the dispatcher in step. */
 export class SubscriptionService {
   private readonly definitions = new Map<string, SubscriptionDefinition>();
+  private unwatch: (() => void) | undefined;
 
   constructor(private readonly options: SubscriptionServiceOptions) {}
 
-  /** Starts delivery for every stored definition. */
+  /** Starts delivery for every stored definition, and follows changes made by other replicas. */
   async start(): Promise<void> {
+    this.unwatch = this.options.registry.watch((id, definition) => {
+      this.applyRemote(id, definition).catch((error: unknown) => {
+        this.options.logger.error({ err: error, subscription: id }, 'applying a subscription change failed');
+      });
+    });
     for (const definition of await this.options.registry.list()) {
       try {
         const compiled = compileSubscription(definition, this.options.sql);
@@ -56,6 +62,47 @@ export class SubscriptionService {
           'stored subscription cannot start',
         );
       }
+    }
+  }
+
+  stop(): void {
+    this.unwatch?.();
+  }
+
+  /**
+   * Applies a definition written by another process. Our own writes come back too; they match what we
+   * hold already and change nothing.
+   */
+  private async applyRemote(id: string, definition: SubscriptionDefinition | undefined): Promise<void> {
+    const { dispatcher, sql } = this.options;
+    const current = this.definitions.get(id);
+    if (definition === undefined) {
+      if (current === undefined) return;
+      this.definitions.delete(id);
+      await dispatcher.remove(id, true);
+      return;
+    }
+    if (current !== undefined && JSON.stringify(current) === JSON.stringify(definition)) return;
+    this.definitions.set(id, definition);
+    const essence = (d: SubscriptionDefinition) => JSON.stringify({ ...d, paused: false, seek: undefined });
+    if (current === undefined || essence(current) !== essence(definition)) {
+      await dispatcher.add(
+        compileSubscription(definition, sql),
+        await this.resolvePosition(definition.startAt),
+      );
+      return;
+    }
+    if (current.paused !== definition.paused) {
+      const worker = dispatcher.worker(id);
+      if (definition.paused) worker?.pause();
+      else worker?.resume();
+    }
+    if (
+      definition.seek !== undefined &&
+      definition.seek.epoch !== current.seek?.epoch &&
+      dispatcher.isLocal(id)
+    ) {
+      await dispatcher.seek(id, definition.seek.next);
     }
   }
 
@@ -81,6 +128,7 @@ export class SubscriptionService {
       origin: _origin,
       seed: _seed,
       createdAt: _created,
+      seek: _seek,
       ...rest
     } = definition;
     const status = this.options.dispatcher.status(definition.id) ?? {
@@ -118,8 +166,8 @@ export class SubscriptionService {
     const cursor = await this.resolvePosition(definition.startAt);
     // The cursor is durable before the definition, so a crash in between never starts from a later "latest".
     await this.options.store.commitCursor(id, cursor);
-    await this.options.registry.put(definition);
     this.definitions.set(id, definition);
+    await this.options.registry.put(definition);
     await this.options.dispatcher.add(compiled, cursor);
     this.options.logger.info(
       { subscription: id, sink: definition.sink, origin, cursor },
@@ -132,8 +180,8 @@ export class SubscriptionService {
     const current = this.get(id);
     const definition = this.definitionFrom(id, request, current);
     const compiled = compileSubscription(definition, this.options.sql);
-    await this.options.registry.put(definition);
     this.definitions.set(id, definition);
+    await this.options.registry.put(definition);
     // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
     await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
     return definition;
@@ -144,6 +192,7 @@ export class SubscriptionService {
     request: SubscriptionRequest,
     kept: Pick<SubscriptionDefinition, 'origin' | 'paused' | 'createdAt'> & {
       readonly seed?: SeedView | undefined;
+      readonly seek?: SubscriptionDefinition['seek'];
     },
   ): SubscriptionDefinition {
     return {
@@ -164,11 +213,13 @@ export class SubscriptionService {
       origin: kept.origin,
       ...(kept.seed === undefined ? {} : { seed: kept.seed }),
       createdAt: kept.createdAt,
+      ...(kept.seek === undefined ? {} : { seek: kept.seek }),
     };
   }
 
   async delete(id: string): Promise<SubscriptionDefinition> {
     const definition = this.get(id);
+    this.definitions.delete(id);
     await this.options.dispatcher.remove(id, true);
     await this.options.registry.delete(id);
     const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
@@ -183,8 +234,8 @@ export class SubscriptionService {
 
   async setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {
     const definition = { ...this.get(id), paused };
-    await this.options.registry.put(definition);
     this.definitions.set(id, definition);
+    await this.options.registry.put(definition);
     const worker = this.options.dispatcher.worker(id);
     if (paused) worker?.pause();
     else worker?.resume();
@@ -192,9 +243,14 @@ export class SubscriptionService {
   }
 
   async seek(id: string, to: StartPosition): Promise<SubscriptionDefinition> {
-    const definition = this.get(id);
+    const current = this.get(id);
     const next = await this.resolvePosition(to);
-    await this.options.dispatcher.seek(id, next);
+    const definition = { ...current, seek: { next, epoch: (current.seek?.epoch ?? 0) + 1 } };
+    this.definitions.set(id, definition);
+    await this.options.registry.put(definition);
+    // Another replica may deliver this subscription: it applies the seek from the definition.
+    await this.options.store.commitCursor(id, next);
+    if (this.options.dispatcher.isLocal(id)) await this.options.dispatcher.seek(id, next);
     this.options.logger.info({ subscription: id, next }, 'subscription seeked');
     return definition;
   }
@@ -230,7 +286,8 @@ export class SubscriptionService {
       }
       letters = letters.filter((l) => wanted.has(l.id));
     }
-    void this.options.dispatcher.redrive(id, letters).catch((error: unknown) => {
+    const compiled = compileSubscription(this.get(id), this.options.sql);
+    void this.options.dispatcher.redrive(compiled, letters).catch((error: unknown) => {
       this.options.logger.error({ err: error, subscription: id }, 'redrive failed');
     });
     return letters.length;

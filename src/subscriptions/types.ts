@@ -61,6 +61,11 @@ export interface SubscriptionDefinition {
   readonly origin: SubscriptionOrigin;
   readonly seed?: SeedView;
   readonly createdAt: string;
+  /**
+   * The last seek, kept in the definition so that whichever replica delivers the subscription applies
+   * it: a new `epoch` means "restart from `next`".
+   */
+  readonly seek?: { readonly next: number; readonly epoch: number };
 }
 
 /** Delivery settings with durations in milliseconds, ready for the dispatcher. */

@@ -394,6 +394,19 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve(this.statements.listSubscriptions.all());
   }
 
+  /** One process owns the database file, so every claim is granted and never lost. */
+  claim(_subscription: string, _onLost: () => void): Promise<boolean> {
+    return Promise.resolve(!this.closed);
+  }
+
+  release(_subscription: string): Promise<void> {
+    return Promise.resolve();
+  }
+
+  watchSubscriptions(_listener: (id: string, record: SubscriptionRecord | undefined) => void): () => void {
+    return () => undefined;
+  }
+
   /** Applies retention and forgets dedupe keys older than the window. Safe to call at any time. */
   runMaintenance(): void {
     if (this.closed) return;
