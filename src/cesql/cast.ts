@@ -12,10 +12,23 @@ export function typeOf(value: CesqlValue): CesqlType {
 export const zeroValues = { Boolean: false, Integer: 0, String: '' } as const;
 
 /**
- * String → Integer per CESQL v1 §3.7: base 10, an optional sign, 32-bit range. Returns NaN when the
- * string is not such an integer, so callers need no allocation to report failure.
+ * Any value → Integer per CESQL v1 §3.7; NaN when the cast fails (a string that is not a base-10
+ * 32-bit integer with an optional sign), so reporting failure allocates nothing.
  */
-export function parseInt32(text: string): number {
+export function castToInteger(value: CesqlValue): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return parseInt32(value);
+}
+
+/** Any value → Boolean per CESQL v1 §3.7; `undefined` when the cast fails. */
+export function castToBoolean(value: CesqlValue): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return value !== 0;
+  return parseBoolean(value);
+}
+
+function parseInt32(text: string): number {
   const n = text.length;
   let i = 0;
   let negative = false;
@@ -37,8 +50,8 @@ export function parseInt32(text: string): number {
   return value >= -2147483648 && value <= 2147483647 ? value | 0 : NaN;
 }
 
-/** String → Boolean per CESQL v1 §3.7: `true` or `false` ignoring case, else `undefined`. */
-export function parseBoolean(text: string): boolean | undefined {
+/** `true` or `false` ignoring case. */
+function parseBoolean(text: string): boolean | undefined {
   if (text === 'true') return true;
   if (text === 'false') return false;
   if (text.length !== 4 && text.length !== 5) return undefined;

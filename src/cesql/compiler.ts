@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { BinaryOperator, CesqlNode } from './ast.js';
-import { castErrorMessage, parseBoolean, parseInt32, toStringValue, typeOf, zeroValues } from './cast.js';
-import type { CesqlType } from './cast.js';
+import { castErrorMessage, castToBoolean, castToInteger, toStringValue, zeroValues } from './cast.js';
 import { positionAt } from './errors.js';
 import { isKnownFunction, resolveFunction } from './functions.js';
 import type { FailFunction, ParameterType } from './functions.js';
@@ -65,11 +64,7 @@ interface State {
 
 type Evaluator = (event: EventAttributes) => CesqlValue;
 
-/** `Any` is an attribute reference, whose type is only known per event. */
-type StaticType = CesqlType | 'Any';
-
 interface Compiled {
-  readonly type: StaticType;
   readonly evaluate: Evaluator;
   /** Set when the node evaluates to this value, without error, for every event. */
   readonly constant?: { readonly value: CesqlValue };
@@ -88,25 +83,17 @@ function raise(state: State, kind: CesqlErrorKind, message: string, offset: numb
 }
 
 function toInteger(state: State, value: CesqlValue, offset: number): number {
-  if (typeof value === 'number') return value;
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  const parsed = parseInt32(value);
-  if (Number.isNaN(parsed)) {
-    raise(state, 'cast', castErrorMessage(value, 'Integer'), offset);
-    return 0;
-  }
-  return parsed;
+  const cast = castToInteger(value);
+  if (!Number.isNaN(cast)) return cast;
+  raise(state, 'cast', castErrorMessage(value, 'Integer'), offset);
+  return 0;
 }
 
 function toBoolean(state: State, value: CesqlValue, offset: number): boolean {
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0;
-  const parsed = parseBoolean(value);
-  if (parsed === undefined) {
-    raise(state, 'cast', castErrorMessage(value, 'Boolean'), offset);
-    return false;
-  }
-  return parsed;
+  const cast = castToBoolean(value);
+  if (cast !== undefined) return cast;
+  raise(state, 'cast', castErrorMessage(value, 'Boolean'), offset);
+  return false;
 }
 
 /**
@@ -178,7 +165,7 @@ class ClosureCompiler {
               const value: unknown = event[name];
               return typeof value === 'string' ? value : attributeValue(state, value, name, missing, offset);
             };
-        return { type: 'Any', evaluate };
+        return { evaluate };
       }
 
       case 'exists': {
@@ -186,7 +173,6 @@ class ClosureCompiler {
         if (requiredAttributes.has(name)) return constant(true);
         const inherited = isInherited(name);
         return {
-          type: 'Boolean',
           evaluate: (event) => {
             const value: unknown = inherited && !Object.hasOwn(event, name) ? undefined : event[name];
             return value !== undefined && value !== null;
@@ -197,7 +183,7 @@ class ClosureCompiler {
       case 'not': {
         const operand = this.build(node.operand);
         const f = operand.evaluate;
-        return this.fold('Boolean', [operand], (event) => {
+        return this.fold([operand], (event) => {
           const value = f(event);
           if (state.kind !== null) return false;
           const b = toBoolean(state, value, offset);
@@ -208,7 +194,7 @@ class ClosureCompiler {
       case 'negate': {
         const operand = this.build(node.operand);
         const f = operand.evaluate;
-        return this.fold('Integer', [operand], (event) => {
+        return this.fold([operand], (event) => {
           const value = f(event);
           if (state.kind !== null) return 0;
           const n = toInteger(state, value, offset);
@@ -224,7 +210,7 @@ class ClosureCompiler {
         const f = operand.evaluate;
         const like = compileLike(node.pattern);
         const negated = node.negated;
-        return this.fold('Boolean', [operand], (event) => {
+        return this.fold([operand], (event) => {
           const value = f(event);
           if (state.kind !== null) return false;
           return like(typeof value === 'string' ? value : String(value)) !== negated;
@@ -255,9 +241,9 @@ class ClosureCompiler {
     const children = [left, right];
     switch (op) {
       case 'AND': {
-        if (left.constant !== undefined && staticBoolean(left.constant.value) === false)
+        if (left.constant !== undefined && castToBoolean(left.constant.value) === false)
           return constant(false);
-        return this.fold('Boolean', children, (event) => {
+        return this.fold(children, (event) => {
           const a = l(event);
           if (state.kind !== null || !toBoolean(state, a, offset) || state.kind !== null) return false;
           const b = r(event);
@@ -267,8 +253,8 @@ class ClosureCompiler {
         });
       }
       case 'OR': {
-        if (left.constant !== undefined && staticBoolean(left.constant.value) === true) return constant(true);
-        return this.fold('Boolean', children, (event) => {
+        if (left.constant !== undefined && castToBoolean(left.constant.value) === true) return constant(true);
+        return this.fold(children, (event) => {
           const a = l(event);
           if (state.kind !== null) return false;
           const first = toBoolean(state, a, offset);
@@ -281,7 +267,7 @@ class ClosureCompiler {
         });
       }
       case 'XOR':
-        return this.fold('Boolean', children, (event) => {
+        return this.fold(children, (event) => {
           const a = l(event);
           const b = r(event);
           if (state.kind !== null) return false;
@@ -298,7 +284,7 @@ class ClosureCompiler {
       case '>':
       case '>=': {
         const compare = comparisons[op];
-        return this.fold('Boolean', children, (event) => {
+        return this.fold(children, (event) => {
           const a = l(event);
           const b = r(event);
           if (state.kind !== null) return false;
@@ -309,7 +295,7 @@ class ClosureCompiler {
       }
       default: {
         const arithmetic = this.arithmetic(op, offset);
-        return this.fold('Integer', children, (event) => {
+        return this.fold(children, (event) => {
           const a = l(event);
           const b = r(event);
           if (state.kind !== null) return 0;
@@ -354,21 +340,21 @@ class ClosureCompiler {
     const literal = right.constant?.value;
     // Comparing with a literal is the common case in filters; it skips a call and a type dispatch.
     if (typeof literal === 'string') {
-      return this.fold('Boolean', children, (event) => {
+      return this.fold(children, (event) => {
         const a = l(event);
         if (state.kind !== null) return false;
         return (typeof a === 'string' ? a === literal : toStringValue(a) === literal) === positive;
       });
     }
     if (typeof literal === 'number') {
-      return this.fold('Boolean', children, (event) => {
+      return this.fold(children, (event) => {
         const a = l(event);
         if (state.kind !== null) return false;
         const x = toInteger(state, a, offset);
         return state.kind === null && (x === literal) === positive;
       });
     }
-    return this.fold('Boolean', children, (event) => {
+    return this.fold(children, (event) => {
       const a = l(event);
       const b = r(event);
       if (state.kind !== null) return false;
@@ -391,9 +377,9 @@ class ClosureCompiler {
       // With literal items the outcome per type of x is known up front: the set of values that
       // match, and the cast error that the first uncastable item raises when nothing before it matched.
       const strings = new Set(literals.map(toStringValue));
-      const integers = castPrefix(literals, parseIntegerOrUndefined, 'Integer');
-      const booleans = castPrefix(literals, staticBoolean, 'Boolean');
-      return this.fold('Boolean', [operand], (event) => {
+      const integers = castPrefix(literals, 'Integer');
+      const booleans = castPrefix(literals, 'Boolean');
+      return this.fold([operand], (event) => {
         const x = f(event);
         if (state.kind !== null) return false;
         let found: boolean;
@@ -415,7 +401,7 @@ class ClosureCompiler {
       });
     }
     const items = set.map((item) => item.evaluate);
-    return this.fold('Boolean', [operand, ...set], (event) => {
+    return this.fold([operand, ...set], (event) => {
       const x = f(event);
       if (state.kind !== null) return false;
       for (let i = 0; i < items.length; i++) {
@@ -438,7 +424,6 @@ class ClosureCompiler {
         ? `function ${name} does not take ${args.length} argument${args.length === 1 ? '' : 's'}`
         : `unknown function ${name}`;
       return {
-        type: 'Boolean',
         evaluate: () => {
           raise(state, 'missingFunction', message, offset);
           return false;
@@ -452,7 +437,7 @@ class ClosureCompiler {
     const zero = zeroValues[definition.returns];
     const implementation = definition.implementation;
     const fail: FailFunction = (kind, message) => raise(state, kind, message, offset);
-    return this.fold(definition.returns, args, (event) => {
+    return this.fold(args, (event) => {
       // The buffer is reused: a call site is never re-entered while its arguments are evaluated.
       for (let i = 0; i < count; i++) buffer[i] = (evaluators[i] as Evaluator)(event);
       if (state.kind !== null) return zero;
@@ -478,25 +463,19 @@ class ClosureCompiler {
   }
 
   /** Folds a node whose operands are all constant into a constant, unless it raises an error. */
-  private fold(type: StaticType, operands: readonly Compiled[], evaluate: Evaluator): Compiled {
-    if (!operands.every((operand) => operand.constant !== undefined)) return { type, evaluate };
+  private fold(operands: readonly Compiled[], evaluate: Evaluator): Compiled {
+    if (!operands.every((operand) => operand.constant !== undefined)) return { evaluate };
     const state = this.state;
     state.kind = null;
     const value = evaluate(noAttributes);
     const clean = state.kind === null;
     state.kind = null;
-    return clean ? constant(value) : { type, evaluate };
+    return clean ? constant(value) : { evaluate };
   }
 }
 
 function constant(value: CesqlValue): Compiled {
-  return { type: typeOf(value), evaluate: () => value, constant: { value } };
-}
-
-function staticBoolean(value: CesqlValue): boolean | undefined {
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return value !== 0;
-  return parseBoolean(value);
+  return { evaluate: () => value, constant: { value } };
 }
 
 const comparisons = {
@@ -506,24 +485,16 @@ const comparisons = {
   '>=': (x: number, y: number) => x >= y,
 } as const;
 
-function parseIntegerOrUndefined(value: CesqlValue): number | undefined {
-  if (typeof value === 'number') return value;
-  if (typeof value === 'boolean') return value ? 1 : 0;
-  const parsed = parseInt32(value);
-  return Number.isNaN(parsed) ? undefined : parsed;
-}
-
 /** Casts items in order until one fails; the values before it, and the error the failing one raises. */
-function castPrefix<T>(
+function castPrefix(
   items: readonly CesqlValue[],
-  cast: (value: CesqlValue) => T | undefined,
-  target: CesqlType,
-): { values: ReadonlySet<T>; failure: string | undefined } {
-  const values = new Set<T>();
+  target: 'Integer' | 'Boolean',
+): { values: ReadonlySet<CesqlValue>; failure: string | undefined } {
+  const values = new Set<CesqlValue>();
   for (const item of items) {
-    const value = cast(item);
-    if (value === undefined) return { values, failure: castErrorMessage(item, target) };
-    values.add(value);
+    const cast = target === 'Integer' ? castToInteger(item) : castToBoolean(item);
+    if (cast === undefined || Number.isNaN(cast)) return { values, failure: castErrorMessage(item, target) };
+    values.add(cast);
   }
   return { values, failure: undefined };
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import { nextCodePoint } from './code-points.js';
 import type { CesqlPosition } from './types.js';
 
 /**
@@ -40,16 +41,6 @@ export function positionAt(source: string, offset: number): CesqlPosition {
     }
   }
   let column = 1;
-  for (let i = lineStart; i < offset && i < source.length; i++) {
-    // The second half of a surrogate pair belongs to the same column as the first.
-    if (!isLowSurrogateAfterHigh(source, i)) column++;
-  }
+  for (let i = lineStart; i < offset && i < source.length; i = nextCodePoint(source, i)) column++;
   return { offset, line, column };
-}
-
-function isLowSurrogateAfterHigh(s: string, i: number): boolean {
-  const c = s.charCodeAt(i);
-  if (c < 0xdc00 || c > 0xdfff || i === 0) return false;
-  const p = s.charCodeAt(i - 1);
-  return p >= 0xd800 && p <= 0xdbff;
 }

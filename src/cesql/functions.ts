@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { parseBoolean, parseInt32, castErrorMessage, toStringValue } from './cast.js';
+import { castErrorMessage, castToBoolean, castToInteger, toStringValue } from './cast.js';
 import type { CesqlType } from './cast.js';
 import { codePointLength, offsetOfCodePoint, sliceCodePoints, trimWhiteSpace } from './code-points.js';
 import type { CesqlErrorKind, CesqlValue } from './types.js';
@@ -178,14 +178,10 @@ export const builtinFunctions: readonly FunctionDefinition[] = [
     returns: 'Integer',
     implementation: (args, fail) => {
       const value = args[0] ?? 0;
-      if (typeof value === 'number') return value;
-      if (typeof value === 'boolean') return value ? 1 : 0;
-      const parsed = parseInt32(value);
-      if (Number.isNaN(parsed)) {
-        fail('cast', castErrorMessage(value, 'Integer'));
-        return 0;
-      }
-      return parsed;
+      const cast = castToInteger(value);
+      if (!Number.isNaN(cast)) return cast;
+      fail('cast', castErrorMessage(value, 'Integer'));
+      return 0;
     },
   },
   {
@@ -194,14 +190,10 @@ export const builtinFunctions: readonly FunctionDefinition[] = [
     returns: 'Boolean',
     implementation: (args, fail) => {
       const value = args[0] ?? false;
-      if (typeof value === 'boolean') return value;
-      if (typeof value === 'number') return value !== 0;
-      const parsed = parseBoolean(value);
-      if (parsed === undefined) {
-        fail('cast', castErrorMessage(value, 'Boolean'));
-        return false;
-      }
-      return parsed;
+      const cast = castToBoolean(value);
+      if (cast !== undefined) return cast;
+      fail('cast', castErrorMessage(value, 'Boolean'));
+      return false;
     },
   },
   {
@@ -214,19 +206,13 @@ export const builtinFunctions: readonly FunctionDefinition[] = [
     name: 'IS_INT',
     parameters: ['Any'],
     returns: 'Boolean',
-    implementation: (args) => {
-      const value = args[0] ?? 0;
-      return typeof value !== 'string' || !Number.isNaN(parseInt32(value));
-    },
+    implementation: (args) => !Number.isNaN(castToInteger(args[0] ?? 0)),
   },
   {
     name: 'IS_BOOL',
     parameters: ['Any'],
     returns: 'Boolean',
-    implementation: (args) => {
-      const value = args[0] ?? false;
-      return typeof value !== 'string' || parseBoolean(value) !== undefined;
-    },
+    implementation: (args) => castToBoolean(args[0] ?? false) !== undefined,
   },
 ];
 
