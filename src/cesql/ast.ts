@@ -1,24 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { CesqlValue } from './types.js';
 
+/** The operators spelled with symbols; the lexer shares this list. */
+export const OperatorSymbols = ['=', '!=', '<>', '<', '<=', '>', '>=', '+', '-', '*', '/', '%'] as const;
+
 /** The binary operators, by the token that spells them. `!=` and `<>` stay apart so printing is faithful. */
-export const BinaryOperators = [
-  'AND',
-  'OR',
-  'XOR',
-  '=',
-  '!=',
-  '<>',
-  '<',
-  '<=',
-  '>',
-  '>=',
-  '+',
-  '-',
-  '*',
-  '/',
-  '%',
-] as const;
+export const BinaryOperators = ['AND', 'OR', 'XOR', ...OperatorSymbols] as const;
 export type BinaryOperator = (typeof BinaryOperators)[number];
 
 /**

@@ -47,8 +47,43 @@ function concatenate(
   return result;
 }
 
-function positionError(position: number, length: number): string {
-  return `position ${position} is outside the string of length ${length} (allowed: -${length} to ${length})`;
+/** LEFT and RIGHT: a negative length gives the text back unchanged, with an error (CESQL v1 §3.5.1). */
+function edgeFunction(name: string, take: (text: string, count: number) => string): FunctionDefinition {
+  return {
+    name,
+    parameters: ['String', 'Integer'],
+    returns: 'String',
+    implementation: (args, fail) => {
+      const text = str(args, 0);
+      const count = int(args, 1);
+      if (count >= 0) return take(text, count);
+      fail('functionEvaluation', `${name} needs a length of 0 or more, got ${count}`);
+      return text;
+    },
+  };
+}
+
+/**
+ * SUBSTRING (CESQL v1 §3.5.1): a 1-based `position`, negative counting from the end; `0` gives `''`.
+ * A position beyond the string, or a negative `count`, gives `''` with an error; a `count` past the
+ * end gives the rest of the string.
+ */
+function substring(text: string, position: number, count: number, fail: FailFunction): string {
+  if (position === 0) return '';
+  const length = codePointLength(text);
+  if (position > length || position < -length) {
+    fail(
+      'functionEvaluation',
+      `position ${position} is outside the string of length ${length} (allowed: -${length} to ${length})`,
+    );
+    return '';
+  }
+  if (count < 0) {
+    fail('functionEvaluation', `SUBSTRING needs a length of 0 or more, got ${count}`);
+    return '';
+  }
+  const start = position > 0 ? position - 1 : length + position;
+  return sliceCodePoints(text, start, start + count);
 }
 
 /** The built-in functions of CESQL v1 §3.5, plus the casting functions the TCK requires. */
@@ -91,73 +126,22 @@ export const builtinFunctions: readonly FunctionDefinition[] = [
     returns: 'String',
     implementation: (args) => trimWhiteSpace(str(args, 0)),
   },
-  {
-    name: 'LEFT',
-    parameters: ['String', 'Integer'],
-    returns: 'String',
-    implementation: (args, fail) => {
-      const text = str(args, 0);
-      const count = int(args, 1);
-      if (count < 0) {
-        fail('functionEvaluation', `LEFT needs a length of 0 or more, got ${count}`);
-        return text;
-      }
-      return text.slice(0, offsetOfCodePoint(text, count));
-    },
-  },
-  {
-    name: 'RIGHT',
-    parameters: ['String', 'Integer'],
-    returns: 'String',
-    implementation: (args, fail) => {
-      const text = str(args, 0);
-      const count = int(args, 1);
-      if (count < 0) {
-        fail('functionEvaluation', `RIGHT needs a length of 0 or more, got ${count}`);
-        return text;
-      }
-      const length = codePointLength(text);
-      return count >= length ? text : text.slice(offsetOfCodePoint(text, length - count));
-    },
-  },
+  edgeFunction('LEFT', (text, count) => text.slice(0, offsetOfCodePoint(text, count))),
+  edgeFunction('RIGHT', (text, count) => {
+    const length = codePointLength(text);
+    return count >= length ? text : text.slice(offsetOfCodePoint(text, length - count));
+  }),
   {
     name: 'SUBSTRING',
     parameters: ['String', 'Integer'],
     returns: 'String',
-    implementation: (args, fail) => {
-      const text = str(args, 0);
-      const position = int(args, 1);
-      if (position === 0) return '';
-      const length = codePointLength(text);
-      if (position > length || position < -length) {
-        fail('functionEvaluation', positionError(position, length));
-        return '';
-      }
-      const start = position > 0 ? position - 1 : length + position;
-      return text.slice(offsetOfCodePoint(text, start));
-    },
+    implementation: (args, fail) => substring(str(args, 0), int(args, 1), Infinity, fail),
   },
   {
     name: 'SUBSTRING',
     parameters: ['String', 'Integer', 'Integer'],
     returns: 'String',
-    implementation: (args, fail) => {
-      const text = str(args, 0);
-      const position = int(args, 1);
-      const count = int(args, 2);
-      if (position === 0) return '';
-      const length = codePointLength(text);
-      if (position > length || position < -length) {
-        fail('functionEvaluation', positionError(position, length));
-        return '';
-      }
-      if (count < 0) {
-        fail('functionEvaluation', `SUBSTRING needs a length of 0 or more, got ${count}`);
-        return '';
-      }
-      const start = position > 0 ? position - 1 : length + position;
-      return sliceCodePoints(text, start, start + count);
-    },
+    implementation: (args, fail) => substring(str(args, 0), int(args, 1), int(args, 2), fail),
   },
   {
     name: 'ABS',

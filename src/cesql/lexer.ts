@@ -1,27 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
+import { OperatorSymbols } from './ast.js';
 import { CesqlParseError, positionAt } from './errors.js';
 
 export const Keywords = ['AND', 'OR', 'XOR', 'NOT', 'LIKE', 'IN', 'EXISTS', 'TRUE', 'FALSE'] as const;
 export type Keyword = (typeof Keywords)[number];
 const keywordSet: ReadonlySet<string> = new Set(Keywords);
 
-export const Symbols = [
-  '(',
-  ')',
-  ',',
-  '=',
-  '!=',
-  '<>',
-  '<',
-  '<=',
-  '>',
-  '>=',
-  '+',
-  '-',
-  '*',
-  '/',
-  '%',
-] as const;
+export const Symbols = ['(', ')', ',', ...OperatorSymbols] as const;
 export type SymbolText = (typeof Symbols)[number];
 
 export type Token =
