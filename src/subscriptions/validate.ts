@@ -53,7 +53,7 @@ const FORBIDDEN_HEADERS = new Set([
   'content-type',
 ]);
 
-const deliverySchema = z.strictObject({
+export const deliverySchema = z.strictObject({
   retry: z.number().int().min(0).max(1000).optional(),
   backoffPolicy: z.enum(['exponential', 'linear']).optional(),
   backoffDelay: isoDuration.optional(),
@@ -82,7 +82,7 @@ const startAtSchema = z.union([
 const nonEmpty = z.string().min(1, 'must not be empty');
 
 /** The request body of POST/PUT /subscriptions: the Subscriptions API resource plus Herald's fields. */
-const subscriptionRequestSchema = z.strictObject({
+export const subscriptionRequestSchema = z.strictObject({
   id: z.string().optional(),
   source: nonEmpty.refine(isUriReference, 'must be a URI-reference').optional(),
   types: z.array(nonEmpty).min(1, 'must list at least one type when present').optional(),

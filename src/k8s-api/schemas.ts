@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { deliverySchema, subscriptionRequestSchema } from '../subscriptions/validate.js';
+
+/** The API group and version of Herald's custom resources. */
+export const GROUP = 'eventing.herald.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
+  .max(63);
+const duration = z.string().regex(/^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/);
+
+export const conditionSchema = z.object({
+  type: z.string(),
+  status: z.enum(['True', 'False', 'Unknown']),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  lastTransitionTime: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+});
+
+export const brokerSpecSchema = z.object({
+  /** A `Channel` in the same namespace; absent = the embedded store on a volume. */
+  channel: dnsLabel.optional(),
+  /** Broker processes (only with a distributed channel; the embedded store runs one). */
+  replicas: z.number().int().min(1).max(100).optional(),
+  /** Defaults for the delivery settings of this broker's subscriptions. */
+  delivery: deliverySchema.optional(),
+  /** Size of the embedded store's volume. */
+  storage: z
+    .string()
+    .regex(/^\d+(Ki|Mi|Gi|Ti)?$/)
+    .optional(),
+});
+
+export const brokerStatusSchema = z.object({
+  url: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
+export const channelSpecSchema = z.object({
+  type: z.enum(['embedded', 'jetstream', 'kafka']),
+  jetstream: z
+    .object({
+      url: z.string().min(1),
+      replicas: z.number().int().min(1).max(5).optional(),
+      /** A Secret with a `creds` key (NATS credentials file). */
+      credentialsSecret: dnsLabel.optional(),
+    })
+    .optional(),
+  retention: z
+    .object({
+      maxAge: duration.optional(),
+      maxEvents: z.number().int().min(0).optional(),
+      maxBytes: z.number().int().min(0).optional(),
+    })
+    .optional(),
+});
+
+export const channelStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
+/** A sink given as a Service reference, resolved to `http://name.namespace.svc.cluster.local:port`. */
+export const sinkReferenceSchema = z.object({
+  ref: z
+    .object({
+      kind: z.literal('Service'),
+      name: dnsLabel,
+      namespace: dnsLabel.optional(),
+      port: z.number().int().min(1).max(65535).optional(),
+    })
+    .optional(),
+  uri: z.string().min(1).optional(),
+});
+
+/**
+ * A Subscription resource's spec: `broker` plus the Subscriptions API fields (the same schema the HTTP
+ * API validates, so the two cannot drift), `sink` also as a reference, and the original project's
+ * fields as shorthand.
+ */
+export const subscriptionSpecSchema = subscriptionRequestSchema
+  .omit({ id: true, status: true, sink: true, protocol: true })
+  .extend({
+    broker: dnsLabel,
+    sink: z.union([z.string(), sinkReferenceSchema]).optional(),
+    protocol: z.literal('HTTP').optional(),
+    // The original project's Subscription fields.
+    channel: z.string().optional(),
+    subject: z.string().min(1).optional(),
+    type: z.string().min(1).optional(),
+    subscriber: z.array(z.object({ uri: z.string().min(1) })).optional(),
+    durable: z.boolean().optional(),
+    position: z.number().int().min(-1).optional(),
+  });
+
+export const subscriptionStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+  sinkUri: z.string().optional(),
+  state: z.string().optional(),
+  cursor: z.number().int().optional(),
+  lag: z.number().int().optional(),
+  deadLettered: z.number().int().optional(),
+});
+
+export type Condition = z.infer<typeof conditionSchema>;
+export type BrokerSpec = z.infer<typeof brokerSpecSchema>;
+export type BrokerStatus = z.infer<typeof brokerStatusSchema>;
+export type ChannelSpec = z.infer<typeof channelSpecSchema>;
+export type ChannelStatus = z.infer<typeof channelStatusSchema>;
+export type SubscriptionSpec = z.infer<typeof subscriptionSpecSchema>;
+export type SubscriptionResourceStatus = z.infer<typeof subscriptionStatusSchema>;
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly generation?: number;
+  readonly resourceVersion?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+  readonly finalizers?: string[];
+  readonly deletionTimestamp?: string;
+  readonly creationTimestamp?: string;
+}
+
+export interface Resource<Spec, Status> {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: ObjectMeta;
+  readonly spec: Spec;
+  readonly status?: Status;
+}
+
+export type Broker = Resource<BrokerSpec, BrokerStatus>;
+export type Channel = Resource<ChannelSpec, ChannelStatus>;
+export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
