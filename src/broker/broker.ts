@@ -19,6 +19,8 @@ import {
   StoreSubscriptionRegistry,
   SubscriptionService,
 } from '../subscriptions/index.js';
+import { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } from '../kubernetes/index.js';
+import type { SubscriptionRegistry } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
 
 /** `filter=` on the log read API: a CESQL expression, as in the subscriptions' `sql` dialect. */
@@ -32,6 +34,22 @@ export interface BrokerOptions {
   readonly logger: Logger;
   /** Injected in tests and for other adapters; the default is chosen by `config.store`. */
   readonly store?: EventStore;
+}
+
+/** The subscription registry: the store itself, or Subscription resources with `--kubernetes`. */
+function openRegistry(
+  config: BrokerConfig,
+  store: EventStore,
+  logger: Logger,
+): SubscriptionRegistry & { start?(): Promise<void>; stop?(): void } {
+  if (!config.kubernetes) return new StoreSubscriptionRegistry(store);
+  const kubeConfig = loadKubeConfig();
+  return new KubernetesSubscriptionRegistry({
+    config: kubeConfig,
+    namespace: resolveNamespace(kubeConfig, config.namespace),
+    broker: config.brokerName,
+    logger,
+  });
 }
 
 function openStore(config: BrokerConfig): EventStore {
@@ -60,6 +78,7 @@ export class Broker {
   private readonly ingress: Ingress;
   readonly dispatcher: Dispatcher;
   readonly subscriptions: SubscriptionService;
+  private readonly registry: ReturnType<typeof openRegistry>;
   private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
@@ -79,8 +98,9 @@ export class Broker {
       rateLimit: config.ingressRateLimit,
     });
     this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
+    this.registry = openRegistry(config, this.store, options.logger);
     this.subscriptions = new SubscriptionService({
-      registry: new StoreSubscriptionRegistry(this.store),
+      registry: this.registry,
       dispatcher: this.dispatcher,
       store: this.store,
       logger: options.logger,
@@ -93,7 +113,13 @@ export class Broker {
   static async start(options: BrokerOptions): Promise<Broker> {
     const broker = new Broker(options);
     await broker.dispatcher.start();
+    await broker.registry.start?.();
     await broker.subscriptions.start();
+    if (broker.registry instanceof KubernetesSubscriptionRegistry) {
+      broker.registry.startStatusReports((id) =>
+        broker.dispatcher.isLocal(id) ? broker.dispatcher.status(id) : undefined,
+      );
+    }
     await broker.listen();
     return broker;
   }
@@ -223,6 +249,7 @@ export class Broker {
     await Promise.all(closing);
     clearTimeout(deadline);
     this.subscriptions.stop();
+    this.registry.stop?.();
     await this.dispatcher.stop(config.shutdownTimeoutMs);
     await this.store.close();
     logger.info('herald broker stopped');

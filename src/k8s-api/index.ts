@@ -1,2 +1,10 @@
 export * from './schemas.js';
 export { customResourceDefinitions, toStructural } from './crds.js';
+export {
+  resourceToDefinition,
+  definitionToResource,
+  resolveSink,
+  LABEL_BROKER,
+  LABEL_ORIGIN,
+  ANNOTATION_STATE,
+} from './subscription-mapping.js';

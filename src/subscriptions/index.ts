@@ -12,4 +12,10 @@ export { SubscriptionService } from './service.js';
 export type { SubscriptionView } from './service.js';
 export { registerSubscriptionApi } from './api.js';
 export { registerSeedRoutes } from './seed.js';
-export { DEFAULT_DELIVERY, parseSubscriptionRequest, compileSubscription } from './validate.js';
+export {
+  DEFAULT_DELIVERY,
+  parseSubscriptionRequest,
+  compileSubscription,
+  buildDefinition,
+} from './validate.js';
+export type { KeptFields, SubscriptionRequest } from './validate.js';

@@ -7,7 +7,6 @@ import type { Logger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
-  ProtocolSettings,
   SeedView,
   StartPosition,
   SubscriptionDefinition,
@@ -15,7 +14,7 @@ import type {
   SubscriptionStatus,
 } from './types.js';
 import type { SubscriptionRequest } from './validate.js';
-import { compileSubscription, mergeDelivery } from './validate.js';
+import { buildDefinition, compileSubscription } from './validate.js';
 
 export interface SubscriptionServiceOptions {
   readonly registry: SubscriptionRegistry;
@@ -156,7 +155,7 @@ export class SubscriptionService {
     seed?: SeedView,
     id = randomUUID(),
   ): Promise<SubscriptionDefinition> {
-    const definition = this.definitionFrom(id, request, {
+    const definition = buildDefinition(id, request, {
       origin,
       seed,
       paused: false,
@@ -178,43 +177,19 @@ export class SubscriptionService {
 
   async update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
     const current = this.get(id);
-    const definition = this.definitionFrom(id, request, current);
+    if (current.origin === 'kubernetes') {
+      throw new HeraldError(
+        'HERALD_CONFLICT',
+        `subscription '${id}' is declared by its Subscription resource; change the resource instead`,
+      );
+    }
+    const definition = buildDefinition(id, request, current);
     const compiled = compileSubscription(definition, this.options.sql);
     this.definitions.set(id, definition);
     await this.options.registry.put(definition);
     // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
     await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
     return definition;
-  }
-
-  private definitionFrom(
-    id: string,
-    request: SubscriptionRequest,
-    kept: Pick<SubscriptionDefinition, 'origin' | 'paused' | 'createdAt'> & {
-      readonly seed?: SeedView | undefined;
-      readonly seek?: SubscriptionDefinition['seek'];
-    },
-  ): SubscriptionDefinition {
-    return {
-      id,
-      ...(request.source === undefined ? {} : { source: request.source }),
-      ...(request.types === undefined ? {} : { types: request.types }),
-      ...(request.config === undefined ? {} : { config: request.config }),
-      ...(request.filters === undefined ? {} : { filters: request.filters }),
-      sink: request.sink,
-      ...(request.sinkcredential === undefined ? {} : { sinkcredential: request.sinkcredential }),
-      protocol: 'HTTP',
-      ...(request.protocolsettings === undefined
-        ? {}
-        : { protocolsettings: stripUndefined(request.protocolsettings) as ProtocolSettings }),
-      delivery: mergeDelivery(request.delivery),
-      startAt: request.startAt ?? 'latest',
-      paused: kept.paused,
-      origin: kept.origin,
-      ...(kept.seed === undefined ? {} : { seed: kept.seed }),
-      createdAt: kept.createdAt,
-      ...(kept.seek === undefined ? {} : { seek: kept.seek }),
-    };
   }
 
   async delete(id: string): Promise<SubscriptionDefinition> {
@@ -292,8 +267,4 @@ export class SubscriptionService {
     });
     return letters.length;
   }
-}
-
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

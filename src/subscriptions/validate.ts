@@ -8,6 +8,8 @@ import type {
   CompiledSubscription,
   DeliveryPlan,
   DeliverySpec,
+  ProtocolSettings,
+  SeedView,
   StartPosition,
   SubscriptionDefinition,
 } from './types.js';
@@ -214,4 +216,42 @@ export function compileSubscription(
     list.required,
   ]);
   return { definition, filter: { matches, required }, plan: planDelivery(definition.delivery) };
+}
+
+/** What a definition keeps across updates of its request fields. */
+export interface KeptFields {
+  readonly origin: SubscriptionDefinition['origin'];
+  readonly paused: boolean;
+  readonly createdAt: string;
+  readonly seed?: SeedView | undefined;
+  readonly seek?: SubscriptionDefinition['seek'];
+}
+
+/** A stored definition from a validated request, with delivery defaults applied. */
+export function buildDefinition(
+  id: string,
+  request: SubscriptionRequest,
+  kept: KeptFields,
+  deliveryDefaults: DeliverySpec = DEFAULT_DELIVERY,
+): SubscriptionDefinition {
+  return {
+    id,
+    ...(request.source === undefined ? {} : { source: request.source }),
+    ...(request.types === undefined ? {} : { types: request.types }),
+    ...(request.config === undefined ? {} : { config: request.config }),
+    ...(request.filters === undefined ? {} : { filters: request.filters }),
+    sink: request.sink,
+    ...(request.sinkcredential === undefined ? {} : { sinkcredential: request.sinkcredential }),
+    protocol: 'HTTP',
+    ...(request.protocolsettings === undefined
+      ? {}
+      : { protocolsettings: withoutUndefined(request.protocolsettings) as ProtocolSettings }),
+    delivery: mergeDelivery(request.delivery, deliveryDefaults),
+    startAt: request.startAt ?? 'latest',
+    paused: kept.paused,
+    origin: kept.origin,
+    ...(kept.seed === undefined ? {} : { seed: kept.seed }),
+    createdAt: kept.createdAt,
+    ...(kept.seek === undefined ? {} : { seek: kept.seek }),
+  };
 }

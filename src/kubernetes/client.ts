@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../k8s-api/index.js';
+
+const NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** In a pod: the service account; elsewhere `KUBECONFIG` or `~/.kube/config`. */
+export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
+  const config = new KubeConfig();
+  if (kubeconfigPath !== undefined) config.loadFromFile(kubeconfigPath);
+  else config.loadFromDefault();
+  return config;
+}
+
+/** The namespace to work in: the flag, else the pod's own namespace, else the kubeconfig context's. */
+export function resolveNamespace(config: KubeConfig, explicit: string | undefined): string {
+  if (explicit !== undefined) return explicit;
+  try {
+    return readFileSync(NAMESPACE_FILE, 'utf8').trim();
+  } catch {
+    return config.getContextObject(config.getCurrentContext())?.namespace ?? 'default';
+  }
+}
+
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** Status code of a client error (ApiException), or undefined for transport errors. */
+export function statusOf(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Typed access to one kind of Herald custom resource in one namespace. */
+export class HeraldResourceClient<T> {
+  constructor(
+    private readonly api: CustomObjectsApi,
+    readonly namespace: string,
+    readonly plural: string,
+  ) {}
+
+  static for<T>(config: KubeConfig, namespace: string, plural: string): HeraldResourceClient<T> {
+    return new HeraldResourceClient<T>(config.makeApiClient(CustomObjectsApi), namespace, plural);
+  }
+
+  get path(): string {
+    return `/apis/${GROUP}/${VERSION}/namespaces/${this.namespace}/${this.plural}`;
+  }
+
+  private params() {
+    return { group: GROUP, version: VERSION, namespace: this.namespace, plural: this.plural };
+  }
+
+  private named(name: string) {
+    return { ...this.params(), name };
+  }
+
+  async list(): Promise<{ items: T[]; metadata: { resourceVersion?: string } }> {
+    return (await this.api.listNamespacedCustomObject(this.params())) as {
+      items: T[];
+      metadata: { resourceVersion?: string };
+    };
+  }
+
+  async get(name: string): Promise<T | undefined> {
+    try {
+      return (await this.api.getNamespacedCustomObject(this.named(name))) as T;
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async create(body: T): Promise<T> {
+    return (await this.api.createNamespacedCustomObject({ ...this.params(), body: body as object })) as T;
+  }
+
+  async patch(name: string, patch: object): Promise<T> {
+    return (await this.api.patchNamespacedCustomObject(
+      { ...this.named(name), body: patch },
+      mergePatch,
+    )) as T;
+  }
+
+  async patchStatus(name: string, status: object): Promise<T> {
+    return (await this.api.patchNamespacedCustomObjectStatus(
+      { ...this.named(name), body: { status } },
+      mergePatch,
+    )) as T;
+  }
+
+  /** Deletes; false when it did not exist. */
+  async delete(name: string): Promise<boolean> {
+    try {
+      await this.api.deleteNamespacedCustomObject(this.named(name));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export { loadKubeConfig, resolveNamespace, HeraldResourceClient, statusOf, mergePatch } from './client.js';
+export { KubernetesSubscriptionRegistry } from './subscription-registry.js';
+export type { KubernetesRegistryOptions } from './subscription-registry.js';

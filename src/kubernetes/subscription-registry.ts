@@ -1,0 +1,223 @@
+import { makeInformer } from '@kubernetes/client-node';
+import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { SubscriptionResource } from '../k8s-api/index.js';
+import { definitionToResource, resourceToDefinition, ANNOTATION_STATE } from '../k8s-api/index.js';
+import type { Logger } from '../observability/index.js';
+import type {
+  SubscriptionDefinition,
+  SubscriptionRegistry,
+  SubscriptionStatus,
+} from '../subscriptions/index.js';
+import { HeraldResourceClient } from './client.js';
+
+type Listener = (id: string, definition: SubscriptionDefinition | undefined) => void;
+
+export interface KubernetesRegistryOptions {
+  readonly config: KubeConfig;
+  readonly namespace: string;
+  readonly broker: string;
+  readonly logger: Logger;
+  /** How often status is written back to the resources (only what changed is written). */
+  readonly statusIntervalMs?: number;
+}
+
+function readyCondition(
+  status: 'True' | 'False',
+  reason: string,
+  message: string,
+  generation: number | undefined,
+) {
+  return {
+    type: 'Ready',
+    status,
+    reason,
+    message,
+    lastTransitionTime: new Date().toISOString(),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
+
+/**
+ * The Kubernetes-mode registry: a broker's subscriptions are the `Subscription` resources in its
+ * namespace whose `spec.broker` names it, watched with an informer (which relists after `410 Gone`).
+ * Subscriptions created through the HTTP API become resources too, labelled with their origin, so
+ * `kubectl` and GitOps tools see every subscription.
+ */
+export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
+  private readonly client: HeraldResourceClient<SubscriptionResource>;
+  private readonly resources = new Map<string, SubscriptionResource>();
+  private readonly listeners = new Set<Listener>();
+  private readonly reported = new Map<string, string>();
+  private informer: Informer<KubernetesObject> | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  synced = false;
+
+  constructor(private readonly options: KubernetesRegistryOptions) {
+    this.client = HeraldResourceClient.for<SubscriptionResource>(
+      options.config,
+      options.namespace,
+      'subscriptions',
+    );
+  }
+
+  async start(): Promise<void> {
+    const informer = makeInformer<KubernetesObject>(
+      this.options.config,
+      this.client.path,
+      () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,
+    );
+    informer.on('add', (object) => this.observe(object as unknown as SubscriptionResource));
+    informer.on('update', (object) => this.observe(object as unknown as SubscriptionResource));
+    informer.on('delete', (object) => this.forget((object as unknown as SubscriptionResource).metadata.name));
+    informer.on('error', (error: unknown) => {
+      if (this.stopped) return;
+      this.options.logger.warn({ err: error }, 'subscription watch failed; restarting it');
+      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
+    });
+    this.informer = informer;
+    await informer.start();
+    this.synced = true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.statusTimer !== undefined) clearInterval(this.statusTimer);
+    void this.informer?.stop();
+  }
+
+  private emit(id: string, definition: SubscriptionDefinition | undefined): void {
+    for (const listener of this.listeners) listener(id, definition);
+  }
+
+  private observe(resource: SubscriptionResource): void {
+    const name = resource.metadata.name;
+    if (resource.spec?.broker !== this.options.broker) {
+      if (this.resources.has(name)) this.forget(name);
+      return;
+    }
+    this.resources.set(name, resource);
+    let definition: SubscriptionDefinition;
+    try {
+      definition = resourceToDefinition(resource);
+    } catch (error) {
+      const message = (error as Error).message;
+      this.options.logger.warn({ subscription: name, error: message }, 'invalid Subscription resource');
+      void this.writeStatus(name, {
+        conditions: [readyCondition('False', 'InvalidSpec', message, resource.metadata.generation)],
+      });
+      this.emit(name, undefined);
+      return;
+    }
+    this.emit(name, definition);
+  }
+
+  private forget(name: string): void {
+    if (!this.resources.delete(name)) return;
+    this.reported.delete(name);
+    this.emit(name, undefined);
+  }
+
+  async list(): Promise<SubscriptionDefinition[]> {
+    const definitions: SubscriptionDefinition[] = [];
+    for (const resource of this.resources.values()) {
+      try {
+        definitions.push(resourceToDefinition(resource));
+      } catch {
+        // Reported on the resource's Ready condition when it was observed.
+      }
+    }
+    return Promise.resolve(definitions);
+  }
+
+  async put(definition: SubscriptionDefinition): Promise<void> {
+    const { namespace, broker } = this.options;
+    const desired = definitionToResource(definition, namespace, broker);
+    const existing = this.resources.get(definition.id) ?? (await this.client.get(definition.id));
+    if (existing === undefined) {
+      const created = await this.client.create(desired);
+      this.resources.set(definition.id, created);
+      return;
+    }
+    // A resource written by a person or GitOps keeps its spec; Herald only records its own state.
+    const patch =
+      definition.origin === 'kubernetes'
+        ? {
+            metadata: {
+              annotations: { [ANNOTATION_STATE]: desired.metadata.annotations?.[ANNOTATION_STATE] ?? '{}' },
+            },
+          }
+        : {
+            metadata: { annotations: desired.metadata.annotations, labels: desired.metadata.labels },
+            spec: desired.spec,
+          };
+    const patched = await this.client.patch(definition.id, patch);
+    this.resources.set(definition.id, patched);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const deleted = await this.client.delete(id);
+    this.resources.delete(id);
+    return deleted;
+  }
+
+  watch(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async writeStatus(name: string, status: object): Promise<void> {
+    const text = JSON.stringify(status);
+    if (this.reported.get(name) === text) return;
+    try {
+      await this.client.patchStatus(name, status);
+      this.reported.set(name, text);
+    } catch (error) {
+      this.options.logger.warn({ err: error, subscription: name }, 'writing Subscription status failed');
+    }
+  }
+
+  /**
+   * Writes cursor, lag, state and the Ready condition of the subscriptions this replica delivers, at
+   * most once per interval and only when they changed, so the API server sees a bounded write rate.
+   */
+  startStatusReports(statusOf: (id: string) => SubscriptionStatus | undefined): void {
+    const interval = this.options.statusIntervalMs ?? 2_000;
+    const report = async () => {
+      for (const [name, resource] of this.resources) {
+        const status = statusOf(name);
+        if (status === undefined) continue;
+        let sinkUri: string | undefined;
+        try {
+          sinkUri = resourceToDefinition(resource).sink;
+        } catch {
+          continue;
+        }
+        const reason =
+          status.state === 'paused' ? 'Paused' : status.state === 'failing' ? 'SinkFailing' : 'Delivering';
+        const message =
+          status.state === 'failing'
+            ? (status.lastError?.message ?? 'the sink is failing')
+            : `cursor ${status.cursor}, lag ${status.lag}`;
+        await this.writeStatus(name, {
+          observedGeneration: resource.metadata.generation,
+          sinkUri,
+          state: status.state,
+          cursor: status.cursor,
+          lag: status.lag,
+          deadLettered: status.deadLettered,
+          conditions: [
+            readyCondition(
+              status.state === 'failing' ? 'False' : 'True',
+              reason,
+              message,
+              resource.metadata.generation,
+            ),
+          ],
+        });
+      }
+    };
+    this.statusTimer = setInterval(() => void report(), interval);
+    this.statusTimer.unref();
+  }
+}
