@@ -7,6 +7,7 @@ const USAGE = `Usage: herald <command> [options]
 
 Commands:
   broker                 run a broker (herald broker --help for its options)
+  operator               run the Kubernetes operator (herald operator --help)
   cesql eval --expression E [--event JSON]
                          evaluate a CloudEvents SQL expression and print {"value", "error"}
   help                   show this help`;
@@ -53,11 +54,76 @@ async function runBroker(args: string[]): Promise<number> {
   });
 }
 
+const OPERATOR_USAGE = `Usage: herald operator [options]
+
+Runs the Kubernetes operator: turns Broker and Channel resources into broker workloads.
+Connects with the in-cluster service account, or KUBECONFIG / ~/.kube/config.
+
+Options:
+  --image <image>          image of broker workloads [HERALD_IMAGE] (default herald:0.1.0)
+  --image-pull-policy <p>  IfNotPresent, Always or Never [HERALD_IMAGE_PULL_POLICY] (default IfNotPresent)
+  --log-level <level>      trace, debug, info, warn, error [HERALD_LOG_LEVEL] (default info)
+  --help                   show this help`;
+
+async function runOperator(args: string[]): Promise<number> {
+  const { parseArgs } = await import('node:util');
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        image: { type: 'string' },
+        'image-pull-policy': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (error) {
+    process.stderr.write(`herald: ${(error as Error).message}\n${OPERATOR_USAGE}\n`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(OPERATOR_USAGE + '\n');
+    return 0;
+  }
+  const pullPolicy = values['image-pull-policy'] ?? process.env['HERALD_IMAGE_PULL_POLICY'] ?? 'IfNotPresent';
+  if (!['IfNotPresent', 'Always', 'Never'].includes(pullPolicy)) {
+    process.stderr.write(
+      `herald: invalid configuration: --image-pull-policy must be IfNotPresent, Always or Never\n`,
+    );
+    return 2;
+  }
+  const logger = createLogger(values['log-level'] ?? process.env['HERALD_LOG_LEVEL'] ?? 'info', {
+    component: 'operator',
+  });
+  const { Operator } = await import('../operator/index.js');
+  const { loadKubeConfig } = await import('../kubernetes/index.js');
+  const operator = new Operator({
+    config: loadKubeConfig(),
+    logger,
+    image: values.image ?? process.env['HERALD_IMAGE'] ?? 'herald:0.1.0',
+    imagePullPolicy: pullPolicy,
+  });
+  try {
+    await operator.start();
+  } catch (error) {
+    logger.fatal({ err: error }, 'herald operator failed to start');
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const shutdown = () => void operator.stop().then(() => resolve(0));
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'broker':
       return runBroker(rest);
+    case 'operator':
+      return runOperator(rest);
     case 'cesql': {
       // Loaded on demand so that `herald broker` does not pay for the CLI-only code path.
       const { runCesqlCommand } = await import('./cesql.js');

@@ -1,0 +1,424 @@
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  PatchStrategy,
+  makeInformer,
+} from '@kubernetes/client-node';
+import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../k8s-api/index.js';
+import type { Broker, Channel, Condition } from '../k8s-api/index.js';
+import { HeraldResourceClient, statusOf } from '../kubernetes/index.js';
+import type { Logger } from '../observability/index.js';
+import type { KubeObject, OperatorSettings } from './resources.js';
+import {
+  BROKER_LABEL,
+  MANAGED_BY,
+  brokerChildren,
+  brokerUrl,
+  childName,
+  otherWorkloadKind,
+} from './resources.js';
+
+export const FINALIZER = 'eventing.herald.dev/cleanup';
+const FIELD_MANAGER = 'herald-operator';
+
+export interface OperatorOptions extends OperatorSettings {
+  readonly config: KubeConfig;
+  readonly logger: Logger;
+  /** Every cached object is reconciled again this often, repairing drift nobody reported. */
+  readonly resyncMs?: number;
+}
+
+type Key = `${string}/${string}`;
+
+function keyOf(object: { metadata?: { namespace?: string; name?: string } }): Key {
+  return `${object.metadata?.namespace ?? 'default'}/${object.metadata?.name ?? ''}`;
+}
+
+function condition(
+  status: Condition['status'],
+  reason: string,
+  message: string,
+  generation: number | undefined,
+): Condition {
+  return {
+    type: 'Ready',
+    status,
+    reason,
+    message,
+    lastTransitionTime: new Date().toISOString(),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
+
+/**
+ * `herald operator`: turns `Broker` and `Channel` resources into running brokers. Watches with
+ * informers, reconciles one key at a time from a de-duplicated queue, applies children with
+ * server-side apply (idempotent; changed specs roll out), reports through the `Ready` condition and
+ * Kubernetes Events, and cleans up through a finalizer when a Broker is deleted.
+ */
+export class Operator {
+  private readonly objects: KubernetesObjectApi;
+  private readonly core: CoreV1Api;
+  private readonly brokers = new Map<Key, Broker>();
+  private readonly channels = new Map<Key, Channel>();
+  private readonly informers: Array<Informer<KubernetesObject>> = [];
+  private readonly queue = new Set<Key>();
+  private readonly retries = new Map<Key, number>();
+  private draining = false;
+  private stopped = false;
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: OperatorOptions) {
+    this.objects = KubernetesObjectApi.makeApiClient(options.config);
+    this.core = options.config.makeApiClient(CoreV1Api);
+  }
+
+  private informer(
+    path: string,
+    list: () => Promise<unknown>,
+    on: (verb: string, object: KubernetesObject) => void,
+    labelSelector?: string,
+  ) {
+    const informer = makeInformer<KubernetesObject>(
+      this.options.config,
+      path,
+      list as () => Promise<KubernetesListObject<KubernetesObject>>,
+      labelSelector,
+    );
+    for (const verb of ['add', 'update', 'delete']) informer.on(verb, (object) => on(verb, object));
+    informer.on('error', (error: unknown) => {
+      if (this.stopped) return;
+      this.options.logger.warn({ err: error, path }, 'watch failed; restarting it');
+      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
+    });
+    this.informers.push(informer);
+    return informer;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.options;
+    const customObjects = config.makeApiClient(CustomObjectsApi);
+    const apps = config.makeApiClient(AppsV1Api);
+    const custom = (plural: string) => ({
+      path: `/apis/${GROUP}/${VERSION}/${plural}`,
+      list: () => customObjects.listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
+    });
+    const brokers = custom('brokers');
+    this.informer(brokers.path, brokers.list, (verb, object) => {
+      const key = keyOf(object);
+      if (verb === 'delete') this.brokers.delete(key);
+      else this.brokers.set(key, object as unknown as Broker);
+      this.enqueue(key);
+    });
+    const channels = custom('channels');
+    this.informer(channels.path, channels.list, (verb, object) => {
+      const key = keyOf(object);
+      if (verb === 'delete') this.channels.delete(key);
+      else this.channels.set(key, object as unknown as Channel);
+      this.enqueue(`channel:${key}` as Key);
+      // Brokers on this channel must follow it.
+      for (const [brokerKey, broker] of this.brokers) {
+        if (
+          broker.spec.channel === object.metadata?.name &&
+          broker.metadata.namespace === object.metadata?.namespace
+        )
+          this.enqueue(brokerKey);
+      }
+    });
+    // A workload becoming ready (or being changed by someone) re-reconciles its Broker.
+    const selector = Object.entries(MANAGED_BY)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const lists = {
+      statefulsets: () => apps.listStatefulSetForAllNamespaces({ labelSelector: selector }),
+      deployments: () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
+    };
+    for (const [plural, list] of Object.entries(lists)) {
+      const path = `/apis/apps/v1/${plural}`;
+      this.informer(
+        path,
+        list,
+        (_verb, object) => {
+          const broker = object.metadata?.labels?.[BROKER_LABEL];
+          if (broker !== undefined) this.enqueue(`${object.metadata?.namespace ?? 'default'}/${broker}`);
+        },
+        selector,
+      );
+    }
+    for (const informer of this.informers) await informer.start();
+    this.resyncTimer = setInterval(() => {
+      for (const key of this.brokers.keys()) this.enqueue(key);
+      for (const key of this.channels.keys()) this.enqueue(`channel:${key}` as Key);
+    }, this.options.resyncMs ?? 300_000);
+    this.resyncTimer.unref();
+    this.options.logger.info('herald operator started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+  }
+
+  private enqueue(key: Key): void {
+    if (this.stopped) return;
+    this.queue.add(key);
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.size > 0 && !this.stopped) {
+        const key = this.queue.values().next().value as Key;
+        this.queue.delete(key);
+        try {
+          if (key.startsWith('channel:')) await this.reconcileChannel(key.slice('channel:'.length) as Key);
+          else await this.reconcileBroker(key);
+          this.retries.delete(key);
+        } catch (error) {
+          // The object went away while we worked on it: nothing left to do.
+          if (statusOf(error) === 404) continue;
+          // Transient API errors: retry with backoff; the Ready condition already tells the user.
+          const attempt = (this.retries.get(key) ?? 0) + 1;
+          this.retries.set(key, attempt);
+          const delay = Math.min(60_000, 250 * 2 ** attempt);
+          this.options.logger.warn({ err: error, key, attempt, delay }, 'reconcile failed; will retry');
+          setTimeout(() => this.enqueue(key), delay).unref();
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private brokerClient(namespace: string) {
+    return HeraldResourceClient.for<Broker>(this.options.config, namespace, 'brokers');
+  }
+
+  private async reconcileChannel(key: Key): Promise<void> {
+    const channel = this.channels.get(key);
+    if (channel === undefined) return;
+    const problem =
+      channel.spec.type === 'kafka'
+        ? 'the kafka channel type is not available yet'
+        : channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined
+          ? 'spec.jetstream.url is required'
+          : undefined;
+    const status = {
+      observedGeneration: channel.metadata.generation,
+      conditions: [
+        problem === undefined
+          ? condition('True', 'Ready', `${channel.spec.type} channel`, channel.metadata.generation)
+          : condition('False', 'Unsupported', problem, channel.metadata.generation),
+      ],
+    };
+    if (
+      sameReady(channel.status?.conditions, status.conditions[0] as Condition) &&
+      channel.status?.observedGeneration === channel.metadata.generation
+    )
+      return;
+    await HeraldResourceClient.for<Channel>(
+      this.options.config,
+      channel.metadata.namespace ?? 'default',
+      'channels',
+    ).patchStatus(channel.metadata.name, status);
+    if (problem !== undefined) await this.event(channel, 'Warning', 'Unsupported', problem);
+  }
+
+  async reconcileBroker(key: Key): Promise<void> {
+    const broker = this.brokers.get(key);
+    if (broker === undefined) return;
+    const namespace = broker.metadata.namespace ?? 'default';
+    const client = this.brokerClient(namespace);
+    if (broker.metadata.deletionTimestamp !== undefined) {
+      await this.cleanUp(broker);
+      if (broker.metadata.finalizers?.includes(FINALIZER)) {
+        await client.patch(broker.metadata.name, {
+          metadata: { finalizers: broker.metadata.finalizers.filter((f) => f !== FINALIZER) },
+        });
+      }
+      return;
+    }
+    if (!(broker.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await client.patch(broker.metadata.name, {
+        metadata: { finalizers: [...(broker.metadata.finalizers ?? []), FINALIZER] },
+      });
+    }
+    const generation = broker.metadata.generation;
+    let channel: Channel | undefined;
+    if (broker.spec.channel !== undefined) {
+      channel = this.channels.get(`${namespace}/${broker.spec.channel}`);
+      const reason = channel === undefined ? 'ChannelNotFound' : channelProblem(channel);
+      if (reason !== undefined) {
+        const message =
+          channel === undefined
+            ? `Channel '${broker.spec.channel}' does not exist in namespace ${namespace}`
+            : `Channel '${broker.spec.channel}' is not usable: ${reason}`;
+        await this.setStatus(
+          broker,
+          condition(
+            'False',
+            channel === undefined ? 'ChannelNotFound' : 'ChannelNotReady',
+            message,
+            generation,
+          ),
+        );
+        return;
+      }
+    }
+    if (
+      broker.spec.replicas !== undefined &&
+      broker.spec.replicas > 1 &&
+      (channel === undefined || channel.spec.type === 'embedded')
+    ) {
+      await this.setStatus(
+        broker,
+        condition(
+          'False',
+          'ReplicasNeedDistributedChannel',
+          'the embedded store runs one broker process; use a jetstream Channel for replicas',
+          generation,
+        ),
+      );
+      return;
+    }
+    const children = brokerChildren(broker, channel, this.options);
+    for (const child of children) await this.apply(child);
+    await this.deleteIfExists({
+      apiVersion: 'apps/v1',
+      kind: otherWorkloadKind(channel),
+      metadata: { name: childName(broker), namespace },
+    });
+    const workload = children.find((c) => c.kind === 'StatefulSet' || c.kind === 'Deployment') as KubeObject;
+    const current = (await this.objects.read({
+      apiVersion: 'apps/v1',
+      kind: workload.kind,
+      metadata: { name: workload.metadata.name, namespace },
+    })) as {
+      status?: { readyReplicas?: number };
+    };
+    const readyReplicas = current.status?.readyReplicas ?? 0;
+    await this.setStatus(
+      broker,
+      readyReplicas > 0
+        ? condition('True', 'Ready', `${readyReplicas} broker process(es) ready`, generation)
+        : condition(
+            'False',
+            'WorkloadNotReady',
+            `waiting for the ${workload.kind} ${workload.metadata.name} to become ready`,
+            generation,
+          ),
+    );
+  }
+
+  private async apply(object: KubeObject): Promise<void> {
+    await this.objects.patch(
+      object as KubernetesObject,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+  }
+
+  private async deleteIfExists(object: KubeObject): Promise<void> {
+    try {
+      await this.objects.delete(object as KubernetesObject);
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+  }
+
+  /** Deletes what a Broker owns (owner references alone need a garbage collector to act). */
+  private async cleanUp(broker: Broker): Promise<void> {
+    for (const child of brokerChildren(broker, undefined, this.options).reverse())
+      await this.deleteIfExists(child);
+    await this.deleteIfExists({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: childName(broker), namespace: broker.metadata.namespace ?? 'default' },
+    });
+    this.options.logger.info({ broker: keyOf(broker) }, 'broker resources deleted');
+  }
+
+  private async setStatus(broker: Broker, ready: Condition): Promise<void> {
+    const previous = broker.status?.conditions?.find((c) => c.type === 'Ready');
+    const unchanged =
+      sameReady(broker.status?.conditions, ready) &&
+      broker.status?.observedGeneration === broker.metadata.generation &&
+      broker.status?.url === brokerUrl(broker);
+    if (unchanged) return;
+    const conditionToWrite =
+      previous !== undefined && previous.status === ready.status && previous.lastTransitionTime !== undefined
+        ? { ...ready, lastTransitionTime: previous.lastTransitionTime }
+        : ready;
+    await this.brokerClient(broker.metadata.namespace ?? 'default').patchStatus(broker.metadata.name, {
+      url: brokerUrl(broker),
+      observedGeneration: broker.metadata.generation,
+      conditions: [conditionToWrite],
+    });
+    if (ready.status === 'False' && previous?.reason !== ready.reason)
+      await this.event(broker, 'Warning', ready.reason ?? 'NotReady', ready.message ?? '');
+    if (ready.status === 'True' && previous?.status !== 'True')
+      await this.event(broker, 'Normal', 'Ready', ready.message ?? '');
+  }
+
+  /** A Kubernetes Event on the object, so `kubectl describe` shows what happened. */
+  private async event(
+    object: Broker | Channel,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const namespace = object.metadata.namespace ?? 'default';
+    const now = new Date();
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${object.metadata.name}.`, namespace },
+          involvedObject: {
+            apiVersion: object.apiVersion,
+            kind: object.kind,
+            name: object.metadata.name,
+            namespace,
+            ...(object.metadata.uid === undefined ? {} : { uid: object.metadata.uid }),
+          },
+          type,
+          reason,
+          message,
+          source: { component: FIELD_MANAGER },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (error) {
+      this.options.logger.warn({ err: error, reason }, 'recording an Event failed');
+    }
+  }
+}
+
+function channelProblem(channel: Channel): string | undefined {
+  const ready = channel.status?.conditions?.find((c) => c.type === 'Ready');
+  if (channel.spec.type === 'kafka') return 'the kafka channel type is not available yet';
+  if (channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined)
+    return 'spec.jetstream.url is required';
+  return ready?.status === 'False' ? (ready.message ?? 'not ready') : undefined;
+}
+
+function sameReady(conditions: readonly Condition[] | undefined, ready: Condition): boolean {
+  const current = conditions?.find((c) => c.type === 'Ready');
+  return (
+    current !== undefined &&
+    current.status === ready.status &&
+    current.reason === ready.reason &&
+    current.message === ready.message
+  );
+}
