@@ -8,6 +8,7 @@ const USAGE = `Usage: herald <command> [options]
 Commands:
   broker                 run a broker (herald broker --help for its options)
   operator               run the Kubernetes operator (herald operator --help)
+  manifests [--image I]  print the install manifests (namespace, CRDs, operator, RBAC) as YAML
   cesql eval --expression E [--event JSON]
                          evaluate a CloudEvents SQL expression and print {"value", "error"}
   help                   show this help`;
@@ -124,6 +125,12 @@ async function main(argv: string[]): Promise<number> {
       return runBroker(rest);
     case 'operator':
       return runOperator(rest);
+    case 'manifests': {
+      const { installYaml } = await import('../operator/index.js');
+      const image = rest[0] === '--image' && rest[1] !== undefined ? rest[1] : 'herald:0.1.0';
+      process.stdout.write(installYaml(image));
+      return 0;
+    }
     case 'cesql': {
       // Loaded on demand so that `herald broker` does not pay for the CLI-only code path.
       const { runCesqlCommand } = await import('./cesql.js');
