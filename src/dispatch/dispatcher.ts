@@ -109,6 +109,7 @@ export class Dispatcher implements WorkerHost {
         await this.store.waitForAppend(this.position - 1, signal);
         continue;
       }
+      this.metrics.logReads.inc({ reader: 'tail' });
       const touched = new Set<SubscriptionWorker>();
       for (const stored of page) {
         const attributes = stored.event.attributes;

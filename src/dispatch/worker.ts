@@ -152,6 +152,7 @@ export class SubscriptionWorker {
         }
         const page = await this.host.store.read(this.readPos, Math.min(PAGE, tail - this.readPos));
         if (lane !== this.lane || this.stopped) return;
+        this.host.metrics.logReads.inc({ reader: 'subscription' });
         if (page.length === 0) {
           // Retention removed everything up to the tail.
           this.readPos = tail;

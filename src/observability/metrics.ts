@@ -52,6 +52,12 @@ export class BrokerMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+  readonly logReads = new Counter({
+    name: 'herald_log_reads_total',
+    help: 'Reads of the log by the dispatcher: the shared tail (all caught-up subscriptions) or one subscription catching up',
+    labelNames: ['reader'] as const,
+    registers: [this.registry],
+  });
   readonly filterEvaluations = new Counter({
     name: 'herald_filter_evaluations_total',
     help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',

@@ -98,6 +98,7 @@ export interface SinkRecord {
   readonly method: string;
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
+  readonly connection: string;
   readonly body: string;
   readonly status: number;
 }

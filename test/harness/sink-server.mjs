@@ -43,6 +43,8 @@ const server = createServer(async (req, res) => {
     method: req.method,
     path: req.url,
     headers: req.headers,
+    // Which connection carried the request: shows whether the broker reuses connections.
+    connection: `${req.socket.remotePort}`,
     body: body.toString('base64'),
   };
   const delay = behaviour.delayByKey?.[req.headers['ce-partitionkey']] ?? behaviour.delayMs ?? 0;
