@@ -140,3 +140,20 @@ export interface Resource<Spec, Status> {
 export type Broker = Resource<BrokerSpec, BrokerStatus>;
 export type Channel = Resource<ChannelSpec, ChannelStatus>;
 export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
+
+/** The `Ready` condition every Herald resource reports. */
+export function readyCondition(
+  status: Condition['status'],
+  reason: string,
+  message: string,
+  generation: number | undefined,
+): Condition {
+  return {
+    type: 'Ready',
+    status,
+    reason,
+    message,
+    lastTransitionTime: new Date().toISOString(),
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}

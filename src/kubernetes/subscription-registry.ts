@@ -1,7 +1,12 @@
 import { makeInformer } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { SubscriptionResource } from '../k8s-api/index.js';
-import { definitionToResource, resourceToDefinition, ANNOTATION_STATE } from '../k8s-api/index.js';
+import {
+  definitionToResource,
+  resourceToDefinition,
+  readyCondition,
+  ANNOTATION_STATE,
+} from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
 import type {
   SubscriptionDefinition,
@@ -19,22 +24,6 @@ export interface KubernetesRegistryOptions {
   readonly logger: Logger;
   /** How often status is written back to the resources (only what changed is written). */
   readonly statusIntervalMs?: number;
-}
-
-function readyCondition(
-  status: 'True' | 'False',
-  reason: string,
-  message: string,
-  generation: number | undefined,
-) {
-  return {
-    type: 'Ready',
-    status,
-    reason,
-    message,
-    lastTransitionTime: new Date().toISOString(),
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-  };
 }
 
 /**

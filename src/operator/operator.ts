@@ -7,7 +7,7 @@ import {
   makeInformer,
 } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../k8s-api/index.js';
+import { GROUP, VERSION, readyCondition } from '../k8s-api/index.js';
 import type { Broker, Channel, Condition } from '../k8s-api/index.js';
 import { HeraldResourceClient, statusOf } from '../kubernetes/index.js';
 import type { Logger } from '../observability/index.js';
@@ -35,22 +35,6 @@ type Key = `${string}/${string}`;
 
 function keyOf(object: { metadata?: { namespace?: string; name?: string } }): Key {
   return `${object.metadata?.namespace ?? 'default'}/${object.metadata?.name ?? ''}`;
-}
-
-function condition(
-  status: Condition['status'],
-  reason: string,
-  message: string,
-  generation: number | undefined,
-): Condition {
-  return {
-    type: 'Ready',
-    status,
-    reason,
-    message,
-    lastTransitionTime: new Date().toISOString(),
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-  };
 }
 
 /**
@@ -213,8 +197,8 @@ export class Operator {
       observedGeneration: channel.metadata.generation,
       conditions: [
         problem === undefined
-          ? condition('True', 'Ready', `${channel.spec.type} channel`, channel.metadata.generation)
-          : condition('False', 'Unsupported', problem, channel.metadata.generation),
+          ? readyCondition('True', 'Ready', `${channel.spec.type} channel`, channel.metadata.generation)
+          : readyCondition('False', 'Unsupported', problem, channel.metadata.generation),
       ],
     };
     if (
@@ -261,7 +245,7 @@ export class Operator {
             : `Channel '${broker.spec.channel}' is not usable: ${reason}`;
         await this.setStatus(
           broker,
-          condition(
+          readyCondition(
             'False',
             channel === undefined ? 'ChannelNotFound' : 'ChannelNotReady',
             message,
@@ -278,7 +262,7 @@ export class Operator {
     ) {
       await this.setStatus(
         broker,
-        condition(
+        readyCondition(
           'False',
           'ReplicasNeedDistributedChannel',
           'the embedded store runs one broker process; use a jetstream Channel for replicas',
@@ -306,8 +290,8 @@ export class Operator {
     await this.setStatus(
       broker,
       readyReplicas > 0
-        ? condition('True', 'Ready', `${readyReplicas} broker process(es) ready`, generation)
-        : condition(
+        ? readyCondition('True', 'Ready', `${readyReplicas} broker process(es) ready`, generation)
+        : readyCondition(
             'False',
             'WorkloadNotReady',
             `waiting for the ${workload.kind} ${workload.metadata.name} to become ready`,
