@@ -2,9 +2,9 @@
 // supervision (no orphans), and polling.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Directory holding the binaries built by test/infra/{nats,k8s}/build.sh. */
@@ -86,12 +86,13 @@ export async function waitFor<T>(
 }
 
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // Last resort against orphans when a test run ends without calling stop(): SIGKILL every live child.
+  // Last resort when a test run ends without calling stop(): SIGKILL every live child, delete temp dirs.
   process.once('exit', () => {
     for (const child of live) {
       try {
@@ -100,7 +101,50 @@ function installExitHook(): void {
         // already gone
       }
     }
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+/** Creates a temporary directory that is deleted by removeTempDir() or, at the latest, when the process exits. */
+export function makeTempDir(prefix: string): string {
+  installExitHook();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
+
+// A watchdog per child: a tiny shell loop that outlives the test process if that dies without running its
+// exit hooks (vitest ends workers abruptly; a runner may be SIGKILLed). When the test process is gone it
+// terminates the child (SIGTERM, SIGKILL after 5 s) and deletes the child's temporary directory. It exits
+// by itself as soon as the child exits.
+const WATCHDOG = [
+  'p=$1; c=$2; d=$3',
+  'while kill -0 "$p" 2>/dev/null && kill -0 "$c" 2>/dev/null; do sleep 1; done',
+  'if ! kill -0 "$p" 2>/dev/null; then',
+  '  kill -TERM "$c" 2>/dev/null',
+  '  i=0; while kill -0 "$c" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+  '  kill -KILL "$c" 2>/dev/null',
+  '  if [ -n "$d" ]; then rm -rf -- "$d"; fi',
+  'fi',
+].join('\n');
+
+function startWatchdog(childPid: number, cleanupDir: string | undefined): ChildProcess {
+  const dog = spawn(
+    '/bin/sh',
+    ['-c', WATCHDOG, 'herald-watchdog', String(process.pid), String(childPid), cleanupDir ?? ''],
+    {
+      stdio: 'ignore',
+      detached: false,
+    },
+  );
+  dog.on('error', () => undefined);
+  dog.unref();
+  return dog;
 }
 
 /** A supervised child process whose recent output is kept for error messages. */
@@ -114,7 +158,13 @@ export class ManagedProcess {
     readonly label: string,
     command: string,
     args: readonly string[],
-    opts: { cwd?: string; env?: NodeJS.ProcessEnv; maxOutputLines?: number } = {},
+    opts: {
+      cwd?: string;
+      env?: NodeJS.ProcessEnv;
+      maxOutputLines?: number;
+      /** Deleted by the watchdog if the test process dies while the child still runs. */
+      cleanupDir?: string;
+    } = {},
   ) {
     installExitHook();
     const max = opts.maxOutputLines ?? 200;
@@ -126,6 +176,7 @@ export class ManagedProcess {
       detached: false,
     });
     live.add(this.child);
+    const dog = this.child.pid !== undefined ? startWatchdog(this.child.pid, opts.cleanupDir) : undefined;
     const collect = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line === '') continue;
@@ -140,6 +191,7 @@ export class ManagedProcess {
       this.child.once('exit', (code, signal) => {
         this.exitInfo = { code, signal };
         live.delete(this.child);
+        dog?.kill('SIGKILL');
         resolve();
       });
       this.child.once('error', (err) => {
@@ -168,6 +220,14 @@ export class ManagedProcess {
 
   recentOutput(lines = 40): string {
     return this.output.slice(-lines).join('\n');
+  }
+
+  /** Retained output lines matching `pattern` (e.g. only error lines), at most the last `lines`. */
+  matchingOutput(pattern: RegExp, lines = 20): string {
+    return this.output
+      .filter((l) => pattern.test(l))
+      .slice(-lines)
+      .join('\n');
   }
 
   /** Sends `signal`; resolves when the process has exited, or after `waitMs` (0: do not wait). */

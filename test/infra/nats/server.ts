@@ -1,10 +1,16 @@
 // Test harness for a real nats-server (JetStream) built by test/infra/nats/build.sh.
 // Every server listens on 127.0.0.1 only, with a temporary store directory removed by stop().
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedProcess, freePorts, resolveInfraBinary, waitFor } from '../process.js';
+import {
+  ManagedProcess,
+  freePorts,
+  makeTempDir,
+  removeTempDir,
+  resolveInfraBinary,
+  waitFor,
+} from '../process.js';
 
 export const NATS_BUILD_SCRIPT = 'test/infra/nats/build.sh';
 
@@ -174,7 +180,9 @@ class NatsServerNode implements NatsServer {
   /** Spawns the process and waits until the server answers /healthz (JetStream-aware when enabled). */
   async start(): Promise<void> {
     if (this.removed) throw new Error(`nats-server ${this.name} was stopped and its directory removed`);
-    const proc = new ManagedProcess(`nats-server ${this.name}`, this.binary, ['-c', this.configPath]);
+    const proc = new ManagedProcess(`nats-server ${this.name}`, this.binary, ['-c', this.configPath], {
+      cleanupDir: this.config.dir,
+    });
     this.proc = proc;
     // A clustered JetStream node reports healthy only once it has a meta leader, so for clusters
     // only check that JetStream is enabled here; NatsCluster waits for the leader itself.
@@ -211,7 +219,7 @@ class NatsServerNode implements NatsServer {
     await this.proc?.stop();
     if (!this.removed) {
       this.removed = true;
-      rmSync(this.config.dir, { recursive: true, force: true });
+      removeTempDir(this.config.dir);
     }
   }
 }
@@ -221,7 +229,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const binary = natsServerBinary();
   const [clientPort, monitorPort] = await freePorts(2);
   if (clientPort === undefined || monitorPort === undefined) throw new Error('no free ports');
-  const dir = mkdtempSync(join(tmpdir(), 'herald-nats-'));
+  const dir = makeTempDir('herald-nats-');
   const node = new NatsServerNode(binary, {
     name: 'herald-nats-0',
     port: opts.port ?? clientPort,
@@ -271,7 +279,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
         port: at(i),
         monitorPort: at(size + i),
         jetstream: true,
-        dir: mkdtempSync(join(tmpdir(), `herald-nats-${i}-`)),
+        dir: makeTempDir(`herald-nats-${i}-`),
         cluster: { name: 'herald', port: at(size * 2 + i), routes: routePorts.filter((_, j) => j !== i) },
       }),
     );
