@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
+import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import { publish, requestJson, sleep } from '../harness/client.js';
+import type { TestCluster } from './cluster.js';
+import { GROUP_PATH, startCluster } from './cluster.js';
+
+interface Sub {
+  metadata: { name: string; labels?: Record<string, string>; generation?: number };
+  spec: Record<string, unknown>;
+  status?: {
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+    cursor?: number;
+    lag?: number;
+    sinkUri?: string;
+    state?: string;
+  };
+}
+
+describe('broker in Kubernetes mode: Subscription resources are the registry', () => {
+  let cluster: TestCluster;
+  let broker: BrokerProcess;
+  let sink: SinkProcess;
+  const ns = 'shop';
+  const subs = `${GROUP_PATH}/namespaces/${ns}/subscriptions`;
+  const ready = (body: Record<string, unknown>) =>
+    ((body as unknown as Sub).status?.conditions ?? []).find((c) => c.type === 'Ready');
+
+  const startKubernetesBroker = (dataDir?: string) =>
+    startBroker({
+      args: ['--kubernetes', '--namespace', ns, '--broker-name', 'orders'],
+      env: { KUBECONFIG: cluster.apiserver.kubeconfigPath },
+      ...(dataDir === undefined ? {} : { dataDir }),
+    });
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    await cluster.createNamespace(ns);
+    sink = await startSink();
+    broker = await startKubernetesBroker();
+  }, 180_000);
+  afterAll(async () => {
+    await broker?.stop();
+    await sink?.stop();
+    await cluster?.stop();
+    if (broker !== undefined) removeDir(broker.dataDir);
+  });
+
+  it('delivers for a declared Subscription and reports cursor, lag and Ready on it', async () => {
+    const created = await cluster.request('POST', subs, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'billing' },
+      spec: {
+        broker: 'orders',
+        sink: `${sink.url}/billing`,
+        types: ['com.example.order.created'],
+        delivery: { ordering: 'strict' },
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    // The broker learns of it through its watch.
+    for (let i = 0; i < 100; i++) {
+      if (
+        (await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body.some(
+          (s) => s.id === 'billing',
+        )
+      )
+        break;
+      await sleep(100);
+    }
+    await publish(broker.url, { id: 'o1', type: 'com.example.order.created' });
+    await publish(broker.url, { id: 'o2', type: 'com.example.order.deleted' });
+    const records = await sink.waitFor((r) => r.some((x) => x.path === '/billing'));
+    expect(records.filter((r) => r.path === '/billing').map((r) => r.headers['ce-id'])).toEqual(['o1']);
+    const status = await cluster.waitFor(
+      `${subs}/billing`,
+      (body) => ready(body)?.status === 'True' && (body as unknown as Sub).status?.cursor === 3,
+    );
+    expect((status as unknown as Sub).status).toMatchObject({
+      sinkUri: `${sink.url}/billing`,
+      state: 'active',
+      lag: 0,
+    });
+    expect(ready(status)?.reason).toBe('Delivering');
+  });
+
+  it('reports an invalid resource on its Ready condition', async () => {
+    const created = await cluster.request('POST', subs, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'broken' },
+      spec: { broker: 'orders', sink: 'ftp://nowhere/x' },
+    });
+    expect(created.status).toBe(201);
+    const status = await cluster.waitFor(`${subs}/broken`, (body) => ready(body)?.status === 'False');
+    expect(ready(status)).toMatchObject({ reason: 'InvalidSpec' });
+    expect(ready(status)?.message).toContain('sink');
+  });
+
+  it('turns API and seed subscriptions into labelled resources, and deletes them', async () => {
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/subscriptions`, {
+      sink: `${sink.url}/api`,
+      protocol: 'HTTP',
+      types: ['com.example.api'],
+    });
+    expect(created.status).toBe(201);
+    const resource = (await cluster.request('GET', `${subs}/${created.body.id}`)).body as Sub;
+    expect(resource.metadata.labels).toMatchObject({
+      'eventing.herald.dev/origin': 'api',
+      'eventing.herald.dev/broker': 'orders',
+    });
+    expect(resource.spec).toMatchObject({
+      broker: 'orders',
+      sink: `${sink.url}/api`,
+      types: ['com.example.api'],
+    });
+
+    const seed = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub`, {
+      subject: 'test',
+      subscribers: [`${sink.url}/seed`],
+    });
+    expect(seed.status).toBe(201);
+    const seedResource = (await cluster.request('GET', `${subs}/${seed.body.id}`)).body as Sub;
+    expect(seedResource.metadata.labels?.['eventing.herald.dev/origin']).toBe('seed');
+    expect(seedResource.spec['filters']).toEqual([{ exact: { subject: 'test' } }]);
+
+    expect((await requestJson('DELETE', `${broker.url}/subscriptions/${created.body.id}`)).status).toBe(200);
+    expect((await cluster.request('GET', `${subs}/${created.body.id}`)).status).toBe(404);
+    expect(
+      (await fetch(`${broker.url}/events/unsub?subscriptionId=${seed.body.id}`, { method: 'DELETE' })).status,
+    ).toBe(204);
+    expect((await cluster.request('GET', `${subs}/${seed.body.id}`)).status).toBe(404);
+  });
+
+  it('refuses to change a declared subscription through the API, but pauses and resumes it', async () => {
+    const put = await requestJson<{ code: string }>('PUT', `${broker.url}/subscriptions/billing`, {
+      sink: `${sink.url}/other`,
+      protocol: 'HTTP',
+    });
+    expect(put.status).toBe(409);
+    expect(put.body.code).toBe('HERALD_CONFLICT');
+    expect((await requestJson('POST', `${broker.url}/subscriptions/billing/pause`)).status).toBe(200);
+    const paused = await cluster.waitFor(
+      `${subs}/billing`,
+      (body) => (body as unknown as Sub).status?.state === 'paused',
+    );
+    expect(ready(paused)?.reason).toBe('Paused');
+    // The spec a person wrote is left alone.
+    expect((paused as unknown as Sub).spec['sink']).toBe(`${sink.url}/billing`);
+    expect((await requestJson('POST', `${broker.url}/subscriptions/billing/resume`)).status).toBe(200);
+  });
+
+  it('stops delivering when the resource is deleted, and resumes declared ones after a restart', async () => {
+    await cluster.request('POST', subs, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'temporary' },
+      spec: { broker: 'orders', subscriber: [{ uri: `${sink.url}/temporary` }], type: 'com.example.temp' },
+    });
+    for (let i = 0; i < 100; i++) {
+      if (
+        (await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body.some(
+          (s) => s.id === 'temporary',
+        )
+      )
+        break;
+      await sleep(100);
+    }
+    await publish(broker.url, { id: 't1', type: 'com.example.temp' });
+    await sink.waitFor((r) => r.some((x) => x.path === '/temporary'));
+    expect((await cluster.request('DELETE', `${subs}/temporary`)).status).toBe(200);
+    for (let i = 0; i < 100; i++) {
+      if (
+        !(await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body.some(
+          (s) => s.id === 'temporary',
+        )
+      )
+        break;
+      await sleep(100);
+    }
+    await publish(broker.url, { id: 't2', type: 'com.example.temp' });
+
+    expect(await broker.stop()).toBe(0);
+    broker = await startKubernetesBroker(broker.dataDir);
+    await publish(broker.url, { id: 'o3', type: 'com.example.order.created' });
+    const records = await sink.waitFor((r) => r.filter((x) => x.path === '/billing').length >= 2);
+    expect(records.filter((x) => x.path === '/billing').map((r) => r.headers['ce-id'])).toEqual(['o1', 'o3']);
+    await sleep(300);
+    expect(
+      (await sink.received()).filter((x) => x.path === '/temporary').map((r) => r.headers['ce-id']),
+    ).toEqual(['t1']);
+  });
+});

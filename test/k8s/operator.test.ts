@@ -1,0 +1,213 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from '../harness/processes.js';
+import type { TestCluster } from './cluster.js';
+import { GROUP_PATH, startCluster } from './cluster.js';
+
+interface Obj {
+  metadata: {
+    name: string;
+    resourceVersion: string;
+    generation?: number;
+    ownerReferences?: Array<{ kind: string; name: string; controller: boolean }>;
+    finalizers?: string[];
+    annotations?: Record<string, string>;
+  };
+  spec?: Record<string, unknown>;
+  status?: {
+    url?: string;
+    observedGeneration?: number;
+    conditions?: Array<{ type: string; status: string; reason: string; message: string }>;
+  };
+  data?: Record<string, string>;
+  rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+}
+
+describe('herald operator against a real API server', () => {
+  let cluster: TestCluster;
+  let operator: ChildProcess;
+  const ns = 'shop';
+  const brokers = `${GROUP_PATH}/namespaces/${ns}/brokers`;
+  const ready = (body: Record<string, unknown>) =>
+    ((body as unknown as Obj).status?.conditions ?? []).find((c) => c.type === 'Ready');
+  const get = async (path: string) => (await cluster.request('GET', path)).body as Obj;
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    await cluster.createNamespace(ns);
+    operator = spawn(process.execPath, [CLI, 'operator', '--image', 'herald:test'], {
+      env: { ...process.env, KUBECONFIG: cluster.apiserver.kubeconfigPath, HERALD_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }, 180_000);
+  afterAll(async () => {
+    operator?.kill('SIGTERM');
+    await cluster?.stop();
+  });
+
+  it('creates what a Broker needs, owned by it, and reports its URL and readiness', async () => {
+    const created = await cluster.request('POST', brokers, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'orders' },
+      spec: {},
+    });
+    expect(created.status, created.text).toBe(201);
+    const status = await cluster.waitFor(`${brokers}/orders`, (b) => ready(b)?.reason === 'WorkloadNotReady');
+    expect((status as unknown as Obj).status).toMatchObject({
+      url: 'http://orders.shop.svc.cluster.local',
+      observedGeneration: 1,
+    });
+    expect((status as unknown as Obj).metadata.finalizers).toContain('eventing.herald.dev/cleanup');
+
+    const statefulSet = await get(`/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-orders`);
+    expect(statefulSet.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Broker', name: 'orders', controller: true }),
+    ]);
+    expect(statefulSet.spec).toMatchObject({ replicas: 1, serviceName: 'orders' });
+    const container = (
+      statefulSet.spec as {
+        template: {
+          spec: { containers: Array<{ image: string; args: string[] }>; serviceAccountName: string };
+        };
+      }
+    ).template.spec;
+    expect(container.containers[0]).toMatchObject({
+      image: 'herald:test',
+      args: ['broker', '--config', '/etc/herald/herald.yaml'],
+    });
+    expect(container.serviceAccountName).toBe('herald-broker-orders');
+
+    const service = await get(`/api/v1/namespaces/${ns}/services/orders`);
+    expect((service.spec as { ports: Array<{ name: string; port: number }> }).ports).toEqual([
+      expect.objectContaining({ name: 'http', port: 80 }),
+    ]);
+    expect((service.spec as { type: string }).type).toBe('ClusterIP');
+    const config = await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`);
+    expect(config.data?.['herald.yaml']).toContain('broker-name: orders');
+    expect(config.data?.['herald.yaml']).toContain('kubernetes: true');
+    const role = await get(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/herald-broker-orders`);
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['eventing.herald.dev'],
+        resources: ['subscriptions'],
+        verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+      },
+      { apiGroups: ['eventing.herald.dev'], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+    ]);
+    expect(
+      (
+        await cluster.request(
+          'GET',
+          `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/herald-broker-orders`,
+        )
+      ).status,
+    ).toBe(200);
+    expect(
+      (await cluster.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/herald-broker-orders`)).status,
+    ).toBe(200);
+
+    // There is no StatefulSet controller here: report a ready pod as it would.
+    const patched = await cluster.request(
+      'PATCH',
+      `/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-orders/status`,
+      { status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } },
+      'application/merge-patch+json',
+    );
+    expect(patched.status, patched.text).toBe(200);
+    const readyBroker = await cluster.waitFor(`${brokers}/orders`, (b) => ready(b)?.status === 'True');
+    expect(ready(readyBroker)?.reason).toBe('Ready');
+  });
+
+  it('reconciles idempotently: a no-op pass changes nothing', async () => {
+    const before = await get(`/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-orders`);
+    // A metadata-only change makes the operator reconcile without changing the desired state.
+    await cluster.request(
+      'PATCH',
+      `${brokers}/orders`,
+      { metadata: { annotations: { touched: 'yes' } } },
+      'application/merge-patch+json',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const after = await get(`/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-orders`);
+    expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it('reports a missing Channel as a condition and an Event', async () => {
+    await cluster.request('POST', brokers, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'lonely' },
+      spec: { channel: 'missing' },
+    });
+    const status = await cluster.waitFor(`${brokers}/lonely`, (b) => ready(b)?.reason === 'ChannelNotFound');
+    expect(ready(status)?.message).toContain("Channel 'missing' does not exist");
+    const events = await cluster.waitFor(`/api/v1/namespaces/${ns}/events`, (body) =>
+      ((body['items'] as Array<{ reason: string; involvedObject: { name: string } }>) ?? []).some(
+        (e) => e.reason === 'ChannelNotFound' && e.involvedObject.name === 'lonely',
+      ),
+    );
+    expect(events).toBeDefined();
+    expect(
+      (await cluster.request('GET', `/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-lonely`))
+        .status,
+    ).toBe(404);
+  });
+
+  it('rolls out a change: a JetStream channel with replicas becomes a Deployment', async () => {
+    await cluster.request('POST', `${GROUP_PATH}/namespaces/${ns}/channels`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Channel',
+      metadata: { name: 'js' },
+      spec: { type: 'jetstream', jetstream: { url: 'nats://nats.shop:4222' }, retention: { maxAge: 'P7D' } },
+    });
+    await cluster.waitFor(`${GROUP_PATH}/namespaces/${ns}/channels/js`, (b) => ready(b)?.status === 'True');
+    const before = await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`);
+    await cluster.request(
+      'PATCH',
+      `${brokers}/orders`,
+      { spec: { channel: 'js', replicas: 2 } },
+      'application/merge-patch+json',
+    );
+    const deployment = await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-orders`,
+      () => true,
+    );
+    expect((deployment['spec'] as { replicas: number }).replicas).toBe(2);
+    const hash = (deployment['spec'] as { template: { metadata: { annotations: Record<string, string> } } })
+      .template.metadata.annotations['eventing.herald.dev/config-hash'];
+    expect(hash).toBeDefined();
+    const config = await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`);
+    expect(config.data?.['herald.yaml']).toContain('store: jetstream');
+    expect(config.data?.['herald.yaml']).toContain('nats-url: nats://nats.shop:4222');
+    expect(config.data?.['herald.yaml']).not.toBe(before.data?.['herald.yaml']);
+    await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/statefulsets`,
+      (body) => (body['items'] as unknown[]).length === 0,
+    );
+    const broker = await cluster.waitFor(
+      `${brokers}/orders`,
+      (b) => (b as unknown as Obj).status?.observedGeneration === 2,
+    );
+    expect(ready(broker)?.reason).toBe('WorkloadNotReady');
+  });
+
+  it('deletes what a Broker owns when the Broker is deleted', async () => {
+    expect((await cluster.request('DELETE', `${brokers}/orders`)).status).toBe(200);
+    await cluster.waitFor(
+      `${brokers}`,
+      (body) => !(body['items'] as Obj[]).some((b) => b.metadata.name === 'orders'),
+    );
+    for (const path of [
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-orders`,
+      `/api/v1/namespaces/${ns}/services/orders`,
+      `/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`,
+      `/api/v1/namespaces/${ns}/serviceaccounts/herald-broker-orders`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/herald-broker-orders`,
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/herald-broker-orders`,
+    ]) {
+      expect((await cluster.request('GET', path)).status, path).toBe(404);
+    }
+  });
+});
