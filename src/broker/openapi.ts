@@ -57,6 +57,71 @@ export const openApiDocument = {
         responses: { '200': { description: 'text/event-stream' } },
       },
     },
+    '/subscriptions': {
+      get: { summary: 'List subscriptions', responses: { '200': { description: 'Array of subscriptions' } } },
+      post: {
+        summary: 'Create a subscription (CloudEvents Subscriptions API + delivery, startAt)',
+        responses: { '201': { description: 'Created; Location header' }, '400': problem, '415': problem },
+      },
+      options: { summary: 'Allowed methods', responses: { '200': { description: 'Allow header' } } },
+    },
+    '/subscriptions/{id}': {
+      get: {
+        summary: 'Read a subscription with its status',
+        responses: { '200': { description: 'Subscription' }, '404': problem },
+      },
+      put: {
+        summary: 'Replace a subscription (cursor kept)',
+        responses: { '200': { description: 'Subscription' }, '400': problem, '404': problem, '409': problem },
+      },
+      delete: {
+        summary: 'Delete a subscription, its cursor and dead letters',
+        responses: { '200': { description: 'The deleted subscription' }, '404': problem },
+      },
+      options: { summary: 'Allowed methods', responses: { '200': { description: 'Allow header' } } },
+    },
+    '/subscriptions/{id}/seek': {
+      post: {
+        summary: 'Replay from earliest, latest, a sequence or a time',
+        responses: { '200': { description: 'Subscription' }, '400': problem, '404': problem },
+      },
+    },
+    '/subscriptions/{id}/pause': {
+      post: {
+        summary: 'Pause delivery',
+        responses: { '200': { description: 'Subscription' }, '404': problem },
+      },
+    },
+    '/subscriptions/{id}/resume': {
+      post: {
+        summary: 'Resume delivery',
+        responses: { '200': { description: 'Subscription' }, '404': problem },
+      },
+    },
+    '/subscriptions/{id}/deadletters': {
+      get: {
+        summary: 'List dead letters',
+        responses: { '200': { description: '{ deadLetters: [...] }' }, '404': problem },
+      },
+    },
+    '/subscriptions/{id}/deadletters/redrive': {
+      post: {
+        summary: 'Redeliver dead letters (all, or { ids })',
+        responses: { '202': { description: '{ redriving: n }' }, '400': problem, '404': problem },
+      },
+    },
+    '/events/sub': {
+      post: {
+        summary: 'Subscribe (original project route)',
+        responses: { '201': { description: 'Seed subscription view' }, '400': problem },
+      },
+    },
+    '/events/unsub': {
+      delete: {
+        summary: 'Unsubscribe (original project route)',
+        responses: { '204': { description: 'Deleted' }, '404': problem },
+      },
+    },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
     '/readyz': {
       get: {
