@@ -101,7 +101,8 @@ export function parseBinary(
   contentType: string | undefined,
   body: Uint8Array,
 ): CloudEvent {
-  const attributes: Record<string, unknown> = {};
+  // No prototype: `ce-constructor` is a valid attribute name, and `ce-__proto__` must reach name validation.
+  const attributes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (

@@ -36,7 +36,9 @@ export function eventFromJson(value: unknown): CloudEvent {
     });
   }
   const members = value as Record<string, unknown>;
-  const attributes: Record<string, unknown> = {};
+  // No prototype: a `__proto__` member must be an invalid name, not the object's prototype (which would
+  // let inherited members pass validation and then vanish from the stored JSON).
+  const attributes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const name in members) {
     if (name === 'data' || name === 'data_base64') continue;
     const member = members[name];

@@ -164,14 +164,14 @@ function validateExtension(name: string, value: AttributeValue): void {
  */
 export function validateAttributes(input: Record<string, unknown>): Attributes {
   for (const required of ['specversion', 'id', 'source', 'type'] as const) {
-    if (input[required] === undefined) {
+    if (!Object.hasOwn(input, required) || input[required] === undefined) {
       throw new HeraldError('HERALD_MISSING_ATTRIBUTE', `required attribute '${required}' is missing`, {
         attribute: required,
         pointer: `/${required}`,
       });
     }
   }
-  for (const name in input) {
+  for (const name of Object.keys(input)) {
     const value = input[name];
     if (!ATTRIBUTE_NAME.test(name) || name === 'data') {
       throw new HeraldError(
@@ -186,7 +186,8 @@ export function validateAttributes(input: Record<string, unknown>): Attributes {
         `must be a String, Integer or Boolean, got ${Array.isArray(value) ? 'array' : typeof value}`,
       );
     }
-    const rule = CORE_RULES[name];
+    // Own properties only: `constructor` is a valid extension name, not a rule.
+    const rule = Object.hasOwn(CORE_RULES, name) ? CORE_RULES[name] : undefined;
     if (rule === undefined) validateExtension(name, value);
     else rule(name, value);
   }

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { dataMemberJson, eventFromJson, eventToJson, parseJsonBody, spliceData } from './json-format.js';
+import { DataKind } from './types.js';
+
+const minimal = {
+  specversion: '1.0',
+  id: 'minimal',
+  source: 'https://cloudevents.io',
+  type: 'io.cloudevents.test',
+};
+const text = (bytes: Uint8Array | undefined) =>
+  bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
+
+function failure(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('parseJsonBody', () => {
+  it('parses UTF-8 JSON', () => {
+    expect(parseJsonBody(Buffer.from('{"a":"€"}'))).toEqual({ a: '€' });
+  });
+
+  it.each([
+    ['truncated JSON', Buffer.from('{"specversion":"1.0"')],
+    ['empty body', Buffer.alloc(0)],
+    ['not JSON', Buffer.from('hello')],
+    ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
+    ['overlong UTF-8', Buffer.from([0x22, 0xc0, 0xa0, 0x22])],
+  ])('rejects %s as HERALD_MALFORMED_JSON', (_name, body) => {
+    expect(failure(() => parseJsonBody(body))).toMatchObject({ code: 'HERALD_MALFORMED_JSON' });
+  });
+});
+
+describe('eventFromJson: data kinds (JSON format §3.1)', () => {
+  it('keeps no data when there is no data member', () => {
+    const event = eventFromJson({ ...minimal });
+    expect(event).toEqual({ attributes: minimal, data: undefined, dataKind: DataKind.None });
+  });
+
+  it('stores a JSON value as JSON when datacontenttype is absent or JSON-ish', () => {
+    expect(text(eventFromJson({ ...minimal, data: { a: [1, 'x'] } }).data)).toBe('{"a":[1,"x"]}');
+    const vendor = eventFromJson({ ...minimal, datacontenttype: 'application/vnd.x+json', data: 1.5 });
+    expect(vendor.dataKind).toBe(DataKind.Json);
+    expect(text(vendor.data)).toBe('1.5');
+  });
+
+  it('keeps a string as a JSON string, not a parsed document (§3.1.2)', () => {
+    const event = eventFromJson({ ...minimal, data: '{"not":"parsed"}' });
+    expect(event.dataKind).toBe(DataKind.Json);
+    expect(text(event.data)).toBe('"{\\"not\\":\\"parsed\\"}"');
+  });
+
+  it('distinguishes explicit data: null from an absent data member', () => {
+    const event = eventFromJson({ ...minimal, data: null });
+    expect(event.dataKind).toBe(DataKind.Json);
+    expect(text(event.data)).toBe('null');
+    expect(eventToJson(event)).toBe(JSON.stringify({ ...minimal, data: null }));
+  });
+
+  it('stores a string of a non-JSON type as text', () => {
+    const event = eventFromJson({ ...minimal, datacontenttype: 'text/plain', data: 'hello €' });
+    expect(event.dataKind).toBe(DataKind.Text);
+    expect(text(event.data)).toBe('hello €');
+  });
+
+  it('decodes data_base64 into bytes, with or without datacontenttype', () => {
+    const event = eventFromJson({
+      ...minimal,
+      datacontenttype: 'application/octet-stream',
+      data_base64: 'AAEC/w==',
+    });
+    expect(event.dataKind).toBe(DataKind.Binary);
+    expect([...(event.data ?? [])]).toEqual([0, 1, 2, 255]);
+    const untyped = eventFromJson({ ...minimal, data_base64: 'TWE=' });
+    expect(untyped.dataKind).toBe(DataKind.Binary);
+    expect(untyped.attributes['datacontenttype']).toBeUndefined();
+  });
+
+  it('treats null attributes and a null data_base64 as unset', () => {
+    const event = eventFromJson({
+      ...minimal,
+      subject: null,
+      time: null,
+      datacontenttype: null,
+      dataschema: null,
+      data_base64: null,
+      data: { a: 1 },
+    });
+    expect(event.attributes).toEqual(minimal);
+    expect(event.dataKind).toBe(DataKind.Json);
+  });
+
+  it('keeps extension types: Integer, Boolean, String', () => {
+    const event = eventFromJson({ ...minimal, extinteger: 10, extboolean: false, extstring: '10' });
+    expect(event.attributes).toEqual({ ...minimal, extinteger: 10, extboolean: false, extstring: '10' });
+  });
+
+  it.each<[string, unknown, string, Record<string, unknown>]>([
+    ['an array', [minimal], 'HERALD_INVALID_EVENT', { pointer: '' }],
+    ['a string', 'event', 'HERALD_INVALID_EVENT', { pointer: '' }],
+    ['null', null, 'HERALD_INVALID_EVENT', { pointer: '' }],
+    ['data and data_base64', { ...minimal, data: 'x', data_base64: 'TWE=' }, 'HERALD_INVALID_DATA', {}],
+    ['invalid base64', { ...minimal, data_base64: 'not base64!' }, 'HERALD_INVALID_DATA', {}],
+    ['non-string data_base64', { ...minimal, data_base64: 12 }, 'HERALD_INVALID_DATA', {}],
+    [
+      'non-string data with text/plain',
+      { ...minimal, datacontenttype: 'text/plain', data: { a: 1 } },
+      'HERALD_INVALID_DATA',
+      { pointer: '/data' },
+    ],
+    ['missing id', { ...minimal, id: undefined }, 'HERALD_MISSING_ATTRIBUTE', { attribute: 'id' }],
+    [
+      'null specversion',
+      { ...minimal, specversion: null },
+      'HERALD_MISSING_ATTRIBUTE',
+      { attribute: 'specversion' },
+    ],
+    [
+      'a __proto__ member',
+      JSON.parse(`{"__proto__":{"x":"y"},${JSON.stringify(minimal).slice(1)}`),
+      'HERALD_INVALID_ATTRIBUTE_NAME',
+      { attribute: '__proto__' },
+    ],
+  ])('rejects %s', (_name, value, code, extra) => {
+    const input = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : value;
+    expect(failure(() => eventFromJson(input))).toMatchObject({ code, ...extra });
+  });
+
+  it('never lets required attributes hide in a __proto__ member', () => {
+    const parsed = JSON.parse('{"specversion":"1.0","source":"/s","type":"t","__proto__":{"id":"hidden"}}');
+    expect(failure(() => eventFromJson(parsed))).toMatchObject({
+      code: 'HERALD_MISSING_ATTRIBUTE',
+      attribute: 'id',
+    });
+  });
+
+  it('accepts an extension named constructor', () => {
+    expect(eventFromJson({ ...minimal, constructor: 'x' }).attributes).toMatchObject({ constructor: 'x' });
+  });
+});
+
+describe('eventToJson', () => {
+  it.each([
+    [{ ...minimal }],
+    [{ ...minimal, data: { a: 1, b: [true, null] } }],
+    [{ ...minimal, datacontenttype: 'text/plain', data: 'line1\nline2 "q"' }],
+    [{ ...minimal, datacontenttype: 'application/octet-stream', data_base64: 'AAEC/w==' }],
+    [{ ...minimal, data_base64: 'TWE=' }],
+    [{ ...minimal, extinteger: -5, extboolean: true, data: 'a string' }],
+  ])('round-trips %j', (input) => {
+    expect(JSON.parse(eventToJson(eventFromJson({ ...input })))).toEqual(input);
+  });
+
+  it('renders binary data as data_base64 and nothing for no data', () => {
+    const event = { attributes: minimal, data: new Uint8Array([1, 2, 3]), dataKind: DataKind.Binary };
+    expect(dataMemberJson(event)).toBe('"data_base64":"AQID"');
+    expect(dataMemberJson({ attributes: minimal, data: undefined, dataKind: DataKind.None })).toBe('');
+  });
+
+  it('renders a subarray of a larger buffer without its neighbours', () => {
+    const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
+    const event = { attributes: minimal, data: backing.subarray(2, 5), dataKind: DataKind.Binary };
+    expect(dataMemberJson(event)).toBe('"data_base64":"AQID"');
+  });
+
+  it('splices a data member into an object text', () => {
+    expect(spliceData('{}', '"data":1')).toBe('{"data":1}');
+    expect(spliceData('{"a":1}', '"data":1')).toBe('{"a":1,"data":1}');
+    expect(spliceData('{"a":1}', '')).toBe('{"a":1}');
+  });
+});
