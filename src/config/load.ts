@@ -34,6 +34,7 @@ export class ConfigError extends Error {
 }
 
 const NAMES = new Set<string>(BROKER_OPTIONS.map((o) => o.name));
+const FLAG_NAMES = new Set<string>([...NAMES, 'config']);
 const envName = (name: string) => `HERALD_${name.toUpperCase().replaceAll('-', '_')}`;
 
 function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
@@ -63,6 +64,30 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
 }
 
 /**
+ * Removes unknown `--name[=value]` flags (and the value that follows one) from `argv`, recording one
+ * problem each. `parseArgs` stops at the first unknown flag, which would hide every other problem.
+ */
+function dropUnknownFlags(argv: readonly string[], problems: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      kept.push(...argv.slice(i));
+      break;
+    }
+    const name = /^--([^=]+)/.exec(arg)?.[1];
+    if (name === undefined || FLAG_NAMES.has(name)) {
+      kept.push(arg);
+      continue;
+    }
+    problems.push(`--${name}: unknown option`);
+    const next = argv[i + 1];
+    if (!arg.includes('=') && next !== undefined && !next.startsWith('-')) i++;
+  }
+  return kept;
+}
+
+/**
  * Merges defaults < `--config` YAML file < `HERALD_*` environment < flags, then validates the result
  * with the one schema. Throws `ConfigError` listing every problem at once.
  */
@@ -77,7 +102,7 @@ export function loadBrokerConfig(
   let flags: Record<string, string | boolean | undefined> = {};
   try {
     const parsed = parseArgs({
-      args: [...argv],
+      args: dropUnknownFlags(argv, problems),
       strict: true,
       allowPositionals: false,
       options: {
@@ -92,7 +117,8 @@ export function loadBrokerConfig(
     });
     flags = parsed.values as Record<string, string | boolean | undefined>;
   } catch (error) {
-    throw new ConfigError([(error as Error).message]);
+    // Keep going without the flags, so that the file and environment are checked too.
+    problems.push((error as Error).message.split('\n')[0] as string);
   }
 
   const configFile = (flags['config'] as string | undefined) ?? env['HERALD_CONFIG'];

@@ -11,7 +11,7 @@ export const BROKER_OPTIONS = [
     name: 'port',
     kind: 'integer',
     default: '8080',
-    doc: 'HTTP port for ingress (and everything else unless --admin-port is set).',
+    doc: 'HTTP port for ingress (and everything else unless --admin-port is set); 0 picks a free port.',
   },
   { name: 'host', kind: 'string', default: '0.0.0.0', doc: 'Address to listen on.' },
   {
@@ -137,9 +137,10 @@ const boolean = z
 
 export const brokerConfigSchema = z
   .strictObject({
-    port: integer.min(1).max(65535).default(8080),
+    // 0 asks the OS for a free port (the listening log line names the one chosen).
+    port: integer.min(0).max(65535).default(8080),
     host: z.string().min(1).default('0.0.0.0'),
-    'admin-port': integer.min(1).max(65535).optional(),
+    'admin-port': integer.min(0).max(65535).optional(),
     store: z.enum(['embedded', 'jetstream', 'kafka']).default('embedded'),
     'data-dir': z.string().min(1).default('./data'),
     'nats-url': z.string().min(1).optional(),
@@ -173,7 +174,11 @@ export const brokerConfigSchema = z
         message: 'must be at least --max-event-size',
       });
     }
-    if (config['admin-port'] !== undefined && config['admin-port'] === config.port) {
+    if (
+      config['admin-port'] !== undefined &&
+      config['admin-port'] !== 0 &&
+      config['admin-port'] === config.port
+    ) {
       ctx.addIssue({ code: 'custom', path: ['admin-port'], message: 'must differ from --port' });
     }
   });
