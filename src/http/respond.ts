@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, isHeraldError } from '../errors/index.js';
+import { MethodNotAllowedError } from './router.js';
 
 export function sendJson(
   res: ServerResponse,
@@ -39,6 +40,7 @@ export function sendProblem(res: ServerResponse, error: unknown): HeraldError {
     'content-length': Buffer.byteLength(text),
   };
   if (problem.retryAfter !== undefined) headers['retry-after'] = String(problem.retryAfter);
+  if (problem instanceof MethodNotAllowedError) headers['allow'] = problem.allow.join(', ');
   res.writeHead(problem.status, headers);
   res.end(text);
   return problem;

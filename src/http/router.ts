@@ -15,6 +15,17 @@ interface Route {
   readonly handler: RouteHandler;
 }
 
+/** A 405 that carries the methods the path does allow, for the `Allow` header RFC 9110 §15.5.6 requires. */
+export class MethodNotAllowedError extends HeraldError {
+  readonly allow: readonly string[];
+
+  constructor(method: string, allowed: readonly string[]) {
+    const allow = [...new Set(allowed)];
+    super('HERALD_METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allow.join(', ')}`);
+    this.allow = allow;
+  }
+}
+
 /** A small path router: `/subscriptions/:id/seek` style patterns, exact segment matching, 404/405 as problems. */
 export class Router {
   private readonly routes: Route[] = [];
@@ -35,10 +46,7 @@ export class Router {
       allowed.push(route.method);
     }
     if (allowed.length > 0) {
-      throw new HeraldError(
-        'HERALD_METHOD_NOT_ALLOWED',
-        `${method} is not allowed here; use ${allowed.join(', ')}`,
-      );
+      throw new MethodNotAllowedError(method, allowed);
     }
     throw new HeraldError('HERALD_NOT_FOUND', `no route for ${pathname}`);
   }

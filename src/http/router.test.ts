@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { MethodNotAllowedError, Router } from './router.js';
+
+const noop = () => undefined;
+
+function failure(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('Router', () => {
+  const router = new Router()
+    .on('POST', '/events', noop)
+    .on('GET', '/events', noop)
+    .on('GET', '/subscriptions/:id', noop)
+    .on('PUT', '/subscriptions/:id', noop)
+    .on('GET', '/subscriptions/:id', noop);
+
+  it('resolves exact paths and decodes parameters', () => {
+    expect(router.resolve('POST', '/events').params).toEqual({});
+    expect(router.resolve('GET', '/subscriptions/a%20b').params).toEqual({ id: 'a b' });
+  });
+
+  it('answers 404 for unknown paths, including undecodable parameters', () => {
+    expect(failure(() => router.resolve('GET', '/nowhere'))).toMatchObject({
+      code: 'HERALD_NOT_FOUND',
+      status: 404,
+    });
+    expect(failure(() => router.resolve('GET', '/subscriptions/%E0%A4%A'))).toMatchObject({
+      code: 'HERALD_NOT_FOUND',
+    });
+  });
+
+  it('answers 405 listing each allowed method once', () => {
+    const error = failure(() => router.resolve('DELETE', '/subscriptions/x'));
+    expect(error).toBeInstanceOf(MethodNotAllowedError);
+    expect(error).toMatchObject({ code: 'HERALD_METHOD_NOT_ALLOWED', status: 405, allow: ['GET', 'PUT'] });
+  });
+});
