@@ -1,0 +1,68 @@
+// Acceptance: /healthz, /readyz, and /metrics with the ingress counters, the append histogram and the
+// log gauge, all agreeing with what was published.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, startBroker } from '../harness/processes.js';
+import type { BrokerProcess } from '../harness/processes.js';
+import { binaryHeaders, metricValue, send } from '../support/http.js';
+
+let broker: BrokerProcess;
+
+beforeAll(async () => {
+  broker = await startBroker();
+});
+
+afterAll(async () => {
+  await broker.stop();
+  removeDir(broker.dataDir);
+});
+
+describe('health endpoints', () => {
+  it('answers /healthz and /readyz with 200', async () => {
+    const health = await fetch(`${broker.adminUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${broker.adminUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', store: true });
+  });
+});
+
+describe('/metrics', () => {
+  it('counts accepted events, duplicates, rejections by code, appends and the log size', async () => {
+    const batch = [1, 2].map((n) => ({ specversion: '1.0', id: `m-${n}`, source: '/metrics', type: 't' }));
+    const publishes = [
+      send(broker.url, {
+        headers: { 'content-type': 'application/cloudevents-batch+json' },
+        body: JSON.stringify(batch),
+      }),
+      send(broker.url, { headers: binaryHeaders('m-3') }),
+    ];
+    for (const response of await Promise.all(publishes)) expect(response.status).toBe(202);
+    // A duplicate of m-3 is acknowledged but neither stored nor counted as accepted.
+    expect((await send(broker.url, { headers: binaryHeaders('m-3') })).status).toBe(202);
+    expect((await send(broker.url, { headers: binaryHeaders('m-4') })).status).toBe(202);
+    const missingType = { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/s' };
+    expect((await send(broker.url, { headers: missingType })).status).toBe(400);
+    expect((await send(broker.url, { headers: missingType })).status).toBe(400);
+    expect((await send(broker.url, { headers: { 'content-type': 'text/plain' }, body: 'x' })).status).toBe(
+      415,
+    );
+
+    const response = await fetch(`${broker.adminUrl}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+
+    expect(metricValue(text, 'herald_events_accepted_total')).toBe(4);
+    expect(metricValue(text, 'herald_events_duplicate_total')).toBe(1);
+    expect(metricValue(text, 'herald_requests_rejected_total{code="HERALD_MISSING_ATTRIBUTE"}')).toBe(2);
+    expect(metricValue(text, 'herald_requests_rejected_total{code="HERALD_UNSUPPORTED_MEDIA_TYPE"}')).toBe(1);
+    expect(text).toContain('# TYPE herald_append_duration_seconds histogram');
+    // One append per accepted request: the batch, m-3, its duplicate, m-4.
+    expect(metricValue(text, 'herald_append_duration_seconds_count')).toBe(4);
+    expect(metricValue(text, 'herald_append_duration_seconds_bucket{le="+Inf"}')).toBe(4);
+    expect(metricValue(text, 'herald_append_duration_seconds_sum')).toBeGreaterThan(0);
+    expect(metricValue(text, 'herald_log_events')).toBe(4);
+    expect(metricValue(text, 'herald_log_last_sequence')).toBe(4);
+  });
+});

@@ -1,0 +1,84 @@
+// Acceptance: SIGTERM stops accepting, finishes the in-flight request (its event is stored), closes the
+// store and exits 0.
+import http from 'node:http';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeDir, startBroker } from '../harness/processes.js';
+import type { BrokerProcess } from '../harness/processes.js';
+import { binaryHeaders, readLog, send, sleep } from '../support/http.js';
+
+const brokers: BrokerProcess[] = [];
+
+afterAll(async () => {
+  for (const b of brokers) await b.stop('SIGKILL');
+  for (const b of brokers) removeDir(b.dataDir);
+});
+
+/** Resolves with the first stdout log line of `broker` whose msg is `msg`. */
+function logLine(broker: BrokerProcess, msg: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    let pending = '';
+    const onData = (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry['msg'] === msg) {
+          broker.child.stdout?.off('data', onData);
+          resolve(entry);
+        }
+      }
+    };
+    broker.child.stdout?.on('data', onData);
+  });
+}
+
+describe('SIGTERM', () => {
+  it('finishes an in-flight request, then exits 0', async () => {
+    const broker = await startBroker();
+    brokers.push(broker);
+
+    // A request whose body is still being sent when SIGTERM arrives.
+    const url = new URL('/events', broker.url);
+    const req = http.request(url, {
+      method: 'POST',
+      agent: false,
+      headers: { ...binaryHeaders('in-flight'), 'content-type': 'text/plain' },
+    });
+    const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    req.write('first half, ');
+    req.flushHeaders();
+    await sleep(500);
+
+    const stopping = logLine(broker, 'herald broker stopping');
+    const exited = new Promise<number | null>((resolve) =>
+      broker.child.once('exit', (code) => resolve(code)),
+    );
+    broker.child.kill('SIGTERM');
+    expect((await stopping)['inFlight']).toBe(1);
+
+    // New connections are refused once the broker is stopping.
+    await expect(send(broker.url, { headers: binaryHeaders('too-late') })).rejects.toThrow();
+
+    req.end('second half');
+    const response = await answered;
+    expect(response.status, response.body).toBe(202);
+    expect(await exited).toBe(0);
+
+    const restarted = await startBroker({ dataDir: broker.dataDir });
+    brokers.push(restarted);
+    const log = await readLog(restarted.adminUrl);
+    expect(log.map((entry) => [entry.event['id'], entry.event['data']])).toEqual([
+      ['in-flight', 'first half, second half'],
+    ]);
+    expect(await restarted.stop()).toBe(0);
+  });
+});
