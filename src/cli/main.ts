@@ -31,6 +31,16 @@ async function runBroker(args: string[]): Promise<number> {
     throw error;
   }
   const logger = createLogger(config.logLevel, { broker: config.brokerName });
+  // Signals are handled from the start: a SIGTERM during start-up stops the broker once it is up,
+  // instead of killing the process halfway.
+  let requested: string | undefined;
+  let onSignal: ((signal: string) => void) | undefined;
+  const handle = (signal: string) => {
+    requested ??= signal;
+    onSignal?.(signal);
+  };
+  process.once('SIGTERM', () => handle('SIGTERM'));
+  process.once('SIGINT', () => handle('SIGINT'));
   let broker: Broker;
   try {
     broker = await Broker.start({ config, logger });
@@ -40,7 +50,7 @@ async function runBroker(args: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
-    const shutdown = (signal: string) => {
+    onSignal = (signal: string) => {
       logger.info({ signal }, 'shutdown requested');
       broker.stop().then(
         () => resolve(0),
@@ -50,8 +60,7 @@ async function runBroker(args: string[]): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    if (requested !== undefined) onSignal(requested);
   });
 }
 
