@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
+import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
+
+/**
+ * How Herald's records look inside JetStream. An event is one message: the body is the attributes as
+ * JSON followed by the data bytes, and small headers say where the one ends (`Herald-Attrs`), what kind
+ * of data follows (`Herald-Kind`) and carry the trace context (`Herald-Trace`). Attributes stay out of
+ * the headers because NATS caps a message's headers at 64 KiB while an extension attribute may be larger.
+ */
+export const HEADER = {
+  attrs: 'Herald-Attrs',
+  kind: 'Herald-Kind',
+  trace: 'Herald-Trace',
+  sequence: 'Herald-Sequence',
+  error: 'Herald-Error',
+  attempts: 'Herald-Attempts',
+  at: 'Herald-At',
+} as const;
+
+/** A record ready to publish: headers as plain pairs (a fresh `MsgHdrs` is built per attempt). */
+export interface EncodedRecord {
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body: Uint8Array;
+  /** `Nats-Msg-Id`, when deduplication is on. */
+  readonly msgId: string | undefined;
+}
+
+/** Header access as `MsgHdrs` offers it. */
+export interface HeaderReader {
+  get(name: string): string;
+  has(name: string): boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A stable `Nats-Msg-Id` for (`source`, `id`): 144 bits of SHA-256, base64url (24 characters). */
+export function dedupeId(source: string, id: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([source, id]))
+    .digest()
+    .subarray(0, 18)
+    .toString('base64url');
+}
+
+function frame(event: CloudEvent): { body: Uint8Array; attrsLength: number } {
+  const attrs = encoder.encode(JSON.stringify(event.attributes));
+  const data = event.data ?? new Uint8Array(0);
+  const body = new Uint8Array(attrs.byteLength + data.byteLength);
+  body.set(attrs, 0);
+  body.set(data, attrs.byteLength);
+  return { body, attrsLength: attrs.byteLength };
+}
+
+export function encodeEvent(
+  event: CloudEvent,
+  trace: TraceHeaders | undefined,
+  dedupe: boolean,
+): EncodedRecord {
+  const { body, attrsLength } = frame(event);
+  const headers: Array<[string, string]> = [
+    [HEADER.attrs, String(attrsLength)],
+    [HEADER.kind, String(event.dataKind)],
+  ];
+  if (trace !== undefined) headers.push([HEADER.trace, JSON.stringify(trace)]);
+  const msgId = dedupe
+    ? dedupeId(String(event.attributes['source']), String(event.attributes['id']))
+    : undefined;
+  return { headers, body, msgId };
+}
+
+/** Reads a record written by `encodeEvent`; undefined when the message is not one of Herald's. */
+export function decodeEvent(
+  headers: HeaderReader | undefined,
+  body: Uint8Array,
+): { event: CloudEvent; trace: TraceHeaders | undefined } | undefined {
+  if (headers === undefined || !headers.has(HEADER.attrs) || !headers.has(HEADER.kind)) return undefined;
+  const attrsLength = Number(headers.get(HEADER.attrs));
+  const dataKind = Number(headers.get(HEADER.kind)) as DataKind;
+  if (!Number.isInteger(attrsLength) || attrsLength < 0 || attrsLength > body.byteLength) return undefined;
+  const attributes = JSON.parse(decoder.decode(body.subarray(0, attrsLength))) as CloudEvent['attributes'];
+  const trace = headers.has(HEADER.trace)
+    ? (JSON.parse(headers.get(HEADER.trace)) as TraceHeaders)
+    : undefined;
+  return {
+    event: { attributes, data: dataKind === 0 ? undefined : body.subarray(attrsLength), dataKind },
+    trace,
+  };
+}
+
+export function encodeDeadLetter(letter: NewDeadLetter): EncodedRecord {
+  const encoded = encodeEvent(letter.event, letter.trace, false);
+  return {
+    ...encoded,
+    headers: [
+      ...encoded.headers,
+      [HEADER.sequence, String(letter.sequence)],
+      [HEADER.error, JSON.stringify(letter.error)],
+      [HEADER.attempts, String(letter.attempts)],
+      [HEADER.at, String(letter.deadLetteredAt)],
+    ],
+  };
+}
+
+export function decodeDeadLetter(
+  id: string,
+  subscription: string,
+  headers: HeaderReader | undefined,
+  body: Uint8Array,
+): DeadLetter | undefined {
+  const decoded = decodeEvent(headers, body);
+  if (decoded === undefined || headers === undefined) return undefined;
+  return {
+    id,
+    subscription,
+    sequence: Number(headers.get(HEADER.sequence)),
+    event: decoded.event,
+    trace: decoded.trace,
+    error: JSON.parse(headers.get(HEADER.error)) as DeadLetter['error'],
+    attempts: Number(headers.get(HEADER.attempts)),
+    deadLetteredAt: Number(headers.get(HEADER.at)),
+  };
+}
+
+/**
+ * Encodes any id as a KV key and subject token: letters, digits, `-` and `_` stay, every other UTF-8
+ * byte becomes `=XX`. Reversible, and free of `.`, `*`, `>` and whitespace.
+ */
+export function encodeToken(id: string): string {
+  let out = '';
+  for (const char of id) {
+    if (/^[A-Za-z0-9_-]$/.test(char)) {
+      out += char;
+      continue;
+    }
+    for (const byte of encoder.encode(char)) out += `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export function decodeToken(token: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    if (token[i] === '=') {
+      bytes.push(parseInt(token.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(token.charCodeAt(i));
+    }
+  }
+  return decoder.decode(new Uint8Array(bytes));
+}

@@ -1,0 +1,285 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, nanos } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/infra/process.js';
+import { startNatsServer } from '../../../test/infra/nats/server.js';
+import type { NatsServer } from '../../../test/infra/nats/server.js';
+import { describeStoreConformance, sampleEvent } from '../testing/conformance.js';
+import type { StoreHarnessOptions } from '../testing/conformance.js';
+import { createJetStreamStore } from './jetstream-store.js';
+import type { JetStreamEventStore, JetStreamStoreOptions } from './jetstream-store.js';
+
+// One real nats-server (built by test/infra/nats/build.sh) for the whole file; each test gets its own
+// broker name, hence its own stream and buckets. A missing binary fails the file, it never skips it.
+let server: NatsServer;
+let admin: NatsConnection;
+let brokers = 0;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  admin = await connect({ servers: server.url });
+});
+
+afterAll(async () => {
+  await admin?.close();
+  await server?.stop();
+});
+
+const nextBroker = () => `t${process.pid}-${++brokers}`;
+
+async function removeBroker(broker: string): Promise<void> {
+  const jsm = await jetstreamManager(admin);
+  for (const name of [
+    `HERALD_${broker}`,
+    `HERALD_${broker}_deadletters`,
+    `KV_herald_${broker}_cursors`,
+    `KV_herald_${broker}_subscriptions`,
+    `KV_herald_${broker}_claims`,
+  ]) {
+    await jsm.streams.delete(name).catch(() => undefined);
+  }
+}
+
+async function open(
+  broker: string,
+  options: Partial<JetStreamStoreOptions> = {},
+  url = server.url,
+): Promise<JetStreamEventStore> {
+  const store = createJetStreamStore({ servers: url, brokerName: broker, ...options });
+  await store.whenReady();
+  return store;
+}
+
+async function openHarness(options: StoreHarnessOptions) {
+  const broker = nextBroker();
+  const settings: Partial<JetStreamStoreOptions> = {
+    ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),
+    ...(options.retention === undefined ? {} : { retention: options.retention }),
+  };
+  let store = await open(broker, settings);
+  return {
+    get store() {
+      return store;
+    },
+    async reopen() {
+      await store.close();
+      store = await open(broker, settings);
+      return store;
+    },
+    applyRetention: () => store.applyRetention(),
+    async cleanup() {
+      await store.close();
+      await removeBroker(broker);
+    },
+  };
+}
+
+describeStoreConformance('jetstream', openHarness);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('jetstream store', () => {
+  it('maps the dedupe window and retention onto the stream, and duplicate acks onto outcomes', async () => {
+    const broker = nextBroker();
+    const store = await open(broker, {
+      dedupeWindowMs: 5_000,
+      retention: { maxAgeMs: 3_000, maxEvents: 100, maxBytes: 1 << 20 },
+    });
+    try {
+      const { config } = await (await jetstreamManager(admin)).streams.info(`HERALD_${broker}`);
+      // The window may not exceed max_age: JetStream refuses that, so the store clamps it.
+      expect(config.duplicate_window).toBe(nanos(3_000));
+      expect(config.max_age).toBe(nanos(3_000));
+      expect(config.max_msgs).toBe(100);
+      expect(config.max_bytes).toBe(1 << 20);
+      expect(config.discard).toBe('old');
+      expect(config.allow_atomic).toBe(true);
+      expect(config.allow_direct).toBe(true);
+
+      const [a] = await store.append([{ event: sampleEvent('a') }]);
+      // A batch naming a stored event: the server rejects it whole, the store then stores it event by event.
+      const mixed = await store.append([
+        { event: sampleEvent('b') },
+        { event: sampleEvent('a') },
+        { event: sampleEvent('c') },
+      ]);
+      expect(mixed).toEqual([
+        { sequence: a!.sequence + 1, duplicate: false },
+        { sequence: a!.sequence, duplicate: true },
+        { sequence: a!.sequence + 2, duplicate: false },
+      ]);
+      expect((await store.read(0, 10)).map((e) => e.event.attributes['id'])).toEqual(['a', 'b', 'c']);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('stores a batch whole or not at all, with contiguous sequences', async () => {
+    const broker = nextBroker();
+    const store = await open(broker);
+    try {
+      const outcomes = await store.append(
+        Array.from({ length: 200 }, (_, i) => ({ event: sampleEvent(`n${i}`) })),
+      );
+      expect(outcomes.map((o) => o.sequence)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      // Make the server refuse one message of the next batch: nothing of it may be stored.
+      const jsm = await jetstreamManager(admin);
+      const { config } = await jsm.streams.info(`HERALD_${broker}`);
+      await jsm.streams.update(`HERALD_${broker}`, { ...config, max_msg_size: 400 });
+      const big = sampleEvent('big');
+      const refused = store.append([
+        { event: sampleEvent('x1') },
+        { event: { ...big, data: new Uint8Array(600) } },
+        { event: sampleEvent('x2') },
+      ]);
+      await expect(refused).rejects.toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE' });
+      const stats = await store.stats();
+      expect(stats).toMatchObject({ last: 200, events: 200 });
+      expect(
+        await store
+          .append(Array.from({ length: 1001 }, (_, i) => ({ event: sampleEvent(`m${i}`) })))
+          .then(() => 'stored')
+          .catch((e: { code: string }) => e.code),
+      ).toBe('HERALD_PAYLOAD_TOO_LARGE');
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('starts while NATS is down, refuses appends until it is up, then becomes ready', async () => {
+    const port = await freePort();
+    const broker = nextBroker();
+    const store = createJetStreamStore({ servers: `nats://127.0.0.1:${port}`, brokerName: broker });
+    let late: NatsServer | undefined;
+    try {
+      await sleep(300);
+      expect(store.isReady()).toBe(false);
+      await expect(store.append([{ event: sampleEvent('early') }])).rejects.toMatchObject({
+        code: 'HERALD_STORE_UNAVAILABLE',
+        retryAfter: 1,
+      });
+      // Calls other than append wait for the connection instead of failing.
+      const stats = store.stats();
+      late = await startNatsServer({ port });
+      await store.whenReady();
+      expect(store.isReady()).toBe(true);
+      expect((await stats).last).toBe(0);
+      const [outcome] = await store.append([{ event: sampleEvent('late') }]);
+      expect(outcome).toEqual({ sequence: 1, duplicate: false });
+    } finally {
+      await store.close();
+      await late?.stop();
+    }
+  });
+
+  it('survives a restart of the server: refuses appends while it is away, then resumes', async () => {
+    const own = await startNatsServer();
+    const broker = nextBroker();
+    const store = await open(broker, {}, own.url);
+    try {
+      await store.append([{ event: sampleEvent('before') }]);
+      const waiting = store.waitForAppend(1);
+      await own.kill('SIGKILL');
+      await until('the store notices', () => !store.isReady());
+      await expect(store.append([{ event: sampleEvent('lost') }])).rejects.toMatchObject({
+        code: 'HERALD_STORE_UNAVAILABLE',
+      });
+      await own.restart();
+      await until('ready again', () => store.isReady());
+      const [after] = await store.append([{ event: sampleEvent('after') }]);
+      expect(after?.sequence).toBe(2);
+      await waiting;
+      expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual(['before', 'after']);
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  });
+
+  it('wakes a reader in one process when another process appends', async () => {
+    const broker = nextBroker();
+    const [a, b] = [await open(broker), await open(broker)];
+    try {
+      const waiting = a.waitForAppend(0).then(() => Date.now());
+      await sleep(50);
+      const [outcome] = await b.append([{ event: sampleEvent('from-b') }]);
+      const wokenAt = await waiting;
+      expect(wokenAt).toBeGreaterThan(0);
+      expect((await a.read(outcome!.sequence, 1))[0]?.event.attributes['id']).toBe('from-b');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await removeBroker(broker);
+    }
+  });
+
+  it('tells other processes about subscription definitions, not about what existed before', async () => {
+    const broker = nextBroker();
+    const a = await open(broker);
+    await a.putSubscription({ id: 'old', document: '{"v":0}' });
+    const b = await open(broker);
+    const seen: Array<[string, string | undefined]> = [];
+    const stop = b.watchSubscriptions((id, record) => seen.push([id, record?.document]));
+    try {
+      await a.putSubscription({ id: 'sub/1 é', document: '{"v":1}' });
+      await a.deleteSubscription('sub/1 é');
+      await until('two changes', () => seen.length >= 2);
+      expect(seen).toEqual([
+        ['sub/1 é', '{"v":1}'],
+        ['sub/1 é', undefined],
+      ]);
+      expect((await b.listSubscriptions()).map((r) => r.id)).toEqual(['old']);
+    } finally {
+      stop();
+      await Promise.all([a.close(), b.close()]);
+      await removeBroker(broker);
+    }
+  });
+
+  it('grants a claim to one process at a time; it moves once the holder stops renewing', async () => {
+    const broker = nextBroker();
+    const options = { claimTtlMs: 1_500 };
+    const [a, b] = [await open(broker, options), await open(broker, options)];
+    let aLost = 0;
+    try {
+      expect(await a.claim('s1', () => aLost++)).toBe(true);
+      expect(await a.claim('s1', () => aLost++)).toBe(true);
+      expect(await b.claim('s1', () => undefined)).toBe(false);
+      // Renewals keep it held well past the TTL.
+      await sleep(2_500);
+      expect(await b.claim('s1', () => undefined)).toBe(false);
+      expect(aLost).toBe(0);
+      // Released: the other process gets it at once.
+      await a.release('s1');
+      expect(await b.claim('s1', () => undefined)).toBe(true);
+      await b.release('s1');
+
+      expect(await a.claim('s2', () => aLost++)).toBe(true);
+      // The holder's connection dies without releasing (a crashed replica, from NATS's point of view).
+      const handles = (a as unknown as { handles: { nc: NatsConnection } }).handles;
+      await handles.nc.close();
+      await until('the holder notices', () => aLost === 1, 5_000);
+      const started = Date.now();
+      await until('the claim moves', () => b.claim('s2', () => undefined), 10_000);
+      // Not before the TTL ran out on the server.
+      expect(Date.now() - started).toBeGreaterThan(200);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await removeBroker(broker);
+    }
+  });
+});
