@@ -10,6 +10,7 @@ import type { EventFilterCompiler } from '../log-api/index.js';
 import { BrokerMetrics } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
+import { createJetStreamStore } from '../store/jetstream/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
 import { compileSqlFilter } from '../filters/index.js';
@@ -22,6 +23,11 @@ import {
 import { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } from '../kubernetes/index.js';
 import type { SubscriptionRegistry } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
+
+/** How long start-up waits for the store before listening without it. */
+const STORE_GRACE_MS = 2_000;
+/** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
+const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub']);
 
 /** `filter=` on the log read API: a CESQL expression, as in the subscriptions' `sql` dialect. */
 const logFilter: EventFilterCompiler = (expression) => {
@@ -52,7 +58,18 @@ function openRegistry(
   });
 }
 
-function openStore(config: BrokerConfig): EventStore {
+function openStore(config: BrokerConfig, logger: Logger): EventStore {
+  if (config.store === 'jetstream') {
+    // Connects in the background: the broker starts while NATS is away, not ready until it answers.
+    return createJetStreamStore({
+      servers: config.natsUrl ?? '',
+      brokerName: config.brokerName,
+      dedupeWindowMs: config.dedupeWindowMs,
+      retention: config.retention,
+      replicas: config.streamReplicas,
+      logger: logger.child({ store: 'jetstream' }),
+    });
+  }
   if (config.store !== 'embedded') {
     throw new HeraldError(
       'HERALD_INVALID_CONFIG',
@@ -86,10 +103,12 @@ export class Broker {
   private readonly shutdownController = new AbortController();
   private inFlight = 0;
   private stopping: Promise<void> | undefined;
+  /** False until delivery started (the store answered); until then only ingress and probes are served. */
+  private delivering = false;
 
   private constructor(private readonly options: BrokerOptions) {
     const { config } = options;
-    this.store = options.store ?? openStore(config);
+    this.store = options.store ?? openStore(config, options.logger);
     this.ingress = new Ingress({
       store: this.store,
       metrics: this.metrics,
@@ -112,16 +131,34 @@ export class Broker {
 
   static async start(options: BrokerOptions): Promise<Broker> {
     const broker = new Broker(options);
-    await broker.dispatcher.start();
-    await broker.registry.start?.();
-    await broker.subscriptions.start();
-    if (broker.registry instanceof KubernetesSubscriptionRegistry) {
-      broker.registry.startStatusReports((id) =>
-        broker.dispatcher.isLocal(id) ? broker.dispatcher.status(id) : undefined,
+    // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
+    // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
+    const delivery = broker.startDelivery();
+    let grace: NodeJS.Timeout | undefined;
+    const started = await Promise.race([
+      delivery.then(() => true),
+      new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), STORE_GRACE_MS))),
+    ]).finally(() => clearTimeout(grace));
+    await broker.listen();
+    if (!started) {
+      options.logger.warn('the event store is not reachable yet; serving 503 until it is');
+      delivery.catch((error: unknown) => {
+        if (broker.stopping === undefined) options.logger.error({ err: error }, 'starting delivery failed');
+      });
+    }
+    return broker;
+  }
+
+  private async startDelivery(): Promise<void> {
+    await this.dispatcher.start();
+    await this.registry.start?.();
+    await this.subscriptions.start();
+    if (this.registry instanceof KubernetesSubscriptionRegistry) {
+      this.registry.startStatusReports((id) =>
+        this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined,
       );
     }
-    await broker.listen();
-    return broker;
+    this.delivering = true;
   }
 
   get port(): number {
@@ -151,7 +188,7 @@ export class Broker {
     registerSubscriptionApi(admin, this.subscriptions);
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
-      const ready = this.store.isReady() && this.stopping === undefined;
+      const ready = this.store.isReady() && this.delivering && this.stopping === undefined;
       sendJson(res, ready ? 200 : 503, {
         status: ready ? 'ready' : 'not ready',
         store: this.store.isReady(),
@@ -180,6 +217,11 @@ export class Broker {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
       const url = new URL(req.url ?? '/', 'http://broker');
+      if (!this.delivering && !SERVED_BEFORE_DELIVERY.has(url.pathname)) {
+        throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available yet', {
+          retryAfter: 1,
+        });
+      }
       const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
       await handler(req, res, params, url);
     } catch (error) {

@@ -12,6 +12,7 @@ export interface BrokerConfig {
   readonly store: 'embedded' | 'jetstream' | 'kafka';
   readonly dataDir: string;
   readonly natsUrl: string | undefined;
+  readonly streamReplicas: number;
   readonly brokerName: string;
   readonly kubernetes: boolean;
   readonly namespace: string | undefined;
@@ -45,6 +46,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     store: raw.store,
     dataDir: raw['data-dir'],
     natsUrl: raw['nats-url'],
+    streamReplicas: raw['stream-replicas'],
     brokerName: raw['broker-name'],
     kubernetes: raw.kubernetes,
     namespace: raw.namespace,

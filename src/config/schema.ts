@@ -29,6 +29,12 @@ export const BROKER_OPTIONS = [
     doc: 'NATS server URL(s), comma-separated (store jetstream).',
   },
   {
+    name: 'stream-replicas',
+    kind: 'integer',
+    default: '1',
+    doc: 'Replicas of the JetStream stream and buckets (store jetstream): 1, 3 or 5, at most the cluster size.',
+  },
+  {
     name: 'broker-name',
     kind: 'string',
     default: 'default',
@@ -144,6 +150,7 @@ export const brokerConfigSchema = z
     store: z.enum(['embedded', 'jetstream', 'kafka']).default('embedded'),
     'data-dir': z.string().min(1).default('./data'),
     'nats-url': z.string().min(1).optional(),
+    'stream-replicas': integer.min(1).max(5).default(1),
     'broker-name': z
       .string()
       .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)')

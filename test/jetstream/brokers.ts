@@ -1,0 +1,42 @@
+// Broker processes on the jetstream store, for the acceptance tests in this folder.
+import type { BrokerProcess, BrokerProcessOptions } from '../harness/processes.js';
+import { startBroker } from '../harness/processes.js';
+import { waitFor } from '../infra/process.js';
+
+let started = 0;
+
+/** A broker name no other broker in this test process uses, hence a fresh stream and buckets. */
+export function uniqueBrokerName(prefix = 'js'): string {
+  return `${prefix}-${process.pid}-${++started}`;
+}
+
+/** Resolves once `/readyz` answers 200 (the store answered and delivery started). */
+export async function waitReady(broker: BrokerProcess, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `${broker.adminUrl}/readyz`,
+    async () => ((await fetch(`${broker.adminUrl}/readyz`)).status === 200 ? true : undefined),
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** Starts `herald broker --store jetstream` against `natsUrl` and waits until it is ready. */
+export async function startJetStreamBroker(
+  natsUrl: string,
+  options: { brokerName?: string; args?: readonly string[]; env?: Readonly<Record<string, string>> } = {},
+): Promise<BrokerProcess> {
+  const processOptions: BrokerProcessOptions = {
+    args: [
+      '--store',
+      'jetstream',
+      '--nats-url',
+      natsUrl,
+      '--broker-name',
+      options.brokerName ?? uniqueBrokerName(),
+      ...(options.args ?? []),
+    ],
+    ...(options.env === undefined ? {} : { env: options.env }),
+  };
+  const broker = await startBroker(processOptions);
+  await waitReady(broker);
+  return broker;
+}
