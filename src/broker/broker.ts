@@ -20,8 +20,7 @@ import {
   StoreSubscriptionRegistry,
   SubscriptionService,
 } from '../subscriptions/index.js';
-import { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } from '../kubernetes/index.js';
-import type { SubscriptionRegistry } from '../subscriptions/index.js';
+import type { SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long start-up waits for the store before listening without it. */
@@ -42,13 +41,22 @@ export interface BrokerOptions {
   readonly store?: EventStore;
 }
 
+type StartableRegistry = SubscriptionRegistry & {
+  start?(): Promise<void>;
+  stop?(): void;
+  startStatusReports?(statusOf: (id: string) => SubscriptionStatus | undefined): void;
+};
+
 /** The subscription registry: the store itself, or Subscription resources with `--kubernetes`. */
-function openRegistry(
+async function openRegistry(
   config: BrokerConfig,
   store: EventStore,
   logger: Logger,
-): SubscriptionRegistry & { start?(): Promise<void>; stop?(): void } {
+): Promise<StartableRegistry> {
   if (!config.kubernetes) return new StoreSubscriptionRegistry(store);
+  // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
+  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } =
+    await import('../kubernetes/index.js');
   const kubeConfig = loadKubeConfig();
   return new KubernetesSubscriptionRegistry({
     config: kubeConfig,
@@ -95,7 +103,7 @@ export class Broker {
   private readonly ingress: Ingress;
   readonly dispatcher: Dispatcher;
   readonly subscriptions: SubscriptionService;
-  private readonly registry: ReturnType<typeof openRegistry>;
+  private readonly registry: StartableRegistry;
   private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
@@ -106,7 +114,10 @@ export class Broker {
   /** False until delivery started (the store answered); until then only ingress and probes are served. */
   private delivering = false;
 
-  private constructor(private readonly options: BrokerOptions) {
+  private constructor(
+    private readonly options: BrokerOptions,
+    registry: (store: EventStore) => StartableRegistry,
+  ) {
     const { config } = options;
     this.store = options.store ?? openStore(config, options.logger);
     this.ingress = new Ingress({
@@ -117,7 +128,7 @@ export class Broker {
       rateLimit: config.ingressRateLimit,
     });
     this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
-    this.registry = openRegistry(config, this.store, options.logger);
+    this.registry = registry(this.store);
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
       dispatcher: this.dispatcher,
@@ -130,7 +141,9 @@ export class Broker {
   }
 
   static async start(options: BrokerOptions): Promise<Broker> {
-    const broker = new Broker(options);
+    const store = options.store ?? openStore(options.config, options.logger);
+    const registry = await openRegistry(options.config, store, options.logger);
+    const broker = new Broker({ ...options, store }, () => registry);
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();
@@ -153,11 +166,9 @@ export class Broker {
     await this.dispatcher.start();
     await this.registry.start?.();
     await this.subscriptions.start();
-    if (this.registry instanceof KubernetesSubscriptionRegistry) {
-      this.registry.startStatusReports((id) =>
-        this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined,
-      );
-    }
+    this.registry.startStatusReports?.((id) =>
+      this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined,
+    );
     this.delivering = true;
   }
 
@@ -211,9 +222,10 @@ export class Broker {
 
   private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.inFlight++;
+    // Once stopping, every answer tells the client not to reuse the connection.
+    if (this.stopping !== undefined) res.setHeader('connection', 'close');
     try {
       if (this.stopping !== undefined) {
-        res.setHeader('connection', 'close');
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
       const url = new URL(req.url ?? '/', 'http://broker');
@@ -239,6 +251,9 @@ export class Broker {
       if (!req.complete) req.resume();
     } finally {
       this.inFlight--;
+      // During shutdown a connection that just became idle must close now, not at the client's
+      // keep-alive timeout: otherwise the process waits for it.
+      if (this.stopping !== undefined) for (const server of this.servers) server.closeIdleConnections();
     }
   }
 
