@@ -188,7 +188,16 @@ export class Dispatcher implements WorkerHost {
     const worker = new SubscriptionWorker(compiled, this);
     this.workers.set(id, worker);
     this.indexWorker(worker, true);
-    await worker.start(initialCursor);
+    try {
+      await worker.start(initialCursor);
+    } catch (error) {
+      // The store failed between the claim and the start (e.g. a distributed store electing a
+      // leader): keep the claim and start again with the claim retries, or nothing would.
+      await this.retire(worker, false);
+      if (this.claimed.has(id) && !this.unclaimed.has(id))
+        this.unclaimed.set(id, { compiled, initialCursor });
+      throw error;
+    }
   }
 
   /** Stops a worker; with `commit`, its position becomes the committed cursor. */
