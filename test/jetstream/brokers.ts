@@ -19,6 +19,19 @@ export async function waitReady(broker: BrokerProcess, timeoutMs = 30_000): Prom
   );
 }
 
+/** Keeps a broker's warn/error/fatal log lines (pino levels 40 and up), for failure reports. */
+export function collectProblems(broker: BrokerProcess): string[] {
+  const lines: string[] = [];
+  let partial = '';
+  broker.child.stdout?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString('utf8');
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) if (/"level":(4|5|6)\d/.test(line)) lines.push(line);
+  });
+  return lines;
+}
+
 /** Starts `herald broker --store jetstream` against `natsUrl` and waits until it is ready. */
 export async function startJetStreamBroker(
   natsUrl: string,

@@ -10,7 +10,7 @@ import type { BrokerProcess, SinkProcess, SinkRecord } from '../harness/processe
 import { removeDir, startSink } from '../harness/processes.js';
 import { startNatsCluster } from '../infra/nats/server.js';
 import type { NatsCluster } from '../infra/nats/server.js';
-import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+import { collectProblems, startJetStreamBroker, uniqueBrokerName } from './brokers.js';
 
 const PATHS = ['/s1', '/s2', '/s3'] as const;
 const TYPE = 'com.example.load';
@@ -98,6 +98,7 @@ describe('jetstream: two broker replicas, a 3-node cluster, and failures under l
     replicas.push(a);
     const b = await start();
     replicas.push(b);
+    const problems = { a: collectProblems(a), b: collectProblems(b) };
 
     const jsm = await jetstreamManager(admin);
     const info = await jsm.streams.info(`HERALD_${brokerName}`);
@@ -183,6 +184,10 @@ describe('jetstream: two broker replicas, a 3-node cluster, and failures under l
       msFromLoadEndToAllDelivered: lastDelivery - loadEnded,
     };
     console.log(`jetstream failover report ${JSON.stringify(report, null, 2)}`);
+    if (report.missing.some((m) => m > 0)) {
+      console.log(`replica a warnings and errors:\n${problems.a.slice(-40).join('\n')}`);
+      console.log(`replica b warnings and errors:\n${problems.b.slice(-40).join('\n')}`);
+    }
 
     expect(acknowledged.length).toBeGreaterThan(100);
     expect(steadyDuplicates).toEqual([0, 0, 0]);

@@ -161,6 +161,25 @@ describe('jetstream store', () => {
     }
   });
 
+  it('can read a page from the stream leader, for when the replica answering direct gets lags', async () => {
+    const broker = nextBroker();
+    const store = await open(broker, { retention: { maxEvents: 4 } });
+    try {
+      for (let i = 0; i < 6; i++) await store.append([{ event: sampleEvent(`l${i}`) }]);
+      // Sequences 1 and 2 are gone (max_msgs 4): the page starts at the first one at or after `start`.
+      const internals = store as unknown as {
+        handles: unknown;
+        leaderPage(handles: unknown, start: number, limit: number): Promise<Array<{ seq: number }>>;
+      };
+      const page = await internals.leaderPage(internals.handles, 1, 3);
+      expect(page.map((m) => m.seq)).toEqual([3, 4, 5]);
+      expect(await internals.leaderPage(internals.handles, 7, 3)).toEqual([]);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
   it('starts while NATS is down, refuses appends until it is up, then becomes ready', async () => {
     const port = await freePort();
     const broker = nextBroker();

@@ -7,7 +7,13 @@ import {
   StorageType,
   jetstreamManager,
 } from '@nats-io/jetstream';
-import type { JetStreamClient, JetStreamManager, StoredMsg, StreamConfig } from '@nats-io/jetstream';
+import type {
+  JetStreamClient,
+  JetStreamManager,
+  MsgRequest,
+  StoredMsg,
+  StreamConfig,
+} from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { connect, headers as natsHeaders, nanos, nuid } from '@nats-io/transport-node';
@@ -632,28 +638,54 @@ export class JetStreamEventStore implements EventStore {
     return out;
   }
 
+  /**
+   * Events from `from` on. An empty answer means there is nothing at or after `from` (the caller takes
+   * it as "retention removed them"), so it is never given on the word of a lagging replica: when the
+   * replica that answered has nothing but the leader's log goes further, the page comes from the leader.
+   */
   async read(from: number, limit: number): Promise<StoredEvent[]> {
     const handles = await this.use();
     const start = Math.max(1, Math.floor(from));
     if (limit <= 0) return [];
-    for (let attempt = 0; ; attempt++) {
-      let page: StoredMsg[];
-      try {
-        page = await this.directBatch(handles, this.streamName, { seq: start, batch: Math.min(limit, 1024) });
-      } catch (error) {
-        throw unavailable(`reading the stream failed: ${(error as Error).message}`, error);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const page = await this.directBatch(handles, this.streamName, {
+          seq: start,
+          batch: Math.min(limit, 1024),
+        });
+        if (page.length > 0 || start > this.lastSequence) return this.toEvents(page);
+        const { state } = await handles.jsm.streams.info(this.streamName);
+        this.bump(state.last_seq);
+        if (state.messages === 0 || state.last_seq < start) return [];
+        if (attempt >= 2) return this.toEvents(await this.leaderPage(handles, start, limit));
+        await this.pause(25 * 2 ** attempt);
       }
-      if (page.length > 0 || attempt >= 5 || start > this.lastSequence) return this.toEvents(page);
-      // Nothing at or after `start` on the replica that answered, but the log goes further: either
-      // retention removed those events, or that replica has not applied them yet. Ask the leader.
-      const { state } = await handles.jsm.streams.info(this.streamName);
-      this.bump(state.last_seq);
-      if (state.messages === 0 || state.last_seq < start) return [];
-      await this.pause(20 * 2 ** attempt);
+    } catch (error) {
+      if (error instanceof HeraldError) throw error;
+      throw unavailable(`reading the stream failed: ${(error as Error).message}`, error);
     }
   }
 
+  /** Up to 32 messages from `start` on, one at a time from the stream leader (`STREAM.MSG.GET`). */
+  private async leaderPage(handles: Handles, start: number, limit: number): Promise<StoredMsg[]> {
+    const page: StoredMsg[] = [];
+    let seq = start;
+    while (page.length < Math.min(limit, 32)) {
+      // The server's JSApiMsgGetRequest takes `next_by_subj` (the next message at or after `seq`);
+      // the client's MsgRequest type leaves it out.
+      const query = { seq, next_by_subj: this.subject } as unknown as MsgRequest;
+      const msg = await handles.jsm.streams.getMessage(this.streamName, query);
+      if (msg === null) break;
+      page.push(msg);
+      seq = msg.seq + 1;
+    }
+    return page;
+  }
+
   private toEvents(page: readonly StoredMsg[]): StoredEvent[] {
+    // What a reader has seen exists: later reads and waits must not take the log for shorter.
+    const last = page[page.length - 1];
+    if (last !== undefined) this.bump(last.seq);
     const events: StoredEvent[] = [];
     for (const msg of page) {
       const decoded = decodeEvent(msg.header, msg.data);
