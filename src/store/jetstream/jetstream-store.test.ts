@@ -94,7 +94,7 @@ async function until(
 describe('jetstream store', () => {
   it('maps the dedupe window and retention onto the stream, and duplicate acks onto outcomes', async () => {
     const broker = nextBroker();
-    const store = await open(broker, {
+    let store = await open(broker, {
       dedupeWindowMs: 5_000,
       retention: { maxAgeMs: 3_000, maxEvents: 100, maxBytes: 1 << 20 },
     });
@@ -108,6 +108,16 @@ describe('jetstream store', () => {
       expect(config.discard).toBe('old');
       expect(config.allow_atomic).toBe(true);
       expect(config.allow_direct).toBe(true);
+      await store.close();
+      // Settings changed between runs are applied to the existing stream and buckets.
+      store = await open(broker, { dedupeWindowMs: 1_000, claimTtlMs: 4_000 });
+      const jsm = await jetstreamManager(admin);
+      expect((await jsm.streams.info(`HERALD_${broker}`)).config).toMatchObject({
+        duplicate_window: nanos(1_000),
+        max_age: 0,
+        max_msgs: -1,
+      });
+      expect((await jsm.streams.info(`KV_herald_${broker}_claims`)).config.max_age).toBe(nanos(4_000));
 
       const [a] = await store.append([{ event: sampleEvent('a') }]);
       // A batch naming a stored event: the server rejects it whole, the store then stores it event by event.

@@ -420,8 +420,8 @@ export class JetStreamEventStore implements EventStore {
     const last = await this.ensureStream(jsm, this.eventStreamConfig());
     await this.ensureStream(jsm, this.deadLetterStreamConfig());
     const kvm = new Kvm(js);
-    const bucket = (name: string, ttl?: number) =>
-      kvm.create(`${this.bucketPrefix}_${name}`, {
+    const bucket = async (name: string, ttl?: number) => {
+      const kv = await kvm.create(`${this.bucketPrefix}_${name}`, {
         history: 1,
         replicas: this.replicas,
         storage: StorageType.File,
@@ -430,6 +430,15 @@ export class JetStreamEventStore implements EventStore {
         timeout: this.requestTimeoutMs,
         ...(ttl === undefined ? {} : { ttl }),
       });
+      // `create` opens an existing bucket as it is: bring replicas and TTL in line with the configuration.
+      await this.ensureStream(jsm, {
+        name: `KV_${this.bucketPrefix}_${name}`,
+        num_replicas: this.replicas,
+        // JetStream requires duplicate_window <= max_age; a new bucket gets exactly that.
+        ...(ttl === undefined ? {} : { max_age: nanos(ttl), duplicate_window: nanos(ttl) }),
+      });
+      return kv;
+    };
     const cursors = await bucket('cursors');
     const subscriptions = await bucket('subscriptions');
     const claims = await bucket('claims', this.claimTtlMs);
