@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Micro-benchmark of compiled CESQL filters against hand-written JavaScript doing the same checks.
-// Run with `npm run build && node bench/cesql.mjs`.
+// Run as the `cesql` scenario of the benchmark harness: `npm run bench -- --only cesql`.
 import { performance } from 'node:perf_hooks';
 import { compile } from './compiler.js';
 import type { EventAttributes } from './types.js';

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { describeStoreConformance, sampleEvent } from '../testing/conformance.js';
 import type { StoreHarnessOptions } from '../testing/conformance.js';
+import type { StoredEvent } from '../types.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
 
 function openEmbedded(options: StoreHarnessOptions, dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'))) {
@@ -65,6 +66,34 @@ describe('embedded store', () => {
     for (let i = 0; i < 5; i++) await store.append([{ event: sampleEvent(`s${i}`) }]);
     expect(store.commits).toBe(6);
     expect((await store.stats()).events).toBe(105);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves recently appended events from memory exactly as the database returns them', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    let store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    // Binary data that views part of a larger buffer, as a socket read gives it.
+    const socketRead = Buffer.from('xxxxpayloadyyyy');
+    await store.append([
+      {
+        event: sampleEvent('m1'),
+        trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      },
+      { event: { ...sampleEvent('m2'), data: socketRead.subarray(4, 11), dataKind: 3 } },
+    ]);
+    await store.append([{ event: sampleEvent('m1') }, { event: sampleEvent('m3') }]);
+    const fromMemory = await store.read(1, 10);
+    expect(fromMemory.map((e) => e.sequence)).toEqual([1, 2, 3]);
+    socketRead.fill(0);
+    expect(Buffer.from(fromMemory[1]!.event.data!).toString()).toBe('payload');
+    // The database gives data as a Buffer, memory as the Uint8Array ingress made; the bytes are equal.
+    const bytes = (events: StoredEvent[]) =>
+      events.map((e) => ({ ...e, event: { ...e.event, data: Buffer.from(e.event.data ?? []) } }));
+    await store.close();
+    store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    expect(bytes(await store.read(1, 10))).toEqual(bytes(fromMemory));
+    expect(bytes(await store.read(2, 1))).toEqual(bytes(fromMemory.slice(1, 2)));
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });

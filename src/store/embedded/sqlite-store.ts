@@ -94,6 +94,20 @@ CREATE INDEX IF NOT EXISTS dead_letters_subscription ON dead_letters(subscriptio
 CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, document TEXT NOT NULL) WITHOUT ROWID;
 `;
 
+/**
+ * How many of the most recently appended events `read` serves from memory. The dispatcher's shared
+ * tail reads every event right after it is appended; from here it costs neither a query nor a
+ * `JSON.parse` of the attributes.
+ */
+const RECENT_EVENTS = 4096;
+
+/** The event as kept in the recent-events window: data copied out of a larger buffer (a socket read). */
+function retainable(event: CloudEvent): CloudEvent {
+  const data = event.data;
+  if (data === undefined || data.byteLength === data.buffer.byteLength) return event;
+  return { ...event, data: new Uint8Array(data) };
+}
+
 function rowToEvent(row: EventRow): CloudEvent {
   return {
     attributes: JSON.parse(row.attrs) as CloudEvent['attributes'],
@@ -131,6 +145,9 @@ export class EmbeddedEventStore implements EventStore {
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
   private lastSequence: number;
+  /** Recently appended events, contiguous from sequence `recentFirst` to `lastSequence`. */
+  private recent: StoredEvent[] = [];
+  private recentFirst: number;
   private totalBytes: number;
   private eventCount: number;
   private closed = false;
@@ -195,6 +212,7 @@ export class EmbeddedEventStore implements EventStore {
       .get();
     const max = db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events').get();
     this.lastSequence = Math.max(meta?.value ?? 0, max?.seq ?? 0);
+    this.recentFirst = this.lastSequence + 1;
     const totals = db
       .prepare<[], { n: number; bytes: number | null }>(
         'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events',
@@ -235,9 +253,12 @@ export class EmbeddedEventStore implements EventStore {
     const startBytes = this.totalBytes;
     const startCount = this.eventCount;
     const now = this.now();
+    const appended: StoredEvent[] = [];
     let results: AppendOutcome[][];
     try {
-      results = this.db.transaction(() => batch.map((request) => this.writeRequest(request.inputs, now)))();
+      results = this.db.transaction(() =>
+        batch.map((request) => this.writeRequest(request.inputs, now, appended)),
+      )();
     } catch (cause) {
       this.lastSequence = startSequence;
       this.totalBytes = startBytes;
@@ -256,11 +277,16 @@ export class EmbeddedEventStore implements EventStore {
       return;
     }
     this.commits++;
+    this.remember(appended);
     batch.forEach((request, i) => request.resolve(results[i] ?? []));
     if (this.lastSequence > startSequence) this.waiters.notify(this.lastSequence);
   }
 
-  private writeRequest(inputs: readonly AppendInput[], now: number): AppendOutcome[] {
+  private writeRequest(
+    inputs: readonly AppendInput[],
+    now: number,
+    appended: StoredEvent[],
+  ): AppendOutcome[] {
     const s = this.statements;
     const outcomes: AppendOutcome[] = [];
     const horizon = now - this.dedupeWindowMs;
@@ -280,14 +306,32 @@ export class EmbeddedEventStore implements EventStore {
       s.upsertDedupe.run(source, id, sequence, now);
       this.totalBytes += size;
       this.eventCount++;
+      appended.push({ sequence, storedAt: now, event: retainable(event), trace });
       outcomes.push({ sequence, duplicate: false });
     }
-    s.setLast.run(this.lastSequence);
+    // The high-water mark is not written here: the events table holds it (MAX(seq)) until retention
+    // deletes the newest events, and deleteBefore persists it first.
     return outcomes;
+  }
+
+  /** Adds committed events to the recent-events window, dropping the oldest beyond its size. */
+  private remember(appended: readonly StoredEvent[]): void {
+    if (appended.length === 0) return;
+    if (this.recent.length === 0) this.recentFirst = (appended[0] as StoredEvent).sequence;
+    for (const stored of appended) this.recent.push(stored);
+    if (this.recent.length > 2 * RECENT_EVENTS) {
+      const drop = this.recent.length - RECENT_EVENTS;
+      this.recent = this.recent.slice(drop);
+      this.recentFirst += drop;
+    }
   }
 
   read(from: number, limit: number): Promise<StoredEvent[]> {
     if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
+    if (limit > 0 && from >= this.recentFirst && this.recent.length > 0) {
+      const start = from - this.recentFirst;
+      return Promise.resolve(this.recent.slice(start, start + limit));
+    }
     const rows = this.statements.read.all(from, limit);
     return Promise.resolve(
       rows.map((row) => ({
@@ -448,7 +492,15 @@ export class EmbeddedEventStore implements EventStore {
       )
       .get(cutoff);
     if (removed === undefined || removed.n === 0) return;
-    this.db.prepare('DELETE FROM events WHERE seq < ?').run(cutoff);
+    this.db.transaction(() => {
+      this.statements.setLast.run(this.lastSequence);
+      this.db.prepare('DELETE FROM events WHERE seq < ?').run(cutoff);
+    })();
+    if (cutoff > this.recentFirst) {
+      const drop = Math.min(this.recent.length, cutoff - this.recentFirst);
+      this.recent = this.recent.slice(drop);
+      this.recentFirst = cutoff;
+    }
     this.eventCount -= removed.n;
     this.totalBytes -= removed.bytes ?? 0;
   }

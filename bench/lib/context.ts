@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+import type { Placement } from './processes.js';
+import type { ProfileSummary } from './profile.js';
+import type { Row } from './report.js';
+
+export type Mode = 'quick' | 'full';
+
+/** What every scenario gets from run.ts. */
+export interface BenchContext {
+  readonly mode: Mode;
+  readonly placement: Placement;
+  /** Set with --profile: where broker CPU profiles of (a) and (b) go. */
+  readonly profileDir: string | undefined;
+  readonly log: (line: string) => void;
+  /** Seconds of warm-up and of measurement for closed-loop throughput runs. */
+  readonly warmupSec: number;
+  readonly measureSec: number;
+}
+
+export interface ScenarioOutput {
+  readonly rows: Row[];
+  readonly notes: string[];
+  readonly profiles: Array<{ readonly title: string; readonly summary: ProfileSummary }>;
+}
+
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  run(context: BenchContext): Promise<ScenarioOutput>;
+}
+
+export function output(): ScenarioOutput {
+  return { rows: [], notes: [], profiles: [] };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

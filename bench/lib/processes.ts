@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: Apache-2.0
+// Child processes of the benchmark: the broker under test, the bare node:http baseline, the lean sink
+// and nats-server. Every process listens on 127.0.0.1 only and is stopped by whoever started it (the
+// scenarios do so in `finally` blocks); `stopAll` is the last-resort sweep in run.ts.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (this file runs from dist-bench/bench/lib). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/**
+ * The broker CLI under test; `HERALD_BENCH_CLI` points at another build (e.g. one without a change,
+ * for before/after comparisons on the same machine in the same hour).
+ */
+export const CLI = process.env['HERALD_BENCH_CLI'] ?? path.join(ROOT, 'dist/cli/main.js');
+const LIB = path.dirname(fileURLToPath(import.meta.url));
+
+/** CPU placement: with `pin`, the process under test gets core 1 and the load side core 0. */
+export interface Placement {
+  readonly pin: boolean;
+}
+
+export const SERVER_CORE = '1';
+export const LOAD_CORE = '0';
+
+export function tasksetAvailable(): boolean {
+  return spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Pins every thread of this process (the load generator) to the load core. */
+export function pinSelf(): boolean {
+  return (
+    spawnSync('taskset', ['-a', '-p', '-c', LOAD_CORE, String(process.pid)], { stdio: 'ignore' }).status === 0
+  );
+}
+
+const running = new Set<ManagedChild>();
+
+/** A child process with a bounded stop: SIGTERM, then SIGKILL after `graceMs`. */
+export class ManagedChild {
+  private readonly stderr: string[] = [];
+  private readonly exited: Promise<number | string>;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    running.add(this);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr.push(chunk.toString());
+      if (this.stderr.length > 50) this.stderr.shift();
+    });
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        running.delete(this);
+        resolve(code ?? signal ?? '');
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  recentErrors(): string {
+    return this.stderr.join('').slice(-2000);
+  }
+
+  /** Resolves with the first stdout line for which `pick` returns a value; rejects if the process exits first. */
+  waitForLine<T>(
+    pick: (line: string) => T | undefined,
+    timeoutMs = 20_000,
+    stream: 'stdout' | 'stderr' = 'stdout',
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const input = stream === 'stdout' ? this.child.stdout! : this.child.stderr!;
+      const lines = createInterface({ input });
+      const timer = setTimeout(() => {
+        lines.close();
+        reject(new Error(`${this.name}: not ready within ${timeoutMs} ms: ${this.recentErrors()}`));
+      }, timeoutMs);
+      lines.on('line', (line) => {
+        let value: T | undefined;
+        try {
+          value = pick(line);
+        } catch {
+          value = undefined;
+        }
+        if (value !== undefined) {
+          clearTimeout(timer);
+          lines.close();
+          // Keep draining the pipe so that a chatty child never blocks on it.
+          input.resume();
+          resolve(value);
+        }
+      });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code}) before it was ready: ${this.recentErrors()}`));
+      });
+    });
+  }
+
+  async stop(graceMs = 15_000): Promise<number | string> {
+    if (!this.alive) return this.exited;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** User plus system CPU time of the process (all threads), in milliseconds, from /proc. */
+  cpuMs(): number {
+    const { user, system } = processCpu(this.pid);
+    return user + system;
+  }
+
+  /** User and system (kernel) CPU time of the process (all threads), in milliseconds. */
+  cpu(): { user: number; system: number } {
+    return processCpu(this.pid);
+  }
+}
+
+const CLOCK_TICKS = (() => {
+  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(result.stdout?.trim());
+  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+})();
+
+export function processCpu(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      user: (Number(fields[11]) * 1000) / CLOCK_TICKS,
+      system: (Number(fields[12]) * 1000) / CLOCK_TICKS,
+    };
+  } catch {
+    return { user: Number.NaN, system: Number.NaN };
+  }
+}
+
+/** Stops every child still running (used on errors and signals). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((child) => child.stop(5_000)));
+}
+
+export function spawnProcess(
+  name: string,
+  command: string,
+  args: readonly string[],
+  placement: Placement,
+  core: string,
+): ManagedChild {
+  const argv = placement.pin ? ['-c', core, command, ...args] : args;
+  const child = spawn(placement.pin ? 'taskset' : command, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+  });
+  return new ManagedChild(name, child);
+}
+
+function spawnNode(
+  name: string,
+  args: readonly string[],
+  placement: Placement,
+  core: string,
+  env = {},
+): ManagedChild {
+  const argv = [process.execPath, ...args];
+  const [command, ...rest] = placement.pin ? ['taskset', '-c', core, ...argv] : argv;
+  const child = spawn(command as string, rest, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+    cwd: ROOT,
+  });
+  return new ManagedChild(name, child);
+}
+
+/** `HERALD_BENCH_BROKER_ARGS`: extra broker options for every broker (e.g. `--durability buffered`). */
+const EXTRA_BROKER_ARGS = (process.env['HERALD_BENCH_BROKER_ARGS'] ?? '').split(' ').filter(Boolean);
+
+export interface BrokerHandle {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly process: ManagedChild;
+  readonly dataDir: string;
+  /** Stops the broker, removes its data, and returns the path of its CPU profile (when profiled). */
+  stop(): Promise<string | undefined>;
+}
+
+export interface BrokerStartOptions {
+  readonly placement: Placement;
+  readonly args?: readonly string[];
+  /** Directory for a `node --cpu-prof` profile of the broker process. */
+  readonly cpuProfDir?: string;
+  readonly name?: string;
+}
+
+/** Starts `herald broker` from the built CLI with a fresh data directory on disk (not tmpfs). */
+export async function startBroker(options: BrokerStartOptions): Promise<BrokerHandle> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'herald-bench-'));
+  const prof =
+    options.cpuProfDir === undefined
+      ? []
+      : [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          options.cpuProfDir,
+          '--cpu-prof-name',
+          `${options.name ?? 'broker'}.cpuprofile`,
+        ];
+  const child = spawnNode(
+    options.name ?? 'herald broker',
+    [
+      ...prof,
+      CLI,
+      'broker',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...EXTRA_BROKER_ARGS,
+      ...(options.args ?? []),
+    ],
+    options.placement,
+    SERVER_CORE,
+    { HERALD_LOG_LEVEL: 'info' },
+  );
+  try {
+    const ports = await child.waitForLine((line) =>
+      line.includes('herald broker listening')
+        ? (JSON.parse(line) as { port: number; adminPort: number })
+        : undefined,
+    );
+    return {
+      url: `http://127.0.0.1:${ports.port}`,
+      adminUrl: `http://127.0.0.1:${ports.adminPort}`,
+      process: child,
+      dataDir,
+      async stop() {
+        await child.stop(30_000);
+        rmSync(dataDir, { recursive: true, force: true });
+        if (options.cpuProfDir === undefined) return undefined;
+        const file = path.join(options.cpuProfDir, `${options.name ?? 'broker'}.cpuprofile`);
+        return existsSync(file) ? file : undefined;
+      },
+    };
+  } catch (error) {
+    await child.stop(2_000);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export interface ServerHandle {
+  readonly url: string;
+  readonly process: ManagedChild;
+  stop(): Promise<void>;
+}
+
+async function startHelper(
+  name: string,
+  script: string,
+  placement: Placement,
+  core: string,
+): Promise<ServerHandle> {
+  const child = spawnNode(name, [path.join(LIB, script)], placement, core);
+  try {
+    const port = await child.waitForLine((line) => (JSON.parse(line) as { port?: number }).port);
+    return {
+      url: `http://127.0.0.1:${port}`,
+      process: child,
+      async stop() {
+        await child.stop(5_000);
+      },
+    };
+  } catch (error) {
+    await child.stop(2_000);
+    throw error;
+  }
+}
+
+/** The bare `node:http` baseline: reads the body and answers 202, nothing else. On the server core. */
+export function startBaselineServer(placement: Placement): Promise<ServerHandle> {
+  return startHelper('baseline http server', 'baseline-server.js', placement, SERVER_CORE);
+}
+
+/** The lean sink; it shares the load core with the load generator. */
+export function startSinkProcess(placement: Placement): Promise<ServerHandle> {
+  return startHelper('bench sink', 'sink-server.js', placement, LOAD_CORE);
+}

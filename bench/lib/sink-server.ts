@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+// The benchmark sink: answers every delivery with 200 as soon as its body has arrived and keeps only
+// counters and a latency histogram, never bodies. Latency is the time from the event's intended send
+// time (the `benchsent` extension, epoch milliseconds with a fraction, so binary-mode header
+// `ce-benchsent`) to the arrival of the delivery here. Both processes read the same system clock
+// through `performance.timeOrigin + performance.now()`.
+//
+// Control: GET /_stats (JSON), POST /_reset. Prints {"port": N} on its first stdout line.
+import { createServer } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
+
+function newHistogram(): hdr.Histogram {
+  // Microseconds from 1 µs to 120 s, 3 significant digits.
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+let events = 0;
+let requests = 0;
+let firstAt = 0;
+let lastAt = 0;
+let latency = newHistogram();
+let bySubscription = new Map<string, number>();
+
+const epochNow = (): number => performance.timeOrigin + performance.now();
+
+function stats(): string {
+  const count = latency.totalCount;
+  const at = (p: number): number | null => (count === 0 ? null : latency.getValueAtPercentile(p) / 1000);
+  return JSON.stringify({
+    events,
+    requests,
+    firstAt,
+    lastAt,
+    subscriptions: bySubscription.size,
+    bySubscription: Object.fromEntries(bySubscription),
+    latencyMs: {
+      count,
+      p50: at(50),
+      p90: at(90),
+      p99: at(99),
+      p999: at(99.9),
+      max: count === 0 ? null : latency.maxValue / 1000,
+      mean: count === 0 ? null : latency.mean / 1000,
+    },
+  });
+}
+
+const server = createServer((req, res) => {
+  const url = req.url ?? '/';
+  if (url.startsWith('/_')) {
+    req.resume();
+    if (url === '/_stats') {
+      const text = stats();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    if (url === '/_reset' && req.method === 'POST') {
+      events = requests = firstAt = lastAt = 0;
+      latency = newHistogram();
+      bySubscription = new Map();
+      res.writeHead(204).end();
+      return;
+    }
+    res.writeHead(404).end();
+    return;
+  }
+  const now = epochNow();
+  const batchSize = req.headers['herald-batch-size'];
+  const count = typeof batchSize === 'string' ? Number(batchSize) : 1;
+  const sent = req.headers['ce-benchsent'];
+  if (typeof sent === 'string') {
+    const micros = Math.round((now - Number(sent)) * 1000);
+    if (micros > 0) latency.recordValue(Math.min(micros, 120_000_000));
+    else latency.recordValue(1);
+  }
+  const subscription = req.headers['herald-subscription'];
+  if (typeof subscription === 'string')
+    bySubscription.set(subscription, (bySubscription.get(subscription) ?? 0) + count);
+  events += count;
+  requests++;
+  if (firstAt === 0) firstAt = now;
+  lastAt = now;
+  req.on('data', () => undefined);
+  req.on('end', () => {
+    res.writeHead(200, { 'content-length': 0 });
+    res.end();
+  });
+});
+server.keepAliveTimeout = 65_000;
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
+});
+process.once('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+});
