@@ -15,6 +15,7 @@ import type {
   SubscriptionRecord,
   TraceHeaders,
 } from '../types.js';
+import { DedupeWindow } from '../dedupe-window.js';
 import { AppendWaiters } from '../waiters.js';
 
 export type Durability = 'fsync' | 'buffered';
@@ -65,17 +66,10 @@ CREATE TABLE IF NOT EXISTS events (
   data BLOB,
   data_kind INTEGER NOT NULL,
   trace TEXT,
-  size INTEGER NOT NULL
+  size INTEGER NOT NULL,
+  dedupe_key TEXT
 );
 CREATE INDEX IF NOT EXISTS events_stored_at ON events(stored_at);
-CREATE TABLE IF NOT EXISTS dedupe (
-  source TEXT NOT NULL,
-  id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  PRIMARY KEY (source, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS dedupe_at ON dedupe(at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (subscription TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -140,6 +134,10 @@ export class EmbeddedEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly now: () => number;
   private readonly dedupeWindowMs: number;
+  /** Accepted (source, id) pairs within the window; rebuilt from the events table on open. */
+  private readonly dedupe: DedupeWindow;
+  /** Keys added by the transaction being written, forgotten again if it rolls back. */
+  private dedupeAdded: string[] = [];
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
@@ -172,14 +170,15 @@ export class EmbeddedEventStore implements EventStore {
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
     this.db.exec(SCHEMA);
     const db = this.db;
+    // Databases written before the dedupe key moved into the events table get the column.
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
+    if (!columns.some((c) => c.name === 'dedupe_key'))
+      db.exec('ALTER TABLE events ADD COLUMN dedupe_key TEXT');
+    db.exec('DROP TABLE IF EXISTS dedupe');
     this.statements = {
       insertEvent: db.prepare(
-        'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      findDedupe: db.prepare<[string, string], { seq: number; at: number }>(
-        'SELECT seq, at FROM dedupe WHERE source = ? AND id = ?',
-      ),
-      upsertDedupe: db.prepare('INSERT OR REPLACE INTO dedupe (source, id, seq, at) VALUES (?, ?, ?, ?)'),
       setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
       read: db.prepare<[number, number], EventRow>(
         'SELECT seq, stored_at, attrs, data, data_kind, trace FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
@@ -220,6 +219,15 @@ export class EmbeddedEventStore implements EventStore {
       .get();
     this.eventCount = totals?.n ?? 0;
     this.totalBytes = totals?.bytes ?? 0;
+    this.dedupe = new DedupeWindow(this.dedupeWindowMs);
+    const since = this.now() - this.dedupeWindowMs;
+    for (const row of db
+      .prepare<[number], { dedupe_key: string | null; seq: number; stored_at: number }>(
+        'SELECT dedupe_key, seq, stored_at FROM events WHERE stored_at >= ? ORDER BY seq',
+      )
+      .iterate(since)) {
+      if (row.dedupe_key !== null) this.dedupe.add(row.dedupe_key, row.seq, row.stored_at);
+    }
     const interval = options.maintenanceIntervalMs ?? 5_000;
     if (interval > 0) {
       this.maintenanceTimer = setInterval(() => this.runMaintenance(), interval);
@@ -254,6 +262,7 @@ export class EmbeddedEventStore implements EventStore {
     const startCount = this.eventCount;
     const now = this.now();
     const appended: StoredEvent[] = [];
+    this.dedupeAdded = [];
     let results: AppendOutcome[][];
     try {
       results = this.db.transaction(() =>
@@ -263,6 +272,7 @@ export class EmbeddedEventStore implements EventStore {
       this.lastSequence = startSequence;
       this.totalBytes = startBytes;
       this.eventCount = startCount;
+      for (const key of this.dedupeAdded) this.dedupe.remove(key);
       const error = isBusy(cause)
         ? new HeraldError(
             'HERALD_STORE_UNAVAILABLE',
@@ -289,21 +299,20 @@ export class EmbeddedEventStore implements EventStore {
   ): AppendOutcome[] {
     const s = this.statements;
     const outcomes: AppendOutcome[] = [];
-    const horizon = now - this.dedupeWindowMs;
     for (const { event, trace } of inputs) {
-      const source = event.attributes['source'] as string;
-      const id = event.attributes['id'] as string;
-      const seen = s.findDedupe.get(source, id);
-      if (seen !== undefined && seen.at >= horizon) {
-        outcomes.push({ sequence: seen.seq, duplicate: true });
+      const key = DedupeWindow.key(event.attributes['source'] as string, event.attributes['id'] as string);
+      const seen = this.dedupe.find(key, now);
+      if (seen !== undefined) {
+        outcomes.push({ sequence: seen, duplicate: true });
         continue;
       }
       const sequence = ++this.lastSequence;
       const attrs = JSON.stringify(event.attributes);
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = attrs.length + (event.data?.byteLength ?? 0);
-      s.insertEvent.run(sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size);
-      s.upsertDedupe.run(source, id, sequence, now);
+      s.insertEvent.run(sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size, key);
+      this.dedupe.add(key, sequence, now);
+      this.dedupeAdded.push(key);
       this.totalBytes += size;
       this.eventCount++;
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
@@ -456,7 +465,7 @@ export class EmbeddedEventStore implements EventStore {
     if (this.closed) return;
     const now = this.now();
     try {
-      this.db.prepare('DELETE FROM dedupe WHERE at < ?').run(now - this.dedupeWindowMs);
+      this.dedupe.prune(now);
       const { maxAgeMs, maxEvents, maxBytes } = this.retention;
       let cutoff = 0; // delete every event with seq < cutoff
       if (maxAgeMs > 0) {

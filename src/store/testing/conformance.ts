@@ -113,6 +113,15 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect((await store.stats()).events).toBe(4);
     });
 
+    it('remembers the dedupe window across a reopen', async () => {
+      const h = await open({ dedupeWindowMs: 60_000 });
+      const [first] = await h.store.append([{ event: sampleEvent('again') }]);
+      const store = await h.reopen();
+      const [second] = await store.append([{ event: sampleEvent('again') }]);
+      expect(second).toEqual({ sequence: first?.sequence, duplicate: true });
+      expect((await store.stats()).events).toBe(1);
+    });
+
     it('wakes a waiter when an event is appended and lets a signal abort the wait', async () => {
       const { store } = await open();
       const { last } = await store.stats();
