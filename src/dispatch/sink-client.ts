@@ -63,18 +63,32 @@ export class SinkClient {
     connect: { timeout: 10_000 },
   });
 
+  /** Parsed sink URLs: a subscription sends to the same one for every event. */
+  private readonly targets = new Map<string, { origin: string; path: string }>();
+
+  private target(sink: string): { origin: string; path: string } {
+    let target = this.targets.get(sink);
+    if (target === undefined) {
+      const url = new URL(sink);
+      target = { origin: url.origin, path: `${url.pathname}${url.search}` };
+      if (this.targets.size > 10_000) this.targets.clear();
+      this.targets.set(sink, target);
+    }
+    return target;
+  }
+
   async send(request: SinkRequest): Promise<SinkResponse> {
-    const url = new URL(request.url);
+    const { origin, path } = this.target(request.url);
     try {
+      // headersTimeout and bodyTimeout bound the attempt; the agent's connect timeout bounds set-up.
       const response = await this.agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
+        origin,
+        path,
         method: request.method as 'POST',
         headers: request.headers,
         body: request.body,
         headersTimeout: request.timeoutMs,
         bodyTimeout: request.timeoutMs,
-        signal: AbortSignal.timeout(request.timeoutMs),
       });
       let detail = '';
       if (response.statusCode >= 300) detail = (await response.body.text()).slice(0, MAX_DETAIL);

@@ -84,6 +84,8 @@ export class SubscriptionWorker {
   private deadLettered = 0;
   private settled: (() => void) | undefined;
   committed = 0;
+  /** Something was delivered or dead-lettered since the dispatcher last asked. */
+  private delivered = false;
 
   constructor(
     public compiled: CompiledSubscription,
@@ -110,6 +112,13 @@ export class SubscriptionWorker {
     this.committed = cursor;
     this.deadLettered = await this.host.store.countDeadLetters(this.id);
     void this.fill();
+  }
+
+  /** True once after anything was delivered or dead-lettered (the dispatcher commits those cursors first). */
+  takeDelivered(): boolean {
+    const delivered = this.delivered;
+    this.delivered = false;
+    return delivered;
   }
 
   /** The sequence below which everything is delivered or dead-lettered. */
@@ -244,6 +253,7 @@ export class SubscriptionWorker {
     } catch (error) {
       this.host.logger.error({ err: error, subscription: this.id }, 'delivery failed unexpectedly');
     } finally {
+      this.delivered = true;
       lane.active--;
       for (const stored of events) {
         const key = lane.inFlight.get(stored.sequence);
