@@ -20,7 +20,8 @@ import {
   StoreSubscriptionRegistry,
   SubscriptionService,
 } from '../subscriptions/index.js';
-import type { SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
+import { parseDeliveryDefaults } from '../subscriptions/index.js';
+import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long start-up waits for the store before listening without it. */
@@ -52,6 +53,7 @@ async function openRegistry(
   config: BrokerConfig,
   store: EventStore,
   logger: Logger,
+  deliveryDefaults: DeliverySpec,
 ): Promise<StartableRegistry> {
   if (!config.kubernetes) return new StoreSubscriptionRegistry(store);
   // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
@@ -63,6 +65,7 @@ async function openRegistry(
     namespace: resolveNamespace(kubeConfig, config.namespace),
     broker: config.brokerName,
     logger,
+    deliveryDefaults,
   });
 }
 
@@ -117,6 +120,7 @@ export class Broker {
   private constructor(
     private readonly options: BrokerOptions,
     registry: (store: EventStore) => StartableRegistry,
+    deliveryDefaults: DeliverySpec,
   ) {
     const { config } = options;
     this.store = options.store ?? openStore(config, options.logger);
@@ -135,15 +139,17 @@ export class Broker {
       store: this.store,
       logger: options.logger,
       sql: compileSqlFilter,
+      deliveryDefaults,
     });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
   }
 
   static async start(options: BrokerOptions): Promise<Broker> {
+    const deliveryDefaults = parseDeliveryDefaults(options.config.deliveryDefaults);
     const store = options.store ?? openStore(options.config, options.logger);
-    const registry = await openRegistry(options.config, store, options.logger);
-    const broker = new Broker({ ...options, store }, () => registry);
+    const registry = await openRegistry(options.config, store, options.logger, deliveryDefaults);
+    const broker = new Broker({ ...options, store }, () => registry, deliveryDefaults);
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Broker } from '../broker/index.js';
 import { brokerHelp, ConfigError, loadBrokerConfig } from '../config/index.js';
+import { isHeraldError } from '../errors/index.js';
 import { createLogger } from '../observability/index.js';
 
 const USAGE = `Usage: herald <command> [options]
@@ -45,6 +46,10 @@ async function runBroker(args: string[]): Promise<number> {
   try {
     broker = await Broker.start({ config, logger });
   } catch (error) {
+    if (isHeraldError(error) && error.code === 'HERALD_INVALID_CONFIG') {
+      process.stderr.write(`herald: invalid configuration: ${error.message}\n`);
+      return 2;
+    }
     logger.fatal({ err: error }, 'herald broker failed to start');
     process.stderr.write(`herald: ${(error as Error).message}\n`);
     return 1;

@@ -13,6 +13,8 @@ export interface BrokerConfig {
   readonly dataDir: string;
   readonly natsUrl: string | undefined;
   readonly streamReplicas: number;
+  /** Unvalidated here: the subscriptions' delivery schema checks it when the broker starts. */
+  readonly deliveryDefaults: Readonly<Record<string, unknown>> | undefined;
   readonly brokerName: string;
   readonly kubernetes: boolean;
   readonly namespace: string | undefined;
@@ -47,6 +49,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     dataDir: raw['data-dir'],
     natsUrl: raw['nats-url'],
     streamReplicas: raw['stream-replicas'],
+    deliveryDefaults: raw['delivery-defaults'],
     brokerName: raw['broker-name'],
     kubernetes: raw.kubernetes,
     namespace: raw.namespace,

@@ -35,6 +35,12 @@ export const BROKER_OPTIONS = [
     doc: 'Replicas of the JetStream stream and buckets (store jetstream): 1, 3 or 5, at most the cluster size.',
   },
   {
+    name: 'delivery-defaults',
+    kind: 'json',
+    default: '',
+    doc: "Delivery settings (a JSON object, as a subscription's delivery field) used where a subscription sets none.",
+  },
+  {
     name: 'broker-name',
     kind: 'string',
     default: 'default',
@@ -151,6 +157,22 @@ export const brokerConfigSchema = z
     'data-dir': z.string().min(1).default('./data'),
     'nats-url': z.string().min(1).optional(),
     'stream-replicas': integer.min(1).max(5).default(1),
+    // Checked field by field against the subscriptions' delivery schema when the broker starts.
+    'delivery-defaults': z
+      .union([z.string(), z.record(z.string(), z.unknown())])
+      .transform((value, ctx) => {
+        if (typeof value !== 'string') return value;
+        try {
+          const parsed = JSON.parse(value) as unknown;
+          if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+            return parsed as Record<string, unknown>;
+        } catch {
+          // reported below
+        }
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"retry":3}' });
+        return z.NEVER;
+      })
+      .optional(),
     'broker-name': z
       .string()
       .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)')

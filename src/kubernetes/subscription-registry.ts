@@ -9,6 +9,7 @@ import {
 } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
 import type {
+  DeliverySpec,
   SubscriptionDefinition,
   SubscriptionRegistry,
   SubscriptionStatus,
@@ -22,6 +23,8 @@ export interface KubernetesRegistryOptions {
   readonly namespace: string;
   readonly broker: string;
   readonly logger: Logger;
+  /** Delivery settings for what a resource's `delivery` leaves out (the Broker's `spec.delivery`). */
+  readonly deliveryDefaults?: DeliverySpec;
   /** How often status is written back to the resources (only what changed is written). */
   readonly statusIntervalMs?: number;
 }
@@ -88,7 +91,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     this.resources.set(name, resource);
     let definition: SubscriptionDefinition;
     try {
-      definition = resourceToDefinition(resource);
+      definition = resourceToDefinition(resource, this.options.deliveryDefaults);
     } catch (error) {
       const message = (error as Error).message;
       this.options.logger.warn({ subscription: name, error: message }, 'invalid Subscription resource');
@@ -111,7 +114,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     const definitions: SubscriptionDefinition[] = [];
     for (const resource of this.resources.values()) {
       try {
-        definitions.push(resourceToDefinition(resource));
+        definitions.push(resourceToDefinition(resource, this.options.deliveryDefaults));
       } catch {
         // Reported on the resource's Ready condition when it was observed.
       }
@@ -178,7 +181,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
         if (status === undefined) continue;
         let sinkUri: string | undefined;
         try {
-          sinkUri = resourceToDefinition(resource).sink;
+          sinkUri = resourceToDefinition(resource, this.options.deliveryDefaults).sink;
         } catch {
           continue;
         }

@@ -66,6 +66,7 @@ export function brokerConfigFile(broker: Broker, channel: Channel | undefined): 
     config['store'] = 'jetstream';
     config['nats-url'] = channel.spec.jetstream.url;
   }
+  if (broker.spec.delivery !== undefined) config['delivery-defaults'] = broker.spec.delivery;
   const retention = channel?.spec.retention;
   if (retention?.maxAge !== undefined) config['retention-max-age'] = retention.maxAge;
   if (retention?.maxEvents !== undefined) config['retention-max-events'] = retention.maxEvents;

@@ -17,5 +17,6 @@ export {
   parseSubscriptionRequest,
   compileSubscription,
   buildDefinition,
+  parseDeliveryDefaults,
 } from './validate.js';
 export type { KeptFields, SubscriptionRequest } from './validate.js';

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
+  DeliverySpec,
   SeedView,
   StartPosition,
   SubscriptionDefinition,
@@ -22,6 +23,8 @@ export interface SubscriptionServiceOptions {
   readonly store: EventStore;
   readonly logger: Logger;
   readonly sql: SqlCompiler | undefined;
+  /** Applied where a subscription's `delivery` leaves a setting out. */
+  readonly deliveryDefaults?: DeliverySpec;
 }
 
 /** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
@@ -155,12 +158,12 @@ export class SubscriptionService {
     seed?: SeedView,
     id = randomUUID(),
   ): Promise<SubscriptionDefinition> {
-    const definition = buildDefinition(id, request, {
-      origin,
-      seed,
-      paused: false,
-      createdAt: new Date().toISOString(),
-    });
+    const definition = buildDefinition(
+      id,
+      request,
+      { origin, seed, paused: false, createdAt: new Date().toISOString() },
+      this.options.deliveryDefaults,
+    );
     const compiled = compileSubscription(definition, this.options.sql);
     const cursor = await this.resolvePosition(definition.startAt);
     // The cursor is durable before the definition, so a crash in between never starts from a later "latest".
@@ -183,7 +186,7 @@ export class SubscriptionService {
         `subscription '${id}' is declared by its Subscription resource; change the resource instead`,
       );
     }
-    const definition = buildDefinition(id, request, current);
+    const definition = buildDefinition(id, request, current, this.options.deliveryDefaults);
     const compiled = compileSubscription(definition, this.options.sql);
     this.definitions.set(id, definition);
     await this.options.registry.put(definition);

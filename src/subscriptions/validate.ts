@@ -255,3 +255,20 @@ export function buildDefinition(
     ...(kept.seek === undefined ? {} : { seek: kept.seek }),
   };
 }
+
+/**
+ * A broker's delivery defaults (`--delivery-defaults`, or a Broker's `spec.delivery`), checked with
+ * the same schema as a subscription's `delivery` field.
+ */
+export function parseDeliveryDefaults(value: Readonly<Record<string, unknown>> | undefined): DeliverySpec {
+  if (value === undefined) return DEFAULT_DELIVERY;
+  const result = deliverySchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0] as z.core.$ZodIssue;
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `--delivery-defaults: ${pointerOf(issue.path).slice(1) || 'value'}: ${issue.message}`,
+    );
+  }
+  return mergeDelivery(result.data);
+}

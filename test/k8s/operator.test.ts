@@ -167,7 +167,7 @@ describe('herald operator against a real API server', () => {
     await cluster.request(
       'PATCH',
       `${brokers}/orders`,
-      { spec: { channel: 'js', replicas: 2 } },
+      { spec: { channel: 'js', replicas: 2, delivery: { retry: 4 } } },
       'application/merge-patch+json',
     );
     const deployment = await cluster.waitFor(
@@ -181,6 +181,8 @@ describe('herald operator against a real API server', () => {
     const config = await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`);
     expect(config.data?.['herald.yaml']).toContain('store: jetstream');
     expect(config.data?.['herald.yaml']).toContain('nats-url: nats://nats.shop:4222');
+    // The Broker's delivery settings become its subscriptions' defaults.
+    expect(config.data?.['herald.yaml']).toMatch(/delivery-defaults:\n\s+retry: 4/);
     expect(config.data?.['herald.yaml']).not.toBe(before.data?.['herald.yaml']);
     await cluster.waitFor(
       `/apis/apps/v1/namespaces/${ns}/statefulsets`,
