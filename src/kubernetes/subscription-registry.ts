@@ -7,7 +7,9 @@ import {
   readyCondition,
   ANNOTATION_STATE,
 } from '../k8s-api/index.js';
+import { compileSqlFilter } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
+import { compileSubscription } from '../subscriptions/index.js';
 import type {
   DeliverySpec,
   SubscriptionDefinition,
@@ -92,6 +94,8 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     let definition: SubscriptionDefinition;
     try {
       definition = resourceToDefinition(resource, this.options.deliveryDefaults);
+      // Filters (CESQL included) are checked here too, so a bad one is reported on the resource.
+      compileSubscription(definition, compileSqlFilter);
     } catch (error) {
       const message = (error as Error).message;
       this.options.logger.warn({ subscription: name, error: message }, 'invalid Subscription resource');
@@ -114,7 +118,9 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     const definitions: SubscriptionDefinition[] = [];
     for (const resource of this.resources.values()) {
       try {
-        definitions.push(resourceToDefinition(resource, this.options.deliveryDefaults));
+        const definition = resourceToDefinition(resource, this.options.deliveryDefaults);
+        compileSubscription(definition, compileSqlFilter);
+        definitions.push(definition);
       } catch {
         // Reported on the resource's Ready condition when it was observed.
       }

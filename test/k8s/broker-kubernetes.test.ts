@@ -85,17 +85,34 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
     expect(ready(status)?.reason).toBe('Delivering');
   });
 
-  it('reports an invalid resource on its Ready condition', async () => {
+  it.each([
+    ['a non-HTTP sink', 'broken-sink', { sink: 'ftp://nowhere/x' }, 'sink'],
+    ['no sink at all', 'no-sink', {}, 'spec.sink'],
+    [
+      'an invalid CESQL filter',
+      'bad-sql',
+      { sink: 'http://127.0.0.1:9/x', filters: [{ sql: "type = 'a' AND" }] },
+      'CESQL',
+    ],
+    [
+      'two subscribers in the shorthand',
+      'two-subscribers',
+      { subscriber: [{ uri: 'http://a/' }, { uri: 'http://b/' }] },
+      'one subscriber',
+    ],
+  ])('reports %s on the Ready condition', async (_name, name, spec, message) => {
     const created = await cluster.request('POST', subs, {
       apiVersion: 'eventing.herald.dev/v1alpha1',
       kind: 'Subscription',
-      metadata: { name: 'broken' },
-      spec: { broker: 'orders', sink: 'ftp://nowhere/x' },
+      metadata: { name },
+      spec: { broker: 'orders', ...spec },
     });
-    expect(created.status).toBe(201);
-    const status = await cluster.waitFor(`${subs}/broken`, (body) => ready(body)?.status === 'False');
+    expect(created.status, created.text).toBe(201);
+    const status = await cluster.waitFor(`${subs}/${name}`, (body) => ready(body)?.status === 'False');
     expect(ready(status)).toMatchObject({ reason: 'InvalidSpec' });
-    expect(ready(status)?.message).toContain('sink');
+    expect(ready(status)?.message).toContain(message);
+    const listed = await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`);
+    expect(listed.body.map((s) => s.id)).not.toContain(name);
   });
 
   it('turns API and seed subscriptions into labelled resources, and deletes them', async () => {

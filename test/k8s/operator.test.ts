@@ -193,6 +193,17 @@ describe('herald operator against a real API server', () => {
       (b) => (b as unknown as Obj).status?.observedGeneration === 2,
     );
     expect(ready(broker)?.reason).toBe('WorkloadNotReady');
+    // Scaling: a changed spec.replicas changes the workload.
+    await cluster.request(
+      'PATCH',
+      `${brokers}/orders`,
+      { spec: { replicas: 3 } },
+      'application/merge-patch+json',
+    );
+    await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-orders`,
+      (d) => (d['spec'] as { replicas: number }).replicas === 3,
+    );
   });
 
   it('deletes what a Broker owns when the Broker is deleted', async () => {
