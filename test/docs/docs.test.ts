@@ -9,10 +9,9 @@ const subscriptionsDoc = readFileSync(new URL('../../docs/subscriptions.md', imp
 describe('documentation stays in step with the code', () => {
   it('the README configuration table lists every broker option, and no other', () => {
     const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Operations'));
-    const documented = [...table.matchAll(/^\|\s*`--([a-z-]+)`\s*\|\s*`(HERALD_[A-Z_]+)`\s*\|/gm)].map((m) => [
-      m[1],
-      m[2],
-    ]);
+    const documented = [...table.matchAll(/^\|\s*`--([a-z-]+)`\s*\|\s*`(HERALD_[A-Z_]+)`\s*\|/gm)].map(
+      (m) => [m[1], m[2]],
+    );
     const expected = BROKER_OPTIONS.map((o) => [
       o.name,
       `HERALD_${o.name.toUpperCase().replaceAll('-', '_')}`,
