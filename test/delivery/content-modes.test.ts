@@ -1,27 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { bodyText, removeDir, startBroker, startSink } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { bodyText, useBrokerAndSink } from '../harness/processes.js';
 import { publishBatch, subscribe } from '../harness/client.js';
 
 describe('delivery content modes and headers', () => {
-  let broker: BrokerProcess;
-  let sink: SinkProcess;
-
-  beforeAll(async () => {
-    [broker, sink] = await Promise.all([startBroker(), startSink()]);
-  });
-  afterAll(async () => {
-    await Promise.all([broker.stop(), sink.stop()]);
-    removeDir(broker.dataDir);
-  });
+  const ctx = useBrokerAndSink();
 
   it('binary mode: ce- headers percent-encoded, data as the body, delivery and trace headers, static headers', async () => {
-    await subscribe(broker.url, {
-      sink: `${sink.url}/binary`,
+    await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/binary`,
       types: ['com.example.binary'],
       protocolsettings: { headers: { 'X-Team': 'orders', Authorization: 'Bearer static' } },
     });
-    const response = await fetch(`${broker.url}/events`, {
+    const response = await fetch(`${ctx.broker.url}/events`, {
       method: 'POST',
       headers: {
         'ce-specversion': '1.0',
@@ -36,7 +26,7 @@ describe('delivery content modes and headers', () => {
       body: 'hello sink',
     });
     expect(response.status).toBe(202);
-    const [record] = await sink.waitFor((r) => r.some((x) => x.path === '/binary'));
+    const [record] = await ctx.sink.waitFor((r) => r.some((x) => x.path === '/binary'));
     expect(record!.method).toBe('POST');
     expect(record!.headers['ce-id']).toBe('b1');
     expect(record!.headers['ce-subject']).toBe('Euro%20%E2%82%AC%20%F0%9F%98%80');
@@ -53,13 +43,13 @@ describe('delivery content modes and headers', () => {
   });
 
   it('structured mode: the whole event as application/cloudevents+json', async () => {
-    await subscribe(broker.url, {
-      sink: `${sink.url}/structured`,
+    await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/structured`,
       types: ['com.example.structured'],
       delivery: { contentMode: 'structured' },
     });
-    await publishBatch(broker.url, [{ id: 's1', type: 'com.example.structured', data: { total: 3 } }]);
-    const records = await sink.waitFor((r) => r.some((x) => x.path === '/structured'));
+    await publishBatch(ctx.broker.url, [{ id: 's1', type: 'com.example.structured', data: { total: 3 } }]);
+    const records = await ctx.sink.waitFor((r) => r.some((x) => x.path === '/structured'));
     const record = records.find((r) => r.path === '/structured')!;
     expect(record.headers['content-type']).toBe('application/cloudevents+json');
     expect(JSON.parse(bodyText(record))).toEqual({
@@ -72,16 +62,16 @@ describe('delivery content modes and headers', () => {
   });
 
   it('batch mode: up to maxEvents per application/cloudevents-batch+json request, in log order', async () => {
-    await subscribe(broker.url, {
-      sink: `${sink.url}/batch`,
+    await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/batch`,
       types: ['com.example.batch'],
       delivery: { contentMode: 'batch', batch: { maxEvents: 10, maxWait: 'PT0.2S' } },
     });
     await publishBatch(
-      broker.url,
+      ctx.broker.url,
       Array.from({ length: 25 }, (_, i) => ({ id: `m${i}`, type: 'com.example.batch' })),
     );
-    const records = await sink.waitFor(
+    const records = await ctx.sink.waitFor(
       (r) =>
         r
           .filter((x) => x.path === '/batch')

@@ -1,22 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useBrokerAndSink } from '../harness/processes.js';
 import { publishBatch, requestJson, subscribe } from '../harness/client.js';
 
 const EXPRESSION =
   "type = 'com.example.order.created' AND source LIKE '/shop/%' AND (NOT EXISTS subject OR subject <> 'test')";
 
 describe('CloudEvents SQL filters', () => {
-  let broker: BrokerProcess;
-  let sink: SinkProcess;
-
-  beforeAll(async () => {
-    [broker, sink] = await Promise.all([startBroker(), startSink()]);
-  });
-  afterAll(async () => {
-    await Promise.all([broker.stop(), sink.stop()]);
-    removeDir(broker.dataDir);
-  });
+  const ctx = useBrokerAndSink();
 
   const events = [
     { id: 'yes-1', type: 'com.example.order.created', source: '/shop/eu' },
@@ -27,16 +17,18 @@ describe('CloudEvents SQL filters', () => {
   ];
 
   it('a subscription with an sql filter receives exactly the events the expression selects', async () => {
-    await subscribe(broker.url, {
-      sink: `${sink.url}/sql`,
+    await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/sql`,
       filters: [{ sql: EXPRESSION }],
       startAt: 'earliest',
     });
-    await publishBatch(broker.url, events);
-    await publishBatch(broker.url, [{ id: 'yes-3', type: 'com.example.order.created', source: '/shop/x' }]);
-    const records = await sink.waitFor((r) => r.length >= 3);
+    await publishBatch(ctx.broker.url, events);
+    await publishBatch(ctx.broker.url, [
+      { id: 'yes-3', type: 'com.example.order.created', source: '/shop/x' },
+    ]);
+    const records = await ctx.sink.waitFor((r) => r.length >= 3);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await sink.received()).map((r) => r.headers['ce-id']).sort()).toEqual([
+    expect((await ctx.sink.received()).map((r) => r.headers['ce-id']).sort()).toEqual([
       'yes-1',
       'yes-2',
       'yes-3',
@@ -45,15 +37,15 @@ describe('CloudEvents SQL filters', () => {
   });
 
   it('combines sql with other dialects (all filters must match)', async () => {
-    await sink.clear();
-    await subscribe(broker.url, {
-      sink: `${sink.url}/mixed`,
+    await ctx.sink.clear();
+    await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/mixed`,
       filters: [{ sql: "source LIKE '/shop/%'" }, { prefix: { id: 'yes' } }],
       startAt: 'earliest',
     });
-    const records = await sink.waitFor((r) => r.length >= 3);
+    const records = await ctx.sink.waitFor((r) => r.length >= 3);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await sink.received()).map((r) => r.headers['ce-id']).sort()).toEqual([
+    expect((await ctx.sink.received()).map((r) => r.headers['ce-id']).sort()).toEqual([
       'yes-1',
       'yes-2',
       'yes-3',
@@ -64,9 +56,9 @@ describe('CloudEvents SQL filters', () => {
   it('rejects an invalid expression at create and update time with its position', async () => {
     const created = await requestJson<{ code: string; pointer: string; detail: string }>(
       'POST',
-      `${broker.url}/subscriptions`,
+      `${ctx.broker.url}/subscriptions`,
       {
-        sink: `${sink.url}/bad`,
+        sink: `${ctx.sink.url}/bad`,
         protocol: 'HTTP',
         filters: [{ exact: { type: 'x' } }, { sql: "type = 'a' AND" }],
       },
@@ -75,28 +67,28 @@ describe('CloudEvents SQL filters', () => {
     expect(created.body.code).toBe('HERALD_INVALID_FILTER');
     expect(created.body.pointer).toBe('/filters/1/sql');
     expect(created.body.detail).toMatch(/line 1, column \d+/);
-    const ok = await subscribe(broker.url, { sink: `${sink.url}/upd`, filters: [{ sql: 'true' }] });
-    const updated = await requestJson<{ code: string }>('PUT', `${broker.url}/subscriptions/${ok.id}`, {
-      sink: `${sink.url}/upd`,
+    const ok = await subscribe(ctx.broker.url, { sink: `${ctx.sink.url}/upd`, filters: [{ sql: 'true' }] });
+    const updated = await requestJson<{ code: string }>('PUT', `${ctx.broker.url}/subscriptions/${ok.id}`, {
+      sink: `${ctx.sink.url}/upd`,
       protocol: 'HTTP',
       filters: [{ sql: '((1' }],
     });
     expect(updated.status).toBe(400);
     expect(updated.body.code).toBe('HERALD_INVALID_FILTER');
-    const still = await requestJson<{ filters: unknown }>('GET', `${broker.url}/subscriptions/${ok.id}`);
+    const still = await requestJson<{ filters: unknown }>('GET', `${ctx.broker.url}/subscriptions/${ok.id}`);
     expect(still.body.filters).toEqual([{ sql: 'true' }]);
   });
 
   it('filters the log read API with filter=', async () => {
     const page = await requestJson<{ events: Array<{ event: { id: string } }> }>(
       'GET',
-      `${broker.url}/events?filter=${encodeURIComponent(EXPRESSION)}`,
+      `${ctx.broker.url}/events?filter=${encodeURIComponent(EXPRESSION)}`,
     );
     expect(page.status).toBe(200);
     expect(page.body.events.map((e) => e.event.id)).toEqual(['yes-1', 'yes-2', 'yes-3']);
     const bad = await requestJson<{ code: string; pointer: string }>(
       'GET',
-      `${broker.url}/events?filter=${encodeURIComponent('a ==== b')}`,
+      `${ctx.broker.url}/events?filter=${encodeURIComponent('a ==== b')}`,
     );
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ code: 'HERALD_INVALID_FILTER', pointer: '?filter' });
@@ -105,7 +97,7 @@ describe('CloudEvents SQL filters', () => {
   it('filters the live stream with filter=', async () => {
     const controller = new AbortController();
     const response = await fetch(
-      `${broker.url}/events/stream?from=1&filter=${encodeURIComponent("id LIKE 'yes-%'")}`,
+      `${ctx.broker.url}/events/stream?from=1&filter=${encodeURIComponent("id LIKE 'yes-%'")}`,
       {
         signal: controller.signal,
       },

@@ -1,20 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { publish, requestJson, subscribe } from '../harness/client.js';
 import type { SubscriptionBody } from '../harness/client.js';
 
 describe('subscriptions API', () => {
-  let broker: BrokerProcess;
-  let sink: SinkProcess;
-
-  beforeAll(async () => {
-    [broker, sink] = await Promise.all([startBroker(), startSink()]);
-  });
-  afterAll(async () => {
-    await Promise.all([broker.stop(), sink.stop()]);
-    removeDir(broker.dataDir);
-  });
+  const ctx = useBrokerAndSink();
 
   // The table is built before any sink exists; validation never contacts the sink.
   const valid = () => ({ sink: 'http://127.0.0.1:9/api', protocol: 'HTTP' });
@@ -105,29 +95,29 @@ describe('subscriptions API', () => {
     ],
     ['empty config key', { ...valid(), config: { '': 'v' } }, 'HERALD_INVALID_REQUEST', '/config/'],
   ])('rejects %s with a coded 400 and creates nothing', async (_name, body, code, pointer) => {
-    const before = await requestJson<unknown[]>('GET', `${broker.url}/subscriptions`);
+    const before = await requestJson<unknown[]>('GET', `${ctx.broker.url}/subscriptions`);
     const response = await requestJson<{ code: string; pointer: string }>(
       'POST',
-      `${broker.url}/subscriptions`,
+      `${ctx.broker.url}/subscriptions`,
       body,
     );
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
     expect(response.body.code).toBe(code);
     expect(response.body.pointer).toBe(pointer);
-    const after = await requestJson<unknown[]>('GET', `${broker.url}/subscriptions`);
+    const after = await requestJson<unknown[]>('GET', `${ctx.broker.url}/subscriptions`);
     expect(after.body).toEqual(before.body);
   });
 
   it('rejects malformed JSON and non-JSON bodies', async () => {
-    const malformed = await fetch(`${broker.url}/subscriptions`, {
+    const malformed = await fetch(`${ctx.broker.url}/subscriptions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"sink":',
     });
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as { code: string }).code).toBe('HERALD_MALFORMED_JSON');
-    const text = await fetch(`${broker.url}/subscriptions`, {
+    const text = await fetch(`${ctx.broker.url}/subscriptions`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain' },
       body: 'hi',
@@ -136,7 +126,7 @@ describe('subscriptions API', () => {
   });
 
   it('creates (201 + Location), reads, lists, updates, hides the credential, and deletes', async () => {
-    const created = await requestJson<SubscriptionBody>('POST', `${broker.url}/subscriptions`, {
+    const created = await requestJson<SubscriptionBody>('POST', `${ctx.broker.url}/subscriptions`, {
       ...valid(),
       id: 'ignored',
       types: ['com.example.api'],
@@ -148,11 +138,11 @@ describe('subscriptions API', () => {
     expect(created.headers.get('location')).toBe(`/subscriptions/${id}`);
     expect(created.body['sinkcredential']).toBeUndefined();
     expect(created.body['delivery']).toMatchObject({ retry: 10, ordering: 'none', contentMode: 'binary' });
-    const fetched = await requestJson<SubscriptionBody>('GET', `${broker.url}/subscriptions/${id}`);
+    const fetched = await requestJson<SubscriptionBody>('GET', `${ctx.broker.url}/subscriptions/${id}`);
     expect(fetched.body['types']).toEqual(['com.example.api']);
-    const options = await fetch(`${broker.url}/subscriptions`, { method: 'OPTIONS' });
+    const options = await fetch(`${ctx.broker.url}/subscriptions`, { method: 'OPTIONS' });
     expect(options.headers.get('allow')).toBe('GET, POST, OPTIONS');
-    const updated = await requestJson<SubscriptionBody>('PUT', `${broker.url}/subscriptions/${id}`, {
+    const updated = await requestJson<SubscriptionBody>('PUT', `${ctx.broker.url}/subscriptions/${id}`, {
       ...valid(),
       types: ['com.example.api2'],
       delivery: { retry: 2 },
@@ -160,32 +150,32 @@ describe('subscriptions API', () => {
     expect(updated.status).toBe(200);
     expect(updated.body['types']).toEqual(['com.example.api2']);
     expect(updated.body['delivery']).toMatchObject({ retry: 2 });
-    const mismatch = await requestJson('PUT', `${broker.url}/subscriptions/${id}`, {
+    const mismatch = await requestJson('PUT', `${ctx.broker.url}/subscriptions/${id}`, {
       ...valid(),
       id: 'other',
     });
     expect(mismatch.status).toBe(400);
-    const deleted = await requestJson<SubscriptionBody>('DELETE', `${broker.url}/subscriptions/${id}`);
+    const deleted = await requestJson<SubscriptionBody>('DELETE', `${ctx.broker.url}/subscriptions/${id}`);
     expect(deleted.status).toBe(200);
     expect(deleted.body.id).toBe(id);
-    expect((await requestJson('GET', `${broker.url}/subscriptions/${id}`)).status).toBe(404);
-    expect((await requestJson('DELETE', `${broker.url}/subscriptions/${id}`)).status).toBe(404);
-    expect((await requestJson('POST', `${broker.url}/subscriptions/${id}/pause`)).status).toBe(404);
+    expect((await requestJson('GET', `${ctx.broker.url}/subscriptions/${id}`)).status).toBe(404);
+    expect((await requestJson('DELETE', `${ctx.broker.url}/subscriptions/${id}`)).status).toBe(404);
+    expect((await requestJson('POST', `${ctx.broker.url}/subscriptions/${id}/pause`)).status).toBe(404);
   });
 
   it('keeps subscriptions and cursors across a restart', async () => {
-    const subscription = await subscribe(broker.url, {
-      sink: `${sink.url}/durable`,
+    const subscription = await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/durable`,
       types: ['com.example.durable'],
     });
-    await publish(broker.url, { id: 'd1', type: 'com.example.durable' });
-    await sink.waitFor((r) => r.filter((x) => x.path === '/durable').length === 1);
-    expect(await broker.stop()).toBe(0);
-    broker = await startBroker({ dataDir: broker.dataDir });
-    const listed = await requestJson<SubscriptionBody[]>('GET', `${broker.url}/subscriptions`);
+    await publish(ctx.broker.url, { id: 'd1', type: 'com.example.durable' });
+    await ctx.sink.waitFor((r) => r.filter((x) => x.path === '/durable').length === 1);
+    expect(await ctx.broker.stop()).toBe(0);
+    ctx.broker = await startBroker({ dataDir: ctx.broker.dataDir });
+    const listed = await requestJson<SubscriptionBody[]>('GET', `${ctx.broker.url}/subscriptions`);
     expect(listed.body.map((s) => s.id)).toContain(subscription.id);
-    await publish(broker.url, { id: 'd2', type: 'com.example.durable' });
-    const records = await sink.waitFor((r) => r.filter((x) => x.path === '/durable').length === 2);
+    await publish(ctx.broker.url, { id: 'd2', type: 'com.example.durable' });
+    const records = await ctx.sink.waitFor((r) => r.filter((x) => x.path === '/durable').length === 2);
     expect(records.filter((x) => x.path === '/durable').map((r) => r.headers['ce-id'])).toEqual(['d1', 'd2']);
   });
 });

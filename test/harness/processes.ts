@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -163,4 +164,25 @@ export async function startSink(): Promise<SinkProcess> {
 /** Decodes a recorded body. */
 export function bodyText(record: SinkRecord): string {
   return Buffer.from(record.body, 'base64').toString('utf8');
+}
+
+export interface BrokerAndSink {
+  broker: BrokerProcess;
+  sink: SinkProcess;
+}
+
+/**
+ * Starts a broker and a recording sink before the enclosing suite's tests, and stops both (removing the
+ * broker's data directory) after them. Tests may replace `broker` (e.g. after a restart).
+ */
+export function useBrokerAndSink(start: () => Promise<BrokerProcess> = () => startBroker()): BrokerAndSink {
+  const context = {} as BrokerAndSink;
+  beforeAll(async () => {
+    [context.broker, context.sink] = await Promise.all([start(), startSink()]);
+  });
+  afterAll(async () => {
+    await Promise.all([context.broker?.stop(), context.sink?.stop()]);
+    if (context.broker !== undefined) removeDir(context.broker.dataDir);
+  });
+  return context;
 }
