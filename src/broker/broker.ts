@@ -91,6 +91,7 @@ function openStore(config: BrokerConfig, logger: Logger): EventStore {
     dataDir: config.dataDir,
     brokerName: config.brokerName,
     durability: config.durability,
+    writer: config.storeWriter,
     dedupeWindowMs: config.dedupeWindowMs,
     retention: config.retention,
   });

@@ -20,6 +20,7 @@ export interface BrokerConfig {
   readonly namespace: string | undefined;
   readonly logLevel: RawBrokerConfig['log-level'];
   readonly durability: 'fsync' | 'buffered';
+  readonly storeWriter: 'inline' | 'thread';
   readonly maxEventSize: number;
   readonly maxRequestSize: number;
   readonly dedupeWindowMs: number;
@@ -55,6 +56,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     namespace: raw.namespace,
     logLevel: raw['log-level'],
     durability: raw.durability,
+    storeWriter: raw['store-writer'],
     maxEventSize: raw['max-event-size'],
     maxRequestSize: raw['max-request-size'],
     dedupeWindowMs: raw['dedupe-window'],

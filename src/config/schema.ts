@@ -71,6 +71,12 @@ export const BROKER_OPTIONS = [
     doc: 'fsync: a 202 means the event reached the disk. buffered: it survives a crash of the process, not of the machine.',
   },
   {
+    name: 'store-writer',
+    kind: 'inline|thread',
+    default: 'inline',
+    doc: 'Embedded store: inline commits on the event loop; thread commits on a worker thread while requests are parsed (uses a second core).',
+  },
+  {
     name: 'max-event-size',
     kind: 'size',
     default: '1MiB',
@@ -181,6 +187,7 @@ export const brokerConfigSchema = z
     namespace: z.string().min(1).optional(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     durability: z.enum(['fsync', 'buffered']).default('fsync'),
+    'store-writer': z.enum(['inline', 'thread']).default('inline'),
     'max-event-size': size
       .pipe(z.number().min(65536, 'must be at least 64KiB (CloudEvents size limits)'))
       .default(1024 * 1024),

@@ -22,9 +22,9 @@ afterAll(async () => {
   for (const dir of dataDirs) removeDir(dir);
 });
 
-async function start(durability: string, dataDir?: string): Promise<BrokerProcess> {
+async function start(durability: string, dataDir?: string, writer = 'inline'): Promise<BrokerProcess> {
   const b = await startBroker({
-    args: ['--durability', durability],
+    args: ['--durability', durability, '--store-writer', writer],
     ...(dataDir === undefined ? {} : { dataDir }),
   });
   brokers.push(b);
@@ -97,14 +97,14 @@ async function publishUntilKilled(broker: BrokerProcess): Promise<Run> {
   return run;
 }
 
-async function crashAndVerify(durability: 'fsync' | 'buffered'): Promise<void> {
-  const first = await start(durability);
+async function crashAndVerify(durability: 'fsync' | 'buffered', writer = 'inline'): Promise<void> {
+  const first = await start(durability, undefined, writer);
   const run = await publishUntilKilled(first);
   expect(await first.stop('SIGKILL')).toBe('SIGKILL');
   expect(run.unexpected).toEqual([]);
   expect(run.inFlightAtKill).toBeGreaterThan(0);
 
-  const second = await start(durability, first.dataDir);
+  const second = await start(durability, first.dataDir, writer);
   const log = await readLog(second.adminUrl);
   const storedIds = log.map((entry) => entry.event['id'] as string);
   const stored = new Set(storedIds);
@@ -121,7 +121,7 @@ async function crashAndVerify(durability: 'fsync' | 'buffered'): Promise<void> {
   const increasing = sequences.every((s, i) => i === 0 || s > sequences[i - 1]!);
 
   console.log(
-    `[durability ${durability}] requests sent ${run.requests.length}, in flight at SIGKILL ${run.inFlightAtKill}; ` +
+    `[durability ${durability}, ${writer} writer] requests sent ${run.requests.length}, in flight at SIGKILL ${run.inFlightAtKill}; ` +
       `events acknowledged ${run.acked.size}, stored after restart ${log.length} ` +
       `(${log.length - run.acked.size} stored without a 202), lost ${lost.length}, duplicates ${duplicates}, ` +
       `partial batches ${partialBatches.length}`,
@@ -160,5 +160,9 @@ describe('durability across SIGKILL', () => {
 
   it('loses no acknowledged event with --durability buffered (a process crash, not a machine crash)', async () => {
     await crashAndVerify('buffered');
+  });
+
+  it('loses no acknowledged event with --store-writer thread (commits on a worker thread)', async () => {
+    await crashAndVerify('fsync', 'thread');
   });
 });

@@ -8,10 +8,19 @@ import type { StoreHarnessOptions } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
 
-function openEmbedded(options: StoreHarnessOptions, dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'))) {
+/** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
+const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', import.meta.url);
+
+function openEmbedded(
+  options: StoreHarnessOptions,
+  dir = mkdtempSync(path.join(tmpdir(), 'herald-store-')),
+  writer: 'inline' | 'thread' = 'inline',
+) {
   const make = () =>
     new EmbeddedEventStore({
       dataDir: dir,
+      writer,
+      writerScript: WRITER_SCRIPT,
       maintenanceIntervalMs: 0,
       ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),
       ...(options.retention === undefined ? {} : { retention: options.retention }),
@@ -39,6 +48,9 @@ function openEmbedded(options: StoreHarnessOptions, dir = mkdtempSync(path.join(
 }
 
 describeStoreConformance('embedded', (options) => Promise.resolve(openEmbedded(options)));
+describeStoreConformance('embedded, writer thread', (options) =>
+  Promise.resolve(openEmbedded(options, undefined, 'thread')),
+);
 
 describe('embedded store', () => {
   it('reports the store unavailable while another process holds the write lock, and stores nothing', async () => {

@@ -17,6 +17,8 @@ import type {
 } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
 import { AppendWaiters } from '../waiters.js';
+import { inlineWriter, threadWriter } from './event-writer.js';
+import type { EventRow as EventInsert, EventWriter } from './event-writer.js';
 
 export type Durability = 'fsync' | 'buffered';
 
@@ -33,6 +35,13 @@ export interface EmbeddedStoreOptions {
   /** How long a write waits for a lock held by another connection before the store reports unavailable. */
   readonly busyTimeoutMs?: number;
   readonly now?: () => number;
+  /**
+   * `inline` (default): commits run on the event loop. `thread`: a worker thread commits while the event
+   * loop goes on parsing requests, so one broker process uses two cores.
+   */
+  readonly writer?: 'inline' | 'thread';
+  /** Where the compiled writer thread is (tests that run TypeScript sources point at the build). */
+  readonly writerScript?: URL;
 }
 
 interface PendingAppend {
@@ -136,13 +145,17 @@ export class EmbeddedEventStore implements EventStore {
   private readonly dedupeWindowMs: number;
   /** Accepted (source, id) pairs within the window; rebuilt from the events table on open. */
   private readonly dedupe: DedupeWindow;
-  /** Keys added by the transaction being written, forgotten again if it rolls back. */
-  private dedupeAdded: string[] = [];
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
+  /** The group being written, if any: at most one at a time, so a failed group can be undone. */
+  private flushing: Promise<void> | undefined;
+  private readonly writer: EventWriter;
+  /** Highest sequence assigned; ahead of `committedSequence` while a group is being written. */
   private lastSequence: number;
+  /** Highest sequence durably written: what readers and waiters may see. */
+  private committedSequence: number;
   /** Recently appended events, contiguous from sequence `recentFirst` to `lastSequence`. */
   private recent: StoredEvent[] = [];
   private recentFirst: number;
@@ -176,9 +189,6 @@ export class EmbeddedEventStore implements EventStore {
       db.exec('ALTER TABLE events ADD COLUMN dedupe_key TEXT');
     db.exec('DROP TABLE IF EXISTS dedupe');
     this.statements = {
-      insertEvent: db.prepare(
-        'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
       setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
       read: db.prepare<[number, number], EventRow>(
         'SELECT seq, stored_at, attrs, data, data_kind, trace FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
@@ -211,7 +221,17 @@ export class EmbeddedEventStore implements EventStore {
       .get();
     const max = db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events').get();
     this.lastSequence = Math.max(meta?.value ?? 0, max?.seq ?? 0);
+    this.committedSequence = this.lastSequence;
     this.recentFirst = this.lastSequence + 1;
+    this.writer =
+      options.writer === 'thread'
+        ? threadWriter({
+            file: this.file,
+            synchronous: (options.durability ?? 'fsync') === 'fsync' ? 'FULL' : 'NORMAL',
+            busyTimeoutMs: options.busyTimeoutMs ?? 2000,
+            ...(options.writerScript === undefined ? {} : { script: options.writerScript }),
+          })
+        : inlineWriter(db);
     const totals = db
       .prepare<[], { n: number; bytes: number | null }>(
         'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events',
@@ -244,16 +264,20 @@ export class EmbeddedEventStore implements EventStore {
     if (inputs.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.pending.push({ inputs, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
   }
 
-  /** Writes every append queued since the last flush in one transaction. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing !== undefined) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes every append queued since the last flush in one transaction (group commit). */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.flushing !== undefined) return;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
@@ -262,42 +286,51 @@ export class EmbeddedEventStore implements EventStore {
     const startCount = this.eventCount;
     const now = this.now();
     const appended: StoredEvent[] = [];
-    this.dedupeAdded = [];
-    let results: AppendOutcome[][];
-    try {
-      results = this.db.transaction(() =>
-        batch.map((request) => this.writeRequest(request.inputs, now, appended)),
-      )();
-    } catch (cause) {
-      this.lastSequence = startSequence;
-      this.totalBytes = startBytes;
-      this.eventCount = startCount;
-      for (const key of this.dedupeAdded) this.dedupe.remove(key);
-      const error = isBusy(cause)
-        ? new HeraldError(
-            'HERALD_STORE_UNAVAILABLE',
-            `the embedded store cannot write: ${(cause as Error).message}`,
-            {
-              cause,
-              retryAfter: 1,
-            },
-          )
-        : cause;
-      for (const request of batch) request.reject(error);
-      return;
-    }
-    this.commits++;
-    this.remember(appended);
-    batch.forEach((request, i) => request.resolve(results[i] ?? []));
-    if (this.lastSequence > startSequence) this.waiters.notify(this.lastSequence);
+    const rows: EventInsert[] = [];
+    const added: string[] = [];
+    const results = batch.map((request) => this.prepareRequest(request.inputs, now, rows, appended, added));
+    const written = rows.length === 0 ? Promise.resolve() : this.writer.write(rows);
+    this.flushing = written
+      .then(
+        () => {
+          if (rows.length > 0) this.commits++;
+          this.committedSequence = this.lastSequence;
+          this.remember(appended);
+          batch.forEach((request, i) => request.resolve(results[i] ?? []));
+          if (this.committedSequence > startSequence) this.waiters.notify(this.committedSequence);
+        },
+        (cause: unknown) => {
+          this.lastSequence = startSequence;
+          this.totalBytes = startBytes;
+          this.eventCount = startCount;
+          for (const key of added) this.dedupe.remove(key);
+          const error = isBusy(cause)
+            ? new HeraldError(
+                'HERALD_STORE_UNAVAILABLE',
+                `the embedded store cannot write: ${(cause as Error).message}`,
+                {
+                  cause,
+                  retryAfter: 1,
+                },
+              )
+            : cause;
+          for (const request of batch) request.reject(error);
+        },
+      )
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.pending.length > 0) this.scheduleFlush();
+      });
   }
 
-  private writeRequest(
+  /** Dedupes and assigns sequences on the event loop; the rows are written by the writer. */
+  private prepareRequest(
     inputs: readonly AppendInput[],
     now: number,
+    rows: EventInsert[],
     appended: StoredEvent[],
+    added: string[],
   ): AppendOutcome[] {
-    const s = this.statements;
     const outcomes: AppendOutcome[] = [];
     for (const { event, trace } of inputs) {
       const key = DedupeWindow.key(event.attributes['source'] as string, event.attributes['id'] as string);
@@ -310,9 +343,9 @@ export class EmbeddedEventStore implements EventStore {
       const attrs = JSON.stringify(event.attributes);
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = attrs.length + (event.data?.byteLength ?? 0);
-      s.insertEvent.run(sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size, key);
+      rows.push([sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size, key]);
       this.dedupe.add(key, sequence, now);
-      this.dedupeAdded.push(key);
+      added.push(key);
       this.totalBytes += size;
       this.eventCount++;
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
@@ -353,21 +386,21 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
-    return this.waiters.wait(after, this.lastSequence, signal);
+    return this.waiters.wait(after, this.committedSequence, signal);
   }
 
   stats(): Promise<LogStats> {
-    const first = this.statements.first.get()?.seq ?? this.lastSequence + 1;
+    const first = this.statements.first.get()?.seq ?? this.committedSequence + 1;
     return Promise.resolve({
       first,
-      last: this.lastSequence,
+      last: this.committedSequence,
       events: this.eventCount,
       bytes: this.totalBytes,
     });
   }
 
   sequenceAt(time: number): Promise<number> {
-    return Promise.resolve(this.statements.sequenceAt.get(time)?.seq ?? this.lastSequence + 1);
+    return Promise.resolve(this.statements.sequenceAt.get(time)?.seq ?? this.committedSequence + 1);
   }
 
   getCursor(subscription: string): Promise<number | undefined> {
@@ -469,11 +502,11 @@ export class EmbeddedEventStore implements EventStore {
       const { maxAgeMs, maxEvents, maxBytes } = this.retention;
       let cutoff = 0; // delete every event with seq < cutoff
       if (maxAgeMs > 0) {
-        const keep = this.statements.sequenceAt.get(now - maxAgeMs)?.seq ?? this.lastSequence + 1;
+        const keep = this.statements.sequenceAt.get(now - maxAgeMs)?.seq ?? this.committedSequence + 1;
         cutoff = Math.max(cutoff, keep);
       }
       if (maxEvents > 0 && this.eventCount > maxEvents) {
-        cutoff = Math.max(cutoff, this.lastSequence - maxEvents + 1);
+        cutoff = Math.max(cutoff, this.committedSequence - maxEvents + 1);
       }
       if (maxBytes > 0 && this.totalBytes > maxBytes) {
         let excess = this.totalBytes - maxBytes;
@@ -502,7 +535,7 @@ export class EmbeddedEventStore implements EventStore {
       .get(cutoff);
     if (removed === undefined || removed.n === 0) return;
     this.db.transaction(() => {
-      this.statements.setLast.run(this.lastSequence);
+      this.statements.setLast.run(this.committedSequence);
       this.db.prepare('DELETE FROM events WHERE seq < ?').run(cutoff);
     })();
     if (cutoff > this.recentFirst) {
@@ -516,8 +549,13 @@ export class EmbeddedEventStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.pending.length > 0) this.flush();
+    // Acknowledged appends are durable already; queued ones are written before closing.
+    while (this.flushing !== undefined || this.pending.length > 0) {
+      if (this.flushing === undefined) this.flush();
+      await this.flushing;
+    }
     this.closed = true;
+    await this.writer.close();
     if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
     this.waiters.abortAll();
     this.db.close();

@@ -1,0 +1,92 @@
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+/** One row of the events table, in column order. */
+export type EventRow = [
+  seq: number,
+  storedAt: number,
+  attrs: string,
+  data: Uint8Array | null,
+  dataKind: number,
+  trace: string | null,
+  size: number,
+  dedupeKey: string,
+];
+
+export const INSERT_EVENT =
+  'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
+
+/** Writes a group of event rows in one transaction: durable when the promise resolves. */
+export interface EventWriter {
+  write(rows: readonly EventRow[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Writes on the calling thread, with the store's own connection (the default). */
+export function inlineWriter(db: Database.Database): EventWriter {
+  const insert = db.prepare(INSERT_EVENT);
+  const writeAll = db.transaction((rows: readonly EventRow[]) => {
+    for (const row of rows) insert.run(...row);
+  });
+  return {
+    write(rows) {
+      try {
+        writeAll(rows);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+export interface WriterThreadOptions {
+  readonly file: string;
+  readonly synchronous: 'FULL' | 'NORMAL';
+  readonly busyTimeoutMs: number;
+  /** The compiled `writer-thread.js` (tests running from TypeScript sources point at the build). */
+  readonly script?: URL;
+}
+
+/**
+ * Writes on a worker thread with a connection of its own, so that the event loop parses and validates
+ * the next requests while SQLite commits (and fsyncs) the current group: the broker uses a second core.
+ */
+export function threadWriter(options: WriterThreadOptions): EventWriter {
+  const worker = new Worker(options.script ?? new URL('./writer-thread.js', import.meta.url), {
+    workerData: {
+      file: options.file,
+      synchronous: options.synchronous,
+      busyTimeoutMs: options.busyTimeoutMs,
+    },
+  });
+  worker.unref();
+  let nextId = 0;
+  const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  worker.on('message', (message: { id: number; error?: { message: string; code?: string } }) => {
+    const entry = waiting.get(message.id);
+    if (entry === undefined) return;
+    waiting.delete(message.id);
+    if (message.error === undefined) entry.resolve();
+    else entry.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
+  });
+  const failAll = (error: Error) => {
+    for (const entry of waiting.values()) entry.reject(error);
+    waiting.clear();
+  };
+  worker.on('error', failAll);
+  worker.on('exit', () => failAll(new Error('the store writer thread exited')));
+  return {
+    write(rows) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ id, rows });
+      });
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
+}
