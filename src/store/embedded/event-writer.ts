@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 
 /** One row of the events table, in column order. */
 export type EventRow = [
