@@ -3,6 +3,7 @@
 // body, so the ratio to it isolates what Herald adds (parsing, validation, durable append). Prints
 // {"port": N} on its first stdout line; stops on SIGTERM.
 import { createServer } from 'node:http';
+import { serveOnLoopback } from './serve.js';
 
 const server = createServer((req, res) => {
   req.on('data', () => undefined);
@@ -11,13 +12,4 @@ const server = createServer((req, res) => {
     res.end();
   });
 });
-server.keepAliveTimeout = 65_000;
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveOnLoopback(server);

@@ -7,6 +7,7 @@
 //
 // Control: GET /_stats (JSON), POST /_reset. Prints {"port": N} on its first stdout line.
 import { createServer } from 'node:http';
+import { serveOnLoopback } from './serve.js';
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 
@@ -92,13 +93,4 @@ const server = createServer((req, res) => {
     res.end();
   });
 });
-server.keepAliveTimeout = 65_000;
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
-});
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveOnLoopback(server);
