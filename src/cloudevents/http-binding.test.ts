@@ -9,6 +9,7 @@ import {
 } from './http-binding.js';
 import { eventFromJson } from './json-format.js';
 import { DataKind } from './types.js';
+import { thrownBy } from '../testing/thrown.js';
 
 const minimal = {
   specversion: '1.0',
@@ -28,15 +29,6 @@ const requiredHeaders = [
 ];
 const bytes = (text: string) => Buffer.from(text, 'utf8');
 const empty = new Uint8Array(0);
-
-function failure(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('detectMode (HTTP binding §3)', () => {
   it.each([
@@ -68,11 +60,11 @@ describe('parseStructured and parseBatch', () => {
   });
 
   it('refuses other event formats with 415', () => {
-    expect(failure(() => parseStructured('application/cloudevents+xml', bytes('<x/>')))).toMatchObject({
+    expect(thrownBy(() => parseStructured('application/cloudevents+xml', bytes('<x/>')))).toMatchObject({
       code: 'HERALD_UNSUPPORTED_MEDIA_TYPE',
       status: 415,
     });
-    expect(failure(() => parseBatch('application/cloudevents-batch+avro', bytes('[]')))).toMatchObject({
+    expect(thrownBy(() => parseBatch('application/cloudevents-batch+avro', bytes('[]')))).toMatchObject({
       code: 'HERALD_UNSUPPORTED_MEDIA_TYPE',
     });
   });
@@ -106,7 +98,7 @@ describe('parseStructured and parseBatch', () => {
       { code: 'HERALD_UNSUPPORTED_SPECVERSION', index: 1, attribute: 'specversion' },
     ],
   ])('rejects a batch that is %s', (_name, body, expected) => {
-    expect(failure(() => parseBatch('application/cloudevents-batch+json', bytes(body)))).toMatchObject(
+    expect(thrownBy(() => parseBatch('application/cloudevents-batch+json', bytes(body)))).toMatchObject(
       expected,
     );
   });
@@ -215,7 +207,7 @@ describe('parseBinary', () => {
       { code: 'HERALD_INVALID_ATTRIBUTE_NAME', attribute: 'my.ext' },
     ],
   ])('rejects %s', (_name, headers, contentType, expected) => {
-    expect(failure(() => parseBinary(headers, contentType, empty))).toMatchObject(expected);
+    expect(thrownBy(() => parseBinary(headers, contentType, empty))).toMatchObject(expected);
   });
 
   it('accepts an extension named constructor', () => {

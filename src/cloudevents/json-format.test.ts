@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dataMemberJson, eventFromJson, eventToJson, parseJsonBody, spliceData } from './json-format.js';
 import { DataKind } from './types.js';
+import { thrownBy } from '../testing/thrown.js';
 
 const minimal = {
   specversion: '1.0',
@@ -10,15 +11,6 @@ const minimal = {
 };
 const text = (bytes: Uint8Array | undefined) =>
   bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
-
-function failure(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('parseJsonBody', () => {
   it('parses UTF-8 JSON', () => {
@@ -32,7 +24,7 @@ describe('parseJsonBody', () => {
     ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
     ['overlong UTF-8', Buffer.from([0x22, 0xc0, 0xa0, 0x22])],
   ])('rejects %s as HERALD_MALFORMED_JSON', (_name, body) => {
-    expect(failure(() => parseJsonBody(body))).toMatchObject({ code: 'HERALD_MALFORMED_JSON' });
+    expect(thrownBy(() => parseJsonBody(body))).toMatchObject({ code: 'HERALD_MALFORMED_JSON' });
   });
 });
 
@@ -128,12 +120,12 @@ describe('eventFromJson: data kinds (JSON format §3.1)', () => {
     ],
   ])('rejects %s', (_name, value, code, extra) => {
     const input = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : value;
-    expect(failure(() => eventFromJson(input))).toMatchObject({ code, ...extra });
+    expect(thrownBy(() => eventFromJson(input))).toMatchObject({ code, ...extra });
   });
 
   it('never lets required attributes hide in a __proto__ member', () => {
     const parsed = JSON.parse('{"specversion":"1.0","source":"/s","type":"t","__proto__":{"id":"hidden"}}');
-    expect(failure(() => eventFromJson(parsed))).toMatchObject({
+    expect(thrownBy(() => eventFromJson(parsed))).toMatchObject({
       code: 'HERALD_MISSING_ATTRIBUTE',
       attribute: 'id',
     });

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MethodNotAllowedError, Router } from './router.js';
+import { thrownBy } from '../testing/thrown.js';
 
 const noop = () => undefined;
-
-function failure(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 describe('Router', () => {
   const router = new Router()
@@ -26,17 +18,17 @@ describe('Router', () => {
   });
 
   it('answers 404 for unknown paths, including undecodable parameters', () => {
-    expect(failure(() => router.resolve('GET', '/nowhere'))).toMatchObject({
+    expect(thrownBy(() => router.resolve('GET', '/nowhere'))).toMatchObject({
       code: 'HERALD_NOT_FOUND',
       status: 404,
     });
-    expect(failure(() => router.resolve('GET', '/subscriptions/%E0%A4%A'))).toMatchObject({
+    expect(thrownBy(() => router.resolve('GET', '/subscriptions/%E0%A4%A'))).toMatchObject({
       code: 'HERALD_NOT_FOUND',
     });
   });
 
   it('answers 405 listing each allowed method once', () => {
-    const error = failure(() => router.resolve('DELETE', '/subscriptions/x'));
+    const error = thrownBy(() => router.resolve('DELETE', '/subscriptions/x'));
     expect(error).toBeInstanceOf(MethodNotAllowedError);
     expect(error).toMatchObject({ code: 'HERALD_METHOD_NOT_ALLOWED', status: 405, allow: ['GET', 'PUT'] });
   });
