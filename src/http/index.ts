@@ -1,3 +1,10 @@
-export { sendJson, sendJsonText, sendProblem, readBody, readJsonObject } from './respond.js';
+export {
+  sendJson,
+  sendJsonText,
+  sendProblem,
+  readBody,
+  readJsonObject,
+  readOptionalJsonObject,
+} from './respond.js';
 export { Router } from './router.js';
 export type { RouteHandler, RouteParams } from './router.js';

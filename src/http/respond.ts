@@ -98,3 +98,18 @@ export async function readJsonObject(
   }
   return value as Record<string, unknown>;
 }
+
+/**
+ * Like `readJsonObject`, for requests whose body is optional: a request without a body (no
+ * Content-Length and no Transfer-Encoding, or Content-Length 0) gives undefined.
+ */
+export async function readOptionalJsonObject(
+  req: IncomingMessage,
+): Promise<Record<string, unknown> | undefined> {
+  const length = req.headers['content-length'];
+  if (length === '0' || (length === undefined && req.headers['transfer-encoding'] === undefined)) {
+    await readBody(req, 0);
+    return undefined;
+  }
+  return readJsonObject(req);
+}

@@ -1,20 +1,8 @@
-import type { IncomingMessage } from 'node:http';
 import { HeraldError } from '../errors/index.js';
-import { readBody, readJsonObject, sendJson } from '../http/index.js';
+import { readBody, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
-
-async function optionalJsonObject(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  if (
-    req.headers['content-length'] === '0' ||
-    (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)
-  ) {
-    await readBody(req, 0);
-    return undefined;
-  }
-  return readJsonObject(req);
-}
 
 function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body)) {
@@ -104,7 +92,7 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
   });
   router.on('POST', '/subscriptions/:id/deadletters/redrive', async (req, res, { id }) => {
     service.find(id as string);
-    const body = await optionalJsonObject(req);
+    const body = await readOptionalJsonObject(req);
     let ids: string[] | undefined;
     if (body !== undefined) {
       rejectUnknown(body, ['ids']);

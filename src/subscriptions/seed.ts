@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../errors/index.js';
-import { readBody, readJsonObject, sendJson } from '../http/index.js';
+import { readOptionalJsonObject, sendJson } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import type { SeedView, StartPosition } from './types.js';
@@ -47,13 +47,7 @@ function streamPosition(value: unknown): StartPosition {
 
 export function registerSeedRoutes(router: Router, service: SubscriptionService): void {
   router.on('POST', '/events/sub', async (req, res, _params, url) => {
-    const hasBody =
-      req.headers['content-length'] !== '0' &&
-      (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined);
-    const input = normalise(
-      hasBody ? await readJsonObject(req) : (await readBody(req, 0), {}),
-      url.searchParams,
-    );
+    const input = normalise((await readOptionalJsonObject(req)) ?? {}, url.searchParams);
     const known = new Map(SEED_FIELDS.map((f) => [f.toLowerCase(), f]));
     for (const key of Object.keys(input)) {
       if (!known.has(key))
