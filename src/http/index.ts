@@ -8,3 +8,5 @@ export {
 } from './respond.js';
 export { Router } from './router.js';
 export type { RouteHandler, RouteParams } from './router.js';
+export { setIdentity, identityOf, clientKeyOf } from './request-context.js';
+export type { RequestIdentity } from './request-context.js';
