@@ -7,7 +7,7 @@ import { Router, sendJson, sendProblem } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
 import type { EventFilterCompiler } from '../log-api/index.js';
-import { BrokerMetrics } from '../observability/index.js';
+import { BrokerMetrics, versionInfo } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import { createJetStreamStore } from '../store/jetstream/index.js';
@@ -225,6 +225,9 @@ export class Broker {
       res.end(text);
     });
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
+    admin.on('GET', '/version', (_req, res) =>
+      sendJson(res, 200, { ...versionInfo(), store: this.store.kind }),
+    );
   }
 
   private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {

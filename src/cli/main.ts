@@ -2,7 +2,7 @@
 import { Broker } from '../broker/index.js';
 import { brokerHelp, ConfigError, loadBrokerConfig } from '../config/index.js';
 import { isHeraldError } from '../errors/index.js';
-import { createLogger } from '../observability/index.js';
+import { createLogger, startTracing, TracingConfigError, versionInfo } from '../observability/index.js';
 
 const USAGE = `Usage: herald <command> [options]
 
@@ -12,6 +12,9 @@ Commands:
   manifests [--image I]  print the install manifests (namespace, CRDs, operator, RBAC) as YAML
   cesql eval --expression E [--event JSON]
                          evaluate a CloudEvents SQL expression and print {"value", "error"}
+  version [broker options]
+                         print {"version", "commit", "node", "store"} as one JSON line (store: the
+                         kind \`herald broker\` would use with the same options and environment)
   help                   show this help`;
 
 async function runBroker(args: string[]): Promise<number> {
@@ -30,6 +33,18 @@ async function runBroker(args: string[]): Promise<number> {
       return 2;
     }
     throw error;
+  }
+  // Before the logger, so log lines of traced work carry trace_id. Off unless OTEL_* variables ask for it.
+  let tracing;
+  try {
+    tracing = await startTracing(process.env, {
+      serviceVersion: versionInfo().version,
+      brokerName: config.brokerName,
+    });
+  } catch (error) {
+    if (!(error instanceof TracingConfigError)) throw error;
+    process.stderr.write(`herald: invalid configuration: ${error.message}\n`);
+    return 2;
   }
   const logger = createLogger(config.logLevel, { broker: config.brokerName });
   // Signals are handled from the start: a SIGTERM during start-up stops the broker once it is up,
@@ -57,13 +72,16 @@ async function runBroker(args: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     onSignal = (signal: string) => {
       logger.info({ signal }, 'shutdown requested');
-      broker.stop().then(
-        () => resolve(0),
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          resolve(1);
-        },
-      );
+      broker
+        .stop()
+        .then(() => tracing.shutdown())
+        .then(
+          () => resolve(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            resolve(1);
+          },
+        );
     };
     if (requested !== undefined) onSignal(requested);
   });
@@ -132,6 +150,20 @@ async function runOperator(args: string[]): Promise<number> {
   });
 }
 
+/** `herald version`: the same fields as GET /version; the store kind from the broker options given. */
+function printVersion(args: string[]): number {
+  let store: string;
+  try {
+    store = loadBrokerConfig(args).store;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`herald: invalid configuration: ${problem}\n`);
+    return 2;
+  }
+  process.stdout.write(JSON.stringify({ ...versionInfo(), store }) + '\n');
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -145,6 +177,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(installYaml(image));
       return 0;
     }
+    case 'version':
+    case '--version':
+      return printVersion(rest);
     case 'cesql': {
       // Loaded on demand so that `herald broker` does not pay for the CLI-only code path.
       const { runCesqlCommand } = await import('./cesql.js');

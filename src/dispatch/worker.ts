@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Attributes, CloudEvent } from '../cloudevents/index.js';
 import type { ErrorCode } from '../errors/index.js';
 import { TokenBucket } from '../limits/index.js';
+import { traceIdOf, tracing } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
@@ -286,15 +287,25 @@ export class SubscriptionWorker {
       headers['herald-sequence'] = String(first.sequence);
       headers['herald-attempt'] = String(attempt);
       if (events.length > 1) headers['herald-batch-size'] = String(events.length);
+      const method = settings?.method ?? 'POST';
+      const span = tracing().delivery(events, {
+        subscription: definition.id,
+        sink: definition.sink,
+        method,
+        attempt,
+        contentMode: plan.contentMode,
+      });
+      span.inject(headers);
       const started = performance.now();
       const response = await client.send({
         url: definition.sink,
-        method: settings?.method ?? 'POST',
+        method,
         headers,
         body,
         timeoutMs: plan.timeoutMs,
       });
       metrics.deliverySeconds.observe((performance.now() - started) / 1000);
+      span.end(response.status, response.status === 0 ? response.detail : undefined);
       const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
       if (outcome === 'delivered') {
         metrics.deliveries.inc({ outcome: 'delivered' }, events.length);
@@ -340,7 +351,11 @@ export class SubscriptionWorker {
       if (deadLetterSink !== undefined)
         await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message);
     }
-    logger.warn({ subscription: this.id, sequences: events.map((e) => e.sequence), error }, 'dead-lettered');
+    const traceId = traceIdOf(events[0]?.trace);
+    logger.warn(
+      { subscription: this.id, sequences: events.map((e) => e.sequence), error, trace_id: traceId },
+      'dead-lettered',
+    );
   }
 
   /** Best effort: the dead-letter store already holds the event, so a failing dead-letter sink loses nothing. */

@@ -10,7 +10,8 @@ import {
 import { HeraldError } from '../errors/index.js';
 import { readBody } from '../http/index.js';
 import { TokenBucket } from '../limits/index.js';
-import type { BrokerMetrics } from '../observability/index.js';
+import { tracing } from '../observability/index.js';
+import type { BrokerMetrics, IngressSpan } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
 
 export interface IngressOptions {
@@ -110,10 +111,19 @@ export class Ingress {
     return events;
   }
 
-  async handle(
+  handle(
     req: IncomingMessage,
     res: ServerResponse,
     requestOptions: IngressRequestOptions = {},
+  ): Promise<void> {
+    return tracing().ingress(req, res, (span) => this.accept(req, res, requestOptions, span));
+  }
+
+  private async accept(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestOptions: IngressRequestOptions,
+    span: IngressSpan,
   ): Promise<void> {
     if (this.bucket !== undefined && !this.bucket.tryTake(1)) {
       req.resume();
@@ -127,7 +137,7 @@ export class Ingress {
     }
     const events = await this.parse(req, requestOptions);
     if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
-    const trace = captureTrace(req);
+    const trace = span.storedTrace(captureTrace(req));
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
     const { store, metrics } = this.options;
     if (!store.isReady()) {
@@ -136,7 +146,7 @@ export class Ingress {
       });
     }
     const started = performance.now();
-    const outcomes = await store.append(inputs);
+    const outcomes = await span.append(inputs, () => store.append(inputs));
     metrics.appendSeconds.observe((performance.now() - started) / 1000);
     let duplicates = 0;
     for (const outcome of outcomes) if (outcome.duplicate) duplicates++;
