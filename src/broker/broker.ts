@@ -27,7 +27,7 @@ import { openApiDocument } from './openapi.js';
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
-const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub']);
+const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub', '/metrics']);
 
 /** `filter=` on the log read API: a CESQL expression, as in the subscriptions' `sql` dialect. */
 const logFilter: EventFilterCompiler = (expression) => {
@@ -213,10 +213,16 @@ export class Broker {
       });
     });
     admin.on('GET', '/metrics', async (_req, res) => {
-      const stats = await this.store.stats();
-      this.metrics.logEvents.set(stats.events);
-      this.metrics.logBytes.set(stats.bytes);
-      this.metrics.logLastSequence.set(stats.last);
+      // Scraped while the store is away too, so alerts see herald_store_ready 0 rather than a failed scrape.
+      const ready = this.store.isReady();
+      this.metrics.storeReady.set(ready ? 1 : 0);
+      this.metrics.observeSubscriptions(this.localStatuses());
+      const stats = ready ? await this.store.stats().catch(() => undefined) : undefined;
+      if (stats !== undefined) {
+        this.metrics.logEvents.set(stats.events);
+        this.metrics.logBytes.set(stats.bytes);
+        this.metrics.logLastSequence.set(stats.last);
+      }
       const evaluations = this.dispatcher.filterEvaluations;
       this.metrics.filterEvaluations.inc(evaluations - this.reportedEvaluations);
       this.reportedEvaluations = evaluations;
@@ -228,6 +234,14 @@ export class Broker {
     admin.on('GET', '/version', (_req, res) =>
       sendJson(res, 200, { ...versionInfo(), store: this.store.kind }),
     );
+  }
+
+  /** Statuses of the subscriptions this process delivers, for the per-subscription metrics. */
+  private *localStatuses(): Iterable<[string, SubscriptionStatus]> {
+    for (const { id } of this.subscriptions.list()) {
+      const status = this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined;
+      if (status !== undefined) yield [id, status];
+    }
   }
 
   private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {

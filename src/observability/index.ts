@@ -1,6 +1,7 @@
 export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { BrokerMetrics } from './metrics.js';
+export type { SubscriptionGaugeSource } from './metrics.js';
 export {
   noTracing,
   resetTracing,

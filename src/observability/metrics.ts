@@ -1,5 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the per-subscription gauges read from a subscription's status. */
+export interface SubscriptionGaugeSource {
+  readonly state: string;
+  readonly lag: number;
+  readonly deadLettered: number;
+}
+
 /** Prometheus metrics of one broker process, on a registry of its own (never the global one). */
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -63,6 +70,46 @@ export class BrokerMetrics {
     help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',
     registers: [this.registry],
   });
+
+  readonly storeReady = new Gauge({
+    name: 'herald_store_ready',
+    help: 'Whether the event store answers (1) or not (0); /readyz fails while it is 0',
+    registers: [this.registry],
+  });
+  readonly subscriptionLag = new Gauge({
+    name: 'herald_subscription_lag',
+    help: 'Events in the log not yet delivered or dead-lettered, per subscription this process delivers',
+    labelNames: ['subscription'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptionFailing = new Gauge({
+    name: 'herald_subscription_failing',
+    help: 'Whether the last delivery attempt of the subscription failed (1) or not (0)',
+    labelNames: ['subscription'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptionDeadLetters = new Gauge({
+    name: 'herald_subscription_dead_letters',
+    help: 'Dead letters kept for the subscription (until redriven)',
+    labelNames: ['subscription'] as const,
+    registers: [this.registry],
+  });
+
+  /**
+   * Sets the per-subscription gauges from the subscriptions this process delivers (with several
+   * replicas on one store each subscription is reported by the replica delivering it, so sums do not
+   * double count). Deleted subscriptions disappear.
+   */
+  observeSubscriptions(statuses: Iterable<readonly [string, SubscriptionGaugeSource]>): void {
+    this.subscriptionLag.reset();
+    this.subscriptionFailing.reset();
+    this.subscriptionDeadLetters.reset();
+    for (const [subscription, status] of statuses) {
+      this.subscriptionLag.set({ subscription }, status.lag);
+      this.subscriptionFailing.set({ subscription }, status.state === 'failing' ? 1 : 0);
+      this.subscriptionDeadLetters.set({ subscription }, status.deadLettered);
+    }
+  }
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
