@@ -131,7 +131,9 @@ function runCase(test: TckCase, expected: { result?: boolean | number | string; 
 }
 
 if (!existsSync(tckDirectory)) {
-  throw new Error(`CESQL TCK not found at ${tckDirectory} (vendored in the repository: is the clone complete?)`);
+  throw new Error(
+    `CESQL TCK not found at ${tckDirectory} (vendored in the repository: is the clone complete?)`,
+  );
 }
 const files = readdirSync(tckDirectory)
   .filter((file) => file.endsWith('.yaml'))

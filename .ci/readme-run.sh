@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the README's run command (`npm install && npm start`) in the current directory, as a new user
+# would: waits for the broker, checks /healthz, publishes one event and reads it back, then stops the
+# broker with SIGTERM and expects a clean exit. Used by .ci/run on a clean clone.
+set -euo pipefail
+
+port="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+log="$(mktemp)"
+echo "README run command: npm install && npm start  (HERALD_PORT=${port}; output in ${log})"
+# Its own process group, so the stop reaches npm, the shell and the broker alike.
+HERALD_PORT="${port}" setsid bash -c 'npm install && npm start' >"${log}" 2>&1 </dev/null &
+pid=$!
+stop() { kill -TERM -- "-${pid}" 2>/dev/null || true; }
+trap 'stop' EXIT
+
+url="http://127.0.0.1:${port}"
+# npm install compiles better-sqlite3 on a fresh machine: allow minutes.
+for _ in $(seq 1200); do
+  if curl -fsS "${url}/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "${pid}" 2>/dev/null; then
+    echo "the run command exited before the broker answered:" >&2
+    tail -n 50 "${log}" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+curl -fsS "${url}/healthz" >/dev/null || { echo "no /healthz answer after 10 minutes" >&2; tail -n 50 "${log}" >&2; exit 1; }
+echo "  /healthz: $(curl -fsS "${url}/healthz")"
+echo "  /version: $(curl -fsS "${url}/version")"
+
+status="$(curl -sS -o /dev/null -w '%{http_code}' -X POST "${url}/events" \
+  -H 'content-type: application/cloudevents+json' \
+  -d '{"specversion":"1.0","id":"readme-run-1","source":"/ci","type":"com.example.ci"}')"
+[[ "${status}" == "202" ]] || { echo "publish answered ${status}" >&2; tail -n 50 "${log}" >&2; exit 1; }
+curl -fsS "${url}/events?from=1&limit=10" | grep -q '"readme-run-1"' || { echo "the event was not in the log" >&2; exit 1; }
+echo "  publish: 202, and the event is in the log"
+
+trap - EXIT
+stop
+code=0
+wait "${pid}" || code=$?
+# npm exits with its child's status; SIGTERM makes the broker stop gracefully and exit 0.
+if [[ "${code}" != "0" && "${code}" != "143" ]]; then
+  echo "the run command exited with ${code} after SIGTERM" >&2
+  tail -n 50 "${log}" >&2
+  exit 1
+fi
+grep -q '"herald broker stopped"' "${log}" || { echo "the broker did not stop gracefully" >&2; tail -n 50 "${log}" >&2; exit 1; }
+echo "  stopped gracefully"
+rm -f "${log}"
