@@ -132,6 +132,30 @@ export const openApiDocument = {
     '/metrics': {
       get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain' } } },
     },
+    '/version': {
+      get: {
+        summary: 'Version, commit, Node.js version and store kind',
+        responses: {
+          '200': {
+            description: 'what this broker runs',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['version', 'commit', 'node', 'store'],
+                  properties: {
+                    version: { type: 'string' },
+                    commit: { type: 'string' },
+                    node: { type: 'string' },
+                    store: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
   },
   components: {
     schemas: {
