@@ -37,14 +37,18 @@ echo "  publish: 202, and the event is in the log"
 
 trap - EXIT
 stop
-code=0
-wait "${pid}" || code=$?
-# npm exits with its child's status; SIGTERM makes the broker stop gracefully and exit 0.
-if [[ "${code}" != "0" && "${code}" != "143" ]]; then
-  echo "the run command exited with ${code} after SIGTERM" >&2
+# Every process of the group (npm, the shell, the broker) must be gone: the broker stops gracefully.
+for _ in $(seq 600); do
+  kill -0 -- "-${pid}" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 -- "-${pid}" 2>/dev/null; then
+  echo "the run command was still running 60 s after SIGTERM" >&2
+  kill -KILL -- "-${pid}" 2>/dev/null || true
   tail -n 50 "${log}" >&2
   exit 1
 fi
+wait "${pid}" 2>/dev/null || true
 grep -q '"herald broker stopped"' "${log}" || { echo "the broker did not stop gracefully" >&2; tail -n 50 "${log}" >&2; exit 1; }
 echo "  stopped gracefully"
 rm -f "${log}"
