@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { hostname } from 'node:os';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrokerConfig } from '../config/index.js';
@@ -22,6 +24,8 @@ import {
 } from '../subscriptions/index.js';
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
+import { DefinitionSecrets, SecretBox, SensitiveHeaders } from '../sink-credentials/index.js';
+import { parseSinkPolicy, SinkGuard } from '../sink-guard/index.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long start-up waits for the store before listening without it. */
@@ -55,7 +59,11 @@ async function openRegistry(
   logger: Logger,
   deliveryDefaults: DeliverySpec,
 ): Promise<StartableRegistry> {
-  if (!config.kubernetes) return new StoreSubscriptionRegistry(store);
+  if (!config.kubernetes) {
+    const box = config.secretKeyFile === undefined ? undefined : secretBox(config.secretKeyFile);
+    const secrets = new DefinitionSecrets(box, SensitiveHeaders.parse(config.sensitiveHeaders));
+    return new StoreSubscriptionRegistry(store, secrets);
+  }
   // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
   const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } =
     await import('../kubernetes/index.js');
@@ -67,6 +75,23 @@ async function openRegistry(
     logger,
     deliveryDefaults,
   });
+}
+
+/** A file named by an option, read at start-up; unreadable = invalid configuration. */
+function readConfigFile(file: string, option: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_CONFIG', `${option}: ${(error as Error).message}`);
+  }
+}
+
+function secretBox(file: string): SecretBox {
+  try {
+    return SecretBox.fromFile(file);
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_CONFIG', `--secret-key-file: ${(error as Error).message}`);
+  }
 }
 
 function openStore(config: BrokerConfig, logger: Logger): EventStore {
@@ -113,6 +138,7 @@ export class Broker {
   private readonly adminRouter: Router;
   private readonly servers: Server[] = [];
   private readonly shutdownController = new AbortController();
+  private readonly sinkGuard: SinkGuard;
   private inFlight = 0;
   private stopping: Promise<void> | undefined;
   /** False until delivery started (the store answered); until then only ingress and probes are served. */
@@ -132,7 +158,23 @@ export class Broker {
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
     });
-    this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
+    const policy = parseSinkPolicy(config.sinkDeny, config.sinkAllow);
+    this.sinkGuard = new SinkGuard({
+      deny: policy.deny,
+      allow: policy.allow,
+      onRefusal: (stage) => this.metrics.sinkGuardRefusals.inc({ stage }),
+    });
+    this.dispatcher = new Dispatcher({
+      store: this.store,
+      metrics: this.metrics,
+      logger: options.logger,
+      guard: this.sinkGuard,
+      sinkResponseLimit: config.sinkResponseLimit,
+      ...(config.sinkCa === undefined ? {} : { sinkCa: readConfigFile(config.sinkCa, '--sink-ca') }),
+      ...(config.sinkHandshake === 'required'
+        ? { handshakeOrigin: config.sinkHandshakeOrigin ?? hostname() }
+        : {}),
+    });
     this.registry = registry(this.store);
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
@@ -141,6 +183,9 @@ export class Broker {
       logger: options.logger,
       sql: compileSqlFilter,
       deliveryDefaults,
+      checkSink: (url, pointer) => this.sinkGuard.checkUrl(url, pointer),
+      sensitiveHeaders: SensitiveHeaders.parse(config.sensitiveHeaders),
+      secrets: config.kubernetes ? 'secretRef' : 'inline',
     });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
@@ -284,6 +329,11 @@ export class Broker {
     };
     await bind(this.dataRouter, config.port);
     if (config.adminPort !== undefined) await bind(this.adminRouter, config.adminPort);
+    // The broker's own listeners are never a sink, whatever --sink-allow says.
+    this.sinkGuard.setOwnListeners(
+      this.servers.map((server) => (server.address() as AddressInfo).port),
+      config.host,
+    );
     logger.info(
       { port: this.port, adminPort: this.adminPort, store: this.store.kind },
       'herald broker listening',
@@ -300,6 +350,8 @@ export class Broker {
     const { logger, config } = this.options;
     logger.info({ inFlight: this.inFlight }, 'herald broker stopping');
     this.shutdownController.abort();
+    // One deadline for the whole stop: requests, then deliveries get what is left of it.
+    const stopBy = Date.now() + config.shutdownTimeoutMs;
     const closing = this.servers.map(
       (server) =>
         new Promise<void>((resolve) => {
@@ -314,7 +366,7 @@ export class Broker {
     clearTimeout(deadline);
     this.subscriptions.stop();
     this.registry.stop?.();
-    await this.dispatcher.stop(config.shutdownTimeoutMs);
+    await this.dispatcher.stop(Math.max(0, stopBy - Date.now()));
     await this.store.close();
     logger.info('herald broker stopped');
   }
