@@ -1,6 +1,6 @@
 // A sink that misbehaves on purpose, in its own process, for the sink-guard and bounds tests. Modes
 // (set through POST /_control as JSON { mode, ... }):
-//   ok        answers 200
+//   ok        answers `status` (default 200) with `body`
 //   huge      answers 500 and streams `bytes` of body (default 300 MB), at the pace the reader reads
 //   trickle   answers 200 headers, then one byte of body every `everyMs` (default 2000), never ends
 //   hang      never answers
@@ -80,7 +80,7 @@ async function handle(req, res) {
       res.writeHead(302, { location: behaviour.location }).end();
       return;
     default:
-      res.writeHead(200).end(behaviour.body ?? '');
+      res.writeHead(behaviour.status ?? 200).end(behaviour.body ?? '');
   }
 }
 
