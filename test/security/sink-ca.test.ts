@@ -104,7 +104,11 @@ describe('https sinks with a private CA (--sink-ca)', () => {
     await publish(broker.url, { id: 'trusted' });
     const records = await sink.waitFor((r) => r.some((x) => x.path === '/trusted'));
     expect(records.find((r) => r.path === '/trusted')?.headers['ce-id']).toBe('trusted');
-    const status = await waitForStatus(broker, subscription.id, (s) => (s as { lastDeliveredAt?: string | null }).lastDeliveredAt != null);
+    const status = await waitForStatus(
+      broker,
+      subscription.id,
+      (s) => (s as { lastDeliveredAt?: string | null }).lastDeliveredAt != null,
+    );
     expect(status.lastError).toBeNull();
   });
 
