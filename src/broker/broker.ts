@@ -50,6 +50,8 @@ type StartableRegistry = SubscriptionRegistry & {
   start?(): Promise<void>;
   stop?(): void;
   startStatusReports?(statusOf: (id: string) => SubscriptionStatus | undefined): void;
+  /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
+  readSecret?: (name: string) => Promise<Record<string, string>>;
 };
 
 /** The subscription registry: the store itself, or Subscription resources with `--kubernetes`. */
@@ -65,16 +67,19 @@ async function openRegistry(
     return new StoreSubscriptionRegistry(store, secrets);
   }
   // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
-  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } =
+  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace, secretReader } =
     await import('../kubernetes/index.js');
   const kubeConfig = loadKubeConfig();
-  return new KubernetesSubscriptionRegistry({
+  const namespace = resolveNamespace(kubeConfig, config.namespace);
+  const registry: StartableRegistry = new KubernetesSubscriptionRegistry({
     config: kubeConfig,
-    namespace: resolveNamespace(kubeConfig, config.namespace),
+    namespace,
     broker: config.brokerName,
     logger,
     deliveryDefaults,
   });
+  registry.readSecret = secretReader(kubeConfig, namespace);
+  return registry;
 }
 
 /** A file named by an option, read at start-up; unreadable = invalid configuration. */
@@ -158,6 +163,7 @@ export class Broker {
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
     });
+    this.registry = registry(this.store);
     const policy = parseSinkPolicy(config.sinkDeny, config.sinkAllow);
     this.sinkGuard = new SinkGuard({
       deny: policy.deny,
@@ -174,8 +180,8 @@ export class Broker {
       ...(config.sinkHandshake === 'required'
         ? { handshakeOrigin: config.sinkHandshakeOrigin ?? hostname() }
         : {}),
+      ...(this.registry.readSecret === undefined ? {} : { readSecret: this.registry.readSecret }),
     });
-    this.registry = registry(this.store);
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
       dispatcher: this.dispatcher,

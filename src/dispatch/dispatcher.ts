@@ -24,6 +24,8 @@ export interface DispatcherOptions {
   readonly sinkResponseLimit?: number;
   /** With `--sink-handshake required`: the origin the Web Hook validation handshake names. */
   readonly handshakeOrigin?: string;
+  /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
+  readonly readSecret?: (name: string) => Promise<Record<string, string>>;
 }
 
 const TAIL_PAGE = 512;
@@ -39,6 +41,7 @@ export class Dispatcher implements WorkerHost {
   readonly logger: Logger;
   readonly client: SinkClient;
   readonly handshakeOrigin: string | undefined;
+  readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
   private readonly workers = new Map<string, SubscriptionWorker>();
   private readonly index = new Map<IndexedAttribute, Map<string, Set<SubscriptionWorker>>>(
     INDEXED_ATTRIBUTES.map((attribute) => [attribute, new Map()]),
@@ -63,6 +66,7 @@ export class Dispatcher implements WorkerHost {
     this.metrics = options.metrics;
     this.logger = options.logger;
     this.handshakeOrigin = options.handshakeOrigin;
+    this.readSecret = options.readSecret;
     const metrics = options.metrics;
     this.client = new SinkClient({
       ...(options.guard === undefined ? {} : { guard: options.guard }),

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Attributes, CloudEvent } from '../cloudevents/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
-import { authorizationFor } from '../sink-credentials/index.js';
+import { authorizationFor, credentialFromSecret } from '../sink-credentials/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
@@ -27,6 +27,8 @@ export interface WorkerHost {
   tryJoin(worker: SubscriptionWorker): boolean;
   /** With `--sink-handshake required`: the origin named in the Web Hook validation handshake. */
   readonly handshakeOrigin: string | undefined;
+  /** Kubernetes mode: reads a Secret named by `sinkcredential.secretRef` (decoded data). */
+  readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
 }
 
 /** Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored. */
@@ -144,7 +146,24 @@ export class SubscriptionWorker {
     return this.compiled.filter.matches(attributes);
   }
 
+  /** Resolves `sinkcredential.secretRef` into the Authorization header (throws while it cannot). */
+  private async resolveSecretRef(): Promise<void> {
+    const credential = this.compiled.definition.sinkcredential;
+    const ref = credential?.['secretRef'] as { name?: string } | undefined;
+    if (ref?.name === undefined) return;
+    if (this.host.readSecret === undefined) throw new Error('sinkcredential.secretRef needs --kubernetes');
+    const resolved = credentialFromSecret(await this.host.readSecret(ref.name));
+    const authorization = authorizationFor(resolved);
+    if (authorization === undefined) {
+      throw new Error(`Secret '${ref.name}' holds neither 'accesstoken' nor 'identity' and 'secret'`);
+    }
+    this.fixedHeaders['authorization'] = authorization;
+  }
+
   async start(initialCursor: number): Promise<void> {
+    // Before anything is read: a subscription whose credential cannot be resolved does not start
+    // (the dispatcher retries), rather than deliver without it.
+    await this.resolveSecretRef();
     const stored = await this.host.store.getCursor(this.id);
     const cursor = stored ?? initialCursor;
     if (stored === undefined) await this.host.store.commitCursor(this.id, cursor);

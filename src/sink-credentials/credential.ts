@@ -42,3 +42,16 @@ export function authorizationFor(credential: unknown): string | undefined {
       : `Basic ${Buffer.from(`${value.identity}:${value.secret}`, 'utf8').toString('base64')}`;
   return controlCharacters.test(header) ? undefined : header;
 }
+
+/**
+ * The credential a Kubernetes Secret holds: `accesstoken` (Bearer), or `identity` and `secret`
+ * (Basic). Undefined when the Secret has neither.
+ */
+export function credentialFromSecret(data: Readonly<Record<string, string>>): SinkCredential | undefined {
+  const parsed = sinkCredentialSchema.safeParse(
+    data['accesstoken'] !== undefined
+      ? { credentialtype: 'ACCESSTOKEN', accesstoken: data['accesstoken'] }
+      : { credentialtype: 'PLAIN', identity: data['identity'], secret: data['secret'] },
+  );
+  return parsed.success ? parsed.data : undefined;
+}

@@ -1,4 +1,4 @@
-export { sinkCredentialSchema, authorizationFor } from './credential.js';
+export { sinkCredentialSchema, authorizationFor, credentialFromSecret } from './credential.js';
 export type { SinkCredential } from './credential.js';
 export { SensitiveHeaders } from './sensitive.js';
 export { SecretBox } from './sealing.js';
