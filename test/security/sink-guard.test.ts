@@ -3,6 +3,7 @@
 // connected to (a stored subscription whose name or address became denied delivers nothing: the
 // listening local sink counts zero requests); the broker's own ports are always refused; redirects
 // are never followed.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
@@ -188,5 +189,36 @@ describe('sink guard: redirects', () => {
     expect(await redirecting.received()).toHaveLength(1);
     await sleep(300);
     expect(await target.received()).toHaveLength(0);
+  });
+});
+
+describe('sink guard: the defaults keep the README quick start working', () => {
+  it('`npm start` allows the quick start sink on localhost and still refuses metadata', async () => {
+    const start = (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        scripts: { start: string };
+      }
+    ).scripts.start;
+    const args = start
+      .slice(start.indexOf(' broker') + ' broker'.length)
+      .trim()
+      .split(/\s+/);
+    const broker = await startBroker({ args });
+    try {
+      const quickStart = await requestJson('POST', `${broker.url}/subscriptions`, {
+        sink: 'http://localhost:9000/',
+        protocol: 'HTTP',
+        types: ['com.example.order.created'],
+      });
+      expect(quickStart.status).toBe(201);
+      const metadata = await requestJson<{ code: string }>('POST', `${broker.url}/subscriptions`, {
+        sink: 'http://169.254.169.254/latest/meta-data/',
+        protocol: 'HTTP',
+      });
+      expect([metadata.status, metadata.body.code]).toEqual([400, 'HERALD_SINK_FORBIDDEN']);
+    } finally {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    }
   });
 });
