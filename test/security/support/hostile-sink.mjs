@@ -7,7 +7,8 @@
 //   redirect  answers 302 with Location: `location`
 // OPTIONS requests answer with `handshake` headers (an object) when set, else 405.
 // GET /_received lists what arrived (method, path, headers); requests to /_* are not counted.
-// With HOSTILE_SINK_CERT and HOSTILE_SINK_KEY (PEM files) it serves https. Prints {"port": N}.
+// With HOSTILE_SINK_CERT and HOSTILE_SINK_KEY (PEM files) it serves https; HOSTILE_SINK_HOST picks the
+// loopback address it listens on (default 127.0.0.1). Prints {"port": N}.
 import { createServer as createHttp } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -93,7 +94,7 @@ server.on('connection', (socket) => {
   open.add(socket);
   socket.on('close', () => open.delete(socket));
 });
-server.listen(0, '127.0.0.1', () => {
+server.listen(0, process.env.HOSTILE_SINK_HOST ?? '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
 });
 process.on('SIGTERM', () => {

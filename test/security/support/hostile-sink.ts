@@ -16,7 +16,7 @@ export interface HostileRecord {
 }
 
 export interface HostileSink {
-  /** Base URL on 127.0.0.1 (https when started with a certificate). */
+  /** Base URL on its loopback address (https when started with a certificate). */
   readonly url: string;
   readonly port: number;
   readonly pid: number;
@@ -28,17 +28,17 @@ export interface HostileSink {
 }
 
 /** Starts a misbehaving sink in its own process (see hostile-sink.mjs for the modes). */
-export async function startHostileSink(tls?: {
-  cert: string;
-  key: string;
-  ca: string;
-}): Promise<HostileSink> {
+export async function startHostileSink(
+  tls?: { cert: string; key: string; ca: string },
+  host = '127.0.0.1',
+): Promise<HostileSink> {
   const child = spawn(process.execPath, [script], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env:
-      tls === undefined
-        ? process.env
-        : { ...process.env, HOSTILE_SINK_CERT: tls.cert, HOSTILE_SINK_KEY: tls.key },
+    env: {
+      ...process.env,
+      HOSTILE_SINK_HOST: host,
+      ...(tls === undefined ? {} : { HOSTILE_SINK_CERT: tls.cert, HOSTILE_SINK_KEY: tls.key }),
+    },
   });
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
@@ -47,7 +47,7 @@ export async function startHostileSink(tls?: {
   });
   child.stdout.resume();
   const scheme = tls === undefined ? 'http' : 'https';
-  const url = `${scheme}://127.0.0.1:${port}`;
+  const url = `${scheme}://${host}:${port}`;
   // The control channel trusts the test's CA when the sink serves https.
   const dispatcher = new Agent(tls === undefined ? {} : { connect: { ca: readFileSync(tls.ca, 'utf8') } });
   const control = async (method: 'GET' | 'POST', route: string, body?: string) => {

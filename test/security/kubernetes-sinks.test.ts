@@ -1,12 +1,16 @@
-// Acceptance (#10 point 5, Kubernetes side): a Subscription resource names its sink credential with
-// sinkcredential.secretRef; the broker reads the Secret and sends the credential, the resource never
-// holds it, and the API refuses inline credentials in Kubernetes mode (against a real kube-apiserver).
+// Acceptance (#10 points 3 and 5, Kubernetes side, against a real kube-apiserver): a Subscription
+// resource names its sink credential with sinkcredential.secretRef; the broker reads the Secret and
+// sends the credential, the resource never holds it, and the API refuses inline credentials in
+// Kubernetes mode. A declared Subscription whose sink is denied delivers nothing (the guard checks
+// at connect time) and says so on the resource.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { publish, requestJson } from '../harness/client.js';
 import type { TestCluster } from '../k8s/cluster.js';
 import { GROUP_PATH, startCluster } from '../k8s/cluster.js';
+import { startHostileSink } from './support/hostile-sink.js';
+import type { HostileSink } from './support/hostile-sink.js';
 
 describe('sink credentials in Kubernetes mode', () => {
   let cluster: TestCluster;
@@ -65,6 +69,50 @@ describe('sink credentials in Kubernetes mode', () => {
     const view = await requestJson('GET', `${broker.url}/subscriptions/audit`);
     expect(JSON.stringify(view.body)).not.toContain(TOKEN);
   });
+
+  it('a declared Subscription with a denied sink delivers nothing and is not Ready', async () => {
+    // A sink listening on 127.0.0.2: loopback, and not covered by the test allowance (127.0.0.1/32).
+    const denied = await startHostileSink(undefined, '127.0.0.2');
+    try {
+      await checkDenied(denied);
+    } finally {
+      await denied.stop();
+    }
+  });
+
+  async function checkDenied(denied: HostileSink): Promise<void> {
+    const created = await cluster.request('POST', `${GROUP_PATH}/namespaces/${ns}/subscriptions`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'sneaky' },
+      spec: { broker: 'ledger', sink: `${denied.url}/sneaky` },
+    });
+    expect(created.status).toBe(201);
+    const path = `${GROUP_PATH}/namespaces/${ns}/subscriptions/sneaky`;
+    const deadline = Date.now() + 30_000;
+    let n = 0;
+    let resource: Record<string, unknown> = {};
+    for (;;) {
+      await publish(broker.url, { id: `sneaky-${n++}` });
+      resource = (await cluster.request('GET', path)).body as Record<string, unknown>;
+      const state = (resource['status'] as { state?: string } | undefined)?.state;
+      if (state === 'failing' || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const status = resource['status'] as {
+      state: string;
+      conditions: Array<{ status: string; message: string }>;
+    };
+    expect(status.state).toBe('failing');
+    expect(status.conditions[0]?.status).toBe('False');
+    expect(status.conditions[0]?.message).toContain('denied');
+    const view = await requestJson<{ status: { lastError: { code: string } } }>(
+      'GET',
+      `${broker.url}/subscriptions/sneaky`,
+    );
+    expect(view.body.status.lastError.code).toBe('HERALD_SINK_FORBIDDEN');
+    expect(await denied.received()).toHaveLength(0);
+  }
 
   it('refuses inline credentials and sensitive headers through the API (they would land in a resource)', async () => {
     for (const body of [
