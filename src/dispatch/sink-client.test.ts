@@ -80,4 +80,25 @@ describe('SinkClient with the sink guard', () => {
       await client.close();
     }
   });
+
+  it('close() aborts attempts in flight instead of waiting for them (#11 finding 6)', async () => {
+    const hanging = createServer(() => undefined); // never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const client = new SinkClient();
+    try {
+      const pending = client.send({
+        url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/`,
+        method: 'POST',
+        headers: {},
+        body: 'x',
+        timeoutMs: 86_400_000,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await client.close();
+      expect(await pending).toMatchObject({ status: 0, failure: 'shutdown' });
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    }
+  });
 });

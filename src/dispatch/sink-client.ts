@@ -96,7 +96,9 @@ export function buildDelivery(
  */
 export class SinkClient {
   private readonly agent: Agent;
-  private readonly shutdown = new AbortController();
+  /** Every attempt in flight, so shutdown can abort them (one controller each, no long-lived signal). */
+  private readonly inFlight = new Set<AbortController>();
+  private shuttingDown = false;
   private readonly responseLimit: number;
   private readonly connectors = new Map<number, buildConnector.connector>();
 
@@ -153,9 +155,15 @@ export class SinkClient {
    */
   async send(request: SinkRequest): Promise<SinkResponse> {
     const { origin, path } = this.target(request.url);
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new DeadlineExceeded()), timerDelay(request.timeoutMs));
-    const signal = AbortSignal.any([deadline.signal, this.shutdown.signal]);
+    const attempt = new AbortController();
+    let deadlinePassed = false;
+    const timer = setTimeout(() => {
+      deadlinePassed = true;
+      attempt.abort(new DeadlineExceeded());
+    }, timerDelay(request.timeoutMs));
+    if (this.shuttingDown) attempt.abort(new ShuttingDown());
+    this.inFlight.add(attempt);
+    const signal = attempt.signal;
     try {
       const response = await this.agent.request({
         origin,
@@ -186,19 +194,20 @@ export class SinkClient {
         detail: '',
       };
     } catch (error) {
-      return this.failed(error, deadline.signal, request.timeoutMs);
+      return this.failed(error, deadlinePassed, request.timeoutMs);
     } finally {
       clearTimeout(timer);
+      this.inFlight.delete(attempt);
     }
   }
 
-  private failed(error: unknown, deadline: AbortSignal, timeoutMs: number): SinkResponse {
+  private failed(error: unknown, deadlinePassed: boolean, timeoutMs: number): SinkResponse {
     let failure: SinkFailure = 'network';
     let detail = (error as Error).message.slice(0, 300);
-    if (this.shutdown.signal.aborted) {
+    if (this.shuttingDown) {
       failure = 'shutdown';
       detail = 'aborted: the broker is shutting down';
-    } else if (deadline.aborted) {
+    } else if (deadlinePassed) {
       failure = 'timeout';
       detail = `no complete answer within ${timeoutMs} ms`;
       this.options.onDeadline?.();
@@ -210,7 +219,8 @@ export class SinkClient {
 
   /** Aborts every attempt in flight (they end as `shutdown` failures) and refuses new ones. */
   abortAll(): void {
-    this.shutdown.abort(new ShuttingDown());
+    this.shuttingDown = true;
+    for (const attempt of this.inFlight) attempt.abort(new ShuttingDown());
   }
 
   /** Closes at once: in-flight attempts are aborted, not awaited. */
