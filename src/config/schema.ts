@@ -198,6 +198,10 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).transform((va
 });
 
 const integer = z.coerce.number().int();
+/** A comma-separated list on the command line and in the environment; a string or a list in YAML. */
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v.join(',') : v));
 const boolean = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
   .transform((v) => v === true || v === 'true' || v === '1');
@@ -247,8 +251,8 @@ export const brokerConfigSchema = z
     'retention-max-bytes': size.default(0),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'shutdown-timeout': duration.default(30_000),
-    'sink-deny': z.string().default('loopback,link-local,unspecified,multicast'),
-    'sink-allow': z.string().default(''),
+    'sink-deny': list.default('loopback,link-local,unspecified,multicast'),
+    'sink-allow': list.default(''),
     'sink-ca': z.string().min(1).optional(),
     'sink-response-limit': size.pipe(z.number().min(1024, 'must be at least 1KiB')).default(16 * 1024),
     'sink-handshake': z.enum(['off', 'required']).default('off'),
@@ -256,7 +260,7 @@ export const brokerConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a DNS name')
       .optional(),
-    'sensitive-headers': z.string().default(''),
+    'sensitive-headers': list.default(''),
     'secret-key-file': z.string().min(1).optional(),
   })
   .superRefine((config, ctx) => {
