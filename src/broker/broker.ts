@@ -170,6 +170,11 @@ export class Broker {
       allow: policy.allow,
       onRefusal: (stage) => this.metrics.sinkGuardRefusals.inc({ stage }),
     });
+    // Known before listening unless 0 (then set again once the ports are chosen, in listen()).
+    this.sinkGuard.setOwnListeners(
+      [config.port, config.adminPort ?? 0].filter((port) => port !== 0),
+      config.host,
+    );
     this.dispatcher = new Dispatcher({
       store: this.store,
       metrics: this.metrics,

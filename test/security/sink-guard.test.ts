@@ -222,3 +222,43 @@ describe('sink guard: the defaults keep the README quick start working', () => {
     }
   });
 });
+
+describe('sink guard: --sink-deny private, --sink-allow by CIDR and host glob', () => {
+  it('denies private ranges unless allowed; a host glob allows a name whatever it resolves to', async () => {
+    const sink = await startSink();
+    const broker = await startBroker({
+      args: ['--sink-deny', 'loopback,private', '--sink-allow', '10.1.0.0/16,localhost'],
+    });
+    try {
+      const create = (url: string) =>
+        requestJson<{ id: string; code: string }>('POST', `${broker.url}/subscriptions`, {
+          sink: url,
+          protocol: 'HTTP',
+          types: ['com.example.glob'],
+        });
+      // Refused before any connection is made (these addresses are never contacted).
+      for (const url of [
+        'http://10.0.0.1/',
+        'http://192.168.1.10/',
+        'http://[fd00::1]/',
+        'http://127.0.0.1:9/',
+      ]) {
+        const refused = await create(url);
+        expect([url, refused.status, refused.body.code]).toEqual([url, 400, 'HERALD_SINK_FORBIDDEN']);
+      }
+      // Allowed by CIDR: created (and removed again before any event could make it connect).
+      const allowed = await create('http://10.1.2.3/');
+      expect(allowed.status).toBe(201);
+      await requestJson('DELETE', `${broker.url}/subscriptions/${allowed.body.id}`);
+      // Allowed by name: delivered although localhost resolves to denied loopback.
+      const byName = await create(`http://localhost:${new URL(sink.url).port}/glob`);
+      expect(byName.status).toBe(201);
+      await publish(broker.url, { id: 'by-glob', type: 'com.example.glob' });
+      const [record] = await sink.waitFor((r) => r.length === 1);
+      expect(record?.path).toBe('/glob');
+    } finally {
+      await Promise.all([broker.stop(), sink.stop()]);
+      removeDir(broker.dataDir);
+    }
+  });
+});
