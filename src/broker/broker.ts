@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { hostname } from 'node:os';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrokerConfig } from '../config/index.js';
@@ -24,9 +22,14 @@ import {
 } from '../subscriptions/index.js';
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
-import { DefinitionSecrets, SecretBox, SensitiveHeaders } from '../sink-credentials/index.js';
-import { parseSinkPolicy, SinkGuard } from '../sink-guard/index.js';
+import type { SinkGuard } from '../sink-guard/index.js';
 import { openApiDocument } from './openapi.js';
+import {
+  createSinkGuard,
+  definitionSecrets,
+  sinkDeliveryOptions,
+  sinkSubscriptionOptions,
+} from './sink-wiring.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
@@ -61,11 +64,7 @@ async function openRegistry(
   logger: Logger,
   deliveryDefaults: DeliverySpec,
 ): Promise<StartableRegistry> {
-  if (!config.kubernetes) {
-    const box = config.secretKeyFile === undefined ? undefined : secretBox(config.secretKeyFile);
-    const secrets = new DefinitionSecrets(box, SensitiveHeaders.parse(config.sensitiveHeaders));
-    return new StoreSubscriptionRegistry(store, secrets);
-  }
+  if (!config.kubernetes) return new StoreSubscriptionRegistry(store, definitionSecrets(config));
   // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
   const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace, secretReader } =
     await import('../kubernetes/index.js');
@@ -80,23 +79,6 @@ async function openRegistry(
   });
   registry.readSecret = secretReader(kubeConfig, namespace);
   return registry;
-}
-
-/** A file named by an option, read at start-up; unreadable = invalid configuration. */
-function readConfigFile(file: string, option: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new HeraldError('HERALD_INVALID_CONFIG', `${option}: ${(error as Error).message}`);
-  }
-}
-
-function secretBox(file: string): SecretBox {
-  try {
-    return SecretBox.fromFile(file);
-  } catch (error) {
-    throw new HeraldError('HERALD_INVALID_CONFIG', `--secret-key-file: ${(error as Error).message}`);
-  }
 }
 
 function openStore(config: BrokerConfig, logger: Logger): EventStore {
@@ -164,28 +146,12 @@ export class Broker {
       rateLimit: config.ingressRateLimit,
     });
     this.registry = registry(this.store);
-    const policy = parseSinkPolicy(config.sinkDeny, config.sinkAllow);
-    this.sinkGuard = new SinkGuard({
-      deny: policy.deny,
-      allow: policy.allow,
-      onRefusal: (stage) => this.metrics.sinkGuardRefusals.inc({ stage }),
-    });
-    // Known before listening unless 0 (then set again once the ports are chosen, in listen()).
-    this.sinkGuard.setOwnListeners(
-      [config.port, config.adminPort ?? 0].filter((port) => port !== 0),
-      config.host,
-    );
+    this.sinkGuard = createSinkGuard(config, this.metrics);
     this.dispatcher = new Dispatcher({
       store: this.store,
       metrics: this.metrics,
       logger: options.logger,
-      guard: this.sinkGuard,
-      sinkResponseLimit: config.sinkResponseLimit,
-      ...(config.sinkCa === undefined ? {} : { sinkCa: readConfigFile(config.sinkCa, '--sink-ca') }),
-      ...(config.sinkHandshake === 'required'
-        ? { handshakeOrigin: config.sinkHandshakeOrigin ?? hostname() }
-        : {}),
-      ...(this.registry.readSecret === undefined ? {} : { readSecret: this.registry.readSecret }),
+      ...sinkDeliveryOptions(config, this.sinkGuard, this.registry.readSecret),
     });
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
@@ -194,9 +160,7 @@ export class Broker {
       logger: options.logger,
       sql: compileSqlFilter,
       deliveryDefaults,
-      checkSink: (url, pointer) => this.sinkGuard.checkUrl(url, pointer),
-      sensitiveHeaders: SensitiveHeaders.parse(config.sensitiveHeaders),
-      secrets: config.kubernetes ? 'secretRef' : 'inline',
+      ...sinkSubscriptionOptions(config, this.sinkGuard),
     });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();

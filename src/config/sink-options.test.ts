@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadBrokerConfig } from './load.js';
+import { loadBrokerConfig } from './load.js';
+import type { ConfigError } from './load.js';
 
 describe('sink options', () => {
   it('have safe defaults', () => {
