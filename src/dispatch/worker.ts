@@ -105,13 +105,14 @@ export class SubscriptionWorker {
 
   /**
    * Runs the Web Hook validation handshake until the sink consents (retried with the subscription's
-   * backoff, the failure shown as lastError meanwhile); the granted rate then caps delivery.
+   * backoff, the failure shown as lastError meanwhile), at most `maxAttempts` times; the granted rate
+   * then caps delivery. True once the sink consented.
    */
-  private async validate(): Promise<void> {
+  private async validate(maxAttempts = Number.POSITIVE_INFINITY): Promise<boolean> {
     const origin = this.host.handshakeOrigin as string;
     const { plan, definition } = this.compiled;
     const signal = this.stopController.signal;
-    for (let attempt = 1; !this.stopped; attempt++) {
+    for (let attempt = 1; !this.stopped && this.validation !== 'valid'; attempt++) {
       const result = await validateSink(
         this.host.client,
         definition.sink,
@@ -119,23 +120,25 @@ export class SubscriptionWorker {
         plan.timeoutMs,
         plan.rateLimit,
       );
-      if (this.stopped) return;
+      if (this.stopped) return false;
       if (result.ok) {
         const rates = [plan.rateLimit, result.rate].filter((r): r is number => r !== undefined);
         this.setRate(rates.length === 0 ? undefined : Math.min(...rates));
         this.validation = 'valid';
         this.lastError = undefined;
         this.pump();
-        return;
+        return true;
       }
       this.host.metrics.sinkHandshakeFailures.inc();
       this.lastError = { ...result.error, at: new Date().toISOString() };
+      if (attempt >= maxAttempts) return false;
       try {
         await sleep(timerDelay(backoffDelay(plan, Math.min(attempt, 30))), undefined, { signal });
       } catch {
-        return;
+        return false;
       }
     }
+    return this.validation === 'valid';
   }
 
   get id(): string {
@@ -448,6 +451,12 @@ export class SubscriptionWorker {
 
   /** Re-delivers dead letters with the subscription's policy; a delivered one leaves the dead-letter store. */
   async redrive(letters: readonly DeadLetter[]): Promise<void> {
+    // With --sink-handshake required a redrive waits for consent too (bounded by the retry count);
+    // without it the dead letters stay where they are.
+    if (this.validation !== 'valid' && !(await this.validate(this.compiled.plan.retry + 1))) {
+      this.host.logger.warn({ subscription: this.id }, 'redrive skipped: the sink did not validate');
+      return;
+    }
     const lane = this.lane;
     for (const letter of letters) {
       if (this.stopped) return;
