@@ -64,11 +64,18 @@ export class DefinitionSecrets {
         'a stored subscription holds sealed secrets: start the broker with its --secret-key-file',
       );
     }
-    const openValue = (value: string) => (Box.isSealed(value) ? box.open(value) : value);
+    const openOne = (value: string) => {
+      try {
+        return box.open(value);
+      } catch {
+        throw new Error('a stored secret does not open with this --secret-key-file (another key sealed it)');
+      }
+    };
+    const openValue = (value: string) => (Box.isSealed(value) ? openOne(value) : value);
     return {
       ...definition,
       ...(Box.isSealed(sealed)
-        ? { sinkcredential: JSON.parse(box.open(sealed)) as Record<string, unknown> }
+        ? { sinkcredential: JSON.parse(openOne(sealed)) as Record<string, unknown> }
         : {}),
       ...(definition.protocolsettings === undefined
         ? {}
