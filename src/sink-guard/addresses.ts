@@ -6,8 +6,9 @@ export type SinkCategory = (typeof SINK_CATEGORIES)[number];
 
 /**
  * The ranges of each category. IPv4 rules also match IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`,
- * BlockList does that itself); the IPv4-compatible (`::a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`) forms
- * of the same IPv4 ranges are listed explicitly, because a host may route them to the embedded address.
+ * BlockList does that itself); the IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and
+ * SIIT (`::ffff:0:a.b.c.d`) forms of the same IPv4 ranges are listed explicitly, because a host may
+ * route them to the embedded address.
  */
 const RANGES: Readonly<Record<SinkCategory, { v4: readonly string[]; v6: readonly string[] }>> = {
   loopback: { v4: ['127.0.0.0/8'], v6: ['::1/128'] },
@@ -21,7 +22,7 @@ const RANGES: Readonly<Record<SinkCategory, { v4: readonly string[]; v6: readonl
 };
 
 /** Embedded-IPv4 prefixes whose low 32 bits a host may route as the IPv4 address itself. */
-const EMBEDDING_PREFIXES = ['::', '64:ff9b::'];
+const EMBEDDING_PREFIXES = ['::', '64:ff9b::', '::ffff:0:'];
 
 function addSubnet(list: BlockList, cidr: string): void {
   const slash = cidr.lastIndexOf('/');
