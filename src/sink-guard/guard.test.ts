@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeraldError } from '../errors/index.js';
+import type { HeraldError } from '../errors/index.js';
 import { SinkGuard } from './guard.js';
 
 const refused = (guard: SinkGuard, url: string): string | undefined => {
