@@ -23,6 +23,8 @@ import {
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
+import { registerDashboard } from '../dashboard/index.js';
+import { BrokerStats } from './stats.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
@@ -225,6 +227,15 @@ export class Broker {
       res.end(text);
     });
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
+    // The dashboard (architecture §9): its static files, its JSON view of throughput, and, when the
+    // admin port is separate, the publish route for its form (same handler and checks as ingress).
+    const { metrics, store, dispatcher } = this;
+    const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
+    stats.start();
+    this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
+    admin.on('GET', '/stats', async (_req, res) => sendJson(res, 200, await stats.snapshot()));
+    registerDashboard(admin);
+    if (admin !== this.dataRouter) admin.on('POST', '/events', publish(false));
   }
 
   private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
