@@ -47,7 +47,9 @@ describe('dashboard in Chromium', () => {
     const lastSequence = page.locator('.figure', { hasText: 'Last sequence' }).locator('.value');
     await until('the last sequence shows 2', async () => (await lastSequence.textContent()) === '2');
     expect(await page.locator('.figure', { hasText: 'Log size' }).textContent()).toContain('2 events');
-    expect(await page.locator('.figure', { hasText: 'Retention' }).textContent()).toContain('keep everything');
+    expect(await page.locator('.figure', { hasText: 'Retention' }).textContent()).toContain(
+      'keep everything',
+    );
     await page.locator('.chart canvas').waitFor();
     await screenshot(page, 'overview');
     await expectAccessible();
@@ -156,12 +158,16 @@ describe('dashboard in Chromium', () => {
     await dialog.waitFor();
     await screenshot(page, 'subscription-delete');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
-    expect((await requestJson('GET', `${env.broker.adminUrl}/subscriptions/${subscriptionId}`)).status).toBe(200);
+    expect((await requestJson('GET', `${env.broker.adminUrl}/subscriptions/${subscriptionId}`)).status).toBe(
+      200,
+    );
 
     await page.getByRole('button', { name: 'Delete…' }).click();
     await dialog.getByRole('button', { name: 'Delete subscription' }).click();
     await page.getByRole('heading', { level: 1, name: 'Subscriptions' }).waitFor();
-    expect((await requestJson('GET', `${env.broker.adminUrl}/subscriptions/${subscriptionId}`)).status).toBe(404);
+    expect((await requestJson('GET', `${env.broker.adminUrl}/subscriptions/${subscriptionId}`)).status).toBe(
+      404,
+    );
   });
 
   it('tails events live, pauses and resumes without losing any, and expands one', async () => {

@@ -93,7 +93,12 @@ export function DeadLettersPage({ id }: { id: string }) {
         <button
           type="button"
           disabled={running || letters.length === 0}
-          onClick={() => void redrive(letters.map((l) => l.id), true)}
+          onClick={() =>
+            void redrive(
+              letters.map((l) => l.id),
+              true,
+            )
+          }
         >
           Redrive all
         </button>

@@ -92,7 +92,9 @@ export function OverviewPage() {
             />
             <Figure label="Retention" value={retentionText(data.retention)} />
           </dl>
-          <h3 id="chart-title">Events per second, last {formatDuration(data.samples.length * data.sampleIntervalMs)}</h3>
+          <h3 id="chart-title">
+            Events per second, last {formatDuration(data.samples.length * data.sampleIntervalMs)}
+          </h3>
           <RateChart data={series} label="Published and delivered events per second over time" />
           <p class="muted">
             Totals since the broker started: {data.totals.accepted.toLocaleString()} published,{' '}

@@ -85,7 +85,8 @@ export function PublishPage() {
   const fieldOf = (p: Problem): keyof Fields | undefined => {
     const attribute = p.attribute ?? p.pointer?.replace(/^\//, '');
     if (attribute === undefined || attribute === '') return undefined;
-    if (FIELD_LABELS.some((f) => f.key === attribute) || attribute === 'data') return attribute as keyof Fields;
+    if (FIELD_LABELS.some((f) => f.key === attribute) || attribute === 'data')
+      return attribute as keyof Fields;
     return attribute === 'specversion' ? undefined : 'extensions';
   };
 

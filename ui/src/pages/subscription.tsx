@@ -22,7 +22,10 @@ function SeekForm({ id, run }: { id: string; run: (action: () => Promise<unknown
       aria-labelledby="seek-title"
       onSubmit={(event) => {
         event.preventDefault();
-        run(() => api.seek(id, target()), `Replaying from ${kind === 'sequence' || kind === 'time' ? value : kind}.`);
+        run(
+          () => api.seek(id, target()),
+          `Replaying from ${kind === 'sequence' || kind === 'time' ? value : kind}.`,
+        );
       }}
     >
       <h2 id="seek-title">Seek (replay)</h2>
@@ -133,7 +136,12 @@ export function SubscriptionPage({ id }: { id: string }) {
           <Details subscription={data} />
           <div class="actions" role="group" aria-label="Delivery">
             {data.status.state === 'paused' ? (
-              <button type="button" class="primary" disabled={busy} onClick={() => run(() => api.resume(id), 'Resumed.')}>
+              <button
+                type="button"
+                class="primary"
+                disabled={busy}
+                onClick={() => run(() => api.resume(id), 'Resumed.')}
+              >
                 Resume
               </button>
             ) : (
@@ -175,8 +183,8 @@ export function SubscriptionPage({ id }: { id: string }) {
         }}
       >
         <p>
-          Deleting <span class="mono">{id}</span> stops delivery and removes its cursor and dead letters. This cannot be
-          undone.
+          Deleting <span class="mono">{id}</span> stops delivery and removes its cursor and dead letters. This
+          cannot be undone.
         </p>
       </ConfirmDialog>
     </>

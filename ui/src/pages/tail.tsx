@@ -137,7 +137,11 @@ export function TailPage() {
         · {events.length} event{events.length === 1 ? '' : 's'} shown
       </p>
       {problem !== undefined &&
-        (invalidFilter ? <FilterError expression={filter} problem={problem} /> : <ProblemMessage problem={problem} />)}
+        (invalidFilter ? (
+          <FilterError expression={filter} problem={problem} />
+        ) : (
+          <ProblemMessage problem={problem} />
+        ))}
       <ol class="events" aria-label="Events, newest first">
         {events.map((item) => {
           const expanded = open.has(item.sequence);
