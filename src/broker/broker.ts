@@ -227,15 +227,14 @@ export class Broker {
       res.end(text);
     });
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
-    // The dashboard (architecture §9): its static files, its JSON view of throughput, and, when the
-    // admin port is separate, the publish route for its form (same handler and checks as ingress).
+    // The dashboard (architecture §9): its static files and its JSON view of throughput. Ingress stays
+    // on the data port only, also for the dashboard's publish form.
     const { metrics, store, dispatcher } = this;
     const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
     stats.start();
     this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
     admin.on('GET', '/stats', async (_req, res) => sendJson(res, 200, await stats.snapshot()));
     registerDashboard(admin);
-    if (admin !== this.dataRouter) admin.on('POST', '/events', publish(false));
   }
 
   private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {

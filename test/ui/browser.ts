@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 
@@ -42,6 +43,29 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
+/**
+ * Launches Chromium before the enclosing suite and closes it after. When it cannot start, every test of
+ * the suite fails with the reason (an error in `beforeAll` alone would only mark them skipped).
+ */
+export function useChromium(): { readonly browser: Browser } {
+  const context = {} as { browser: Browser };
+  let failure: unknown;
+  beforeAll(async () => {
+    try {
+      context.browser = await launchChromium();
+    } catch (error) {
+      failure = error;
+    }
+  });
+  beforeEach(() => {
+    if (failure !== undefined) throw failure;
+  });
+  afterAll(async () => {
+    await context.browser?.close();
+  });
+  return context;
+}
+
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
@@ -60,21 +84,15 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 export async function seriousAccessibilityViolations(page: Page): Promise<AxeViolation[]> {
   // Evaluated through the DevTools protocol: the dashboard's CSP (rightly) refuses inline scripts.
   await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document, options: unknown): Promise<unknown> } })
-      .axe;
-    const result = (await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    })) as { violations: AxeViolation[]; passes: unknown[] };
-    // No passed rule at all would mean axe looked at nothing: never report that as accessible.
-    if (result.passes.length === 0) throw new Error('axe-core checked nothing on this page');
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n) => ({ target: n.target })),
-    }));
-  });
+  // A string, evaluated in the page: this file is type-checked without the DOM library.
+  const result = (await page.evaluate(`axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+  }).then((r) => ({ passes: r.passes.length, violations: r.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })),
+  })) }))`)) as { passes: number; violations: AxeViolation[] };
+  // No passed rule at all would mean axe looked at nothing: never report that as accessible.
+  if (result.passes === 0) throw new Error('axe-core checked nothing on this page');
+  const violations = result.violations;
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { publish, publishBatch, requestJson } from '../harness/client.js';
 import type { SubscriptionBody } from '../harness/client.js';
-import { launchChromium, screenshot, seriousAccessibilityViolations, until } from './browser.js';
+import { screenshot, seriousAccessibilityViolations, until, useChromium } from './browser.js';
 
 /**
  * The dashboard in a real Chromium against a real broker process and a real sink process that fails
@@ -16,20 +16,16 @@ describe('dashboard in Chromium', () => {
       args: ['--delivery-defaults', '{"retry":1,"backoffDelay":"PT0.05S","backoffMax":"PT0.1S"}'],
     }),
   );
-  let browser: Browser;
+  const chromium = useChromium();
   let page: Page;
   let subscriptionId: string;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    if (chromium.browser === undefined) return;
+    page = await chromium.browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.setDefaultTimeout(30_000);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
   });
 
   const open = async (path: string, heading: string) => {
@@ -244,13 +240,92 @@ describe('dashboard in Chromium', () => {
   it('moves between pages with the keyboard and focuses each page heading', async () => {
     await open('', 'Overview');
     await page.keyboard.press('Tab');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
     const nav = page.getByRole('navigation', { name: 'Main' });
     await nav.getByRole('link', { name: 'Live tail' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Live tail' }).waitFor();
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    expect(await page.evaluate('document.activeElement?.tagName')).toBe('H1');
     expect(await nav.getByRole('link', { name: 'Live tail' }).getAttribute('aria-current')).toBe('page');
     expect(pageErrors).toEqual([]);
+  });
+});
+
+/**
+ * The dashboard's side of authentication (architecture §7). Until the broker authenticates, a stand-in
+ * in front of the real broker answers as §7 specifies: 401 `HERALD_UNAUTHENTICATED` with
+ * `WWW-Authenticate: Bearer` without a valid bearer token, 403 `HERALD_FORBIDDEN` for what the
+ * principal may not see; valid requests go through to the broker unchanged.
+ */
+describe('dashboard sign-in', () => {
+  const env = useBrokerAndSink();
+  const chromium = useChromium();
+  let page: Page;
+  const authorized: string[] = [];
+
+  const problem = (status: number, code: string, title: string) => ({
+    status,
+    headers: { 'content-type': 'application/problem+json', 'www-authenticate': 'Bearer' },
+    body: JSON.stringify({ type: `https://herald.dev/errors/${code}`, title, status, detail: title, code }),
+  });
+
+  beforeAll(async () => {
+    if (chromium.browser === undefined) return;
+    page = await chromium.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.setDefaultTimeout(30_000);
+    await page.route(`${env.broker.adminUrl}/**`, async (route) => {
+      const url = new URL(route.request().url());
+      if (url.pathname.startsWith('/ui/')) return route.continue();
+      const token = (await route.request().headerValue('authorization')) ?? '';
+      if (token === 'Bearer reader-token' && url.pathname === '/stats') {
+        return route.fulfill(problem(403, 'HERALD_FORBIDDEN', 'Forbidden'));
+      }
+      if (token !== 'Bearer admin-token' && token !== 'Bearer reader-token') {
+        return route.fulfill(problem(401, 'HERALD_UNAUTHENTICATED', 'Unauthenticated'));
+      }
+      authorized.push(url.pathname);
+      return route.continue();
+    });
+  });
+
+  it('asks for a token on 401, retries with it, and keeps it for the tab', async () => {
+    await publishBatch(env.broker.url, [{ id: 'auth-1' }]);
+    await page.goto(`${env.broker.adminUrl}/ui/`);
+    const dialog = page.getByRole('dialog', { name: 'Sign in' });
+    await dialog.getByText('This broker requires a bearer token.').waitFor();
+    await screenshot(page, 'sign-in');
+    expect(await seriousAccessibilityViolations(page)).toEqual([]);
+    await dialog.getByLabel('Bearer token').fill('wrong-token');
+    await dialog.getByRole('button', { name: 'Use token' }).click();
+    await dialog.getByText('The broker did not accept the token.').waitFor();
+    await dialog.getByLabel('Bearer token').fill('admin-token');
+    await dialog.getByRole('button', { name: 'Use token' }).click();
+    const lastSequence = page.locator('.figure', { hasText: 'Last sequence' }).locator('.value');
+    await until('the overview shows the log', async () => (await lastSequence.textContent()) === '1');
+    expect(await page.evaluate("sessionStorage.getItem('herald.token')")).toBe('admin-token');
+    expect(authorized).toEqual(expect.arrayContaining(['/stats', '/subscriptions']));
+  });
+
+  it('sends the token on the live tail stream (fetch, not EventSource)', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Live tail' }).click();
+    await page.getByText('Live: new events appear at the top.').waitFor();
+    expect(authorized).toContain('/events/stream');
+    await publishBatch(env.broker.url, [{ id: 'auth-2' }]);
+    await page.locator('ol.events li', { hasText: 'id auth-2' }).waitFor();
+  });
+
+  it('shows only what the principal may see', async () => {
+    await page.getByRole('button', { name: 'Forget token' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Sign in' });
+    // A request without the token may already have opened the dialog.
+    if (!(await dialog.isVisible())) await page.getByRole('button', { name: 'Sign in' }).click();
+    await dialog.getByLabel('Bearer token').fill('reader-token');
+    await dialog.getByRole('button', { name: 'Use token' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'HERALD_FORBIDDEN' });
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('Your token does not allow this.');
+    await page.locator('.figure', { hasText: 'Subscriptions' }).waitFor();
+    expect(await page.locator('.figure', { hasText: 'Last sequence' }).count()).toBe(0);
   });
 });

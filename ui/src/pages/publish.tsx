@@ -173,6 +173,13 @@ export function PublishPage() {
           </span>
         </div>
         <ProblemMessage problem={problem} id="publish-problem" />
+        {problem?.code === 'HERALD_METHOD_NOT_ALLOWED' && (
+          <p class="hint">
+            This dashboard is served on the broker&apos;s admin port, and the broker takes events only on its
+            data port (<code>--admin-port</code> keeps publishers and operators apart). Publish with{' '}
+            <code>curl</code> or <code>herald publish</code> against the data port.
+          </p>
+        )}
         <p role="status" class="success">
           {accepted}
         </p>
