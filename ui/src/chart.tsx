@@ -27,6 +27,8 @@ export function RateChart({ data, label }: { data: RateSeries; label: string }) 
         height: 240,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
         axes: [{}, { label: 'events/s' }],
+        // The figures above give the latest values; the legend only names the lines.
+        legend: { live: false },
         series: [{}, ...data.series.map((s) => ({ label: s.label, stroke: s.color, width: 2 }))],
       },
       [data.times, ...data.series.map((s) => s.values)],

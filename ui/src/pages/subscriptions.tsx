@@ -224,8 +224,10 @@ export function SubscriptionsPage() {
           <tbody>
             {rows.map(({ subscription: s, filter, rate, error }) => (
               <tr key={s.id} data-subscription={s.id}>
-                <th scope="row">
-                  <a {...linkTo(`subscriptions/${encodeURIComponent(s.id)}`)}>{s.id}</a>
+                <th scope="row" class="id-cell">
+                  <a {...linkTo(`subscriptions/${encodeURIComponent(s.id)}`)} title={s.id}>
+                    {s.id}
+                  </a>
                 </th>
                 <td>
                   <StateBadge state={s.status.state} />
@@ -235,7 +237,7 @@ export function SubscriptionsPage() {
                 <td class="numeric">{s.status.cursor}</td>
                 <td class="numeric">{s.status.lag}</td>
                 <td class="numeric">{formatRate(rate)}</td>
-                <td class="error-cell">{error === '' ? '—' : error}</td>
+                <td class={error === '' ? 'error-cell none' : 'error-cell'}>{error === '' ? '—' : error}</td>
               </tr>
             ))}
             {data !== undefined && rows.length === 0 && (
