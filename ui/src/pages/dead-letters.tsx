@@ -40,14 +40,18 @@ export function DeadLettersPage({ id }: { id: string }) {
   };
 
   /** Hands the ids over in chunks, then watches them leave the list. */
-  const redrive = async (ids: readonly string[], all: boolean) => {
+  const redrive = async (given: readonly string[], all: boolean) => {
     setActionProblem(undefined);
     let handedOver = 0;
+    let ids = given;
     setProgress({ total: ids.length, handedOver, left: 0, done: false });
     try {
       if (all) {
+        // Every dead letter, not only the page shown, so that progress counts them all.
+        ids = (await api.deadLetters(id, 10_000)).map((letter) => letter.id);
+        setProgress({ total: ids.length, handedOver, left: 0, done: false });
         handedOver = await api.redrive(id);
-        setProgress({ total: handedOver, handedOver, left: 0, done: false });
+        setProgress({ total: ids.length, handedOver, left: 0, done: false });
       } else {
         for (let i = 0; i < ids.length; i += CHUNK) {
           handedOver += await api.redrive(id, ids.slice(i, i + CHUNK));
@@ -55,7 +59,7 @@ export function DeadLettersPage({ id }: { id: string }) {
         }
       }
       const wanted = new Set(ids);
-      const total = all ? handedOver : ids.length;
+      const total = ids.length;
       for (let round = 0; round < 60; round++) {
         const remaining = (await api.deadLetters(id, 10_000)).filter((l) => wanted.has(l.id)).length;
         const left = total - Math.min(total, remaining);
@@ -108,7 +112,10 @@ export function DeadLettersPage({ id }: { id: string }) {
           <>
             <label for="redrive-progress">
               {progress.done
-                ? `Redrive finished: ${progress.left} of ${progress.total} left the dead letters.`
+                ? `Redrive finished: ${progress.left} of ${progress.total} left the dead letters.` +
+                  (progress.left < progress.total
+                    ? ` ${progress.total - progress.left} are still being retried.`
+                    : '')
                 : `Redriving: ${progress.handedOver} of ${progress.total} handed over, ${progress.left} left the dead letters…`}
             </label>
             <progress id="redrive-progress" max={Math.max(1, progress.total)} value={progress.left} />
