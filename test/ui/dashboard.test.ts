@@ -149,6 +149,19 @@ describe('dashboard in Chromium', () => {
     const replayed = await env.sink.waitFor((records) => records.length >= 3);
     expect(replayed.map((r) => r.headers['ce-id'])).toEqual(['f-1', 'f-2', 'f-3']);
 
+    // A time an hour ago, as the browser's datetime-local field takes it (the browser runs in our zone).
+    await env.sink.clear();
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const local = new Date(hourAgo.getTime() - hourAgo.getTimezoneOffset() * 60_000)
+      .toISOString()
+      .slice(0, 19);
+    await page.getByLabel('Move the cursor to').selectOption('time');
+    await page.getByLabel('Time (local)').fill(local);
+    await page.getByRole('button', { name: 'Seek' }).click();
+    await page.getByText(`Replaying from ${local}.`).waitFor();
+    const fromTime = await env.sink.waitFor((records) => records.length >= 5);
+    expect(fromTime.map((r) => r.headers['ce-id']).slice(0, 5)).toEqual(['o-1', 'o-2', 'f-1', 'f-2', 'f-3']);
+
     await page.getByRole('button', { name: 'Delete…' }).click();
     const dialog = page.getByRole('dialog', { name: 'Delete this subscription?' });
     await dialog.waitFor();
