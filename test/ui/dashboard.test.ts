@@ -258,7 +258,11 @@ describe('dashboard in Chromium', () => {
     await nav.getByRole('link', { name: 'Live tail' }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Live tail' }).waitFor();
-    expect(await page.evaluate('document.activeElement?.tagName')).toBe('H1');
+    // Focus moves in an effect after the page renders.
+    await until(
+      'the new page heading has focus',
+      async () => (await page.evaluate('document.activeElement?.tagName')) === 'H1',
+    );
     expect(await nav.getByRole('link', { name: 'Live tail' }).getAttribute('aria-current')).toBe('page');
     expect(pageErrors).toEqual([]);
   });
