@@ -46,6 +46,7 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('.figure', { hasText: 'Retention' }).textContent()).toContain(
       'keep everything',
     );
+    expect(await page.getByText('Totals since the broker started').textContent()).toContain('2 published');
     await page.locator('.chart canvas').waitFor();
     await screenshot(page, 'overview');
     await expectAccessible();

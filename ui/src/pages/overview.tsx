@@ -16,7 +16,8 @@ export function rates(stats: Stats): RateSeries {
     const sample = stats.samples[i];
     if (previous === undefined || sample === undefined) continue;
     const seconds = (sample.t - previous.t) / 1000;
-    if (seconds <= 0) continue;
+    // The last sample is taken at the request: a sliver of an interval would make a noisy point.
+    if (seconds * 1000 < stats.sampleIntervalMs / 2) continue;
     times.push(sample.t / 1000);
     accepted.push(Math.max(0, sample.accepted - previous.accepted) / seconds);
     delivered.push(Math.max(0, sample.delivered - previous.delivered) / seconds);
@@ -28,6 +29,19 @@ export function rates(stats: Stats): RateSeries {
       { label: 'Delivered/s', values: delivered, color: '#157347' },
     ],
   };
+}
+
+/** Events per second over the last `windowMs` (steadier than the last interval alone). */
+export function recentRate(
+  stats: Stats,
+  key: 'accepted' | 'delivered',
+  windowMs = 10_000,
+): number | undefined {
+  const last = stats.samples.at(-1);
+  if (last === undefined) return undefined;
+  const first = stats.samples.find((sample) => sample.t >= last.t - windowMs) ?? last;
+  const seconds = (last.t - first.t) / 1000;
+  return seconds <= 0 ? undefined : Math.max(0, last[key] - first[key]) / seconds;
 }
 
 function retentionText(retention: Stats['retention']): string {
@@ -69,7 +83,6 @@ export function OverviewPage() {
   const subscriptions = usePolling(() => api.subscriptions(), 2_000);
   const data = stats.data;
   const series = data === undefined ? undefined : rates(data);
-  const latest = (index: number) => series?.series[index]?.values.at(-1);
   return (
     <>
       <h1 tabIndex={-1}>Overview</h1>
@@ -78,8 +91,16 @@ export function OverviewPage() {
         <section aria-labelledby="throughput">
           <h2 id="throughput">Throughput and log</h2>
           <dl class="figures">
-            <Figure label="Published" value={`${formatRate(latest(0))}/s`} detail="events in" />
-            <Figure label="Delivered" value={`${formatRate(latest(1))}/s`} detail="to sinks" />
+            <Figure
+              label="Published"
+              value={`${formatRate(recentRate(data, 'accepted'))}/s`}
+              detail="events in, last 10 s"
+            />
+            <Figure
+              label="Delivered"
+              value={`${formatRate(recentRate(data, 'delivered'))}/s`}
+              detail="to sinks, last 10 s"
+            />
             <Figure
               label="Log size"
               value={`${data.log.events.toLocaleString()} events`}
