@@ -23,7 +23,7 @@ import {
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
-import { registerDashboard } from '../dashboard/index.js';
+import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
 import { BrokerStats } from './stats.js';
 
 /** How long start-up waits for the store before listening without it. */
@@ -246,7 +246,9 @@ export class Broker {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
       const url = new URL(req.url ?? '/', 'http://broker');
-      if (!this.delivering && !SERVED_BEFORE_DELIVERY.has(url.pathname)) {
+      // The dashboard's files too: it shows the 503s of the API calls rather than being one.
+      const early = SERVED_BEFORE_DELIVERY.has(url.pathname) || url.pathname.startsWith(DASHBOARD_PATH);
+      if (!this.delivering && !early) {
         throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available yet', {
           retryAfter: 1,
         });

@@ -97,3 +97,29 @@ describe('the dashboard on a broker with --admin-port', () => {
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/stats', '/ui/']));
   });
 });
+
+describe('the dashboard while the store is not reachable yet', () => {
+  let waiting: BrokerProcess;
+
+  beforeAll(async () => {
+    // Nothing listens on this port: the broker starts, and answers 503 until the store answers.
+    const nowhere = await freePort();
+    waiting = await startBroker({
+      args: ['--store', 'jetstream', '--nats-url', `nats://127.0.0.1:${nowhere}`],
+    });
+  });
+
+  afterAll(async () => {
+    await waiting?.stop();
+    if (waiting !== undefined) removeDir(waiting.dataDir);
+  });
+
+  it('serves the app, whose API calls get the 503 problem to show', async () => {
+    const page = await fetch(`${waiting.adminUrl}/ui/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const stats = await fetch(`${waiting.adminUrl}/stats`);
+    expect(stats.status).toBe(503);
+    expect(await stats.json()).toMatchObject({ code: 'HERALD_STORE_UNAVAILABLE' });
+  });
+});
