@@ -48,6 +48,8 @@ describe('dashboard in Chromium', () => {
     );
     expect(await page.getByText('Totals since the broker started').textContent()).toContain('2 published');
     await page.locator('.chart canvas').waitFor();
+    // No authentication on this broker: nothing offers to sign in.
+    expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(0);
     await screenshot(page, 'overview');
     await expectAccessible();
   });

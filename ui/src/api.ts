@@ -59,6 +59,12 @@ export function setToken(token: string | null): void {
   tokenListeners.forEach((listener) => listener());
 }
 
+/** True once the broker answered 401: only then does the header offer to sign in. */
+let authenticationSeen = false;
+export function authenticationRequired(): boolean {
+  return authenticationSeen;
+}
+
 const tokenListeners = new Set<() => void>();
 export function onTokenChange(listener: () => void): () => void {
   tokenListeners.add(listener);
@@ -94,6 +100,10 @@ export async function authorizedFetch(path: string, init: RequestInit = {}): Pro
     if (token !== null) headers.set('authorization', `Bearer ${token}`);
     const response = await fetch(path, { ...init, headers });
     if (response.status !== 401) return response;
+    if (!authenticationSeen) {
+      authenticationSeen = true;
+      tokenListeners.forEach((listener) => listener());
+    }
     const reason =
       token === null ? 'This broker requires a bearer token.' : 'The broker did not accept the token.';
     const given = await askForToken(reason);

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { currentToken, onTokenChange, setToken, setTokenPrompt } from './api';
+import { authenticationRequired, currentToken, onTokenChange, setToken, setTokenPrompt } from './api';
 import { TokenDialog } from './components';
 import { linkTo, usePath } from './router';
 import { OverviewPage } from './pages/overview';
@@ -41,6 +41,7 @@ export function App() {
   const main = useRef<HTMLElement>(null);
   const [tokenReason, setTokenReason] = useState<string>();
   const [signedIn, setSignedIn] = useState(currentToken() !== null);
+  const [authenticating, setAuthenticating] = useState(authenticationRequired());
   const resolveToken = useRef<(token: string | undefined) => void>(undefined);
 
   useEffect(() => {
@@ -51,7 +52,10 @@ export function App() {
           setTokenReason(reason);
         }),
     );
-    const off = onTokenChange(() => setSignedIn(currentToken() !== null));
+    const off = onTokenChange(() => {
+      setSignedIn(currentToken() !== null);
+      setAuthenticating(authenticationRequired());
+    });
     return () => {
       setTokenPrompt(undefined);
       off();
@@ -95,9 +99,11 @@ export function App() {
               Forget token
             </button>
           ) : (
-            <button type="button" onClick={() => setTokenReason('Enter a bearer token for this broker.')}>
-              Sign in
-            </button>
+            authenticating && (
+              <button type="button" onClick={() => setTokenReason('Enter a bearer token for this broker.')}>
+                Sign in
+              </button>
+            )
           )}
         </div>
       </header>
