@@ -82,6 +82,8 @@ export class SubscriptionWorker {
   /** Headers every attempt carries besides the event's: the credential and the handshake origin. */
   private readonly fixedHeaders: Record<string, string>;
   committed = 0;
+  /** Events this worker delivered since it started (the dashboard's per-subscription delivery rate). */
+  deliveredEvents = 0;
   /** Something was delivered or dead-lettered since the dispatcher last asked. */
   private delivered = false;
 
@@ -367,6 +369,7 @@ export class SubscriptionWorker {
       const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
       if (outcome === 'delivered') {
         metrics.deliveries.inc({ outcome: 'delivered' }, events.length);
+        this.deliveredEvents += events.length;
         this.lastDeliveredAt = Date.now();
         this.consecutiveFailures = 0;
         return 'delivered';
