@@ -201,11 +201,14 @@ class OtelTracing implements Tracing {
         delete headers['tracestate'];
         w3c.inject(trace.setSpan(parent, span), headers, { set: (c, k, v) => (c[k] = v) });
       },
-      end: (status, error) => {
+      end: (status, failure, message) => {
         if (status > 0) span.setAttribute('http.response.status_code', status);
         if (status < 200 || status >= 300) {
-          span.setAttribute('error.type', status === 0 ? 'network' : String(status));
-          span.setStatus({ code: SpanStatusCode.ERROR, ...(error === undefined ? {} : { message: error }) });
+          span.setAttribute('error.type', status === 0 ? (failure ?? 'network') : String(status));
+          span.setStatus({
+            code: SpanStatusCode.ERROR,
+            ...(status === 0 && message !== undefined ? { message } : {}),
+          });
         }
         span.end();
       },

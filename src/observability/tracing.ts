@@ -42,8 +42,11 @@ export interface DeliveryTarget {
 export interface DeliverySpan {
   /** Replaces the outgoing `traceparent`/`tracestate` with this span's context. */
   inject(headers: Record<string, string>): void;
-  /** Ends the span with the sink's status (0: no answer) and, on failure, what went wrong. */
-  end(status: number, error?: string): void;
+  /**
+   * Ends the span with the sink's status, or 0 and why no answer came (`failure`: timeout, network, …,
+   * with the transport's message).
+   */
+  end(status: number, failure?: string, message?: string): void;
 }
 
 export interface Tracing {
