@@ -98,8 +98,8 @@ export function registerCompletion(program: Command, passThrough: Readonly<Recor
     .argument('<shell>', 'bash or zsh')
     .description('print a shell completion script');
   examples(command, [
-    'source <(herald completion bash)      # in ~/.bashrc',
-    'source <(herald completion zsh)       # in ~/.zshrc, after compinit',
+    'herald completion bash > ~/.herald-completion.bash && echo "source ~/.herald-completion.bash" >> ~/.bashrc',
+    'herald completion zsh > "${fpath[1]}/_herald"   # or: source <(herald completion zsh) after compinit',
   ]);
   command.action((shell: string) => {
     if (shell === 'bash') process.stdout.write(bashCompletion(program, passThrough));

@@ -1,0 +1,319 @@
+// Acceptance (issue 13): the built `herald` binary, run as a child process against a real broker
+// process, for every client command and output format, and every bad input with its message and exit code.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { removeDir, useBrokerAndSink } from '../harness/processes.js';
+import { freePorts } from '../infra/process.js';
+import { runCli } from './run-cli.js';
+
+const env = useBrokerAndSink();
+const dir = mkdtempSync(path.join(tmpdir(), 'herald-cli-client-'));
+afterAll(() => removeDir(dir));
+
+const url = () => ['--url', env.broker.url];
+const json = <T>(text: string) => JSON.parse(text) as T;
+
+interface SubscriptionOut {
+  id: string;
+  sink: string;
+  status: { state: string; cursor: number };
+}
+
+async function createSubscription(...extra: string[]): Promise<SubscriptionOut> {
+  const exit = await runCli(['subscriptions', 'create', ...url(), '--sink', env.sink.url, '-o', 'json', ...extra]);
+  expect(exit.code, exit.stderr).toBe(0);
+  return json<SubscriptionOut>(exit.stdout);
+}
+
+describe('herald publish (one event from flags) and match', () => {
+  it('publishes with --data JSON, --ext and --subject, and the event is in the log', async () => {
+    const exit = await runCli([
+      'publish',
+      ...url(),
+      '--type',
+      'com.example.cli.one',
+      '--source',
+      '/cli',
+      '--id',
+      'cli-1',
+      '--subject',
+      'eu/42',
+      '--data',
+      '{"order":42}',
+      '--ext',
+      'region=eu',
+    ]);
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(json(exit.stdout)).toEqual({ published: 1, id: 'cli-1', source: '/cli', type: 'com.example.cli.one' });
+    const tail = await runCli(['tail', ...url(), '--from', 'earliest', '--filter', "id = 'cli-1'", '--limit', '1']);
+    expect(tail.code, tail.stderr).toBe(0);
+    expect(json<{ event: Record<string, unknown> }>(tail.stdout).event).toMatchObject({
+      id: 'cli-1',
+      subject: 'eu/42',
+      region: 'eu',
+      data: { order: 42 },
+      datacontenttype: 'application/json',
+    });
+  });
+
+  it('prints yaml and table forms', async () => {
+    const yaml = await runCli(['publish', ...url(), '--type', 't', '--source', '/cli', '--id', 'y1', '-o', 'yaml']);
+    expect(yaml.code, yaml.stderr).toBe(0);
+    expect(parseYaml(yaml.stdout)).toMatchObject({ published: 1, id: 'y1' });
+    const table = await runCli(['publish', ...url(), '--type', 't', '--source', '/cli', '--id', 't1', '-o', 'table']);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^PUBLISHED\s+ID\s+SOURCE\s+TYPE$/);
+    expect(table.stdout).not.toContain('\u001b[');
+  });
+
+  it('match names exactly the subscriptions whose filters pass, in every format', async () => {
+    const orders = await createSubscription('--type', 'com.example.match.order');
+    const eu = await createSubscription('--filter', "subject LIKE 'eu/%'");
+    const event = JSON.stringify({ specversion: '1.0', id: 'm1', source: '/m', type: 'com.example.match.order', subject: 'eu/1' });
+    const both = await runCli(['match', ...url(), '--event', event, '-o', 'json']);
+    expect(both.code, both.stderr).toBe(0);
+    const ids = json<{ subscriptions: Array<{ id: string; sink: string }> }>(both.stdout).subscriptions.map((s) => s.id);
+    expect(ids).toContain(orders.id);
+    expect(ids).toContain(eu.id);
+    const other = JSON.stringify({ specversion: '1.0', id: 'm2', source: '/m', type: 'com.example.match.other', subject: 'us/1' });
+    const none = await runCli(['match', ...url(), '--event', other, '-o', 'yaml']);
+    const found = (parseYaml(none.stdout) as { subscriptions: Array<{ id: string }> }).subscriptions.map((s) => s.id);
+    expect(found).not.toContain(orders.id);
+    expect(found).not.toContain(eu.id);
+    const file = path.join(dir, 'event.json');
+    writeFileSync(file, event);
+    const table = await runCli(['match', ...url(), '--event', `@${file}`, '-o', 'table']);
+    expect(table.stdout).toMatch(/^ID\s+SINK/);
+    expect(table.stdout).toContain(orders.id);
+    // Nothing was stored by the dry run.
+    const tail = await runCli(['tail', ...url(), '--from', 'earliest', '--filter', "id = 'm1'", '--limit', '1'], {
+      timeoutMs: 3_000,
+    }).catch(() => 'timed out');
+    expect(tail).toBe('timed out');
+    for (const id of [orders.id, eu.id]) await runCli(['subscriptions', 'delete', ...url(), id]);
+  });
+});
+
+describe('herald subscriptions and deadletters', () => {
+  it('create, list, get, pause, resume, seek and delete, in json, yaml and table', async () => {
+    const created = await createSubscription('--type', 'com.example.subs', '--from', 'earliest', '--header', 'x-team=blue');
+    expect(created.sink).toBe(env.sink.url);
+
+    const list = await runCli(['subscriptions', 'list', ...url(), '-o', 'json']);
+    expect(json<SubscriptionOut[]>(list.stdout).map((s) => s.id)).toContain(created.id);
+    const yaml = await runCli(['subscriptions', 'list', ...url(), '-o', 'yaml']);
+    expect((parseYaml(yaml.stdout) as SubscriptionOut[]).map((s) => s.id)).toContain(created.id);
+    const table = await runCli(['subscriptions', 'list', ...url(), '-o', 'table']);
+    expect(table.stdout).toMatch(/^ID\s+STATE\s+CURSOR\s+LAG\s+DEAD\s+SINK\s+FILTER/);
+    expect(table.stdout).toContain(created.id);
+
+    const get = await runCli(['subscriptions', 'get', ...url(), created.id, '-o', 'yaml']);
+    expect(parseYaml(get.stdout)).toMatchObject({ id: created.id, protocolsettings: { headers: { 'x-team': 'blue' } } });
+
+    const paused = await runCli(['subscriptions', 'pause', ...url(), created.id, '-o', 'json']);
+    expect(json<SubscriptionOut>(paused.stdout).status.state).toBe('paused');
+    const resumed = await runCli(['subscriptions', 'resume', ...url(), created.id, '-o', 'table']);
+    expect(resumed.stdout).toContain('active');
+
+    const seek = await runCli(['subscriptions', 'seek', ...url(), created.id, '--to', '1', '-o', 'json']);
+    expect(seek.code, seek.stderr).toBe(0);
+    expect(json<SubscriptionOut>(seek.stdout).id).toBe(created.id);
+
+    const deleted = await runCli(['subscriptions', 'delete', ...url(), created.id, '-o', 'json']);
+    expect(deleted.code).toBe(0);
+    const gone = await runCli(['subscriptions', 'get', ...url(), created.id]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr.trim()).toBe(
+      `herald: the broker refused: 404 HERALD_NOT_FOUND: subscription '${created.id}' does not exist`,
+    );
+  });
+
+  it('lists dead letters and redrives them', async () => {
+    await env.sink.configure({ status: 400 });
+    try {
+      const sub = await createSubscription('--type', 'com.example.dead', '--retry', '0');
+      const publish = await runCli(['publish', ...url(), '--type', 'com.example.dead', '--source', '/dead', '--id', 'dead-1']);
+      expect(publish.code).toBe(0);
+      let letters: Array<{ id: string; event: { id: string } }> = [];
+      for (let i = 0; i < 200 && letters.length === 0; i++) {
+        const list = await runCli(['deadletters', 'list', ...url(), sub.id, '-o', 'json']);
+        letters = json(list.stdout);
+        if (letters.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(letters.map((l) => l.event.id)).toEqual(['dead-1']);
+      const table = await runCli(['deadletters', 'list', ...url(), sub.id, '-o', 'table']);
+      expect(table.stdout).toMatch(/^ID\s+SEQUENCE\s+ATTEMPTS\s+AT\s+ERROR\s+TYPE\s+EVENT ID/);
+      expect(table.stdout).toContain('HERALD_SINK_REJECTED');
+      const yaml = await runCli(['deadletters', 'list', ...url(), sub.id, '--limit', '1', '-o', 'yaml']);
+      expect((parseYaml(yaml.stdout) as unknown[]).length).toBe(1);
+
+      await env.sink.configure({ status: 200 });
+      const redrive = await runCli(['deadletters', 'redrive', ...url(), sub.id, '--id', letters[0]!.id, '--wait', '-o', 'json']);
+      expect(redrive.code, redrive.stderr).toBe(0);
+      expect(json(redrive.stdout)).toEqual({ subscription: sub.id, redriving: 1 });
+      await env.sink.waitFor((records) => records.filter((r) => r.headers['ce-id'] === 'dead-1').length >= 2);
+
+      const unknown = await runCli(['deadletters', 'redrive', ...url(), sub.id, '--id', 'no-such-letter']);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain("HERALD_NOT_FOUND: no dead letter with id 'no-such-letter' (at /ids)");
+      await runCli(['subscriptions', 'delete', ...url(), sub.id]);
+    } finally {
+      await env.sink.configure({ status: 200 });
+    }
+  });
+});
+
+describe('herald status', () => {
+  it('shows the log size and rates in every format', async () => {
+    const out = await runCli(['status', ...url(), '--interval', '200', '-o', 'json']);
+    expect(out.code, out.stderr).toBe(0);
+    const status = json<Record<string, number>>(out.stdout);
+    expect(status['logEvents']).toBeGreaterThan(0);
+    expect(status['lastSequence']).toBeGreaterThan(0);
+    expect(status).toHaveProperty('publishRate');
+    expect(status).toHaveProperty('totalLag');
+    const yaml = await runCli(['status', ...url(), '--interval', '100', '-o', 'yaml']);
+    expect(parseYaml(yaml.stdout)).toHaveProperty('logBytes');
+    const table = await runCli(['status', ...url(), '--interval', '100', '-o', 'table']);
+    expect(table.stdout).toMatch(/log\s+\d+ events/);
+  });
+});
+
+describe('bad input: one clear line and the exit code', () => {
+  it('an unreachable broker: exit 1', async () => {
+    const [port] = await freePorts(1);
+    const closed = `http://127.0.0.1:${port}`;
+    for (const args of [
+      ['subscriptions', 'list'],
+      ['publish', '--type', 't', '--source', '/s'],
+      ['status'],
+      ['match', '--event', '{"specversion":"1.0","id":"1","source":"/s","type":"t"}'],
+      ['deadletters', 'list', 'x'],
+    ]) {
+      const exit = await runCli([...args, '--url', closed]);
+      expect(exit.code, args.join(' ')).toBe(1);
+      expect(exit.stderr.trim()).toBe(`herald: cannot reach the broker at ${closed}: ECONNREFUSED`);
+    }
+  });
+
+  it('HERALD_URL is honoured like --url', async () => {
+    const exit = await runCli(['subscriptions', 'list'], { env: { HERALD_URL: 'http://127.0.0.1:1' } });
+    expect(exit.stderr).toContain('http://127.0.0.1:1');
+  });
+
+  it('a refused request prints the problem with its code and pointer: exit 1', async () => {
+    const exit = await runCli(['subscriptions', 'create', ...url(), '--sink', 'ftp://nowhere']);
+    expect(exit.code).toBe(1);
+    expect(exit.stderr.trim()).toMatch(/^herald: the broker refused: 400 HERALD_INVALID_SINK: sink: .* \(at \/sink\)$/);
+  });
+
+  it('an invalid CESQL filter shows its position', async () => {
+    const tail = await runCli(['tail', ...url(), '--filter', "type = 'a' AND"]);
+    expect(tail.code).toBe(2);
+    expect(tail.stderr.trim()).toMatch(/^herald: --filter is not valid CESQL: .* at line 1, column \d+$/);
+    const create = await runCli(['subscriptions', 'create', ...url(), '--sink', env.sink.url, '--filter', 'a ==']);
+    expect(create.code).toBe(1);
+    expect(create.stderr.trim()).toMatch(
+      /^herald: the broker refused: 400 HERALD_INVALID_FILTER: invalid CESQL expression: .* at line 1, column \d+ \(at \/filters\/0\/sql\)$/,
+    );
+  });
+
+  it('an unknown subscription id: exit 1 for every command that takes one', async () => {
+    for (const args of [
+      ['subscriptions', 'get', 'nope'],
+      ['subscriptions', 'delete', 'nope'],
+      ['subscriptions', 'pause', 'nope'],
+      ['subscriptions', 'resume', 'nope'],
+      ['subscriptions', 'seek', 'nope', '--to', 'earliest'],
+      ['deadletters', 'list', 'nope'],
+      ['deadletters', 'redrive', 'nope'],
+    ]) {
+      const exit = await runCli([...args, ...url()]);
+      expect(exit.code, args.join(' ')).toBe(1);
+      expect(exit.stderr.trim()).toBe("herald: the broker refused: 404 HERALD_NOT_FOUND: subscription 'nope' does not exist");
+    }
+  });
+
+  it('bad usage: exit 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['publish', ...url()], /publish needs --type and --source/],
+      [['publish', ...url(), '--type', 't', '--source', '/s', '--ext', 'novalue'], /--ext takes name=value/],
+      [['publish', ...url(), '--type', 'T', '--source', '/s', '--id', ''], /invalid event: HERALD_/],
+      [['subscriptions', 'seek', 'x', ...url(), '--to', 'yesterday'], /--to must be earliest, latest/],
+      [['subscriptions', 'list', '-o', 'xml'], /argument 'xml' is invalid/],
+      [['tail', '--from', 'soon'], /--from must be earliest, latest/],
+      [['match', '--event', '{not json'], /--event is not valid JSON/],
+      [['subscriptions', 'bogus'], /unknown command 'bogus'/],
+      [['completion', 'fish'], /unknown shell "fish"/],
+      [['publish', '--file', path.join(dir, 'missing.ndjson')], /--file: cannot read .*missing.ndjson: ENOENT/],
+    ];
+    for (const [args, message] of cases) {
+      const exit = await runCli(args);
+      expect(exit.code, args.join(' ')).toBe(2);
+      expect(exit.stderr, args.join(' ')).toMatch(message);
+    }
+  });
+
+  it('sends --token / HERALD_TOKEN as a bearer token', async () => {
+    // A broker without authentication ignores the header; the request still succeeds with it.
+    const flag = await runCli(['subscriptions', 'list', ...url(), '--token', 'secret-token']);
+    expect(flag.code).toBe(0);
+    const fromEnv = await runCli(['subscriptions', 'list', ...url()], { env: { HERALD_TOKEN: 'secret-token' } });
+    expect(fromEnv.code).toBe(0);
+  });
+});
+
+describe('help and completion', () => {
+  it('every command has --help with examples', async () => {
+    for (const args of [
+      [],
+      ['publish'],
+      ['tail'],
+      ['subscriptions'],
+      ['subscriptions', 'list'],
+      ['subscriptions', 'get'],
+      ['subscriptions', 'create'],
+      ['subscriptions', 'delete'],
+      ['subscriptions', 'pause'],
+      ['subscriptions', 'resume'],
+      ['subscriptions', 'seek'],
+      ['deadletters'],
+      ['deadletters', 'list'],
+      ['deadletters', 'redrive'],
+      ['match'],
+      ['status'],
+      ['completion'],
+    ]) {
+      const exit = await runCli([...args, '--help']);
+      expect(exit.code, args.join(' ')).toBe(0);
+      expect(exit.stdout, args.join(' ')).toContain('Examples:\n  $ herald');
+    }
+  });
+
+  it('bash completion completes commands, subcommands, options and -o values', async () => {
+    const script = await runCli(['completion', 'bash']);
+    expect(script.code).toBe(0);
+    const file = path.join(dir, 'herald.bash');
+    writeFileSync(file, script.stdout);
+    const complete = async (...words: string[]) => {
+      const { execFileSync } = await import('node:child_process');
+      const line = `source ${file}; COMP_WORDS=(herald ${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length}; _herald; echo "\${COMPREPLY[*]}"`;
+      return execFileSync('bash', ['-c', line], { encoding: 'utf8' }).trim();
+    };
+    expect(await complete('sub')).toBe('subscriptions');
+    expect(await complete('subscriptions', 'se')).toBe('seek');
+    expect((await complete('publish', '--con')).split(' ')).toContain('--continue-on-error');
+    expect(await complete('tail', '-o', 'ya')).toBe('yaml');
+    expect((await complete('broker', '--data-')).split(' ')).toContain('--data-dir');
+  });
+
+  it('zsh completion is generated', async () => {
+    const script = await runCli(['completion', 'zsh']);
+    expect(script.code).toBe(0);
+    expect(script.stdout).toMatch(/^#compdef herald/);
+    expect(script.stdout).toContain('"subscriptions") echo "list get create delete pause resume seek"');
+  });
+});
