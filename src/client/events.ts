@@ -52,7 +52,8 @@ export function structuredOf(input: EventInput): StructuredEvent {
     if (typeof json !== 'object' || json === null) {
       throw new InvalidEventError('toJSON() did not give an object', 'HERALD_INVALID_EVENT', undefined, '');
     }
-    return { ...(json as StructuredEvent) };
+    // The SDK's toJSON() keeps unset attributes as undefined members; unset means absent.
+    return Object.fromEntries(Object.entries(json).filter(([, value]) => value !== undefined));
   }
   const members: StructuredEvent = { ...input };
   members['specversion'] ??= '1.0';

@@ -256,14 +256,6 @@ describe('bad input: one clear line and the exit code', () => {
       expect(exit.stderr, args.join(' ')).toMatch(message);
     }
   });
-
-  it('sends --token / HERALD_TOKEN as a bearer token', async () => {
-    // A broker without authentication ignores the header; the request still succeeds with it.
-    const flag = await runCli(['subscriptions', 'list', ...url(), '--token', 'secret-token']);
-    expect(flag.code).toBe(0);
-    const fromEnv = await runCli(['subscriptions', 'list', ...url()], { env: { HERALD_TOKEN: 'secret-token' } });
-    expect(fromEnv.code).toBe(0);
-  });
 });
 
 describe('help and completion', () => {
@@ -315,5 +307,83 @@ describe('help and completion', () => {
     expect(script.code).toBe(0);
     expect(script.stdout).toMatch(/^#compdef herald/);
     expect(script.stdout).toContain('"subscriptions") echo "list get create delete pause resume seek"');
+  });
+});
+
+describe('credentials and refusals by an authenticating broker', () => {
+  it('sends the token as a bearer token and prints 401 and 403 problems readably', async () => {
+    // A stand-in for the broker's authentication (built in parallel): it records the header and answers
+    // the problems the contract names (architecture §7).
+    const { createServer } = await import('node:http');
+    const seen: Array<string | undefined> = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      const forbidden = req.headers.authorization === 'Bearer reader-token';
+      const problem = forbidden
+        ? { title: 'Forbidden', status: 403, code: 'HERALD_FORBIDDEN', detail: "principal 'reader' may not subscribe" }
+        : { title: 'Unauthenticated', status: 401, code: 'HERALD_UNAUTHENTICATED', detail: 'authentication required' };
+      res.writeHead(problem.status, { 'content-type': 'application/problem+json', 'www-authenticate': 'Bearer' });
+      res.end(JSON.stringify(problem));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const anonymous = await runCli(['subscriptions', 'list', '--url', at]);
+      expect(anonymous.code).toBe(1);
+      expect(anonymous.stderr.trim()).toBe(
+        'herald: the broker refused: 401 HERALD_UNAUTHENTICATED: authentication required — pass a token with --token or HERALD_TOKEN',
+      );
+      const reader = await runCli(['subscriptions', 'list', '--url', at], { env: { HERALD_TOKEN: 'reader-token' } });
+      expect(reader.code).toBe(1);
+      expect(reader.stderr.trim()).toBe(
+        "herald: the broker refused: 403 HERALD_FORBIDDEN: principal 'reader' may not subscribe — the token is not allowed to do this",
+      );
+      await runCli(['publish', '--url', at, '--token', 'flag-token', '--type', 't', '--source', '/s']);
+      expect(seen).toEqual([undefined, 'Bearer reader-token', 'Bearer flag-token']);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('on a terminal', () => {
+  /** Runs the CLI under a pseudo-terminal (util-linux `script`); stdout and stderr arrive merged. */
+  async function onTerminal(args: string, env: Record<string, string> = {}): Promise<string> {
+    const { execFileSync } = await import('node:child_process');
+    const { CLI } = await import('../harness/processes.js');
+    const environment: Record<string, string | undefined> = { ...process.env, TERM: 'xterm', ...env };
+    if (env['NO_COLOR'] === undefined) delete environment['NO_COLOR'];
+    return execFileSync('script', ['-qec', `${process.execPath} ${CLI} ${args}`, '/dev/null'], {
+      encoding: 'utf8',
+      env: environment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+
+  it('defaults to a coloured table, and NO_COLOR turns colours off', async () => {
+    const sub = await createSubscription('--type', 'com.example.tty');
+    try {
+      const coloured = await onTerminal(`subscriptions list --url ${env.broker.url}`);
+      expect(coloured).toMatch(/\u001b\[1mID\s+STATE/);
+      expect(coloured).toContain(`\u001b[32mactive`);
+      const plain = await onTerminal(`subscriptions list --url ${env.broker.url}`, { NO_COLOR: '1' });
+      expect(plain).toMatch(/^ID\s+STATE\s+CURSOR/);
+      expect(plain).not.toContain('\u001b[');
+    } finally {
+      await runCli(['subscriptions', 'delete', ...url(), sub.id]);
+    }
+  });
+
+  it('draws a progress bar while publishing a file', async () => {
+    const file = path.join(dir, 'progress.ndjson');
+    writeFileSync(
+      file,
+      Array.from({ length: 3000 }, (_, i) =>
+        JSON.stringify({ specversion: '1.0', id: `progress-${i}`, source: '/progress', type: 't' }),
+      ).join('\n'),
+    );
+    const output = await onTerminal(`publish --url ${env.broker.url} --file ${file}`, { NO_COLOR: '1' });
+    expect(output).toMatch(/\r\[#{30}\] 100% 3000\/3000 events \d+\/s/);
+    expect(output).toMatch(/PUBLISHED\s+INVALID\s+FAILED\s+3000\s+0\s+0/);
   });
 });
