@@ -209,7 +209,10 @@ export class Broker {
     admin.on('POST', '/match', async (req, res) => {
       const events = await this.ingress.parse(req);
       if (events.length !== 1) {
-        throw new HeraldError('HERALD_INVALID_BATCH', `/match takes one event, got a batch of ${events.length}`);
+        throw new HeraldError(
+          'HERALD_INVALID_BATCH',
+          `/match takes one event, got a batch of ${events.length}`,
+        );
       }
       const matched = this.dispatcher.match((events[0] as CloudEvent).attributes);
       sendJson(res, 200, { subscriptions: matched.map(({ id, sink }) => ({ id, sink })) });

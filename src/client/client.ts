@@ -179,9 +179,14 @@ export class HeraldClient {
   readonly deadLetters = {
     list: async (subscription: string, options: { limit?: number } = {}): Promise<DeadLetter[]> =>
       (
-        await this.admin.json<{ deadLetters: DeadLetter[] }>('GET', `${path(subscription)}/deadletters`, undefined, {
-          query: { limit: options.limit },
-        })
+        await this.admin.json<{ deadLetters: DeadLetter[] }>(
+          'GET',
+          `${path(subscription)}/deadletters`,
+          undefined,
+          {
+            query: { limit: options.limit },
+          },
+        )
       ).deadLetters,
     /** Re-delivers all dead letters, or those with the given ids; resolves with how many were taken. */
     redrive: async (subscription: string, ids?: readonly string[]): Promise<number> =>

@@ -36,13 +36,16 @@ function fromQuery(from: TailStart | undefined): string | undefined {
   if (from === undefined || from === 'latest') return undefined;
   if (from === 'earliest') return '0';
   if (typeof from === 'number') {
-    if (!Number.isSafeInteger(from) || from < 0) throw new RangeError(`from must be a sequence >= 0, got ${from}`);
+    if (!Number.isSafeInteger(from) || from < 0)
+      throw new RangeError(`from must be a sequence >= 0, got ${from}`);
     return String(from);
   }
   if (from instanceof Date) return from.toISOString();
   if (/^\d+$/.test(from)) return from;
   if (Number.isNaN(Date.parse(from)) || !/^\d{4}-\d\d-\d\dT/.test(from)) {
-    throw new RangeError(`from must be earliest, latest, a sequence or an RFC 3339 time, got ${JSON.stringify(from)}`);
+    throw new RangeError(
+      `from must be earliest, latest, a sequence or an RFC 3339 time, got ${JSON.stringify(from)}`,
+    );
   }
   return from;
 }
@@ -98,7 +101,10 @@ const sleep = (ms: number, signal: AbortSignal | undefined) =>
  * `Last-Event-ID` set to the last sequence it saw, so that no event is lost or repeated. A refusal
  * (4xx, e.g. an invalid filter or a missing permission) ends the iteration with that problem.
  */
-export async function* tailEvents(connection: Connection, options: TailOptions = {}): AsyncGenerator<TailedEvent> {
+export async function* tailEvents(
+  connection: Connection,
+  options: TailOptions = {},
+): AsyncGenerator<TailedEvent> {
   const from = fromQuery(options.from);
   const { signal } = options;
   const baseDelay = Math.max(1, options.reconnectDelayMs ?? 250);
@@ -114,7 +120,10 @@ export async function* tailEvents(connection: Connection, options: TailOptions =
     signal?.addEventListener('abort', abort, { once: true });
     try {
       const response = await connection.send('GET', '/events/stream', {
-        headers: { accept: 'text/event-stream', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) },
+        headers: {
+          accept: 'text/event-stream',
+          ...(lastId === undefined ? {} : { 'last-event-id': lastId }),
+        },
         query: { from: lastId === undefined ? from : undefined, filter: options.filter },
         signal: controller.signal,
       });

@@ -7,7 +7,7 @@ import { MalformedDeliveryError, parseDelivery } from './parse.js';
  * What a consumer does with a delivery. Return nothing (or a 2xx status) to acknowledge; return another
  * status (e.g. 503) to ask for a retry; a thrown error answers 500, so the broker retries.
  */
-export type DeliveryListener = (delivery: Delivery) => void | number | Promise<void | number>;
+export type DeliveryListener = (delivery: Delivery) => unknown;
 
 export interface ReceiverOptions extends ParseOptions {
   /**
@@ -67,16 +67,20 @@ export async function receive(
   try {
     if (method === 'OPTIONS') return answerHandshake(origin, options);
     if (method !== 'POST' && method !== 'PUT' && method !== 'PATCH') {
-      return { ...problem(405, 'HERALD_METHOD_NOT_ALLOWED', `${method} is not a delivery`), headers: { allow: 'POST, OPTIONS', 'content-type': 'application/problem+json' } };
+      return {
+        ...problem(405, 'HERALD_METHOD_NOT_ALLOWED', `${method} is not a delivery`),
+        headers: { allow: 'POST, OPTIONS', 'content-type': 'application/problem+json' },
+      };
     }
     const delivery = await parseDelivery(source, options);
     const status = await listener(delivery);
     return { status: typeof status === 'number' ? status : 204, headers: {} };
   } catch (error) {
     if (error instanceof MalformedDeliveryError) return problem(error.status, error.code, error.message);
-    (options.onError ?? ((e: unknown) => process.stderr.write(`herald receiver: ${String((e as Error)?.stack ?? e)}\n`)))(
-      error,
-    );
+    (
+      options.onError ??
+      ((e: unknown) => process.stderr.write(`herald receiver: ${String((e as Error)?.stack ?? e)}\n`))
+    )(error);
     return problem(500, 'HERALD_INTERNAL', 'the consumer failed to process the delivery');
   }
 }

@@ -62,7 +62,8 @@ function isWebRequest(source: DeliverySource): source is Request {
 
 function isIncomingMessage(source: DeliverySource): source is IncomingMessage {
   return (
-    typeof (source as IncomingMessage).on === 'function' && Array.isArray((source as IncomingMessage).rawHeaders)
+    typeof (source as IncomingMessage).on === 'function' &&
+    Array.isArray((source as IncomingMessage).rawHeaders)
   );
 }
 
@@ -94,7 +95,8 @@ async function readStream(stream: AsyncIterable<unknown>, limit: number): Promis
   for await (const chunk of stream) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
     size += buffer.byteLength;
-    if (size > limit) throw new MalformedDeliveryError(413, 'HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
+    if (size > limit)
+      throw new MalformedDeliveryError(413, 'HERALD_PAYLOAD_TOO_LARGE', `body over ${limit} bytes`);
     chunks.push(buffer);
   }
   return Buffer.concat(chunks, size);
@@ -133,7 +135,11 @@ function integerHeader(raw: readonly string[], name: string): number | undefined
   const value = headerOf(raw, name);
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value.trim())) {
-    throw new MalformedDeliveryError(400, 'HERALD_INVALID_REQUEST', `${name} must be a whole number, got ${JSON.stringify(value)}`);
+    throw new MalformedDeliveryError(
+      400,
+      'HERALD_INVALID_REQUEST',
+      `${name} must be a whole number, got ${JSON.stringify(value)}`,
+    );
   }
   return Number(value.trim());
 }

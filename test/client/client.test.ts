@@ -32,7 +32,8 @@ function countingFetch() {
     const response = await fetch(input, init);
     const url = new URL(input instanceof Request ? input.url : String(input));
     const body = init?.body;
-    const events = typeof body === 'string' && body.startsWith('[') ? (JSON.parse(body) as unknown[]).length : 0;
+    const events =
+      typeof body === 'string' && body.startsWith('[') ? (JSON.parse(body) as unknown[]).length : 0;
     log.push({ method: init?.method ?? 'GET', path: url.pathname, status: response.status, events });
     return response;
   };
@@ -57,7 +58,13 @@ describe('publish', () => {
     await client.publish([
       new CloudEvent({ id: 'sdk-1', source: '/sdk', type: 'com.example.sdk', data: { hello: 'world' } }),
       { id: 'plain-1', source: '/sdk', type: 'com.example.sdk', datacontenttype: 'text/plain', data: 'hi' },
-      new CloudEvent({ id: 'sdk-bin', source: '/sdk', type: 'com.example.sdk', datacontenttype: 'application/octet-stream', data: new Uint8Array([0, 1, 255]) }),
+      new CloudEvent({
+        id: 'sdk-bin',
+        source: '/sdk',
+        type: 'com.example.sdk',
+        datacontenttype: 'application/octet-stream',
+        data: new Uint8Array([0, 1, 255]),
+      }),
     ]);
     // A plain object without specversion and id gets 1.0 and a UUID.
     await client.publish({ source: '/sdk', type: 'com.example.sdk.defaults' });
@@ -77,7 +84,13 @@ describe('publish', () => {
 
   it('batches by size and linger, within the memory bound (backpressure)', async () => {
     const { log, fetch } = countingFetch();
-    const client = new HeraldClient({ url: broker.url, fetch, maxBatchEvents: 100, lingerMs: 20, maxBufferedEvents: 250 });
+    const client = new HeraldClient({
+      url: broker.url,
+      fetch,
+      maxBatchEvents: 100,
+      lingerMs: 20,
+      maxBufferedEvents: 250,
+    });
     let highest = 0;
     for (let i = 0; i < 2_000; i++) {
       // Resolves once buffered; waits while 250 events are held.
@@ -101,7 +114,10 @@ describe('publish', () => {
     const { log, fetch } = countingFetch();
     const client = new HeraldClient({ url: broker.url, fetch });
     const error = await client
-      .publish([{ id: 'ok', source: '/v', type: 't' }, { id: 'bad', source: '/v', type: 't', time: 'noon' }])
+      .publish([
+        { id: 'ok', source: '/v', type: 't' },
+        { id: 'bad', source: '/v', type: 't', time: 'noon' },
+      ])
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidEventError);
     expect((error as InvalidEventError).code).toBe('HERALD_INVALID_ATTRIBUTE');
@@ -111,7 +127,13 @@ describe('publish', () => {
 
   it('reports a refusal as a HeraldProblemError with the code; flush() lists enqueued failures', async () => {
     const client = new HeraldClient({ url: broker.url });
-    const big = { id: 'big', source: '/refused', type: 't', datacontenttype: 'text/plain', data: 'x'.repeat(1_100_000) };
+    const big = {
+      id: 'big',
+      source: '/refused',
+      type: 't',
+      datacontenttype: 'text/plain',
+      data: 'x'.repeat(1_100_000),
+    };
     const error = await client.publish(big).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HeraldProblemError);
     expect((error as HeraldProblemError).code).toBe('HERALD_PAYLOAD_TOO_LARGE');
@@ -126,9 +148,17 @@ describe('publish', () => {
     const limited = await startBroker({ args: ['--ingress-rate-limit', '4'] });
     try {
       const { log, fetch } = countingFetch();
-      const client = new HeraldClient({ url: limited.url, fetch, maxBatchEvents: 1, maxInFlight: 1, lingerMs: 0 });
+      const client = new HeraldClient({
+        url: limited.url,
+        fetch,
+        maxBatchEvents: 1,
+        maxInFlight: 1,
+        lingerMs: 0,
+      });
       const started = Date.now();
-      await client.publish(Array.from({ length: 12 }, (_, i) => ({ id: `limited-${i}`, source: '/limited', type: 't' })));
+      await client.publish(
+        Array.from({ length: 12 }, (_, i) => ({ id: `limited-${i}`, source: '/limited', type: 't' })),
+      );
       const refused = log.filter((entry) => entry.status === 429);
       expect(refused.length).toBeGreaterThan(0);
       expect(log.filter((entry) => entry.status === 202)).toHaveLength(12);
@@ -143,7 +173,11 @@ describe('publish', () => {
 
   it('retries while the broker is unreachable and publishes once it is back', async () => {
     const [port] = await freePorts(1);
-    const client = new HeraldClient({ url: `http://127.0.0.1:${port}`, maxAttempts: 30, maxRetryDelayMs: 500 });
+    const client = new HeraldClient({
+      url: `http://127.0.0.1:${port}`,
+      maxAttempts: 30,
+      maxRetryDelayMs: 500,
+    });
     const publishing = client.publish({ id: 'late-1', source: '/late', type: 't' });
     await new Promise((resolve) => setTimeout(resolve, 500));
     const later = await startBroker({ args: ['--port', String(port)] });
@@ -156,7 +190,9 @@ describe('publish', () => {
       removeDir(later.dataDir);
     }
     const gone = new HeraldClient({ url: `http://127.0.0.1:${port}`, maxAttempts: 1 });
-    await expect(gone.publish({ id: 'x', source: '/late', type: 't' })).rejects.toBeInstanceOf(HeraldConnectionError);
+    await expect(gone.publish({ id: 'x', source: '/late', type: 't' })).rejects.toBeInstanceOf(
+      HeraldConnectionError,
+    );
   });
 });
 
@@ -173,12 +209,12 @@ describe('subscriptions, dead letters, match', () => {
     expect(created.status.state).toBe('active');
     expect((await client.subscriptions.list()).map((s) => s.id)).toContain(created.id);
     expect((await client.subscriptions.get(created.id)).sink).toBe(sink.url);
-    expect((await client.match({ id: 'm', source: '/typed', type: 'com.example.typed' })).map((m) => m.id)).toContain(
-      created.id,
-    );
-    expect((await client.match({ id: 'm', source: '/typed', type: 'com.example.other' })).map((m) => m.id)).not.toContain(
-      created.id,
-    );
+    expect(
+      (await client.match({ id: 'm', source: '/typed', type: 'com.example.typed' })).map((m) => m.id),
+    ).toContain(created.id);
+    expect(
+      (await client.match({ id: 'm', source: '/typed', type: 'com.example.other' })).map((m) => m.id),
+    ).not.toContain(created.id);
     expect((await client.subscriptions.pause(created.id)).status.state).toBe('paused');
     expect((await client.subscriptions.resume(created.id)).status.state).toBe('active');
 

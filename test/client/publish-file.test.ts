@@ -25,7 +25,10 @@ async function logIds(source: string): Promise<string[]> {
   let from = 1;
   for (;;) {
     const response = await fetch(`${broker.url}/events?from=${from}&limit=1000`);
-    const page = (await response.json()) as { events: Array<{ event: { id: string; source: string } }>; next: number };
+    const page = (await response.json()) as {
+      events: Array<{ event: { id: string; source: string } }>;
+      next: number;
+    };
     if (page.events.length === 0) return ids;
     for (const { event } of page.events) if (event.source === source) ids.push(event.id);
     from = page.next;
@@ -39,7 +42,8 @@ describe('herald publish --file', () => {
   it('publishes 100,000 events from an NDJSON file, and every one is in the log', async () => {
     const file = path.join(dir, 'bulk.ndjson');
     const out = createWriteStream(file);
-    for (let i = 0; i < 100_000; i++) out.write(line(`bulk-${i}`, '/bulk', { subject: `item/${i % 97}` }) + '\n');
+    for (let i = 0; i < 100_000; i++)
+      out.write(line(`bulk-${i}`, '/bulk', { subject: `item/${i % 97}` }) + '\n');
     await new Promise<void>((resolve) => out.end(resolve));
 
     const exit = await runCli(['publish', '--url', broker.url, '--file', file], { timeoutMs: 240_000 });
@@ -70,7 +74,9 @@ describe('herald publish --file', () => {
     expect(exit.code).toBe(2);
     const lines = exit.stderr.trim().split('\n');
     expect(lines[0]).toMatch(new RegExp(`^herald: ${file}:3: not valid JSON: `));
-    expect(lines[1]).toBe(`herald: ${file}:5: HERALD_MISSING_ATTRIBUTE: required attribute 'type' is missing`);
+    expect(lines[1]).toBe(
+      `herald: ${file}:5: HERALD_MISSING_ATTRIBUTE: required attribute 'type' is missing`,
+    );
     expect(lines[2]).toMatch(new RegExp(`^herald: ${file}:6: HERALD_INVALID_ATTRIBUTE: .*time`));
     expect(lines[3]).toBe(
       'herald: 3 invalid line(s); nothing was published (--continue-on-error publishes the valid ones)',
@@ -94,7 +100,10 @@ describe('herald publish --file', () => {
   it('a refusal from the broker is printed with its code: exit 1', async () => {
     const file = path.join(dir, 'big.ndjson');
     // 2 MiB of data: valid CloudEvents, but over the broker's default 1 MiB per event.
-    writeFileSync(file, line('big-1', '/big', { data: 'x'.repeat(2 * 1024 * 1024), datacontenttype: 'text/plain' }) + '\n');
+    writeFileSync(
+      file,
+      line('big-1', '/big', { data: 'x'.repeat(2 * 1024 * 1024), datacontenttype: 'text/plain' }) + '\n',
+    );
     const exit = await runCli(['publish', '--url', broker.url, '--file', file]);
     expect(exit.code).toBe(1);
     expect(exit.stderr).toMatch(/^herald: the broker refused: 413 HERALD_PAYLOAD_TOO_LARGE: /);

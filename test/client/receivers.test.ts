@@ -139,20 +139,63 @@ describe.each(CONSUMERS.map(([name]) => name))('the %s example consumer', (name)
       body: 'hello',
     });
     expect(good.status).toBe(204);
-    const got = (await waitFor(consumer(), (r) => r.some((x) => x.id === 'pct-1'))).find((x) => x.id === 'pct-1')!;
-    expect(got).toMatchObject({ subscription: 'manual', sequence: 7, attempt: 2, mode: 'binary', data: 'hello' });
+    const got = (await waitFor(consumer(), (r) => r.some((x) => x.id === 'pct-1'))).find(
+      (x) => x.id === 'pct-1',
+    )!;
+    expect(got).toMatchObject({
+      subscription: 'manual',
+      sequence: 7,
+      attempt: 2,
+      mode: 'binary',
+      data: 'hello',
+    });
 
     const cases: Array<[string, RequestInit, RegExp]> = [
-      ['broken JSON', { headers: { 'content-type': 'application/cloudevents+json' }, body: '{"id": ' }, /not valid JSON/],
+      [
+        'broken JSON',
+        { headers: { 'content-type': 'application/cloudevents+json' }, body: '{"id": ' },
+        /not valid JSON/,
+      ],
       [
         'a bad percent-encoding',
-        { headers: { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/s', 'ce-type': 't', 'ce-subject': '%ZZ' } },
+        {
+          headers: {
+            'ce-specversion': '1.0',
+            'ce-id': 'x',
+            'ce-source': '/s',
+            'ce-type': 't',
+            'ce-subject': '%ZZ',
+          },
+        },
         /percent/i,
       ],
-      ['a missing type', { headers: { 'content-type': 'application/cloudevents+json' }, body: '{"specversion":"1.0","id":"1","source":"/s"}' }, /'type'/],
-      ['a batch that is not an array', { headers: { 'content-type': 'application/cloudevents-batch+json' }, body: '{}' }, /array/],
+      [
+        'a missing type',
+        {
+          headers: { 'content-type': 'application/cloudevents+json' },
+          body: '{"specversion":"1.0","id":"1","source":"/s"}',
+        },
+        /'type'/,
+      ],
+      [
+        'a batch that is not an array',
+        { headers: { 'content-type': 'application/cloudevents-batch+json' }, body: '{}' },
+        /array/,
+      ],
       ['no CloudEvent at all', { headers: { 'content-type': 'text/plain' }, body: 'hi' }, /not a CloudEvent/],
-      ['a bad Herald-Attempt', { headers: { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/s', 'ce-type': 't', 'herald-attempt': 'two' } }, /herald-attempt/],
+      [
+        'a bad Herald-Attempt',
+        {
+          headers: {
+            'ce-specversion': '1.0',
+            'ce-id': 'x',
+            'ce-source': '/s',
+            'ce-type': 't',
+            'herald-attempt': 'two',
+          },
+        },
+        /herald-attempt/,
+      ],
     ];
     for (const [what, init, reason] of cases) {
       const response = await fetch(consumer().url, { method: 'POST', ...init });

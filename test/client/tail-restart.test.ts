@@ -22,9 +22,13 @@ describe('herald tail across broker restarts', () => {
     const dataDir = broker.dataDir;
     const url = broker.url;
 
-    const tail = spawn(process.execPath, [CLI, 'tail', '--url', url, '--from', 'earliest', '-o', 'json', '--limit', '300'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const tail = spawn(
+      process.execPath,
+      [CLI, 'tail', '--url', url, '--from', 'earliest', '-o', 'json', '--limit', '300'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const seen: string[] = [];
     let stderr = '';
     tail.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -22,11 +22,10 @@ export function connectionOptions(command: Command): Command {
     .addOption(new Option('--url <url>', 'the broker').env('HERALD_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'sent as Authorization: Bearer <token>').env('HERALD_TOKEN'))
     .addOption(
-      new Option('-o, --output <format>', 'table, json or yaml (default: table on a terminal, json otherwise)').choices([
-        'table',
-        'json',
-        'yaml',
-      ]),
+      new Option(
+        '-o, --output <format>',
+        'table, json or yaml (default: table on a terminal, json otherwise)',
+      ).choices(['table', 'json', 'yaml']),
     );
 }
 
@@ -37,7 +36,11 @@ export function examples(command: Command, lines: readonly string[]): Command {
 
 export function clientFor(flags: ConnectionFlags, extra: Partial<HeraldClientOptions> = {}): HeraldClient {
   try {
-    return new HeraldClient({ ...extra, url: flags.url, ...(flags.token === undefined ? {} : { token: flags.token }) });
+    return new HeraldClient({
+      ...extra,
+      url: flags.url,
+      ...(flags.token === undefined ? {} : { token: flags.token }),
+    });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
   }
@@ -61,7 +64,9 @@ export function readFileArgument(flag: string, file: string): string {
   try {
     return readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (error) {
-    throw new UsageError(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UsageError(
+      `${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 
@@ -73,11 +78,16 @@ export function parsePosition(
   if (value === 'earliest' || value === 'latest') return value;
   if (/^\d+$/.test(value)) return { sequence: Number(value) };
   if (/^\d{4}-\d\d-\d\dT/.test(value) && !Number.isNaN(Date.parse(value))) return { time: value };
-  throw new UsageError(`${flag} must be earliest, latest, a sequence number or an RFC 3339 time, got ${JSON.stringify(value)}`);
+  throw new UsageError(
+    `${flag} must be earliest, latest, a sequence number or an RFC 3339 time, got ${JSON.stringify(value)}`,
+  );
 }
 
 /** `k=v` pairs of a repeatable flag. */
-export function keyValues(flag: string, values: readonly string[] | undefined): Record<string, string> | undefined {
+export function keyValues(
+  flag: string,
+  values: readonly string[] | undefined,
+): Record<string, string> | undefined {
   if (values === undefined || values.length === 0) return undefined;
   const result: Record<string, string> = {};
   for (const pair of values) {
@@ -95,7 +105,8 @@ export function collect(value: string, previous: string[] | undefined): string[]
 
 export function positiveInteger(flag: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+    if (!/^\d+$/.test(value) || Number(value) < 1)
+      throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
     return Number(value);
   };
 }

@@ -11,7 +11,9 @@ function commandTree(
   const tree = new Map<string, { subcommands: string[]; options: string[] }>();
   const walk = (command: Command, path: string) => {
     const subcommands = command.commands.filter((c) => c.name() !== 'help').map((c) => c.name());
-    const options = command.options.flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined));
+    const options = command.options.flatMap((o) =>
+      [o.short, o.long].filter((f): f is string => f !== undefined),
+    );
     tree.set(path, { subcommands, options: [...options, ...(passThrough[path] ?? []), '--help'] });
     for (const child of command.commands) walk(child, path === '' ? child.name() : `${path} ${child.name()}`);
   };
@@ -19,13 +21,22 @@ function commandTree(
   return tree;
 }
 
-function caseArms(tree: ReturnType<typeof commandTree>, pick: 'subcommands' | 'options', indent: string): string {
+function caseArms(
+  tree: ReturnType<typeof commandTree>,
+  pick: 'subcommands' | 'options',
+  indent: string,
+): string {
   return [...tree]
-    .map(([path, entry]) => `${indent}${JSON.stringify(path)}) echo ${JSON.stringify(entry[pick].join(' '))} ;;`)
+    .map(
+      ([path, entry]) => `${indent}${JSON.stringify(path)}) echo ${JSON.stringify(entry[pick].join(' '))} ;;`,
+    )
     .join('\n');
 }
 
-export function bashCompletion(program: Command, passThrough: Readonly<Record<string, readonly string[]>>): string {
+export function bashCompletion(
+  program: Command,
+  passThrough: Readonly<Record<string, readonly string[]>>,
+): string {
   const tree = commandTree(program, passThrough);
   return `# bash completion for herald: source <(herald completion bash)
 _herald_subcommands() {
@@ -58,7 +69,10 @@ complete -F _herald herald
 `;
 }
 
-export function zshCompletion(program: Command, passThrough: Readonly<Record<string, readonly string[]>>): string {
+export function zshCompletion(
+  program: Command,
+  passThrough: Readonly<Record<string, readonly string[]>>,
+): string {
   const tree = commandTree(program, passThrough);
   return `#compdef herald
 # zsh completion for herald: source <(herald completion zsh), or save as _herald on your $fpath
@@ -92,7 +106,10 @@ if (( $+functions[compdef] )); then compdef _herald herald; fi
 `;
 }
 
-export function registerCompletion(program: Command, passThrough: Readonly<Record<string, readonly string[]>>): void {
+export function registerCompletion(
+  program: Command,
+  passThrough: Readonly<Record<string, readonly string[]>>,
+): void {
   const command = program
     .command('completion')
     .argument('<shell>', 'bash or zsh')

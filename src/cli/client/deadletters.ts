@@ -11,7 +11,10 @@ const COLUMNS: ReadonlyArray<Column<DeadLetter>> = [
   { header: 'SEQUENCE', value: (d) => d.sequence },
   { header: 'ATTEMPTS', value: (d) => d.attempts },
   { header: 'AT', value: (d) => d.deadLetteredAt },
-  { header: 'ERROR', value: (d) => `${d.error.code}${d.error.status === undefined ? '' : ` (${d.error.status})`}` },
+  {
+    header: 'ERROR',
+    value: (d) => `${d.error.code}${d.error.status === undefined ? '' : ` (${d.error.status})`}`,
+  },
   { header: 'TYPE', value: (d) => d.event['type'] },
   { header: 'EVENT ID', value: (d) => d.event['id'] },
 ];
@@ -19,8 +22,14 @@ const COLUMNS: ReadonlyArray<Column<DeadLetter>> = [
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function registerDeadLetters(program: Command): void {
-  const group = program.command('deadletters').alias('dlq').description('inspect and redrive dead letters of a subscription');
-  examples(group, ['herald deadletters list SUBSCRIPTION_ID', 'herald deadletters redrive SUBSCRIPTION_ID --wait']);
+  const group = program
+    .command('deadletters')
+    .alias('dlq')
+    .description('inspect and redrive dead letters of a subscription');
+  examples(group, [
+    'herald deadletters list SUBSCRIPTION_ID',
+    'herald deadletters redrive SUBSCRIPTION_ID --wait',
+  ]);
 
   const list = connectionOptions(
     group
@@ -29,7 +38,10 @@ export function registerDeadLetters(program: Command): void {
       .option('--limit <n>', 'at most this many (default 100)', positiveInteger('--limit'))
       .description("list a subscription's dead letters"),
   );
-  examples(list, ['herald deadletters list SUBSCRIPTION_ID', 'herald deadletters list SUBSCRIPTION_ID --limit 5 -o yaml']);
+  examples(list, [
+    'herald deadletters list SUBSCRIPTION_ID',
+    'herald deadletters list SUBSCRIPTION_ID --limit 5 -o yaml',
+  ]);
   list.action(async (subscription: string, flags: ConnectionFlags & { limit?: number }) => {
     const letters = await clientFor(flags).deadLetters.list(subscription, {
       ...(flags.limit === undefined ? {} : { limit: flags.limit }),
@@ -42,7 +54,10 @@ export function registerDeadLetters(program: Command): void {
       .command('redrive')
       .argument('<subscription>', 'subscription id')
       .option('--id <id>', 'only this dead letter (repeatable; default: all)', collect)
-      .option('--wait', 'wait (with a progress bar on a terminal) until the broker has taken every letter for redelivery')
+      .option(
+        '--wait',
+        'wait (with a progress bar on a terminal) until the broker has taken every letter for redelivery',
+      )
       .description('deliver dead letters again'),
   );
   examples(redrive, [
@@ -62,7 +77,9 @@ export function registerDeadLetters(program: Command): void {
       const bar = new ProgressBar(redriving, 'letters');
       let gone = 0;
       for (;;) {
-        const left = new Set((await client.deadLetters.list(subscription, { limit: 10_000 })).map((d) => d.id));
+        const left = new Set(
+          (await client.deadLetters.list(subscription, { limit: 10_000 })).map((d) => d.id),
+        );
         const now = [...waitingFor].filter((id) => !left.has(id)).length;
         bar.tick(now - gone);
         gone = now;

@@ -33,7 +33,13 @@ export function paint(stream: NodeJS.WriteStream): Paint {
   const on = colourEnabled(stream);
   const wrap = (open: number, close: number) => (text: string) =>
     on ? `\u001b[${open}m${text}\u001b[${close}m` : text;
-  return { red: wrap(31, 39), green: wrap(32, 39), yellow: wrap(33, 39), dim: wrap(2, 22), bold: wrap(1, 22) };
+  return {
+    red: wrap(31, 39),
+    green: wrap(32, 39),
+    yellow: wrap(33, 39),
+    dim: wrap(2, 22),
+    bold: wrap(1, 22),
+  };
 }
 
 /** `-o` when given; otherwise a table on a terminal and JSON when piped. */
@@ -64,7 +70,14 @@ export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>):
   const widths = columns.map((column, i) =>
     Math.max(column.header.length, ...texts.map((cells) => (cells[i] as string).length)),
   );
-  const lines = [p.bold(columns.map((column, i) => column.header.padEnd(widths[i] as number)).join('  ').trimEnd())];
+  const lines = [
+    p.bold(
+      columns
+        .map((column, i) => column.header.padEnd(widths[i] as number))
+        .join('  ')
+        .trimEnd(),
+    ),
+  ];
   rows.forEach((row, r) => {
     const cells = texts[r] as string[];
     lines.push(
@@ -81,7 +94,11 @@ export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>):
 }
 
 /** Prints a result in the chosen format: `table` uses the columns, json/yaml the full documents. */
-export function print<T>(format: OutputFormat, value: T | readonly T[], columns: ReadonlyArray<Column<T>>): void {
+export function print<T>(
+  format: OutputFormat,
+  value: T | readonly T[],
+  columns: ReadonlyArray<Column<T>>,
+): void {
   if (format === 'json') process.stdout.write(JSON.stringify(value, null, 2) + '\n');
   else if (format === 'yaml') process.stdout.write(toYaml(value));
   else process.stdout.write(table(Array.isArray(value) ? (value as readonly T[]) : [value as T], columns));

@@ -47,7 +47,11 @@ export function registerPublish(program: Command): void {
     .option('--ext <name=value>', 'an extension attribute (repeatable)', collect)
     .option('--file <file>', 'an NDJSON file of structured events, or - for standard input')
     .option('--continue-on-error', 'publish the valid lines of --file and report the invalid ones')
-    .option('--batch-size <n>', 'events per request with --file (default 1000)', positiveInteger('--batch-size'));
+    .option(
+      '--batch-size <n>',
+      'events per request with --file (default 1000)',
+      positiveInteger('--batch-size'),
+    );
   connectionOptions(command);
   examples(command, [
     `herald publish --type com.example.order.created --source /shop --data '{"order": 42}'`,
@@ -56,19 +60,23 @@ export function registerPublish(program: Command): void {
     'generate-events | herald publish --file - --continue-on-error',
   ]);
   command.action(async (flags: PublishFlags) => {
-    process.exitCode = flags.file === undefined ? await publishOne(flags) : await publishFile(flags, flags.file);
+    process.exitCode =
+      flags.file === undefined ? await publishOne(flags) : await publishFile(flags, flags.file);
   });
 }
 
 /** `--data`: JSON when it parses, otherwise text; `@FILE` reads a file (bytes when not UTF-8 text). */
 function dataMembers(flags: PublishFlags): StructuredEvent {
-  if (flags.data === undefined) return flags.datacontenttype === undefined ? {} : { datacontenttype: flags.datacontenttype };
+  if (flags.data === undefined)
+    return flags.datacontenttype === undefined ? {} : { datacontenttype: flags.datacontenttype };
   let bytes: Buffer;
   if (flags.data.startsWith('@')) {
     try {
       bytes = readFileSync(flags.data.slice(1) === '-' ? 0 : flags.data.slice(1));
     } catch (error) {
-      throw new UsageError(`--data: cannot read ${flags.data.slice(1)}: ${(error as NodeJS.ErrnoException).code ?? ''}`);
+      throw new UsageError(
+        `--data: cannot read ${flags.data.slice(1)}: ${(error as NodeJS.ErrnoException).code ?? ''}`,
+      );
     }
   } else {
     bytes = Buffer.from(flags.data);
@@ -170,7 +178,8 @@ function printProblems(problems: readonly LineProblem[], total: number, file: st
   for (const problem of problems.slice(0, SHOWN_PROBLEMS)) {
     process.stderr.write(`herald: ${name}:${problem.line}: ${problem.reason}\n`);
   }
-  if (total > SHOWN_PROBLEMS) process.stderr.write(`herald: … and ${total - SHOWN_PROBLEMS} more invalid lines\n`);
+  if (total > SHOWN_PROBLEMS)
+    process.stderr.write(`herald: … and ${total - SHOWN_PROBLEMS} more invalid lines\n`);
 }
 
 /**
@@ -201,7 +210,9 @@ async function publishFile(flags: PublishFlags, file: string): Promise<number> {
   if (invalid > 0) {
     printProblems(problems, invalid, file);
     if (flags.continueOnError !== true) {
-      process.stderr.write(`herald: ${invalid} invalid line(s); nothing was published (--continue-on-error publishes the valid ones)\n`);
+      process.stderr.write(
+        `herald: ${invalid} invalid line(s); nothing was published (--continue-on-error publishes the valid ones)\n`,
+      );
       return EXIT.usage;
     }
   }

@@ -53,10 +53,12 @@ interface CreateFlags extends ConnectionFlags {
 /** The request body from flags; `--spec` gives a whole body that the flags then extend. */
 function createRequest(flags: CreateFlags): SubscriptionInput {
   const base = flags.spec === undefined ? {} : readJsonArgument('--spec', flags.spec);
-  if (typeof base !== 'object' || base === null || Array.isArray(base)) throw new UsageError('--spec must be a JSON object');
+  if (typeof base !== 'object' || base === null || Array.isArray(base))
+    throw new UsageError('--spec must be a JSON object');
   const body: Record<string, unknown> = { protocol: 'HTTP', ...(base as Record<string, unknown>) };
   if (flags.sink !== undefined) body['sink'] = flags.sink;
-  if (body['sink'] === undefined) throw new UsageError('subscriptions create needs --sink (or a sink in --spec)');
+  if (body['sink'] === undefined)
+    throw new UsageError('subscriptions create needs --sink (or a sink in --spec)');
   if (flags.source !== undefined) body['source'] = flags.source;
   if (flags.type !== undefined) body['types'] = flags.type;
   const filters: unknown[] = Array.isArray(body['filters']) ? [...(body['filters'] as unknown[])] : [];
@@ -67,7 +69,9 @@ function createRequest(flags: CreateFlags): SubscriptionInput {
   for (const expression of flags.filter ?? []) filters.push({ sql: expression });
   if (filters.length > 0) body['filters'] = filters;
   if (flags.from !== undefined) body['startAt'] = parsePosition('--from', flags.from);
-  const delivery: Record<string, unknown> = { ...((body['delivery'] as Record<string, unknown> | undefined) ?? {}) };
+  const delivery: Record<string, unknown> = {
+    ...((body['delivery'] as Record<string, unknown> | undefined) ?? {}),
+  };
   if (flags.contentMode !== undefined) delivery['contentMode'] = flags.contentMode;
   if (flags.ordering !== undefined) delivery['ordering'] = flags.ordering;
   if (flags.retry !== undefined) {
@@ -77,7 +81,8 @@ function createRequest(flags: CreateFlags): SubscriptionInput {
   if (flags.deadLetterSink !== undefined) delivery['deadLetterSink'] = flags.deadLetterSink;
   if (Object.keys(delivery).length > 0) body['delivery'] = delivery;
   const headers = keyValues('--header', flags.header);
-  if (headers !== undefined) body['protocolsettings'] = { ...(body['protocolsettings'] as object | undefined), headers };
+  if (headers !== undefined)
+    body['protocolsettings'] = { ...(body['protocolsettings'] as object | undefined), headers };
   // The broker validates with the same schema; its 400 names the field.
   return body as SubscriptionInput;
 }
@@ -99,7 +104,9 @@ export function registerSubscriptions(program: Command): void {
     print(formatOf(flags), await clientFor(flags).subscriptions.list(), COLUMNS);
   });
 
-  const get = connectionOptions(group.command('get').argument('<id>', 'subscription id').description('show one subscription'));
+  const get = connectionOptions(
+    group.command('get').argument('<id>', 'subscription id').description('show one subscription'),
+  );
   examples(get, ['herald subscriptions get SUBSCRIPTION_ID -o json']);
   get.action(async (id: string, flags: ConnectionFlags) => {
     print(formatOf(flags), await clientFor(flags).subscriptions.get(id), COLUMNS);
@@ -116,7 +123,10 @@ export function registerSubscriptions(program: Command): void {
       .option('--prefix <attr=value>', 'a prefix filter (repeatable)', collect)
       .option('--suffix <attr=value>', 'a suffix filter (repeatable)', collect)
       .option('--filter <cesql>', 'a CloudEvents SQL filter (repeatable: all must hold)', collect)
-      .option('--from <position>', 'where delivery starts: earliest, latest (default), a sequence or an RFC 3339 time')
+      .option(
+        '--from <position>',
+        'where delivery starts: earliest, latest (default), a sequence or an RFC 3339 time',
+      )
       .option('--content-mode <mode>', 'binary (default), structured or batch')
       .option('--ordering <ordering>', 'none (default), strict or partitionkey')
       .option('--retry <n>', 'attempts after the first')
@@ -139,7 +149,9 @@ export function registerSubscriptions(program: Command): void {
     ['pause', 'stop delivering (the cursor stays)'],
     ['resume', 'deliver again from the cursor'],
   ] as const) {
-    const command = connectionOptions(group.command(name).argument('<id>', 'subscription id').description(description));
+    const command = connectionOptions(
+      group.command(name).argument('<id>', 'subscription id').description(description),
+    );
     examples(command, [`herald subscriptions ${name} SUBSCRIPTION_ID`]);
     command.action(async (id: string, flags: ConnectionFlags) => {
       const client = clientFor(flags);

@@ -17,7 +17,9 @@ function startOf(value: string | undefined): TailStart | undefined {
   if (value === undefined || value === 'earliest' || value === 'latest') return value;
   if (/^\d+$/.test(value)) return Number(value);
   if (/^\d{4}-\d\d-\d\dT/.test(value) && !Number.isNaN(Date.parse(value))) return value;
-  throw new UsageError(`--from must be earliest, latest, a sequence number or an RFC 3339 time, got ${JSON.stringify(value)}`);
+  throw new UsageError(
+    `--from must be earliest, latest, a sequence number or an RFC 3339 time, got ${JSON.stringify(value)}`,
+  );
 }
 
 /** Checks the CESQL here first, so a typo is shown with its position before anything is sent. */
@@ -45,7 +47,9 @@ function tableRow({ sequence, json }: TailedEvent): string[] {
 export function registerTail(program: Command): void {
   const command = program
     .command('tail')
-    .description('follow the event log (Server-Sent Events); resumes across broker restarts without gaps or repeats')
+    .description(
+      'follow the event log (Server-Sent Events); resumes across broker restarts without gaps or repeats',
+    )
     .option('--from <position>', 'earliest, latest (default), a sequence number or an RFC 3339 time')
     .option('--filter <cesql>', 'only events for which this CloudEvents SQL expression is TRUE')
     .option('--limit <n>', 'stop after this many events', positiveInteger('--limit'));
@@ -69,7 +73,10 @@ export function registerTail(program: Command): void {
     let bar: ProgressBar | undefined;
     let catchUpTo = 0;
     if (from === 'earliest' && process.stderr.isTTY === true && process.stdout.isTTY !== true) {
-      catchUpTo = await client.snapshot().then((s) => s.lastSequence, () => 0);
+      catchUpTo = await client.snapshot().then(
+        (s) => s.lastSequence,
+        () => 0,
+      );
       if (catchUpTo > 0) bar = new ProgressBar(catchUpTo, 'events');
     }
     const p = paint(process.stderr);
@@ -91,18 +98,33 @@ export function registerTail(program: Command): void {
         },
       })) {
         if (reconnecting) {
-          process.stderr.write(`${p.green('herald:')} reconnected; resuming after sequence ${item.sequence - 1}\n`);
+          process.stderr.write(
+            `${p.green('herald:')} reconnected; resuming after sequence ${item.sequence - 1}\n`,
+          );
           reconnecting = false;
         }
-        if (format === 'json') process.stdout.write(JSON.stringify({ sequence: item.sequence, event: item.json }) + '\n');
-        else if (format === 'yaml') process.stdout.write('---\n' + toYaml({ sequence: item.sequence, event: item.json }));
+        if (format === 'json')
+          process.stdout.write(JSON.stringify({ sequence: item.sequence, event: item.json }) + '\n');
+        else if (format === 'yaml')
+          process.stdout.write('---\n' + toYaml({ sequence: item.sequence, event: item.json }));
         else {
           const row = tableRow(item);
           if (widths === undefined) {
             widths = [8, 24, 32, 20, 36, 0];
-            process.stdout.write(paint(process.stdout).bold(TABLE_COLUMNS.map((h, i) => h.padEnd(widths?.[i] ?? 0)).join('  ').trimEnd()) + '\n');
+            process.stdout.write(
+              paint(process.stdout).bold(
+                TABLE_COLUMNS.map((h, i) => h.padEnd(widths?.[i] ?? 0))
+                  .join('  ')
+                  .trimEnd(),
+              ) + '\n',
+            );
           }
-          process.stdout.write(row.map((cell, i) => cell.padEnd(widths?.[i] ?? 0)).join('  ').trimEnd() + '\n');
+          process.stdout.write(
+            row
+              .map((cell, i) => cell.padEnd(widths?.[i] ?? 0))
+              .join('  ')
+              .trimEnd() + '\n',
+          );
         }
         if (bar !== undefined) {
           bar.tick(item.sequence <= catchUpTo ? 1 : 0);
