@@ -6,9 +6,17 @@ import { BROKER_OPTIONS, brokerHelp, ConfigError, loadBrokerConfig } from '../co
 import { isHeraldError } from '../errors/index.js';
 import { createLogger } from '../observability/index.js';
 
+const BROKER_EXAMPLES = `
+Examples:
+  $ herald broker
+  $ herald broker --port 9090 --data-dir /var/lib/herald --dedupe-window 10m
+  $ HERALD_STORE=jetstream HERALD_NATS_URL=nats://127.0.0.1:4222 herald broker
+  $ herald broker --config broker.yaml
+`;
+
 async function runBroker(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(brokerHelp() + '\n');
+    process.stdout.write(brokerHelp() + '\n' + BROKER_EXAMPLES);
     return 0;
   }
   let config;
@@ -72,7 +80,11 @@ Options:
   --image <image>          image of broker workloads [HERALD_IMAGE] (default herald:0.1.0)
   --image-pull-policy <p>  IfNotPresent, Always or Never [HERALD_IMAGE_PULL_POLICY] (default IfNotPresent)
   --log-level <level>      trace, debug, info, warn, error [HERALD_LOG_LEVEL] (default info)
-  --help                   show this help`;
+  --help                   show this help
+
+Examples:
+  $ herald operator
+  $ KUBECONFIG=~/.kube/config herald operator --image ghcr.io/example/herald:0.1.0 --log-level debug`;
 
 async function runOperator(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
@@ -131,12 +143,25 @@ async function runOperator(args: string[]): Promise<number> {
  * the operator's and `cesql eval`'s from their own small parsers. Commander lists them and passes the
  * arguments through untouched, so their flags, messages and exit codes stay exactly as they were.
  */
+const MANIFESTS_USAGE = `Usage: herald manifests [--image <image>]
+
+Prints the install manifests (namespace, CRDs, operator Deployment, RBAC) as YAML.
+
+Examples:
+  $ herald manifests | kubectl apply -f -
+  $ herald manifests --image ghcr.io/example/herald:0.1.0 > herald.yaml
+`;
+
 const PASS_THROUGH: Record<string, { description: string; run(args: string[]): Promise<number> }> = {
   broker: { description: 'run a broker (herald broker --help lists every option)', run: runBroker },
   operator: { description: 'run the Kubernetes operator (herald operator --help)', run: runOperator },
   manifests: {
     description: 'print the install manifests (namespace, CRDs, operator, RBAC) as YAML [--image I]',
     async run(rest) {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(MANIFESTS_USAGE);
+        return 0;
+      }
       const { installYaml } = await import('../operator/index.js');
       const image = rest[0] === '--image' && rest[1] !== undefined ? rest[1] : 'herald:0.1.0';
       process.stdout.write(installYaml(image));

@@ -259,6 +259,55 @@ describe('herald subscriptions and deadletters', () => {
   });
 });
 
+describe('every subscription command in every output format', () => {
+  const parsers: Record<string, (text: string) => unknown> = {
+    json: (text) => JSON.parse(text),
+    yaml: (text) => parseYaml(text),
+  };
+  it.each(['json', 'yaml', 'table'])('-o %s', async (format) => {
+    const created = await createSubscription('--type', `com.example.format.${format}`);
+    for (const args of [
+      ['subscriptions', 'create', '--sink', env.sink.url, '--type', 'x'],
+      ['subscriptions', 'get', created.id],
+      ['subscriptions', 'pause', created.id],
+      ['subscriptions', 'resume', created.id],
+      ['subscriptions', 'seek', created.id, '--to', 'latest'],
+      ['subscriptions', 'delete', created.id],
+    ]) {
+      const exit = await runCli([...args, ...url(), '-o', format]);
+      expect(exit.code, `${args.join(' ')}: ${exit.stderr}`).toBe(0);
+      let id: string;
+      if (format === 'table') {
+        expect(exit.stdout).toMatch(
+          /^ID\s+STATE\s+CURSOR\s+LAG\s+DEAD\s+SINK\s+FILTER\n\S+\s+(active|paused)/,
+        );
+        id = exit.stdout.split('\n')[1]!.split(/\s+/)[0]!;
+      } else {
+        const parsed = parsers[format]!(exit.stdout) as SubscriptionOut;
+        expect(parsed.sink, args.join(' ')).toBe(env.sink.url);
+        id = parsed.id;
+      }
+      if (args[1] === 'create')
+        expect((await runCli(['subscriptions', 'delete', ...url(), id])).code).toBe(0);
+      else expect(id).toBe(created.id);
+    }
+  });
+
+  it('tail in table and yaml form', async () => {
+    for (const id of ['tail-form-1', 'tail-form-2']) {
+      await runCli(['publish', ...url(), '--type', 't', '--source', '/tail-form', '--id', id]);
+    }
+    const table = await runCli(['tail', ...url(), '--from', 'earliest', '--limit', '2', '-o', 'table']);
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^SEQUENCE\s+TIME\s+TYPE\s+SOURCE\s+ID\s+SUBJECT$/);
+    expect(lines).toHaveLength(3);
+    const yaml = await runCli(['tail', ...url(), '--from', 'earliest', '--limit', '2', '-o', 'yaml']);
+    const documents = yaml.stdout.split(/^---$/m).filter((d) => d.trim() !== '');
+    expect(documents.map((d) => (parseYaml(d) as { sequence: number }).sequence)).toHaveLength(2);
+  });
+});
+
 describe('herald status', () => {
   it('shows the log size and rates in every format', async () => {
     const out = await runCli(['status', ...url(), '--interval', '200', '-o', 'json']);
@@ -386,6 +435,10 @@ describe('help and completion', () => {
       ['match'],
       ['status'],
       ['completion'],
+      ['broker'],
+      ['operator'],
+      ['manifests'],
+      ['cesql'],
     ]) {
       const exit = await runCli([...args, '--help']);
       expect(exit.code, args.join(' ')).toBe(0);
