@@ -533,6 +533,7 @@ describe('on a terminal', () => {
       encoding: 'utf8',
       env: environment,
       stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
     });
   }
 
@@ -548,6 +549,19 @@ describe('on a terminal', () => {
     } finally {
       await runCli(['subscriptions', 'delete', ...url(), sub.id]);
     }
+  });
+
+  it('draws a catch-up progress bar for tail --from earliest when the events go to a file', async () => {
+    for (let i = 0; i < 5; i++) {
+      await runCli(['publish', ...url(), '--type', 't', '--source', '/catch-up', '--id', `catch-up-${i}`]);
+    }
+    const out = path.join(dir, 'tail-out.ndjson');
+    const output = await onTerminal(`tail --url ${env.broker.url} --from earliest --limit 5 > ${out}`, {
+      NO_COLOR: '1',
+    });
+    expect(output).toMatch(/\r\[[#.]{30}\] \d+% \d+\/\d+ events/);
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(5);
   });
 
   it('draws a progress bar while publishing a file', async () => {

@@ -171,6 +171,31 @@ describe('publish', () => {
     }
   });
 
+  it('retries on 503 honouring Retry-After, then reports the problem', async () => {
+    // A broker whose JetStream store is not reachable answers ingress with 503 and Retry-After: 1.
+    const [natsPort] = await freePorts(1);
+    const unready = await startBroker({
+      args: ['--store', 'jetstream', '--nats-url', `nats://127.0.0.1:${natsPort}`],
+    });
+    try {
+      const { log, fetch } = countingFetch();
+      const client = new HeraldClient({ url: unready.url, fetch, maxAttempts: 3 });
+      const started = Date.now();
+      const error = await client
+        .publish({ id: 'unready', source: '/unready', type: 't' })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HeraldProblemError);
+      expect((error as HeraldProblemError).status).toBe(503);
+      expect((error as HeraldProblemError).retryAfter).toBe(1);
+      expect(log.map((entry) => entry.status)).toEqual([503, 503, 503]);
+      // Two waits of Retry-After: 1 second between the three attempts.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    } finally {
+      await unready.stop();
+      removeDir(unready.dataDir);
+    }
+  });
+
   it('retries while the broker is unreachable and publishes once it is back', async () => {
     const [port] = await freePorts(1);
     const client = new HeraldClient({

@@ -110,7 +110,8 @@ async function publishOne(flags: PublishFlags): Promise<number> {
     ...dataMembers(flags),
   };
   validateStructured(event);
-  const client = clientFor(flags);
+  // A person is waiting: an unreachable broker is reported after a few quick tries, not after a minute.
+  const client = clientFor(flags, { maxAttempts: 3, lingerMs: 0 });
   await client.publish(event);
   print(formatOf(flags), { published: 1, id: event['id'], source: event['source'], type: event['type'] }, [
     { header: 'PUBLISHED', value: (r) => r.published },
