@@ -235,6 +235,11 @@ async function main(argv: string[]): Promise<number> {
   // The data and control planes never load the client's code (nor commander's program) to start.
   const passThrough = command === undefined ? undefined : PASS_THROUGH[command];
   if (passThrough !== undefined) return passThrough.run(rest);
+  // `herald tail | head -3`: a closed pipe ends the command quietly instead of with a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const program = await buildProgram();
   const { reportError, EXIT } = await import('./client/index.js');
   try {
