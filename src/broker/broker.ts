@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import { Router, sendJson, sendProblem } from '../http/index.js';
@@ -226,6 +227,18 @@ export class Broker {
       shutdown: this.shutdownController.signal,
     });
     registerSubscriptionApi(admin, this.subscriptions);
+    // Dry run (architecture §3.6): one event in any mode; the dispatcher's live index answers. Nothing is stored.
+    admin.on('POST', '/match', async (req, res) => {
+      const events = await this.ingress.parse(req);
+      if (events.length !== 1) {
+        throw new HeraldError(
+          'HERALD_INVALID_BATCH',
+          `/match takes one event, got a batch of ${events.length}`,
+        );
+      }
+      const matched = this.dispatcher.match((events[0] as CloudEvent).attributes);
+      sendJson(res, 200, { subscriptions: matched.map(({ id, sink }) => ({ id, sink })) });
+    });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
       const ready = this.store.isReady() && this.delivering && this.stopping === undefined;

@@ -1,8 +1,13 @@
+import type { Attributes } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
 import type { IndexedAttribute } from '../filters/index.js';
-import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
+import type {
+  CompiledSubscription,
+  SubscriptionDefinition,
+  SubscriptionStatus,
+} from '../subscriptions/types.js';
 import type { SinkGuard } from '../sink-guard/index.js';
 import { SinkClient } from './sink-client.js';
 import type { WorkerHost } from './worker.js';
@@ -171,6 +176,31 @@ export class Dispatcher implements WorkerHost {
         }
       }
     }
+  }
+
+  /**
+   * Which subscriptions an event with these attributes would be offered to (`POST /match`): the same
+   * exact-match index and compiled filters as the shared tail, read-only (no delivery, no counters).
+   * Subscriptions another replica delivers are not in this process's index; their compiled filters
+   * answer for them, so the result is the same on every replica.
+   */
+  match(attributes: Attributes): SubscriptionDefinition[] {
+    const found = new Set<SubscriptionWorker>();
+    for (const attribute of INDEXED_ATTRIBUTES) {
+      const value = attributes[attribute];
+      if (typeof value !== 'string') continue;
+      const bucket = this.index.get(attribute)?.get(value);
+      if (bucket === undefined) continue;
+      for (const worker of bucket) if (worker.matches(attributes)) found.add(worker);
+    }
+    for (const worker of this.unindexed) if (worker.matches(attributes)) found.add(worker);
+    const matched = [...found].map((worker) => worker.compiled.definition);
+    for (const { compiled } of this.unclaimed.values()) {
+      if (!this.workers.has(compiled.definition.id) && compiled.filter.matches(attributes)) {
+        matched.push(compiled.definition);
+      }
+    }
+    return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   private indexWorker(worker: SubscriptionWorker, add: boolean): void {

@@ -45,6 +45,17 @@ export type SubscriptionView = Omit<
   readonly status: SubscriptionStatus;
 };
 
+/** A dead letter as `GET /subscriptions/{id}/deadletters` lists it. */
+export interface DeadLetterView {
+  readonly id: string;
+  readonly sequence: number;
+  readonly attempts: number;
+  readonly deadLetteredAt: string;
+  readonly error: { readonly code: string; readonly message: string; readonly status?: number | undefined };
+  /** The event in the JSON event format. */
+  readonly event: Record<string, unknown>;
+}
+
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
 }
@@ -299,7 +310,7 @@ export class SubscriptionService {
     return definition;
   }
 
-  async deadLetters(id: string, limit: number): Promise<unknown[]> {
+  async deadLetters(id: string, limit: number): Promise<DeadLetterView[]> {
     this.get(id);
     const letters = await this.options.store.listDeadLetters(id, limit);
     return letters.map((letter) => ({
@@ -308,7 +319,7 @@ export class SubscriptionService {
       attempts: letter.attempts,
       deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
       error: letter.error,
-      event: JSON.parse(eventToJson(letter.event)) as unknown,
+      event: JSON.parse(eventToJson(letter.event)) as Record<string, unknown>,
     }));
   }
 
