@@ -4,27 +4,38 @@
 # broker with SIGTERM and expects a clean exit. Used by .ci/run on a clean clone.
 set -euo pipefail
 
-port="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+# The commands checked here and in .ci/run must be the README's own.
+for command in 'npm install && npm start' 'npm test'; do
+  grep -qE "^${command}( |$)" README.md || {
+    echo "README.md no longer gives the command '${command}': update .ci/readme-run.sh and .ci/run" >&2
+    exit 1
+  }
+done
+
 log="$(mktemp)"
-echo "README run command: npm install && npm start  (HERALD_PORT=${port}; output in ${log})"
+# Port 0: the broker picks a free port and logs it (a port chosen beforehand could be taken by another
+# process during the minutes npm install takes).
+echo "README run command: npm install && npm start  (HERALD_PORT=0; output in ${log})"
 # Its own process group, so the stop reaches npm, the shell and the broker alike.
-HERALD_PORT="${port}" setsid bash -c 'npm install && npm start' >"${log}" 2>&1 </dev/null &
+HERALD_PORT=0 setsid bash -c 'npm install && npm start' >"${log}" 2>&1 </dev/null &
 pid=$!
 stop() { kill -TERM -- "-${pid}" 2>/dev/null || true; }
 trap 'stop' EXIT
 
-url="http://127.0.0.1:${port}"
 # npm install compiles better-sqlite3 on a fresh machine: allow minutes.
+port=''
 for _ in $(seq 1200); do
-  if curl -fsS "${url}/healthz" >/dev/null 2>&1; then break; fi
+  port="$(sed -n 's/.*"port":\([0-9]*\).*"msg":"herald broker listening".*/\1/p' "${log}" | head -n1)"
+  [[ -z "${port}" ]] || break
   if ! kill -0 "${pid}" 2>/dev/null; then
-    echo "the run command exited before the broker answered:" >&2
+    echo "the run command exited before the broker listened:" >&2
     tail -n 50 "${log}" >&2
     exit 1
   fi
   sleep 0.5
 done
-curl -fsS "${url}/healthz" >/dev/null || { echo "no /healthz answer after 10 minutes" >&2; tail -n 50 "${log}" >&2; exit 1; }
+[[ -n "${port}" ]] || { echo "the broker did not listen within 10 minutes" >&2; tail -n 50 "${log}" >&2; exit 1; }
+url="http://127.0.0.1:${port}"
 echo "  /healthz: $(curl -fsS "${url}/healthz")"
 echo "  /version: $(curl -fsS "${url}/version")"
 
