@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, removeDir, useBrokerAndSink } from '../harness/processes.js';
+import { CLI, removeDir, startBroker, useBrokerAndSink } from '../harness/processes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const env = useBrokerAndSink();
+// As `npm start` runs it, which the docs' examples assume: sinks on this machine allowed.
+const env = useBrokerAndSink(() => startBroker({ args: ['--sink-allow', '127.0.0.0/8,::1'] }));
 const dir = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
 afterAll(() => removeDir(dir));
 
