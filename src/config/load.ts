@@ -27,6 +27,11 @@ export interface BrokerConfig {
   readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
   readonly ingressRateLimit: number;
   readonly shutdownTimeoutMs: number;
+  readonly eventTypes: {
+    readonly max: number;
+    readonly rate: number;
+    readonly file: string | undefined;
+  };
 }
 
 /** Invalid configuration: one line per problem, each naming the option and where its value came from. */
@@ -67,6 +72,11 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
+    eventTypes: {
+      max: raw['event-types-max'],
+      rate: raw['event-types-rate'],
+      file: raw['event-types-file'],
+    },
   };
 }
 

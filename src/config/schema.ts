@@ -124,6 +124,24 @@ export const BROKER_OPTIONS = [
     default: '30s',
     doc: 'How long SIGTERM waits for in-flight requests and deliveries.',
   },
+  {
+    name: 'event-types-max',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most distinct (type, source) pairs the event type registry keeps; new ones past it are counted in herald_event_types_dropped_total, not registered (0 = no registry).',
+  },
+  {
+    name: 'event-types-rate',
+    kind: 'number',
+    default: '20',
+    doc: 'Writes per second from the event type registry to its backing store (EventType resources with --kubernetes).',
+  },
+  {
+    name: 'event-types-file',
+    kind: 'path',
+    default: '',
+    doc: 'YAML list of declared event types (type, source, description, schema, validation) for a broker without --kubernetes.',
+  },
 ] as const;
 
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
@@ -198,6 +216,9 @@ export const brokerConfigSchema = z
     'retention-max-bytes': size.default(0),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'shutdown-timeout': duration.default(30_000),
+    'event-types-max': integer.min(0).default(1000),
+    'event-types-rate': z.coerce.number().positive().default(20),
+    'event-types-file': z.string().min(1).optional(),
   })
   .superRefine((config, ctx) => {
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {

@@ -122,7 +122,7 @@ export class Dispatcher implements WorkerHost {
           for (const worker of bucket) {
             if (!worker.live) continue;
             this.filterEvaluations++;
-            if (worker.matches(attributes)) {
+            if (worker.matches(stored.event)) {
               worker.offer(stored);
               touched.add(worker);
             }
@@ -131,7 +131,7 @@ export class Dispatcher implements WorkerHost {
         for (const worker of this.unindexed) {
           if (!worker.live) continue;
           this.filterEvaluations++;
-          if (worker.matches(attributes)) {
+          if (worker.matches(stored.event)) {
             worker.offer(stored);
             touched.add(worker);
           }

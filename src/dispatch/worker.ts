@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Attributes, CloudEvent } from '../cloudevents/index.js';
+import type { CloudEvent } from '../cloudevents/index.js';
 import type { ErrorCode } from '../errors/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
@@ -100,8 +100,8 @@ export class SubscriptionWorker {
     return this.compiled.definition.id;
   }
 
-  matches(attributes: Attributes): boolean {
-    return this.compiled.filter.matches(attributes);
+  matches(event: CloudEvent): boolean {
+    return this.compiled.filter.matches(event);
   }
 
   async start(initialCursor: number): Promise<void> {
@@ -168,7 +168,7 @@ export class SubscriptionWorker {
           continue;
         }
         for (const stored of page) {
-          if (!this.matches(stored.event.attributes)) continue;
+          if (!this.matches(stored.event)) continue;
           if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
           lane.queue.push(stored);
         }

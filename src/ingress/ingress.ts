@@ -12,6 +12,7 @@ import { readBody } from '../http/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
+import type { IngressHook } from './hooks.js';
 
 export interface IngressOptions {
   readonly store: EventStore;
@@ -20,6 +21,8 @@ export interface IngressOptions {
   readonly maxRequestSize: number;
   /** Events per second; 0 = unlimited. */
   readonly rateLimit: number;
+  /** Sees every request's events before they are stored and after they are accepted. */
+  readonly hook?: IngressHook;
 }
 
 export interface IngressRequestOptions {
@@ -127,9 +130,10 @@ export class Ingress {
     }
     const events = await this.parse(req, requestOptions);
     if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
+    const { store, metrics, hook } = this.options;
+    hook?.check?.(events);
     const trace = captureTrace(req);
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
-    const { store, metrics } = this.options;
     if (!store.isReady()) {
       throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available', {
         retryAfter: 1,
@@ -142,6 +146,13 @@ export class Ingress {
     for (const outcome of outcomes) if (outcome.duplicate) duplicates++;
     metrics.accepted.inc(outcomes.length - duplicates);
     if (duplicates > 0) metrics.duplicates.inc(duplicates);
+    if (hook?.accepted !== undefined) {
+      try {
+        hook.accepted(duplicates === 0 ? events : events.filter((_, i) => outcomes[i]?.duplicate !== true));
+      } catch {
+        // A hook never fails a publish that was stored (see IngressHook.accepted).
+      }
+    }
     res.writeHead(202, { 'content-length': 0 });
     res.end();
   }

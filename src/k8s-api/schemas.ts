@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { declaredEventTypeSchema } from '../eventtypes/index.js';
 import { deliverySchema, subscriptionRequestSchema } from '../subscriptions/validate.js';
 
 /** The API group and version of Herald's custom resources. */
@@ -108,6 +109,21 @@ export const subscriptionStatusSchema = z.object({
   deadLettered: z.number().int().optional(),
 });
 
+/**
+ * An EventType resource's spec: a declared type (description, JSON Schema, `validation`) of one
+ * broker, or one the broker registered because it saw it published (labelled `origin: discovered`).
+ */
+export const eventTypeSpecSchema = declaredEventTypeSchema.extend({ broker: dnsLabel });
+
+export const eventTypeStatusSchema = z.object({
+  firstSeen: z.string().optional(),
+  lastSeen: z.string().optional(),
+  /** Events of this type accepted by the broker (as counted by the replica that wrote last). */
+  count: z.number().int().min(0).optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
 export type Condition = z.infer<typeof conditionSchema>;
 export type BrokerSpec = z.infer<typeof brokerSpecSchema>;
 export type BrokerStatus = z.infer<typeof brokerStatusSchema>;
@@ -115,6 +131,8 @@ export type ChannelSpec = z.infer<typeof channelSpecSchema>;
 export type ChannelStatus = z.infer<typeof channelStatusSchema>;
 export type SubscriptionSpec = z.infer<typeof subscriptionSpecSchema>;
 export type SubscriptionResourceStatus = z.infer<typeof subscriptionStatusSchema>;
+export type EventTypeSpec = z.infer<typeof eventTypeSpecSchema>;
+export type EventTypeStatus = z.infer<typeof eventTypeStatusSchema>;
 
 export interface ObjectMeta {
   readonly name: string;
@@ -140,6 +158,7 @@ export interface Resource<Spec, Status> {
 export type Broker = Resource<BrokerSpec, BrokerStatus>;
 export type Channel = Resource<ChannelSpec, ChannelStatus>;
 export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
+export type EventTypeResource = Resource<EventTypeSpec, EventTypeStatus>;
 
 /** The `Ready` condition every Herald resource reports. */
 export function readyCondition(

@@ -63,6 +63,28 @@ export class BrokerMetrics {
     help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',
     registers: [this.registry],
   });
+  readonly filterDataParses = new Counter({
+    name: 'herald_filter_data_parses_total',
+    help: 'Event data parsed for `data` filters (at most once per event, however many subscriptions filter on data)',
+    registers: [this.registry],
+  });
+  readonly eventTypes = new Gauge({
+    name: 'herald_event_types',
+    help: 'Distinct (type, source) pairs in the event type registry',
+    registers: [this.registry],
+  });
+  readonly eventTypesDropped = new Counter({
+    name: 'herald_event_types_dropped_total',
+    help: 'Sightings of new event types not registered, by reason (limit: --event-types-max reached; rate: over --event-types-rate; queue: registration backlog full)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventTypeWrites = new Counter({
+    name: 'herald_event_type_writes_total',
+    help: 'Writes of the event type registry to its backing store (EventType resources in Kubernetes mode), by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });

@@ -46,6 +46,8 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
           verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         },
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+        { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },
+        { apiGroups: [GROUP], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'configmaps'], verbs: everything },
         { apiGroups: ['apps'], resources: ['statefulsets', 'deployments'], verbs: everything },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: everything },
