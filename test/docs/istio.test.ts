@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meshCrds } from '../infra/mesh/crds.js';
+import { Applier, installCrds, manifests, yamlBlocks } from '../k8s/apply.js';
+import type { KubeManifest } from '../k8s/apply.js';
+import { startCluster } from '../k8s/cluster.js';
+import type { TestCluster } from '../k8s/cluster.js';
+
+const page = readFileSync(new URL('../../docs/istio.md', import.meta.url), 'utf8');
+
+describe('docs/istio.md: every YAML block applies to a real API server with the Istio and Gateway API CRDs', () => {
+  let cluster: TestCluster;
+  let applier: Applier;
+
+  beforeAll(async () => {
+    const crds = meshCrds(); // fails (never skips) when test/infra/mesh/fetch.sh has not run
+    cluster = await startCluster();
+    expect(await installCrds(cluster, crds.istio)).toBeGreaterThanOrEqual(10);
+    expect(await installCrds(cluster, crds.gatewayApi)).toBeGreaterThanOrEqual(5);
+    applier = new Applier(cluster);
+  }, 300_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const blocks = yamlBlocks(page);
+
+  it('has the recipes the page promises', () => {
+    const kinds = new Set(
+      blocks.flatMap((b) => manifests(b.text).map((o) => `${o.apiVersion.split('/')[0]}/${o.kind}`)),
+    );
+    for (const kind of [
+      'networking.istio.io/VirtualService',
+      'networking.istio.io/DestinationRule',
+      'networking.istio.io/EnvoyFilter',
+      'security.istio.io/PeerAuthentication',
+      'security.istio.io/AuthorizationPolicy',
+      'security.istio.io/RequestAuthentication',
+      'gateway.networking.k8s.io/HTTPRoute',
+      'gateway.networking.k8s.io/Gateway',
+      'eventing.herald.dev/Broker',
+      'eventing.herald.dev/Subscription',
+    ]) {
+      expect(kinds, kind).toContain(kind);
+    }
+    const text = blocks.map((b) => b.text).join('\n');
+    expect(text).toContain('weight: 10'); // the canary
+    expect(text).toMatch(/mirror(Percentage)?:/);
+    expect(text).toContain('RequestMirror');
+    expect(text).toContain('fault:');
+    expect(text).toContain('mode: STRICT');
+    expect(text).toContain('notPrincipals');
+    expect(text).toContain('--admin-port');
+    expect(text).toContain('local_ratelimit');
+  });
+
+  it.each(blocks.map((b) => [b.line, b.text] as const))(
+    'the block at line %i applies',
+    async (_line, text) => {
+      for (const object of manifests(text)) {
+        const applied = await applier.apply(object);
+        expect(
+          applied.status,
+          `${object.kind}/${object.metadata.name}: ${applied.text.slice(0, 1500)}`,
+        ).toBeLessThan(300);
+      }
+    },
+  );
+
+  it('a misspelt field fails (the schemas are strict, so the test above can fail)', async () => {
+    const canary = blocks
+      .flatMap((b) => manifests(b.text))
+      .find((o) => o.kind === 'VirtualService') as KubeManifest;
+    const spec = structuredClone(canary['spec']) as { http: Array<Record<string, unknown>> };
+    const first = spec.http[0] as Record<string, unknown>;
+    first['retires'] = first['retries'];
+    delete first['retries'];
+    const typo = await applier.apply({ ...canary, metadata: { ...canary.metadata, name: 'typo' }, spec });
+    expect(typo.status, typo.text).toBeGreaterThanOrEqual(400);
+    expect(typo.text).toContain('retires');
+
+    const route = blocks
+      .flatMap((b) => manifests(b.text))
+      .find((o) => o.kind === 'HTTPRoute') as KubeManifest;
+    const wrongType = structuredClone(route) as KubeManifest & {
+      spec: { rules: Array<{ matches?: Array<{ headers?: Array<{ type: string }> }> }> };
+    };
+    const header = wrongType.spec.rules[0]?.matches?.[0]?.headers?.[0];
+    if (header !== undefined) header.type = 'Prefix'; // not a Gateway API header match type
+    wrongType.metadata = { ...wrongType.metadata, name: 'wrong-type' };
+    const rejected = await applier.apply(wrongType);
+    expect(rejected.status, rejected.text).toBeGreaterThanOrEqual(400);
+  });
+});
