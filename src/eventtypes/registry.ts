@@ -202,7 +202,10 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
 
   // --- read side ------------------------------------------------------------------------------
 
-  /** `GET /eventtypes`: seen pairs with their declaration, then declarations not seen exactly. */
+  /**
+   * `GET /eventtypes`: seen pairs with the declaration that governs them, then declarations with a
+   * source never seen, then declarations for every source (with the totals of the sources they cover).
+   */
   list(): EventTypeView[] {
     const exact = new Map<string, DeclaredEventType>();
     const byType: DeclaredEventType[] = [];
@@ -210,11 +213,13 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
       if (declared.source === undefined) byType.push(declared);
       else exact.set(typeKey(declared.type, declared.source), declared);
     }
+    const typeWide = new Map(byType.map((declared) => [declared.type, declared]));
     const views: EventTypeView[] = [];
     for (const [key, seen] of this.seen) {
-      const declared = exact.get(key);
+      // A seen pair shows the declaration that governs it: its own, else its type's.
+      const declared = exact.get(key) ?? typeWide.get(seen.type);
       exact.delete(key);
-      views.push(view(declared ?? { type: seen.type, source: seen.source }, seen, seen.source));
+      views.push(view(declared ?? { type: seen.type }, seen, seen.source));
     }
     for (const declared of exact.values()) views.push(view(declared, undefined, declared.source));
     for (const declared of byType) {
