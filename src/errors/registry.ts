@@ -34,7 +34,7 @@ export const ErrorCodes = {
   HERALD_SINK_TIMEOUT: { status: 504, title: 'Sink did not answer in time', retryable: true },
   HERALD_SINK_UNREACHABLE: { status: 502, title: 'Sink could not be reached', retryable: true },
   HERALD_INVALID_CONFIG: { status: 500, title: 'Invalid configuration', retryable: false },
-  HERALD_SCHEMA_VIOLATION: { status: 400, title: 'Data does not match the event type schema', retryable: false },
+  HERALD_SCHEMA_VIOLATION: { status: 400, title: 'Data violates the type schema', retryable: false },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,26 +6,16 @@ import type { BrokerProcess } from '../harness/processes.js';
 import { removeDir, startBroker } from '../harness/processes.js';
 import { publishBatch, requestJson } from '../harness/client.js';
 
-const DECLARED = `
-- type: com.example.order.created
-  description: An order was placed.
-  validation: enforce
-  schema:
-    type: object
-    required: [orderId, total]
-    properties:
-      orderId: { type: string }
-      total: { type: number, minimum: 0 }
-- type: com.example.order.note
-  source: /shop
-  description: Free-form notes (declared, not enforced).
-`;
+/** The `--event-types-file` example of docs/event-types.md, as written there. */
+const DOC = readFileSync(new URL('../../docs/event-types.md', import.meta.url), 'utf8');
+const DECLARED = /```yaml\n(# types\.yaml[\s\S]*?)```/.exec(DOC)?.[1] ?? '';
 
 describe('event types on a standalone broker (--event-types-file)', () => {
   let broker: BrokerProcess;
   let dir: string;
 
   beforeAll(async () => {
+    expect(DECLARED).toContain('validation: enforce');
     dir = mkdtempSync(join(tmpdir(), 'herald-declared-'));
     writeFileSync(join(dir, 'types.yaml'), DECLARED);
     broker = await startBroker({ args: ['--event-types-file', join(dir, 'types.yaml')] });
@@ -55,7 +45,13 @@ describe('event types on a standalone broker (--event-types-file)', () => {
     const bad = await post(order('o1', { orderId: 'a', total: -5 }));
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(await bad.json()).toMatchObject({ code: 'HERALD_SCHEMA_VIOLATION', pointer: '/data/total' });
+    expect(await bad.json()).toMatchObject({
+      code: 'HERALD_SCHEMA_VIOLATION',
+      pointer: '/data/total',
+      title: 'Data violates the type schema',
+      detail:
+        "data at /total must be >= 0 (schema of type 'com.example.order.created', #/properties/total/minimum)",
+    });
 
     const batch = await post(
       [order('o2', { orderId: 'b', total: 1 }), order('o3', { total: 1 })],
@@ -90,7 +86,7 @@ describe('event types on a standalone broker (--event-types-file)', () => {
       {
         type: 'com.example.order.note',
         source: '/shop',
-        description: 'Free-form notes (declared, not enforced).',
+        description: 'Free-form notes (documented, not enforced).',
         firstSeen: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         lastSeen: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         count: 2,
@@ -104,7 +100,7 @@ describe('event types on a standalone broker (--event-types-file)', () => {
       expect.arrayContaining([
         expect.objectContaining({ source: '/shop', validation: 'enforce', count: 1 }),
         expect.objectContaining({
-          description: 'An order was placed.',
+          description: 'An order was placed in the web shop.',
           schema: expect.any(Object),
           count: 1,
         }),
