@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
 import { removeDir, startBroker } from '../harness/processes.js';
@@ -92,6 +93,17 @@ describe('event types on a standalone broker (--event-types-file)', () => {
         count: 2,
       },
     ]);
+    // The answer matches the OpenAPI document's schema for it.
+    const openapi = (
+      await requestJson<{ components: { schemas: Record<string, unknown> } }>(
+        'GET',
+        `${broker.url}/openapi.json`,
+      )
+    ).body;
+    const validate = new Ajv2020({ strict: false })
+      .addSchema({ $id: 'openapi', components: openapi.components })
+      .compile({ $ref: 'openapi#/components/schemas/EventTypeList' });
+    expect(validate(listed.body), JSON.stringify(validate.errors)).toBe(true);
     expect(byType('com.example.undeclared')).toEqual([
       expect.objectContaining({ source: '/elsewhere', count: 1 }),
     ]);
