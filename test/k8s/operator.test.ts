@@ -95,6 +95,18 @@ describe('herald operator against a real API server', () => {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: ['eventing.herald.dev'], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+      {
+        apiGroups: ['eventing.herald.dev'],
+        resources: ['eventtypes'],
+        verbs: ['get', 'list', 'watch', 'create'],
+      },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
+      {
+        apiGroups: ['eventing.herald.dev'],
+        resources: ['brokers'],
+        verbs: ['get'],
+        resourceNames: ['orders'],
+      },
     ]);
     expect(
       (
