@@ -118,6 +118,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
 
   accepted(events: readonly CloudEvent[]): void {
     const now = Date.now();
+    let dropped = 0;
     for (const event of events) {
       const type = event.attributes['type'] as string;
       const source = event.attributes['source'] as string;
@@ -130,17 +131,18 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         continue;
       }
       if (this.seen.size >= this.options.max) {
-        this.full();
+        dropped++;
         continue;
       }
       this.seen.set(key, { type, source, firstSeen: now, lastSeen: now, count: 1 });
       this.unwritten.add(key);
       this.options.metrics.eventTypes.set(this.seen.size);
     }
+    if (dropped > 0) this.full(dropped);
   }
 
-  private full(): void {
-    this.options.metrics.eventTypesDropped.inc({ reason: 'limit' });
+  private full(dropped: number): void {
+    this.options.metrics.eventTypesDropped.inc({ reason: 'limit' }, dropped);
     if (this.warnedFull) return;
     this.warnedFull = true;
     this.options.logger.warn(
@@ -162,7 +164,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         continue;
       }
       if (this.seen.size >= this.options.max) {
-        this.full();
+        this.full(1);
         continue;
       }
       this.seen.set(key, { ...restored });
@@ -171,6 +173,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   }
 
   declare(key: string, declared: DeclaredEventType | undefined): void {
+    if (declared === undefined && !this.declarations.has(key)) return;
     if (declared === undefined) this.declarations.delete(key);
     else {
       let validate: ValidateFunction | undefined;

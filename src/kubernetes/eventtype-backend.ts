@@ -42,6 +42,8 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
   private readonly client: HeraldResourceClient<EventTypeResource>;
   private readonly brokers: HeraldResourceClient<Broker>;
   private informer: Informer<KubernetesObject> | undefined;
+  /** Resources known to exist: later writes of their type only patch the status. */
+  private readonly existing = new Set<string>();
   private owner: Record<string, unknown> | undefined;
   private stopped = false;
 
@@ -69,6 +71,7 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
     const restored: SeenEventType[] = [];
     for (const resource of initial.items) {
       if (resource.spec?.broker !== this.options.broker) continue;
+      this.existing.add(resource.metadata.name);
       const { status, spec } = resource;
       if (status?.count !== undefined && status.firstSeen !== undefined && spec.source !== undefined) {
         restored.push({
@@ -100,9 +103,11 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
     };
     informer.on('add', observe);
     informer.on('update', observe);
-    informer.on('delete', (object) =>
-      receiver.declare((object as unknown as EventTypeResource).metadata.name, undefined),
-    );
+    informer.on('delete', (object) => {
+      const name = (object as unknown as EventTypeResource).metadata.name;
+      this.existing.delete(name); // written again (re-created) on the type's next sighting
+      receiver.declare(name, undefined);
+    });
     informer.on('error', (error: unknown) => {
       if (this.stopped) return;
       this.options.logger.warn({ err: error }, 'EventType watch failed; restarting it');
@@ -115,29 +120,39 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
   async write(types: readonly SeenEventType[]): Promise<void> {
     for (const seen of types) {
       const name = eventTypeResourceName(seen.type, seen.source);
+      if (!this.existing.has(name)) await this.create(name, seen);
       try {
-        await this.client.create({
-          apiVersion: API_VERSION,
-          kind: 'EventType',
-          metadata: {
-            name,
-            labels: {
-              [LABEL_EVENTTYPE_BROKER]: this.options.broker,
-              [LABEL_EVENTTYPE_ORIGIN]: 'discovered',
-            },
-            ...(this.owner === undefined ? {} : { ownerReferences: [this.owner] }),
-          } as EventTypeResource['metadata'],
-          spec: { broker: this.options.broker, type: seen.type, source: seen.source },
+        await this.client.patchStatus(name, {
+          firstSeen: new Date(seen.firstSeen).toISOString(),
+          lastSeen: new Date(seen.lastSeen).toISOString(),
+          count: seen.count,
         });
       } catch (error) {
-        if (statusOf(error) !== 409) throw error; // already there (declared, or an earlier run)
+        if (statusOf(error) === 404) this.existing.delete(name); // deleted meanwhile: create it again
+        throw error;
       }
-      await this.client.patchStatus(name, {
-        firstSeen: new Date(seen.firstSeen).toISOString(),
-        lastSeen: new Date(seen.lastSeen).toISOString(),
-        count: seen.count,
-      });
     }
+  }
+
+  private async create(name: string, seen: SeenEventType): Promise<void> {
+    try {
+      await this.client.create({
+        apiVersion: API_VERSION,
+        kind: 'EventType',
+        metadata: {
+          name,
+          labels: {
+            [LABEL_EVENTTYPE_BROKER]: this.options.broker,
+            [LABEL_EVENTTYPE_ORIGIN]: 'discovered',
+          },
+          ...(this.owner === undefined ? {} : { ownerReferences: [this.owner] }),
+        } as EventTypeResource['metadata'],
+        spec: { broker: this.options.broker, type: seen.type, source: seen.source },
+      });
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error; // already there (declared, or an earlier run)
+    }
+    this.existing.add(name);
   }
 
   stop(): void {
