@@ -13,6 +13,7 @@ import type {
   EventTypeView,
   SeenEventType,
 } from './types.js';
+import { PairMap } from './pair-map.js';
 import { typeKey } from './types.js';
 
 export interface EventTypeRegistryOptions {
@@ -43,13 +44,13 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
  * fails because of it. `check` rejects data that violates an enforced schema.
  */
 export class EventTypeRegistry implements IngressHook, BackendReceiver {
-  private readonly seen = new Map<string, SeenEventType>();
+  private readonly seen = new PairMap<SeenEventType>();
   /** Seen types not yet written (first sightings) and written types seen again since. */
-  private readonly unwritten = new Set<string>();
-  private readonly changed = new Set<string>();
+  private readonly unwritten = new Set<SeenEventType>();
+  private readonly changed = new Set<SeenEventType>();
   private readonly declarations = new Map<string, Declaration>();
   /** Enforced declarations by `type\0source`, and by type for declarations without a source. */
-  private readonly enforcedExact = new Map<string, ValidateFunction>();
+  private readonly enforcedExact = new PairMap<ValidateFunction>();
   private readonly enforcedByType = new Map<string, ValidateFunction>();
   readonly validators = new SchemaValidators();
   private readonly bucket: TokenBucket;
@@ -90,8 +91,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     events.forEach((event, index) => {
       const type = event.attributes['type'] as string;
       const validate =
-        this.enforcedExact.get(typeKey(type, event.attributes['source'] as string)) ??
-        this.enforcedByType.get(type);
+        this.enforcedExact.get(type, event.attributes['source'] as string) ?? this.enforcedByType.get(type);
       if (validate === undefined) return;
       const error = this.violation(validate, event, type);
       if (error !== undefined) throw events.length > 1 ? error.atIndex(index) : error;
@@ -122,20 +122,20 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     for (const event of events) {
       const type = event.attributes['type'] as string;
       const source = event.attributes['source'] as string;
-      const key = typeKey(type, source);
-      const known = this.seen.get(key);
+      const known = this.seen.get(type, source);
       if (known !== undefined) {
         known.count++;
         known.lastSeen = now;
-        if (!this.unwritten.has(key)) this.changed.add(key);
+        if (!this.unwritten.has(known)) this.changed.add(known);
         continue;
       }
       if (this.seen.size >= this.options.max) {
         dropped++;
         continue;
       }
-      this.seen.set(key, { type, source, firstSeen: now, lastSeen: now, count: 1 });
-      this.unwritten.add(key);
+      const seen = { type, source, firstSeen: now, lastSeen: now, count: 1 };
+      this.seen.set(type, source, seen);
+      this.unwritten.add(seen);
       this.options.metrics.eventTypes.set(this.seen.size);
     }
     if (dropped > 0) this.full(dropped);
@@ -155,8 +155,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
 
   restore(types: readonly SeenEventType[]): void {
     for (const restored of types) {
-      const key = typeKey(restored.type, restored.source);
-      const known = this.seen.get(key);
+      const known = this.seen.get(restored.type, restored.source);
       if (known !== undefined) {
         known.count += restored.count;
         known.firstSeen = Math.min(known.firstSeen, restored.firstSeen);
@@ -167,7 +166,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         this.full(1);
         continue;
       }
-      this.seen.set(key, { ...restored });
+      this.seen.set(restored.type, restored.source, { ...restored });
     }
     this.options.metrics.eventTypes.set(this.seen.size);
   }
@@ -194,7 +193,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     for (const { declared: d, validate } of this.declarations.values()) {
       if (validate === undefined) continue;
       if (d.source === undefined) this.enforcedByType.set(d.type, validate);
-      else this.enforcedExact.set(typeKey(d.type, d.source), validate);
+      else this.enforcedExact.set(d.type, d.source, validate);
     }
     this.validators.retain(
       [...this.declarations.values()].flatMap(({ declared: d, validate }) =>
@@ -218,7 +217,8 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     }
     const typeWide = new Map(byType.map((declared) => [declared.type, declared]));
     const views: EventTypeView[] = [];
-    for (const [key, seen] of this.seen) {
+    for (const seen of this.seen.values()) {
+      const key = typeKey(seen.type, seen.source);
       // A seen pair shows the declaration that governs it: its own, else its type's.
       const declared = exact.get(key) ?? typeWide.get(seen.type);
       exact.delete(key);
@@ -272,25 +272,24 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   private async flush(): Promise<void> {
     const { backend } = this.options;
     const due = Date.now() - this.lastChangedFlush >= this.flushIntervalMs;
-    const keys = [...this.unwritten, ...(due ? this.changed : [])];
-    if (keys.length === 0) return;
+    const pending = [...this.unwritten, ...(due ? this.changed : [])];
+    if (pending.length === 0) return;
     if (due) this.lastChangedFlush = Date.now();
-    let batch = keys;
+    let batch = pending;
     if (backend.paced) {
       let allowed = 0;
-      while (allowed < keys.length && this.bucket.tryTake(1)) allowed++;
-      batch = keys.slice(0, allowed);
+      while (allowed < pending.length && this.bucket.tryTake(1)) allowed++;
+      batch = pending.slice(0, allowed);
     }
     if (batch.length === 0) return;
-    const types = batch.flatMap((key) => {
-      const seen = this.seen.get(key);
-      return seen === undefined ? [] : [{ ...seen }];
-    });
+    const types = batch.map((seen) => ({ ...seen })); // a snapshot: counting goes on meanwhile
     await backend.write(types);
-    for (const key of batch) {
-      this.unwritten.delete(key);
-      this.changed.delete(key);
-    }
+    batch.forEach((seen, i) => {
+      this.unwritten.delete(seen);
+      // Seen again while the write was on its way: the newer count goes with a later write.
+      if (seen.count === types[i]?.count) this.changed.delete(seen);
+      else this.changed.add(seen);
+    });
     this.options.metrics.eventTypeWrites.inc({ outcome: 'ok' }, types.length);
   }
 }
