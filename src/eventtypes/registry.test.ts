@@ -98,6 +98,31 @@ describe('EventTypeRegistry', () => {
     expect(new Set(backend.written.map((w) => w.type)).size).toBe(30);
   });
 
+  it('paces backend writes at --event-types-rate (a frozen clock allows only the burst)', async () => {
+    const backend = new MemoryBackend();
+    let clock = 0;
+    const { logger } = warnings();
+    const paced = new EventTypeRegistry({
+      backend,
+      metrics: new BrokerMetrics(false),
+      logger,
+      max: 1000,
+      rate: 10,
+      now: () => clock,
+    });
+    registries.push(paced);
+    paced.start();
+    paced.accepted(Array.from({ length: 100 }, (_, i) => event(`t${i}`)));
+    const written = () => new Set(backend.written.map((w) => w.type)).size;
+    for (let i = 0; i < 100 && written() < 10; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 600)); // several more ticks: no tokens, no writes
+    expect(written()).toBe(10);
+    clock += 1000; // one second of tokens
+    for (let i = 0; i < 100 && written() < 20; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(written()).toBe(20);
+  });
+
   it('enforces a declared schema: 400 HERALD_SCHEMA_VIOLATION with the failing pointer, compiled once per version', async () => {
     const backend = new MemoryBackend();
     const { registry: r } = registry(backend);

@@ -26,6 +26,8 @@ export interface EventTypeRegistryOptions {
   readonly rate: number;
   /** How often seen types are written; a type's later sightings are written at most this often. */
   readonly flushIntervalMs?: number;
+  /** The clock that paces writes (milliseconds); injected by tests. */
+  readonly now?: () => number;
 }
 
 interface Declaration {
@@ -63,7 +65,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   private readonly flushIntervalMs: number;
 
   constructor(private readonly options: EventTypeRegistryOptions) {
-    this.bucket = new TokenBucket(options.rate, Math.max(1, Math.ceil(options.rate)));
+    this.bucket = new TokenBucket(options.rate, Math.max(1, Math.ceil(options.rate)), options.now);
     this.flushIntervalMs = options.flushIntervalMs ?? 10_000;
   }
 
