@@ -45,8 +45,20 @@ export function dataParseCount(): number {
   return parses;
 }
 
+/** The last event looked at: the dispatcher evaluates every subscription on one event in a row. */
+let lastEvent: CloudEvent | undefined;
+let lastData: unknown;
+
 /** The event's data as a parsed JSON value, or NOT_JSON; parsed on first use, then cached. */
 function jsonData(event: CloudEvent): unknown {
+  if (event === lastEvent) return lastData;
+  const value = parsedDataOf(event);
+  lastEvent = event;
+  lastData = value;
+  return value;
+}
+
+function parsedDataOf(event: CloudEvent): unknown {
   const cached = parsedData.get(event);
   if (cached !== undefined) return cached;
   let value: unknown = NOT_JSON;
