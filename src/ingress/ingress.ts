@@ -130,10 +130,11 @@ export class Ingress {
     }
     const events = await this.parse(req, requestOptions);
     if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
-    const { store, metrics, hook } = this.options;
+    const hook = this.options.hook;
     hook?.check?.(events);
     const trace = captureTrace(req);
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
+    const { store, metrics } = this.options;
     if (!store.isReady()) {
       throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available', {
         retryAfter: 1,
