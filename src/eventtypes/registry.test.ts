@@ -102,9 +102,10 @@ describe('EventTypeRegistry', () => {
     const backend = new MemoryBackend();
     let clock = 0;
     const { logger } = warnings();
+    const pacedMetrics = new BrokerMetrics(false);
     const paced = new EventTypeRegistry({
       backend,
-      metrics: new BrokerMetrics(false),
+      metrics: pacedMetrics,
       logger,
       max: 1000,
       rate: 10,
@@ -117,6 +118,7 @@ describe('EventTypeRegistry', () => {
     for (let i = 0; i < 100 && written() < 10; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 600)); // several more ticks: no tokens, no writes
     expect(written()).toBe(10);
+    expect(await metric(pacedMetrics, 'herald_event_type_writes_pending')).toBe(90);
     clock += 1000; // one second of tokens
     for (let i = 0; i < 100 && written() < 20; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     await new Promise((resolve) => setTimeout(resolve, 600));

@@ -268,6 +268,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
       this.retryAt = Date.now() + 2_000;
     } finally {
       this.flushing = false;
+      this.options.metrics.eventTypeWritesPending.set(this.unwritten.size + this.changed.size);
     }
   }
 

@@ -75,8 +75,13 @@ export class BrokerMetrics {
   });
   readonly eventTypesDropped = new Counter({
     name: 'herald_event_types_dropped_total',
-    help: 'Sightings of new event types not registered, by reason (limit: --event-types-max reached; rate: over --event-types-rate; queue: registration backlog full)',
+    help: 'Events of new types not registered, by reason (limit: --event-types-max reached)',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventTypeWritesPending = new Gauge({
+    name: 'herald_event_type_writes_pending',
+    help: 'Event types waiting to be written (held back by --event-types-rate or a failing backing store)',
     registers: [this.registry],
   });
   readonly eventTypeWrites = new Counter({
