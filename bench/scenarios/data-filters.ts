@@ -7,8 +7,13 @@ import { DataKind } from '../../src/cloudevents/index.js';
 import type { CloudEvent } from '../../src/cloudevents/index.js';
 import { compileFilterList, compileSqlFilter, dataParseCount } from '../../src/filters/index.js';
 import type { EventPredicate } from '../../src/filters/index.js';
-import type { Scenario } from '../lib/context.js';
-import { output } from '../lib/context.js';
+import type { BenchContext, Scenario } from '../lib/context.js';
+import { output, sleep } from '../lib/context.js';
+import { createSubscription, metric, resetSink, waitForSink } from '../lib/api.js';
+import { BATCH, batchEvents } from '../lib/events.js';
+import { publishAll } from '../lib/load.js';
+import type { ServerHandle } from '../lib/processes.js';
+import { startBroker, startSinkProcess } from '../lib/processes.js';
 
 const SUBSCRIPTIONS = 1000;
 const encoder = new TextEncoder();
@@ -49,10 +54,84 @@ function measure(events: readonly CloudEvent[], predicates: readonly EventPredic
   return { microsPerEvent: micros, events: evaluated, matched };
 }
 
+interface BrokerMeasured {
+  readonly subscriptions: number;
+  readonly cpuMicrosPerEvent: number;
+  readonly parsesPerEvent: number;
+  readonly delivered: number;
+  readonly expected: number;
+}
+
+/**
+ * The same through a broker process: `total` subscriptions with data filters, one matching every event
+ * (`/p` exists), the others never (`/p` equals something else). Broker CPU per published event, from
+ * the first publish to the last delivery (ingress included), and data parses per event.
+ */
+async function measureBroker(
+  context: BenchContext,
+  sink: ServerHandle,
+  total: number,
+  events: number,
+): Promise<BrokerMeasured> {
+  const broker = await startBroker({ placement: context.placement, name: `data-${total}` });
+  try {
+    const delivery = { contentMode: 'batch', batch: { maxEvents: 100, maxWait: 'PT0.1S' } };
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < total) {
+          const i = next++;
+          await createSubscription(broker.adminUrl, {
+            sink: `${sink.url}/deliver`,
+            filters: [{ data: { '/p': i === 0 ? { exists: true } : { eq: `nothing-${i}` } } }],
+            delivery,
+          });
+        }
+      }),
+    );
+    await sleep(500);
+    await resetSink(sink.url);
+    const perRequest = 100;
+    const parsesBefore = await metric(broker.adminUrl, 'herald_filter_data_parses_total');
+    const cpuBefore = broker.process.cpuMs();
+    const published = await publishAll({
+      origin: new URL(broker.url).origin,
+      path: '/',
+      requests: Math.ceil(events / perRequest),
+      concurrency: 4,
+      headers: { 'content-type': BATCH },
+      body: batchEvents({
+        events: perRequest,
+        eventSize: 256,
+        type: 'com.example.bench.data',
+        source: '/bench/data',
+      }),
+      timeoutMs: 120_000,
+    });
+    const sent = published.ok * perRequest;
+    const stats = await waitForSink(sink.url, sent, 120_000);
+    const cpuAfter = broker.process.cpuMs();
+    const parsesAfter = await metric(broker.adminUrl, 'herald_filter_data_parses_total');
+    const result = {
+      subscriptions: total,
+      cpuMicrosPerEvent: ((cpuAfter - cpuBefore) * 1000) / sent,
+      parsesPerEvent: (parsesAfter - parsesBefore) / sent,
+      delivered: stats.events,
+      expected: sent,
+    };
+    context.log(
+      `  broker, ${total} data-filter subscription(s): ${result.cpuMicrosPerEvent.toFixed(1)} µs CPU/event, ${result.parsesPerEvent.toFixed(2)} data parses/event, delivered ${stats.events}/${sent}`,
+    );
+    return result;
+  } finally {
+    await broker.stop();
+  }
+}
+
 export const dataFiltersScenario: Scenario = {
   id: 'data',
   title: 'Payload (data) filters: 1,000 subscriptions, cost per event (micro-benchmark, one thread)',
-  run(context) {
+  async run(context) {
     const out = output();
     const durationMs = context.mode === 'quick' ? 300 : 1500;
     const events = makeEvents(200);
@@ -129,6 +208,26 @@ export const dataFiltersScenario: Scenario = {
     out.notes.push(
       `data: ${SUBSCRIPTIONS} subscriptions, ~600-byte JSON events; Herald parsed data ${parsesPerEvent.toFixed(2)} times per event (counted over all rounds); best of 3 rounds. Lower is better; ratio is Herald ÷ per-subscription parsing.`,
     );
-    return Promise.resolve(out);
+    const published = context.mode === 'quick' ? 10_000 : 100_000;
+    const sink = await startSinkProcess(context.placement);
+    try {
+      const one = await measureBroker(context, sink, 1, published);
+      const many = await measureBroker(context, sink, SUBSCRIPTIONS, published);
+      out.rows.push({
+        scenario: 'data',
+        name: `broker: ${SUBSCRIPTIONS.toLocaleString('en-US')} data-filter subscriptions (1 matching), CPU per event`,
+        value: many.cpuMicrosPerEvent,
+        unit: 'µs',
+        detail: `${many.parsesPerEvent.toFixed(2)} data parses/event${many.delivered < many.expected ? `; only ${many.delivered} of ${many.expected} delivered` : ''}`,
+        baseline: { name: '1 data-filter subscription', value: one.cpuMicrosPerEvent, unit: 'µs' },
+        data: { one, many, events: published },
+      });
+    } finally {
+      await sink.stop();
+    }
+    out.notes.push(
+      `data (broker): ${published.toLocaleString('en-US')} events of ~256 B in batches of 100; broker CPU (user+system, /proc) from the first publish to the last delivery, ingress included.`,
+    );
+    return out;
   },
 };
