@@ -133,6 +133,23 @@ export const openApiDocument = {
     '/metrics': {
       get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain' } } },
     },
+    '/stats': {
+      get: {
+        summary: 'Throughput for the dashboard: log statistics, retention, totals and recent samples',
+        responses: {
+          '200': {
+            description: 'Statistics',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Stats' } } },
+          },
+        },
+      },
+    },
+    '/ui/': {
+      get: {
+        summary: 'The dashboard (static files; any other path under /ui/ answers the app)',
+        responses: { '200': { description: 'text/html' }, '404': problem },
+      },
+    },
     '/eventtypes': {
       get: {
         summary: 'Event types seen on publish and declared (EventType resources, --event-types-file)',
@@ -159,6 +176,60 @@ export const openApiDocument = {
           attribute: { type: 'string' },
           pointer: { type: 'string' },
           index: { type: 'integer' },
+        },
+      },
+      Stats: {
+        type: 'object',
+        required: ['time', 'log', 'retention', 'totals', 'subscriptions', 'sampleIntervalMs', 'samples'],
+        properties: {
+          time: { type: 'string', format: 'date-time' },
+          log: {
+            type: 'object',
+            description: 'first and last sequence, events and bytes retained',
+            properties: {
+              first: { type: 'integer' },
+              last: { type: 'integer' },
+              events: { type: 'integer' },
+              bytes: { type: 'integer' },
+            },
+          },
+          retention: {
+            type: 'object',
+            description: '0 = unlimited',
+            properties: {
+              maxAgeMs: { type: 'integer' },
+              maxEvents: { type: 'integer' },
+              maxBytes: { type: 'integer' },
+            },
+          },
+          totals: { $ref: '#/components/schemas/StatsCounters' },
+          subscriptions: {
+            type: 'array',
+            description: 'events delivered per subscription this process delivers',
+            items: {
+              type: 'object',
+              properties: { id: { type: 'string' }, delivered: { type: 'integer' } },
+            },
+          },
+          sampleIntervalMs: { type: 'integer' },
+          samples: {
+            type: 'array',
+            description: 'cumulative counters over the last minutes, oldest first; rates are differences',
+            items: {
+              allOf: [
+                { $ref: '#/components/schemas/StatsCounters' },
+                { type: 'object', properties: { t: { type: 'integer', description: 'ms since epoch' } } },
+              ],
+            },
+          },
+        },
+      },
+      StatsCounters: {
+        type: 'object',
+        properties: {
+          accepted: { type: 'integer' },
+          delivered: { type: 'integer' },
+          deadLettered: { type: 'integer' },
         },
       },
       EventTypeList: {
