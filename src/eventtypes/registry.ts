@@ -57,6 +57,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   readonly validators = new SchemaValidators();
   private readonly bucket: TokenBucket;
   private warnedFull = false;
+  private failing = false;
   private backendStarted = false;
   private flushing = false;
   private lastChangedFlush = 0;
@@ -262,9 +263,18 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         this.backendStarted = true;
       }
       await this.flush();
+      if (this.failing) this.options.logger.info('event type registry: writing again');
+      this.failing = false;
     } catch (error) {
       this.options.metrics.eventTypeWrites.inc({ outcome: 'error' });
-      this.options.logger.debug({ err: error }, 'event type registry: backing store failed; retrying');
+      // One warning per outage; the retries every 2 s log at debug level.
+      if (this.failing) this.options.logger.debug({ err: error }, 'event type registry: still failing');
+      else
+        this.options.logger.warn(
+          { err: error },
+          'event type registry: the backing store failed; publishes are unaffected, writes are retried',
+        );
+      this.failing = true;
       this.retryAt = Date.now() + 2_000;
     } finally {
       this.flushing = false;
