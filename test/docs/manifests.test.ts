@@ -8,6 +8,9 @@ import { compileSqlFilter } from '../../src/filters/index.js';
 import { resourceToDefinition } from '../../src/k8s-api/index.js';
 import type { SubscriptionResource } from '../../src/k8s-api/index.js';
 import { compileSubscription, parseDeliveryDefaults } from '../../src/subscriptions/index.js';
+import { brokerChildren } from '../../src/operator/index.js';
+import type { KubeObject } from '../../src/operator/index.js';
+import type { Broker } from '../../src/k8s-api/index.js';
 import type { TestCluster } from '../k8s/cluster.js';
 
 const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
@@ -72,6 +75,38 @@ describe('docs/istio.md and docs/knative.md against a real API server with the I
       }
     },
   );
+
+  it('the labels, ServiceAccount and Service the recipes name are what the operator creates for a Broker', () => {
+    const objects = blocks.flatMap((b) => manifests(b.text));
+    const broker = objects.find((o) => o.kind === 'Broker') as KubeManifest;
+    const children = brokerChildren(
+      { ...broker, metadata: { ...broker.metadata, uid: 'u' } } as unknown as Broker,
+      undefined,
+      { image: 'herald:0.1.0', imagePullPolicy: 'IfNotPresent' },
+    );
+    const workload = children.find((c) => c.kind === 'StatefulSet') as KubeObject;
+    const podLabels = (workload['spec'] as { template: { metadata: { labels: Record<string, string> } } })
+      .template.metadata.labels;
+    const serviceAccount = children.find((c) => c.kind === 'ServiceAccount') as KubeObject;
+    const service = children.find((c) => c.kind === 'Service') as KubeObject;
+    const text = blocks.map((b) => b.text).join('\n');
+    // Every selector on the broker's label in the recipes selects the operator's pods.
+    for (const match of text.matchAll(/eventing\.herald\.dev\/broker: (\S+)/g)) {
+      expect(podLabels['eventing.herald.dev/broker']).toBe(match[1]);
+    }
+    expect(text).toContain(`cluster.local/ns/shop/sa/${serviceAccount.metadata.name}`);
+    expect(page).toContain(`cluster.local/ns/shop/sa/${serviceAccount.metadata.name}`);
+    expect(service.metadata.name).toBe('orders');
+    expect((service['spec'] as { ports: unknown[] }).ports).toEqual([
+      expect.objectContaining({ name: 'http', port: 80, appProtocol: 'http' }),
+    ]);
+    const container = (
+      workload['spec'] as {
+        template: { spec: { containers: Array<{ ports: Array<{ containerPort: number }> }> } };
+      }
+    ).template.spec.containers[0];
+    expect(container?.ports[0]?.containerPort).toBe(8080); // the port the AuthorizationPolicies name
+  });
 
   it('a misspelt field fails (the schemas are strict, so the test above can fail)', async () => {
     const canary = blocks
