@@ -1,4 +1,5 @@
 export { loadKubeConfig, resolveNamespace, HeraldResourceClient, statusOf, mergePatch } from './client.js';
 export { KubernetesSubscriptionRegistry } from './subscription-registry.js';
 export type { KubernetesRegistryOptions } from './subscription-registry.js';
+export { secretReader } from './secrets.js';
 export { KubernetesEventTypeBackend, eventTypeResourceName } from './eventtype-backend.js';

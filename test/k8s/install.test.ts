@@ -21,6 +21,7 @@ function collection(object: { apiVersion: string; kind: string; metadata: { name
     Broker: 'brokers',
     Subscription: 'subscriptions',
     Channel: 'channels',
+    Secret: 'secrets',
     EventType: 'eventtypes',
   };
   const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
@@ -90,6 +91,7 @@ describe('install manifests and examples', () => {
     await apply('examples/broker.yaml');
     await apply('examples/subscription.yaml');
     await apply('examples/jetstream-channel.yaml');
+    await apply('examples/subscription-with-credential.yaml');
     await apply('examples/eventtype.yaml');
   });
 });
