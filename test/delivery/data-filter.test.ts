@@ -98,6 +98,29 @@ describe('payload (data) filters through a real broker', () => {
     expect(bad.body).toMatchObject({ code: 'HERALD_INVALID_FILTER', pointer: '?filter/data/~1total/gt' });
   });
 
+  it('POST /match evaluates data filters too', async () => {
+    const match = async (data: unknown) => {
+      const response = await fetch(`${ctx.broker.url}/match`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents+json' },
+        body: JSON.stringify({
+          specversion: '1.0',
+          id: 'probe',
+          source: '/tests',
+          type: 'order.created',
+          data,
+        }),
+      });
+      expect(response.status).toBe(200);
+      return { body: (await response.json()) as { subscriptions: Array<{ sink: string }> } };
+    };
+    const sinks = async (data: unknown) =>
+      (await match(data)).body.subscriptions.map((s) => new URL(s.sink).pathname);
+    expect(await sinks({ total: 500, customer: { tier: 'gold' } })).toEqual(['/big-gold']);
+    expect(await sinks({ total: 500, customer: { tier: 'silver' } })).toEqual(['/not-gold']);
+    expect(await sinks({ total: '500', customer: { tier: 'gold' } })).toEqual([]);
+  });
+
   it('rejects an invalid data filter at create time with a pointer', async () => {
     const created = await requestJson<{ code: string; pointer: string }>(
       'POST',
