@@ -1,0 +1,3 @@
+export { KafkaEventStore, createKafkaStore } from './kafka-store.js';
+export type { KafkaStoreOptions } from './kafka-store.js';
+export type { KafkaSecurity } from './client.js';
