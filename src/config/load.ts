@@ -27,6 +27,15 @@ export interface BrokerConfig {
   readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
   readonly ingressRateLimit: number;
   readonly shutdownTimeoutMs: number;
+  readonly kafka: {
+    readonly brokers: string | undefined;
+    readonly replicationFactor: number;
+    readonly sasl:
+      | { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly passwordFile: string }
+      | undefined;
+    readonly tls: boolean;
+    readonly ca: string | undefined;
+  };
 }
 
 /** Invalid configuration: one line per problem, each naming the option and where its value came from. */
@@ -67,6 +76,20 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
+    kafka: {
+      brokers: raw['kafka-brokers'],
+      replicationFactor: raw['kafka-replication-factor'],
+      sasl:
+        raw['kafka-sasl-mechanism'] === 'none'
+          ? undefined
+          : {
+              mechanism: raw['kafka-sasl-mechanism'],
+              username: raw['kafka-sasl-username'] ?? '',
+              passwordFile: raw['kafka-sasl-password-file'] ?? '',
+            },
+      tls: raw['kafka-tls'],
+      ca: raw['kafka-ca'],
+    },
   };
 }
 

@@ -124,6 +124,48 @@ export const BROKER_OPTIONS = [
     default: '30s',
     doc: 'How long SIGTERM waits for in-flight requests and deliveries.',
   },
+  {
+    name: 'kafka-brokers',
+    kind: 'string',
+    default: '',
+    doc: 'Kafka bootstrap brokers, host:port comma-separated (store kafka).',
+  },
+  {
+    name: 'kafka-replication-factor',
+    kind: 'integer',
+    default: '1',
+    doc: 'Replication factor of the topics Herald creates (store kafka); 3 for a production cluster.',
+  },
+  {
+    name: 'kafka-sasl-mechanism',
+    kind: 'none|plain|scram-sha-256|scram-sha-512',
+    default: 'none',
+    doc: 'SASL mechanism for Kafka connections (store kafka).',
+  },
+  {
+    name: 'kafka-sasl-username',
+    kind: 'string',
+    default: '',
+    doc: 'SASL user name (store kafka).',
+  },
+  {
+    name: 'kafka-sasl-password-file',
+    kind: 'path',
+    default: '',
+    doc: 'File holding the SASL password (store kafka); never a flag value, so it stays out of process lists.',
+  },
+  {
+    name: 'kafka-tls',
+    kind: 'boolean',
+    default: 'false',
+    doc: 'Connect to Kafka over TLS (store kafka).',
+  },
+  {
+    name: 'kafka-ca',
+    kind: 'path',
+    default: '',
+    doc: 'PEM file of the CA(s) that sign the Kafka certificates, instead of the system ones (with --kafka-tls).',
+  },
 ] as const;
 
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
@@ -198,10 +240,33 @@ export const brokerConfigSchema = z
     'retention-max-bytes': size.default(0),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'shutdown-timeout': duration.default(30_000),
+    'kafka-brokers': z.string().min(1).optional(),
+    'kafka-replication-factor': integer.min(1).max(32).default(1),
+    'kafka-sasl-mechanism': z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
+    'kafka-sasl-username': z.string().min(1).optional(),
+    'kafka-sasl-password-file': z.string().min(1).optional(),
+    'kafka-tls': boolean.default(false),
+    'kafka-ca': z.string().min(1).optional(),
   })
   .superRefine((config, ctx) => {
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['nats-url'], message: 'is required when --store is jetstream' });
+    }
+    if (config.store === 'kafka' && config['kafka-brokers'] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['kafka-brokers'], message: 'is required when --store is kafka' });
+    }
+    if (
+      config['kafka-sasl-mechanism'] !== 'none' &&
+      (config['kafka-sasl-username'] === undefined || config['kafka-sasl-password-file'] === undefined)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kafka-sasl-mechanism'],
+        message: 'needs --kafka-sasl-username and --kafka-sasl-password-file',
+      });
+    }
+    if (config['kafka-ca'] !== undefined && !config['kafka-tls']) {
+      ctx.addIssue({ code: 'custom', path: ['kafka-ca'], message: 'is used only with --kafka-tls' });
     }
     if (config['max-request-size'] < config['max-event-size']) {
       ctx.addIssue({
