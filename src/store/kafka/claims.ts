@@ -92,7 +92,12 @@ export class Claims {
     let best: Chain | undefined;
     for (const [key, record] of this.view.withPrefix(prefix)) {
       const chain = this.chainOf(key.slice(prefix.length), record);
-      if (chain !== undefined && record.offset > upTo && chain.since > at && this.previous(record) > at - this.ttlMs) {
+      if (
+        chain !== undefined &&
+        record.offset > upTo &&
+        chain.since > at &&
+        this.previous(record) > at - this.ttlMs
+      ) {
         // Written after the record being judged, and its chain broke: the chain it ended may have
         // been alive at `at`, and the view no longer shows where it started. Judge "not known".
         return undefined;
@@ -149,7 +154,10 @@ export class Claims {
     try {
       holds = await this.writeLease(subscription);
     } catch (error) {
-      this.logger?.warn({ err: describeError(error), subscription }, 'claiming a subscription failed; will retry');
+      this.logger?.warn(
+        { err: describeError(error), subscription },
+        'claiming a subscription failed; will retry',
+      );
       return false;
     }
     if (!holds || this.closed) return false;

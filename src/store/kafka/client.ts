@@ -46,6 +46,16 @@ export function baseOptions(settings: ClientSettings, role: string): BaseOptions
   };
 }
 
+/** Rejects when `task` has not settled after `ms`: the client library may wait on a dead node for long. */
+export function withTimeout<T>(task: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  task.catch(() => undefined);
+  return Promise.race([task, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Kafka's error ids (e.g. `OFFSET_OUT_OF_RANGE`) anywhere inside an error the client threw. */
 export function kafkaErrorIds(error: unknown, into = new Set<string>(), depth = 0): Set<string> {
   if (error === null || typeof error !== 'object' || depth > 6) return into;
@@ -125,20 +135,49 @@ const STALE = new Set([
  * long-polling reader must have its own instance, or its waits would delay everyone's requests.
  */
 export class PartitionReader {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly partitions = new Map<string, PartitionInfo>();
+  private generation = 0;
+  private closed = false;
 
-  constructor(settings: ClientSettings, role: string) {
-    this.consumer = new Consumer({
-      ...baseOptions(settings, role),
-      groupId: `${settings.clientId}-${role}`,
+  constructor(
+    private readonly settings: ClientSettings,
+    private readonly role: string,
+  ) {
+    this.consumer = this.create();
+  }
+
+  private create(): Consumer {
+    return new Consumer({
+      ...baseOptions(this.settings, `${this.role}-${this.generation++}`),
+      groupId: `${this.settings.clientId}-${this.role}`,
     });
+  }
+
+  /**
+   * Forgets every leader and replaces the client (and its connections) after a failure that was not
+   * Kafka answering "ask someone else": a node that died may leave the old client waiting on it.
+   */
+  private reset(): void {
+    this.partitions.clear();
+    if (this.closed) return;
+    const old = this.consumer;
+    this.consumer = this.create();
+    void closeQuietly(old);
+  }
+
+  private get limit(): number {
+    return this.settings.requestTimeoutMs * 2;
   }
 
   private async partition(topic: string, refresh: boolean): Promise<PartitionInfo> {
     const known = this.partitions.get(topic);
     if (known !== undefined && !refresh) return known;
-    const metadata: ClusterMetadata = await this.consumer.metadata({ topics: [topic], forceUpdate: true });
+    const metadata: ClusterMetadata = await withTimeout(
+      this.consumer.metadata({ topics: [topic], forceUpdate: true }),
+      this.limit,
+      'a metadata request',
+    );
     const info = metadata.topics.get(topic);
     const leader = info?.partitions[0]?.leader;
     if (info === undefined || leader === undefined || leader < 0) {
@@ -158,27 +197,31 @@ export class PartitionReader {
     for (let attempt = 0; ; attempt++) {
       const { topicId, leader } = await this.partition(topic, attempt > 0);
       try {
-        const response = await this.consumer.fetch({
-          node: leader,
-          maxWaitTime: maxWaitMs,
-          minBytes: 1,
-          maxBytes,
-          isolationLevel: 0,
-          topics: [
-            {
-              topicId,
-              partitions: [
-                {
-                  partition: 0,
-                  currentLeaderEpoch: -1,
-                  fetchOffset: BigInt(from),
-                  lastFetchedEpoch: -1,
-                  partitionMaxBytes: maxBytes,
-                },
-              ],
-            },
-          ],
-        });
+        const response = await withTimeout(
+          this.consumer.fetch({
+            node: leader,
+            maxWaitTime: maxWaitMs,
+            minBytes: 1,
+            maxBytes,
+            isolationLevel: 0,
+            topics: [
+              {
+                topicId,
+                partitions: [
+                  {
+                    partition: 0,
+                    currentLeaderEpoch: -1,
+                    fetchOffset: BigInt(from),
+                    lastFetchedEpoch: -1,
+                    partitionMaxBytes: maxBytes,
+                  },
+                ],
+              },
+            ],
+          }),
+          maxWaitMs + this.limit,
+          'a fetch',
+        );
         const part = response.responses[0]?.partitions[0];
         if (part === undefined) throw new Error(`no fetch answer for ${topic}`);
         return toPage(part.records ?? [], from, Number(part.highWatermark), Number(part.logStartOffset));
@@ -192,7 +235,10 @@ export class PartitionReader {
           }
           return { records: [], next: from, highWatermark: end, logStartOffset: start };
         }
-        if (attempt >= 3 || ![...ids].some((id) => STALE.has(id))) throw error;
+        // Not Kafka answering "ask someone else" (say, a connection to a node that died): start over
+        // with a new client, whose first request fetches fresh metadata.
+        if (![...ids].some((id) => STALE.has(id))) this.reset();
+        if (attempt >= 2) throw error;
         await delay(50 * 2 ** attempt);
       }
     }
@@ -202,27 +248,39 @@ export class PartitionReader {
   async offset(topic: string, timestamp: number): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const offsets = await this.consumer.listOffsetsWithTimestamps({
-          topics: [topic],
-          timestamp: BigInt(timestamp),
-        });
+        const offsets = await withTimeout(
+          this.consumer.listOffsetsWithTimestamps({ topics: [topic], timestamp: BigInt(timestamp) }),
+          this.limit,
+          'a ListOffsets request',
+        );
         const found = offsets.get(topic)?.get(0);
         if (found === undefined) throw new Error(`no offset answer for ${topic}`);
         return Number(found.offset);
       } catch (error) {
-        if (attempt >= 3 || ![...kafkaErrorIds(error)].some((id) => STALE.has(id))) throw error;
-        await this.consumer.metadata({ topics: [topic], forceUpdate: true }).catch(() => undefined);
+        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset();
+        if (attempt >= 2) throw error;
+        await withTimeout(
+          this.consumer.metadata({ topics: [topic], forceUpdate: true }),
+          this.limit,
+          'a metadata request',
+        ).catch(() => undefined);
         await delay(50 * 2 ** attempt);
       }
     }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await closeQuietly(this.consumer);
   }
 }
 
-function toPage(batches: readonly RecordsBatch[], from: number, highWatermark: number, logStartOffset: number) {
+function toPage(
+  batches: readonly RecordsBatch[],
+  from: number,
+  highWatermark: number,
+  logStartOffset: number,
+) {
   const records: IncomingRecord[] = [];
   let next = from;
   for (const batch of batches) {
@@ -283,7 +341,7 @@ export class SerialProducer {
       ...baseOptions(this.settings, `${this.role}-${this.generation++}`),
       idempotent: true,
       acks: ProduceAcks.ALL,
-      retries: 3,
+      retries: 1,
       retryDelay: 200,
       autocreateTopics: false,
     });
@@ -320,7 +378,13 @@ export class SerialProducer {
         })),
       );
       try {
-        const result = await this.producer.send({ messages });
+        // Bounded: the library retries a dead leader for long. A send given up on may still have been
+        // written; its caller answers "unavailable", the publisher retries, and dedupe applies.
+        const result = await withTimeout(
+          this.producer.send({ messages }),
+          this.settings.requestTimeoutMs + 1_000,
+          'a produce request',
+        );
         const base = new Map<string, number>();
         for (const { topic, offset } of result.offsets ?? []) base.set(topic, Number(offset));
         const used = new Map<string, number>();
@@ -335,7 +399,9 @@ export class SerialProducer {
           pending.resolve(offsets);
         }
       } catch (error) {
-        for (const pending of group) pending.reject(error);
+        // What waits behind a failed request would most likely fail the same way, one timeout at a
+        // time: fail it now, so that callers answer (and their clients retry) at once.
+        for (const pending of [...group, ...this.queue.splice(0)]) pending.reject(error);
         const old = this.producer;
         this.producer = this.create();
         void closeQuietly(old);

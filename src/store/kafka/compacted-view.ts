@@ -82,7 +82,9 @@ export class CompactedView {
   }
 
   /** Writes records (a null value deletes the key); resolves with their offsets once the view has them. */
-  async write(records: ReadonlyArray<{ key: string; value: Buffer | undefined; headers?: Map<Buffer, Buffer> }>) {
+  async write(
+    records: ReadonlyArray<{ key: string; value: Buffer | undefined; headers?: Map<Buffer, Buffer> }>,
+  ) {
     const offsets = await this.options.producer.send(
       records.map(({ key, value, headers }) => {
         const record: OutgoingRecord = { key: Buffer.from(key), value, headers: headers ?? new Map() };

@@ -90,7 +90,8 @@ export class EventLog {
             String(decoded.event.attributes['source']),
             String(decoded.event.attributes['id']),
           );
-          if (this.window.find(key, now) === undefined) this.window.add(key, record.offset + 1, record.timestamp);
+          if (this.window.find(key, now) === undefined)
+            this.window.add(key, record.offset + 1, record.timestamp);
         }
       }
     }

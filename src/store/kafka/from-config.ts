@@ -5,7 +5,11 @@ import type { StoreLogger } from './follower.js';
 import { createKafkaStore } from './kafka-store.js';
 import type { KafkaEventStore } from './kafka-store.js';
 
-const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+const MECHANISMS = {
+  plain: 'PLAIN',
+  'scram-sha-256': 'SCRAM-SHA-256',
+  'scram-sha-512': 'SCRAM-SHA-512',
+} as const;
 
 /**
  * The Kafka store as the broker's configuration describes it. Connects in the background: the broker

@@ -137,7 +137,8 @@ describe('kafka store', () => {
       expect(read).toHaveLength(200);
       expect(read[0]?.event.attributes['partitionkey']).toMatch(/^k[012]$/);
       // storedAt is the log-append time: non-decreasing with the sequence.
-      for (let i = 1; i < read.length; i++) expect(read[i]!.storedAt).toBeGreaterThanOrEqual(read[i - 1]!.storedAt);
+      for (let i = 1; i < read.length; i++)
+        expect(read[i]!.storedAt).toBeGreaterThanOrEqual(read[i - 1]!.storedAt);
       // A duplicate of an event another request is storing right now gets that event's sequence.
       const [x, y] = await Promise.all([
         store.append([{ event: sampleEvent('race') }]),
@@ -165,7 +166,11 @@ describe('kafka store', () => {
   it('starts while Kafka is down, refuses appends until it is up, then becomes ready', async () => {
     const port = await freePort();
     const broker = nextBroker();
-    const store = createKafkaStore({ brokers: `127.0.0.1:${port}`, brokerName: broker, requestTimeoutMs: 1_000 });
+    const store = createKafkaStore({
+      brokers: `127.0.0.1:${port}`,
+      brokerName: broker,
+      requestTimeoutMs: 1_000,
+    });
     let late: KafkaCluster | undefined;
     try {
       await sleep(300);

@@ -246,7 +246,8 @@ export class KafkaEventStore implements EventStore {
   async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
     if (this.closed) throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed');
     const parts = this.parts;
-    if (parts === undefined || !this.isReady()) throw unavailable('the kafka store is not connected to Kafka');
+    if (parts === undefined || !this.isReady())
+      throw unavailable('the kafka store is not connected to Kafka');
     if (inputs.length === 0) return [];
     return parts.log.append(inputs);
   }
@@ -378,7 +379,10 @@ export class KafkaEventStore implements EventStore {
       stop = parts.state.listen((key, record) => {
         if (!key.startsWith(SUBSCRIPTION)) return;
         const id = key.slice(SUBSCRIPTION.length);
-        listener(id, record === undefined ? undefined : { id, document: record.value?.toString('utf8') ?? '' });
+        listener(
+          id,
+          record === undefined ? undefined : { id, document: record.value?.toString('utf8') ?? '' },
+        );
       });
     };
     if (this.parts !== undefined) attach(this.parts);
