@@ -16,6 +16,8 @@ export const HEADER = {
   error: 'herald-error',
   attempts: 'herald-attempts',
   at: 'herald-at',
+  /** `source` and `id` joined by a space: the dedupe key, readable without parsing the attributes. */
+  dedupe: 'herald-dedupe',
 } as const;
 
 /** A record as the producer takes it. */
@@ -56,6 +58,7 @@ export function encodeEvent(event: CloudEvent, trace: TraceHeaders | undefined):
     [HEADER.kind, String(event.dataKind)],
   ];
   if (trace !== undefined) pairs.push([HEADER.trace, JSON.stringify(trace)]);
+  pairs.push([HEADER.dedupe, `${String(event.attributes['source'])} ${String(event.attributes['id'])}`]);
   const partitionKey = event.attributes['partitionkey'];
   return {
     key: partitionKey === undefined ? undefined : Buffer.from(String(partitionKey)),

@@ -5,7 +5,7 @@ import { AppendWaiters } from '../waiters.js';
 import type { Admin, ClientSettings, PartitionReader, SerialProducer } from './client.js';
 import { describeError, kafkaErrorIds } from './client.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
-import { decodeEvent, encodeEvent, recordSize } from './codec.js';
+import { HEADER, decodeEvent, encodeEvent, header, recordSize } from './codec.js';
 import type { StoreLogger } from './follower.js';
 import { TopicFollower } from './follower.js';
 
@@ -84,14 +84,10 @@ export class EventLog {
       this.sizes.push(record.size);
       this.retainedBytes += record.size;
       if (this.dedupe && record.timestamp >= now - this.options.dedupeWindowMs) {
-        const decoded = decodeEvent(record);
-        if (decoded !== undefined) {
-          const key = DedupeWindow.key(
-            String(decoded.event.attributes['source']),
-            String(decoded.event.attributes['id']),
-          );
-          if (this.window.find(key, now) === undefined)
-            this.window.add(key, record.offset + 1, record.timestamp);
+        // The key travels in a header: no need to parse the attributes of every record.
+        const key = header(record, HEADER.dedupe);
+        if (key !== undefined && this.window.find(key, now) === undefined) {
+          this.window.add(key, record.offset + 1, record.timestamp);
         }
       }
     }
