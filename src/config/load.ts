@@ -31,7 +31,11 @@ export interface BrokerConfig {
     readonly brokers: string | undefined;
     readonly replicationFactor: number;
     readonly sasl:
-      | { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly passwordFile: string }
+      | {
+          readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+          readonly username: string;
+          readonly passwordFile: string;
+        }
       | undefined;
     readonly tls: boolean;
     readonly ca: string | undefined;

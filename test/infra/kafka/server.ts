@@ -155,7 +155,13 @@ class KafkaServerNode implements KafkaNode {
     mkdirSync(join(this.config.dir, 'data'), { recursive: true });
     const result = spawnSync(
       'java',
-      this.javaArgs('kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', this.configPath]),
+      // `--cluster-id=` form: a base64url id may start with '-', which would read as an option.
+      this.javaArgs('kafka.tools.StorageTool', [
+        'format',
+        `--cluster-id=${clusterId}`,
+        '-c',
+        this.configPath,
+      ]),
       { encoding: 'utf8', timeout: 120_000 },
     );
     if (result.status !== 0) {
