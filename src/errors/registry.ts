@@ -34,6 +34,9 @@ export const ErrorCodes = {
   HERALD_SINK_TIMEOUT: { status: 504, title: 'Sink did not answer in time', retryable: true },
   HERALD_SINK_UNREACHABLE: { status: 502, title: 'Sink could not be reached', retryable: true },
   HERALD_INVALID_CONFIG: { status: 500, title: 'Invalid configuration', retryable: false },
+  HERALD_SINK_FORBIDDEN: { status: 400, title: 'Sink address not allowed', retryable: false },
+  HERALD_SINK_REDIRECTED: { status: 502, title: 'Sink answered a redirect', retryable: false },
+  HERALD_SINK_HANDSHAKE_FAILED: { status: 502, title: 'Sink did not validate', retryable: true },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -94,6 +94,8 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
           : error;
       }
     });
+    // Every subscriber is checked before any is created, so a refused one changes nothing.
+    for (const [i, request] of requests.entries()) service.checkSink(request.sink, `/subscribers/${i}`);
     for (const [i, request] of requests.entries())
       await service.create(request, 'seed', seed, i === 0 ? group : `${group}.${i}`);
     sendJson(

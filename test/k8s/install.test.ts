@@ -84,5 +84,6 @@ describe('install manifests and examples', () => {
     await apply('examples/subscription.yaml');
     await apply('examples/jetstream-channel.yaml');
     await apply('examples/kafka-channel.yaml');
+    await apply('examples/subscription-with-credential.yaml');
   });
 });
