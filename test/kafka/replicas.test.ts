@@ -9,7 +9,15 @@ import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { removeDir, startSink } from '../harness/processes.js';
 import { startKafkaCluster } from '../infra/kafka/server.js';
 import type { KafkaCluster } from '../infra/kafka/server.js';
-import { LOAD_TYPE, PATHS, duplicates, idsByPath, newLoad, publishLoad } from '../support/failover-load.js';
+import {
+  LOAD_TYPE,
+  PATHS,
+  duplicates,
+  idsByPath,
+  newLoad,
+  publishLoad,
+  storedTwice,
+} from '../support/failover-load.js';
 import { collectProblems, startKafkaBroker, uniqueBrokerName } from './brokers.js';
 
 /** Events per second each publisher offers (one publisher per broker replica). */
@@ -109,7 +117,8 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
     const lastDelivery = Date.now();
     const newLeader = await cluster.leaderOf(topic);
 
-    const times = (await sink.received())
+    const received = await sink.received();
+    const times = received
       .map((r) => r.at)
       .filter((at) => at >= killedAt)
       .sort((x, y) => x - y);
@@ -124,7 +133,13 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
       killed: { kafkaNode: leader, newPartitionLeader: newLeader, broker: killedBroker === a ? 'a' : 'b' },
       perSubscription: PATHS.map((path) => {
         const list = byPath.get(path) ?? [];
-        return { path, deliveries: list.length, distinct: new Set(list).size, duplicates: duplicates(list) };
+        return {
+          path,
+          deliveries: list.length,
+          distinct: new Set(list).size,
+          duplicates: duplicates(list),
+          storedTwice: storedTwice(received, path),
+        };
       }),
       missing: missing(),
       longestDeliveryGapAfterKillMs: longestGap,

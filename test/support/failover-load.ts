@@ -76,3 +76,19 @@ export function idsByPath(records: readonly SinkRecord[]): Map<string, string[]>
 }
 
 export const duplicates = (ids: readonly string[]): number => ids.length - new Set(ids).size;
+
+/**
+ * Ids delivered under two or more sequences: events stored twice (a publisher's retry after an answer
+ * it did not get), as opposed to one stored event delivered twice around a takeover.
+ */
+export function storedTwice(records: readonly SinkRecord[], path: string): number {
+  const sequences = new Map<string, Set<string>>();
+  for (const record of records) {
+    if (record.status !== 200 || record.path !== path) continue;
+    const id = record.headers['ce-id'] as string;
+    const seen = sequences.get(id) ?? new Set<string>();
+    seen.add(String(record.headers['herald-sequence']));
+    sequences.set(id, seen);
+  }
+  return [...sequences.values()].filter((s) => s.size > 1).length;
+}

@@ -115,7 +115,37 @@ export class EventLog {
     }
   }
 
+  /**
+   * Keys of events whose produce failed without a clear answer (a timeout, a leader that died): the
+   * batch may have been written all the same. A retry of one of them first reads the log to its end,
+   * so that a copy that did land is recognised as a duplicate instead of being stored again.
+   */
+  private readonly suspects = new Map<string, number>();
+
+  private async settleSuspects(inputs: readonly AppendInput[], now: number): Promise<void> {
+    if (this.suspects.size === 0) return;
+    for (const [key, at] of this.suspects) {
+      if (at >= now - this.options.dedupeWindowMs) break;
+      this.suspects.delete(key);
+    }
+    const suspect = inputs.some(({ event }) =>
+      this.suspects.has(DedupeWindow.key(String(event.attributes['source']), String(event.attributes['id']))),
+    );
+    if (!suspect) return;
+    try {
+      await this.follower.catchUp(await this.options.reader.offset(this.options.topic, -1));
+    } catch (error) {
+      throw unavailable(`reading the event topic failed: ${describeError(error)}`, error);
+    }
+    for (const { event } of inputs) {
+      this.suspects.delete(
+        DedupeWindow.key(String(event.attributes['source']), String(event.attributes['id'])),
+      );
+    }
+  }
+
   async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
+    if (this.dedupe) await this.settleSuspects(inputs, Date.now());
     const now = Date.now();
     this.window.prune(now);
     // An outcome, a concurrent request's pending sequence, or -1 - the index of an earlier copy.
@@ -179,6 +209,12 @@ export class EventLog {
       } catch (error) {
         if ([...kafkaErrorIds(error)].some((id) => TOO_LARGE.has(id))) {
           throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', describeError(error), { cause: error });
+        }
+        const failedAt = Date.now();
+        for (const { key } of fresh) {
+          if (key === undefined) continue;
+          this.suspects.delete(key); // re-inserted last: the map stays in time order
+          this.suspects.set(key, failedAt);
         }
         throw unavailable(`Kafka did not acknowledge the append: ${describeError(error)}`, error);
       } finally {
