@@ -22,11 +22,14 @@ export class DeadLetters {
     return { ...letter, id: String(offset) };
   }
 
-  async list(subscription: string, limit: number): Promise<DeadLetter[]> {
+  /** In id (offset) order; with `after`, only the letters after that id. */
+  async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
     await this.view.sync();
+    const from = after === undefined ? -1 : Number(after);
     const letters: DeadLetter[] = [];
     for (const [, record] of this.view.withPrefix(this.prefix(subscription))) {
       if (letters.length >= limit) break;
+      if (!(record.offset > from)) continue;
       const letter = decodeDeadLetter(String(record.offset), record);
       if (letter !== undefined) letters.push(letter);
     }

@@ -330,8 +330,10 @@ export class KafkaEventStore implements EventStore {
     return this.guard('storing a dead letter', ({ deadLetters }) => deadLetters.add(letter));
   }
 
-  listDeadLetters(subscription: string, limit: number): Promise<DeadLetter[]> {
-    return this.guard('listing dead letters', ({ deadLetters }) => deadLetters.list(subscription, limit));
+  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+    return this.guard('listing dead letters', ({ deadLetters }) =>
+      deadLetters.list(subscription, limit, after),
+    );
   }
 
   countDeadLetters(subscription: string): Promise<number> {
@@ -347,6 +349,29 @@ export class KafkaEventStore implements EventStore {
   putSubscription(record: SubscriptionRecord): Promise<void> {
     return this.guard('storing a subscription', async ({ state }) => {
       await state.write([{ key: `${SUBSCRIPTION}${record.id}`, value: Buffer.from(record.document) }]);
+    });
+  }
+
+  /**
+   * Several definitions and the initial cursors of new ones in one produce request: one record batch on
+   * one partition, so all are stored or none; the cursors come first in it, never after their definition.
+   */
+  putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors: ReadonlyArray<readonly [subscription: string, next: number]> = [],
+  ): Promise<void> {
+    if (records.length === 0 && cursors.length === 0) return Promise.resolve();
+    return this.guard('storing subscriptions', async ({ state }) => {
+      await state.write([
+        ...cursors.map(([subscription, next]) => ({
+          key: `${CURSOR}${subscription}`,
+          value: Buffer.from(String(next)),
+        })),
+        ...records.map((record) => ({
+          key: `${SUBSCRIPTION}${record.id}`,
+          value: Buffer.from(record.document),
+        })),
+      ]);
     });
   }
 
