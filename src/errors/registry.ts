@@ -37,6 +37,7 @@ export const ErrorCodes = {
   HERALD_SINK_FORBIDDEN: { status: 400, title: 'Sink address not allowed', retryable: false },
   HERALD_SINK_REDIRECTED: { status: 502, title: 'Sink answered a redirect', retryable: false },
   HERALD_SINK_HANDSHAKE_FAILED: { status: 502, title: 'Sink did not validate', retryable: true },
+  HERALD_SCHEMA_VIOLATION: { status: 400, title: 'Data violates the type schema', retryable: false },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

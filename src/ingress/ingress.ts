@@ -13,6 +13,7 @@ import { TokenBucket } from '../limits/index.js';
 import { tracing } from '../observability/index.js';
 import type { BrokerMetrics, IngressSpan } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
+import type { IngressHook } from './hooks.js';
 
 export interface IngressOptions {
   readonly store: EventStore;
@@ -21,6 +22,8 @@ export interface IngressOptions {
   readonly maxRequestSize: number;
   /** Events per second; 0 = unlimited. */
   readonly rateLimit: number;
+  /** Sees every request's events before they are stored and after they are accepted. */
+  readonly hook?: IngressHook;
 }
 
 export interface IngressRequestOptions {
@@ -137,6 +140,8 @@ export class Ingress {
     }
     const events = await this.parse(req, requestOptions);
     if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
+    const hook = this.options.hook;
+    hook?.check?.(events);
     const trace = span.storedTrace(captureTrace(req));
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
     const { store, metrics } = this.options;
@@ -152,6 +157,13 @@ export class Ingress {
     for (const outcome of outcomes) if (outcome.duplicate) duplicates++;
     metrics.accepted.inc(outcomes.length - duplicates);
     if (duplicates > 0) metrics.duplicates.inc(duplicates);
+    if (hook?.accepted !== undefined) {
+      try {
+        hook.accepted(duplicates === 0 ? events : events.filter((_, i) => outcomes[i]?.duplicate !== true));
+      } catch {
+        // A hook never fails a publish that was stored (see IngressHook.accepted).
+      }
+    }
     res.writeHead(202, { 'content-length': 0 });
     res.end();
   }

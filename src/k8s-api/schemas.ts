@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { declaredEventTypeSchema } from '../eventtypes/index.js';
 import { deliverySchema, subscriptionRequestSchema } from '../subscriptions/validate.js';
 
 /** The API group and version of Herald's custom resources. */
@@ -49,6 +50,28 @@ export const channelSpecSchema = z.object({
       replicas: z.number().int().min(1).max(5).optional(),
       /** A Secret with a `creds` key (NATS credentials file). */
       credentialsSecret: dnsLabel.optional(),
+    })
+    .optional(),
+  kafka: z
+    .object({
+      /** Bootstrap brokers, `host:port` comma-separated. */
+      brokers: z.string().min(1),
+      /** Replication factor of the topics Herald creates (default 1; 3 on a production cluster). */
+      replicationFactor: z.number().int().min(1).max(32).optional(),
+      sasl: z
+        .object({
+          mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+          username: z.string().min(1),
+          /** A Secret in the Channel's namespace with a `password` key. */
+          passwordSecret: dnsLabel,
+        })
+        .optional(),
+      tls: z
+        .object({
+          /** A Secret with a `ca.crt` key: the CA(s) that sign the Kafka certificates. */
+          caSecret: dnsLabel.optional(),
+        })
+        .optional(),
     })
     .optional(),
   retention: z
@@ -108,6 +131,21 @@ export const subscriptionStatusSchema = z.object({
   deadLettered: z.number().int().optional(),
 });
 
+/**
+ * An EventType resource's spec: a declared type (description, JSON Schema, `validation`) of one
+ * broker, or one the broker registered because it saw it published (labelled `origin: discovered`).
+ */
+export const eventTypeSpecSchema = declaredEventTypeSchema.extend({ broker: dnsLabel });
+
+export const eventTypeStatusSchema = z.object({
+  firstSeen: z.string().optional(),
+  lastSeen: z.string().optional(),
+  /** Events of this type accepted by the broker (as counted by the replica that wrote last). */
+  count: z.number().int().min(0).optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
 export type Condition = z.infer<typeof conditionSchema>;
 export type BrokerSpec = z.infer<typeof brokerSpecSchema>;
 export type BrokerStatus = z.infer<typeof brokerStatusSchema>;
@@ -115,6 +153,8 @@ export type ChannelSpec = z.infer<typeof channelSpecSchema>;
 export type ChannelStatus = z.infer<typeof channelStatusSchema>;
 export type SubscriptionSpec = z.infer<typeof subscriptionSpecSchema>;
 export type SubscriptionResourceStatus = z.infer<typeof subscriptionStatusSchema>;
+export type EventTypeSpec = z.infer<typeof eventTypeSpecSchema>;
+export type EventTypeStatus = z.infer<typeof eventTypeStatusSchema>;
 
 export interface ObjectMeta {
   readonly name: string;
@@ -140,6 +180,7 @@ export interface Resource<Spec, Status> {
 export type Broker = Resource<BrokerSpec, BrokerStatus>;
 export type Channel = Resource<ChannelSpec, ChannelStatus>;
 export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
+export type EventTypeResource = Resource<EventTypeSpec, EventTypeStatus>;
 
 /** The `Ready` condition every Herald resource reports. */
 export function readyCondition(

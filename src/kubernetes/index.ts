@@ -2,3 +2,4 @@ export { loadKubeConfig, resolveNamespace, HeraldResourceClient, statusOf, merge
 export { KubernetesSubscriptionRegistry } from './subscription-registry.js';
 export type { KubernetesRegistryOptions } from './subscription-registry.js';
 export { secretReader } from './secrets.js';
+export { KubernetesEventTypeBackend, eventTypeResourceName } from './eventtype-backend.js';

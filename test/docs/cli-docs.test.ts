@@ -9,8 +9,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, removeDir, startBroker, useBrokerAndSink } from '../harness/processes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-// As `npm start` runs it, which the docs' examples assume: sinks on this machine allowed.
-const env = useBrokerAndSink(() => startBroker({ args: ['--sink-allow', '127.0.0.0/8,::1'] }));
+// The docs assume a broker started as the README starts it (`npm start`), whose sink allowance lets
+// local sinks such as http://localhost:3000 through: take the broker arguments from that script.
+const startArgs = (
+  JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' broker ')[1]!
+  .split(' ');
+const env = useBrokerAndSink(() => startBroker({ args: startArgs }));
 const dir = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
 afterAll(() => removeDir(dir));
 
