@@ -3,17 +3,18 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
-import { Router, sendJson, sendProblem } from '../http/index.js';
+import { clientKeyOf, Router, sendJson, sendProblem, ServerGuards } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
 import type { EventFilterCompiler } from '../log-api/index.js';
+import { StreamAdmission } from '../limits/index.js';
 import { BrokerMetrics } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import { createJetStreamStore } from '../store/jetstream/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
-import { compileSqlFilter } from '../filters/index.js';
+import { compileBoundedSql, createSqlFilterCompiler } from '../filters/index.js';
 import {
   registerSeedRoutes,
   registerSubscriptionApi,
@@ -29,11 +30,6 @@ const STORE_GRACE_MS = 2_000;
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
 const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub']);
 
-/** `filter=` on the log read API: a CESQL expression, as in the subscriptions' `sql` dialect. */
-const logFilter: EventFilterCompiler = (expression) => {
-  const matches = compileSqlFilter(expression, '?filter');
-  return (event) => matches(event.attributes);
-};
 
 export interface BrokerOptions {
   readonly config: BrokerConfig;
@@ -131,6 +127,11 @@ export class Broker {
       maxEventSize: config.maxEventSize,
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
+      rateBurst: config.limits.ingressRateBurst,
+      rateLimitPer: config.limits.ingressRateLimitPer,
+      rateLimitClients: config.limits.ingressRateLimitClients,
+      maxJsonDepth: config.limits.maxJsonDepth,
+      maxExtensions: config.limits.maxExtensions,
     });
     this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
     this.registry = registry(this.store);
@@ -139,8 +140,12 @@ export class Broker {
       dispatcher: this.dispatcher,
       store: this.store,
       logger: options.logger,
-      sql: compileSqlFilter,
+      sql: createSqlFilterCompiler(config.limits.filter, () =>
+        this.metrics.filterBudgetExceeded.inc({ where: 'subscription' }),
+      ),
       deliveryDefaults,
+      maxSubscriptions: config.limits.maxSubscriptions,
+      onLimit: (limit) => this.metrics.limitRejections.inc({ limit }),
     });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
@@ -195,13 +200,22 @@ export class Broker {
       .on('POST', '/events', publish(false))
       .on('POST', '/events/pub', publish(true));
     // The original project's clients subscribe at the broker's public URL, next to /events/pub.
-    registerSeedRoutes(this.dataRouter, this.subscriptions);
+    const { limits } = this.options.config;
+    const onLimit = (limit: string) => this.metrics.limitRejections.inc({ limit });
+    registerSeedRoutes(this.dataRouter, this.subscriptions, {
+      maxSubscribersPerRequest: limits.maxSubscribersPerRequest,
+      onLimit,
+    });
 
     const admin = this.adminRouter;
+    const streams = new StreamAdmission(limits.maxStreams, limits.maxStreamsPerClient, onLimit);
     registerLogApi(admin, {
       store: this.store,
-      compileFilter: logFilter,
+      compileFilter: this.logFilter,
       shutdown: this.shutdownController.signal,
+      bounds: { maxWork: limits.logReadMaxWork, maxTimeMs: limits.logReadMaxTimeMs },
+      onBounded: onLimit,
+      admitStream: (req) => streams.admit(clientKeyOf(req)),
     });
     registerSubscriptionApi(admin, this.subscriptions);
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
@@ -227,11 +241,31 @@ export class Broker {
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
   }
 
-  private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** `filter=` on the log read API: a CESQL expression with the subscriptions' bounds. */
+  private readonly logFilter: EventFilterCompiler = (expression) => {
+    const compiled = compileBoundedSql(expression, '?filter', this.options.config.limits.filter);
+    return {
+      matches: (event) => {
+        if (compiled.matches(event.attributes)) return true;
+        if (compiled.exceededBudget()) this.metrics.filterBudgetExceeded.inc({ where: 'log-read' });
+        return false;
+      },
+      lastCost: () => compiled.lastCost(),
+    };
+  };
+
+  private async handle(
+    router: Router,
+    req: IncomingMessage,
+    res: ServerResponse,
+    guards: ServerGuards | undefined,
+  ): Promise<void> {
     this.inFlight++;
-    // Once stopping, every answer tells the client not to reuse the connection.
-    if (this.stopping !== undefined) res.setHeader('connection', 'close');
+    const refusal = guards?.refusal(req);
+    // Once stopping (or refused a connection), every answer tells the client not to reuse the connection.
+    if (this.stopping !== undefined || refusal !== undefined) res.setHeader('connection', 'close');
     try {
+      if (refusal !== undefined) throw refusal;
       if (this.stopping !== undefined) {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
@@ -267,11 +301,23 @@ export class Broker {
   private async listen(): Promise<void> {
     const { config, logger } = this.options;
     const bind = async (router: Router, port: number): Promise<Server> => {
+      const { limits } = config;
+      // Deliberate transport bounds (each a flag): a slow or idle client holds a connection only so long.
       const server = createServer(
-        { keepAliveTimeout: 65_000 },
-        (req, res) => void this.handle(router, req, res),
+        {
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+          // Checks the two timeouts above this often (Node's default is 30 s, too coarse for them).
+          connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+        },
+        (req, res) => void this.handle(router, req, res, guards),
       );
-      server.headersTimeout = 66_000;
+      const guards = new ServerGuards(server, {
+        maxConnections: limits.maxConnections,
+        maxConnectionsPerClient: limits.maxConnectionsPerClient,
+        onRefused: (limit) => this.metrics.limitRejections.inc({ limit }),
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, config.host, () => {

@@ -27,6 +27,34 @@ export interface BrokerConfig {
   readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
   readonly ingressRateLimit: number;
   readonly shutdownTimeoutMs: number;
+  /** Bounds that keep one client, filter or event from stalling or exhausting the broker. */
+  readonly limits: BrokerLimits;
+}
+
+export interface BrokerLimits {
+  readonly maxSubscribersPerRequest: number;
+  readonly maxSubscriptions: number;
+  readonly filter: {
+    readonly maxLength: number;
+    readonly maxNodes: number;
+    readonly maxLikePatterns: number;
+    readonly maxCallDepth: number;
+    readonly evalBudget: number;
+  };
+  readonly logReadMaxWork: number;
+  readonly logReadMaxTimeMs: number;
+  readonly ingressRateBurst: number;
+  readonly ingressRateLimitPer: 'global' | 'client';
+  readonly ingressRateLimitClients: number;
+  readonly maxJsonDepth: number;
+  readonly maxExtensions: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+  readonly maxStreams: number;
+  readonly maxStreamsPerClient: number;
 }
 
 /** Invalid configuration: one line per problem, each naming the option and where its value came from. */
@@ -67,6 +95,31 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
+    limits: {
+      maxSubscribersPerRequest: raw['max-subscribers-per-request'],
+      maxSubscriptions: raw['max-subscriptions'],
+      filter: {
+        maxLength: raw['filter-max-length'],
+        maxNodes: raw['filter-max-nodes'],
+        maxLikePatterns: raw['filter-max-like-patterns'],
+        maxCallDepth: raw['filter-max-call-depth'],
+        evalBudget: raw['filter-eval-budget'],
+      },
+      logReadMaxWork: raw['log-read-max-work'],
+      logReadMaxTimeMs: raw['log-read-max-time'],
+      ingressRateBurst: raw['ingress-rate-burst'],
+      ingressRateLimitPer: raw['ingress-rate-limit-per'],
+      ingressRateLimitClients: raw['ingress-rate-limit-clients'],
+      maxJsonDepth: raw['max-json-depth'],
+      maxExtensions: raw['max-extensions'],
+      headersTimeoutMs: raw['headers-timeout'],
+      requestTimeoutMs: raw['request-timeout'],
+      keepAliveTimeoutMs: raw['keep-alive-timeout'],
+      maxConnections: raw['max-connections'],
+      maxConnectionsPerClient: raw['max-connections-per-client'],
+      maxStreams: raw['max-streams'],
+      maxStreamsPerClient: raw['max-streams-per-client'],
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Attributes, CloudEvent } from '../cloudevents/index.js';
 import type { ErrorCode } from '../errors/index.js';
 import { TokenBucket } from '../limits/index.js';
@@ -40,6 +40,8 @@ type LastError = NonNullable<SubscriptionStatus['lastError']>;
 const HIGH_WATER = 2048;
 const LOW_WATER = 512;
 const PAGE = 256;
+/** As the dispatcher's: catching up filters for about this long, then yields. */
+const DISPATCH_SLICE_MS = 10;
 const utf8 = new TextEncoder();
 
 function partitionKey(event: StoredEvent): string | undefined {
@@ -159,6 +161,10 @@ export class SubscriptionWorker {
           this.host.tryJoin(this);
           break;
         }
+        // Catching up runs in slices on later turns of the event loop, never in one synchronous run
+        // (a store read may resolve at once): requests, probes and other subscriptions go between.
+        await yieldToEventLoop();
+        if (lane !== this.lane || this.stopped || this.live) return;
         const page = await this.host.store.read(this.readPos, Math.min(PAGE, tail - this.readPos));
         if (lane !== this.lane || this.stopped) return;
         this.host.metrics.logReads.inc({ reader: 'subscription' });
@@ -167,12 +173,15 @@ export class SubscriptionWorker {
           this.readPos = tail;
           continue;
         }
+        const sliceStart = performance.now();
         for (const stored of page) {
-          if (!this.matches(stored.event.attributes)) continue;
-          if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
-          lane.queue.push(stored);
+          this.readPos = stored.sequence + 1;
+          if (this.matches(stored.event.attributes)) {
+            if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
+            lane.queue.push(stored);
+          }
+          if (performance.now() - sliceStart >= DISPATCH_SLICE_MS) break;
         }
-        this.readPos = (page[page.length - 1] as StoredEvent).sequence + 1;
         this.pump();
       }
     } catch (error) {

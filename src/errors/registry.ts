@@ -34,6 +34,18 @@ export const ErrorCodes = {
   HERALD_SINK_TIMEOUT: { status: 504, title: 'Sink did not answer in time', retryable: true },
   HERALD_SINK_UNREACHABLE: { status: 502, title: 'Sink could not be reached', retryable: true },
   HERALD_INVALID_CONFIG: { status: 500, title: 'Invalid configuration', retryable: false },
+  HERALD_TOO_MANY_SUBSCRIBERS: { status: 400, title: 'Too many subscribers', retryable: false },
+  HERALD_TOO_MANY_SUBSCRIPTIONS: { status: 409, title: 'Too many subscriptions', retryable: false },
+  HERALD_FILTER_TOO_COSTLY: { status: 400, title: 'Filter too costly', retryable: false },
+  HERALD_RATE_BURST_EXCEEDED: { status: 413, title: 'Request larger than the rate burst', retryable: false },
+  HERALD_JSON_TOO_DEEP: { status: 400, title: 'JSON nested too deeply', retryable: false },
+  HERALD_TOO_MANY_EXTENSIONS: { status: 400, title: 'Too many extension attributes', retryable: false },
+  HERALD_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout', retryable: true },
+  HERALD_HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large', retryable: false },
+  HERALD_BAD_HTTP_REQUEST: { status: 400, title: 'Malformed HTTP request', retryable: false },
+  HERALD_TOO_MANY_CONNECTIONS: { status: 503, title: 'Too many connections', retryable: true },
+  HERALD_TOO_MANY_STREAMS: { status: 429, title: 'Too many streams', retryable: true },
+  HERALD_STREAM_CAPACITY: { status: 503, title: 'Stream capacity reached', retryable: true },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -10,3 +10,5 @@ export { Router } from './router.js';
 export type { RouteHandler, RouteParams } from './router.js';
 export { setIdentity, identityOf, clientKeyOf } from './request-context.js';
 export type { RequestIdentity } from './request-context.js';
+export { ServerGuards } from './server-guards.js';
+export type { ServerGuardOptions } from './server-guards.js';

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { eventToJson } from '../cloudevents/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
@@ -6,12 +7,32 @@ import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
 
-/** Compiles a `filter=` expression into a predicate; throws a coded 400 when it is not acceptable. */
-export type EventFilterCompiler = (expression: string) => (event: CloudEvent) => boolean;
+/** A compiled `filter=`: whether an event matches, and the string work that decision took. */
+export interface LogFilter {
+  matches(event: CloudEvent): boolean;
+  /** Characters of string work the last `matches` did. */
+  lastCost(): number;
+}
+
+/** Compiles a `filter=` expression; throws a coded 400 when it is not acceptable. */
+export type EventFilterCompiler = (expression: string) => LogFilter;
+
+/** How much one page (or one stream slice) may do before it answers with what it has. */
+export interface LogReadBounds {
+  /** Filter work plus bytes of JSON written. */
+  readonly maxWork: number;
+  /** Wall-clock milliseconds. */
+  readonly maxTimeMs: number;
+}
 
 export interface LogApiOptions {
   readonly store: EventStore;
   readonly compileFilter: EventFilterCompiler;
+  readonly bounds: LogReadBounds;
+  /** Called when a page or slice is cut short by a bound (named as its flag). */
+  readonly onBounded?: (limit: 'log-read-max-work' | 'log-read-max-time') => void;
+  /** Admits a new stream (or throws a coded 429/503); returns the function that releases it. */
+  readonly admitStream?: (req: IncomingMessage) => () => void;
   /** Aborted when the broker shuts down, which ends every open stream. */
   readonly shutdown: AbortSignal;
   readonly heartbeatMs?: number;
@@ -20,6 +41,31 @@ export interface LogApiOptions {
 const MAX_LIMIT = 1000;
 /** How many events one filtered page may scan before answering with what it found. */
 const MAX_SCAN = 10_000;
+/** Events read from the store at a time: small, since one event may be up to --max-event-size. */
+const READ_PAGE = 64;
+
+/**
+ * Work and time spent on one page or slice. A page stops at whichever bound comes first and answers
+ * with `next`, so one request can neither stall the event loop nor build an unbounded answer.
+ */
+class Slice {
+  private work = 0;
+  private readonly started = performance.now();
+  bound: 'log-read-max-work' | 'log-read-max-time' | undefined;
+
+  constructor(private readonly bounds: LogReadBounds) {}
+
+  spend(units: number): void {
+    this.work += units;
+  }
+
+  /** True when the slice must end; remembers which bound ended it. */
+  exhausted(): boolean {
+    if (this.work >= this.bounds.maxWork) this.bound = 'log-read-max-work';
+    else if (performance.now() - this.started >= this.bounds.maxTimeMs) this.bound = 'log-read-max-time';
+    return this.bound !== undefined;
+  }
+}
 
 function integerParam(url: URL, name: string, fallback: number, min: number, max: number): number {
   const raw = url.searchParams.get(name);
@@ -36,10 +82,7 @@ function integerParam(url: URL, name: string, fallback: number, min: number, max
   return Number(raw);
 }
 
-function filterParam(
-  url: URL,
-  compileFilter: EventFilterCompiler,
-): ((event: CloudEvent) => boolean) | undefined {
+function filterParam(url: URL, compileFilter: EventFilterCompiler): LogFilter | undefined {
   const expression = url.searchParams.get('filter');
   return expression === null || expression === '' ? undefined : compileFilter(expression);
 }
@@ -52,23 +95,30 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     const from = integerParam(url, 'from', 1, 0, Number.MAX_SAFE_INTEGER);
     const limit = integerParam(url, 'limit', 100, 1, MAX_LIMIT);
     const filter = filterParam(url, compileFilter);
+    const slice = new Slice(options.bounds);
     const parts: string[] = [];
     let next = from;
     let scanned = 0;
-    while (parts.length < limit && scanned < MAX_SCAN) {
-      const page = await store.read(
-        next,
-        filter === undefined ? limit - parts.length : Math.min(500, MAX_SCAN - scanned),
-      );
+    scan: while (parts.length < limit && scanned < MAX_SCAN) {
+      const page = await store.read(next, Math.min(READ_PAGE, filter === undefined ? limit - parts.length : MAX_SCAN - scanned));
       if (page.length === 0) break;
       for (const stored of page) {
+        // Checked before each event, so a page always makes progress by at least one event.
+        if (scanned > 0 && slice.exhausted()) break scan;
         next = stored.sequence + 1;
         scanned++;
-        if (filter !== undefined && !filter(stored.event)) continue;
-        parts.push(`{"sequence":${stored.sequence},"event":${eventToJson(stored.event)}}`);
+        if (filter !== undefined) {
+          const matches = filter.matches(stored.event);
+          slice.spend(filter.lastCost() + 1);
+          if (!matches) continue;
+        }
+        const part = `{"sequence":${stored.sequence},"event":${eventToJson(stored.event)}}`;
+        slice.spend(part.length);
+        parts.push(part);
         if (parts.length === limit) break;
       }
     }
+    if (slice.bound !== undefined) options.onBounded?.(slice.bound);
     if (parts.length === 0 && next === from) next = Math.max(from, (await store.stats()).first);
     sendJsonText(res, 200, `{"events":[${parts.join(',')}],"next":${next}}`);
   });
@@ -80,7 +130,12 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) next = Number(lastEventId) + 1;
     else if (url.searchParams.has('from')) next = integerParam(url, 'from', 1, 0, Number.MAX_SAFE_INTEGER);
     else next = (await store.stats()).last + 1;
-    await streamEvents(req, res, store, next, filter, options);
+    const release = options.admitStream?.(req);
+    try {
+      await streamEvents(req, res, store, next, filter, options);
+    } finally {
+      release?.();
+    }
   });
 }
 
@@ -89,7 +144,7 @@ async function streamEvents(
   res: ServerResponse,
   store: EventStore,
   from: number,
-  filter: ((event: CloudEvent) => boolean) | undefined,
+  filter: LogFilter | undefined,
   options: LogApiOptions,
 ): Promise<void> {
   const controller = new AbortController();
@@ -107,16 +162,29 @@ async function streamEvents(
   let next = from;
   try {
     while (!controller.signal.aborted) {
-      const page: StoredEvent[] = await store.read(next, 256);
+      const page: StoredEvent[] = await store.read(next, READ_PAGE);
       if (page.length === 0) {
         await store.waitForAppend(next - 1, controller.signal);
         continue;
       }
+      // A slice of filter work per turn of the event loop; the rest waits for the next turn.
+      const slice = new Slice(options.bounds);
       let chunk = '';
       for (const stored of page) {
+        if (slice.exhausted()) break;
         next = stored.sequence + 1;
-        if (filter !== undefined && !filter(stored.event)) continue;
-        chunk += `id: ${stored.sequence}\nevent: cloudevent\ndata: ${eventToJson(stored.event)}\n\n`;
+        if (filter !== undefined) {
+          const matches = filter.matches(stored.event);
+          slice.spend(filter.lastCost() + 1);
+          if (!matches) continue;
+        }
+        const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${eventToJson(stored.event)}\n\n`;
+        slice.spend(message.length);
+        chunk += message;
+      }
+      if (slice.bound !== undefined) {
+        options.onBounded?.(slice.bound);
+        await yieldToEventLoop();
       }
       if (chunk !== '' && !res.write(chunk)) {
         await new Promise<void>((resolve) => {

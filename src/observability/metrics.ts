@@ -63,6 +63,18 @@ export class BrokerMetrics {
     help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',
     registers: [this.registry],
   });
+  readonly limitRejections = new Counter({
+    name: 'herald_limit_rejections_total',
+    help: 'Requests, connections or evaluations refused or cut short by a configured limit, by limit (the flag name)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly filterBudgetExceeded = new Counter({
+    name: 'herald_filter_budget_exceeded_total',
+    help: 'Filter evaluations stopped by --filter-eval-budget (the event counts as not matching), by where (subscription, log-read)',
+    labelNames: ['where'] as const,
+    registers: [this.registry],
+  });
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });

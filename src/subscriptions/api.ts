@@ -16,6 +16,30 @@ function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]
   }
 }
 
+/** `?limit=` of the list endpoints: default and most per page. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+function pageLimit(url: URL): number {
+  const raw = url.searchParams.get('limit') ?? String(DEFAULT_PAGE);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_PAGE) {
+    throw new HeraldError(
+      'HERALD_INVALID_QUERY',
+      `query parameter 'limit' must be an integer from 1 to ${MAX_PAGE}`,
+      { pointer: '?limit' },
+    );
+  }
+  return Number(raw);
+}
+
+/** RFC 8288 `Link` to the next page: same path and limit, continuing after `last`. */
+function nextLink(url: URL, limit: number, last: string): Record<string, string> {
+  const next = new URLSearchParams(url.searchParams);
+  next.set('limit', String(limit));
+  next.set('after', last);
+  return { link: `<${url.pathname}?${next.toString()}>; rel="next"` };
+}
+
 /** The Subscriptions API (CloudEvents Subscriptions API shape) plus Herald's control endpoints. */
 export function registerSubscriptionApi(router: Router, service: SubscriptionService): void {
   const viewOf = (id: string) => service.view(service.find(id));
@@ -29,11 +53,16 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     res.writeHead(200, { allow: 'GET, PUT, DELETE, OPTIONS', 'content-length': 0 });
     res.end();
   });
-  router.on('GET', '/subscriptions', (_req, res) => {
+  // The body stays the Subscriptions API's plain array; further pages are linked from the header.
+  router.on('GET', '/subscriptions', (_req, res, _params, url) => {
+    const limit = pageLimit(url);
+    const { definitions, more } = service.page(limit, url.searchParams.get('after') ?? undefined);
+    const last = definitions[definitions.length - 1]?.id;
     sendJson(
       res,
       200,
-      service.list().map((d) => service.view(d)),
+      definitions.map((d) => service.view(d)),
+      more && last !== undefined ? nextLink(url, limit, last) : {},
     );
   });
   router.on('POST', '/subscriptions', async (req, res) => {
@@ -80,15 +109,20 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     });
   }
   router.on('GET', '/subscriptions/:id/deadletters', async (_req, res, { id }, url) => {
-    const raw = url.searchParams.get('limit') ?? '100';
-    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 10_000) {
-      throw new HeraldError(
-        'HERALD_INVALID_QUERY',
-        "query parameter 'limit' must be an integer from 1 to 10000",
-        { pointer: '?limit' },
-      );
+    const limit = pageLimit(url);
+    const after = url.searchParams.get('after') ?? undefined;
+    if (after !== undefined && !/^\d+$/.test(after)) {
+      throw new HeraldError('HERALD_INVALID_QUERY', "query parameter 'after' must be a dead-letter id", {
+        pointer: '?after',
+      });
     }
-    sendJson(res, 200, { deadLetters: await service.deadLetters(id as string, Number(raw)) });
+    const page = await service.deadLetters(id as string, limit, after);
+    sendJson(
+      res,
+      200,
+      { deadLetters: page.letters },
+      page.more && page.last !== undefined ? nextLink(url, limit, page.last) : {},
+    );
   });
   router.on('POST', '/subscriptions/:id/deadletters/redrive', async (req, res, { id }) => {
     service.find(id as string);

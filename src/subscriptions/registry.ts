@@ -8,6 +8,8 @@ import type { SubscriptionDefinition } from './types.js';
 export interface SubscriptionRegistry {
   list(): Promise<SubscriptionDefinition[]>;
   put(definition: SubscriptionDefinition): Promise<void>;
+  /** Stores several definitions, in one transaction where the backing store has them. */
+  putMany(definitions: readonly SubscriptionDefinition[]): Promise<void>;
   delete(id: string): Promise<boolean>;
   /** Reports definitions changed by other processes (undefined = deleted); returns a stop function. */
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
@@ -25,6 +27,12 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
 
   put(definition: SubscriptionDefinition): Promise<void> {
     return this.store.putSubscription({ id: definition.id, document: JSON.stringify(definition) });
+  }
+
+  putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {
+    return this.store.putSubscriptions(
+      definitions.map((definition) => ({ id: definition.id, document: JSON.stringify(definition) })),
+    );
   }
 
   delete(id: string): Promise<boolean> {

@@ -45,7 +45,19 @@ function streamPosition(value: unknown): StartPosition {
   return n === 0 ? 'earliest' : n === -1 ? 'latest' : { sequence: n };
 }
 
-export function registerSeedRoutes(router: Router, service: SubscriptionService): void {
+export interface SeedRouteOptions {
+  /** Most subscribers one request may name (`--max-subscribers-per-request`). */
+  readonly maxSubscribersPerRequest?: number;
+  /** Told when a limit refuses a request. */
+  readonly onLimit?: (limit: string) => void;
+}
+
+export function registerSeedRoutes(
+  router: Router,
+  service: SubscriptionService,
+  options: SeedRouteOptions = {},
+): void {
+  const maxSubscribers = options.maxSubscribersPerRequest ?? 100;
   router.on('POST', '/events/sub', async (req, res, _params, url) => {
     const input = normalise((await readOptionalJsonObject(req)) ?? {}, url.searchParams);
     const known = new Map(SEED_FIELDS.map((f) => [f.toLowerCase(), f]));
@@ -67,6 +79,14 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
       typeof input['subscribers'] === 'string' ? [input['subscribers']] : input['subscribers'];
     if (!Array.isArray(subscribers) || subscribers.length === 0) {
       throw seedError('subscribers', 'must be a non-empty array of absolute http(s) URIs');
+    }
+    if (subscribers.length > maxSubscribers) {
+      options.onLimit?.('max-subscribers-per-request');
+      throw new HeraldError(
+        'HERALD_TOO_MANY_SUBSCRIBERS',
+        `subscribers: ${subscribers.length} subscribers in one request, more than ${maxSubscribers} (--max-subscribers-per-request)`,
+        { pointer: '/subscribers' },
+      );
     }
     const startAt = streamPosition(input['streamposition']);
     const group = randomUUID();
@@ -94,8 +114,12 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
           : error;
       }
     });
-    for (const [i, request] of requests.entries())
-      await service.create(request, 'seed', seed, i === 0 ? group : `${group}.${i}`);
+    await service.createMany(
+      requests,
+      'seed',
+      seed,
+      requests.map((_, i) => (i === 0 ? group : `${group}.${i}`)),
+    );
     sendJson(
       res,
       201,

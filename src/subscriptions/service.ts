@@ -25,6 +25,10 @@ export interface SubscriptionServiceOptions {
   readonly sql: SqlCompiler | undefined;
   /** Applied where a subscription's `delivery` leaves a setting out. */
   readonly deliveryDefaults?: DeliverySpec;
+  /** Most subscriptions this broker holds (`--max-subscriptions`). */
+  readonly maxSubscriptions?: number;
+  /** Told when a limit refuses a request (the broker counts it in a metric). */
+  readonly onLimit?: (limit: string) => void;
 }
 
 /** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
@@ -158,24 +162,59 @@ export class SubscriptionService {
     seed?: SeedView,
     id = randomUUID(),
   ): Promise<SubscriptionDefinition> {
-    const definition = buildDefinition(
-      id,
-      request,
-      { origin, seed, paused: false, createdAt: new Date().toISOString() },
-      this.options.deliveryDefaults,
-    );
-    const compiled = compileSubscription(definition, this.options.sql);
-    const cursor = await this.resolvePosition(definition.startAt);
-    // The cursor is durable before the definition, so a crash in between never starts from a later "latest".
-    await this.options.store.commitCursor(id, cursor);
-    this.definitions.set(id, definition);
-    await this.options.registry.put(definition);
-    await this.options.dispatcher.add(compiled, cursor);
-    this.options.logger.info(
-      { subscription: id, sink: definition.sink, origin, cursor },
-      'subscription created',
-    );
-    return definition;
+    const [definition] = await this.createMany([request], origin, seed, [id]);
+    return definition as SubscriptionDefinition;
+  }
+
+  /**
+   * Creates several subscriptions as one change: all of them or none are accepted, their cursors are
+   * committed in one write and their definitions stored in one more (one transaction each on the
+   * embedded store), instead of two commits per subscription.
+   */
+  async createMany(
+    requests: readonly SubscriptionRequest[],
+    origin: SubscriptionOrigin,
+    seed: SeedView | undefined,
+    ids: readonly string[],
+  ): Promise<SubscriptionDefinition[]> {
+    const max = this.options.maxSubscriptions ?? Infinity;
+    if (this.definitions.size + requests.length > max) {
+      this.options.onLimit?.('max-subscriptions');
+      throw new HeraldError(
+        'HERALD_TOO_MANY_SUBSCRIPTIONS',
+        `the broker holds ${this.definitions.size} subscriptions; ${requests.length} more would exceed --max-subscriptions (${max})`,
+      );
+    }
+    const createdAt = new Date().toISOString();
+    const prepared = [];
+    for (const [i, request] of requests.entries()) {
+      const id = ids[i] ?? randomUUID();
+      const definition = buildDefinition(
+        id,
+        request,
+        { origin, seed, paused: false, createdAt },
+        this.options.deliveryDefaults,
+      );
+      const compiled = compileSubscription(definition, this.options.sql);
+      prepared.push({ definition, compiled, cursor: await this.resolvePosition(definition.startAt) });
+    }
+    // Cursors are durable before definitions, so a crash in between never starts from a later "latest".
+    await this.options.store.commitCursors(prepared.map(({ definition, cursor }) => [definition.id, cursor]));
+    for (const { definition } of prepared) this.definitions.set(definition.id, definition);
+    try {
+      await this.options.registry.putMany(prepared.map(({ definition }) => definition));
+    } catch (error) {
+      for (const { definition } of prepared) this.definitions.delete(definition.id);
+      throw error;
+    }
+    for (const { definition, compiled, cursor } of prepared) {
+      await this.options.dispatcher.add(compiled, cursor);
+      this.options.logger.info(
+        { subscription: definition.id, sink: definition.sink, origin, cursor },
+        'subscription created',
+      );
+    }
+    return prepared.map(({ definition }) => definition);
   }
 
   async update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
@@ -233,17 +272,48 @@ export class SubscriptionService {
     return definition;
   }
 
-  async deadLetters(id: string, limit: number): Promise<unknown[]> {
+  /** One page of a subscription's dead letters, in id order, after the dead letter `after`. */
+  async deadLetters(
+    id: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ letters: unknown[]; last: string | undefined; more: boolean }> {
     this.get(id);
-    const letters = await this.options.store.listDeadLetters(id, limit);
-    return letters.map((letter) => ({
-      id: letter.id,
-      sequence: letter.sequence,
-      attempts: letter.attempts,
-      deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
-      error: letter.error,
-      event: JSON.parse(eventToJson(letter.event)) as unknown,
-    }));
+    // One more than asked tells whether another page follows.
+    const letters = await this.options.store.listDeadLetters(id, limit + 1, after);
+    const page = letters.slice(0, limit);
+    return {
+      letters: page.map((letter) => ({
+        id: letter.id,
+        sequence: letter.sequence,
+        attempts: letter.attempts,
+        deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
+        error: letter.error,
+        event: JSON.parse(eventToJson(letter.event)) as unknown,
+      })),
+      last: page[page.length - 1]?.id,
+      more: letters.length > limit,
+    };
+  }
+
+  /** One page of subscriptions in id order, after the subscription `after`. */
+  page(limit: number, after?: string): { definitions: SubscriptionDefinition[]; more: boolean } {
+    const ids = [...this.definitions.keys()].sort();
+    let start = 0;
+    if (after !== undefined) {
+      // The first id above `after` (binary search): stable while subscriptions come and go.
+      let high = ids.length;
+      while (start < high) {
+        const middle = (start + high) >>> 1;
+        if ((ids[middle] as string) <= after) start = middle + 1;
+        else high = middle;
+      }
+    }
+    const slice = ids.slice(start, start + limit);
+    return {
+      definitions: slice.map((id) => this.definitions.get(id) as SubscriptionDefinition),
+      more: start + limit < ids.length,
+    };
   }
 
   /** Starts re-delivering dead letters (all, or the given ids); answers how many were taken. */

@@ -203,8 +203,8 @@ export class EmbeddedEventStore implements EventStore {
       addDeadLetter: db.prepare(
         'INSERT INTO dead_letters (subscription, seq, attrs, data, data_kind, trace, error, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      listDeadLetters: db.prepare<[string, number], DeadLetterRow>(
-        'SELECT * FROM dead_letters WHERE subscription = ? ORDER BY id LIMIT ?',
+      listDeadLetters: db.prepare<[string, number, number], DeadLetterRow>(
+        'SELECT * FROM dead_letters WHERE subscription = ? AND id > ? ORDER BY id LIMIT ?',
       ),
       countDeadLetters: db.prepare<[string], { n: number }>(
         'SELECT COUNT(*) AS n FROM dead_letters WHERE subscription = ?',
@@ -441,9 +441,10 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve({ ...letter, id: String(info.lastInsertRowid) });
   }
 
-  listDeadLetters(subscription: string, limit: number): Promise<DeadLetter[]> {
+  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+    const from = after === undefined ? 0 : Number(after);
     return Promise.resolve(
-      this.statements.listDeadLetters.all(subscription, limit).map((row) => ({
+      this.statements.listDeadLetters.all(subscription, Number.isFinite(from) ? from : 0, limit).map((row) => ({
         id: String(row.id),
         subscription: row.subscription,
         sequence: row.seq,
@@ -469,6 +470,15 @@ export class EmbeddedEventStore implements EventStore {
 
   putSubscription(record: SubscriptionRecord): Promise<void> {
     this.statements.putSubscription.run(record.id, record.document);
+    return Promise.resolve();
+  }
+
+  putSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {
+    if (records.length > 0) {
+      this.db.transaction(() => {
+        for (const record of records) this.statements.putSubscription.run(record.id, record.document);
+      })();
+    }
     return Promise.resolve();
   }
 
