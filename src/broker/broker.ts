@@ -30,7 +30,6 @@ const STORE_GRACE_MS = 2_000;
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
 const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub']);
 
-
 export interface BrokerOptions {
   readonly config: BrokerConfig;
   readonly logger: Logger;

@@ -116,7 +116,12 @@ function charge(state: State, units: number, offset: number): boolean {
   if (state.spent <= state.budget) return true;
   if (!state.overBudget) {
     state.overBudget = true;
-    raise(state, 'generic', `evaluation needs more than its budget of ${state.budget} characters of string work`, offset);
+    raise(
+      state,
+      'generic',
+      `evaluation needs more than its budget of ${state.budget} characters of string work`,
+      offset,
+    );
   }
   return false;
 }

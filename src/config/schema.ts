@@ -224,7 +224,7 @@ export const BROKER_OPTIONS = [
     name: 'keep-alive-timeout',
     kind: 'duration',
     default: '65s',
-    doc: 'How long an idle keep-alive connection stays open (above common proxies\' 60 s, so they close first).',
+    doc: "How long an idle keep-alive connection stays open (above common proxies' 60 s, so they close first).",
   },
   {
     name: 'max-connections',
@@ -326,7 +326,10 @@ export const brokerConfigSchema = z
     'shutdown-timeout': duration.default(30_000),
     'max-subscribers-per-request': integer.min(1).default(100),
     'max-subscriptions': integer.min(1).default(10_000),
-    'filter-max-length': integer.min(16).max(1024 * 1024).default(16_384),
+    'filter-max-length': integer
+      .min(16)
+      .max(1024 * 1024)
+      .default(16_384),
     'filter-max-nodes': integer.min(1).default(512),
     'filter-max-like-patterns': integer.min(0).default(32),
     'filter-max-call-depth': integer.min(0).default(8),

@@ -31,14 +31,20 @@ function rawProblem(error: HeraldError): string {
 function problemForClientError(error: NodeJS.ErrnoException): HeraldError {
   switch (error.code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new HeraldError('HERALD_HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts');
+      return new HeraldError(
+        'HERALD_HEADERS_TOO_LARGE',
+        'the request headers are larger than the server accepts',
+      );
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new HeraldError(
         'HERALD_REQUEST_TIMEOUT',
         'the request was not received completely within --request-timeout (or its headers within --headers-timeout)',
       );
     default:
-      return new HeraldError('HERALD_BAD_HTTP_REQUEST', `malformed HTTP request (${error.code ?? 'parse error'})`);
+      return new HeraldError(
+        'HERALD_BAD_HTTP_REQUEST',
+        `malformed HTTP request (${error.code ?? 'parse error'})`,
+      );
   }
 }
 
@@ -57,7 +63,9 @@ export class ServerGuards {
   ) {
     this.connections = new Admission(options.maxConnections, options.maxConnectionsPerClient);
     server.on('connection', (socket: Socket) => this.onConnection(socket));
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.onClientError(error, socket));
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+      this.onClientError(error, socket),
+    );
   }
 
   get openConnections(): number {

@@ -96,7 +96,10 @@ export class Ingress {
       rate > 0
         ? new RateLimiter({
             rate,
-            burst: options.rateBurst !== undefined && options.rateBurst > 0 ? options.rateBurst : Math.max(1, Math.ceil(rate)),
+            burst:
+              options.rateBurst !== undefined && options.rateBurst > 0
+                ? options.rateBurst
+                : Math.max(1, Math.ceil(rate)),
             per: options.rateLimitPer ?? 'global',
             maxClients: options.rateLimitClients ?? 10_000,
           })
@@ -122,10 +125,7 @@ export class Ingress {
     const contentType = req.headers['content-type'];
     let events: CloudEvent[];
     const mode = detectMode(contentType);
-    if (
-      mode !== 'binary' ||
-      (contentType !== undefined && isJsonMediaType(contentType))
-    ) {
+    if (mode !== 'binary' || (contentType !== undefined && isJsonMediaType(contentType))) {
       this.checkDepth(body);
     }
     if (mode === 'batch') events = parseBatch(contentType as string, body);
@@ -206,7 +206,9 @@ export class Ingress {
       check();
     } catch (error) {
       const burst = (error as HeraldError).code === 'HERALD_RATE_BURST_EXCEEDED';
-      this.options.metrics.limitRejections.inc({ limit: burst ? 'ingress-rate-burst' : 'ingress-rate-limit' });
+      this.options.metrics.limitRejections.inc({
+        limit: burst ? 'ingress-rate-burst' : 'ingress-rate-limit',
+      });
       req.resume();
       throw error;
     }

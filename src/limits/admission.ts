@@ -68,9 +68,13 @@ export class StreamAdmission {
     }
     if (refused === 'total') {
       this.onRefused('max-streams');
-      throw new HeraldError('HERALD_STREAM_CAPACITY', 'the broker serves as many event streams as --max-streams allows', {
-        retryAfter: 5,
-      });
+      throw new HeraldError(
+        'HERALD_STREAM_CAPACITY',
+        'the broker serves as many event streams as --max-streams allows',
+        {
+          retryAfter: 5,
+        },
+      );
     }
     let released = false;
     return () => {

@@ -10,7 +10,8 @@ export function jsonDepthExceeded(text: Uint8Array, maxDepth: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: the next byte is escaped
+      if (c === 0x5c)
+        i++; // backslash: the next byte is escaped
       else if (c === 0x22) inString = false;
       continue;
     }

@@ -5,7 +5,14 @@ import type { RateLimiterOptions } from './rate-limiter.js';
 
 function limiter(options: Partial<RateLimiterOptions> = {}) {
   let now = 1_000;
-  const l = new RateLimiter({ rate: 10, burst: 10, per: 'global', maxClients: 100, ...options, now: () => now });
+  const l = new RateLimiter({
+    rate: 10,
+    burst: 10,
+    per: 'global',
+    maxClients: 100,
+    ...options,
+    now: () => now,
+  });
   return { l, advance: (ms: number) => (now += ms) };
 }
 

@@ -100,7 +100,10 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     let next = from;
     let scanned = 0;
     scan: while (parts.length < limit && scanned < MAX_SCAN) {
-      const page = await store.read(next, Math.min(READ_PAGE, filter === undefined ? limit - parts.length : MAX_SCAN - scanned));
+      const page = await store.read(
+        next,
+        Math.min(READ_PAGE, filter === undefined ? limit - parts.length : MAX_SCAN - scanned),
+      );
       if (page.length === 0) break;
       for (const stored of page) {
         // Checked before each event, so a page always makes progress by at least one event.

@@ -27,7 +27,11 @@ describe('compile-time cost bound', () => {
   it('refuses the 2,100-leaf filter, a 200-leaf one, and deep call nesting with HERALD_FILTER_TOO_COSTLY and a position', async () => {
     const broker = await startBroker();
     try {
-      const cases = [costlyFilter(2100), costlyFilter(200), `${'LOWER('.repeat(9)}subject${')'.repeat(9)} = 'x'`];
+      const cases = [
+        costlyFilter(2100),
+        costlyFilter(200),
+        `${'LOWER('.repeat(9)}subject${')'.repeat(9)} = 'x'`,
+      ];
       for (const expression of cases) {
         const response = await requestJson<{ code: string; detail: string; pointer: string }>(
           'POST',
@@ -46,7 +50,9 @@ describe('compile-time cost bound', () => {
       });
       expect(located.body.detail).toMatch(/at line 1, column \d+/);
       // The same bound applies to ?filter= on the log read API.
-      const read = await fetch(`${broker.adminUrl}/events?from=1&filter=${encodeURIComponent(costlyFilter(200))}`);
+      const read = await fetch(
+        `${broker.adminUrl}/events?from=1&filter=${encodeURIComponent(costlyFilter(200))}`,
+      );
       expect(read.status).toBe(400);
       expect(await read.json()).toMatchObject({ code: 'HERALD_FILTER_TOO_COSTLY', pointer: '?filter' });
       expect((await requestJson<unknown[]>('GET', `${broker.adminUrl}/subscriptions`)).body).toEqual([]);
@@ -76,7 +82,9 @@ describe('per-event evaluation budget', () => {
       const records = await sink.waitFor((r) => r.some((x) => x.headers['ce-id'] === 'small'));
       expect(records.map((r) => r.headers['ce-id'])).toEqual(['small']);
       const text = await metrics(broker.adminUrl);
-      expect(metricValue(text, 'herald_filter_budget_exceeded_total{where="subscription"}')).toBeGreaterThanOrEqual(1);
+      expect(
+        metricValue(text, 'herald_filter_budget_exceeded_total{where="subscription"}'),
+      ).toBeGreaterThanOrEqual(1);
     } finally {
       await Promise.all([broker.stop(), sink.stop()]);
       removeDir(broker.dataDir);
@@ -88,7 +96,14 @@ describe('poison event', () => {
   it('after SIGKILL, a broker with ten costly subscriptions and a 900,000-character subject listens and delivers again', async () => {
     // The compile-time bounds are raised so that the issue's filters are accepted: the runtime budget
     // alone must keep the restarted broker responsive.
-    const args = ['--filter-max-length', '100000', '--filter-max-nodes', '100000', '--filter-max-like-patterns', '100000'];
+    const args = [
+      '--filter-max-length',
+      '100000',
+      '--filter-max-nodes',
+      '100000',
+      '--filter-max-like-patterns',
+      '100000',
+    ];
     const sink = await startSink();
     let broker = await startBroker({ args });
     const { dataDir } = broker;
@@ -149,7 +164,9 @@ describe('log reads bounded by work', () => {
       expect(pages.length).toBeGreaterThanOrEqual(5);
       expect(Math.max(...pages)).toBeLessThanOrEqual(7);
       const text = await metrics(broker.adminUrl);
-      expect(metricValue(text, 'herald_limit_rejections_total{limit="log-read-max-work"}')).toBeGreaterThanOrEqual(4);
+      expect(
+        metricValue(text, 'herald_limit_rejections_total{limit="log-read-max-work"}'),
+      ).toBeGreaterThanOrEqual(4);
     } finally {
       await broker.stop();
       removeDir(broker.dataDir);

@@ -42,7 +42,9 @@ describe('ingress rate limit counts events', () => {
     const next = await send(b.url, { headers: binaryHeaders('after-big') });
     expect(next.status).toBe(202);
     expect((await readLog(b.adminUrl)).map((e) => e.event['id'])).toEqual(['after-big']);
-    expect(metricValue(await metrics(b), 'herald_limit_rejections_total{limit="ingress-rate-burst"}')).toBe(1);
+    expect(metricValue(await metrics(b), 'herald_limit_rejections_total{limit="ingress-rate-burst"}')).toBe(
+      1,
+    );
   });
 
   it('answers 429 with a Retry-After of at most one burst once the burst is spent', async () => {
@@ -130,7 +132,10 @@ describe('extension attributes', () => {
     expect(binary.json()).toMatchObject({ code: 'HERALD_TOO_MANY_EXTENSIONS', index: 0 });
     const members: Record<string, string> = {};
     for (let i = 0; i < 600; i++) members[`ext${i}`] = 'x';
-    const structured = await send(b.url, { headers: STRUCTURED, body: JSON.stringify(event('many-ext-2', members)) });
+    const structured = await send(b.url, {
+      headers: STRUCTURED,
+      body: JSON.stringify(event('many-ext-2', members)),
+    });
     expect(structured.status).toBe(400);
     expect(structured.json()).toMatchObject({ code: 'HERALD_TOO_MANY_EXTENSIONS' });
     // At the default cap of 64 the event passes.

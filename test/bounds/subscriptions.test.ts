@@ -23,16 +23,19 @@ describe('subscribers per request (POST /events/sub)', () => {
 
   it('refuses 2,000 subscribers in one request with a coded 400 and creates none', async () => {
     const { broker } = context;
-    const body = { type: 'dev.herald.bounds', subscribers: Array.from({ length: 2000 }, (_, i) => sinkUrl(i)) };
+    const body = {
+      type: 'dev.herald.bounds',
+      subscribers: Array.from({ length: 2000 }, (_, i) => sinkUrl(i)),
+    };
     const response = await requestJson('POST', `${broker.url}/events/sub`, body);
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toBe('application/problem+json');
     expect(response.body).toMatchObject({ code: 'HERALD_TOO_MANY_SUBSCRIBERS', pointer: '/subscribers' });
     expect(await countSubscriptions(broker.adminUrl)).toBe(0);
     const metrics = await (await fetch(`${broker.adminUrl}/metrics`)).text();
-    expect(
-      metricValue(metrics, 'herald_limit_rejections_total{limit="max-subscribers-per-request"}'),
-    ).toBe(1);
+    expect(metricValue(metrics, 'herald_limit_rejections_total{limit="max-subscribers-per-request"}')).toBe(
+      1,
+    );
   });
 
   it('creates the subscribers of one request (up to the cap) together, all delivering', async () => {
@@ -46,7 +49,12 @@ describe('subscribers per request (POST /events/sub)', () => {
     expect(await countSubscriptions(broker.adminUrl)).toBe(100);
     const published = await fetch(`${broker.url}/events`, {
       method: 'POST',
-      headers: { 'ce-specversion': '1.0', 'ce-id': 'fan-1', 'ce-source': '/bounds', 'ce-type': 'dev.herald.fan' },
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': 'fan-1',
+        'ce-source': '/bounds',
+        'ce-type': 'dev.herald.fan',
+      },
     });
     expect(published.status).toBe(202);
     const records = await sink.waitFor((r) => new Set(r.map((x) => x.path)).size >= 100, 60_000);
@@ -79,7 +87,10 @@ describe('subscriptions per broker (--max-subscriptions)', () => {
       (await requestJson('POST', `${broker.adminUrl}/subscriptions`, { sink: sinkUrl(4), protocol: 'HTTP' }))
         .status,
     ).toBe(201);
-    const over = await requestJson('POST', `${broker.adminUrl}/subscriptions`, { sink: sinkUrl(5), protocol: 'HTTP' });
+    const over = await requestJson('POST', `${broker.adminUrl}/subscriptions`, {
+      sink: sinkUrl(5),
+      protocol: 'HTTP',
+    });
     expect(over.status).toBe(409);
     expect(over.body).toMatchObject({ code: 'HERALD_TOO_MANY_SUBSCRIPTIONS' });
     const metrics = await (await fetch(`${broker.adminUrl}/metrics`)).text();

@@ -33,11 +33,17 @@ interface RawExchange {
 function connect(url: string, text: string, localAddress?: string): Promise<RawExchange> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: hostname, port: Number(port), ...(localAddress ? { localAddress } : {}) });
+    const socket = net.connect({
+      host: hostname,
+      port: Number(port),
+      ...(localAddress ? { localAddress } : {}),
+    });
     sockets.push(socket);
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    const closed = new Promise<string>((done) => socket.on('close', () => done(Buffer.concat(chunks).toString('latin1'))));
+    const closed = new Promise<string>((done) =>
+      socket.on('close', () => done(Buffer.concat(chunks).toString('latin1'))),
+    );
     socket.once('error', reject);
     socket.once('connect', () => {
       socket.write(text);
@@ -84,7 +90,10 @@ describe('slow request bodies', () => {
 describe("Node's own answers", () => {
   it('answers oversized headers with 431 and a malformed request with 400, as problem+json', async () => {
     const b = await broker();
-    const big = await connect(b.url, `GET /healthz HTTP/1.1\r\nHost: broker\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const big = await connect(
+      b.url,
+      `GET /healthz HTTP/1.1\r\nHost: broker\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
     const tooLarge = parseRaw(await big.closed);
     expect(tooLarge.status).toBe(431);
     expect(tooLarge.headers).toContain('content-type: application/problem+json');

@@ -444,16 +444,18 @@ export class EmbeddedEventStore implements EventStore {
   listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
     const from = after === undefined ? 0 : Number(after);
     return Promise.resolve(
-      this.statements.listDeadLetters.all(subscription, Number.isFinite(from) ? from : 0, limit).map((row) => ({
-        id: String(row.id),
-        subscription: row.subscription,
-        sequence: row.seq,
-        event: rowToEvent(row),
-        trace: parseTrace(row.trace),
-        error: JSON.parse(row.error) as DeadLetter['error'],
-        attempts: row.attempts,
-        deadLetteredAt: row.at,
-      })),
+      this.statements.listDeadLetters
+        .all(subscription, Number.isFinite(from) ? from : 0, limit)
+        .map((row) => ({
+          id: String(row.id),
+          subscription: row.subscription,
+          sequence: row.seq,
+          event: rowToEvent(row),
+          trace: parseTrace(row.trace),
+          error: JSON.parse(row.error) as DeadLetter['error'],
+          attempts: row.attempts,
+          deadLetteredAt: row.at,
+        })),
     );
   }
 

@@ -245,9 +245,15 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       }
       expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
       expect(pages.flat()).toEqual(ids);
-      expect((await store.listDeadLetters('paged', 10)).map((l) => l.event.attributes['id'])).toEqual(
-        ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7'],
-      );
+      expect((await store.listDeadLetters('paged', 10)).map((l) => l.event.attributes['id'])).toEqual([
+        'p1',
+        'p2',
+        'p3',
+        'p4',
+        'p5',
+        'p6',
+        'p7',
+      ]);
     });
 
     it('finds the first sequence stored at or after a time', async () => {
