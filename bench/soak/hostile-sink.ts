@@ -3,7 +3,7 @@
 //   counting  answers 200 and remembers every ce-id it received (GET /_ids lists them)
 //   slow      answers 200 after 2 s
 //   trickle   sends headers, then one byte a second for 30 s
-//   huge      answers 500 with a 20 MB body
+//   huge      answers 500 with a large body (the second argument, in MB; default 20)
 //   reset     destroys the connection without answering
 //   redirect  answers 307 to a closed port (the broker must not follow it)
 // Prints {"port": N} on its first stdout line; stops on SIGTERM or when its parent is gone.
@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import { serveOnLoopback } from '../lib/serve.js';
 
 const mode = process.argv[2] ?? 'counting';
+const hugeMegabytes = Number(process.argv[3] ?? '20');
 const ids = new Set<string>();
 let requests = 0;
 const chunk = Buffer.alloc(1024 * 1024, 0x61);
@@ -48,8 +49,8 @@ const server = createServer((req, res) => {
         return;
       }
       case 'huge': {
-        res.writeHead(500, { 'content-type': 'text/plain', 'content-length': 20 * chunk.length });
-        let left = 20;
+        res.writeHead(500, { 'content-type': 'text/plain', 'content-length': hugeMegabytes * chunk.length });
+        let left = hugeMegabytes;
         const pump = (): void => {
           while (left > 0) {
             left--;

@@ -6,6 +6,7 @@
 // events (accepted by the broker but never delivered to the counting sink: must be 0).
 // Not part of `npm test`. Exit code 1 when an event was lost or the broker died.
 import http from 'node:http';
+import { cpus, loadavg } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '3m' },
     rate: { type: 'string', default: '200' },
     drain: { type: 'string', default: '60s' },
+    // The error body of the `huge` sink, in MB.
+    'huge-body-mb': { type: 'string', default: '20' },
   },
 });
 const durationMs = parseDuration(values.duration) ?? 180_000;
@@ -34,7 +37,7 @@ async function startSink(mode: SinkMode): Promise<{ url: string; child: ManagedC
   const child = spawnProcess(
     `sink ${mode}`,
     process.execPath,
-    [path.join(HERE, 'hostile-sink.js'), mode],
+    [path.join(HERE, 'hostile-sink.js'), mode, values['huge-body-mb']],
     { pin: false },
     LOAD_CORE,
   );
@@ -66,7 +69,13 @@ function metric(text: string, name: string): number | undefined {
 const costlyFilter = Array.from({ length: 30 }, (_, i) => `LOWER(subject) LIKE '%needle-${i}%'`).join(' OR ');
 
 async function main(): Promise<void> {
-  const broker = await startBroker({ placement: { pin: false }, name: 'soak broker' });
+  // HERALD_SOAK_CPU_PROF=dir writes a CPU profile of the broker there (to find what costs event-loop time).
+  const cpuProfDir = process.env['HERALD_SOAK_CPU_PROF'];
+  const broker = await startBroker({
+    placement: { pin: false },
+    name: 'soak-broker',
+    ...(cpuProfDir === undefined ? {} : { cpuProfDir }),
+  });
   const sinks = await Promise.all(
     (['counting', 'slow', 'trickle', 'huge', 'reset', 'redirect'] as const).map(
       async (mode) => [mode, await startSink(mode)] as const,
@@ -178,12 +187,14 @@ async function main(): Promise<void> {
       }),
     ];
 
-    // SSE readers from four client addresses: plain, filtered, costly-filtered, and one that never reads.
+    // SSE readers: 70 from four client addresses (plain, filtered, costly-filtered; every tenth never
+    // reads), and 70 from one greedy client that never reads (over --max-streams-per-client).
     const streams: http.ClientRequest[] = [];
     const openStream = (i: number) => {
       const filter = [undefined, "type = 'soak.event'", costlyFilter][i % 3];
       const query = filter === undefined ? '' : `?filter=${encodeURIComponent(filter)}`;
-      const agentFor = new http.Agent({ localAddress: `127.0.0.${2 + (i % 4)}` });
+      const greedy = i >= 70;
+      const agentFor = new http.Agent({ localAddress: greedy ? '127.0.0.9' : `127.0.0.${2 + (i % 4)}` });
       const req = http.get(`${broker.adminUrl}/events/stream${query}`, { agent: agentFor }, (res) => {
         if (res.statusCode !== 200) {
           stats.sseRefused.set(res.statusCode ?? 0, (stats.sseRefused.get(res.statusCode ?? 0) ?? 0) + 1);
@@ -191,7 +202,7 @@ async function main(): Promise<void> {
           return;
         }
         // Every tenth reader stalls: the broker must not buffer for it without bound.
-        if (i % 10 === 9) return;
+        if (greedy || i % 10 === 9) return;
         res.on('data', (chunk: Buffer) => {
           for (
             let at = chunk.indexOf('event: cloudevent');
@@ -204,7 +215,7 @@ async function main(): Promise<void> {
       req.on('error', () => undefined);
       streams.push(req);
     };
-    for (let i = 0; i < 70; i++) openStream(i);
+    for (let i = 0; i < 140; i++) openStream(i);
 
     // Probes: /healthz every 100 ms, RSS and event-loop delay every 5 s.
     const healthz = hdr.build({
@@ -229,7 +240,7 @@ async function main(): Promise<void> {
         await sleep(100);
       }
     })();
-    const samples: Array<{ t: number; rssMB: number; loopP99ms: number | undefined }> = [];
+    const samples: Array<{ t: number; rssMB: number; loopP99ms: number | undefined; load1: number }> = [];
     const startedAt = Date.now();
     const sampler = (async () => {
       while (running) {
@@ -240,6 +251,8 @@ async function main(): Promise<void> {
           t: Math.round((Date.now() - startedAt) / 1000),
           rssMB: Math.round(rssOf(broker.process.pid) / 1e5) / 10,
           loopP99ms: loop === undefined ? undefined : Math.round(loop * 10_000) / 10,
+          // The machine's 1-minute load average: event-loop delay includes time spent waiting for a CPU.
+          load1: Math.round((loadavg()[0] ?? 0) * 10) / 10,
         };
         samples.push(sample);
         process.stdout.write(
@@ -275,6 +288,7 @@ async function main(): Promise<void> {
     const loops = samples.map((s) => s.loopP99ms ?? 0);
     const report = {
       durationSeconds: durationMs / 1000,
+      hugeBodyMB: Number(values['huge-body-mb']),
       targetRate: rate,
       published: stats.published,
       accepted: stats.accepted.size,
@@ -299,6 +313,7 @@ async function main(): Promise<void> {
         last: samples[samples.length - 1]?.rssMB,
         samples,
       },
+      loadAverage: { cpus: cpus().length, max: Math.max(...samples.map((s) => s.load1)) },
       limits,
       brokerAlive: broker.process.alive,
     };
@@ -313,7 +328,8 @@ async function main(): Promise<void> {
     );
     process.exitCode = lost.length === 0 && report.brokerAlive ? 0 : 1;
   } finally {
-    await broker.stop();
+    const profile = await broker.stop();
+    if (profile !== undefined) process.stdout.write(`broker CPU profile: ${profile}\n`);
     await Promise.all(sinks.map(([, sink]) => sink.child.stop(5_000)));
   }
 }

@@ -235,7 +235,7 @@ export const BROKER_OPTIONS = [
   {
     name: 'max-connections-per-client',
     kind: 'integer',
-    default: '512',
+    default: '1024',
     doc: 'Most open connections per client address per port.',
   },
   {
@@ -247,7 +247,7 @@ export const BROKER_OPTIONS = [
   {
     name: 'max-streams-per-client',
     kind: 'integer',
-    default: '16',
+    default: '64',
     doc: 'Most open /events/stream streams per client (principal, else address); more is a 429 (HERALD_TOO_MANY_STREAMS).',
   },
 ] as const;
@@ -345,9 +345,9 @@ export const brokerConfigSchema = z
     'request-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
     'keep-alive-timeout': duration.default(65_000),
     'max-connections': integer.min(1).default(10_000),
-    'max-connections-per-client': integer.min(1).default(512),
+    'max-connections-per-client': integer.min(1).default(1024),
     'max-streams': integer.min(0).default(1000),
-    'max-streams-per-client': integer.min(0).default(16),
+    'max-streams-per-client': integer.min(0).default(64),
   })
   .superRefine((config, ctx) => {
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {

@@ -7,6 +7,21 @@ import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
 
+/**
+ * JSON of events recently written to a reader. Every live stream reads the same new events (the store
+ * hands out the same objects for its recent tail), so each is serialised once, not once per stream.
+ */
+const jsonCache = new WeakMap<CloudEvent, string>();
+
+function jsonOf(event: CloudEvent): string {
+  let json = jsonCache.get(event);
+  if (json === undefined) {
+    json = eventToJson(event);
+    jsonCache.set(event, json);
+  }
+  return json;
+}
+
 /** A compiled `filter=`: whether an event matches, and the string work that decision took. */
 export interface LogFilter {
   matches(event: CloudEvent): boolean;
@@ -115,7 +130,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
           slice.spend(filter.lastCost() + 1);
           if (!matches) continue;
         }
-        const part = `{"sequence":${stored.sequence},"event":${eventToJson(stored.event)}}`;
+        const part = `{"sequence":${stored.sequence},"event":${jsonOf(stored.event)}}`;
         slice.spend(part.length);
         parts.push(part);
         if (parts.length === limit) break;
@@ -165,6 +180,10 @@ async function streamEvents(
   let next = from;
   try {
     while (!controller.signal.aborted) {
+      // Each stream works in its own turn of the event loop: woken together by one append, many
+      // streams would otherwise filter and serialise in one uninterrupted run.
+      await yieldToEventLoop();
+      if (controller.signal.aborted) break;
       const page: StoredEvent[] = await store.read(next, READ_PAGE);
       if (page.length === 0) {
         await store.waitForAppend(next - 1, controller.signal);
@@ -181,14 +200,11 @@ async function streamEvents(
           slice.spend(filter.lastCost() + 1);
           if (!matches) continue;
         }
-        const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${eventToJson(stored.event)}\n\n`;
+        const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${jsonOf(stored.event)}\n\n`;
         slice.spend(message.length);
         chunk += message;
       }
-      if (slice.bound !== undefined) {
-        options.onBounded?.(slice.bound);
-        await yieldToEventLoop();
-      }
+      if (slice.bound !== undefined) options.onBounded?.(slice.bound);
       if (chunk !== '' && !res.write(chunk)) {
         await new Promise<void>((resolve) => {
           res.once('drain', resolve);
