@@ -102,10 +102,14 @@ export interface EventStore {
 
   putSubscription(record: SubscriptionRecord): Promise<void>;
   /**
-   * Stores several definitions in one write: one transaction where the engine has them (embedded),
-   * so that a request creating many subscriptions costs one commit, not one per subscription.
+   * Stores several definitions, and the initial cursors of new ones, in one write: one transaction
+   * where the engine has them (embedded), so that a request creating many subscriptions costs one
+   * commit, not two per subscription. Cursors are never written after the definitions they belong to.
    */
-  putSubscriptions(records: readonly SubscriptionRecord[]): Promise<void>;
+  putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors?: ReadonlyArray<readonly [subscription: string, next: number]>,
+  ): Promise<void>;
   deleteSubscription(id: string): Promise<boolean>;
   listSubscriptions(): Promise<SubscriptionRecord[]>;
 

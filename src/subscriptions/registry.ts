@@ -10,6 +10,14 @@ export interface SubscriptionRegistry {
   put(definition: SubscriptionDefinition): Promise<void>;
   /** Stores several definitions, in one transaction where the backing store has them. */
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void>;
+  /**
+   * Registries kept in the event store also commit the new subscriptions' initial cursors in the
+   * same transaction. Others leave this out, and the caller commits the cursors first.
+   */
+  putManyWithCursors?(
+    definitions: readonly SubscriptionDefinition[],
+    cursors: ReadonlyArray<readonly [string, number]>,
+  ): Promise<void>;
   delete(id: string): Promise<boolean>;
   /** Reports definitions changed by other processes (undefined = deleted); returns a stop function. */
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
@@ -30,8 +38,16 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {
+    return this.putManyWithCursors(definitions, []);
+  }
+
+  putManyWithCursors(
+    definitions: readonly SubscriptionDefinition[],
+    cursors: ReadonlyArray<readonly [string, number]>,
+  ): Promise<void> {
     return this.store.putSubscriptions(
       definitions.map((definition) => ({ id: definition.id, document: JSON.stringify(definition) })),
+      cursors,
     );
   }
 

@@ -198,11 +198,18 @@ export class SubscriptionService {
       const compiled = compileSubscription(definition, this.options.sql);
       prepared.push({ definition, compiled, cursor: await this.resolvePosition(definition.startAt) });
     }
-    // Cursors are durable before definitions, so a crash in between never starts from a later "latest".
-    await this.options.store.commitCursors(prepared.map(({ definition, cursor }) => [definition.id, cursor]));
-    for (const { definition } of prepared) this.definitions.set(definition.id, definition);
+    const definitions = prepared.map(({ definition }) => definition);
+    const cursors = prepared.map(({ definition, cursor }): [string, number] => [definition.id, cursor]);
+    const { registry, store } = this.options;
+    for (const definition of definitions) this.definitions.set(definition.id, definition);
     try {
-      await this.options.registry.putMany(prepared.map(({ definition }) => definition));
+      // Cursors are durable no later than definitions, so a crash in between never starts a
+      // subscription from a later "latest". In the store: one transaction for all of them.
+      if (registry.putManyWithCursors !== undefined) await registry.putManyWithCursors(definitions, cursors);
+      else {
+        await store.commitCursors(cursors);
+        await registry.putMany(definitions);
+      }
     } catch (error) {
       for (const { definition } of prepared) this.definitions.delete(definition.id);
       throw error;

@@ -1,11 +1,32 @@
 // Issue 11, findings 1 and 10: one request cannot create unbounded subscriptions (nor stall the broker
 // doing it), a broker holds a bounded number, and lists come in pages linked by `Link: rel="next"`.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { requestJson } from '../harness/client.js';
-import { startBroker, useBrokerAndSink } from '../harness/processes.js';
+import { removeDir, startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { metricValue } from '../support/http.js';
 
 const sinkUrl = (n: number) => `http://127.0.0.1:9/sink-${n}`;
+
+/**
+ * Transactions committed to an SQLite database in WAL mode so far: the valid commit frames of its
+ * `-wal` file (a frame whose header names the database size after commit, with the WAL's salts).
+ */
+function walCommits(database: string): number {
+  const file = `${database}-wal`;
+  if (!existsSync(file)) return 0;
+  const wal = readFileSync(file);
+  if (wal.length < 32) return 0;
+  const pageSize = wal.readUInt32BE(8);
+  const [salt1, salt2] = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
+  let commits = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== salt1 || wal.readUInt32BE(at + 12) !== salt2) break;
+    if (wal.readUInt32BE(at + 4) !== 0) commits++;
+  }
+  return commits;
+}
 
 async function countSubscriptions(adminUrl: string): Promise<number> {
   let total = 0;
@@ -59,6 +80,26 @@ describe('subscribers per request (POST /events/sub)', () => {
     expect(published.status).toBe(202);
     const records = await sink.waitFor((r) => new Set(r.map((x) => x.path)).size >= 100, 60_000);
     expect(new Set(records.map((r) => r.path))).toEqual(new Set(subscribers.map((s) => new URL(s).pathname)));
+  });
+});
+
+describe('one transaction per seed request', () => {
+  it('commits the 100 subscriptions of one POST /events/sub (cursors and definitions) in one transaction', async () => {
+    const broker = await startBroker();
+    try {
+      const database = path.join(broker.dataDir, 'default.db');
+      const before = walCommits(database);
+      const response = await requestJson('POST', `${broker.url}/events/sub`, {
+        type: 'dev.herald.never-published',
+        subscribers: Array.from({ length: 100 }, (_, i) => sinkUrl(i)),
+      });
+      expect(response.status).toBe(201);
+      expect(await countSubscriptions(broker.adminUrl)).toBe(100);
+      expect(walCommits(database) - before).toBe(1);
+    } finally {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    }
   });
 });
 

@@ -475,9 +475,13 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve();
   }
 
-  putSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {
-    if (records.length > 0) {
+  putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors: ReadonlyArray<readonly [string, number]> = [],
+  ): Promise<void> {
+    if (records.length > 0 || cursors.length > 0) {
       this.db.transaction(() => {
+        for (const [subscription, next] of cursors) this.statements.commitCursor.run(subscription, next);
         for (const record of records) this.statements.putSubscription.run(record.id, record.document);
       })();
     }

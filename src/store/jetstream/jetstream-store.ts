@@ -864,10 +864,14 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /**
-   * JetStream KV has no multi-key transaction: the puts are issued together (one round trip's wait,
-   * not one per record). A failure part-way leaves the earlier records, which the caller deletes.
+   * JetStream KV has no multi-key transaction: the cursors, then the definitions, are each issued
+   * together (two round trips' wait, not two per subscription). A failure part-way may leave some.
    */
-  async putSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {
+  async putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors: ReadonlyArray<readonly [string, number]> = [],
+  ): Promise<void> {
+    if (cursors.length > 0) await this.commitCursors(cursors);
     const { subscriptions } = await this.use();
     await Promise.all(records.map((record) => subscriptions.put(encodeToken(record.id), record.document)));
   }

@@ -195,7 +195,7 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect(await store.listSubscriptions()).toEqual([]);
     });
 
-    it('stores many subscriptions in one write, durably, replacing existing ones by id', async () => {
+    it('stores many subscriptions and their cursors in one write, durably, replacing existing ones by id', async () => {
       const h = await open();
       await h.store.putSubscriptions([]);
       await h.store.putSubscription({ id: 'many-0', document: '{"old":true}' });
@@ -203,8 +203,13 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
         id: `many-${i}`,
         document: JSON.stringify({ n: i }),
       }));
-      await h.store.putSubscriptions(records);
+      await h.store.putSubscriptions(
+        records,
+        records.map((record, i): [string, number] => [record.id, i + 1]),
+      );
       const store = await h.reopen();
+      expect(await store.getCursor('many-0')).toBe(1);
+      expect(await store.getCursor('many-249')).toBe(250);
       const stored = await store.listSubscriptions();
       const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
       expect([...stored].sort(byId)).toEqual([...records].sort(byId));
