@@ -64,11 +64,11 @@ function parseRaw(text: string): { status: number; headers: string; body: Record
 }
 
 describe('slow request bodies', () => {
-  it('cuts off 50 slow-body publishers with 408 HERALD_REQUEST_TIMEOUT while /healthz keeps answering', async () => {
+  it('cuts off 300 slow-body publishers with 408 HERALD_REQUEST_TIMEOUT while /healthz keeps answering', async () => {
     const b = await broker(['--request-timeout', '5s', '--headers-timeout', '5s']);
     const head =
       'POST /events HTTP/1.1\r\nHost: broker\r\ncontent-type: application/cloudevents+json\r\ncontent-length: 100000\r\n\r\n{"specversion":';
-    const slow = await Promise.all(Array.from({ length: 50 }, () => connect(b.url, head)));
+    const slow = await Promise.all(Array.from({ length: 300 }, () => connect(b.url, head)));
     let firstClosed = false;
     void Promise.race(slow.map((s) => s.closed)).then(() => (firstClosed = true));
     const health = await fetch(`${b.adminUrl}/healthz`);
@@ -83,7 +83,7 @@ describe('slow request bodies', () => {
       expect(response.body).toMatchObject({ code: 'HERALD_REQUEST_TIMEOUT' });
     }
     const metrics = await (await fetch(`${b.adminUrl}/metrics`)).text();
-    expect(metricValue(metrics, 'herald_limit_rejections_total{limit="request-timeout"}')).toBe(50);
+    expect(metricValue(metrics, 'herald_limit_rejections_total{limit="request-timeout"}')).toBe(300);
   });
 });
 
@@ -135,6 +135,30 @@ describe('connection caps', () => {
       const metrics = await (await fetch(`${b.adminUrl}/metrics`)).text();
       expect(
         metricValue(metrics, 'herald_limit_rejections_total{limit="max-connections-per-client"}'),
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe('total connection cap', () => {
+  it('answers a connection over --max-connections with 503, whatever its address', async () => {
+    const b = await broker(['--max-connections', '3']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
+    try {
+      const held = await Promise.all(
+        Array.from({ length: 3 }, () => send(b.url, { method: 'GET', path: '/healthz', agent })),
+      );
+      expect(held.map((r) => r.status)).toEqual([200, 200, 200]);
+      const other = new http.Agent({ localAddress: '127.0.0.3' });
+      const over = await send(b.url, { method: 'GET', path: '/healthz', agent: other });
+      other.destroy();
+      expect(over.status).toBe(503);
+      expect(over.json()).toMatchObject({ code: 'HERALD_TOO_MANY_CONNECTIONS' });
+      const metrics = await send(b.url, { method: 'GET', path: '/metrics', agent });
+      expect(
+        metricValue(metrics.text(), 'herald_limit_rejections_total{limit="max-connections"}'),
       ).toBeGreaterThanOrEqual(1);
     } finally {
       agent.destroy();
