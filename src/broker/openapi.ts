@@ -4,6 +4,18 @@ const problem = {
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 };
 
+/** `?limit=` and `?after=` of the paginated lists. */
+const pageParameters = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  { name: 'after', in: 'query', schema: { type: 'string' }, description: 'Continue after this id' },
+];
+
+/** A page: the next one is linked from the `Link` header (RFC 8288, rel="next") when there is one. */
+const pageOf = (description: string) => ({
+  description,
+  headers: { link: { schema: { type: 'string' }, description: '<…>; rel="next" when more follow' } },
+});
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -54,14 +66,28 @@ export const openApiDocument = {
     '/events/stream': {
       get: {
         summary: 'Server-Sent Events live tail',
-        responses: { '200': { description: 'text/event-stream' } },
+        responses: {
+          '200': { description: 'text/event-stream' },
+          '400': problem,
+          '429': problem,
+          '503': problem,
+        },
       },
     },
     '/subscriptions': {
-      get: { summary: 'List subscriptions', responses: { '200': { description: 'Array of subscriptions' } } },
+      get: {
+        summary: 'List subscriptions, a page at a time',
+        parameters: pageParameters,
+        responses: { '200': pageOf('Array of subscriptions'), '400': problem },
+      },
       post: {
         summary: 'Create a subscription (CloudEvents Subscriptions API + delivery, startAt)',
-        responses: { '201': { description: 'Created; Location header' }, '400': problem, '415': problem },
+        responses: {
+          '201': { description: 'Created; Location header' },
+          '400': problem,
+          '409': problem,
+          '415': problem,
+        },
       },
       options: { summary: 'Allowed methods', responses: { '200': { description: 'Allow header' } } },
     },
@@ -100,8 +126,9 @@ export const openApiDocument = {
     },
     '/subscriptions/{id}/deadletters': {
       get: {
-        summary: 'List dead letters',
-        responses: { '200': { description: '{ deadLetters: [...] }' }, '404': problem },
+        summary: 'List dead letters, a page at a time',
+        parameters: pageParameters,
+        responses: { '200': pageOf('{ deadLetters: [...] }'), '400': problem, '404': problem },
       },
     },
     '/subscriptions/{id}/deadletters/redrive': {
