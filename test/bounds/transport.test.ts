@@ -65,7 +65,7 @@ function parseRaw(text: string): { status: number; headers: string; body: Record
 
 describe('slow request bodies', () => {
   it('cuts off 300 slow-body publishers with 408 HERALD_REQUEST_TIMEOUT while /healthz keeps answering', async () => {
-    const b = await broker(['--request-timeout', '5s', '--headers-timeout', '5s']);
+    const b = await broker(['--request-timeout', '15s', '--headers-timeout', '15s']);
     const head =
       'POST /events HTTP/1.1\r\nHost: broker\r\ncontent-type: application/cloudevents+json\r\ncontent-length: 100000\r\n\r\n{"specversion":';
     const slow = await Promise.all(Array.from({ length: 300 }, () => connect(b.url, head)));
