@@ -129,6 +129,8 @@ export class Broker {
       rateBurst: config.limits.ingressRateBurst,
       rateLimitPer: config.limits.ingressRateLimitPer,
       rateLimitClients: config.limits.ingressRateLimitClients,
+      onRateLimitClientForgotten: () =>
+        this.metrics.limitRejections.inc({ limit: 'ingress-rate-limit-clients' }),
       maxJsonDepth: config.limits.maxJsonDepth,
       maxExtensions: config.limits.maxExtensions,
     });
@@ -139,8 +141,10 @@ export class Broker {
       dispatcher: this.dispatcher,
       store: this.store,
       logger: options.logger,
-      sql: createSqlFilterCompiler(config.limits.filter, () =>
-        this.metrics.filterBudgetExceeded.inc({ where: 'subscription' }),
+      sql: createSqlFilterCompiler(
+        config.limits.filter,
+        () => this.metrics.filterBudgetExceeded.inc({ where: 'subscription' }),
+        (limit) => this.metrics.limitRejections.inc({ limit }),
       ),
       deliveryDefaults,
       maxSubscriptions: config.limits.maxSubscriptions,
@@ -242,7 +246,9 @@ export class Broker {
 
   /** `filter=` on the log read API: a CESQL expression with the subscriptions' bounds. */
   private readonly logFilter: EventFilterCompiler = (expression) => {
-    const compiled = compileBoundedSql(expression, '?filter', this.options.config.limits.filter);
+    const compiled = compileBoundedSql(expression, '?filter', this.options.config.limits.filter, (limit) =>
+      this.metrics.limitRejections.inc({ limit }),
+    );
     return {
       matches: (event) => {
         if (compiled.matches(event.attributes)) return true;

@@ -14,6 +14,13 @@ export interface SqlFilterLimits {
   readonly evalBudget: number;
 }
 
+/** The flag behind each compile-time bound, as metrics label it. */
+const COST_FLAGS = {
+  nodes: 'filter-max-nodes',
+  likePatterns: 'filter-max-like-patterns',
+  callDepth: 'filter-max-call-depth',
+} as const;
+
 /** The defaults of the `--filter-*` flags. */
 export const DEFAULT_SQL_FILTER_LIMITS: SqlFilterLimits = {
   maxLength: 16_384,
@@ -31,8 +38,10 @@ export function compileBoundedSql(
   expression: string,
   pointer: string,
   limits: SqlFilterLimits,
+  onLimit: (limit: string) => void = () => undefined,
 ): CompiledExpression {
   if (expression.length > limits.maxLength) {
+    onLimit('filter-max-length');
     throw new HeraldError(
       'HERALD_FILTER_TOO_COSTLY',
       `the CESQL expression is ${expression.length} characters long, more than ${limits.maxLength} (--filter-max-length)`,
@@ -50,6 +59,7 @@ export function compileBoundedSql(
     });
   } catch (error) {
     if (error instanceof CesqlCostError) {
+      onLimit(COST_FLAGS[error.limit]);
       throw new HeraldError(
         'HERALD_FILTER_TOO_COSTLY',
         `CESQL expression too costly: ${error.detail} at line ${error.position.line}, column ${error.position.column}`,
@@ -75,9 +85,10 @@ export function compileBoundedSql(
 export function createSqlFilterCompiler(
   limits: SqlFilterLimits = DEFAULT_SQL_FILTER_LIMITS,
   onBudgetExceeded: () => void = () => undefined,
+  onLimit: (limit: string) => void = () => undefined,
 ): SqlCompiler {
   return (expression, pointer) => {
-    const compiled = compileBoundedSql(expression, pointer, limits);
+    const compiled = compileBoundedSql(expression, pointer, limits, onLimit);
     const predicate: EventPredicate = (attributes) => {
       if (compiled.matches(attributes)) return true;
       if (compiled.exceededBudget()) onBudgetExceeded();

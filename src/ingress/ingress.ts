@@ -25,6 +25,8 @@ export interface IngressOptions {
   readonly rateBurst?: number;
   readonly rateLimitPer?: 'global' | 'client';
   readonly rateLimitClients?: number;
+  /** Told when the per-client rate limit forgets its least recently seen client to stay bounded. */
+  readonly onRateLimitClientForgotten?: () => void;
   /** Deepest nesting of arrays and objects in a JSON body. */
   readonly maxJsonDepth?: number;
   /** Most extension attributes per event. */
@@ -102,6 +104,9 @@ export class Ingress {
                 : Math.max(1, Math.ceil(rate)),
             per: options.rateLimitPer ?? 'global',
             maxClients: options.rateLimitClients ?? 10_000,
+            ...(options.onRateLimitClientForgotten === undefined
+              ? {}
+              : { onForget: options.onRateLimitClientForgotten }),
           })
         : undefined;
   }

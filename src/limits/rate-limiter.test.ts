@@ -30,12 +30,14 @@ describe('RateLimiter', () => {
   });
 
   it('keeps a bucket per client when asked, and a bounded number of them (least recently used first)', () => {
-    const { l } = limiter({ per: 'client', burst: 2, maxClients: 3 });
+    let forgotten = 0;
+    const { l } = limiter({ per: 'client', burst: 2, maxClients: 3, onForget: () => forgotten++ });
     l.take('a', 2);
     l.take('b', 2);
     expect(thrownBy(() => l.take('a', 1))).toMatchObject({ code: 'HERALD_RATE_LIMITED' });
     for (let i = 0; i < 1000; i++) l.take(`client-${i}`, 1);
     expect(l.trackedClients).toBe(3);
+    expect(forgotten).toBe(999);
   });
 
   it('shares one bucket among all clients by default', () => {

@@ -10,6 +10,8 @@ export interface RateLimiterOptions {
   readonly per: 'global' | 'client';
   /** Most client buckets kept; the least recently used is dropped first. */
   readonly maxClients: number;
+  /** Told when a client's bucket is dropped to stay within `maxClients`. */
+  readonly onForget?: () => void;
   readonly now?: () => number;
 }
 
@@ -44,6 +46,7 @@ export class RateLimiter {
     while (this.buckets.size > this.options.maxClients) {
       const oldest = this.buckets.keys().next().value as string;
       this.buckets.delete(oldest);
+      this.options.onForget?.();
     }
     return bucket;
   }

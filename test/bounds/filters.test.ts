@@ -56,6 +56,13 @@ describe('compile-time cost bound', () => {
       expect(read.status).toBe(400);
       expect(await read.json()).toMatchObject({ code: 'HERALD_FILTER_TOO_COSTLY', pointer: '?filter' });
       expect((await requestJson<unknown[]>('GET', `${broker.adminUrl}/subscriptions`)).body).toEqual([]);
+      const text = await metrics(broker.adminUrl);
+      const refused = (limit: string) => metricValue(text, `herald_limit_rejections_total{limit="${limit}"}`);
+      expect([
+        refused('filter-max-length'),
+        refused('filter-max-like-patterns'),
+        refused('filter-max-call-depth'),
+      ]).toEqual([1, 3, 1]);
     } finally {
       await broker.stop();
       removeDir(broker.dataDir);
