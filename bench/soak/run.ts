@@ -328,9 +328,11 @@ async function main(): Promise<void> {
     );
     process.exitCode = lost.length === 0 && report.brokerAlive ? 0 : 1;
   } finally {
+    // Sinks first: attempts still open to a trickling sink then fail at once and the broker stops
+    // promptly (and writes its CPU profile, when asked for one).
+    await Promise.all(sinks.map(([, sink]) => sink.child.stop(5_000)));
     const profile = await broker.stop();
     if (profile !== undefined) process.stdout.write(`broker CPU profile: ${profile}\n`);
-    await Promise.all(sinks.map(([, sink]) => sink.child.stop(5_000)));
   }
 }
 

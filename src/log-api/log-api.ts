@@ -58,6 +58,22 @@ const MAX_LIMIT = 1000;
 const MAX_SCAN = 10_000;
 /** Events read from the store at a time: small, since one event may be up to --max-event-size. */
 const READ_PAGE = 64;
+/** Bytes of Server-Sent Events written to a stream before waiting for its reader. */
+const STREAM_CHUNK = 64 * 1024;
+
+/** Writes `text`, then waits until the reader has taken it (or the stream ends). */
+async function writeWithBackpressure(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
+  if (res.write(text) || signal.aborted) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 /**
  * Work and time spent on one page or slice. A page stops at whichever bound comes first and answers
@@ -203,14 +219,16 @@ async function streamEvents(
         const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${jsonOf(stored.event)}\n\n`;
         slice.spend(message.length);
         chunk += message;
+        // Written in small chunks, each after the reader took the previous one: a reader that stops
+        // reading holds at most one chunk (and one event) of the broker's memory, not a whole slice.
+        if (chunk.length >= STREAM_CHUNK) {
+          await writeWithBackpressure(res, chunk, controller.signal);
+          chunk = '';
+          if (controller.signal.aborted) break;
+        }
       }
       if (slice.bound !== undefined) options.onBounded?.(slice.bound);
-      if (chunk !== '' && !res.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          res.once('drain', resolve);
-          controller.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }
+      if (chunk !== '') await writeWithBackpressure(res, chunk, controller.signal);
     }
   } finally {
     clearInterval(heartbeat);
