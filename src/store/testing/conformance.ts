@@ -230,6 +230,22 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
         });
         ids.push(letter.id);
       }
+      // Letters added concurrently (as many failing deliveries do) get distinct ids, in order.
+      const concurrent = await Promise.all(
+        [8, 9, 10].map((n) =>
+          store.addDeadLetter({
+            subscription: 'paged',
+            sequence: n,
+            event: sampleEvent(`p${n}`),
+            trace: undefined,
+            error: { code: 'X', message: 'm' },
+            attempts: 1,
+            deadLetteredAt: n,
+          }),
+        ),
+      );
+      ids.push(...concurrent.map((letter) => letter.id));
+      expect(new Set(ids).size).toBe(10);
       // Another subscription's letters in between never show up in this one's pages.
       await store.addDeadLetter({
         subscription: 'other',
@@ -248,7 +264,7 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
         pages.push(page.map((l) => l.id));
         after = page[page.length - 1]?.id;
       }
-      expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+      expect(pages.map((p) => p.length)).toEqual([3, 3, 3, 1]);
       expect(pages.flat()).toEqual(ids);
       expect((await store.listDeadLetters('paged', 10)).map((l) => l.event.attributes['id'])).toEqual([
         'p1',
@@ -258,6 +274,9 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
         'p5',
         'p6',
         'p7',
+        'p8',
+        'p9',
+        'p10',
       ]);
     });
 
