@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import { clientKeyOf, Router, sendJson, sendProblem, ServerGuards } from '../http/index.js';
@@ -23,7 +24,16 @@ import {
 } from '../subscriptions/index.js';
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
+import type { SinkGuard } from '../sink-guard/index.js';
 import { openApiDocument } from './openapi.js';
+import {
+  createSinkGuard,
+  definitionSecrets,
+  sinkDeliveryOptions,
+  sinkSubscriptionOptions,
+} from './sink-wiring.js';
+import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
+import { BrokerStats } from './stats.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
@@ -41,6 +51,8 @@ type StartableRegistry = SubscriptionRegistry & {
   start?(): Promise<void>;
   stop?(): void;
   startStatusReports?(statusOf: (id: string) => SubscriptionStatus | undefined): void;
+  /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
+  readSecret?: (name: string) => Promise<Record<string, string>>;
 };
 
 /** The subscription registry: the store itself, or Subscription resources with `--kubernetes`. */
@@ -50,18 +62,21 @@ async function openRegistry(
   logger: Logger,
   deliveryDefaults: DeliverySpec,
 ): Promise<StartableRegistry> {
-  if (!config.kubernetes) return new StoreSubscriptionRegistry(store);
+  if (!config.kubernetes) return new StoreSubscriptionRegistry(store, definitionSecrets(config));
   // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
-  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } =
+  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace, secretReader } =
     await import('../kubernetes/index.js');
   const kubeConfig = loadKubeConfig();
-  return new KubernetesSubscriptionRegistry({
+  const namespace = resolveNamespace(kubeConfig, config.namespace);
+  const registry: StartableRegistry = new KubernetesSubscriptionRegistry({
     config: kubeConfig,
-    namespace: resolveNamespace(kubeConfig, config.namespace),
+    namespace,
     broker: config.brokerName,
     logger,
     deliveryDefaults,
   });
+  registry.readSecret = secretReader(kubeConfig, namespace);
+  return registry;
 }
 
 function openStore(config: BrokerConfig, logger: Logger): EventStore {
@@ -108,6 +123,7 @@ export class Broker {
   private readonly adminRouter: Router;
   private readonly servers: Server[] = [];
   private readonly shutdownController = new AbortController();
+  private readonly sinkGuard: SinkGuard;
   private inFlight = 0;
   private stopping: Promise<void> | undefined;
   /** False until delivery started (the store answered); until then only ingress and probes are served. */
@@ -134,8 +150,14 @@ export class Broker {
       maxJsonDepth: config.limits.maxJsonDepth,
       maxExtensions: config.limits.maxExtensions,
     });
-    this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
     this.registry = registry(this.store);
+    this.sinkGuard = createSinkGuard(config, this.metrics);
+    this.dispatcher = new Dispatcher({
+      store: this.store,
+      metrics: this.metrics,
+      logger: options.logger,
+      ...sinkDeliveryOptions(config, this.sinkGuard, this.registry.readSecret),
+    });
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
       dispatcher: this.dispatcher,
@@ -149,6 +171,7 @@ export class Broker {
       deliveryDefaults,
       maxSubscriptions: config.limits.maxSubscriptions,
       onLimit: (limit) => this.metrics.limitRejections.inc({ limit }),
+      ...sinkSubscriptionOptions(config, this.sinkGuard),
     });
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
@@ -221,6 +244,18 @@ export class Broker {
       admitStream: (req) => streams.admit(clientKeyOf(req)),
     });
     registerSubscriptionApi(admin, this.subscriptions);
+    // Dry run (architecture §3.6): one event in any mode; the dispatcher's live index answers. Nothing is stored.
+    admin.on('POST', '/match', async (req, res) => {
+      const events = await this.ingress.parse(req);
+      if (events.length !== 1) {
+        throw new HeraldError(
+          'HERALD_INVALID_BATCH',
+          `/match takes one event, got a batch of ${events.length}`,
+        );
+      }
+      const matched = this.dispatcher.match((events[0] as CloudEvent).attributes);
+      sendJson(res, 200, { subscriptions: matched.map(({ id, sink }) => ({ id, sink })) });
+    });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
       const ready = this.store.isReady() && this.delivering && this.stopping === undefined;
@@ -242,6 +277,14 @@ export class Broker {
       res.end(text);
     });
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
+    // The dashboard (architecture §9): its static files and its JSON view of throughput. Ingress stays
+    // on the data port only, also for the dashboard's publish form.
+    const { metrics, store, dispatcher } = this;
+    const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
+    stats.start();
+    this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
+    admin.on('GET', '/stats', async (_req, res) => sendJson(res, 200, await stats.snapshot()));
+    registerDashboard(admin);
   }
 
   /** `filter=` on the log read API: a CESQL expression with the subscriptions' bounds. */
@@ -275,7 +318,9 @@ export class Broker {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
       const url = new URL(req.url ?? '/', 'http://broker');
-      if (!this.delivering && !SERVED_BEFORE_DELIVERY.has(url.pathname)) {
+      // The dashboard's files too: it shows the 503s of the API calls rather than being one.
+      const early = SERVED_BEFORE_DELIVERY.has(url.pathname) || url.pathname.startsWith(DASHBOARD_PATH);
+      if (!this.delivering && !early) {
         throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available yet', {
           retryAfter: 1,
         });
@@ -335,6 +380,11 @@ export class Broker {
     };
     await bind(this.dataRouter, config.port);
     if (config.adminPort !== undefined) await bind(this.adminRouter, config.adminPort);
+    // The broker's own listeners are never a sink, whatever --sink-allow says.
+    this.sinkGuard.setOwnListeners(
+      this.servers.map((server) => (server.address() as AddressInfo).port),
+      config.host,
+    );
     logger.info(
       { port: this.port, adminPort: this.adminPort, store: this.store.kind },
       'herald broker listening',
@@ -351,6 +401,8 @@ export class Broker {
     const { logger, config } = this.options;
     logger.info({ inFlight: this.inFlight }, 'herald broker stopping');
     this.shutdownController.abort();
+    // One deadline for the whole stop: requests, then deliveries get what is left of it.
+    const stopBy = Date.now() + config.shutdownTimeoutMs;
     const closing = this.servers.map(
       (server) =>
         new Promise<void>((resolve) => {
@@ -365,7 +417,7 @@ export class Broker {
     clearTimeout(deadline);
     this.subscriptions.stop();
     this.registry.stop?.();
-    await this.dispatcher.stop(config.shutdownTimeoutMs);
+    await this.dispatcher.stop(Math.max(0, stopBy - Date.now()));
     await this.store.close();
     logger.info('herald broker stopped');
   }

@@ -4,9 +4,9 @@ const problem = {
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 };
 
-/** `?limit=` and `?after=` of the paginated lists. */
-const pageParameters = [
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+/** `?limit=` (at most `max`) and `?after=` of the paginated lists. */
+const pageParameters = (max: number) => [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: max, default: 100 } },
   { name: 'after', in: 'query', schema: { type: 'string' }, description: 'Continue after this id' },
 ];
 
@@ -77,7 +77,7 @@ export const openApiDocument = {
     '/subscriptions': {
       get: {
         summary: 'List subscriptions, a page at a time',
-        parameters: pageParameters,
+        parameters: pageParameters(1000),
         responses: { '200': pageOf('Array of subscriptions'), '400': problem },
       },
       post: {
@@ -127,7 +127,7 @@ export const openApiDocument = {
     '/subscriptions/{id}/deadletters': {
       get: {
         summary: 'List dead letters, a page at a time',
-        parameters: pageParameters,
+        parameters: pageParameters(10_000),
         responses: { '200': pageOf('{ deadLetters: [...] }'), '400': problem, '404': problem },
       },
     },
@@ -159,6 +159,34 @@ export const openApiDocument = {
     '/metrics': {
       get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain' } } },
     },
+    '/match': {
+      post: {
+        summary:
+          'Dry run: which subscriptions would receive this event (one event, any mode); nothing is stored',
+        responses: {
+          '200': { description: '{ "subscriptions": [ { "id", "sink" } ] }' },
+          '400': problem,
+          '415': problem,
+        },
+      },
+    },
+    '/stats': {
+      get: {
+        summary: 'Throughput for the dashboard: log statistics, retention, totals and recent samples',
+        responses: {
+          '200': {
+            description: 'Statistics',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Stats' } } },
+          },
+        },
+      },
+    },
+    '/ui/': {
+      get: {
+        summary: 'The dashboard (static files; any other path under /ui/ answers the app)',
+        responses: { '200': { description: 'text/html' }, '404': problem },
+      },
+    },
   },
   components: {
     schemas: {
@@ -174,6 +202,60 @@ export const openApiDocument = {
           attribute: { type: 'string' },
           pointer: { type: 'string' },
           index: { type: 'integer' },
+        },
+      },
+      Stats: {
+        type: 'object',
+        required: ['time', 'log', 'retention', 'totals', 'subscriptions', 'sampleIntervalMs', 'samples'],
+        properties: {
+          time: { type: 'string', format: 'date-time' },
+          log: {
+            type: 'object',
+            description: 'first and last sequence, events and bytes retained',
+            properties: {
+              first: { type: 'integer' },
+              last: { type: 'integer' },
+              events: { type: 'integer' },
+              bytes: { type: 'integer' },
+            },
+          },
+          retention: {
+            type: 'object',
+            description: '0 = unlimited',
+            properties: {
+              maxAgeMs: { type: 'integer' },
+              maxEvents: { type: 'integer' },
+              maxBytes: { type: 'integer' },
+            },
+          },
+          totals: { $ref: '#/components/schemas/StatsCounters' },
+          subscriptions: {
+            type: 'array',
+            description: 'events delivered per subscription this process delivers',
+            items: {
+              type: 'object',
+              properties: { id: { type: 'string' }, delivered: { type: 'integer' } },
+            },
+          },
+          sampleIntervalMs: { type: 'integer' },
+          samples: {
+            type: 'array',
+            description: 'cumulative counters over the last minutes, oldest first; rates are differences',
+            items: {
+              allOf: [
+                { $ref: '#/components/schemas/StatsCounters' },
+                { type: 'object', properties: { t: { type: 'integer', description: 'ms since epoch' } } },
+              ],
+            },
+          },
+        },
+      },
+      StatsCounters: {
+        type: 'object',
+        properties: {
+          accepted: { type: 'integer' },
+          delivered: { type: 'integer' },
+          deadLettered: { type: 'integer' },
         },
       },
     },

@@ -46,6 +46,8 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
           verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         },
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+        // Held only to grant it to brokers, which read the Secrets their sink credentials name.
+        { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'configmaps'], verbs: everything },
         { apiGroups: ['apps'], resources: ['statefulsets', 'deployments'], verbs: everything },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: everything },

@@ -16,17 +16,21 @@ function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]
   }
 }
 
-/** `?limit=` of the list endpoints: default and most per page. */
+/** `?limit=` of the list endpoints: the default, and the most per page of subscriptions. */
 const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
+const MAX_SUBSCRIPTIONS_PAGE = 1000;
+/** Dead letters kept the bound they had before pages (clients ask for up to 10,000 at once). */
+const MAX_DEAD_LETTERS_PAGE = 10_000;
 
-function pageLimit(url: URL): number {
+function pageLimit(url: URL, max: number): number {
   const raw = url.searchParams.get('limit') ?? String(DEFAULT_PAGE);
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_PAGE) {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
     throw new HeraldError(
       'HERALD_INVALID_QUERY',
-      `query parameter 'limit' must be an integer from 1 to ${MAX_PAGE}`,
-      { pointer: '?limit' },
+      `query parameter 'limit' must be an integer from 1 to ${max}`,
+      {
+        pointer: '?limit',
+      },
     );
   }
   return Number(raw);
@@ -55,7 +59,7 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
   });
   // The body stays the Subscriptions API's plain array; further pages are linked from the header.
   router.on('GET', '/subscriptions', (_req, res, _params, url) => {
-    const limit = pageLimit(url);
+    const limit = pageLimit(url, MAX_SUBSCRIPTIONS_PAGE);
     const { definitions, more } = service.page(limit, url.searchParams.get('after') ?? undefined);
     const last = definitions[definitions.length - 1]?.id;
     sendJson(
@@ -109,7 +113,7 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     });
   }
   router.on('GET', '/subscriptions/:id/deadletters', async (_req, res, { id }, url) => {
-    const limit = pageLimit(url);
+    const limit = pageLimit(url, MAX_DEAD_LETTERS_PAGE);
     const after = url.searchParams.get('after') ?? undefined;
     if (after !== undefined && !/^\d+$/.test(after)) {
       throw new HeraldError('HERALD_INVALID_QUERY', "query parameter 'after' must be a dead-letter id", {

@@ -1,3 +1,4 @@
+import type { DefinitionSecrets } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
 import type { SubscriptionDefinition } from './types.js';
 
@@ -23,18 +24,32 @@ export interface SubscriptionRegistry {
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
 }
 
-/** The standalone registry: definitions as JSON documents in the store, so they survive restarts. */
+/**
+ * The standalone registry: definitions as JSON documents in the store, so they survive restarts.
+ * With `secrets`, credentials and sensitive header values are sealed in the stored documents.
+ */
 export class StoreSubscriptionRegistry implements SubscriptionRegistry {
-  constructor(private readonly store: EventStore) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly secrets?: DefinitionSecrets,
+  ) {}
+
+  private decode(document: string): SubscriptionDefinition {
+    const definition = JSON.parse(document) as SubscriptionDefinition;
+    return this.secrets === undefined ? definition : this.secrets.open(definition);
+  }
 
   async list(): Promise<SubscriptionDefinition[]> {
-    return (await this.store.listSubscriptions()).map(
-      (record) => JSON.parse(record.document) as SubscriptionDefinition,
-    );
+    return (await this.store.listSubscriptions()).map((record) => this.decode(record.document));
+  }
+
+  /** The document stored for a definition: secrets sealed when a key is configured. */
+  private encode(definition: SubscriptionDefinition): string {
+    return JSON.stringify(this.secrets === undefined ? definition : this.secrets.seal(definition));
   }
 
   put(definition: SubscriptionDefinition): Promise<void> {
-    return this.store.putSubscription({ id: definition.id, document: JSON.stringify(definition) });
+    return this.store.putSubscription({ id: definition.id, document: this.encode(definition) });
   }
 
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {
@@ -46,7 +61,7 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
     cursors: ReadonlyArray<readonly [string, number]>,
   ): Promise<void> {
     return this.store.putSubscriptions(
-      definitions.map((definition) => ({ id: definition.id, document: JSON.stringify(definition) })),
+      definitions.map((definition) => ({ id: definition.id, document: this.encode(definition) })),
       cursors,
     );
   }
@@ -57,10 +72,7 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
 
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void {
     return this.store.watchSubscriptions((id, record) =>
-      listener(
-        id,
-        record === undefined ? undefined : (JSON.parse(record.document) as SubscriptionDefinition),
-      ),
+      listener(id, record === undefined ? undefined : this.decode(record.document)),
     );
   }
 }

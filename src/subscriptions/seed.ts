@@ -114,6 +114,8 @@ export function registerSeedRoutes(
           : error;
       }
     });
+    // Every subscriber is checked before any is created, so a refused one changes nothing.
+    for (const [i, request] of requests.entries()) service.checkSink(request.sink, `/subscribers/${i}`);
     await service.createMany(
       requests,
       'seed',
