@@ -40,6 +40,8 @@ class Lane {
   active = 0;
   firstQueuedAt = 0;
   readonly abort = new AbortController();
+  /** True while a reader fills this lane's queue from the store. */
+  reading = false;
 }
 
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
@@ -69,7 +71,6 @@ export class SubscriptionWorker {
   readPos = 0;
   private lane = new Lane();
   private bucket: TokenBucket | undefined;
-  private reading = false;
   private stopped = false;
   private pumpTimer: NodeJS.Timeout | undefined;
   private paused: boolean;
@@ -216,9 +217,11 @@ export class SubscriptionWorker {
 
   /** Reads from the store while not live, until caught up with the shared tail. */
   async fill(): Promise<void> {
-    if (this.reading || this.live || this.stopped) return;
-    this.reading = true;
+    // One reader per lane: a seek starts a new lane whose reader starts at once, while the old lane's
+    // reader (perhaps waiting for its turn of the event loop) sees the change and stops.
     const lane = this.lane;
+    if (lane.reading || this.live || this.stopped) return;
+    lane.reading = true;
     try {
       while (!this.stopped && !this.live && lane === this.lane && lane.queue.length < LOW_WATER) {
         const tail = this.host.tailPosition();
@@ -254,7 +257,7 @@ export class SubscriptionWorker {
         this.host.logger.error({ err: error, subscription: this.id }, 'reading the log failed; retrying');
       if (!this.stopped) setTimeout(() => void this.fill(), 1000).unref();
     } finally {
-      this.reading = false;
+      lane.reading = false;
     }
   }
 
