@@ -36,6 +36,19 @@ export interface BrokerConfig {
   readonly sinkHandshakeOrigin: string | undefined;
   readonly sensitiveHeaders: string;
   readonly secretKeyFile: string | undefined;
+  readonly kafka: {
+    readonly brokers: string | undefined;
+    readonly replicationFactor: number;
+    readonly sasl:
+      | {
+          readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+          readonly username: string;
+          readonly passwordFile: string;
+        }
+      | undefined;
+    readonly tls: boolean;
+    readonly ca: string | undefined;
+  };
   /** Bounds that keep one client, filter or event from stalling or exhausting the broker. */
   readonly limits: BrokerLimits;
 }
@@ -112,6 +125,20 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     sinkHandshakeOrigin: raw['sink-handshake-origin'],
     sensitiveHeaders: raw['sensitive-headers'],
     secretKeyFile: raw['secret-key-file'],
+    kafka: {
+      brokers: raw['kafka-brokers'],
+      replicationFactor: raw['kafka-replication-factor'],
+      sasl:
+        raw['kafka-sasl-mechanism'] === 'none'
+          ? undefined
+          : {
+              mechanism: raw['kafka-sasl-mechanism'],
+              username: raw['kafka-sasl-username'] ?? '',
+              passwordFile: raw['kafka-sasl-password-file'] ?? '',
+            },
+      tls: raw['kafka-tls'],
+      ca: raw['kafka-ca'],
+    },
     limits: {
       maxSubscribersPerRequest: raw['max-subscribers-per-request'],
       maxSubscriptions: raw['max-subscriptions'],
