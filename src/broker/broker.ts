@@ -1,6 +1,11 @@
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:https';
+import type { Server as TlsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { createAccessControl } from '../auth/index.js';
+import type { AccessControl, TokenReviewer } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import { Router, sendJson, sendProblem } from '../http/index.js';
@@ -40,6 +45,8 @@ export interface BrokerOptions {
   readonly logger: Logger;
   /** Injected in tests and for other adapters; the default is chosen by `config.store`. */
   readonly store?: EventStore;
+  /** With `--auth kubernetes`: sends TokenReviews (built from the kubeconfig by `start`). */
+  readonly tokenReviewer?: TokenReviewer;
 }
 
 type StartableRegistry = SubscriptionRegistry & {
@@ -108,6 +115,8 @@ export class Broker {
   readonly dispatcher: Dispatcher;
   readonly subscriptions: SubscriptionService;
   private readonly registry: StartableRegistry;
+  private readonly access: AccessControl;
+  private readonly closeAccess: () => void;
   private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
@@ -131,6 +140,7 @@ export class Broker {
       maxEventSize: config.maxEventSize,
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
+      authorizeEvents: (req, events) => this.access.authorizeEvents(req, events),
     });
     this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
     this.registry = registry(this.store);
@@ -141,7 +151,27 @@ export class Broker {
       logger: options.logger,
       sql: compileSqlFilter,
       deliveryDefaults,
+      maxPerOwner: config.auth.methods.length > 0 ? config.maxSubscriptionsPerPrincipal : 0,
     });
+    const control = createAccessControl({
+      config,
+      logger: options.logger,
+      metrics: this.metrics,
+      tokenReviewer: options.tokenReviewer,
+      ownership: {
+        subscription: (id) => {
+          const found = this.subscriptions.list().find((d) => d.id === id);
+          return { exists: found !== undefined, owner: found?.owner };
+        },
+        seedGroup: (group) =>
+          this.subscriptions
+            .list()
+            .filter((d) => d.origin === 'seed' && d.seed?.group === group)
+            .map((d) => d.owner),
+      },
+    });
+    this.access = control.access;
+    this.closeAccess = control.close;
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
   }
@@ -149,8 +179,24 @@ export class Broker {
   static async start(options: BrokerOptions): Promise<Broker> {
     const deliveryDefaults = parseDeliveryDefaults(options.config.deliveryDefaults);
     const store = options.store ?? openStore(options.config, options.logger);
+    let tokenReviewer = options.tokenReviewer;
+    if (tokenReviewer === undefined && options.config.auth.methods.includes('kubernetes')) {
+      const { createTokenReviewer, loadKubeConfig } = await import('../kubernetes/index.js');
+      tokenReviewer = createTokenReviewer(loadKubeConfig());
+    }
     const registry = await openRegistry(options.config, store, options.logger, deliveryDefaults);
-    const broker = new Broker({ ...options, store }, () => registry, deliveryDefaults);
+    let broker: Broker;
+    try {
+      broker = new Broker(
+        { ...options, store, ...(tokenReviewer === undefined ? {} : { tokenReviewer }) },
+        () => registry,
+        deliveryDefaults,
+      );
+    } catch (error) {
+      registry.stop?.();
+      await store.close();
+      throw error;
+    }
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();
@@ -194,10 +240,10 @@ export class Broker {
       .on('POST', '/', publish(false))
       .on('POST', '/events', publish(false))
       .on('POST', '/events/pub', publish(true));
-    // The original project's clients subscribe at the broker's public URL, next to /events/pub.
-    registerSeedRoutes(this.dataRouter, this.subscriptions);
-
     const admin = this.adminRouter;
+    // The seed subscription routes change subscriptions: with --admin-port they live there, like the
+    // subscriptions API, so a publisher cannot replay the log to itself or delete others' subscriptions.
+    registerSeedRoutes(admin, this.subscriptions);
     registerLogApi(admin, {
       store: this.store,
       compileFilter: logFilter,
@@ -241,11 +287,16 @@ export class Broker {
           retryAfter: 1,
         });
       }
-      const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
+      // Authentication comes before any handler (ingress included), so per-client limits see the principal.
+      await this.access.authenticate(req, url.pathname);
+      const method = req.method ?? 'GET';
+      const { handler, params, pattern } = router.resolve(method, url.pathname);
+      this.access.authorize(req, method, pattern, params, url);
       await handler(req, res, params, url);
     } catch (error) {
       const problem = sendProblem(res, error);
       this.metrics.rejected.inc({ code: problem.code });
+      if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
       if (problem.status >= 500 && problem.code !== 'HERALD_SHUTTING_DOWN') {
         this.options.logger.error({ err: error, code: problem.code, path: req.url }, 'request failed');
       } else {
@@ -267,11 +318,13 @@ export class Broker {
   private async listen(): Promise<void> {
     const { config, logger } = this.options;
     const bind = async (router: Router, port: number): Promise<Server> => {
-      const server = createServer(
-        { keepAliveTimeout: 65_000 },
-        (req, res) => void this.handle(router, req, res),
-      );
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => void this.handle(router, req, res);
+      const server: Server =
+        config.tls === undefined
+          ? createServer({ keepAliveTimeout: 65_000 }, onRequest)
+          : this.tlsServer(config.tls, onRequest);
       server.headersTimeout = 66_000;
+      server.on('clientError', answerClientError);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, config.host, () => {
@@ -285,9 +338,54 @@ export class Broker {
     await bind(this.dataRouter, config.port);
     if (config.adminPort !== undefined) await bind(this.adminRouter, config.adminPort);
     logger.info(
-      { port: this.port, adminPort: this.adminPort, store: this.store.kind },
+      {
+        port: this.port,
+        adminPort: this.adminPort,
+        store: this.store.kind,
+        tls: config.tls !== undefined,
+        auth: config.auth.methods.length === 0 ? 'none' : config.auth.methods.join(','),
+      },
       'herald broker listening',
     );
+    if (config.auth.methods.length === 0 && !isLoopback(config.host)) {
+      logger.warn(
+        { host: config.host },
+        `--auth none on ${config.host}: anyone who can reach this port can publish, read every event, and ` +
+          'create, change or delete any subscription. Set --auth (and --policy) unless a mesh or network ' +
+          'policy in front does this (see docs/security.md)',
+      );
+    }
+  }
+
+  /** An HTTPS server whose certificate and key are re-read when either file changes (cert-manager rotation). */
+  private tlsServer(
+    tls: { readonly cert: string; readonly key: string },
+    onRequest: (req: IncomingMessage, res: ServerResponse) => void,
+  ): TlsServer {
+    const read = () => ({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+    let material;
+    try {
+      material = read();
+    } catch (error) {
+      throw new HeraldError('HERALD_INVALID_CONFIG', `--tls-cert/--tls-key: ${(error as Error).message}`);
+    }
+    const server = createTlsServer({ ...material, keepAliveTimeout: 65_000 }, onRequest);
+    const reload = () => {
+      try {
+        server.setSecureContext(read());
+        this.options.logger.info({ cert: tls.cert }, 'tls certificate reloaded');
+      } catch (error) {
+        // A half-written pair (cert renewed, key not yet) fails here; the next change completes it.
+        this.options.logger.warn({ err: error }, 'tls certificate not reloaded; keeping the previous one');
+      }
+    };
+    for (const file of [tls.cert, tls.key]) {
+      watchFile(file, { interval: 500, persistent: false }, reload);
+    }
+    server.once('close', () => {
+      for (const file of [tls.cert, tls.key]) unwatchFile(file, reload);
+    });
+    return server;
   }
 
   /** Graceful stop: refuse new requests, finish in-flight ones, end streams, close the store. */
@@ -313,9 +411,37 @@ export class Broker {
     await Promise.all(closing);
     clearTimeout(deadline);
     this.subscriptions.stop();
+    this.closeAccess();
     this.registry.stop?.();
     await this.dispatcher.stop(config.shutdownTimeoutMs);
     await this.store.close();
     logger.info('herald broker stopped');
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/**
+ * Requests Node refuses before a handler runs: oversized headers answer a coded 431 problem (an
+ * oversized `Authorization` most of all), other parse errors a plain 400, as Node itself would.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    const body = JSON.stringify(
+      new HeraldError('HERALD_AUTHORIZATION_TOO_LARGE', 'the request headers are too large').toProblem(),
+    );
+    socket.end(
+      `HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/problem+json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    return;
+  }
+  const timeout = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  socket.end(`HTTP/1.1 ${timeout ? '408 Request Timeout' : '400 Bad Request'}\r\nconnection: close\r\n\r\n`);
 }

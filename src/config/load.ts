@@ -27,6 +27,19 @@ export interface BrokerConfig {
   readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
   readonly ingressRateLimit: number;
   readonly shutdownTimeoutMs: number;
+  readonly auth: {
+    readonly methods: readonly ('tokens' | 'jwt' | 'kubernetes')[];
+    readonly tokensFile: string | undefined;
+    readonly jwtJwks: string | undefined;
+    readonly jwtIssuers: readonly string[];
+    readonly jwtAudience: string | undefined;
+    readonly kubernetesAudience: string;
+    readonly maxAuthorizationSize: number;
+  };
+  readonly policyFile: string | undefined;
+  readonly authzDefault: 'allow-authenticated' | 'deny';
+  readonly maxSubscriptionsPerPrincipal: number;
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
 }
 
 /** Invalid configuration: one line per problem, each naming the option and where its value came from. */
@@ -67,6 +80,22 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
+    auth: {
+      methods: raw.auth.filter((m) => m !== 'none'),
+      tokensFile: raw['auth-tokens'],
+      jwtJwks: raw['jwt-jwks'],
+      jwtIssuers: raw['jwt-issuer'] ?? [],
+      jwtAudience: raw['jwt-audience'],
+      kubernetesAudience: raw['kubernetes-audience'],
+      maxAuthorizationSize: raw['max-authorization-size'],
+    },
+    policyFile: raw.policy,
+    authzDefault: raw['authz-default'],
+    maxSubscriptionsPerPrincipal: raw['max-subscriptions-per-principal'],
+    tls:
+      raw['tls-cert'] === undefined || raw['tls-key'] === undefined
+        ? undefined
+        : { cert: raw['tls-cert'], key: raw['tls-key'] },
   };
 }
 

@@ -124,6 +124,78 @@ export const BROKER_OPTIONS = [
     default: '30s',
     doc: 'How long SIGTERM waits for in-flight requests and deliveries.',
   },
+  {
+    name: 'auth',
+    kind: 'none|tokens,jwt,kubernetes',
+    default: 'none',
+    doc: 'How requests authenticate (Authorization: Bearer): none, or a comma-separated list of tokens, jwt, kubernetes.',
+  },
+  {
+    name: 'auth-tokens',
+    kind: 'path',
+    default: '',
+    doc: 'YAML list of static tokens (- { principal: NAME, sha256: HEX } or token:), reloaded when it changes (auth tokens).',
+  },
+  {
+    name: 'jwt-jwks',
+    kind: 'path|url',
+    default: '',
+    doc: 'JSON Web Key Set that signs accepted JWTs: a file (reloaded when it changes) or an http(s) URL (cached; refetched for an unknown kid) (auth jwt).',
+  },
+  {
+    name: 'jwt-issuer',
+    kind: 'string',
+    default: '',
+    doc: 'Accepted JWT issuers (iss), comma-separated; with several, the principal is ISSUER#SUB (auth jwt).',
+  },
+  {
+    name: 'jwt-audience',
+    kind: 'string',
+    default: '',
+    doc: 'Audience (aud) a JWT must carry (auth jwt).',
+  },
+  {
+    name: 'kubernetes-audience',
+    kind: 'string',
+    default: 'herald',
+    doc: 'Audience a ServiceAccount token must be bound to, checked with a TokenReview (auth kubernetes).',
+  },
+  {
+    name: 'policy',
+    kind: 'path',
+    default: '',
+    doc: 'YAML authorization policy: rules of principals (names or globs) x actions (publish, subscribe, read, admin), optional CESQL filter on publish.',
+  },
+  {
+    name: 'authz-default',
+    kind: 'allow-authenticated|deny',
+    default: 'allow-authenticated',
+    doc: 'Without --policy (and EventPolicy resources): allow-authenticated lets every authenticated principal publish, subscribe and read (admin needs a rule); deny refuses all.',
+  },
+  {
+    name: 'max-authorization-size',
+    kind: 'size',
+    default: '8KiB',
+    doc: 'Largest accepted Authorization header; larger answers 431.',
+  },
+  {
+    name: 'max-subscriptions-per-principal',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most subscriptions one authenticated principal may own (0 = unlimited); more answers 403.',
+  },
+  {
+    name: 'tls-cert',
+    kind: 'path',
+    default: '',
+    doc: 'PEM certificate chain: serve HTTPS on every listener; reloaded when the file changes.',
+  },
+  {
+    name: 'tls-key',
+    kind: 'path',
+    default: '',
+    doc: 'PEM private key of --tls-cert; reloaded when the file changes.',
+  },
 ] as const;
 
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
@@ -198,6 +270,40 @@ export const brokerConfigSchema = z
     'retention-max-bytes': size.default(0),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'shutdown-timeout': duration.default(30_000),
+    auth: z
+      .string()
+      .transform((value) => value.split(',').map((m) => m.trim()))
+      .pipe(
+        z
+          .array(
+            z.enum(
+              ['none', 'tokens', 'jwt', 'kubernetes'],
+              'must be none or a list of tokens, jwt, kubernetes',
+            ),
+          )
+          .refine((m) => !m.includes('none') || m.length === 1, 'none cannot be combined with other methods')
+          .refine((m) => new Set(m).size === m.length, 'lists a method twice'),
+      )
+      .default(['none']),
+    'auth-tokens': z.string().min(1).optional(),
+    'jwt-jwks': z.string().min(1).optional(),
+    'jwt-issuer': z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((i) => i.trim())
+          .filter((i) => i !== ''),
+      )
+      .optional(),
+    'jwt-audience': z.string().min(1).optional(),
+    'kubernetes-audience': z.string().min(1).default('herald'),
+    policy: z.string().min(1).optional(),
+    'authz-default': z.enum(['allow-authenticated', 'deny']).default('allow-authenticated'),
+    'max-authorization-size': size.pipe(z.number().min(256, 'must be at least 256 bytes')).default(8192),
+    'max-subscriptions-per-principal': integer.min(0).default(1000),
+    'tls-cert': z.string().min(1).optional(),
+    'tls-key': z.string().min(1).optional(),
   })
   .superRefine((config, ctx) => {
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {
@@ -216,6 +322,25 @@ export const brokerConfigSchema = z
       config['admin-port'] === config.port
     ) {
       ctx.addIssue({ code: 'custom', path: ['admin-port'], message: 'must differ from --port' });
+    }
+    const auth = config.auth;
+    if (auth.includes('tokens') && config['auth-tokens'] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth-tokens'],
+        message: 'is required when --auth includes tokens',
+      });
+    }
+    if (auth.includes('jwt')) {
+      for (const key of ['jwt-jwks', 'jwt-issuer', 'jwt-audience'] as const) {
+        const value = config[key];
+        if (value === undefined || value.length === 0) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'is required when --auth includes jwt' });
+        }
+      }
+    }
+    if ((config['tls-cert'] === undefined) !== (config['tls-key'] === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tls-key'], message: '--tls-cert and --tls-key go together' });
     }
   });
 

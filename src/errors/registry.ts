@@ -34,6 +34,11 @@ export const ErrorCodes = {
   HERALD_SINK_TIMEOUT: { status: 504, title: 'Sink did not answer in time', retryable: true },
   HERALD_SINK_UNREACHABLE: { status: 502, title: 'Sink could not be reached', retryable: true },
   HERALD_INVALID_CONFIG: { status: 500, title: 'Invalid configuration', retryable: false },
+  HERALD_UNAUTHENTICATED: { status: 401, title: 'Unauthenticated', retryable: false },
+  HERALD_FORBIDDEN: { status: 403, title: 'Forbidden', retryable: false },
+  HERALD_CROSS_ORIGIN: { status: 403, title: 'Cross-origin request refused', retryable: false },
+  HERALD_SUBSCRIPTION_LIMIT: { status: 403, title: 'Too many subscriptions', retryable: false },
+  HERALD_AUTHORIZATION_TOO_LARGE: { status: 431, title: 'Authorization header too large', retryable: false },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -20,6 +20,8 @@ export interface IngressOptions {
   readonly maxRequestSize: number;
   /** Events per second; 0 = unlimited. */
   readonly rateLimit: number;
+  /** Authorization of the parsed events (a principal's `publish` filters); throws to refuse them all. */
+  readonly authorizeEvents?: (req: IncomingMessage, events: readonly CloudEvent[]) => void;
 }
 
 export interface IngressRequestOptions {
@@ -126,6 +128,7 @@ export class Ingress {
       );
     }
     const events = await this.parse(req, requestOptions);
+    this.options.authorizeEvents?.(req, events);
     if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
     const trace = captureTrace(req);
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));

@@ -63,6 +63,23 @@ export class BrokerMetrics {
     help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',
     registers: [this.registry],
   });
+  readonly authFailures = new Counter({
+    name: 'herald_auth_failures_total',
+    help: 'Requests refused by authentication, by reason (missing, malformed, invalid, oversized, backend)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly authzDenials = new Counter({
+    name: 'herald_authz_denials_total',
+    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, owner)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptionLimitHits = new Counter({
+    name: 'herald_subscription_limit_total',
+    help: 'Subscription creations refused by --max-subscriptions-per-principal',
+    registers: [this.registry],
+  });
 
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });

@@ -1,5 +1,12 @@
 import { HeraldError } from '../errors/index.js';
-import { readBody, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
+import {
+  ownerOf,
+  ownerScopeOf,
+  readBody,
+  readJsonObject,
+  readOptionalJsonObject,
+  sendJson,
+} from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
@@ -29,16 +36,21 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     res.writeHead(200, { allow: 'GET, PUT, DELETE, OPTIONS', 'content-length': 0 });
     res.end();
   });
-  router.on('GET', '/subscriptions', (_req, res) => {
+  router.on('GET', '/subscriptions', (req, res) => {
+    // Authorization confines a principal without `admin` to its own subscriptions.
+    const scope = ownerScopeOf(req);
     sendJson(
       res,
       200,
-      service.list().map((d) => service.view(d)),
+      service
+        .list()
+        .filter((d) => scope === undefined || d.owner === scope)
+        .map((d) => service.view(d)),
     );
   });
   router.on('POST', '/subscriptions', async (req, res) => {
     const request = parseSubscriptionRequest(await readJsonObject(req));
-    const definition = await service.create(request);
+    const definition = await service.create(request, 'api', undefined, undefined, ownerOf(req));
     sendJson(res, 201, service.view(definition), {
       location: `/subscriptions/${encodeURIComponent(definition.id)}`,
     });

@@ -20,3 +20,4 @@ export {
   parseDeliveryDefaults,
 } from './validate.js';
 export type { KeptFields, SubscriptionRequest } from './validate.js';
+export type { DeliveryControl } from './delivery-port.js';

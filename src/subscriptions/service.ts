@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Dispatcher } from '../dispatch/index.js';
 import { eventToJson } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
+import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
   DeliverySpec,
@@ -19,12 +19,14 @@ import { buildDefinition, compileSubscription } from './validate.js';
 
 export interface SubscriptionServiceOptions {
   readonly registry: SubscriptionRegistry;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: DeliveryControl;
   readonly store: EventStore;
   readonly logger: Logger;
   readonly sql: SqlCompiler | undefined;
   /** Applied where a subscription's `delivery` leaves a setting out. */
   readonly deliveryDefaults?: DeliverySpec;
+  /** Most subscriptions one owner may have (0 = unlimited); subscriptions without an owner are not counted. */
+  readonly maxPerOwner?: number;
 }
 
 /** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
@@ -152,16 +154,32 @@ export class SubscriptionService {
     return this.get(id);
   }
 
+  /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions-per-principal`). */
+  assertCapacity(owner: string | undefined, count: number): void {
+    const max = this.options.maxPerOwner ?? 0;
+    if (owner === undefined || max === 0) return;
+    let owned = 0;
+    for (const definition of this.definitions.values()) if (definition.owner === owner) owned++;
+    if (owned + count > max) {
+      throw new HeraldError(
+        'HERALD_SUBSCRIPTION_LIMIT',
+        `principal '${owner}' has ${owned} of at most ${max} subscriptions; delete some first`,
+      );
+    }
+  }
+
   async create(
     request: SubscriptionRequest,
     origin: SubscriptionOrigin = 'api',
     seed?: SeedView,
     id = randomUUID(),
+    owner?: string,
   ): Promise<SubscriptionDefinition> {
+    this.assertCapacity(owner, 1);
     const definition = buildDefinition(
       id,
       request,
-      { origin, seed, paused: false, createdAt: new Date().toISOString() },
+      { origin, seed, paused: false, createdAt: new Date().toISOString(), owner },
       this.options.deliveryDefaults,
     );
     const compiled = compileSubscription(definition, this.options.sql);
