@@ -47,6 +47,7 @@ export function createAccessControl(deps: AccessControlDependencies): {
           issuers: config.auth.jwtIssuers,
           audience: config.auth.jwtAudience as string,
           logger,
+          cooldownMs: config.auth.jwksCooldownMs,
         });
       }
     } catch (error) {

@@ -24,8 +24,6 @@ export const JWT_ALGORITHMS = [
 
 /** Seconds of clock skew allowed on `exp` and `nbf`. */
 const CLOCK_TOLERANCE_S = 5;
-/** A remote JWKS is refetched for an unknown `kid` at most this often (key rotation without a storm). */
-const JWKS_COOLDOWN_MS = 30_000;
 /** A remote JWKS is refetched at least this often. */
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 
@@ -35,6 +33,8 @@ export interface JwtVerifierOptions {
   readonly issuers: readonly string[];
   readonly audience: string;
   readonly logger: Logger;
+  /** A remote JWKS is refetched for an unknown `kid` at most this often (key rotation without a storm). */
+  readonly cooldownMs: number;
 }
 
 /** Verifies JWTs against a JWKS (a watched file or a cached URL) with issuer, audience and time checks. */
@@ -47,7 +47,7 @@ export class JwtVerifier {
     if (/^https?:\/\//i.test(options.jwks)) {
       this.file = undefined;
       this.keys = createRemoteJWKSet(new URL(options.jwks), {
-        cooldownDuration: JWKS_COOLDOWN_MS,
+        cooldownDuration: options.cooldownMs,
         cacheMaxAge: JWKS_MAX_AGE_MS,
         timeoutDuration: 5_000,
       });

@@ -35,6 +35,7 @@ export interface BrokerConfig {
     readonly jwtAudience: string | undefined;
     readonly kubernetesAudience: string;
     readonly maxAuthorizationSize: number;
+    readonly jwksCooldownMs: number;
   };
   readonly policyFile: string | undefined;
   readonly authzDefault: 'allow-authenticated' | 'deny';
@@ -88,6 +89,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       jwtAudience: raw['jwt-audience'],
       kubernetesAudience: raw['kubernetes-audience'],
       maxAuthorizationSize: raw['max-authorization-size'],
+      jwksCooldownMs: raw['jwt-jwks-cooldown'],
     },
     policyFile: raw.policy,
     authzDefault: raw['authz-default'],

@@ -196,6 +196,12 @@ export const BROKER_OPTIONS = [
     default: '',
     doc: 'PEM private key of --tls-cert; reloaded when the file changes.',
   },
+  {
+    name: 'jwt-jwks-cooldown',
+    kind: 'duration',
+    default: '30s',
+    doc: 'A JWKS URL is refetched for a token with an unknown kid (key rotation) at most this often (auth jwt).',
+  },
 ] as const;
 
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
@@ -304,6 +310,7 @@ export const brokerConfigSchema = z
     'max-subscriptions-per-principal': integer.min(0).default(1000),
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
+    'jwt-jwks-cooldown': duration.default(30_000),
   })
   .superRefine((config, ctx) => {
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {
