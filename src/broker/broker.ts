@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Server as TlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createAccessControl } from '../auth/index.js';
-import type { AccessControl, TokenReviewer } from '../auth/index.js';
+import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import { Router, sendJson, sendProblem } from '../http/index.js';
@@ -117,6 +117,9 @@ export class Broker {
   private readonly registry: StartableRegistry;
   private readonly access: AccessControl;
   private readonly closeAccess: () => void;
+  /** The authorization rules in force (the policy file's, and EventPolicy resources in Kubernetes mode). */
+  readonly policy: PolicySet;
+  private stopPolicyWatch: (() => void) | undefined;
   private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
@@ -172,6 +175,7 @@ export class Broker {
     });
     this.access = control.access;
     this.closeAccess = control.close;
+    this.policy = control.policy;
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
   }
@@ -197,6 +201,7 @@ export class Broker {
       await store.close();
       throw error;
     }
+    if (options.config.kubernetes) await broker.watchEventPolicies();
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();
@@ -213,6 +218,27 @@ export class Broker {
       });
     }
     return broker;
+  }
+
+  /** Kubernetes mode: EventPolicy resources of the namespace become authorization rules, live. */
+  private async watchEventPolicies(): Promise<void> {
+    const { config, logger } = this.options;
+    const { EventPolicyWatcher, loadKubeConfig, resolveNamespace } = await import('../kubernetes/index.js');
+    const kubeConfig = loadKubeConfig();
+    const watcher = new EventPolicyWatcher({
+      config: kubeConfig,
+      namespace: resolveNamespace(kubeConfig, config.namespace),
+      broker: config.brokerName,
+      logger: logger.child({ component: 'eventpolicies' }),
+      policy: this.policy,
+    });
+    this.stopPolicyWatch = () => watcher.stop();
+    try {
+      await watcher.start();
+    } catch (error) {
+      // E.g. an install without the EventPolicy CRD or the permission to read it: say so, keep serving.
+      logger.error({ err: error }, 'EventPolicy resources cannot be read; only --policy applies');
+    }
   }
 
   private async startDelivery(): Promise<void> {
@@ -412,6 +438,7 @@ export class Broker {
     clearTimeout(deadline);
     this.subscriptions.stop();
     this.closeAccess();
+    this.stopPolicyWatch?.();
     this.registry.stop?.();
     await this.dispatcher.stop(config.shutdownTimeoutMs);
     await this.store.close();

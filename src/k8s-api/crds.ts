@@ -7,6 +7,8 @@ import {
   brokerStatusSchema,
   channelSpecSchema,
   channelStatusSchema,
+  eventPolicySpecSchema,
+  eventPolicyStatusSchema,
   subscriptionSpecSchema,
   subscriptionStatusSchema,
 } from './schemas.js';
@@ -128,7 +130,7 @@ function crd(input: CrdInput): Record<string, unknown> {
 
 const READY = '.status.conditions[?(@.type=="Ready")].status';
 
-/** Herald's three CustomResourceDefinitions, generated from the zod schemas the code validates with. */
+/** Herald's CustomResourceDefinitions, generated from the zod schemas the code validates with. */
 export function customResourceDefinitions(): Record<string, unknown>[] {
   const brokerCrd = crd({
     kind: 'Broker',
@@ -177,5 +179,17 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
     // No CEL rule for "sink or subscriber": CEL cannot see `sink`, which is a string or an object and so
     // left untyped; the broker reports a missing sink as the Ready condition instead.
   });
-  return [brokerCrd, channelCrd, subscriptionCrd];
+  const eventPolicyCrd = crd({
+    kind: 'EventPolicy',
+    plural: 'eventpolicies',
+    singular: 'eventpolicy',
+    shortNames: ['hpolicy'],
+    spec: eventPolicySpecSchema,
+    status: eventPolicyStatusSchema,
+    columns: [
+      { name: 'Broker', type: 'string', jsonPath: '.spec.broker' },
+      { name: 'Ready', type: 'string', jsonPath: READY },
+    ],
+  });
+  return [brokerCrd, channelCrd, subscriptionCrd, eventPolicyCrd];
 }

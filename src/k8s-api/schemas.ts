@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { policyRuleSchema } from '../auth/index.js';
 import { deliverySchema, subscriptionRequestSchema } from '../subscriptions/validate.js';
 
 /** The API group and version of Herald's custom resources. */
@@ -33,6 +34,11 @@ export const brokerSpecSchema = z.object({
     .string()
     .regex(/^\d+(Ki|Mi|Gi|Ti)?$/)
     .optional(),
+  /**
+   * How the broker authenticates requests: `kubernetes` = ServiceAccount tokens (audience `herald`)
+   * checked with TokenReviews, authorized by the namespace's EventPolicy resources. Default `none`.
+   */
+  auth: z.enum(['none', 'kubernetes']).optional(),
 });
 
 export const brokerStatusSchema = z.object({
@@ -108,7 +114,23 @@ export const subscriptionStatusSchema = z.object({
   deadLettered: z.number().int().optional(),
 });
 
+/**
+ * An EventPolicy: who may do what on a broker, in the rules of `--policy` (principals are names or globs,
+ * a ServiceAccount is `system:serviceaccount:<namespace>:<name>`). `broker` absent = every broker of the
+ * namespace.
+ */
+export const eventPolicySpecSchema = z.object({
+  broker: dnsLabel.optional(),
+  rules: z.array(policyRuleSchema).min(1),
+});
+
+export const eventPolicyStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
 export type Condition = z.infer<typeof conditionSchema>;
+export type EventPolicySpec = z.infer<typeof eventPolicySpecSchema>;
 export type BrokerSpec = z.infer<typeof brokerSpecSchema>;
 export type BrokerStatus = z.infer<typeof brokerStatusSchema>;
 export type ChannelSpec = z.infer<typeof channelSpecSchema>;
@@ -140,6 +162,7 @@ export interface Resource<Spec, Status> {
 export type Broker = Resource<BrokerSpec, BrokerStatus>;
 export type Channel = Resource<ChannelSpec, ChannelStatus>;
 export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
+export type EventPolicyResource = Resource<EventPolicySpec, z.infer<typeof eventPolicyStatusSchema>>;
 
 /** The `Ready` condition every Herald resource reports. */
 export function readyCondition(

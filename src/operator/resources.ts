@@ -54,6 +54,11 @@ function meta(broker: Broker, name: string): KubeObject['metadata'] {
   };
 }
 
+/** The cluster-wide name of a broker's system:auth-delegator binding (namespace-qualified). */
+export function authDelegatorBindingName(broker: Broker): string {
+  return `herald-broker-${broker.metadata.namespace ?? 'default'}-${broker.metadata.name}-auth-delegator`;
+}
+
 /** The broker process's configuration file (the keys are `herald broker` flags). */
 export function brokerConfigFile(broker: Broker, channel: Channel | undefined): string {
   const config: Record<string, unknown> = {
@@ -67,6 +72,7 @@ export function brokerConfigFile(broker: Broker, channel: Channel | undefined): 
     config['nats-url'] = channel.spec.jetstream.url;
   }
   if (broker.spec.delivery !== undefined) config['delivery-defaults'] = broker.spec.delivery;
+  if (broker.spec.auth === 'kubernetes') config['auth'] = 'kubernetes';
   const retention = channel?.spec.retention;
   if (retention?.maxAge !== undefined) config['retention-max-age'] = retention.maxAge;
   if (retention?.maxEvents !== undefined) config['retention-max-events'] = retention.maxEvents;
@@ -177,6 +183,9 @@ export function brokerChildren(
           verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         },
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+        // EventPolicy resources are the broker's authorization rules; it reports on them.
+        { apiGroups: [GROUP], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
       ],
     },
     {
@@ -184,6 +193,23 @@ export function brokerChildren(
       kind: 'RoleBinding',
       metadata: meta(broker, name),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+    {
+      // TokenReviews (to authenticate ServiceAccount tokens) are cluster-scoped: the built-in
+      // system:auth-delegator role grants exactly tokenreviews and subjectaccessreviews create.
+      // Cluster-scoped, so no owner reference: the operator deletes it with the Broker.
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: {
+        name: authDelegatorBindingName(broker),
+        labels: {
+          ...MANAGED_BY,
+          'app.kubernetes.io/name': 'herald-broker',
+          [BROKER_LABEL]: broker.metadata.name,
+        },
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ kind: 'ServiceAccount', name, namespace }],
     },
     {
