@@ -88,12 +88,12 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       jwtIssuers: raw['jwt-issuer'] ?? [],
       jwtAudience: raw['jwt-audience'],
       kubernetesAudience: raw['kubernetes-audience'],
-      maxAuthorizationSize: raw['max-authorization-size'],
+      maxAuthorizationSize: raw['max-auth-header'],
       jwksCooldownMs: raw['jwt-jwks-cooldown'],
     },
     policyFile: raw.policy,
     authzDefault: raw['authz-default'],
-    maxSubscriptionsPerPrincipal: raw['max-subscriptions-per-principal'],
+    maxSubscriptionsPerPrincipal: raw['max-subscriptions'],
     tls:
       raw['tls-cert'] === undefined || raw['tls-key'] === undefined
         ? undefined

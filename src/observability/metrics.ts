@@ -77,7 +77,7 @@ export class BrokerMetrics {
   });
   readonly subscriptionLimitHits = new Counter({
     name: 'herald_subscription_limit_total',
-    help: 'Subscription creations refused by --max-subscriptions-per-principal',
+    help: 'Subscription creations refused by --max-subscriptions',
     registers: [this.registry],
   });
 

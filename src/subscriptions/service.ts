@@ -154,7 +154,7 @@ export class SubscriptionService {
     return this.get(id);
   }
 
-  /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions-per-principal`). */
+  /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions`). */
   assertCapacity(owner: string | undefined, count: number): void {
     const max = this.options.maxPerOwner ?? 0;
     if (owner === undefined || max === 0) return;

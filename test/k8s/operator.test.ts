@@ -95,6 +95,8 @@ describe('herald operator against a real API server', () => {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: ['eventing.herald.dev'], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
     ]);
     expect(
       (

@@ -281,7 +281,7 @@ describe('JWKS from a URL', () => {
 
 describe('per-principal subscription limit', () => {
   it('refuses a principal its next subscription past the limit and creates nothing', async () => {
-    const limited = await startSecureBroker(['--max-subscriptions-per-principal', '2']);
+    const limited = await startSecureBroker(['--max-subscriptions', '2']);
     try {
       const create = (principal: 'alice' | 'bob', n: number) =>
         send(limited.broker.adminUrl, {
