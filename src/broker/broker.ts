@@ -251,6 +251,12 @@ export class Broker {
     this.delivering = true;
   }
 
+  /** Every route served, as `METHOD pattern` (data port and admin port). */
+  get routes(): string[] {
+    const data = this.dataRouter.list();
+    return this.adminRouter === this.dataRouter ? data : [...data, ...this.adminRouter.list()];
+  }
+
   get port(): number {
     return (this.servers[0]?.address() as AddressInfo).port;
   }

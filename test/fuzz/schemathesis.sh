@@ -41,8 +41,9 @@ done
 # documented 400), and ensure_resource_availability (a redrive naming unknown dead-letter ids answers 404
 # for those ids while the subscription exists). The coverage phase is skipped: it crashes inside
 # schemathesis on Python 3.11 ("AST constructor recursion depth mismatch"), not on our answers.
+# Run from the scratch directory: schemathesis keeps a cache (.schemathesis/) in its working directory.
 status=0
-"$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
+(cd "$WORK" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   --checks all \
   --exclude-checks positive_data_acceptance,ensure_resource_availability \
   --phases examples,fuzzing,stateful \
@@ -52,7 +53,7 @@ status=0
   --request-timeout 10 \
   --seed "${SCHEMATHESIS_SEED:-20261201}" \
   --workers 2 \
-  "$@" || status=$?
+  "$@") || status=$?
 if grep -q '"level":50' "$WORK/broker.log"; then
   echo "the broker logged errors during the run:"
   grep '"level":50' "$WORK/broker.log" | head -20

@@ -78,8 +78,8 @@ export function tokensFile(entries: Record<string, string>, plain: readonly stri
     Object.entries(entries)
       .map(([principal, token]) =>
         plain.includes(principal)
-          ? `- { principal: ${principal}, token: ${token} }`
-          : `- { principal: ${principal}, sha256: ${sha256Hex(token)} }`,
+          ? `- { principal: ${principal}, token: "${token}" }`
+          : `- { principal: ${principal}, sha256: "${sha256Hex(token)}" }`,
       )
       .join('\n') + '\n'
   );
