@@ -82,6 +82,12 @@ const subscriptionBody: Json = {
   content: { 'application/json': { schema: { $ref: '#/components/schemas/SubscriptionRequest' } } },
 };
 
+/** PUT: the same fields; an `id` in the body must equal the path's, so the document leaves it out. */
+const replacementBody: Json = {
+  required: true,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/SubscriptionReplacement' } } },
+};
+
 const jsonBody = (schema: Json, required = true): Json => ({
   required,
   content: { 'application/json': { schema } },
@@ -177,6 +183,11 @@ function requestSchema(): Json {
   }) as Json;
   delete schema['$schema'];
   return schema;
+}
+
+function withoutId(schema: Json): Json {
+  const { id: _id, ...properties } = schema['properties'] as Record<string, unknown>;
+  return { ...schema, properties };
 }
 
 export const openApiDocument = {
@@ -289,7 +300,7 @@ export const openApiDocument = {
         summary: 'Replace a subscription (cursor kept)',
         action: 'subscribe',
         parameters: [idParameter],
-        requestBody: subscriptionBody,
+        requestBody: replacementBody,
         responses: {
           '200': subscription('Subscription'),
           ...BODY_ERRORS,
@@ -510,6 +521,7 @@ export const openApiDocument = {
         ],
       },
       SubscriptionRequest: requestSchema(),
+      SubscriptionReplacement: withoutId(requestSchema()),
       Subscription: {
         type: 'object',
         required: ['id', 'sink', 'protocol', 'status'],
