@@ -23,6 +23,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser code (built by Vite into dist/ui/).
+    files: ['ui/src/**'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['**/*.test.ts', '**/testing/**', 'test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

@@ -7,7 +7,7 @@ import type { BrokerMetrics } from '../observability/index.js';
 import { AuthenticationError } from './authenticator.js';
 import type { Authenticator } from './authenticator.js';
 import type { Action, PolicySet } from './policy.js';
-import { PUBLIC_PATHS, ROUTE_TABLE } from './routes.js';
+import { isPublicPath, ROUTE_TABLE } from './routes.js';
 
 /** The principal of every request when `--auth none`. */
 export const ANONYMOUS = 'anonymous';
@@ -52,7 +52,7 @@ export class AccessControl {
       setIdentity(req, { principal: ANONYMOUS, method: 'anonymous' });
       return;
     }
-    if (PUBLIC_PATHS.has(pathname)) return;
+    if (isPublicPath(pathname)) return;
     try {
       setIdentity(req, await authenticator.authenticate(req));
     } catch (error) {

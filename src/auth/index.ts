@@ -11,7 +11,7 @@ export {
   globToRegExp,
 } from './policy.js';
 export type { Action, PolicyRule } from './policy.js';
-export { ROUTE_TABLE, PUBLIC_PATHS } from './routes.js';
+export { ROUTE_TABLE, PUBLIC_PATHS, isPublicPath } from './routes.js';
 export type { RouteRule } from './routes.js';
 export { JWT_ALGORITHMS } from './jwt.js';
 export { parseTokensFile, sha256 } from './static-tokens.js';

@@ -43,11 +43,24 @@ export const ROUTE_TABLE: Readonly<Record<string, RouteRule>> = {
   'GET /healthz': { action: 'public' },
   'GET /readyz': { action: 'public' },
   'GET /openapi.json': { action: 'public' },
+  // The dashboard: its files carry no data (the app asks for a token on its first 401); /stats does.
+  'GET /stats': { action: 'read' },
+  'GET /ui/*': { action: 'public' },
+  'HEAD /ui/*': { action: 'public' },
 };
 
+const publicPatterns = Object.entries(ROUTE_TABLE)
+  .filter(([, rule]) => rule.action === 'public')
+  .map(([key]) => key.slice(key.indexOf(' ') + 1));
+
 /** Paths served without a credential whatever the method (so a wrong method still answers 405, not 401). */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(
-  Object.entries(ROUTE_TABLE)
-    .filter(([, rule]) => rule.action === 'public')
-    .map(([key]) => key.slice(key.indexOf(' ') + 1)),
-);
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(publicPatterns.filter((p) => !p.endsWith('/*')));
+/** Trees served without a credential (`/ui/*`: the pattern's prefix, and everything under it). */
+const PUBLIC_TREES = publicPatterns.filter((p) => p.endsWith('/*')).map((p) => p.slice(0, -2));
+
+export function isPublicPath(pathname: string): boolean {
+  return (
+    PUBLIC_PATHS.has(pathname) ||
+    PUBLIC_TREES.some((tree) => pathname === tree || pathname.startsWith(`${tree}/`))
+  );
+}

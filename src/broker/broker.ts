@@ -28,6 +28,8 @@ import {
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
 import { openApiDocument } from './openapi.js';
+import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
+import { BrokerStats } from './stats.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
@@ -303,6 +305,14 @@ export class Broker {
       res.end(text);
     });
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
+    // The dashboard (architecture §9): its static files and its JSON view of throughput. Ingress stays
+    // on the data port only, also for the dashboard's publish form.
+    const { metrics, store, dispatcher } = this;
+    const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
+    stats.start();
+    this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
+    admin.on('GET', '/stats', async (_req, res) => sendJson(res, 200, await stats.snapshot()));
+    registerDashboard(admin);
   }
 
   private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -314,7 +324,9 @@ export class Broker {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
       const url = new URL(req.url ?? '/', 'http://broker');
-      if (!this.delivering && !SERVED_BEFORE_DELIVERY.has(url.pathname)) {
+      // The dashboard's files too: it shows the 503s of the API calls rather than being one.
+      const early = SERVED_BEFORE_DELIVERY.has(url.pathname) || url.pathname.startsWith(DASHBOARD_PATH);
+      if (!this.delivering && !early) {
         throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available yet', {
           retryAfter: 1,
         });

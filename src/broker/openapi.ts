@@ -439,6 +439,32 @@ export const openApiDocument = {
         },
       }),
     },
+    '/stats': {
+      get: operation({
+        summary: 'Throughput for the dashboard: log statistics, retention, totals and recent samples',
+        action: 'read',
+        responses: {
+          '200': {
+            description: 'Statistics',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Stats' } } },
+          },
+        },
+      }),
+    },
+    '/ui/': Object.fromEntries(
+      (['get', 'head'] as const).map((method) => [
+        method,
+        operation({
+          summary: 'The dashboard (static files; any other path under /ui/ answers the app)',
+          action: 'public',
+          responses: {
+            '200': { description: 'text/html', content: { 'text/html': { schema: { type: 'string' } } } },
+            '304': { description: 'Not modified (If-None-Match)' },
+            '404': problem('The dashboard is not built into this installation (HERALD_NOT_FOUND)'),
+          },
+        }),
+      ]),
+    ),
     '/openapi.json': {
       get: operation({
         summary: 'This document',
@@ -519,6 +545,60 @@ export const openApiDocument = {
             properties: { time: { type: 'string', format: 'date-time' } },
           },
         ],
+      },
+      Stats: {
+        type: 'object',
+        required: ['time', 'log', 'retention', 'totals', 'subscriptions', 'sampleIntervalMs', 'samples'],
+        properties: {
+          time: { type: 'string', format: 'date-time' },
+          log: {
+            type: 'object',
+            description: 'first and last sequence, events and bytes retained',
+            properties: {
+              first: { type: 'integer' },
+              last: { type: 'integer' },
+              events: { type: 'integer' },
+              bytes: { type: 'integer' },
+            },
+          },
+          retention: {
+            type: 'object',
+            description: '0 = unlimited',
+            properties: {
+              maxAgeMs: { type: 'integer' },
+              maxEvents: { type: 'integer' },
+              maxBytes: { type: 'integer' },
+            },
+          },
+          totals: { $ref: '#/components/schemas/StatsCounters' },
+          subscriptions: {
+            type: 'array',
+            description: 'events delivered per subscription this process delivers',
+            items: {
+              type: 'object',
+              properties: { id: { type: 'string' }, delivered: { type: 'integer' } },
+            },
+          },
+          sampleIntervalMs: { type: 'integer' },
+          samples: {
+            type: 'array',
+            description: 'cumulative counters over the last minutes, oldest first; rates are differences',
+            items: {
+              allOf: [
+                { $ref: '#/components/schemas/StatsCounters' },
+                { type: 'object', properties: { t: { type: 'integer', description: 'ms since epoch' } } },
+              ],
+            },
+          },
+        },
+      },
+      StatsCounters: {
+        type: 'object',
+        properties: {
+          accepted: { type: 'integer' },
+          delivered: { type: 'integer' },
+          deadLettered: { type: 'integer' },
+        },
       },
       SubscriptionRequest: requestSchema(),
       SubscriptionReplacement: withoutId(requestSchema()),

@@ -33,7 +33,9 @@ afterAll(async () => {
 const openApiRoutes = () =>
   Object.entries(openApiDocument.paths).flatMap(([pathName, operations]) =>
     Object.keys(operations).map(
-      (method) => `${method.toUpperCase()} ${pathName.replace(/\{(\w+)\}/g, ':$1')}`,
+      // The dashboard's file tree is documented at its entry, /ui/.
+      (method) =>
+        `${method.toUpperCase()} ${pathName === '/ui/' ? '/ui/*' : pathName.replace(/\{(\w+)\}/g, ':$1')}`,
     ),
   );
 

@@ -249,6 +249,11 @@ export class Dispatcher implements WorkerHost {
     return this.workers.get(id)?.status();
   }
 
+  /** Events delivered for each subscription this process delivers, since it started delivering it. */
+  deliveredCounts(): Array<{ id: string; delivered: number }> {
+    return [...this.workers.values()].map((worker) => ({ id: worker.id, delivered: worker.deliveredEvents }));
+  }
+
   async seek(id: string, next: number): Promise<void> {
     const worker = this.workers.get(id);
     this.joiners.delete(worker as SubscriptionWorker);

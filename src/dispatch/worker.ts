@@ -84,6 +84,8 @@ export class SubscriptionWorker {
   private deadLettered = 0;
   private settled: (() => void) | undefined;
   committed = 0;
+  /** Events this worker delivered since it started (the dashboard's per-subscription delivery rate). */
+  deliveredEvents = 0;
   /** Something was delivered or dead-lettered since the dispatcher last asked. */
   private delivered = false;
 
@@ -298,6 +300,7 @@ export class SubscriptionWorker {
       const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
       if (outcome === 'delivered') {
         metrics.deliveries.inc({ outcome: 'delivered' }, events.length);
+        this.deliveredEvents += events.length;
         this.lastDeliveredAt = Date.now();
         this.consecutiveFailures = 0;
         return 'delivered';

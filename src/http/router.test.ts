@@ -10,11 +10,19 @@ describe('Router', () => {
     .on('GET', '/events', noop)
     .on('GET', '/subscriptions/:id', noop)
     .on('PUT', '/subscriptions/:id', noop)
-    .on('GET', '/subscriptions/:id', noop);
+    .on('GET', '/subscriptions/:id', noop)
+    .on('GET', '/ui/*', noop);
 
   it('resolves exact paths and decodes parameters', () => {
     expect(router.resolve('POST', '/events').params).toEqual({});
     expect(router.resolve('GET', '/subscriptions/a%20b').params).toEqual({ id: 'a b' });
+  });
+
+  it('matches a trailing * against any rest of the path, including none', () => {
+    for (const path of ['/ui', '/ui/', '/ui/assets/app.js', '/ui/subscriptions/a/deadletters']) {
+      expect(router.resolve('GET', path).params).toEqual({});
+    }
+    expect(thrownBy(() => router.resolve('GET', '/uix'))).toMatchObject({ code: 'HERALD_NOT_FOUND' });
   });
 
   it('answers 404 for unknown paths, including undecodable parameters', () => {

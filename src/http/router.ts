@@ -27,7 +27,10 @@ export class MethodNotAllowedError extends HeraldError {
   }
 }
 
-/** A small path router: `/subscriptions/:id/seek` style patterns, exact segment matching, 404/405 as problems. */
+/**
+ * A small path router: `/subscriptions/:id/seek` style patterns, exact segment matching, 404/405 as
+ * problems. A last segment `*` matches whatever follows (nothing included), for trees of static files.
+ */
 export class Router {
   private readonly routes: Route[] = [];
 
@@ -59,6 +62,10 @@ export class Router {
 }
 
 function match(segments: readonly string[], parts: readonly string[]): Record<string, string> | undefined {
+  if (segments.at(-1) === '*') {
+    const prefix = segments.slice(0, -1);
+    return parts.length < prefix.length ? undefined : match(prefix, parts.slice(0, prefix.length));
+  }
   if (segments.length !== parts.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < segments.length; i++) {

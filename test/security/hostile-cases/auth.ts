@@ -105,6 +105,7 @@ const ROUTES: ReadonlyArray<{ name: string; build: (c: HostileContext) => Hostil
     }),
   },
   { name: 'GET /metrics', build: () => ({ port: 'admin', method: 'GET', path: '/metrics' }) },
+  { name: 'GET /stats', build: () => ({ port: 'admin', method: 'GET', path: '/stats' }) },
 ];
 
 /** Credentials that must all get the same 401. */
