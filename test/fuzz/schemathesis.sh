@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node dist/cli/main.js broker --host 127.0.0.1 --port 0 --data-dir "$WORK/data" --log-level info \
+node dist/cli/main.js broker --host 127.0.0.1 --port 0 --data-dir "$WORK/data" --log-level info --shutdown-timeout 5s \
   >"$WORK/broker.log" 2>&1 &
 BROKER_PID=$!
 PORT=""
@@ -43,7 +43,10 @@ done
 # schemathesis on Python 3.11 ("AST constructor recursion depth mismatch"), not on our answers.
 # Run from the scratch directory: schemathesis keeps a cache (.schemathesis/) in its working directory.
 status=0
-(cd "$WORK" && "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
+# Every sink the fuzzer names is rewritten to a loopback address (herald_fuzz_hooks.py): nothing leaves
+# the machine.
+HOOKS_DIR="$PWD/test/fuzz"
+(cd "$WORK" && PYTHONPATH="$HOOKS_DIR" SCHEMATHESIS_HOOKS=herald_fuzz_hooks "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   --checks all \
   --exclude-checks positive_data_acceptance,ensure_resource_availability \
   --phases examples,fuzzing,stateful \
@@ -54,6 +57,14 @@ status=0
   --seed "${SCHEMATHESIS_SEED:-20261201}" \
   --workers 2 \
   "$@") || status=$?
+# The hooks must have kept every sink on loopback.
+created=$(grep -c '"msg":"subscription created"' "$WORK/broker.log" || true)
+outside=$(grep '"msg":"subscription created"' "$WORK/broker.log" | grep -vc '"sink":"http://127.0.0.1:9/fuzz"' || true)
+echo "subscriptions created during the run: $created, with a sink off loopback: $outside"
+if [ "$outside" != "0" ]; then
+  grep '"msg":"subscription created"' "$WORK/broker.log" | grep -v '"sink":"http://127.0.0.1:9/fuzz"' | head -5
+  status=1
+fi
 if grep -q '"level":50' "$WORK/broker.log"; then
   echo "the broker logged errors during the run:"
   grep '"level":50' "$WORK/broker.log" | head -20
