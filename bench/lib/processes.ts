@@ -235,6 +235,9 @@ export async function startBroker(options: BrokerStartOptions): Promise<BrokerHa
       '0',
       '--data-dir',
       dataDir,
+      // Bench sinks listen on 127.0.0.1, which the default --sink-deny refuses.
+      '--sink-allow',
+      '127.0.0.1/32',
       ...EXTRA_BROKER_ARGS,
       ...(options.args ?? []),
     ],

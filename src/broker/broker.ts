@@ -6,6 +6,7 @@ import type { Server as TlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createAccessControl } from '../auth/index.js';
 import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
+import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import { Router, sendJson, sendProblem } from '../http/index.js';
@@ -27,7 +28,14 @@ import {
 } from '../subscriptions/index.js';
 import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
+import type { SinkGuard } from '../sink-guard/index.js';
 import { openApiDocument } from './openapi.js';
+import {
+  createSinkGuard,
+  definitionSecrets,
+  sinkDeliveryOptions,
+  sinkSubscriptionOptions,
+} from './sink-wiring.js';
 import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
 import { BrokerStats } from './stats.js';
 
@@ -55,6 +63,8 @@ type StartableRegistry = SubscriptionRegistry & {
   start?(): Promise<void>;
   stop?(): void;
   startStatusReports?(statusOf: (id: string) => SubscriptionStatus | undefined): void;
+  /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
+  readSecret?: (name: string) => Promise<Record<string, string>>;
 };
 
 /** The subscription registry: the store itself, or Subscription resources with `--kubernetes`. */
@@ -64,18 +74,21 @@ async function openRegistry(
   logger: Logger,
   deliveryDefaults: DeliverySpec,
 ): Promise<StartableRegistry> {
-  if (!config.kubernetes) return new StoreSubscriptionRegistry(store);
+  if (!config.kubernetes) return new StoreSubscriptionRegistry(store, definitionSecrets(config));
   // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
-  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace } =
+  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace, secretReader } =
     await import('../kubernetes/index.js');
   const kubeConfig = loadKubeConfig();
-  return new KubernetesSubscriptionRegistry({
+  const namespace = resolveNamespace(kubeConfig, config.namespace);
+  const registry: StartableRegistry = new KubernetesSubscriptionRegistry({
     config: kubeConfig,
-    namespace: resolveNamespace(kubeConfig, config.namespace),
+    namespace,
     broker: config.brokerName,
     logger,
     deliveryDefaults,
   });
+  registry.readSecret = secretReader(kubeConfig, namespace);
+  return registry;
 }
 
 function openStore(config: BrokerConfig, logger: Logger): EventStore {
@@ -127,6 +140,7 @@ export class Broker {
   private readonly adminRouter: Router;
   private readonly servers: Server[] = [];
   private readonly shutdownController = new AbortController();
+  private readonly sinkGuard: SinkGuard;
   private inFlight = 0;
   private stopping: Promise<void> | undefined;
   /** False until delivery started (the store answered); until then only ingress and probes are served. */
@@ -147,8 +161,14 @@ export class Broker {
       rateLimit: config.ingressRateLimit,
       authorizeEvents: (req, events) => this.access.authorizeEvents(req, events),
     });
-    this.dispatcher = new Dispatcher({ store: this.store, metrics: this.metrics, logger: options.logger });
     this.registry = registry(this.store);
+    this.sinkGuard = createSinkGuard(config, this.metrics);
+    this.dispatcher = new Dispatcher({
+      store: this.store,
+      metrics: this.metrics,
+      logger: options.logger,
+      ...sinkDeliveryOptions(config, this.sinkGuard, this.registry.readSecret),
+    });
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
       dispatcher: this.dispatcher,
@@ -156,6 +176,7 @@ export class Broker {
       logger: options.logger,
       sql: compileSqlFilter,
       deliveryDefaults,
+      ...sinkSubscriptionOptions(config, this.sinkGuard),
       maxPerOwner: config.auth.methods.length > 0 ? config.maxSubscriptionsPerPrincipal : 0,
     });
     const control = createAccessControl({
@@ -284,6 +305,18 @@ export class Broker {
       shutdown: this.shutdownController.signal,
     });
     registerSubscriptionApi(admin, this.subscriptions);
+    // Dry run (architecture §3.6): one event in any mode; the dispatcher's live index answers. Nothing is stored.
+    admin.on('POST', '/match', async (req, res) => {
+      const events = await this.ingress.parse(req);
+      if (events.length !== 1) {
+        throw new HeraldError(
+          'HERALD_INVALID_BATCH',
+          `/match takes one event, got a batch of ${events.length}`,
+        );
+      }
+      const matched = this.dispatcher.match((events[0] as CloudEvent).attributes);
+      sendJson(res, 200, { subscriptions: matched.map(({ id, sink }) => ({ id, sink })) });
+    });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
       const ready = this.store.isReady() && this.delivering && this.stopping === undefined;
@@ -381,6 +414,11 @@ export class Broker {
     };
     await bind(this.dataRouter, config.port);
     if (config.adminPort !== undefined) await bind(this.adminRouter, config.adminPort);
+    // The broker's own listeners are never a sink, whatever --sink-allow says.
+    this.sinkGuard.setOwnListeners(
+      this.servers.map((server) => (server.address() as AddressInfo).port),
+      config.host,
+    );
     logger.info(
       {
         port: this.port,
@@ -442,6 +480,8 @@ export class Broker {
     const { logger, config } = this.options;
     logger.info({ inFlight: this.inFlight }, 'herald broker stopping');
     this.shutdownController.abort();
+    // One deadline for the whole stop: requests, then deliveries get what is left of it.
+    const stopBy = Date.now() + config.shutdownTimeoutMs;
     const closing = this.servers.map(
       (server) =>
         new Promise<void>((resolve) => {
@@ -458,7 +498,7 @@ export class Broker {
     this.closeAccess();
     this.stopPolicyWatch?.();
     this.registry.stop?.();
-    await this.dispatcher.stop(config.shutdownTimeoutMs);
+    await this.dispatcher.stop(Math.max(0, stopBy - Date.now()));
     await this.store.close();
     logger.info('herald broker stopped');
   }

@@ -439,6 +439,17 @@ export const openApiDocument = {
         },
       }),
     },
+    '/match': {
+      post: {
+        summary:
+          'Dry run: which subscriptions would receive this event (one event, any mode); nothing is stored',
+        responses: {
+          '200': { description: '{ "subscriptions": [ { "id", "sink" } ] }' },
+          '400': problem,
+          '415': problem,
+        },
+      },
+    },
     '/stats': {
       get: operation({
         summary: 'Throughput for the dashboard: log statistics, retention, totals and recent samples',

@@ -14,7 +14,11 @@ Evaluates a CloudEvents SQL (CESQL v1) expression and prints one JSON line:
                    data_base64 are the attributes (default: a minimal event with specversion,
                    id, source and type)
 
-Exit status: 0 when the expression was evaluated (whatever its error), 2 on bad usage.`;
+Exit status: 0 when the expression was evaluated (whatever its error), 2 on bad usage.
+
+Examples:
+  $ herald cesql eval --expression "1 + 2"
+  $ herald cesql eval --expression "type LIKE 'com.example.%'" --event '{"specversion":"1.0","id":"1","source":"/s","type":"com.example.x"}'`;
 
 /** The event used when `--event` is absent: only the required attributes. */
 const defaultEvent: EventAttributes = Object.freeze({

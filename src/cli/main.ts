@@ -1,22 +1,22 @@
 #!/usr/bin/env node
+import { createRequire } from 'node:module';
+import { Command, CommanderError } from 'commander';
 import { Broker } from '../broker/index.js';
-import { brokerHelp, ConfigError, loadBrokerConfig } from '../config/index.js';
+import { BROKER_OPTIONS, brokerHelp, ConfigError, loadBrokerConfig } from '../config/index.js';
 import { isHeraldError } from '../errors/index.js';
 import { createLogger } from '../observability/index.js';
 
-const USAGE = `Usage: herald <command> [options]
-
-Commands:
-  broker                 run a broker (herald broker --help for its options)
-  operator               run the Kubernetes operator (herald operator --help)
-  manifests [--image I]  print the install manifests (namespace, CRDs, operator, RBAC) as YAML
-  cesql eval --expression E [--event JSON]
-                         evaluate a CloudEvents SQL expression and print {"value", "error"}
-  help                   show this help`;
+const BROKER_EXAMPLES = `
+Examples:
+  $ herald broker
+  $ herald broker --port 9090 --data-dir /var/lib/herald --dedupe-window 10m
+  $ HERALD_STORE=jetstream HERALD_NATS_URL=nats://127.0.0.1:4222 herald broker
+  $ herald broker --config broker.yaml
+`;
 
 async function runBroker(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(brokerHelp() + '\n');
+    process.stdout.write(brokerHelp() + '\n' + BROKER_EXAMPLES);
     return 0;
   }
   let config;
@@ -72,6 +72,8 @@ async function runBroker(args: string[]): Promise<number> {
   });
 }
 
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
 const OPERATOR_USAGE = `Usage: herald operator [options]
 
 Runs the Kubernetes operator: turns Broker and Channel resources into broker workloads.
@@ -81,7 +83,11 @@ Options:
   --image <image>          image of broker workloads [HERALD_IMAGE] (default herald:0.1.0)
   --image-pull-policy <p>  IfNotPresent, Always or Never [HERALD_IMAGE_PULL_POLICY] (default IfNotPresent)
   --log-level <level>      trace, debug, info, warn, error [HERALD_LOG_LEVEL] (default info)
-  --help                   show this help`;
+  --help                   show this help
+
+Examples:
+  $ herald operator
+  $ KUBECONFIG=~/.kube/config herald operator --image ghcr.io/example/herald:0.1.0 --log-level debug`;
 
 async function runOperator(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
@@ -135,20 +141,39 @@ async function runOperator(args: string[]): Promise<number> {
   });
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'broker':
-      return runBroker(rest);
-    case 'operator':
-      return runOperator(rest);
-    case 'manifests': {
+/**
+ * Commands that parse their own arguments: the broker's flags come from the one configuration schema,
+ * the operator's and `cesql eval`'s from their own small parsers. Commander lists them and passes the
+ * arguments through untouched, so their flags, messages and exit codes stay exactly as they were.
+ */
+const MANIFESTS_USAGE = `Usage: herald manifests [--image <image>]
+
+Prints the install manifests (namespace, CRDs, operator Deployment, RBAC) as YAML.
+
+Examples:
+  $ herald manifests | kubectl apply -f -
+  $ herald manifests --image ghcr.io/example/herald:0.1.0 > herald.yaml
+`;
+
+const PASS_THROUGH: Record<string, { description: string; run(args: string[]): Promise<number> }> = {
+  broker: { description: 'run a broker (herald broker --help lists every option)', run: runBroker },
+  operator: { description: 'run the Kubernetes operator (herald operator --help)', run: runOperator },
+  manifests: {
+    description: 'print the install manifests (namespace, CRDs, operator, RBAC) as YAML [--image I]',
+    async run(rest) {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(MANIFESTS_USAGE);
+        return 0;
+      }
       const { installYaml } = await import('../operator/index.js');
       const image = rest[0] === '--image' && rest[1] !== undefined ? rest[1] : 'herald:0.1.0';
       process.stdout.write(installYaml(image));
       return 0;
-    }
-    case 'cesql': {
+    },
+  },
+  cesql: {
+    description: 'cesql eval --expression E [--event JSON]: evaluate a CloudEvents SQL expression',
+    async run(rest) {
       // Loaded on demand so that `herald broker` does not pay for the CLI-only code path.
       const { runCesqlCommand } = await import('./cesql.js');
       return runCesqlCommand(
@@ -156,15 +181,80 @@ async function main(argv: string[]): Promise<number> {
         (line) => process.stdout.write(line + '\n'),
         (line) => process.stderr.write(line + '\n'),
       );
+    },
+  },
+};
+
+async function buildProgram(): Promise<Command> {
+  const program = new Command('herald')
+    .description('Herald: a durable, replayable CloudEvents broker, and its command-line client')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) => write(`herald: ${text.replace(/^error: /, '')}`),
+    })
+    .showHelpAfterError('(add --help for usage)');
+  for (const [name, { description, run }] of Object.entries(PASS_THROUGH)) {
+    program
+      .command(name)
+      .description(description)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(async (...args: unknown[]) => {
+        process.exitCode = await run((args[args.length - 1] as Command).args);
+      });
+  }
+  const client = await import('./client/index.js');
+  client.registerPublish(program);
+  client.registerTail(program);
+  client.registerSubscriptions(program);
+  client.registerDeadLetters(program);
+  client.registerMatch(program);
+  client.registerStatus(program);
+  client.registerCompletion(program, {
+    broker: [...BROKER_OPTIONS.map((option) => `--${option.name}`), '--config'],
+    operator: ['--image', '--image-pull-policy', '--log-level'],
+    manifests: ['--image'],
+    cesql: ['--expression', '--event'],
+  });
+  program.addHelpText(
+    'after',
+    `
+Client commands talk to a broker at --url (HERALD_URL, default http://localhost:8080) with --token (HERALD_TOKEN).
+Exit status: 0 done, 1 the broker refused or could not be reached, 2 bad usage.
+
+Examples:
+  $ herald broker --port 8080
+  $ herald publish --type com.example.order.created --source /shop --data '{"order": 42}'
+  $ herald tail --from earliest --limit 10
+  $ herald subscriptions list -o yaml`,
+  );
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  // The data and control planes never load the client's code (nor commander's program) to start.
+  const passThrough = command === undefined ? undefined : PASS_THROUGH[command];
+  if (passThrough !== undefined) return passThrough.run(rest);
+  // `herald tail | head -3`: a closed pipe ends the command quietly instead of with a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+  const program = await buildProgram();
+  const { reportError, EXIT } = await import('./client/index.js');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.done;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end with exit code 0; every parse error (unknown command or option,
+      // missing argument, bad choice) and help shown because of one is bad usage.
+      return error.exitCode === 0 ? EXIT.done : EXIT.usage;
     }
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    default:
-      process.stderr.write(`herald: unknown command ${JSON.stringify(command ?? '')}\n${USAGE}\n`);
-      return 2;
+    return reportError(error);
   }
 }
 

@@ -27,6 +27,15 @@ export interface BrokerConfig {
   readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
   readonly ingressRateLimit: number;
   readonly shutdownTimeoutMs: number;
+  /** Checked by the schema; parsed again by the sink guard. */
+  readonly sinkDeny: string;
+  readonly sinkAllow: string;
+  readonly sinkCa: string | undefined;
+  readonly sinkResponseLimit: number;
+  readonly sinkHandshake: 'off' | 'required';
+  readonly sinkHandshakeOrigin: string | undefined;
+  readonly sensitiveHeaders: string;
+  readonly secretKeyFile: string | undefined;
   readonly auth: {
     readonly methods: readonly ('tokens' | 'jwt' | 'kubernetes')[];
     readonly tokensFile: string | undefined;
@@ -81,6 +90,14 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
+    sinkDeny: raw['sink-deny'],
+    sinkAllow: raw['sink-allow'],
+    sinkCa: raw['sink-ca'],
+    sinkResponseLimit: raw['sink-response-limit'],
+    sinkHandshake: raw['sink-handshake'],
+    sinkHandshakeOrigin: raw['sink-handshake-origin'],
+    sensitiveHeaders: raw['sensitive-headers'],
+    secretKeyFile: raw['secret-key-file'],
     auth: {
       methods: raw.auth.filter((m) => m !== 'none'),
       tokensFile: raw['auth-tokens'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSinkPolicy } from '../sink-guard/index.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -122,7 +123,55 @@ export const BROKER_OPTIONS = [
     name: 'shutdown-timeout',
     kind: 'duration',
     default: '30s',
-    doc: 'How long SIGTERM waits for in-flight requests and deliveries.',
+    doc: 'How long SIGTERM waits for in-flight requests and deliveries; delivery attempts still running then are aborted and retried after a restart.',
+  },
+  {
+    name: 'sink-deny',
+    kind: 'list',
+    default: 'loopback,link-local,unspecified,multicast',
+    doc: 'Address categories never delivered to (loopback, link-local, private, unspecified, multicast), checked at create time and on every resolved address when connecting; empty = none.',
+  },
+  {
+    name: 'sink-allow',
+    kind: 'list',
+    default: '',
+    doc: 'CIDRs, addresses or host globs (*.svc.cluster.local) delivered to even when --sink-deny covers them. `npm start` passes 127.0.0.0/8,::1.',
+  },
+  {
+    name: 'sink-ca',
+    kind: 'path',
+    default: '',
+    doc: 'PEM file of CA certificates trusted for https sinks, besides the system ones.',
+  },
+  {
+    name: 'sink-response-limit',
+    kind: 'size',
+    default: '16KiB',
+    doc: "Bytes of a sink's answer read (and discarded); a longer answer's connection is dropped.",
+  },
+  {
+    name: 'sink-handshake',
+    kind: 'off|required',
+    default: 'off',
+    doc: 'required: a subscription delivers only after its sink consented in the CloudEvents Web Hook validation handshake (state validating until then).',
+  },
+  {
+    name: 'sink-handshake-origin',
+    kind: 'string',
+    default: '',
+    doc: 'The WebHook-Request-Origin the broker names in the handshake and on each delivery (default: the host name).',
+  },
+  {
+    name: 'sensitive-headers',
+    kind: 'list',
+    default: '',
+    doc: 'protocolsettings.headers names that are write-only besides Authorization, Cookie and Proxy-Authorization.',
+  },
+  {
+    name: 'secret-key-file',
+    kind: 'path',
+    default: '',
+    doc: 'File with a 256-bit key (64 hex digits); sink credentials and sensitive headers are then stored AES-256-GCM encrypted.',
   },
   {
     name: 'auth',
@@ -227,6 +276,10 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).transform((va
 });
 
 const integer = z.coerce.number().int();
+/** A comma-separated list on the command line and in the environment; a string or a list in YAML. */
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v.join(',') : v));
 const boolean = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
   .transform((v) => v === true || v === 'true' || v === '1');
@@ -276,6 +329,17 @@ export const brokerConfigSchema = z
     'retention-max-bytes': size.default(0),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'shutdown-timeout': duration.default(30_000),
+    'sink-deny': list.default('loopback,link-local,unspecified,multicast'),
+    'sink-allow': list.default(''),
+    'sink-ca': z.string().min(1).optional(),
+    'sink-response-limit': size.pipe(z.number().min(1024, 'must be at least 1KiB')).default(16 * 1024),
+    'sink-handshake': z.enum(['off', 'required']).default('off'),
+    'sink-handshake-origin': z
+      .string()
+      .regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a DNS name')
+      .optional(),
+    'sensitive-headers': list.default(''),
+    'secret-key-file': z.string().min(1).optional(),
     auth: z
       .string()
       .transform((value) => value.split(',').map((m) => m.trim()))
@@ -313,6 +377,10 @@ export const brokerConfigSchema = z
     'jwt-jwks-cooldown': duration.default(30_000),
   })
   .superRefine((config, ctx) => {
+    for (const problem of parseSinkPolicy(config['sink-deny'], config['sink-allow']).problems) {
+      const key = problem.startsWith('--sink-deny') ? 'sink-deny' : 'sink-allow';
+      ctx.addIssue({ code: 'custom', path: [key], message: problem.replace(/^--sink-(deny|allow): /, '') });
+    }
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['nats-url'], message: 'is required when --store is jetstream' });
     }

@@ -1,8 +1,14 @@
+import type { Attributes } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
 import type { IndexedAttribute } from '../filters/index.js';
-import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
+import type {
+  CompiledSubscription,
+  SubscriptionDefinition,
+  SubscriptionStatus,
+} from '../subscriptions/types.js';
+import type { SinkGuard } from '../sink-guard/index.js';
 import { SinkClient } from './sink-client.js';
 import type { WorkerHost } from './worker.js';
 import { SubscriptionWorker } from './worker.js';
@@ -15,6 +21,16 @@ export interface DispatcherOptions {
   readonly commitIntervalMs?: number;
   /** How often claims held by other replicas are tried again. */
   readonly claimRetryMs?: number;
+  /** Where delivery may connect (`--sink-deny`, `--sink-allow`); unguarded without one. */
+  readonly guard?: SinkGuard;
+  /** PEM of a private CA for https sinks (`--sink-ca`). */
+  readonly sinkCa?: string;
+  /** Bytes of a sink's answer read before the connection is dropped (`--sink-response-limit`). */
+  readonly sinkResponseLimit?: number;
+  /** With `--sink-handshake required`: the origin the Web Hook validation handshake names. */
+  readonly handshakeOrigin?: string;
+  /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
+  readonly readSecret?: (name: string) => Promise<Record<string, string>>;
 }
 
 const TAIL_PAGE = 512;
@@ -28,7 +44,9 @@ export class Dispatcher implements WorkerHost {
   readonly store: EventStore;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
-  readonly client = new SinkClient();
+  readonly client: SinkClient;
+  readonly handshakeOrigin: string | undefined;
+  readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
   private readonly workers = new Map<string, SubscriptionWorker>();
   private readonly index = new Map<IndexedAttribute, Map<string, Set<SubscriptionWorker>>>(
     INDEXED_ATTRIBUTES.map((attribute) => [attribute, new Map()]),
@@ -52,6 +70,16 @@ export class Dispatcher implements WorkerHost {
     this.store = options.store;
     this.metrics = options.metrics;
     this.logger = options.logger;
+    this.handshakeOrigin = options.handshakeOrigin;
+    this.readSecret = options.readSecret;
+    const metrics = options.metrics;
+    this.client = new SinkClient({
+      ...(options.guard === undefined ? {} : { guard: options.guard }),
+      ...(options.sinkCa === undefined ? {} : { ca: options.sinkCa }),
+      ...(options.sinkResponseLimit === undefined ? {} : { responseLimit: options.sinkResponseLimit }),
+      onTruncated: () => metrics.sinkResponsesTruncated.inc(),
+      onDeadline: () => metrics.sinkDeadlineAborts.inc(),
+    });
     this.commitIntervalMs = options.commitIntervalMs ?? 200;
     this.claimRetryMs = options.claimRetryMs ?? 2_000;
   }
@@ -148,6 +176,31 @@ export class Dispatcher implements WorkerHost {
         }
       }
     }
+  }
+
+  /**
+   * Which subscriptions an event with these attributes would be offered to (`POST /match`): the same
+   * exact-match index and compiled filters as the shared tail, read-only (no delivery, no counters).
+   * Subscriptions another replica delivers are not in this process's index; their compiled filters
+   * answer for them, so the result is the same on every replica.
+   */
+  match(attributes: Attributes): SubscriptionDefinition[] {
+    const found = new Set<SubscriptionWorker>();
+    for (const attribute of INDEXED_ATTRIBUTES) {
+      const value = attributes[attribute];
+      if (typeof value !== 'string') continue;
+      const bucket = this.index.get(attribute)?.get(value);
+      if (bucket === undefined) continue;
+      for (const worker of bucket) if (worker.matches(attributes)) found.add(worker);
+    }
+    for (const worker of this.unindexed) if (worker.matches(attributes)) found.add(worker);
+    const matched = [...found].map((worker) => worker.compiled.definition);
+    for (const { compiled } of this.unclaimed.values()) {
+      if (!this.workers.has(compiled.definition.id) && compiled.filter.matches(attributes)) {
+        matched.push(compiled.definition);
+      }
+    }
+    return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   private indexWorker(worker: SubscriptionWorker, add: boolean): void {
@@ -297,14 +350,21 @@ export class Dispatcher implements WorkerHost {
     }
   }
 
-  /** Graceful stop: in-flight attempts finish (bounded by `timeoutMs`), then every cursor is committed. */
+  /**
+   * Graceful stop: in-flight attempts may finish until `timeoutMs`; then they are aborted (their
+   * events stay before the committed cursor and are delivered after a restart), and every cursor is
+   * committed. Never waits for a sink beyond the deadline.
+   */
   async stop(timeoutMs: number): Promise<void> {
     this.running = false;
     this.stopController.abort();
     if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
     if (this.claimTimer !== undefined) clearInterval(this.claimTimer);
     await this.tailLoop;
-    await Promise.all([...this.workers.values()].map((worker) => worker.stop(timeoutMs)));
+    const workers = [...this.workers.values()];
+    await Promise.all(workers.map((worker) => worker.stop(timeoutMs)));
+    this.client.abortAll();
+    await Promise.all(workers.map((worker) => worker.settle(1_000)));
     await this.commitCursors(true);
     await Promise.all([...this.claimed].map((id) => this.store.release(id).catch(() => undefined)));
     this.claimed.clear();

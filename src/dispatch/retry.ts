@@ -1,4 +1,5 @@
 import type { DeliveryPlan } from '../subscriptions/types.js';
+import { timerDelay } from './timers.js';
 
 /**
  * What a sink's answer means (architecture §4): 2xx delivered; 408, 425, 429, 5xx, timeouts and
@@ -24,7 +25,7 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
 /**
  * Delay before retry number `retry` (1-based): Knative's shapes, `exponential` = delay·2^(n-1) and
  * `linear` = delay·n, spread by ±jitter and capped at backoffMax. A sink's Retry-After wins, up to
- * backoffMax, so a sink cannot park a subscription for hours.
+ * backoffMax, so a sink cannot park a subscription for hours. Whole milliseconds, at most 2^31 − 1.
  */
 export function backoffDelay(
   plan: DeliveryPlan,
@@ -32,11 +33,12 @@ export function backoffDelay(
   retryAfterMs?: number,
   random = Math.random,
 ): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, plan.backoffMaxMs);
+  // Every delay goes through timerDelay: a longer one would overflow Node's timer and fire at once.
+  if (retryAfterMs !== undefined) return timerDelay(Math.min(retryAfterMs, plan.backoffMaxMs));
   const base =
     plan.backoffPolicy === 'exponential'
       ? plan.backoffDelayMs * 2 ** Math.min(retry - 1, 30)
       : plan.backoffDelayMs * retry;
   const spread = base * plan.jitter * (2 * random() - 1);
-  return Math.max(0, Math.min(plan.backoffMaxMs, base + spread));
+  return timerDelay(Math.min(plan.backoffMaxMs, base + spread));
 }

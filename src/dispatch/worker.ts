@@ -1,13 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Attributes, CloudEvent } from '../cloudevents/index.js';
-import type { ErrorCode } from '../errors/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
+import { authorizationFor, credentialFromSecret } from '../sink-credentials/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
+import type { AttemptError } from './attempt-error.js';
+import { attemptError } from './attempt-error.js';
+import { validateSink } from './handshake.js';
 import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
-import type { SinkClient, SinkResponse } from './sink-client.js';
+import type { SinkClient } from './sink-client.js';
 import { buildDelivery } from './sink-client.js';
+import { timerDelay } from './timers.js';
 
 /** What a worker needs from its dispatcher: the store, the transport and the shared tail's position. */
 export interface WorkerHost {
@@ -21,6 +25,10 @@ export interface WorkerHost {
   lastSequence(): number;
   /** Joins the shared tail if the worker's read position is the tail's; otherwise waits for it. */
   tryJoin(worker: SubscriptionWorker): boolean;
+  /** With `--sink-handshake required`: the origin named in the Web Hook validation handshake. */
+  readonly handshakeOrigin: string | undefined;
+  /** Kubernetes mode: reads a Secret named by `sinkcredential.secretRef` (decoded data). */
+  readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
 }
 
 /** Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored. */
@@ -47,21 +55,6 @@ function partitionKey(event: StoredEvent): string | undefined {
   return key === undefined ? undefined : String(key);
 }
 
-function errorFrom(response: SinkResponse): { code: ErrorCode; message: string; status?: number } {
-  if (response.status === 0) {
-    return response.timedOut
-      ? { code: 'HERALD_SINK_TIMEOUT', message: `no answer within the timeout: ${response.detail}` }
-      : { code: 'HERALD_SINK_UNREACHABLE', message: response.detail };
-  }
-  const code =
-    classifyStatus(response.status) === 'reject' ? 'HERALD_SINK_REJECTED' : 'HERALD_SINK_UNAVAILABLE';
-  return {
-    code,
-    message: `sink answered ${response.status}${response.detail ? `: ${response.detail.slice(0, 200)}` : ''}`,
-    status: response.status,
-  };
-}
-
 /**
  * Delivers one subscription's events: at least once, in the configured order, with retries, rate
  * limit and dead letters. Its cursor (the first sequence not yet delivered or dead-lettered) is
@@ -83,6 +76,11 @@ export class SubscriptionWorker {
   private consecutiveFailures = 0;
   private deadLettered = 0;
   private settled: (() => void) | undefined;
+  /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
+  private validation: 'validating' | 'valid';
+  private readonly stopController = new AbortController();
+  /** Headers every attempt carries besides the event's: the credential and the handshake origin. */
+  private readonly fixedHeaders: Record<string, string>;
   committed = 0;
   /** Events this worker delivered since it started (the dashboard's per-subscription delivery rate). */
   deliveredEvents = 0;
@@ -94,8 +92,55 @@ export class SubscriptionWorker {
     private readonly host: WorkerHost,
   ) {
     this.paused = compiled.definition.paused;
-    const rate = compiled.plan.rateLimit;
+    this.setRate(compiled.plan.rateLimit);
+    this.validation = host.handshakeOrigin === undefined ? 'valid' : 'validating';
+    this.fixedHeaders = {};
+    if (host.handshakeOrigin !== undefined)
+      this.fixedHeaders['webhook-request-origin'] = host.handshakeOrigin;
+    const authorization = authorizationFor(compiled.definition.sinkcredential);
+    if (authorization !== undefined) this.fixedHeaders['authorization'] = authorization;
+  }
+
+  private setRate(rate: number | undefined): void {
     this.bucket = rate === undefined ? undefined : new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)));
+  }
+
+  /**
+   * Runs the Web Hook validation handshake until the sink consents (retried with the subscription's
+   * backoff, the failure shown as lastError meanwhile), at most `maxAttempts` times; the granted rate
+   * then caps delivery. True once the sink consented.
+   */
+  private async validate(maxAttempts = Number.POSITIVE_INFINITY): Promise<boolean> {
+    const origin = this.host.handshakeOrigin as string;
+    const { plan, definition } = this.compiled;
+    const signal = this.stopController.signal;
+    for (let attempt = 1; !this.stopped && this.validation !== 'valid'; attempt++) {
+      const result = await validateSink(
+        this.host.client,
+        definition.sink,
+        origin,
+        plan.timeoutMs,
+        plan.rateLimit,
+      );
+      if (this.stopped) return false;
+      if (result.ok) {
+        const rates = [plan.rateLimit, result.rate].filter((r): r is number => r !== undefined);
+        this.setRate(rates.length === 0 ? undefined : Math.min(...rates));
+        this.validation = 'valid';
+        this.lastError = undefined;
+        this.pump();
+        return true;
+      }
+      this.host.metrics.sinkHandshakeFailures.inc();
+      this.lastError = { ...result.error, at: new Date().toISOString() };
+      if (attempt >= maxAttempts) return false;
+      try {
+        await sleep(timerDelay(backoffDelay(plan, Math.min(attempt, 30))), undefined, { signal });
+      } catch {
+        return false;
+      }
+    }
+    return this.validation === 'valid';
   }
 
   get id(): string {
@@ -106,13 +151,31 @@ export class SubscriptionWorker {
     return this.compiled.filter.matches(attributes);
   }
 
+  /** Resolves `sinkcredential.secretRef` into the Authorization header (throws while it cannot). */
+  private async resolveSecretRef(): Promise<void> {
+    const credential = this.compiled.definition.sinkcredential;
+    const ref = credential?.['secretRef'] as { name?: string } | undefined;
+    if (ref?.name === undefined) return;
+    if (this.host.readSecret === undefined) throw new Error('sinkcredential.secretRef needs --kubernetes');
+    const resolved = credentialFromSecret(await this.host.readSecret(ref.name));
+    const authorization = authorizationFor(resolved);
+    if (authorization === undefined) {
+      throw new Error(`Secret '${ref.name}' holds neither 'accesstoken' nor 'identity' and 'secret'`);
+    }
+    this.fixedHeaders['authorization'] = authorization;
+  }
+
   async start(initialCursor: number): Promise<void> {
+    // Before anything is read: a subscription whose credential cannot be resolved does not start
+    // (the dispatcher retries), rather than deliver without it.
+    await this.resolveSecretRef();
     const stored = await this.host.store.getCursor(this.id);
     const cursor = stored ?? initialCursor;
     if (stored === undefined) await this.host.store.commitCursor(this.id, cursor);
     this.readPos = cursor;
     this.committed = cursor;
     this.deadLettered = await this.host.store.countDeadLetters(this.id);
+    if (this.validation === 'validating') void this.validate();
     void this.fill();
   }
 
@@ -207,7 +270,7 @@ export class SubscriptionWorker {
         this.pumpTimer = undefined;
         this.pump();
       },
-      Math.max(1, Math.ceil(delayMs)),
+      Math.max(1, timerDelay(delayMs)),
     );
   }
 
@@ -216,7 +279,7 @@ export class SubscriptionWorker {
     if (this.stopped) return;
     const lane = this.lane;
     const plan = this.compiled.plan;
-    while (!this.paused) {
+    while (!this.paused && this.validation === 'valid') {
       const index = this.selectIndex(lane);
       if (index < 0) break;
       let count = 1;
@@ -250,14 +313,18 @@ export class SubscriptionWorker {
       lane.inFlight.set(stored.sequence, key);
       if (key !== undefined && this.compiled.plan.ordering === 'partitionkey') lane.busyKeys.add(key);
     }
+    let outcome: Awaited<ReturnType<SubscriptionWorker['deliverWithRetries']>> | undefined;
     try {
-      await this.deliverWithRetries(events, lane.abort.signal);
+      outcome = await this.deliverWithRetries(events, lane.abort.signal);
     } catch (error) {
       this.host.logger.error({ err: error, subscription: this.id }, 'delivery failed unexpectedly');
     } finally {
       this.delivered = true;
       lane.active--;
-      for (const stored of events) {
+      // Abandoned at shutdown: the events stay "in flight", so the committed cursor stays before them
+      // and they are delivered again after a restart.
+      const abandoned = outcome === 'aborted' && this.stopped;
+      for (const stored of abandoned ? [] : events) {
         const key = lane.inFlight.get(stored.sequence);
         lane.inFlight.delete(stored.sequence);
         if (key !== undefined) lane.busyKeys.delete(key);
@@ -279,11 +346,12 @@ export class SubscriptionWorker {
     const { metrics, client } = this.host;
     const settings = definition.protocolsettings;
     const first = events[0] as StoredEvent;
-    let error: ReturnType<typeof errorFrom> | undefined;
+    let error: AttemptError | undefined;
     let attempt = 0;
     for (;;) {
       attempt++;
       const { headers, body } = buildDelivery(events, plan.contentMode, settings?.headers ?? {});
+      Object.assign(headers, this.fixedHeaders);
       headers['herald-subscription'] = definition.id;
       headers['herald-sequence'] = String(first.sequence);
       headers['herald-attempt'] = String(attempt);
@@ -297,6 +365,7 @@ export class SubscriptionWorker {
         timeoutMs: plan.timeoutMs,
       });
       metrics.deliverySeconds.observe((performance.now() - started) / 1000);
+      if (response.failure === 'shutdown') return 'aborted';
       const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
       if (outcome === 'delivered') {
         metrics.deliveries.inc({ outcome: 'delivered' }, events.length);
@@ -305,13 +374,14 @@ export class SubscriptionWorker {
         this.consecutiveFailures = 0;
         return 'delivered';
       }
-      error = errorFrom(response);
+      error = attemptError(response);
       this.lastError = { ...error, at: new Date().toISOString() };
       this.consecutiveFailures++;
       if (outcome === 'reject' || attempt > plan.retry) break;
       metrics.deliveries.inc({ outcome: 'retried' }, events.length);
       try {
-        await sleep(backoffDelay(plan, attempt, parseRetryAfter(response.retryAfter)), undefined, { signal });
+        const delay = backoffDelay(plan, attempt, parseRetryAfter(response.retryAfter));
+        await sleep(delay, undefined, { signal });
       } catch {
         return 'aborted';
       }
@@ -323,7 +393,7 @@ export class SubscriptionWorker {
 
   private async deadLetter(
     events: readonly StoredEvent[],
-    error: ReturnType<typeof errorFrom>,
+    error: AttemptError,
     attempts: number,
   ): Promise<void> {
     const { store, metrics, logger } = this.host;
@@ -384,6 +454,12 @@ export class SubscriptionWorker {
 
   /** Re-delivers dead letters with the subscription's policy; a delivered one leaves the dead-letter store. */
   async redrive(letters: readonly DeadLetter[]): Promise<void> {
+    // With --sink-handshake required a redrive waits for consent too (bounded by the retry count);
+    // without it the dead letters stay where they are.
+    if (this.validation !== 'valid' && !(await this.validate(this.compiled.plan.retry + 1))) {
+      this.host.logger.warn({ subscription: this.id }, 'redrive skipped: the sink did not validate');
+      return;
+    }
     const lane = this.lane;
     for (const letter of letters) {
       if (this.stopped) return;
@@ -427,7 +503,13 @@ export class SubscriptionWorker {
   status(): SubscriptionStatus {
     const cursor = this.position();
     return {
-      state: this.paused ? 'paused' : this.consecutiveFailures > 0 ? 'failing' : 'active',
+      state: this.paused
+        ? 'paused'
+        : this.validation === 'validating'
+          ? 'validating'
+          : this.consecutiveFailures > 0
+            ? 'failing'
+            : 'active',
       cursor,
       lag: Math.max(0, this.host.lastSequence() - cursor + 1),
       lastDeliveredAt:
@@ -443,11 +525,20 @@ export class SubscriptionWorker {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopped = true;
+    this.stopController.abort();
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
-    const lane = this.lane;
-    lane.abort.abort();
-    if (lane.active > 0) {
-      await Promise.race([new Promise<void>((resolve) => (this.settled = resolve)), sleep(timeoutMs)]);
-    }
+    this.lane.abort.abort();
+    await this.settle(timeoutMs);
+  }
+
+  /** Resolves once no attempt is in flight, or after `timeoutMs`. */
+  async settle(timeoutMs: number): Promise<void> {
+    if (this.lane.active === 0) return;
+    const timeout = new AbortController();
+    await Promise.race([
+      new Promise<void>((resolve) => (this.settled = resolve)),
+      sleep(timerDelay(timeoutMs), undefined, { signal: timeout.signal }).catch(() => undefined),
+    ]);
+    timeout.abort();
   }
 }

@@ -1,6 +1,7 @@
 export { loadKubeConfig, resolveNamespace, HeraldResourceClient, statusOf, mergePatch } from './client.js';
 export { KubernetesSubscriptionRegistry } from './subscription-registry.js';
 export type { KubernetesRegistryOptions } from './subscription-registry.js';
+export { secretReader } from './secrets.js';
 export { createTokenReviewer } from './token-review.js';
 export type { ReviewedToken } from './token-review.js';
 export { EventPolicyWatcher } from './event-policies.js';

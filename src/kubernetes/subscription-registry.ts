@@ -191,12 +191,18 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
         } catch {
           continue;
         }
+        const unhealthy = status.state === 'failing' || status.state === 'validating';
         const reason =
-          status.state === 'paused' ? 'Paused' : status.state === 'failing' ? 'SinkFailing' : 'Delivering';
-        const message =
-          status.state === 'failing'
-            ? (status.lastError?.message ?? 'the sink is failing')
-            : `cursor ${status.cursor}, lag ${status.lag}`;
+          status.state === 'paused'
+            ? 'Paused'
+            : status.state === 'failing'
+              ? 'SinkFailing'
+              : status.state === 'validating'
+                ? 'SinkValidating'
+                : 'Delivering';
+        const message = unhealthy
+          ? (status.lastError?.message ?? `the sink is ${status.state}`)
+          : `cursor ${status.cursor}, lag ${status.lag}`;
         await this.writeStatus(name, {
           observedGeneration: resource.metadata.generation,
           sinkUri,
@@ -205,12 +211,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
           lag: status.lag,
           deadLettered: status.deadLettered,
           conditions: [
-            readyCondition(
-              status.state === 'failing' ? 'False' : 'True',
-              reason,
-              message,
-              resource.metadata.generation,
-            ),
+            readyCondition(unhealthy ? 'False' : 'True', reason, message, resource.metadata.generation),
           ],
         });
       }

@@ -36,6 +36,24 @@ function integerParam(url: URL, name: string, fallback: number, min: number, max
   return Number(raw);
 }
 
+/**
+ * `from=`: a sequence, or an RFC 3339 time meaning the first event stored at or after it (the same
+ * rule as a subscription's `startAt: {time}`), so that `herald tail --from TIME` needs no scan.
+ */
+async function fromParam(url: URL, store: EventStore, fallback: number): Promise<number> {
+  const raw = url.searchParams.get('from');
+  if (raw !== null && /^\d{4}-\d\d-\d\dT/.test(raw)) {
+    const time = Date.parse(raw);
+    if (Number.isNaN(time)) {
+      throw new HeraldError('HERALD_INVALID_QUERY', `query parameter 'from' is not a valid RFC 3339 time`, {
+        pointer: '?from',
+      });
+    }
+    return store.sequenceAt(time);
+  }
+  return integerParam(url, 'from', fallback, 0, Number.MAX_SAFE_INTEGER);
+}
+
 function filterParam(
   url: URL,
   compileFilter: EventFilterCompiler,
@@ -49,7 +67,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
   const { store, compileFilter } = options;
 
   router.on('GET', '/events', async (_req, res, _params, url) => {
-    const from = integerParam(url, 'from', 1, 0, Number.MAX_SAFE_INTEGER);
+    const from = await fromParam(url, store, 1);
     const limit = integerParam(url, 'limit', 100, 1, MAX_LIMIT);
     const filter = filterParam(url, compileFilter);
     const parts: string[] = [];
@@ -78,7 +96,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     const lastEventId = req.headers['last-event-id'];
     let next: number;
     if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) next = Number(lastEventId) + 1;
-    else if (url.searchParams.has('from')) next = integerParam(url, 'from', 1, 0, Number.MAX_SAFE_INTEGER);
+    else if (url.searchParams.has('from')) next = await fromParam(url, store, 1);
     else next = (await store.stats()).last + 1;
     await streamEvents(req, res, store, next, filter, options);
   });
@@ -102,7 +120,9 @@ async function streamEvents(
     connection: 'keep-alive',
     'x-accel-buffering': 'no',
   });
-  res.write(': herald event stream\n\n');
+  // An `id:` without data sets the reader's last event id (SSE §9.2.6) without an event: a client
+  // that reconnects before any event arrived resumes from where this stream started, not from "now".
+  res.write(`: herald event stream\nid: ${Math.max(0, from - 1)}\n\n`);
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), options.heartbeatMs ?? 15_000);
   let next = from;
   try {

@@ -81,6 +81,28 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly sinkGuardRefusals = new Counter({
+    name: 'herald_sink_guard_refusals_total',
+    help: 'Sinks refused by --sink-deny/--sink-allow, at create time (API, seed routes) or when connecting',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkHandshakeFailures = new Counter({
+    name: 'herald_sink_handshake_failures_total',
+    help: 'Web Hook validation handshakes (--sink-handshake required) that did not get consent',
+    registers: [this.registry],
+  });
+  readonly sinkResponsesTruncated = new Counter({
+    name: 'herald_sink_responses_truncated_total',
+    help: 'Sink answers longer than --sink-response-limit: the rest was not read and the connection dropped',
+    registers: [this.registry],
+  });
+  readonly sinkDeadlineAborts = new Counter({
+    name: 'herald_sink_deadline_aborts_total',
+    help: "Delivery attempts aborted at their overall deadline (the subscription's delivery.timeout)",
+    registers: [this.registry],
+  });
+
   constructor(defaultMetrics = true) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
   }

@@ -175,7 +175,8 @@ export function brokerChildren(
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: meta(broker, name),
-      // Least privilege: a broker reads and manages Subscriptions and writes their status, nothing else.
+      // Least privilege: a broker reads and manages Subscriptions, writes their status, and reads the
+      // Secrets their sink credentials name; nothing else.
       rules: [
         {
           apiGroups: [GROUP],
@@ -183,6 +184,8 @@ export function brokerChildren(
           verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         },
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+        // Sink credentials: a Subscription's sinkcredential.secretRef names a Secret (read-only, one by one).
+        { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
         // EventPolicy resources are the broker's authorization rules; it reports on them.
         { apiGroups: [GROUP], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },

@@ -9,7 +9,7 @@ export type {
 export { StoreSubscriptionRegistry } from './registry.js';
 export type { SubscriptionRegistry } from './registry.js';
 export { SubscriptionService } from './service.js';
-export type { SubscriptionView } from './service.js';
+export type { SubscriptionView, SubscriptionServiceOptions, DeadLetterView } from './service.js';
 export { registerSubscriptionApi } from './api.js';
 export { registerSeedRoutes } from './seed.js';
 export {

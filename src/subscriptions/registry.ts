@@ -1,3 +1,4 @@
+import type { DefinitionSecrets } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
 import type { SubscriptionDefinition } from './types.js';
 
@@ -13,18 +14,28 @@ export interface SubscriptionRegistry {
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
 }
 
-/** The standalone registry: definitions as JSON documents in the store, so they survive restarts. */
+/**
+ * The standalone registry: definitions as JSON documents in the store, so they survive restarts.
+ * With `secrets`, credentials and sensitive header values are sealed in the stored documents.
+ */
 export class StoreSubscriptionRegistry implements SubscriptionRegistry {
-  constructor(private readonly store: EventStore) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly secrets?: DefinitionSecrets,
+  ) {}
+
+  private decode(document: string): SubscriptionDefinition {
+    const definition = JSON.parse(document) as SubscriptionDefinition;
+    return this.secrets === undefined ? definition : this.secrets.open(definition);
+  }
 
   async list(): Promise<SubscriptionDefinition[]> {
-    return (await this.store.listSubscriptions()).map(
-      (record) => JSON.parse(record.document) as SubscriptionDefinition,
-    );
+    return (await this.store.listSubscriptions()).map((record) => this.decode(record.document));
   }
 
   put(definition: SubscriptionDefinition): Promise<void> {
-    return this.store.putSubscription({ id: definition.id, document: JSON.stringify(definition) });
+    const stored = this.secrets === undefined ? definition : this.secrets.seal(definition);
+    return this.store.putSubscription({ id: definition.id, document: JSON.stringify(stored) });
   }
 
   delete(id: string): Promise<boolean> {
@@ -33,10 +44,7 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
 
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void {
     return this.store.watchSubscriptions((id, record) =>
-      listener(
-        id,
-        record === undefined ? undefined : (JSON.parse(record.document) as SubscriptionDefinition),
-      ),
+      listener(id, record === undefined ? undefined : this.decode(record.document)),
     );
   }
 }

@@ -104,6 +104,8 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
           : error;
       }
     });
+    // Every subscriber is checked before any is created, so a refused one changes nothing.
+    for (const [i, request] of requests.entries()) service.checkSink(request.sink, `/subscribers/${i}`);
     const owner = ownerOf(req);
     service.assertCapacity(owner, requests.length);
     for (const [i, request] of requests.entries())

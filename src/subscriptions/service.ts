@@ -3,6 +3,7 @@ import { eventToJson } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
+import { SensitiveHeaders } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
 import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionRegistry } from './registry.js';
@@ -25,6 +26,15 @@ export interface SubscriptionServiceOptions {
   readonly sql: SqlCompiler | undefined;
   /** Applied where a subscription's `delivery` leaves a setting out. */
   readonly deliveryDefaults?: DeliverySpec;
+  /** Refuses a sink URL the broker may not deliver to (throws a coded error); the sink guard. */
+  readonly checkSink?: (url: string, pointer: string) => void;
+  /** Header names whose values are write-only (never in a view). */
+  readonly sensitiveHeaders?: SensitiveHeaders;
+  /**
+   * Where secrets live: `inline` (standalone: in the stored definition, sealed with a key) or
+   * `secretRef` (Kubernetes: the resource names a Secret, so it never holds the secret itself).
+   */
+  readonly secrets?: 'inline' | 'secretRef';
   /** Most subscriptions one owner may have (0 = unlimited); subscriptions without an owner are not counted. */
   readonly maxPerOwner?: number;
 }
@@ -37,6 +47,17 @@ export type SubscriptionView = Omit<
   readonly status: SubscriptionStatus;
 };
 
+/** A dead letter as `GET /subscriptions/{id}/deadletters` lists it. */
+export interface DeadLetterView {
+  readonly id: string;
+  readonly sequence: number;
+  readonly attempts: number;
+  readonly deadLetteredAt: string;
+  readonly error: { readonly code: string; readonly message: string; readonly status?: number | undefined };
+  /** The event in the JSON event format. */
+  readonly event: Record<string, unknown>;
+}
+
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
 }
@@ -45,8 +66,47 @@ function notFound(id: string): HeraldError {
 export class SubscriptionService {
   private readonly definitions = new Map<string, SubscriptionDefinition>();
   private unwatch: (() => void) | undefined;
+  private readonly sensitive: SensitiveHeaders;
 
-  constructor(private readonly options: SubscriptionServiceOptions) {}
+  constructor(private readonly options: SubscriptionServiceOptions) {
+    this.sensitive = options.sensitiveHeaders ?? new SensitiveHeaders();
+  }
+
+  /** The sink guard's create-time check of one sink URL (throws `HERALD_SINK_FORBIDDEN`). */
+  checkSink(url: string, pointer: string): void {
+    this.options.checkSink?.(url, pointer);
+  }
+
+  /** Refuses secrets in a form this broker cannot keep safe (see `secrets`). */
+  private checkSecrets(definition: SubscriptionDefinition): void {
+    const credential = definition.sinkcredential;
+    if (this.options.secrets === 'secretRef') {
+      const sensitive = Object.keys(definition.protocolsettings?.headers ?? {}).find((h) =>
+        this.sensitive.has(h),
+      );
+      if ((credential !== undefined && !('secretRef' in credential)) || sensitive !== undefined) {
+        throw new HeraldError(
+          'HERALD_INVALID_REQUEST',
+          'in Kubernetes mode a subscription is a resource anyone who can read it sees: put the credential in a Secret and reference it with sinkcredential.secretRef on the Subscription resource',
+          { pointer: sensitive === undefined ? '/sinkcredential' : `/protocolsettings/headers/${sensitive}` },
+        );
+      }
+    } else if (credential !== undefined && 'secretRef' in credential) {
+      throw new HeraldError('HERALD_INVALID_REQUEST', 'sinkcredential.secretRef needs --kubernetes', {
+        pointer: '/sinkcredential/secretRef',
+      });
+    }
+  }
+
+  /** The sink guard's create-time check of every address the definition delivers to. */
+  private checkSinks(definition: SubscriptionDefinition): void {
+    this.checkSecrets(definition);
+    const check = this.options.checkSink;
+    if (check === undefined) return;
+    check(definition.sink, '/sink');
+    if (definition.delivery.deadLetterSink !== undefined)
+      check(definition.delivery.deadLetterSink, '/delivery/deadLetterSink');
+  }
 
   /** Starts delivery for every stored definition, and follows changes made by other replicas. */
   async start(): Promise<void> {
@@ -133,8 +193,23 @@ export class SubscriptionService {
       seed: _seed,
       createdAt: _created,
       seek: _seek,
+      protocolsettings,
       ...rest
     } = definition;
+    // Sensitive headers are write-only, like the credential.
+    const headers = this.sensitive.visible(protocolsettings?.headers);
+    const settings =
+      protocolsettings === undefined
+        ? undefined
+        : { ...protocolsettings, ...(headers === undefined ? { headers: undefined } : { headers }) };
+    const visibleSettings =
+      settings === undefined
+        ? {}
+        : {
+            protocolsettings: Object.fromEntries(
+              Object.entries(settings).filter(([, v]) => v !== undefined),
+            ) as NonNullable<SubscriptionDefinition['protocolsettings']>,
+          };
     const status = this.options.dispatcher.status(definition.id) ?? {
       state: definition.paused ? 'paused' : 'active',
       cursor: 0,
@@ -143,7 +218,7 @@ export class SubscriptionService {
       lastError: null,
       deadLettered: 0,
     };
-    return { ...rest, status };
+    return { ...rest, ...visibleSettings, status };
   }
 
   list(): SubscriptionDefinition[] {
@@ -182,6 +257,7 @@ export class SubscriptionService {
       { origin, seed, paused: false, createdAt: new Date().toISOString(), owner },
       this.options.deliveryDefaults,
     );
+    this.checkSinks(definition);
     const compiled = compileSubscription(definition, this.options.sql);
     const cursor = await this.resolvePosition(definition.startAt);
     // The cursor is durable before the definition, so a crash in between never starts from a later "latest".
@@ -205,6 +281,7 @@ export class SubscriptionService {
       );
     }
     const definition = buildDefinition(id, request, current, this.options.deliveryDefaults);
+    this.checkSinks(definition);
     const compiled = compileSubscription(definition, this.options.sql);
     this.definitions.set(id, definition);
     await this.options.registry.put(definition);
@@ -251,7 +328,7 @@ export class SubscriptionService {
     return definition;
   }
 
-  async deadLetters(id: string, limit: number): Promise<unknown[]> {
+  async deadLetters(id: string, limit: number): Promise<DeadLetterView[]> {
     this.get(id);
     const letters = await this.options.store.listDeadLetters(id, limit);
     return letters.map((letter) => ({
@@ -260,7 +337,7 @@ export class SubscriptionService {
       attempts: letter.attempts,
       deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
       error: letter.error,
-      event: JSON.parse(eventToJson(letter.event)) as unknown,
+      event: JSON.parse(eventToJson(letter.event)) as Record<string, unknown>,
     }));
   }
 

@@ -95,7 +95,7 @@ export interface CompiledSubscription {
 }
 
 export interface SubscriptionStatus {
-  readonly state: 'active' | 'paused' | 'failing';
+  readonly state: 'active' | 'paused' | 'failing' | 'validating';
   readonly cursor: number;
   readonly lag: number;
   readonly lastDeliveredAt: string | null;

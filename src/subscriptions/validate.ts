@@ -3,6 +3,7 @@ import { isUriReference } from '../cloudevents/index.js';
 import { parseDuration } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import { compileFilterList, strongestRequirement } from '../filters/index.js';
+import { sinkCredentialSchema } from '../sink-credentials/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type {
   CompiledSubscription,
@@ -46,6 +47,22 @@ const isoDuration = z
     'must be an ISO 8601 duration such as PT0.5S or PT1M',
   );
 
+/**
+ * Upper bounds of the delivery durations. Node's timers hold at most 2^31 − 1 ms (~24.8 days) and a
+ * longer delay fires at once, so every duration is capped well below that; the caps are documented
+ * in docs/subscriptions.md.
+ */
+export const DURATION_CAPS = {
+  backoffDelay: { ms: 86_400_000, text: 'P1D' },
+  backoffMax: { ms: 86_400_000, text: 'P1D' },
+  timeout: { ms: 86_400_000, text: 'P1D' },
+  maxWait: { ms: 3_600_000, text: 'PT1H' },
+} as const;
+
+function cappedDuration(cap: { readonly ms: number; readonly text: string }) {
+  return isoDuration.refine((value) => (parseDuration(value) ?? 0) <= cap.ms, `must be at most ${cap.text}`);
+}
+
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FORBIDDEN_HEADERS = new Set([
   'host',
@@ -58,10 +75,10 @@ const FORBIDDEN_HEADERS = new Set([
 export const deliverySchema = z.strictObject({
   retry: z.number().int().min(0).max(1000).optional(),
   backoffPolicy: z.enum(['exponential', 'linear']).optional(),
-  backoffDelay: isoDuration.optional(),
-  backoffMax: isoDuration.optional(),
+  backoffDelay: cappedDuration(DURATION_CAPS.backoffDelay).optional(),
+  backoffMax: cappedDuration(DURATION_CAPS.backoffMax).optional(),
   jitter: z.number().min(0).max(1).optional(),
-  timeout: isoDuration.optional(),
+  timeout: cappedDuration(DURATION_CAPS.timeout).optional(),
   deadLetterSink: httpUrl.optional(),
   maxInFlight: z.number().int().min(1).max(1000).optional(),
   rateLimit: z.number().positive().max(1_000_000).optional(),
@@ -70,7 +87,7 @@ export const deliverySchema = z.strictObject({
   batch: z
     .strictObject({
       maxEvents: z.number().int().min(1).max(10_000).optional(),
-      maxWait: isoDuration.optional(),
+      maxWait: cappedDuration(DURATION_CAPS.maxWait).optional(),
     })
     .optional(),
 });
@@ -91,7 +108,7 @@ export const subscriptionRequestSchema = z.strictObject({
   config: z.record(nonEmpty, z.string()).optional(),
   filters: z.array(z.unknown()).optional(),
   sink: httpUrl,
-  sinkcredential: z.record(z.string(), z.unknown()).optional(),
+  sinkcredential: sinkCredentialSchema.optional(),
   protocol: z.literal('HTTP', { error: "only the 'HTTP' protocol is supported (case-sensitive)" }),
   protocolsettings: z
     .strictObject({
@@ -176,7 +193,8 @@ export function mergeDelivery(
 }
 
 export function planDelivery(spec: DeliverySpec): DeliveryPlan {
-  const ms = (text: string) => parseDuration(text) ?? 0;
+  // Clamped again here: a definition stored before the caps existed must not overflow a timer either.
+  const ms = (text: string) => Math.min(parseDuration(text) ?? 0, DURATION_CAPS.backoffMax.ms);
   return {
     retry: spec.retry,
     backoffPolicy: spec.backoffPolicy,

@@ -22,6 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 node dist/cli/main.js broker --host 127.0.0.1 --port 0 --data-dir "$WORK/data" --log-level info --shutdown-timeout 5s \
+  --sink-allow 127.0.0.1/32 \
   >"$WORK/broker.log" 2>&1 &
 BROKER_PID=$!
 PORT=""

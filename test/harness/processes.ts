@@ -54,12 +54,29 @@ export interface BrokerProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
+/**
+ * Loopback is denied to sinks by default; test sinks listen on 127.0.0.1, so brokers started here allow
+ * exactly that address (a test may pass its own `--sink-allow`, which wins: the last flag counts).
+ */
+export const TEST_SINK_ALLOWANCE = ['--sink-allow', '127.0.0.1/32'] as const;
+
 /** Starts `herald broker` from the built CLI on a free loopback port. */
 export async function startBroker(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'herald-broker-'));
   const child = spawn(
     process.execPath,
-    [CLI, 'broker', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])],
+    [
+      CLI,
+      'broker',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--data-dir',
+      dataDir,
+      ...TEST_SINK_ALLOWANCE,
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'info', ...options.env } },
   );
   const ports = await waitForLine(

@@ -21,6 +21,7 @@ function collection(object: { apiVersion: string; kind: string; metadata: { name
     Broker: 'brokers',
     Subscription: 'subscriptions',
     Channel: 'channels',
+    Secret: 'secrets',
   };
   const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
   const ns = object.metadata.namespace === undefined ? '' : `/namespaces/${object.metadata.namespace}`;
@@ -82,5 +83,6 @@ describe('install manifests and examples', () => {
     await apply('examples/broker.yaml');
     await apply('examples/subscription.yaml');
     await apply('examples/jetstream-channel.yaml');
+    await apply('examples/subscription-with-credential.yaml');
   });
 });

@@ -95,6 +95,7 @@ describe('herald operator against a real API server', () => {
         verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
       },
       { apiGroups: ['eventing.herald.dev'], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
       { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
     ]);

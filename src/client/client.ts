@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: Apache-2.0
+import type {
+  DeadLetterView,
+  StartPosition,
+  SubscriptionRequest,
+  SubscriptionView,
+} from '../subscriptions/index.js';
+import { Connection } from './http.js';
+import type { EventInput, StructuredEvent } from './events.js';
+import { encodeEvent } from './events.js';
+import { Publisher } from './publisher.js';
+import type { PublisherOptions } from './publisher.js';
+import { tailEvents } from './tail.js';
+import type { TailedEvent, TailOptions } from './tail.js';
+
+/** A subscription as the broker returns it (the Subscriptions API resource plus `status`). */
+export type Subscription = SubscriptionView;
+/** The body of `POST /subscriptions`: the same schema the broker validates with. */
+export type SubscriptionInput = SubscriptionRequest;
+/** A dead letter of a subscription. */
+export type DeadLetter = DeadLetterView;
+/** `seek` targets: `earliest`, `latest`, `{ sequence }` or `{ time }`. */
+export type SeekTarget = StartPosition;
+
+export interface MatchedSubscription {
+  readonly id: string;
+  readonly sink: string;
+}
+
+export interface LogPage {
+  readonly events: ReadonlyArray<{ readonly sequence: number; readonly event: StructuredEvent }>;
+  /** The sequence to ask for next. */
+  readonly next: number;
+}
+
+/** What `GET /metrics` says about the log and the traffic, at one moment. */
+export interface BrokerSnapshot {
+  readonly at: number;
+  readonly logEvents: number;
+  readonly logBytes: number;
+  readonly lastSequence: number;
+  readonly accepted: number;
+  readonly delivered: number;
+  readonly deadLettered: number;
+}
+
+export interface HeraldClientOptions extends PublisherOptions {
+  /** The broker, e.g. `http://localhost:8080` (publishing and, without `adminUrl`, everything else). */
+  readonly url: string;
+  /** The admin port's URL when the broker serves the control API there (`--admin-port`). */
+  readonly adminUrl?: string;
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly token?: string;
+  readonly fetch?: typeof fetch;
+}
+
+const path = (id: string) => `/subscriptions/${encodeURIComponent(id)}`;
+
+/** Parses Prometheus text for the few series `status` shows. */
+function metricValue(text: string, name: string, labels?: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    if (labels !== undefined && !rest.includes(labels)) continue;
+    const value = Number(rest.slice(rest.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) total += value;
+  }
+  return total;
+}
+
+/**
+ * A typed client for one Herald broker: publishing with batching and backpressure, the log tail, the
+ * subscriptions and dead-letter API, and the match dry run.
+ *
+ * @example
+ * ```ts
+ * const herald = new HeraldClient({ url: 'http://localhost:8080' });
+ * await herald.publish({ type: 'com.example.order.created', source: '/shop', data: { id: 1 } });
+ * for await (const { sequence, event } of herald.tail({ from: 'earliest' })) console.log(sequence, event.type);
+ * ```
+ */
+export class HeraldClient {
+  private readonly data: Connection;
+  private readonly admin: Connection;
+  private readonly publisher: Publisher;
+
+  constructor(options: HeraldClientOptions) {
+    const common = {
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    };
+    this.data = new Connection({ url: options.url, ...common });
+    this.admin =
+      options.adminUrl === undefined ? this.data : new Connection({ url: options.adminUrl, ...common });
+    this.publisher = new Publisher(this.data, options);
+  }
+
+  /** Publishes one event or several; resolves once the broker durably accepted all of them. */
+  publish(events: EventInput | readonly EventInput[]): Promise<void> {
+    return this.publisher.publish(events);
+  }
+
+  /**
+   * Buffers events for publishing and resolves as soon as they are buffered — waiting while the buffer
+   * is full. Failures are reported by `flush()` (and `onError`).
+   */
+  async enqueue(events: EventInput | readonly EventInput[]): Promise<void> {
+    await this.publisher.enqueue(events);
+  }
+
+  /** Sends everything buffered; rejects with a `PublishError` if any enqueued event failed. */
+  flush(): Promise<void> {
+    return this.publisher.flush();
+  }
+
+  /** Flushes and refuses further events. */
+  close(): Promise<void> {
+    return this.publisher.close();
+  }
+
+  /** Events waiting or in flight. */
+  get buffered(): number {
+    return this.publisher.buffered;
+  }
+
+  /** Follows the log; resumes after disconnects and broker restarts without losing or repeating events. */
+  tail(options: TailOptions = {}): AsyncGenerator<TailedEvent> {
+    return tailEvents(this.admin, options);
+  }
+
+  /** One page of the log (`GET /events`). */
+  events(query: { from?: number; limit?: number; filter?: string } = {}): Promise<LogPage> {
+    return this.admin.json<LogPage>('GET', '/events', undefined, {
+      query: { from: query.from, limit: query.limit, filter: query.filter },
+    });
+  }
+
+  /** Which subscriptions would receive an event (`POST /match`); nothing is stored. */
+  async match(event: EventInput): Promise<MatchedSubscription[]> {
+    const encoded = encodeEvent(event);
+    const response = await this.admin.request('POST', '/match', {
+      body: encoded.json,
+      contentType: 'application/cloudevents+json',
+    });
+    return ((await response.json()) as { subscriptions: MatchedSubscription[] }).subscriptions;
+  }
+
+  /** Log size and traffic counters from `GET /metrics`. */
+  async snapshot(): Promise<BrokerSnapshot> {
+    const response = await this.admin.request('GET', '/metrics');
+    const text = await response.text();
+    return {
+      at: Date.now(),
+      logEvents: metricValue(text, 'herald_log_events'),
+      logBytes: metricValue(text, 'herald_log_bytes'),
+      lastSequence: metricValue(text, 'herald_log_last_sequence'),
+      accepted: metricValue(text, 'herald_events_accepted_total'),
+      delivered: metricValue(text, 'herald_deliveries_total', 'outcome="delivered"'),
+      deadLettered: metricValue(text, 'herald_deliveries_total', 'outcome="deadlettered"'),
+    };
+  }
+
+  readonly subscriptions = {
+    list: (): Promise<Subscription[]> => this.admin.json('GET', '/subscriptions'),
+    get: (id: string): Promise<Subscription> => this.admin.json('GET', path(id)),
+    create: (subscription: SubscriptionInput): Promise<Subscription> =>
+      this.admin.json('POST', '/subscriptions', subscription),
+    update: (id: string, subscription: SubscriptionInput): Promise<Subscription> =>
+      this.admin.json('PUT', path(id), subscription),
+    delete: (id: string): Promise<Subscription> => this.admin.json('DELETE', path(id)),
+    pause: (id: string): Promise<Subscription> => this.admin.json('POST', `${path(id)}/pause`),
+    resume: (id: string): Promise<Subscription> => this.admin.json('POST', `${path(id)}/resume`),
+    seek: (id: string, to: SeekTarget): Promise<Subscription> =>
+      this.admin.json('POST', `${path(id)}/seek`, { to }),
+  };
+
+  readonly deadLetters = {
+    list: async (subscription: string, options: { limit?: number } = {}): Promise<DeadLetter[]> =>
+      (
+        await this.admin.json<{ deadLetters: DeadLetter[] }>(
+          'GET',
+          `${path(subscription)}/deadletters`,
+          undefined,
+          {
+            query: { limit: options.limit },
+          },
+        )
+      ).deadLetters,
+    /** Re-delivers all dead letters, or those with the given ids; resolves with how many were taken. */
+    redrive: async (subscription: string, ids?: readonly string[]): Promise<number> =>
+      (
+        await this.admin.json<{ redriving: number }>(
+          'POST',
+          `${path(subscription)}/deadletters/redrive`,
+          ids === undefined ? undefined : { ids },
+        )
+      ).redriving,
+  };
+}
+
+/** Same as `new HeraldClient(options)`. */
+export function createClient(options: HeraldClientOptions): HeraldClient {
+  return new HeraldClient(options);
+}

@@ -1,0 +1,104 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SinkGuard } from '../sink-guard/index.js';
+import type { Resolver } from '../sink-guard/index.js';
+import { SinkClient } from './sink-client.js';
+
+/**
+ * The connect-time check with an injected resolver (no DNS, no /etc/hosts): a name that resolved to
+ * an allowed address is refused as soon as it resolves to a denied one, and a name is refused when
+ * any of its addresses is denied.
+ */
+describe('SinkClient with the sink guard', () => {
+  let server: Server;
+  let port = 0;
+  let requests = 0;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests++;
+      req.resume();
+      // No keep-alive: every attempt opens (and checks) a new connection.
+      res.writeHead(200, { connection: 'close' }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('checks every resolution, so re-pointing a name at a denied address is refused', async () => {
+    let answer = [{ address: '127.0.0.1', family: 4 }];
+    const resolved: string[] = [];
+    const resolver: Resolver = (hostname, _options, callback) => {
+      resolved.push(hostname);
+      callback(null, answer);
+    };
+    const guard = new SinkGuard({ deny: ['loopback', 'link-local'], allow: ['127.0.0.1/32'], resolver });
+    const client = new SinkClient({ guard });
+    const send = () =>
+      client.send({
+        url: `http://rebind.test:${port}/`,
+        method: 'POST',
+        headers: {},
+        body: 'x',
+        timeoutMs: 5_000,
+      });
+    try {
+      expect((await send()).status).toBe(200);
+      answer = [{ address: '127.0.0.3', family: 4 }];
+      const refused = await send();
+      expect(refused).toMatchObject({ status: 0, failure: 'forbidden' });
+      expect(refused.detail).toContain('127.0.0.3');
+      // An allowed address next to a denied one does not make the name acceptable.
+      answer = [
+        { address: '127.0.0.1', family: 4 },
+        { address: '169.254.169.254', family: 4 },
+      ];
+      expect(await send()).toMatchObject({ status: 0, failure: 'forbidden' });
+      expect(requests).toBe(1);
+      expect(resolved.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses literal addresses before connecting', async () => {
+    const before = requests;
+    const client = new SinkClient({ guard: new SinkGuard({ deny: ['loopback'], allow: [] }) });
+    try {
+      const response = await client.send({
+        url: `http://[::ffff:127.0.0.1]:${port}/`,
+        method: 'POST',
+        headers: {},
+        body: 'x',
+        timeoutMs: 5_000,
+      });
+      expect(response).toMatchObject({ status: 0, failure: 'forbidden' });
+      expect(requests).toBe(before);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('close() aborts attempts in flight instead of waiting for them (#11 finding 6)', async () => {
+    const hanging = createServer(() => undefined); // never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const client = new SinkClient();
+    try {
+      const pending = client.send({
+        url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/`,
+        method: 'POST',
+        headers: {},
+        body: 'x',
+        timeoutMs: 86_400_000,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await client.close();
+      expect(await pending).toMatchObject({ status: 0, failure: 'shutdown' });
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise<void>((resolve) => hanging.close(() => resolve()));
+    }
+  });
+});

@@ -1,0 +1,133 @@
+// Acceptance (#10 points 3 and 5, Kubernetes side, against a real kube-apiserver): a Subscription
+// resource names its sink credential with sinkcredential.secretRef; the broker reads the Secret and
+// sends the credential, the resource never holds it, and the API refuses inline credentials in
+// Kubernetes mode. A declared Subscription whose sink is denied delivers nothing (the guard checks
+// at connect time) and says so on the resource.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
+import { publish, requestJson } from '../harness/client.js';
+import type { TestCluster } from '../k8s/cluster.js';
+import { GROUP_PATH, startCluster } from '../k8s/cluster.js';
+import { startHostileSink } from './support/hostile-sink.js';
+import type { HostileSink } from './support/hostile-sink.js';
+
+describe('sink credentials in Kubernetes mode', () => {
+  let cluster: TestCluster;
+  let broker: BrokerProcess;
+  let sink: SinkProcess;
+  const ns = 'payments';
+  const TOKEN = 'k8s-SECRET-token';
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    await cluster.createNamespace(ns);
+    sink = await startSink();
+    broker = await startBroker({
+      args: ['--kubernetes', '--namespace', ns, '--broker-name', 'ledger'],
+      env: { KUBECONFIG: cluster.apiserver.kubeconfigPath },
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await broker?.stop();
+    await sink?.stop();
+    await cluster?.stop();
+    if (broker !== undefined) removeDir(broker.dataDir);
+  });
+
+  it('reads the Secret a secretRef names and sends the credential', async () => {
+    const secret = await cluster.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'ledger-sink' },
+      stringData: { accesstoken: TOKEN },
+    });
+    expect(secret.status).toBe(201);
+    const created = await cluster.request('POST', `${GROUP_PATH}/namespaces/${ns}/subscriptions`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'audit' },
+      spec: {
+        broker: 'ledger',
+        sink: `${sink.url}/audit`,
+        sinkcredential: { secretRef: { name: 'ledger-sink' } },
+      },
+    });
+    expect(created.status).toBe(201);
+    // The subscription starts once the registry saw the resource; publish until it delivers.
+    const deadline = Date.now() + 30_000;
+    let n = 0;
+    while ((await sink.received()).length === 0 && Date.now() < deadline) {
+      await publish(broker.url, { id: `k8s-${n++}` });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const [record] = await sink.waitFor((r) => r.length > 0);
+    expect(record?.headers['authorization']).toBe(`Bearer ${TOKEN}`);
+
+    const resource = await cluster.request('GET', `${GROUP_PATH}/namespaces/${ns}/subscriptions/audit`);
+    expect(JSON.stringify(resource.body)).not.toContain(TOKEN);
+    const view = await requestJson('GET', `${broker.url}/subscriptions/audit`);
+    expect(JSON.stringify(view.body)).not.toContain(TOKEN);
+  });
+
+  it('a declared Subscription with a denied sink delivers nothing and is not Ready', async () => {
+    // A sink listening on 127.0.0.2: loopback, and not covered by the test allowance (127.0.0.1/32).
+    const denied = await startHostileSink(undefined, '127.0.0.2');
+    try {
+      await checkDenied(denied);
+    } finally {
+      await denied.stop();
+    }
+  });
+
+  async function checkDenied(denied: HostileSink): Promise<void> {
+    const created = await cluster.request('POST', `${GROUP_PATH}/namespaces/${ns}/subscriptions`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'sneaky' },
+      spec: { broker: 'ledger', sink: `${denied.url}/sneaky` },
+    });
+    expect(created.status).toBe(201);
+    const path = `${GROUP_PATH}/namespaces/${ns}/subscriptions/sneaky`;
+    const deadline = Date.now() + 30_000;
+    let n = 0;
+    let resource: Record<string, unknown> = {};
+    for (;;) {
+      await publish(broker.url, { id: `sneaky-${n++}` });
+      resource = (await cluster.request('GET', path)).body as Record<string, unknown>;
+      const state = (resource['status'] as { state?: string } | undefined)?.state;
+      if (state === 'failing' || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const status = resource['status'] as {
+      state: string;
+      conditions: Array<{ status: string; message: string }>;
+    };
+    expect(status.state).toBe('failing');
+    expect(status.conditions[0]?.status).toBe('False');
+    expect(status.conditions[0]?.message).toContain('denied');
+    const view = await requestJson<{ status: { lastError: { code: string } } }>(
+      'GET',
+      `${broker.url}/subscriptions/sneaky`,
+    );
+    expect(view.body.status.lastError.code).toBe('HERALD_SINK_FORBIDDEN');
+    expect(await denied.received()).toHaveLength(0);
+  }
+
+  it('refuses inline credentials and sensitive headers through the API (they would land in a resource)', async () => {
+    for (const body of [
+      { sinkcredential: { credentialtype: 'ACCESSTOKEN', accesstoken: TOKEN } },
+      { protocolsettings: { headers: { Authorization: `Bearer ${TOKEN}` } } },
+    ]) {
+      const response = await requestJson<{ code: string }>('POST', `${broker.url}/subscriptions`, {
+        sink: `${sink.url}/inline`,
+        protocol: 'HTTP',
+        ...body,
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.code).toBe('HERALD_INVALID_REQUEST');
+    }
+    const list = await cluster.request('GET', `${GROUP_PATH}/namespaces/${ns}/subscriptions`);
+    expect(JSON.stringify(list.body)).not.toContain(TOKEN);
+  });
+});
