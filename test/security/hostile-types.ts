@@ -40,3 +40,19 @@ export interface HostileCase {
   readonly status: number;
   readonly code: string;
 }
+
+/**
+ * A row written as plain data (hostile-cases/sinks.ts): one request without credentials and the answer
+ * it must get. The suite sends it as the admin principal, with a JSON body, on the port that serves
+ * the path, so that only what the row is about can refuse it.
+ */
+export interface StaticHostileCase {
+  readonly name: string;
+  readonly request: {
+    readonly method: string;
+    readonly path: string;
+    readonly headers?: Readonly<Record<string, string>>;
+    readonly body?: unknown;
+  };
+  readonly expect: { readonly status: number; readonly code: string };
+}

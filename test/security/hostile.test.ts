@@ -19,16 +19,50 @@ import {
   TOKENS,
 } from './fixtures.js';
 import type { SecureBroker } from './fixtures.js';
-import type { HostileCase, HostileContext } from './hostile-types.js';
+import type { HostileCase, HostileContext, StaticHostileCase } from './hostile-types.js';
 
 const casesDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'hostile-cases');
 const files = readdirSync(casesDir)
   .filter((f) => f.endsWith('.ts'))
   .sort();
+/** Routes served on the data port; everything else is on the admin port of the suite's broker. */
+const DATA_PORT_PATHS = new Set(['/', '/events/pub']);
+
+function normalise(row: HostileCase | StaticHostileCase): HostileCase {
+  if (typeof row.request === 'function') return row as HostileCase;
+  const { request, expect: answer } = row as StaticHostileCase;
+  const body =
+    request.body === undefined || typeof request.body === 'string'
+      ? request.body
+      : JSON.stringify(request.body);
+  const isPublish =
+    request.method === 'POST' && (DATA_PORT_PATHS.has(request.path) || request.path === '/events');
+  return {
+    name: row.name,
+    request: (c) => ({
+      port: isPublish ? 'data' : 'admin',
+      method: request.method,
+      path: request.path,
+      headers: {
+        authorization: `Bearer ${c.tokens.ops}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...request.headers,
+      },
+      ...(body === undefined ? {} : { body }),
+    }),
+    status: answer.status,
+    code: answer.code,
+  };
+}
+
 const cases: HostileCase[] = [];
 for (const file of files) {
-  const module = (await import(pathToFileURL(path.join(casesDir, file)).href)) as { cases: HostileCase[] };
-  cases.push(...module.cases.map((c) => ({ ...c, name: `${file.replace(/\.ts$/, '')}: ${c.name}` })));
+  const module = (await import(pathToFileURL(path.join(casesDir, file)).href)) as {
+    cases: ReadonlyArray<HostileCase | StaticHostileCase>;
+  };
+  cases.push(
+    ...module.cases.map((c) => ({ ...normalise(c), name: `${file.replace(/\.ts$/, '')}: ${c.name}` })),
+  );
 }
 
 let secure: SecureBroker;
