@@ -39,6 +39,7 @@ export const ROUTE_TABLE: Readonly<Record<string, RouteRule>> = {
     owned: 'subscription',
     browserSafe: false,
   },
+  'POST /match': { action: 'subscribe', owned: 'list' },
   'GET /metrics': { action: 'admin' },
   'GET /healthz': { action: 'public' },
   'GET /readyz': { action: 'public' },

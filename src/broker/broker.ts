@@ -9,7 +9,7 @@ import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
-import { Router, sendJson, sendProblem } from '../http/index.js';
+import { ownerScopeOf, Router, sendJson, sendProblem } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
 import type { EventFilterCompiler } from '../log-api/index.js';
@@ -315,7 +315,15 @@ export class Broker {
         );
       }
       const matched = this.dispatcher.match((events[0] as CloudEvent).attributes);
-      sendJson(res, 200, { subscriptions: matched.map(({ id, sink }) => ({ id, sink })) });
+      // Without admin, a principal learns only about its own subscriptions.
+      const scope = ownerScopeOf(req);
+      const visible =
+        scope === undefined
+          ? matched
+          : matched.filter(({ id }) =>
+              this.subscriptions.list().some((d) => d.id === id && d.owner === scope),
+            );
+      sendJson(res, 200, { subscriptions: visible.map(({ id, sink }) => ({ id, sink })) });
     });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {

@@ -440,15 +440,39 @@ export const openApiDocument = {
       }),
     },
     '/match': {
-      post: {
+      post: operation({
         summary:
-          'Dry run: which subscriptions would receive this event (one event, any mode); nothing is stored',
+          'Dry run: which subscriptions would receive this event (one event, any mode); nothing is stored. ' +
+          'Without admin, only your own subscriptions.',
+        action: 'subscribe',
+        parameters: binaryHeaders,
+        requestBody: publishBody,
         responses: {
-          '200': { description: '{ "subscriptions": [ { "id", "sink" } ] }' },
-          '400': problem,
-          '415': problem,
+          '200': {
+            description: '{ "subscriptions": [ { "id", "sink" } ] }',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['subscriptions'],
+                  properties: {
+                    subscriptions: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: { id: { type: 'string' }, sink: { type: 'string' } },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          '400': problem('An invalid event, or a batch (HERALD_INVALID_BATCH)'),
+          '413': publishResponses['413'] as Json,
+          '415': publishResponses['415'] as Json,
         },
-      },
+      }),
     },
     '/stats': {
       get: operation({

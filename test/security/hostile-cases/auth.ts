@@ -106,6 +106,10 @@ const ROUTES: ReadonlyArray<{ name: string; build: (c: HostileContext) => Hostil
   },
   { name: 'GET /metrics', build: () => ({ port: 'admin', method: 'GET', path: '/metrics' }) },
   { name: 'GET /stats', build: () => ({ port: 'admin', method: 'GET', path: '/stats' }) },
+  {
+    name: 'POST /match',
+    build: () => ({ port: 'admin', method: 'POST', path: '/match', headers: event('h-match') }),
+  },
 ];
 
 /** Credentials that must all get the same 401. */
@@ -232,7 +236,8 @@ const CROSS_SITE = [
 ];
 const csrf: HostileCase[] = ROUTES.filter(
   (r) =>
-    /^(POST|PUT|DELETE) /.test(r.name) && !['POST /', 'POST /events', 'POST /events/pub'].includes(r.name),
+    /^(POST|PUT|DELETE) /.test(r.name) &&
+    !['POST /', 'POST /events', 'POST /events/pub', 'POST /match'].includes(r.name),
 ).flatMap((r) =>
   CROSS_SITE.map((site) => ({
     name: `${r.name}: ${site.name}`,
