@@ -17,6 +17,7 @@ import { BrokerMetrics } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import { createJetStreamStore } from '../store/jetstream/index.js';
+import { openKafkaStore } from '../store/kafka/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
 import { compileSqlFilter } from '../filters/index.js';
@@ -103,6 +104,7 @@ function openStore(config: BrokerConfig, logger: Logger): EventStore {
       logger: logger.child({ store: 'jetstream' }),
     });
   }
+  if (config.store === 'kafka') return openKafkaStore(config, logger.child({ store: 'kafka' }));
   if (config.store !== 'embedded') {
     throw new HeraldError(
       'HERALD_INVALID_CONFIG',

@@ -36,6 +36,19 @@ export interface BrokerConfig {
   readonly sinkHandshakeOrigin: string | undefined;
   readonly sensitiveHeaders: string;
   readonly secretKeyFile: string | undefined;
+  readonly kafka: {
+    readonly brokers: string | undefined;
+    readonly replicationFactor: number;
+    readonly sasl:
+      | {
+          readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+          readonly username: string;
+          readonly passwordFile: string;
+        }
+      | undefined;
+    readonly tls: boolean;
+    readonly ca: string | undefined;
+  };
   readonly auth: {
     readonly methods: readonly ('tokens' | 'jwt' | 'kubernetes')[];
     readonly tokensFile: string | undefined;
@@ -98,6 +111,20 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     sinkHandshakeOrigin: raw['sink-handshake-origin'],
     sensitiveHeaders: raw['sensitive-headers'],
     secretKeyFile: raw['secret-key-file'],
+    kafka: {
+      brokers: raw['kafka-brokers'],
+      replicationFactor: raw['kafka-replication-factor'],
+      sasl:
+        raw['kafka-sasl-mechanism'] === 'none'
+          ? undefined
+          : {
+              mechanism: raw['kafka-sasl-mechanism'],
+              username: raw['kafka-sasl-username'] ?? '',
+              passwordFile: raw['kafka-sasl-password-file'] ?? '',
+            },
+      tls: raw['kafka-tls'],
+      ca: raw['kafka-ca'],
+    },
     auth: {
       methods: raw.auth.filter((m) => m !== 'none'),
       tokensFile: raw['auth-tokens'],

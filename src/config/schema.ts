@@ -174,6 +174,48 @@ export const BROKER_OPTIONS = [
     doc: 'File with a 256-bit key (64 hex digits); sink credentials and sensitive headers are then stored AES-256-GCM encrypted.',
   },
   {
+    name: 'kafka-brokers',
+    kind: 'string',
+    default: '',
+    doc: 'Kafka bootstrap brokers, host:port comma-separated (store kafka).',
+  },
+  {
+    name: 'kafka-replication-factor',
+    kind: 'integer',
+    default: '1',
+    doc: 'Replication factor of the topics Herald creates (store kafka); 3 for a production cluster.',
+  },
+  {
+    name: 'kafka-sasl-mechanism',
+    kind: 'none|plain|scram-sha-256|scram-sha-512',
+    default: 'none',
+    doc: 'SASL mechanism for Kafka connections (store kafka).',
+  },
+  {
+    name: 'kafka-sasl-username',
+    kind: 'string',
+    default: '',
+    doc: 'SASL user name (store kafka).',
+  },
+  {
+    name: 'kafka-sasl-password-file',
+    kind: 'path',
+    default: '',
+    doc: 'File holding the SASL password (store kafka); never a flag value, so it stays out of process lists.',
+  },
+  {
+    name: 'kafka-tls',
+    kind: 'boolean',
+    default: 'false',
+    doc: 'Connect to Kafka over TLS (store kafka).',
+  },
+  {
+    name: 'kafka-ca',
+    kind: 'path',
+    default: '',
+    doc: 'PEM file of the CA(s) that sign the Kafka certificates, instead of the system ones (with --kafka-tls).',
+  },
+  {
     name: 'auth',
     kind: 'none|tokens,jwt,kubernetes',
     default: 'none',
@@ -340,6 +382,13 @@ export const brokerConfigSchema = z
       .optional(),
     'sensitive-headers': list.default(''),
     'secret-key-file': z.string().min(1).optional(),
+    'kafka-brokers': z.string().min(1).optional(),
+    'kafka-replication-factor': integer.min(1).max(32).default(1),
+    'kafka-sasl-mechanism': z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
+    'kafka-sasl-username': z.string().min(1).optional(),
+    'kafka-sasl-password-file': z.string().min(1).optional(),
+    'kafka-tls': boolean.default(false),
+    'kafka-ca': z.string().min(1).optional(),
     auth: z
       .string()
       .transform((value) => value.split(',').map((m) => m.trim()))
@@ -383,6 +432,22 @@ export const brokerConfigSchema = z
     }
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['nats-url'], message: 'is required when --store is jetstream' });
+    }
+    if (config.store === 'kafka' && config['kafka-brokers'] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['kafka-brokers'], message: 'is required when --store is kafka' });
+    }
+    if (
+      config['kafka-sasl-mechanism'] !== 'none' &&
+      (config['kafka-sasl-username'] === undefined || config['kafka-sasl-password-file'] === undefined)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kafka-sasl-mechanism'],
+        message: 'needs --kafka-sasl-username and --kafka-sasl-password-file',
+      });
+    }
+    if (config['kafka-ca'] !== undefined && !config['kafka-tls']) {
+      ctx.addIssue({ code: 'custom', path: ['kafka-ca'], message: 'is used only with --kafka-tls' });
     }
     if (config['max-request-size'] < config['max-event-size']) {
       ctx.addIssue({

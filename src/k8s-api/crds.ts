@@ -161,6 +161,10 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
         rule: "self.type != 'jetstream' || has(self.jetstream)",
         message: 'a jetstream Channel needs spec.jetstream.url',
       },
+      {
+        rule: "self.type != 'kafka' || has(self.kafka)",
+        message: 'a kafka Channel needs spec.kafka.brokers',
+      },
     ],
   });
   const subscriptionCrd = crd({

@@ -57,6 +57,28 @@ export const channelSpecSchema = z.object({
       credentialsSecret: dnsLabel.optional(),
     })
     .optional(),
+  kafka: z
+    .object({
+      /** Bootstrap brokers, `host:port` comma-separated. */
+      brokers: z.string().min(1),
+      /** Replication factor of the topics Herald creates (default 1; 3 on a production cluster). */
+      replicationFactor: z.number().int().min(1).max(32).optional(),
+      sasl: z
+        .object({
+          mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+          username: z.string().min(1),
+          /** A Secret in the Channel's namespace with a `password` key. */
+          passwordSecret: dnsLabel,
+        })
+        .optional(),
+      tls: z
+        .object({
+          /** A Secret with a `ca.crt` key: the CA(s) that sign the Kafka certificates. */
+          caSecret: dnsLabel.optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   retention: z
     .object({
       maxAge: duration.optional(),

@@ -188,8 +188,8 @@ export class Operator {
     const channel = this.channels.get(key);
     if (channel === undefined) return;
     const problem =
-      channel.spec.type === 'kafka'
-        ? 'the kafka channel type is not available yet'
+      channel.spec.type === 'kafka' && channel.spec.kafka === undefined
+        ? 'spec.kafka.brokers is required'
         : channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined
           ? 'spec.jetstream.url is required'
           : undefined;
@@ -265,7 +265,7 @@ export class Operator {
         readyCondition(
           'False',
           'ReplicasNeedDistributedChannel',
-          'the embedded store runs one broker process; use a jetstream Channel for replicas',
+          'the embedded store runs one broker process; use a jetstream or kafka Channel for replicas',
           generation,
         ),
       );
@@ -391,7 +391,8 @@ export class Operator {
 
 function channelProblem(channel: Channel): string | undefined {
   const ready = channel.status?.conditions?.find((c) => c.type === 'Ready');
-  if (channel.spec.type === 'kafka') return 'the kafka channel type is not available yet';
+  if (channel.spec.type === 'kafka' && channel.spec.kafka === undefined)
+    return 'spec.kafka.brokers is required';
   if (channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined)
     return 'spec.jetstream.url is required';
   return ready?.status === 'False' ? (ready.message ?? 'not ready') : undefined;

@@ -54,6 +54,45 @@ function meta(broker: Broker, name: string): KubeObject['metadata'] {
   };
 }
 
+type KafkaChannelSpec = NonNullable<Channel['spec']['kafka']>;
+
+/** Where a kafka Channel's Secrets are mounted in the broker pod. */
+const KAFKA_SASL_DIR = '/var/run/herald/kafka-sasl';
+const KAFKA_CA_DIR = '/var/run/herald/kafka-ca';
+
+/** The `herald broker` settings of a kafka Channel; secrets are files, never values in the ConfigMap. */
+function kafkaConfig(kafka: KafkaChannelSpec): Record<string, unknown> {
+  return {
+    store: 'kafka',
+    'kafka-brokers': kafka.brokers,
+    ...(kafka.replicationFactor === undefined ? {} : { 'kafka-replication-factor': kafka.replicationFactor }),
+    ...(kafka.sasl === undefined
+      ? {}
+      : {
+          'kafka-sasl-mechanism': kafka.sasl.mechanism,
+          'kafka-sasl-username': kafka.sasl.username,
+          'kafka-sasl-password-file': `${KAFKA_SASL_DIR}/password`,
+        }),
+    ...(kafka.tls === undefined ? {} : { 'kafka-tls': true }),
+    ...(kafka.tls?.caSecret === undefined ? {} : { 'kafka-ca': `${KAFKA_CA_DIR}/ca.crt` }),
+  };
+}
+
+/** The Secret volumes a kafka Channel needs in the broker pod. */
+function kafkaSecrets(
+  channel: Channel | undefined,
+): Array<{ name: string; secret: string; mountPath: string }> {
+  const kafka = channel?.spec.type === 'kafka' ? channel.spec.kafka : undefined;
+  const volumes: Array<{ name: string; secret: string; mountPath: string }> = [];
+  if (kafka?.sasl !== undefined) {
+    volumes.push({ name: 'kafka-sasl', secret: kafka.sasl.passwordSecret, mountPath: KAFKA_SASL_DIR });
+  }
+  if (kafka?.tls?.caSecret !== undefined) {
+    volumes.push({ name: 'kafka-ca', secret: kafka.tls.caSecret, mountPath: KAFKA_CA_DIR });
+  }
+  return volumes;
+}
+
 /** The cluster-wide name of a broker's system:auth-delegator binding (namespace-qualified). */
 export function authDelegatorBindingName(broker: Broker): string {
   return `herald-broker-${broker.metadata.namespace ?? 'default'}-${broker.metadata.name}-auth-delegator`;
@@ -70,6 +109,9 @@ export function brokerConfigFile(broker: Broker, channel: Channel | undefined): 
   if (channel?.spec.type === 'jetstream' && channel.spec.jetstream !== undefined) {
     config['store'] = 'jetstream';
     config['nats-url'] = channel.spec.jetstream.url;
+  }
+  if (channel?.spec.type === 'kafka' && channel.spec.kafka !== undefined) {
+    Object.assign(config, kafkaConfig(channel.spec.kafka));
   }
   if (broker.spec.delivery !== undefined) config['delivery-defaults'] = broker.spec.delivery;
   if (broker.spec.auth === 'kubernetes') config['auth'] = 'kubernetes';
@@ -121,12 +163,21 @@ export function brokerChildren(
         volumeMounts: [
           { name: 'config', mountPath: '/etc/herald', readOnly: true },
           { name: 'data', mountPath: '/data' },
+          ...kafkaSecrets(channel).map(({ name: volume, mountPath }) => ({
+            name: volume,
+            mountPath,
+            readOnly: true,
+          })),
         ],
       },
     ],
     volumes: [
       { name: 'config', configMap: { name } },
       ...(distributed ? [{ name: 'data', emptyDir: {} }] : []),
+      ...kafkaSecrets(channel).map(({ name: volume, secret }) => ({
+        name: volume,
+        secret: { secretName: secret, defaultMode: 0o440 },
+      })),
     ],
   };
   const template = {

@@ -6,10 +6,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, removeDir, useBrokerAndSink } from '../harness/processes.js';
+import { CLI, removeDir, startBroker, useBrokerAndSink } from '../harness/processes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const env = useBrokerAndSink();
+// The docs assume a broker started as the README starts it (`npm start`), whose sink allowance lets
+// local sinks such as http://localhost:3000 through: take the broker arguments from that script.
+const startArgs = (
+  JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' broker ')[1]!
+  .split(' ');
+const env = useBrokerAndSink(() => startBroker({ args: startArgs }));
 const dir = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
 afterAll(() => removeDir(dir));
 

@@ -5,72 +5,26 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestJson, sleep, structured, subscribe } from '../harness/client.js';
-import type { BrokerProcess, SinkProcess, SinkRecord } from '../harness/processes.js';
+import { requestJson, sleep, subscribe } from '../harness/client.js';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { removeDir, startSink } from '../harness/processes.js';
 import { startNatsCluster } from '../infra/nats/server.js';
+import {
+  LOAD_TYPE as TYPE,
+  PATHS,
+  duplicates,
+  idsByPath,
+  newLoad,
+  publishLoad,
+} from '../support/failover-load.js';
+import type { LoadResult } from '../support/failover-load.js';
 import type { NatsCluster } from '../infra/nats/server.js';
 import { collectProblems, startJetStreamBroker, uniqueBrokerName } from './brokers.js';
 
-const PATHS = ['/s1', '/s2', '/s3'] as const;
-const TYPE = 'com.example.load';
 /** Events per second each publisher offers (one publisher per broker replica). */
 const RATE = 25;
 const LOAD_MS = 16_000;
 const KILL_AT_MS = 6_000;
-
-interface LoadResult {
-  offered: number;
-  acknowledged: Set<string>;
-  attempts: number;
-  refused: number;
-}
-
-/**
- * Publishes one event at a time to `urls[0]` at `RATE` per second; a refused or failed request is sent
- * again (same id, so the broker deduplicates) to the next URL, a few times. Ids acknowledged with 202
- * are recorded; an id never acknowledged may still have been stored, and may be delivered.
- */
-async function publishLoad(prefix: string, urls: readonly string[], until: number, result: LoadResult) {
-  for (let n = 0; Date.now() < until; n++) {
-    const started = Date.now();
-    const id = `${prefix}-${n}`;
-    result.offered++;
-    const body = JSON.stringify(structured({ id, type: TYPE }));
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const url = urls[attempt % urls.length] as string;
-      result.attempts++;
-      try {
-        const response = await fetch(`${url}/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/cloudevents+json' },
-          body,
-          signal: AbortSignal.timeout(10_000),
-        });
-        await response.arrayBuffer();
-        if (response.status === 202) {
-          result.acknowledged.add(id);
-          break;
-        }
-        result.refused++;
-      } catch {
-        result.refused++;
-      }
-      await sleep(200);
-    }
-    await sleep(Math.max(0, 1000 / RATE - (Date.now() - started)));
-  }
-}
-
-function idsByPath(records: readonly SinkRecord[]): Map<string, string[]> {
-  const byPath = new Map<string, string[]>(PATHS.map((p) => [p, []]));
-  for (const record of records) {
-    if (record.status === 200) byPath.get(record.path)?.push(record.headers['ce-id'] as string);
-  }
-  return byPath;
-}
-
-const duplicates = (ids: readonly string[]) => ids.length - new Set(ids).size;
 
 describe('jetstream: two broker replicas, a 3-node cluster, and failures under load', () => {
   let cluster: NatsCluster;
@@ -115,11 +69,11 @@ describe('jetstream: two broker replicas, a 3-node cluster, and failures under l
       await sleep(100);
     }
 
-    const load: LoadResult = { offered: 0, acknowledged: new Set(), attempts: 0, refused: 0 };
+    const load: LoadResult = newLoad();
     const until = Date.now() + LOAD_MS;
     const publishers = Promise.all([
-      publishLoad('a', [a.url, b.url], until, load),
-      publishLoad('b', [b.url, a.url], until, load),
+      publishLoad('a', [a.url, b.url], until, RATE, load),
+      publishLoad('b', [b.url, a.url], until, RATE, load),
     ]);
 
     await sleep(KILL_AT_MS);

@@ -104,6 +104,12 @@ describe('CustomResourceDefinitions on a real API server', () => {
       'jetstream',
     ],
     [
+      'a kafka Channel without settings',
+      'channels',
+      { kind: 'Channel', metadata: { name: 'nokafka' }, spec: { type: 'kafka' } },
+      'spec.kafka.brokers',
+    ],
+    [
       'an unknown Channel type',
       'channels',
       { kind: 'Channel', metadata: { name: 'rabbit' }, spec: { type: 'rabbitmq' } },

@@ -83,6 +83,7 @@ describe('install manifests and examples', () => {
     await apply('examples/broker.yaml');
     await apply('examples/subscription.yaml');
     await apply('examples/jetstream-channel.yaml');
+    await apply('examples/kafka-channel.yaml');
     await apply('examples/subscription-with-credential.yaml');
   });
 });

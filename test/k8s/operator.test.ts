@@ -209,6 +209,83 @@ describe('herald operator against a real API server', () => {
     );
   });
 
+  it('turns a kafka Channel into the store settings of its brokers, secrets mounted as files', async () => {
+    await cluster.request('POST', `${GROUP_PATH}/namespaces/${ns}/channels`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Channel',
+      metadata: { name: 'kafka' },
+      spec: {
+        type: 'kafka',
+        kafka: {
+          brokers: 'kafka-0.kafka:9093,kafka-1.kafka:9093',
+          replicationFactor: 3,
+          sasl: { mechanism: 'scram-sha-512', username: 'herald', passwordSecret: 'kafka-password' },
+          tls: { caSecret: 'kafka-ca' },
+        },
+      },
+    });
+    const channel = await cluster.waitFor(
+      `${GROUP_PATH}/namespaces/${ns}/channels/kafka`,
+      (b) => ready(b)?.status === 'True',
+    );
+    expect(ready(channel)?.message).toBe('kafka channel');
+    const created = await cluster.request('POST', brokers, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'ledger' },
+      spec: { channel: 'kafka', replicas: 2 },
+    });
+    expect(created.status, created.text).toBe(201);
+    const deployment = await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-ledger`,
+      () => true,
+    );
+    const config = (await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-ledger`)).data?.[
+      'herald.yaml'
+    ];
+    expect(config).toContain('store: kafka');
+    expect(config).toContain('kafka-brokers: kafka-0.kafka:9093,kafka-1.kafka:9093');
+    expect(config).toContain('kafka-replication-factor: 3');
+    expect(config).toContain('kafka-sasl-mechanism: scram-sha-512');
+    expect(config).toContain('kafka-sasl-username: herald');
+    expect(config).toContain('kafka-sasl-password-file: /var/run/herald/kafka-sasl/password');
+    expect(config).toContain('kafka-tls: true');
+    expect(config).toContain('kafka-ca: /var/run/herald/kafka-ca/ca.crt');
+    const pod = (
+      deployment['spec'] as {
+        replicas: number;
+        template: {
+          spec: {
+            volumes: Array<{ name: string; secret?: { secretName: string } }>;
+            containers: Array<{
+              volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+            }>;
+          };
+        };
+      }
+    ).template.spec;
+    expect(pod.volumes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          name: 'kafka-sasl',
+          secret: expect.objectContaining({ secretName: 'kafka-password' }),
+        }),
+        expect.objectContaining({
+          name: 'kafka-ca',
+          secret: expect.objectContaining({ secretName: 'kafka-ca' }),
+        }),
+      ]),
+    );
+    expect(pod.containers[0]?.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'kafka-sasl', mountPath: '/var/run/herald/kafka-sasl', readOnly: true },
+        { name: 'kafka-ca', mountPath: '/var/run/herald/kafka-ca', readOnly: true },
+      ]),
+    );
+    expect((deployment['spec'] as { replicas: number }).replicas).toBe(2);
+    expect((await cluster.request('DELETE', `${brokers}/ledger`)).status).toBe(200);
+  });
+
   it('deletes what a Broker owns when the Broker is deleted', async () => {
     expect((await cluster.request('DELETE', `${brokers}/orders`)).status).toBe(200);
     await cluster.waitFor(

@@ -1,0 +1,221 @@
+import { describeError } from './client.js';
+import type { IncomingRecord } from './codec.js';
+import type { CompactedView } from './compacted-view.js';
+import type { StoreLogger } from './follower.js';
+
+/** A lease record's value. The record's own log-append time says when it was written. */
+interface LeaseValue {
+  /** Log-append time and offset of the first record of the writer's unbroken chain of records. */
+  readonly since?: number;
+  readonly sinceOffset?: number;
+  /** Log-append time of the writer's previous record for this subscription. */
+  readonly previous?: number;
+}
+
+interface Chain {
+  readonly owner: string;
+  readonly since: number;
+  readonly sinceOffset: number;
+  readonly until: number;
+  readonly record: IncomingRecord;
+}
+
+interface HeldClaim {
+  onLost: () => void;
+  readonly timer: NodeJS.Timeout;
+  /** Local time the request behind the current lease was sent: the lease runs until this plus the TTL. */
+  leaseFrom: number;
+  renewal: Promise<void> | undefined;
+}
+
+const PREFIX = 'lease\u0000';
+
+export function leaseKey(subscription: string, owner: string): string {
+  return `${PREFIX}${subscription}\u0000${owner}`;
+}
+
+/**
+ * Claims as leases written to the compacted state topic, decided by the log alone (Kafka has no
+ * compare-and-set). Each process writes its own key per subscription, so compaction keeps exactly what
+ * the rule needs: every writer's latest record. A writer's records form a chain while each follows the
+ * previous by less than the TTL (log-append times, the partition leader's clock, so every reader judges
+ * alike). At a time T, the holder is, among the chains alive at T (started at or before T, last record
+ * younger than the TTL), the one that started first (ties: the lower offset). A process writes a record
+ * and reads the topic up to it, then judges at its record's time: every process that judges the same
+ * records reaches the same answer, so at most one holds a subscription at a time. The holder renews every
+ * third of the TTL; a process that stops (or is cut off) is passed over once its last record is a TTL old.
+ */
+export class Claims {
+  private readonly held = new Map<string, HeldClaim>();
+  private readonly claiming = new Map<string, Promise<boolean>>();
+  private closed = false;
+
+  constructor(
+    private readonly view: CompactedView,
+    private readonly owner: string,
+    private readonly ttlMs: number,
+    private readonly logger: StoreLogger | undefined,
+  ) {}
+
+  private chainOf(owner: string, record: IncomingRecord): Chain | undefined {
+    let value: LeaseValue;
+    try {
+      value = JSON.parse(record.value?.toString('utf8') ?? '') as LeaseValue;
+    } catch {
+      return undefined;
+    }
+    const continues =
+      value.since !== undefined &&
+      value.sinceOffset !== undefined &&
+      value.previous !== undefined &&
+      record.timestamp - value.previous < this.ttlMs;
+    return {
+      owner,
+      since: continues ? (value.since as number) : record.timestamp,
+      sinceOffset: continues ? (value.sinceOffset as number) : record.offset,
+      until: record.timestamp + this.ttlMs,
+      record,
+    };
+  }
+
+  private previous(record: IncomingRecord): number {
+    try {
+      return (JSON.parse(record.value?.toString('utf8') ?? '') as LeaseValue).previous ?? -Infinity;
+    } catch {
+      return -Infinity;
+    }
+  }
+
+  /** The owner holding `subscription` at time `at`, judged from records up to offset `upTo`. */
+  private holderAt(subscription: string, at: number, upTo: number): string | undefined {
+    const prefix = `${PREFIX}${subscription}\u0000`;
+    let best: Chain | undefined;
+    for (const [key, record] of this.view.withPrefix(prefix)) {
+      const chain = this.chainOf(key.slice(prefix.length), record);
+      if (
+        chain !== undefined &&
+        record.offset > upTo &&
+        chain.since > at &&
+        this.previous(record) > at - this.ttlMs
+      ) {
+        // Written after the record being judged, and its chain broke: the chain it ended may have
+        // been alive at `at`, and the view no longer shows where it started. Judge "not known".
+        return undefined;
+      }
+      if (chain === undefined || chain.sinceOffset > upTo || chain.since > at || chain.until <= at) continue;
+      if (
+        best === undefined ||
+        chain.since < best.since ||
+        (chain.since === best.since && chain.sinceOffset < best.sinceOffset)
+      ) {
+        best = chain;
+      }
+    }
+    return best?.owner;
+  }
+
+  /** Writes this process's next lease record and says whether it holds the subscription at its time. */
+  private async writeLease(subscription: string): Promise<boolean> {
+    const key = leaseKey(subscription, this.owner);
+    const mine = this.view.get(key);
+    const chain = mine === undefined ? undefined : this.chainOf(this.owner, mine);
+    const value: LeaseValue =
+      chain === undefined
+        ? {}
+        : { since: chain.since, sinceOffset: chain.sinceOffset, previous: chain.record.timestamp };
+    const [offset] = await this.view.write([{ key, value: Buffer.from(JSON.stringify(value)) }]);
+    const written = this.view.get(key);
+    if (written === undefined || offset === undefined || written.offset !== offset) return false;
+    return this.holderAt(subscription, written.timestamp, offset) === this.owner;
+  }
+
+  claim(subscription: string, onLost: () => void): Promise<boolean> {
+    // One attempt per subscription at a time, so that two callers never write two chains for one key.
+    const pending = this.claiming.get(subscription);
+    const attempt = (pending ?? Promise.resolve(false))
+      .catch(() => false)
+      .then(() => this.tryClaim(subscription, onLost))
+      .finally(() => {
+        if (this.claiming.get(subscription) === attempt) this.claiming.delete(subscription);
+      });
+    this.claiming.set(subscription, attempt);
+    return attempt;
+  }
+
+  private async tryClaim(subscription: string, onLost: () => void): Promise<boolean> {
+    if (this.closed) return false;
+    const current = this.held.get(subscription);
+    if (current !== undefined) {
+      current.onLost = onLost;
+      return true;
+    }
+    const sentAt = Date.now();
+    let holds: boolean;
+    try {
+      holds = await this.writeLease(subscription);
+    } catch (error) {
+      this.logger?.warn(
+        { err: describeError(error), subscription },
+        'claiming a subscription failed; will retry',
+      );
+      return false;
+    }
+    if (!holds || this.closed) return false;
+    const timer = setInterval(() => this.renew(subscription), Math.max(this.ttlMs / 3, 50));
+    timer.unref();
+    this.held.set(subscription, { onLost, timer, leaseFrom: sentAt, renewal: undefined });
+    return true;
+  }
+
+  private renew(subscription: string): void {
+    const claim = this.held.get(subscription);
+    if (claim === undefined || claim.renewal !== undefined) return;
+    if (Date.now() - claim.leaseFrom >= this.ttlMs) {
+      // The event loop stalled, or Kafka did not answer, past the lease: another replica may hold it now.
+      this.lose(subscription, claim, new Error('the claim lease ran out before it could be renewed'));
+      return;
+    }
+    const sentAt = Date.now();
+    claim.renewal = (async () => {
+      try {
+        if (!(await this.writeLease(subscription))) throw new Error('another replica holds the claim');
+        claim.leaseFrom = sentAt;
+      } catch (error) {
+        if (this.held.get(subscription) === claim) this.lose(subscription, claim, error);
+      } finally {
+        claim.renewal = undefined;
+      }
+    })();
+  }
+
+  private lose(subscription: string, claim: HeldClaim, cause: unknown): void {
+    clearInterval(claim.timer);
+    if (this.held.get(subscription) !== claim) return;
+    this.held.delete(subscription);
+    this.logger?.warn({ err: describeError(cause), subscription }, 'lost the claim on a subscription');
+    try {
+      claim.onLost();
+    } catch (error) {
+      this.logger?.error({ err: error, subscription }, 'onLost failed');
+    }
+  }
+
+  /** Stops renewing and deletes this process's lease record, so another process may claim at once. */
+  async release(subscription: string): Promise<void> {
+    const claim = this.held.get(subscription);
+    if (claim === undefined) return;
+    clearInterval(claim.timer);
+    this.held.delete(subscription);
+    await claim.renewal;
+    try {
+      await this.view.write([{ key: leaseKey(subscription, this.owner), value: undefined }]);
+    } catch {
+      // Kafka is away: the lease runs out by itself.
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((id) => this.release(id)));
+    this.closed = true;
+  }
+}

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import type { DeadLetter, NewDeadLetter } from '../types.js';
+import { decodeDeadLetter, encodeDeadLetter } from './codec.js';
+import type { CompactedView } from './compacted-view.js';
+
+/**
+ * Dead letters in a compacted topic: one record per letter under the key `<subscription> NUL <uuid>`;
+ * deleting a letter writes a tombstone. A letter's id is the offset of its record, unique and
+ * increasing, so the list is in the order letters were added.
+ */
+export class DeadLetters {
+  constructor(private readonly view: CompactedView) {}
+
+  private prefix(subscription: string): string {
+    return `${subscription}\u0000`;
+  }
+
+  async add(letter: NewDeadLetter): Promise<DeadLetter> {
+    const key = `${this.prefix(letter.subscription)}${randomUUID()}`;
+    const record = encodeDeadLetter(letter, key);
+    const [offset] = await this.view.write([{ key, value: record.value, headers: record.headers }]);
+    return { ...letter, id: String(offset) };
+  }
+
+  /** In id (offset) order; with `after`, only the letters after that id. */
+  async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+    await this.view.sync();
+    const from = after === undefined ? -1 : Number(after);
+    const letters: DeadLetter[] = [];
+    for (const [, record] of this.view.withPrefix(this.prefix(subscription))) {
+      if (letters.length >= limit) break;
+      if (!(record.offset > from)) continue;
+      const letter = decodeDeadLetter(String(record.offset), record);
+      if (letter !== undefined) letters.push(letter);
+    }
+    return letters;
+  }
+
+  async count(subscription: string): Promise<number> {
+    await this.view.sync();
+    let count = 0;
+    for (const entry of this.view.withPrefix(this.prefix(subscription))) {
+      void entry;
+      count++;
+    }
+    return count;
+  }
+
+  async delete(subscription: string, ids: readonly string[]): Promise<void> {
+    await this.view.sync();
+    const wanted = new Set(ids);
+    const keys: string[] = [];
+    for (const [key, record] of this.view.withPrefix(this.prefix(subscription))) {
+      if (wanted.has(String(record.offset))) keys.push(key);
+    }
+    if (keys.length > 0) await this.view.write(keys.map((key) => ({ key, value: undefined })));
+  }
+
+  stop(): Promise<void> {
+    return this.view.stop();
+  }
+}

@@ -1,0 +1,460 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { HeraldError } from '../../errors/index.js';
+import type {
+  AppendInput,
+  AppendOutcome,
+  DeadLetter,
+  EventStore,
+  LogStats,
+  NewDeadLetter,
+  RetentionPolicy,
+  StoredEvent,
+  SubscriptionRecord,
+} from '../types.js';
+import { Claims } from './claims.js';
+import type { Admin, ClientSettings, KafkaSecurity } from './client.js';
+import { PartitionReader, SerialProducer, createAdmin, describeError, ensureTopic } from './client.js';
+import { CompactedView } from './compacted-view.js';
+import { DeadLetters } from './dead-letters.js';
+import { EventLog, unavailable } from './event-log.js';
+import type { StoreLogger } from './follower.js';
+
+export interface KafkaStoreOptions {
+  /** Bootstrap brokers: a list, or one string of comma-separated `host:port`. */
+  readonly brokers: string | readonly string[];
+  /** Names the topics: `herald.<broker>.events`, `.state`, `.deadletters`. */
+  readonly brokerName?: string;
+  readonly security?: KafkaSecurity;
+  /** Replication factor of the topics Herald creates (1 or at most the number of Kafka nodes). Default 1. */
+  readonly replicationFactor?: number;
+  /** Dedupe window; 0 turns deduplication off. Default 2 minutes. */
+  readonly dedupeWindowMs?: number;
+  readonly retention?: Partial<RetentionPolicy>;
+  /** How long a subscription claim outlives a replica that stopped renewing it. Default 6 s. */
+  readonly claimTtlMs?: number;
+  /** Timeout of one Kafka request. Default 5 s. */
+  readonly requestTimeoutMs?: number;
+  /** Largest record batch one append (or a group of concurrent appends) may produce. Default 17 MiB. */
+  readonly maxBatchBytes?: number;
+  /** How often retention runs (any replica may run it). Default 30 s. */
+  readonly retentionCheckMs?: number;
+  /** How long a follower's fetch waits on the server for new records. Default 500 ms. */
+  readonly followWaitMs?: number;
+  readonly logger?: StoreLogger;
+}
+
+interface Parts {
+  readonly admin: Admin;
+  readonly reader: PartitionReader;
+  readonly log: EventLog;
+  readonly state: CompactedView;
+  readonly claims: Claims;
+  readonly deadLetters: DeadLetters;
+}
+
+const CURSOR = 'cursor\u0000';
+const SUBSCRIPTION = 'subscription\u0000';
+
+/**
+ * The Apache Kafka event store: per broker, a single-partition events topic whose offset plus one is
+ * Herald's sequence, a compacted state topic (cursors, subscription definitions, claim leases) and a
+ * compacted dead-letter topic. Several broker processes may share it; replication and failover of the
+ * partitions are Kafka's. See `docs/kafka.md` for the design and its guarantees.
+ *
+ * @remarks
+ * - `append` resolves only after Kafka acknowledged the records with acks=all from an idempotent
+ *   producer; one append is one record batch on one partition, so it is stored whole or not at all with
+ *   contiguous sequences.
+ * - Connecting never fails: until Kafka answers and the topics exist, `isReady()` is false and appends
+ *   are refused with `HERALD_STORE_UNAVAILABLE`; other calls wait for the set-up.
+ */
+export class KafkaEventStore implements EventStore {
+  readonly kind = 'kafka';
+  readonly eventsTopic: string;
+  readonly stateTopic: string;
+  readonly deadLetterTopic: string;
+  private readonly settings: ClientSettings;
+  private readonly replicationFactor: number;
+  private readonly dedupeWindowMs: number;
+  private readonly retention: RetentionPolicy;
+  private readonly claimTtlMs: number;
+  private readonly maxBatchBytes: number;
+  private readonly retentionCheckMs: number;
+  private readonly followWaitMs: number;
+  private readonly logger: StoreLogger | undefined;
+  private readonly owner = randomUUID();
+  private readonly stopController = new AbortController();
+  private readonly eventProducer: SerialProducer;
+  private readonly stateProducer: SerialProducer;
+  private parts: Parts | undefined;
+  private readonly started: Promise<Parts>;
+  private resolveStarted!: (parts: Parts) => void;
+  private rejectStarted!: (error: unknown) => void;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: KafkaStoreOptions) {
+    const broker = options.brokerName ?? 'default';
+    this.eventsTopic = `herald.${broker}.events`;
+    this.stateTopic = `herald.${broker}.state`;
+    this.deadLetterTopic = `herald.${broker}.deadletters`;
+    const brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
+    this.settings = {
+      brokers: brokers.map((b) => b.trim()).filter((b) => b !== ''),
+      clientId: `herald-${broker}-${this.owner.slice(0, 8)}`,
+      security: options.security ?? {},
+      requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+    };
+    this.replicationFactor = options.replicationFactor ?? 1;
+    this.dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
+    this.retention = {
+      maxAgeMs: options.retention?.maxAgeMs ?? 0,
+      maxEvents: options.retention?.maxEvents ?? 0,
+      maxBytes: options.retention?.maxBytes ?? 0,
+    };
+    this.claimTtlMs = options.claimTtlMs ?? 6_000;
+    this.maxBatchBytes = options.maxBatchBytes ?? 17 * 1024 * 1024;
+    this.retentionCheckMs = options.retentionCheckMs ?? 30_000;
+    this.followWaitMs = options.followWaitMs ?? 500;
+    this.logger = options.logger;
+    this.eventProducer = new SerialProducer(this.settings, 'events', this.maxBatchBytes);
+    this.stateProducer = new SerialProducer(this.settings, 'state', this.maxBatchBytes);
+    this.started = new Promise<Parts>((resolve, reject) => {
+      this.resolveStarted = resolve;
+      this.rejectStarted = reject;
+    });
+    // Callers that never wait must not see an unhandled rejection when the store closes first.
+    this.started.catch(() => undefined);
+    void this.run();
+  }
+
+  // ---- set-up ----------------------------------------------------------------------------------
+
+  /** Resolves once Kafka answered, the topics exist and the views are loaded; rejects if closed first. */
+  async whenReady(): Promise<void> {
+    await this.started;
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.parts !== undefined && this.parts.log.healthy;
+  }
+
+  private async run(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      let admin: Admin | undefined;
+      let reader: PartitionReader | undefined;
+      try {
+        admin = createAdmin(this.settings);
+        reader = new PartitionReader(this.settings, 'read');
+        const parts = await this.setUp(admin, reader);
+        if (this.closed) {
+          await this.stopParts(parts);
+          return;
+        }
+        this.parts = parts;
+        if (this.retentionTimer === undefined && this.hasRetention()) {
+          this.retentionTimer = setInterval(() => void this.retentionPass(), this.retentionCheckMs);
+          this.retentionTimer.unref();
+        }
+        this.logger?.info({ topic: this.eventsTopic, brokers: this.settings.brokers }, 'kafka store ready');
+        this.resolveStarted(parts);
+        return;
+      } catch (error) {
+        if (admin !== undefined) await admin.close().catch(() => undefined);
+        if (reader !== undefined) await reader.close();
+        if (attempt % 10 === 0) {
+          this.logger?.warn(
+            { err: describeError(error), brokers: this.settings.brokers, attempt },
+            'Kafka is not reachable yet or the topics could not be set up; retrying',
+          );
+        }
+        await delay(Math.min(250 * 2 ** attempt, 5_000), undefined, {
+          signal: this.stopController.signal,
+        }).catch(() => undefined);
+      }
+    }
+  }
+
+  private topicConfig(compacted: boolean): Record<string, string> {
+    return {
+      'cleanup.policy': compacted ? 'compact' : 'delete',
+      // The leader's clock stamps every record: storedAt is non-decreasing with the offset, and
+      // claim leases are judged on one clock.
+      'message.timestamp.type': 'LogAppendTime',
+      'min.insync.replicas': String(Math.min(2, this.replicationFactor)),
+      'unclean.leader.election.enable': 'false',
+      'max.message.bytes': String(this.maxBatchBytes),
+      ...(compacted
+        ? {}
+        : {
+            'retention.ms': String(this.retention.maxAgeMs > 0 ? this.retention.maxAgeMs : -1),
+            'retention.bytes': '-1',
+          }),
+    };
+  }
+
+  private async setUp(admin: Admin, reader: PartitionReader): Promise<Parts> {
+    await ensureTopic(admin, this.eventsTopic, this.replicationFactor, this.topicConfig(false));
+    await ensureTopic(admin, this.stateTopic, this.replicationFactor, this.topicConfig(true));
+    await ensureTopic(admin, this.deadLetterTopic, this.replicationFactor, this.topicConfig(true));
+    const common = { settings: this.settings, reader, followWaitMs: this.followWaitMs, logger: this.logger };
+    const log = new EventLog({
+      ...common,
+      topic: this.eventsTopic,
+      producer: this.eventProducer,
+      admin,
+      dedupeWindowMs: this.dedupeWindowMs,
+      retention: this.retention,
+      maxBatchBytes: this.maxBatchBytes,
+    });
+    const state = new CompactedView({ ...common, topic: this.stateTopic, producer: this.stateProducer });
+    const deadLetterView = new CompactedView({
+      ...common,
+      topic: this.deadLetterTopic,
+      producer: this.stateProducer,
+    });
+    try {
+      await Promise.all([log.start(), state.start(), deadLetterView.start()]);
+    } catch (error) {
+      await Promise.all([log.stop(), state.stop(), deadLetterView.stop()]);
+      throw error;
+    }
+    const claims = new Claims(state, this.owner, this.claimTtlMs, this.logger);
+    return { admin, reader, log, state, claims, deadLetters: new DeadLetters(deadLetterView) };
+  }
+
+  /** Waits for the set-up; rejects once the store is closed. */
+  private async use(): Promise<Parts> {
+    if (this.closed) throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed');
+    return this.parts ?? this.started;
+  }
+
+  /** Runs a call that reaches Kafka; a failure of Kafka itself answers "store unavailable". */
+  private async guard<T>(what: string, task: (parts: Parts) => Promise<T>): Promise<T> {
+    const parts = await this.use();
+    try {
+      return await task(parts);
+    } catch (error) {
+      if (error instanceof HeraldError) throw error;
+      throw unavailable(`${what} failed: ${describeError(error)}`, error);
+    }
+  }
+
+  // ---- the log ---------------------------------------------------------------------------------
+
+  async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
+    if (this.closed) throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed');
+    const parts = this.parts;
+    if (parts === undefined || !this.isReady())
+      throw unavailable('the kafka store is not connected to Kafka');
+    if (inputs.length === 0) return [];
+    return parts.log.append(inputs);
+  }
+
+  read(from: number, limit: number): Promise<StoredEvent[]> {
+    return this.guard('reading the event topic', (parts) => parts.log.read(from, limit));
+  }
+
+  waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const parts = this.parts;
+    if (parts !== undefined) return parts.log.waitForAppend(after, signal);
+    return this.started.then(
+      (p) => p.log.waitForAppend(after, signal),
+      () => undefined,
+    );
+  }
+
+  stats(): Promise<LogStats> {
+    return this.guard('reading the event topic offsets', (parts) => parts.log.stats());
+  }
+
+  sequenceAt(time: number): Promise<number> {
+    return this.guard('looking up an offset by time', (parts) => parts.log.sequenceAt(time));
+  }
+
+  private hasRetention(): boolean {
+    const { maxAgeMs, maxEvents, maxBytes } = this.retention;
+    return maxAgeMs > 0 || maxEvents > 0 || maxBytes > 0;
+  }
+
+  /** Deletes the events beyond the retention limits now (also runs every `retentionCheckMs`). */
+  applyRetention(): Promise<void> {
+    return this.guard('applying retention', (parts) => parts.log.applyRetention());
+  }
+
+  private async retentionPass(): Promise<void> {
+    try {
+      await this.applyRetention();
+    } catch (error) {
+      this.logger?.warn({ err: describeError(error) }, 'applying retention failed; will retry');
+    }
+  }
+
+  // ---- cursors ---------------------------------------------------------------------------------
+
+  getCursor(subscription: string): Promise<number | undefined> {
+    return this.guard('reading a cursor', async ({ state }) => {
+      await state.sync();
+      const record = state.get(`${CURSOR}${subscription}`);
+      return record?.value == null ? undefined : Number(record.value.toString('utf8'));
+    });
+  }
+
+  commitCursor(subscription: string, next: number): Promise<void> {
+    return this.commitCursors([[subscription, next]]);
+  }
+
+  commitCursors(list: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    if (list.length === 0) return Promise.resolve();
+    return this.guard('committing cursors', async ({ state }) => {
+      await state.write(
+        list.map(([subscription, next]) => ({
+          key: `${CURSOR}${subscription}`,
+          value: Buffer.from(String(next)),
+        })),
+      );
+    });
+  }
+
+  deleteCursor(subscription: string): Promise<void> {
+    return this.guard('deleting a cursor', async ({ state }) => {
+      await state.write([{ key: `${CURSOR}${subscription}`, value: undefined }]);
+    });
+  }
+
+  // ---- dead letters ----------------------------------------------------------------------------
+
+  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter> {
+    return this.guard('storing a dead letter', ({ deadLetters }) => deadLetters.add(letter));
+  }
+
+  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+    return this.guard('listing dead letters', ({ deadLetters }) =>
+      deadLetters.list(subscription, limit, after),
+    );
+  }
+
+  countDeadLetters(subscription: string): Promise<number> {
+    return this.guard('counting dead letters', ({ deadLetters }) => deadLetters.count(subscription));
+  }
+
+  deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
+    return this.guard('deleting dead letters', ({ deadLetters }) => deadLetters.delete(subscription, ids));
+  }
+
+  // ---- subscription definitions ----------------------------------------------------------------
+
+  putSubscription(record: SubscriptionRecord): Promise<void> {
+    return this.guard('storing a subscription', async ({ state }) => {
+      await state.write([{ key: `${SUBSCRIPTION}${record.id}`, value: Buffer.from(record.document) }]);
+    });
+  }
+
+  /**
+   * Several definitions and the initial cursors of new ones in one produce request: one record batch on
+   * one partition, so all are stored or none; the cursors come first in it, never after their definition.
+   */
+  putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors: ReadonlyArray<readonly [subscription: string, next: number]> = [],
+  ): Promise<void> {
+    if (records.length === 0 && cursors.length === 0) return Promise.resolve();
+    return this.guard('storing subscriptions', async ({ state }) => {
+      await state.write([
+        ...cursors.map(([subscription, next]) => ({
+          key: `${CURSOR}${subscription}`,
+          value: Buffer.from(String(next)),
+        })),
+        ...records.map((record) => ({
+          key: `${SUBSCRIPTION}${record.id}`,
+          value: Buffer.from(record.document),
+        })),
+      ]);
+    });
+  }
+
+  deleteSubscription(id: string): Promise<boolean> {
+    return this.guard('deleting a subscription', async ({ state }) => {
+      await state.sync();
+      const key = `${SUBSCRIPTION}${id}`;
+      if (state.get(key) === undefined) return false;
+      await state.write([{ key, value: undefined }]);
+      return true;
+    });
+  }
+
+  listSubscriptions(): Promise<SubscriptionRecord[]> {
+    return this.guard('listing subscriptions', async ({ state }) => {
+      await state.sync();
+      const records: SubscriptionRecord[] = [];
+      for (const [key, record] of state.withPrefix(SUBSCRIPTION)) {
+        records.push({ id: key.slice(SUBSCRIPTION.length), document: record.value?.toString('utf8') ?? '' });
+      }
+      return records.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    });
+  }
+
+  watchSubscriptions(listener: (id: string, record: SubscriptionRecord | undefined) => void): () => void {
+    let stop: (() => void) | undefined;
+    let stopped = false;
+    const attach = (parts: Parts) => {
+      if (stopped) return;
+      stop = parts.state.listen((key, record) => {
+        if (!key.startsWith(SUBSCRIPTION)) return;
+        const id = key.slice(SUBSCRIPTION.length);
+        listener(
+          id,
+          record === undefined ? undefined : { id, document: record.value?.toString('utf8') ?? '' },
+        );
+      });
+    };
+    if (this.parts !== undefined) attach(this.parts);
+    else this.started.then(attach, () => undefined);
+    return () => {
+      stopped = true;
+      stop?.();
+    };
+  }
+
+  // ---- claims ----------------------------------------------------------------------------------
+
+  async claim(subscription: string, onLost: () => void): Promise<boolean> {
+    if (this.closed) return false;
+    const { claims } = await this.use();
+    return claims.claim(subscription, onLost);
+  }
+
+  async release(subscription: string): Promise<void> {
+    await this.parts?.claims.release(subscription);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  private async stopParts(parts: Parts): Promise<void> {
+    await Promise.all([parts.log.stop(), parts.state.stop(), parts.deadLetters.stop()]);
+    await Promise.all([parts.reader.close(), parts.admin.close().catch(() => undefined)]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const parts = this.parts;
+    if (parts !== undefined) await parts.claims.close().catch(() => undefined);
+    this.closed = true;
+    this.stopController.abort();
+    this.rejectStarted(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
+    if (this.retentionTimer !== undefined) clearInterval(this.retentionTimer);
+    this.parts = undefined;
+    if (parts !== undefined) {
+      parts.log.abortWaiters();
+      await this.stopParts(parts);
+    }
+    await Promise.all([this.eventProducer.close(), this.stateProducer.close()]);
+  }
+}
+
+/** Opens the Kafka store without waiting for Kafka: `isReady()` turns true once it answers. */
+export function createKafkaStore(options: KafkaStoreOptions): KafkaEventStore {
+  return new KafkaEventStore(options);
+}
