@@ -99,7 +99,7 @@ export class AccessControl {
   authorizeEvents(req: IncomingMessage, events: readonly CloudEvent[]): void {
     const principal = this.principalOf(req);
     events.forEach((event, index) => {
-      if (!this.options.policy.allowsEvent(principal, event.attributes)) {
+      if (!this.options.policy.allowsEvent(principal, event)) {
         this.options.metrics.authzDenials.inc({ action: 'publish' });
         throw new HeraldError(
           'HERALD_FORBIDDEN',

@@ -47,11 +47,19 @@ describe('policy', () => {
     expect(policy.allows('shop', 'publish')).toBe(true);
     expect(policy.allows('shop', 'read')).toBe(false);
     expect(policy.allows('ops', 'read')).toBe(true);
-    expect(policy.allowsEvent('shop', { type: 'com.shop.order', source: '/s' } as never)).toBe(true);
-    expect(policy.allowsEvent('shop', { type: 'com.bank.x', source: '/legacy' } as never)).toBe(true);
-    expect(policy.allowsEvent('shop', { type: 'com.bank.x', source: '/s' } as never)).toBe(false);
-    expect(policy.allowsEvent('ops', { type: 'anything', source: '/s' } as never)).toBe(true);
-    expect(policy.allowsEvent('nobody', { type: 'com.shop.order', source: '/s' } as never)).toBe(false);
+    expect(
+      policy.allowsEvent('shop', { attributes: { type: 'com.shop.order', source: '/s' } } as never),
+    ).toBe(true);
+    expect(
+      policy.allowsEvent('shop', { attributes: { type: 'com.bank.x', source: '/legacy' } } as never),
+    ).toBe(true);
+    expect(policy.allowsEvent('shop', { attributes: { type: 'com.bank.x', source: '/s' } } as never)).toBe(
+      false,
+    );
+    expect(policy.allowsEvent('ops', { attributes: { type: 'anything', source: '/s' } } as never)).toBe(true);
+    expect(
+      policy.allowsEvent('nobody', { attributes: { type: 'com.shop.order', source: '/s' } } as never),
+    ).toBe(false);
   });
 
   it('falls back to the default only while no source of rules exists', () => {

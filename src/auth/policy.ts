@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { Attributes } from '../cloudevents/index.js';
+import type { CloudEvent } from '../cloudevents/index.js';
 import { compileSqlFilter } from '../filters/index.js';
 
 export const ACTIONS = ['publish', 'subscribe', 'read', 'admin'] as const;
@@ -20,7 +20,7 @@ export const policyDocumentSchema = z.strictObject({ rules: z.array(policyRuleSc
 interface CompiledRule {
   readonly principals: readonly RegExp[];
   readonly actions: ReadonlySet<Action>;
-  readonly matches: ((attributes: Attributes) => boolean) | undefined;
+  readonly matches: ((event: CloudEvent) => boolean) | undefined;
 }
 
 /** `*` matches any run of characters (including `:`), `?` one character; everything else literally. */
@@ -129,10 +129,10 @@ export class PolicySet {
   }
 
   /** Does a rule allow `principal` to publish this event (rule filters applied)? */
-  allowsEvent(principal: string, attributes: Attributes): boolean {
+  allowsEvent(principal: string, event: CloudEvent): boolean {
     if (!this.configured) return this.byDefault('publish');
     for (const rule of this.rulesFor(principal, 'publish')) {
-      if (rule.actions.has('admin') || rule.matches === undefined || rule.matches(attributes)) return true;
+      if (rule.actions.has('admin') || rule.matches === undefined || rule.matches(event)) return true;
     }
     return false;
   }

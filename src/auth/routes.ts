@@ -46,6 +46,7 @@ export const ROUTE_TABLE: Readonly<Record<string, RouteRule>> = {
   'GET /openapi.json': { action: 'public' },
   // The dashboard: its files carry no data (the app asks for a token on its first 401); /stats does.
   'GET /stats': { action: 'read' },
+  'GET /eventtypes': { action: 'read' },
   'GET /ui/*': { action: 'public' },
   'HEAD /ui/*': { action: 'public' },
 };

@@ -20,7 +20,7 @@ import { createJetStreamStore } from '../store/jetstream/index.js';
 import { openKafkaStore } from '../store/kafka/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
-import { compileSqlFilter } from '../filters/index.js';
+import { compileFilterParam, compileSqlFilter, dataParseCount } from '../filters/index.js';
 import {
   registerSeedRoutes,
   registerSubscriptionApi,
@@ -31,6 +31,9 @@ import { parseDeliveryDefaults } from '../subscriptions/index.js';
 import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
 import type { SinkGuard } from '../sink-guard/index.js';
 import { openApiDocument } from './openapi.js';
+import { EventTypeRegistry, registerEventTypeApi } from '../eventtypes/index.js';
+import type { EventTypeBackend } from '../eventtypes/index.js';
+import { openEventTypeBackend } from './event-types.js';
 import {
   createSinkGuard,
   definitionSecrets,
@@ -45,11 +48,8 @@ const STORE_GRACE_MS = 2_000;
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
 const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub']);
 
-/** `filter=` on the log read API: a CESQL expression, as in the subscriptions' `sql` dialect. */
-const logFilter: EventFilterCompiler = (expression) => {
-  const matches = compileSqlFilter(expression, '?filter');
-  return (event) => matches(event.attributes);
-};
+/** `filter=` on the log read API: CESQL, or a JSON filter in the subscriptions' dialects (incl. `data`). */
+const logFilter: EventFilterCompiler = (expression) => compileFilterParam(expression);
 
 export interface BrokerOptions {
   readonly config: BrokerConfig;
@@ -129,6 +129,9 @@ export class Broker {
   readonly metrics = new BrokerMetrics();
   readonly store: EventStore;
   private readonly ingress: Ingress;
+  /** Seen and declared event types (`GET /eventtypes`); an ingress hook. */
+  readonly eventTypes: EventTypeRegistry | undefined;
+  private reportedDataParses = 0;
   readonly dispatcher: Dispatcher;
   readonly subscriptions: SubscriptionService;
   private readonly registry: StartableRegistry;
@@ -152,15 +155,27 @@ export class Broker {
     private readonly options: BrokerOptions,
     registry: (store: EventStore) => StartableRegistry,
     deliveryDefaults: DeliverySpec,
+    eventTypeBackend?: EventTypeBackend,
   ) {
     const { config } = options;
     this.store = options.store ?? openStore(config, options.logger);
+    this.eventTypes =
+      eventTypeBackend === undefined
+        ? undefined
+        : new EventTypeRegistry({
+            backend: eventTypeBackend,
+            metrics: this.metrics,
+            logger: options.logger,
+            max: config.eventTypes.max,
+            rate: config.eventTypes.rate,
+          });
     this.ingress = new Ingress({
       store: this.store,
       metrics: this.metrics,
       maxEventSize: config.maxEventSize,
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
+      ...(this.eventTypes === undefined ? {} : { hook: this.eventTypes }),
       authorizeEvents: (req, events) => this.access.authorizeEvents(req, events),
     });
     this.registry = registry(this.store);
@@ -214,18 +229,21 @@ export class Broker {
       tokenReviewer = createTokenReviewer(loadKubeConfig());
     }
     const registry = await openRegistry(options.config, store, options.logger, deliveryDefaults);
+    const eventTypeBackend = await openEventTypeBackend(options.config, options.logger);
     let broker: Broker;
     try {
       broker = new Broker(
         { ...options, store, ...(tokenReviewer === undefined ? {} : { tokenReviewer }) },
         () => registry,
         deliveryDefaults,
+        eventTypeBackend,
       );
     } catch (error) {
       registry.stop?.();
       await store.close();
       throw error;
     }
+    broker.eventTypes?.start();
     if (options.config.kubernetes) await broker.watchEventPolicies();
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
@@ -307,6 +325,7 @@ export class Broker {
       shutdown: this.shutdownController.signal,
     });
     registerSubscriptionApi(admin, this.subscriptions);
+    registerEventTypeApi(admin, this.eventTypes);
     // Dry run (architecture §3.6): one event in any mode; the dispatcher's live index answers. Nothing is stored.
     admin.on('POST', '/match', async (req, res) => {
       const events = await this.ingress.parse(req);
@@ -316,7 +335,7 @@ export class Broker {
           `/match takes one event, got a batch of ${events.length}`,
         );
       }
-      const matched = this.dispatcher.match((events[0] as CloudEvent).attributes);
+      const matched = this.dispatcher.match(events[0] as CloudEvent);
       // Without admin, a principal learns only about its own subscriptions.
       const scope = ownerScopeOf(req);
       const visible =
@@ -343,6 +362,9 @@ export class Broker {
       const evaluations = this.dispatcher.filterEvaluations;
       this.metrics.filterEvaluations.inc(evaluations - this.reportedEvaluations);
       this.reportedEvaluations = evaluations;
+      const dataParses = dataParseCount();
+      this.metrics.filterDataParses.inc(dataParses - this.reportedDataParses);
+      this.reportedDataParses = dataParses;
       const text = await this.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
       res.end(text);
@@ -508,6 +530,7 @@ export class Broker {
     this.closeAccess();
     this.stopPolicyWatch?.();
     this.registry.stop?.();
+    await this.eventTypes?.stop();
     await this.dispatcher.stop(Math.max(0, stopBy - Date.now()));
     await this.store.close();
     logger.info('herald broker stopped');

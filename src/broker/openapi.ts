@@ -139,7 +139,8 @@ const logParameters: Json[] = [
     name: 'filter',
     in: 'query',
     schema: { type: 'string' },
-    description: 'CloudEvents SQL expression',
+    description:
+      'CloudEvents SQL expression, or (starting with { or [) a JSON filter or array of filters in the subscriptions dialects, the data dialect included',
   },
 ];
 
@@ -512,6 +513,18 @@ export const openApiDocument = {
         },
       }),
     },
+    '/eventtypes': {
+      get: operation({
+        summary: 'Event types seen on publish and declared (EventType resources, --event-types-file)',
+        action: 'read',
+        responses: {
+          '200': {
+            description: 'The registry',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/EventTypeList' } } },
+          },
+        },
+      }),
+    },
   },
   components: {
     securitySchemes: {
@@ -646,6 +659,53 @@ export const openApiDocument = {
           protocol: { type: 'string' },
           owner: { type: 'string' },
           status: { type: 'object' },
+        },
+      },
+      EventTypeList: {
+        type: 'object',
+        required: ['eventTypes'],
+        properties: {
+          eventTypes: { type: 'array', items: { $ref: '#/components/schemas/EventType' } },
+        },
+      },
+      EventType: {
+        type: 'object',
+        required: ['type', 'firstSeen', 'lastSeen', 'count'],
+        additionalProperties: false,
+        properties: {
+          type: { type: 'string' },
+          source: { type: 'string', description: 'Absent: a declaration for every source' },
+          description: { type: 'string' },
+          schema: { type: 'object', description: 'JSON Schema of data' },
+          validation: { enum: ['off', 'enforce'] },
+          firstSeen: { type: ['string', 'null'], format: 'date-time' },
+          lastSeen: { type: ['string', 'null'], format: 'date-time' },
+          count: { type: 'integer', minimum: 0 },
+        },
+      },
+      DataFilter: {
+        description:
+          'Herald filter dialect over JSON data: { "data": { "<JSON Pointer>": { eq | prefix | gt | gte | lt | lte | exists } } }',
+        type: 'object',
+        required: ['data'],
+        properties: {
+          data: {
+            type: 'object',
+            additionalProperties: {
+              type: 'object',
+              minProperties: 1,
+              additionalProperties: false,
+              properties: {
+                eq: { type: ['string', 'number', 'boolean', 'null'] },
+                prefix: { type: 'string', minLength: 1 },
+                gt: { type: 'number' },
+                gte: { type: 'number' },
+                lt: { type: 'number' },
+                lte: { type: 'number' },
+                exists: { type: 'boolean' },
+              },
+            },
+          },
         },
       },
     },

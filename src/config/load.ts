@@ -49,6 +49,11 @@ export interface BrokerConfig {
     readonly tls: boolean;
     readonly ca: string | undefined;
   };
+  readonly eventTypes: {
+    readonly max: number;
+    readonly rate: number;
+    readonly file: string | undefined;
+  };
   readonly auth: {
     readonly methods: readonly ('tokens' | 'jwt' | 'kubernetes')[];
     readonly tokensFile: string | undefined;
@@ -124,6 +129,11 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
             },
       tls: raw['kafka-tls'],
       ca: raw['kafka-ca'],
+    },
+    eventTypes: {
+      max: raw['event-types-max'],
+      rate: raw['event-types-rate'],
+      file: raw['event-types-file'],
     },
     auth: {
       methods: raw.auth.filter((m) => m !== 'none'),

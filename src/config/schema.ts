@@ -216,6 +216,24 @@ export const BROKER_OPTIONS = [
     doc: 'PEM file of the CA(s) that sign the Kafka certificates, instead of the system ones (with --kafka-tls).',
   },
   {
+    name: 'event-types-max',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most distinct (type, source) pairs the event type registry keeps; new ones past it are counted in herald_event_types_dropped_total, not registered (0 = no registry).',
+  },
+  {
+    name: 'event-types-rate',
+    kind: 'number',
+    default: '20',
+    doc: 'Writes per second from the event type registry to its backing store (EventType resources with --kubernetes).',
+  },
+  {
+    name: 'event-types-file',
+    kind: 'path',
+    default: '',
+    doc: 'YAML list of declared event types (type, source, description, schema, validation) for a broker without --kubernetes.',
+  },
+  {
     name: 'auth',
     kind: 'none|tokens,jwt,kubernetes',
     default: 'none',
@@ -389,6 +407,9 @@ export const brokerConfigSchema = z
     'kafka-sasl-password-file': z.string().min(1).optional(),
     'kafka-tls': boolean.default(false),
     'kafka-ca': z.string().min(1).optional(),
+    'event-types-max': integer.min(0).default(1000),
+    'event-types-rate': z.coerce.number().positive().default(20),
+    'event-types-file': z.string().min(1).optional(),
     auth: z
       .string()
       .transform((value) => value.split(',').map((m) => m.trim()))

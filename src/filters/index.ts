@@ -13,3 +13,5 @@ export type {
   IndexedAttribute,
 } from './filters.js';
 export { compileSqlFilter, MAX_SQL_LENGTH } from './sql.js';
+export { compileFilterParam } from './query.js';
+export { compileDataFilter, dataParseCount, parseJsonPointer } from './data.js';

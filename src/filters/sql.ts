@@ -19,7 +19,7 @@ export const compileSqlFilter: SqlCompiler = (expression, pointer) => {
   }
   try {
     const compiled = compile(expression);
-    const predicate: EventPredicate = (attributes) => compiled.matches(attributes);
+    const predicate: EventPredicate = (event) => compiled.matches(event.attributes);
     return predicate;
   } catch (error) {
     if (error instanceof CesqlParseError) {

@@ -12,6 +12,7 @@ import { readBody } from '../http/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
+import type { IngressHook } from './hooks.js';
 
 export interface IngressOptions {
   readonly store: EventStore;
@@ -20,6 +21,8 @@ export interface IngressOptions {
   readonly maxRequestSize: number;
   /** Events per second; 0 = unlimited. */
   readonly rateLimit: number;
+  /** Sees every request's events before they are stored and after they are accepted. */
+  readonly hook?: IngressHook;
   /** Authorization of the parsed events (a principal's `publish` filters); throws to refuse them all. */
   readonly authorizeEvents?: (req: IncomingMessage, events: readonly CloudEvent[]) => void;
 }
@@ -130,6 +133,8 @@ export class Ingress {
     const events = await this.parse(req, requestOptions);
     this.options.authorizeEvents?.(req, events);
     if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
+    const hook = this.options.hook;
+    hook?.check?.(events);
     const trace = captureTrace(req);
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
     const { store, metrics } = this.options;
@@ -145,6 +150,13 @@ export class Ingress {
     for (const outcome of outcomes) if (outcome.duplicate) duplicates++;
     metrics.accepted.inc(outcomes.length - duplicates);
     if (duplicates > 0) metrics.duplicates.inc(duplicates);
+    if (hook?.accepted !== undefined) {
+      try {
+        hook.accepted(duplicates === 0 ? events : events.filter((_, i) => outcomes[i]?.duplicate !== true));
+      } catch {
+        // A hook never fails a publish that was stored (see IngressHook.accepted).
+      }
+    }
     res.writeHead(202, { 'content-length': 0 });
     res.end();
   }

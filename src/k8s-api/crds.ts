@@ -7,6 +7,8 @@ import {
   brokerStatusSchema,
   channelSpecSchema,
   channelStatusSchema,
+  eventTypeSpecSchema,
+  eventTypeStatusSchema,
   eventPolicySpecSchema,
   eventPolicyStatusSchema,
   subscriptionSpecSchema,
@@ -183,6 +185,21 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
     // No CEL rule for "sink or subscriber": CEL cannot see `sink`, which is a string or an object and so
     // left untyped; the broker reports a missing sink as the Ready condition instead.
   });
+  const eventTypeCrd = crd({
+    kind: 'EventType',
+    plural: 'eventtypes',
+    singular: 'eventtype',
+    shortNames: ['heventtype'],
+    spec: eventTypeSpecSchema,
+    status: eventTypeStatusSchema,
+    columns: [
+      { name: 'Broker', type: 'string', jsonPath: '.spec.broker' },
+      { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+      { name: 'Source', type: 'string', jsonPath: '.spec.source' },
+      { name: 'Validation', type: 'string', jsonPath: '.spec.validation' },
+      { name: 'Count', type: 'integer', jsonPath: '.status.count' },
+    ],
+  });
   const eventPolicyCrd = crd({
     kind: 'EventPolicy',
     plural: 'eventpolicies',
@@ -195,5 +212,5 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
       { name: 'Ready', type: 'string', jsonPath: READY },
     ],
   });
-  return [brokerCrd, channelCrd, subscriptionCrd, eventPolicyCrd];
+  return [brokerCrd, channelCrd, subscriptionCrd, eventTypeCrd, eventPolicyCrd];
 }

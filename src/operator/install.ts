@@ -48,6 +48,8 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
         // Held only to grant it to brokers, which read the Secrets their sink credentials name.
         { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+        { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },
+        { apiGroups: [GROUP], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
         { apiGroups: [GROUP], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'configmaps'], verbs: everything },

@@ -226,8 +226,8 @@ export function brokerChildren(
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: meta(broker, name),
-      // Least privilege: a broker reads and manages Subscriptions, writes their status, and reads the
-      // Secrets their sink credentials name; nothing else.
+      // Least privilege: a broker reads and manages Subscriptions and EventTypes, writes their status, and
+      // reads the Secrets their sink credentials name; nothing else.
       rules: [
         {
           apiGroups: [GROUP],
@@ -237,6 +237,10 @@ export function brokerChildren(
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
         // Sink credentials: a Subscription's sinkcredential.secretRef names a Secret (read-only, one by one).
         { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+        // The event type registry: EventType resources owned by the Broker (read to set the owner).
+        { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },
+        { apiGroups: [GROUP], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
+        { apiGroups: [GROUP], resources: ['brokers'], verbs: ['get'], resourceNames: [broker.metadata.name] },
         // EventPolicy resources are the broker's authorization rules; it reports on them.
         { apiGroups: [GROUP], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },

@@ -226,10 +226,10 @@ export function compileSubscription(
   const matches =
     source === undefined && types === undefined
       ? list.matches
-      : (attributes: Parameters<typeof list.matches>[0]) =>
-          (source === undefined || attributes['source'] === source) &&
-          (types === undefined || types.has(attributes['type'] as string)) &&
-          list.matches(attributes);
+      : (event: Parameters<typeof list.matches>[0]) =>
+          (source === undefined || event.attributes['source'] === source) &&
+          (types === undefined || types.has(event.attributes['type'] as string)) &&
+          list.matches(event);
   const required = strongestRequirement([
     types === undefined ? undefined : { attribute: 'type', values: types },
     source === undefined ? undefined : { attribute: 'source', values: new Set([source]) },
