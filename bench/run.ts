@@ -4,7 +4,7 @@
 // writes the results as JSON to bench/results/ and prints a markdown table with each scenario's ratio
 // to its baseline or target. Options:
 //   --quick            short runs and smaller data sets
-//   --only a,b,cesql   run only these scenarios (a b c d e f cesql g)
+//   --only a,b,cesql   run only these scenarios (a b c d e f cesql g data)
 //   --profile          run the (a), (b) and (c) throughput brokers under `node --cpu-prof` and
 //                      summarise the profiles (slower: profiling costs the broker some CPU)
 //   --no-pin           do not pin the server to core 1 and the load side to core 0 with taskset
@@ -20,6 +20,7 @@ import type { ProfileSummary } from './lib/profile.js';
 import type { JudgedRow, Row } from './lib/report.js';
 import { judge, markdownTable } from './lib/report.js';
 import { cesqlScenario } from './scenarios/cesql.js';
+import { dataFiltersScenario } from './scenarios/data-filters.js';
 import { endToEnd } from './scenarios/e2e.js';
 import { fanOut } from './scenarios/fanout.js';
 import { ingressBatch, ingressSingle } from './scenarios/ingress.js';
@@ -36,6 +37,7 @@ const SCENARIOS: readonly Scenario[] = [
   replay,
   cesqlScenario,
   kafkaScenario,
+  dataFiltersScenario,
 ];
 
 interface Options {

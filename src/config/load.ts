@@ -49,6 +49,25 @@ export interface BrokerConfig {
     readonly tls: boolean;
     readonly ca: string | undefined;
   };
+  readonly eventTypes: {
+    readonly max: number;
+    readonly rate: number;
+    readonly file: string | undefined;
+  };
+  readonly auth: {
+    readonly methods: readonly ('tokens' | 'jwt' | 'kubernetes')[];
+    readonly tokensFile: string | undefined;
+    readonly jwtJwks: string | undefined;
+    readonly jwtIssuers: readonly string[];
+    readonly jwtAudience: string | undefined;
+    readonly kubernetesAudience: string;
+    readonly maxAuthorizationSize: number;
+    readonly jwksCooldownMs: number;
+  };
+  readonly policyFile: string | undefined;
+  readonly authzDefault: 'allow-authenticated' | 'deny';
+  readonly maxSubscriptionsPerPrincipal: number;
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
   /** Bounds that keep one client, filter or event from stalling or exhausting the broker. */
   readonly limits: BrokerLimits;
 }
@@ -139,9 +158,31 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       tls: raw['kafka-tls'],
       ca: raw['kafka-ca'],
     },
+    eventTypes: {
+      max: raw['event-types-max'],
+      rate: raw['event-types-rate'],
+      file: raw['event-types-file'],
+    },
+    auth: {
+      methods: raw.auth.filter((m) => m !== 'none'),
+      tokensFile: raw['auth-tokens'],
+      jwtJwks: raw['jwt-jwks'],
+      jwtIssuers: raw['jwt-issuer'] ?? [],
+      jwtAudience: raw['jwt-audience'],
+      kubernetesAudience: raw['kubernetes-audience'],
+      maxAuthorizationSize: raw['max-auth-header'],
+      jwksCooldownMs: raw['jwt-jwks-cooldown'],
+    },
+    policyFile: raw.policy,
+    authzDefault: raw['authz-default'],
+    maxSubscriptionsPerPrincipal: raw['max-subscriptions'],
+    tls:
+      raw['tls-cert'] === undefined || raw['tls-key'] === undefined
+        ? undefined
+        : { cert: raw['tls-cert'], key: raw['tls-key'] },
     limits: {
       maxSubscribersPerRequest: raw['max-subscribers-per-request'],
-      maxSubscriptions: raw['max-subscriptions'],
+      maxSubscriptions: raw['max-subscriptions-total'],
       filter: {
         maxLength: raw['filter-max-length'],
         maxNodes: raw['filter-max-nodes'],

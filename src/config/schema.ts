@@ -216,16 +216,112 @@ export const BROKER_OPTIONS = [
     doc: 'PEM file of the CA(s) that sign the Kafka certificates, instead of the system ones (with --kafka-tls).',
   },
   {
+    name: 'event-types-max',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most distinct (type, source) pairs the event type registry keeps; new ones past it are counted in herald_event_types_dropped_total, not registered (0 = no registry).',
+  },
+  {
+    name: 'event-types-rate',
+    kind: 'number',
+    default: '20',
+    doc: 'Writes per second from the event type registry to its backing store (EventType resources with --kubernetes).',
+  },
+  {
+    name: 'event-types-file',
+    kind: 'path',
+    default: '',
+    doc: 'YAML list of declared event types (type, source, description, schema, validation) for a broker without --kubernetes.',
+  },
+  {
+    name: 'auth',
+    kind: 'none|tokens,jwt,kubernetes',
+    default: 'none',
+    doc: 'How requests authenticate (Authorization: Bearer): none, or a comma-separated list of tokens, jwt, kubernetes.',
+  },
+  {
+    name: 'auth-tokens',
+    kind: 'path',
+    default: '',
+    doc: 'YAML list of static tokens (- { principal: NAME, sha256: HEX } or token:), reloaded when it changes (auth tokens).',
+  },
+  {
+    name: 'jwt-jwks',
+    kind: 'path|url',
+    default: '',
+    doc: 'JSON Web Key Set that signs accepted JWTs: a file (reloaded when it changes) or an http(s) URL (cached; refetched for an unknown kid) (auth jwt).',
+  },
+  {
+    name: 'jwt-issuer',
+    kind: 'string',
+    default: '',
+    doc: 'Accepted JWT issuers (iss), comma-separated; with several, the principal is ISSUER#SUB (auth jwt).',
+  },
+  {
+    name: 'jwt-audience',
+    kind: 'string',
+    default: '',
+    doc: 'Audience (aud) a JWT must carry (auth jwt).',
+  },
+  {
+    name: 'kubernetes-audience',
+    kind: 'string',
+    default: 'herald',
+    doc: 'Audience a ServiceAccount token must be bound to, checked with a TokenReview (auth kubernetes).',
+  },
+  {
+    name: 'policy',
+    kind: 'path',
+    default: '',
+    doc: 'YAML authorization policy: rules of principals (names or globs) x actions (publish, subscribe, read, admin), optional CESQL filter on publish.',
+  },
+  {
+    name: 'authz-default',
+    kind: 'allow-authenticated|deny',
+    default: 'allow-authenticated',
+    doc: 'Without --policy (and EventPolicy resources): allow-authenticated lets every authenticated principal publish, subscribe and read (admin needs a rule); deny refuses all.',
+  },
+  {
+    name: 'max-auth-header',
+    kind: 'size',
+    default: '8KiB',
+    doc: 'Largest accepted Authorization header; larger answers 431.',
+  },
+  {
+    name: 'max-subscriptions',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most subscriptions one authenticated principal may own (0 = unlimited); more answers 403.',
+  },
+  {
+    name: 'tls-cert',
+    kind: 'path',
+    default: '',
+    doc: 'PEM certificate chain: serve HTTPS on every listener; reloaded when the file changes.',
+  },
+  {
+    name: 'tls-key',
+    kind: 'path',
+    default: '',
+    doc: 'PEM private key of --tls-cert; reloaded when the file changes.',
+  },
+  {
+    name: 'jwt-jwks-cooldown',
+    kind: 'duration',
+    default: '30s',
+    doc: 'A JWKS URL is refetched for a token with an unknown kid (key rotation) at most this often (auth jwt).',
+  },
+  {
     name: 'max-subscribers-per-request',
     kind: 'integer',
     default: '100',
     doc: 'Most subscribers one POST /events/sub may name; more is a 400 (HERALD_TOO_MANY_SUBSCRIBERS).',
   },
   {
-    name: 'max-subscriptions',
+    name: 'max-subscriptions-total',
     kind: 'integer',
     default: '10000',
-    doc: 'Most subscriptions a broker holds; creating more is a 409 (HERALD_TOO_MANY_SUBSCRIPTIONS).',
+    doc: 'Most subscriptions a broker holds, whoever owns them (--max-subscriptions bounds each principal); creating more is a 409 (HERALD_TOO_MANY_SUBSCRIPTIONS).',
   },
   {
     name: 'filter-max-length',
@@ -437,8 +533,46 @@ export const brokerConfigSchema = z
     'kafka-sasl-password-file': z.string().min(1).optional(),
     'kafka-tls': boolean.default(false),
     'kafka-ca': z.string().min(1).optional(),
+    'event-types-max': integer.min(0).default(1000),
+    'event-types-rate': z.coerce.number().positive().default(20),
+    'event-types-file': z.string().min(1).optional(),
+    auth: z
+      .string()
+      .transform((value) => value.split(',').map((m) => m.trim()))
+      .pipe(
+        z
+          .array(
+            z.enum(
+              ['none', 'tokens', 'jwt', 'kubernetes'],
+              'must be none or a list of tokens, jwt, kubernetes',
+            ),
+          )
+          .refine((m) => !m.includes('none') || m.length === 1, 'none cannot be combined with other methods')
+          .refine((m) => new Set(m).size === m.length, 'lists a method twice'),
+      )
+      .default(['none']),
+    'auth-tokens': z.string().min(1).optional(),
+    'jwt-jwks': z.string().min(1).optional(),
+    'jwt-issuer': z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((i) => i.trim())
+          .filter((i) => i !== ''),
+      )
+      .optional(),
+    'jwt-audience': z.string().min(1).optional(),
+    'kubernetes-audience': z.string().min(1).default('herald'),
+    policy: z.string().min(1).optional(),
+    'authz-default': z.enum(['allow-authenticated', 'deny']).default('allow-authenticated'),
+    'max-auth-header': size.pipe(z.number().min(256, 'must be at least 256 bytes')).default(8192),
+    'max-subscriptions': integer.min(0).default(1000),
+    'tls-cert': z.string().min(1).optional(),
+    'tls-key': z.string().min(1).optional(),
+    'jwt-jwks-cooldown': duration.default(30_000),
     'max-subscribers-per-request': integer.min(1).default(100),
-    'max-subscriptions': integer.min(1).default(10_000),
+    'max-subscriptions-total': integer.min(1).default(10_000),
     'filter-max-length': integer
       .min(16)
       .max(1024 * 1024)
@@ -499,6 +633,25 @@ export const brokerConfigSchema = z
       config['admin-port'] === config.port
     ) {
       ctx.addIssue({ code: 'custom', path: ['admin-port'], message: 'must differ from --port' });
+    }
+    const auth = config.auth;
+    if (auth.includes('tokens') && config['auth-tokens'] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth-tokens'],
+        message: 'is required when --auth includes tokens',
+      });
+    }
+    if (auth.includes('jwt')) {
+      for (const key of ['jwt-jwks', 'jwt-issuer', 'jwt-audience'] as const) {
+        const value = config[key];
+        if (value === undefined || value.length === 0) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'is required when --auth includes jwt' });
+        }
+      }
+    }
+    if ((config['tls-cert'] === undefined) !== (config['tls-key'] === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tls-key'], message: '--tls-cert and --tls-key go together' });
     }
   });
 

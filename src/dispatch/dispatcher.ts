@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Attributes } from '../cloudevents/index.js';
+import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
@@ -157,7 +157,7 @@ export class Dispatcher implements WorkerHost {
           for (const worker of bucket) {
             if (!worker.live) continue;
             this.filterEvaluations++;
-            if (worker.matches(attributes)) {
+            if (worker.matches(stored.event)) {
               worker.offer(stored);
               touched.add(worker);
             }
@@ -166,7 +166,7 @@ export class Dispatcher implements WorkerHost {
         for (const worker of this.unindexed) {
           if (!worker.live) continue;
           this.filterEvaluations++;
-          if (worker.matches(attributes)) {
+          if (worker.matches(stored.event)) {
             worker.offer(stored);
             touched.add(worker);
           }
@@ -193,24 +193,25 @@ export class Dispatcher implements WorkerHost {
   }
 
   /**
-   * Which subscriptions an event with these attributes would be offered to (`POST /match`): the same
+   * Which subscriptions an event would be offered to (`POST /match`): the same
    * exact-match index and compiled filters as the shared tail, read-only (no delivery, no counters).
    * Subscriptions another replica delivers are not in this process's index; their compiled filters
    * answer for them, so the result is the same on every replica.
    */
-  match(attributes: Attributes): SubscriptionDefinition[] {
+  match(event: CloudEvent): SubscriptionDefinition[] {
+    const attributes = event.attributes;
     const found = new Set<SubscriptionWorker>();
     for (const attribute of INDEXED_ATTRIBUTES) {
       const value = attributes[attribute];
       if (typeof value !== 'string') continue;
       const bucket = this.index.get(attribute)?.get(value);
       if (bucket === undefined) continue;
-      for (const worker of bucket) if (worker.matches(attributes)) found.add(worker);
+      for (const worker of bucket) if (worker.matches(event)) found.add(worker);
     }
-    for (const worker of this.unindexed) if (worker.matches(attributes)) found.add(worker);
+    for (const worker of this.unindexed) if (worker.matches(event)) found.add(worker);
     const matched = [...found].map((worker) => worker.compiled.definition);
     for (const { compiled } of this.unclaimed.values()) {
-      if (!this.workers.has(compiled.definition.id) && compiled.filter.matches(attributes)) {
+      if (!this.workers.has(compiled.definition.id) && compiled.filter.matches(event)) {
         matched.push(compiled.definition);
       }
     }

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
-import type { Attributes, CloudEvent } from '../cloudevents/index.js';
+import type { CloudEvent } from '../cloudevents/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import { authorizationFor, credentialFromSecret } from '../sink-credentials/index.js';
@@ -150,8 +150,8 @@ export class SubscriptionWorker {
     return this.compiled.definition.id;
   }
 
-  matches(attributes: Attributes): boolean {
-    return this.compiled.filter.matches(attributes);
+  matches(event: CloudEvent): boolean {
+    return this.compiled.filter.matches(event);
   }
 
   /** Resolves `sinkcredential.secretRef` into the Authorization header (throws while it cannot). */
@@ -244,7 +244,7 @@ export class SubscriptionWorker {
         const sliceStart = performance.now();
         for (const stored of page) {
           this.readPos = stored.sequence + 1;
-          if (this.matches(stored.event.attributes)) {
+          if (this.matches(stored.event)) {
             if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
             lane.queue.push(stored);
           }

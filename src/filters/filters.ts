@@ -1,15 +1,17 @@
-import type { Attributes } from '../cloudevents/index.js';
+import type { Attributes, CloudEvent } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
+import { compileDataFilter } from './data.js';
 
 /**
  * Subscriptions API filter dialects (CloudEvents Subscriptions API §3.2.4): `exact`, `prefix`,
- * `suffix`, `all`, `any`, `not`, and `sql` when a CESQL compiler is supplied.
+ * `suffix`, `all`, `any`, `not`, `sql` when a CESQL compiler is supplied, and Herald's `data`
+ * extension (conditions on JSON data, see data.ts).
  *
  * Comparison rules Herald documents (the spec leaves them open):
  * - a missing attribute never matches `exact`/`prefix`/`suffix` (so `not` of such a filter matches);
  * - Integer and Boolean attributes compare by their canonical string form (`42`, `true`).
  */
-export type EventPredicate = (attributes: Attributes) => boolean;
+export type EventPredicate = (event: CloudEvent) => boolean;
 
 /** Compiles a CESQL expression for the `sql` dialect; throws a coded 400 for an invalid one. */
 export type SqlCompiler = (expression: string, pointer: string) => EventPredicate;
@@ -30,7 +32,7 @@ export interface RequiredValues {
   readonly values: ReadonlySet<string>;
 }
 
-const DIALECTS = ['exact', 'prefix', 'suffix', 'all', 'any', 'not', 'sql'] as const;
+const DIALECTS = ['exact', 'prefix', 'suffix', 'all', 'any', 'not', 'sql', 'data'] as const;
 
 function invalid(pointer: string, detail: string): HeraldError {
   return new HeraldError('HERALD_INVALID_FILTER', detail, { pointer });
@@ -83,7 +85,7 @@ function compileComparison(
   if (pairs.length === 1) {
     const [name, expected] = pairs[0] as [string, string];
     return {
-      matches: (attributes) => {
+      matches: ({ attributes }) => {
         const actual = attributeText(attributes, name);
         return actual !== undefined && test(actual, expected);
       },
@@ -91,7 +93,7 @@ function compileComparison(
     };
   }
   return {
-    matches: (attributes) => {
+    matches: ({ attributes }) => {
       for (const [name, expected] of pairs) {
         const actual = attributeText(attributes, name);
         if (actual === undefined || !test(actual, expected)) return false;
@@ -123,8 +125,8 @@ export function strongestRequirement(
 export function allOf(predicates: readonly EventPredicate[]): EventPredicate {
   if (predicates.length === 0) return () => true;
   if (predicates.length === 1) return predicates[0] as EventPredicate;
-  return (attributes) => {
-    for (const predicate of predicates) if (!predicate(attributes)) return false;
+  return (event) => {
+    for (const predicate of predicates) if (!predicate(event)) return false;
     return true;
   };
 }
@@ -178,8 +180,8 @@ export function compileFilter(
             }
           : undefined;
       return {
-        matches: (attributes) => {
-          for (const predicate of predicates) if (predicate(attributes)) return true;
+        matches: (event) => {
+          for (const predicate of predicates) if (predicate(event)) return true;
           return false;
         },
         required: union,
@@ -187,7 +189,7 @@ export function compileFilter(
     }
     case 'not': {
       const inner = compileFilter(value, at, sql, depth + 1);
-      return { matches: (attributes) => !inner.matches(attributes), required: undefined };
+      return { matches: (event) => !inner.matches(event), required: undefined };
     }
     case 'sql': {
       if (typeof value !== 'string' || value.trim() === '')
@@ -201,6 +203,8 @@ export function compileFilter(
       }
       return { matches: sql(value, at), required: undefined };
     }
+    case 'data':
+      return { matches: compileDataFilter(value, at), required: undefined };
     default:
       throw new HeraldError(
         'HERALD_UNSUPPORTED_FILTER',

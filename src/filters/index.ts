@@ -19,3 +19,5 @@ export {
   DEFAULT_SQL_FILTER_LIMITS,
 } from './sql.js';
 export type { SqlFilterLimits } from './sql.js';
+export { compileFilterParam } from './query.js';
+export { compileDataFilter, dataParseCount, parseJsonPointer } from './data.js';

@@ -89,8 +89,8 @@ export function createSqlFilterCompiler(
 ): SqlCompiler {
   return (expression, pointer) => {
     const compiled = compileBoundedSql(expression, pointer, limits, onLimit);
-    const predicate: EventPredicate = (attributes) => {
-      if (compiled.matches(attributes)) return true;
+    const predicate: EventPredicate = (event) => {
+      if (compiled.matches(event.attributes)) return true;
       if (compiled.exceededBudget()) onBudgetExceeded();
       return false;
     };

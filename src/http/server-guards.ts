@@ -31,9 +31,10 @@ function rawProblem(error: HeraldError): string {
 function problemForClientError(error: NodeJS.ErrnoException): HeraldError {
   switch (error.code) {
     case 'HPE_HEADER_OVERFLOW':
+      // Node does not say which header overflowed; an oversized Authorization is the usual one.
       return new HeraldError(
-        'HERALD_HEADERS_TOO_LARGE',
-        'the request headers are larger than the server accepts',
+        'HERALD_AUTHORIZATION_TOO_LARGE',
+        'the request headers (an Authorization header, most often) are larger than the server accepts',
       );
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new HeraldError(
@@ -107,7 +108,7 @@ export class ServerGuards {
     this.options.onRefused(
       problem.code === 'HERALD_REQUEST_TIMEOUT'
         ? 'request-timeout'
-        : problem.code === 'HERALD_HEADERS_TOO_LARGE'
+        : problem.code === 'HERALD_AUTHORIZATION_TOO_LARGE'
           ? 'max-header-size'
           : 'malformed-request',
     );

@@ -13,6 +13,7 @@ import { clientKeyOf, readBody } from '../http/index.js';
 import { jsonDepthExceeded, RateLimiter } from '../limits/index.js';
 import type { BrokerMetrics } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
+import type { IngressHook } from './hooks.js';
 
 export interface IngressOptions {
   readonly store: EventStore;
@@ -21,6 +22,10 @@ export interface IngressOptions {
   readonly maxRequestSize: number;
   /** Events per second; 0 = unlimited. */
   readonly rateLimit: number;
+  /** Sees every request's events before they are stored and after they are accepted. */
+  readonly hook?: IngressHook;
+  /** Authorization of the parsed events (a principal's `publish` filters); throws to refuse them all. */
+  readonly authorizeEvents?: (req: IncomingMessage, events: readonly CloudEvent[]) => void;
   /** Events one request may carry under the rate limit (0 = one second of the rate). */
   readonly rateBurst?: number;
   readonly rateLimitPer?: 'global' | 'client';
@@ -185,8 +190,11 @@ export class Ingress {
     // A cheap refusal before the body is read when not even one event could pass now.
     if (limiter !== undefined) this.limited(() => limiter.check(client), req);
     const events = await this.parse(req, requestOptions);
+    this.options.authorizeEvents?.(req, events);
     // Counted in events once they are known; the request passes whole or not at all.
     if (limiter !== undefined) this.limited(() => limiter.take(client, events.length), req);
+    const hook = this.options.hook;
+    hook?.check?.(events);
     const trace = captureTrace(req);
     const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
     const { store, metrics } = this.options;
@@ -202,6 +210,13 @@ export class Ingress {
     for (const outcome of outcomes) if (outcome.duplicate) duplicates++;
     metrics.accepted.inc(outcomes.length - duplicates);
     if (duplicates > 0) metrics.duplicates.inc(duplicates);
+    if (hook?.accepted !== undefined) {
+      try {
+        hook.accepted(duplicates === 0 ? events : events.filter((_, i) => outcomes[i]?.duplicate !== true));
+      } catch {
+        // A hook never fails a publish that was stored (see IngressHook.accepted).
+      }
+    }
     res.writeHead(202, { 'content-length': 0 });
     res.end();
   }

@@ -7,6 +7,10 @@ import {
   brokerStatusSchema,
   channelSpecSchema,
   channelStatusSchema,
+  eventTypeSpecSchema,
+  eventTypeStatusSchema,
+  eventPolicySpecSchema,
+  eventPolicyStatusSchema,
   subscriptionSpecSchema,
   subscriptionStatusSchema,
 } from './schemas.js';
@@ -128,7 +132,7 @@ function crd(input: CrdInput): Record<string, unknown> {
 
 const READY = '.status.conditions[?(@.type=="Ready")].status';
 
-/** Herald's three CustomResourceDefinitions, generated from the zod schemas the code validates with. */
+/** Herald's CustomResourceDefinitions, generated from the zod schemas the code validates with. */
 export function customResourceDefinitions(): Record<string, unknown>[] {
   const brokerCrd = crd({
     kind: 'Broker',
@@ -181,5 +185,32 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
     // No CEL rule for "sink or subscriber": CEL cannot see `sink`, which is a string or an object and so
     // left untyped; the broker reports a missing sink as the Ready condition instead.
   });
-  return [brokerCrd, channelCrd, subscriptionCrd];
+  const eventTypeCrd = crd({
+    kind: 'EventType',
+    plural: 'eventtypes',
+    singular: 'eventtype',
+    shortNames: ['heventtype'],
+    spec: eventTypeSpecSchema,
+    status: eventTypeStatusSchema,
+    columns: [
+      { name: 'Broker', type: 'string', jsonPath: '.spec.broker' },
+      { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+      { name: 'Source', type: 'string', jsonPath: '.spec.source' },
+      { name: 'Validation', type: 'string', jsonPath: '.spec.validation' },
+      { name: 'Count', type: 'integer', jsonPath: '.status.count' },
+    ],
+  });
+  const eventPolicyCrd = crd({
+    kind: 'EventPolicy',
+    plural: 'eventpolicies',
+    singular: 'eventpolicy',
+    shortNames: ['hpolicy'],
+    spec: eventPolicySpecSchema,
+    status: eventPolicyStatusSchema,
+    columns: [
+      { name: 'Broker', type: 'string', jsonPath: '.spec.broker' },
+      { name: 'Ready', type: 'string', jsonPath: READY },
+    ],
+  });
+  return [brokerCrd, channelCrd, subscriptionCrd, eventTypeCrd, eventPolicyCrd];
 }

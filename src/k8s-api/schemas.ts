@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { declaredEventTypeSchema } from '../eventtypes/index.js';
+import { policyRuleSchema } from '../auth/index.js';
 import { deliverySchema, subscriptionRequestSchema } from '../subscriptions/validate.js';
 
 /** The API group and version of Herald's custom resources. */
@@ -33,6 +35,11 @@ export const brokerSpecSchema = z.object({
     .string()
     .regex(/^\d+(Ki|Mi|Gi|Ti)?$/)
     .optional(),
+  /**
+   * How the broker authenticates requests: `kubernetes` = ServiceAccount tokens (audience `herald`)
+   * checked with TokenReviews, authorized by the namespace's EventPolicy resources. Default `none`.
+   */
+  auth: z.enum(['none', 'kubernetes']).optional(),
 });
 
 export const brokerStatusSchema = z.object({
@@ -130,13 +137,46 @@ export const subscriptionStatusSchema = z.object({
   deadLettered: z.number().int().optional(),
 });
 
+/**
+ * An EventType resource's spec: a declared type (description, JSON Schema, `validation`) of one
+ * broker, or one the broker registered because it saw it published (labelled `origin: discovered`).
+ */
+export const eventTypeSpecSchema = declaredEventTypeSchema.extend({ broker: dnsLabel });
+
+export const eventTypeStatusSchema = z.object({
+  firstSeen: z.string().optional(),
+  lastSeen: z.string().optional(),
+  /** Events of this type accepted by the broker (as counted by the replica that wrote last). */
+  count: z.number().int().min(0).optional(),
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
+/**
+ * An EventPolicy: who may do what on a broker, in the rules of `--policy` (principals are names or globs,
+ * a ServiceAccount is `system:serviceaccount:<namespace>:<name>`). `broker` absent = every broker of the
+ * namespace.
+ */
+export const eventPolicySpecSchema = z.object({
+  broker: dnsLabel.optional(),
+  rules: z.array(policyRuleSchema).min(1),
+});
+
+export const eventPolicyStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
 export type Condition = z.infer<typeof conditionSchema>;
+export type EventPolicySpec = z.infer<typeof eventPolicySpecSchema>;
 export type BrokerSpec = z.infer<typeof brokerSpecSchema>;
 export type BrokerStatus = z.infer<typeof brokerStatusSchema>;
 export type ChannelSpec = z.infer<typeof channelSpecSchema>;
 export type ChannelStatus = z.infer<typeof channelStatusSchema>;
 export type SubscriptionSpec = z.infer<typeof subscriptionSpecSchema>;
 export type SubscriptionResourceStatus = z.infer<typeof subscriptionStatusSchema>;
+export type EventTypeSpec = z.infer<typeof eventTypeSpecSchema>;
+export type EventTypeStatus = z.infer<typeof eventTypeStatusSchema>;
 
 export interface ObjectMeta {
   readonly name: string;
@@ -162,6 +202,8 @@ export interface Resource<Spec, Status> {
 export type Broker = Resource<BrokerSpec, BrokerStatus>;
 export type Channel = Resource<ChannelSpec, ChannelStatus>;
 export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
+export type EventTypeResource = Resource<EventTypeSpec, EventTypeStatus>;
+export type EventPolicyResource = Resource<EventPolicySpec, z.infer<typeof eventPolicyStatusSchema>>;
 
 /** The `Ready` condition every Herald resource reports. */
 export function readyCondition(

@@ -63,6 +63,51 @@ export class BrokerMetrics {
     help: 'Subscription filter evaluations (indexed exact filters skip subscriptions that cannot match)',
     registers: [this.registry],
   });
+  readonly filterDataParses = new Counter({
+    name: 'herald_filter_data_parses_total',
+    help: 'Event data parsed for `data` filters (at most once per event, however many subscriptions filter on data)',
+    registers: [this.registry],
+  });
+  readonly eventTypes = new Gauge({
+    name: 'herald_event_types',
+    help: 'Distinct (type, source) pairs in the event type registry',
+    registers: [this.registry],
+  });
+  readonly eventTypesDropped = new Counter({
+    name: 'herald_event_types_dropped_total',
+    help: 'Events of new types not registered, by reason (limit: --event-types-max reached)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventTypeWritesPending = new Gauge({
+    name: 'herald_event_type_writes_pending',
+    help: 'Event types waiting to be written (held back by --event-types-rate or a failing backing store)',
+    registers: [this.registry],
+  });
+  readonly eventTypeWrites = new Counter({
+    name: 'herald_event_type_writes_total',
+    help: 'Writes of the event type registry to its backing store (EventType resources in Kubernetes mode), by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: 'herald_auth_failures_total',
+    help: 'Requests refused by authentication, by reason (missing, malformed, invalid, oversized, backend)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly authzDenials = new Counter({
+    name: 'herald_authz_denials_total',
+    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, owner)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptionLimitHits = new Counter({
+    name: 'herald_subscription_limit_total',
+    help: 'Subscription creations refused by --max-subscriptions',
+    registers: [this.registry],
+  });
   readonly limitRejections = new Counter({
     name: 'herald_limit_rejections_total',
     help: 'Requests, connections or evaluations refused or cut short by a configured limit, by limit (the flag name)',

@@ -1,5 +1,12 @@
 import { HeraldError } from '../errors/index.js';
-import { readBody, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
+import {
+  ownerOf,
+  ownerScopeOf,
+  readBody,
+  readJsonObject,
+  readOptionalJsonObject,
+  sendJson,
+} from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
@@ -58,9 +65,14 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     res.end();
   });
   // The body stays the Subscriptions API's plain array; further pages are linked from the header.
-  router.on('GET', '/subscriptions', (_req, res, _params, url) => {
+  // Authorization confines a principal without `admin` to its own subscriptions.
+  router.on('GET', '/subscriptions', (req, res, _params, url) => {
     const limit = pageLimit(url, MAX_SUBSCRIPTIONS_PAGE);
-    const { definitions, more } = service.page(limit, url.searchParams.get('after') ?? undefined);
+    const { definitions, more } = service.page(
+      limit,
+      url.searchParams.get('after') ?? undefined,
+      ownerScopeOf(req),
+    );
     const last = definitions[definitions.length - 1]?.id;
     sendJson(
       res,
@@ -71,7 +83,7 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
   });
   router.on('POST', '/subscriptions', async (req, res) => {
     const request = parseSubscriptionRequest(await readJsonObject(req));
-    const definition = await service.create(request);
+    const definition = await service.create(request, 'api', undefined, undefined, ownerOf(req));
     sendJson(res, 201, service.view(definition), {
       location: `/subscriptions/${encodeURIComponent(definition.id)}`,
     });

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Dispatcher } from '../dispatch/index.js';
 import { eventToJson } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { SensitiveHeaders } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
+import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
   DeliverySpec,
@@ -20,7 +20,7 @@ import { buildDefinition, compileSubscription } from './validate.js';
 
 export interface SubscriptionServiceOptions {
   readonly registry: SubscriptionRegistry;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: DeliveryControl;
   readonly store: EventStore;
   readonly logger: Logger;
   readonly sql: SqlCompiler | undefined;
@@ -35,7 +35,9 @@ export interface SubscriptionServiceOptions {
    * `secretRef` (Kubernetes: the resource names a Secret, so it never holds the secret itself).
    */
   readonly secrets?: 'inline' | 'secretRef';
-  /** Most subscriptions this broker holds (`--max-subscriptions`). */
+  /** Most subscriptions one owner may have (0 = unlimited); subscriptions without an owner are not counted. */
+  readonly maxPerOwner?: number;
+  /** Most subscriptions this broker holds (`--max-subscriptions-total`). */
   readonly maxSubscriptions?: number;
   /** Told when a limit refuses a request (the broker counts it in a metric). */
   readonly onLimit?: (limit: string) => void;
@@ -231,13 +233,28 @@ export class SubscriptionService {
     return this.get(id);
   }
 
+  /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions`). */
+  assertCapacity(owner: string | undefined, count: number): void {
+    const max = this.options.maxPerOwner ?? 0;
+    if (owner === undefined || max === 0) return;
+    let owned = 0;
+    for (const definition of this.definitions.values()) if (definition.owner === owner) owned++;
+    if (owned + count > max) {
+      throw new HeraldError(
+        'HERALD_SUBSCRIPTION_LIMIT',
+        `principal '${owner}' has ${owned} of at most ${max} subscriptions; delete some first`,
+      );
+    }
+  }
+
   async create(
     request: SubscriptionRequest,
     origin: SubscriptionOrigin = 'api',
     seed?: SeedView,
     id = randomUUID(),
+    owner?: string,
   ): Promise<SubscriptionDefinition> {
-    const [definition] = await this.createMany([request], origin, seed, [id]);
+    const [definition] = await this.createMany([request], origin, seed, [id], owner);
     return definition as SubscriptionDefinition;
   }
 
@@ -251,13 +268,15 @@ export class SubscriptionService {
     origin: SubscriptionOrigin,
     seed: SeedView | undefined,
     ids: readonly string[],
+    owner?: string,
   ): Promise<SubscriptionDefinition[]> {
+    this.assertCapacity(owner, requests.length);
     const max = this.options.maxSubscriptions ?? Infinity;
     if (this.definitions.size + requests.length > max) {
-      this.options.onLimit?.('max-subscriptions');
+      this.options.onLimit?.('max-subscriptions-total');
       throw new HeraldError(
         'HERALD_TOO_MANY_SUBSCRIPTIONS',
-        `the broker holds ${this.definitions.size} subscriptions; ${requests.length} more would exceed --max-subscriptions (${max})`,
+        `the broker holds ${this.definitions.size} subscriptions; ${requests.length} more would exceed --max-subscriptions-total (${max})`,
       );
     }
     const createdAt = new Date().toISOString();
@@ -267,7 +286,7 @@ export class SubscriptionService {
       const definition = buildDefinition(
         id,
         request,
-        { origin, seed, paused: false, createdAt },
+        { origin, seed, paused: false, createdAt, owner },
         this.options.deliveryDefaults,
       );
       this.checkSinks(definition);
@@ -380,9 +399,16 @@ export class SubscriptionService {
     };
   }
 
-  /** One page of subscriptions in id order, after the subscription `after`. */
-  page(limit: number, after?: string): { definitions: SubscriptionDefinition[]; more: boolean } {
-    const ids = [...this.definitions.keys()].sort();
+  /** One page of subscriptions in id order, after the subscription `after` (only `owner`'s, when given). */
+  page(
+    limit: number,
+    after?: string,
+    owner?: string,
+  ): { definitions: SubscriptionDefinition[]; more: boolean } {
+    const ids = [...this.definitions.values()]
+      .filter((d) => owner === undefined || d.owner === owner)
+      .map((d) => d.id)
+      .sort();
     let start = 0;
     if (after !== undefined) {
       // The first id above `after` (binary search): stable while subscriptions come and go.

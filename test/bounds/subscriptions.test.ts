@@ -103,8 +103,8 @@ describe('one transaction per seed request', () => {
   });
 });
 
-describe('subscriptions per broker (--max-subscriptions)', () => {
-  const context = useBrokerAndSink(() => startBroker({ args: ['--max-subscriptions', '5'] }));
+describe('subscriptions per broker (--max-subscriptions-total)', () => {
+  const context = useBrokerAndSink(() => startBroker({ args: ['--max-subscriptions-total', '5'] }));
 
   it('answers 409 HERALD_TOO_MANY_SUBSCRIPTIONS beyond the cap, from the API and the seed route', async () => {
     const { broker } = context;
@@ -135,7 +135,7 @@ describe('subscriptions per broker (--max-subscriptions)', () => {
     expect(over.status).toBe(409);
     expect(over.body).toMatchObject({ code: 'HERALD_TOO_MANY_SUBSCRIPTIONS' });
     const metrics = await (await fetch(`${broker.adminUrl}/metrics`)).text();
-    expect(metricValue(metrics, 'herald_limit_rejections_total{limit="max-subscriptions"}')).toBe(2);
+    expect(metricValue(metrics, 'herald_limit_rejections_total{limit="max-subscriptions-total"}')).toBe(2);
   });
 });
 

@@ -97,7 +97,7 @@ describe("Node's own answers", () => {
     const tooLarge = parseRaw(await big.closed);
     expect(tooLarge.status).toBe(431);
     expect(tooLarge.headers).toContain('content-type: application/problem+json');
-    expect(tooLarge.body).toMatchObject({ code: 'HERALD_HEADERS_TOO_LARGE', status: 431 });
+    expect(tooLarge.body).toMatchObject({ code: 'HERALD_AUTHORIZATION_TOO_LARGE', status: 431 });
     const garbage = await connect(b.url, 'THIS IS NOT HTTP\r\n\r\n');
     const malformed = parseRaw(await garbage.closed);
     expect(malformed.status).toBe(400);

@@ -22,6 +22,7 @@ function collection(object: { apiVersion: string; kind: string; metadata: { name
     Subscription: 'subscriptions',
     Channel: 'channels',
     Secret: 'secrets',
+    EventType: 'eventtypes',
   };
   const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
   const ns = object.metadata.namespace === undefined ? '' : `/namespaces/${object.metadata.namespace}`;
@@ -54,7 +55,14 @@ describe('install manifests and examples', () => {
         };
         let response;
         for (let attempt = 0; attempt < 50; attempt++) {
-          response = await kubeRequest(apiserver.server, apiserver.token, 'POST', collection(object), object);
+          // Strict: a field the schema does not know fails the test instead of being pruned.
+          response = await kubeRequest(
+            apiserver.server,
+            apiserver.token,
+            'POST',
+            `${collection(object)}?fieldValidation=Strict`,
+            object,
+          );
           // Right after CRDs are created their REST paths take a moment to appear.
           if (response.status !== 404 && response.status !== 429) break;
           await new Promise((resolve) => setTimeout(resolve, 200));
@@ -65,7 +73,7 @@ describe('install manifests and examples', () => {
       }
     };
     await apply('deploy/herald.yaml');
-    for (const crd of ['brokers', 'channels', 'subscriptions']) {
+    for (const crd of ['brokers', 'channels', 'subscriptions', 'eventtypes']) {
       for (let i = 0; i < 100; i++) {
         const got = await kubeRequest(
           apiserver.server,
@@ -85,5 +93,6 @@ describe('install manifests and examples', () => {
     await apply('examples/jetstream-channel.yaml');
     await apply('examples/kafka-channel.yaml');
     await apply('examples/subscription-with-credential.yaml');
+    await apply('examples/eventtype.yaml');
   });
 });

@@ -96,6 +96,20 @@ describe('herald operator against a real API server', () => {
       },
       { apiGroups: ['eventing.herald.dev'], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+      {
+        apiGroups: ['eventing.herald.dev'],
+        resources: ['eventtypes'],
+        verbs: ['get', 'list', 'watch', 'create'],
+      },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
+      {
+        apiGroups: ['eventing.herald.dev'],
+        resources: ['brokers'],
+        verbs: ['get'],
+        resourceNames: ['orders'],
+      },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
     ]);
     expect(
       (

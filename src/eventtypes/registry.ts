@@ -1,0 +1,325 @@
+import type { ValidateFunction } from 'ajv';
+import { DataKind } from '../cloudevents/index.js';
+import type { CloudEvent } from '../cloudevents/index.js';
+import { HeraldError } from '../errors/index.js';
+import type { IngressHook } from '../ingress/index.js';
+import { TokenBucket } from '../limits/index.js';
+import type { BrokerMetrics, Logger } from '../observability/index.js';
+import { SchemaValidators } from './schema-validator.js';
+import type {
+  BackendReceiver,
+  DeclaredEventType,
+  EventTypeBackend,
+  EventTypeView,
+  SeenEventType,
+} from './types.js';
+import { PairMap } from './pair-map.js';
+import { typeKey } from './types.js';
+
+export interface EventTypeRegistryOptions {
+  readonly backend: EventTypeBackend;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+  /** Most distinct (type, source) pairs kept (`--event-types-max`). */
+  readonly max: number;
+  /** Backend writes per second when the backend is paced (`--event-types-rate`). */
+  readonly rate: number;
+  /** How often seen types are written; a type's later sightings are written at most this often. */
+  readonly flushIntervalMs?: number;
+  /** The clock that paces writes (milliseconds); injected by tests. */
+  readonly now?: () => number;
+}
+
+interface Declaration {
+  readonly declared: DeclaredEventType;
+  readonly validate: ValidateFunction | undefined;
+}
+
+const utf8 = new TextDecoder();
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/**
+ * The event type registry: which (type, source) pairs were published, and which types are declared
+ * (with a description and a JSON Schema). It is an ingress hook: `accepted` records sightings in
+ * memory (a map lookup per event, bounded by `max`) and everything slow — writing EventType resources
+ * or the file — happens later on a timer, paced by `rate`, so a publish never waits for it and never
+ * fails because of it. `check` rejects data that violates an enforced schema.
+ */
+export class EventTypeRegistry implements IngressHook, BackendReceiver {
+  private readonly seen = new PairMap<SeenEventType>();
+  /** Seen types not yet written (first sightings) and written types seen again since. */
+  private readonly unwritten = new Set<SeenEventType>();
+  private readonly changed = new Set<SeenEventType>();
+  private readonly declarations = new Map<string, Declaration>();
+  /** Enforced declarations by `type\0source`, and by type for declarations without a source. */
+  private readonly enforcedExact = new PairMap<ValidateFunction>();
+  private readonly enforcedByType = new Map<string, ValidateFunction>();
+  readonly validators = new SchemaValidators();
+  private readonly bucket: TokenBucket;
+  private warnedFull = false;
+  private failing = false;
+  private backendStarted = false;
+  private flushing = false;
+  private lastChangedFlush = 0;
+  private retryAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly flushIntervalMs: number;
+
+  constructor(private readonly options: EventTypeRegistryOptions) {
+    this.bucket = new TokenBucket(options.rate, Math.max(1, Math.ceil(options.rate)), options.now);
+    this.flushIntervalMs = options.flushIntervalMs ?? 10_000;
+  }
+
+  /** Starts the backend (retried in the background while it fails) and the write timer. */
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), 250);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  /** Stops writing; an unpaced backend (the file) gets what is pending first. */
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    if (!this.options.backend.paced && this.backendStarted && !this.flushing) {
+      this.lastChangedFlush = 0;
+      await this.flush().catch(() => undefined);
+    }
+    this.options.backend.stop();
+  }
+
+  // --- ingress hook ---------------------------------------------------------------------------
+
+  check(events: readonly CloudEvent[]): void {
+    if (this.enforcedExact.size === 0 && this.enforcedByType.size === 0) return;
+    events.forEach((event, index) => {
+      const type = event.attributes['type'] as string;
+      const validate =
+        this.enforcedExact.get(type, event.attributes['source'] as string) ?? this.enforcedByType.get(type);
+      if (validate === undefined) return;
+      const error = this.violation(validate, event, type);
+      if (error !== undefined) throw events.length > 1 ? error.atIndex(index) : error;
+    });
+  }
+
+  private violation(validate: ValidateFunction, event: CloudEvent, type: string): HeraldError | undefined {
+    if (event.dataKind !== DataKind.Json || event.data === undefined) {
+      return new HeraldError(
+        'HERALD_SCHEMA_VIOLATION',
+        `events of type '${type}' must carry JSON data matching its declared schema`,
+        { pointer: '/data' },
+      );
+    }
+    if (validate(JSON.parse(utf8.decode(event.data)))) return undefined;
+    const first = validate.errors?.[0];
+    const at = first?.instancePath ?? '';
+    return new HeraldError(
+      'HERALD_SCHEMA_VIOLATION',
+      `data${at === '' ? '' : ` at ${at}`} ${first?.message ?? 'does not match'} (schema of type '${type}', ${first?.schemaPath ?? '#'})`,
+      { pointer: `/data${at}` },
+    );
+  }
+
+  accepted(events: readonly CloudEvent[]): void {
+    const now = Date.now();
+    let dropped = 0;
+    for (const event of events) {
+      const type = event.attributes['type'] as string;
+      const source = event.attributes['source'] as string;
+      const known = this.seen.get(type, source);
+      if (known !== undefined) {
+        known.count++;
+        known.lastSeen = now;
+        if (!this.unwritten.has(known)) this.changed.add(known);
+        continue;
+      }
+      if (this.seen.size >= this.options.max) {
+        dropped++;
+        continue;
+      }
+      const seen = { type, source, firstSeen: now, lastSeen: now, count: 1 };
+      this.seen.set(type, source, seen);
+      this.unwritten.add(seen);
+      this.options.metrics.eventTypes.set(this.seen.size);
+    }
+    if (dropped > 0) this.full(dropped);
+  }
+
+  private full(dropped: number): void {
+    this.options.metrics.eventTypesDropped.inc({ reason: 'limit' }, dropped);
+    if (this.warnedFull) return;
+    this.warnedFull = true;
+    this.options.logger.warn(
+      { max: this.options.max },
+      'the event type registry is full (--event-types-max): new event types are counted in herald_event_types_dropped_total and not registered',
+    );
+  }
+
+  // --- backend receiver -----------------------------------------------------------------------
+
+  restore(types: readonly SeenEventType[]): void {
+    for (const restored of types) {
+      const known = this.seen.get(restored.type, restored.source);
+      if (known !== undefined) {
+        known.count += restored.count;
+        known.firstSeen = Math.min(known.firstSeen, restored.firstSeen);
+        known.lastSeen = Math.max(known.lastSeen, restored.lastSeen);
+        continue;
+      }
+      if (this.seen.size >= this.options.max) {
+        this.full(1);
+        continue;
+      }
+      this.seen.set(restored.type, restored.source, { ...restored });
+    }
+    this.options.metrics.eventTypes.set(this.seen.size);
+  }
+
+  declare(key: string, declared: DeclaredEventType | undefined): void {
+    if (declared === undefined && !this.declarations.has(key)) return;
+    if (declared === undefined) this.declarations.delete(key);
+    else {
+      let validate: ValidateFunction | undefined;
+      if (declared.schema !== undefined && declared.validation === 'enforce') {
+        try {
+          validate = this.validators.validator(declared.schema);
+        } catch (error) {
+          this.options.logger.warn(
+            { eventType: declared.type, err: error },
+            'the declared JSON Schema does not compile; the type is not validated',
+          );
+        }
+      }
+      this.declarations.set(key, { declared, validate });
+    }
+    this.enforcedExact.clear();
+    this.enforcedByType.clear();
+    for (const { declared: d, validate } of this.declarations.values()) {
+      if (validate === undefined) continue;
+      if (d.source === undefined) this.enforcedByType.set(d.type, validate);
+      else this.enforcedExact.set(d.type, d.source, validate);
+    }
+    this.validators.retain(
+      [...this.declarations.values()].flatMap(({ declared: d, validate }) =>
+        validate !== undefined && d.schema !== undefined ? [d.schema] : [],
+      ),
+    );
+  }
+
+  // --- read side ------------------------------------------------------------------------------
+
+  /**
+   * `GET /eventtypes`: seen pairs with the declaration that governs them, then declarations with a
+   * source never seen, then declarations for every source (with the totals of the sources they cover).
+   */
+  list(): EventTypeView[] {
+    const exact = new Map<string, DeclaredEventType>();
+    const byType: DeclaredEventType[] = [];
+    for (const { declared } of this.declarations.values()) {
+      if (declared.source === undefined) byType.push(declared);
+      else exact.set(typeKey(declared.type, declared.source), declared);
+    }
+    const typeWide = new Map(byType.map((declared) => [declared.type, declared]));
+    const views: EventTypeView[] = [];
+    for (const seen of this.seen.values()) {
+      const key = typeKey(seen.type, seen.source);
+      // A seen pair shows the declaration that governs it: its own, else its type's.
+      const declared = exact.get(key) ?? typeWide.get(seen.type);
+      exact.delete(key);
+      views.push(view(declared ?? { type: seen.type }, seen, seen.source));
+    }
+    for (const declared of exact.values()) views.push(view(declared, undefined, declared.source));
+    for (const declared of byType) {
+      // A declaration for every source is listed once, with the totals of the sources it covers.
+      let total: SeenEventType | undefined;
+      for (const seen of this.seen.values()) {
+        if (seen.type !== declared.type) continue;
+        total =
+          total === undefined
+            ? { ...seen }
+            : {
+                ...total,
+                count: total.count + seen.count,
+                firstSeen: Math.min(total.firstSeen, seen.firstSeen),
+                lastSeen: Math.max(total.lastSeen, seen.lastSeen),
+              };
+      }
+      views.push(view(declared, total, undefined));
+    }
+    return views;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  // --- writes ---------------------------------------------------------------------------------
+
+  private async tick(): Promise<void> {
+    if (this.flushing || Date.now() < this.retryAt) return;
+    this.flushing = true;
+    try {
+      if (!this.backendStarted) {
+        await this.options.backend.start(this);
+        this.backendStarted = true;
+      }
+      await this.flush();
+      if (this.failing) this.options.logger.info('event type registry: writing again');
+      this.failing = false;
+    } catch (error) {
+      this.options.metrics.eventTypeWrites.inc({ outcome: 'error' });
+      // One warning per outage; the retries every 2 s log at debug level.
+      if (this.failing) this.options.logger.debug({ err: error }, 'event type registry: still failing');
+      else
+        this.options.logger.warn(
+          { err: error },
+          'event type registry: the backing store failed; publishes are unaffected, writes are retried',
+        );
+      this.failing = true;
+      this.retryAt = Date.now() + 2_000;
+    } finally {
+      this.flushing = false;
+      this.options.metrics.eventTypeWritesPending.set(this.unwritten.size + this.changed.size);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    const { backend } = this.options;
+    const due = Date.now() - this.lastChangedFlush >= this.flushIntervalMs;
+    const pending = [...this.unwritten, ...(due ? this.changed : [])];
+    if (pending.length === 0) return;
+    if (due) this.lastChangedFlush = Date.now();
+    let batch = pending;
+    if (backend.paced) {
+      let allowed = 0;
+      while (allowed < pending.length && this.bucket.tryTake(1)) allowed++;
+      batch = pending.slice(0, allowed);
+    }
+    if (batch.length === 0) return;
+    const types = batch.map((seen) => ({ ...seen })); // a snapshot: counting goes on meanwhile
+    await backend.write(types);
+    batch.forEach((seen, i) => {
+      this.unwritten.delete(seen);
+      // Seen again while the write was on its way: the newer count goes with a later write.
+      if (seen.count === types[i]?.count) this.changed.delete(seen);
+      else this.changed.add(seen);
+    });
+    this.options.metrics.eventTypeWrites.inc({ outcome: 'ok' }, types.length);
+  }
+}
+
+function view(
+  declared: DeclaredEventType,
+  seen: SeenEventType | undefined,
+  source: string | undefined,
+): EventTypeView {
+  return {
+    type: declared.type,
+    ...(source === undefined ? {} : { source }),
+    ...(declared.description === undefined ? {} : { description: declared.description }),
+    ...(declared.schema === undefined ? {} : { schema: declared.schema }),
+    ...(declared.validation === undefined ? {} : { validation: declared.validation }),
+    firstSeen: iso(seen?.firstSeen),
+    lastSeen: iso(seen?.lastSeen),
+    count: seen?.count ?? 0,
+  };
+}
