@@ -1,13 +1,19 @@
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createAccessControl } from '../auth/index.js';
+import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
-import { Router, sendJson, sendProblem } from '../http/index.js';
+import { clientKeyOf, ownerScopeOf, Router, sendJson, sendProblem, ServerGuards } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
 import type { EventFilterCompiler } from '../log-api/index.js';
+import { StreamAdmission } from '../limits/index.js';
 import { BrokerMetrics, versionInfo } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
@@ -15,7 +21,12 @@ import { createJetStreamStore } from '../store/jetstream/index.js';
 import { openKafkaStore } from '../store/kafka/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
-import { compileFilterParam, compileSqlFilter, dataParseCount } from '../filters/index.js';
+import {
+  compileBoundedSql,
+  compileFilterParam,
+  createSqlFilterCompiler,
+  dataParseCount,
+} from '../filters/index.js';
 import {
   registerSeedRoutes,
   registerSubscriptionApi,
@@ -43,14 +54,13 @@ const STORE_GRACE_MS = 2_000;
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
 const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub', '/metrics']);
 
-/** `filter=` on the log read API: CESQL, or a JSON filter in the subscriptions' dialects (incl. `data`). */
-const logFilter: EventFilterCompiler = (expression) => compileFilterParam(expression);
-
 export interface BrokerOptions {
   readonly config: BrokerConfig;
   readonly logger: Logger;
   /** Injected in tests and for other adapters; the default is chosen by `config.store`. */
   readonly store?: EventStore;
+  /** With `--auth kubernetes`: sends TokenReviews (built from the kubeconfig by `start`). */
+  readonly tokenReviewer?: TokenReviewer;
 }
 
 type StartableRegistry = SubscriptionRegistry & {
@@ -128,6 +138,11 @@ export class Broker {
   readonly dispatcher: Dispatcher;
   readonly subscriptions: SubscriptionService;
   private readonly registry: StartableRegistry;
+  private readonly access: AccessControl;
+  private readonly closeAccess: () => void;
+  /** The authorization rules in force (the policy file's, and EventPolicy resources in Kubernetes mode). */
+  readonly policy: PolicySet;
+  private stopPolicyWatch: (() => void) | undefined;
   private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
@@ -164,6 +179,14 @@ export class Broker {
       maxRequestSize: config.maxRequestSize,
       rateLimit: config.ingressRateLimit,
       ...(this.eventTypes === undefined ? {} : { hook: this.eventTypes }),
+      authorizeEvents: (req, events) => this.access.authorizeEvents(req, events),
+      rateBurst: config.limits.ingressRateBurst,
+      rateLimitPer: config.limits.ingressRateLimitPer,
+      rateLimitClients: config.limits.ingressRateLimitClients,
+      onRateLimitClientForgotten: () =>
+        this.metrics.limitRejections.inc({ limit: 'ingress-rate-limit-clients' }),
+      maxJsonDepth: config.limits.maxJsonDepth,
+      maxExtensions: config.limits.maxExtensions,
     });
     this.registry = registry(this.store);
     this.sinkGuard = createSinkGuard(config, this.metrics);
@@ -178,10 +201,37 @@ export class Broker {
       dispatcher: this.dispatcher,
       store: this.store,
       logger: options.logger,
-      sql: compileSqlFilter,
+      sql: createSqlFilterCompiler(
+        config.limits.filter,
+        () => this.metrics.filterBudgetExceeded.inc({ where: 'subscription' }),
+        (limit) => this.metrics.limitRejections.inc({ limit }),
+      ),
       deliveryDefaults,
+      maxSubscriptions: config.limits.maxSubscriptions,
+      onLimit: (limit) => this.metrics.limitRejections.inc({ limit }),
       ...sinkSubscriptionOptions(config, this.sinkGuard),
+      maxPerOwner: config.auth.methods.length > 0 ? config.maxSubscriptionsPerPrincipal : 0,
     });
+    const control = createAccessControl({
+      config,
+      logger: options.logger,
+      metrics: this.metrics,
+      tokenReviewer: options.tokenReviewer,
+      ownership: {
+        subscription: (id) => {
+          const found = this.subscriptions.list().find((d) => d.id === id);
+          return { exists: found !== undefined, owner: found?.owner };
+        },
+        seedGroup: (group) =>
+          this.subscriptions
+            .list()
+            .filter((d) => d.origin === 'seed' && d.seed?.group === group)
+            .map((d) => d.owner),
+      },
+    });
+    this.access = control.access;
+    this.closeAccess = control.close;
+    this.policy = control.policy;
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
     this.registerRoutes();
   }
@@ -189,10 +239,28 @@ export class Broker {
   static async start(options: BrokerOptions): Promise<Broker> {
     const deliveryDefaults = parseDeliveryDefaults(options.config.deliveryDefaults);
     const store = options.store ?? openStore(options.config, options.logger);
+    let tokenReviewer = options.tokenReviewer;
+    if (tokenReviewer === undefined && options.config.auth.methods.includes('kubernetes')) {
+      const { createTokenReviewer, loadKubeConfig } = await import('../kubernetes/index.js');
+      tokenReviewer = createTokenReviewer(loadKubeConfig());
+    }
     const registry = await openRegistry(options.config, store, options.logger, deliveryDefaults);
     const eventTypeBackend = await openEventTypeBackend(options.config, options.logger);
-    const broker = new Broker({ ...options, store }, () => registry, deliveryDefaults, eventTypeBackend);
+    let broker: Broker;
+    try {
+      broker = new Broker(
+        { ...options, store, ...(tokenReviewer === undefined ? {} : { tokenReviewer }) },
+        () => registry,
+        deliveryDefaults,
+        eventTypeBackend,
+      );
+    } catch (error) {
+      registry.stop?.();
+      await store.close();
+      throw error;
+    }
     broker.eventTypes?.start();
+    if (options.config.kubernetes) await broker.watchEventPolicies();
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();
@@ -211,6 +279,27 @@ export class Broker {
     return broker;
   }
 
+  /** Kubernetes mode: EventPolicy resources of the namespace become authorization rules, live. */
+  private async watchEventPolicies(): Promise<void> {
+    const { config, logger } = this.options;
+    const { EventPolicyWatcher, loadKubeConfig, resolveNamespace } = await import('../kubernetes/index.js');
+    const kubeConfig = loadKubeConfig();
+    const watcher = new EventPolicyWatcher({
+      config: kubeConfig,
+      namespace: resolveNamespace(kubeConfig, config.namespace),
+      broker: config.brokerName,
+      logger: logger.child({ component: 'eventpolicies' }),
+      policy: this.policy,
+    });
+    this.stopPolicyWatch = () => watcher.stop();
+    try {
+      await watcher.start();
+    } catch (error) {
+      // E.g. an install without the EventPolicy CRD or the permission to read it: say so, keep serving.
+      logger.error({ err: error }, 'EventPolicy resources cannot be read; only --policy applies');
+    }
+  }
+
   private async startDelivery(): Promise<void> {
     await this.dispatcher.start();
     await this.registry.start?.();
@@ -219,6 +308,12 @@ export class Broker {
       this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined,
     );
     this.delivering = true;
+  }
+
+  /** Every route served, as `METHOD pattern` (data port and admin port). */
+  get routes(): string[] {
+    const data = this.dataRouter.list();
+    return this.adminRouter === this.dataRouter ? data : [...data, ...this.adminRouter.list()];
   }
 
   get port(): number {
@@ -236,14 +331,23 @@ export class Broker {
       .on('POST', '/', publish(false))
       .on('POST', '/events', publish(false))
       .on('POST', '/events/pub', publish(true));
-    // The original project's clients subscribe at the broker's public URL, next to /events/pub.
-    registerSeedRoutes(this.dataRouter, this.subscriptions);
-
+    const { limits } = this.options.config;
+    const onLimit = (limit: string) => this.metrics.limitRejections.inc({ limit });
     const admin = this.adminRouter;
+    // The seed subscription routes change subscriptions: with --admin-port they live there, like the
+    // subscriptions API, so a publisher cannot replay the log to itself or delete others' subscriptions.
+    registerSeedRoutes(admin, this.subscriptions, {
+      maxSubscribersPerRequest: limits.maxSubscribersPerRequest,
+      onLimit,
+    });
+    const streams = new StreamAdmission(limits.maxStreams, limits.maxStreamsPerClient, onLimit);
     registerLogApi(admin, {
       store: this.store,
-      compileFilter: logFilter,
+      compileFilter: this.logFilter,
       shutdown: this.shutdownController.signal,
+      bounds: { maxWork: limits.logReadMaxWork, maxTimeMs: limits.logReadMaxTimeMs },
+      onBounded: onLimit,
+      admitStream: (req) => streams.admit(clientKeyOf(req)),
     });
     registerSubscriptionApi(admin, this.subscriptions);
     registerEventTypeApi(admin, this.eventTypes);
@@ -257,7 +361,15 @@ export class Broker {
         );
       }
       const matched = this.dispatcher.match(events[0] as CloudEvent);
-      sendJson(res, 200, { subscriptions: matched.map(({ id, sink }) => ({ id, sink })) });
+      // Without admin, a principal learns only about its own subscriptions.
+      const scope = ownerScopeOf(req);
+      const visible =
+        scope === undefined
+          ? matched
+          : matched.filter(({ id }) =>
+              this.subscriptions.list().some((d) => d.id === id && d.owner === scope),
+            );
+      sendJson(res, 200, { subscriptions: visible.map(({ id, sink }) => ({ id, sink })) });
     });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
@@ -310,11 +422,39 @@ export class Broker {
     }
   }
 
-  private async handle(router: Router, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** `filter=` on the log read API: a CESQL expression with the subscriptions' bounds. */
+  private readonly logFilter: EventFilterCompiler = (expression) => {
+    const trimmed = expression.trimStart();
+    if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+      // A JSON filter in the subscriptions' dialects (incl. `data`); its CESQL parts use the defaults.
+      const matches = compileFilterParam(expression);
+      return { matches, lastCost: () => 0 };
+    }
+    const compiled = compileBoundedSql(expression, '?filter', this.options.config.limits.filter, (limit) =>
+      this.metrics.limitRejections.inc({ limit }),
+    );
+    return {
+      matches: (event) => {
+        if (compiled.matches(event.attributes)) return true;
+        if (compiled.exceededBudget()) this.metrics.filterBudgetExceeded.inc({ where: 'log-read' });
+        return false;
+      },
+      lastCost: () => compiled.lastCost(),
+    };
+  };
+
+  private async handle(
+    router: Router,
+    req: IncomingMessage,
+    res: ServerResponse,
+    guards: ServerGuards | undefined,
+  ): Promise<void> {
     this.inFlight++;
-    // Once stopping, every answer tells the client not to reuse the connection.
-    if (this.stopping !== undefined) res.setHeader('connection', 'close');
+    const refusal = guards?.refusal(req);
+    // Once stopping (or refused a connection), every answer tells the client not to reuse the connection.
+    if (this.stopping !== undefined || refusal !== undefined) res.setHeader('connection', 'close');
     try {
+      if (refusal !== undefined) throw refusal;
       if (this.stopping !== undefined) {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
@@ -326,11 +466,16 @@ export class Broker {
           retryAfter: 1,
         });
       }
-      const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
+      // Authentication comes before any handler (ingress included), so per-client limits see the principal.
+      await this.access.authenticate(req, url.pathname);
+      const method = req.method ?? 'GET';
+      const { handler, params, pattern } = router.resolve(method, url.pathname);
+      this.access.authorize(req, method, pattern, params, url);
       await handler(req, res, params, url);
     } catch (error) {
       const problem = sendProblem(res, error);
       this.metrics.rejected.inc({ code: problem.code });
+      if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
       if (problem.status >= 500 && problem.code !== 'HERALD_SHUTTING_DOWN') {
         this.options.logger.error({ err: error, code: problem.code, path: req.url }, 'request failed');
       } else {
@@ -352,11 +497,27 @@ export class Broker {
   private async listen(): Promise<void> {
     const { config, logger } = this.options;
     const bind = async (router: Router, port: number): Promise<Server> => {
-      const server = createServer(
-        { keepAliveTimeout: 65_000 },
-        (req, res) => void this.handle(router, req, res),
-      );
-      server.headersTimeout = 66_000;
+      const { limits } = config;
+      // Deliberate transport bounds (each a flag): a slow or idle client holds a connection only so long.
+      const transport = {
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+        // Checks the two timeouts above this often (Node's default is 30 s, too coarse for them).
+        connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      };
+      const onRequest = (req: IncomingMessage, res: ServerResponse) =>
+        void this.handle(router, req, res, guards);
+      const server: Server =
+        config.tls === undefined
+          ? createServer(transport, onRequest)
+          : this.tlsServer(config.tls, onRequest, transport);
+      // Connection caps, and Node's own early answers (431, 400, 408) as coded problems.
+      const guards = new ServerGuards(server, {
+        maxConnections: limits.maxConnections,
+        maxConnectionsPerClient: limits.maxConnectionsPerClient,
+        onRefused: (limit) => this.metrics.limitRejections.inc({ limit }),
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, config.host, () => {
@@ -375,9 +536,55 @@ export class Broker {
       config.host,
     );
     logger.info(
-      { port: this.port, adminPort: this.adminPort, store: this.store.kind },
+      {
+        port: this.port,
+        adminPort: this.adminPort,
+        store: this.store.kind,
+        tls: config.tls !== undefined,
+        auth: config.auth.methods.length === 0 ? 'none' : config.auth.methods.join(','),
+      },
       'herald broker listening',
     );
+    if (config.auth.methods.length === 0 && !isLoopback(config.host)) {
+      logger.warn(
+        { host: config.host },
+        `--auth none on ${config.host}: anyone who can reach this port can publish, read every event, and ` +
+          'create, change or delete any subscription. Set --auth (and --policy) unless a mesh or network ' +
+          'policy in front does this (see docs/security.md)',
+      );
+    }
+  }
+
+  /** An HTTPS server whose certificate and key are re-read when either file changes (cert-manager rotation). */
+  private tlsServer(
+    tls: { readonly cert: string; readonly key: string },
+    onRequest: (req: IncomingMessage, res: ServerResponse) => void,
+    transport: ServerOptions,
+  ): TlsServer {
+    const read = () => ({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
+    let material;
+    try {
+      material = read();
+    } catch (error) {
+      throw new HeraldError('HERALD_INVALID_CONFIG', `--tls-cert/--tls-key: ${(error as Error).message}`);
+    }
+    const server = createTlsServer({ ...material, ...transport }, onRequest);
+    const reload = () => {
+      try {
+        server.setSecureContext(read());
+        this.options.logger.info({ cert: tls.cert }, 'tls certificate reloaded');
+      } catch (error) {
+        // A half-written pair (cert renewed, key not yet) fails here; the next change completes it.
+        this.options.logger.warn({ err: error }, 'tls certificate not reloaded; keeping the previous one');
+      }
+    };
+    for (const file of [tls.cert, tls.key]) {
+      watchFile(file, { interval: 500, persistent: false }, reload);
+    }
+    server.once('close', () => {
+      for (const file of [tls.cert, tls.key]) unwatchFile(file, reload);
+    });
+    return server;
   }
 
   /** Graceful stop: refuse new requests, finish in-flight ones, end streams, close the store. */
@@ -405,10 +612,16 @@ export class Broker {
     await Promise.all(closing);
     clearTimeout(deadline);
     this.subscriptions.stop();
+    this.closeAccess();
+    this.stopPolicyWatch?.();
     this.registry.stop?.();
     await this.eventTypes?.stop();
     await this.dispatcher.stop(Math.max(0, stopBy - Date.now()));
     await this.store.close();
     logger.info('herald broker stopped');
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -1,165 +1,536 @@
-/** The broker's HTTP API, served at `/openapi.json`. Kept small: paths, operations and status codes. */
-const problem = {
-  description: 'Problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+import { z } from 'zod';
+import { subscriptionRequestSchema } from '../subscriptions/index.js';
+
+/**
+ * The broker's HTTP API, served at `/openapi.json`: every operation with its parameters, request body,
+ * security and every status it can answer, so that clients and fuzzers (schemathesis in CI) can reach
+ * and check all of it.
+ */
+
+type Json = Record<string, unknown>;
+
+const problemRef = { $ref: '#/components/schemas/Problem' };
+
+function problem(description: string): Json {
+  return { description, content: { 'application/problem+json': { schema: problemRef } } };
+}
+
+/** Answers any route may give: authentication, authorization, limits, shutdown. */
+const COMMON: Record<string, Json> = {
+  '401': {
+    ...problem('No valid bearer credential (HERALD_UNAUTHENTICATED), with --auth'),
+    headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
+  },
+  '403': problem(
+    'Not allowed for this principal (HERALD_FORBIDDEN, HERALD_CROSS_ORIGIN, HERALD_SUBSCRIPTION_LIMIT)',
+  ),
+  '431': problem('Authorization header or request headers too large (HERALD_AUTHORIZATION_TOO_LARGE)'),
+  '503': {
+    ...problem('Store not available yet, or shutting down (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN)'),
+    headers: { 'Retry-After': { schema: { type: 'integer' } } },
+  },
 };
+
+/** Answers of routes that read a JSON body. */
+const BODY_ERRORS: Record<string, Json> = {
+  '400': problem('Invalid request (HERALD_INVALID_REQUEST, HERALD_UNKNOWN_FIELD, HERALD_MALFORMED_JSON, …)'),
+  '413': problem('Body too large (HERALD_PAYLOAD_TOO_LARGE)'),
+  '415': problem('Not application/json (HERALD_UNSUPPORTED_MEDIA_TYPE)'),
+};
+
+const notFound = problem('No such subscription (HERALD_NOT_FOUND); also for another principal’s');
+
+interface Operation {
+  readonly summary: string;
+  readonly action: 'publish' | 'subscribe' | 'read' | 'admin' | 'public';
+  readonly parameters?: readonly Json[];
+  readonly requestBody?: Json;
+  readonly responses: Record<string, Json>;
+}
+
+function operation(op: Operation): Json {
+  const publicRoute = op.action === 'public';
+  return {
+    summary: op.summary,
+    description: publicRoute
+      ? 'Needs no credential.'
+      : `Needs the \`${op.action}\` action when authentication is on (see docs/security.md).`,
+    ...(op.parameters === undefined ? {} : { parameters: op.parameters }),
+    ...(op.requestBody === undefined ? {} : { requestBody: op.requestBody }),
+    // Optional: with --auth none no credential is needed.
+    security: publicRoute ? [] : [{}, { bearerAuth: [] }],
+    responses: {
+      ...op.responses,
+      ...(publicRoute ? { '503': COMMON['503'] } : COMMON),
+    },
+  };
+}
+
+const idParameter: Json = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'Subscription id (server-assigned)',
+  schema: { type: 'string', minLength: 1 },
+};
+
+const subscriptionJson = { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } };
+const subscription = (description: string): Json => ({ description, content: subscriptionJson });
+
+const subscriptionBody: Json = {
+  required: true,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/SubscriptionRequest' } } },
+};
+
+/** PUT: the same fields; an `id` in the body must equal the path's, so the document leaves it out. */
+const replacementBody: Json = {
+  required: true,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/SubscriptionReplacement' } } },
+};
+
+const jsonBody = (schema: Json, required = true): Json => ({
+  required,
+  content: { 'application/json': { schema } },
+});
+
+/** Binary mode: the CloudEvents attributes as `ce-` headers, the data as the body. */
+const binaryHeaders: Json[] = ['specversion', 'id', 'source', 'type', 'subject', 'time'].map((name) => ({
+  name: `ce-${name}`,
+  in: 'header',
+  required: false,
+  schema: { type: 'string' },
+}));
+
+const publishBody: Json = {
+  required: true,
+  content: {
+    'application/cloudevents+json': { schema: { $ref: '#/components/schemas/CloudEvent' } },
+    'application/cloudevents-batch+json': {
+      schema: { type: 'array', items: { $ref: '#/components/schemas/CloudEvent' } },
+    },
+    'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+  },
+};
+
+const publishResponses: Record<string, Json> = {
+  '202': { description: 'Every event durably appended (or a duplicate within the dedupe window)' },
+  '400': problem('An invalid event; a batch names the index (nothing stored)'),
+  '413': problem('Request or event too large (HERALD_PAYLOAD_TOO_LARGE)'),
+  '415': problem('Not a CloudEvent (HERALD_UNSUPPORTED_MEDIA_TYPE)'),
+  '429': {
+    ...problem('Over --ingress-rate-limit (HERALD_RATE_LIMITED)'),
+    headers: { 'Retry-After': { schema: { type: 'integer' } } },
+  },
+};
+
+function publish(summary: string): Json {
+  return operation({
+    summary,
+    action: 'publish',
+    parameters: binaryHeaders,
+    requestBody: publishBody,
+    responses: publishResponses,
+  });
+}
+
+const logParameters: Json[] = [
+  { name: 'from', in: 'query', schema: { type: 'integer', minimum: 0 } },
+  {
+    name: 'filter',
+    in: 'query',
+    schema: { type: 'string' },
+    description:
+      'CloudEvents SQL expression, or (starting with { or [) a JSON filter or array of filters in the subscriptions dialects, the data dialect included',
+  },
+];
+
+/** The original project's request: ASP.NET bound nullable fields and one subscriber as a string. */
+const nullableString = { type: ['string', 'null'], minLength: 1 };
+const seedRequest: Json = {
+  type: 'object',
+  required: ['subscribers'],
+  properties: {
+    subject: nullableString,
+    type: nullableString,
+    source: nullableString,
+    channel: { type: ['string', 'null'] },
+    durable: {},
+    streamPosition: {
+      oneOf: [
+        { type: ['integer', 'null'], minimum: -1 },
+        { type: 'string', pattern: '^(-1|\\d+)$' },
+      ],
+    },
+    subscribers: {
+      oneOf: [
+        { type: 'array', minItems: 1, items: { type: 'string', format: 'uri' } },
+        { type: 'string', format: 'uri' },
+      ],
+    },
+  },
+  additionalProperties: false,
+};
+
+const allowResponse: Json = {
+  description: 'The allowed methods',
+  headers: { Allow: { schema: { type: 'string' } } },
+};
+
+function requestSchema(): Json {
+  const schema = z.toJSONSchema(subscriptionRequestSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Json;
+  delete schema['$schema'];
+  return schema;
+}
+
+function withoutId(schema: Json): Json {
+  const { id: _id, ...properties } = schema['properties'] as Record<string, unknown>;
+  return { ...schema, properties };
+}
 
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'Herald broker',
     version: '0.1.0',
-    description: 'CloudEvents ingress, event log, subscriptions and delivery.',
+    description:
+      'CloudEvents ingress, event log, subscriptions and delivery. With --admin-port, everything but ' +
+      'publishing (POST /, /events, /events/pub) is served on the admin port.',
   },
   paths: {
+    '/': { post: publish('Publish CloudEvents (binary, structured or batch mode)') },
     '/events': {
-      post: {
-        summary: 'Publish CloudEvents (binary, structured or batch mode)',
-        responses: {
-          '202': { description: 'Durably appended' },
-          '400': problem,
-          '413': problem,
-          '415': problem,
-          '429': problem,
-          '503': problem,
-        },
-      },
-      get: {
+      post: publish('Publish CloudEvents (binary, structured or batch mode)'),
+      get: operation({
         summary: 'Read the log',
+        action: 'read',
         parameters: [
-          { name: 'from', in: 'query', schema: { type: 'integer', minimum: 0 } },
+          ...logParameters,
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-          {
-            name: 'filter',
-            in: 'query',
-            schema: { type: 'string' },
-            description:
-              'CloudEvents SQL expression, or (starting with { or [) a JSON filter or array of filters in the subscriptions dialects, the data dialect included',
-          },
         ],
-        responses: { '200': { description: '{ events: [{ sequence, event }], next }' }, '400': problem },
-      },
-    },
-    '/': {
-      post: {
-        summary: 'Publish (same as POST /events)',
-        responses: { '202': { description: 'Durably appended' } },
-      },
+        responses: {
+          '200': {
+            description: 'A page of the log',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/LogPage' } } },
+          },
+          '400': problem('Invalid query parameter or filter (HERALD_INVALID_QUERY, HERALD_INVALID_FILTER)'),
+        },
+      }),
     },
     '/events/pub': {
-      post: {
-        summary: 'Publish (original project route)',
-        responses: { '202': { description: 'Durably appended' } },
-      },
+      post: publish('Publish (original project route; application/json is a structured event)'),
     },
     '/events/stream': {
-      get: {
-        summary: 'Server-Sent Events live tail',
-        responses: { '200': { description: 'text/event-stream' } },
-      },
-    },
-    '/subscriptions': {
-      get: { summary: 'List subscriptions', responses: { '200': { description: 'Array of subscriptions' } } },
-      post: {
-        summary: 'Create a subscription (CloudEvents Subscriptions API + delivery, startAt)',
-        responses: { '201': { description: 'Created; Location header' }, '400': problem, '415': problem },
-      },
-      options: { summary: 'Allowed methods', responses: { '200': { description: 'Allow header' } } },
-    },
-    '/subscriptions/{id}': {
-      get: {
-        summary: 'Read a subscription with its status',
-        responses: { '200': { description: 'Subscription' }, '404': problem },
-      },
-      put: {
-        summary: 'Replace a subscription (cursor kept)',
-        responses: { '200': { description: 'Subscription' }, '400': problem, '404': problem, '409': problem },
-      },
-      delete: {
-        summary: 'Delete a subscription, its cursor and dead letters',
-        responses: { '200': { description: 'The deleted subscription' }, '404': problem },
-      },
-      options: { summary: 'Allowed methods', responses: { '200': { description: 'Allow header' } } },
-    },
-    '/subscriptions/{id}/seek': {
-      post: {
-        summary: 'Replay from earliest, latest, a sequence or a time',
-        responses: { '200': { description: 'Subscription' }, '400': problem, '404': problem },
-      },
-    },
-    '/subscriptions/{id}/pause': {
-      post: {
-        summary: 'Pause delivery',
-        responses: { '200': { description: 'Subscription' }, '404': problem },
-      },
-    },
-    '/subscriptions/{id}/resume': {
-      post: {
-        summary: 'Resume delivery',
-        responses: { '200': { description: 'Subscription' }, '404': problem },
-      },
-    },
-    '/subscriptions/{id}/deadletters': {
-      get: {
-        summary: 'List dead letters',
-        responses: { '200': { description: '{ deadLetters: [...] }' }, '404': problem },
-      },
-    },
-    '/subscriptions/{id}/deadletters/redrive': {
-      post: {
-        summary: 'Redeliver dead letters (all, or { ids })',
-        responses: { '202': { description: '{ redriving: n }' }, '400': problem, '404': problem },
-      },
+      get: operation({
+        summary: 'Server-Sent Events live tail (never ends by itself)',
+        action: 'read',
+        parameters: [...logParameters, { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' } }],
+        responses: {
+          '200': {
+            description: 'text/event-stream',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          '400': problem('Invalid query parameter or filter'),
+        },
+      }),
     },
     '/events/sub': {
-      post: {
-        summary: 'Subscribe (original project route)',
-        responses: { '201': { description: 'Seed subscription view' }, '400': problem },
-      },
+      post: operation({
+        summary: 'Subscribe (original project route; a JSON body only, no query parameters)',
+        action: 'subscribe',
+        requestBody: jsonBody(seedRequest),
+        responses: {
+          '201': {
+            description: 'Seed subscription view',
+            headers: { Location: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: { type: 'object' } } },
+          },
+          ...BODY_ERRORS,
+        },
+      }),
     },
     '/events/unsub': {
-      delete: {
+      delete: operation({
         summary: 'Unsubscribe (original project route)',
-        responses: { '204': { description: 'Deleted' }, '404': problem },
-      },
+        action: 'subscribe',
+        parameters: [{ name: 'subscriptionId', in: 'query', required: true, schema: { type: 'string' } }],
+        responses: { '204': { description: 'Deleted' }, '404': notFound },
+      }),
     },
-    '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
+    '/subscriptions': {
+      get: operation({
+        summary: 'List subscriptions (only your own without admin), a page at a time',
+        action: 'subscribe',
+        parameters: [
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+          { name: 'after', in: 'query', schema: { type: 'string' }, description: 'Continue after this id' },
+        ],
+        responses: {
+          '200': {
+            description: 'Subscriptions; `Link: <…>; rel="next"` when more follow',
+            headers: { Link: { schema: { type: 'string' } } },
+            content: {
+              'application/json': {
+                schema: { type: 'array', items: { $ref: '#/components/schemas/Subscription' } },
+              },
+            },
+          },
+        },
+      }),
+      post: operation({
+        summary: 'Create a subscription (CloudEvents Subscriptions API + delivery, startAt)',
+        action: 'subscribe',
+        requestBody: subscriptionBody,
+        responses: {
+          '201': { ...subscription('Created'), headers: { Location: { schema: { type: 'string' } } } },
+          ...BODY_ERRORS,
+        },
+      }),
+      options: operation({
+        summary: 'Allowed methods',
+        action: 'subscribe',
+        responses: { '200': allowResponse },
+      }),
+    },
+    '/subscriptions/{id}': {
+      get: operation({
+        summary: 'Read a subscription with its status',
+        action: 'subscribe',
+        parameters: [idParameter],
+        responses: { '200': subscription('Subscription'), '404': notFound },
+      }),
+      put: operation({
+        summary: 'Replace a subscription (cursor kept)',
+        action: 'subscribe',
+        parameters: [idParameter],
+        requestBody: replacementBody,
+        responses: {
+          '200': subscription('Subscription'),
+          ...BODY_ERRORS,
+          '404': notFound,
+          '409': problem('Declared by a Kubernetes resource (HERALD_CONFLICT)'),
+        },
+      }),
+      delete: operation({
+        summary: 'Delete a subscription, its cursor and dead letters',
+        action: 'subscribe',
+        parameters: [idParameter],
+        responses: { '200': subscription('The deleted subscription'), '404': notFound },
+      }),
+      options: operation({
+        summary: 'Allowed methods',
+        action: 'subscribe',
+        parameters: [idParameter],
+        responses: { '200': allowResponse, '404': notFound },
+      }),
+    },
+    '/subscriptions/{id}/seek': {
+      post: operation({
+        summary: 'Replay from earliest, latest, a sequence or a time',
+        action: 'subscribe',
+        parameters: [idParameter],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['to'],
+          properties: { to: { $ref: '#/components/schemas/StartPosition' } },
+          additionalProperties: false,
+        }),
+        responses: { '200': subscription('Subscription'), ...BODY_ERRORS, '404': notFound },
+      }),
+    },
+    '/subscriptions/{id}/pause': {
+      post: operation({
+        summary: 'Pause delivery (no body)',
+        action: 'subscribe',
+        parameters: [idParameter],
+        responses: {
+          '200': subscription('Subscription'),
+          '404': notFound,
+          '413': BODY_ERRORS['413'] as Json,
+        },
+      }),
+    },
+    '/subscriptions/{id}/resume': {
+      post: operation({
+        summary: 'Resume delivery (no body)',
+        action: 'subscribe',
+        parameters: [idParameter],
+        responses: {
+          '200': subscription('Subscription'),
+          '404': notFound,
+          '413': BODY_ERRORS['413'] as Json,
+        },
+      }),
+    },
+    '/subscriptions/{id}/deadletters': {
+      get: operation({
+        summary: 'List dead letters',
+        action: 'subscribe',
+        parameters: [
+          idParameter,
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+          },
+          {
+            name: 'after',
+            in: 'query',
+            schema: { type: 'string', pattern: '^[0-9]+$' },
+            description: 'Continue after this dead-letter id',
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'Dead letters',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['deadLetters'],
+                  properties: { deadLetters: { type: 'array', items: { type: 'object' } } },
+                },
+              },
+            },
+          },
+          '400': problem('Invalid limit (HERALD_INVALID_QUERY)'),
+          '404': notFound,
+        },
+      }),
+    },
+    '/subscriptions/{id}/deadletters/redrive': {
+      post: operation({
+        summary: 'Redeliver dead letters (all, or { ids })',
+        action: 'subscribe',
+        parameters: [idParameter],
+        requestBody: jsonBody(
+          {
+            type: 'object',
+            properties: { ids: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } } },
+            additionalProperties: false,
+          },
+          false,
+        ),
+        responses: {
+          '202': {
+            description: 'How many are being redelivered',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['redriving'],
+                  properties: { redriving: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          ...BODY_ERRORS,
+          '404': notFound,
+        },
+      }),
+    },
+    '/healthz': {
+      get: operation({
+        summary: 'Liveness',
+        action: 'public',
+        responses: { '200': { description: 'alive' } },
+      }),
+    },
     '/readyz': {
-      get: {
-        summary: 'Readiness',
-        responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
-      },
+      get: operation({
+        summary: 'Readiness (503 until the store answers and the registry synced)',
+        action: 'public',
+        responses: { '200': { description: 'ready' } },
+      }),
     },
     '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text/plain' } } },
+      get: operation({
+        summary: 'Prometheus metrics',
+        action: 'admin',
+        responses: {
+          '200': { description: 'text/plain', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
+      }),
     },
     '/match': {
-      post: {
+      post: operation({
         summary:
-          'Dry run: which subscriptions would receive this event (one event, any mode); nothing is stored',
+          'Dry run: which subscriptions would receive this event (one event, any mode); nothing is stored. ' +
+          'Without admin, only your own subscriptions.',
+        action: 'subscribe',
+        parameters: binaryHeaders,
+        requestBody: publishBody,
         responses: {
-          '200': { description: '{ "subscriptions": [ { "id", "sink" } ] }' },
-          '400': problem,
-          '415': problem,
+          '200': {
+            description: '{ "subscriptions": [ { "id", "sink" } ] }',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['subscriptions'],
+                  properties: {
+                    subscriptions: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: { id: { type: 'string' }, sink: { type: 'string' } },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          '400': problem('An invalid event, or a batch (HERALD_INVALID_BATCH)'),
+          '413': publishResponses['413'] as Json,
+          '415': publishResponses['415'] as Json,
         },
-      },
+      }),
     },
     '/stats': {
-      get: {
+      get: operation({
         summary: 'Throughput for the dashboard: log statistics, retention, totals and recent samples',
+        action: 'read',
         responses: {
           '200': {
             description: 'Statistics',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/Stats' } } },
           },
         },
-      },
+      }),
     },
-    '/ui/': {
-      get: {
-        summary: 'The dashboard (static files; any other path under /ui/ answers the app)',
-        responses: { '200': { description: 'text/html' }, '404': problem },
-      },
+    '/ui/': Object.fromEntries(
+      (['get', 'head'] as const).map((method) => [
+        method,
+        operation({
+          summary: 'The dashboard (static files; any other path under /ui/ answers the app)',
+          action: 'public',
+          responses: {
+            '200': { description: 'text/html', content: { 'text/html': { schema: { type: 'string' } } } },
+            '304': { description: 'Not modified (If-None-Match)' },
+            '404': problem('The dashboard is not built into this installation (HERALD_NOT_FOUND)'),
+          },
+        }),
+      ]),
+    ),
+    '/openapi.json': {
+      get: operation({
+        summary: 'This document',
+        action: 'public',
+        responses: {
+          '200': {
+            description: 'OpenAPI 3.1',
+            content: { 'application/json': { schema: { type: 'object' } } },
+          },
+        },
+      }),
     },
     '/version': {
       get: {
@@ -186,18 +557,26 @@ export const openApiDocument = {
       },
     },
     '/eventtypes': {
-      get: {
+      get: operation({
         summary: 'Event types seen on publish and declared (EventType resources, --event-types-file)',
+        action: 'read',
         responses: {
           '200': {
             description: 'The registry',
             content: { 'application/json': { schema: { $ref: '#/components/schemas/EventTypeList' } } },
           },
         },
-      },
+      }),
     },
   },
   components: {
+    securitySchemes: {
+      bearerAuth: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'A static token, a JWT, or a Kubernetes ServiceAccount token (--auth)',
+      },
+    },
     schemas: {
       Problem: {
         type: 'object',
@@ -212,6 +591,51 @@ export const openApiDocument = {
           pointer: { type: 'string' },
           index: { type: 'integer' },
         },
+      },
+      CloudEvent: {
+        type: 'object',
+        required: ['specversion', 'id', 'source', 'type'],
+        properties: {
+          specversion: { type: 'string', const: '1.0' },
+          id: { type: 'string', minLength: 1 },
+          source: { type: 'string', minLength: 1 },
+          type: { type: 'string', minLength: 1 },
+          subject: { type: 'string', minLength: 1 },
+          time: { type: 'string', format: 'date-time' },
+          datacontenttype: { type: 'string' },
+          data: {},
+          data_base64: { type: 'string' },
+        },
+      },
+      LogPage: {
+        type: 'object',
+        required: ['events', 'next'],
+        properties: {
+          events: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['sequence', 'event'],
+              properties: { sequence: { type: 'integer' }, event: { type: 'object' } },
+            },
+          },
+          next: { type: 'integer' },
+        },
+      },
+      StartPosition: {
+        oneOf: [
+          { type: 'string', enum: ['earliest', 'latest'] },
+          {
+            type: 'object',
+            required: ['sequence'],
+            properties: { sequence: { type: 'integer', minimum: 0 } },
+          },
+          {
+            type: 'object',
+            required: ['time'],
+            properties: { time: { type: 'string', format: 'date-time' } },
+          },
+        ],
       },
       Stats: {
         type: 'object',
@@ -267,6 +691,19 @@ export const openApiDocument = {
           deadLettered: { type: 'integer' },
         },
       },
+      SubscriptionRequest: requestSchema(),
+      SubscriptionReplacement: withoutId(requestSchema()),
+      Subscription: {
+        type: 'object',
+        required: ['id', 'sink', 'protocol', 'status'],
+        properties: {
+          id: { type: 'string' },
+          sink: { type: 'string' },
+          protocol: { type: 'string' },
+          owner: { type: 'string' },
+          status: { type: 'object' },
+        },
+      },
       EventTypeList: {
         type: 'object',
         required: ['eventTypes'],
@@ -316,4 +753,4 @@ export const openApiDocument = {
       },
     },
   },
-} as const;
+};

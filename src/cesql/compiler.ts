@@ -4,6 +4,8 @@ import { castErrorMessage, castToBoolean, castToInteger, toStringValue, zeroValu
 import { positionAt } from './errors.js';
 import { isKnownFunction, resolveFunction } from './functions.js';
 import type { FailFunction, ParameterType } from './functions.js';
+import { checkCost } from './cost.js';
+import type { CostLimits } from './cost.js';
 import { compileLike } from './like.js';
 import { parse } from './parser.js';
 import type { CesqlError, CesqlErrorKind, CesqlValue, CompiledExpression, EventAttributes } from './types.js';
@@ -22,15 +24,21 @@ import type { CesqlError, CesqlErrorKind, CesqlValue, CompiledExpression, EventA
  * nothing at all. Sub-expressions without attribute references are folded into constants unless
  * they raise an error, which then repeats on every evaluation as the spec requires.
  */
-export function compile(expression: string): CompiledExpression {
+export function compile(expression: string, options: CompileOptions = {}): CompiledExpression {
   const tree = parse(expression);
-  const state: State = { kind: null, message: '', offset: 0 };
+  if (options.limits !== undefined) checkCost(expression, tree, options.limits);
+  const budget = options.budget ?? Infinity;
+  const state: State = { kind: null, message: '', offset: 0, spent: 0, budget, overBudget: false };
   const root = new ClosureCompiler(state).build(tree).evaluate;
   const source = expression;
   return Object.freeze({
     source,
+    lastCost: () => state.spent,
+    exceededBudget: () => state.overBudget,
     evaluate(event: EventAttributes) {
       state.kind = null;
+      state.spent = 0;
+      state.overBudget = false;
       const value = root(event);
       const kind = state.kind;
       if (kind === null) return { value, errors: noErrors };
@@ -40,9 +48,22 @@ export function compile(expression: string): CompiledExpression {
     },
     matches(event: EventAttributes) {
       state.kind = null;
+      state.spent = 0;
+      state.overBudget = false;
       return root(event) === true && state.kind === null;
     },
   });
+}
+
+export interface CompileOptions {
+  /** Static cost bounds checked before compiling; {@link CesqlCostError} when one is crossed. */
+  readonly limits?: CostLimits;
+  /**
+   * String work one evaluation may do, in characters read or built by LIKE, function calls and
+   * string comparisons. Over it the evaluation stops with a `generic` error (so a filter does not
+   * match) and `exceededBudget()` is true. Unbounded when absent.
+   */
+  readonly budget?: number;
 }
 
 const noErrors: readonly CesqlError[] = Object.freeze([]);
@@ -60,6 +81,10 @@ interface State {
   kind: CesqlErrorKind | null;
   message: string;
   offset: number;
+  /** String work done by this evaluation so far. */
+  spent: number;
+  readonly budget: number;
+  overBudget: boolean;
 }
 
 type Evaluator = (event: EventAttributes) => CesqlValue;
@@ -80,6 +105,25 @@ function raise(state: State, kind: CesqlErrorKind, message: string, offset: numb
   state.kind = kind;
   state.message = message;
   state.offset = offset;
+}
+
+/**
+ * Accounts for `units` of string work about to be done; false (with an error raised) when it would
+ * take the evaluation over its budget, in which case the caller skips the work.
+ */
+function charge(state: State, units: number, offset: number): boolean {
+  state.spent += units;
+  if (state.spent <= state.budget) return true;
+  if (!state.overBudget) {
+    state.overBudget = true;
+    raise(
+      state,
+      'generic',
+      `evaluation needs more than its budget of ${state.budget} characters of string work`,
+      offset,
+    );
+  }
+  return false;
 }
 
 function toInteger(state: State, value: CesqlValue, offset: number): number {
@@ -213,7 +257,9 @@ class ClosureCompiler {
         return this.fold([operand], (event) => {
           const value = f(event);
           if (state.kind !== null) return false;
-          return like(typeof value === 'string' ? value : String(value)) !== negated;
+          const text = typeof value === 'string' ? value : String(value);
+          if (!charge(state, text.length, offset)) return false;
+          return like(text) !== negated;
         });
       }
 
@@ -343,6 +389,7 @@ class ClosureCompiler {
       return this.fold(children, (event) => {
         const a = l(event);
         if (state.kind !== null) return false;
+        if (typeof a === 'string' && !charge(state, Math.min(a.length, literal.length), offset)) return false;
         return (typeof a === 'string' ? a === literal : toStringValue(a) === literal) === positive;
       });
     }
@@ -358,6 +405,7 @@ class ClosureCompiler {
       const a = l(event);
       const b = r(event);
       if (state.kind !== null) return false;
+      if (typeof a === 'string' && !charge(state, a.length, offset)) return false;
       const equal = equals(state, a, b, offset);
       return state.kind === null && equal === positive;
     });
@@ -407,6 +455,7 @@ class ClosureCompiler {
       for (let i = 0; i < items.length; i++) {
         const y = (items[i] as Evaluator)(event);
         if (state.kind !== null) return false;
+        if (typeof x === 'string' && !charge(state, x.length, offset)) return false;
         const equal = equals(state, y, x, offset);
         if (state.kind !== null) return false;
         if (equal) return !negated;
@@ -458,6 +507,12 @@ class ClosureCompiler {
         }
       }
       if (state.kind !== null) return zero;
+      let work = 0;
+      for (let i = 0; i < count; i++) {
+        const value = buffer[i];
+        if (typeof value === 'string') work += value.length;
+      }
+      if (work > 0 && !charge(state, work, offset)) return zero;
       return implementation(buffer, fail);
     });
   }
@@ -467,9 +522,13 @@ class ClosureCompiler {
     if (!operands.every((operand) => operand.constant !== undefined)) return { evaluate };
     const state = this.state;
     state.kind = null;
+    state.spent = 0;
+    state.overBudget = false;
     const value = evaluate(noAttributes);
     const clean = state.kind === null;
     state.kind = null;
+    state.spent = 0;
+    state.overBudget = false;
     return clean ? constant(value) : { evaluate };
   }
 }

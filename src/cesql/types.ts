@@ -54,4 +54,8 @@ export interface CompiledExpression {
    * occurred. Never throws and allocates nothing.
    */
   matches(event: EventAttributes): boolean;
+  /** String work (characters) the last `evaluate` or `matches` did. */
+  lastCost(): number;
+  /** True when the last `evaluate` or `matches` stopped because it would exceed its budget. */
+  exceededBudget(): boolean;
 }

@@ -59,7 +59,10 @@ async function runBroker(args: string[]): Promise<number> {
     broker = await Broker.start({ config, logger });
   } catch (error) {
     if (isHeraldError(error) && error.code === 'HERALD_INVALID_CONFIG') {
-      process.stderr.write(`herald: invalid configuration: ${error.message}\n`);
+      // One line per problem (a policy or tokens file may have several).
+      for (const line of error.message.split('\n')) {
+        process.stderr.write(`herald: invalid configuration: ${line}\n`);
+      }
       return 2;
     }
     logger.fatal({ err: error }, 'herald broker failed to start');

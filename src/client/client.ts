@@ -163,7 +163,16 @@ export class HeraldClient {
   }
 
   readonly subscriptions = {
-    list: (): Promise<Subscription[]> => this.admin.json('GET', '/subscriptions'),
+    /** Every subscription: the broker answers in pages, linked by `Link: <…>; rel="next"`. */
+    list: async (): Promise<Subscription[]> => {
+      const all: Subscription[] = [];
+      for (let next: string | undefined = '/subscriptions?limit=1000'; next !== undefined;) {
+        const response = await this.admin.request('GET', next);
+        all.push(...((await response.json()) as Subscription[]));
+        next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+      }
+      return all;
+    },
     get: (id: string): Promise<Subscription> => this.admin.json('GET', path(id)),
     create: (subscription: SubscriptionInput): Promise<Subscription> =>
       this.admin.json('POST', '/subscriptions', subscription),

@@ -54,6 +54,48 @@ export interface BrokerConfig {
     readonly rate: number;
     readonly file: string | undefined;
   };
+  readonly auth: {
+    readonly methods: readonly ('tokens' | 'jwt' | 'kubernetes')[];
+    readonly tokensFile: string | undefined;
+    readonly jwtJwks: string | undefined;
+    readonly jwtIssuers: readonly string[];
+    readonly jwtAudience: string | undefined;
+    readonly kubernetesAudience: string;
+    readonly maxAuthorizationSize: number;
+    readonly jwksCooldownMs: number;
+  };
+  readonly policyFile: string | undefined;
+  readonly authzDefault: 'allow-authenticated' | 'deny';
+  readonly maxSubscriptionsPerPrincipal: number;
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /** Bounds that keep one client, filter or event from stalling or exhausting the broker. */
+  readonly limits: BrokerLimits;
+}
+
+export interface BrokerLimits {
+  readonly maxSubscribersPerRequest: number;
+  readonly maxSubscriptions: number;
+  readonly filter: {
+    readonly maxLength: number;
+    readonly maxNodes: number;
+    readonly maxLikePatterns: number;
+    readonly maxCallDepth: number;
+    readonly evalBudget: number;
+  };
+  readonly logReadMaxWork: number;
+  readonly logReadMaxTimeMs: number;
+  readonly ingressRateBurst: number;
+  readonly ingressRateLimitPer: 'global' | 'client';
+  readonly ingressRateLimitClients: number;
+  readonly maxJsonDepth: number;
+  readonly maxExtensions: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerClient: number;
+  readonly maxStreams: number;
+  readonly maxStreamsPerClient: number;
 }
 
 /** Invalid configuration: one line per problem, each naming the option and where its value came from. */
@@ -120,6 +162,48 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       max: raw['event-types-max'],
       rate: raw['event-types-rate'],
       file: raw['event-types-file'],
+    },
+    auth: {
+      methods: raw.auth.filter((m) => m !== 'none'),
+      tokensFile: raw['auth-tokens'],
+      jwtJwks: raw['jwt-jwks'],
+      jwtIssuers: raw['jwt-issuer'] ?? [],
+      jwtAudience: raw['jwt-audience'],
+      kubernetesAudience: raw['kubernetes-audience'],
+      maxAuthorizationSize: raw['max-auth-header'],
+      jwksCooldownMs: raw['jwt-jwks-cooldown'],
+    },
+    policyFile: raw.policy,
+    authzDefault: raw['authz-default'],
+    maxSubscriptionsPerPrincipal: raw['max-subscriptions'],
+    tls:
+      raw['tls-cert'] === undefined || raw['tls-key'] === undefined
+        ? undefined
+        : { cert: raw['tls-cert'], key: raw['tls-key'] },
+    limits: {
+      maxSubscribersPerRequest: raw['max-subscribers-per-request'],
+      maxSubscriptions: raw['max-subscriptions-total'],
+      filter: {
+        maxLength: raw['filter-max-length'],
+        maxNodes: raw['filter-max-nodes'],
+        maxLikePatterns: raw['filter-max-like-patterns'],
+        maxCallDepth: raw['filter-max-call-depth'],
+        evalBudget: raw['filter-eval-budget'],
+      },
+      logReadMaxWork: raw['log-read-max-work'],
+      logReadMaxTimeMs: raw['log-read-max-time'],
+      ingressRateBurst: raw['ingress-rate-burst'],
+      ingressRateLimitPer: raw['ingress-rate-limit-per'],
+      ingressRateLimitClients: raw['ingress-rate-limit-clients'],
+      maxJsonDepth: raw['max-json-depth'],
+      maxExtensions: raw['max-extensions'],
+      headersTimeoutMs: raw['headers-timeout'],
+      requestTimeoutMs: raw['request-timeout'],
+      keepAliveTimeoutMs: raw['keep-alive-timeout'],
+      maxConnections: raw['max-connections'],
+      maxConnectionsPerClient: raw['max-connections-per-client'],
+      maxStreams: raw['max-streams'],
+      maxStreamsPerClient: raw['max-streams-per-client'],
     },
   };
 }

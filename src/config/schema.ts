@@ -233,6 +233,210 @@ export const BROKER_OPTIONS = [
     default: '',
     doc: 'YAML list of declared event types (type, source, description, schema, validation) for a broker without --kubernetes.',
   },
+  {
+    name: 'auth',
+    kind: 'none|tokens,jwt,kubernetes',
+    default: 'none',
+    doc: 'How requests authenticate (Authorization: Bearer): none, or a comma-separated list of tokens, jwt, kubernetes.',
+  },
+  {
+    name: 'auth-tokens',
+    kind: 'path',
+    default: '',
+    doc: 'YAML list of static tokens (- { principal: NAME, sha256: HEX } or token:), reloaded when it changes (auth tokens).',
+  },
+  {
+    name: 'jwt-jwks',
+    kind: 'path|url',
+    default: '',
+    doc: 'JSON Web Key Set that signs accepted JWTs: a file (reloaded when it changes) or an http(s) URL (cached; refetched for an unknown kid) (auth jwt).',
+  },
+  {
+    name: 'jwt-issuer',
+    kind: 'string',
+    default: '',
+    doc: 'Accepted JWT issuers (iss), comma-separated; with several, the principal is ISSUER#SUB (auth jwt).',
+  },
+  {
+    name: 'jwt-audience',
+    kind: 'string',
+    default: '',
+    doc: 'Audience (aud) a JWT must carry (auth jwt).',
+  },
+  {
+    name: 'kubernetes-audience',
+    kind: 'string',
+    default: 'herald',
+    doc: 'Audience a ServiceAccount token must be bound to, checked with a TokenReview (auth kubernetes).',
+  },
+  {
+    name: 'policy',
+    kind: 'path',
+    default: '',
+    doc: 'YAML authorization policy: rules of principals (names or globs) x actions (publish, subscribe, read, admin), optional CESQL filter on publish.',
+  },
+  {
+    name: 'authz-default',
+    kind: 'allow-authenticated|deny',
+    default: 'allow-authenticated',
+    doc: 'Without --policy (and EventPolicy resources): allow-authenticated lets every authenticated principal publish, subscribe and read (admin needs a rule); deny refuses all.',
+  },
+  {
+    name: 'max-auth-header',
+    kind: 'size',
+    default: '8KiB',
+    doc: 'Largest accepted Authorization header; larger answers 431.',
+  },
+  {
+    name: 'max-subscriptions',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most subscriptions one authenticated principal may own (0 = unlimited); more answers 403.',
+  },
+  {
+    name: 'tls-cert',
+    kind: 'path',
+    default: '',
+    doc: 'PEM certificate chain: serve HTTPS on every listener; reloaded when the file changes.',
+  },
+  {
+    name: 'tls-key',
+    kind: 'path',
+    default: '',
+    doc: 'PEM private key of --tls-cert; reloaded when the file changes.',
+  },
+  {
+    name: 'jwt-jwks-cooldown',
+    kind: 'duration',
+    default: '30s',
+    doc: 'A JWKS URL is refetched for a token with an unknown kid (key rotation) at most this often (auth jwt).',
+  },
+  {
+    name: 'max-subscribers-per-request',
+    kind: 'integer',
+    default: '100',
+    doc: 'Most subscribers one POST /events/sub may name; more is a 400 (HERALD_TOO_MANY_SUBSCRIBERS).',
+  },
+  {
+    name: 'max-subscriptions-total',
+    kind: 'integer',
+    default: '10000',
+    doc: 'Most subscriptions a broker holds, whoever owns them (--max-subscriptions bounds each principal); creating more is a 409 (HERALD_TOO_MANY_SUBSCRIPTIONS).',
+  },
+  {
+    name: 'filter-max-length',
+    kind: 'integer',
+    default: '16384',
+    doc: 'Longest CESQL expression (characters) in a filter or ?filter=; longer is a 400 (HERALD_FILTER_TOO_COSTLY).',
+  },
+  {
+    name: 'filter-max-nodes',
+    kind: 'integer',
+    default: '512',
+    doc: 'Most operators, operands and calls in one CESQL expression (compile-time cost bound).',
+  },
+  {
+    name: 'filter-max-like-patterns',
+    kind: 'integer',
+    default: '32',
+    doc: 'Most LIKE patterns in one CESQL expression.',
+  },
+  {
+    name: 'filter-max-call-depth',
+    kind: 'integer',
+    default: '8',
+    doc: 'Deepest nesting of CESQL function calls (CONCAT(LOWER(CONCAT(…))) is 3).',
+  },
+  {
+    name: 'filter-eval-budget',
+    kind: 'integer',
+    default: '1000000',
+    doc: 'String work (characters read or built by LIKE, LOWER, UPPER, CONCAT, …) one filter may spend on one event; over it the event does not match and herald_filter_budget_exceeded_total counts it.',
+  },
+  {
+    name: 'log-read-max-work',
+    kind: 'integer',
+    default: '20000000',
+    doc: 'Filter work one GET /events page or one /events/stream slice may spend before answering with what it has (and next to continue).',
+  },
+  {
+    name: 'log-read-max-time',
+    kind: 'duration',
+    default: '250ms',
+    doc: 'Time one GET /events page or one /events/stream slice may take before answering with what it has.',
+  },
+  {
+    name: 'ingress-rate-burst',
+    kind: 'integer',
+    default: '0',
+    doc: 'Events a publisher may send at once under --ingress-rate-limit (0 = one second of the rate); a larger request is a 413 (HERALD_RATE_BURST_EXCEEDED).',
+  },
+  {
+    name: 'ingress-rate-limit-per',
+    kind: 'global|client',
+    default: 'global',
+    doc: 'global: one bucket for all publishers; client: one bucket per client (principal when authenticated, else peer address).',
+  },
+  {
+    name: 'ingress-rate-limit-clients',
+    kind: 'integer',
+    default: '10000',
+    doc: 'Most clients tracked by the per-client rate limit; the least recently seen is forgotten first.',
+  },
+  {
+    name: 'max-json-depth',
+    kind: 'integer',
+    default: '64',
+    doc: 'Deepest nesting of arrays and objects in a JSON body (event data included); deeper is a 400 (HERALD_JSON_TOO_DEEP).',
+  },
+  {
+    name: 'max-extensions',
+    kind: 'integer',
+    default: '64',
+    doc: 'Most extension attributes per event; more is a 400 (HERALD_TOO_MANY_EXTENSIONS).',
+  },
+  {
+    name: 'headers-timeout',
+    kind: 'duration',
+    default: '20s',
+    doc: "How long a client may take to send a request's headers (then 408).",
+  },
+  {
+    name: 'request-timeout',
+    kind: 'duration',
+    default: '60s',
+    doc: 'How long a client may take to send a whole request, body included (then 408 HERALD_REQUEST_TIMEOUT and the connection is closed).',
+  },
+  {
+    name: 'keep-alive-timeout',
+    kind: 'duration',
+    default: '65s',
+    doc: "How long an idle keep-alive connection stays open (above common proxies' 60 s, so they close first).",
+  },
+  {
+    name: 'max-connections',
+    kind: 'integer',
+    default: '10000',
+    doc: 'Most open connections per port; further ones get 503 (HERALD_TOO_MANY_CONNECTIONS) and are closed.',
+  },
+  {
+    name: 'max-connections-per-client',
+    kind: 'integer',
+    default: '1024',
+    doc: 'Most open connections per client address per port.',
+  },
+  {
+    name: 'max-streams',
+    kind: 'integer',
+    default: '1000',
+    doc: 'Most open /events/stream (SSE) streams; more is a 503 (HERALD_TOO_MANY_STREAMS).',
+  },
+  {
+    name: 'max-streams-per-client',
+    kind: 'integer',
+    default: '64',
+    doc: 'Most open /events/stream streams per client (principal, else address); more is a 429 (HERALD_TOO_MANY_STREAMS).',
+  },
 ] as const;
 
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
@@ -332,6 +536,65 @@ export const brokerConfigSchema = z
     'event-types-max': integer.min(0).default(1000),
     'event-types-rate': z.coerce.number().positive().default(20),
     'event-types-file': z.string().min(1).optional(),
+    auth: z
+      .string()
+      .transform((value) => value.split(',').map((m) => m.trim()))
+      .pipe(
+        z
+          .array(
+            z.enum(
+              ['none', 'tokens', 'jwt', 'kubernetes'],
+              'must be none or a list of tokens, jwt, kubernetes',
+            ),
+          )
+          .refine((m) => !m.includes('none') || m.length === 1, 'none cannot be combined with other methods')
+          .refine((m) => new Set(m).size === m.length, 'lists a method twice'),
+      )
+      .default(['none']),
+    'auth-tokens': z.string().min(1).optional(),
+    'jwt-jwks': z.string().min(1).optional(),
+    'jwt-issuer': z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((i) => i.trim())
+          .filter((i) => i !== ''),
+      )
+      .optional(),
+    'jwt-audience': z.string().min(1).optional(),
+    'kubernetes-audience': z.string().min(1).default('herald'),
+    policy: z.string().min(1).optional(),
+    'authz-default': z.enum(['allow-authenticated', 'deny']).default('allow-authenticated'),
+    'max-auth-header': size.pipe(z.number().min(256, 'must be at least 256 bytes')).default(8192),
+    'max-subscriptions': integer.min(0).default(1000),
+    'tls-cert': z.string().min(1).optional(),
+    'tls-key': z.string().min(1).optional(),
+    'jwt-jwks-cooldown': duration.default(30_000),
+    'max-subscribers-per-request': integer.min(1).default(100),
+    'max-subscriptions-total': integer.min(1).default(10_000),
+    'filter-max-length': integer
+      .min(16)
+      .max(1024 * 1024)
+      .default(16_384),
+    'filter-max-nodes': integer.min(1).default(512),
+    'filter-max-like-patterns': integer.min(0).default(32),
+    'filter-max-call-depth': integer.min(0).default(8),
+    'filter-eval-budget': integer.min(1000).default(1_000_000),
+    'log-read-max-work': integer.min(1000).default(20_000_000),
+    'log-read-max-time': duration.pipe(z.number().min(1, 'must be at least 1ms')).default(250),
+    'ingress-rate-burst': integer.min(0).default(0),
+    'ingress-rate-limit-per': z.enum(['global', 'client']).default('global'),
+    'ingress-rate-limit-clients': integer.min(1).default(10_000),
+    'max-json-depth': integer.min(2).max(10_000).default(64),
+    'max-extensions': integer.min(0).default(64),
+    'headers-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(20_000),
+    'request-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
+    'keep-alive-timeout': duration.default(65_000),
+    'max-connections': integer.min(1).default(10_000),
+    'max-connections-per-client': integer.min(1).default(1024),
+    'max-streams': integer.min(0).default(1000),
+    'max-streams-per-client': integer.min(0).default(64),
   })
   .superRefine((config, ctx) => {
     for (const problem of parseSinkPolicy(config['sink-deny'], config['sink-allow']).problems) {
@@ -370,6 +633,25 @@ export const brokerConfigSchema = z
       config['admin-port'] === config.port
     ) {
       ctx.addIssue({ code: 'custom', path: ['admin-port'], message: 'must differ from --port' });
+    }
+    const auth = config.auth;
+    if (auth.includes('tokens') && config['auth-tokens'] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth-tokens'],
+        message: 'is required when --auth includes tokens',
+      });
+    }
+    if (auth.includes('jwt')) {
+      for (const key of ['jwt-jwks', 'jwt-issuer', 'jwt-audience'] as const) {
+        const value = config[key];
+        if (value === undefined || value.length === 0) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'is required when --auth includes jwt' });
+        }
+      }
+    }
+    if ((config['tls-cert'] === undefined) !== (config['tls-key'] === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tls-key'], message: '--tls-cert and --tls-key go together' });
     }
   });
 

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore } from '../store/index.js';
@@ -34,6 +35,11 @@ export interface DispatcherOptions {
 }
 
 const TAIL_PAGE = 512;
+/**
+ * Filtering runs in slices of at most about this long, then yields to the event loop, so that costly
+ * filters or large events delay requests by one slice at most.
+ */
+export const DISPATCH_SLICE_MS = 10;
 
 /**
  * Pushes the log to every subscription. One shared tail read serves all caught-up subscriptions;
@@ -140,6 +146,7 @@ export class Dispatcher implements WorkerHost {
       }
       this.metrics.logReads.inc({ reader: 'tail' });
       const touched = new Set<SubscriptionWorker>();
+      let sliceStart = performance.now();
       for (const stored of page) {
         const attributes = stored.event.attributes;
         for (const attribute of INDEXED_ATTRIBUTES) {
@@ -164,10 +171,17 @@ export class Dispatcher implements WorkerHost {
             touched.add(worker);
           }
         }
+        // The position moves event by event, so a worker joining during a yield starts exactly here.
+        this.position = stored.sequence + 1;
+        if (stored.sequence > this.last) this.last = stored.sequence;
+        if (performance.now() - sliceStart >= DISPATCH_SLICE_MS) {
+          for (const worker of touched) worker.afterTailPage();
+          touched.clear();
+          await yieldToEventLoop();
+          if (!this.running) return;
+          sliceStart = performance.now();
+        }
       }
-      const lastSequence = page[page.length - 1]?.sequence ?? this.position;
-      this.position = lastSequence + 1;
-      if (lastSequence > this.last) this.last = lastSequence;
       for (const worker of touched) worker.afterTailPage();
       for (const worker of this.joiners) {
         if (worker.readPos <= this.position) {

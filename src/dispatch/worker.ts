@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { TokenBucket } from '../limits/index.js';
 import { traceIdOf, tracing } from '../observability/index.js';
@@ -41,6 +41,8 @@ class Lane {
   active = 0;
   firstQueuedAt = 0;
   readonly abort = new AbortController();
+  /** True while a reader fills this lane's queue from the store. */
+  reading = false;
 }
 
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
@@ -49,6 +51,8 @@ type LastError = NonNullable<SubscriptionStatus['lastError']>;
 const HIGH_WATER = 2048;
 const LOW_WATER = 512;
 const PAGE = 256;
+/** As the dispatcher's: catching up filters for about this long, then yields. */
+const DISPATCH_SLICE_MS = 10;
 const utf8 = new TextEncoder();
 
 function partitionKey(event: StoredEvent): string | undefined {
@@ -68,7 +72,6 @@ export class SubscriptionWorker {
   readPos = 0;
   private lane = new Lane();
   private bucket: TokenBucket | undefined;
-  private reading = false;
   private stopped = false;
   private pumpTimer: NodeJS.Timeout | undefined;
   private paused: boolean;
@@ -215,9 +218,11 @@ export class SubscriptionWorker {
 
   /** Reads from the store while not live, until caught up with the shared tail. */
   async fill(): Promise<void> {
-    if (this.reading || this.live || this.stopped) return;
-    this.reading = true;
+    // One reader per lane: a seek starts a new lane whose reader starts at once, while the old lane's
+    // reader (perhaps waiting for its turn of the event loop) sees the change and stops.
     const lane = this.lane;
+    if (lane.reading || this.live || this.stopped) return;
+    lane.reading = true;
     try {
       while (!this.stopped && !this.live && lane === this.lane && lane.queue.length < LOW_WATER) {
         const tail = this.host.tailPosition();
@@ -225,6 +230,10 @@ export class SubscriptionWorker {
           this.host.tryJoin(this);
           break;
         }
+        // Catching up runs in slices on later turns of the event loop, never in one synchronous run
+        // (a store read may resolve at once): requests, probes and other subscriptions go between.
+        await yieldToEventLoop();
+        if (lane !== this.lane || this.stopped || this.live) return;
         const page = await this.host.store.read(this.readPos, Math.min(PAGE, tail - this.readPos));
         if (lane !== this.lane || this.stopped) return;
         this.host.metrics.logReads.inc({ reader: 'subscription' });
@@ -233,12 +242,15 @@ export class SubscriptionWorker {
           this.readPos = tail;
           continue;
         }
+        const sliceStart = performance.now();
         for (const stored of page) {
-          if (!this.matches(stored.event)) continue;
-          if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
-          lane.queue.push(stored);
+          this.readPos = stored.sequence + 1;
+          if (this.matches(stored.event)) {
+            if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
+            lane.queue.push(stored);
+          }
+          if (performance.now() - sliceStart >= DISPATCH_SLICE_MS) break;
         }
-        this.readPos = (page[page.length - 1] as StoredEvent).sequence + 1;
         this.pump();
       }
     } catch (error) {
@@ -246,7 +258,7 @@ export class SubscriptionWorker {
         this.host.logger.error({ err: error, subscription: this.id }, 'reading the log failed; retrying');
       if (!this.stopped) setTimeout(() => void this.fill(), 1000).unref();
     } finally {
-      this.reading = false;
+      lane.reading = false;
     }
   }
 

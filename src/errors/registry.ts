@@ -38,6 +38,22 @@ export const ErrorCodes = {
   HERALD_SINK_REDIRECTED: { status: 502, title: 'Sink answered a redirect', retryable: false },
   HERALD_SINK_HANDSHAKE_FAILED: { status: 502, title: 'Sink did not validate', retryable: true },
   HERALD_SCHEMA_VIOLATION: { status: 400, title: 'Data violates the type schema', retryable: false },
+  HERALD_UNAUTHENTICATED: { status: 401, title: 'Unauthenticated', retryable: false },
+  HERALD_FORBIDDEN: { status: 403, title: 'Forbidden', retryable: false },
+  HERALD_CROSS_ORIGIN: { status: 403, title: 'Cross-origin request refused', retryable: false },
+  HERALD_SUBSCRIPTION_LIMIT: { status: 403, title: 'Too many subscriptions', retryable: false },
+  HERALD_AUTHORIZATION_TOO_LARGE: { status: 431, title: 'Authorization header too large', retryable: false },
+  HERALD_TOO_MANY_SUBSCRIBERS: { status: 400, title: 'Too many subscribers', retryable: false },
+  HERALD_TOO_MANY_SUBSCRIPTIONS: { status: 409, title: 'Too many subscriptions', retryable: false },
+  HERALD_FILTER_TOO_COSTLY: { status: 400, title: 'Filter too costly', retryable: false },
+  HERALD_RATE_BURST_EXCEEDED: { status: 413, title: 'Request larger than the rate burst', retryable: false },
+  HERALD_JSON_TOO_DEEP: { status: 400, title: 'JSON nested too deeply', retryable: false },
+  HERALD_TOO_MANY_EXTENSIONS: { status: 400, title: 'Too many extension attributes', retryable: false },
+  HERALD_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout', retryable: true },
+  HERALD_BAD_HTTP_REQUEST: { status: 400, title: 'Malformed HTTP request', retryable: false },
+  HERALD_TOO_MANY_CONNECTIONS: { status: 503, title: 'Too many connections', retryable: true },
+  HERALD_TOO_MANY_STREAMS: { status: 429, title: 'Too many streams', retryable: true },
+  HERALD_STREAM_CAPACITY: { status: 503, title: 'Stream capacity reached', retryable: true },
 } as const satisfies Record<string, { status: number; title: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

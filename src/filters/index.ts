@@ -12,6 +12,12 @@ export type {
   RequiredValues,
   IndexedAttribute,
 } from './filters.js';
-export { compileSqlFilter, MAX_SQL_LENGTH } from './sql.js';
+export {
+  compileSqlFilter,
+  compileBoundedSql,
+  createSqlFilterCompiler,
+  DEFAULT_SQL_FILTER_LIMITS,
+} from './sql.js';
+export type { SqlFilterLimits } from './sql.js';
 export { compileFilterParam } from './query.js';
 export { compileDataFilter, dataParseCount, parseJsonPointer } from './data.js';

@@ -31,3 +31,24 @@ export function clientKeyOf(req: IncomingMessage): string {
   if (identity !== undefined && identity.method !== 'anonymous') return `principal:${identity.principal}`;
   return `address:${req.socket.remoteAddress ?? 'unknown'}`;
 }
+
+const ownerScopes = new WeakMap<IncomingMessage, string>();
+
+/**
+ * Set by authorization when a request may touch only its principal's own subscriptions and dead
+ * letters (it lacks `admin`). Unset = every subscription.
+ */
+export function setOwnerScope(req: IncomingMessage, owner: string): void {
+  ownerScopes.set(req, owner);
+}
+
+/** The owner a request is confined to, or undefined when it may see every subscription. */
+export function ownerScopeOf(req: IncomingMessage): string | undefined {
+  return ownerScopes.get(req);
+}
+
+/** The owner to record on what a request creates: its authenticated principal (none when anonymous). */
+export function ownerOf(req: IncomingMessage): string | undefined {
+  const identity = identities.get(req);
+  return identity === undefined || identity.method === 'anonymous' ? undefined : identity.principal;
+}

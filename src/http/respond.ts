@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, isHeraldError } from '../errors/index.js';
+import { jsonDepthExceeded } from '../limits/index.js';
 import { MethodNotAllowedError } from './router.js';
 
 export function sendJson(
@@ -41,6 +42,8 @@ export function sendProblem(res: ServerResponse, error: unknown): HeraldError {
   };
   if (problem.retryAfter !== undefined) headers['retry-after'] = String(problem.retryAfter);
   if (problem instanceof MethodNotAllowedError) headers['allow'] = problem.allow.join(', ');
+  // RFC 6750 §3: a 401 names the scheme (and never which check failed).
+  if (problem.code === 'HERALD_UNAUTHENTICATED') headers['www-authenticate'] = 'Bearer realm="herald"';
   res.writeHead(problem.status, headers);
   res.end(text);
   return problem;
@@ -71,6 +74,9 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }
 
+/** How deep a control-API body may nest (subscriptions need a handful of levels). */
+const MAX_CONTROL_JSON_DEPTH = 64;
+
 /** Reads and parses a JSON object request body (for the control API), with coded errors. */
 export async function readJsonObject(
   req: IncomingMessage,
@@ -81,6 +87,13 @@ export async function readJsonObject(
     throw new HeraldError('HERALD_UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
   }
   const body = await readBody(req, limit);
+  const tooDeep = jsonDepthExceeded(body, MAX_CONTROL_JSON_DEPTH);
+  if (tooDeep >= 0) {
+    throw new HeraldError(
+      'HERALD_JSON_TOO_DEEP',
+      `the JSON body nests arrays and objects deeper than ${MAX_CONTROL_JSON_DEPTH} levels (at byte ${tooDeep})`,
+    );
+  }
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));

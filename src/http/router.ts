@@ -11,6 +11,7 @@ export type RouteHandler = (
 
 interface Route {
   readonly method: string;
+  readonly pattern: string;
   readonly segments: readonly string[];
   readonly handler: RouteHandler;
 }
@@ -34,24 +35,29 @@ export class Router {
   private readonly routes: Route[] = [];
 
   on(method: string, pattern: string, handler: RouteHandler): this {
-    this.routes.push({ method, segments: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({ method, pattern, segments: pattern.split('/').filter(Boolean), handler });
     return this;
   }
 
   /** Finds the handler for a request; throws 404 or 405 (with the allowed methods) when there is none. */
-  resolve(method: string, pathname: string): { handler: RouteHandler; params: RouteParams } {
+  resolve(method: string, pathname: string): { handler: RouteHandler; params: RouteParams; pattern: string } {
     const parts = pathname.split('/').filter(Boolean);
     const allowed: string[] = [];
     for (const route of this.routes) {
       const params = match(route.segments, parts);
       if (params === undefined) continue;
-      if (route.method === method) return { handler: route.handler, params };
+      if (route.method === method) return { handler: route.handler, params, pattern: route.pattern };
       allowed.push(route.method);
     }
     if (allowed.length > 0) {
       throw new MethodNotAllowedError(method, allowed);
     }
     throw new HeraldError('HERALD_NOT_FOUND', `no route for ${pathname}`);
+  }
+
+  /** Every registered `METHOD pattern`, e.g. for checking that each route has an authorization entry. */
+  list(): string[] {
+    return this.routes.map((route) => `${route.method} ${route.pattern}`);
   }
 }
 

@@ -3,13 +3,14 @@ import type { CloudEvent } from '../cloudevents/index.js';
 import {
   detectMode,
   hasBinaryHeaders,
+  isJsonMediaType,
   parseBatch,
   parseBinary,
   parseStructured,
 } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
-import { readBody } from '../http/index.js';
-import { TokenBucket } from '../limits/index.js';
+import { clientKeyOf, readBody } from '../http/index.js';
+import { jsonDepthExceeded, RateLimiter } from '../limits/index.js';
 import { tracing } from '../observability/index.js';
 import type { BrokerMetrics, IngressSpan } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
@@ -24,7 +25,31 @@ export interface IngressOptions {
   readonly rateLimit: number;
   /** Sees every request's events before they are stored and after they are accepted. */
   readonly hook?: IngressHook;
+  /** Authorization of the parsed events (a principal's `publish` filters); throws to refuse them all. */
+  readonly authorizeEvents?: (req: IncomingMessage, events: readonly CloudEvent[]) => void;
+  /** Events one request may carry under the rate limit (0 = one second of the rate). */
+  readonly rateBurst?: number;
+  readonly rateLimitPer?: 'global' | 'client';
+  readonly rateLimitClients?: number;
+  /** Told when the per-client rate limit forgets its least recently seen client to stay bounded. */
+  readonly onRateLimitClientForgotten?: () => void;
+  /** Deepest nesting of arrays and objects in a JSON body. */
+  readonly maxJsonDepth?: number;
+  /** Most extension attributes per event. */
+  readonly maxExtensions?: number;
 }
+
+/** The context attributes CloudEvents 1.0.2 defines; every other attribute is an extension. */
+const SPEC_ATTRIBUTES = new Set([
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'datacontenttype',
+  'dataschema',
+  'subject',
+  'time',
+]);
 
 export interface IngressRequestOptions {
   /**
@@ -71,10 +96,38 @@ function isJsonContentType(contentType: string): boolean {
  * answers 202 only after the store has durably appended all of them (or recognised them as duplicates).
  */
 export class Ingress {
-  private readonly bucket: TokenBucket | undefined;
+  private readonly limiter: RateLimiter | undefined;
 
   constructor(private readonly options: IngressOptions) {
-    this.bucket = options.rateLimit > 0 ? new TokenBucket(options.rateLimit) : undefined;
+    const rate = options.rateLimit;
+    this.limiter =
+      rate > 0
+        ? new RateLimiter({
+            rate,
+            burst:
+              options.rateBurst !== undefined && options.rateBurst > 0
+                ? options.rateBurst
+                : Math.max(1, Math.ceil(rate)),
+            per: options.rateLimitPer ?? 'global',
+            maxClients: options.rateLimitClients ?? 10_000,
+            ...(options.onRateLimitClientForgotten === undefined
+              ? {}
+              : { onForget: options.onRateLimitClientForgotten }),
+          })
+        : undefined;
+  }
+
+  /** Refuses a JSON body nested deeper than `--max-json-depth`, before it is parsed. */
+  private checkDepth(body: Uint8Array): void {
+    const max = this.options.maxJsonDepth ?? 64;
+    const at = jsonDepthExceeded(body, max);
+    if (at >= 0) {
+      this.options.metrics.limitRejections.inc({ limit: 'max-json-depth' });
+      throw new HeraldError(
+        'HERALD_JSON_TOO_DEEP',
+        `the JSON body nests arrays and objects deeper than ${max} levels (at byte ${at}); see --max-json-depth`,
+      );
+    }
   }
 
   /** Parses and validates a request into events; throws a coded error for anything invalid. */
@@ -83,6 +136,9 @@ export class Ingress {
     const contentType = req.headers['content-type'];
     let events: CloudEvent[];
     const mode = detectMode(contentType);
+    if (mode !== 'binary' || (contentType !== undefined && isJsonMediaType(contentType))) {
+      this.checkDepth(body);
+    }
     if (mode === 'batch') events = parseBatch(contentType as string, body);
     else if (mode === 'structured') events = [parseStructured(contentType as string, body)];
     else if (hasBinaryHeaders(req.rawHeaders)) events = [parseBinary(req.rawHeaders, contentType, body)];
@@ -99,7 +155,18 @@ export class Ingress {
       );
     }
     const max = this.options.maxEventSize;
+    const maxExtensions = this.options.maxExtensions ?? 64;
     events.forEach((event, index) => {
+      let extensions = 0;
+      for (const name in event.attributes) if (!SPEC_ATTRIBUTES.has(name)) extensions++;
+      if (extensions > maxExtensions) {
+        this.options.metrics.limitRejections.inc({ limit: 'max-extensions' });
+        throw new HeraldError(
+          'HERALD_TOO_MANY_EXTENSIONS',
+          `event ${index} has ${extensions} extension attributes, more than ${maxExtensions} (--max-extensions)`,
+          { index },
+        );
+      }
       const size = eventSize(event);
       if (size > max) {
         throw new HeraldError(
@@ -128,18 +195,14 @@ export class Ingress {
     requestOptions: IngressRequestOptions,
     span: IngressSpan,
   ): Promise<void> {
-    if (this.bucket !== undefined && !this.bucket.tryTake(1)) {
-      req.resume();
-      throw new HeraldError(
-        'HERALD_RATE_LIMITED',
-        `ingress is limited to ${this.options.rateLimit} events per second`,
-        {
-          retryAfter: Math.max(1, Math.ceil(this.bucket.waitTime(1) / 1000)),
-        },
-      );
-    }
+    const limiter = this.limiter;
+    const client = limiter === undefined ? '' : clientKeyOf(req);
+    // A cheap refusal before the body is read when not even one event could pass now.
+    if (limiter !== undefined) this.limited(() => limiter.check(client), req);
     const events = await this.parse(req, requestOptions);
-    if (this.bucket !== undefined && events.length > 1) this.bucket.tryTake(events.length - 1);
+    this.options.authorizeEvents?.(req, events);
+    // Counted in events once they are known; the request passes whole or not at all.
+    if (limiter !== undefined) this.limited(() => limiter.take(client, events.length), req);
     const hook = this.options.hook;
     hook?.check?.(events);
     const trace = span.storedTrace(captureTrace(req));
@@ -166,5 +229,18 @@ export class Ingress {
     }
     res.writeHead(202, { 'content-length': 0 });
     res.end();
+  }
+
+  private limited(check: () => void, req: IncomingMessage): void {
+    try {
+      check();
+    } catch (error) {
+      const burst = (error as HeraldError).code === 'HERALD_RATE_BURST_EXCEEDED';
+      this.options.metrics.limitRejections.inc({
+        limit: burst ? 'ingress-rate-burst' : 'ingress-rate-limit',
+      });
+      req.resume();
+      throw error;
+    }
   }
 }

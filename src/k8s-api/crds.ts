@@ -9,6 +9,8 @@ import {
   channelStatusSchema,
   eventTypeSpecSchema,
   eventTypeStatusSchema,
+  eventPolicySpecSchema,
+  eventPolicyStatusSchema,
   subscriptionSpecSchema,
   subscriptionStatusSchema,
 } from './schemas.js';
@@ -198,5 +200,17 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
       { name: 'Count', type: 'integer', jsonPath: '.status.count' },
     ],
   });
-  return [brokerCrd, channelCrd, subscriptionCrd, eventTypeCrd];
+  const eventPolicyCrd = crd({
+    kind: 'EventPolicy',
+    plural: 'eventpolicies',
+    singular: 'eventpolicy',
+    shortNames: ['hpolicy'],
+    spec: eventPolicySpecSchema,
+    status: eventPolicyStatusSchema,
+    columns: [
+      { name: 'Broker', type: 'string', jsonPath: '.spec.broker' },
+      { name: 'Ready', type: 'string', jsonPath: READY },
+    ],
+  });
+  return [brokerCrd, channelCrd, subscriptionCrd, eventTypeCrd, eventPolicyCrd];
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { declaredEventTypeSchema } from '../eventtypes/index.js';
+import { policyRuleSchema } from '../auth/index.js';
 import { deliverySchema, subscriptionRequestSchema } from '../subscriptions/validate.js';
 
 /** The API group and version of Herald's custom resources. */
@@ -34,6 +35,11 @@ export const brokerSpecSchema = z.object({
     .string()
     .regex(/^\d+(Ki|Mi|Gi|Ti)?$/)
     .optional(),
+  /**
+   * How the broker authenticates requests: `kubernetes` = ServiceAccount tokens (audience `herald`)
+   * checked with TokenReviews, authorized by the namespace's EventPolicy resources. Default `none`.
+   */
+  auth: z.enum(['none', 'kubernetes']).optional(),
 });
 
 export const brokerStatusSchema = z.object({
@@ -146,7 +152,23 @@ export const eventTypeStatusSchema = z.object({
   conditions: z.array(conditionSchema).optional(),
 });
 
+/**
+ * An EventPolicy: who may do what on a broker, in the rules of `--policy` (principals are names or globs,
+ * a ServiceAccount is `system:serviceaccount:<namespace>:<name>`). `broker` absent = every broker of the
+ * namespace.
+ */
+export const eventPolicySpecSchema = z.object({
+  broker: dnsLabel.optional(),
+  rules: z.array(policyRuleSchema).min(1),
+});
+
+export const eventPolicyStatusSchema = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(conditionSchema).optional(),
+});
+
 export type Condition = z.infer<typeof conditionSchema>;
+export type EventPolicySpec = z.infer<typeof eventPolicySpecSchema>;
 export type BrokerSpec = z.infer<typeof brokerSpecSchema>;
 export type BrokerStatus = z.infer<typeof brokerStatusSchema>;
 export type ChannelSpec = z.infer<typeof channelSpecSchema>;
@@ -181,6 +203,7 @@ export type Broker = Resource<BrokerSpec, BrokerStatus>;
 export type Channel = Resource<ChannelSpec, ChannelStatus>;
 export type SubscriptionResource = Resource<SubscriptionSpec, SubscriptionResourceStatus>;
 export type EventTypeResource = Resource<EventTypeSpec, EventTypeStatus>;
+export type EventPolicyResource = Resource<EventPolicySpec, z.infer<typeof eventPolicyStatusSchema>>;
 
 /** The `Ready` condition every Herald resource reports. */
 export function readyCondition(

@@ -15,6 +15,7 @@ interface ResourceState {
   readonly seek?: SubscriptionDefinition['seek'];
   readonly seed?: SeedView;
   readonly createdAt?: string;
+  readonly owner?: string;
 }
 
 function invalid(detail: string, pointer: string): HeraldError {
@@ -95,6 +96,7 @@ export function resourceToDefinition(
       createdAt: state.createdAt ?? metadata.creationTimestamp ?? '',
       seed: state.seed,
       seek: state.seek,
+      owner: state.owner,
     },
     deliveryDefaults,
   );
@@ -111,6 +113,7 @@ export function definitionToResource(
     ...(definition.seek === undefined ? {} : { seek: definition.seek }),
     ...(definition.seed === undefined ? {} : { seed: definition.seed }),
     createdAt: definition.createdAt,
+    ...(definition.owner === undefined ? {} : { owner: definition.owner }),
   };
   const spec = Object.fromEntries(
     Object.entries({

@@ -153,6 +153,13 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     this.resources.set(definition.id, patched);
   }
 
+  /** The API server has no multi-object transaction: one resource per request, a few at a time. */
+  async putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {
+    for (let i = 0; i < definitions.length; i += 8) {
+      await Promise.all(definitions.slice(i, i + 8).map((definition) => this.put(definition)));
+    }
+  }
+
   async delete(id: string): Promise<boolean> {
     const deleted = await this.client.delete(id);
     this.resources.delete(id);

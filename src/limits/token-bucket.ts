@@ -32,6 +32,17 @@ export class TokenBucket {
     return false;
   }
 
+  /**
+   * Takes `n` tokens only if the bucket holds them now; never goes into debt, so one large request
+   * cannot make every later one wait. `n` above the burst can never pass (callers refuse it first).
+   */
+  tryTakeWithoutDebt(n = 1): boolean {
+    this.refill();
+    if (n > this.burst || this.tokens < n) return false;
+    this.tokens -= n;
+    return true;
+  }
+
   /** Milliseconds until `n` tokens (capped at the burst) are available. */
   waitTime(n = 1): number {
     this.refill();

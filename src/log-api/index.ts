@@ -1,2 +1,2 @@
 export { registerLogApi } from './log-api.js';
-export type { LogApiOptions, EventFilterCompiler } from './log-api.js';
+export type { LogApiOptions, EventFilterCompiler, LogFilter, LogReadBounds } from './log-api.js';

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { eventToJson } from '../cloudevents/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
@@ -6,12 +7,47 @@ import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
 
-/** Compiles a `filter=` expression into a predicate; throws a coded 400 when it is not acceptable. */
-export type EventFilterCompiler = (expression: string) => (event: CloudEvent) => boolean;
+/**
+ * JSON of events recently written to a reader. Every live stream reads the same new events (the store
+ * hands out the same objects for its recent tail), so each is serialised once, not once per stream.
+ */
+const jsonCache = new WeakMap<CloudEvent, string>();
+
+function jsonOf(event: CloudEvent): string {
+  let json = jsonCache.get(event);
+  if (json === undefined) {
+    json = eventToJson(event);
+    jsonCache.set(event, json);
+  }
+  return json;
+}
+
+/** A compiled `filter=`: whether an event matches, and the string work that decision took. */
+export interface LogFilter {
+  matches(event: CloudEvent): boolean;
+  /** Characters of string work the last `matches` did. */
+  lastCost(): number;
+}
+
+/** Compiles a `filter=` expression; throws a coded 400 when it is not acceptable. */
+export type EventFilterCompiler = (expression: string) => LogFilter;
+
+/** How much one page (or one stream slice) may do before it answers with what it has. */
+export interface LogReadBounds {
+  /** Filter work plus bytes of JSON written. */
+  readonly maxWork: number;
+  /** Wall-clock milliseconds. */
+  readonly maxTimeMs: number;
+}
 
 export interface LogApiOptions {
   readonly store: EventStore;
   readonly compileFilter: EventFilterCompiler;
+  readonly bounds: LogReadBounds;
+  /** Called when a page or slice is cut short by a bound (named as its flag). */
+  readonly onBounded?: (limit: 'log-read-max-work' | 'log-read-max-time') => void;
+  /** Admits a new stream (or throws a coded 429/503); returns the function that releases it. */
+  readonly admitStream?: (req: IncomingMessage) => () => void;
   /** Aborted when the broker shuts down, which ends every open stream. */
   readonly shutdown: AbortSignal;
   readonly heartbeatMs?: number;
@@ -20,6 +56,47 @@ export interface LogApiOptions {
 const MAX_LIMIT = 1000;
 /** How many events one filtered page may scan before answering with what it found. */
 const MAX_SCAN = 10_000;
+/** Events read from the store at a time: small, since one event may be up to --max-event-size. */
+const READ_PAGE = 64;
+/** Bytes of Server-Sent Events written to a stream before waiting for its reader. */
+const STREAM_CHUNK = 64 * 1024;
+
+/** Writes `text`, then waits until the reader has taken it (or the stream ends). */
+async function writeWithBackpressure(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
+  if (res.write(text) || signal.aborted) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Work and time spent on one page or slice. A page stops at whichever bound comes first and answers
+ * with `next`, so one request can neither stall the event loop nor build an unbounded answer.
+ */
+class Slice {
+  private work = 0;
+  private readonly started = performance.now();
+  bound: 'log-read-max-work' | 'log-read-max-time' | undefined;
+
+  constructor(private readonly bounds: LogReadBounds) {}
+
+  spend(units: number): void {
+    this.work += units;
+  }
+
+  /** True when the slice must end; remembers which bound ended it. */
+  exhausted(): boolean {
+    if (this.work >= this.bounds.maxWork) this.bound = 'log-read-max-work';
+    else if (performance.now() - this.started >= this.bounds.maxTimeMs) this.bound = 'log-read-max-time';
+    return this.bound !== undefined;
+  }
+}
 
 function integerParam(url: URL, name: string, fallback: number, min: number, max: number): number {
   const raw = url.searchParams.get(name);
@@ -54,10 +131,7 @@ async function fromParam(url: URL, store: EventStore, fallback: number): Promise
   return integerParam(url, 'from', fallback, 0, Number.MAX_SAFE_INTEGER);
 }
 
-function filterParam(
-  url: URL,
-  compileFilter: EventFilterCompiler,
-): ((event: CloudEvent) => boolean) | undefined {
+function filterParam(url: URL, compileFilter: EventFilterCompiler): LogFilter | undefined {
   const expression = url.searchParams.get('filter');
   return expression === null || expression === '' ? undefined : compileFilter(expression);
 }
@@ -70,23 +144,33 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     const from = await fromParam(url, store, 1);
     const limit = integerParam(url, 'limit', 100, 1, MAX_LIMIT);
     const filter = filterParam(url, compileFilter);
+    const slice = new Slice(options.bounds);
     const parts: string[] = [];
     let next = from;
     let scanned = 0;
-    while (parts.length < limit && scanned < MAX_SCAN) {
+    scan: while (parts.length < limit && scanned < MAX_SCAN) {
       const page = await store.read(
         next,
-        filter === undefined ? limit - parts.length : Math.min(500, MAX_SCAN - scanned),
+        Math.min(READ_PAGE, filter === undefined ? limit - parts.length : MAX_SCAN - scanned),
       );
       if (page.length === 0) break;
       for (const stored of page) {
+        // Checked before each event, so a page always makes progress by at least one event.
+        if (scanned > 0 && slice.exhausted()) break scan;
         next = stored.sequence + 1;
         scanned++;
-        if (filter !== undefined && !filter(stored.event)) continue;
-        parts.push(`{"sequence":${stored.sequence},"event":${eventToJson(stored.event)}}`);
+        if (filter !== undefined) {
+          const matches = filter.matches(stored.event);
+          slice.spend(filter.lastCost() + 1);
+          if (!matches) continue;
+        }
+        const part = `{"sequence":${stored.sequence},"event":${jsonOf(stored.event)}}`;
+        slice.spend(part.length);
+        parts.push(part);
         if (parts.length === limit) break;
       }
     }
+    if (slice.bound !== undefined) options.onBounded?.(slice.bound);
     if (parts.length === 0 && next === from) next = Math.max(from, (await store.stats()).first);
     sendJsonText(res, 200, `{"events":[${parts.join(',')}],"next":${next}}`);
   });
@@ -98,7 +182,12 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) next = Number(lastEventId) + 1;
     else if (url.searchParams.has('from')) next = await fromParam(url, store, 1);
     else next = (await store.stats()).last + 1;
-    await streamEvents(req, res, store, next, filter, options);
+    const release = options.admitStream?.(req);
+    try {
+      await streamEvents(req, res, store, next, filter, options);
+    } finally {
+      release?.();
+    }
   });
 }
 
@@ -107,7 +196,7 @@ async function streamEvents(
   res: ServerResponse,
   store: EventStore,
   from: number,
-  filter: ((event: CloudEvent) => boolean) | undefined,
+  filter: LogFilter | undefined,
   options: LogApiOptions,
 ): Promise<void> {
   const controller = new AbortController();
@@ -127,23 +216,39 @@ async function streamEvents(
   let next = from;
   try {
     while (!controller.signal.aborted) {
-      const page: StoredEvent[] = await store.read(next, 256);
+      // Each stream works in its own turn of the event loop: woken together by one append, many
+      // streams would otherwise filter and serialise in one uninterrupted run.
+      await yieldToEventLoop();
+      if (controller.signal.aborted) break;
+      const page: StoredEvent[] = await store.read(next, READ_PAGE);
       if (page.length === 0) {
         await store.waitForAppend(next - 1, controller.signal);
         continue;
       }
+      // A slice of filter work per turn of the event loop; the rest waits for the next turn.
+      const slice = new Slice(options.bounds);
       let chunk = '';
       for (const stored of page) {
+        if (slice.exhausted()) break;
         next = stored.sequence + 1;
-        if (filter !== undefined && !filter(stored.event)) continue;
-        chunk += `id: ${stored.sequence}\nevent: cloudevent\ndata: ${eventToJson(stored.event)}\n\n`;
+        if (filter !== undefined) {
+          const matches = filter.matches(stored.event);
+          slice.spend(filter.lastCost() + 1);
+          if (!matches) continue;
+        }
+        const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${jsonOf(stored.event)}\n\n`;
+        slice.spend(message.length);
+        chunk += message;
+        // Written in small chunks, each after the reader took the previous one: a reader that stops
+        // reading holds at most one chunk (and one event) of the broker's memory, not a whole slice.
+        if (chunk.length >= STREAM_CHUNK) {
+          await writeWithBackpressure(res, chunk, controller.signal);
+          chunk = '';
+          if (controller.signal.aborted) break;
+        }
       }
-      if (chunk !== '' && !res.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          res.once('drain', resolve);
-          controller.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }
+      if (slice.bound !== undefined) options.onBounded?.(slice.bound);
+      if (chunk !== '') await writeWithBackpressure(res, chunk, controller.signal);
     }
   } finally {
     clearInterval(heartbeat);

@@ -98,6 +98,36 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly authFailures = new Counter({
+    name: 'herald_auth_failures_total',
+    help: 'Requests refused by authentication, by reason (missing, malformed, invalid, oversized, backend)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly authzDenials = new Counter({
+    name: 'herald_authz_denials_total',
+    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, owner)',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly subscriptionLimitHits = new Counter({
+    name: 'herald_subscription_limit_total',
+    help: 'Subscription creations refused by --max-subscriptions',
+    registers: [this.registry],
+  });
+  readonly limitRejections = new Counter({
+    name: 'herald_limit_rejections_total',
+    help: 'Requests, connections or evaluations refused or cut short by a configured limit, by limit (the flag name)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly filterBudgetExceeded = new Counter({
+    name: 'herald_filter_budget_exceeded_total',
+    help: 'Filter evaluations stopped by --filter-eval-budget (the event counts as not matching), by where (subscription, log-read)',
+    labelNames: ['where'] as const,
+    registers: [this.registry],
+  });
+
   readonly sinkGuardRefusals = new Counter({
     name: 'herald_sink_guard_refusals_total',
     help: 'Sinks refused by --sink-deny/--sink-allow, at create time (API, seed routes) or when connecting',

@@ -50,9 +50,24 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
         { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
         { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },
         { apiGroups: [GROUP], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
+        { apiGroups: [GROUP], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'configmaps'], verbs: everything },
         { apiGroups: ['apps'], resources: ['statefulsets', 'deployments'], verbs: everything },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: everything },
+        // Each broker's ServiceAccount is bound to system:auth-delegator (TokenReviews): the operator may
+        // manage those bindings and bind that one ClusterRole, nothing more.
+        {
+          apiGroups: ['rbac.authorization.k8s.io'],
+          resources: ['clusterrolebindings'],
+          verbs: everything,
+        },
+        {
+          apiGroups: ['rbac.authorization.k8s.io'],
+          resources: ['clusterroles'],
+          verbs: ['bind'],
+          resourceNames: ['system:auth-delegator'],
+        },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },

@@ -93,6 +93,11 @@ function kafkaSecrets(
   return volumes;
 }
 
+/** The cluster-wide name of a broker's system:auth-delegator binding (namespace-qualified). */
+export function authDelegatorBindingName(broker: Broker): string {
+  return `herald-broker-${broker.metadata.namespace ?? 'default'}-${broker.metadata.name}-auth-delegator`;
+}
+
 /** The broker process's configuration file (the keys are `herald broker` flags). */
 export function brokerConfigFile(broker: Broker, channel: Channel | undefined): string {
   const config: Record<string, unknown> = {
@@ -109,6 +114,7 @@ export function brokerConfigFile(broker: Broker, channel: Channel | undefined): 
     Object.assign(config, kafkaConfig(channel.spec.kafka));
   }
   if (broker.spec.delivery !== undefined) config['delivery-defaults'] = broker.spec.delivery;
+  if (broker.spec.auth === 'kubernetes') config['auth'] = 'kubernetes';
   const retention = channel?.spec.retention;
   if (retention?.maxAge !== undefined) config['retention-max-age'] = retention.maxAge;
   if (retention?.maxEvents !== undefined) config['retention-max-events'] = retention.maxEvents;
@@ -235,6 +241,9 @@ export function brokerChildren(
         { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },
         { apiGroups: [GROUP], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
         { apiGroups: [GROUP], resources: ['brokers'], verbs: ['get'], resourceNames: [broker.metadata.name] },
+        // EventPolicy resources are the broker's authorization rules; it reports on them.
+        { apiGroups: [GROUP], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
       ],
     },
     {
@@ -242,6 +251,23 @@ export function brokerChildren(
       kind: 'RoleBinding',
       metadata: meta(broker, name),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+    {
+      // TokenReviews (to authenticate ServiceAccount tokens) are cluster-scoped: the built-in
+      // system:auth-delegator role grants exactly tokenreviews and subjectaccessreviews create.
+      // Cluster-scoped, so no owner reference: the operator deletes it with the Broker.
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: {
+        name: authDelegatorBindingName(broker),
+        labels: {
+          ...MANAGED_BY,
+          'app.kubernetes.io/name': 'herald-broker',
+          [BROKER_LABEL]: broker.metadata.name,
+        },
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ kind: 'ServiceAccount', name, namespace }],
     },
     {

@@ -92,11 +92,24 @@ export interface EventStore {
   deleteCursor(subscription: string): Promise<void>;
 
   addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter>;
-  listDeadLetters(subscription: string, limit: number): Promise<DeadLetter[]>;
+  /**
+   * Dead letters in id order, at most `limit`; with `after`, only those after that id (to page
+   * through them). Ids of one subscription order as their numeric value.
+   */
+  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]>;
   countDeadLetters(subscription: string): Promise<number>;
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void>;
 
   putSubscription(record: SubscriptionRecord): Promise<void>;
+  /**
+   * Stores several definitions, and the initial cursors of new ones, in one write: one transaction
+   * where the engine has them (embedded), so that a request creating many subscriptions costs one
+   * commit, not two per subscription. Cursors are never written after the definitions they belong to.
+   */
+  putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors?: ReadonlyArray<readonly [subscription: string, next: number]>,
+  ): Promise<void>;
   deleteSubscription(id: string): Promise<boolean>;
   listSubscriptions(): Promise<SubscriptionRecord[]>;
 

@@ -1,5 +1,12 @@
 import { HeraldError } from '../errors/index.js';
-import { readBody, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
+import {
+  ownerOf,
+  ownerScopeOf,
+  readBody,
+  readJsonObject,
+  readOptionalJsonObject,
+  sendJson,
+} from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
@@ -16,6 +23,34 @@ function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]
   }
 }
 
+/** `?limit=` of the list endpoints: the default, and the most per page of subscriptions. */
+const DEFAULT_PAGE = 100;
+const MAX_SUBSCRIPTIONS_PAGE = 1000;
+/** Dead letters kept the bound they had before pages (clients ask for up to 10,000 at once). */
+const MAX_DEAD_LETTERS_PAGE = 10_000;
+
+function pageLimit(url: URL, max: number): number {
+  const raw = url.searchParams.get('limit') ?? String(DEFAULT_PAGE);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+    throw new HeraldError(
+      'HERALD_INVALID_QUERY',
+      `query parameter 'limit' must be an integer from 1 to ${max}`,
+      {
+        pointer: '?limit',
+      },
+    );
+  }
+  return Number(raw);
+}
+
+/** RFC 8288 `Link` to the next page: same path and limit, continuing after `last`. */
+function nextLink(url: URL, limit: number, last: string): Record<string, string> {
+  const next = new URLSearchParams(url.searchParams);
+  next.set('limit', String(limit));
+  next.set('after', last);
+  return { link: `<${url.pathname}?${next.toString()}>; rel="next"` };
+}
+
 /** The Subscriptions API (CloudEvents Subscriptions API shape) plus Herald's control endpoints. */
 export function registerSubscriptionApi(router: Router, service: SubscriptionService): void {
   const viewOf = (id: string) => service.view(service.find(id));
@@ -29,16 +64,26 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     res.writeHead(200, { allow: 'GET, PUT, DELETE, OPTIONS', 'content-length': 0 });
     res.end();
   });
-  router.on('GET', '/subscriptions', (_req, res) => {
+  // The body stays the Subscriptions API's plain array; further pages are linked from the header.
+  // Authorization confines a principal without `admin` to its own subscriptions.
+  router.on('GET', '/subscriptions', (req, res, _params, url) => {
+    const limit = pageLimit(url, MAX_SUBSCRIPTIONS_PAGE);
+    const { definitions, more } = service.page(
+      limit,
+      url.searchParams.get('after') ?? undefined,
+      ownerScopeOf(req),
+    );
+    const last = definitions[definitions.length - 1]?.id;
     sendJson(
       res,
       200,
-      service.list().map((d) => service.view(d)),
+      definitions.map((d) => service.view(d)),
+      more && last !== undefined ? nextLink(url, limit, last) : {},
     );
   });
   router.on('POST', '/subscriptions', async (req, res) => {
     const request = parseSubscriptionRequest(await readJsonObject(req));
-    const definition = await service.create(request);
+    const definition = await service.create(request, 'api', undefined, undefined, ownerOf(req));
     sendJson(res, 201, service.view(definition), {
       location: `/subscriptions/${encodeURIComponent(definition.id)}`,
     });
@@ -80,15 +125,20 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     });
   }
   router.on('GET', '/subscriptions/:id/deadletters', async (_req, res, { id }, url) => {
-    const raw = url.searchParams.get('limit') ?? '100';
-    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 10_000) {
-      throw new HeraldError(
-        'HERALD_INVALID_QUERY',
-        "query parameter 'limit' must be an integer from 1 to 10000",
-        { pointer: '?limit' },
-      );
+    const limit = pageLimit(url, MAX_DEAD_LETTERS_PAGE);
+    const after = url.searchParams.get('after') ?? undefined;
+    if (after !== undefined && !/^\d+$/.test(after)) {
+      throw new HeraldError('HERALD_INVALID_QUERY', "query parameter 'after' must be a dead-letter id", {
+        pointer: '?after',
+      });
     }
-    sendJson(res, 200, { deadLetters: await service.deadLetters(id as string, Number(raw)) });
+    const page = await service.deadLetters(id as string, limit, after);
+    sendJson(
+      res,
+      200,
+      { deadLetters: page.letters },
+      page.more && page.last !== undefined ? nextLink(url, limit, page.last) : {},
+    );
   });
   router.on('POST', '/subscriptions/:id/deadletters/redrive', async (req, res, { id }) => {
     service.find(id as string);

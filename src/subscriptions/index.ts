@@ -18,5 +18,7 @@ export {
   compileSubscription,
   buildDefinition,
   parseDeliveryDefaults,
+  subscriptionRequestSchema,
 } from './validate.js';
 export type { KeptFields, SubscriptionRequest } from './validate.js';
+export type { DeliveryControl } from './delivery-port.js';

@@ -9,6 +9,16 @@ import type { SubscriptionDefinition } from './types.js';
 export interface SubscriptionRegistry {
   list(): Promise<SubscriptionDefinition[]>;
   put(definition: SubscriptionDefinition): Promise<void>;
+  /** Stores several definitions, in one transaction where the backing store has them. */
+  putMany(definitions: readonly SubscriptionDefinition[]): Promise<void>;
+  /**
+   * Registries kept in the event store also commit the new subscriptions' initial cursors in the
+   * same transaction. Others leave this out, and the caller commits the cursors first.
+   */
+  putManyWithCursors?(
+    definitions: readonly SubscriptionDefinition[],
+    cursors: ReadonlyArray<readonly [string, number]>,
+  ): Promise<void>;
   delete(id: string): Promise<boolean>;
   /** Reports definitions changed by other processes (undefined = deleted); returns a stop function. */
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
@@ -33,9 +43,27 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
     return (await this.store.listSubscriptions()).map((record) => this.decode(record.document));
   }
 
+  /** The document stored for a definition: secrets sealed when a key is configured. */
+  private encode(definition: SubscriptionDefinition): string {
+    return JSON.stringify(this.secrets === undefined ? definition : this.secrets.seal(definition));
+  }
+
   put(definition: SubscriptionDefinition): Promise<void> {
-    const stored = this.secrets === undefined ? definition : this.secrets.seal(definition);
-    return this.store.putSubscription({ id: definition.id, document: JSON.stringify(stored) });
+    return this.store.putSubscription({ id: definition.id, document: this.encode(definition) });
+  }
+
+  putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {
+    return this.putManyWithCursors(definitions, []);
+  }
+
+  putManyWithCursors(
+    definitions: readonly SubscriptionDefinition[],
+    cursors: ReadonlyArray<readonly [string, number]>,
+  ): Promise<void> {
+    return this.store.putSubscriptions(
+      definitions.map((definition) => ({ id: definition.id, document: this.encode(definition) })),
+      cursors,
+    );
   }
 
   delete(id: string): Promise<boolean> {

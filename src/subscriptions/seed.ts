@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../errors/index.js';
-import { readOptionalJsonObject, sendJson } from '../http/index.js';
+import { ownerOf, ownerScopeOf, readJsonObject, sendJson } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import type { SeedView, StartPosition } from './types.js';
@@ -26,9 +26,8 @@ function seedError(field: string, detail: string): HeraldError {
 }
 
 /** ASP.NET bound these case-insensitively; so does Herald (`Subject` = `subject`). */
-function normalise(body: Record<string, unknown>, query: URLSearchParams): Record<string, unknown> {
+function normalise(body: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of query) out[key.toLowerCase()] = value;
   for (const [key, value] of Object.entries(body)) out[key.toLowerCase()] = value;
   return out;
 }
@@ -45,9 +44,32 @@ function streamPosition(value: unknown): StartPosition {
   return n === 0 ? 'earliest' : n === -1 ? 'latest' : { sequence: n };
 }
 
-export function registerSeedRoutes(router: Router, service: SubscriptionService): void {
+export interface SeedRouteOptions {
+  /** Most subscribers one request may name (`--max-subscribers-per-request`). */
+  readonly maxSubscribersPerRequest?: number;
+  /** Told when a limit refuses a request. */
+  readonly onLimit?: (limit: string) => void;
+}
+
+export function registerSeedRoutes(
+  router: Router,
+  service: SubscriptionService,
+  options: SeedRouteOptions = {},
+): void {
+  const maxSubscribers = options.maxSubscribersPerRequest ?? 100;
   router.on('POST', '/events/sub', async (req, res, _params, url) => {
-    const input = normalise((await readOptionalJsonObject(req)) ?? {}, url.searchParams);
+    // Fields come from a JSON body only: a query string (or an HTML form) could be sent cross-site by
+    // a browser without a CORS preflight, which is how CSRF creates subscriptions.
+    const [first] = url.searchParams.keys();
+    if (first !== undefined) {
+      req.resume();
+      throw new HeraldError(
+        'HERALD_INVALID_QUERY',
+        `query parameter '${first}' is not accepted: send the subscription as an application/json body`,
+        { pointer: `?${first}` },
+      );
+    }
+    const input = normalise(await readJsonObject(req));
     const known = new Map(SEED_FIELDS.map((f) => [f.toLowerCase(), f]));
     for (const key of Object.keys(input)) {
       if (!known.has(key))
@@ -67,6 +89,14 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
       typeof input['subscribers'] === 'string' ? [input['subscribers']] : input['subscribers'];
     if (!Array.isArray(subscribers) || subscribers.length === 0) {
       throw seedError('subscribers', 'must be a non-empty array of absolute http(s) URIs');
+    }
+    if (subscribers.length > maxSubscribers) {
+      options.onLimit?.('max-subscribers-per-request');
+      throw new HeraldError(
+        'HERALD_TOO_MANY_SUBSCRIBERS',
+        `subscribers: ${subscribers.length} subscribers in one request, more than ${maxSubscribers} (--max-subscribers-per-request)`,
+        { pointer: '/subscribers' },
+      );
     }
     const startAt = streamPosition(input['streamposition']);
     const group = randomUUID();
@@ -96,8 +126,14 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
     });
     // Every subscriber is checked before any is created, so a refused one changes nothing.
     for (const [i, request] of requests.entries()) service.checkSink(request.sink, `/subscribers/${i}`);
-    for (const [i, request] of requests.entries())
-      await service.create(request, 'seed', seed, i === 0 ? group : `${group}.${i}`);
+    const owner = ownerOf(req);
+    await service.createMany(
+      requests,
+      'seed',
+      seed,
+      requests.map((_, i) => (i === 0 ? group : `${group}.${i}`)),
+      owner,
+    );
     sendJson(
       res,
       201,
@@ -113,9 +149,14 @@ export function registerSeedRoutes(router: Router, service: SubscriptionService)
     );
   });
 
-  router.on('DELETE', '/events/unsub', async (_req, res, _params, url) => {
+  router.on('DELETE', '/events/unsub', async (req, res, _params, url) => {
     const id = url.searchParams.get('subscriptionId') ?? url.searchParams.get('subscriptionid');
-    const members = service.list().filter((d) => d.origin === 'seed' && d.seed?.group === id);
+    const scope = ownerScopeOf(req);
+    const members = service
+      .list()
+      .filter(
+        (d) => d.origin === 'seed' && d.seed?.group === id && (scope === undefined || d.owner === scope),
+      );
     if (id === null || id === '' || members.length === 0) {
       throw new HeraldError('HERALD_NOT_FOUND', `no subscription with id '${id ?? ''}'`);
     }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Dispatcher } from '../dispatch/index.js';
 import { eventToJson } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { SensitiveHeaders } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
+import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
   DeliverySpec,
@@ -20,7 +20,7 @@ import { buildDefinition, compileSubscription } from './validate.js';
 
 export interface SubscriptionServiceOptions {
   readonly registry: SubscriptionRegistry;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: DeliveryControl;
   readonly store: EventStore;
   readonly logger: Logger;
   readonly sql: SqlCompiler | undefined;
@@ -35,6 +35,12 @@ export interface SubscriptionServiceOptions {
    * `secretRef` (Kubernetes: the resource names a Secret, so it never holds the secret itself).
    */
   readonly secrets?: 'inline' | 'secretRef';
+  /** Most subscriptions one owner may have (0 = unlimited); subscriptions without an owner are not counted. */
+  readonly maxPerOwner?: number;
+  /** Most subscriptions this broker holds (`--max-subscriptions-total`). */
+  readonly maxSubscriptions?: number;
+  /** Told when a limit refuses a request (the broker counts it in a metric). */
+  readonly onLimit?: (limit: string) => void;
 }
 
 /** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
@@ -227,31 +233,90 @@ export class SubscriptionService {
     return this.get(id);
   }
 
+  /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions`). */
+  assertCapacity(owner: string | undefined, count: number): void {
+    const max = this.options.maxPerOwner ?? 0;
+    if (owner === undefined || max === 0) return;
+    let owned = 0;
+    for (const definition of this.definitions.values()) if (definition.owner === owner) owned++;
+    if (owned + count > max) {
+      throw new HeraldError(
+        'HERALD_SUBSCRIPTION_LIMIT',
+        `principal '${owner}' has ${owned} of at most ${max} subscriptions; delete some first`,
+      );
+    }
+  }
+
   async create(
     request: SubscriptionRequest,
     origin: SubscriptionOrigin = 'api',
     seed?: SeedView,
     id = randomUUID(),
+    owner?: string,
   ): Promise<SubscriptionDefinition> {
-    const definition = buildDefinition(
-      id,
-      request,
-      { origin, seed, paused: false, createdAt: new Date().toISOString() },
-      this.options.deliveryDefaults,
-    );
-    this.checkSinks(definition);
-    const compiled = compileSubscription(definition, this.options.sql);
-    const cursor = await this.resolvePosition(definition.startAt);
-    // The cursor is durable before the definition, so a crash in between never starts from a later "latest".
-    await this.options.store.commitCursor(id, cursor);
-    this.definitions.set(id, definition);
-    await this.options.registry.put(definition);
-    await this.options.dispatcher.add(compiled, cursor);
-    this.options.logger.info(
-      { subscription: id, sink: definition.sink, origin, cursor },
-      'subscription created',
-    );
-    return definition;
+    const [definition] = await this.createMany([request], origin, seed, [id], owner);
+    return definition as SubscriptionDefinition;
+  }
+
+  /**
+   * Creates several subscriptions as one change: all of them or none are accepted, their cursors are
+   * committed in one write and their definitions stored in one more (one transaction each on the
+   * embedded store), instead of two commits per subscription.
+   */
+  async createMany(
+    requests: readonly SubscriptionRequest[],
+    origin: SubscriptionOrigin,
+    seed: SeedView | undefined,
+    ids: readonly string[],
+    owner?: string,
+  ): Promise<SubscriptionDefinition[]> {
+    this.assertCapacity(owner, requests.length);
+    const max = this.options.maxSubscriptions ?? Infinity;
+    if (this.definitions.size + requests.length > max) {
+      this.options.onLimit?.('max-subscriptions-total');
+      throw new HeraldError(
+        'HERALD_TOO_MANY_SUBSCRIPTIONS',
+        `the broker holds ${this.definitions.size} subscriptions; ${requests.length} more would exceed --max-subscriptions-total (${max})`,
+      );
+    }
+    const createdAt = new Date().toISOString();
+    const prepared = [];
+    for (const [i, request] of requests.entries()) {
+      const id = ids[i] ?? randomUUID();
+      const definition = buildDefinition(
+        id,
+        request,
+        { origin, seed, paused: false, createdAt, owner },
+        this.options.deliveryDefaults,
+      );
+      this.checkSinks(definition);
+      const compiled = compileSubscription(definition, this.options.sql);
+      prepared.push({ definition, compiled, cursor: await this.resolvePosition(definition.startAt) });
+    }
+    const definitions = prepared.map(({ definition }) => definition);
+    const cursors = prepared.map(({ definition, cursor }): [string, number] => [definition.id, cursor]);
+    const { registry, store } = this.options;
+    for (const definition of definitions) this.definitions.set(definition.id, definition);
+    try {
+      // Cursors are durable no later than definitions, so a crash in between never starts a
+      // subscription from a later "latest". In the store: one transaction for all of them.
+      if (registry.putManyWithCursors !== undefined) await registry.putManyWithCursors(definitions, cursors);
+      else {
+        await store.commitCursors(cursors);
+        await registry.putMany(definitions);
+      }
+    } catch (error) {
+      for (const { definition } of prepared) this.definitions.delete(definition.id);
+      throw error;
+    }
+    for (const { definition, compiled, cursor } of prepared) {
+      await this.options.dispatcher.add(compiled, cursor);
+      this.options.logger.info(
+        { subscription: definition.id, sink: definition.sink, origin, cursor },
+        'subscription created',
+      );
+    }
+    return prepared.map(({ definition }) => definition);
   }
 
   async update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
@@ -310,17 +375,55 @@ export class SubscriptionService {
     return definition;
   }
 
-  async deadLetters(id: string, limit: number): Promise<DeadLetterView[]> {
+  /** One page of a subscription's dead letters, in id order, after the dead letter `after`. */
+  async deadLetters(
+    id: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ letters: DeadLetterView[]; last: string | undefined; more: boolean }> {
     this.get(id);
-    const letters = await this.options.store.listDeadLetters(id, limit);
-    return letters.map((letter) => ({
-      id: letter.id,
-      sequence: letter.sequence,
-      attempts: letter.attempts,
-      deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
-      error: letter.error,
-      event: JSON.parse(eventToJson(letter.event)) as Record<string, unknown>,
-    }));
+    // One more than asked tells whether another page follows.
+    const letters = await this.options.store.listDeadLetters(id, limit + 1, after);
+    const page = letters.slice(0, limit);
+    return {
+      letters: page.map((letter) => ({
+        id: letter.id,
+        sequence: letter.sequence,
+        attempts: letter.attempts,
+        deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
+        error: letter.error,
+        event: JSON.parse(eventToJson(letter.event)) as Record<string, unknown>,
+      })),
+      last: page[page.length - 1]?.id,
+      more: letters.length > limit,
+    };
+  }
+
+  /** One page of subscriptions in id order, after the subscription `after` (only `owner`'s, when given). */
+  page(
+    limit: number,
+    after?: string,
+    owner?: string,
+  ): { definitions: SubscriptionDefinition[]; more: boolean } {
+    const ids = [...this.definitions.values()]
+      .filter((d) => owner === undefined || d.owner === owner)
+      .map((d) => d.id)
+      .sort();
+    let start = 0;
+    if (after !== undefined) {
+      // The first id above `after` (binary search): stable while subscriptions come and go.
+      let high = ids.length;
+      while (start < high) {
+        const middle = (start + high) >>> 1;
+        if ((ids[middle] as string) <= after) start = middle + 1;
+        else high = middle;
+      }
+    }
+    const slice = ids.slice(start, start + limit);
+    return {
+      definitions: slice.map((id) => this.definitions.get(id) as SubscriptionDefinition),
+      more: start + limit < ids.length,
+    };
   }
 
   /** Starts re-delivering dead letters (all, or the given ids); answers how many were taken. */

@@ -66,6 +66,8 @@ export interface SubscriptionDefinition {
    * it: a new `epoch` means "restart from `next`".
    */
   readonly seek?: { readonly next: number; readonly epoch: number };
+  /** The principal that created it (absent: created without authentication, or declared as a resource). */
+  readonly owner?: string;
 }
 
 /** Delivery settings with durations in milliseconds, ready for the dispatcher. */

@@ -129,6 +129,8 @@ export const subscriptionRequestSchema = z.strictObject({
   delivery: deliverySchema.optional(),
   startAt: startAtSchema.optional(),
   status: z.unknown().optional(),
+  // Read-only, like status: accepted so that a GET answer can be sent back as a PUT, and ignored.
+  owner: z.unknown().optional(),
 });
 
 export type SubscriptionRequest = z.infer<typeof subscriptionRequestSchema>;
@@ -243,6 +245,7 @@ export interface KeptFields {
   readonly createdAt: string;
   readonly seed?: SeedView | undefined;
   readonly seek?: SubscriptionDefinition['seek'];
+  readonly owner?: string | undefined;
 }
 
 /** A stored definition from a validated request, with delivery defaults applied. */
@@ -271,6 +274,7 @@ export function buildDefinition(
     ...(kept.seed === undefined ? {} : { seed: kept.seed }),
     createdAt: kept.createdAt,
     ...(kept.seek === undefined ? {} : { seek: kept.seek }),
+    ...(kept.owner === undefined ? {} : { owner: kept.owner }),
   };
 }
 

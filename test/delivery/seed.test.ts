@@ -81,7 +81,8 @@ describe('seed walk-through', () => {
 
   it('requires every given attribute to match (the original ORed them)', async () => {
     await consumer.clear();
-    const created = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub?subject=orders`, {
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub`, {
+      subject: 'orders',
       type: 'com.example.created',
       subscribers: [`${consumer.url}/and`],
       streamPosition: -1,

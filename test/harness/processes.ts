@@ -83,15 +83,16 @@ export async function startBroker(options: BrokerProcessOptions = {}): Promise<B
     child,
     (line) => {
       if (!line.includes('herald broker listening')) return undefined;
-      const log = JSON.parse(line) as { port: number; adminPort: number };
+      const log = JSON.parse(line) as { port: number; adminPort: number; tls?: boolean };
       return log;
     },
     'herald broker',
   );
   child.stdout?.resume();
+  const scheme = ports.tls === true ? 'https' : 'http';
   return {
-    url: `http://127.0.0.1:${ports.port}`,
-    adminUrl: `http://127.0.0.1:${ports.adminPort}`,
+    url: `${scheme}://127.0.0.1:${ports.port}`,
+    adminUrl: `${scheme}://127.0.0.1:${ports.adminPort}`,
     dataDir,
     child,
     stop: (signal: NodeJS.Signals = 'SIGTERM') => stopProcess(child, signal),

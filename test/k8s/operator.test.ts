@@ -108,6 +108,8 @@ describe('herald operator against a real API server', () => {
         verbs: ['get'],
         resourceNames: ['orders'],
       },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['eventing.herald.dev'], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
     ]);
     expect(
       (

@@ -87,19 +87,24 @@ export interface LogPage {
   readonly next: number;
 }
 
-export async function getLogPage(adminUrl: string, from = 1, limit = 1000): Promise<LogPage> {
-  const response = await fetch(`${adminUrl}/events?from=${from}&limit=${limit}`);
+export async function getLogPage(
+  adminUrl: string,
+  from = 1,
+  limit = 1000,
+  headers: Record<string, string> = {},
+): Promise<LogPage> {
+  const response = await fetch(`${adminUrl}/events?from=${from}&limit=${limit}`, { headers });
   if (response.status !== 200)
     throw new Error(`GET /events answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as LogPage;
 }
 
 /** The whole log, page by page. */
-export async function readLog(adminUrl: string): Promise<LogEntry[]> {
+export async function readLog(adminUrl: string, headers: Record<string, string> = {}): Promise<LogEntry[]> {
   const all: LogEntry[] = [];
   let from = 1;
   for (;;) {
-    const page = await getLogPage(adminUrl, from);
+    const page = await getLogPage(adminUrl, from, 1000, headers);
     if (page.events.length === 0) return all;
     all.push(...page.events);
     from = page.next;

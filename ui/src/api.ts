@@ -148,6 +148,18 @@ async function call<T>(method: string, path: string, body?: unknown, contentType
   return (text === '' ? undefined : JSON.parse(text)) as T;
 }
 
+/** Every item of a paginated list: the broker links each next page with `Link: <…>; rel="next"`. */
+async function allPages<T>(first: string): Promise<T[]> {
+  const all: T[] = [];
+  for (let next: string | undefined = first; next !== undefined;) {
+    const response = await authorizedFetch(next, { method: 'GET' });
+    if (!response.ok) throw await problemOf(response);
+    all.push(...((await response.json()) as T[]));
+    next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+  }
+  return all;
+}
+
 // ---- the broker's resources ------------------------------------------------------------------------
 
 export interface StatsCounters {
@@ -202,7 +214,7 @@ const subscriptionPath = (id: string) => `/subscriptions/${encodeURIComponent(id
 
 export const api = {
   stats: () => call<Stats>('GET', '/stats'),
-  subscriptions: () => call<Subscription[]>('GET', '/subscriptions'),
+  subscriptions: () => allPages<Subscription>('/subscriptions?limit=1000'),
   subscription: (id: string) => call<Subscription>('GET', subscriptionPath(id)),
   createSubscription: (body: Record<string, unknown>) => call<Subscription>('POST', '/subscriptions', body),
   deleteSubscription: (id: string) => call<Subscription>('DELETE', subscriptionPath(id)),

@@ -808,11 +808,13 @@ export class JetStreamEventStore implements EventStore {
     return { ...letter, id: String(ack.seq) };
   }
 
-  async listDeadLetters(subscription: string, limit: number): Promise<DeadLetter[]> {
+  async listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
     const handles = await this.use();
     const subject = this.deadLetterSubject(subscription);
     const letters: DeadLetter[] = [];
-    let seq = 1;
+    // Dead-letter ids are stream sequences, so `after` is where the next page starts.
+    const start = after === undefined ? 1 : Number(after) + 1;
+    let seq = Number.isSafeInteger(start) && start > 0 ? start : 1;
     while (letters.length < limit) {
       const page = await this.directBatch(handles, this.deadLetterStream, {
         seq,
@@ -859,6 +861,19 @@ export class JetStreamEventStore implements EventStore {
   async putSubscription(record: SubscriptionRecord): Promise<void> {
     const { subscriptions } = await this.use();
     await subscriptions.put(encodeToken(record.id), record.document);
+  }
+
+  /**
+   * JetStream KV has no multi-key transaction: the cursors, then the definitions, are each issued
+   * together (two round trips' wait, not two per subscription). A failure part-way may leave some.
+   */
+  async putSubscriptions(
+    records: readonly SubscriptionRecord[],
+    cursors: ReadonlyArray<readonly [string, number]> = [],
+  ): Promise<void> {
+    if (cursors.length > 0) await this.commitCursors(cursors);
+    const { subscriptions } = await this.use();
+    await Promise.all(records.map((record) => subscriptions.put(encodeToken(record.id), record.document)));
   }
 
   async deleteSubscription(id: string): Promise<boolean> {

@@ -195,6 +195,91 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect(await store.listSubscriptions()).toEqual([]);
     });
 
+    it('stores many subscriptions and their cursors in one write, durably, replacing existing ones by id', async () => {
+      const h = await open();
+      await h.store.putSubscriptions([]);
+      await h.store.putSubscription({ id: 'many-0', document: '{"old":true}' });
+      const records = Array.from({ length: 250 }, (_, i) => ({
+        id: `many-${i}`,
+        document: JSON.stringify({ n: i }),
+      }));
+      await h.store.putSubscriptions(
+        records,
+        records.map((record, i): [string, number] => [record.id, i + 1]),
+      );
+      const store = await h.reopen();
+      expect(await store.getCursor('many-0')).toBe(1);
+      expect(await store.getCursor('many-249')).toBe(250);
+      const stored = await store.listSubscriptions();
+      const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
+      expect([...stored].sort(byId)).toEqual([...records].sort(byId));
+    });
+
+    it('pages through dead letters in id order with after', async () => {
+      const { store } = await open();
+      const ids: string[] = [];
+      for (let n = 1; n <= 7; n++) {
+        const letter = await store.addDeadLetter({
+          subscription: 'paged',
+          sequence: n,
+          event: sampleEvent(`p${n}`),
+          trace: undefined,
+          error: { code: 'X', message: 'm' },
+          attempts: 1,
+          deadLetteredAt: n,
+        });
+        ids.push(letter.id);
+      }
+      // Letters added concurrently (as many failing deliveries do) get distinct ids, in order.
+      const concurrent = await Promise.all(
+        [8, 9, 10].map((n) =>
+          store.addDeadLetter({
+            subscription: 'paged',
+            sequence: n,
+            event: sampleEvent(`p${n}`),
+            trace: undefined,
+            error: { code: 'X', message: 'm' },
+            attempts: 1,
+            deadLetteredAt: n,
+          }),
+        ),
+      );
+      ids.push(...concurrent.map((letter) => letter.id));
+      expect(new Set(ids).size).toBe(10);
+      // Another subscription's letters in between never show up in this one's pages.
+      await store.addDeadLetter({
+        subscription: 'other',
+        sequence: 1,
+        event: sampleEvent('o1'),
+        trace: undefined,
+        error: { code: 'X', message: 'm' },
+        attempts: 1,
+        deadLetteredAt: 1,
+      });
+      const pages: string[][] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.listDeadLetters('paged', 3, after);
+        if (page.length === 0) break;
+        pages.push(page.map((l) => l.id));
+        after = page[page.length - 1]?.id;
+      }
+      expect(pages.map((p) => p.length)).toEqual([3, 3, 3, 1]);
+      expect(pages.flat()).toEqual(ids);
+      expect((await store.listDeadLetters('paged', 10)).map((l) => l.event.attributes['id'])).toEqual([
+        'p1',
+        'p2',
+        'p3',
+        'p4',
+        'p5',
+        'p6',
+        'p7',
+        'p8',
+        'p9',
+        'p10',
+      ]);
+    });
+
     it('finds the first sequence stored at or after a time', async () => {
       const { store } = await open();
       await store.append([{ event: sampleEvent('t1') }]);

@@ -1,0 +1,148 @@
+import type { IncomingMessage } from 'node:http';
+import type { CloudEvent } from '../cloudevents/index.js';
+import { HeraldError } from '../errors/index.js';
+import { identityOf, setIdentity, setOwnerScope } from '../http/index.js';
+import type { RouteParams } from '../http/index.js';
+import type { BrokerMetrics } from '../observability/index.js';
+import { AuthenticationError } from './authenticator.js';
+import type { Authenticator } from './authenticator.js';
+import type { Action, PolicySet } from './policy.js';
+import { isPublicPath, ROUTE_TABLE } from './routes.js';
+
+/** The principal of every request when `--auth none`. */
+export const ANONYMOUS = 'anonymous';
+
+/** What access control needs to know about subscriptions to confine a principal to its own. */
+export interface OwnershipLookup {
+  /** The owner of subscription `id`; `exists: false` when there is none (the route then answers 404). */
+  subscription(id: string): { readonly exists: boolean; readonly owner: string | undefined };
+  /** The owners of the members of a seed group (empty when there is none). */
+  seedGroup(group: string): readonly (string | undefined)[];
+}
+
+export interface AccessControlOptions {
+  /** Undefined with `--auth none`: every request is the anonymous principal. */
+  readonly authenticator: Authenticator | undefined;
+  readonly policy: PolicySet;
+  readonly metrics: BrokerMetrics;
+  readonly ownership: OwnershipLookup;
+}
+
+function forbidden(action: string): HeraldError {
+  return new HeraldError('HERALD_FORBIDDEN', `this principal may not ${action} here`);
+}
+
+/** The same answer as for a subscription that does not exist: another's is not even confirmed to exist. */
+function notYours(what: string): HeraldError {
+  return new HeraldError('HERALD_NOT_FOUND', `subscription '${what}' does not exist`);
+}
+
+/**
+ * The broker's trust boundary at the HTTP edge: every request passes through `authenticate` (before any
+ * handler, so per-client limits see the principal) and `authorize` (the route table's action, the
+ * cross-site check, and ownership). Ingress asks `authorizeEvents` for the `publish` filters.
+ */
+export class AccessControl {
+  constructor(private readonly options: AccessControlOptions) {}
+
+  /** Establishes and records the request's identity; throws 401/431 (public paths need none). */
+  async authenticate(req: IncomingMessage, pathname: string): Promise<void> {
+    const { authenticator, metrics } = this.options;
+    if (authenticator === undefined) {
+      setIdentity(req, { principal: ANONYMOUS, method: 'anonymous' });
+      return;
+    }
+    if (isPublicPath(pathname)) return;
+    try {
+      setIdentity(req, await authenticator.authenticate(req));
+    } catch (error) {
+      if (error instanceof AuthenticationError) metrics.authFailures.inc({ reason: error.reason });
+      throw error;
+    }
+  }
+
+  /** Checks the resolved route for the request's principal; throws 403 (or 404 for another's subscription). */
+  authorize(req: IncomingMessage, method: string, pattern: string, params: RouteParams, url: URL): void {
+    const rule = ROUTE_TABLE[`${method} ${pattern === '' ? '/' : pattern}`];
+    const { metrics, ownership } = this.options;
+    if (rule === undefined) {
+      metrics.authzDenials.inc({ action: 'unlisted' });
+      throw forbidden(`use ${method} ${pattern}`);
+    }
+    if (rule.action === 'public') return;
+    if (rule.browserSafe === false) this.refuseCrossSite(req);
+    const principal = this.principalOf(req);
+    if (!this.options.policy.allows(principal, rule.action)) {
+      metrics.authzDenials.inc({ action: rule.action });
+      throw forbidden(rule.action);
+    }
+    if (rule.owned === undefined || this.may(principal, 'admin')) return;
+    setOwnerScope(req, principal);
+    if (rule.owned === 'subscription') {
+      const id = params['id'] ?? '';
+      const found = ownership.subscription(id);
+      if (found.exists && found.owner !== principal) {
+        metrics.authzDenials.inc({ action: 'owner' });
+        throw notYours(id);
+      }
+    } else if (rule.owned === 'seed-group') {
+      const group = url.searchParams.get('subscriptionId') ?? url.searchParams.get('subscriptionid') ?? '';
+      const owners = ownership.seedGroup(group);
+      if (owners.some((owner) => owner !== principal)) {
+        metrics.authzDenials.inc({ action: 'owner' });
+        throw notYours(group);
+      }
+    }
+  }
+
+  /** Ingress: every event of a request must be allowed by a `publish` rule (and its filter). */
+  authorizeEvents(req: IncomingMessage, events: readonly CloudEvent[]): void {
+    const principal = this.principalOf(req);
+    events.forEach((event, index) => {
+      if (!this.options.policy.allowsEvent(principal, event)) {
+        this.options.metrics.authzDenials.inc({ action: 'publish' });
+        throw new HeraldError(
+          'HERALD_FORBIDDEN',
+          events.length > 1
+            ? `event ${index}: this principal may not publish this event`
+            : 'this principal may not publish this event',
+          events.length > 1 ? { index } : {},
+        );
+      }
+    });
+  }
+
+  private may(principal: string, action: Action): boolean {
+    return this.options.policy.allows(principal, action);
+  }
+
+  private principalOf(req: IncomingMessage): string {
+    return identityOf(req)?.principal ?? ANONYMOUS;
+  }
+
+  /**
+   * A browser page of another site must not drive the control API with the user's network position
+   * (CSRF). Browsers send `Sec-Fetch-Site` and `Origin`; clients that are not browsers send neither.
+   */
+  private refuseCrossSite(req: IncomingMessage): void {
+    const site = req.headers['sec-fetch-site'];
+    const origin = req.headers.origin;
+    let crossSite = site !== undefined && site !== 'same-origin' && site !== 'none';
+    if (!crossSite && origin !== undefined) {
+      try {
+        crossSite = origin === 'null' || new URL(origin).host !== req.headers.host;
+      } catch {
+        crossSite = true;
+      }
+    }
+    if (crossSite) {
+      this.options.metrics.authzDenials.inc({ action: 'origin' });
+      throw new HeraldError(
+        'HERALD_CROSS_ORIGIN',
+        'cross-origin browser requests may not change subscriptions',
+      );
+    }
+  }
+}
+
+export { AuthenticationError };

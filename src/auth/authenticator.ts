@@ -1,0 +1,88 @@
+import type { IncomingMessage } from 'node:http';
+import { HeraldError } from '../errors/index.js';
+import type { RequestIdentity } from '../http/index.js';
+import type { JwtVerifier } from './jwt.js';
+import type { StaticTokens } from './static-tokens.js';
+import type { ServiceAccountTokens } from './token-review.js';
+
+/** RFC 6750 §2.1: `Bearer` and a b64token. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** Three base64url segments: a JWS in compact form (a JWT or a ServiceAccount token). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** Why authentication failed, for metrics and logs only: the client always gets the same answer. */
+export type AuthFailure = 'missing' | 'malformed' | 'invalid' | 'oversized' | 'backend';
+
+export class AuthenticationError extends HeraldError {
+  constructor(readonly reason: AuthFailure) {
+    super(
+      reason === 'oversized' ? 'HERALD_AUTHORIZATION_TOO_LARGE' : 'HERALD_UNAUTHENTICATED',
+      reason === 'oversized'
+        ? 'the Authorization header is too large'
+        : 'this request needs a valid bearer credential (Authorization: Bearer ...)',
+    );
+  }
+}
+
+export interface AuthenticatorParts {
+  readonly tokens?: StaticTokens | undefined;
+  readonly jwt?: JwtVerifier | undefined;
+  readonly kubernetes?: ServiceAccountTokens | undefined;
+  readonly maxAuthorizationSize: number;
+}
+
+function unverifiedIssuer(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(
+      Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as unknown;
+    const iss = (payload as { iss?: unknown } | null)?.iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Establishes who sent a request from its bearer credential. The method is chosen by the credential's
+ * shape: an opaque token is a static token; a JWT naming a `--jwt-issuer` goes to the JWKS; any other
+ * JWT to the TokenReview. Each credential is checked by exactly one method.
+ */
+export class Authenticator {
+  constructor(private readonly parts: AuthenticatorParts) {}
+
+  async authenticate(req: IncomingMessage): Promise<RequestIdentity> {
+    const header = req.headers.authorization;
+    if (header === undefined || header === '') throw new AuthenticationError('missing');
+    if (header.length > this.parts.maxAuthorizationSize) throw new AuthenticationError('oversized');
+    const token = BEARER.exec(header)?.[1];
+    if (token === undefined) throw new AuthenticationError('malformed');
+    const { tokens, jwt, kubernetes } = this.parts;
+    if (!COMPACT_JWS.test(token)) {
+      const principal = tokens?.verify(token);
+      if (principal === undefined) throw new AuthenticationError('invalid');
+      return { principal, method: 'tokens' };
+    }
+    if (jwt !== undefined && (kubernetes === undefined || jwt.claimsIssuer(unverifiedIssuer(token)))) {
+      const principal = await jwt.verify(token);
+      if (principal === undefined) throw new AuthenticationError('invalid');
+      return { principal, method: 'jwt' };
+    }
+    if (kubernetes !== undefined) {
+      let principal: string | undefined;
+      try {
+        principal = await kubernetes.verify(token);
+      } catch {
+        throw new AuthenticationError('backend');
+      }
+      if (principal === undefined) throw new AuthenticationError('invalid');
+      return { principal, method: 'kubernetes' };
+    }
+    throw new AuthenticationError('invalid');
+  }
+
+  close(): void {
+    this.parts.tokens?.close();
+    this.parts.jwt?.close();
+  }
+}

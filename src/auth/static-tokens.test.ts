@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { parseTokensFile, sha256 } from './static-tokens.js';
+
+describe('tokens file', () => {
+  it('keeps only digests, for sha256 and plain token entries alike', () => {
+    const token = 'a-long-enough-token-0123';
+    const hex = createHash('sha256').update('other-token-0123456789').digest('hex');
+    const { entries, problems } = parseTokensFile(
+      `- { principal: plain, token: ${token} }\n- { principal: hashed, sha256: ${hex.toUpperCase()} }\n`,
+      't.yaml',
+    );
+    expect(problems).toEqual([]);
+    expect(entries.map((e) => e.principal)).toEqual(['plain', 'hashed']);
+    expect(entries[0]?.digest.equals(sha256(token))).toBe(true);
+    expect(entries[1]?.digest.toString('hex')).toBe(hex);
+    expect(JSON.stringify(entries)).not.toContain(token);
+  });
+
+  it('reports every bad entry, and accepts an empty file', () => {
+    const { problems } = parseTokensFile(
+      `- { principal: a, token: short }
+- { principal: b, sha256: abcd }
+- { principal: c }
+- { principal: d, token: a-long-enough-token-0123, sha256: ${'0'.repeat(64)} }
+- { principal: e, token: a-long-enough-token-0123, role: admin }
+`,
+      't.yaml',
+    );
+    expect(problems).toHaveLength(5);
+    expect(problems[0]).toMatch(/^t\.yaml: \[0\]\.token: must be at least 16 characters/);
+    expect(problems[1]).toMatch(/^t\.yaml: \[1\]\.sha256: must be 64 hex digits/);
+    expect(problems[2]).toMatch(/\[2\]: give exactly one of sha256 and token/);
+    expect(parseTokensFile('', 't.yaml')).toEqual({ entries: [], problems: [] });
+    expect(parseTokensFile('a: 1', 't.yaml').problems).toHaveLength(1);
+  });
+});

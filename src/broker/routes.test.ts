@@ -1,0 +1,69 @@
+// Every route the broker serves has an entry in the authorization route table and an operation in
+// /openapi.json, and neither lists a route that does not exist: a new route cannot slip past either.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTE_TABLE } from '../auth/index.js';
+import { loadBrokerConfig } from '../config/index.js';
+import { createLogger } from '../observability/index.js';
+import { Broker } from './broker.js';
+import { openApiDocument } from './openapi.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'herald-routes-'));
+let broker: Broker;
+beforeAll(async () => {
+  const config = loadBrokerConfig([
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--admin-port',
+    '0',
+    '--data-dir',
+    dir,
+  ]);
+  broker = await Broker.start({ config, logger: createLogger('silent', {}) });
+});
+afterAll(async () => {
+  await broker.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const openApiRoutes = () =>
+  Object.entries(openApiDocument.paths).flatMap(([pathName, operations]) =>
+    Object.keys(operations).map(
+      // The dashboard's file tree is documented at its entry, /ui/.
+      (method) =>
+        `${method.toUpperCase()} ${pathName === '/ui/' ? '/ui/*' : pathName.replace(/\{(\w+)\}/g, ':$1')}`,
+    ),
+  );
+
+describe('route table', () => {
+  it('authorizes every served route, and lists no other', () => {
+    expect([...broker.routes].sort()).toEqual(Object.keys(ROUTE_TABLE).sort());
+  });
+
+  it('documents every served route in /openapi.json, and no other', () => {
+    expect([...broker.routes].sort()).toEqual(openApiRoutes().sort());
+  });
+
+  it('declares the id parameter of every /subscriptions/{id} operation and a body for every write', () => {
+    for (const [pathName, operations] of Object.entries(openApiDocument.paths)) {
+      for (const [method, operation] of Object.entries(
+        operations as Record<string, Record<string, unknown>>,
+      )) {
+        const parameters = (operation['parameters'] ?? []) as { name: string; in: string }[];
+        if (pathName.includes('{id}')) {
+          expect(parameters, `${method} ${pathName}`).toContainEqual(
+            expect.objectContaining({ name: 'id', in: 'path' }),
+          );
+        }
+        const takesBody = ['POST', 'PUT'].includes(method.toUpperCase()) && !/pause|resume/.test(pathName);
+        if (takesBody) expect(operation['requestBody'], `${method} ${pathName}`).toBeDefined();
+        const responses = Object.keys(operation['responses'] as object);
+        expect(responses, `${method} ${pathName}`).toContain('503');
+      }
+    }
+  });
+});

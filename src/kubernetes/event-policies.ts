@@ -1,0 +1,122 @@
+import { makeInformer } from '@kubernetes/client-node';
+import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { compileRules } from '../auth/index.js';
+import type { PolicySet } from '../auth/index.js';
+import { readyCondition } from '../k8s-api/index.js';
+import type { EventPolicyResource } from '../k8s-api/index.js';
+import type { Logger } from '../observability/index.js';
+import { HeraldResourceClient } from './client.js';
+
+export interface EventPolicyWatcherOptions {
+  readonly config: KubeConfig;
+  readonly namespace: string;
+  readonly broker: string;
+  readonly logger: Logger;
+  /** Where the rules go: each resource is one source, replaced or removed alone. */
+  readonly policy: PolicySet;
+}
+
+/**
+ * Keeps the broker's authorization rules equal to the EventPolicy resources of its namespace that apply
+ * to it (`spec.broker` absent or naming it), live, through an informer. Rules that do not compile are
+ * reported on the resource's Ready condition and grant nothing (the resource still counts, so a broken
+ * policy fails closed instead of falling back to `--authz-default`).
+ */
+export class EventPolicyWatcher {
+  private readonly client: HeraldResourceClient<EventPolicyResource>;
+  private informer: Informer<KubernetesObject> | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: EventPolicyWatcherOptions) {
+    this.client = HeraldResourceClient.for<EventPolicyResource>(
+      options.config,
+      options.namespace,
+      'eventpolicies',
+    );
+  }
+
+  async start(): Promise<void> {
+    const informer = makeInformer<KubernetesObject>(
+      this.options.config,
+      this.client.path,
+      () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,
+    );
+    informer.on('add', (object) => this.observe(object as unknown as EventPolicyResource));
+    informer.on('update', (object) => this.observe(object as unknown as EventPolicyResource));
+    informer.on('delete', (object) => this.forget((object as unknown as EventPolicyResource).metadata.name));
+    informer.on('error', (error: unknown) => {
+      if (this.stopped) return;
+      this.options.logger.warn({ err: error }, 'EventPolicy watch failed; restarting it');
+      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
+    });
+    this.informer = informer;
+    await informer.start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    void this.informer?.stop();
+  }
+
+  private source(name: string): string {
+    return `EventPolicy ${this.options.namespace}/${name}`;
+  }
+
+  private observe(resource: EventPolicyResource): void {
+    const { name, generation } = resource.metadata;
+    const broker = resource.spec?.broker;
+    if (broker !== undefined && broker !== this.options.broker) {
+      this.forget(name);
+      return;
+    }
+    const { rules, problems } = compileRules(
+      Array.isArray(resource.spec?.rules) ? resource.spec.rules : [],
+      this.source(name),
+    );
+    if (problems.length > 0 || rules.length === 0) {
+      this.options.policy.set(this.source(name), []);
+      const message = problems.length > 0 ? problems.join('; ') : 'spec.rules is empty';
+      this.options.logger.warn({ eventPolicy: name, problems }, 'EventPolicy not applied');
+      void this.report(name, readyCondition('False', 'InvalidRules', message, generation));
+      return;
+    }
+    this.options.policy.set(this.source(name), rules);
+    this.options.logger.info({ eventPolicy: name, rules: rules.length }, 'EventPolicy applied');
+    void this.report(
+      name,
+      readyCondition(
+        'True',
+        'Applied',
+        `${rules.length} rule(s) in force on broker ${this.options.broker}`,
+        generation,
+      ),
+    );
+  }
+
+  private forget(name: string): void {
+    this.options.policy.remove(this.source(name));
+  }
+
+  private async report(name: string, condition: ReturnType<typeof readyCondition>): Promise<void> {
+    try {
+      const current = await this.client.get(name);
+      const previous = current?.status?.conditions?.find((c) => c.type === 'Ready');
+      if (
+        previous?.status === condition.status &&
+        previous.message === condition.message &&
+        previous.observedGeneration === condition.observedGeneration
+      ) {
+        return;
+      }
+      await this.client.patchStatus(name, {
+        conditions: [condition],
+        ...(condition.observedGeneration === undefined
+          ? {}
+          : { observedGeneration: condition.observedGeneration }),
+      });
+    } catch (error) {
+      if (!this.stopped)
+        this.options.logger.warn({ err: error, eventPolicy: name }, 'EventPolicy status not written');
+    }
+  }
+}

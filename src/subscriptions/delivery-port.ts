@@ -1,0 +1,20 @@
+import type { DeadLetter } from '../store/index.js';
+import type { CompiledSubscription, SubscriptionStatus } from './types.js';
+
+/**
+ * What the subscription service needs from whatever delivers subscriptions. The subscriptions module
+ * owns this contract so that it depends on nothing above it; the dispatcher implements it.
+ */
+export interface DeliveryControl {
+  /** Starts (or restarts with a new definition) delivery of a subscription from `initialCursor`. */
+  add(compiled: CompiledSubscription, initialCursor: number): Promise<void>;
+  /** Stops delivery; `forget` also drops its local state. */
+  remove(id: string, forget: boolean): Promise<void>;
+  /** The local worker of a subscription, to pause or resume it. */
+  worker(id: string): { pause(): void; resume(): void } | undefined;
+  status(id: string): SubscriptionStatus | undefined;
+  seek(id: string, next: number): Promise<void>;
+  redrive(compiled: CompiledSubscription, letters: readonly DeadLetter[]): Promise<void>;
+  /** True when this process delivers the subscription (with several replicas, one does). */
+  isLocal(id: string): boolean;
+}

@@ -1,0 +1,217 @@
+// Issue 11, finding 9: transport bounds set deliberately. Slow bodies are cut off with a coded 408,
+// connections and event streams are capped (in total and per client), and Node's own early answers
+// are problem+json.
+import net from 'node:net';
+import http from 'node:http';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeDir, startBroker } from '../harness/processes.js';
+import type { BrokerProcess } from '../harness/processes.js';
+import { metricValue, send } from '../support/http.js';
+
+const brokers: BrokerProcess[] = [];
+async function broker(args: string[] = []): Promise<BrokerProcess> {
+  const started = await startBroker({ args });
+  brokers.push(started);
+  return started;
+}
+const sockets: net.Socket[] = [];
+afterAll(async () => {
+  for (const socket of sockets) socket.destroy();
+  for (const b of brokers) {
+    await b.stop();
+    removeDir(b.dataDir);
+  }
+});
+
+interface RawExchange {
+  readonly socket: net.Socket;
+  /** Everything the server sent, once it closed the connection. */
+  readonly closed: Promise<string>;
+}
+
+/** Opens a raw connection (optionally from another loopback address) and writes `text`. */
+function connect(url: string, text: string, localAddress?: string): Promise<RawExchange> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({
+      host: hostname,
+      port: Number(port),
+      ...(localAddress ? { localAddress } : {}),
+    });
+    sockets.push(socket);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise<string>((done) =>
+      socket.on('close', () => done(Buffer.concat(chunks).toString('latin1'))),
+    );
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.write(text);
+      resolve({ socket, closed });
+    });
+  });
+}
+
+/** Status line and problem body of a raw HTTP/1.1 response. */
+function parseRaw(text: string): { status: number; headers: string; body: Record<string, unknown> } {
+  const split = text.indexOf('\r\n\r\n');
+  const head = text.slice(0, split);
+  return {
+    status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]),
+    headers: head.toLowerCase(),
+    body: JSON.parse(text.slice(split + 4)) as Record<string, unknown>,
+  };
+}
+
+describe('slow request bodies', () => {
+  it('cuts off 300 slow-body publishers with 408 HERALD_REQUEST_TIMEOUT while /healthz keeps answering', async () => {
+    const b = await broker(['--request-timeout', '15s', '--headers-timeout', '15s']);
+    const head =
+      'POST /events HTTP/1.1\r\nHost: broker\r\ncontent-type: application/cloudevents+json\r\ncontent-length: 100000\r\n\r\n{"specversion":';
+    const slow = await Promise.all(Array.from({ length: 300 }, () => connect(b.url, head)));
+    let firstClosed = false;
+    void Promise.race(slow.map((s) => s.closed)).then(() => (firstClosed = true));
+    const health = await fetch(`${b.adminUrl}/healthz`);
+    expect(health.status).toBe(200);
+    // Answered while every slow request was still open.
+    expect(firstClosed).toBe(false);
+    const answers = await Promise.all(slow.map((s) => s.closed));
+    for (const answer of answers) {
+      const response = parseRaw(answer);
+      expect(response.status).toBe(408);
+      expect(response.headers).toContain('content-type: application/problem+json');
+      expect(response.body).toMatchObject({ code: 'HERALD_REQUEST_TIMEOUT' });
+    }
+    const metrics = await (await fetch(`${b.adminUrl}/metrics`)).text();
+    expect(metricValue(metrics, 'herald_limit_rejections_total{limit="request-timeout"}')).toBe(300);
+  });
+});
+
+describe("Node's own answers", () => {
+  it('answers oversized headers with 431 and a malformed request with 400, as problem+json', async () => {
+    const b = await broker();
+    const big = await connect(
+      b.url,
+      `GET /healthz HTTP/1.1\r\nHost: broker\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    const tooLarge = parseRaw(await big.closed);
+    expect(tooLarge.status).toBe(431);
+    expect(tooLarge.headers).toContain('content-type: application/problem+json');
+    expect(tooLarge.body).toMatchObject({ code: 'HERALD_AUTHORIZATION_TOO_LARGE', status: 431 });
+    const garbage = await connect(b.url, 'THIS IS NOT HTTP\r\n\r\n');
+    const malformed = parseRaw(await garbage.closed);
+    expect(malformed.status).toBe(400);
+    expect(malformed.body).toMatchObject({ code: 'HERALD_BAD_HTTP_REQUEST' });
+  });
+});
+
+describe('connection caps', () => {
+  it('answers a connection over --max-connections-per-client with 503 HERALD_TOO_MANY_CONNECTIONS', async () => {
+    const b = await broker(['--max-connections-per-client', '5']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 5 });
+    try {
+      // Five kept-alive connections, each known to the server (each answered one request).
+      const held = await Promise.all(
+        Array.from({ length: 5 }, () => send(b.url, { method: 'GET', path: '/healthz', agent })),
+      );
+      expect(held.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      const over = await send(b.url, { method: 'GET', path: '/healthz' });
+      expect(over.status).toBe(503);
+      expect(over.headers['connection']).toBe('close');
+      expect(over.headers['retry-after']).toBe('1');
+      expect(over.json()).toMatchObject({ code: 'HERALD_TOO_MANY_CONNECTIONS' });
+      // Another client address is not affected.
+      const other = new http.Agent({ localAddress: '127.0.0.2' });
+      expect((await send(b.url, { method: 'GET', path: '/healthz', agent: other })).status).toBe(200);
+      other.destroy();
+      // Once the held connections close, new ones are admitted again.
+      agent.destroy();
+      let status = 0;
+      for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+        status = (await send(b.url, { method: 'GET', path: '/healthz' })).status;
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(status).toBe(200);
+      const metrics = await (await fetch(`${b.adminUrl}/metrics`)).text();
+      expect(
+        metricValue(metrics, 'herald_limit_rejections_total{limit="max-connections-per-client"}'),
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe('total connection cap', () => {
+  it('answers a connection over --max-connections with 503, whatever its address', async () => {
+    const b = await broker(['--max-connections', '3']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
+    try {
+      const held = await Promise.all(
+        Array.from({ length: 3 }, () => send(b.url, { method: 'GET', path: '/healthz', agent })),
+      );
+      expect(held.map((r) => r.status)).toEqual([200, 200, 200]);
+      const other = new http.Agent({ localAddress: '127.0.0.3' });
+      const over = await send(b.url, { method: 'GET', path: '/healthz', agent: other });
+      other.destroy();
+      expect(over.status).toBe(503);
+      expect(over.json()).toMatchObject({ code: 'HERALD_TOO_MANY_CONNECTIONS' });
+      const metrics = await send(b.url, { method: 'GET', path: '/metrics', agent });
+      expect(
+        metricValue(metrics.text(), 'herald_limit_rejections_total{limit="max-connections"}'),
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe('event stream caps', () => {
+  it('answers 429 over --max-streams-per-client and 503 over --max-streams, and frees slots on close', async () => {
+    const b = await broker(['--max-streams-per-client', '2', '--max-streams', '3']);
+    const open = (localAddress?: string) => {
+      const controller = new AbortController();
+      const agent = new http.Agent(localAddress ? { localAddress } : {});
+      return new Promise<{ status: number; body: string; close: () => void }>((resolve, reject) => {
+        const req = http.get(`${b.adminUrl}/events/stream`, { agent, signal: controller.signal }, (res) => {
+          const close = () => {
+            controller.abort();
+            agent.destroy();
+          };
+          if (res.statusCode === 200) {
+            resolve({ status: 200, body: '', close });
+            return;
+          }
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, close }));
+        });
+        req.on('error', (error) => {
+          if (!controller.signal.aborted) reject(error);
+        });
+      });
+    };
+    const first = await open();
+    const second = await open();
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const third = await open();
+    expect(third.status).toBe(429);
+    expect(JSON.parse(third.body)).toMatchObject({ code: 'HERALD_TOO_MANY_STREAMS' });
+    const fromOther = await open('127.0.0.2');
+    expect(fromOther.status).toBe(200);
+    const full = await open('127.0.0.2');
+    expect(full.status).toBe(503);
+    expect(JSON.parse(full.body)).toMatchObject({ code: 'HERALD_STREAM_CAPACITY' });
+    first.close();
+    let again = 0;
+    for (let attempt = 0; attempt < 50 && again !== 200; attempt++) {
+      const next = await open();
+      again = next.status;
+      if (again === 200) next.close();
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(again).toBe(200);
+    second.close();
+    fromOther.close();
+  });
+});
