@@ -49,6 +49,8 @@ export const ROUTE_TABLE: Readonly<Record<string, RouteRule>> = {
   'GET /eventtypes': { action: 'read' },
   'GET /ui/*': { action: 'public' },
   'HEAD /ui/*': { action: 'public' },
+  // Names the build and the Node.js version: for principals allowed to read, not for anyone.
+  'GET /version': { action: 'read' },
 };
 
 const publicPatterns = Object.entries(ROUTE_TABLE)
