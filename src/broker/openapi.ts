@@ -536,6 +536,7 @@ export const openApiDocument = {
       get: {
         summary: 'Version, commit, Node.js version and store kind',
         responses: {
+          ...COMMON,
           '200': {
             description: 'what this broker runs',
             content: {
