@@ -30,6 +30,7 @@ import type {
   StoredEvent,
   SubscriptionRecord,
 } from '../types.js';
+import { KeyedSerial } from '../keyed-serial.js';
 import { AppendWaiters } from '../waiters.js';
 import {
   decodeDeadLetter,
@@ -211,7 +212,7 @@ export class JetStreamEventStore implements EventStore {
   private readonly waiters = new AppendWaiters();
   private readonly listeners = new Set<Listener>();
   private readonly held = new Map<string, HeldClaim>();
-  private readonly claiming = new Map<string, Promise<boolean>>();
+  private readonly claiming = new KeyedSerial();
   private handles: Handles | undefined;
   private readonly started: Promise<Handles>;
   private resolveStarted!: (handles: Handles) => void;
@@ -951,15 +952,7 @@ export class JetStreamEventStore implements EventStore {
    */
   claim(subscription: string, onLost: () => void): Promise<boolean> {
     // One attempt per subscription at a time, so that two callers never hold two leases for one key.
-    const pending = this.claiming.get(subscription);
-    const attempt = (pending ?? Promise.resolve(false))
-      .catch(() => false)
-      .then(() => this.tryClaim(subscription, onLost))
-      .finally(() => {
-        if (this.claiming.get(subscription) === attempt) this.claiming.delete(subscription);
-      });
-    this.claiming.set(subscription, attempt);
-    return attempt;
+    return this.claiming.run(subscription, () => this.tryClaim(subscription, onLost));
   }
 
   private async tryClaim(subscription: string, onLost: () => void): Promise<boolean> {

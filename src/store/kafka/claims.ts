@@ -1,3 +1,4 @@
+import { KeyedSerial } from '../keyed-serial.js';
 import { describeError } from './client.js';
 import type { IncomingRecord } from './codec.js';
 import type { CompactedView } from './compacted-view.js';
@@ -47,7 +48,7 @@ export function leaseKey(subscription: string, owner: string): string {
  */
 export class Claims {
   private readonly held = new Map<string, HeldClaim>();
-  private readonly claiming = new Map<string, Promise<boolean>>();
+  private readonly claiming = new KeyedSerial();
   private closed = false;
 
   constructor(
@@ -131,15 +132,7 @@ export class Claims {
 
   claim(subscription: string, onLost: () => void): Promise<boolean> {
     // One attempt per subscription at a time, so that two callers never write two chains for one key.
-    const pending = this.claiming.get(subscription);
-    const attempt = (pending ?? Promise.resolve(false))
-      .catch(() => false)
-      .then(() => this.tryClaim(subscription, onLost))
-      .finally(() => {
-        if (this.claiming.get(subscription) === attempt) this.claiming.delete(subscription);
-      });
-    this.claiming.set(subscription, attempt);
-    return attempt;
+    return this.claiming.run(subscription, () => this.tryClaim(subscription, onLost));
   }
 
   private async tryClaim(subscription: string, onLost: () => void): Promise<boolean> {
