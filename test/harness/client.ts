@@ -96,3 +96,19 @@ export async function metricValue(adminUrl: string, name: string): Promise<numbe
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls a subscription's status until `predicate` holds; throws with the last status when it never does. */
+export async function waitForStatus(
+  adminUrl: string,
+  id: string,
+  predicate: (status: SubscriptionBody['status']) => boolean,
+  timeoutMs = 30_000,
+): Promise<SubscriptionBody['status']> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await requestJson<SubscriptionBody>('GET', `${adminUrl}/subscriptions/${id}`);
+    if (predicate(body.status)) return body.status;
+    if (Date.now() > deadline) throw new Error(`status never matched: ${JSON.stringify(body.status)}`);
+    await sleep(100);
+  }
+}

@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { metricValue, publish, requestJson, sleep, subscribe } from '../harness/client.js';
-import type { SubscriptionBody } from '../harness/client.js';
+import { metricValue, publish, requestJson, subscribe, waitForStatus } from '../harness/client.js';
 import { startHostileSink } from './support/hostile-sink.js';
 import type { HostileSink } from './support/hostile-sink.js';
 
@@ -16,25 +15,6 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
-}
-
-async function statusOf(broker: BrokerProcess, id: string): Promise<SubscriptionBody['status']> {
-  return (await requestJson<SubscriptionBody>('GET', `${broker.url}/subscriptions/${id}`)).body.status;
-}
-
-async function waitForStatus(
-  broker: BrokerProcess,
-  id: string,
-  predicate: (status: SubscriptionBody['status']) => boolean,
-  timeoutMs = 60_000,
-): Promise<SubscriptionBody['status']> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await statusOf(broker, id);
-    if (predicate(status)) return status;
-    if (Date.now() > deadline) throw new Error(`status never matched: ${JSON.stringify(status)}`);
-    await sleep(100);
-  }
 }
 
 describe('hostile sinks', () => {
@@ -59,7 +39,7 @@ describe('hostile sinks', () => {
     await publish(broker.url, { id: 'huge-1' });
     await publish(broker.url, { id: 'huge-2' });
     // Two events, four attempts each: eight 300 MB answers that must not be read.
-    const status = await waitForStatus(broker, subscription.id, (s) => s.deadLettered === 2);
+    const status = await waitForStatus(broker.url, subscription.id, (s) => s.deadLettered === 2, 60_000);
     const after = memoryOf(pid);
     console.log(
       `huge answers: broker RSS ${before.rss.toFixed(0)} MiB before, ${after.rss.toFixed(0)} MiB after, peak ${after.peak.toFixed(0)} MiB (was ${before.peak.toFixed(0)})`,
@@ -80,7 +60,7 @@ describe('hostile sinks', () => {
     });
     const subscription = await subscribe(broker.url, { sink: `${hostile.url}/internal` });
     await publish(broker.url, { id: 'echo' });
-    const status = await waitForStatus(broker, subscription.id, (s) => s.deadLettered === 1);
+    const status = await waitForStatus(broker.url, subscription.id, (s) => s.deadLettered === 1, 60_000);
     expect(status.lastError).toMatchObject({
       code: 'HERALD_SINK_REJECTED',
       status: 404,
@@ -101,7 +81,7 @@ describe('hostile sinks', () => {
     await publish(broker.url, { id: 'trickle' });
     const attempts = await hostile.waitFor((records) => records.some((r) => r.path === '/trickle'));
     const attempt = attempts.find((r) => r.path === '/trickle');
-    const status = await waitForStatus(broker, subscription.id, (s) => s.lastError !== null, 30_000);
+    const status = await waitForStatus(broker.url, subscription.id, (s) => s.lastError !== null, 30_000);
     const elapsed = Date.parse((status.lastError as { at: string }).at) - (attempt as { at: number }).at;
     console.log(`trickling sink: attempt failed after ${elapsed} ms (timeout PT3S)`);
     expect(status.state).toBe('failing');

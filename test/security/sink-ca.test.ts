@@ -7,8 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { publish, requestJson, sleep, subscribe } from '../harness/client.js';
-import type { SubscriptionBody } from '../harness/client.js';
+import { publish, subscribe, waitForStatus } from '../harness/client.js';
 import { startHostileSink } from './support/hostile-sink.js';
 import type { HostileSink } from './support/hostile-sink.js';
 
@@ -60,20 +59,6 @@ function makeCertificates(): { ca: string; cert: string; key: string } {
   return { ca: file('ca.pem'), cert: file('sink.pem'), key: file('sink.key') };
 }
 
-async function waitForStatus(
-  broker: BrokerProcess,
-  id: string,
-  predicate: (status: SubscriptionBody['status']) => boolean,
-): Promise<SubscriptionBody['status']> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { body } = await requestJson<SubscriptionBody>('GET', `${broker.url}/subscriptions/${id}`);
-    if (predicate(body.status)) return body.status;
-    if (Date.now() > deadline) throw new Error(`status never matched: ${JSON.stringify(body.status)}`);
-    await sleep(100);
-  }
-}
-
 describe('https sinks with a private CA (--sink-ca)', () => {
   let certificates: ReturnType<typeof makeCertificates>;
   let sink: HostileSink;
@@ -92,7 +77,7 @@ describe('https sinks with a private CA (--sink-ca)', () => {
   it('is refused without the CA: nothing delivered, a coded lastError', async () => {
     const subscription = await subscribe(plain.url, { sink: `${sink.url}/untrusted` });
     await publish(plain.url, { id: 'untrusted' });
-    const status = await waitForStatus(plain, subscription.id, (s) => s.lastError !== null);
+    const status = await waitForStatus(plain.url, subscription.id, (s) => s.lastError !== null);
     expect(status.lastError).toMatchObject({ code: 'HERALD_SINK_UNREACHABLE' });
     expect((await sink.received()).filter((r) => r.path === '/untrusted')).toHaveLength(0);
   });
@@ -105,7 +90,7 @@ describe('https sinks with a private CA (--sink-ca)', () => {
     const records = await sink.waitFor((r) => r.some((x) => x.path === '/trusted'));
     expect(records.find((r) => r.path === '/trusted')?.headers['ce-id']).toBe('trusted');
     const status = await waitForStatus(
-      broker,
+      broker.url,
       subscription.id,
       (s) => (s as { lastDeliveredAt?: string | null }).lastDeliveredAt != null,
     );

@@ -7,29 +7,13 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { metricValue, publish, requestJson, sleep, subscribe } from '../harness/client.js';
-import type { SubscriptionBody } from '../harness/client.js';
+import { metricValue, publish, requestJson, sleep, subscribe, waitForStatus } from '../harness/client.js';
 import { cases } from './hostile-cases/sinks.js';
 import { startHostileSink } from './support/hostile-sink.js';
 import type { HostileSink } from './support/hostile-sink.js';
 
 async function subscriptionCount(broker: BrokerProcess): Promise<number> {
   return (await requestJson<unknown[]>('GET', `${broker.url}/subscriptions`)).body.length;
-}
-
-async function waitForStatus(
-  broker: BrokerProcess,
-  id: string,
-  predicate: (status: SubscriptionBody['status']) => boolean,
-  timeoutMs = 30_000,
-): Promise<SubscriptionBody['status']> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await requestJson<SubscriptionBody>('GET', `${broker.url}/subscriptions/${id}`);
-    if (predicate(body.status)) return body.status;
-    if (Date.now() > deadline) throw new Error(`status never matched: ${JSON.stringify(body.status)}`);
-    await sleep(100);
-  }
 }
 
 describe('sink guard: hostile addresses at create time (default policy, test allowance 127.0.0.1/32)', () => {
@@ -152,7 +136,7 @@ describe('sink guard: at connect time', () => {
     try {
       await publish(strict.url, { id: 'denied-now' });
       for (const { id } of [byName, byAddress]) {
-        const status = await waitForStatus(strict, id, (s) => s.lastError !== null);
+        const status = await waitForStatus(strict.url, id, (s) => s.lastError !== null);
         expect(status.state).toBe('failing');
         expect((status.lastError as { code: string }).code).toBe('HERALD_SINK_FORBIDDEN');
       }
@@ -184,7 +168,7 @@ describe('sink guard: redirects', () => {
     await redirecting.configure({ mode: 'redirect', location: `${target.url}/stolen` });
     const subscription = await subscribe(broker.url, { sink: `${redirecting.url}/hook` });
     await publish(broker.url, { id: 'redirected' });
-    const status = await waitForStatus(broker, subscription.id, (s) => s.lastError !== null);
+    const status = await waitForStatus(broker.url, subscription.id, (s) => s.lastError !== null);
     expect(status.lastError).toMatchObject({ code: 'HERALD_SINK_REDIRECTED', status: 302 });
     expect(await redirecting.received()).toHaveLength(1);
     await sleep(300);

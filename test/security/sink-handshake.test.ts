@@ -5,27 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { metricValue, publish, requestJson, sleep, subscribe } from '../harness/client.js';
-import type { SubscriptionBody } from '../harness/client.js';
+import { metricValue, publish, requestJson, sleep, subscribe, waitForStatus } from '../harness/client.js';
 import { startHostileSink } from './support/hostile-sink.js';
 import type { HostileSink } from './support/hostile-sink.js';
 
 const ORIGIN = 'herald.test.example';
-
-async function waitForStatus(
-  broker: BrokerProcess,
-  id: string,
-  predicate: (status: SubscriptionBody['status']) => boolean,
-  timeoutMs = 30_000,
-): Promise<SubscriptionBody['status']> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await requestJson<SubscriptionBody>('GET', `${broker.url}/subscriptions/${id}`);
-    if (predicate(body.status)) return body.status;
-    if (Date.now() > deadline) throw new Error(`status never matched: ${JSON.stringify(body.status)}`);
-    await sleep(100);
-  }
-}
 
 describe('Web Hook validation handshake (--sink-handshake required)', () => {
   let broker: BrokerProcess;
@@ -51,7 +35,7 @@ describe('Web Hook validation handshake (--sink-handshake required)', () => {
       delivery: { backoffDelay: 'PT0.2S', backoffMax: 'PT0.5S' },
     });
     await publish(broker.url, { id: 'before-consent' });
-    const refused = await waitForStatus(broker, subscription.id, (s) => s.lastError !== null);
+    const refused = await waitForStatus(broker.url, subscription.id, (s) => s.lastError !== null);
     expect(refused.state).toBe('validating');
     expect(refused.lastError).toMatchObject({ code: 'HERALD_SINK_HANDSHAKE_FAILED' });
     // Retried with backoff, never a POST.
@@ -61,7 +45,7 @@ describe('Web Hook validation handshake (--sink-handshake required)', () => {
     // A wrong origin is no consent either.
     await sink.configure({ mode: 'ok', handshake: { 'webhook-allowed-origin': 'someone-else.example' } });
     await sleep(1_000);
-    expect((await waitForStatus(broker, subscription.id, () => true)).state).toBe('validating');
+    expect((await waitForStatus(broker.url, subscription.id, () => true)).state).toBe('validating');
     expect(await posts('/hook')).toHaveLength(0);
 
     await sink.configure({ mode: 'ok', handshake: { 'webhook-allowed-origin': ORIGIN } });
@@ -72,7 +56,7 @@ describe('Web Hook validation handshake (--sink-handshake required)', () => {
     const delivery = records.find((r) => r.method === 'POST' && r.path === '/hook');
     expect(delivery?.headers['ce-id']).toBe('before-consent');
     expect(delivery?.headers['webhook-request-origin']).toBe(ORIGIN);
-    const status = await waitForStatus(broker, subscription.id, (s) => s.state === 'active');
+    const status = await waitForStatus(broker.url, subscription.id, (s) => s.state === 'active');
     expect(status.lastError).toBeNull();
     expect(await metricValue(broker.url, 'herald_sink_handshake_failures_total')).toBeGreaterThanOrEqual(3);
     await requestJson('DELETE', `${broker.url}/subscriptions/${subscription.id}`);
@@ -84,7 +68,7 @@ describe('Web Hook validation handshake (--sink-handshake required)', () => {
       handshake: { 'webhook-allowed-origin': '*', 'webhook-allowed-rate': '60' },
     });
     const subscription = await subscribe(broker.url, { sink: `${sink.url}/rated` });
-    await waitForStatus(broker, subscription.id, (s) => s.state === 'active');
+    await waitForStatus(broker.url, subscription.id, (s) => s.state === 'active');
     for (let i = 0; i < 4; i++) await publish(broker.url, { id: `rated-${i}` });
     await sink.waitFor((r) => r.filter((x) => x.method === 'POST' && x.path === '/rated').length === 4);
     const times = (await posts('/rated')).map((r) => r.at);
