@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startBroker, useBrokerAndSink } from '../harness/processes.js';
+import { removeDir, startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { publish, publishBatch, requestJson } from '../harness/client.js';
 import type { SubscriptionBody } from '../harness/client.js';
 import type { SinkRecord } from '../harness/processes.js';
@@ -289,8 +289,9 @@ describe('dashboard in Chromium', () => {
  * read (their own subscriptions only), reader may only read.
  */
 describe('dashboard sign-in against --auth tokens', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-ui-auth-'));
+  afterAll(() => removeDir(dir));
   const env = useBrokerAndSink(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'herald-ui-auth-'));
     writeFileSync(path.join(dir, 'tokens.yaml'), tokensFile(TOKENS));
     writeFileSync(path.join(dir, 'policy.yaml'), POLICY);
     const args = ['--auth', 'tokens', '--auth-tokens', path.join(dir, 'tokens.yaml')];
