@@ -1,9 +1,13 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startBroker, useBrokerAndSink } from '../harness/processes.js';
+import { removeDir, startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { publish, publishBatch, requestJson } from '../harness/client.js';
 import type { SubscriptionBody } from '../harness/client.js';
 import type { SinkRecord } from '../harness/processes.js';
+import { POLICY, TOKENS, tokensFile } from '../security/fixtures.js';
 import { screenshot, seriousAccessibilityViolations, until, useChromium } from './browser.js';
 
 /** The `ce-id`s of deliveries sorted by their log sequence (`Herald-Sequence`). */
@@ -280,80 +284,126 @@ describe('dashboard in Chromium', () => {
 });
 
 /**
- * The dashboard's side of authentication (architecture §7). Until the broker authenticates, a stand-in
- * in front of the real broker answers as §7 specifies: 401 `HERALD_UNAUTHENTICATED` with
- * `WWW-Authenticate: Bearer` without a valid bearer token, 403 `HERALD_FORBIDDEN` for what the
- * principal may not see; valid requests go through to the broker unchanged.
+ * The dashboard's side of authentication (architecture §7) against a real broker started with
+ * `--auth tokens` and the security suites' tokens and policy: alice and bob may publish, subscribe and
+ * read (their own subscriptions only), reader may only read.
  */
-describe('dashboard sign-in', () => {
-  const env = useBrokerAndSink();
+describe('dashboard sign-in against --auth tokens', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-ui-auth-'));
+  afterAll(() => removeDir(dir));
+  const env = useBrokerAndSink(async () => {
+    writeFileSync(path.join(dir, 'tokens.yaml'), tokensFile(TOKENS));
+    writeFileSync(path.join(dir, 'policy.yaml'), POLICY);
+    const args = ['--auth', 'tokens', '--auth-tokens', path.join(dir, 'tokens.yaml')];
+    return startBroker({ args: [...args, '--policy', path.join(dir, 'policy.yaml')] });
+  });
   const chromium = useChromium();
   let page: Page;
-  const authorized: string[] = [];
+  /** What the page asked the broker, and with which principal's token (`-` without one). */
+  const requests: { path: string; principal: string }[] = [];
 
-  const problem = (status: number, code: string, title: string) => ({
-    status,
-    headers: { 'content-type': 'application/problem+json', 'www-authenticate': 'Bearer' },
-    body: JSON.stringify({ type: `https://herald.dev/errors/${code}`, title, status, detail: title, code }),
-  });
+  const bearer = (principal: keyof typeof TOKENS) => ({ authorization: `Bearer ${TOKENS[principal]}` });
+
+  const createSubscription = async (principal: keyof typeof TOKENS, sinkPath: string): Promise<string> => {
+    const response = await fetch(`${env.broker.adminUrl}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...bearer(principal) },
+      body: JSON.stringify({ protocol: 'HTTP', sink: `${env.sink.url}${sinkPath}` }),
+    });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as SubscriptionBody).id;
+  };
 
   beforeAll(async () => {
     if (chromium.browser === undefined) return;
     page = await chromium.browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.setDefaultTimeout(30_000);
-    await page.route(`${env.broker.adminUrl}/**`, async (route) => {
-      const url = new URL(route.request().url());
-      if (url.pathname.startsWith('/ui/')) return route.continue();
-      const token = (await route.request().headerValue('authorization')) ?? '';
-      if (token === 'Bearer reader-token' && url.pathname === '/stats') {
-        return route.fulfill(problem(403, 'HERALD_FORBIDDEN', 'Forbidden'));
-      }
-      if (token !== 'Bearer admin-token' && token !== 'Bearer reader-token') {
-        return route.fulfill(problem(401, 'HERALD_UNAUTHENTICATED', 'Unauthenticated'));
-      }
-      authorized.push(url.pathname);
-      return route.continue();
+    page.on('request', (request) => {
+      const header = request.headers()['authorization'];
+      const principal = Object.entries(TOKENS).find(([, token]) => header === `Bearer ${token}`)?.[0];
+      requests.push({ path: new URL(request.url()).pathname, principal: principal ?? '-' });
     });
   });
 
-  it('asks for a token on 401, retries with it, and keeps it for the tab', async () => {
-    await publishBatch(env.broker.url, [{ id: 'auth-1' }]);
+  it('refuses the API without a token but serves the dashboard files', async () => {
+    const stats = await fetch(`${env.broker.adminUrl}/stats`);
+    expect(stats.status).toBe(401);
+    expect(((await stats.json()) as { code: string }).code).toBe('HERALD_UNAUTHENTICATED');
+    const index = await fetch(`${env.broker.adminUrl}/ui/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('asks for a token on the first 401, retries with it, and keeps it for the tab', async () => {
+    await publishBatch(env.broker.url, [{ id: 'auth-1' }], bearer('alice'));
     await page.goto(`${env.broker.adminUrl}/ui/`);
     const dialog = page.getByRole('dialog', { name: 'Sign in' });
     await dialog.getByText('This broker requires a bearer token.').waitFor();
+    // The page itself loaded without a token; only API calls were refused.
+    expect(requests.filter((r) => r.path.startsWith('/ui/')).every((r) => r.principal === '-')).toBe(true);
     await screenshot(page, 'sign-in');
     expect(await seriousAccessibilityViolations(page)).toEqual([]);
-    await dialog.getByLabel('Bearer token').fill('wrong-token');
+    await dialog.getByLabel('Bearer token').fill(`${TOKENS.alice}-wrong`);
     await dialog.getByRole('button', { name: 'Use token' }).click();
     await dialog.getByText('The broker did not accept the token.').waitFor();
-    await dialog.getByLabel('Bearer token').fill('admin-token');
+    await dialog.getByLabel('Bearer token').fill(TOKENS.alice);
     await dialog.getByRole('button', { name: 'Use token' }).click();
     const lastSequence = page.locator('.figure', { hasText: 'Last sequence' }).locator('.value');
     await until('the overview shows the log', async () => (await lastSequence.textContent()) === '1');
-    expect(await page.evaluate("sessionStorage.getItem('herald.token')")).toBe('admin-token');
-    expect(authorized).toEqual(expect.arrayContaining(['/stats', '/subscriptions']));
+    expect(await page.evaluate("sessionStorage.getItem('herald.token')")).toBe(TOKENS.alice);
+    expect(requests).toEqual(expect.arrayContaining([{ path: '/stats', principal: 'alice' }]));
+
+    // Kept for the tab: a reload needs no new sign-in.
+    await page.reload();
+    await until('the overview shows the log again', async () => (await lastSequence.textContent()) === '1');
+    expect(await dialog.count()).toBe(0);
   });
 
-  it('sends the token on the live tail stream (fetch, not EventSource)', async () => {
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Live tail' }).click();
+  it("lists only the signed-in principal's own subscriptions", async () => {
+    const [mine, theirs] = await Promise.all([
+      createSubscription('alice', '/alice'),
+      createSubscription('bob', '/bob'),
+    ]);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Subscriptions' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Subscriptions' }).waitFor();
+    await page.locator(`tr[data-subscription="${mine}"]`).waitFor();
+    expect(await page.locator('tbody tr[data-subscription]').count()).toBe(1);
+    expect(await page.locator(`tr[data-subscription="${theirs}"]`).count()).toBe(0);
+    expect(requests).toEqual(expect.arrayContaining([{ path: '/subscriptions', principal: 'alice' }]));
+
+    // Bob's subscription by its address answers as if it did not exist.
+    await page.goto(`${env.broker.adminUrl}/ui/subscriptions/${encodeURIComponent(theirs)}`);
+    await page.getByRole('alert').filter({ hasText: 'HERALD_NOT_FOUND' }).waitFor();
+    expect(await page.locator('.details').count()).toBe(0);
+  });
+
+  it('sends the token on the live tail stream and shows an event published with a token', async () => {
+    await page.goto(`${env.broker.adminUrl}/ui/tail`);
     await page.getByText('Live: new events appear at the top.').waitFor();
-    expect(authorized).toContain('/events/stream');
-    await publishBatch(env.broker.url, [{ id: 'auth-2' }]);
+    expect(requests).toEqual(expect.arrayContaining([{ path: '/events/stream', principal: 'alice' }]));
+    await publishBatch(env.broker.url, [{ id: 'auth-2' }], bearer('bob'));
     await page.locator('ol.events li', { hasText: 'id auth-2' }).waitFor();
   });
 
-  it('shows only what the principal may see', async () => {
+  it('shows HERALD_FORBIDDEN, not data, on a page the principal may not see', async () => {
+    // The tab was reloaded since alice signed in: forgetting her token must still offer to sign in
+    // (or, once a request without the token was refused, the dialog is already open).
     await page.getByRole('button', { name: 'Forget token' }).click();
+    expect(await page.evaluate("sessionStorage.getItem('herald.token')")).toBeNull();
     const dialog = page.getByRole('dialog', { name: 'Sign in' });
-    // A request without the token may already have opened the dialog.
-    if (!(await dialog.isVisible())) await page.getByRole('button', { name: 'Sign in' }).click();
-    await dialog.getByLabel('Bearer token').fill('reader-token');
+    await page.getByRole('button', { name: 'Sign in' }).or(dialog).first().waitFor();
+
+    // reader may read (/stats) but not subscribe (/subscriptions). A fresh load without a token asks.
+    await page.goto(`${env.broker.adminUrl}/ui/subscriptions`);
+    await dialog.getByText('This broker requires a bearer token.').waitFor();
+    await dialog.getByLabel('Bearer token').fill(TOKENS.reader);
     await dialog.getByRole('button', { name: 'Use token' }).click();
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Subscriptions' }).waitFor();
     const alert = page.getByRole('alert').filter({ hasText: 'HERALD_FORBIDDEN' });
     await alert.waitFor();
     expect(await alert.textContent()).toContain('Your token does not allow this.');
-    await page.locator('.figure', { hasText: 'Subscriptions' }).waitFor();
-    expect(await page.locator('.figure', { hasText: 'Last sequence' }).count()).toBe(0);
+    expect(await page.locator('tbody tr[data-subscription]').count()).toBe(0);
+    expect(requests).toEqual(expect.arrayContaining([{ path: '/subscriptions', principal: 'reader' }]));
+    await screenshot(page, 'forbidden');
   });
 });

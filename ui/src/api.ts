@@ -59,8 +59,11 @@ export function setToken(token: string | null): void {
   tokenListeners.forEach((listener) => listener());
 }
 
-/** True once the broker answered 401: only then does the header offer to sign in. */
-let authenticationSeen = false;
+/**
+ * True once the broker answered 401: only then does the header offer to sign in. A token kept for the
+ * tab means it did, before a reload, so forgetting that token still leaves a way to sign in again.
+ */
+let authenticationSeen = currentToken() !== null;
 export function authenticationRequired(): boolean {
   return authenticationSeen;
 }
