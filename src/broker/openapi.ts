@@ -282,6 +282,7 @@ export const openApiDocument = {
               },
             },
           },
+          '400': problem('Invalid limit or after (HERALD_INVALID_QUERY)'),
         },
       }),
       post: operation({
