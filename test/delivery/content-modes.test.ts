@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { SinkRecord } from '../harness/processes.js';
 import { bodyText, useBrokerAndSink } from '../harness/processes.js';
-import { publishBatch, subscribe } from '../harness/client.js';
+import { publishBatch, requestJson, subscribe, waitForStatus } from '../harness/client.js';
 
 describe('delivery content modes and headers', () => {
   const ctx = useBrokerAndSink();
@@ -86,5 +87,31 @@ describe('delivery content modes and headers', () => {
       Math.max(...batches.map((b) => (JSON.parse(bodyText(b)) as unknown[]).length)),
     ).toBeLessThanOrEqual(10);
     expect(batches.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('batch mode: a backlog goes out in full batches of maxEvents (sizes 100, 100, 50 for 250 events)', async () => {
+    const subscription = await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/backlog`,
+      types: ['com.example.backlog'],
+      delivery: { contentMode: 'batch', batch: { maxEvents: 100, maxWait: 'PT1S' } },
+    });
+    expect((await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/pause`)).status).toBe(
+      200,
+    );
+    await publishBatch(
+      ctx.broker.url,
+      Array.from({ length: 250 }, (_, i) => ({ id: `q${i}`, type: 'com.example.backlog' })),
+    );
+    await waitForStatus(ctx.broker.url, subscription.id, (status) => status.lag >= 250);
+    await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/resume`);
+    const size = (record: SinkRecord) => (JSON.parse(bodyText(record)) as unknown[]).length;
+    const records = await ctx.sink.waitFor(
+      (r) => r.filter((x) => x.path === '/backlog').reduce((n, x) => n + size(x), 0) >= 250,
+    );
+    const batches = records.filter((r) => r.path === '/backlog');
+    expect(batches.map(size)).toEqual([100, 100, 50]);
+    expect(batches.map((b) => b.headers['herald-batch-size'])).toEqual(['100', '100', '50']);
+    const ids = batches.flatMap((b) => (JSON.parse(bodyText(b)) as Array<{ id: string }>).map((e) => e.id));
+    expect(ids).toEqual(Array.from({ length: 250 }, (_, i) => `q${i}`));
   });
 });

@@ -32,7 +32,7 @@ const server = createServer(async (req, res) => {
       res.writeHead(204).end();
       return;
     }
-    const text = JSON.stringify({ received, maxInFlight });
+    const text = JSON.stringify({ received, maxInFlight, inFlight });
     res.writeHead(200, { 'content-type': 'application/json' }).end(text);
     return;
   }
@@ -47,9 +47,16 @@ const server = createServer(async (req, res) => {
     connection: `${req.socket.remotePort}`,
     body: body.toString('base64'),
   };
+  // A broker that dies while the sink takes its time never learns the answer: such a request is recorded
+  // as `unanswered`, so a test can tell a delivery the broker saw succeed from one it must repeat.
+  let gone = false;
+  res.on('close', () => {
+    if (!res.writableFinished) gone = true;
+  });
   const delay = behaviour.delayByKey?.[req.headers['ce-partitionkey']] ?? behaviour.delayMs ?? 0;
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   inFlight--;
+  record.unanswered = gone;
   if (failuresLeft > 0) {
     failuresLeft--;
     record.status = behaviour.failStatus;
