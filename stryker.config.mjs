@@ -2,7 +2,8 @@
 // One module at a time: `HERALD_MUTATE=cesql npm run mutate` (see README "Mutation testing").
 const ALL = ['cesql', 'cloudevents', 'filters', 'config'];
 const only = process.env.HERALD_MUTATE;
-if (only !== undefined && !ALL.includes(only)) throw new Error(`HERALD_MUTATE must be one of ${ALL.join(', ')}`);
+if (only !== undefined && !ALL.includes(only))
+  throw new Error(`HERALD_MUTATE must be one of ${ALL.join(', ')}`);
 const modules = only === undefined ? ALL : [only];
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

@@ -36,7 +36,9 @@ describe('delivery content modes and headers', () => {
     expect(record!.headers['ce-datacontenttype']).toBeUndefined();
     expect(bodyText(record!)).toBe('hello sink');
     expect(record!.headers['herald-subscription']).toBe(subscription.id);
-    expect(record!.headers['herald-sequence']).toBe(String((await findEvent(ctx.broker.adminUrl, 'b1')).sequence));
+    expect(record!.headers['herald-sequence']).toBe(
+      String((await findEvent(ctx.broker.adminUrl, 'b1')).sequence),
+    );
     expect(record!.headers['herald-attempt']).toBe('1');
     expect(record!.headers['traceparent']).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     expect(record!.headers['x-request-id']).toBe('req-42');
@@ -96,9 +98,9 @@ describe('delivery content modes and headers', () => {
       types: ['com.example.backlog'],
       delivery: { contentMode: 'batch', batch: { maxEvents: 100, maxWait: 'PT1S' } },
     });
-    expect((await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/pause`)).status).toBe(
-      200,
-    );
+    expect(
+      (await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/pause`)).status,
+    ).toBe(200);
     await publishBatch(
       ctx.broker.url,
       Array.from({ length: 250 }, (_, i) => ({ id: `q${i}`, type: 'com.example.backlog' })),

@@ -100,7 +100,11 @@ describe('dead-letter redrive', () => {
     expect(deliveredIds(await sink.received()).sort()).toEqual(chosen.map((l) => l.event.id).sort());
 
     // All: none is left behind, each delivered.
-    const all = await requestJson('POST', `${broker.url}/subscriptions/${subscription}/deadletters/redrive`, {});
+    const all = await requestJson(
+      'POST',
+      `${broker.url}/subscriptions/${subscription}/deadletters/redrive`,
+      {},
+    );
     expect(all.body).toEqual({ redriving: rest.length });
     await waitForLetters(broker, subscription, (now) => now.length === 0);
     expect(deliveredIds(await sink.received()).sort()).toEqual([...ids].sort());

@@ -154,7 +154,11 @@ export async function startSink(): Promise<SinkProcess> {
   const port = await waitForLine(child, (line) => (JSON.parse(line) as { port: number }).port, 'sink');
   const url = `http://127.0.0.1:${port}`;
   const state = async () =>
-    (await (await fetch(`${url}/_received`)).json()) as { received: SinkRecord[]; maxInFlight: number; inFlight: number };
+    (await (await fetch(`${url}/_received`)).json()) as {
+      received: SinkRecord[];
+      maxInFlight: number;
+      inFlight: number;
+    };
   const sink: SinkProcess = {
     url,
     async configure(behaviour) {

@@ -20,6 +20,7 @@ declare -A TESTS=(
   [redrive-skips-last]="test/delivery/redrive.test.ts"
   [exponential-as-linear]="test/delivery/retries.test.ts"
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
+  [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
 )
 
 baseline=1
