@@ -8,6 +8,8 @@
 # that no longer applies (the code moved) is reported STALE and fails the run, so the patches are kept.
 # Usage: test/planted/run.sh [--no-baseline] [bug …]   (logs: $HERALD_PLANTED_LOGS, default a temp dir)
 set -uo pipefail
+# One compound command: bash reads it whole before running it, so editing this file mid-run is harmless.
+{
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PLANTED="${ROOT}/test/planted"
@@ -104,3 +106,4 @@ for bug in "${bugs[@]}"; do
 done
 echo "logs: ${logs}"
 exit "${status}"
+}
