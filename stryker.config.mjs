@@ -5,12 +5,14 @@ const only = process.env.HERALD_MUTATE;
 if (only !== undefined && !ALL.includes(only))
   throw new Error(`HERALD_MUTATE must be one of ${ALL.join(', ')}`);
 const modules = only === undefined ? ALL : [only];
+// Or some files only (comma-separated globs), e.g. HERALD_MUTATE_FILES='src/cesql/like.ts,src/cesql/cast.ts'.
+const files = process.env.HERALD_MUTATE_FILES?.split(',').filter((f) => f !== '');
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
   vitest: { configFile: 'test/mutation/vitest.config.ts' },
   mutate: [
-    ...modules.map((module) => `src/${module}/**/*.ts`),
+    ...(files ?? modules.map((module) => `src/${module}/**/*.ts`)),
     '!src/**/*.test.ts',
     '!src/cesql/bench.ts',
     '!src/cesql/testing/**',
@@ -20,7 +22,7 @@ export default {
   concurrency: 2,
   timeoutMS: 10_000,
   reporters: ['clear-text', 'progress-append-only', 'json'],
-  jsonReporter: { fileName: `reports/mutation/${only ?? 'all'}.json` },
+  jsonReporter: { fileName: `reports/mutation/${files === undefined ? (only ?? 'all') : 'files'}.json` },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   ignorePatterns: ['dist', 'dist-bench', 'ui/dist', 'reports', '.stryker-tmp'],
