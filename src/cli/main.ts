@@ -247,7 +247,12 @@ async function buildProgram(): Promise<Command> {
   client.registerMatch(program);
   client.registerStatus(program);
   client.registerCompletion(program, {
-    broker: [...BROKER_OPTIONS.map((option) => `--${option.name}`), '--config'],
+    broker: [
+      ...BROKER_OPTIONS.flatMap((option) =>
+        option.kind === 'boolean' ? [`--${option.name}`, `--no-${option.name}`] : [`--${option.name}`],
+      ),
+      '--config',
+    ],
     operator: ['--image', '--image-pull-policy', '--log-level'],
     manifests: ['--image'],
     cesql: ['--expression', '--event'],
