@@ -402,6 +402,8 @@ describe('bad input: one clear line and the exit code', () => {
       [['match', '--event', '{not json'], /--event is not valid JSON/],
       [['subscriptions', 'bogus'], /unknown command 'bogus'/],
       [['completion', 'fish'], /unknown shell "fish"/],
+      [['operator', '--log-level', 'loud'], /--log-level must be trace, debug, info/],
+      [['manifests', '--imgae', 'x'], /Unknown option '--imgae'/],
       [
         ['publish', '--file', path.join(dir, 'missing.ndjson')],
         /--file: cannot read .*missing.ndjson: ENOENT/,
@@ -411,6 +413,7 @@ describe('bad input: one clear line and the exit code', () => {
       const exit = await runCli(args);
       expect(exit.code, args.join(' ')).toBe(2);
       expect(exit.stderr, args.join(' ')).toMatch(message);
+      expect(exit.stdout, args.join(' ')).not.toContain('apiVersion');
     }
   });
 });
