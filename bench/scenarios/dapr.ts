@@ -417,6 +417,7 @@ const GUARANTEES = [
   'fsynced to its own disk, so it survives a machine crash, which the two others leave to nats-server.',
   'Herald validates each CloudEvent and deduplicates on (`source`, `id`) within its window; Dapr’s component',
   'deduplicates on the event `id` alone (its `Nats-Msg-Id`) within the stream’s 2-minute window.',
+  '',
   '**Delivery.** Both are at-least-once: Dapr acknowledges the JetStream message after the app answered',
   '2xx and otherwise NAKs it for redelivery; Herald moves a subscription’s cursor past an event after the',
   'sink answered 2xx (or after its retries, into the dead-letter store). With its defaults Dapr delivers one',
