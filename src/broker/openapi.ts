@@ -26,7 +26,9 @@ const COMMON: Record<string, Json> = {
   ),
   '431': problem('Authorization header or request headers too large (HERALD_AUTHORIZATION_TOO_LARGE)'),
   '503': {
-    ...problem('Store not available yet, or shutting down (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN)'),
+    ...problem(
+      'Store not available yet, shutting down, or the TokenReview backend failed (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN, HERALD_AUTH_UNAVAILABLE)',
+    ),
     headers: { 'Retry-After': { schema: { type: 'integer' } } },
   },
 };
