@@ -1,3 +1,7 @@
+// Derived from github.com/dapr/dapr cmd/daprd/app/app.go (v1.16.0), Copyright 2023 The Dapr Authors,
+// licensed under the Apache License, Version 2.0 (http://www.apache.org/licenses/LICENSE-2.0), as Herald is.
+// Changed: the components import is replaced by one registration; nothing else in the body.
+//
 // daprd with one component: the NATS JetStream pub/sub (`pubsub.jetstream`), for `npm run bench -- --peer dapr`.
 //
 // dapr's own cmd/daprd imports cmd/daprd/components, which registers every component under the
