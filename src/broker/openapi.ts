@@ -325,7 +325,11 @@ export const openApiDocument = {
         summary: 'Delete a subscription, its cursor and dead letters',
         action: 'subscribe',
         parameters: [idParameter],
-        responses: { '200': subscription('The deleted subscription'), '404': notFound },
+        responses: {
+          '200': subscription('The deleted subscription'),
+          '404': notFound,
+          '409': problem('Declared by a Kubernetes resource: delete the resource (HERALD_CONFLICT)'),
+        },
       }),
       options: operation({
         summary: 'Allowed methods',
