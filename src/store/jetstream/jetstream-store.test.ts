@@ -179,11 +179,75 @@ describe('jetstream store', () => {
       // Sequences 1 and 2 are gone (max_msgs 4): the page starts at the first one at or after `start`.
       const internals = store as unknown as {
         handles: unknown;
-        leaderPage(handles: unknown, start: number, limit: number): Promise<Array<{ seq: number }>>;
+        log: {
+          leaderPage(handles: unknown, start: number, limit: number): Promise<Array<{ seq: number }>>;
+        };
       };
-      const page = await internals.leaderPage(internals.handles, 1, 3);
+      const page = await internals.log.leaderPage(internals.handles, 1, 3);
       expect(page.map((m) => m.seq)).toEqual([3, 4, 5]);
-      expect(await internals.leaderPage(internals.handles, 7, 3)).toEqual([]);
+      expect(await internals.log.leaderPage(internals.handles, 7, 3)).toEqual([]);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('does not take an append that lands while an empty read is in flight for a lagging replica', async () => {
+    const broker = nextBroker();
+    const store = await open(broker);
+    try {
+      const [first] = await store.append([{ event: sampleEvent('r1') }]);
+      // The tail reads ahead of the writers: the get for the next sequence is answered "nothing" by
+      // the server, and the next append is acknowledged before that answer is looked at.
+      type GetBatch = (...args: unknown[]) => Promise<unknown>;
+      const { direct } = (store as unknown as { handles: { jsm: { direct: { getBatch: GetBatch } } } })
+        .handles.jsm;
+      const getBatch = direct.getBatch.bind(direct);
+      let appended: Promise<unknown> | undefined;
+      direct.getBatch = (...args: unknown[]) => {
+        const answer = getBatch(...args);
+        appended ??= store.append([{ event: sampleEvent('r2') }]);
+        return appended.then(() => answer);
+      };
+      const page = await store.read(first!.sequence + 1, 10);
+      direct.getBatch = getBatch;
+      await appended;
+      // Nothing was there when the get was sent: an empty page, not a lagging-replica retry.
+      expect(page).toEqual([]);
+      expect(store.counters.laggingReads).toBe(0);
+      expect((await store.read(first!.sequence + 1, 10)).map((e) => e.event.attributes['id'])).toEqual([
+        'r2',
+      ]);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('publishes single events asked for in one turn together, each answered by its own ack', async () => {
+    const broker = nextBroker();
+    const store = await open(broker);
+    try {
+      await store.append([{ event: sampleEvent('g0') }]);
+      const before = { ...store.counters };
+      const outcomes = await Promise.all(
+        [...Array.from({ length: 20 }, (_, i) => `g${i + 1}`), 'g0', 'g5'].map(async (id) => {
+          const [outcome] = await store.append([{ event: sampleEvent(id) }]);
+          // Answered only once stored: the event reads back at its sequence.
+          const [read] = await store.read(outcome!.sequence, 1);
+          expect(read?.event.attributes['id']).toBe(id);
+          return outcome!;
+        }),
+      );
+      expect(store.counters.publishGroups - before.publishGroups).toBe(1);
+      expect(store.counters.groupedPublishes - before.groupedPublishes).toBe(22);
+      const fresh = outcomes.slice(0, 20);
+      expect(fresh.every((o) => !o.duplicate)).toBe(true);
+      expect(new Set(fresh.map((o) => o.sequence)).size).toBe(20);
+      // Duplicates in the group keep their Nats-Msg-Id semantics.
+      expect(outcomes[20]).toEqual({ sequence: 1, duplicate: true });
+      expect(outcomes[21]).toEqual({ sequence: fresh[4]!.sequence, duplicate: true });
+      expect((await store.stats()).events).toBe(21);
     } finally {
       await store.close();
       await removeBroker(broker);
