@@ -51,7 +51,7 @@ export const jetStream: Scenario = {
           broker = await startBroker({
             placement: context.placement,
             name: 'ingress-jetstream',
-            args: ['--store', 'jetstream', '--nats-url', nats.url],
+            args: ['--store', 'jetstream', '--nats-url', nats.url, '--durability', 'fsync'],
           });
         } catch (error) {
           unavailable = `the broker did not start with --store jetstream: ${((error as Error).message.split('\n')[0] ?? '').slice(0, 200)}`;
