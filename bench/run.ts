@@ -5,7 +5,7 @@
 // to its baseline or target. Options:
 //   --quick            short runs and smaller data sets
 //   --only a,b,cesql   run only these scenarios (a b c d e e-latency f cesql g data)
-//   --profile          run the (a), (b) and (c) throughput brokers under `node --cpu-prof` and
+//   --profile          run the (a), (b), (c) and (e) throughput brokers under `node --cpu-prof` and
 //                      summarise the profiles (slower: profiling costs the broker some CPU)
 //   --no-pin           do not pin the server to core 1 and the load side to core 0 with taskset
 import { spawnSync } from 'node:child_process';
