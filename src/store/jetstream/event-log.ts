@@ -7,6 +7,8 @@ import type { AppendInput, AppendOutcome, LogStats, StoredEvent } from '../types
 import { AppendWaiters } from '../waiters.js';
 import { decodeEvent, encodeEvent } from './codec.js';
 import type { EncodedRecord } from './codec.js';
+import { GroupPublisher } from './group-publisher.js';
+import type { GroupCounters } from './group-publisher.js';
 import type { Handles, StoreContext } from './support.js';
 import { Semaphore, apiCode, buildHeaders, directBatch, unavailable } from './support.js';
 
@@ -22,13 +24,6 @@ const BATCH_ACK_EVERY = 64;
 /** An atomic batch that named an event already stored: it stored nothing. */
 class DuplicateInBatch extends Error {}
 
-interface QueuedPublish {
-  readonly handles: Handles;
-  readonly record: EncodedRecord;
-  resolve(outcome: AppendOutcome): void;
-  reject(error: unknown): void;
-}
-
 export interface EventLogSettings {
   readonly dedupeWindowMs: number;
   readonly requestTimeoutMs: number;
@@ -39,11 +34,7 @@ export interface EventLogSettings {
 }
 
 /** Counters that say which paths the log took; for tests and diagnosis, not for decisions. */
-export interface EventLogCounters {
-  /** Groups of single-event publishes issued together (one socket write, acks awaited together). */
-  publishGroups: number;
-  /** Single-event publishes issued in those groups. */
-  groupedPublishes: number;
+export interface EventLogCounters extends GroupCounters {
   /** Reads that found nothing where the log was known to go further: a lagging replica answered. */
   laggingReads: number;
 }
@@ -53,11 +44,11 @@ export interface EventLogCounters {
  * the wake-ups of readers waiting for appends.
  */
 export class JetStreamEventLog {
-  readonly counters: EventLogCounters = { publishGroups: 0, groupedPublishes: 0, laggingReads: 0 };
+  private laggingReads = 0;
+  private readonly publisher: GroupPublisher;
   private readonly batches: Semaphore;
   private readonly waiters = new AppendWaiters();
   private notifications: Subscription | undefined;
-  private queued: QueuedPublish[] = [];
   private lastSequence = 0;
   private maxPayload = 1024 * 1024;
   private waiting = 0;
@@ -70,11 +61,17 @@ export class JetStreamEventLog {
     private readonly ready: () => Handles | undefined,
   ) {
     this.batches = new Semaphore(settings.maxConcurrentBatches);
+    this.publisher = new GroupPublisher(context.names.subject, settings.requestTimeoutMs);
+  }
+
+  get counters(): EventLogCounters {
+    return { ...this.publisher.counters, laggingReads: this.laggingReads };
   }
 
   /** Called once per connection set-up: the server's limits, the wake-ups, the last sequence. */
   attach(nc: NatsConnection, last: number): void {
     this.maxPayload = nc.info?.max_payload ?? this.maxPayload;
+    this.publisher.attach(nc);
     this.notifications ??= nc.subscribe(this.context.names.notifySubject, {
       callback: (error, msg) => {
         if (error === null) this.onNotification(msg);
@@ -125,9 +122,15 @@ export class JetStreamEventLog {
     });
   }
 
+  /** Wakes every reader; publishes already sent still get their acks until `abandon`. */
   close(): void {
     if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
     this.waiters.abortAll();
+  }
+
+  /** The connection is closed: what still waits for an ack never gets one. */
+  abandon(): void {
+    this.publisher.close();
   }
 
   // ---- appends ---------------------------------------------------------------------------------
@@ -183,7 +186,7 @@ export class JetStreamEventLog {
 
   private async store(handles: Handles, records: readonly EncodedRecord[]): Promise<AppendOutcome[]> {
     if (records.length === 1) {
-      return [await this.retrying(() => this.publishOne(handles, records[0] as EncodedRecord))];
+      return [await this.retrying(() => this.publishOne(records[0] as EncodedRecord))];
     }
     // The server answers only requests: a message it refuses inside a batch surfaces at the commit as
     // "incomplete batch". Attempts after such an answer ask for an ack on every message, so that the
@@ -206,7 +209,7 @@ export class JetStreamEventLog {
     // missed). The server does not say which, so store the batch event by event: duplicates are
     // recognised one at a time, new events are stored in request order.
     const outcomes: AppendOutcome[] = [];
-    for (const record of records) outcomes.push(await this.retrying(() => this.publishOne(handles, record)));
+    for (const record of records) outcomes.push(await this.retrying(() => this.publishOne(record)));
     return outcomes;
   }
 
@@ -238,37 +241,9 @@ export class JetStreamEventLog {
     }
   }
 
-  /**
-   * Group commit: single-event publishes asked for in one turn of the event loop (typically one per
-   * HTTP request read in that turn) are issued together once the turn ends, so they leave in one socket
-   * write and the server reads them at once; each caller still waits for its own PubAck, and so its
-   * 202, exactly as with one publish at a time.
-   */
-  private publishOne(handles: Handles, record: EncodedRecord): Promise<AppendOutcome> {
-    return new Promise<AppendOutcome>((resolve, reject) => {
-      if (this.queued.push({ handles, record, resolve, reject }) === 1) setImmediate(this.issueQueued);
-    });
+  private publishOne(record: EncodedRecord): Promise<AppendOutcome> {
+    return this.publisher.publish(record);
   }
-
-  private readonly issueQueued = (): void => {
-    const group = this.queued;
-    this.queued = [];
-    this.counters.publishGroups++;
-    this.counters.groupedPublishes += group.length;
-    for (const { handles, record, resolve, reject } of group) {
-      let sent;
-      try {
-        sent = handles.js.publish(this.context.names.subject, record.body, {
-          headers: buildHeaders(record.headers, record.msgId),
-          timeout: this.settings.requestTimeoutMs,
-        });
-      } catch (error) {
-        reject(error);
-        continue;
-      }
-      sent.then((ack) => resolve({ sequence: ack.seq, duplicate: ack.duplicate }), reject);
-    }
-  };
 
   /** One ADR-50 atomic batch: the first and every `ackEvery`th message and the commit are requests. */
   private async publishBatch(
@@ -322,7 +297,7 @@ export class JetStreamEventLog {
         const known = this.lastSequence;
         const page = await directBatch(handles, stream, { seq: start, batch: Math.min(limit, 1024) });
         if (page.length > 0 || start > known) return this.toEvents(page);
-        this.counters.laggingReads++;
+        this.laggingReads++;
         const { state } = await handles.jsm.streams.info(stream);
         this.bump(state.last_seq);
         if (state.messages === 0 || state.last_seq < start) return [];

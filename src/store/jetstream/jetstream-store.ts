@@ -399,6 +399,7 @@ export class JetStreamEventStore implements EventStore {
       await Promise.race([nc.drain(), delay(2_000)]).catch(() => undefined);
       await nc.close().catch(() => undefined);
     }
+    this.log.abandon();
   }
 }
 
