@@ -304,6 +304,30 @@ describe('jetstream store', () => {
     }
   });
 
+  it('retries a publish whose ack did not come in time; the event is stored once', async () => {
+    const own = await startNatsServer();
+    const broker = nextBroker();
+    const store = await open(broker, { requestTimeoutMs: 300, publishRetryMs: 20_000 }, own.url);
+    try {
+      await store.append([{ event: sampleEvent('before') }]);
+      const groups = store.counters.publishGroups;
+      // The server stops answering (not disconnected: the client's pings are 10 s apart).
+      await own.kill('SIGSTOP');
+      const pending = store.append([{ event: sampleEvent('paused') }]);
+      // The first attempt's deadline passes and the same message (same Nats-Msg-Id) is sent again.
+      await until('a retry', () => store.counters.publishGroups >= groups + 2);
+      await own.kill('SIGCONT');
+      const [outcome] = await pending;
+      expect(outcome?.sequence).toBe(2);
+      expect((await store.stats()).events).toBe(2);
+      expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual(['before', 'paused']);
+    } finally {
+      await own.kill('SIGCONT');
+      await store.close();
+      await own.stop();
+    }
+  });
+
   it('wakes a reader in one process when another process appends', async () => {
     const broker = nextBroker();
     const [a, b] = [await open(broker), await open(broker)];
