@@ -322,7 +322,7 @@ export class JetStreamEventStore implements EventStore {
         });
         break;
       } catch (error) {
-        this.failed(connectFailure(error), error, attempt, target.redacted);
+        this.failed(connectFailure(error, target.security), error, attempt, target.redacted);
         await this.pause(Math.min(250 * 2 ** attempt, 5_000));
       }
     }

@@ -1,4 +1,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import {
   credsAuthenticator,
   nkeyAuthenticator,
@@ -29,6 +32,8 @@ export interface NatsConnectTarget {
   /** The servers as they may be logged: credentials replaced by `***`. */
   readonly redacted: string[];
   readonly options: Partial<ConnectionOptions>;
+  /** What the connection uses, for explaining failures. */
+  readonly security: { readonly tls: boolean; readonly clientCertificate: boolean };
 }
 
 /**
@@ -60,9 +65,25 @@ export function natsConnectOptions(
     authenticator = usernamePasswordAuthenticator(user.name, user.password);
   }
   const tls = security.tls ?? (urls.tls ? {} : undefined);
+  // The client hands TLS no host name when it dials an IP address (Node then checks the certificate
+  // against "localhost"): accept a certificate valid for one of the IP addresses in --nats-url.
+  const ips = urls.servers
+    .map((s) => s.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1'))
+    .filter((h) => isIP(h) !== 0);
+  const identity =
+    ips.length === 0
+      ? {}
+      : {
+          checkServerIdentity: (host: string, cert: PeerCertificate) => {
+            const error = checkServerIdentity(host, cert);
+            if (error === undefined) return undefined;
+            return ips.some((ip) => checkServerIdentity(ip, cert) === undefined) ? undefined : error;
+          },
+        };
   return {
     servers: [...urls.servers],
     redacted: [...urls.redacted],
+    security: { tls: tls !== undefined, clientCertificate: tls?.cert !== undefined },
     options: {
       // Keep reconnecting after the server refused the credentials twice (the client gives up by
       // default): a rotated Secret or a fixed server configuration then heals without a restart.
@@ -72,6 +93,7 @@ export function natsConnectOptions(
         ? {}
         : {
             tls: {
+              ...identity,
               ...(tls.ca === undefined ? {} : { caFile: tls.ca }),
               ...(tls.cert === undefined ? {} : { certFile: tls.cert }),
               ...(tls.key === undefined ? {} : { keyFile: tls.key }),

@@ -56,7 +56,13 @@ function codeOf(error: unknown): string | undefined {
  * operator looks at credentials or certificates rather than at the network. The detail names no
  * server address: `/readyz` is public (the log line names the servers).
  */
-export function connectFailure(error: unknown): JetStreamNotReady {
+export function connectFailure(
+  error: unknown,
+  connection: { readonly tls: boolean; readonly clientCertificate: boolean } = {
+    tls: false,
+    clientCertificate: false,
+  },
+): JetStreamNotReady {
   const text = messages(error);
   const code = codeOf(error);
   const name = (error as { name?: unknown } | undefined)?.name;
@@ -86,9 +92,15 @@ export function connectFailure(error: unknown): JetStreamNotReady {
     };
   }
   const unreachable = code !== undefined && NOT_REACHABLE.has(code);
+  // Over TLS 1.3 a server that requires a client certificate accepts the handshake and then drops the
+  // connection; the client only sees no answer. Say so rather than blame the network alone.
+  const hint =
+    connection.tls && !connection.clientCertificate && !unreachable
+      ? '; a NATS server that requires a client certificate (tls verify) answers like this: check --nats-cert and --nats-key'
+      : '';
   return {
     cause: 'nats-unreachable',
-    detail: `NATS is not reachable (${unreachable ? code : text || 'no answer'})`,
+    detail: `NATS is not reachable (${unreachable ? code : text || 'no answer'})${hint}`,
   };
 }
 
