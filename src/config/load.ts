@@ -238,6 +238,7 @@ function natsSettings(raw: RawBrokerConfig): NatsSettings {
   const fromUrl = url.userinfo;
   const tlsWanted =
     url.tls ||
+    raw['nats-tls'] ||
     raw['nats-ca'] !== undefined ||
     raw['nats-cert'] !== undefined ||
     raw['nats-key'] !== undefined;

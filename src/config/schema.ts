@@ -69,6 +69,12 @@ export const BROKER_OPTIONS = [
     doc: 'NATS credentials file (user JWT and NKey seed, as `nsc` writes it) for servers in operator mode (store jetstream).',
   },
   {
+    name: 'nats-tls',
+    kind: 'boolean',
+    default: 'false',
+    doc: 'Connect to NATS over TLS only (store jetstream); tls:// in --nats-url, --nats-ca or --nats-cert do the same.',
+  },
+  {
     name: 'nats-ca',
     kind: 'path',
     default: '',
@@ -541,6 +547,7 @@ export const brokerConfigSchema = z
     'nats-token': z.string().min(1).optional(),
     'nats-nkey-seed-file': z.string().min(1).optional(),
     'nats-creds-file': z.string().min(1).optional(),
+    'nats-tls': boolean.default(false),
     'nats-ca': z.string().min(1).optional(),
     'nats-cert': z.string().min(1).optional(),
     'nats-key': z.string().min(1).optional(),
