@@ -56,6 +56,12 @@ describe('NATS credentials and TLS settings', () => {
     expect(loadBrokerConfig([...JETSTREAM], { HERALD_NATS_TOKEN: 'tok' }).nats.token).toBe('tok');
   });
 
+  it('asks for TLS with --nats-tls (HERALD_NATS_TLS), and not otherwise', () => {
+    expect(loadBrokerConfig([...JETSTREAM, '--nats-tls'], {}).nats.tls).toBeDefined();
+    expect(loadBrokerConfig(JETSTREAM, { HERALD_NATS_TLS: 'true' }).nats.tls).toBeDefined();
+    expect(loadBrokerConfig(JETSTREAM, {}).nats.tls).toBeUndefined();
+  });
+
   it('asks for TLS for tls:// and for any TLS file', () => {
     expect(loadBrokerConfig(['--store', 'jetstream', '--nats-url', 'tls://n1:4222'], {}).nats.tls).toEqual({
       ca: undefined,
