@@ -1,7 +1,8 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { errors } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { natsConnectOptions } from './nats-connect-options.js';
+import { loadBrokerConfig } from '../../config/index.js';
+import { natsConnectOptions, natsSecurityFromConfig } from './nats-connect-options.js';
 import { connectFailure, setUpFailure } from './not-ready.js';
 
 describe('natsConnectOptions', () => {
@@ -25,6 +26,30 @@ describe('natsConnectOptions', () => {
     const target = natsConnectOptions('n1:4222', { tls: { ca: '/ca.pem', cert: '/c.pem', key: '/k.pem' } });
     expect(target.options.tls).toMatchObject({ caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem' });
     expect(target.security).toEqual({ tls: true, clientCertificate: true });
+  });
+});
+
+describe('natsSecurityFromConfig', () => {
+  it('refuses an unreadable file at start, naming the flag', () => {
+    const config = loadBrokerConfig(
+      [
+        '--store',
+        'jetstream',
+        '--nats-url',
+        'nats://n1:4222',
+        '--nats-creds-file',
+        '/nonexistent/herald.creds',
+      ],
+      {},
+    );
+    expect(() => natsSecurityFromConfig(config)).toThrow(
+      /--nats-creds-file: cannot read \/nonexistent\/herald.creds/,
+    );
+  });
+
+  it('passes the credentials from the URL on', () => {
+    const config = loadBrokerConfig(['--store', 'jetstream', '--nats-url', 'nats://herald:pw@n1:4222'], {});
+    expect(natsSecurityFromConfig(config)).toEqual({ user: { name: 'herald', password: 'pw' } });
   });
 });
 
