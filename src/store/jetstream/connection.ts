@@ -1,5 +1,5 @@
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
 
 /** Oldest nats-server this adapter runs on: atomic batch publish arrived in 2.12. */
 export const MIN_SERVER_VERSION = [2, 12] as const;
@@ -9,6 +9,8 @@ export interface NatsConnectionSettings {
   readonly servers: readonly string[];
   /** The connection's name as the server shows it (`/connz`). */
   readonly name: string;
+  /** Credentials and TLS (`natsConnectOptions`). */
+  readonly security?: Partial<ConnectionOptions>;
 }
 
 /**
@@ -17,6 +19,7 @@ export interface NatsConnectionSettings {
  */
 export function connectToNats(settings: NatsConnectionSettings): Promise<NatsConnection> {
   return connect({
+    ...settings.security,
     servers: [...settings.servers],
     name: settings.name,
     maxReconnectAttempts: -1,

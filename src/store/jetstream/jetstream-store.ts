@@ -12,6 +12,7 @@ import type {
   NewDeadLetter,
   RetentionPolicy,
   StoredEvent,
+  StoreNotReady,
   SubscriptionRecord,
 } from '../types.js';
 import { JetStreamClaims } from './claims.js';
@@ -20,6 +21,10 @@ import { JetStreamDeadLetters } from './dead-letters.js';
 import { JetStreamDefinitions } from './definitions.js';
 import { JetStreamEventLog } from './event-log.js';
 import type { EventLogCounters } from './event-log.js';
+import { natsConnectOptions } from './nats-connect-options.js';
+import type { NatsConnectionSecurity } from './nats-connect-options.js';
+import { connectFailure, setUpFailure } from './not-ready.js';
+import type { JetStreamNotReady } from './not-ready.js';
 import { deadLetterStreamConfig, ensureStream, eventStreamConfig, openBuckets } from './streams.js';
 import type { Handles, StoreContext, StoreLogger, StoreNames } from './support.js';
 import { storeNames } from './support.js';
@@ -28,8 +33,10 @@ export { MIN_SERVER_VERSION } from './connection.js';
 export type { StoreLogger } from './support.js';
 
 export interface JetStreamStoreOptions {
-  /** NATS server URL(s): a list, or one string with comma-separated URLs. */
+  /** NATS server URL(s): a list, or one string with comma-separated URLs (nats://, tls://, user info). */
   readonly servers: string | readonly string[];
+  /** Credentials and TLS for the NATS connection. */
+  readonly security?: NatsConnectionSecurity;
   /** Names the stream (`HERALD_<broker>`), its subjects (`herald.<broker>.…`) and the KV buckets. */
   readonly brokerName?: string;
   /** Stream `duplicate_window`; 0 turns deduplication off. Default 2 minutes. */
@@ -89,6 +96,8 @@ export class JetStreamEventStore implements EventStore {
   readonly bucketPrefix: string;
   private readonly names: StoreNames;
   private readonly servers: string[];
+  private readonly security: NatsConnectionSecurity;
+  private notReady: JetStreamNotReady = { cause: 'nats-connecting', detail: 'connecting to NATS' };
   private readonly dedupeWindowMs: number;
   private readonly retention: RetentionPolicy;
   private readonly replicas: number;
@@ -116,6 +125,7 @@ export class JetStreamEventStore implements EventStore {
     this.bucketPrefix = this.names.bucketPrefix;
     const servers = typeof options.servers === 'string' ? options.servers.split(',') : options.servers;
     this.servers = servers.map((s) => s.trim()).filter((s) => s !== '');
+    this.security = options.security ?? {};
     this.dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
     this.retention = {
       maxAgeMs: options.retention?.maxAgeMs ?? 0,
@@ -173,6 +183,24 @@ export class JetStreamEventStore implements EventStore {
     return this.log.counters;
   }
 
+  notReadyReason(): StoreNotReady | undefined {
+    if (this.isReady()) return undefined;
+    if (this.closed) return { cause: 'closed', detail: 'the store is closed' };
+    return this.notReady;
+  }
+
+  /** Records why the store is not ready; logs when the cause changes, and every tenth attempt. */
+  private failed(reason: JetStreamNotReady, error: unknown, attempt: number, servers?: string[]): void {
+    const changed = reason.cause !== this.notReady.cause;
+    this.notReady = reason;
+    if (changed || attempt % 10 === 0) {
+      this.logger?.warn(
+        { cause: reason.cause, detail: reason.detail, err: error, attempt, servers },
+        `the jetstream store is not ready: ${reason.detail}; retrying`,
+      );
+    }
+  }
+
   private async pause(ms: number): Promise<void> {
     await delay(ms, undefined, { signal: this.stopController.signal }).catch(() => undefined);
   }
@@ -180,17 +208,17 @@ export class JetStreamEventStore implements EventStore {
   /** Connects (retrying forever with backoff), then creates or updates the stream and buckets. */
   private async run(): Promise<void> {
     let nc: NatsConnection | undefined;
+    const target = natsConnectOptions(this.servers, this.security);
     for (let attempt = 0; !this.closed; attempt++) {
       try {
-        nc = await connectToNats({ servers: this.servers, name: `herald ${this.streamName}` });
+        nc = await connectToNats({
+          servers: target.servers,
+          name: `herald ${this.streamName}`,
+          security: target.options,
+        });
         break;
       } catch (error) {
-        if (attempt % 10 === 0) {
-          this.logger?.warn(
-            { err: error, servers: this.servers, attempt },
-            'NATS is not reachable yet; retrying',
-          );
-        }
+        this.failed(connectFailure(error, target.security), error, attempt, target.redacted);
         await this.pause(Math.min(250 * 2 ** attempt, 5_000));
       }
     }
@@ -200,6 +228,10 @@ export class JetStreamEventStore implements EventStore {
       return;
     }
     this.connected = true;
+    this.notReady = {
+      cause: 'jetstream-setup',
+      detail: 'creating or checking the JetStream stream and buckets',
+    };
     void this.followStatus(nc);
     for (let attempt = 0; !this.closed; attempt++) {
       try {
@@ -213,12 +245,7 @@ export class JetStreamEventStore implements EventStore {
         this.resolveStarted(handles);
         return;
       } catch (error) {
-        if (attempt % 10 === 0) {
-          this.logger?.warn(
-            { err: error, attempt },
-            'setting up the JetStream stream and buckets failed; retrying',
-          );
-        }
+        this.failed(setUpFailure(error, this.replicas), error, attempt);
         await this.pause(Math.min(250 * 2 ** attempt, 5_000));
       }
     }
@@ -230,6 +257,10 @@ export class JetStreamEventStore implements EventStore {
       switch (status.type) {
         case 'disconnect':
           this.connected = false;
+          this.notReady = {
+            cause: 'nats-disconnected',
+            detail: 'the connection to NATS was lost; reconnecting',
+          };
           this.logger?.warn({ server: status.server }, 'disconnected from NATS; reconnecting');
           break;
         case 'reconnect':
