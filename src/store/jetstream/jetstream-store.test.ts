@@ -315,7 +315,11 @@ describe('jetstream store', () => {
       await own.kill('SIGSTOP');
       const pending = store.append([{ event: sampleEvent('paused') }]);
       // The first attempt's deadline passes and the same message (same Nats-Msg-Id) is sent again.
-      await until('a retry', () => store.counters.publishGroups >= groups + 2);
+      await until('a retry', () => store.counters.publishGroups >= groups + 2, 30_000).catch(
+        (error: Error) => {
+          throw new Error(`${error.message}: ${JSON.stringify(store.counters)} (groups before: ${groups})`);
+        },
+      );
       await own.kill('SIGCONT');
       const [outcome] = await pending;
       expect(outcome?.sequence).toBe(2);
