@@ -16,6 +16,7 @@ import type {
   TraceHeaders,
 } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
+import { DedupeIndex } from './dedupe-index.js';
 import { AppendWaiters } from '../waiters.js';
 import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventRow as EventInsert, EventWriter } from './event-writer.js';
@@ -144,7 +145,9 @@ export class EmbeddedEventStore implements EventStore {
   private readonly now: () => number;
   private readonly dedupeWindowMs: number;
   /** Accepted (source, id) pairs within the window; rebuilt from the events table on open. */
-  private readonly dedupe: DedupeWindow;
+  private readonly dedupe: DedupeIndex;
+  /** Dedupe keys of the group being prepared, in sequence order from `committedSequence + 1`. */
+  private preparingKeys: string[] = [];
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
@@ -208,6 +211,9 @@ export class EmbeddedEventStore implements EventStore {
         'SELECT seq FROM events WHERE stored_at >= ? ORDER BY stored_at, seq LIMIT 1',
       ),
       first: db.prepare<[], { seq: number | null }>('SELECT MIN(seq) AS seq FROM events'),
+      keyAt: db.prepare<[number], { dedupe_key: string | null }>(
+        'SELECT dedupe_key FROM events WHERE seq = ?',
+      ),
       getCursor: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
       commitCursor: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
       deleteCursor: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
@@ -247,7 +253,7 @@ export class EmbeddedEventStore implements EventStore {
     this.eventCount = totals.events;
     this.totalBytes = totals.bytes;
     this.snapshotCount = this.eventCount;
-    this.dedupe = new DedupeWindow(this.dedupeWindowMs);
+    this.dedupe = new DedupeIndex(this.dedupeWindowMs, (sequence) => this.keyOfSequence(sequence));
     // Only the events inside the window are read: their first sequence comes from the stored_at index,
     // then the primary key bounds the scan (ORDER BY seq alone would make SQLite walk the whole log).
     const since = this.now() - this.dedupeWindowMs;
@@ -258,7 +264,8 @@ export class EmbeddedEventStore implements EventStore {
           'SELECT dedupe_key, seq, stored_at FROM events WHERE seq >= ? ORDER BY seq',
         )
         .iterate(firstInWindow)) {
-        if (row.dedupe_key !== null) this.dedupe.add(row.dedupe_key, row.seq, row.stored_at);
+        if (row.dedupe_key !== null)
+          this.dedupe.add(DedupeIndex.hash(row.dedupe_key), row.seq, row.stored_at);
       }
     }
     const interval = options.maintenanceIntervalMs ?? 5_000;
@@ -354,8 +361,10 @@ export class EmbeddedEventStore implements EventStore {
     const now = this.now();
     const appended: StoredEvent[] = [];
     const rows: EventInsert[] = [];
-    const added: string[] = [];
+    const added: number[] = [];
+    this.preparingKeys = [];
     const results = batch.map((request) => this.prepareRequest(request.inputs, now, rows, appended, added));
+    this.preparingKeys = [];
     const written = rows.length === 0 ? Promise.resolve() : this.writer.write(rows);
     this.flushing = written
       .then(
@@ -370,7 +379,7 @@ export class EmbeddedEventStore implements EventStore {
           this.lastSequence = startSequence;
           this.totalBytes = startBytes;
           this.eventCount = startCount;
-          for (const key of added) this.dedupe.remove(key);
+          this.dedupe.rollback(added, startSequence);
           const error = isBusy(cause)
             ? new HeraldError(
                 'HERALD_STORE_UNAVAILABLE',
@@ -396,12 +405,13 @@ export class EmbeddedEventStore implements EventStore {
     now: number,
     rows: EventInsert[],
     appended: StoredEvent[],
-    added: string[],
+    added: number[],
   ): AppendOutcome[] {
     const outcomes: AppendOutcome[] = [];
     for (const { event, trace } of inputs) {
       const key = DedupeWindow.key(event.attributes['source'] as string, event.attributes['id'] as string);
-      const seen = this.dedupe.find(key, now);
+      const hash = DedupeIndex.hash(key);
+      const seen = this.dedupe.find(key, hash, now);
       if (seen !== undefined) {
         outcomes.push({ sequence: seen, duplicate: true });
         continue;
@@ -411,8 +421,9 @@ export class EmbeddedEventStore implements EventStore {
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = attrs.length + (event.data?.byteLength ?? 0);
       rows.push([sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size, key]);
-      this.dedupe.add(key, sequence, now);
-      added.push(key);
+      this.dedupe.add(hash, sequence, now);
+      this.preparingKeys.push(key);
+      added.push(hash);
       this.totalBytes += size;
       this.eventCount++;
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
@@ -421,6 +432,17 @@ export class EmbeddedEventStore implements EventStore {
     // The high-water mark is not written here: the events table holds it (MAX(seq)) until retention
     // deletes the newest events, and deleteBefore persists it first.
     return outcomes;
+  }
+
+  /** The dedupe key of a stored (or being prepared) sequence, to confirm a dedupe hash hit. */
+  private keyOfSequence(sequence: number): string | undefined {
+    if (sequence > this.committedSequence) return this.preparingKeys[sequence - this.committedSequence - 1];
+    if (sequence >= this.recentFirst && this.recent.length > 0) {
+      const attributes = this.recent[sequence - this.recentFirst]?.event.attributes;
+      if (attributes !== undefined)
+        return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
+    }
+    return this.statements.keyAt.get(sequence)?.dedupe_key ?? undefined;
   }
 
   /** Adds committed events to the recent-events window, dropping the oldest beyond its size. */
