@@ -17,8 +17,6 @@ import { StreamAdmission } from '../limits/index.js';
 import { BrokerMetrics, versionInfo } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
-import { createJetStreamStore, natsSecurityFromConfig } from '../store/jetstream/index.js';
-import { openKafkaStore } from '../store/kafka/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
 import {
@@ -95,8 +93,13 @@ async function openRegistry(
   return registry;
 }
 
-function openStore(config: BrokerConfig, logger: Logger): EventStore {
+/**
+ * The JetStream and Kafka adapters are loaded only when selected: their clients take about as long to
+ * load as the rest of the broker together (start-up time and memory of every embedded broker).
+ */
+async function openStore(config: BrokerConfig, logger: Logger): Promise<EventStore> {
   if (config.store === 'jetstream') {
+    const { createJetStreamStore, natsSecurityFromConfig } = await import('../store/jetstream/index.js');
     // Connects in the background: the broker starts while NATS is away, not ready until it answers.
     return createJetStreamStore({
       servers: config.natsUrl ?? '',
@@ -108,7 +111,10 @@ function openStore(config: BrokerConfig, logger: Logger): EventStore {
       logger: logger.child({ store: 'jetstream' }),
     });
   }
-  if (config.store === 'kafka') return openKafkaStore(config, logger.child({ store: 'kafka' }));
+  if (config.store === 'kafka') {
+    const { openKafkaStore } = await import('../store/kafka/index.js');
+    return openKafkaStore(config, logger.child({ store: 'kafka' }));
+  }
   if (config.store !== 'embedded') {
     throw new HeraldError(
       'HERALD_INVALID_CONFIG',
@@ -162,7 +168,9 @@ export class Broker {
     eventTypeBackend?: EventTypeBackend,
   ) {
     const { config } = options;
-    this.store = options.store ?? openStore(config, options.logger);
+    // Broker.start opened it (or the caller gave one).
+    if (options.store === undefined) throw new Error('Broker.start passes the store');
+    this.store = options.store;
     this.eventTypes =
       eventTypeBackend === undefined
         ? undefined
@@ -239,7 +247,7 @@ export class Broker {
 
   static async start(options: BrokerOptions): Promise<Broker> {
     const deliveryDefaults = parseDeliveryDefaults(options.config.deliveryDefaults);
-    const store = options.store ?? openStore(options.config, options.logger);
+    const store = options.store ?? (await openStore(options.config, options.logger));
     let tokenReviewer = options.tokenReviewer;
     if (tokenReviewer === undefined && options.config.auth.methods.includes('kubernetes')) {
       const { createTokenReviewer, loadKubeConfig } = await import('../kubernetes/index.js');
