@@ -3,16 +3,15 @@
 // resources; a broker running with only that identity authenticates audience-bound ServiceAccount
 // tokens through TokenReviews (principal system:serviceaccount:<ns>:<name>) and applies the namespace's
 // EventPolicy resources live.
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, removeDir, startBroker } from '../harness/processes.js';
+import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { binaryHeaders, send, sleep } from '../support/http.js';
 import type { TestCluster } from './cluster.js';
-import { GROUP_PATH, startCluster } from './cluster.js';
+import { GROUP_PATH, startCluster, spawnOperator } from './cluster.js';
 
 const ns = 'shop';
 const policies = `${GROUP_PATH}/namespaces/${ns}/eventpolicies`;
@@ -81,10 +80,7 @@ beforeAll(async () => {
   await cluster.createNamespace('elsewhere');
   for (const name of ['publisher', 'stranger']) await createServiceAccount(ns, name);
   await createServiceAccount('elsewhere', 'publisher');
-  operator = spawn(process.execPath, [CLI, 'operator', '--image', 'herald:test'], {
-    env: { ...process.env, KUBECONFIG: cluster.apiserver.kubeconfigPath, HERALD_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  operator = spawnOperator(cluster);
 }, 180_000);
 
 afterAll(async () => {

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI } from '../harness/processes.js';
 import { customResourceDefinitions } from '../../src/k8s-api/index.js';
 import { kubeRequest, startKubeApiServer } from '../infra/k8s/apiserver.js';
 import type { KubeApiServer, KubeResponse } from '../infra/k8s/apiserver.js';
@@ -71,4 +74,12 @@ export async function startCluster(): Promise<TestCluster> {
   // The new group takes a moment to appear in discovery and serve requests.
   await cluster.waitFor(GROUP_PATH, () => true);
   return cluster;
+}
+
+/** Runs `herald operator` against the test cluster, as the operator's Deployment would (image name only). */
+export function spawnOperator(cluster: TestCluster): ChildProcess {
+  return spawn(process.execPath, [CLI, 'operator', '--image', 'herald:test'], {
+    env: { ...process.env, KUBECONFIG: cluster.apiserver.kubeconfigPath, HERALD_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }

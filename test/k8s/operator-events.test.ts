@@ -1,13 +1,11 @@
 // The operator's Kubernetes Events tell users what went wrong, so a healthy Broker on an existing Channel
 // must record no Warning: neither when created normally nor when the operator restarts (it used to
 // reconcile Brokers before it had listed the Channels, and warned `ChannelNotFound` at every start).
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../harness/processes.js';
 import type { TestCluster } from './cluster.js';
-import { GROUP_PATH, startCluster } from './cluster.js';
+import { GROUP_PATH, startCluster, spawnOperator } from './cluster.js';
 
 interface Status {
   observedGeneration?: number;
@@ -29,11 +27,7 @@ describe('herald operator records no spurious Events', () => {
   const readyReason = (body: Record<string, unknown>) =>
     statusOf(body).conditions?.find((c) => c.type === 'Ready')?.reason;
 
-  const startOperator = () =>
-    spawn(process.execPath, [CLI, 'operator', '--image', 'herald:test'], {
-      env: { ...process.env, KUBECONFIG: cluster.apiserver.kubeconfigPath, HERALD_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+  const startOperator = () => spawnOperator(cluster);
   const stopOperator = async () => {
     if (operator === undefined || operator.exitCode !== null) return;
     const exited = once(operator, 'exit');

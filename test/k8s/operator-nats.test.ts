@@ -3,7 +3,6 @@
 // operator writes the ConfigMap and Deployment; this test then does what the kubelet would (Secret keys to
 // files at the mount paths, secretKeyRef variables to the environment) and starts the broker exactly as
 // the pod would, against a nats-server that requires those credentials.
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '@nats-io/jwt';
 import { publish, requestJson } from '../harness/client.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { CLI, removeDir, startBroker } from '../harness/processes.js';
+import { removeDir, startBroker } from '../harness/processes.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitReady } from '../jetstream/brokers.js';
 import type { TestCluster } from './cluster.js';
-import { GROUP_PATH, startCluster } from './cluster.js';
+import { GROUP_PATH, startCluster, spawnOperator } from './cluster.js';
 
 interface Container {
   args: string[];
@@ -47,10 +46,7 @@ describe('operator + broker: a jetstream Channel with credentials, against an au
       }),
     ]);
     await cluster.createNamespace(ns);
-    operator = spawn(process.execPath, [CLI, 'operator', '--image', 'herald:test'], {
-      env: { ...process.env, KUBECONFIG: cluster.apiserver.kubeconfigPath, HERALD_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    operator = spawnOperator(cluster);
   }, 180_000);
 
   afterAll(async () => {

@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBrokerConfig } from '../../src/config/index.js';
-import { CLI } from '../harness/processes.js';
 import type { TestCluster } from './cluster.js';
-import { GROUP_PATH, startCluster } from './cluster.js';
+import { GROUP_PATH, startCluster, spawnOperator } from './cluster.js';
 
 interface Obj {
   metadata: {
@@ -47,10 +45,7 @@ describe('herald operator against a real API server', () => {
   beforeAll(async () => {
     cluster = await startCluster();
     await cluster.createNamespace(ns);
-    operator = spawn(process.execPath, [CLI, 'operator', '--image', 'herald:test'], {
-      env: { ...process.env, KUBECONFIG: cluster.apiserver.kubeconfigPath, HERALD_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    operator = spawnOperator(cluster);
   }, 180_000);
   afterAll(async () => {
     operator?.kill('SIGTERM');
