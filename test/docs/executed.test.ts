@@ -1,0 +1,158 @@
+// The documentation is executed, like doctests: every block of README.md, docs/*.md and bench/README.md
+// runs as written (see session.ts for how), or carries a marker saying why it cannot run here
+// (markdown.ts describes the markers). The YAML manifests are applied to a real API server by
+// manifests.test.ts; this file runs everything else and checks that every block is accounted for.
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonKeys, outputMatches, readPage, ROOT } from './markdown.js';
+import type { DocBlock, DocPage } from './markdown.js';
+import { classify, linkHerald, runPage } from './session.js';
+import type { PageRun } from './session.js';
+import { removeDir } from '../harness/processes.js';
+
+export const PAGES = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+  'bench/README.md',
+];
+
+const pages = PAGES.map(readPage);
+const runnable = (page: DocPage) =>
+  page.directives.some((d) => d['setup'] !== undefined) ||
+  page.blocks.some((b) => ['shell', 'background', 'js', 'config'].includes(classify(b).kind));
+
+const base = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
+let heraldBin: string;
+const runs = new Map<string, Promise<PageRun>>();
+const skipped: string[] = [];
+
+// Two pages at a time (most of a page's time is spent waiting for servers and deliveries), each started
+// when its first test asks for it, with the next page started alongside.
+let slots = 2;
+const waiting: Array<() => void> = [];
+const acquire = () =>
+  slots > 0 ? (slots--, Promise.resolve()) : new Promise<void>((resolve) => waiting.push(resolve));
+const release = () => {
+  const next = waiting.shift();
+  if (next === undefined) slots++;
+  else next();
+};
+const queue = pages.filter(runnable);
+
+function start(page: DocPage): Promise<PageRun> {
+  let run = runs.get(page.file);
+  if (run === undefined) {
+    const dir = mkdtempSync(path.join(base, `${page.file.replaceAll('/', '_')}-`));
+    run = (async () => {
+      await acquire();
+      try {
+        return await runPage(page, { heraldBin, dir, timeoutMs: 120_000 });
+      } finally {
+        release();
+      }
+    })();
+    run.catch(() => undefined); // reported by the page's tests
+    runs.set(page.file, run);
+  }
+  return run;
+}
+
+function pageRun(file: string): Promise<PageRun> {
+  const at = queue.findIndex((p) => p.file === file);
+  const following = queue[at + 1];
+  if (following !== undefined && process.env['DOCS_PAGE'] === undefined) void start(following);
+  return start(queue[at]!);
+}
+
+beforeAll(() => {
+  heraldBin = linkHerald(path.join(base, 'prefix'));
+}, 30_000);
+
+afterAll(() => {
+  if (skipped.length > 0) console.log(`docs-test: ${skipped.length} blocks skipped:\n${skipped.join('\n')}`);
+  removeDir(base);
+});
+
+
+
+function context(run: PageRun, line: number): string {
+  const at = run.transcript.indexOf(`begin ${line}\n`);
+  return run.transcript.slice(Math.max(0, at - 200), at + 3000);
+}
+
+async function check(page: DocPage, block: DocBlock, index: number): Promise<void> {
+  const kind = classify(block);
+  switch (kind.kind) {
+    case 'unknown':
+      throw new Error(`${block.file}:${block.line}: ${kind.why}`);
+    case 'skip':
+      skipped.push(`  ${block.file}:${block.line}: ${kind.reason}`);
+      return;
+    case 'manifest':
+      return; // manifests.test.ts
+    case 'json': {
+      const value: unknown = JSON.parse(block.text);
+      expect(value).toBeDefined();
+      if (kind.output === false) return;
+      const previous = page.blocks.slice(0, index).findLast((b) => classify(b).kind === 'shell');
+      const previousKind = previous === undefined ? undefined : classify(previous);
+      if (previousKind?.kind !== 'shell') throw new Error('an output block must follow a shell block');
+      const command = previousKind.commands.at(-1)!;
+      const result = (await pageRun(page.file)).results.get(command.line);
+      expect(result?.rc, `${block.file}:${command.line} ${command.text}`).toBe(0);
+      if (kind.output === 'keys') expect(jsonKeys(result!.output)).toEqual(expect.arrayContaining(jsonKeys(block.text)));
+      else expect(outputMatches(block.text, result!.output), result!.output).toBe(true);
+      return;
+    }
+    case 'config':
+      if (kind.run === undefined) return; // written for a later block to use
+    // falls through
+    case 'background':
+    case 'js': {
+      const run = await pageRun(page.file);
+      const result = run.results.get(block.line);
+      expect(result?.rc, `${block.file}:${block.line}: ${result?.output ?? context(run, block.line)}`).toBe(0);
+      return;
+    }
+    case 'shell': {
+      const run = await pageRun(page.file);
+      for (const command of kind.commands) {
+        const where = `${block.file}:${command.line}: ${command.text}`;
+        const result = run.results.get(command.line);
+        if (result === undefined || result.rc === undefined)
+          throw new Error(`${where}\nnever finished:\n${context(run, command.line)}`);
+        const ok = kind.interrupt === undefined ? [0] : [0, 124];
+        expect(ok, `${where}\nexit ${result.rc}:\n${result.output}`).toContain(result.rc);
+        const last = result.statuses.at(-1);
+        if (command.status !== undefined) expect(last, `${where}\n${result.output}`).toBe(command.status);
+        else if (command.output === undefined && last !== undefined && last !== 0)
+          expect(last, `${where}\n${result.output}`).toBeLessThan(400);
+        if (command.output !== undefined) {
+          if (block.marker?.['output'] === 'keys')
+            expect(jsonKeys(result.output), where).toEqual(expect.arrayContaining(jsonKeys(command.output)));
+          else
+            expect(
+              outputMatches(command.output, result.output),
+              `${where}\nthe page shows:\n${command.output}\nit printed:\n${result.output}`,
+            ).toBe(true);
+        }
+      }
+      return;
+    }
+  }
+}
+
+for (const page of pages.filter((p) => [undefined, p.file].includes(process.env['DOCS_PAGE']))) {
+  describe(page.file, () => {
+    page.blocks.forEach((block, index) => {
+      it(`${page.file}:${block.line} ${block.language || 'text'}${block.tag ? ` ${block.tag}` : ''}`, async () => {
+        await check(page, block, index);
+      }, 180_000);
+    });
+  });
+}

@@ -1,0 +1,179 @@
+// The fenced code blocks of the documentation, with where they are and what the page says about running
+// them. A block is steered by a marker, an HTML comment on the line right before its fence (invisible when
+// the page is rendered):
+//
+//   <!-- docs-test: skip reason="needs a running Istio sidecar" -->
+//   <!-- docs-test: background wait="http://localhost:8080/readyz" -->   another terminal; waits until ready
+//   <!-- docs-test: background restart wait="tcp:9000" -->  stops the session's earlier servers first
+//   <!-- docs-test: interrupt=2 -->   each command stopped after 2 s, as with Ctrl-C (a live tail)
+//   <!-- docs-test: output="keys" -->  the output shown is illustrative: compare the JSON keys only
+//   <!-- docs-test: output -->  a json block that shows what the shell block before it printed
+//
+// A marker that no fence follows steers the whole page, e.g. the broker its examples talk to:
+//
+//   <!-- docs-test: setup="npm start" wait="http://localhost:8080/readyz" -->
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export type Marker = Readonly<Record<string, string | true>>;
+
+export interface DocBlock {
+  /** Repository-relative path of the page. */
+  readonly file: string;
+  /** 1-based line of the opening fence. */
+  readonly line: number;
+  /** First word of the info string ('' when there is none). */
+  readonly language: string;
+  /** The rest of the info string (e.g. `knative` in "```yaml knative"). */
+  readonly tag: string;
+  readonly text: string;
+  readonly marker: Marker | undefined;
+}
+
+export interface DocPage {
+  readonly file: string;
+  readonly blocks: readonly DocBlock[];
+  /** Markers that no fence follows. */
+  readonly directives: readonly Marker[];
+}
+
+const MARKER = /^\s*<!--\s*docs-test:(.*?)-->\s*$/;
+
+export function parseMarker(body: string): Marker {
+  const marker: Record<string, string | true> = {};
+  for (const m of body.matchAll(/([a-z][a-z-]*)(?:=(?:"([^"]*)"|(\S+)))?/g)) {
+    marker[m[1]!] = m[2] ?? m[3] ?? true;
+  }
+  return marker;
+}
+
+export function readPage(file: string): DocPage {
+  const lines = readFileSync(path.join(ROOT, file), 'utf8').split('\n');
+  const blocks: DocBlock[] = [];
+  const directives: Marker[] = [];
+  let pending: Marker | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const marker = MARKER.exec(line);
+    if (marker !== null) {
+      if (pending !== undefined) directives.push(pending);
+      pending = parseMarker(marker[1]!);
+      continue;
+    }
+    const fence = /^(\s*)(```+)(.*)$/.exec(line);
+    if (fence === null) {
+      if (pending !== undefined && line.trim() !== '') {
+        directives.push(pending);
+        pending = undefined;
+      }
+      continue;
+    }
+    const [, indent, ticks, info] = fence as unknown as [string, string, string, string];
+    const [language = '', ...tag] = info.trim().split(/\s+/);
+    let end = i + 1;
+    while (end < lines.length && lines[end]!.trim() !== ticks) end++;
+    const text = lines
+      .slice(i + 1, end)
+      .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l.trimStart()))
+      .join('\n');
+    blocks.push({ file, line: i + 1, language, tag: tag.join(' '), text, marker: pending });
+    pending = undefined;
+    i = end;
+  }
+  if (pending !== undefined) directives.push(pending);
+  return { file, blocks, directives };
+}
+
+export const SHELL_LANGUAGES = new Set(['bash', 'sh', 'shell', 'console']);
+
+export interface ShellCommand {
+  /** 1-based line in the page. */
+  readonly line: number;
+  readonly text: string;
+  /** The HTTP status the page says the command's (last) request answers: `# 202`, `# → 201, …`. */
+  readonly status: number | undefined;
+  /** Output the page shows in comment lines right after the command (without the `# `). */
+  readonly output: string | undefined;
+}
+
+function complete(text: string): boolean {
+  try {
+    execFileSync('bash', ['-n', '-c', text], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const STATUS_COMMENT = /^(?:→\s*)?([1-5]\d\d)(?:$|[\s:;,])/;
+
+/** Splits a shell block into its commands, as a shell reads them, with the output the page shows. */
+export function shellCommands(block: DocBlock): ShellCommand[] {
+  const lines = block.text.split('\n');
+  const commands: Array<{ line: number; text: string; status?: number; output: string[] }> = [];
+  let last: (typeof commands)[number] | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') {
+      last = undefined;
+      continue;
+    }
+    if (line.trimStart().startsWith('#')) {
+      const comment = line.trimStart().replace(/^#\s?/, '');
+      if (last !== undefined) {
+        const status = last.output.length === 0 ? STATUS_COMMENT.exec(comment) : null;
+        if (status !== null) last.status = Number(status[1]);
+        else last.output.push(comment);
+      }
+      continue;
+    }
+    const start = i;
+    let text = line;
+    for (;;) {
+      const heredoc = /<<-?\s*['"]?(\w+)['"]?/.exec(text);
+      if (heredoc !== null && !text.split('\n').slice(1).includes(heredoc[1]!)) {
+        while (i + 1 < lines.length && lines[i]!.trim() !== heredoc[1]) text += `\n${lines[++i]}`;
+      }
+      if (!text.endsWith('\\') && complete(text)) break;
+      if (i + 1 >= lines.length) throw new Error(`${block.file}:${block.line + 1 + start}: incomplete command`);
+      text += `\n${lines[++i]}`;
+    }
+    const trailing = / #\s*(.*)$/.exec(lines[i]!);
+    const status = trailing === null ? null : STATUS_COMMENT.exec(trailing[1]!);
+    last = { line: block.line + 1 + start, text, output: [] };
+    if (status !== null) last.status = Number(status[1]);
+    commands.push(last);
+  }
+  return commands.map((c) => ({
+    line: c.line,
+    text: c.text,
+    status: c.status,
+    output: c.output.length > 0 ? c.output.join('\n') : undefined,
+  }));
+}
+
+/**
+ * Whether `actual` is what the page shows: whitespace is ignored, `…` stands for anything, and a run of
+ * digits for any run of digits (times, counts and sizes differ from run to run).
+ */
+export function outputMatches(expected: string, actual: string): boolean {
+  const squeeze = (s: string) => s.replace(/\s+/g, '');
+  const pattern = squeeze(expected)
+    .split(/(…|\d+)/)
+    .map((part) => {
+      if (part === '…') return '[\\s\\S]*?';
+      if (/^\d+$/.test(part)) return '\\d+';
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  return new RegExp(`^${pattern}$`).test(squeeze(actual));
+}
+
+/** The JSON member names a text mentions, in order of first appearance. */
+export function jsonKeys(text: string): string[] {
+  return [...new Set([...text.matchAll(/"([^"\\]+)"\s*:/g)].map((m) => m[1]!))];
+}
