@@ -23,7 +23,7 @@ export const PAGES = [
 
 const pages = PAGES.map(readPage);
 const runnable = (page: DocPage) =>
-  page.directives.some((d) => d['setup'] !== undefined) ||
+  page.directives.some((d) => d.marker['setup'] !== undefined) ||
   page.blocks.some((b) => ['shell', 'background', 'js', 'config'].includes(classify(b).kind));
 
 const base = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
@@ -82,7 +82,15 @@ afterAll(() => {
 
 function context(run: PageRun, line: number): string {
   const at = run.transcript.indexOf(`begin ${line}\n`);
-  return run.transcript.slice(Math.max(0, at - 200), at + 3000);
+  if (at < 0) return `the page stopped before it; its end:\n${run.transcript.slice(-3000)}`;
+  return run.transcript.slice(at, at + 3000);
+}
+
+/** A step that is not split into commands (a server, a JavaScript program) finished with status 0. */
+async function expectStep(page: DocPage, line: number): Promise<void> {
+  const run = await pageRun(page.file);
+  const result = run.results.get(line);
+  expect(result?.rc, `${page.file}:${line}: ${result?.output ?? context(run, line)}`).toBe(0);
 }
 
 async function check(page: DocPage, block: DocBlock, index: number): Promise<void> {
@@ -110,15 +118,12 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
       return;
     }
     case 'config':
-      if (kind.run === undefined) return; // written for a later block to use
-    // falls through
-    case 'background':
-    case 'js': {
-      const run = await pageRun(page.file);
-      const result = run.results.get(block.line);
-      expect(result?.rc, `${block.file}:${block.line}: ${result?.output ?? context(run, block.line)}`).toBe(0);
+      if (kind.run !== undefined) await expectStep(page, block.line); // else written for a later block
       return;
-    }
+    case 'background':
+    case 'js':
+      await expectStep(page, block.line);
+      return;
     case 'shell': {
       const run = await pageRun(page.file);
       for (const command of kind.commands) {
@@ -149,6 +154,11 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
 
 for (const page of pages.filter((p) => [undefined, p.file].includes(process.env['DOCS_PAGE']))) {
   describe(page.file, () => {
+    for (const { line, marker } of page.directives) {
+      const setup = marker['setup'];
+      if (typeof setup !== 'string') throw new Error(`${page.file}:${line}: a marker without a block needs setup="…"`);
+      it(`${page.file}:${line} setup: ${setup}`, () => expectStep(page, line), 180_000);
+    }
     page.blocks.forEach((block, index) => {
       it(`${page.file}:${block.line} ${block.language || 'text'}${block.tag ? ` ${block.tag}` : ''}`, async () => {
         await check(page, block, index);

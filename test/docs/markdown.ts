@@ -9,9 +9,11 @@
 //   <!-- docs-test: output="keys" -->  the output shown is illustrative: compare the JSON keys only
 //   <!-- docs-test: output -->  a json block that shows what the shell block before it printed
 //
-// A marker that no fence follows steers the whole page, e.g. the broker its examples talk to:
+// A marker that no fence follows is a step of its own at its place in the page: a server the following
+// examples talk to, which the prose asks the reader to start (`restart` stops the earlier ones first;
+// `wait` defaults to http://localhost:8080/readyz):
 //
-//   <!-- docs-test: setup="npm start" wait="http://localhost:8080/readyz" -->
+//   <!-- docs-test: setup="npm start" restart -->
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -37,8 +39,8 @@ export interface DocBlock {
 export interface DocPage {
   readonly file: string;
   readonly blocks: readonly DocBlock[];
-  /** Markers that no fence follows. */
-  readonly directives: readonly Marker[];
+  /** Markers that no fence follows, each a step at its place in the page. */
+  readonly directives: ReadonlyArray<{ readonly line: number; readonly marker: Marker }>;
 }
 
 const MARKER = /^\s*<!--\s*docs-test:(.*?)-->\s*$/;
@@ -54,14 +56,14 @@ export function parseMarker(body: string): Marker {
 export function readPage(file: string): DocPage {
   const lines = readFileSync(path.join(ROOT, file), 'utf8').split('\n');
   const blocks: DocBlock[] = [];
-  const directives: Marker[] = [];
-  let pending: Marker | undefined;
+  const directives: Array<{ line: number; marker: Marker }> = [];
+  let pending: { line: number; marker: Marker } | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const marker = MARKER.exec(line);
     if (marker !== null) {
       if (pending !== undefined) directives.push(pending);
-      pending = parseMarker(marker[1]!);
+      pending = { line: i + 1, marker: parseMarker(marker[1]!) };
       continue;
     }
     const fence = /^(\s*)(```+)(.*)$/.exec(line);
@@ -80,7 +82,7 @@ export function readPage(file: string): DocPage {
       .slice(i + 1, end)
       .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l.trimStart()))
       .join('\n');
-    blocks.push({ file, line: i + 1, language, tag: tag.join(' '), text, marker: pending });
+    blocks.push({ file, line: i + 1, language, tag: tag.join(' '), text, marker: pending?.marker });
     pending = undefined;
     i = end;
   }
@@ -157,14 +159,16 @@ export function shellCommands(block: DocBlock): ShellCommand[] {
 }
 
 /**
- * Whether `actual` is what the page shows: whitespace is ignored, `…` stands for anything, and a run of
- * digits for any run of digits (times, counts and sizes differ from run to run).
+ * Whether `actual` is what the page shows: whitespace is ignored, `"…"` stands for any JSON string, any
+ * other `…` for anything, and a run of digits for any run of digits (times, counts and sizes differ from
+ * run to run).
  */
 export function outputMatches(expected: string, actual: string): boolean {
   const squeeze = (s: string) => s.replace(/\s+/g, '');
   const pattern = squeeze(expected)
-    .split(/(…|\d+)/)
+    .split(/("…"|…|\d+)/)
     .map((part) => {
+      if (part === '"…"') return '"[^"]*"';
       if (part === '…') return '[\\s\\S]*?';
       if (/^\d+$/.test(part)) return '\\d+';
       return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -197,13 +197,26 @@ function backgroundStep(dir: string, line: number, text: string, wait: string, r
 /** The page as one shell script, each step between begin/end marks. */
 function script(page: DocPage, dir: string): string {
   const steps: string[] = [PRELUDE];
-  for (const directive of page.directives) {
-    const setup = directive['setup'];
-    if (typeof setup !== 'string') continue;
-    const wait = directive['wait'];
-    steps.push(backgroundStep(dir, 0, setup, typeof wait === 'string' ? wait : 'http://localhost:8080/readyz', false));
-  }
+  const directives = [...page.directives];
+  const setup = (before: number) => {
+    while (directives.length > 0 && directives[0]!.line < before) {
+      const { line, marker } = directives.shift()!;
+      const command = marker['setup'];
+      if (typeof command !== 'string') continue;
+      const wait = marker['wait'];
+      steps.push(
+        backgroundStep(
+          dir,
+          line,
+          command,
+          typeof wait === 'string' ? wait : 'http://localhost:8080/readyz',
+          marker['restart'] !== undefined,
+        ),
+      );
+    }
+  };
   for (const block of page.blocks) {
+    setup(block.line);
     const kind = classify(block);
     switch (kind.kind) {
       case 'shell':
@@ -247,6 +260,7 @@ function script(page: DocPage, dir: string): string {
         break;
     }
   }
+  setup(Infinity);
   steps.push(`__docs_stop_servers\nprintf '\\n${MARK} done\\n'\n`);
   return steps.join('');
 }
