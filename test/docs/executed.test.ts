@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonKeys, outputMatches, readPage, ROOT } from './markdown.js';
+import { outputMatches, readPage, ROOT, shapeMatches } from './markdown.js';
 import type { DocBlock, DocPage } from './markdown.js';
 import { classify, linkHerald, runPage } from './session.js';
 import type { PageRun } from './session.js';
@@ -75,7 +75,9 @@ beforeAll(() => {
 
 afterAll(() => {
   if (skipped.length > 0) console.log(`docs-test: ${skipped.length} blocks skipped:\n${skipped.join('\n')}`);
-  removeDir(base);
+  // DOCS_KEEP=1 keeps every page's directory (script, transcript, server logs) for a look.
+  if (process.env['DOCS_KEEP'] === undefined) removeDir(base);
+  else console.log(`docs-test: the pages' directories are in ${base}`);
 });
 
 
@@ -113,7 +115,8 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
       const command = previousKind.commands.at(-1)!;
       const result = (await pageRun(page.file)).results.get(command.line);
       expect(result?.rc, `${block.file}:${command.line} ${command.text}`).toBe(0);
-      if (kind.output === 'keys') expect(jsonKeys(result!.output)).toEqual(expect.arrayContaining(jsonKeys(block.text)));
+      if (kind.output === 'shape')
+        expect(shapeMatches(block.text, result!.output), `${block.file}:${command.line}\n${result!.output}`).toBeUndefined();
       else expect(outputMatches(block.text, result!.output), result!.output).toBe(true);
       return;
     }
@@ -138,8 +141,8 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
         else if (command.output === undefined && last !== undefined && last !== 0)
           expect(last, `${where}\n${result.output}`).toBeLessThan(400);
         if (command.output !== undefined) {
-          if (block.marker?.['output'] === 'keys')
-            expect(jsonKeys(result.output), where).toEqual(expect.arrayContaining(jsonKeys(command.output)));
+          if (block.marker?.['output'] === 'shape')
+            expect(shapeMatches(command.output, result.output), `${where}\n${result.output}`).toBeUndefined();
           else
             expect(
               outputMatches(command.output, result.output),

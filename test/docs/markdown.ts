@@ -6,7 +6,7 @@
 //   <!-- docs-test: background wait="http://localhost:8080/readyz" -->   another terminal; waits until ready
 //   <!-- docs-test: background restart wait="tcp:9000" -->  stops the session's earlier servers first
 //   <!-- docs-test: interrupt=2 -->   each command stopped after 2 s, as with Ctrl-C (a live tail)
-//   <!-- docs-test: output="keys" -->  the output shown is illustrative: compare the JSON keys only
+//   <!-- docs-test: output="shape" -->  the output shown is illustrative: compare its JSON shape only
 //   <!-- docs-test: output -->  a json block that shows what the shell block before it printed
 //
 // A marker that no fence follows is a step of its own at its place in the page: a server the following
@@ -64,6 +64,11 @@ export function readPage(file: string): DocPage {
     if (marker !== null) {
       if (pending !== undefined) directives.push(pending);
       pending = { line: i + 1, marker: parseMarker(marker[1]!) };
+      // A setup step is a step of its own even right before a fence.
+      if (pending.marker['setup'] !== undefined) {
+        directives.push(pending);
+        pending = undefined;
+      }
       continue;
     }
     const fence = /^(\s*)(```+)(.*)$/.exec(line);
@@ -177,7 +182,52 @@ export function outputMatches(expected: string, actual: string): boolean {
   return new RegExp(`^${pattern}$`).test(squeeze(actual));
 }
 
-/** The JSON member names a text mentions, in order of first appearance. */
-export function jsonKeys(text: string): string[] {
-  return [...new Set([...text.matchAll(/"([^"\\]+)"\s*:/g)].map((m) => m[1]!))];
+/**
+ * Parses an illustrative JSON text: `"…"` is a string, `, …` at the end of an array or object means "and
+ * more" and is left out, any other `…` is a value.
+ */
+function illustrative(text: string): unknown {
+  const json = text
+    .replace(/,\s*…\s*(?=[\]}])/g, '')
+    .replace(/"[^"]*…[^"]*"/g, '"…"')
+    .replace(/…/g, 'null');
+  return JSON.parse(json) as unknown;
+}
+
+/**
+ * Whether `actual` (JSON) has the shape of the illustrative `expected`: every member shown is there, with
+ * the same kind of value; an array shown with elements may be empty, else its first element has the shape
+ * of the first one shown. Values themselves are not compared (they are examples).
+ */
+export function shapeMatches(expected: string, actual: string): string | undefined {
+  let want: unknown;
+  let got: unknown;
+  try {
+    want = illustrative(expected);
+  } catch (error) {
+    return `the page's output is not JSON even with … read as "anything": ${String(error)}`;
+  }
+  try {
+    got = JSON.parse(actual) as unknown;
+  } catch {
+    return 'the output is not JSON';
+  }
+  const compare = (w: unknown, g: unknown, at: string): string | undefined => {
+    if (w === null) return undefined;
+    if (Array.isArray(w)) {
+      if (!Array.isArray(g)) return `${at}: expected an array`;
+      return w.length === 0 || g.length === 0 ? undefined : compare(w[0], g[0], `${at}/0`);
+    }
+    if (typeof w === 'object') {
+      if (typeof g !== 'object' || g === null || Array.isArray(g)) return `${at}: expected an object`;
+      for (const [key, value] of Object.entries(w)) {
+        if (!(key in g)) return `${at}/${key}: missing`;
+        const problem = compare(value, (g as Record<string, unknown>)[key], `${at}/${key}`);
+        if (problem !== undefined) return problem;
+      }
+      return undefined;
+    }
+    return typeof w === typeof g || g === null ? undefined : `${at}: expected a ${typeof w}`;
+  };
+  return compare(want, got, '');
 }

@@ -24,7 +24,7 @@ export type BlockKind =
   | { kind: 'shell'; commands: ShellCommand[]; interrupt?: number }
   | { kind: 'background'; wait: string; restart: boolean }
   | { kind: 'js' }
-  | { kind: 'json'; output: false | 'exact' | 'keys' }
+  | { kind: 'json'; output: false | 'exact' | 'shape' }
   | { kind: 'config'; name: string; run: string | undefined }
   | { kind: 'manifest' }
   | { kind: 'unknown'; why: string };
@@ -55,7 +55,7 @@ export function classify(block: DocBlock): BlockKind {
   if (['js', 'javascript', 'mjs'].includes(block.language)) return { kind: 'js' };
   if (block.language === 'json') {
     const output = marker['output'];
-    return { kind: 'json', output: output === undefined ? false : output === 'keys' ? 'keys' : 'exact' };
+    return { kind: 'json', output: output === undefined ? false : output === 'shape' ? 'shape' : 'exact' };
   }
   if (block.language === 'yaml' || block.language === 'yml') {
     const config = CONFIG_FILE.exec(block.text.split('\n')[0] ?? '');
@@ -155,8 +155,12 @@ set -a
 exec 2>&1
 ip link set lo up || { echo "cannot bring up loopback in the page's network namespace"; exit 97; }
 cd "$DOCS_WORK"
-__docs_begin() { : >"$DOCS_STATUS"; printf '\\n${MARK} begin %s\\n' "$1"; }
-__docs_end() { printf '\\n${MARK} end %s %s\\n' "$1" "$(tr '\\n' ' ' <"$DOCS_STATUS")"; }
+__docs_begin() { : >"$DOCS_STATUS"; __docs_t0=$EPOCHREALTIME; __docs_line=$1; printf '\\n${MARK} begin %s\\n' "$1"; }
+__docs_end() {
+  local rc=$1 ms=$(( (\${EPOCHREALTIME/./} - \${__docs_t0/./}) / 1000 ))
+  echo "$__docs_line $ms ms" >>"$DOCS_DIR/timings"
+  printf '\\n${MARK} end %s %s\\n' "$rc" "$(tr '\\n' ' ' <"$DOCS_STATUS")"
+}
 __docs_servers=()
 __docs_stop_servers() {
   local p
@@ -328,6 +332,7 @@ export async function runPage(page: DocPage, options: SessionOptions): Promise<P
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearTimeout(timer);
   const transcript = Buffer.concat(chunks).toString('utf8');
+  writeFileSync(path.join(dir, 'transcript.txt'), transcript);
   if (code === 97 || (code !== 0 && !transcript.includes(MARK)))
     throw new Error(`the page's shell could not start (exit ${code}): ${transcript.slice(0, 2000)}`);
   return { results: parse(transcript), transcript };
