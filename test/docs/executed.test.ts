@@ -2,24 +2,16 @@
 // runs as written (see session.ts for how), or carries a marker saying why it cannot run here
 // (markdown.ts describes the markers). The YAML manifests are applied to a real API server by
 // manifests.test.ts; this file runs everything else and checks that every block is accounted for.
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outputMatches, readPage, ROOT, shapeMatches } from './markdown.js';
+import { outputMatches, readPage, shapeMatches } from './markdown.js';
+import { PAGES } from './pages.js';
 import type { DocBlock, DocPage } from './markdown.js';
 import { classify, linkHerald, runPage } from './session.js';
 import type { PageRun } from './session.js';
 import { removeDir } from '../harness/processes.js';
-
-export const PAGES = [
-  'README.md',
-  ...readdirSync(path.join(ROOT, 'docs'))
-    .filter((f) => f.endsWith('.md'))
-    .sort()
-    .map((f) => `docs/${f}`),
-  'bench/README.md',
-];
 
 const pages = PAGES.map(readPage);
 const runnable = (page: DocPage) =>
@@ -80,8 +72,6 @@ afterAll(() => {
   else console.log(`docs-test: the pages' directories are in ${base}`);
 });
 
-
-
 function context(run: PageRun, line: number): string {
   const at = run.transcript.indexOf(`begin ${line}\n`);
   if (at < 0) return `the page stopped before it; its end:\n${run.transcript.slice(-3000)}`;
@@ -116,7 +106,10 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
       const result = (await pageRun(page.file)).results.get(command.line);
       expect(result?.rc, `${block.file}:${command.line} ${command.text}`).toBe(0);
       if (kind.output === 'shape')
-        expect(shapeMatches(block.text, result!.output), `${block.file}:${command.line}\n${result!.output}`).toBeUndefined();
+        expect(
+          shapeMatches(block.text, result!.output),
+          `${block.file}:${command.line}\n${result!.output}`,
+        ).toBeUndefined();
       else expect(outputMatches(block.text, result!.output), result!.output).toBe(true);
       return;
     }
@@ -159,7 +152,8 @@ for (const page of pages.filter((p) => [undefined, p.file].includes(process.env[
   describe(page.file, () => {
     for (const { line, marker } of page.directives) {
       const setup = marker['setup'];
-      if (typeof setup !== 'string') throw new Error(`${page.file}:${line}: a marker without a block needs setup="…"`);
+      if (typeof setup !== 'string')
+        throw new Error(`${page.file}:${line}: a marker without a block needs setup="…"`);
       it(`${page.file}:${line} setup: ${setup}`, () => expectStep(page, line), 180_000);
     }
     page.blocks.forEach((block, index) => {
@@ -169,3 +163,34 @@ for (const page of pages.filter((p) => [undefined, p.file].includes(process.env[
     });
   });
 }
+
+describe('docs/cli.md', () => {
+  it('shows every command of the command line', () => {
+    const script = readPage('docs/cli.md')
+      .blocks.filter((b) => classify(b).kind === 'shell')
+      .map((b) => b.text)
+      .join('\n');
+    for (const command of [
+      'publish',
+      'tail',
+      'subscriptions list',
+      'subscriptions get',
+      'subscriptions create',
+      'subscriptions delete',
+      'subscriptions pause',
+      'subscriptions resume',
+      'subscriptions seek',
+      'deadletters list',
+      'deadletters redrive',
+      'match',
+      'status',
+      'completion',
+      'broker',
+      'operator',
+      'manifests',
+      'cesql eval',
+    ]) {
+      expect(script, command).toContain(`herald ${command}`);
+    }
+  });
+});

@@ -146,7 +146,8 @@ export function shellCommands(block: DocBlock): ShellCommand[] {
         while (i + 1 < lines.length && lines[i]!.trim() !== heredoc[1]) text += `\n${lines[++i]}`;
       }
       if (!text.endsWith('\\') && complete(text)) break;
-      if (i + 1 >= lines.length) throw new Error(`${block.file}:${block.line + 1 + start}: incomplete command`);
+      if (i + 1 >= lines.length)
+        throw new Error(`${block.file}:${block.line + 1 + start}: incomplete command`);
       text += `\n${lines[++i]}`;
     }
     const trailing = / #\s*(.*)$/.exec(lines[i]!);

@@ -93,9 +93,11 @@ export function linkHerald(prefix: string): string {
 }
 
 function startCommand(): string {
-  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
-    scripts: { start: string };
-  }).scripts.start;
+  const start = (
+    JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: { start: string };
+    }
+  ).scripts.start;
   const [build, run, ...rest] = start.split(' && ');
   // The test run has built already: if the start script changes shape, this shim must change with it.
   if (build !== 'npm run build --silent' || run === undefined || rest.length > 0)
@@ -322,7 +324,18 @@ export async function runPage(page: DocPage, options: SessionOptions): Promise<P
   });
   const child = spawn(
     'unshare',
-    ['--user', '--map-root-user', '--net', '--pid', '--fork', '--kill-child', 'bash', '--noprofile', '--norc', file],
+    [
+      '--user',
+      '--map-root-user',
+      '--net',
+      '--pid',
+      '--fork',
+      '--kill-child',
+      'bash',
+      '--noprofile',
+      '--norc',
+      file,
+    ],
     { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const chunks: Buffer[] = [];
