@@ -8,6 +8,8 @@
 //   --profile          run the (a), (b) and (c) throughput brokers under `node --cpu-prof` and
 //                      summarise the profiles (slower: profiling costs the broker some CPU)
 //   --no-pin           do not pin the server to core 1 and the load side to core 0 with taskset
+//   --peer dapr        Herald beside Dapr 1.16 on the same nats-server (bench/scenarios/dapr.ts; builds
+//                      daprd once with test/infra/dapr/build.sh); alone, unless --only names others too
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,7 @@ import type { ProfileSummary } from './lib/profile.js';
 import type { JudgedRow, Row } from './lib/report.js';
 import { judge, markdownTable } from './lib/report.js';
 import { cesqlScenario } from './scenarios/cesql.js';
+import { daprPeer } from './scenarios/dapr.js';
 import { dataFiltersScenario } from './scenarios/data-filters.js';
 import { endToEnd } from './scenarios/e2e.js';
 import { fanOut } from './scenarios/fanout.js';
@@ -40,11 +43,15 @@ const SCENARIOS: readonly Scenario[] = [
   dataFiltersScenario,
 ];
 
+/** Other brokers measured beside Herald in the same run, by `--peer NAME`. */
+const PEERS: Readonly<Record<string, Scenario>> = { dapr: daprPeer };
+
 interface Options {
   readonly mode: Mode;
   readonly only: ReadonlySet<string> | undefined;
   readonly profile: boolean;
   readonly pin: boolean;
+  readonly peers: readonly Scenario[];
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -52,6 +59,13 @@ function parseArgs(argv: readonly string[]): Options {
   let only: Set<string> | undefined;
   let profile = false;
   let pin = true;
+  const peers: Scenario[] = [];
+  const peer = (name: string | undefined): void => {
+    const scenario = PEERS[name ?? ''];
+    if (scenario === undefined)
+      throw new Error(`unknown peer '${name ?? ''}' (known: ${Object.keys(PEERS).join(', ')})`);
+    peers.push(scenario);
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') mode = 'quick';
@@ -60,15 +74,21 @@ function parseArgs(argv: readonly string[]): Options {
     else if (arg === '--no-pin') pin = false;
     else if (arg === '--only') only = new Set((argv[++i] ?? '').split(',').filter(Boolean));
     else if (arg?.startsWith('--only=') === true) only = new Set(arg.slice(7).split(',').filter(Boolean));
+    else if (arg === '--peer') peer(argv[++i]);
+    else if (arg?.startsWith('--peer=') === true) peer(arg.slice(7));
     else
-      throw new Error(`unknown option ${arg ?? ''} (use --quick, --full, --only a,b,…, --profile, --no-pin)`);
+      throw new Error(
+        `unknown option ${arg ?? ''} (use --quick, --full, --only a,b,…, --profile, --no-pin, --peer dapr)`,
+      );
   }
   if (only !== undefined) {
     for (const id of only) {
       if (!SCENARIOS.some((s) => s.id === id)) throw new Error(`unknown scenario '${id}'`);
     }
   }
-  return { mode, only, profile, pin };
+  // A peer comparison runs alone unless --only asks for Herald's own scenarios as well.
+  if (peers.length > 0 && only === undefined) only = new Set();
+  return { mode, only, profile, pin, peers };
 }
 
 function git(args: readonly string[]): string {
@@ -129,9 +149,11 @@ async function main(): Promise<number> {
   const rows: JudgedRow[] = [];
   const notes: string[] = [];
   const profiles: Array<{ title: string; summary: ProfileSummary }> = [];
+  const sections: string[] = [];
   let failed = false;
-  for (const scenario of SCENARIOS) {
-    if (options.only !== undefined && !options.only.has(scenario.id)) continue;
+  for (const scenario of [...SCENARIOS, ...options.peers]) {
+    if (!options.peers.includes(scenario) && options.only !== undefined && !options.only.has(scenario.id))
+      continue;
     context.log(`(${scenario.id}) ${scenario.title}`);
     const t0 = performance.now();
     try {
@@ -139,6 +161,7 @@ async function main(): Promise<number> {
       rows.push(...out.rows.map((row: Row) => judge(row)));
       notes.push(...out.notes.map((note) => `(${scenario.id}) ${note}`));
       profiles.push(...out.profiles);
+      sections.push(...out.sections);
     } catch (error) {
       failed = true;
       const message = (error as Error).message.split('\n')[0] ?? String(error);
@@ -167,7 +190,7 @@ async function main(): Promise<number> {
   const file = path.join(resultsDir, `${stamp}-${options.mode}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), mode: options.mode, wallSec, machine, rows, notes, profiles }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), mode: options.mode, wallSec, machine, rows, notes, sections, profiles }, null, 2)}\n`,
   );
 
   const out: string[] = [
@@ -181,6 +204,7 @@ async function main(): Promise<number> {
     markdownTable(rows),
   ];
   if (notes.length > 0) out.push('', ...notes.map((note) => `- ${note}`));
+  for (const section of sections) out.push('', section);
   for (const { title, summary } of profiles) out.push('', profileMarkdown(title, summary));
   out.push('', `Results: ${path.relative(ROOT, file)}`);
   process.stdout.write(`${out.join('\n')}\n`);

@@ -21,6 +21,8 @@ export interface ScenarioOutput {
   readonly rows: Row[];
   readonly notes: string[];
   readonly profiles: Array<{ readonly title: string; readonly summary: ProfileSummary }>;
+  /** Markdown blocks printed after the results table (e.g. the --peer comparison). */
+  readonly sections: string[];
 }
 
 export interface Scenario {
@@ -30,7 +32,7 @@ export interface Scenario {
 }
 
 export function output(): ScenarioOutput {
-  return { rows: [], notes: [], profiles: [] };
+  return { rows: [], notes: [], profiles: [], sections: [] };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -27,6 +27,27 @@ export function structuredEvents(size: number, type = 'com.example.bench.ingress
   return () => `${head}${randomUUID()}${tail}`;
 }
 
+/**
+ * Structured-mode events of about `size` bytes that carry their intended send time as the `benchsent`
+ * extension (a string of epoch milliseconds, as in binary mode's `ce-benchsent`): for deliveries in
+ * structured mode, where the sink reads it from the body. Returns a function of that send time.
+ */
+export function timedStructuredEvents(
+  size: number,
+  type = 'com.example.bench.e2e',
+): (intendedEpochMs: number) => string {
+  const sample = SAMPLE_ID;
+  const stamp = '0000000000000.000';
+  const whole = padTo(
+    (pad) =>
+      `{"specversion":"1.0","id":"${sample}","source":"/bench/e2e","type":"${type}","benchsent":"${stamp}","datacontenttype":"application/json","data":{"payload":"${pad}"}}`,
+    size,
+  );
+  const [head, rest] = whole.split(sample) as [string, string];
+  const [middle, tail] = rest.split(stamp) as [string, string];
+  return (intendedEpochMs) => `${head}${randomUUID()}${middle}${intendedEpochMs.toFixed(3)}${tail}`;
+}
+
 export interface BatchOptions {
   readonly events: number;
   readonly eventSize: number;

@@ -90,7 +90,8 @@ export interface OpenLoopOptions {
   readonly connections: number;
   /** Headers of the request whose intended send time is `intendedEpochMs`. */
   readonly headers: (intendedEpochMs: number) => Record<string, string>;
-  readonly body: string;
+  /** The body, or a function giving the body of the request due at `intendedEpochMs` (structured mode). */
+  readonly body: string | ((intendedEpochMs: number) => string);
 }
 
 export interface OpenLoopResult {
@@ -120,13 +121,15 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   let maxLag = 0;
   const inflight = new Set<Promise<void>>();
   const start = performance.now();
+  const bodyAt = options.body;
   const send = (intended: number): void => {
+    const intendedEpochMs = performance.timeOrigin + intended;
     const promise = pool
       .request({
         path: options.path,
         method: 'POST',
-        headers: options.headers(performance.timeOrigin + intended),
-        body: options.body,
+        headers: options.headers(intendedEpochMs),
+        body: typeof bodyAt === 'string' ? bodyAt : bodyAt(intendedEpochMs),
       })
       .then(async (response) => {
         await response.body.dump();

@@ -20,6 +20,8 @@ export function natsServerBinary(): string | undefined {
 
 export interface NatsHandle {
   readonly url: string;
+  /** User plus system CPU time of nats-server so far (ms). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export async function startNats(binary: string, placement: Placement): Promise<N
       20_000,
       'stderr',
     );
-    return { url: `nats://127.0.0.1:${port}`, stop };
+    return { url: `nats://127.0.0.1:${port}`, cpuMs: () => child.cpuMs(), stop };
   } catch (error) {
     await stop();
     throw error;

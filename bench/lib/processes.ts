@@ -163,11 +163,13 @@ export function spawnProcess(
   args: readonly string[],
   placement: Placement,
   core: string,
+  env: NodeJS.ProcessEnv = process.env,
 ): ManagedChild {
   const argv = placement.pin ? ['-c', core, command, ...args] : args;
   const child = spawn(placement.pin ? 'taskset' : command, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: ROOT,
+    env,
   });
   return new ManagedChild(name, child);
 }

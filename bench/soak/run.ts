@@ -246,7 +246,7 @@ async function main(): Promise<void> {
       while (running) {
         await sleep(5000);
         const text = await (await fetch(`${broker.adminUrl}/metrics`)).text().catch(() => '');
-        const loop = metric(text, 'herald_process_nodejs_eventloop_lag_p99_seconds');
+        const loop = metric(text, 'nodejs_eventloop_lag_p99_seconds');
         const sample = {
           t: Math.round((Date.now() - startedAt) / 1000),
           rssMB: Math.round(rssOf(broker.process.pid) / 1e5) / 10,

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { HeraldError } from '../errors/index.js';
+import type { ErrorCode, HeraldErrorOptions } from '../errors/index.js';
 import type { RequestIdentity } from '../http/index.js';
 import type { JwtVerifier } from './jwt.js';
 import type { StaticTokens } from './static-tokens.js';
@@ -13,14 +14,30 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Why authentication failed, for metrics and logs only: the client always gets the same answer. */
 export type AuthFailure = 'missing' | 'malformed' | 'invalid' | 'oversized' | 'backend';
 
+/** The registry code, detail and options each failure answers with. */
+function failureProblem(reason: AuthFailure): [ErrorCode, string, HeraldErrorOptions] {
+  if (reason === 'oversized') {
+    return ['HERALD_AUTHORIZATION_TOO_LARGE', 'the Authorization header is too large', {}];
+  }
+  if (reason === 'backend') {
+    // The credential may well be valid: a 401 would tell the client to give up on it, while the failure
+    // is ours and passes (the API server is restarting or unreachable).
+    return [
+      'HERALD_AUTH_UNAVAILABLE',
+      'the credential could not be checked now (the Kubernetes API server did not answer the TokenReview); retry',
+      { retryAfter: 1 },
+    ];
+  }
+  return [
+    'HERALD_UNAUTHENTICATED',
+    'this request needs a valid bearer credential (Authorization: Bearer ...)',
+    {},
+  ];
+}
+
 export class AuthenticationError extends HeraldError {
   constructor(readonly reason: AuthFailure) {
-    super(
-      reason === 'oversized' ? 'HERALD_AUTHORIZATION_TOO_LARGE' : 'HERALD_UNAUTHENTICATED',
-      reason === 'oversized'
-        ? 'the Authorization header is too large'
-        : 'this request needs a valid bearer credential (Authorization: Bearer ...)',
-    );
+    super(...failureProblem(reason));
   }
 }
 

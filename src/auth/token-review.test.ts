@@ -1,7 +1,9 @@
 // The TokenReview cache in isolation; the reviews themselves run against a real API server in
 // test/k8s/auth.test.ts. Here a reviewer that counts calls stands in for it.
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../observability/index.js';
+import { AuthenticationError, Authenticator } from './authenticator.js';
 import { ServiceAccountTokens } from './token-review.js';
 import type { TokenReviewResult } from './token-review.js';
 
@@ -53,5 +55,26 @@ describe('ServiceAccount token cache', () => {
     const tokens = new ServiceAccountTokens(async () => ({ authenticated: false }), 'herald', logger);
     for (let i = 0; i < 10_050; i++) await tokens.verify(`t-${i}`);
     expect(tokens.size).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe('Authenticator with an unreachable TokenReview backend', () => {
+  it('answers 503 HERALD_AUTH_UNAVAILABLE with Retry-After, not 401: the token was not judged', async () => {
+    const tokens = new ServiceAccountTokens(
+      async () => {
+        throw new Error('connect ECONNREFUSED');
+      },
+      'herald',
+      logger,
+    );
+    const authenticator = new Authenticator({ kubernetes: tokens, maxAuthorizationSize: 8192 });
+    const req = { headers: { authorization: 'Bearer aaa.bbb.ccc' } } as IncomingMessage;
+    const error = await authenticator.authenticate(req).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(error).toMatchObject({ code: 'HERALD_AUTH_UNAVAILABLE', reason: 'backend', retryAfter: 1 });
+    expect((error as AuthenticationError).status).toBe(503);
   });
 });

@@ -26,7 +26,9 @@ const COMMON: Record<string, Json> = {
   ),
   '431': problem('Authorization header or request headers too large (HERALD_AUTHORIZATION_TOO_LARGE)'),
   '503': {
-    ...problem('Store not available yet, or shutting down (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN)'),
+    ...problem(
+      'Store not available yet, shutting down, or the TokenReview backend failed (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN, HERALD_AUTH_UNAVAILABLE)',
+    ),
     headers: { 'Retry-After': { schema: { type: 'integer' } } },
   },
 };
@@ -323,7 +325,11 @@ export const openApiDocument = {
         summary: 'Delete a subscription, its cursor and dead letters',
         action: 'subscribe',
         parameters: [idParameter],
-        responses: { '200': subscription('The deleted subscription'), '404': notFound },
+        responses: {
+          '200': subscription('The deleted subscription'),
+          '404': notFound,
+          '409': problem('Declared by a Kubernetes resource: delete the resource (HERALD_CONFLICT)'),
+        },
       }),
       options: operation({
         summary: 'Allowed methods',

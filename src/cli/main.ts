@@ -97,12 +97,15 @@ Connects with the in-cluster service account, or KUBECONFIG / ~/.kube/config.
 Options:
   --image <image>          image of broker workloads [HERALD_IMAGE] (default herald:0.1.0)
   --image-pull-policy <p>  IfNotPresent, Always or Never [HERALD_IMAGE_PULL_POLICY] (default IfNotPresent)
-  --log-level <level>      trace, debug, info, warn, error [HERALD_LOG_LEVEL] (default info)
+  --log-level <level>      trace, debug, info, warn, error, fatal, silent [HERALD_LOG_LEVEL] (default info)
   --help                   show this help
 
 Examples:
   $ herald operator
   $ KUBECONFIG=~/.kube/config herald operator --image ghcr.io/example/herald:0.1.0 --log-level debug`;
+
+/** The broker's levels (one schema): pino throws on any other, with a stack trace. */
+const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 async function runOperator(args: string[]): Promise<number> {
   const { parseArgs } = await import('node:util');
@@ -132,9 +135,12 @@ async function runOperator(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const logger = createLogger(values['log-level'] ?? process.env['HERALD_LOG_LEVEL'] ?? 'info', {
-    component: 'operator',
-  });
+  const logLevel = values['log-level'] ?? process.env['HERALD_LOG_LEVEL'] ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    process.stderr.write(`herald: invalid configuration: --log-level must be ${LOG_LEVELS.join(', ')}\n`);
+    return 2;
+  }
+  const logger = createLogger(logLevel, { component: 'operator' });
   const { Operator } = await import('../operator/index.js');
   const { loadKubeConfig } = await import('../kubernetes/index.js');
   const operator = new Operator({
@@ -190,13 +196,24 @@ const PASS_THROUGH: Record<string, { description: string; run(args: string[]): P
   manifests: {
     description: 'print the install manifests (namespace, CRDs, operator, RBAC) as YAML [--image I]',
     async run(rest) {
-      if (rest.includes('--help') || rest.includes('-h')) {
+      const { parseArgs } = await import('node:util');
+      let values;
+      try {
+        ({ values } = parseArgs({
+          args: rest,
+          options: { image: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        }));
+      } catch (error) {
+        // Printing manifests anyway would hide the mistake in a pipe to `kubectl apply`.
+        process.stderr.write(`herald: ${(error as Error).message}\n${MANIFESTS_USAGE}`);
+        return 2;
+      }
+      if (values.help === true) {
         process.stdout.write(MANIFESTS_USAGE);
         return 0;
       }
       const { installYaml } = await import('../operator/index.js');
-      const image = rest[0] === '--image' && rest[1] !== undefined ? rest[1] : 'herald:0.1.0';
-      process.stdout.write(installYaml(image));
+      process.stdout.write(installYaml(values.image ?? 'herald:0.1.0'));
       return 0;
     },
   },
@@ -247,7 +264,12 @@ async function buildProgram(): Promise<Command> {
   client.registerMatch(program);
   client.registerStatus(program);
   client.registerCompletion(program, {
-    broker: [...BROKER_OPTIONS.map((option) => `--${option.name}`), '--config'],
+    broker: [
+      ...BROKER_OPTIONS.flatMap((option) =>
+        option.kind === 'boolean' ? [`--${option.name}`, `--no-${option.name}`] : [`--${option.name}`],
+      ),
+      '--config',
+    ],
     operator: ['--image', '--image-pull-policy', '--log-level'],
     manifests: ['--image'],
     cesql: ['--expression', '--event'],

@@ -199,6 +199,22 @@ describe('loadBrokerConfig', () => {
     expect(lines[0]).toContain(needle);
   });
 
+  it('reads boolean options as switches: --kubernetes on, --no-kubernetes off over the environment', () => {
+    expect(loadBrokerConfig(['--kubernetes'], {}).kubernetes).toBe(true);
+    expect(loadBrokerConfig(['--no-kubernetes'], { HERALD_KUBERNETES: 'true' }).kubernetes).toBe(false);
+    expect(loadBrokerConfig(['--no-kafka-tls'], { HERALD_KAFKA_TLS: '1' }).kafka.tls).toBe(false);
+  });
+
+  it.each([[['--kubernetes', 'true']], [['--kubernetes=false']], [['--no-kubernetes', 'false']]])(
+    'refuses a value after a switch (%j), saying how to write it',
+    (argv) => {
+      const lines = problems(argv);
+      expect(lines).toEqual([
+        '--kubernetes: a switch takes no value: write --kubernetes or --no-kubernetes (HERALD_KUBERNETES=true|false in the environment)',
+      ]);
+    },
+  );
+
   it('reports every problem at once, one line each', () => {
     const lines = problems(['--port', 'abc', '--max-event-size', '10'], { HERALD_DURABILITY: 'maybe' });
     expect(lines).toHaveLength(3);
@@ -235,8 +251,16 @@ describe('brokerHelp', () => {
   it('lists every option with its environment variable', () => {
     const help = brokerHelp();
     for (const option of BROKER_OPTIONS) {
-      expect(help).toContain(`--${option.name} `);
-      expect(help).toContain(`[HERALD_${option.name.toUpperCase().replaceAll('-', '_')}]`);
+      const env = `HERALD_${option.name.toUpperCase().replaceAll('-', '_')}`;
+      if (option.kind === 'boolean') {
+        // A switch shows no value: `--kubernetes <boolean>` read as if `--kubernetes true` worked.
+        expect(help).toContain(`--${option.name}, --no-${option.name} `);
+        expect(help).toContain(`[${env}=true|false]`);
+        expect(help).not.toContain(`--${option.name} <`);
+      } else {
+        expect(help).toContain(`--${option.name} <${option.kind}>`);
+        expect(help).toContain(`[${env}]`);
+      }
     }
     expect(help).toContain('--config');
   });

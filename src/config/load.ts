@@ -107,7 +107,10 @@ export class ConfigError extends Error {
 }
 
 const NAMES = new Set<string>(BROKER_OPTIONS.map((o) => o.name));
-const FLAG_NAMES = new Set<string>([...NAMES, 'config']);
+/** Boolean options are switches, as in the client commands: `--kubernetes` and `--no-kubernetes`. */
+const SWITCHES = new Set<string>(BROKER_OPTIONS.filter((o) => o.kind === 'boolean').map((o) => o.name));
+const FLAG_NAMES = new Set<string>([...NAMES, ...[...SWITCHES].map((name) => `no-${name}`), 'config']);
+const SWITCH_VALUE = /^(true|false|1|0|yes|no|on|off)$/i;
 const envName = (name: string) => `HERALD_${name.toUpperCase().replaceAll('-', '_')}`;
 
 function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
@@ -221,6 +224,21 @@ function dropUnknownFlags(argv: readonly string[], problems: string[]): string[]
       break;
     }
     const name = /^--([^=]+)/.exec(arg)?.[1];
+    const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[i + 1];
+    const switchName = name?.replace(/^no-/, '');
+    if (
+      switchName !== undefined &&
+      SWITCHES.has(switchName) &&
+      value !== undefined &&
+      SWITCH_VALUE.test(value)
+    ) {
+      // `--kubernetes true` would otherwise fail as a stray positional argument, naming no option.
+      problems.push(
+        `--${switchName}: a switch takes no value: write --${switchName} or --no-${switchName} (${envName(switchName)}=true|false in the environment)`,
+      );
+      if (!arg.includes('=')) i++;
+      continue;
+    }
     if (name === undefined || FLAG_NAMES.has(name)) {
       kept.push(arg);
       continue;
@@ -250,6 +268,7 @@ export function loadBrokerConfig(
       args: dropUnknownFlags(argv, problems),
       strict: true,
       allowPositionals: false,
+      allowNegative: true,
       options: {
         config: { type: 'string' },
         ...Object.fromEntries(
@@ -317,6 +336,12 @@ export function loadBrokerConfig(
 export function brokerHelp(): string {
   const width = Math.max(...BROKER_OPTIONS.map((o) => o.name.length + o.kind.length)) + 6;
   const lines = BROKER_OPTIONS.map((o) => {
+    if (o.kind === 'boolean') {
+      // A switch, as `parseArgs` reads it: no value on the command line, true|false elsewhere.
+      const head = `  --${o.name}, --no-${o.name}`.padEnd(width + 4);
+      const def = `--${(o.default as string) === 'true' ? '' : 'no-'}${o.name}`;
+      return `${head}${o.doc} (default ${def}) [${envName(o.name)}=true|false]`;
+    }
     const head = `  --${o.name} <${o.kind}>`.padEnd(width + 4);
     const def = o.default === '' ? '' : ` (default ${o.default})`;
     return `${head}${o.doc}${def} [${envName(o.name)}]`;

@@ -368,7 +368,8 @@ export class SubscriptionWorker {
       headers['herald-subscription'] = definition.id;
       headers['herald-sequence'] = String(first.sequence);
       headers['herald-attempt'] = String(attempt);
-      if (events.length > 1) headers['herald-batch-size'] = String(events.length);
+      // Every batch says its size, a batch of one too: a sink need not guess the mode from the body.
+      if (plan.contentMode === 'batch') headers['herald-batch-size'] = String(events.length);
       const method = settings?.method ?? 'POST';
       const span = tracing().delivery(events, {
         subscription: definition.id,

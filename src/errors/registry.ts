@@ -39,6 +39,7 @@ export const ErrorCodes = {
   HERALD_SINK_HANDSHAKE_FAILED: { status: 502, title: 'Sink did not validate', retryable: true },
   HERALD_SCHEMA_VIOLATION: { status: 400, title: 'Data violates the type schema', retryable: false },
   HERALD_UNAUTHENTICATED: { status: 401, title: 'Unauthenticated', retryable: false },
+  HERALD_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication backend unavailable', retryable: true },
   HERALD_FORBIDDEN: { status: 403, title: 'Forbidden', retryable: false },
   HERALD_CROSS_ORIGIN: { status: 403, title: 'Cross-origin request refused', retryable: false },
   HERALD_SUBSCRIPTION_LIMIT: { status: 403, title: 'Too many subscriptions', retryable: false },

@@ -166,6 +166,10 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     return deleted;
   }
 
+  declaredAt(id: string): string {
+    return `the Kubernetes Subscription resource ${this.options.namespace}/${id}`;
+  }
+
   watch(listener: Listener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -191,6 +191,8 @@ export class BrokerMetrics {
   }
 
   constructor(defaultMetrics = true) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'herald_process_' });
+    // The standard names (`process_cpu_seconds_total`, `nodejs_eventloop_lag_p99_seconds`, …) that every
+    // Node.js dashboard and alert queries; a prefix of ours would double `process_` and match none of them.
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 }

@@ -53,6 +53,11 @@ export class Operator {
   private readonly retries = new Map<Key, number>();
   private draining = false;
   private stopped = false;
+  /**
+   * False until every informer has listed once. Reconciling a Broker before the Channels are listed
+   * reported `ChannelNotFound` (a Warning Event and a flapping condition) at every operator start.
+   */
+  private synced = false;
   private resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: OperatorOptions) {
@@ -133,6 +138,8 @@ export class Operator {
       );
     }
     for (const informer of this.informers) await informer.start();
+    this.synced = true;
+    void this.drain();
     this.resyncTimer = setInterval(() => {
       for (const key of this.brokers.keys()) this.enqueue(key);
       for (const key of this.channels.keys()) this.enqueue(`channel:${key}` as Key);
@@ -154,7 +161,7 @@ export class Operator {
   }
 
   private async drain(): Promise<void> {
-    if (this.draining) return;
+    if (this.draining || !this.synced) return;
     this.draining = true;
     try {
       while (this.queue.size > 0 && !this.stopped) {
@@ -236,7 +243,13 @@ export class Operator {
     const generation = broker.metadata.generation;
     let channel: Channel | undefined;
     if (broker.spec.channel !== undefined) {
-      channel = this.channels.get(`${namespace}/${broker.spec.channel}`);
+      // The Channel's watch may deliver it after the Broker's, even when it was created first: ask the
+      // API server before reporting it missing.
+      channel =
+        this.channels.get(`${namespace}/${broker.spec.channel}`) ??
+        (await HeraldResourceClient.for<Channel>(this.options.config, namespace, 'channels').get(
+          broker.spec.channel,
+        ));
       const reason = channel === undefined ? 'ChannelNotFound' : channelProblem(channel);
       if (reason !== undefined) {
         const message =
@@ -347,8 +360,16 @@ export class Operator {
       observedGeneration: broker.metadata.generation,
       conditions: [conditionToWrite],
     });
-    if (ready.status === 'False' && previous?.reason !== ready.reason)
-      await this.event(broker, 'Warning', ready.reason ?? 'NotReady', ready.message ?? '');
+    if (ready.status === 'False' && previous?.reason !== ready.reason) {
+      // Waiting for a new or changed workload is progress, not a problem; a ready one failing is.
+      const progressing = ready.reason === 'WorkloadNotReady' && previous?.status !== 'True';
+      await this.event(
+        broker,
+        progressing ? 'Normal' : 'Warning',
+        ready.reason ?? 'NotReady',
+        ready.message ?? '',
+      );
+    }
     if (ready.status === 'True' && previous?.status !== 'True')
       await this.event(broker, 'Normal', 'Ready', ready.message ?? '');
   }

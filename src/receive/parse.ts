@@ -34,7 +34,7 @@ export interface Delivery {
   readonly sequence: number | undefined;
   /** `Herald-Attempt`: 1 for the first attempt, then 2, 3, … on retries. */
   readonly attempt: number | undefined;
-  /** `Herald-Batch-Size`: how many events a batch carries (absent for a single event). */
+  /** `Herald-Batch-Size`: how many events a batch carries (batch mode only, a batch of one too). */
   readonly batchSize: number | undefined;
 }
 

@@ -20,6 +20,11 @@ export interface SubscriptionRegistry {
     cursors: ReadonlyArray<readonly [string, number]>,
   ): Promise<void>;
   delete(id: string): Promise<boolean>;
+  /**
+   * Names where a subscription declared outside Herald's API is kept (Kubernetes: the `Subscription`
+   * resource `namespace/name`), so a refusal to change it can tell the user what to change instead.
+   */
+  declaredAt?(id: string): string;
   /** Reports definitions changed by other processes (undefined = deleted); returns a stop function. */
   watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
 }

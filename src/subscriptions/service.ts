@@ -321,12 +321,7 @@ export class SubscriptionService {
 
   async update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
     const current = this.get(id);
-    if (current.origin === 'kubernetes') {
-      throw new HeraldError(
-        'HERALD_CONFLICT',
-        `subscription '${id}' is declared by its Subscription resource; change the resource instead`,
-      );
-    }
+    this.assertApiManaged(current, 'change');
     const definition = buildDefinition(id, request, current, this.options.deliveryDefaults);
     this.checkSinks(definition);
     const compiled = compileSubscription(definition, this.options.sql);
@@ -337,8 +332,24 @@ export class SubscriptionService {
     return definition;
   }
 
+  /**
+   * A subscription declared by a Kubernetes resource belongs to whoever wrote the resource (a person
+   * or a GitOps tool that would recreate it): its spec and existence change only through the resource.
+   * Pause, resume, seek and redrive stay allowed; they are operational state, not the declared spec.
+   */
+  private assertApiManaged(definition: SubscriptionDefinition, action: 'change' | 'delete'): void {
+    if (definition.origin !== 'kubernetes') return;
+    const where =
+      this.options.registry.declaredAt?.(definition.id) ?? `its Subscription resource '${definition.id}'`;
+    throw new HeraldError(
+      'HERALD_CONFLICT',
+      `subscription '${definition.id}' is declared by ${where}; ${action} the resource instead`,
+    );
+  }
+
   async delete(id: string): Promise<SubscriptionDefinition> {
     const definition = this.get(id);
+    this.assertApiManaged(definition, 'delete');
     this.definitions.delete(id);
     await this.options.dispatcher.remove(id, true);
     await this.options.registry.delete(id);

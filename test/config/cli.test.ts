@@ -54,7 +54,9 @@ describe('herald broker --help', () => {
     const exit = await run(['broker', '--help']);
     expect(exit.code).toBe(0);
     for (const option of BROKER_OPTIONS) {
-      expect(exit.stdout).toContain(`--${option.name} `);
+      expect(exit.stdout).toContain(
+        option.kind === 'boolean' ? `--${option.name}, --no-${option.name} ` : `--${option.name} <`,
+      );
       expect(exit.stdout).toContain(`HERALD_${option.name.toUpperCase().replaceAll('-', '_')}`);
     }
     expect(exit.stdout).toContain('--config');

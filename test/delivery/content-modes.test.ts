@@ -78,13 +78,31 @@ describe('delivery content modes and headers', () => {
           .reduce((n, x) => n + (JSON.parse(bodyText(x)) as unknown[]).length, 0) >= 25,
     );
     const batches = records.filter((r) => r.path === '/batch');
-    for (const batch of batches)
+    for (const batch of batches) {
       expect(batch.headers['content-type']).toBe('application/cloudevents-batch+json');
+      expect(batch.headers['herald-batch-size']).toBe(
+        String((JSON.parse(bodyText(batch)) as unknown[]).length),
+      );
+    }
     const ids = batches.flatMap((b) => (JSON.parse(bodyText(b)) as Array<{ id: string }>).map((e) => e.id));
     expect(ids).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`));
     expect(
       Math.max(...batches.map((b) => (JSON.parse(bodyText(b)) as unknown[]).length)),
     ).toBeLessThanOrEqual(10);
     expect(batches.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('batch mode: a batch of one event is still a batch, with Herald-Batch-Size: 1', async () => {
+    await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/single-batch`,
+      types: ['com.example.single-batch'],
+      delivery: { contentMode: 'batch', batch: { maxEvents: 10, maxWait: 'PT0.05S' } },
+    });
+    await publishBatch(ctx.broker.url, [{ id: 'only', type: 'com.example.single-batch' }]);
+    const records = await ctx.sink.waitFor((r) => r.some((x) => x.path === '/single-batch'));
+    const record = records.find((r) => r.path === '/single-batch')!;
+    expect(record.headers['content-type']).toBe('application/cloudevents-batch+json');
+    expect((JSON.parse(bodyText(record)) as Array<{ id: string }>).map((e) => e.id)).toEqual(['only']);
+    expect(record.headers['herald-batch-size']).toBe('1');
   });
 });

@@ -15,7 +15,7 @@ function waitForLine<T>(
   child: ChildProcess,
   pick: (line: string) => T | undefined,
   what: string,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const stderr: string[] = [];

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { binaryHeaders, readLog, send, sleep } from '../support/http.js';
+import { embeddedBroker } from '../delivery/scenarios/factory.js';
+import { describeDuplicateScenarios } from '../delivery/scenarios/duplicates.js';
 
 let broker: BrokerProcess;
 
@@ -62,3 +64,5 @@ describe('dedupe window', () => {
     expect(copies.map((e) => e.event['subject'])).toEqual(['one']);
   });
 });
+
+describeDuplicateScenarios('embedded', embeddedBroker);

@@ -150,13 +150,27 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
     expect((await cluster.request('GET', `${subs}/${seed.body.id}`)).status).toBe(404);
   });
 
-  it('refuses to change a declared subscription through the API, but pauses and resumes it', async () => {
-    const put = await requestJson<{ code: string }>('PUT', `${broker.url}/subscriptions/billing`, {
-      sink: `${sink.url}/other`,
-      protocol: 'HTTP',
-    });
+  it('refuses to change or delete a declared subscription through the API, but pauses and resumes it', async () => {
+    const put = await requestJson<{ code: string; detail: string }>(
+      'PUT',
+      `${broker.url}/subscriptions/billing`,
+      { sink: `${sink.url}/other`, protocol: 'HTTP' },
+    );
     expect(put.status).toBe(409);
+    expect(put.headers.get('content-type')).toBe('application/problem+json');
     expect(put.body.code).toBe('HERALD_CONFLICT');
+    expect(put.body.detail).toContain(`resource ${ns}/billing; change the resource instead`);
+    // A GitOps tool would recreate a resource deleted behind its back: the resource is the only way.
+    const deleted = await requestJson<{ code: string; detail: string }>(
+      'DELETE',
+      `${broker.url}/subscriptions/billing`,
+    );
+    expect(deleted.status).toBe(409);
+    expect(deleted.headers.get('content-type')).toBe('application/problem+json');
+    expect(deleted.body.code).toBe('HERALD_CONFLICT');
+    expect(deleted.body.detail).toContain(`resource ${ns}/billing; delete the resource instead`);
+    expect((await cluster.request('GET', `${subs}/billing`)).status).toBe(200);
+    expect((await requestJson('GET', `${broker.url}/subscriptions/billing`)).status).toBe(200);
     expect((await requestJson('POST', `${broker.url}/subscriptions/billing/pause`)).status).toBe(200);
     const paused = await cluster.waitFor(
       `${subs}/billing`,
@@ -196,6 +210,7 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
         break;
       await sleep(100);
     }
+    expect((await requestJson('GET', `${broker.url}/subscriptions/temporary`)).status).toBe(404);
     await publish(broker.url, { id: 't2', type: 'com.example.temp' });
 
     expect(await broker.stop()).toBe(0);

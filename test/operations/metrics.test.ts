@@ -65,4 +65,26 @@ describe('/metrics', () => {
     expect(metricValue(text, 'herald_log_events')).toBe(4);
     expect(metricValue(text, 'herald_log_last_sequence')).toBe(4);
   });
+
+  it('exports the process metrics under their standard names, without a doubled prefix', async () => {
+    const text = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+    const names = new Set(
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('# TYPE '))
+        .map((line) => line.split(' ')[2]),
+    );
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_heap_size_used_bytes',
+    ])
+      expect(names, name).toContain(name);
+    expect(
+      [...names].filter((name) => /process_process_|^herald_process_|^herald_nodejs_/.test(name!)),
+    ).toEqual([]);
+    expect(metricValue(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
 });
