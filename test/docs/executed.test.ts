@@ -23,9 +23,9 @@ let heraldBin: string;
 const runs = new Map<string, Promise<PageRun>>();
 const skipped: string[] = [];
 
-// Two pages at a time (most of a page's time is spent waiting for servers and deliveries), each started
+// Three pages at a time (most of a page's time is spent waiting for servers and deliveries), each started
 // when its first test asks for it, with the next page started alongside.
-let slots = 2;
+let slots = 3;
 const waiting: Array<() => void> = [];
 const acquire = () =>
   slots > 0 ? (slots--, Promise.resolve()) : new Promise<void>((resolve) => waiting.push(resolve));
