@@ -22,6 +22,8 @@ const base = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
 let heraldBin: string;
 const runs = new Map<string, Promise<PageRun>>();
 const skipped: string[] = [];
+const checked = new Map<string, number>();
+const count = (what: string) => checked.set(what, (checked.get(what) ?? 0) + 1);
 
 // Three pages at a time (most of a page's time is spent waiting for servers and deliveries), each started
 // when its first test asks for it, with the next page started alongside.
@@ -66,7 +68,8 @@ beforeAll(() => {
 }, 30_000);
 
 afterAll(() => {
-  if (skipped.length > 0) console.log(`docs-test: ${skipped.length} blocks skipped:\n${skipped.join('\n')}`);
+  const counts = [...checked].map(([what, n]) => `${n} ${what}`).join(', ');
+  console.log(`docs-test: ${counts}; ${skipped.length} blocks skipped:\n${skipped.join('\n')}`);
   // DOCS_KEEP=1 keeps every page's directory (script, transcript, server logs) for a look.
   if (process.env['DOCS_KEEP'] === undefined) removeDir(base);
   else console.log(`docs-test: the pages' directories are in ${base}`);
@@ -87,6 +90,13 @@ async function expectStep(page: DocPage, line: number): Promise<void> {
 
 async function check(page: DocPage, block: DocBlock, index: number): Promise<void> {
   const kind = classify(block);
+  count(
+    kind.kind === 'json' && kind.output !== false
+      ? 'output blocks compared'
+      : kind.kind === 'config' && kind.run === undefined
+        ? 'config files written'
+        : `${kind.kind} blocks`,
+  );
   switch (kind.kind) {
     case 'unknown':
       throw new Error(`${block.file}:${block.line}: ${kind.why}`);
