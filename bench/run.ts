@@ -4,7 +4,7 @@
 // writes the results as JSON to bench/results/ and prints a markdown table with each scenario's ratio
 // to its baseline or target. Options:
 //   --quick            short runs and smaller data sets
-//   --only a,b,cesql   run only these scenarios (a b c d e f cesql g data)
+//   --only a,b,cesql   run only these scenarios (a b c d e f cesql g data h)
 //   --profile          run the (a), (b) and (c) throughput brokers under `node --cpu-prof` and
 //                      summarise the profiles (slower: profiling costs the broker some CPU)
 //   --no-pin           do not pin the server to core 1 and the load side to core 0 with taskset
@@ -26,6 +26,7 @@ import { daprPeer } from './scenarios/dapr.js';
 import { dataFiltersScenario } from './scenarios/data-filters.js';
 import { endToEnd } from './scenarios/e2e.js';
 import { fanOut } from './scenarios/fanout.js';
+import { footprint } from './scenarios/footprint.js';
 import { ingressBatch, ingressSingle } from './scenarios/ingress.js';
 import { jetStream } from './scenarios/jetstream.js';
 import { kafkaScenario } from './scenarios/kafka.js';
@@ -41,6 +42,7 @@ const SCENARIOS: readonly Scenario[] = [
   cesqlScenario,
   kafkaScenario,
   dataFiltersScenario,
+  footprint,
 ];
 
 /** Other brokers measured beside Herald in the same run, by `--peer NAME`. */

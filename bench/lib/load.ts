@@ -24,6 +24,8 @@ export interface AutocannonOptions {
   readonly headers: Record<string, string>;
   /** Called once per request; a fresh body each time (unique event ids). */
   readonly body: () => string;
+  /** Called once per request: headers added to `headers` (e.g. a binary-mode event's unique `ce-id`). */
+  readonly requestHeaders?: () => Record<string, string>;
   readonly pipelining?: number;
 }
 
@@ -37,7 +39,17 @@ export async function runAutocannon(options: AutocannonOptions): Promise<Through
     method: 'POST',
     headers: options.headers,
     timeout: 30,
-    requests: [{ method: 'POST', setupRequest: (request) => ({ ...request, body: options.body() }) }],
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (request) => {
+          const extra = options.requestHeaders?.();
+          return extra === undefined
+            ? { ...request, body: options.body() }
+            : { ...request, body: options.body(), headers: { ...request.headers, ...extra } };
+        },
+      },
+    ],
   });
   const ok = result['2xx'];
   return {

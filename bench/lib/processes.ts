@@ -120,6 +120,11 @@ export class ManagedChild {
     }
   }
 
+  /** Resident set size in bytes (VmRSS from /proc). */
+  rss(): number {
+    return processRss(this.pid);
+  }
+
   /** User plus system CPU time of the process (all threads), in milliseconds, from /proc. */
   cpuMs(): number {
     const { user, system } = processCpu(this.pid);
@@ -137,6 +142,18 @@ const CLOCK_TICKS = (() => {
   const ticks = Number(result.stdout?.trim());
   return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
 })();
+
+/** Resident set size of the process in bytes (VmRSS from /proc), or NaN when unreadable. */
+export function processRss(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
+    return Number(line?.split(/\s+/)[1]) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 export function processCpu(pid: number): { user: number; system: number } {
   try {
@@ -209,12 +226,15 @@ export interface BrokerStartOptions {
   /** Directory for a `node --cpu-prof` profile of the broker process. */
   readonly cpuProfDir?: string;
   readonly name?: string;
+  /** An existing data directory to open (kept on stop); default: a fresh one, removed on stop. */
+  readonly dataDir?: string;
 }
 
 /** Starts `herald broker` from the built CLI with a fresh data directory on disk (not tmpfs). */
 export async function startBroker(options: BrokerStartOptions): Promise<BrokerHandle> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'herald-bench-'));
+  const keepData = options.dataDir !== undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'herald-bench-'));
   const prof =
     options.cpuProfDir === undefined
       ? []
@@ -260,7 +280,7 @@ export async function startBroker(options: BrokerStartOptions): Promise<BrokerHa
       dataDir,
       async stop() {
         await child.stop(30_000);
-        rmSync(dataDir, { recursive: true, force: true });
+        if (!keepData) rmSync(dataDir, { recursive: true, force: true });
         if (options.cpuProfDir === undefined) return undefined;
         const file = path.join(options.cpuProfDir, `${options.name ?? 'broker'}.cpuprofile`);
         return existsSync(file) ? file : undefined;
@@ -268,7 +288,7 @@ export async function startBroker(options: BrokerStartOptions): Promise<BrokerHa
     };
   } catch (error) {
     await child.stop(2_000);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
 }

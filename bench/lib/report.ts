@@ -11,6 +11,8 @@ export type Target =
   | { readonly kind: 'at-least'; readonly min: number; readonly unit: string }
   /** result must be below `max` (ratio shown: result / max, lower is better). */
   | { readonly kind: 'below'; readonly max: number; readonly unit: string }
+  /** result must be at most `max` (ratio shown: result / max, lower is better). */
+  | { readonly kind: 'at-most'; readonly max: number; readonly unit: string }
   /** judged by the scenario itself; `text` says how. */
   | { readonly kind: 'custom'; readonly text: string; readonly pass: boolean };
 
@@ -50,6 +52,9 @@ export function judge(row: Row): JudgedRow {
     case 'below':
       ratio = value / target.max;
       return { ...row, ratio, status: value < target.max ? 'pass' : 'miss' };
+    case 'at-most':
+      ratio = value / target.max;
+      return { ...row, ratio, status: value <= target.max ? 'pass' : 'miss' };
     case 'custom':
       return { ...row, ratio, status: target.pass ? 'pass' : 'miss' };
   }
@@ -80,6 +85,8 @@ function targetText(row: Row): string {
       return `≥ ${formatNumber(target.min, target.unit)}`;
     case 'below':
       return `< ${formatNumber(target.max, target.unit)}`;
+    case 'at-most':
+      return `≤ ${formatNumber(target.max, target.unit)}`;
     case 'custom':
       return target.text;
   }
@@ -89,7 +96,7 @@ function referenceText(row: Row): string {
   if (row.baseline !== undefined)
     return `${row.baseline.name}: ${formatNumber(row.baseline.value, row.baseline.unit)}`;
   const target = row.target;
-  if (target?.kind === 'at-least' || target?.kind === 'below') return 'target';
+  if (target?.kind === 'at-least' || target?.kind === 'below' || target?.kind === 'at-most') return 'target';
   return '';
 }
 

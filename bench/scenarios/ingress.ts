@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// (a) one structured 1 KB event per request over many connections, and (b) batches of 100 events of
+// (a) one 1 KB event per request over many connections, in structured and in binary mode, and (b) batches of 100 events of
 // about 256 bytes, each against a bare node:http server answering 202 (the baseline) and against the
 // broker with its default durable (fsync) embedded store.
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { output } from '../lib/context.js';
-import { BATCH, STRUCTURED, batchEvents, structuredEvents } from '../lib/events.js';
+import {
+  BATCH,
+  STRUCTURED,
+  batchEvents,
+  binaryEvents,
+  jsonPayload,
+  structuredEvents,
+} from '../lib/events.js';
 import type { ThroughputResult } from '../lib/load.js';
 import { runAutocannon } from '../lib/load.js';
 import type { ManagedChild, ServerHandle } from '../lib/processes.js';
@@ -17,6 +24,8 @@ interface Load {
   readonly connections: number;
   readonly contentType: string;
   readonly body: () => () => string;
+  /** Per-request headers (binary mode: the event's attributes, with a unique id). */
+  readonly requestHeaders?: () => () => Record<string, string>;
   /** Events per request. */
   readonly events: number;
 }
@@ -25,6 +34,26 @@ const SINGLE: Load = {
   connections: 50,
   contentType: STRUCTURED,
   body: () => structuredEvents(1024),
+  events: 1,
+};
+
+/** (a) in binary mode: the attributes of the structured 1 KB event in ce-* headers, its data as the body. */
+const SINGLE_BINARY: Load = {
+  connections: 50,
+  contentType: 'application/json',
+  body: () => {
+    const data = jsonPayload(1024 - 200);
+    return () => data;
+  },
+  requestHeaders: () => {
+    const next = binaryEvents('com.example.bench.ingress');
+    return () => {
+      const headers = next(0);
+      delete headers['ce-benchsent'];
+      delete headers['content-type'];
+      return { ...headers, 'ce-source': '/bench/ingress', 'ce-time': '2026-11-01T12:00:00Z' };
+    };
+  },
   events: 1,
 };
 
@@ -58,6 +87,7 @@ async function measure(
     durationSec: context.warmupSec,
     headers,
     body: load.body(),
+    ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
   });
   context.log(`  ${what}: measuring ${context.measureSec} s`);
   const cpuBefore = server.cpu();
@@ -68,6 +98,7 @@ async function measure(
     durationSec: context.measureSec,
     headers,
     body: load.body(),
+    ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
   });
   const window = { fromUs, toUs: monotonicMicros() };
   const cpuAfter = server.cpu();
@@ -112,14 +143,15 @@ async function runIngress(
   load: Load,
   out: ScenarioOutput,
 ): Promise<void> {
-  const what = id === 'a' ? 'structured 1 KB' : 'batch 100 × 256 B';
+  const mode = load === SINGLE_BINARY ? 'binary' : 'structured';
+  const what = id === 'a' ? `${mode} 1 KB` : 'batch 100 × 256 B';
   const baseline = await withBaseline(context, (server) =>
     measure(context, `${server.url}/`, load, `baseline ${what}`, server.process),
   );
   const broker = await startBroker({
     placement: context.placement,
     ...(context.profileDir === undefined ? {} : { cpuProfDir: context.profileDir }),
-    name: `ingress-${id}`,
+    name: `ingress-${id}${load === SINGLE_BINARY ? '-binary' : ''}`,
   });
   let herald: Measured;
   let profile: string | undefined;
@@ -132,7 +164,7 @@ async function runIngress(
   if (id === 'a') {
     rows.push({
       scenario: 'a',
-      name: `ingress, 1 structured 1 KB event per request, ${load.connections} connections, fsync`,
+      name: `ingress, 1 ${mode} 1 KB event per request, ${load.connections} connections, fsync`,
       value: herald.requestsPerSec,
       unit: 'req/s',
       detail: detail(herald, baseline, 1),
@@ -170,6 +202,7 @@ export const ingressSingle: Scenario = {
   async run(context) {
     const out = output();
     await runIngress(context, 'a', SINGLE, out);
+    await runIngress(context, 'a', SINGLE_BINARY, out);
     return out;
   },
 };

@@ -17,8 +17,6 @@ import { StreamAdmission } from '../limits/index.js';
 import { BrokerMetrics, versionInfo } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
-import { createJetStreamStore } from '../store/jetstream/index.js';
-import { openKafkaStore } from '../store/kafka/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
 import {
@@ -95,11 +93,17 @@ async function openRegistry(
   return registry;
 }
 
-function openStore(config: BrokerConfig, logger: Logger): EventStore {
+/**
+ * The JetStream and Kafka adapters are loaded only when selected: their clients take about as long to
+ * load as the rest of the broker together (start-up time and memory of every embedded broker).
+ */
+async function openStore(config: BrokerConfig, logger: Logger): Promise<EventStore> {
   if (config.store === 'jetstream') {
+    const { createJetStreamStore, natsSecurityFromConfig } = await import('../store/jetstream/index.js');
     // Connects in the background: the broker starts while NATS is away, not ready until it answers.
     return createJetStreamStore({
       servers: config.natsUrl ?? '',
+      security: natsSecurityFromConfig(config),
       brokerName: config.brokerName,
       dedupeWindowMs: config.dedupeWindowMs,
       retention: config.retention,
@@ -107,7 +111,10 @@ function openStore(config: BrokerConfig, logger: Logger): EventStore {
       logger: logger.child({ store: 'jetstream' }),
     });
   }
-  if (config.store === 'kafka') return openKafkaStore(config, logger.child({ store: 'kafka' }));
+  if (config.store === 'kafka') {
+    const { openKafkaStore } = await import('../store/kafka/index.js');
+    return openKafkaStore(config, logger.child({ store: 'kafka' }));
+  }
   if (config.store !== 'embedded') {
     throw new HeraldError(
       'HERALD_INVALID_CONFIG',
@@ -161,7 +168,9 @@ export class Broker {
     eventTypeBackend?: EventTypeBackend,
   ) {
     const { config } = options;
-    this.store = options.store ?? openStore(config, options.logger);
+    // Broker.start opened it (or the caller gave one).
+    if (options.store === undefined) throw new Error('Broker.start passes the store');
+    this.store = options.store;
     this.eventTypes =
       eventTypeBackend === undefined
         ? undefined
@@ -238,7 +247,7 @@ export class Broker {
 
   static async start(options: BrokerOptions): Promise<Broker> {
     const deliveryDefaults = parseDeliveryDefaults(options.config.deliveryDefaults);
-    const store = options.store ?? openStore(options.config, options.logger);
+    const store = options.store ?? (await openStore(options.config, options.logger));
     let tokenReviewer = options.tokenReviewer;
     if (tokenReviewer === undefined && options.config.auth.methods.includes('kubernetes')) {
       const { createTokenReviewer, loadKubeConfig } = await import('../kubernetes/index.js');
@@ -271,7 +280,11 @@ export class Broker {
     ]).finally(() => clearTimeout(grace));
     await broker.listen();
     if (!started) {
-      options.logger.warn('the event store is not reachable yet; serving 503 until it is');
+      const reason = store.notReadyReason?.();
+      options.logger.warn(
+        { cause: reason?.cause, detail: reason?.detail },
+        `the event store is not ready yet${reason === undefined ? '' : ` (${reason.detail})`}; serving 503 until it is`,
+      );
       delivery.catch((error: unknown) => {
         if (broker.stopping === undefined) options.logger.error({ err: error }, 'starting delivery failed');
       });
@@ -377,12 +390,16 @@ export class Broker {
       sendJson(res, ready ? 200 : 503, {
         status: ready ? 'ready' : 'not ready',
         store: this.store.isReady(),
+        ...(ready ? {} : this.notReadyReason()),
       });
     });
     admin.on('GET', '/metrics', async (_req, res) => {
       // Scraped while the store is away too, so alerts see herald_store_ready 0 rather than a failed scrape.
       const ready = this.store.isReady();
       this.metrics.storeReady.set(ready ? 1 : 0);
+      this.metrics.storeNotReady.reset();
+      const reason = ready ? undefined : this.store.notReadyReason?.();
+      if (reason !== undefined) this.metrics.storeNotReady.set({ cause: reason.cause }, 1);
       this.metrics.observeSubscriptions(this.localStatuses());
       const stats = ready ? await this.store.stats().catch(() => undefined) : undefined;
       if (stats !== undefined) {
@@ -412,6 +429,20 @@ export class Broker {
     this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
     admin.on('GET', '/stats', async (_req, res) => sendJson(res, 200, await stats.snapshot()));
     registerDashboard(admin);
+  }
+
+  /** Why `/readyz` answers 503: the store's own reason first, then the broker's. */
+  private notReadyReason(): { cause: string; detail: string } {
+    if (this.stopping !== undefined) return { cause: 'shutting-down', detail: 'the broker is shutting down' };
+    if (!this.store.isReady()) {
+      return (
+        this.store.notReadyReason?.() ?? {
+          cause: 'store',
+          detail: `the ${this.store.kind} store is not ready`,
+        }
+      );
+    }
+    return { cause: 'starting', detail: 'the subscription registry is loading; delivery starts next' };
   }
 
   /** Statuses of the subscriptions this process delivers, for the per-subscription metrics. */

@@ -454,7 +454,27 @@ export const openApiDocument = {
       get: operation({
         summary: 'Readiness (503 until the store answers and the registry synced)',
         action: 'public',
-        responses: { '200': { description: 'ready' } },
+        responses: {
+          '200': { description: 'ready' },
+          '503': {
+            description:
+              'not ready; `cause` is a short token (e.g. nats-unreachable, nats-authorization, nats-tls, stream-replicas, starting) and `detail` says what failed',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['status', 'store'],
+                  properties: {
+                    status: { type: 'string', enum: ['not ready'] },
+                    store: { type: 'boolean' },
+                    cause: { type: 'string' },
+                    detail: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+        },
       }),
     },
     '/metrics': {

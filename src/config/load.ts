@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { parseNatsUrls, redactNatsUrls } from './nats-url.js';
 import { BROKER_OPTIONS, brokerConfigSchema } from './schema.js';
 import type { BrokerOptionName, RawBrokerConfig } from './schema.js';
 
@@ -13,6 +14,8 @@ export interface BrokerConfig {
   readonly dataDir: string;
   readonly natsUrl: string | undefined;
   readonly streamReplicas: number;
+  /** How the jetstream store connects: servers, credentials and TLS (store jetstream). */
+  readonly nats: NatsSettings;
   /** Unvalidated here: the subscriptions' delivery schema checks it when the broker starts. */
   readonly deliveryDefaults: Readonly<Record<string, unknown>> | undefined;
   readonly brokerName: string;
@@ -72,6 +75,27 @@ export interface BrokerConfig {
   readonly limits: BrokerLimits;
 }
 
+export interface NatsSettings {
+  /** `host:port` of each server in --nats-url, without scheme or credentials. */
+  readonly servers: readonly string[];
+  /** --nats-url with credentials replaced by `***`, for logs. */
+  readonly redactedServers: readonly string[];
+  /** User and password, from the flags or the URL's user information. */
+  readonly user: { readonly name: string; readonly password: string } | undefined;
+  /** From --nats-token or a URL's `token@` user information. */
+  readonly token: string | undefined;
+  readonly nkeySeedFile: string | undefined;
+  readonly credsFile: string | undefined;
+  /** Set when a URL is tls:// or a TLS file is given: the connection must then be TLS. */
+  readonly tls:
+    | {
+        readonly ca: string | undefined;
+        readonly cert: string | undefined;
+        readonly key: string | undefined;
+      }
+    | undefined;
+}
+
 export interface BrokerLimits {
   readonly maxSubscribersPerRequest: number;
   readonly maxSubscriptions: number;
@@ -122,6 +146,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     dataDir: raw['data-dir'],
     natsUrl: raw['nats-url'],
     streamReplicas: raw['stream-replicas'],
+    nats: natsSettings(raw),
     deliveryDefaults: raw['delivery-defaults'],
     brokerName: raw['broker-name'],
     kubernetes: raw.kubernetes,
@@ -209,6 +234,45 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       maxStreamsPerClient: raw['max-streams-per-client'],
     },
   };
+}
+
+function natsSettings(raw: RawBrokerConfig): NatsSettings {
+  const url = parseNatsUrls(raw['nats-url'] ?? '');
+  const fromUrl = url.userinfo;
+  const tlsWanted =
+    url.tls ||
+    raw['nats-tls'] ||
+    raw['nats-ca'] !== undefined ||
+    raw['nats-cert'] !== undefined ||
+    raw['nats-key'] !== undefined;
+  return {
+    servers: url.servers,
+    redactedServers: url.redacted,
+    user:
+      raw['nats-user'] !== undefined
+        ? { name: raw['nats-user'], password: raw['nats-password'] ?? '' }
+        : fromUrl?.password !== undefined
+          ? { name: fromUrl.user, password: fromUrl.password }
+          : undefined,
+    // nats://token@host: a user name without a password is how NATS URLs carry a token.
+    token:
+      raw['nats-token'] ??
+      (fromUrl !== undefined && fromUrl.password === undefined ? fromUrl.user : undefined),
+    nkeySeedFile: raw['nats-nkey-seed-file'],
+    credsFile: raw['nats-creds-file'],
+    tls: tlsWanted ? { ca: raw['nats-ca'], cert: raw['nats-cert'], key: raw['nats-key'] } : undefined,
+  };
+}
+
+/** Options whose values are never repeated in an error message. */
+const SECRET_OPTIONS = new Set<string>(
+  BROKER_OPTIONS.filter((o) => 'secret' in o && o.secret).map((o) => o.name),
+);
+
+/** A value as an error message may show it: secrets hidden, credentials in URLs replaced. */
+function shownValue(key: string, value: unknown): string {
+  if (SECRET_OPTIONS.has(key)) return '(hidden)';
+  return redactNatsUrls(JSON.stringify(value));
 }
 
 /**
@@ -325,7 +389,7 @@ export function loadBrokerConfig(
     for (const issue of result.error.issues) {
       const key = String(issue.path[0] ?? '');
       const from = origin[key] !== undefined && origin[key] !== `--${key}` ? ` (from ${origin[key]})` : '';
-      const value = merged[key] === undefined ? '' : `, got ${JSON.stringify(merged[key])}`;
+      const value = merged[key] === undefined ? '' : `, got ${shownValue(key, merged[key])}`;
       problems.push(key === '' ? issue.message : `--${key}${from}: ${issue.message}${value}`);
     }
   }

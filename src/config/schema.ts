@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseSinkPolicy } from '../sink-guard/index.js';
+import { parseNatsUrls } from './nats-url.js';
 import { parseDuration, parseSize } from './units.js';
 
 /**
@@ -33,7 +34,63 @@ export const BROKER_OPTIONS = [
     name: 'stream-replicas',
     kind: 'integer',
     default: '1',
-    doc: 'Replicas of the JetStream stream and buckets (store jetstream): 1, 3 or 5, at most the cluster size.',
+    doc: 'Replicas of the JetStream stream and buckets (store jetstream): 1, 3 or 5, at most the number of JetStream servers in the cluster.',
+  },
+  {
+    name: 'nats-user',
+    kind: 'string',
+    default: '',
+    doc: 'NATS user name, with --nats-password (store jetstream); nats://user:password@host in --nats-url does the same.',
+  },
+  {
+    name: 'nats-password',
+    kind: 'string',
+    default: '',
+    secret: true,
+    doc: 'Password of --nats-user. Prefer HERALD_NATS_PASSWORD: a flag value shows in process lists.',
+  },
+  {
+    name: 'nats-token',
+    kind: 'string',
+    default: '',
+    secret: true,
+    doc: 'NATS authentication token (store jetstream); nats://token@host in --nats-url does the same. Prefer HERALD_NATS_TOKEN.',
+  },
+  {
+    name: 'nats-nkey-seed-file',
+    kind: 'path',
+    default: '',
+    doc: 'File holding the NKey seed (SU…) the broker signs the server nonce with (store jetstream).',
+  },
+  {
+    name: 'nats-creds-file',
+    kind: 'path',
+    default: '',
+    doc: 'NATS credentials file (user JWT and NKey seed, as `nsc` writes it) for servers in operator mode (store jetstream).',
+  },
+  {
+    name: 'nats-tls',
+    kind: 'boolean',
+    default: 'false',
+    doc: 'Connect to NATS over TLS only (store jetstream); tls:// in --nats-url, --nats-ca or --nats-cert do the same.',
+  },
+  {
+    name: 'nats-ca',
+    kind: 'path',
+    default: '',
+    doc: 'PEM file of the CA(s) that sign the NATS server certificates, instead of the system ones; requires TLS.',
+  },
+  {
+    name: 'nats-cert',
+    kind: 'path',
+    default: '',
+    doc: 'PEM client certificate presented to NATS (TLS client authentication), with --nats-key; requires TLS.',
+  },
+  {
+    name: 'nats-key',
+    kind: 'path',
+    default: '',
+    doc: 'PEM private key of --nats-cert.',
   },
   {
     name: 'delivery-defaults',
@@ -479,7 +536,21 @@ export const brokerConfigSchema = z
     store: z.enum(['embedded', 'jetstream', 'kafka']).default('embedded'),
     'data-dir': z.string().min(1).default('./data'),
     'nats-url': z.string().min(1).optional(),
-    'stream-replicas': integer.min(1).max(5).default(1),
+    'stream-replicas': integer
+      .refine((n) => n === 1 || n === 3 || n === 5, {
+        message:
+          'must be 1, 3 or 5 (JetStream replicates by majority: 2 tolerates no more failures than 1, 4 no more than 3)',
+      })
+      .default(1),
+    'nats-user': z.string().min(1).optional(),
+    'nats-password': z.string().min(1).optional(),
+    'nats-token': z.string().min(1).optional(),
+    'nats-nkey-seed-file': z.string().min(1).optional(),
+    'nats-creds-file': z.string().min(1).optional(),
+    'nats-tls': boolean.default(false),
+    'nats-ca': z.string().min(1).optional(),
+    'nats-cert': z.string().min(1).optional(),
+    'nats-key': z.string().min(1).optional(),
     // Checked field by field against the subscriptions' delivery schema when the broker starts.
     'delivery-defaults': z
       .union([z.string(), z.record(z.string(), z.unknown())])
@@ -604,6 +675,7 @@ export const brokerConfigSchema = z
     if (config.store === 'jetstream' && config['nats-url'] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['nats-url'], message: 'is required when --store is jetstream' });
     }
+    checkNatsSettings(config, ctx);
     if (config.store === 'kafka' && config['kafka-brokers'] === undefined) {
       ctx.addIssue({ code: 'custom', path: ['kafka-brokers'], message: 'is required when --store is kafka' });
     }
@@ -656,3 +728,38 @@ export const brokerConfigSchema = z
   });
 
 export type RawBrokerConfig = z.output<typeof brokerConfigSchema>;
+
+type NatsKeys =
+  | 'nats-url'
+  | 'nats-user'
+  | 'nats-password'
+  | 'nats-token'
+  | 'nats-nkey-seed-file'
+  | 'nats-creds-file'
+  | 'nats-cert'
+  | 'nats-key';
+
+/** One way to authenticate to NATS at a time, and the TLS files that belong together. */
+function checkNatsSettings(config: Pick<RawBrokerConfig, NatsKeys>, ctx: z.RefinementCtx): void {
+  const problem = (key: NatsKeys, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+  const url = config['nats-url'] === undefined ? undefined : parseNatsUrls(config['nats-url']);
+  for (const message of url?.problems ?? []) problem('nats-url', message);
+  if ((config['nats-user'] === undefined) !== (config['nats-password'] === undefined)) {
+    problem('nats-user', '--nats-user and --nats-password go together');
+  }
+  const methods = [
+    ...(url?.userinfo === undefined ? [] : ['credentials in --nats-url']),
+    ...(config['nats-user'] === undefined && config['nats-password'] === undefined
+      ? []
+      : ['--nats-user/--nats-password']),
+    ...(config['nats-token'] === undefined ? [] : ['--nats-token']),
+    ...(config['nats-nkey-seed-file'] === undefined ? [] : ['--nats-nkey-seed-file']),
+    ...(config['nats-creds-file'] === undefined ? [] : ['--nats-creds-file']),
+  ];
+  if (methods.length > 1) {
+    problem('nats-url', `give one way to authenticate to NATS, not ${methods.join(' and ')}`);
+  }
+  if ((config['nats-cert'] === undefined) !== (config['nats-key'] === undefined)) {
+    problem('nats-key', '--nats-cert and --nats-key go together');
+  }
+}

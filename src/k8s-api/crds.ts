@@ -167,6 +167,14 @@ export function customResourceDefinitions(): Record<string, unknown>[] {
         rule: "self.type != 'kafka' || has(self.kafka)",
         message: 'a kafka Channel needs spec.kafka.brokers',
       },
+      {
+        rule: "self.type == 'jetstream' || !has(self.jetstream)",
+        message: 'spec.jetstream is only for a jetstream Channel',
+      },
+      {
+        rule: "self.type == 'kafka' || !has(self.kafka)",
+        message: 'spec.kafka is only for a kafka Channel',
+      },
     ],
   });
   const subscriptionCrd = crd({

@@ -52,10 +52,24 @@ export const channelSpecSchema = z.object({
   type: z.enum(['embedded', 'jetstream', 'kafka']),
   jetstream: z
     .object({
+      /** NATS server URL(s), comma-separated: nats://host:port, or tls://host:port for TLS only. */
       url: z.string().min(1),
-      replicas: z.number().int().min(1).max(5).optional(),
-      /** A Secret with a `creds` key (NATS credentials file). */
+      /** Replicas of the stream and buckets: 1, 3 or 5, at most the JetStream servers in the cluster. */
+      replicas: z.literal([1, 3, 5]).optional(),
+      /**
+       * A Secret in the Channel's namespace holding how the broker authenticates to NATS, one of: a
+       * `creds` key (credentials file), an `nkey` key (NKey seed), a `token` key, or `user` and `password`.
+       */
       credentialsSecret: dnsLabel.optional(),
+      /** TLS to NATS: required whenever this is set. */
+      tls: z
+        .object({
+          /** A Secret with a `ca.crt` key: the CA(s) that sign the NATS server certificates. */
+          caSecret: dnsLabel.optional(),
+          /** A `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`): the client certificate NATS may require. */
+          clientSecret: dnsLabel.optional(),
+        })
+        .optional(),
     })
     .optional(),
   kafka: z

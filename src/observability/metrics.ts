@@ -155,6 +155,12 @@ export class BrokerMetrics {
     help: 'Whether the event store answers (1) or not (0); /readyz fails while it is 0',
     registers: [this.registry],
   });
+  readonly storeNotReady = new Gauge({
+    name: 'herald_store_not_ready',
+    help: 'Why the event store is not ready: 1 for the cause it reports (e.g. nats-unreachable, nats-authorization, nats-tls, stream-replicas); no series while it is ready',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
   readonly subscriptionLag = new Gauge({
     name: 'herald_subscription_lag',
     help: 'Events in the log not yet delivered or dead-lettered, per subscription this process delivers',

@@ -11,13 +11,14 @@ import { GROUP, VERSION, readyCondition } from '../k8s-api/index.js';
 import type { Broker, Channel, Condition } from '../k8s-api/index.js';
 import { HeraldResourceClient, statusOf } from '../kubernetes/index.js';
 import type { Logger } from '../observability/index.js';
-import type { KubeObject, OperatorSettings } from './resources.js';
+import type { KubeObject, NatsCredentials, OperatorSettings } from './resources.js';
 import {
   BROKER_LABEL,
   MANAGED_BY,
   brokerChildren,
   brokerUrl,
   childName,
+  natsCredentialsOf,
   otherWorkloadKind,
 } from './resources.js';
 
@@ -268,6 +269,26 @@ export class Operator {
         return;
       }
     }
+    if (broker.spec.storage !== undefined && channel !== undefined && channel.spec.type !== 'embedded') {
+      await this.setStatus(
+        broker,
+        readyCondition(
+          'False',
+          'StorageNeedsEmbeddedChannel',
+          `spec.storage sizes the embedded store's volume; a ${channel.spec.type} Channel keeps events in ${channel.spec.type === 'kafka' ? 'Kafka' : 'NATS JetStream'}: remove spec.storage`,
+          generation,
+        ),
+      );
+      return;
+    }
+    const credentials = await this.natsCredentials(channel, namespace);
+    if (credentials !== undefined && typeof credentials !== 'string') {
+      await this.setStatus(
+        broker,
+        readyCondition('False', credentials.reason, credentials.message, generation),
+      );
+      return;
+    }
     if (
       broker.spec.replicas !== undefined &&
       broker.spec.replicas > 1 &&
@@ -284,7 +305,7 @@ export class Operator {
       );
       return;
     }
-    const children = brokerChildren(broker, channel, this.options);
+    const children = brokerChildren(broker, channel, this.options, credentials);
     for (const child of children) await this.apply(child);
     await this.deleteIfExists({
       apiVersion: 'apps/v1',
@@ -311,6 +332,33 @@ export class Operator {
             generation,
           ),
     );
+  }
+
+  /**
+   * The kind of a jetstream Channel's credentials Secret, from its key names (values are not kept), or
+   * the condition to report when it is missing or unusable. A changed Secret is seen at the next resync.
+   */
+  private async natsCredentials(
+    channel: Channel | undefined,
+    namespace: string,
+  ): Promise<NatsCredentials | { reason: string; message: string } | undefined> {
+    const name = channel?.spec.type === 'jetstream' ? channel.spec.jetstream?.credentialsSecret : undefined;
+    if (name === undefined) return undefined;
+    let keys: string[];
+    try {
+      const secret = await this.core.readNamespacedSecret({ name, namespace });
+      keys = [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})];
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+      return {
+        reason: 'CredentialsSecretNotFound',
+        message: `Secret '${name}' (spec.jetstream.credentialsSecret of Channel '${channel?.metadata.name ?? ''}') does not exist in namespace ${namespace}`,
+      };
+    }
+    const kind = natsCredentialsOf(keys);
+    return typeof kind === 'string'
+      ? kind
+      : { reason: 'CredentialsSecretInvalid', message: `Secret '${name}' ${kind.problem}` };
   }
 
   private async apply(object: KubeObject): Promise<void> {

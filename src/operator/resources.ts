@@ -59,6 +59,31 @@ type KafkaChannelSpec = NonNullable<Channel['spec']['kafka']>;
 /** Where a kafka Channel's Secrets are mounted in the broker pod. */
 const KAFKA_SASL_DIR = '/var/run/herald/kafka-sasl';
 const KAFKA_CA_DIR = '/var/run/herald/kafka-ca';
+/** Where a jetstream Channel's Secrets are mounted in the broker pod. */
+const NATS_CREDENTIALS_DIR = '/var/run/herald/nats-credentials';
+const NATS_CA_DIR = '/var/run/herald/nats-ca';
+const NATS_CLIENT_DIR = '/var/run/herald/nats-client';
+
+type JetStreamChannelSpec = NonNullable<Channel['spec']['jetstream']>;
+
+/** The `herald broker` settings of a jetstream Channel; secrets are files or variables, never values here. */
+function jetstreamConfig(
+  jetstream: JetStreamChannelSpec,
+  credentials: NatsCredentials | undefined,
+): Record<string, unknown> {
+  return {
+    store: 'jetstream',
+    'nats-url': jetstream.url,
+    ...(jetstream.replicas === undefined ? {} : { 'stream-replicas': jetstream.replicas }),
+    ...(credentials === 'creds' ? { 'nats-creds-file': `${NATS_CREDENTIALS_DIR}/creds` } : {}),
+    ...(credentials === 'nkey' ? { 'nats-nkey-seed-file': `${NATS_CREDENTIALS_DIR}/nkey` } : {}),
+    ...(jetstream.tls === undefined ? {} : { 'nats-tls': true }),
+    ...(jetstream.tls?.caSecret === undefined ? {} : { 'nats-ca': `${NATS_CA_DIR}/ca.crt` }),
+    ...(jetstream.tls?.clientSecret === undefined
+      ? {}
+      : { 'nats-cert': `${NATS_CLIENT_DIR}/tls.crt`, 'nats-key': `${NATS_CLIENT_DIR}/tls.key` }),
+  };
+}
 
 /** The `herald broker` settings of a kafka Channel; secrets are files, never values in the ConfigMap. */
 function kafkaConfig(kafka: KafkaChannelSpec): Record<string, unknown> {
@@ -78,19 +103,96 @@ function kafkaConfig(kafka: KafkaChannelSpec): Record<string, unknown> {
   };
 }
 
-/** The Secret volumes a kafka Channel needs in the broker pod. */
-function kafkaSecrets(
+interface SecretVolume {
+  readonly name: string;
+  readonly secret: string;
+  readonly mountPath: string;
+  /** Only these keys (each mounted under its own name); all of them when absent. */
+  readonly keys?: readonly string[];
+}
+
+/** The Secret volumes a Channel needs in the broker pod. */
+function channelSecrets(
   channel: Channel | undefined,
-): Array<{ name: string; secret: string; mountPath: string }> {
+  credentials: NatsCredentials | undefined,
+): SecretVolume[] {
+  const volumes: SecretVolume[] = [];
   const kafka = channel?.spec.type === 'kafka' ? channel.spec.kafka : undefined;
-  const volumes: Array<{ name: string; secret: string; mountPath: string }> = [];
   if (kafka?.sasl !== undefined) {
     volumes.push({ name: 'kafka-sasl', secret: kafka.sasl.passwordSecret, mountPath: KAFKA_SASL_DIR });
   }
   if (kafka?.tls?.caSecret !== undefined) {
     volumes.push({ name: 'kafka-ca', secret: kafka.tls.caSecret, mountPath: KAFKA_CA_DIR });
   }
+  const jetstream = channel?.spec.type === 'jetstream' ? channel.spec.jetstream : undefined;
+  if (jetstream?.credentialsSecret !== undefined && (credentials === 'creds' || credentials === 'nkey')) {
+    volumes.push({
+      name: 'nats-credentials',
+      secret: jetstream.credentialsSecret,
+      mountPath: NATS_CREDENTIALS_DIR,
+      keys: [credentials],
+    });
+  }
+  if (jetstream?.tls?.caSecret !== undefined) {
+    volumes.push({
+      name: 'nats-ca',
+      secret: jetstream.tls.caSecret,
+      mountPath: NATS_CA_DIR,
+      keys: ['ca.crt'],
+    });
+  }
+  if (jetstream?.tls?.clientSecret !== undefined) {
+    volumes.push({
+      name: 'nats-client',
+      secret: jetstream.tls.clientSecret,
+      mountPath: NATS_CLIENT_DIR,
+      keys: ['tls.crt', 'tls.key'],
+    });
+  }
   return volumes;
+}
+
+/**
+ * How a jetstream Channel's `credentialsSecret` authenticates, from the keys the Secret holds: a
+ * credentials file (`creds`), an NKey seed (`nkey`), a `token`, or `user` and `password`.
+ */
+export type NatsCredentials = 'creds' | 'nkey' | 'token' | 'user-password';
+
+/** The kind of credentials a Secret's keys make, or why they make none. */
+export function natsCredentialsOf(keys: readonly string[]): NatsCredentials | { problem: string } {
+  const has = new Set(keys);
+  const kinds: NatsCredentials[] = [];
+  if (has.has('creds')) kinds.push('creds');
+  if (has.has('nkey')) kinds.push('nkey');
+  if (has.has('token')) kinds.push('token');
+  if (has.has('user') || has.has('password')) {
+    if (!has.has('user') || !has.has('password'))
+      return { problem: 'has one of `user` and `password` but not both' };
+    kinds.push('user-password');
+  }
+  if (kinds.length === 0)
+    return { problem: 'has none of the keys `creds`, `nkey`, `token`, or `user` and `password`' };
+  if (kinds.length > 1)
+    return { problem: `has keys for more than one way to authenticate (${kinds.join(', ')}); keep one` };
+  return kinds[0] as NatsCredentials;
+}
+
+/** Environment variables read from a jetstream Channel's credentials Secret (never written to the ConfigMap). */
+function natsCredentialEnv(
+  channel: Channel | undefined,
+  credentials: NatsCredentials | undefined,
+): unknown[] {
+  const secret = channel?.spec.type === 'jetstream' ? channel.spec.jetstream?.credentialsSecret : undefined;
+  if (secret === undefined) return [];
+  const fromSecret = (name: string, key: string) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key } },
+  });
+  if (credentials === 'token') return [fromSecret('HERALD_NATS_TOKEN', 'token')];
+  if (credentials === 'user-password') {
+    return [fromSecret('HERALD_NATS_USER', 'user'), fromSecret('HERALD_NATS_PASSWORD', 'password')];
+  }
+  return [];
 }
 
 /** The cluster-wide name of a broker's system:auth-delegator binding (namespace-qualified). */
@@ -98,8 +200,15 @@ export function authDelegatorBindingName(broker: Broker): string {
   return `herald-broker-${broker.metadata.namespace ?? 'default'}-${broker.metadata.name}-auth-delegator`;
 }
 
-/** The broker process's configuration file (the keys are `herald broker` flags). */
-export function brokerConfigFile(broker: Broker, channel: Channel | undefined): string {
+/**
+ * The broker process's configuration file (the keys are `herald broker` flags). `credentials` is the
+ * kind of the jetstream Channel's credentials Secret (the operator reads its key names).
+ */
+export function brokerConfigFile(
+  broker: Broker,
+  channel: Channel | undefined,
+  credentials?: NatsCredentials,
+): string {
   const config: Record<string, unknown> = {
     port: HTTP_PORT,
     'broker-name': broker.metadata.name,
@@ -107,8 +216,7 @@ export function brokerConfigFile(broker: Broker, channel: Channel | undefined): 
     'data-dir': '/data',
   };
   if (channel?.spec.type === 'jetstream' && channel.spec.jetstream !== undefined) {
-    config['store'] = 'jetstream';
-    config['nats-url'] = channel.spec.jetstream.url;
+    Object.assign(config, jetstreamConfig(channel.spec.jetstream, credentials));
   }
   if (channel?.spec.type === 'kafka' && channel.spec.kafka !== undefined) {
     Object.assign(config, kafkaConfig(channel.spec.kafka));
@@ -130,11 +238,14 @@ export function brokerChildren(
   broker: Broker,
   channel: Channel | undefined,
   settings: OperatorSettings,
+  credentials?: NatsCredentials,
 ): KubeObject[] {
   const name = childName(broker);
   const namespace = broker.metadata.namespace ?? 'default';
   const distributed = channel !== undefined && channel.spec.type !== 'embedded';
-  const configText = brokerConfigFile(broker, channel);
+  const configText = brokerConfigFile(broker, channel, credentials);
+  const secrets = channelSecrets(channel, credentials);
+  const env = natsCredentialEnv(channel, credentials);
   const configHash = createHash('sha256').update(configText).digest('hex').slice(0, 16);
   const selector = { 'app.kubernetes.io/name': 'herald-broker', [BROKER_LABEL]: broker.metadata.name };
   const podSpec = {
@@ -152,6 +263,7 @@ export function brokerChildren(
         image: settings.image,
         imagePullPolicy: settings.imagePullPolicy,
         args: ['broker', '--config', '/etc/herald/herald.yaml'],
+        ...(env.length === 0 ? {} : { env }),
         ports: [{ name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
         readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
         livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
@@ -163,7 +275,7 @@ export function brokerChildren(
         volumeMounts: [
           { name: 'config', mountPath: '/etc/herald', readOnly: true },
           { name: 'data', mountPath: '/data' },
-          ...kafkaSecrets(channel).map(({ name: volume, mountPath }) => ({
+          ...secrets.map(({ name: volume, mountPath }) => ({
             name: volume,
             mountPath,
             readOnly: true,
@@ -174,9 +286,13 @@ export function brokerChildren(
     volumes: [
       { name: 'config', configMap: { name } },
       ...(distributed ? [{ name: 'data', emptyDir: {} }] : []),
-      ...kafkaSecrets(channel).map(({ name: volume, secret }) => ({
+      ...secrets.map(({ name: volume, secret, keys }) => ({
         name: volume,
-        secret: { secretName: secret, defaultMode: 0o440 },
+        secret: {
+          secretName: secret,
+          defaultMode: 0o440,
+          ...(keys === undefined ? {} : { items: keys.map((key) => ({ key, path: key })) }),
+        },
       })),
     ],
   };

@@ -6,6 +6,7 @@ export type {
   LogStats,
   NewDeadLetter,
   RetentionPolicy,
+  StoreNotReady,
   StoredEvent,
   SubscriptionRecord,
   TraceHeaders,

@@ -131,6 +131,12 @@ export interface EventStore {
   /** True while the store can accept appends. */
   isReady(): boolean;
 
+  /**
+   * Why the store is not ready, while it is not (a distributed store; others may leave it out): shown
+   * by `/readyz`, logged when it changes and counted in `herald_store_not_ready{cause}`.
+   */
+  notReadyReason?(): StoreNotReady | undefined;
+
   /** Flushes pending work and releases resources; later calls reject. */
   close(): Promise<void>;
 }
@@ -142,4 +148,12 @@ export interface RetentionPolicy {
   readonly maxEvents: number;
   /** 0 = unlimited. */
   readonly maxBytes: number;
+}
+
+/** Why a store does not accept appends. `detail` never holds a credential. */
+export interface StoreNotReady {
+  /** A short stable token, e.g. `nats-unreachable`, `nats-authorization`, `stream-replicas`. */
+  readonly cause: string;
+  /** One sentence for people: what failed and what to check. */
+  readonly detail: string;
 }

@@ -52,6 +52,8 @@ export interface BrokerProcessOptions {
   readonly dataDir?: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Called with every chunk the process writes to stdout or stderr, from the first one on. */
+  readonly onOutput?: (text: string) => void;
 }
 
 /**
@@ -79,6 +81,11 @@ export async function startBroker(options: BrokerProcessOptions = {}): Promise<B
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'info', ...options.env } },
   );
+  if (options.onOutput !== undefined) {
+    const onOutput = options.onOutput;
+    child.stdout?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
+  }
   const ports = await waitForLine(
     child,
     (line) => {

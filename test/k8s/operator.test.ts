@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBrokerConfig } from '../../src/config/index.js';
 import { CLI } from '../harness/processes.js';
 import type { TestCluster } from './cluster.js';
 import { GROUP_PATH, startCluster } from './cluster.js';
@@ -296,6 +300,195 @@ describe('herald operator against a real API server', () => {
     );
     expect((deployment['spec'] as { replicas: number }).replicas).toBe(2);
     expect((await cluster.request('DELETE', `${brokers}/ledger`)).status).toBe(200);
+  });
+
+  it('turns a jetstream Channel into the store settings of its brokers: replicas, credentials, TLS', async () => {
+    const channels = `${GROUP_PATH}/namespaces/${ns}/channels`;
+    const secret = (name: string, data: Record<string, string>, type = 'Opaque') =>
+      cluster.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name },
+        type,
+        stringData: data,
+      });
+    expect((await secret('nats-login', { user: 'herald', password: 'pw-never-in-configmap' })).status).toBe(
+      201,
+    );
+    expect((await secret('nats-ca', { 'ca.crt': 'CA' })).status).toBe(201);
+    expect(
+      (await secret('nats-client', { 'tls.crt': 'CERT', 'tls.key': 'KEY' }, 'kubernetes.io/tls')).status,
+    ).toBe(201);
+    const channel = await cluster.request('POST', channels, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Channel',
+      metadata: { name: 'js3' },
+      spec: {
+        type: 'jetstream',
+        jetstream: {
+          url: 'nats://nats.nats:4222',
+          replicas: 3,
+          credentialsSecret: 'nats-login',
+          tls: { caSecret: 'nats-ca', clientSecret: 'nats-client' },
+        },
+      },
+    });
+    expect(channel.status, channel.text).toBe(201);
+    const created = await cluster.request('POST', brokers, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'payments' },
+      spec: { channel: 'js3', replicas: 3 },
+    });
+    expect(created.status, created.text).toBe(201);
+    const deployment = await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-payments`,
+      () => true,
+    );
+    const text = (await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-payments`)).data?.[
+      'herald.yaml'
+    ];
+    expect(text).toContain('stream-replicas: 3');
+    expect(text).toContain('nats-tls: true');
+    expect(text).toContain('nats-ca: /var/run/herald/nats-ca/ca.crt');
+    expect(text).toContain('nats-cert: /var/run/herald/nats-client/tls.crt');
+    expect(text).toContain('nats-key: /var/run/herald/nats-client/tls.key');
+    expect(text).not.toContain('pw-never-in-configmap');
+    // The file is a valid `herald broker --config`: every key is a real option, and replicas arrive.
+    const configFile = path.join(mkdtempSync(path.join(tmpdir(), 'herald-operator-')), 'herald.yaml');
+    writeFileSync(configFile, text ?? '');
+    const loaded = loadBrokerConfig(['--config', configFile], {
+      HERALD_NATS_USER: 'herald',
+      HERALD_NATS_PASSWORD: 'pw',
+    });
+    expect(loaded.streamReplicas).toBe(3);
+    expect(loaded.nats.user).toEqual({ name: 'herald', password: 'pw' });
+    expect(loaded.nats.tls).toEqual({
+      ca: '/var/run/herald/nats-ca/ca.crt',
+      cert: '/var/run/herald/nats-client/tls.crt',
+      key: '/var/run/herald/nats-client/tls.key',
+    });
+    rmSync(path.dirname(configFile), { recursive: true, force: true });
+    const pod = (
+      deployment['spec'] as {
+        template: {
+          spec: {
+            volumes: Array<{ name: string; secret?: { secretName: string; items?: unknown[] } }>;
+            containers: Array<{
+              env?: Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+              volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+            }>;
+          };
+        };
+      }
+    ).template.spec;
+    // User and password come from the Secret as environment variables, never through the ConfigMap.
+    expect(pod.containers[0]?.env).toEqual([
+      { name: 'HERALD_NATS_USER', valueFrom: { secretKeyRef: { name: 'nats-login', key: 'user' } } },
+      { name: 'HERALD_NATS_PASSWORD', valueFrom: { secretKeyRef: { name: 'nats-login', key: 'password' } } },
+    ]);
+    expect(pod.volumes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          name: 'nats-ca',
+          secret: expect.objectContaining({
+            secretName: 'nats-ca',
+            items: [{ key: 'ca.crt', path: 'ca.crt' }],
+          }),
+        }),
+        expect.objectContaining({
+          name: 'nats-client',
+          secret: expect.objectContaining({ secretName: 'nats-client' }),
+        }),
+      ]),
+    );
+    expect(pod.containers[0]?.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'nats-ca', mountPath: '/var/run/herald/nats-ca', readOnly: true },
+        { name: 'nats-client', mountPath: '/var/run/herald/nats-client', readOnly: true },
+      ]),
+    );
+
+    // A credentials file: mounted, and named by --nats-creds-file.
+    expect((await secret('nats-creds', { creds: '-----BEGIN NATS USER JWT-----' })).status).toBe(201);
+    await cluster.request('POST', channels, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Channel',
+      metadata: { name: 'js-creds' },
+      spec: {
+        type: 'jetstream',
+        jetstream: { url: 'nats://nats.nats:4222', credentialsSecret: 'nats-creds' },
+      },
+    });
+    await cluster.request('POST', brokers, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'audit' },
+      spec: { channel: 'js-creds' },
+    });
+    const auditDeployment = await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-audit`,
+      () => true,
+    );
+    const auditConfig = (await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-audit`)).data?.[
+      'herald.yaml'
+    ];
+    expect(auditConfig).toContain('nats-creds-file: /var/run/herald/nats-credentials/creds');
+    expect(auditConfig).not.toContain('stream-replicas');
+    expect(JSON.stringify(auditDeployment)).toContain('"secretName":"nats-creds"');
+
+    // A Secret that is missing, or whose keys say nothing usable: the Broker says so.
+    await cluster.request(
+      'PATCH',
+      `${channels}/js-creds`,
+      { spec: { jetstream: { credentialsSecret: 'nats-nothing' } } },
+      'application/merge-patch+json',
+    );
+    const missing = await cluster.waitFor(
+      `${brokers}/audit`,
+      (b) => ready(b)?.reason === 'CredentialsSecretNotFound',
+    );
+    expect(ready(missing)?.message).toContain("Secret 'nats-nothing'");
+    expect((await secret('nats-half', { user: 'herald' })).status).toBe(201);
+    await cluster.request(
+      'PATCH',
+      `${channels}/js-creds`,
+      { spec: { jetstream: { credentialsSecret: 'nats-half' } } },
+      'application/merge-patch+json',
+    );
+    const invalid = await cluster.waitFor(
+      `${brokers}/audit`,
+      (b) => ready(b)?.reason === 'CredentialsSecretInvalid',
+    );
+    expect(ready(invalid)?.message).toContain('`user` and `password`');
+
+    // spec.storage sizes the embedded store's volume only: with a jetstream Channel it is refused.
+    await cluster.request(
+      'PATCH',
+      `${brokers}/payments`,
+      { spec: { storage: '5Gi' } },
+      'application/merge-patch+json',
+    );
+    await cluster.waitFor(`${brokers}/payments`, (b) => ready(b)?.reason === 'StorageNeedsEmbeddedChannel');
+
+    // The API server refuses replicas other than 1, 3 or 5, and settings of another channel type.
+    const refused = async (spec: Record<string, unknown>) =>
+      (
+        await cluster.request('POST', channels, {
+          apiVersion: 'eventing.herald.dev/v1alpha1',
+          kind: 'Channel',
+          metadata: { name: 'refused' },
+          spec,
+        })
+      ).status;
+    expect(await refused({ type: 'jetstream', jetstream: { url: 'nats://n:4222', replicas: 2 } })).toBe(422);
+    expect(await refused({ type: 'jetstream', jetstream: { url: 'nats://n:4222', replicas: 4 } })).toBe(422);
+    expect(
+      await refused({ type: 'kafka', kafka: { brokers: 'k:9092' }, jetstream: { url: 'nats://n:4222' } }),
+    ).toBe(422);
+    expect(await refused({ type: 'embedded', jetstream: { url: 'nats://n:4222' } })).toBe(422);
+    for (const name of ['payments', 'audit'])
+      expect((await cluster.request('DELETE', `${brokers}/${name}`)).status).toBe(200);
   });
 
   it('deletes what a Broker owns when the Broker is deleted', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -108,5 +108,53 @@ describe('embedded store', () => {
     expect(bytes(await store.read(2, 1))).toEqual(bytes(fromMemory.slice(1, 2)));
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the counts of events and bytes right across reopens, crashes and retention', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const truth = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      const row = db.prepare('SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events').get() as {
+        n: number;
+        bytes: number | null;
+      };
+      db.close();
+      return { events: row.n, bytes: row.bytes ?? 0 };
+    };
+    const counts = async (s: EmbeddedEventStore) => {
+      const { events, bytes } = await s.stats();
+      return { events, bytes };
+    };
+    const crashDir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const open = (dataDir = dir) =>
+      new EmbeddedEventStore({ dataDir, maintenanceIntervalMs: 0, retention: { maxEvents: 30 } });
+    let store = open();
+    for (let i = 0; i < 4; i++) {
+      await store.append(Array.from({ length: 5 }, (_, j) => ({ event: sampleEvent(`a${i}-${j}`) })));
+    }
+    store.runMaintenance(); // saves the counts: nothing over the retention limit yet
+    await store.append([{ event: sampleEvent('after-snapshot') }]);
+    await store.close();
+    store = open();
+    expect(await counts(store)).toEqual(truth(store.file));
+    // Appended after the last saved counts and never closed: a copy of the files taken now is what a
+    // crash leaves behind (the WAL holds every commit).
+    await store.append(Array.from({ length: 20 }, (_, j) => ({ event: sampleEvent(`b${j}`) })));
+    for (const name of ['default.db', 'default.db-wal']) {
+      copyFileSync(path.join(dir, name), path.join(crashDir, name));
+    }
+    await store.close();
+    store = open(crashDir);
+    expect(await counts(store)).toEqual(truth(store.file));
+    store.runMaintenance(); // retention deletes the oldest 11
+    expect(await counts(store)).toEqual(truth(store.file));
+    expect((await counts(store)).events).toBe(30);
+    await store.append([{ event: sampleEvent('c') }]);
+    await store.close();
+    store = open(crashDir);
+    expect(await counts(store)).toEqual(truth(store.file));
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(crashDir, { recursive: true, force: true });
   });
 });

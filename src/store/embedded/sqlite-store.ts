@@ -16,6 +16,7 @@ import type {
   TraceHeaders,
 } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
+import { DedupeIndex } from './dedupe-index.js';
 import { AppendWaiters } from '../waiters.js';
 import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventRow as EventInsert, EventWriter } from './event-writer.js';
@@ -144,7 +145,9 @@ export class EmbeddedEventStore implements EventStore {
   private readonly now: () => number;
   private readonly dedupeWindowMs: number;
   /** Accepted (source, id) pairs within the window; rebuilt from the events table on open. */
-  private readonly dedupe: DedupeWindow;
+  private readonly dedupe: DedupeIndex;
+  /** Dedupe keys of the group being prepared, in sequence order from `committedSequence + 1`. */
+  private preparingKeys: string[] = [];
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
@@ -167,6 +170,9 @@ export class EmbeddedEventStore implements EventStore {
   private recentFirst: number;
   private totalBytes: number;
   private eventCount: number;
+  /** `eventCount` when the counts were last written to `meta` (see `saveCounts`). */
+  private snapshotCount: number;
+  private snapshotSequence = -1;
   private closed = false;
   /** Transactions committed by appends: with group commit, far fewer than append calls. */
   commits = 0;
@@ -196,6 +202,8 @@ export class EmbeddedEventStore implements EventStore {
     db.exec('DROP TABLE IF EXISTS dedupe');
     this.statements = {
       setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
+      setMeta: db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?'),
       read: db.prepare<[number, number], EventRow>(
         'SELECT seq, stored_at, attrs, data, data_kind, trace FROM events WHERE seq >= ? ORDER BY seq LIMIT ?',
       ),
@@ -203,6 +211,9 @@ export class EmbeddedEventStore implements EventStore {
         'SELECT seq FROM events WHERE stored_at >= ? ORDER BY stored_at, seq LIMIT 1',
       ),
       first: db.prepare<[], { seq: number | null }>('SELECT MIN(seq) AS seq FROM events'),
+      keyAt: db.prepare<[number], { dedupe_key: string | null }>(
+        'SELECT dedupe_key FROM events WHERE seq = ?',
+      ),
       getCursor: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
       commitCursor: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
       deleteCursor: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
@@ -238,27 +249,84 @@ export class EmbeddedEventStore implements EventStore {
             ...(options.writerScript === undefined ? {} : { script: options.writerScript }),
           })
         : inlineWriter(db);
-    const totals = db
-      .prepare<[], { n: number; bytes: number | null }>(
-        'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events',
-      )
-      .get();
-    this.eventCount = totals?.n ?? 0;
-    this.totalBytes = totals?.bytes ?? 0;
-    this.dedupe = new DedupeWindow(this.dedupeWindowMs);
+    const totals = this.countEvents();
+    this.eventCount = totals.events;
+    this.totalBytes = totals.bytes;
+    this.snapshotCount = this.eventCount;
+    this.dedupe = new DedupeIndex(this.dedupeWindowMs, (sequence) => this.keyOfSequence(sequence));
+    // Only the events inside the window are read: their first sequence comes from the stored_at index,
+    // then the primary key bounds the scan (ORDER BY seq alone would make SQLite walk the whole log).
     const since = this.now() - this.dedupeWindowMs;
-    for (const row of db
-      .prepare<[number], { dedupe_key: string | null; seq: number; stored_at: number }>(
-        'SELECT dedupe_key, seq, stored_at FROM events WHERE stored_at >= ? ORDER BY seq',
-      )
-      .iterate(since)) {
-      if (row.dedupe_key !== null) this.dedupe.add(row.dedupe_key, row.seq, row.stored_at);
+    const firstInWindow = this.statements.sequenceAt.get(since)?.seq;
+    if (firstInWindow !== undefined) {
+      for (const row of db
+        .prepare<[number], { dedupe_key: string | null; seq: number; stored_at: number }>(
+          'SELECT dedupe_key, seq, stored_at FROM events WHERE seq >= ? ORDER BY seq',
+        )
+        .iterate(firstInWindow)) {
+        if (row.dedupe_key !== null)
+          this.dedupe.add(DedupeIndex.hash(row.dedupe_key), row.seq, row.stored_at);
+      }
     }
     const interval = options.maintenanceIntervalMs ?? 5_000;
     if (interval > 0) {
       this.maintenanceTimer = setInterval(() => this.runMaintenance(), interval);
       this.maintenanceTimer.unref();
     }
+  }
+
+  /**
+   * Events and bytes in the log. Counting 10 million rows takes seconds, so the counts are saved in
+   * `meta` (by maintenance, retention and close) with the sequence they are valid up to, and only the
+   * events appended after that are counted on open. A snapshot whose first sequence no longer matches
+   * the log (written by a build that did not keep it up to date) is ignored and the log counted whole.
+   */
+  private countEvents(): { events: number; bytes: number } {
+    const get = (key: string): number | undefined => this.statements.getMeta.get(key)?.value;
+    const through = get('count_through');
+    const first = this.statements.first.get()?.seq ?? null;
+    if (
+      through !== undefined &&
+      (get('count_first') ?? null) === (first ?? 0) &&
+      through <= this.lastSequence
+    ) {
+      const tail = this.db
+        .prepare<[number], { n: number; bytes: number | null }>(
+          'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events WHERE seq > ?',
+        )
+        .get(through);
+      return {
+        events: (get('count_events') ?? 0) + (tail?.n ?? 0),
+        bytes: (get('count_bytes') ?? 0) + (tail?.bytes ?? 0),
+      };
+    }
+    const totals = this.db
+      .prepare<[], { n: number; bytes: number | null }>(
+        'SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events',
+      )
+      .get();
+    return { events: totals?.n ?? 0, bytes: totals?.bytes ?? 0 };
+  }
+
+  /**
+   * Saves the counts of the committed log (call inside a transaction, or alone: one small write).
+   * Only while no group is being written, so that the counts are those of `committedSequence`.
+   */
+  private saveCounts(first: number): void {
+    this.statements.setMeta.run('count_through', this.committedSequence);
+    this.statements.setMeta.run('count_first', first);
+    this.statements.setMeta.run('count_events', this.eventCount);
+    this.statements.setMeta.run('count_bytes', this.totalBytes);
+    this.snapshotCount = this.eventCount;
+    this.snapshotSequence = this.committedSequence;
+  }
+
+  /** Saves the counts when they moved and nothing is in flight; bounds what the next open counts. */
+  private maybeSaveCounts(): void {
+    if (this.flushing !== undefined || this.committedSequence !== this.lastSequence) return;
+    if (this.snapshotSequence === this.committedSequence && this.snapshotCount === this.eventCount) return;
+    const first = this.statements.first.get()?.seq ?? 0;
+    this.db.transaction(() => this.saveCounts(first))();
   }
 
   isReady(): boolean {
@@ -293,8 +361,10 @@ export class EmbeddedEventStore implements EventStore {
     const now = this.now();
     const appended: StoredEvent[] = [];
     const rows: EventInsert[] = [];
-    const added: string[] = [];
+    const added: number[] = [];
+    this.preparingKeys = [];
     const results = batch.map((request) => this.prepareRequest(request.inputs, now, rows, appended, added));
+    this.preparingKeys = [];
     const written = rows.length === 0 ? Promise.resolve() : this.writer.write(rows);
     this.flushing = written
       .then(
@@ -309,7 +379,7 @@ export class EmbeddedEventStore implements EventStore {
           this.lastSequence = startSequence;
           this.totalBytes = startBytes;
           this.eventCount = startCount;
-          for (const key of added) this.dedupe.remove(key);
+          this.dedupe.rollback(added, startSequence);
           const error = isBusy(cause)
             ? new HeraldError(
                 'HERALD_STORE_UNAVAILABLE',
@@ -335,12 +405,13 @@ export class EmbeddedEventStore implements EventStore {
     now: number,
     rows: EventInsert[],
     appended: StoredEvent[],
-    added: string[],
+    added: number[],
   ): AppendOutcome[] {
     const outcomes: AppendOutcome[] = [];
     for (const { event, trace } of inputs) {
       const key = DedupeWindow.key(event.attributes['source'] as string, event.attributes['id'] as string);
-      const seen = this.dedupe.find(key, now);
+      const hash = DedupeIndex.hash(key);
+      const seen = this.dedupe.find(key, hash, now);
       if (seen !== undefined) {
         outcomes.push({ sequence: seen, duplicate: true });
         continue;
@@ -350,8 +421,9 @@ export class EmbeddedEventStore implements EventStore {
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = attrs.length + (event.data?.byteLength ?? 0);
       rows.push([sequence, now, attrs, event.data ?? null, event.dataKind, traceJson, size, key]);
-      this.dedupe.add(key, sequence, now);
-      added.push(key);
+      this.dedupe.add(hash, sequence, now);
+      this.preparingKeys.push(key);
+      added.push(hash);
       this.totalBytes += size;
       this.eventCount++;
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
@@ -360,6 +432,17 @@ export class EmbeddedEventStore implements EventStore {
     // The high-water mark is not written here: the events table holds it (MAX(seq)) until retention
     // deletes the newest events, and deleteBefore persists it first.
     return outcomes;
+  }
+
+  /** The dedupe key of a stored (or being prepared) sequence, to confirm a dedupe hash hit. */
+  private keyOfSequence(sequence: number): string | undefined {
+    if (sequence > this.committedSequence) return this.preparingKeys[sequence - this.committedSequence - 1];
+    if (sequence >= this.recentFirst && this.recent.length > 0) {
+      const attributes = this.recent[sequence - this.recentFirst]?.event.attributes;
+      if (attributes !== undefined)
+        return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
+    }
+    return this.statements.keyAt.get(sequence)?.dedupe_key ?? undefined;
   }
 
   /** Adds committed events to the recent-events window, dropping the oldest beyond its size. */
@@ -570,6 +653,7 @@ export class EmbeddedEventStore implements EventStore {
         }
       }
       if (cutoff > 0) this.deleteBefore(cutoff);
+      this.maybeSaveCounts();
     } catch {
       // Maintenance is retried on the next tick; a busy database must not crash the broker.
     }
@@ -582,17 +666,31 @@ export class EmbeddedEventStore implements EventStore {
       )
       .get(cutoff);
     if (removed === undefined || removed.n === 0) return;
-    this.db.transaction(() => {
-      this.statements.setLast.run(this.committedSequence);
-      this.db.prepare('DELETE FROM events WHERE seq < ?').run(cutoff);
-    })();
+    const eventsBefore = this.eventCount;
+    const bytesBefore = this.totalBytes;
+    this.eventCount -= removed.n;
+    this.totalBytes -= removed.bytes ?? 0;
+    try {
+      this.db.transaction(() => {
+        this.statements.setLast.run(this.committedSequence);
+        this.db.prepare('DELETE FROM events WHERE seq < ?').run(cutoff);
+        // Saved with the delete, so a snapshot never counts events that are gone.
+        if (this.flushing === undefined && this.committedSequence === this.lastSequence) {
+          this.saveCounts(this.statements.first.get()?.seq ?? 0);
+        } else {
+          this.statements.setMeta.run('count_first', -1);
+        }
+      })();
+    } catch (error) {
+      this.eventCount = eventsBefore;
+      this.totalBytes = bytesBefore;
+      throw error;
+    }
     if (cutoff > this.recentFirst) {
       const drop = Math.min(this.recent.length, cutoff - this.recentFirst);
       this.recent = this.recent.slice(drop);
       this.recentFirst = cutoff;
     }
-    this.eventCount -= removed.n;
-    this.totalBytes -= removed.bytes ?? 0;
   }
 
   async close(): Promise<void> {
@@ -603,6 +701,11 @@ export class EmbeddedEventStore implements EventStore {
       await this.flushing;
     }
     this.flushDeadLetters();
+    try {
+      this.maybeSaveCounts();
+    } catch {
+      // The next open counts the log instead.
+    }
     this.closed = true;
     await this.writer.close();
     if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);

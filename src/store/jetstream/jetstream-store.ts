@@ -28,6 +28,7 @@ import type {
   NewDeadLetter,
   RetentionPolicy,
   StoredEvent,
+  StoreNotReady,
   SubscriptionRecord,
 } from '../types.js';
 import { KeyedSerial } from '../keyed-serial.js';
@@ -41,6 +42,10 @@ import {
   encodeToken,
 } from './codec.js';
 import type { EncodedRecord } from './codec.js';
+import { natsConnectOptions } from './nats-connect-options.js';
+import type { NatsConnectionSecurity } from './nats-connect-options.js';
+import { connectFailure, setUpFailure } from './not-ready.js';
+import type { JetStreamNotReady } from './not-ready.js';
 
 /** The part of a pino logger the store uses. */
 export interface StoreLogger {
@@ -50,8 +55,10 @@ export interface StoreLogger {
 }
 
 export interface JetStreamStoreOptions {
-  /** NATS server URL(s): a list, or one string with comma-separated URLs. */
+  /** NATS server URL(s): a list, or one string with comma-separated URLs (nats://, tls://, user info). */
   readonly servers: string | readonly string[];
+  /** Credentials and TLS for the NATS connection. */
+  readonly security?: NatsConnectionSecurity;
   /** Names the stream (`HERALD_<broker>`), its subjects (`herald.<broker>.…`) and the KV buckets. */
   readonly brokerName?: string;
   /** Stream `duplicate_window`; 0 turns deduplication off. Default 2 minutes. */
@@ -197,6 +204,8 @@ export class JetStreamEventStore implements EventStore {
   readonly bucketPrefix: string;
   private readonly deadLetterPrefix: string;
   private readonly servers: string[];
+  private readonly security: NatsConnectionSecurity;
+  private notReady: JetStreamNotReady = { cause: 'nats-connecting', detail: 'connecting to NATS' };
   private readonly dedupeWindowMs: number;
   private readonly retention: RetentionPolicy;
   private readonly replicas: number;
@@ -237,6 +246,7 @@ export class JetStreamEventStore implements EventStore {
     this.bucketPrefix = `herald_${broker}`;
     const servers = typeof options.servers === 'string' ? options.servers.split(',') : options.servers;
     this.servers = servers.map((s) => s.trim()).filter((s) => s !== '');
+    this.security = options.security ?? {};
     this.dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
     this.retention = {
       maxAgeMs: options.retention?.maxAgeMs ?? 0,
@@ -271,6 +281,24 @@ export class JetStreamEventStore implements EventStore {
     return !this.closed && this.connected && this.handles !== undefined;
   }
 
+  notReadyReason(): StoreNotReady | undefined {
+    if (this.isReady()) return undefined;
+    if (this.closed) return { cause: 'closed', detail: 'the store is closed' };
+    return this.notReady;
+  }
+
+  /** Records why the store is not ready; logs when the cause changes, and every tenth attempt. */
+  private failed(reason: JetStreamNotReady, error: unknown, attempt: number, servers?: string[]): void {
+    const changed = reason.cause !== this.notReady.cause;
+    this.notReady = reason;
+    if (changed || attempt % 10 === 0) {
+      this.logger?.warn(
+        { cause: reason.cause, detail: reason.detail, err: error, attempt, servers },
+        `the jetstream store is not ready: ${reason.detail}; retrying`,
+      );
+    }
+  }
+
   private async pause(ms: number): Promise<void> {
     await delay(ms, undefined, { signal: this.stopController.signal }).catch(() => undefined);
   }
@@ -278,10 +306,12 @@ export class JetStreamEventStore implements EventStore {
   /** Connects (retrying forever with backoff), then creates or updates the stream and buckets. */
   private async run(): Promise<void> {
     let nc: NatsConnection | undefined;
+    const target = natsConnectOptions(this.servers, this.security);
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         nc = await connect({
-          servers: this.servers,
+          ...target.options,
+          servers: target.servers,
           name: `herald ${this.streamName}`,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1_000,
@@ -292,12 +322,7 @@ export class JetStreamEventStore implements EventStore {
         });
         break;
       } catch (error) {
-        if (attempt % 10 === 0) {
-          this.logger?.warn(
-            { err: error, servers: this.servers, attempt },
-            'NATS is not reachable yet; retrying',
-          );
-        }
+        this.failed(connectFailure(error, target.security), error, attempt, target.redacted);
         await this.pause(Math.min(250 * 2 ** attempt, 5_000));
       }
     }
@@ -307,6 +332,10 @@ export class JetStreamEventStore implements EventStore {
       return;
     }
     this.connected = true;
+    this.notReady = {
+      cause: 'jetstream-setup',
+      detail: 'creating or checking the JetStream stream and buckets',
+    };
     void this.followStatus(nc);
     for (let attempt = 0; !this.closed; attempt++) {
       try {
@@ -320,12 +349,7 @@ export class JetStreamEventStore implements EventStore {
         this.resolveStarted(handles);
         return;
       } catch (error) {
-        if (attempt % 10 === 0) {
-          this.logger?.warn(
-            { err: error, attempt },
-            'setting up the JetStream stream and buckets failed; retrying',
-          );
-        }
+        this.failed(setUpFailure(error, this.replicas), error, attempt);
         await this.pause(Math.min(250 * 2 ** attempt, 5_000));
       }
     }
@@ -337,6 +361,10 @@ export class JetStreamEventStore implements EventStore {
       switch (status.type) {
         case 'disconnect':
           this.connected = false;
+          this.notReady = {
+            cause: 'nats-disconnected',
+            detail: 'the connection to NATS was lost; reconnecting',
+          };
           this.logger?.warn({ server: status.server }, 'disconnected from NATS; reconnecting');
           break;
         case 'reconnect':

@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /** Client port (default: a free loopback port). */
   port?: number;
+  /** Lines appended to the server's configuration file: `authorization { … }`, `tls { … }`, operator mode. */
+  config?: string;
 }
 
 export interface NatsServer {
@@ -103,6 +105,7 @@ interface NodeConfig {
   jetstream: boolean;
   dir: string;
   cluster?: { name: string; port: number; routes: readonly number[] };
+  extra?: string;
 }
 
 function renderConfig(c: NodeConfig): string {
@@ -132,6 +135,7 @@ function renderConfig(c: NodeConfig): string {
       '}',
     );
   }
+  if (c.extra !== undefined) lines.push(c.extra);
   return `${lines.join('\n')}\n`;
 }
 
@@ -236,6 +240,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     monitorPort,
     jetstream: opts.jetstream ?? true,
     dir,
+    ...(opts.config === undefined ? {} : { extra: opts.config }),
   });
   try {
     await node.start();

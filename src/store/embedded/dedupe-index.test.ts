@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { DedupeIndex } from './dedupe-index.js';
+
+/** Two different keys with the same 32-bit hash, found by search (deterministic: the hash is fixed). */
+function findCollision(): [string, string] {
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const key = `/source id-${i}`;
+    const hash = DedupeIndex.hash(key);
+    const other = seen.get(hash);
+    if (other !== undefined) return [other, key];
+    seen.set(hash, key);
+  }
+}
+
+/** An index over an in-memory "log" of keys by sequence, as the store gives it. */
+function indexOver(windowMs: number) {
+  const log = new Map<number, string>();
+  const index = new DedupeIndex(windowMs, (sequence) => log.get(sequence));
+  let last = 0;
+  return {
+    index,
+    log,
+    /** Stores `key` at `at` unless a copy is within the window; returns [sequence, duplicate]. */
+    append(key: string, at: number): [number, boolean] {
+      const hash = DedupeIndex.hash(key);
+      const seen = index.find(key, hash, at);
+      if (seen !== undefined) return [seen, true];
+      const sequence = ++last;
+      log.set(sequence, key);
+      index.add(hash, sequence, at);
+      return [sequence, false];
+    },
+  };
+}
+
+let collision: [string, string] | undefined;
+const collidingKeys = (): [string, string] => (collision ??= findCollision());
+
+describe('DedupeIndex', () => {
+  it('never takes a new key for a duplicate of another key with the same hash', () => {
+    const [a, b] = collidingKeys();
+    expect(a).not.toBe(b);
+    expect(DedupeIndex.hash(a)).toBe(DedupeIndex.hash(b));
+    const { append } = indexOver(1_000);
+    expect(append(a, 0)).toEqual([1, false]);
+    expect(append(b, 1)).toEqual([2, false]);
+    expect(append(a, 2)).toEqual([1, true]);
+    expect(append(b, 3)).toEqual([2, true]);
+  });
+
+  it('forgets keys once they are older than the window, also when pruned', () => {
+    const { append, index } = indexOver(100);
+    append('k1', 0);
+    append('k2', 50);
+    expect(append('k1', 100)).toEqual([1, true]);
+    expect(append('k1', 101)).toEqual([3, false]);
+    expect(append('k2', 140)).toEqual([2, true]);
+    index.prune(151);
+    expect(index.size).toBe(1);
+    expect(append('k2', 151)).toEqual([4, false]);
+    expect(append('k1', 152)).toEqual([3, true]);
+    index.prune(10_000);
+    expect(index.size).toBe(0);
+    expect(append('k1', 10_000)).toEqual([5, false]);
+  });
+
+  it('forgets the sequences of a group that failed to commit', () => {
+    const [a, b] = collidingKeys();
+    const { append, index, log } = indexOver(1_000);
+    append(a, 0);
+    append('x', 1);
+    append(b, 1);
+    index.rollback([DedupeIndex.hash('x'), DedupeIndex.hash(b)], 1);
+    log.delete(2);
+    log.delete(3);
+    expect(index.find(a, DedupeIndex.hash(a), 2)).toBe(1);
+    expect(index.find(b, DedupeIndex.hash(b), 2)).toBeUndefined();
+    expect(index.find('x', DedupeIndex.hash('x'), 2)).toBeUndefined();
+  });
+});
