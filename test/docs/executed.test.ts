@@ -90,13 +90,7 @@ async function expectStep(page: DocPage, line: number): Promise<void> {
 
 async function check(page: DocPage, block: DocBlock, index: number): Promise<void> {
   const kind = classify(block);
-  count(
-    kind.kind === 'json' && kind.output !== false
-      ? 'output blocks compared'
-      : kind.kind === 'config' && kind.run === undefined
-        ? 'config files written'
-        : `${kind.kind} blocks`,
-  );
+  count(kind.kind === 'config' && kind.run === undefined ? 'config files written' : `${kind.kind} blocks`);
   switch (kind.kind) {
     case 'unknown':
       throw new Error(`${block.file}:${block.line}: ${kind.why}`);
@@ -105,22 +99,24 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
       return;
     case 'manifest':
       return; // manifests.test.ts
-    case 'json': {
-      const value: unknown = JSON.parse(block.text);
-      expect(value).toBeDefined();
-      if (kind.output === false) return;
+    case 'json':
+      expect(JSON.parse(block.text)).toBeDefined();
+      return;
+    case 'output': {
       const previous = page.blocks.slice(0, index).findLast((b) => classify(b).kind === 'shell');
       const previousKind = previous === undefined ? undefined : classify(previous);
       if (previousKind?.kind !== 'shell') throw new Error('an output block must follow a shell block');
       const command = previousKind.commands.at(-1)!;
       const result = (await pageRun(page.file)).results.get(command.line);
-      expect(result?.rc, `${block.file}:${command.line} ${command.text}`).toBe(0);
-      if (kind.output === 'shape')
+      const where = `${block.file}:${command.line} ${command.text}`;
+      expect(result?.rc, where).toBe(command.exit ?? 0);
+      if (kind.mode === 'shape')
+        expect(shapeMatches(block.text, result!.output), `${where}\n${result!.output}`).toBeUndefined();
+      else
         expect(
-          shapeMatches(block.text, result!.output),
-          `${block.file}:${command.line}\n${result!.output}`,
-        ).toBeUndefined();
-      else expect(outputMatches(block.text, result!.output), result!.output).toBe(true);
+          outputMatches(block.text, result!.output),
+          `${where}\nthe page shows:\n${block.text}\nit printed:\n${result!.output}`,
+        ).toBe(true);
       return;
     }
     case 'config':
@@ -137,7 +133,8 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
         const result = run.results.get(command.line);
         if (result === undefined || result.rc === undefined)
           throw new Error(`${where}\nnever finished:\n${context(run, command.line)}`);
-        const ok = kind.interrupt === undefined ? [0] : [0, 124];
+        const ok =
+          command.exit !== undefined ? [command.exit] : kind.interrupt === undefined ? [0] : [0, 124];
         expect(ok, `${where}\nexit ${result.rc}:\n${result.output}`).toContain(result.rc);
         const last = result.statuses.at(-1);
         if (command.status !== undefined) expect(last, `${where}\n${result.output}`).toBe(command.status);

@@ -44,6 +44,7 @@ describe('shell blocks', () => {
       [25, undefined, undefined],
     ]);
     expect(commands[1]?.text).toBe('cat > f <<EOF\na=1\nEOF');
+    expect(shellCommands(block('herald broker --policy p.yaml # → exit 2'))[0]?.exit).toBe(2);
   });
 
   it('knows every kind of block, and refuses one it cannot run unless a marker says why', () => {

@@ -7,7 +7,11 @@
 //   <!-- docs-test: background restart wait="tcp:9000" -->  stops the session's earlier servers first
 //   <!-- docs-test: interrupt=2 -->   each command stopped after 2 s, as with Ctrl-C (a live tail)
 //   <!-- docs-test: output="shape" -->  the output shown is illustrative: compare its JSON shape only
-//   <!-- docs-test: output -->  a json block that shows what the shell block before it printed
+//   <!-- docs-test: output -->  a block that shows what the last command of the shell block before it printed
+//
+// In a shell block, comments right after a command (or at the end of its line) say what it does:
+// `# → 201` or `# 403: …` the HTTP status of its (last) request, `# → exit 2` its exit status, and any
+// other comment lines right after it its output.
 //
 // A marker that no fence follows is a step of its own at its place in the page: a server the following
 // examples talk to, which the prose asks the reader to start (`restart` stops the earlier ones first;
@@ -105,6 +109,8 @@ export interface ShellCommand {
   readonly status: number | undefined;
   /** Output the page shows in comment lines right after the command (without the `# `). */
   readonly output: string | undefined;
+  /** The exit status the page says the command ends with (`# → exit 2`), when it is not 0. */
+  readonly exit: number | undefined;
 }
 
 function complete(text: string): boolean {
@@ -117,11 +123,13 @@ function complete(text: string): boolean {
 }
 
 const STATUS_COMMENT = /^(?:→\s*)?([1-5]\d\d)(?:$|[\s:;,])/;
+const EXIT_COMMENT = /^(?:→\s*)?exit (\d+)(?:$|[\s:;,])/;
 
 /** Splits a shell block into its commands, as a shell reads them, with the output the page shows. */
 export function shellCommands(block: DocBlock): ShellCommand[] {
   const lines = block.text.split('\n');
-  const commands: Array<{ line: number; text: string; status?: number; output: string[] }> = [];
+  const commands: Array<{ line: number; text: string; status?: number; exit?: number; output: string[] }> =
+    [];
   let last: (typeof commands)[number] | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -133,7 +141,9 @@ export function shellCommands(block: DocBlock): ShellCommand[] {
       const comment = line.trimStart().replace(/^#\s?/, '');
       if (last !== undefined) {
         const status = last.output.length === 0 ? STATUS_COMMENT.exec(comment) : null;
+        const exit = last.output.length === 0 ? EXIT_COMMENT.exec(comment) : null;
         if (status !== null) last.status = Number(status[1]);
+        else if (exit !== null) last.exit = Number(exit[1]);
         else last.output.push(comment);
       }
       continue;
@@ -152,14 +162,17 @@ export function shellCommands(block: DocBlock): ShellCommand[] {
     }
     const trailing = / #\s*(.*)$/.exec(lines[i]!);
     const status = trailing === null ? null : STATUS_COMMENT.exec(trailing[1]!);
+    const exit = trailing === null ? null : EXIT_COMMENT.exec(trailing[1]!);
     last = { line: block.line + 1 + start, text, output: [] };
     if (status !== null) last.status = Number(status[1]);
+    if (exit !== null) last.exit = Number(exit[1]);
     commands.push(last);
   }
   return commands.map((c) => ({
     line: c.line,
     text: c.text,
     status: c.status,
+    exit: c.exit,
     output: c.output.length > 0 ? c.output.join('\n') : undefined,
   }));
 }

@@ -24,7 +24,8 @@ export type BlockKind =
   | { kind: 'shell'; commands: ShellCommand[]; interrupt?: number }
   | { kind: 'background'; wait: string; restart: boolean }
   | { kind: 'js' }
-  | { kind: 'json'; output: false | 'exact' | 'shape' }
+  | { kind: 'json' }
+  | { kind: 'output'; mode: 'exact' | 'shape' }
   | { kind: 'config'; name: string; run: string | undefined }
   | { kind: 'manifest' }
   | { kind: 'unknown'; why: string };
@@ -53,10 +54,9 @@ export function classify(block: DocBlock): BlockKind {
     };
   }
   if (['js', 'javascript', 'mjs'].includes(block.language)) return { kind: 'js' };
-  if (block.language === 'json') {
-    const output = marker['output'];
-    return { kind: 'json', output: output === undefined ? false : output === 'shape' ? 'shape' : 'exact' };
-  }
+  const output = marker['output'];
+  if (output !== undefined) return { kind: 'output', mode: output === 'shape' ? 'shape' : 'exact' };
+  if (block.language === 'json') return { kind: 'json' };
   if (block.language === 'yaml' || block.language === 'yml') {
     const config = CONFIG_FILE.exec(block.text.split('\n')[0] ?? '');
     if (config !== null) return { kind: 'config', name: config[1]!, run: config[2]?.trim() };
