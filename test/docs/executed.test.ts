@@ -98,6 +98,7 @@ async function check(page: DocPage, block: DocBlock, index: number): Promise<voi
       skipped.push(`  ${block.file}:${block.line}: ${kind.reason}`);
       return;
     case 'manifest':
+    case 'kubectl-columns':
       return; // manifests.test.ts
     case 'json':
       expect(JSON.parse(block.text)).toBeDefined();

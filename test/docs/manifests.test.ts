@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshCrds } from '../infra/mesh/crds.js';
 import { Applier, installCrds, manifests, yamlBlocks } from '../k8s/apply.js';
 import type { KubeManifest } from '../k8s/apply.js';
-import { startCluster } from '../k8s/cluster.js';
+import { GROUP_PATH, startCluster } from '../k8s/cluster.js';
+import { kubeRequest } from '../infra/k8s/apiserver.js';
 import { compileSqlFilter } from '../../src/filters/index.js';
 import { resourceToDefinition } from '../../src/k8s-api/index.js';
 import type { SubscriptionResource } from '../../src/k8s-api/index.js';
@@ -102,6 +103,40 @@ describe('docs/istio.md and docs/knative.md against a real API server with the I
         if (typeof object.apiVersion === 'string' && object.kind !== 'Namespace')
           await applier.delete(object);
     }
+  });
+
+  // `kubectl get` prints the table the API server returns for the resource (server-side printing): the
+  // header a page shows must be that table's columns.
+  const gets = PAGES.flatMap((file) =>
+    readPage(file)
+      .blocks.filter((b) => classify(b).kind === 'kubectl-columns')
+      .map((b) => [`${b.file}:${b.line}`, b.text] as const),
+  );
+  it.each(gets)('%s: the header is what kubectl get prints', async (_where, text) => {
+    const [, resource, namespace, header] = /^kubectl get (\S+) -n (\S+)\n# (.+)$/m.exec(text) ?? [];
+    expect(header, text).toBeDefined();
+    // Right after start-up the API server may answer 429 "storage is (re)initializing" for a moment.
+    let table;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      table = await kubeRequest(
+        cluster.apiserver.server,
+        cluster.apiserver.token,
+        'GET',
+        `${GROUP_PATH}/namespaces/${namespace}/${resource}`,
+        undefined,
+        { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+      );
+      if (table.status !== 429) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    table = table!;
+    expect(table.status, table.text).toBe(200);
+    const columns = (
+      table.body as { columnDefinitions: Array<{ name: string; priority: number }> }
+    ).columnDefinitions
+      .filter((c) => c.priority === 0)
+      .map((c) => c.name.toUpperCase().replaceAll(' ', '-'));
+    expect(header!.trim().split(/\s+/)).toEqual(columns);
   });
 
   it('the labels, ServiceAccount and Service the recipes name are what the operator creates for a Broker', () => {

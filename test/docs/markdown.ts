@@ -7,6 +7,8 @@
 //   <!-- docs-test: background restart wait="tcp:9000" -->  stops the session's earlier servers first
 //   <!-- docs-test: interrupt=2 -->   each command stopped after 2 s, as with Ctrl-C (a live tail)
 //   <!-- docs-test: output="shape" -->  the output shown is illustrative: compare its JSON shape only
+//   <!-- docs-test: kubectl-columns -->  `kubectl get X -n NS` and the header it prints: manifests.test.ts
+//       compares the header with the columns the API server's table for X has (what kubectl prints)
 //   <!-- docs-test: output -->  a block that shows what the last command of the shell block before it printed
 //
 // In a shell block, comments right after a command (or at the end of its line) say what it does:

@@ -28,6 +28,7 @@ export type BlockKind =
   | { kind: 'output'; mode: 'exact' | 'shape' }
   | { kind: 'config'; name: string; run: string | undefined }
   | { kind: 'manifest' }
+  | { kind: 'kubectl-columns' }
   | { kind: 'unknown'; why: string };
 
 const CONFIG_FILE = /^#\s*([\w.-]+\.ya?ml)\b(?:.*?run with:\s*(.+))?$/;
@@ -41,6 +42,7 @@ export function classify(block: DocBlock): BlockKind {
       : { kind: 'unknown', why: 'a skip marker needs reason="…"' };
   }
   if (SHELL_LANGUAGES.has(block.language)) {
+    if (marker['kubectl-columns'] !== undefined) return { kind: 'kubectl-columns' };
     if (marker['background'] !== undefined) {
       const wait = marker['wait'];
       if (typeof wait !== 'string') return { kind: 'unknown', why: 'a background block needs wait="…"' };
