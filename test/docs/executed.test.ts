@@ -5,11 +5,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { outputMatches, readPage, shapeMatches } from './markdown.js';
 import { PAGES } from './pages.js';
 import type { DocBlock, DocPage } from './markdown.js';
-import { classify, linkHerald, runPage } from './session.js';
+import { classify, runPage } from './session.js';
 import type { PageRun } from './session.js';
 import { removeDir } from '../harness/processes.js';
 
@@ -19,7 +19,6 @@ const runnable = (page: DocPage) =>
   page.blocks.some((b) => ['shell', 'background', 'js', 'config'].includes(classify(b).kind));
 
 const base = mkdtempSync(path.join(tmpdir(), 'herald-docs-'));
-let heraldBin: string;
 const runs = new Map<string, Promise<PageRun>>();
 const skipped: string[] = [];
 const checked = new Map<string, number>();
@@ -45,7 +44,7 @@ function start(page: DocPage): Promise<PageRun> {
     run = (async () => {
       await acquire();
       try {
-        return await runPage(page, { heraldBin, dir, timeoutMs: 120_000 });
+        return await runPage(page, { dir, timeoutMs: 120_000 });
       } finally {
         release();
       }
@@ -62,10 +61,6 @@ function pageRun(file: string): Promise<PageRun> {
   if (following !== undefined && process.env['DOCS_PAGE'] === undefined) void start(following);
   return start(queue[at]!);
 }
-
-beforeAll(() => {
-  heraldBin = linkHerald(path.join(base, 'prefix'));
-}, 30_000);
 
 afterAll(() => {
   const counts = [...checked].map(([what, n]) => `${n} ${what}`).join(', ');

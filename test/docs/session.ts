@@ -86,6 +86,7 @@ const MARK = '@@docs-test@@';
 
 /** Puts `herald` on the PATH the way the README says: `npm link`, here into a prefix of the test's own. */
 export function linkHerald(prefix: string): string {
+  mkdirSync(prefix, { recursive: true });
   execFileSync('npm', ['link', '--offline', '--no-audit', '--no-fund'], {
     cwd: ROOT,
     env: { ...process.env, npm_config_prefix: prefix },
@@ -290,8 +291,6 @@ function parse(transcript: string): Map<number, CommandResult> {
 }
 
 export interface SessionOptions {
-  /** The bin directory `npm link` filled. */
-  readonly heraldBin: string;
   readonly dir: string;
   readonly timeoutMs: number;
 }
@@ -299,6 +298,8 @@ export interface SessionOptions {
 /** Runs every runnable block of a page in one shell session and reports what each command did. */
 export async function runPage(page: DocPage, options: SessionOptions): Promise<PageRun> {
   const { dir } = options;
+  // Each page has its own npm prefix, so a page's own `npm link` never races another page's `herald`.
+  const heraldBin = linkHerald(path.join(dir, 'prefix'));
   writeShims(dir);
   const work = projectView(dir);
   for (const sub of ['home', 'tmp']) mkdirSync(path.join(dir, sub), { recursive: true });
@@ -310,11 +311,11 @@ export async function runPage(page: DocPage, options: SessionOptions): Promise<P
     env[name] = value;
   }
   Object.assign(env, {
-    PATH: `${path.join(dir, 'bin')}:${options.heraldBin}:${process.env['PATH'] ?? ''}`,
+    PATH: `${path.join(dir, 'bin')}:${heraldBin}:${process.env['PATH'] ?? ''}`,
     HOME: path.join(dir, 'home'),
     TMPDIR: path.join(dir, 'tmp'),
     HERALD_CACHE: process.env['HERALD_CACHE'] ?? path.join(homedir(), '.cache/herald'),
-    npm_config_prefix: path.dirname(options.heraldBin),
+    npm_config_prefix: path.dirname(heraldBin),
     npm_config_offline: 'true',
     npm_config_audit: 'false',
     npm_config_fund: 'false',
