@@ -69,10 +69,13 @@ describe('shell blocks', () => {
 });
 
 describe('outputs', () => {
-  it('compares exactly but for whitespace, … and numbers', () => {
+  it('compares exactly but for whitespace, … and the digits inside strings', () => {
     expect(outputMatches('{"value": true, "error": null}', '{"value":true,"error":null}\n')).toBe(true);
     expect(outputMatches('{"value": false, "error": null}', '{"value":true,"error":null}')).toBe(false);
-    expect(outputMatches('{"a":"…","n":5},…]', '{"a":"x y","n":12},{"b":1}]')).toBe(true);
+    expect(outputMatches('{"a":"…","n":5},…]', '{"a":"x y","n":5},{"b":1}]')).toBe(true);
+    expect(outputMatches('{"a":"…","n":5}', '{"a":"x","n":12}')).toBe(false); // numbers are compared
+    expect(outputMatches('{"at":"2026-12-01T12:00:00Z"}', '{"at":"2027-01-02T03:04:05Z"}')).toBe(true);
+    expect(outputMatches('{"v":"1fe9…"}', '{"v":"1fe9961"}')).toBe(true);
     expect(outputMatches('[{"a":"…"}]', '[{"a":"x"},{"a":"y"}]')).toBe(false); // "…" is one string
   });
 

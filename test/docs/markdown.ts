@@ -180,19 +180,24 @@ export function shellCommands(block: DocBlock): ShellCommand[] {
 }
 
 /**
- * Whether `actual` is what the page shows: whitespace is ignored, `"…"` stands for any JSON string, any
- * other `…` for anything, and a run of digits for any run of digits (times, counts and sizes differ from
- * run to run).
+ * Whether `actual` is what the page shows: whitespace is ignored, `"…"` stands for any JSON string, any other
+ * `…` for anything, and inside a quoted string a run of digits for any run of digits (times, versions and
+ * ids differ from run to run; numbers outside strings, such as a status or an index, must be equal).
  */
 export function outputMatches(expected: string, actual: string): boolean {
   const squeeze = (s: string) => s.replace(/\s+/g, '');
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const pattern = squeeze(expected)
-    .split(/("…"|…|\d+)/)
+    .split(/("…"|…|"(?:[^"\\]|\\.)*")/)
     .map((part) => {
       if (part === '"…"') return '"[^"]*"';
       if (part === '…') return '[\\s\\S]*?';
-      if (/^\d+$/.test(part)) return '\\d+';
-      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      if (part.startsWith('"'))
+        return part
+          .split(/(…|\d+)/)
+          .map((p) => (p === '…' ? '[^"]*' : /^\d+$/.test(p) ? '\\d+' : escape(p)))
+          .join('');
+      return escape(part);
     })
     .join('');
   return new RegExp(`^${pattern}$`).test(squeeze(actual));
