@@ -15,6 +15,11 @@
 // `# → 201` or `# 403: …` the HTTP status of its (last) request, `# → exit 2` its exit status, and any
 // other comment lines right after it its output.
 //
+// Without a marker: shell blocks run in the page's shell, js blocks with node, json blocks must parse, a
+// YAML block whose first line is `# NAME.yaml — run with: COMMAND` is written as NAME.yaml and COMMAND
+// started as the page's server (`# NAME.yaml` alone: only written), and any other YAML is a Kubernetes
+// manifest that manifests.test.ts applies. Any other block fails the test unless a marker says why.
+//
 // A marker that no fence follows is a step of its own at its place in the page: a server the following
 // examples talk to, which the prose asks the reader to start (`restart` stops the earlier ones first;
 // `wait` defaults to http://localhost:8080/readyz):

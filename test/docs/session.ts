@@ -9,7 +9,7 @@
 // Between the page and the machine there are two small shims on the PATH: `npm` (install and build are
 // done by the test run already; `npm start` is the package's start script without its build step) and
 // `curl` (the real curl, which also writes each request's HTTP status for the test's checks).
-// `herald` is on the PATH the documented way: `npm link`, into a prefix of the test's own.
+// `herald` is on the PATH the documented way: `npm link`, into the page's own npm prefix.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
