@@ -305,16 +305,18 @@ export async function runPage(page: DocPage, options: SessionOptions): Promise<P
   for (const sub of ['home', 'tmp']) mkdirSync(path.join(dir, sub), { recursive: true });
   const file = path.join(dir, 'page.sh');
   writeFileSync(file, script(page, dir));
+  const cache = process.env['HERALD_CACHE'] ?? path.join(homedir(), '.cache/herald');
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (/^(HERALD_|OTEL_|KUBECONFIG$|npm_)/.test(name)) continue;
     env[name] = value;
   }
   Object.assign(env, {
-    PATH: `${path.join(dir, 'bin')}:${heraldBin}:${process.env['PATH'] ?? ''}`,
+    // Last on the PATH: the servers the test run built (nats-server), which the docs expect installed.
+    PATH: `${path.join(dir, 'bin')}:${heraldBin}:${process.env['PATH'] ?? ''}:${path.join(cache, 'bin')}`,
     HOME: path.join(dir, 'home'),
     TMPDIR: path.join(dir, 'tmp'),
-    HERALD_CACHE: process.env['HERALD_CACHE'] ?? path.join(homedir(), '.cache/herald'),
+    HERALD_CACHE: cache,
     npm_config_prefix: path.dirname(heraldBin),
     npm_config_offline: 'true',
     npm_config_audit: 'false',
