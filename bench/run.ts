@@ -4,8 +4,8 @@
 // writes the results as JSON to bench/results/ and prints a markdown table with each scenario's ratio
 // to its baseline or target. Options:
 //   --quick            short runs and smaller data sets
-//   --only a,b,cesql   run only these scenarios (a b c d e f cesql g data h)
-//   --profile          run the (a), (b) and (c) throughput brokers under `node --cpu-prof` and
+//   --only a,b,cesql   run only these scenarios (a b c d e e-latency f cesql g data h)
+//   --profile          run the (a), (b), (c) and (e) throughput brokers under `node --cpu-prof` and
 //                      summarise the profiles (slower: profiling costs the broker some CPU)
 //   --no-pin           do not pin the server to core 1 and the load side to core 0 with taskset
 //   --peer dapr        Herald beside Dapr 1.16 on the same nats-server (bench/scenarios/dapr.ts; builds
@@ -29,6 +29,7 @@ import { fanOut } from './scenarios/fanout.js';
 import { footprint } from './scenarios/footprint.js';
 import { ingressBatch, ingressSingle } from './scenarios/ingress.js';
 import { jetStream } from './scenarios/jetstream.js';
+import { jetStreamLatency } from './scenarios/jetstream-latency.js';
 import { kafkaScenario } from './scenarios/kafka.js';
 import { replay } from './scenarios/replay.js';
 
@@ -38,6 +39,7 @@ const SCENARIOS: readonly Scenario[] = [
   endToEnd,
   fanOut,
   jetStream,
+  jetStreamLatency,
   replay,
   cesqlScenario,
   kafkaScenario,

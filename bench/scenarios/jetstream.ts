@@ -13,6 +13,7 @@ import { runAutocannon } from '../lib/load.js';
 import type { DirectPublishResult, NatsHandle } from '../lib/nats.js';
 import { directPublish, natsServerBinary, startNats } from '../lib/nats.js';
 import { ROOT, startBroker } from '../lib/processes.js';
+import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
 
 const NAME = 'ingress on the JetStream store, 1 structured 1 KB event per request, 50 connections';
@@ -38,6 +39,8 @@ export const jetStream: Scenario = {
     let direct: DirectPublishResult | undefined;
     let herald: ThroughputResult | undefined;
     let unavailable: string | undefined;
+    let profile: string | undefined;
+    const window = { fromUs: 0, toUs: 0 };
     try {
       nats = await startNats(binary, context.placement);
       context.log(`  direct @nats-io/jetstream async publish, 1 KB, window 256, ${context.measureSec} s`);
@@ -51,7 +54,8 @@ export const jetStream: Scenario = {
           broker = await startBroker({
             placement: context.placement,
             name: 'ingress-jetstream',
-            args: ['--store', 'jetstream', '--nats-url', nats.url],
+            ...(context.profileDir === undefined ? {} : { cpuProfDir: context.profileDir }),
+            args: ['--store', 'jetstream', '--nats-url', nats.url, '--durability', 'fsync'],
           });
         } catch (error) {
           unavailable = `the broker did not start with --store jetstream: ${((error as Error).message.split('\n')[0] ?? '').slice(0, 200)}`;
@@ -67,6 +71,7 @@ export const jetStream: Scenario = {
               headers,
               body: structuredEvents(1024),
             });
+            window.fromUs = monotonicMicros();
             herald = await runAutocannon({
               url,
               connections: 50,
@@ -74,9 +79,10 @@ export const jetStream: Scenario = {
               headers,
               body: structuredEvents(1024),
             });
+            window.toUs = monotonicMicros();
             context.log(`  herald on jetstream: ${formatNumber(herald.requestsPerSec)} req/s`);
           } finally {
-            await broker.stop();
+            profile = await broker.stop();
           }
         }
       }
@@ -106,6 +112,12 @@ export const jetStream: Scenario = {
       target: { kind: 'ratio-to-baseline', min: 0.5 },
       data: { herald, direct },
     });
+    if (profile !== undefined && herald !== undefined) {
+      out.profiles.push({
+        title: 'broker during (e) ingress on the JetStream store, measured run only',
+        summary: summariseProfile(profile, 15, window),
+      });
+    }
     if (direct !== undefined) {
       out.notes.push(
         `JetStream baseline: 1 KB messages with a msgID each, 256 acks outstanding, file storage, ${formatNumber(direct.published)} messages in ${context.measureSec} s; nats-server on the server core.`,

@@ -1,3 +1,5 @@
+import { createServer, connect as connectTcp } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, nanos } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -179,11 +181,75 @@ describe('jetstream store', () => {
       // Sequences 1 and 2 are gone (max_msgs 4): the page starts at the first one at or after `start`.
       const internals = store as unknown as {
         handles: unknown;
-        leaderPage(handles: unknown, start: number, limit: number): Promise<Array<{ seq: number }>>;
+        log: {
+          leaderPage(handles: unknown, start: number, limit: number): Promise<Array<{ seq: number }>>;
+        };
       };
-      const page = await internals.leaderPage(internals.handles, 1, 3);
+      const page = await internals.log.leaderPage(internals.handles, 1, 3);
       expect(page.map((m) => m.seq)).toEqual([3, 4, 5]);
-      expect(await internals.leaderPage(internals.handles, 7, 3)).toEqual([]);
+      expect(await internals.log.leaderPage(internals.handles, 7, 3)).toEqual([]);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('does not take an append that lands while an empty read is in flight for a lagging replica', async () => {
+    const broker = nextBroker();
+    const store = await open(broker);
+    try {
+      const [first] = await store.append([{ event: sampleEvent('r1') }]);
+      // The tail reads ahead of the writers: the get for the next sequence is answered "nothing" by
+      // the server, and the next append is acknowledged before that answer is looked at.
+      type GetBatch = (...args: unknown[]) => Promise<unknown>;
+      const { direct } = (store as unknown as { handles: { jsm: { direct: { getBatch: GetBatch } } } })
+        .handles.jsm;
+      const getBatch = direct.getBatch.bind(direct);
+      let appended: Promise<unknown> | undefined;
+      direct.getBatch = (...args: unknown[]) => {
+        const answer = getBatch(...args);
+        appended ??= store.append([{ event: sampleEvent('r2') }]);
+        return appended.then(() => answer);
+      };
+      const page = await store.read(first!.sequence + 1, 10);
+      direct.getBatch = getBatch;
+      await appended;
+      // Nothing was there when the get was sent: an empty page, not a lagging-replica retry.
+      expect(page).toEqual([]);
+      expect(store.counters.laggingReads).toBe(0);
+      expect((await store.read(first!.sequence + 1, 10)).map((e) => e.event.attributes['id'])).toEqual([
+        'r2',
+      ]);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('publishes single events asked for in one turn together, each answered by its own ack', async () => {
+    const broker = nextBroker();
+    const store = await open(broker);
+    try {
+      await store.append([{ event: sampleEvent('g0') }]);
+      const before = { ...store.counters };
+      const outcomes = await Promise.all(
+        [...Array.from({ length: 20 }, (_, i) => `g${i + 1}`), 'g0', 'g5'].map(async (id) => {
+          const [outcome] = await store.append([{ event: sampleEvent(id) }]);
+          // Answered only once stored: the event reads back at its sequence.
+          const [read] = await store.read(outcome!.sequence, 1);
+          expect(read?.event.attributes['id']).toBe(id);
+          return outcome!;
+        }),
+      );
+      expect(store.counters.publishGroups - before.publishGroups).toBe(1);
+      expect(store.counters.groupedPublishes - before.groupedPublishes).toBe(22);
+      const fresh = outcomes.slice(0, 20);
+      expect(fresh.every((o) => !o.duplicate)).toBe(true);
+      expect(new Set(fresh.map((o) => o.sequence)).size).toBe(20);
+      // Duplicates in the group keep their Nats-Msg-Id semantics.
+      expect(outcomes[20]).toEqual({ sequence: 1, duplicate: true });
+      expect(outcomes[21]).toEqual({ sequence: fresh[4]!.sequence, duplicate: true });
+      expect((await store.stats()).events).toBe(21);
     } finally {
       await store.close();
       await removeBroker(broker);
@@ -237,6 +303,57 @@ describe('jetstream store', () => {
     } finally {
       await store.close();
       await own.stop();
+    }
+  });
+
+  it('retries a publish whose ack did not come in time; the event is stored once', async () => {
+    // A loopback relay between the store and nats-server that can hold back what the server sends.
+    let held = false;
+    const toClients = new Set<{ socket: Socket; queue: Buffer[] }>();
+    const relay = createServer((client) => {
+      const upstream = connectTcp(server.port, '127.0.0.1');
+      const side = { socket: client, queue: [] as Buffer[] };
+      toClients.add(side);
+      client.on('data', (chunk) => upstream.write(chunk));
+      upstream.on('data', (chunk) => (held ? side.queue.push(chunk) : client.write(chunk)));
+      const end = () => {
+        toClients.delete(side);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', end).on('error', end);
+      upstream.on('close', end).on('error', end);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const port = (relay.address() as AddressInfo).port;
+    const release = () => {
+      held = false;
+      for (const side of toClients) for (const chunk of side.queue.splice(0)) side.socket.write(chunk);
+    };
+    const broker = nextBroker();
+    const store = await open(
+      broker,
+      { requestTimeoutMs: 300, publishRetryMs: 20_000 },
+      `nats://127.0.0.1:${port}`,
+    );
+    try {
+      await store.append([{ event: sampleEvent('before') }]);
+      const groups = store.counters.publishGroups;
+      // The server's answers stop reaching the store (the connection stays up: pings are 10 s apart).
+      held = true;
+      const pending = store.append([{ event: sampleEvent('paused') }]);
+      // The first attempt's deadline passes and the same message (same Nats-Msg-Id) is sent again.
+      await until('a retry', () => store.counters.publishGroups >= groups + 2);
+      release();
+      const [outcome] = await pending;
+      expect(outcome?.sequence).toBe(2);
+      expect((await store.stats()).events).toBe(2);
+      expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual(['before', 'paused']);
+    } finally {
+      release();
+      await store.close();
+      relay.close();
+      await removeBroker(broker);
     }
   });
 

@@ -1,4 +1,4 @@
-import { KeyedSerial } from '../keyed-serial.js';
+import { LeaseKeeper } from '../lease-keeper.js';
 import { describeError } from './client.js';
 import type { IncomingRecord } from './codec.js';
 import type { CompactedView } from './compacted-view.js';
@@ -21,14 +21,6 @@ interface Chain {
   readonly record: IncomingRecord;
 }
 
-interface HeldClaim {
-  onLost: () => void;
-  readonly timer: NodeJS.Timeout;
-  /** Local time the request behind the current lease was sent: the lease runs until this plus the TTL. */
-  leaseFrom: number;
-  renewal: Promise<void> | undefined;
-}
-
 const PREFIX = 'lease\u0000';
 
 export function leaseKey(subscription: string, owner: string): string {
@@ -47,16 +39,32 @@ export function leaseKey(subscription: string, owner: string): string {
  * third of the TTL; a process that stops (or is cut off) is passed over once its last record is a TTL old.
  */
 export class Claims {
-  private readonly held = new Map<string, HeldClaim>();
-  private readonly claiming = new KeyedSerial();
-  private closed = false;
+  private readonly leases: LeaseKeeper<true>;
 
   constructor(
     private readonly view: CompactedView,
     private readonly owner: string,
     private readonly ttlMs: number,
-    private readonly logger: StoreLogger | undefined,
-  ) {}
+    logger: StoreLogger | undefined,
+  ) {
+    // A lease is this process's own record; renewing writes the next one and judges again.
+    this.leases = new LeaseKeeper<true>(
+      {
+        acquire: async (subscription) => ((await this.writeLease(subscription)) ? true : undefined),
+        renew: async (subscription) => {
+          if (!(await this.writeLease(subscription))) throw new Error('another replica holds the claim');
+          return true;
+        },
+        release: async (subscription) => {
+          // Kafka away: the lease runs out by itself.
+          await this.view.write([{ key: leaseKey(subscription, this.owner), value: undefined }]);
+        },
+      },
+      ttlMs,
+      logger,
+      describeError,
+    );
+  }
 
   private chainOf(owner: string, record: IncomingRecord): Chain | undefined {
     let value: LeaseValue;
@@ -131,84 +139,15 @@ export class Claims {
   }
 
   claim(subscription: string, onLost: () => void): Promise<boolean> {
-    // One attempt per subscription at a time, so that two callers never write two chains for one key.
-    return this.claiming.run(subscription, () => this.tryClaim(subscription, onLost));
-  }
-
-  private async tryClaim(subscription: string, onLost: () => void): Promise<boolean> {
-    if (this.closed) return false;
-    const current = this.held.get(subscription);
-    if (current !== undefined) {
-      current.onLost = onLost;
-      return true;
-    }
-    const sentAt = Date.now();
-    let holds: boolean;
-    try {
-      holds = await this.writeLease(subscription);
-    } catch (error) {
-      this.logger?.warn(
-        { err: describeError(error), subscription },
-        'claiming a subscription failed; will retry',
-      );
-      return false;
-    }
-    if (!holds || this.closed) return false;
-    const timer = setInterval(() => this.renew(subscription), Math.max(this.ttlMs / 3, 50));
-    timer.unref();
-    this.held.set(subscription, { onLost, timer, leaseFrom: sentAt, renewal: undefined });
-    return true;
-  }
-
-  private renew(subscription: string): void {
-    const claim = this.held.get(subscription);
-    if (claim === undefined || claim.renewal !== undefined) return;
-    if (Date.now() - claim.leaseFrom >= this.ttlMs) {
-      // The event loop stalled, or Kafka did not answer, past the lease: another replica may hold it now.
-      this.lose(subscription, claim, new Error('the claim lease ran out before it could be renewed'));
-      return;
-    }
-    const sentAt = Date.now();
-    claim.renewal = (async () => {
-      try {
-        if (!(await this.writeLease(subscription))) throw new Error('another replica holds the claim');
-        claim.leaseFrom = sentAt;
-      } catch (error) {
-        if (this.held.get(subscription) === claim) this.lose(subscription, claim, error);
-      } finally {
-        claim.renewal = undefined;
-      }
-    })();
-  }
-
-  private lose(subscription: string, claim: HeldClaim, cause: unknown): void {
-    clearInterval(claim.timer);
-    if (this.held.get(subscription) !== claim) return;
-    this.held.delete(subscription);
-    this.logger?.warn({ err: describeError(cause), subscription }, 'lost the claim on a subscription');
-    try {
-      claim.onLost();
-    } catch (error) {
-      this.logger?.error({ err: error, subscription }, 'onLost failed');
-    }
+    return this.leases.claim(subscription, onLost);
   }
 
   /** Stops renewing and deletes this process's lease record, so another process may claim at once. */
-  async release(subscription: string): Promise<void> {
-    const claim = this.held.get(subscription);
-    if (claim === undefined) return;
-    clearInterval(claim.timer);
-    this.held.delete(subscription);
-    await claim.renewal;
-    try {
-      await this.view.write([{ key: leaseKey(subscription, this.owner), value: undefined }]);
-    } catch {
-      // Kafka is away: the lease runs out by itself.
-    }
+  release(subscription: string): Promise<void> {
+    return this.leases.release(subscription);
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.held.keys()].map((id) => this.release(id)));
-    this.closed = true;
+  close(): Promise<void> {
+    return this.leases.close();
   }
 }

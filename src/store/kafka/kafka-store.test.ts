@@ -289,9 +289,9 @@ describe('kafka store', () => {
 
       expect(await a.claim('s2', () => aLost++)).toBe(true);
       // The holder stops renewing without releasing (a crashed replica, from Kafka's point of view).
-      const claims = (a as unknown as { parts: { claims: { held: Map<string, { timer: NodeJS.Timeout }> } } })
-        .parts.claims;
-      clearInterval(claims.held.get('s2')!.timer);
+      type Leases = { held: Map<string, { timer: NodeJS.Timeout }> };
+      const { leases } = (a as unknown as { parts: { claims: { leases: Leases } } }).parts.claims;
+      clearInterval(leases.held.get('s2')!.timer);
       const started = Date.now();
       await until('the claim moves', () => b.claim('s2', () => undefined), 10_000);
       // Not before the lease ran out.

@@ -1,0 +1,75 @@
+import type { DeadLetter, NewDeadLetter } from '../types.js';
+import { decodeDeadLetter, encodeDeadLetter, encodeToken } from './codec.js';
+import type { StoreContext } from './support.js';
+import { buildHeaders, directBatch, isNotFound } from './support.js';
+
+/** Dead letters in their own stream, one subject per subscription; a letter's id is its sequence. */
+export class JetStreamDeadLetters {
+  constructor(
+    private readonly context: StoreContext,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  private subject(subscription: string): string {
+    return `${this.context.names.deadLetterPrefix}.${encodeToken(subscription)}`;
+  }
+
+  async add(letter: NewDeadLetter): Promise<DeadLetter> {
+    const { js } = await this.context.use();
+    const record = encodeDeadLetter(letter);
+    const ack = await js.publish(this.subject(letter.subscription), record.body, {
+      headers: buildHeaders(record.headers, undefined),
+      timeout: this.requestTimeoutMs,
+    });
+    return { ...letter, id: String(ack.seq) };
+  }
+
+  async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+    const handles = await this.context.use();
+    const subject = this.subject(subscription);
+    const letters: DeadLetter[] = [];
+    // Dead-letter ids are stream sequences, so `after` is where the next page starts.
+    const start = after === undefined ? 1 : Number(after) + 1;
+    let seq = Number.isSafeInteger(start) && start > 0 ? start : 1;
+    while (letters.length < limit) {
+      const page = await directBatch(handles, this.context.names.deadLetterStream, {
+        seq,
+        batch: Math.min(limit - letters.length, 256),
+        next_by_subj: subject,
+      });
+      for (const msg of page) {
+        const letter = decodeDeadLetter(String(msg.seq), subscription, msg.header, msg.data);
+        if (letter !== undefined) letters.push(letter);
+      }
+      const last = page[page.length - 1];
+      if (last === undefined || last.pending === 0) break;
+      seq = last.seq + 1;
+    }
+    return letters.slice(0, limit);
+  }
+
+  async count(subscription: string): Promise<number> {
+    const { jsm } = await this.context.use();
+    const subject = this.subject(subscription);
+    const info = await jsm.streams.info(this.context.names.deadLetterStream, { subjects_filter: subject });
+    return info.state.subjects?.[subject] ?? 0;
+  }
+
+  async delete(subscription: string, ids: readonly string[]): Promise<void> {
+    const { jsm } = await this.context.use();
+    const stream = this.context.names.deadLetterStream;
+    const subject = this.subject(subscription);
+    await Promise.all(
+      ids.map(async (id) => {
+        const seq = Number(id);
+        if (!Number.isSafeInteger(seq) || seq <= 0) return;
+        try {
+          const msg = await jsm.streams.getMessage(stream, { seq });
+          if (msg?.subject === subject) await jsm.streams.deleteMessage(stream, seq, false);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }),
+    );
+  }
+}

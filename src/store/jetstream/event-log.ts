@@ -1,0 +1,403 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
+import type { MsgRequest, StoredMsg } from '@nats-io/jetstream';
+import { nuid } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { HeraldError } from '../../errors/index.js';
+import type { AppendInput, AppendOutcome, LogStats, StoredEvent } from '../types.js';
+import { AppendWaiters } from '../waiters.js';
+import { decodeEvent, encodeEvent } from './codec.js';
+import type { EncodedRecord } from './codec.js';
+import { GroupPublisher } from './group-publisher.js';
+import type { GroupCounters } from './group-publisher.js';
+import type { Handles, StoreContext } from './support.js';
+import { Semaphore, apiCode, buildHeaders, directBatch, unavailable } from './support.js';
+
+const ATOMIC_DUPLICATE = 10201; // JSAtomicPublishContainsDuplicateMessageErr
+const INCOMPLETE_BATCH = 10176; // JSAtomicPublishIncompleteBatchErr
+const PERMANENT_TOO_LARGE = new Set([
+  10054, // JSStreamMessageExceedsMaximumErr
+  10097, // JSStreamHeaderExceedsMaximumErr
+  10199, // JSAtomicPublishTooLargeBatchErrF
+]);
+const BATCH_ACK_EVERY = 64;
+
+/** An atomic batch that named an event already stored: it stored nothing. */
+class DuplicateInBatch extends Error {}
+
+export interface EventLogSettings {
+  readonly dedupeWindowMs: number;
+  readonly requestTimeoutMs: number;
+  readonly publishRetryMs: number;
+  readonly maxAtomicBatch: number;
+  readonly maxConcurrentBatches: number;
+  readonly notificationCheckMs: number;
+}
+
+/** Counters that say which paths the log took; for tests and diagnosis, not for decisions. */
+export interface EventLogCounters extends GroupCounters {
+  /** Reads that found nothing where the log was known to go further: a lagging replica answered. */
+  laggingReads: number;
+}
+
+/**
+ * The event log: appends (grouped single publishes, ADR-50 atomic batches), reads by direct get, and
+ * the wake-ups of readers waiting for appends.
+ */
+export class JetStreamEventLog {
+  private laggingReads = 0;
+  private readonly publisher: GroupPublisher;
+  private readonly batches: Semaphore;
+  private readonly waiters = new AppendWaiters();
+  private notifications: Subscription | undefined;
+  private lastSequence = 0;
+  private maxPayload = 1024 * 1024;
+  private waiting = 0;
+  private checkTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly context: StoreContext,
+    private readonly settings: EventLogSettings,
+    /** The handles while the store is connected and set up; undefined otherwise. */
+    private readonly ready: () => Handles | undefined,
+  ) {
+    this.batches = new Semaphore(settings.maxConcurrentBatches);
+    this.publisher = new GroupPublisher(context.names.subject, settings.requestTimeoutMs);
+  }
+
+  get counters(): EventLogCounters {
+    return { ...this.publisher.counters, laggingReads: this.laggingReads };
+  }
+
+  /** Called once per connection set-up: the server's limits, the wake-ups, the last sequence. */
+  attach(nc: NatsConnection, last: number): void {
+    this.maxPayload = nc.info?.max_payload ?? this.maxPayload;
+    this.publisher.attach(nc);
+    this.notifications ??= nc.subscribe(this.context.names.notifySubject, {
+      callback: (error, msg) => {
+        if (error === null) this.onNotification(msg);
+      },
+    });
+    this.bump(last);
+  }
+
+  get last(): number {
+    return this.lastSequence;
+  }
+
+  // ---- wake-ups --------------------------------------------------------------------------------
+
+  private onNotification(msg: Msg): void {
+    const sequence = Number(msg.headers?.get('Nats-Sequence'));
+    if (Number.isFinite(sequence)) this.bump(sequence);
+  }
+
+  bump(sequence: number): void {
+    if (sequence > this.lastSequence) {
+      this.lastSequence = sequence;
+      this.waiters.notify(sequence);
+    }
+  }
+
+  async refreshLast(): Promise<void> {
+    try {
+      const { jsm } = await this.context.use();
+      this.bump((await jsm.streams.info(this.context.names.stream)).state.last_seq);
+    } catch {
+      // The next check (or notification) will do.
+    }
+  }
+
+  waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
+    if (this.context.isClosed()) return Promise.resolve();
+    this.waiting++;
+    if (this.checkTimer === undefined && this.settings.notificationCheckMs > 0) {
+      this.checkTimer = setInterval(() => void this.refreshLast(), this.settings.notificationCheckMs);
+      this.checkTimer.unref();
+    }
+    return this.waiters.wait(after, this.lastSequence, signal).finally(() => {
+      if (--this.waiting === 0 && this.checkTimer !== undefined) {
+        clearInterval(this.checkTimer);
+        this.checkTimer = undefined;
+      }
+    });
+  }
+
+  /** Wakes every reader; publishes already sent still get their acks until `abandon`. */
+  close(): void {
+    if (this.checkTimer !== undefined) clearInterval(this.checkTimer);
+    this.waiters.abortAll();
+  }
+
+  /** The connection is closed: what still waits for an ack never gets one. */
+  abandon(): void {
+    this.publisher.close();
+  }
+
+  // ---- appends ---------------------------------------------------------------------------------
+
+  async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
+    if (this.context.isClosed()) throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed');
+    const handles = this.ready();
+    if (handles === undefined) throw unavailable('the jetstream store is not connected to NATS');
+    if (inputs.length === 0) return [];
+    const dedupe = this.settings.dedupeWindowMs > 0;
+    const records = inputs.map(({ event, trace }) => encodeEvent(event, trace, dedupe));
+    records.forEach((record, index) => {
+      const size =
+        record.body.byteLength + record.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, 64);
+      if (size > this.maxPayload) {
+        const error = new HeraldError(
+          'HERALD_PAYLOAD_TOO_LARGE',
+          `the event needs ${size} bytes in JetStream, more than the server's max_payload of ${this.maxPayload}`,
+        );
+        throw inputs.length > 1 ? error.atIndex(index) : error;
+      }
+    });
+    // The same (source, id) twice in one request: the second is a duplicate of the first.
+    const first = new Map<string, number>();
+    const unique: number[] = [];
+    records.forEach((record, index) => {
+      if (record.msgId === undefined) unique.push(index);
+      else if (!first.has(record.msgId)) {
+        first.set(record.msgId, index);
+        unique.push(index);
+      }
+    });
+    if (unique.length > this.settings.maxAtomicBatch) {
+      throw new HeraldError(
+        'HERALD_PAYLOAD_TOO_LARGE',
+        `a batch of ${unique.length} events cannot be stored atomically: the jetstream store takes at most ${this.settings.maxAtomicBatch} per request`,
+      );
+    }
+    const stored = await this.store(
+      handles,
+      unique.map((index) => records[index] as EncodedRecord),
+    );
+    const outcomes: AppendOutcome[] = new Array<AppendOutcome>(inputs.length);
+    unique.forEach((index, k) => (outcomes[index] = stored[k] as AppendOutcome));
+    records.forEach((record, index) => {
+      if (outcomes[index] !== undefined) return;
+      const original = outcomes[first.get(record.msgId as string) as number] as AppendOutcome;
+      outcomes[index] = { sequence: original.sequence, duplicate: true };
+    });
+    this.bump(Math.max(...stored.map((o) => o.sequence)));
+    return outcomes;
+  }
+
+  private async store(handles: Handles, records: readonly EncodedRecord[]): Promise<AppendOutcome[]> {
+    if (records.length === 1) {
+      return [await this.retrying(() => this.publishOne(records[0] as EncodedRecord))];
+    }
+    // The server answers only requests: a message it refuses inside a batch surfaces at the commit as
+    // "incomplete batch". Attempts after such an answer ask for an ack on every message, so that the
+    // real reason (e.g. a message over the stream's max_msg_size) comes back and ends the retries.
+    let ackEvery = BATCH_ACK_EVERY;
+    const attempt = async () => {
+      try {
+        return await this.publishBatch(handles, records, ackEvery);
+      } catch (error) {
+        if (apiCode(error) === INCOMPLETE_BATCH) ackEvery = 1;
+        throw error;
+      }
+    };
+    try {
+      return await this.batches.run(() => this.retrying(attempt));
+    } catch (error) {
+      if (!(error instanceof DuplicateInBatch)) throw error;
+    }
+    // Some event of the batch is already stored (typically: the client retried a batch whose 202 it
+    // missed). The server does not say which, so store the batch event by event: duplicates are
+    // recognised one at a time, new events are stored in request order.
+    const outcomes: AppendOutcome[] = [];
+    for (const record of records) outcomes.push(await this.retrying(() => this.publishOne(record)));
+    return outcomes;
+  }
+
+  /**
+   * Runs one publish attempt until it succeeds, a permanent error occurs, or the retry budget is spent.
+   * Retrying is safe: every message carries its `Nats-Msg-Id`, so a message stored by an attempt whose
+   * acknowledgement was lost is recognised as a duplicate by the next one.
+   */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.settings.publishRetryMs;
+    let wait = 50;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (error instanceof DuplicateInBatch || error instanceof HeraldError) throw error;
+        const code = apiCode(error);
+        if (code !== undefined && PERMANENT_TOO_LARGE.has(code)) {
+          throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', (error as Error).message, { cause: error });
+        }
+        if (this.context.isClosed())
+          throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed', { cause: error });
+        if (Date.now() + wait > deadline) {
+          throw unavailable(`JetStream did not acknowledge the append: ${(error as Error).message}`, error);
+        }
+        await this.context.pause(wait);
+        wait = Math.min(wait * 2, 1_000);
+      }
+    }
+  }
+
+  private publishOne(record: EncodedRecord): Promise<AppendOutcome> {
+    return this.publisher.publish(record);
+  }
+
+  /** One ADR-50 atomic batch: the first and every `ackEvery`th message and the commit are requests. */
+  private async publishBatch(
+    handles: Handles,
+    records: readonly EncodedRecord[],
+    ackEvery: number,
+  ): Promise<AppendOutcome[]> {
+    const { nc } = handles;
+    const subject = this.context.names.subject;
+    const timeout = this.settings.requestTimeoutMs;
+    const batchId = nuid.next();
+    const count = records.length;
+    let reply: Msg | undefined;
+    for (let i = 0; i < count; i++) {
+      const record = records[i] as EncodedRecord;
+      const headers = buildHeaders(record.headers, record.msgId);
+      headers.set('Nats-Batch-Id', batchId);
+      headers.set('Nats-Batch-Sequence', String(i + 1));
+      const commit = i === count - 1;
+      if (commit) headers.set('Nats-Batch-Commit', '1');
+      if (commit || i % ackEvery === 0) {
+        reply = await nc.request(subject, record.body, { headers, timeout });
+        if (!commit && reply.data.byteLength > 0) parsePubAck(reply); // an error stops the batch
+      } else {
+        nc.publish(subject, record.body, { headers });
+      }
+    }
+    const ack = parsePubAck(reply as Msg);
+    if (ack.count !== count)
+      throw new Error(`the batch ack counts ${String(ack.count)} messages, not ${count}`);
+    return records.map((_, i) => ({ sequence: ack.seq - count + 1 + i, duplicate: false }));
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  /**
+   * Events from `from` on. An empty answer means there is nothing at or after `from` (the caller takes
+   * it as "retention removed them"), so it is never given on the word of a lagging replica: when the
+   * replica that answered has nothing but the log was known to go further when the get was sent, the
+   * page comes from the leader.
+   */
+  async read(from: number, limit: number): Promise<StoredEvent[]> {
+    const handles = await this.context.use();
+    const stream = this.context.names.stream;
+    const start = Math.max(1, Math.floor(from));
+    if (limit <= 0) return [];
+    try {
+      for (let attempt = 0; ; attempt++) {
+        // Taken before the get: an append that lands while the get is in flight (the tail reads ahead
+        // of the writers all the time) says nothing about the replica that answered.
+        const known = this.lastSequence;
+        const page = await directBatch(handles, stream, { seq: start, batch: Math.min(limit, 1024) });
+        if (page.length > 0 || start > known) return this.toEvents(page);
+        this.laggingReads++;
+        const { state } = await handles.jsm.streams.info(stream);
+        this.bump(state.last_seq);
+        if (state.messages === 0 || state.last_seq < start) return [];
+        if (attempt >= 2) return this.toEvents(await this.leaderPage(handles, start, limit));
+        await this.context.pause(25 * 2 ** attempt);
+      }
+    } catch (error) {
+      if (error instanceof HeraldError) throw error;
+      throw unavailable(`reading the stream failed: ${(error as Error).message}`, error);
+    }
+  }
+
+  /** Up to 32 messages from `start` on, one at a time from the stream leader (`STREAM.MSG.GET`). */
+  async leaderPage(handles: Handles, start: number, limit: number): Promise<StoredMsg[]> {
+    const page: StoredMsg[] = [];
+    let seq = start;
+    while (page.length < Math.min(limit, 32)) {
+      // The server's JSApiMsgGetRequest takes `next_by_subj` (the next message at or after `seq`);
+      // the client's MsgRequest type leaves it out.
+      const query = { seq, next_by_subj: this.context.names.subject } as unknown as MsgRequest;
+      const msg = await handles.jsm.streams.getMessage(this.context.names.stream, query);
+      if (msg === null) break;
+      page.push(msg);
+      seq = msg.seq + 1;
+    }
+    return page;
+  }
+
+  private toEvents(page: readonly StoredMsg[]): StoredEvent[] {
+    // What a reader has seen exists: later reads and waits must not take the log for shorter.
+    const last = page[page.length - 1];
+    if (last !== undefined) this.bump(last.seq);
+    const events: StoredEvent[] = [];
+    for (const msg of page) {
+      const decoded = decodeEvent(msg.header, msg.data);
+      if (decoded === undefined) {
+        this.context.logger?.warn(
+          { sequence: msg.seq },
+          'skipping a message in the event stream that Herald did not write',
+        );
+        continue;
+      }
+      events.push({
+        sequence: msg.seq,
+        storedAt: msg.time.getTime(),
+        event: decoded.event,
+        trace: decoded.trace,
+      });
+    }
+    return events;
+  }
+
+  async stats(): Promise<LogStats> {
+    const { jsm } = await this.context.use();
+    const { state } = await jsm.streams.info(this.context.names.stream);
+    this.bump(state.last_seq);
+    const last = Math.max(state.last_seq, 0);
+    return {
+      first: state.messages === 0 ? last + 1 : state.first_seq,
+      last,
+      events: state.messages,
+      bytes: state.bytes,
+    };
+  }
+
+  async sequenceAt(time: number): Promise<number> {
+    const { jsm } = await this.context.use();
+    const stream = this.context.names.stream;
+    for (let attempt = 0; ; attempt++) {
+      const msg = await jsm.direct.getMessage(stream, { start_time: new Date(time) });
+      if (msg !== null) return msg.seq;
+      // None on the replica that answered; the leader says whether a later message exists at all.
+      const { state } = await jsm.streams.info(stream);
+      this.bump(state.last_seq);
+      if (state.messages === 0 || Date.parse(state.last_ts) < time || attempt >= 5) return state.last_seq + 1;
+      await this.context.pause(20 * 2 ** attempt);
+    }
+  }
+
+  /** Removes events older than `maxAgeMs` now (JetStream checks `max_age` itself only every ~250 ms). */
+  async applyRetention(maxAgeMs: number): Promise<void> {
+    if (maxAgeMs <= 0) return;
+    const { jsm } = await this.context.use();
+    const keep = await this.sequenceAt(Date.now() - maxAgeMs);
+    await jsm.streams.purge(this.context.names.stream, { seq: keep });
+  }
+}
+
+interface BatchAck {
+  readonly seq: number;
+  readonly count?: number;
+  readonly duplicate?: boolean;
+  readonly error?: { code: number; err_code: number; description: string };
+}
+
+function parsePubAck(reply: Msg): BatchAck {
+  const ack = JSON.parse(new TextDecoder().decode(reply.data)) as BatchAck;
+  if (ack.error !== undefined) {
+    if (ack.error.err_code === ATOMIC_DUPLICATE) throw new DuplicateInBatch(ack.error.description);
+    throw new JetStreamApiError(ack.error);
+  }
+  return ack;
+}

@@ -1,0 +1,125 @@
+import { DiscardPolicy, RetentionPolicy as JsRetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { nanos } from '@nats-io/transport-node';
+import type { RetentionPolicy } from '../types.js';
+import type { StoreLogger, StoreNames } from './support.js';
+import { isStreamNotFound } from './support.js';
+
+type WantedStream = Partial<StreamConfig> & { name: string };
+
+export function eventStreamConfig(
+  names: StoreNames,
+  retention: RetentionPolicy,
+  dedupeWindowMs: number,
+  replicas: number,
+): WantedStream {
+  const { maxAgeMs, maxEvents, maxBytes } = retention;
+  const maxAge = maxAgeMs > 0 ? Math.max(maxAgeMs, 100) : 0;
+  let window = Math.max(dedupeWindowMs, 100);
+  if (maxAge > 0) window = Math.min(window, maxAge);
+  return {
+    name: names.stream,
+    description: 'Herald event log',
+    subjects: [names.subject],
+    retention: JsRetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(maxAge),
+    max_msgs: maxEvents > 0 ? maxEvents : -1,
+    max_bytes: maxBytes > 0 ? maxBytes : -1,
+    duplicate_window: nanos(window),
+    allow_direct: true,
+    allow_atomic: true,
+    republish: { src: names.subject, dest: names.notifySubject, headers_only: true },
+  };
+}
+
+export function deadLetterStreamConfig(names: StoreNames, replicas: number): WantedStream {
+  return {
+    name: names.deadLetterStream,
+    description: 'Herald dead letters, one subject per subscription',
+    subjects: [`${names.deadLetterPrefix}.>`],
+    retention: JsRetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    discard: DiscardPolicy.Old,
+    allow_direct: true,
+  };
+}
+
+/**
+ * Creates the stream, or brings the settings Herald owns in line with the configuration. Resolves
+ * the stream's last sequence.
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  wanted: WantedStream,
+  logger: StoreLogger | undefined,
+): Promise<number> {
+  let current: StreamConfig;
+  try {
+    current = (await jsm.streams.info(wanted.name)).config;
+  } catch (error) {
+    if (!isStreamNotFound(error)) throw error;
+    return (await jsm.streams.add(wanted)).state.last_seq;
+  }
+  const differs = (Object.keys(wanted) as Array<keyof StreamConfig>).some(
+    (key) => key !== 'description' && JSON.stringify(current[key]) !== JSON.stringify(wanted[key]),
+  );
+  if (differs) {
+    logger?.info({ stream: wanted.name }, 'updating the JetStream stream configuration');
+    return (await jsm.streams.update(wanted.name, { ...current, ...wanted })).state.last_seq;
+  }
+  return (await jsm.streams.info(wanted.name)).state.last_seq;
+}
+
+export interface Buckets {
+  readonly cursors: KV;
+  readonly subscriptions: KV;
+  readonly claims: KV;
+}
+
+/** Opens (creating when missing) the cursor, definition and claim buckets. */
+export async function openBuckets(
+  jsm: JetStreamManager,
+  settings: {
+    readonly names: StoreNames;
+    readonly replicas: number;
+    readonly claimTtlMs: number;
+    readonly requestTimeoutMs: number;
+    readonly logger: StoreLogger | undefined;
+  },
+): Promise<Buckets> {
+  const { names, replicas, logger } = settings;
+  const kvm = new Kvm(jsm.jetstream());
+  const bucket = async (name: string, ttl?: number) => {
+    const kv = await kvm.create(`${names.bucketPrefix}_${name}`, {
+      history: 1,
+      replicas,
+      storage: StorageType.File,
+      // Reads go to the stream leader: a replica that lags must never hand out an old cursor or claim.
+      allow_direct: false,
+      timeout: settings.requestTimeoutMs,
+      ...(ttl === undefined ? {} : { ttl }),
+    });
+    // `create` opens an existing bucket as it is: bring replicas and TTL in line with the configuration.
+    await ensureStream(
+      jsm,
+      {
+        name: `KV_${names.bucketPrefix}_${name}`,
+        num_replicas: replicas,
+        // JetStream requires duplicate_window <= max_age; a new bucket gets exactly that.
+        ...(ttl === undefined ? {} : { max_age: nanos(ttl), duplicate_window: nanos(ttl) }),
+      },
+      logger,
+    );
+    return kv;
+  };
+  const cursors = await bucket('cursors');
+  const subscriptions = await bucket('subscriptions');
+  const claims = await bucket('claims', settings.claimTtlMs);
+  return { cursors, subscriptions, claims };
+}

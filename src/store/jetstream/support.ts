@@ -1,0 +1,136 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { HeraldError } from '../../errors/index.js';
+import type { EncodedRecord } from './codec.js';
+
+/** The part of a pino logger the store uses. */
+export interface StoreLogger {
+  info(object: Record<string, unknown>, message: string): void;
+  warn(object: Record<string, unknown>, message: string): void;
+  error(object: Record<string, unknown>, message: string): void;
+}
+
+/** What the store holds once NATS answered and the stream and buckets exist. */
+export interface Handles {
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+  readonly js: JetStreamClient;
+  readonly cursors: KV;
+  readonly subscriptions: KV;
+  readonly claims: KV;
+}
+
+/** Names derived from the broker name: the stream, its subjects, the buckets. */
+export interface StoreNames {
+  /** `HERALD_<broker>`: the event log. */
+  readonly stream: string;
+  /** `herald.<broker>.events`: what events are published to. */
+  readonly subject: string;
+  /** `herald.<broker>.appended`: the stream's headers-only republish of every stored event. */
+  readonly notifySubject: string;
+  readonly deadLetterStream: string;
+  readonly deadLetterPrefix: string;
+  /** `herald_<broker>`: the KV buckets are `<prefix>_cursors`, `_subscriptions`, `_claims`. */
+  readonly bucketPrefix: string;
+}
+
+export function storeNames(broker: string): StoreNames {
+  return {
+    stream: `HERALD_${broker}`,
+    subject: `herald.${broker}.events`,
+    notifySubject: `herald.${broker}.appended`,
+    deadLetterStream: `HERALD_${broker}_deadletters`,
+    deadLetterPrefix: `herald.${broker}.deadletters`,
+    bucketPrefix: `herald_${broker}`,
+  };
+}
+
+/** What the parts of the store (log, definitions, claims, dead letters) share. */
+export interface StoreContext {
+  readonly names: StoreNames;
+  readonly logger: StoreLogger | undefined;
+  /** Waits for the set-up; rejects once the store is closed. */
+  use(): Promise<Handles>;
+  /** Sleeps, cut short when the store closes. */
+  pause(ms: number): Promise<void>;
+  isClosed(): boolean;
+}
+
+export function unavailable(detail: string, cause?: unknown): HeraldError {
+  return new HeraldError('HERALD_STORE_UNAVAILABLE', detail, {
+    retryAfter: 1,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+export function apiCode(error: unknown): number | undefined {
+  return error instanceof JetStreamApiError ? error.code : undefined;
+}
+
+export function isNotFound(error: unknown): boolean {
+  const e = error as { name?: unknown; code?: unknown; message?: unknown };
+  return (
+    (e.name === 'JetStreamStatusError' && e.code === 404) ||
+    apiCode(error) === 10037 ||
+    e.message === 'message not found'
+  );
+}
+
+export function isStreamNotFound(error: unknown): boolean {
+  return apiCode(error) === 10059 || (error as Error).message === 'stream not found';
+}
+
+export function buildHeaders(pairs: EncodedRecord['headers'], msgId: string | undefined): MsgHdrs {
+  const h = natsHeaders();
+  for (const [name, value] of pairs) h.set(name, value);
+  if (msgId !== undefined) h.set('Nats-Msg-Id', msgId);
+  return h;
+}
+
+/**
+ * A direct-get batch: any replica may answer (`allow_direct`), so the answer can lag behind the
+ * leader; it never skips a message, it may only end early. Callback mode, because only then does the
+ * client unsubscribe the reply inbox when the batch ends (iterator mode leaves it for its 5 s timeout).
+ */
+export function directBatch(
+  handles: Handles,
+  stream: string,
+  options: { seq: number; batch: number; next_by_subj?: string },
+): Promise<StoredMsg[]> {
+  return new Promise<StoredMsg[]>((resolve, reject) => {
+    const out: StoredMsg[] = [];
+    handles.jsm.direct
+      .getBatch(stream, {
+        ...options,
+        callback: (done, msg) => {
+          if (done === null) {
+            out.push(msg);
+            return;
+          }
+          if (done.err !== undefined && !isNotFound(done.err)) reject(done.err);
+          else resolve(out);
+        },
+      })
+      .catch((error: unknown) => (isNotFound(error) ? resolve(out) : reject(error)));
+  });
+}
+
+/** At most `size` tasks at a time; the rest queue in order. */
+export class Semaphore {
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  constructor(private readonly size: number) {}
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
