@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import type { SinkRecord } from '../harness/processes.js';
 import { bodyText, useBrokerAndSink } from '../harness/processes.js';
-import { publishBatch, subscribe } from '../harness/client.js';
+import { publishBatch, requestJson, subscribe, waitForStatus } from '../harness/client.js';
+import { findEvent } from '../support/http.js';
 
 describe('delivery content modes and headers', () => {
   const ctx = useBrokerAndSink();
 
   it('binary mode: ce- headers percent-encoded, data as the body, delivery and trace headers, static headers', async () => {
-    await subscribe(ctx.broker.url, {
+    const subscription = await subscribe(ctx.broker.url, {
       sink: `${ctx.sink.url}/binary`,
       types: ['com.example.binary'],
       protocolsettings: { headers: { 'X-Team': 'orders', Authorization: 'Bearer static' } },
@@ -33,8 +35,10 @@ describe('delivery content modes and headers', () => {
     expect(record!.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect(record!.headers['ce-datacontenttype']).toBeUndefined();
     expect(bodyText(record!)).toBe('hello sink');
-    expect(record!.headers['herald-subscription']).toBeDefined();
-    expect(Number(record!.headers['herald-sequence'])).toBeGreaterThan(0);
+    expect(record!.headers['herald-subscription']).toBe(subscription.id);
+    expect(record!.headers['herald-sequence']).toBe(
+      String((await findEvent(ctx.broker.adminUrl, 'b1')).sequence),
+    );
     expect(record!.headers['herald-attempt']).toBe('1');
     expect(record!.headers['traceparent']).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     expect(record!.headers['x-request-id']).toBe('req-42');
@@ -90,6 +94,32 @@ describe('delivery content modes and headers', () => {
       Math.max(...batches.map((b) => (JSON.parse(bodyText(b)) as unknown[]).length)),
     ).toBeLessThanOrEqual(10);
     expect(batches.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('batch mode: a backlog goes out in full batches of maxEvents (sizes 100, 100, 50 for 250 events)', async () => {
+    const subscription = await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/backlog`,
+      types: ['com.example.backlog'],
+      delivery: { contentMode: 'batch', batch: { maxEvents: 100, maxWait: 'PT1S' } },
+    });
+    expect(
+      (await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/pause`)).status,
+    ).toBe(200);
+    await publishBatch(
+      ctx.broker.url,
+      Array.from({ length: 250 }, (_, i) => ({ id: `q${i}`, type: 'com.example.backlog' })),
+    );
+    await waitForStatus(ctx.broker.url, subscription.id, (status) => status.lag >= 250);
+    await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/resume`);
+    const size = (record: SinkRecord) => (JSON.parse(bodyText(record)) as unknown[]).length;
+    const records = await ctx.sink.waitFor(
+      (r) => r.filter((x) => x.path === '/backlog').reduce((n, x) => n + size(x), 0) >= 250,
+    );
+    const batches = records.filter((r) => r.path === '/backlog');
+    expect(batches.map(size)).toEqual([100, 100, 50]);
+    expect(batches.map((b) => b.headers['herald-batch-size'])).toEqual(['100', '100', '50']);
+    const ids = batches.flatMap((b) => (JSON.parse(bodyText(b)) as Array<{ id: string }>).map((e) => e.id));
+    expect(ids).toEqual(Array.from({ length: 250 }, (_, i) => `q${i}`));
   });
 
   it('batch mode: a batch of one event is still a batch, with Herald-Batch-Size: 1', async () => {

@@ -127,6 +127,8 @@ export interface SinkRecord {
   readonly connection: string;
   readonly body: string;
   readonly status: number;
+  /** The connection closed before the sink answered (e.g. the broker was killed): not a delivery it saw. */
+  readonly unanswered: boolean;
 }
 
 export interface SinkBehaviour {
@@ -143,6 +145,8 @@ export interface SinkProcess {
   configure(behaviour: SinkBehaviour): Promise<void>;
   received(): Promise<SinkRecord[]>;
   maxInFlight(): Promise<number>;
+  /** Requests the sink holds right now (received, not yet answered). */
+  inFlight(): Promise<number>;
   clear(): Promise<void>;
   /** Resolves once `predicate` holds for what the sink received; rejects after `timeoutMs`. */
   waitFor(predicate: (records: SinkRecord[]) => boolean, timeoutMs?: number): Promise<SinkRecord[]>;
@@ -157,7 +161,11 @@ export async function startSink(): Promise<SinkProcess> {
   const port = await waitForLine(child, (line) => (JSON.parse(line) as { port: number }).port, 'sink');
   const url = `http://127.0.0.1:${port}`;
   const state = async () =>
-    (await (await fetch(`${url}/_received`)).json()) as { received: SinkRecord[]; maxInFlight: number };
+    (await (await fetch(`${url}/_received`)).json()) as {
+      received: SinkRecord[];
+      maxInFlight: number;
+      inFlight: number;
+    };
   const sink: SinkProcess = {
     url,
     async configure(behaviour) {
@@ -165,6 +173,7 @@ export async function startSink(): Promise<SinkProcess> {
     },
     received: async () => (await state()).received,
     maxInFlight: async () => (await state()).maxInFlight,
+    inFlight: async () => (await state()).inFlight,
     async clear() {
       await fetch(`${url}/_received`, { method: 'DELETE' });
     },

@@ -32,7 +32,7 @@ const server = createServer(async (req, res) => {
       res.writeHead(204).end();
       return;
     }
-    const text = JSON.stringify({ received, maxInFlight });
+    const text = JSON.stringify({ received, maxInFlight, inFlight });
     res.writeHead(200, { 'content-type': 'application/json' }).end(text);
     return;
   }
@@ -47,9 +47,22 @@ const server = createServer(async (req, res) => {
     connection: `${req.socket.remotePort}`,
     body: body.toString('base64'),
   };
+  // A broker that dies while the sink takes its time never learns the answer: such a request is recorded
+  // as `unanswered`, so a test can tell a delivery the broker saw succeed from one it must repeat.
+  // The broker's end of the connection closing (FIN or reset) before the answer marks it.
+  let gone = false;
+  const markGone = () => {
+    if (!res.writableFinished) gone = true;
+  };
+  req.socket.once('end', markGone);
+  req.socket.once('close', markGone);
+  res.once('close', markGone);
   const delay = behaviour.delayByKey?.[req.headers['ce-partitionkey']] ?? behaviour.delayMs ?? 0;
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   inFlight--;
+  req.socket.off('end', markGone);
+  req.socket.off('close', markGone);
+  record.unanswered = gone;
   if (failuresLeft > 0) {
     failuresLeft--;
     record.status = behaviour.failStatus;

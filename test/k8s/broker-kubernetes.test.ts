@@ -17,6 +17,24 @@ interface Sub {
   };
 }
 
+/** Polls the broker's subscription list until `predicate` holds for its ids; throws with the last list otherwise. */
+async function waitForSubscriptions(
+  brokerUrl: string,
+  predicate: (ids: string[]) => boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ids = (await requestJson<Array<{ id: string }>>('GET', `${brokerUrl}/subscriptions`)).body.map(
+      (s) => s.id,
+    );
+    if (predicate(ids)) return;
+    if (Date.now() > deadline)
+      throw new Error(`the broker's subscriptions never matched within ${timeoutMs} ms: ${ids.join(', ')}`);
+    await sleep(100);
+  }
+}
+
 describe('broker in Kubernetes mode: Subscription resources are the registry', () => {
   let cluster: TestCluster;
   let broker: BrokerProcess;
@@ -60,15 +78,7 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
     });
     expect(created.status, created.text).toBe(201);
     // The broker learns of it through its watch.
-    for (let i = 0; i < 100; i++) {
-      if (
-        (await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body.some(
-          (s) => s.id === 'billing',
-        )
-      )
-        break;
-      await sleep(100);
-    }
+    await waitForSubscriptions(broker.url, (ids) => ids.includes('billing'));
     await publish(broker.url, { id: 'o1', type: 'com.example.order.created' });
     await publish(broker.url, { id: 'o2', type: 'com.example.order.deleted' });
     const records = await sink.waitFor((r) => r.some((x) => x.path === '/billing'));
@@ -189,27 +199,11 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
       metadata: { name: 'temporary' },
       spec: { broker: 'orders', subscriber: [{ uri: `${sink.url}/temporary` }], type: 'com.example.temp' },
     });
-    for (let i = 0; i < 100; i++) {
-      if (
-        (await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body.some(
-          (s) => s.id === 'temporary',
-        )
-      )
-        break;
-      await sleep(100);
-    }
+    await waitForSubscriptions(broker.url, (ids) => ids.includes('temporary'));
     await publish(broker.url, { id: 't1', type: 'com.example.temp' });
     await sink.waitFor((r) => r.some((x) => x.path === '/temporary'));
     expect((await cluster.request('DELETE', `${subs}/temporary`)).status).toBe(200);
-    for (let i = 0; i < 100; i++) {
-      if (
-        !(await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body.some(
-          (s) => s.id === 'temporary',
-        )
-      )
-        break;
-      await sleep(100);
-    }
+    await waitForSubscriptions(broker.url, (ids) => !ids.includes('temporary'));
     expect((await requestJson('GET', `${broker.url}/subscriptions/temporary`)).status).toBe(404);
     await publish(broker.url, { id: 't2', type: 'com.example.temp' });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,12 @@ interface Obj {
   data?: Record<string, string>;
   rules?: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
 }
+
+/** The operator's config hash: the first 16 hex digits of the SHA-256 of the broker's herald.yaml. */
+const configHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+const templateHash = (workload: Record<string, unknown>) =>
+  (workload['spec'] as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata
+    .annotations['eventing.herald.dev/config-hash'];
 
 describe('herald operator against a real API server', () => {
   let cluster: TestCluster;
@@ -148,9 +155,20 @@ describe('herald operator against a real API server', () => {
       { metadata: { annotations: { touched: 'yes' } } },
       'application/merge-patch+json',
     );
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Proof that the operator is alive and has handled that change: a Broker created after it gets its
+    // status (a dead or stuck operator fails here instead of passing on an unchanged object).
+    const probe = await cluster.request('POST', brokers, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'idempotence-probe' },
+      spec: {},
+    });
+    expect(probe.status, probe.text).toBe(201);
+    await cluster.waitFor(`${brokers}/idempotence-probe`, (b) => ready(b) !== undefined);
+    expect(operator.exitCode).toBeNull();
     const after = await get(`/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-orders`);
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    expect((await cluster.request('DELETE', `${brokers}/idempotence-probe`)).status).toBe(200);
   });
 
   it('reports a missing Channel as a condition and an Event', async () => {
@@ -194,10 +212,10 @@ describe('herald operator against a real API server', () => {
       () => true,
     );
     expect((deployment['spec'] as { replicas: number }).replicas).toBe(2);
-    const hash = (deployment['spec'] as { template: { metadata: { annotations: Record<string, string> } } })
-      .template.metadata.annotations['eventing.herald.dev/config-hash'];
-    expect(hash).toBeDefined();
+    const hash = templateHash(deployment);
     const config = await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`);
+    // The pod template carries the hash of the very configuration it runs with.
+    expect(hash).toBe(configHash(config.data?.['herald.yaml'] ?? ''));
     expect(config.data?.['herald.yaml']).toContain('store: jetstream');
     expect(config.data?.['herald.yaml']).toContain('nats-url: nats://nats.shop:4222');
     // The Broker's delivery settings become its subscriptions' defaults.
@@ -223,6 +241,20 @@ describe('herald operator against a real API server', () => {
       `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-orders`,
       (d) => (d['spec'] as { replicas: number }).replicas === 3,
     );
+    // A configuration change changes the template's hash, so the pods roll onto the new configuration.
+    await cluster.request(
+      'PATCH',
+      `${brokers}/orders`,
+      { spec: { delivery: { retry: 5 } } },
+      'application/merge-patch+json',
+    );
+    const rolled = await cluster.waitFor(
+      `/apis/apps/v1/namespaces/${ns}/deployments/herald-broker-orders`,
+      (d) => templateHash(d) !== hash,
+    );
+    const changed = await get(`/api/v1/namespaces/${ns}/configmaps/herald-broker-orders`);
+    expect(changed.data?.['herald.yaml']).toMatch(/delivery-defaults:\n\s+retry: 5/);
+    expect(templateHash(rolled)).toBe(configHash(changed.data?.['herald.yaml'] ?? ''));
   });
 
   it('turns a kafka Channel into the store settings of its brokers, secrets mounted as files', async () => {

@@ -2,13 +2,16 @@
 // store and exits 0.
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
-import type { BrokerProcess } from '../harness/processes.js';
+import { publish, subscribe } from '../harness/client.js';
+import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { binaryHeaders, readLog, send, sleep } from '../support/http.js';
 
 const brokers: BrokerProcess[] = [];
+const sinks: SinkProcess[] = [];
 
 afterAll(async () => {
+  for (const s of sinks) await s.stop();
   for (const b of brokers) await b.stop('SIGKILL');
   for (const b of brokers) removeDir(b.dataDir);
 });
@@ -79,6 +82,35 @@ describe('SIGTERM', () => {
     expect(log.map((entry) => [entry.event['id'], entry.event['data']])).toEqual([
       ['in-flight', 'first half, second half'],
     ]);
+    expect(await restarted.stop()).toBe(0);
+  });
+
+  it('finishes a delivery in flight, commits past it, then exits 0: no redelivery after a restart', async () => {
+    const sink = await startSink();
+    sinks.push(sink);
+    await sink.configure({ status: 200, delayMs: 1500 });
+    const broker = await startBroker();
+    brokers.push(broker);
+    await subscribe(broker.url, { sink: `${sink.url}/slow` });
+    await publish(broker.url, { id: 'during-sigterm' });
+    for (let i = 0; i < 400 && (await sink.inFlight()) === 0; i++) await sleep(25);
+    expect(await sink.inFlight()).toBe(1);
+
+    const stopping = logLine(broker, 'herald broker stopping');
+    expect(await broker.stop('SIGTERM')).toBe(0);
+    expect((await stopping)['msg']).toBe('herald broker stopping');
+    // The broker waited for the sink's answer before it exited.
+    const [delivery] = await sink.received();
+    expect(delivery).toMatchObject({ status: 200, unanswered: false });
+    expect(delivery!.headers['ce-id']).toBe('during-sigterm');
+
+    await sink.configure({ delayMs: 0 });
+    const restarted = await startBroker({ dataDir: broker.dataDir });
+    brokers.push(restarted);
+    await publish(restarted.url, { id: 'after-restart' });
+    const records = await sink.waitFor((r) => r.some((x) => x.headers['ce-id'] === 'after-restart'));
+    // The committed cursor was past the finished delivery: it is not sent again.
+    expect(records.map((r) => r.headers['ce-id'])).toEqual(['during-sigterm', 'after-restart']);
     expect(await restarted.stop()).toBe(0);
   });
 });

@@ -361,11 +361,16 @@ describe('jetstream store', () => {
     const broker = nextBroker();
     const [a, b] = [await open(broker), await open(broker)];
     try {
-      const waiting = a.waitForAppend(0).then(() => Date.now());
+      let woken = false;
+      const waiting = a.waitForAppend(0).then(() => {
+        woken = true;
+      });
       await sleep(50);
+      // Nothing was appended yet: a waiter that resolved now would wake for nothing.
+      expect(woken).toBe(false);
       const [outcome] = await b.append([{ event: sampleEvent('from-b') }]);
-      const wokenAt = await waiting;
-      expect(wokenAt).toBeGreaterThan(0);
+      await waiting;
+      expect(woken).toBe(true);
       expect((await a.read(outcome!.sequence, 1))[0]?.event.attributes['id']).toBe('from-b');
     } finally {
       await Promise.all([a.close(), b.close()]);

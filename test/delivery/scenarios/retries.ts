@@ -19,25 +19,33 @@ export function describeRetryScenarios(store: string, startBroker: BrokerFactory
       removeDir(broker.dataDir);
     });
 
-    it('delivers after N failures with exponential backoff between attempts', async () => {
+    it('delivers after N failures with exponential backoff between attempts (growth factor 2)', async () => {
       await sink.clear();
-      await sink.configure({ failTimes: 3, failStatus: 503, status: 200 });
+      await sink.configure({ failTimes: 5, failStatus: 503, status: 200 });
       await subscribe(broker.url, {
         sink: `${sink.url}/exp`,
         types: ['com.example.retry.exp'],
-        delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S', jitter: 0 },
+        delivery: {
+          retry: 6,
+          backoffPolicy: 'exponential',
+          backoffDelay: 'PT0.25S',
+          backoffMax: 'PT60S',
+          jitter: 0,
+        },
       });
       await publish(broker.url, { id: 'r1', type: 'com.example.retry.exp' });
       const records = await sink.waitFor((r) => r.some((x) => x.status === 200));
-      expect(records.map((r) => r.status)).toEqual([503, 503, 503, 200]);
-      expect(records.map((r) => r.headers['herald-attempt'])).toEqual(['1', '2', '3', '4']);
+      expect(records.map((r) => r.status)).toEqual([503, 503, 503, 503, 503, 200]);
+      expect(records.map((r) => r.headers['herald-attempt'])).toEqual(['1', '2', '3', '4', '5', '6']);
       expect(new Set(records.map((r) => r.headers['ce-id']))).toEqual(new Set(['r1']));
       const gaps = records.slice(1).map((r, i) => r.at - records[i]!.at);
-      // Expected 200, 400, 800 ms: loose bounds, the shape not the clock.
-      expect(gaps[0]).toBeGreaterThanOrEqual(150);
-      expect(gaps[1]).toBeGreaterThanOrEqual(300);
-      expect(gaps[2]).toBeGreaterThanOrEqual(600);
-      expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+      // Expected 250, 500, 1000, 2000, 4000 ms. A delay is a lower bound (a loaded machine only adds),
+      // so each gap is at least its delay, and the growth is asserted as a ratio: the last gap over the
+      // second is 8 for ×2 per retry, 2.5 for a linear schedule (250…1250 ms). Load inflates the
+      // second gap only by adding, so the ratio stays above 4 unless a retry is late by over half a second.
+      for (const [i, delay] of [250, 500, 1000, 2000, 4000].entries())
+        expect(gaps[i]).toBeGreaterThanOrEqual(delay - 20);
+      expect(gaps[4]! / gaps[1]!).toBeGreaterThan(4);
     });
 
     it('uses linear backoff when asked', async () => {

@@ -1,0 +1,76 @@
+// What `--durability fsync` rests on, checked at the system-call level rather than by a process kill
+// (which cannot tell fsync from no fsync: the page cache survives it). The broker runs with the fsync
+// probe (test/infra/fsync-probe, an LD_PRELOAD library) that logs every fsync/fdatasync it completes.
+// The claim: every 202 is preceded by a completed sync of the write-ahead log that holds the event.
+// Publishing one event at a time, the WAL sync count read when a 202 arrives must exceed the count read
+// before the request was sent. `buffered` is the control: there a 202 comes without a WAL sync, which
+// shows the probe tells the two apart.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { publish } from '../harness/client.js';
+import { removeDir, startBroker } from '../harness/processes.js';
+import type { BrokerProcess } from '../harness/processes.js';
+import { fsyncProbeEnv, readSyncLog } from '../infra/fsync-probe/probe.js';
+
+const PUBLISHES = 20;
+
+const brokers: BrokerProcess[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const broker of brokers) await broker.stop('SIGKILL');
+  for (const dir of dirs) removeDir(dir);
+});
+
+interface SyncTrace {
+  /** Per acknowledged publish: WAL syncs completed between sending it and its 202. */
+  readonly walSyncsPerAck: number[];
+  /** Files synced (the database, its WAL, the data directory…), for the log line. */
+  readonly files: Set<string>;
+}
+
+async function publishAndTrace(durability: string, writer: string): Promise<SyncTrace> {
+  const scratch = mkdtempSync(path.join(tmpdir(), 'herald-fsync-'));
+  dirs.push(scratch);
+  const logFile = path.join(scratch, 'syncs.log');
+  const dataDir = path.join(scratch, 'data');
+  const broker = await startBroker({
+    dataDir,
+    args: ['--durability', durability, '--store-writer', writer],
+    env: fsyncProbeEnv(logFile),
+  });
+  brokers.push(broker);
+  const wal = path.join(dataDir, 'default.db-wal');
+  const walSyncs = () => readSyncLog(logFile).filter((r) => r.file === wal && r.rc === 0).length;
+  const walSyncsPerAck: number[] = [];
+  for (let i = 0; i < PUBLISHES; i++) {
+    const before = walSyncs();
+    await publish(broker.url, { id: `fsync-${i}` }); // throws unless 202
+    walSyncsPerAck.push(walSyncs() - before);
+  }
+  const files = new Set(readSyncLog(logFile).map((r) => path.relative(scratch, r.file)));
+  await broker.stop('SIGKILL');
+  console.log(
+    `[fsync probe, --durability ${durability}, ${writer} writer] WAL syncs between request and 202: ` +
+      `${walSyncsPerAck.join(',')}; files synced: ${[...files].sort().join(', ')}`,
+  );
+  return { walSyncsPerAck, files };
+}
+
+describe('--durability applies what it claims, seen at the fsync level', () => {
+  it('fsync (inline writer): every 202 follows a completed sync of the write-ahead log', async () => {
+    const trace = await publishAndTrace('fsync', 'inline');
+    expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
+  });
+
+  it('fsync (--store-writer thread): every 202 follows a completed sync of the write-ahead log', async () => {
+    const trace = await publishAndTrace('fsync', 'thread');
+    expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
+  });
+
+  it('buffered: acknowledges without syncing the write-ahead log (the probe can tell the modes apart)', async () => {
+    const trace = await publishAndTrace('buffered', 'inline');
+    expect(trace.walSyncsPerAck.filter((n) => n === 0).length).toBeGreaterThan(PUBLISHES / 2);
+  });
+});

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Planted-bug checks for the process-level guarantees (`npm run planted`; not part of `npm test` or CI).
+# Each test/planted/<bug>.patch plants one bug that a guarantee's tests must catch. In a scratch copy of
+# the working tree (never the tree itself) this script first runs every named test file unpatched (they
+# must pass: otherwise "caught" means nothing), then, per bug, applies the patch, rebuilds, runs that
+# bug's test files and reports CAUGHT (a test failed) or SURVIVED (all passed).
+# Exit status: 0 only when every patch applies, the baseline passes and every bug is caught; a patch
+# that no longer applies (the code moved) is reported STALE and fails the run, so the patches are kept.
+# Usage: test/planted/run.sh [--no-baseline] [bug …]   (logs: $HERALD_PLANTED_LOGS, default a temp dir)
+set -uo pipefail
+# One compound command: bash reads it whole before running it, so editing this file mid-run is harmless.
+{
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PLANTED="${ROOT}/test/planted"
+
+# The bug each patch plants → the test files that must catch it.
+declare -A TESTS=(
+  [fsync-synchronous-off]="test/durability/fsync.test.ts"
+  [cursor-past-in-flight]="test/delivery/in-flight-crash.test.ts"
+  [group-commit-without-transaction]="test/durability/random-kills.test.ts"
+  [redrive-skips-last]="test/delivery/redrive.test.ts"
+  [exponential-as-linear]="test/delivery/retries.test.ts"
+  [batch-one-per-request]="test/delivery/content-modes.test.ts"
+  [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
+)
+
+baseline=1
+bugs=()
+for arg in "$@"; do
+  case "${arg}" in
+    --no-baseline) baseline=0 ;;
+    -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) [[ -n "${TESTS[${arg}]:-}" ]] || { echo "unknown bug '${arg}' (known: ${!TESTS[*]})" >&2; exit 2; }
+       bugs+=("${arg}") ;;
+  esac
+done
+if [[ ${#bugs[@]} -eq 0 ]]; then
+  for patch in "${PLANTED}"/*.patch; do bugs+=("$(basename "${patch}" .patch)"); done
+fi
+for bug in "${bugs[@]}"; do
+  [[ -n "${TESTS[${bug}]:-}" ]] || { echo "test/planted/${bug}.patch has no test files in run.sh" >&2; exit 2; }
+done
+
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/herald-planted.XXXXXX")"
+logs="${HERALD_PLANTED_LOGS:-${scratch}-logs}"
+mkdir -p "${logs}"
+trap 'rm -rf "${scratch}"' EXIT
+log() { echo "planted: $*" >&2; }
+
+# The working tree as it is (tracked and untracked, not ignored files), the dependencies by link.
+log "copying the working tree to ${scratch}"
+(cd "${ROOT}" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - 2>/dev/null) |
+  tar -xf - -C "${scratch}"
+ln -s "${ROOT}/node_modules" "${scratch}/node_modules"
+cd "${scratch}" || exit 1
+log "building (tsc, dashboard, build info)"
+npm run build --silent >"${logs}/build.log" 2>&1 || { log "the unpatched build failed: ${logs}/build.log"; exit 1; }
+
+rebuild() { npx tsc -p tsconfig.build.json >>"${logs}/$1.build.log" 2>&1; }
+run_tests() { # name, files… → exit status of vitest
+  local name="$1"
+  shift
+  npx vitest run "$@" >"${logs}/${name}.log" 2>&1
+}
+
+declare -A RESULT
+status=0
+if [[ ${baseline} -eq 1 ]]; then
+  files=()
+  for bug in "${bugs[@]}"; do files+=(${TESTS[${bug}]}); done
+  mapfile -t files < <(printf '%s\n' "${files[@]}" | sort -u)
+  log "baseline: ${files[*]}"
+  if ! run_tests baseline "${files[@]}"; then
+    log "the baseline fails without any planted bug: ${logs}/baseline.log"
+    tail -n 5 "${logs}/baseline.log" >&2
+    exit 1
+  fi
+fi
+
+for bug in "${bugs[@]}"; do
+  patch="${PLANTED}/${bug}.patch"
+  if ! git apply --check "${patch}" 2>"${logs}/${bug}.apply.log"; then
+    RESULT[${bug}]="STALE (the patch no longer applies: refresh it)"
+    status=1
+    continue
+  fi
+  git apply "${patch}"
+  log "${bug}: planted; running ${TESTS[${bug}]}"
+  if ! rebuild "${bug}"; then
+    RESULT[${bug}]="BROKEN (the planted code does not compile: ${logs}/${bug}.build.log)"
+    status=1
+  elif run_tests "${bug}" ${TESTS[${bug}]}; then
+    RESULT[${bug}]="SURVIVED"
+    status=1
+  else
+    RESULT[${bug}]="CAUGHT ($(grep -E '^[0-9]+ passed, [0-9]+ failed' "${logs}/${bug}.log" | tail -n1))"
+  fi
+  git apply -R "${patch}"
+done
+
+echo
+printf '%-36s %-40s %s\n' "planted bug" "test files" "result"
+for bug in "${bugs[@]}"; do
+  printf '%-36s %-40s %s\n' "${bug}" "${TESTS[${bug}]}" "${RESULT[${bug}]}"
+done
+echo "logs: ${logs}"
+exit "${status}"
+}
