@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import { Broker } from '../broker/index.js';
+import type { Broker } from '../broker/index.js';
 import { BROKER_OPTIONS, brokerHelp, ConfigError, loadBrokerConfig } from '../config/index.js';
 import { isHeraldError } from '../errors/index.js';
-import { createLogger, startTracing, TracingConfigError, versionInfo } from '../observability/index.js';
 
 const BROKER_EXAMPLES = `
 Examples:
@@ -31,6 +30,12 @@ async function runBroker(args: string[]): Promise<number> {
     }
     throw error;
   }
+  // The broker and the observability modules (the OpenTelemetry SDK) are loaded by the commands that use
+  // them: loaded up front, they made every client command (`herald publish`, `tail`, …) take ~2 s to start.
+  const [{ Broker }, { createLogger, startTracing, TracingConfigError, versionInfo }] = await Promise.all([
+    import('../broker/index.js'),
+    import('../observability/index.js'),
+  ]);
   // Before the logger, so log lines of traced work carry trace_id. Off unless OTEL_* variables ask for it.
   let tracing;
   try {
@@ -140,6 +145,7 @@ async function runOperator(args: string[]): Promise<number> {
     process.stderr.write(`herald: invalid configuration: --log-level must be ${LOG_LEVELS.join(', ')}\n`);
     return 2;
   }
+  const { createLogger } = await import('../observability/index.js');
   const logger = createLogger(logLevel, { component: 'operator' });
   const { Operator } = await import('../operator/index.js');
   const { loadKubeConfig } = await import('../kubernetes/index.js');
@@ -177,7 +183,7 @@ Examples:
 `;
 
 /** `herald version`: the same fields as GET /version; the store kind from the broker options given. */
-function printVersion(args: string[]): number {
+async function printVersion(args: string[]): Promise<number> {
   let store: string;
   try {
     store = loadBrokerConfig(args).store;
@@ -186,6 +192,7 @@ function printVersion(args: string[]): number {
     for (const problem of error.problems) process.stderr.write(`herald: invalid configuration: ${problem}\n`);
     return 2;
   }
+  const { versionInfo } = await import('../observability/index.js');
   process.stdout.write(JSON.stringify({ ...versionInfo(), store }) + '\n');
   return 0;
 }
@@ -220,7 +227,7 @@ const PASS_THROUGH: Record<string, { description: string; run(args: string[]): P
   version: {
     description:
       'print {"version", "commit", "node", "store"} as one JSON line [broker options: the store they select]',
-    run: (rest) => Promise.resolve(printVersion(rest)),
+    run: printVersion,
   },
   cesql: {
     description: 'cesql eval --expression E [--event JSON]: evaluate a CloudEvents SQL expression',

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meshCrds } from '../infra/mesh/crds.js';
 import { Applier, installCrds, manifests, yamlBlocks } from '../k8s/apply.js';
 import type { KubeManifest } from '../k8s/apply.js';
-import { startCluster } from '../k8s/cluster.js';
+import { GROUP_PATH, startCluster } from '../k8s/cluster.js';
+import { kubeRequest } from '../infra/k8s/apiserver.js';
 import { compileSqlFilter } from '../../src/filters/index.js';
 import { resourceToDefinition } from '../../src/k8s-api/index.js';
 import type { SubscriptionResource } from '../../src/k8s-api/index.js';
@@ -12,6 +13,9 @@ import { brokerChildren } from '../../src/operator/index.js';
 import type { KubeObject } from '../../src/operator/index.js';
 import type { Broker } from '../../src/k8s-api/index.js';
 import type { TestCluster } from '../k8s/cluster.js';
+import { readPage } from './markdown.js';
+import { classify } from './session.js';
+import { PAGES } from './pages.js';
 
 const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
 const page = read('docs/istio.md');
@@ -63,18 +67,77 @@ describe('docs/istio.md and docs/knative.md against a real API server with the I
     expect(text).toContain('local_ratelimit');
   });
 
-  it.each(blocks.map((b) => [b.line, b.text] as const))(
-    'the block at line %i applies',
-    async (_line, text) => {
-      for (const object of manifests(text)) {
+  // Every Kubernetes manifest of the documentation and of examples/, applied as `kubectl apply
+  // --server-side --validate=strict` would: an unknown or misplaced field fails.
+  const documented = PAGES.flatMap((file) =>
+    readPage(file)
+      .blocks.filter((b) => classify(b).kind === 'manifest')
+      .map((b) => [`${b.file}:${b.line}`, b.text] as const),
+  );
+  const examples = readdirSync(new URL('../../examples', import.meta.url))
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => [`examples/${f}`, read(`examples/${f}`)] as const);
+
+  it('finds the manifests (istio.md alone has more than ten blocks)', () => {
+    expect(documented.filter(([where]) => where.startsWith('docs/istio.md')).length).toBeGreaterThan(10);
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+  });
+
+  // Each on its own: what one block applied is deleted before the next (several name the same object).
+  it.each([...documented, ...examples])('%s applies', async (_where, text) => {
+    const objects = manifests(text);
+    expect(objects.length).toBeGreaterThan(0);
+    try {
+      for (const object of objects) {
+        expect(object.apiVersion, 'every document is a Kubernetes object').toBeTypeOf('string');
         const applied = await applier.apply(object);
         expect(
           applied.status,
           `${object.kind}/${object.metadata.name}: ${applied.text.slice(0, 1500)}`,
         ).toBeLessThan(300);
       }
-    },
+    } finally {
+      // Namespaces stay: without a controller-manager a deleted namespace never finishes terminating.
+      for (const object of objects.toReversed())
+        if (typeof object.apiVersion === 'string' && object.kind !== 'Namespace')
+          await applier.delete(object);
+    }
+  });
+
+  // `kubectl get` prints the table the API server returns for the resource (server-side printing): the
+  // header a page shows must be that table's columns.
+  const gets = PAGES.flatMap((file) =>
+    readPage(file)
+      .blocks.filter((b) => classify(b).kind === 'kubectl-columns')
+      .map((b) => [`${b.file}:${b.line}`, b.text] as const),
   );
+  it.each(gets)('%s: the header is what kubectl get prints', async (_where, text) => {
+    const [, resource, namespace, header] = /^kubectl get (\S+) -n (\S+)\n# (.+)$/m.exec(text) ?? [];
+    expect(header, text).toBeDefined();
+    // Right after start-up the API server may answer 429 "storage is (re)initializing" for a moment.
+    let table;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      table = await kubeRequest(
+        cluster.apiserver.server,
+        cluster.apiserver.token,
+        'GET',
+        `${GROUP_PATH}/namespaces/${namespace}/${resource}`,
+        undefined,
+        { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+      );
+      if (table.status !== 429) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    table = table!;
+    expect(table.status, table.text).toBe(200);
+    const columns = (
+      table.body as { columnDefinitions: Array<{ name: string; priority: number }> }
+    ).columnDefinitions
+      .filter((c) => c.priority === 0)
+      .map((c) => c.name.toUpperCase().replaceAll(' ', '-'));
+    expect(header!.trim().split(/\s+/)).toEqual(columns);
+  });
 
   it('the labels, ServiceAccount and Service the recipes name are what the operator creates for a Broker', () => {
     const objects = blocks.flatMap((b) => manifests(b.text));

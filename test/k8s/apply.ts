@@ -77,6 +77,19 @@ export class Applier {
     const path = `${base}${namespacePath}/${resource.plural}/${object.metadata.name}?fieldManager=${fieldManager}&fieldValidation=Strict&force=true`;
     return this.cluster.request('PATCH', path, object, 'application/apply-patch+yaml');
   }
+
+  /** Deletes an object applied before (`kubectl delete -f`). */
+  async delete(object: KubeManifest): Promise<KubeResponse> {
+    const resource = await this.resource(object.apiVersion, object.kind);
+    if (resource === undefined)
+      throw new Error(`the API server does not serve ${object.apiVersion} ${object.kind}`);
+    const base = object.apiVersion.includes('/') ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
+    const namespacePath = resource.namespaced ? `/namespaces/${object.metadata.namespace ?? 'default'}` : '';
+    return this.cluster.request(
+      'DELETE',
+      `${base}${namespacePath}/${resource.plural}/${object.metadata.name}`,
+    );
+  }
 }
 
 /** Creates CustomResourceDefinitions and waits until every one is Established. */

@@ -54,11 +54,14 @@ export function kubeRequest(
   method: string,
   path: string,
   body?: unknown,
-  opts: { timeoutMs?: number; contentType?: string } = {},
+  opts: { timeoutMs?: number; contentType?: string; accept?: string } = {},
 ): Promise<KubeResponse> {
   const url = new URL(path, server);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${token}`,
+    accept: opts.accept ?? 'application/json',
+  };
   if (payload !== undefined) {
     headers['content-type'] = opts.contentType ?? 'application/json';
     headers['content-length'] = String(payload.length);
