@@ -1,23 +1,12 @@
 // Issue 11, findings 3, 8 and the extension cap of 9: ingress rate limits count events and never go
 // into debt, per client when asked; deeply nested JSON and hundreds of extensions are coded 400s.
 import http from 'node:http';
-import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useBrokers } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { binaryHeaders, metricValue, readLog, send } from '../support/http.js';
 
-const brokers: BrokerProcess[] = [];
-async function broker(args: string[] = []): Promise<BrokerProcess> {
-  const started = await startBroker({ args });
-  brokers.push(started);
-  return started;
-}
-afterAll(async () => {
-  for (const b of brokers) {
-    await b.stop();
-    removeDir(b.dataDir);
-  }
-});
+const broker = useBrokers();
 
 const BATCH = { 'content-type': 'application/cloudevents-batch+json' };
 const STRUCTURED = { 'content-type': 'application/cloudevents+json' };

@@ -4,23 +4,13 @@
 import net from 'node:net';
 import http from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
-import type { BrokerProcess } from '../harness/processes.js';
+import { useBrokers } from '../harness/processes.js';
 import { metricValue, send } from '../support/http.js';
 
-const brokers: BrokerProcess[] = [];
-async function broker(args: string[] = []): Promise<BrokerProcess> {
-  const started = await startBroker({ args });
-  brokers.push(started);
-  return started;
-}
+const broker = useBrokers();
 const sockets: net.Socket[] = [];
-afterAll(async () => {
+afterAll(() => {
   for (const socket of sockets) socket.destroy();
-  for (const b of brokers) {
-    await b.stop();
-    removeDir(b.dataDir);
-  }
 });
 
 interface RawExchange {

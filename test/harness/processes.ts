@@ -220,3 +220,22 @@ export function useBrokerAndSink(start: () => Promise<BrokerProcess> = () => sta
   });
   return context;
 }
+
+/**
+ * A broker starter for one test file: each call starts a broker with `args`; all of them are stopped
+ * (and their data directories removed) after the file's tests.
+ */
+export function useBrokers(): (args?: string[]) => Promise<BrokerProcess> {
+  const brokers: BrokerProcess[] = [];
+  afterAll(async () => {
+    for (const b of brokers) {
+      await b.stop();
+      removeDir(b.dataDir);
+    }
+  });
+  return async (args = []) => {
+    const started = await startBroker({ args });
+    brokers.push(started);
+    return started;
+  };
+}

@@ -2,25 +2,11 @@
 // cannot write (and nothing of that request is stored).
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
-import type { BrokerProcess } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useBrokers } from '../harness/processes.js';
 import { binaryHeaders, getLogPage, readLog, send } from '../support/http.js';
 
-const brokers: BrokerProcess[] = [];
-
-async function broker(args: string[] = []): Promise<BrokerProcess> {
-  const started = await startBroker({ args });
-  brokers.push(started);
-  return started;
-}
-
-afterAll(async () => {
-  for (const b of brokers) {
-    await b.stop();
-    removeDir(b.dataDir);
-  }
-});
+const broker = useBrokers();
 
 const BATCH = { 'content-type': 'application/cloudevents-batch+json' };
 const event = (id: string, extra: Record<string, unknown> = {}) => ({
