@@ -131,6 +131,10 @@ export class Dispatcher implements WorkerHost {
   private async runTail(): Promise<void> {
     const signal = this.stopController.signal;
     while (this.running) {
+      // Waiting first (it resolves at once while the store knows of later events) saves a read of
+      // nothing after every page: for a distributed store that read is a request to the server.
+      await this.store.waitForAppend(this.position - 1, signal);
+      if (!this.running) return;
       let page;
       try {
         page = await this.store.read(this.position, TAIL_PAGE);
@@ -140,10 +144,7 @@ export class Dispatcher implements WorkerHost {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         continue;
       }
-      if (page.length === 0) {
-        await this.store.waitForAppend(this.position - 1, signal);
-        continue;
-      }
+      if (page.length === 0) continue;
       this.metrics.logReads.inc({ reader: 'tail' });
       const touched = new Set<SubscriptionWorker>();
       let sliceStart = performance.now();

@@ -24,6 +24,11 @@ export interface EncodedRecord {
   readonly body: Uint8Array;
   /** `Nats-Msg-Id`, when deduplication is on. */
   readonly msgId: string | undefined;
+  /** Where the data starts in `body` (after the attributes). */
+  readonly dataOffset: number;
+  /** What was encoded: what a reader gets back once the record is stored. */
+  readonly event: CloudEvent;
+  readonly trace: TraceHeaders | undefined;
 }
 
 /** Header access as `MsgHdrs` offers it. */
@@ -45,12 +50,14 @@ export function dedupeId(source: string, id: string): string {
 }
 
 function frame(event: CloudEvent): { body: Uint8Array; attrsLength: number } {
-  const attrs = encoder.encode(JSON.stringify(event.attributes));
-  const data = event.data ?? new Uint8Array(0);
-  const body = new Uint8Array(attrs.byteLength + data.byteLength);
-  body.set(attrs, 0);
-  body.set(data, attrs.byteLength);
-  return { body, attrsLength: attrs.byteLength };
+  // One allocation: the attributes are written straight into the body, not encoded and then copied.
+  const attrs = JSON.stringify(event.attributes);
+  const attrsLength = Buffer.byteLength(attrs);
+  const dataLength = event.data?.byteLength ?? 0;
+  const body = Buffer.allocUnsafe(attrsLength + dataLength);
+  body.write(attrs, 0, attrsLength, 'utf8');
+  if (event.data !== undefined) body.set(event.data, attrsLength);
+  return { body, attrsLength };
 }
 
 export function encodeEvent(
@@ -67,7 +74,7 @@ export function encodeEvent(
   const msgId = dedupe
     ? dedupeId(String(event.attributes['source']), String(event.attributes['id']))
     : undefined;
-  return { headers, body, msgId };
+  return { headers, body, msgId, dataOffset: attrsLength, event, trace };
 }
 
 /** Reads a record written by `encodeEvent`; undefined when the message is not one of Herald's. */

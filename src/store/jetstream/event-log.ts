@@ -3,12 +3,13 @@ import type { MsgRequest, StoredMsg } from '@nats-io/jetstream';
 import { nuid } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { HeraldError } from '../../errors/index.js';
-import type { AppendInput, AppendOutcome, LogStats, StoredEvent } from '../types.js';
+import type { AppendInput, AppendOutcome, LogStats, RetentionPolicy, StoredEvent } from '../types.js';
 import { AppendWaiters } from '../waiters.js';
 import { decodeEvent, encodeEvent } from './codec.js';
 import type { EncodedRecord } from './codec.js';
 import { GroupPublisher } from './group-publisher.js';
 import type { GroupCounters } from './group-publisher.js';
+import { RecentAppends } from './recent-appends.js';
 import type { Handles, StoreContext } from './support.js';
 import { Semaphore, apiCode, buildHeaders, directBatch, unavailable } from './support.js';
 
@@ -31,12 +32,16 @@ export interface EventLogSettings {
   readonly maxAtomicBatch: number;
   readonly maxConcurrentBatches: number;
   readonly notificationCheckMs: number;
+  /** The stream's limits: the window of recent appends never serves an event they may have removed. */
+  readonly retention: RetentionPolicy;
 }
 
 /** Counters that say which paths the log took; for tests and diagnosis, not for decisions. */
 export interface EventLogCounters extends GroupCounters {
   /** Reads that found nothing where the log was known to go further: a lagging replica answered. */
   laggingReads: number;
+  /** Reads answered from this process's own recent appends, without asking JetStream. */
+  localReads: number;
 }
 
 /**
@@ -45,6 +50,10 @@ export interface EventLogCounters extends GroupCounters {
  */
 export class JetStreamEventLog {
   private laggingReads = 0;
+  private localReads = 0;
+  private readonly recent: RecentAppends;
+  /** `Nats-Msg-Id`s of atomic batches in flight (single publishes: the publisher's `inFlight`). */
+  private readonly batchIds = new Set<string>();
   private readonly publisher: GroupPublisher;
   private readonly batches: Semaphore;
   private readonly waiters = new AppendWaiters();
@@ -61,11 +70,15 @@ export class JetStreamEventLog {
     private readonly ready: () => Handles | undefined,
   ) {
     this.batches = new Semaphore(settings.maxConcurrentBatches);
-    this.publisher = new GroupPublisher(context.names.subject, settings.requestTimeoutMs);
+    this.publisher = new GroupPublisher(context.names.subject, settings.requestTimeoutMs, (record, sequence) => {
+      this.remember(record, sequence, Date.now());
+      this.bump(sequence);
+    });
+    this.recent = new RecentAppends(settings.retention);
   }
 
   get counters(): EventLogCounters {
-    return { ...this.publisher.counters, laggingReads: this.laggingReads };
+    return { ...this.publisher.counters, laggingReads: this.laggingReads, localReads: this.localReads };
   }
 
   /** Called once per connection set-up: the server's limits, the wake-ups, the last sequence. */
@@ -87,7 +100,15 @@ export class JetStreamEventLog {
   // ---- wake-ups --------------------------------------------------------------------------------
 
   private onNotification(msg: Msg): void {
-    const sequence = Number(msg.headers?.get('Nats-Sequence'));
+    const headers = msg.headers;
+    if (headers === undefined) return;
+    // The republish of one of this process's own publishes usually arrives before its PubAck. Waking
+    // readers now would send them to JetStream for an event that the PubAck brings into the window of
+    // recent appends a moment later, so the PubAck wakes them instead. (Should the ack never come, the
+    // retry's duplicate ack, the next notification or the periodic check does.)
+    const msgId = headers.get('Nats-Msg-Id');
+    if (msgId !== '' && (this.publisher.inFlight(msgId) || this.batchIds.has(msgId))) return;
+    const sequence = Number(headers.get('Nats-Sequence'));
     if (Number.isFinite(sequence)) this.bump(sequence);
   }
 
@@ -134,6 +155,14 @@ export class JetStreamEventLog {
   }
 
   // ---- appends ---------------------------------------------------------------------------------
+
+  /** A record JetStream acknowledged as newly stored at `sequence` goes into the recent appends. */
+  private remember(record: EncodedRecord, sequence: number, storedAt: number): void {
+    const { event, trace, body, dataOffset } = record;
+    // The data as stored: a view of the body just published, never of a request's socket buffer.
+    const data = event.dataKind === 0 ? undefined : body.subarray(dataOffset);
+    this.recent.add({ sequence, storedAt, event: { ...event, data }, trace });
+  }
 
   async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
     if (this.context.isClosed()) throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed');
@@ -200,10 +229,14 @@ export class JetStreamEventLog {
         throw error;
       }
     };
+    const ids = records.flatMap((record) => (record.msgId === undefined ? [] : [record.msgId]));
+    for (const id of ids) this.batchIds.add(id);
     try {
       return await this.batches.run(() => this.retrying(attempt));
     } catch (error) {
       if (!(error instanceof DuplicateInBatch)) throw error;
+    } finally {
+      for (const id of ids) this.batchIds.delete(id);
     }
     // Some event of the batch is already stored (typically: the client retried a batch whose 202 it
     // missed). The server does not say which, so store the batch event by event: duplicates are
@@ -274,7 +307,12 @@ export class JetStreamEventLog {
     const ack = parsePubAck(reply as Msg);
     if (ack.count !== count)
       throw new Error(`the batch ack counts ${String(ack.count)} messages, not ${count}`);
-    return records.map((_, i) => ({ sequence: ack.seq - count + 1 + i, duplicate: false }));
+    const storedAt = Date.now();
+    return records.map((record, i) => {
+      const sequence = ack.seq - count + 1 + i;
+      this.remember(record, sequence, storedAt);
+      return { sequence, duplicate: false };
+    });
   }
 
   // ---- reads -----------------------------------------------------------------------------------
@@ -287,9 +325,22 @@ export class JetStreamEventLog {
    */
   async read(from: number, limit: number): Promise<StoredEvent[]> {
     const handles = await this.context.use();
-    const stream = this.context.names.stream;
     const start = Math.max(1, Math.floor(from));
     if (limit <= 0) return [];
+    const local = this.recent.page(start, Math.min(limit, 1024), this.lastSequence);
+    if (local.length > 0) {
+      this.localReads++;
+      const next = (local[local.length - 1] as StoredEvent).sequence + 1;
+      // The window ends where this process's own appends end; what others stored after them (or what
+      // a retried publish stored) comes from the stream.
+      if (local.length >= limit || next > this.lastSequence) return local;
+      return local.concat(await this.readStream(handles, next, limit - local.length));
+    }
+    return this.readStream(handles, start, limit);
+  }
+
+  private async readStream(handles: Handles, start: number, limit: number): Promise<StoredEvent[]> {
+    const stream = this.context.names.stream;
     try {
       for (let attempt = 0; ; attempt++) {
         // Taken before the get: an append that lands while the get is in flight (the tail reads ahead
@@ -383,6 +434,7 @@ export class JetStreamEventLog {
     const { jsm } = await this.context.use();
     const keep = await this.sequenceAt(Date.now() - maxAgeMs);
     await jsm.streams.purge(this.context.names.stream, { seq: keep });
+    this.recent.clear();
   }
 }
 

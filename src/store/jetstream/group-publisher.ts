@@ -5,6 +5,8 @@ import type { AppendOutcome } from '../types.js';
 import type { EncodedRecord } from './codec.js';
 import { buildHeaders } from './support.js';
 
+const decoder = new TextDecoder();
+
 interface Queued {
   readonly record: EncodedRecord;
   resolve(outcome: AppendOutcome): void;
@@ -13,6 +15,7 @@ interface Queued {
 
 interface Awaited {
   readonly deadline: number;
+  readonly record: EncodedRecord;
   resolve(outcome: AppendOutcome): void;
   reject(error: unknown): void;
 }
@@ -45,6 +48,8 @@ export class GroupPublisher {
   readonly counters: GroupCounters = { publishGroups: 0, groupedPublishes: 0 };
   private queued: Queued[] = [];
   private readonly awaited = new Map<string, Awaited>();
+  /** `Nats-Msg-Id`s of publishes sent and not yet answered (or timed out). */
+  private readonly sent = new Set<string>();
   private nc: NatsConnection | undefined;
   private replies: Subscription | undefined;
   private inbox = '';
@@ -54,6 +59,8 @@ export class GroupPublisher {
   constructor(
     private readonly subject: string,
     private readonly timeoutMs: number,
+    /** Called with each newly stored record, before its caller hears of it. */
+    private readonly onStored: (record: EncodedRecord, sequence: number) => void = () => undefined,
   ) {}
 
   /** Subscribes the reply inbox on the connection (the client resubscribes it after a reconnect). */
@@ -67,6 +74,11 @@ export class GroupPublisher {
         if (error === null) this.onReply(msg);
       },
     });
+  }
+
+  /** True while a publish with this `Nats-Msg-Id` waits for its PubAck. */
+  inFlight(msgId: string): boolean {
+    return this.sent.has(msgId);
   }
 
   publish(record: EncodedRecord): Promise<AppendOutcome> {
@@ -97,7 +109,8 @@ export class GroupPublisher {
         reject(error);
         continue;
       }
-      this.awaited.set(token, { deadline, resolve, reject });
+      this.awaited.set(token, { deadline, record, resolve, reject });
+      if (record.msgId !== undefined) this.sent.add(record.msgId);
     }
     if (this.sweeper === undefined && this.awaited.size > 0) {
       this.sweeper = setInterval(this.sweep, Math.min(this.timeoutMs, 250));
@@ -110,6 +123,16 @@ export class GroupPublisher {
     const waiter = this.awaited.get(token);
     if (waiter === undefined) return; // timed out already
     this.awaited.delete(token);
+    // Kept until the record is in the recent appends (below): see JetStreamEventLog.onNotification.
+    const msgId = waiter.record.msgId;
+    try {
+      this.settle(waiter, msg);
+    } finally {
+      if (msgId !== undefined) this.sent.delete(msgId);
+    }
+  }
+
+  private settle(waiter: Awaited, msg: Msg): void {
     if (msg.data.byteLength === 0 && msg.headers?.hasError === true) {
       // 503: no stream answers the subject (yet): a leader election, a stream being created.
       waiter.reject(
@@ -119,14 +142,18 @@ export class GroupPublisher {
     }
     let ack: PubAck;
     try {
-      ack = JSON.parse(new TextDecoder().decode(msg.data)) as PubAck;
+      ack = JSON.parse(decoder.decode(msg.data)) as PubAck;
     } catch (error) {
       waiter.reject(error);
       return;
     }
     if (ack.error !== undefined) waiter.reject(new JetStreamApiError(ack.error));
     else if (typeof ack.seq !== 'number') waiter.reject(new Error('invalid PubAck'));
-    else waiter.resolve({ sequence: ack.seq, duplicate: ack.duplicate === true });
+    else {
+      const duplicate = ack.duplicate === true;
+      if (!duplicate) this.onStored(waiter.record, ack.seq);
+      waiter.resolve({ sequence: ack.seq, duplicate });
+    }
   }
 
   private readonly sweep = (): void => {
@@ -134,6 +161,7 @@ export class GroupPublisher {
     for (const [token, waiter] of this.awaited) {
       if (waiter.deadline > now) continue;
       this.awaited.delete(token);
+      if (waiter.record.msgId !== undefined) this.sent.delete(waiter.record.msgId);
       waiter.reject(new Error(`no PubAck within ${this.timeoutMs} ms`));
     }
     if (this.awaited.size === 0 && this.sweeper !== undefined) {
@@ -150,5 +178,6 @@ export class GroupPublisher {
     this.queued = [];
     for (const waiter of this.awaited.values()) waiter.reject(new Error('the store is closed'));
     this.awaited.clear();
+    this.sent.clear();
   }
 }

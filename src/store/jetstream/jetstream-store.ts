@@ -158,6 +158,7 @@ export class JetStreamEventStore implements EventStore {
         maxAtomicBatch: options.maxAtomicBatch ?? 1000,
         maxConcurrentBatches: options.maxConcurrentBatches ?? 8,
         notificationCheckMs: options.notificationCheckMs ?? 1_000,
+        retention: this.retention,
       },
       () => (this.isReady() ? this.handles : undefined),
     );
