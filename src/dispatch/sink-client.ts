@@ -1,4 +1,5 @@
 import { Agent, buildConnector } from 'undici';
+import type { Dispatcher } from 'undici';
 import { rootCertificates } from 'node:tls';
 import type { StoredEvent, TraceHeaders } from '../store/index.js';
 import { eventToJson, toBinaryHeaders } from '../cloudevents/index.js';
@@ -96,14 +97,21 @@ export function buildDelivery(
  */
 export class SinkClient {
   private readonly agent: Agent;
-  /** Every attempt in flight, so shutdown can abort them (one controller each, no long-lived signal). */
-  private readonly inFlight = new Set<AbortController>();
+  /** Every attempt in flight, so shutdown can abort them. */
+  private readonly inFlight = new Set<Attempt>();
   private shuttingDown = false;
   private readonly responseLimit: number;
   private readonly connectors = new Map<number, buildConnector.connector>();
+  private readonly attempts: AttemptHost = {
+    responseLimit: 0,
+    onTruncated: () => this.options.onTruncated?.(),
+    failure: (error, deadlinePassed, timeoutMs) => this.failed(error, deadlinePassed, timeoutMs),
+    settled: (attempt) => this.inFlight.delete(attempt),
+  };
 
   constructor(private readonly options: SinkClientOptions = {}) {
     this.responseLimit = options.responseLimit ?? 16 * 1024;
+    this.attempts.responseLimit = this.responseLimit;
     this.agent = new Agent({
       connections: 256,
       keepAliveTimeout: 30_000,
@@ -152,53 +160,37 @@ export class SinkClient {
    * One attempt, bounded by an overall deadline (not an idle timeout: a sink trickling a byte at a
    * time cannot keep it open) and by shutdown. The answer's body is read up to `responseLimit` bytes
    * and discarded; past that the connection is dropped.
+   *
+   * Dispatched with a handler of its own rather than `agent.request()`: per delivery that saves an
+   * `AbortController` and its signal's listeners, a body stream and an async iterator over it.
    */
-  async send(request: SinkRequest): Promise<SinkResponse> {
+  send(request: SinkRequest): Promise<SinkResponse> {
     const { origin, path } = this.target(request.url);
-    const attempt = new AbortController();
-    let deadlinePassed = false;
-    const timer = setTimeout(() => {
-      deadlinePassed = true;
-      attempt.abort(new DeadlineExceeded());
-    }, timerDelay(request.timeoutMs));
-    if (this.shuttingDown) attempt.abort(new ShuttingDown());
-    this.inFlight.add(attempt);
-    const signal = attempt.signal;
-    try {
-      const response = await this.agent.request({
-        origin,
-        path,
-        method: request.method as 'POST',
-        headers: request.headers,
-        ...(request.body === undefined ? {} : { body: request.body }),
-        signal,
-        // The deadline above bounds the attempt; undici's own timers are idle timeouts.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
-      let read = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        read += chunk.length;
-        if (read > this.responseLimit) {
-          this.options.onTruncated?.();
-          response.body.destroy();
-          break;
-        }
+    return new Promise<SinkResponse>((resolve) => {
+      const attempt = new Attempt(this.attempts, request.timeoutMs, resolve);
+      if (this.shuttingDown) {
+        attempt.stop(new ShuttingDown());
+        return;
       }
-      const retryAfter = response.headers['retry-after'];
-      return {
-        status: response.statusCode,
-        failure: undefined,
-        retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-        headers: response.headers,
-        detail: '',
-      };
-    } catch (error) {
-      return this.failed(error, deadlinePassed, request.timeoutMs);
-    } finally {
-      clearTimeout(timer);
-      this.inFlight.delete(attempt);
-    }
+      this.inFlight.add(attempt);
+      try {
+        this.agent.dispatch(
+          {
+            origin,
+            path,
+            method: request.method as Dispatcher.HttpMethod,
+            headers: request.headers,
+            ...(request.body === undefined ? {} : { body: request.body }),
+            // The deadline bounds the attempt; undici's own timers are idle timeouts.
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          },
+          attempt,
+        );
+      } catch (error) {
+        attempt.onResponseError(undefined, error as Error);
+      }
+    });
   }
 
   private failed(error: unknown, deadlinePassed: boolean, timeoutMs: number): SinkResponse {
@@ -220,12 +212,107 @@ export class SinkClient {
   /** Aborts every attempt in flight (they end as `shutdown` failures) and refuses new ones. */
   abortAll(): void {
     this.shuttingDown = true;
-    for (const attempt of this.inFlight) attempt.abort(new ShuttingDown());
+    for (const attempt of [...this.inFlight]) attempt.stop(new ShuttingDown());
   }
 
   /** Closes at once: in-flight attempts are aborted, not awaited. */
   async close(): Promise<void> {
     this.abortAll();
     await this.agent.destroy();
+  }
+}
+
+/** What an attempt needs from its client. */
+interface AttemptHost {
+  responseLimit: number;
+  onTruncated(): void;
+  /** How an attempt that got no answer is reported. */
+  failure(error: unknown, deadlinePassed: boolean, timeoutMs: number): SinkResponse;
+  /** The attempt ended (answered, failed or aborted). */
+  settled(attempt: Attempt): void;
+}
+
+/**
+ * One delivery attempt as an undici dispatch handler: it records the status and headers, counts (and
+ * drops) the body, and settles once: on the end of the answer, on an error, at its deadline or at
+ * shutdown. An attempt stopped while still queued for a connection is aborted as soon as it starts.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private done = false;
+  private deadlinePassed = false;
+  private stopReason: Error | undefined;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private read = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly client: AttemptHost,
+    private readonly timeoutMs: number,
+    private readonly resolve: (response: SinkResponse) => void,
+  ) {
+    this.timer = setTimeout(() => {
+      this.deadlinePassed = true;
+      this.stop(new DeadlineExceeded());
+    }, timerDelay(timeoutMs));
+  }
+
+  /** Ends the attempt now (deadline, shutdown); the request is aborted once it has started. */
+  stop(reason: Error): void {
+    if (this.done) return;
+    this.stopReason = reason;
+    if (this.controller !== undefined) this.controller.abort(reason);
+    else this.settle(this.client.failure(reason, this.deadlinePassed, this.timeoutMs));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.stopReason !== undefined) controller.abort(this.stopReason);
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    this.status = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    this.read += chunk.length;
+    if (this.read <= this.client.responseLimit) return;
+    this.client.onTruncated();
+    this.answered();
+    controller.abort(new Error('the answer is longer than the response limit'));
+  }
+
+  onResponseEnd(): void {
+    this.answered();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.settle(this.client.failure(error, this.deadlinePassed, this.timeoutMs));
+  }
+
+  private answered(): void {
+    const retryAfter = this.headers['retry-after'];
+    this.settle({
+      status: this.status,
+      failure: undefined,
+      retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+      headers: this.headers,
+      detail: '',
+    });
+  }
+
+  private settle(response: SinkResponse): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.client.settled(this);
+    this.resolve(response);
   }
 }
