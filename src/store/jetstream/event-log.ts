@@ -161,7 +161,10 @@ export class JetStreamEventLog {
     const { event, trace, body, dataOffset } = record;
     // The data as stored: a view of the body just published, never of a request's socket buffer.
     const data = event.dataKind === 0 ? undefined : body.subarray(dataOffset);
-    this.recent.add({ sequence, storedAt, event: { ...event, data }, trace });
+    this.recent.add(
+      { sequence, storedAt, event: { attributes: event.attributes, data, dataKind: event.dataKind }, trace },
+      body.byteLength,
+    );
   }
 
   async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {

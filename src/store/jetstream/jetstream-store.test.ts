@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/infra/process.js';
 import { startNatsServer } from '../../../test/infra/nats/server.js';
 import type { NatsServer } from '../../../test/infra/nats/server.js';
+import { DataKind } from '../../cloudevents/index.js';
+import type { CloudEvent } from '../../cloudevents/index.js';
 import { describeStoreConformance, sampleEvent } from '../testing/conformance.js';
+import type { StoredEvent } from '../types.js';
 import type { StoreHarnessOptions } from '../testing/conformance.js';
 import { createJetStreamStore } from './jetstream-store.js';
 import type { JetStreamEventStore, JetStreamStoreOptions } from './jetstream-store.js';
@@ -372,6 +375,53 @@ describe('jetstream store', () => {
       await waiting;
       expect(woken).toBe(true);
       expect((await a.read(outcome!.sequence, 1))[0]?.event.attributes['id']).toBe('from-b');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await removeBroker(broker);
+    }
+  });
+
+  it('reads its own recent appends without asking JetStream, and what others stored from the stream', async () => {
+    const broker = nextBroker();
+    const [a, b] = [await open(broker), await open(broker)];
+    try {
+      // Direct gets of `a`, counted.
+      type GetBatch = (...args: unknown[]) => Promise<unknown>;
+      const { direct } = (a as unknown as { handles: { jsm: { direct: { getBatch: GetBatch } } } }).handles.jsm;
+      const getBatch = direct.getBatch.bind(direct);
+      let gets = 0;
+      direct.getBatch = (...args: unknown[]) => {
+        gets++;
+        return getBatch(...args);
+      };
+      const binary: CloudEvent = {
+        attributes: { specversion: '1.0', id: 'a2', source: '/conformance', type: 't', subject: 'ü' },
+        data: new Uint8Array([0, 1, 2, 255]),
+        dataKind: DataKind.Binary,
+      };
+      const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+      await a.append([{ event: sampleEvent('a1') }, { event: binary, trace }]);
+      await b.append([{ event: sampleEvent('b1') }]);
+      await a.append([{ event: sampleEvent('a3') }]);
+      await a.append([{ event: sampleEvent('a1') }]); // a duplicate: stored once, at sequence 1
+
+      const own = await a.read(1, 2);
+      expect(gets).toBe(0);
+      expect(a.counters.localReads).toBe(1);
+      // The same as what the stream holds: `b` has none of these in its window and reads them back.
+      const stored = await b.read(1, 2);
+      const strip = (events: StoredEvent[]) => events.map(({ storedAt: _, ...rest }) => rest);
+      expect(strip(own)).toEqual(strip(stored));
+      expect(own[1]?.trace).toEqual(trace);
+      expect([...(own[1]?.event.data ?? [])]).toEqual([0, 1, 2, 255]);
+
+      // Past its own appends the page continues from the stream, in sequence order.
+      const all = await a.read(1, 10);
+      expect(all.map((e) => e.event.attributes['id'])).toEqual(['a1', 'a2', 'b1', 'a3']);
+      expect(all.map((e) => e.sequence)).toEqual([1, 2, 3, 4]);
+      expect(gets).toBe(1);
+      expect((await a.read(4, 10)).map((e) => e.event.attributes['id'])).toEqual(['a3']);
+      expect(gets).toBe(1);
     } finally {
       await Promise.all([a.close(), b.close()]);
       await removeBroker(broker);

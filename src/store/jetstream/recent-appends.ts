@@ -1,8 +1,9 @@
 import type { RetentionPolicy, StoredEvent } from '../types.js';
 
-/** Most events the window holds, and most bytes of their bodies. */
-const MAX_EVENTS = 4096;
-const MAX_BYTES = 16 * 1024 * 1024;
+/** Slots of the window (a power of two): the window holds at most this many events. */
+const SLOTS = 1024;
+/** Larger events are not held (at most 16 MiB in all); the tail reads them from JetStream. */
+const MAX_EVENT_BYTES = 16 * 1024;
 
 /**
  * The events this process appended most recently, by the sequence their PubAck gave them. The
@@ -18,26 +19,20 @@ const MAX_BYTES = 16 * 1024 * 1024;
  * age limit only events younger than `maxAgeMs`, and an explicit purge empties it.
  */
 export class RecentAppends {
-  private readonly events = new Map<number, StoredEvent>();
-  private bytes = 0;
+  /** The event stored at sequence `s` sits in slot `s % SLOTS`, until a later one takes the slot. */
+  private readonly slots: Array<StoredEvent | undefined> = new Array<StoredEvent | undefined>(SLOTS);
+  private held = 0;
   private readonly enabled: boolean;
 
   constructor(private readonly retention: RetentionPolicy) {
     this.enabled = retention.maxBytes <= 0;
   }
 
-  /** Records an event this process stored (and JetStream acknowledged) at `stored.sequence`. */
-  add(stored: StoredEvent): void {
-    if (!this.enabled || this.events.has(stored.sequence)) return;
-    this.events.set(stored.sequence, stored);
-    this.bytes += eventSize(stored);
-    // Insertion order is ack order, close to sequence order: the oldest entries go first.
-    while (this.events.size > MAX_EVENTS || this.bytes > MAX_BYTES) {
-      const first = this.events.entries().next();
-      if (first.done === true) break;
-      this.events.delete(first.value[0]);
-      this.bytes -= eventSize(first.value[1]);
-    }
+  /** Records an event this process stored (and JetStream acknowledged); `size` is its bytes in JetStream. */
+  add(stored: StoredEvent, size: number): void {
+    if (!this.enabled || size > MAX_EVENT_BYTES) return;
+    this.slots[stored.sequence & (SLOTS - 1)] = stored;
+    this.held++;
   }
 
   /**
@@ -46,13 +41,13 @@ export class RecentAppends {
    */
   page(from: number, limit: number, last: number): StoredEvent[] {
     const out: StoredEvent[] = [];
-    if (this.events.size === 0) return out;
+    if (this.held === 0) return out;
     const { maxEvents, maxAgeMs } = this.retention;
     if (maxEvents > 0 && from <= last - maxEvents) return out;
     const oldest = maxAgeMs > 0 ? Date.now() - maxAgeMs : 0;
     for (let sequence = from; out.length < limit; sequence++) {
-      const stored = this.events.get(sequence);
-      if (stored === undefined || stored.storedAt <= oldest) break;
+      const stored = this.slots[sequence & (SLOTS - 1)];
+      if (stored === undefined || stored.sequence !== sequence || stored.storedAt <= oldest) break;
       out.push(stored);
     }
     return out;
@@ -60,12 +55,7 @@ export class RecentAppends {
 
   /** Retention removed events (or may have): serve nothing held so far. */
   clear(): void {
-    this.events.clear();
-    this.bytes = 0;
+    this.slots.fill(undefined);
+    this.held = 0;
   }
-}
-
-/** Data bytes plus a rough allowance for the attributes. */
-function eventSize(stored: StoredEvent): number {
-  return (stored.event.data?.byteLength ?? 0) + 256;
 }
