@@ -70,10 +70,14 @@ export class JetStreamEventLog {
     private readonly ready: () => Handles | undefined,
   ) {
     this.batches = new Semaphore(settings.maxConcurrentBatches);
-    this.publisher = new GroupPublisher(context.names.subject, settings.requestTimeoutMs, (record, sequence) => {
-      this.remember(record, sequence, Date.now());
-      this.bump(sequence);
-    });
+    this.publisher = new GroupPublisher(
+      context.names.subject,
+      settings.requestTimeoutMs,
+      (record, sequence) => {
+        this.remember(record, sequence, Date.now());
+        this.bump(sequence);
+      },
+    );
     this.recent = new RecentAppends(settings.retention);
   }
 

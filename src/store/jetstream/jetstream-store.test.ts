@@ -387,7 +387,8 @@ describe('jetstream store', () => {
     try {
       // Direct gets of `a`, counted.
       type GetBatch = (...args: unknown[]) => Promise<unknown>;
-      const { direct } = (a as unknown as { handles: { jsm: { direct: { getBatch: GetBatch } } } }).handles.jsm;
+      const { direct } = (a as unknown as { handles: { jsm: { direct: { getBatch: GetBatch } } } }).handles
+        .jsm;
       const getBatch = direct.getBatch.bind(direct);
       let gets = 0;
       direct.getBatch = (...args: unknown[]) => {
