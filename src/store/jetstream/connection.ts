@@ -31,6 +31,8 @@ export function connectToNats(settings: NatsConnectionSettings): Promise<NatsCon
     // Otherwise every request builds an Error up front for its stack trace, thrown or not: ~10% of
     // the broker's CPU under publish load. Only the depth of a failed request's stack is lost.
     noAsyncTraces: true,
+    // The store's own wake-up announcements (event-log.ts) are for the other processes only.
+    noEcho: true,
   });
 }
 

@@ -1,6 +1,6 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import type { MsgRequest, StoredMsg } from '@nats-io/jetstream';
-import { nuid } from '@nats-io/transport-node';
+import { headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { HeraldError } from '../../errors/index.js';
 import type { AppendInput, AppendOutcome, LogStats, RetentionPolicy, StoredEvent } from '../types.js';
@@ -52,8 +52,9 @@ export class JetStreamEventLog {
   private laggingReads = 0;
   private localReads = 0;
   private readonly recent: RecentAppends;
-  /** `Nats-Msg-Id`s of atomic batches in flight (single publishes: the publisher's `inFlight`). */
-  private readonly batchIds = new Set<string>();
+  /** The highest sequence this process stored and has not yet told the other processes about. */
+  private unannounced = 0;
+  private announcing = false;
   private readonly publisher: GroupPublisher;
   private readonly batches: Semaphore;
   private readonly waiters = new AppendWaiters();
@@ -103,17 +104,38 @@ export class JetStreamEventLog {
 
   // ---- wake-ups --------------------------------------------------------------------------------
 
+  /**
+   * A wake-up from another process sharing the stream: the highest sequence it just stored. (The
+   * connection is opened with `noEcho`, so this process's own announcements do not come back.)
+   */
   private onNotification(msg: Msg): void {
-    const headers = msg.headers;
-    if (headers === undefined) return;
-    // The republish of one of this process's own publishes usually arrives before its PubAck. Waking
-    // readers now would send them to JetStream for an event that the PubAck brings into the window of
-    // recent appends a moment later, so the PubAck wakes them instead. (Should the ack never come, the
-    // retry's duplicate ack, the next notification or the periodic check does.)
-    const msgId = headers.get('Nats-Msg-Id');
-    if (msgId !== '' && (this.publisher.inFlight(msgId) || this.batchIds.has(msgId))) return;
-    const sequence = Number(headers.get('Nats-Sequence'));
+    const sequence = Number(msg.headers?.get('Nats-Sequence'));
     if (Number.isFinite(sequence)) this.bump(sequence);
+  }
+
+  /**
+   * Tells the other processes sharing the stream that events up to `sequence` are stored: one
+   * headers-only message on the notify subject per turn of the event loop, whatever the number of
+   * events stored in it, instead of the stream republishing every message. A lost announcement (this
+   * process dies right after an ack) delays the others by the periodic check at most.
+   */
+  private announce(sequence: number): void {
+    if (sequence <= this.unannounced) return;
+    this.unannounced = sequence;
+    if (this.announcing) return;
+    this.announcing = true;
+    setImmediate(() => {
+      this.announcing = false;
+      const nc = this.ready()?.nc;
+      if (nc === undefined) return;
+      const headers = natsHeaders();
+      headers.set('Nats-Sequence', String(this.unannounced));
+      try {
+        nc.publish(this.context.names.notifySubject, undefined, { headers });
+      } catch {
+        // Closed or reconnecting: the others' periodic check finds the events.
+      }
+    });
   }
 
   bump(sequence: number): void {
@@ -169,6 +191,7 @@ export class JetStreamEventLog {
       { sequence, storedAt, event: { attributes: event.attributes, data, dataKind: event.dataKind }, trace },
       body.byteLength,
     );
+    this.announce(sequence);
   }
 
   async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
@@ -236,14 +259,10 @@ export class JetStreamEventLog {
         throw error;
       }
     };
-    const ids = records.flatMap((record) => (record.msgId === undefined ? [] : [record.msgId]));
-    for (const id of ids) this.batchIds.add(id);
     try {
       return await this.batches.run(() => this.retrying(attempt));
     } catch (error) {
       if (!(error instanceof DuplicateInBatch)) throw error;
-    } finally {
-      for (const id of ids) this.batchIds.delete(id);
     }
     // Some event of the batch is already stored (typically: the client retried a batch whose 202 it
     // missed). The server does not say which, so store the batch event by event: duplicates are

@@ -48,8 +48,6 @@ export class GroupPublisher {
   readonly counters: GroupCounters = { publishGroups: 0, groupedPublishes: 0 };
   private queued: Queued[] = [];
   private readonly awaited = new Map<string, Awaited>();
-  /** `Nats-Msg-Id`s of publishes sent and not yet answered (or timed out). */
-  private readonly sent = new Set<string>();
   private nc: NatsConnection | undefined;
   private replies: Subscription | undefined;
   private inbox = '';
@@ -74,11 +72,6 @@ export class GroupPublisher {
         if (error === null) this.onReply(msg);
       },
     });
-  }
-
-  /** True while a publish with this `Nats-Msg-Id` waits for its PubAck. */
-  inFlight(msgId: string): boolean {
-    return this.sent.has(msgId);
   }
 
   publish(record: EncodedRecord): Promise<AppendOutcome> {
@@ -110,7 +103,6 @@ export class GroupPublisher {
         continue;
       }
       this.awaited.set(token, { deadline, record, resolve, reject });
-      if (record.msgId !== undefined) this.sent.add(record.msgId);
     }
     if (this.sweeper === undefined && this.awaited.size > 0) {
       this.sweeper = setInterval(this.sweep, Math.min(this.timeoutMs, 250));
@@ -123,13 +115,7 @@ export class GroupPublisher {
     const waiter = this.awaited.get(token);
     if (waiter === undefined) return; // timed out already
     this.awaited.delete(token);
-    // Kept until the record is in the recent appends (below): see JetStreamEventLog.onNotification.
-    const msgId = waiter.record.msgId;
-    try {
-      this.settle(waiter, msg);
-    } finally {
-      if (msgId !== undefined) this.sent.delete(msgId);
-    }
+    this.settle(waiter, msg);
   }
 
   private settle(waiter: Awaited, msg: Msg): void {
@@ -161,7 +147,6 @@ export class GroupPublisher {
     for (const [token, waiter] of this.awaited) {
       if (waiter.deadline > now) continue;
       this.awaited.delete(token);
-      if (waiter.record.msgId !== undefined) this.sent.delete(waiter.record.msgId);
       waiter.reject(new Error(`no PubAck within ${this.timeoutMs} ms`));
     }
     if (this.awaited.size === 0 && this.sweeper !== undefined) {
@@ -178,6 +163,5 @@ export class GroupPublisher {
     this.queued = [];
     for (const waiter of this.awaited.values()) waiter.reject(new Error('the store is closed'));
     this.awaited.clear();
-    this.sent.clear();
   }
 }

@@ -362,8 +362,17 @@ describe('jetstream store', () => {
 
   it('wakes a reader in one process when another process appends', async () => {
     const broker = nextBroker();
-    const [a, b] = [await open(broker), await open(broker)];
+    // An older build's stream: it republished every message to wake readers.
+    const jsm = await jetstreamManager(admin);
+    await jsm.streams.add({
+      name: `HERALD_${broker}`,
+      subjects: [`herald.${broker}.events`],
+      republish: { src: `herald.${broker}.events`, dest: `herald.${broker}.appended`, headers_only: true },
+    });
+    // No periodic re-check of the stream: only b's announcement can wake a.
+    const [a, b] = [await open(broker, { notificationCheckMs: 0 }), await open(broker)];
     try {
+      expect((await jsm.streams.info(`HERALD_${broker}`)).config.republish).toBeUndefined();
       let woken = false;
       const waiting = a.waitForAppend(0).then(() => {
         woken = true;
@@ -375,6 +384,13 @@ describe('jetstream store', () => {
       await waiting;
       expect(woken).toBe(true);
       expect((await a.read(outcome!.sequence, 1))[0]?.event.attributes['id']).toBe('from-b');
+      // A batch (one announcement for all of it) wakes a reader waiting past the first event.
+      const more = await b.append([{ event: sampleEvent('b2') }, { event: sampleEvent('b3') }]);
+      await a.waitForAppend(more[0]!.sequence);
+      expect((await a.read(more[0]!.sequence, 10)).map((e) => e.event.attributes['id'])).toEqual([
+        'b2',
+        'b3',
+      ]);
     } finally {
       await Promise.all([a.close(), b.close()]);
       await removeBroker(broker);

@@ -74,9 +74,10 @@ export interface JetStreamStoreOptions {
  *   stored whole or not at all and its sequences are contiguous. A batch naming an event already stored
  *   within the dedupe window is rejected by the server as a whole; it is then stored event by event
  *   (see `docs/jetstream.md` for what that means).
- * - Readers are woken by the stream's headers-only republish of every stored message (cheap: no
- *   payload), so appends by other processes wake them too; a slow re-check covers notifications lost
- *   while a stream leader changes.
+ * - Readers in this process are woken by the PubAcks and read this process's recent appends from
+ *   memory; readers in other processes are woken by one headers-only announcement per turn of the
+ *   event loop on `herald.<broker>.appended`, and read from the stream. A slow re-check covers an
+ *   announcement that was lost (a process that died right after an ack, a leader change).
  * - Connecting never fails: until NATS answers, `isReady()` is false and appends are refused with
  *   `HERALD_STORE_UNAVAILABLE`; other calls wait for the connection.
  *

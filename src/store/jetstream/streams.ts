@@ -33,7 +33,8 @@ export function eventStreamConfig(
     duplicate_window: nanos(window),
     allow_direct: true,
     allow_atomic: true,
-    republish: { src: names.subject, dest: names.notifySubject, headers_only: true },
+    // No `republish`: readers in other processes are woken by the appending process's announcements
+    // on the notify subject (event-log.ts). `ensureStream` removes the one older versions set.
   };
 }
 
@@ -66,12 +67,20 @@ export async function ensureStream(
     if (!isStreamNotFound(error)) throw error;
     return (await jsm.streams.add(wanted)).state.last_seq;
   }
-  const differs = (Object.keys(wanted) as Array<keyof StreamConfig>).some(
-    (key) => key !== 'description' && JSON.stringify(current[key]) !== JSON.stringify(wanted[key]),
-  );
+  // Herald's streams carry no republish; earlier builds put one on the event stream.
+  const { republish, ...kept } = current;
+  const differs =
+    republish !== undefined ||
+    (Object.keys(wanted) as Array<keyof StreamConfig>).some(
+      (key) => key !== 'description' && JSON.stringify(current[key]) !== JSON.stringify(wanted[key]),
+    );
   if (differs) {
     logger?.info({ stream: wanted.name }, 'updating the JetStream stream configuration');
-    return (await jsm.streams.update(wanted.name, { ...current, ...wanted })).state.last_seq;
+    const update: Partial<StreamConfig> = { ...kept, ...wanted };
+    // The client merges the update into the current configuration (`Object.assign`): only a key that
+    // is present without a value removes a setting.
+    Reflect.set(update, 'republish', undefined);
+    return (await jsm.streams.update(wanted.name, update)).state.last_seq;
   }
   return (await jsm.streams.info(wanted.name)).state.last_seq;
 }

@@ -29,7 +29,7 @@ export interface StoreNames {
   readonly stream: string;
   /** `herald.<broker>.events`: what events are published to. */
   readonly subject: string;
-  /** `herald.<broker>.appended`: the stream's headers-only republish of every stored event. */
+  /** `herald.<broker>.appended`: appending processes announce the last sequence they stored. */
   readonly notifySubject: string;
   readonly deadLetterStream: string;
   readonly deadLetterPrefix: string;
