@@ -2,7 +2,7 @@ import { HeraldError } from '../errors/index.js';
 import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 import { eventFromJson, parseJsonBody } from './json-format.js';
 import type { CloudEvent } from './types.js';
-import { DataKind } from './types.js';
+import { DataKind, emptyAttributes } from './types.js';
 import { isJsonMediaType, validateAttributes } from './validate.js';
 
 export type ContentMode = 'binary' | 'structured' | 'batch';
@@ -101,8 +101,9 @@ export function parseBinary(
   contentType: string | undefined,
   body: Uint8Array,
 ): CloudEvent {
-  // No prototype: `ce-constructor` is a valid attribute name, and `ce-__proto__` must reach name validation.
-  const attributes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  // No inherited members: `ce-constructor` is a valid attribute name, and `ce-__proto__` must reach name
+  // validation.
+  const attributes = emptyAttributes();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     if (
