@@ -124,10 +124,16 @@ export function isBase64(value: string): boolean {
 /** True for `*\/json` and `*\/*+json` (parameters ignored, case-insensitive), the JSON format's rule. */
 export function isJsonMediaType(contentType: string | undefined): boolean {
   if (contentType === undefined) return true;
+  // Asked once per event, almost always for the value asked about last.
+  if (contentType === lastMediaType) return lastMediaTypeIsJson;
   const semi = contentType.indexOf(';');
   const essence = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return essence.endsWith('/json') || essence.endsWith('+json');
+  lastMediaTypeIsJson = essence.endsWith('/json') || essence.endsWith('+json');
+  lastMediaType = contentType;
+  return lastMediaTypeIsJson;
 }
+let lastMediaType: string | undefined;
+let lastMediaTypeIsJson = true;
 
 function invalid(attribute: string, detail: string): HeraldError {
   return new HeraldError('HERALD_INVALID_ATTRIBUTE', `attribute '${attribute}' ${detail}`, {
@@ -150,8 +156,24 @@ function requireNonEmpty(name: string, value: AttributeValue): string {
   return s;
 }
 
+type AttributeRule = (name: string, value: AttributeValue) => void;
+
+/**
+ * A rule that lets the value it last passed through without checking it again: source, type and
+ * datacontenttype repeat from event to event (in a batch, and from one producer), and each rule is a
+ * pure function of the value for its attribute.
+ */
+function passingLast(rule: AttributeRule): AttributeRule {
+  let lastPassed: AttributeValue | undefined;
+  return (name, value) => {
+    if (value === lastPassed) return;
+    rule(name, value);
+    lastPassed = value;
+  };
+}
+
 /** Type rules of the context attributes defined by the core specification. */
-const CORE_RULES = new Map<string, (name: string, value: AttributeValue) => void>([
+const CORE_RULES = new Map<string, AttributeRule>([
   [
     'specversion',
     (_name, value) => {
@@ -165,27 +187,27 @@ const CORE_RULES = new Map<string, (name: string, value: AttributeValue) => void
     },
   ],
   ['id', requireNonEmpty],
-  ['type', requireNonEmpty],
-  ['subject', requireNonEmpty],
+  ['type', passingLast(requireNonEmpty)],
+  ['subject', passingLast(requireNonEmpty)],
   [
     'source',
-    (name, value) => {
+    passingLast((name, value) => {
       const text = requireNonEmpty(name, value);
       if (!isUriReference(text)) throw invalid(name, 'must be a URI-reference (RFC 3986)');
-    },
+    }),
   ],
   [
     'dataschema',
-    (name, value) => {
+    passingLast((name, value) => {
       const text = requireNonEmpty(name, value);
       if (!isAbsoluteUri(text)) throw invalid(name, 'must be an absolute URI (RFC 3986)');
-    },
+    }),
   ],
   [
     'datacontenttype',
-    (name, value) => {
+    passingLast((name, value) => {
       if (!isMediaType(requireNonEmpty(name, value))) throw invalid(name, 'must be a media type (RFC 2046)');
-    },
+    }),
   ],
   [
     'time',
