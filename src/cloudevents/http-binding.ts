@@ -106,14 +106,7 @@ export function parseBinary(
   const attributes = emptyAttributes();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (
-      name.length < 3 ||
-      (name.charCodeAt(0) | 0x20) !== 0x63 ||
-      (name.charCodeAt(1) | 0x20) !== 0x65 ||
-      name[2] !== '-'
-    ) {
-      continue;
-    }
+    if (!isAttributeHeader(name)) continue;
     const attribute = name.slice(3).toLowerCase();
     if (attribute === 'datacontenttype') {
       throw new HeraldError(
@@ -135,11 +128,21 @@ export function parseBinary(
   return { attributes: validated, data: dataKind === DataKind.None ? undefined : body, dataKind };
 }
 
+/** True for a header name that starts with `ce-` in any case (a binary-mode attribute header). */
+function isAttributeHeader(name: string): boolean {
+  return (
+    name.length >= 3 &&
+    (name.charCodeAt(0) | 0x20) === 0x63 &&
+    (name.charCodeAt(1) | 0x20) === 0x65 &&
+    name.charCodeAt(2) === 0x2d
+  );
+}
+
 /** True when the request carries at least one `ce-` header, i.e. it claims to be binary mode. */
 export function hasBinaryHeaders(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (name.length > 3 && name.slice(0, 3).toLowerCase() === 'ce-') return true;
+    if (name.length > 3 && isAttributeHeader(name)) return true;
   }
   return false;
 }
