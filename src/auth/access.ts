@@ -64,7 +64,8 @@ export class AccessControl {
     try {
       setIdentity(req, await authenticator.authenticate(req));
     } catch (error) {
-      if (error instanceof AuthenticationError) this.options.metrics.authFailures.inc({ reason: error.reason });
+      if (error instanceof AuthenticationError)
+        this.options.metrics.authFailures.inc({ reason: error.reason });
       throw error;
     }
   }

@@ -81,7 +81,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         settled = true;
         abandon(req);
-        reject(new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`));
+        reject(
+          new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`),
+        );
         return;
       }
       if (first === undefined) first = chunk;
