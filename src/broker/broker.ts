@@ -342,8 +342,10 @@ export class Broker {
   }
 
   private registerRoutes(): void {
-    const publish = (jsonIsStructured: boolean) => (req: IncomingMessage, res: ServerResponse) =>
-      this.ingress.handle(req, res, { jsonIsStructured });
+    const publish = (jsonIsStructured: boolean) => {
+      const requestOptions = { jsonIsStructured };
+      return (req: IncomingMessage, res: ServerResponse) => this.ingress.handle(req, res, requestOptions);
+    };
     this.dataRouter
       .on('POST', '/', publish(false))
       .on('POST', '/events', publish(false))

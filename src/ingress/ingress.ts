@@ -140,7 +140,11 @@ export class Ingress {
 
   /** Parses and validates a request into events; throws a coded error for anything invalid. */
   async parse(req: IncomingMessage, requestOptions: IngressRequestOptions = {}): Promise<CloudEvent[]> {
-    const body = await readBody(req, this.options.maxRequestSize);
+    return this.parseBody(req, await readBody(req, this.options.maxRequestSize), requestOptions);
+  }
+
+  /** `parse` once the body is read. */
+  private parseBody(req: IncomingMessage, body: Buffer, requestOptions: IngressRequestOptions): CloudEvent[] {
     const contentType = req.headers['content-type'];
     let events: CloudEvent[];
     const mode = detectMode(contentType);
@@ -207,7 +211,7 @@ export class Ingress {
     const client = limiter === undefined ? '' : clientKeyOf(req);
     // A cheap refusal before the body is read when not even one event could pass now.
     if (limiter !== undefined) this.limited(() => limiter.check(client), req);
-    const events = await this.parse(req, requestOptions);
+    const events = this.parseBody(req, await readBody(req, this.options.maxRequestSize), requestOptions);
     this.options.authorizeEvents?.(req, events);
     // Counted in events once they are known; the request passes whole or not at all.
     if (limiter !== undefined) this.limited(() => limiter.take(client, events.length), req);
