@@ -114,7 +114,8 @@ export class EventBlocks {
   forEachKey(from: number, add: (hash: number, sequence: number, storedAt: number) => void): void {
     for (const block of this.statements.keysFrom.iterate(from)) {
       const keys = block.keys;
-      for (let i = 0; i * 4 < keys.length; i++) add(keys.readInt32LE(i * 4), block.first_seq + i, block.stored_at);
+      for (let i = 0; i * 4 < keys.length; i++)
+        add(keys.readInt32LE(i * 4), block.first_seq + i, block.stored_at);
     }
   }
 
