@@ -181,7 +181,7 @@ interface LegacyRow {
 }
 
 /** Rows of the legacy table copied per transaction while migrating. */
-const MIGRATION_CHUNK = 20_000;
+const MIGRATION_CHUNK = 50_000;
 
 /**
  * Moves the events of a database written before blocks (one `events` row per event) into blocks, in
@@ -203,6 +203,10 @@ export function migrateLegacyEvents(db: Database.Database, insert: (row: EventBl
      FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
   );
   const encoder = new BlockEncoder();
+  // The copy's commits need not reach the disk one by one: WAL commits persist in order, so the legacy
+  // rows are dropped (by the last commit, made with the caller's setting) only after every copy before it.
+  const synchronous = db.pragma('synchronous', { simple: true }) as number;
+  db.pragma('synchronous = NORMAL');
   let through = getMeta.get('legacy_migrated_through')?.value ?? 0;
   let moved = 0;
   const copyChunk = db.transaction((chunk: LegacyRow[]) => {
@@ -215,12 +219,16 @@ export function migrateLegacyEvents(db: Database.Database, insert: (row: EventBl
     for (const block of encoder.finish()) insert(block);
     setMeta.run('legacy_migrated_through', (chunk.at(-1) as LegacyRow).seq);
   });
-  for (;;) {
-    const chunk = rows.all(through, MIGRATION_CHUNK);
-    if (chunk.length === 0) break;
-    copyChunk(chunk);
-    through = (chunk.at(-1) as LegacyRow).seq;
-    moved += chunk.length;
+  try {
+    for (;;) {
+      const chunk = rows.all(through, MIGRATION_CHUNK);
+      if (chunk.length === 0) break;
+      copyChunk(chunk);
+      through = (chunk.at(-1) as LegacyRow).seq;
+      moved += chunk.length;
+    }
+  } finally {
+    db.pragma(`synchronous = ${synchronous}`);
   }
   db.transaction(() => {
     const last = getMeta.get('last_sequence')?.value ?? 0;
