@@ -140,7 +140,7 @@ export class EmbeddedEventStore implements EventStore {
   /** Accepted (source, id) pairs within the window; rebuilt from the events table on open. */
   private readonly dedupe: DedupeIndex;
   /** Dedupe keys of the group being prepared, in sequence order from `committedSequence + 1`. */
-  private preparingKeys: string[] = [];
+  private preparing: StoredEvent[] = [];
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
@@ -327,9 +327,9 @@ export class EmbeddedEventStore implements EventStore {
     const now = this.now();
     const appended: StoredEvent[] = [];
     const added: number[] = [];
-    this.preparingKeys = [];
+    this.preparing = appended;
     const results = batch.map((request) => this.prepareRequest(request.inputs, now, appended, added));
-    this.preparingKeys = [];
+    this.preparing = [];
     const blocks = this.encoder.finish();
     const written = blocks.length === 0 ? Promise.resolve() : this.writer.write(blocks);
     this.flushing = written
@@ -374,12 +374,16 @@ export class EmbeddedEventStore implements EventStore {
   ): AppendOutcome[] {
     const outcomes: AppendOutcome[] = [];
     for (const { event, trace } of inputs) {
-      const key = DedupeWindow.key(event.attributes['source'] as string, event.attributes['id'] as string);
-      const hash = DedupeIndex.hash(key);
-      const seen = this.dedupe.find(key, hash, now);
-      if (seen !== undefined) {
-        outcomes.push({ sequence: seen, duplicate: true });
-        continue;
+      const source = event.attributes['source'] as string;
+      const id = event.attributes['id'] as string;
+      const hash = DedupeIndex.hashOf(source, id);
+      // The key string is built only when the hash was seen (a duplicate, or a rare collision).
+      if (this.dedupe.has(hash)) {
+        const seen = this.dedupe.find(DedupeWindow.key(source, id), hash, now);
+        if (seen !== undefined) {
+          outcomes.push({ sequence: seen, duplicate: true });
+          continue;
+        }
       }
       const sequence = ++this.lastSequence;
       const attrs = JSON.stringify(event.attributes);
@@ -387,7 +391,6 @@ export class EmbeddedEventStore implements EventStore {
       const size = eventSize(attrs, event.data);
       this.encoder.add(sequence, now, attrs, event.data, event.dataKind, traceJson, hash, size);
       this.dedupe.add(hash, sequence, now);
-      this.preparingKeys.push(key);
       added.push(hash);
       this.totalBytes += size;
       this.eventCount++;
@@ -401,11 +404,15 @@ export class EmbeddedEventStore implements EventStore {
 
   /** The dedupe key of a stored (or being prepared) sequence, to confirm a dedupe hash hit. */
   private keyOfSequence(sequence: number): string | undefined {
-    if (sequence > this.committedSequence) return this.preparingKeys[sequence - this.committedSequence - 1];
-    if (sequence >= this.recentFirst && this.recent.length > 0) {
-      const attributes = this.recent[sequence - this.recentFirst]?.event.attributes;
-      if (attributes !== undefined)
-        return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
+    const inMemory =
+      sequence > this.committedSequence
+        ? this.preparing[sequence - this.committedSequence - 1]
+        : sequence >= this.recentFirst
+          ? this.recent[sequence - this.recentFirst]
+          : undefined;
+    if (inMemory !== undefined) {
+      const attributes = inMemory.event.attributes;
+      return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
     }
     return this.blocks.keyAt(sequence);
   }
