@@ -7,6 +7,7 @@ import { DataKind } from '../../cloudevents/index.js';
 import { sampleEvent } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
+import { EVENT_BLOCKS_SCHEMA, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -187,5 +188,42 @@ describe('embedded store: event blocks', () => {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
     db.close();
     expect(tables).not.toContain('events');
+  });
+
+  it('resumes a conversion that stopped part-way (a crash between its chunks) without losing or repeating events', async () => {
+    const dir = dataDir();
+    const file = path.join(dir, 'default.db');
+    const legacy = new Database(file);
+    legacy.pragma('journal_mode = WAL');
+    legacy.exec(LEGACY_SCHEMA);
+    const insert = legacy.prepare(
+      'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (let seq = 1; seq <= 2_000; seq++) {
+      const attrs = JSON.stringify({ specversion: '1.0', id: `e${seq}`, source: '/s', type: 't' });
+      insert.run(seq, 1_000 + Math.floor(seq / 10), attrs, null, 0, null, attrs.length, `/s e${seq}`);
+    }
+    // The first conversion dies in its third chunk of 500: the first two are committed.
+    legacy.exec(EVENT_BLOCKS_SCHEMA);
+    const insertBlock = legacy.prepare(INSERT_BLOCK);
+    expect(() =>
+      migrateLegacyEvents(
+        legacy,
+        (block) => {
+          if (block[0] > 1_000) throw new Error('killed');
+          insertBlock.run(...block);
+        },
+        500,
+      ),
+    ).toThrow('killed');
+    const copied = legacy.prepare('SELECT MAX(last_seq) AS last FROM event_blocks').get() as { last: number };
+    expect(copied.last).toBe(1_000);
+    legacy.close();
+    const store = open(dir);
+    const read = await store.read(0, 10_000);
+    expect(read.map((e) => e.sequence)).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
+    expect(read.map((e) => e.event.attributes['id'])).toEqual(read.map((e) => `e${e.sequence}`));
+    expect((await store.stats()).events).toBe(2_000);
+    await store.close();
   });
 });

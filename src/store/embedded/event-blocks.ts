@@ -189,7 +189,11 @@ const MIGRATION_CHUNK = 50_000;
  * resumes where it stopped. The legacy table is dropped at the end, with the high-water mark saved.
  * Sequences, times and sizes are kept, so saved counts stay valid. Returns the events moved.
  */
-export function migrateLegacyEvents(db: Database.Database, insert: (row: EventBlockRow) => void): number {
+export function migrateLegacyEvents(
+  db: Database.Database,
+  insert: (row: EventBlockRow) => void,
+  chunkSize = MIGRATION_CHUNK,
+): number {
   const legacy = db
     .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")
     .get();
@@ -221,7 +225,7 @@ export function migrateLegacyEvents(db: Database.Database, insert: (row: EventBl
   });
   try {
     for (;;) {
-      const chunk = rows.all(through, MIGRATION_CHUNK);
+      const chunk = rows.all(through, chunkSize);
       if (chunk.length === 0) break;
       copyChunk(chunk);
       through = (chunk.at(-1) as LegacyRow).seq;
