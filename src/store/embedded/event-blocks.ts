@@ -54,7 +54,11 @@ export class EventBlocks {
         'SELECT first_seq FROM event_blocks WHERE stored_at >= ? ORDER BY stored_at, first_seq LIMIT 1',
       ),
       first: db.prepare<[], { seq: number | null }>('SELECT MIN(first_seq) AS seq FROM event_blocks'),
-      last: db.prepare<[], { seq: number | null }>('SELECT MAX(last_seq) AS seq FROM event_blocks'),
+      // Blocks never overlap, so the last block by primary key holds the highest sequence (MAX(last_seq)
+      // would read every row: last_seq has no index).
+      last: db.prepare<[], { seq: number | null }>(
+        'SELECT last_seq AS seq FROM event_blocks ORDER BY first_seq DESC LIMIT 1',
+      ),
       countAfter: db.prepare<[number], { n: number | null; bytes: number | null }>(
         'SELECT SUM(last_seq - first_seq + 1) AS n, SUM(bytes) AS bytes FROM event_blocks WHERE first_seq > ?',
       ),

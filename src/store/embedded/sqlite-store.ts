@@ -397,7 +397,7 @@ export class EmbeddedEventStore implements EventStore {
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
       outcomes.push({ sequence, duplicate: false });
     }
-    // The high-water mark is not written here: the blocks hold it (MAX(last_seq)) until retention
+    // The high-water mark is not written here: the blocks hold it (the last block's last_seq) until retention
     // deletes the newest events, and deleteBefore persists it first.
     return outcomes;
   }
