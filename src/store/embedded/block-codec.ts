@@ -22,6 +22,9 @@ const EVENT_HEADER = 13;
 /** A block is closed once its payload passes this size: a read of one event fetches at most this much. */
 export const BLOCK_TARGET_BYTES = 64 * 1024;
 
+/** The encoder's scratch buffer, reused from group to group. */
+const SCRATCH_BYTES = 1 << 20;
+
 /** One row of `event_blocks`, in column order (an array: cheap to post to the writer thread). */
 export type EventBlockRow = [
   firstSeq: number,
@@ -42,7 +45,7 @@ export function eventSize(attrs: string, data: Uint8Array | null | undefined): n
  * compact buffer (so a block posted to the writer thread does not drag the scratch along).
  */
 export class BlockEncoder {
-  private payload = Buffer.allocUnsafe(1 << 20);
+  private payload = Buffer.allocUnsafe(SCRATCH_BYTES);
   private keys = Buffer.allocUnsafe(1 << 14);
   private offset = 0;
   private keyOffset = 0;
@@ -149,8 +152,10 @@ export class BlockEncoder {
     return rows;
   }
 
-  /** Forgets the group being built. */
+  /** Forgets the group being built (and a scratch buffer an unusually large group grew). */
   reset(): void {
+    if (this.payload.length > SCRATCH_BYTES * 8) this.payload = Buffer.allocUnsafe(SCRATCH_BYTES);
+    if (this.keys.length > SCRATCH_BYTES) this.keys = Buffer.allocUnsafe(1 << 14);
     this.offset = 0;
     this.keyOffset = 0;
     this.marks = [];
