@@ -137,9 +137,9 @@ export class EmbeddedEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly now: () => number;
   private readonly dedupeWindowMs: number;
-  /** Accepted (source, id) pairs within the window; rebuilt from the events table on open. */
+  /** Accepted (source, id) pairs within the window; rebuilt from the blocks' hashes on open. */
   private readonly dedupe: DedupeIndex;
-  /** Dedupe keys of the group being prepared, in sequence order from `committedSequence + 1`. */
+  /** The events of the group being prepared, in sequence order from `committedSequence + 1`. */
   private preparing: StoredEvent[] = [];
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
@@ -397,8 +397,8 @@ export class EmbeddedEventStore implements EventStore {
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
       outcomes.push({ sequence, duplicate: false });
     }
-    // The high-water mark is not written here: the blocks hold it (the last block's last_seq) until retention
-    // deletes the newest events, and deleteBefore persists it first.
+    // The high-water mark is not written here: the blocks hold it (the last block's last_seq) until
+    // retention deletes the newest events, and deleteBefore persists it first.
     return outcomes;
   }
 
