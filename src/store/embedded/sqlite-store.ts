@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
+import type { CloudEvent } from '../../cloudevents/index.js';
 import { HeraldError } from '../../errors/index.js';
 import type {
   AppendInput,
@@ -13,7 +13,6 @@ import type {
   RetentionPolicy,
   StoredEvent,
   SubscriptionRecord,
-  TraceHeaders,
 } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
 import { DedupeIndex } from './dedupe-index.js';
@@ -22,6 +21,7 @@ import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventWriter } from './event-writer.js';
 import { BlockEncoder, eventSize } from './block-codec.js';
 import { EventBlocks, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
+import { EmbeddedDeadLetters } from './dead-letters.js';
 
 export type Durability = 'fsync' | 'buffered';
 
@@ -51,19 +51,6 @@ interface PendingAppend {
   readonly inputs: readonly AppendInput[];
   readonly resolve: (outcomes: AppendOutcome[]) => void;
   readonly reject: (error: unknown) => void;
-}
-
-interface DeadLetterRow {
-  seq: number;
-  attrs: string;
-  data: Buffer | null;
-  data_kind: number;
-  trace: string | null;
-  id: number;
-  subscription: string;
-  error: string;
-  attempts: number;
-  at: number;
 }
 
 /** Everything but the event log (`event_blocks`, see `event-blocks.ts`). */
@@ -105,18 +92,6 @@ function retainable(event: CloudEvent): CloudEvent {
   return { ...event, data: new Uint8Array(data) };
 }
 
-function rowToEvent(row: DeadLetterRow): CloudEvent {
-  return {
-    attributes: JSON.parse(row.attrs) as CloudEvent['attributes'],
-    data: row.data ?? undefined,
-    dataKind: row.data_kind as DataKind,
-  };
-}
-
-function parseTrace(trace: string | null): TraceHeaders | undefined {
-  return trace === null ? undefined : (JSON.parse(trace) as TraceHeaders);
-}
-
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return (
@@ -149,18 +124,13 @@ export class EmbeddedEventStore implements EventStore {
   private flushing: Promise<void> | undefined;
   private readonly writer: EventWriter;
   private readonly blocks: EventBlocks;
+  private readonly deadLetters: EmbeddedDeadLetters;
   /** Builds the blocks of the group being prepared. */
   private readonly encoder = new BlockEncoder();
   /** Highest sequence assigned; ahead of `committedSequence` while a group is being written. */
   private lastSequence: number;
   /** Highest sequence durably written: what readers and waiters may see. */
   private committedSequence: number;
-  /** Dead letters waiting for the next group commit. */
-  private pendingLetters: Array<{
-    letter: NewDeadLetter;
-    resolve: (letter: DeadLetter) => void;
-    reject: (error: unknown) => void;
-  }> = [];
   /** Recently appended events, contiguous from sequence `recentFirst` to `lastSequence`. */
   private recent: StoredEvent[] = [];
   private recentFirst: number;
@@ -193,6 +163,7 @@ export class EmbeddedEventStore implements EventStore {
     const db = this.db;
     db.exec('DROP TABLE IF EXISTS dedupe');
     this.blocks = new EventBlocks(db);
+    this.deadLetters = new EmbeddedDeadLetters(db);
     // A database written before blocks (one `events` row per event) is moved into blocks once.
     const insertBlock = db.prepare(INSERT_BLOCK);
     migrateLegacyEvents(db, (block) => insertBlock.run(...block));
@@ -203,16 +174,6 @@ export class EmbeddedEventStore implements EventStore {
       getCursor: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
       commitCursor: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
       deleteCursor: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
-      addDeadLetter: db.prepare(
-        'INSERT INTO dead_letters (subscription, seq, attrs, data, data_kind, trace, error, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
-      listDeadLetters: db.prepare<[string, number, number], DeadLetterRow>(
-        'SELECT * FROM dead_letters WHERE subscription = ? AND id > ? ORDER BY id LIMIT ?',
-      ),
-      countDeadLetters: db.prepare<[string], { n: number }>(
-        'SELECT COUNT(*) AS n FROM dead_letters WHERE subscription = ?',
-      ),
-      deleteDeadLetter: db.prepare('DELETE FROM dead_letters WHERE subscription = ? AND id = ?'),
       putSubscription: db.prepare('INSERT OR REPLACE INTO subscriptions (id, document) VALUES (?, ?)'),
       deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE id = ?'),
       listSubscriptions: db.prepare<[], SubscriptionRecord>(
@@ -479,73 +440,22 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve();
   }
 
-  /**
-   * Dead letters are group-committed: those added in one turn of the event loop are written in one
-   * transaction on the next. A sink that fails every event (hundreds of dead letters a second) then
-   * costs one commit per turn instead of one synchronous fsync per event on the event loop.
-   */
+  /** Group-committed: see `EmbeddedDeadLetters`. */
   addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter> {
     if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
-    return new Promise((resolve, reject) => {
-      this.pendingLetters.push({ letter, resolve, reject });
-      if (this.pendingLetters.length === 1) setImmediate(() => this.flushDeadLetters());
-    });
-  }
-
-  private flushDeadLetters(): void {
-    const batch = this.pendingLetters;
-    this.pendingLetters = [];
-    if (batch.length === 0) return;
-    try {
-      const ids = this.db.transaction(() =>
-        batch.map(({ letter }) =>
-          String(
-            this.statements.addDeadLetter.run(
-              letter.subscription,
-              letter.sequence,
-              JSON.stringify(letter.event.attributes),
-              letter.event.data ?? null,
-              letter.event.dataKind,
-              letter.trace === undefined ? null : JSON.stringify(letter.trace),
-              JSON.stringify(letter.error),
-              letter.attempts,
-              letter.deadLetteredAt,
-            ).lastInsertRowid,
-          ),
-        ),
-      )();
-      batch.forEach(({ letter, resolve }, i) => resolve({ ...letter, id: ids[i] as string }));
-    } catch (error) {
-      for (const { reject } of batch) reject(error);
-    }
+    return this.deadLetters.add(letter);
   }
 
   listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
-    const from = after === undefined ? 0 : Number(after);
-    return Promise.resolve(
-      this.statements.listDeadLetters
-        .all(subscription, Number.isFinite(from) ? from : 0, limit)
-        .map((row) => ({
-          id: String(row.id),
-          subscription: row.subscription,
-          sequence: row.seq,
-          event: rowToEvent(row),
-          trace: parseTrace(row.trace),
-          error: JSON.parse(row.error) as DeadLetter['error'],
-          attempts: row.attempts,
-          deadLetteredAt: row.at,
-        })),
-    );
+    return Promise.resolve(this.deadLetters.list(subscription, limit, after));
   }
 
   countDeadLetters(subscription: string): Promise<number> {
-    return Promise.resolve(this.statements.countDeadLetters.get(subscription)?.n ?? 0);
+    return Promise.resolve(this.deadLetters.count(subscription));
   }
 
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
-    this.db.transaction(() => {
-      for (const id of ids) this.statements.deleteDeadLetter.run(subscription, Number(id));
-    })();
+    this.deadLetters.delete(subscription, ids);
     return Promise.resolve();
   }
 
@@ -651,7 +561,7 @@ export class EmbeddedEventStore implements EventStore {
       if (this.flushing === undefined) this.flush();
       await this.flushing;
     }
-    this.flushDeadLetters();
+    this.deadLetters.flush();
     try {
       this.maybeSaveCounts();
     } catch {
