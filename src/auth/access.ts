@@ -11,6 +11,7 @@ import { isPublicPath, ROUTE_TABLE } from './routes.js';
 
 /** The principal of every request when `--auth none`. */
 export const ANONYMOUS = 'anonymous';
+const ANONYMOUS_IDENTITY = Object.freeze({ principal: ANONYMOUS, method: 'anonymous' as const });
 
 /** What access control needs to know about subscriptions to confine a principal to its own. */
 export interface OwnershipLookup {
@@ -45,24 +46,39 @@ function notYours(what: string): HeraldError {
 export class AccessControl {
   constructor(private readonly options: AccessControlOptions) {}
 
-  /** Establishes and records the request's identity; throws 401/431 (public paths need none). */
-  async authenticate(req: IncomingMessage, pathname: string): Promise<void> {
-    const { authenticator, metrics } = this.options;
+  /**
+   * Establishes and records the request's identity; throws 401/431 (public paths need none). Returns
+   * undefined when it is settled at once (`--auth none`), so the caller need not wait a turn for it.
+   */
+  authenticate(req: IncomingMessage, pathname: string): Promise<void> | undefined {
+    const { authenticator } = this.options;
     if (authenticator === undefined) {
-      setIdentity(req, { principal: ANONYMOUS, method: 'anonymous' });
-      return;
+      setIdentity(req, ANONYMOUS_IDENTITY);
+      return undefined;
     }
-    if (isPublicPath(pathname)) return;
+    if (isPublicPath(pathname)) return undefined;
+    return this.authenticateWith(authenticator, req);
+  }
+
+  private async authenticateWith(authenticator: Authenticator, req: IncomingMessage): Promise<void> {
     try {
       setIdentity(req, await authenticator.authenticate(req));
     } catch (error) {
-      if (error instanceof AuthenticationError) metrics.authFailures.inc({ reason: error.reason });
+      if (error instanceof AuthenticationError)
+        this.options.metrics.authFailures.inc({ reason: error.reason });
       throw error;
     }
   }
 
   /** Checks the resolved route for the request's principal; throws 403 (or 404 for another's subscription). */
-  authorize(req: IncomingMessage, method: string, pattern: string, params: RouteParams, url: URL): void {
+  /** `url` parses the request target on demand (only seed-group rules read it). */
+  authorize(
+    req: IncomingMessage,
+    method: string,
+    pattern: string,
+    params: RouteParams,
+    url: () => URL,
+  ): void {
     const rule = ROUTE_TABLE[`${method} ${pattern === '' ? '/' : pattern}`];
     const { metrics, ownership } = this.options;
     if (rule === undefined) {
@@ -86,7 +102,8 @@ export class AccessControl {
         throw notYours(id);
       }
     } else if (rule.owned === 'seed-group') {
-      const group = url.searchParams.get('subscriptionId') ?? url.searchParams.get('subscriptionid') ?? '';
+      const { searchParams } = url();
+      const group = searchParams.get('subscriptionId') ?? searchParams.get('subscriptionid') ?? '';
       const owners = ownership.seedGroup(group);
       if (owners.some((owner) => owner !== principal)) {
         metrics.authzDenials.inc({ action: 'owner' });

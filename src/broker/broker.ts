@@ -49,6 +49,10 @@ import { BrokerStats } from './stats.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
+/** Request targets whose pathname is the target itself, so `new URL` need not run for them. */
+const PLAIN_PATH = /^(?:\/[\w~-]+)*\/?$/;
+/** Passed to handlers that take no URL parameter (the router says so), instead of parsing one. */
+const UNREAD_URL = new URL('http://broker/');
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
 const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub', '/metrics']);
 
@@ -338,8 +342,10 @@ export class Broker {
   }
 
   private registerRoutes(): void {
-    const publish = (jsonIsStructured: boolean) => (req: IncomingMessage, res: ServerResponse) =>
-      this.ingress.handle(req, res, { jsonIsStructured });
+    const publish = (jsonIsStructured: boolean) => {
+      const requestOptions = { jsonIsStructured };
+      return (req: IncomingMessage, res: ServerResponse) => this.ingress.handle(req, res, requestOptions);
+    };
     this.dataRouter
       .on('POST', '/', publish(false))
       .on('POST', '/events', publish(false))
@@ -489,20 +495,26 @@ export class Broker {
       if (this.stopping !== undefined) {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
-      const url = new URL(req.url ?? '/', 'http://broker');
+      const target = req.url ?? '/';
+      let parsed: URL | undefined;
+      const urlOf = (): URL => (parsed ??= new URL(target, 'http://broker'));
+      // A plain path is its own pathname; anything else (a query, escapes, dots, `//`) is parsed.
+      const pathname = PLAIN_PATH.test(target) ? target : urlOf().pathname;
       // The dashboard's files too: it shows the 503s of the API calls rather than being one.
-      const early = SERVED_BEFORE_DELIVERY.has(url.pathname) || url.pathname.startsWith(DASHBOARD_PATH);
+      const early = SERVED_BEFORE_DELIVERY.has(pathname) || pathname.startsWith(DASHBOARD_PATH);
       if (!this.delivering && !early) {
         throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available yet', {
           retryAfter: 1,
         });
       }
       // Authentication comes before any handler (ingress included), so per-client limits see the principal.
-      await this.access.authenticate(req, url.pathname);
+      // Without an authenticator it settles at once, and a publish does not wait a turn for it.
+      const authenticating = this.access.authenticate(req, pathname);
+      if (authenticating !== undefined) await authenticating;
       const method = req.method ?? 'GET';
-      const { handler, params, pattern } = router.resolve(method, url.pathname);
-      this.access.authorize(req, method, pattern, params, url);
-      await handler(req, res, params, url);
+      const { handler, params, pattern, usesUrl } = router.resolve(method, pathname);
+      this.access.authorize(req, method, pattern, params, urlOf);
+      await handler(req, res, params, usesUrl ? urlOf() : UNREAD_URL);
     } catch (error) {
       const problem = sendProblem(res, error);
       this.metrics.rejected.inc({ code: problem.code });

@@ -1,6 +1,7 @@
 // Every route the broker serves has an entry in the authorization route table and an operation in
 // /openapi.json, and neither lists a route that does not exist: a new route cannot slip past either.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,5 +66,40 @@ describe('route table', () => {
         expect(responses, `${method} ${pathName}`).toContain('503');
       }
     }
+  });
+});
+
+/** Sends `target` exactly as written (fetch would normalise it first) and answers the status. */
+function statusOf(port: number, method: string, target: string, headers: Record<string, string> = {}) {
+  return new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path: target, headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('request targets', () => {
+  const event = { 'ce-specversion': '1.0', 'ce-source': '/routes', 'ce-type': 'routes.test' };
+
+  it('routes a target by its parsed pathname, whether or not it is a plain path', async () => {
+    const publish = (target: string, id: string) =>
+      statusOf(broker.port, 'POST', target, { ...event, 'ce-id': id, 'content-length': '0' });
+    expect(await publish('/events', 'plain')).toBe(202);
+    expect(await publish('/events/', 'trailing-slash')).toBe(202);
+    expect(await publish('/events?source=x', 'query')).toBe(202);
+    expect(await publish('/./events', 'dot-segment')).toBe(202);
+    expect(await publish('/x/../events', 'dot-dot-segment')).toBe(202);
+    expect(await publish('/%65vents', 'escaped')).toBe(404);
+    expect(await publish('/events/x', 'longer')).toBe(404);
+  });
+
+  it('gives handlers that read the URL its query', async () => {
+    const admin = broker.adminPort;
+    expect(await statusOf(admin, 'GET', '/events?limit=1')).toBe(200);
+    expect(await statusOf(admin, 'GET', '/events?limit=abc')).toBe(400);
+    expect(await statusOf(admin, 'GET', '/./events?limit=abc')).toBe(400);
   });
 });

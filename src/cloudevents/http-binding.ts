@@ -2,7 +2,7 @@ import { HeraldError } from '../errors/index.js';
 import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 import { eventFromJson, parseJsonBody } from './json-format.js';
 import type { CloudEvent } from './types.js';
-import { DataKind } from './types.js';
+import { DataKind, emptyAttributes } from './types.js';
 import { isJsonMediaType, validateAttributes } from './validate.js';
 
 export type ContentMode = 'binary' | 'structured' | 'batch';
@@ -101,18 +101,12 @@ export function parseBinary(
   contentType: string | undefined,
   body: Uint8Array,
 ): CloudEvent {
-  // No prototype: `ce-constructor` is a valid attribute name, and `ce-__proto__` must reach name validation.
-  const attributes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  // No inherited members: `ce-constructor` is a valid attribute name, and `ce-__proto__` must reach name
+  // validation.
+  const attributes = emptyAttributes();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (
-      name.length < 3 ||
-      (name.charCodeAt(0) | 0x20) !== 0x63 ||
-      (name.charCodeAt(1) | 0x20) !== 0x65 ||
-      name[2] !== '-'
-    ) {
-      continue;
-    }
+    if (!isAttributeHeader(name)) continue;
     const attribute = name.slice(3).toLowerCase();
     if (attribute === 'datacontenttype') {
       throw new HeraldError(
@@ -134,11 +128,21 @@ export function parseBinary(
   return { attributes: validated, data: dataKind === DataKind.None ? undefined : body, dataKind };
 }
 
+/** True for a header name that starts with `ce-` in any case (a binary-mode attribute header). */
+function isAttributeHeader(name: string): boolean {
+  return (
+    name.length >= 3 &&
+    (name.charCodeAt(0) | 0x20) === 0x63 &&
+    (name.charCodeAt(1) | 0x20) === 0x65 &&
+    name.charCodeAt(2) === 0x2d
+  );
+}
+
 /** True when the request carries at least one `ce-` header, i.e. it claims to be binary mode. */
 export function hasBinaryHeaders(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (name.length > 3 && name.slice(0, 3).toLowerCase() === 'ce-') return true;
+    if (name.length > 3 && isAttributeHeader(name)) return true;
   }
   return false;
 }

@@ -134,6 +134,16 @@ describe('eventFromJson: data kinds (JSON format §3.1)', () => {
   it('accepts an extension named constructor', () => {
     expect(eventFromJson({ ...minimal, constructor: 'x' }).attributes).toMatchObject({ constructor: 'x' });
   });
+
+  it('gives attribute objects no inherited members', () => {
+    const { attributes } = eventFromJson({ ...minimal });
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf']) {
+      expect(attributes[name]).toBeUndefined();
+      expect(name in attributes).toBe(false);
+    }
+    expect(Object.keys(attributes).sort()).toEqual(Object.keys(minimal).sort());
+    expect(JSON.parse(JSON.stringify(attributes))).toEqual(minimal);
+  });
 });
 
 describe('eventToJson', () => {

@@ -1,6 +1,6 @@
 import { HeraldError } from '../errors/index.js';
 import type { CloudEvent } from './types.js';
-import { DataKind } from './types.js';
+import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -36,9 +36,9 @@ export function eventFromJson(value: unknown): CloudEvent {
     });
   }
   const members = value as Record<string, unknown>;
-  // No prototype: a `__proto__` member must be an invalid name, not the object's prototype (which would
-  // let inherited members pass validation and then vanish from the stored JSON).
-  const attributes: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  // No inherited members: a `__proto__` member must be an invalid name, not the object's prototype
+  // (which would let inherited members pass validation and then vanish from the stored JSON).
+  const attributes = emptyAttributes();
   for (const name in members) {
     if (name === 'data' || name === 'data_base64') continue;
     const member = members[name];

@@ -290,3 +290,100 @@ describe('validateAttributes', () => {
     expect(validationError(input)).toMatchObject({ code: 'HERALD_MISSING_ATTRIBUTE', attribute: 'id' });
   });
 });
+
+describe('validation rules that remember the value they last passed', () => {
+  it('still refuse an invalid value right after a valid one, and pass the valid one again', () => {
+    const cases: [string, unknown, unknown][] = [
+      ['source', '/orders', 'not a uri reference'],
+      ['type', 'com.example.a', 'bad\u0000type'],
+      ['datacontenttype', 'application/json', 'not a media type'],
+      ['dataschema', 'https://example.com/schema', 'relative/schema'],
+      ['subject', 'order-1', ''],
+    ];
+    for (const [attribute, valid, invalidValue] of cases) {
+      expect(validateAttributes({ ...minimal, [attribute]: valid })).toMatchObject({ [attribute]: valid });
+      expect(validationError({ ...minimal, [attribute]: invalidValue })).toMatchObject({
+        code: 'HERALD_INVALID_ATTRIBUTE',
+        attribute,
+      });
+      expect(validationError({ ...minimal, [attribute]: invalidValue })).toMatchObject({ attribute });
+      expect(validateAttributes({ ...minimal, [attribute]: valid })).toMatchObject({ [attribute]: valid });
+    }
+  });
+
+  it('do not let a value valid for one attribute pass for another', () => {
+    // 'text/plain' is a valid type (any non-empty string) but the datacontenttype rule must still see
+    // 'a b', and a valid datacontenttype must not make the same string pass as a source.
+    expect(validateAttributes({ ...minimal, type: 'a b' })).toMatchObject({ type: 'a b' });
+    expect(validationError({ ...minimal, datacontenttype: 'a b' })).toMatchObject({
+      attribute: 'datacontenttype',
+    });
+    expect(validateAttributes({ ...minimal, datacontenttype: 'text/plain' })).toBeDefined();
+    expect(validationError({ ...minimal, source: 'a b' })).toMatchObject({ attribute: 'source' });
+  });
+});
+
+describe('isTimestamp read by position', () => {
+  // The RFC 3339 grammar as the regular expression it replaced, ranges left to the checks below.
+  const RFC3339 =
+    /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+  const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  function byRegex(value: string): boolean {
+    const m = RFC3339.exec(value);
+    if (m === null) return false;
+    const [, y, mo, d, h, mi, s, , oh, om] = m;
+    const year = Number(y);
+    const month = Number(mo);
+    const day = Number(d);
+    if (month < 1 || month > 12 || day < 1) return false;
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    if (day > (month === 2 && !leap ? 28 : (DAYS[month - 1] ?? 31))) return false;
+    if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return false;
+    return !(oh !== undefined && (Number(oh) > 23 || Number(om) > 59));
+  }
+
+  it('agrees with the RFC 3339 expression on valid timestamps and every one-character change of them', () => {
+    const seeds = [
+      '2018-04-05T17:31:00Z',
+      '2016-12-31T23:59:60.5z',
+      '2000-02-29t00:00:00+23:59',
+      '2019-02-28T12:00:00.123456789-05:30',
+    ];
+    const replacements = [
+      '0',
+      '1',
+      '2',
+      '3',
+      '5',
+      '6',
+      '9',
+      '-',
+      ':',
+      '.',
+      '+',
+      'T',
+      't',
+      'Z',
+      'z',
+      'x',
+      ' ',
+      '٣',
+    ];
+    let compared = 0;
+    for (const seed of seeds) {
+      const variants = [seed, seed.slice(0, -1), `${seed}0`, `${seed}Z`];
+      for (let i = 0; i < seed.length; i++) {
+        variants.push(seed.slice(0, i) + seed.slice(i + 1));
+        for (const r of replacements) {
+          variants.push(seed.slice(0, i) + r + seed.slice(i + 1));
+          variants.push(seed.slice(0, i) + r + seed.slice(i));
+        }
+      }
+      for (const value of variants) {
+        expect([value, isTimestamp(value)]).toEqual([value, byRegex(value)]);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(1000);
+  });
+});

@@ -26,10 +26,6 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 /** RFC 3986 characters (unreserved, reserved, `%`), with every `%` starting a valid escape. */
 const URI_CHARS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]]|%[0-9A-Fa-f]{2})*$/;
 
-/** RFC 3339 `date-time`; ranges are checked in code. */
-const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
-
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 /** RFC 2046 media type with RFC 7231 parameter syntax. */
 const MEDIA_TYPE = new RegExp(
@@ -65,20 +61,56 @@ export function isAbsoluteUri(value: string): boolean {
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+/** The value of `count` ASCII digits of `text` from `at`, or -1 when any of them is not a digit. */
+function digitsAt(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    // NaN past the end fails this test too.
+    if (!(digit >= 0 && digit <= 9)) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * RFC 3339 `date-time`: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, `T` and `Z` in either case, with
+ * the ranges checked (leap years, a leap second). Read by position rather than with a regular
+ * expression: every event with a `time` pays for it.
+ */
 export function isTimestamp(value: string): boolean {
-  const m = RFC3339.exec(value);
-  if (m === null) return false;
-  const [, y, mo, d, h, mi, s, , oh, om] = m;
-  const year = Number(y);
-  const month = Number(mo);
-  const day = Number(d);
+  const year = digitsAt(value, 0, 4);
+  const month = digitsAt(value, 5, 2);
+  const day = digitsAt(value, 8, 2);
+  const hour = digitsAt(value, 11, 2);
+  const minute = digitsAt(value, 14, 2);
+  const second = digitsAt(value, 17, 2);
+  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return false;
+  if (value[4] !== '-' || value[7] !== '-' || value[13] !== ':' || value[16] !== ':') return false;
+  const t = value[10];
+  if (t !== 'T' && t !== 't') return false;
+  let at = 19;
+  if (value[at] === '.') {
+    const fraction = ++at;
+    while (at < value.length && digitsAt(value, at, 1) >= 0) at++;
+    if (at === fraction) return false;
+  }
+  const zone = value[at];
+  if (zone === 'Z' || zone === 'z') {
+    if (at + 1 !== value.length) return false;
+  } else if (zone === '+' || zone === '-') {
+    if (at + 6 !== value.length || value[at + 3] !== ':') return false;
+    const offsetHours = digitsAt(value, at + 1, 2);
+    const offsetMinutes = digitsAt(value, at + 4, 2);
+    if (offsetHours < 0 || offsetMinutes < 0 || offsetHours > 23 || offsetMinutes > 59) return false;
+  } else {
+    return false;
+  }
   if (month < 1 || month > 12 || day < 1) return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   const maxDay = month === 2 && !leap ? 28 : (DAYS_IN_MONTH[month - 1] ?? 31);
   if (day > maxDay) return false;
-  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return false;
-  if (oh !== undefined && (Number(oh) > 23 || Number(om) > 59)) return false;
-  return true;
+  return hour <= 23 && minute <= 59 && second <= 60;
 }
 
 export function isMediaType(value: string): boolean {
@@ -92,10 +124,16 @@ export function isBase64(value: string): boolean {
 /** True for `*\/json` and `*\/*+json` (parameters ignored, case-insensitive), the JSON format's rule. */
 export function isJsonMediaType(contentType: string | undefined): boolean {
   if (contentType === undefined) return true;
+  // Asked once per event, almost always for the value asked about last.
+  if (contentType === lastMediaType) return lastMediaTypeIsJson;
   const semi = contentType.indexOf(';');
   const essence = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return essence.endsWith('/json') || essence.endsWith('+json');
+  lastMediaTypeIsJson = essence.endsWith('/json') || essence.endsWith('+json');
+  lastMediaType = contentType;
+  return lastMediaTypeIsJson;
 }
+let lastMediaType: string | undefined;
+let lastMediaTypeIsJson = true;
 
 function invalid(attribute: string, detail: string): HeraldError {
   return new HeraldError('HERALD_INVALID_ATTRIBUTE', `attribute '${attribute}' ${detail}`, {
@@ -118,35 +156,66 @@ function requireNonEmpty(name: string, value: AttributeValue): string {
   return s;
 }
 
+type AttributeRule = (name: string, value: AttributeValue) => void;
+
+/**
+ * A rule that lets the value it last passed through without checking it again: source, type and
+ * datacontenttype repeat from event to event (in a batch, and from one producer), and each rule is a
+ * pure function of the value for its attribute.
+ */
+function passingLast(rule: AttributeRule): AttributeRule {
+  let lastPassed: AttributeValue | undefined;
+  return (name, value) => {
+    if (value === lastPassed) return;
+    rule(name, value);
+    lastPassed = value;
+  };
+}
+
 /** Type rules of the context attributes defined by the core specification. */
-const CORE_RULES: Readonly<Record<string, (name: string, value: AttributeValue) => void>> = {
-  specversion: (_name, value) => {
-    if (value !== SUPPORTED_SPECVERSION) {
-      throw new HeraldError(
-        'HERALD_UNSUPPORTED_SPECVERSION',
-        `specversion ${JSON.stringify(value)} is not supported; Herald accepts "${SUPPORTED_SPECVERSION}"`,
-        { attribute: 'specversion', pointer: '/specversion' },
-      );
-    }
-  },
-  id: requireNonEmpty,
-  type: requireNonEmpty,
-  subject: requireNonEmpty,
-  source: (name, value) => {
-    const text = requireNonEmpty(name, value);
-    if (!isUriReference(text)) throw invalid(name, 'must be a URI-reference (RFC 3986)');
-  },
-  dataschema: (name, value) => {
-    const text = requireNonEmpty(name, value);
-    if (!isAbsoluteUri(text)) throw invalid(name, 'must be an absolute URI (RFC 3986)');
-  },
-  datacontenttype: (name, value) => {
-    if (!isMediaType(requireNonEmpty(name, value))) throw invalid(name, 'must be a media type (RFC 2046)');
-  },
-  time: (name, value) => {
-    if (!isTimestamp(requireString(name, value))) throw invalid(name, 'must be an RFC 3339 timestamp');
-  },
-};
+const CORE_RULES = new Map<string, AttributeRule>([
+  [
+    'specversion',
+    (_name, value) => {
+      if (value !== SUPPORTED_SPECVERSION) {
+        throw new HeraldError(
+          'HERALD_UNSUPPORTED_SPECVERSION',
+          `specversion ${JSON.stringify(value)} is not supported; Herald accepts "${SUPPORTED_SPECVERSION}"`,
+          { attribute: 'specversion', pointer: '/specversion' },
+        );
+      }
+    },
+  ],
+  ['id', requireNonEmpty],
+  ['type', passingLast(requireNonEmpty)],
+  ['subject', passingLast(requireNonEmpty)],
+  [
+    'source',
+    passingLast((name, value) => {
+      const text = requireNonEmpty(name, value);
+      if (!isUriReference(text)) throw invalid(name, 'must be a URI-reference (RFC 3986)');
+    }),
+  ],
+  [
+    'dataschema',
+    passingLast((name, value) => {
+      const text = requireNonEmpty(name, value);
+      if (!isAbsoluteUri(text)) throw invalid(name, 'must be an absolute URI (RFC 3986)');
+    }),
+  ],
+  [
+    'datacontenttype',
+    passingLast((name, value) => {
+      if (!isMediaType(requireNonEmpty(name, value))) throw invalid(name, 'must be a media type (RFC 2046)');
+    }),
+  ],
+  [
+    'time',
+    (name, value) => {
+      if (!isTimestamp(requireString(name, value))) throw invalid(name, 'must be an RFC 3339 timestamp');
+    },
+  ],
+]);
 
 function validateExtension(name: string, value: AttributeValue): void {
   if (typeof value === 'string') {
@@ -173,7 +242,10 @@ export function validateAttributes(input: Record<string, unknown>): Attributes {
   }
   for (const name of Object.keys(input)) {
     const value = input[name];
-    if (!ATTRIBUTE_NAME.test(name) || name === 'data') {
+    // A Map, not an object: `constructor` is a valid extension name, not a rule. The core names are
+    // valid names, so only extensions need the name check.
+    const rule = CORE_RULES.get(name);
+    if (rule === undefined && (!ATTRIBUTE_NAME.test(name) || name === 'data')) {
       throw new HeraldError(
         'HERALD_INVALID_ATTRIBUTE_NAME',
         `attribute name ${JSON.stringify(name)} must consist of lower-case ASCII letters and digits and not be 'data'`,
@@ -186,8 +258,6 @@ export function validateAttributes(input: Record<string, unknown>): Attributes {
         `must be a String, Integer or Boolean, got ${Array.isArray(value) ? 'array' : typeof value}`,
       );
     }
-    // Own properties only: `constructor` is a valid extension name, not a rule.
-    const rule = Object.hasOwn(CORE_RULES, name) ? CORE_RULES[name] : undefined;
     if (rule === undefined) validateExtension(name, value);
     else rule(name, value);
   }

@@ -40,4 +40,12 @@ describe('Router', () => {
     expect(error).toBeInstanceOf(MethodNotAllowedError);
     expect(error).toMatchObject({ code: 'HERALD_METHOD_NOT_ALLOWED', status: 405, allow: ['GET', 'PUT'] });
   });
+
+  it('says whether a handler takes the URL, so the caller parses it only for those that do', () => {
+    const withUrl = new Router()
+      .on('GET', '/a', (_req, _res, _params, url) => void url)
+      .on('POST', '/b', (_req, _res) => undefined);
+    expect(withUrl.resolve('GET', '/a').usesUrl).toBe(true);
+    expect(withUrl.resolve('POST', '/b').usesUrl).toBe(false);
+  });
 });

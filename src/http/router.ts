@@ -14,6 +14,19 @@ interface Route {
   readonly pattern: string;
   readonly segments: readonly string[];
   readonly handler: RouteHandler;
+  readonly usesUrl: boolean;
+}
+
+/** What `resolve` found: the handler, its path parameters and pattern, and whether it reads the URL. */
+export interface ResolvedRoute {
+  readonly handler: RouteHandler;
+  readonly params: RouteParams;
+  readonly pattern: string;
+  /**
+   * False for handlers declared with fewer than four parameters: they never see the parsed URL, so the
+   * caller need not build one (ingress, where `new URL` per request was a measurable cost).
+   */
+  readonly usesUrl: boolean;
 }
 
 /** A 405 that carries the methods the path does allow, for the `Allow` header RFC 9110 §15.5.6 requires. */
@@ -35,18 +48,26 @@ export class Router {
   private readonly routes: Route[] = [];
 
   on(method: string, pattern: string, handler: RouteHandler): this {
-    this.routes.push({ method, pattern, segments: pattern.split('/').filter(Boolean), handler });
+    this.routes.push({
+      method,
+      pattern,
+      segments: pattern.split('/').filter(Boolean),
+      handler,
+      usesUrl: handler.length >= 4,
+    });
     return this;
   }
 
   /** Finds the handler for a request; throws 404 or 405 (with the allowed methods) when there is none. */
-  resolve(method: string, pathname: string): { handler: RouteHandler; params: RouteParams; pattern: string } {
+  resolve(method: string, pathname: string): ResolvedRoute {
     const parts = pathname.split('/').filter(Boolean);
     const allowed: string[] = [];
     for (const route of this.routes) {
       const params = match(route.segments, parts);
       if (params === undefined) continue;
-      if (route.method === method) return { handler: route.handler, params, pattern: route.pattern };
+      if (route.method === method) {
+        return { handler: route.handler, params, pattern: route.pattern, usesUrl: route.usesUrl };
+      }
       allowed.push(route.method);
     }
     if (allowed.length > 0) {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DedupeWindow } from '../dedupe-window.js';
 import { DedupeIndex } from './dedupe-index.js';
 
 /** Two different keys with the same 32-bit hash, found by search (deterministic: the hash is fixed). */
@@ -38,6 +39,17 @@ let collision: [string, string] | undefined;
 const collidingKeys = (): [string, string] => (collision ??= findCollision());
 
 describe('DedupeIndex', () => {
+  it('hashes (source, id) exactly as the key string, which the stored blocks hold the hashes of', () => {
+    for (const [source, id] of [
+      ['/conformance', 'a'],
+      ['https://example.com/x?y=1', '0b5e7ae8-5f3c-4b0e-9d1e-0a4c2f6e8b11'],
+      ['/légacy', 'ü-€-😀'],
+      ['', ''],
+    ] as const) {
+      expect(DedupeIndex.hashOf(source, id)).toBe(DedupeIndex.hash(DedupeWindow.key(source, id)));
+    }
+  });
+
   it('never takes a new key for a duplicate of another key with the same hash', () => {
     const [a, b] = collidingKeys();
     expect(a).not.toBe(b);

@@ -30,6 +30,20 @@ export class DedupeIndex {
     return h | 0;
   }
 
+  /** `hash(DedupeWindow.key(source, id))` without building the key string (one per appended event). */
+  static hashOf(source: string, id: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < source.length; i++) h = Math.imul(h ^ source.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 0x20, 0x01000193);
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+    return h | 0;
+  }
+
+  /** False when no key with this hash was added (and not pruned): the key is certainly new. */
+  has(hash: number): boolean {
+    return this.bySlot.has(hash);
+  }
+
   /** The lowest sequence stored at or after `now - windowMs`; sequences below it are outside. */
   private horizon(now: number): number {
     const times = this.groupTimes;

@@ -1,37 +1,24 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import type { EventBlockRow } from './block-codec.js';
+import { INSERT_BLOCK } from './event-blocks.js';
 
-/** One row of the events table, in column order. */
-export type EventRow = [
-  seq: number,
-  storedAt: number,
-  attrs: string,
-  data: Uint8Array | null,
-  dataKind: number,
-  trace: string | null,
-  size: number,
-  dedupeKey: string,
-];
-
-export const INSERT_EVENT =
-  'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)';
-
-/** Writes a group of event rows in one transaction: durable when the promise resolves. */
+/** Writes the blocks of a group in one transaction: durable when the promise resolves. */
 export interface EventWriter {
-  write(rows: readonly EventRow[]): Promise<void>;
+  write(blocks: readonly EventBlockRow[]): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Writes on the calling thread, with the store's own connection (the default). */
 export function inlineWriter(db: Database.Database): EventWriter {
-  const insert = db.prepare(INSERT_EVENT);
-  const writeAll = db.transaction((rows: readonly EventRow[]) => {
-    for (const row of rows) insert.run(...row);
+  const insert = db.prepare(INSERT_BLOCK);
+  const writeAll = db.transaction((blocks: readonly EventBlockRow[]) => {
+    for (const block of blocks) insert.run(...block);
   });
   return {
-    write(rows) {
+    write(blocks) {
       try {
-        writeAll(rows);
+        writeAll(blocks);
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -52,6 +39,7 @@ export interface WriterThreadOptions {
 /**
  * Writes on a worker thread with a connection of its own, so that the event loop parses and validates
  * the next requests while SQLite commits (and fsyncs) the current group: the broker uses a second core.
+ * A group's blocks share one compact buffer, so posting them copies the group's bytes once.
  */
 export function threadWriter(options: WriterThreadOptions): EventWriter {
   const worker = new Worker(options.script ?? new URL('./writer-thread.js', import.meta.url), {
@@ -78,11 +66,11 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
   worker.on('error', failAll);
   worker.on('exit', () => failAll(new Error('the store writer thread exited')));
   return {
-    write(rows) {
+    write(blocks) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, rows });
+        worker.postMessage({ id, blocks });
       });
     },
     async close() {

@@ -114,12 +114,12 @@ describe('embedded store', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     const truth = (file: string) => {
       const db = new Database(file, { readonly: true });
-      const row = db.prepare('SELECT COUNT(*) AS n, SUM(size) AS bytes FROM events').get() as {
-        n: number;
-        bytes: number | null;
-      };
+      // Every event of a block is retained and its sequences are contiguous.
+      const row = db
+        .prepare('SELECT SUM(last_seq - first_seq + 1) AS n, SUM(bytes) AS bytes FROM event_blocks')
+        .get() as { n: number | null; bytes: number | null };
       db.close();
-      return { events: row.n, bytes: row.bytes ?? 0 };
+      return { events: row.n ?? 0, bytes: row.bytes ?? 0 };
     };
     const counts = async (s: EmbeddedEventStore) => {
       const { events, bytes } = await s.stats();

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { INSERT_EVENT } from './event-writer.js';
-import type { EventRow } from './event-writer.js';
+import type { EventBlockRow } from './block-codec.js';
+import { INSERT_BLOCK } from './event-blocks.js';
 
 /** The store's writer thread: one connection, one transaction per message, an answer after commit. */
 const { file, synchronous, busyTimeoutMs } = workerData as {
@@ -13,14 +13,14 @@ const db = new Database(file);
 db.pragma('journal_mode = WAL');
 db.pragma(`synchronous = ${synchronous}`);
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-const insert = db.prepare(INSERT_EVENT);
-const writeAll = db.transaction((rows: readonly EventRow[]) => {
-  for (const row of rows) insert.run(...row);
+const insert = db.prepare(INSERT_BLOCK);
+const writeAll = db.transaction((blocks: readonly EventBlockRow[]) => {
+  for (const block of blocks) insert.run(...block);
 });
 
-parentPort?.on('message', (message: { id: number; rows: EventRow[] }) => {
+parentPort?.on('message', (message: { id: number; blocks: EventBlockRow[] }) => {
   try {
-    writeAll(message.rows);
+    writeAll(message.blocks);
     parentPort?.postMessage({ id: message.id });
   } catch (error) {
     const { message: text, code } = error as { message: string; code?: string };

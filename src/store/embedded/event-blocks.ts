@@ -1,0 +1,254 @@
+import type Database from 'better-sqlite3';
+import type { StoredEvent } from '../types.js';
+import { DedupeWindow } from '../dedupe-window.js';
+import { BlockEncoder, decodeBlock, dropFromBlock, eventSizes, keyInBlock } from './block-codec.js';
+import type { EventBlockRow } from './block-codec.js';
+import { DedupeIndex } from './dedupe-index.js';
+
+/**
+ * The event log's table. `keys` comes before `payload` so that reading the dedupe hashes (on open)
+ * does not walk the payload's overflow pages. Every event of a block is retained: retention cutting
+ * through a block rewrites it without the expired events.
+ */
+export const EVENT_BLOCKS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS event_blocks (
+  first_seq INTEGER PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
+  stored_at INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  keys BLOB NOT NULL,
+  payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_blocks_stored_at ON event_blocks(stored_at);
+`;
+
+export const INSERT_BLOCK =
+  'INSERT INTO event_blocks (first_seq, last_seq, stored_at, bytes, keys, payload) VALUES (?, ?, ?, ?, ?, ?)';
+
+interface BlockRow {
+  first_seq: number;
+  last_seq: number;
+  stored_at: number;
+  bytes: number;
+  keys: Buffer;
+  payload: Buffer;
+}
+
+/** The SQL side of the block log, on the store's connection (reads, retention, open-time scans). */
+export class EventBlocks {
+  private readonly statements;
+
+  constructor(db: Database.Database) {
+    db.exec(EVENT_BLOCKS_SCHEMA);
+    this.statements = {
+      // The block holding `from` (the last starting at or before it) and every block after it.
+      read: db.prepare<[number, number], BlockRow>(
+        `SELECT first_seq, stored_at, payload FROM event_blocks WHERE first_seq >= COALESCE(
+           (SELECT first_seq FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), ?)
+         ORDER BY first_seq`,
+      ),
+      holding: db.prepare<[number], BlockRow>(
+        'SELECT * FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
+      ),
+      sequenceAt: db.prepare<[number], { first_seq: number }>(
+        'SELECT first_seq FROM event_blocks WHERE stored_at >= ? ORDER BY stored_at, first_seq LIMIT 1',
+      ),
+      first: db.prepare<[], { seq: number | null }>('SELECT MIN(first_seq) AS seq FROM event_blocks'),
+      // Blocks never overlap, so the last block by primary key holds the highest sequence (MAX(last_seq)
+      // would read every row: last_seq has no index).
+      last: db.prepare<[], { seq: number | null }>(
+        'SELECT last_seq AS seq FROM event_blocks ORDER BY first_seq DESC LIMIT 1',
+      ),
+      countAfter: db.prepare<[number], { n: number | null; bytes: number | null }>(
+        'SELECT SUM(last_seq - first_seq + 1) AS n, SUM(bytes) AS bytes FROM event_blocks WHERE first_seq > ?',
+      ),
+      countBefore: db.prepare<[number], { n: number | null; bytes: number | null }>(
+        'SELECT SUM(last_seq - first_seq + 1) AS n, SUM(bytes) AS bytes FROM event_blocks WHERE first_seq < ?',
+      ),
+      deleteBefore: db.prepare<[number]>('DELETE FROM event_blocks WHERE first_seq < ?'),
+      deleteBlock: db.prepare<[number]>('DELETE FROM event_blocks WHERE first_seq = ?'),
+      insert: db.prepare(INSERT_BLOCK),
+      sizes: db.prepare<[], { first_seq: number; last_seq: number; bytes: number }>(
+        'SELECT first_seq, last_seq, bytes FROM event_blocks ORDER BY first_seq',
+      ),
+      keysFrom: db.prepare<[number], { first_seq: number; stored_at: number; keys: Buffer }>(
+        'SELECT first_seq, stored_at, keys FROM event_blocks WHERE first_seq >= ? ORDER BY first_seq',
+      ),
+    };
+  }
+
+  /** Events with `sequence >= from`, at most `limit`, decoding only the blocks that hold them. */
+  read(from: number, limit: number): StoredEvent[] {
+    const out: StoredEvent[] = [];
+    if (limit <= 0) return out;
+    for (const block of this.statements.read.iterate(from, from)) {
+      decodeBlock(block.payload, block.first_seq, block.stored_at, from, limit, out);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** The first sequence stored at or after `time` (every event of a block shares its time). */
+  sequenceAt(time: number): number | undefined {
+    return this.statements.sequenceAt.get(time)?.first_seq;
+  }
+
+  first(): number | undefined {
+    return this.statements.first.get()?.seq ?? undefined;
+  }
+
+  last(): number | undefined {
+    return this.statements.last.get()?.seq ?? undefined;
+  }
+
+  /** Events and bytes in blocks after `through` (a block boundary: the last sequence of a commit). */
+  countAfter(through: number): { events: number; bytes: number } {
+    const row = this.statements.countAfter.get(through);
+    return { events: row?.n ?? 0, bytes: row?.bytes ?? 0 };
+  }
+
+  /** The dedupe key of a stored sequence (a dedupe hash hit being confirmed). */
+  keyAt(sequence: number): string | undefined {
+    const block = this.statements.holding.get(sequence);
+    if (block === undefined || block.last_seq < sequence) return undefined;
+    return keyInBlock(block.payload, sequence - block.first_seq);
+  }
+
+  /** Feeds the dedupe hashes of every event from the block starting at `from` on. */
+  forEachKey(from: number, add: (hash: number, sequence: number, storedAt: number) => void): void {
+    for (const block of this.statements.keysFrom.iterate(from)) {
+      const keys = block.keys;
+      for (let i = 0; i * 4 < keys.length; i++)
+        add(keys.readInt32LE(i * 4), block.first_seq + i, block.stored_at);
+    }
+  }
+
+  /** The sequence before which `excess` bytes (or more) of the oldest events lie, if the log has that many. */
+  bytesCutoff(excess: number): number | undefined {
+    let left = excess;
+    for (const block of this.statements.sizes.iterate()) {
+      if (left > block.bytes) {
+        left -= block.bytes;
+        continue;
+      }
+      const whole = this.statements.holding.get(block.first_seq) as BlockRow;
+      const sizes = eventSizes(whole.payload);
+      for (let i = 0; i < sizes.length; i++) {
+        left -= sizes[i] as number;
+        if (left <= 0) return block.first_seq + i + 1;
+      }
+      return block.last_seq + 1;
+    }
+    return undefined;
+  }
+
+  /**
+   * Deletes every event below `cutoff` (call inside a transaction); a block holding `cutoff` is
+   * rewritten without the events before it. Returns what was deleted.
+   */
+  deleteBefore(cutoff: number): { events: number; bytes: number } {
+    let events = 0;
+    let bytes = 0;
+    const straddling = this.statements.holding.get(cutoff - 1);
+    if (straddling !== undefined && straddling.last_seq >= cutoff) {
+      const drop = cutoff - straddling.first_seq;
+      const kept = dropFromBlock(straddling.payload, straddling.keys, drop);
+      this.statements.deleteBlock.run(straddling.first_seq);
+      this.statements.insert.run(
+        cutoff,
+        straddling.last_seq,
+        straddling.stored_at,
+        straddling.bytes - kept.droppedBytes,
+        kept.keys,
+        kept.payload,
+      );
+      events += drop;
+      bytes += kept.droppedBytes;
+    }
+    const whole = this.statements.countBefore.get(cutoff);
+    events += whole?.n ?? 0;
+    bytes += whole?.bytes ?? 0;
+    this.statements.deleteBefore.run(cutoff);
+    return { events, bytes };
+  }
+}
+
+interface LegacyRow {
+  seq: number;
+  stored_at: number;
+  attrs: string;
+  data: Buffer | null;
+  data_kind: number;
+  trace: string | null;
+  size: number;
+  dedupe_key: string | null;
+}
+
+/** Rows of the legacy table copied per transaction while migrating. */
+const MIGRATION_CHUNK = 50_000;
+
+/**
+ * Moves the events of a database written before blocks (one `events` row per event) into blocks, in
+ * chunks, each in its own transaction that also records how far the copy got: a crash in the middle
+ * resumes where it stopped. The legacy table is dropped at the end, with the high-water mark saved.
+ * Sequences, times and sizes are kept, so saved counts stay valid. Returns the events moved.
+ */
+export function migrateLegacyEvents(
+  db: Database.Database,
+  insert: (row: EventBlockRow) => void,
+  chunkSize = MIGRATION_CHUNK,
+): number {
+  const legacy = db
+    .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+    .get();
+  if (legacy === undefined) return 0;
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(events)').all();
+  const hasKey = columns.some((c) => c.name === 'dedupe_key');
+  const getMeta = db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?');
+  const setMeta = db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+  const rows = db.prepare<[number, number], LegacyRow>(
+    `SELECT seq, stored_at, attrs, data, data_kind, trace, size, ${hasKey ? 'dedupe_key' : 'NULL AS dedupe_key'}
+     FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+  );
+  const encoder = new BlockEncoder();
+  // The copy's commits need not reach the disk one by one: WAL commits persist in order, so the legacy
+  // rows are dropped (by the last commit, made with the caller's setting) only after every copy before it.
+  const synchronous = db.pragma('synchronous', { simple: true }) as number;
+  db.pragma('synchronous = NORMAL');
+  let through = getMeta.get('legacy_migrated_through')?.value ?? 0;
+  let moved = 0;
+  const copyChunk = db.transaction((chunk: LegacyRow[]) => {
+    for (const row of chunk) {
+      const key = row.dedupe_key ?? keyOfAttributes(row.attrs);
+      // The legacy size column is kept: it is what the saved counts summed.
+      const hash = DedupeIndex.hash(key);
+      encoder.add(row.seq, row.stored_at, row.attrs, row.data, row.data_kind, row.trace, hash, row.size);
+    }
+    for (const block of encoder.finish()) insert(block);
+    setMeta.run('legacy_migrated_through', (chunk.at(-1) as LegacyRow).seq);
+  });
+  try {
+    for (;;) {
+      const chunk = rows.all(through, chunkSize);
+      if (chunk.length === 0) break;
+      copyChunk(chunk);
+      through = (chunk.at(-1) as LegacyRow).seq;
+      moved += chunk.length;
+    }
+  } finally {
+    db.pragma(`synchronous = ${synchronous}`);
+  }
+  db.transaction(() => {
+    const last = getMeta.get('last_sequence')?.value ?? 0;
+    const max = db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM events').get()?.seq ?? 0;
+    setMeta.run('last_sequence', Math.max(last, max));
+    db.exec('DROP TABLE events');
+    db.prepare("DELETE FROM meta WHERE key = 'legacy_migrated_through'").run();
+  })();
+  return moved;
+}
+
+function keyOfAttributes(attrs: string): string {
+  const attributes = JSON.parse(attrs) as Record<string, unknown>;
+  return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
+}
