@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { BenchContext, Mode, Scenario } from './lib/context.js';
-import { ROOT, pinSelf, stopAll, tasksetAvailable } from './lib/processes.js';
+import { ROOT, brokerNodeFlags, pinSelf, stopAll, tasksetAvailable } from './lib/processes.js';
 import { profileMarkdown } from './lib/profile.js';
 import type { ProfileSummary } from './lib/profile.js';
 import type { JudgedRow, Row } from './lib/report.js';
@@ -202,6 +202,7 @@ async function main(): Promise<number> {
     '',
     `${machine.nproc} × ${machine.cpuModel}, Node ${machine.node}, ${machine.platform}; ` +
       `${pin ? 'broker/servers pinned to core 1, load generator and sink to core 0 (taskset)' : 'no CPU pinning'}; ` +
+      `broker Node.js options: ${brokerNodeFlags({ pin }).join(' ') || 'none'}; ` +
       `load average ${machine.loadAverageBefore.join(' ')} before, ${machine.loadAverageAfter.join(' ')} after; ` +
       `${wallSec.toFixed(0)} s wall time; commit ${machine.commit}${machine.uncommittedPaths > 0 ? ` plus ${machine.uncommittedPaths} uncommitted paths` : ''}.`,
     '',

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
+import { epochOf, syncEpochClock } from './clock.js';
 
 export interface ThroughputResult {
   /** 2xx responses per second over the measured window. */
@@ -132,10 +133,11 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   let failed = 0;
   let maxLag = 0;
   const inflight = new Set<Promise<void>>();
+  syncEpochClock();
   const start = performance.now();
   const bodyAt = options.body;
   const send = (intended: number): void => {
-    const intendedEpochMs = performance.timeOrigin + intended;
+    const intendedEpochMs = epochOf(intended);
     const promise = pool
       .request({
         path: options.path,
@@ -182,7 +184,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
     failed,
     ackLatency: summarise(histogram),
     maxSendLagMs: maxLag,
-    firstIntendedEpochMs: performance.timeOrigin + start,
+    firstIntendedEpochMs: epochOf(start),
   };
 }
 
@@ -212,6 +214,7 @@ export async function publishAll(options: PublishAllOptions): Promise<PublishAll
   let next = 0;
   let ok = 0;
   let failed = 0;
+  syncEpochClock();
   const start = performance.now();
   const deadline = start + options.timeoutMs;
   const worker = async (): Promise<void> => {
@@ -237,5 +240,5 @@ export async function publishAll(options: PublishAllOptions): Promise<PublishAll
   } finally {
     await pool.destroy();
   }
-  return { ok, failed, elapsedMs: performance.now() - start, startEpochMs: performance.timeOrigin + start };
+  return { ok, failed, elapsedMs: performance.now() - start, startEpochMs: epochOf(start) };
 }

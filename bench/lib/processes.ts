@@ -208,6 +208,18 @@ function spawnNode(
   return new ManagedChild(name, child);
 }
 
+/**
+ * Node.js options of every broker process. Pinned, the broker has one core, and it runs with the setting
+ * docs/operations.md recommends for a broker on one CPU (`--single-threaded-gc`: V8's GC helper threads
+ * would otherwise take that core from the event loop in the middle of a request). `HERALD_BENCH_BROKER_NODE_FLAGS`
+ * replaces them (an empty value: none).
+ */
+export function brokerNodeFlags(placement: Placement): string[] {
+  const configured = process.env['HERALD_BENCH_BROKER_NODE_FLAGS'];
+  if (configured !== undefined) return configured.split(' ').filter(Boolean);
+  return placement.pin ? ['--single-threaded-gc'] : [];
+}
+
 /** `HERALD_BENCH_BROKER_ARGS`: extra broker options for every broker (e.g. `--durability buffered`). */
 const EXTRA_BROKER_ARGS = (process.env['HERALD_BENCH_BROKER_ARGS'] ?? '').split(' ').filter(Boolean);
 
@@ -248,6 +260,7 @@ export async function startBroker(options: BrokerStartOptions): Promise<BrokerHa
   const child = spawnNode(
     options.name ?? 'herald broker',
     [
+      ...brokerNodeFlags(options.placement),
       ...prof,
       CLI,
       'broker',

@@ -3,7 +3,7 @@
 // counters and a latency histogram, never bodies. Latency is the time from the event's intended send
 // time (the `benchsent` extension, epoch milliseconds with a fraction: binary-mode header `ce-benchsent`,
 // or a `"benchsent"` member of a structured-mode body) to the arrival of the delivery here. Both processes
-// read the same system clock through `performance.timeOrigin + performance.now()`. Only POSTs are
+// read the same system clock (bench/lib/clock.ts), re-read here on every reset. Only POSTs are
 // deliveries.
 //
 // As a Dapr app (bench/scenarios/dapr.ts) it answers `GET /dapr/subscribe` with the list last set by
@@ -12,7 +12,7 @@
 // Control: GET /_stats (JSON), POST /_reset, POST /_dapr-subscribe. Prints {"port": N} on its first stdout line.
 import { createServer } from 'node:http';
 import { serveOnLoopback } from './serve.js';
-import { performance } from 'node:perf_hooks';
+import { epochNow, syncEpochClock } from './clock.js';
 import * as hdr from 'hdr-histogram-js';
 
 function newHistogram(): hdr.Histogram {
@@ -31,8 +31,6 @@ let lastAt = 0;
 let latency = newHistogram();
 let bySubscription = new Map<string, number>();
 let daprSubscriptions = '[]';
-
-const epochNow = (): number => performance.timeOrigin + performance.now();
 
 function recordLatency(now: number, sent: number): void {
   const micros = Math.round((now - sent) * 1000);
@@ -86,6 +84,7 @@ const server = createServer((req, res) => {
       events = requests = firstAt = lastAt = 0;
       latency = newHistogram();
       bySubscription = new Map();
+      syncEpochClock();
       res.writeHead(204).end();
       return;
     }

@@ -7,6 +7,7 @@ import { output } from '../lib/context.js';
 import { createSubscription, resetSink, waitForSink } from '../lib/api.js';
 import { BATCH, batchEvents } from '../lib/events.js';
 import { publishAll } from '../lib/load.js';
+import { epochNow, syncEpochClock } from '../lib/clock.js';
 import { startBroker, startSinkProcess } from '../lib/processes.js';
 import { formatNumber } from '../lib/report.js';
 
@@ -39,7 +40,8 @@ export const replay: Scenario = {
       const ingestRate = stored / (published.elapsedMs / 1000);
       context.log(`  preloaded ${formatNumber(stored)} events at ${formatNumber(ingestRate)} events/s`);
       await resetSink(sink.url);
-      const created = performance.timeOrigin + performance.now();
+      syncEpochClock();
+      const created = epochNow();
       await createSubscription(broker.adminUrl, {
         sink: `${sink.url}/deliver`,
         startAt: 'earliest',
