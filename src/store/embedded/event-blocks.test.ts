@@ -56,6 +56,19 @@ CREATE INDEX events_stored_at ON events(stored_at);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+/** A data directory holding a database with the layout written before blocks (one `events` row per event). */
+function legacyDatabase() {
+  const dir = dataDir();
+  const file = path.join(dir, 'default.db');
+  const legacy = new Database(file);
+  legacy.pragma('journal_mode = WAL');
+  legacy.exec(LEGACY_SCHEMA);
+  const insert = legacy.prepare(
+    'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  return { dir, file, legacy, insert };
+}
+
 describe('embedded store: event blocks', () => {
   it('stores one block per commit group and reads from any sequence inside or across blocks', async () => {
     const dir = dataDir();
@@ -128,14 +141,7 @@ describe('embedded store: event blocks', () => {
   });
 
   it('moves a database written before blocks into blocks on open, losing nothing', async () => {
-    const dir = dataDir();
-    const file = path.join(dir, 'default.db');
-    const legacy = new Database(file);
-    legacy.pragma('journal_mode = WAL');
-    legacy.exec(LEGACY_SCHEMA);
-    const insert = legacy.prepare(
-      'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    const { dir, file, legacy, insert } = legacyDatabase();
     const now = Date.now();
     const rows: Array<[number, number, string, Buffer | null, number, string | null]> = [];
     // Retention had deleted sequences 1–4; groups of events share a time; one with no data, one with a
@@ -191,14 +197,7 @@ describe('embedded store: event blocks', () => {
   });
 
   it('resumes a conversion that stopped part-way (a crash between its chunks) without losing or repeating events', async () => {
-    const dir = dataDir();
-    const file = path.join(dir, 'default.db');
-    const legacy = new Database(file);
-    legacy.pragma('journal_mode = WAL');
-    legacy.exec(LEGACY_SCHEMA);
-    const insert = legacy.prepare(
-      'INSERT INTO events (seq, stored_at, attrs, data, data_kind, trace, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
+    const { dir, legacy, insert } = legacyDatabase();
     for (let seq = 1; seq <= 2_000; seq++) {
       const attrs = JSON.stringify({ specversion: '1.0', id: `e${seq}`, source: '/s', type: 't' });
       insert.run(seq, 1_000 + Math.floor(seq / 10), attrs, null, 0, null, attrs.length, `/s e${seq}`);
