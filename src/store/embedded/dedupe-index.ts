@@ -12,6 +12,14 @@ export type KeyOfSequence = (sequence: number) => string | undefined;
  * of the last group starting at or before it, and the map's insertion order is (nearly) sequence order,
  * which lets pruning stop at the first entry still inside the window.
  */
+const FNV_OFFSET = 0x811c9dc5;
+
+/** FNV-1a state `h` carried on over `text`: hashing two strings one after the other equals hashing them joined. */
+function fnv1a(h: number, text: string): number {
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
+}
+
 export class DedupeIndex {
   private readonly bySlot = new Map<number, number | number[]>();
   /** First sequence of each group of sequences added at one time, and that time; oldest first. */
@@ -25,18 +33,12 @@ export class DedupeIndex {
 
   /** FNV-1a over the key's UTF-16 code units, as a 32-bit signed integer (a small integer for V8). */
   static hash(key: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return h | 0;
+    return fnv1a(FNV_OFFSET, key) | 0;
   }
 
   /** `hash(DedupeWindow.key(source, id))` without building the key string (one per appended event). */
   static hashOf(source: string, id: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < source.length; i++) h = Math.imul(h ^ source.charCodeAt(i), 0x01000193);
-    h = Math.imul(h ^ 0x20, 0x01000193);
-    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-    return h | 0;
+    return fnv1a(fnv1a(fnv1a(FNV_OFFSET, source), ' '), id) | 0;
   }
 
   /** False when no key with this hash was added (and not pruned): the key is certainly new. */
