@@ -100,18 +100,16 @@ export class SinkClient {
   /** Every attempt in flight, so shutdown can abort them. */
   private readonly inFlight = new Set<Attempt>();
   private shuttingDown = false;
-  private readonly responseLimit: number;
   private readonly connectors = new Map<number, buildConnector.connector>();
-  private readonly attempts: AttemptHost = {
-    responseLimit: 0,
-    onTruncated: () => this.options.onTruncated?.(),
-    failure: (error, deadlinePassed, timeoutMs) => this.failed(error, deadlinePassed, timeoutMs),
-    settled: (attempt) => this.inFlight.delete(attempt),
-  };
+  private readonly attempts: AttemptHost;
 
   constructor(private readonly options: SinkClientOptions = {}) {
-    this.responseLimit = options.responseLimit ?? 16 * 1024;
-    this.attempts.responseLimit = this.responseLimit;
+    this.attempts = {
+      responseLimit: options.responseLimit ?? 16 * 1024,
+      onTruncated: () => this.options.onTruncated?.(),
+      failure: (error, deadlinePassed, timeoutMs) => this.failed(error, deadlinePassed, timeoutMs),
+      settled: (attempt) => this.inFlight.delete(attempt),
+    };
     this.agent = new Agent({
       connections: 256,
       keepAliveTimeout: 30_000,
@@ -224,7 +222,7 @@ export class SinkClient {
 
 /** What an attempt needs from its client. */
 interface AttemptHost {
-  responseLimit: number;
+  readonly responseLimit: number;
   onTruncated(): void;
   /** How an attempt that got no answer is reported. */
   failure(error: unknown, deadlinePassed: boolean, timeoutMs: number): SinkResponse;
