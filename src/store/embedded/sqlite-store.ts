@@ -78,12 +78,15 @@ CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, document TEXT NOT
  * commit group is always kept). The dispatcher's shared tail reads every event right after its group
  * is committed; from here it costs neither a query nor a `JSON.parse` of the attributes.
  *
- * @remarks Small on purpose: an event kept here outlives a young-generation collection or two and is
- * promoted to the old generation, where it stays as garbage until a full collection. With 4,096 (up to
- * 8,192 kept) the broker's heap held 80–160 MB of such garbage after 1,000,000 events; with 512 it
- * held ~25 MB (bench/PROFILE.md, "Event blocks"). A tail further behind decodes its events from the blocks.
+ * @remarks Small on purpose: an event kept here long enough to outlive two young-generation collections
+ * is promoted to the old generation, where it stays as garbage until a full collection, and full
+ * collections of that garbage stall the event loop for 15–40 ms. With 512 (up to 1,024 kept, 100–200 ms
+ * of events at 5,000 events/s) nearly every event was promoted and a broker on one core ran three full
+ * collections in ten seconds; with 64 none (bench/PROFILE.md, "The recent-events window and the old
+ * generation"). The shared tail reads right after each commit, so it still finds its events here;
+ * a subscription further behind decodes its events from the blocks.
  */
-const RECENT_EVENTS = 512;
+const RECENT_EVENTS = 64;
 
 /** The event as kept in the recent-events window: data copied out of a larger buffer (a socket read). */
 function retainable(event: CloudEvent): CloudEvent {
