@@ -1,7 +1,14 @@
 import type { RetentionPolicy, StoredEvent } from '../types.js';
 
-/** Slots of the window (a power of two): the window holds at most this many events. */
-const SLOTS = 1024;
+/**
+ * Slots of the window (a power of two): the window holds at most this many events. The shared tail
+ * reads each event right after its ack, so a few turns' worth of acks is enough. More costs the event
+ * loop: with 1,024 an event stayed here ~100 ms at 10,000 events/s, long enough to be promoted to V8's
+ * old generation, and a broker on one core ran seven full collections (15–30 ms each) in a 10-second
+ * publish run where with 128 it ran none (bench/PROFILE.md, "The recent-events window and the old
+ * generation").
+ */
+const SLOTS = 128;
 /** Larger events are not held (at most 16 MiB in all); the tail reads them from JetStream. */
 const MAX_EVENT_BYTES = 16 * 1024;
 
