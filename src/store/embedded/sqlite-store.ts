@@ -82,9 +82,9 @@ CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, document TEXT NOT
  * is promoted to the old generation, where it stays as garbage until a full collection, and full
  * collections of that garbage stall the event loop for 15–40 ms. With 512 (up to 1,024 kept, 100–200 ms
  * of events at 5,000 events/s) nearly every event was promoted and a broker on one core ran three full
- * collections in ten seconds; with 64 none (bench/PROFILE.md, "The recent-events window and the old
- * generation"). The shared tail reads right after each commit, so it still finds its events here;
- * a subscription further behind decodes its events from the blocks.
+ * collections in ten seconds; with 64 none (bench/PROFILE.md, "Issue #15, fourth round"). The shared
+ * tail reads right after each commit, so it still finds its events here; a subscription further behind
+ * decodes its events from the blocks.
  */
 const RECENT_EVENTS = 64;
 

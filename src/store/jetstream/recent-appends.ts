@@ -5,8 +5,7 @@ import type { RetentionPolicy, StoredEvent } from '../types.js';
  * reads each event right after its ack, so a few turns' worth of acks is enough. More costs the event
  * loop: with 1,024 an event stayed here ~100 ms at 10,000 events/s, long enough to be promoted to V8's
  * old generation, and a broker on one core ran seven full collections (15–30 ms each) in a 10-second
- * publish run where with 128 it ran none (bench/PROFILE.md, "The recent-events window and the old
- * generation").
+ * publish run where with 128 it ran none (bench/PROFILE.md, "Issue #15, fourth round").
  */
 const SLOTS = 128;
 /** Larger events are not held (at most 16 MiB in all); the tail reads them from JetStream. */
