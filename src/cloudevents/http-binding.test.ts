@@ -269,3 +269,22 @@ describe('toBinaryHeaders', () => {
     expect(Buffer.from(decoded.data ?? empty).toString()).toBe('{"a":1}');
   });
 });
+
+describe('structured mode data', () => {
+  const body = (data: string) =>
+    Buffer.from(`{"specversion":"1.0","id":"1","source":"/s","type":"t","data":${data},"subject":"x"}`);
+
+  it('keeps JSON data as the bytes the producer sent, not serialised again', () => {
+    const sent = '{ "amount" : 1.50, "tags" : [ "é" ] }';
+    const event = parseStructured('application/cloudevents+json', body(sent));
+    expect(Buffer.from(event.data ?? []).toString()).toBe(sent);
+    expect(event.dataKind).toBe(DataKind.Json);
+    expect(event.attributes['subject']).toBe('x');
+  });
+
+  it('serialises the parsed value when the bytes cannot be located safely (an escaped member name)', () => {
+    const text = '{"specversion":"1.0","id":"1","source":"/s","type":"t","d\\u0061ta":{ "a" : 1 }}';
+    const event = parseStructured('application/cloudevents+json', Buffer.from(text));
+    expect(Buffer.from(event.data ?? []).toString()).toBe('{"a":1}');
+  });
+});

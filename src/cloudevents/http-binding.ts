@@ -35,7 +35,7 @@ export function parseStructured(contentType: string, body: Uint8Array): CloudEve
   if (essence(contentType) !== 'application/cloudevents+json') {
     throw unsupportedFormat(contentType, 'application/cloudevents+json');
   }
-  return eventFromJson(parseJsonBody(body));
+  return eventFromJson(parseJsonBody(body), body);
 }
 
 export function parseBatch(contentType: string, body: Uint8Array): CloudEvent[] {

@@ -1,4 +1,5 @@
 import { HeraldError } from '../errors/index.js';
+import { topLevelMemberSpan } from '../json/index.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
@@ -28,8 +29,12 @@ export function parseJsonBody(body: Uint8Array): unknown {
   }
 }
 
-/** Decodes one event of the JSON event format (already parsed) into Herald's model. */
-export function eventFromJson(value: unknown): CloudEvent {
+/**
+ * Decodes one event of the JSON event format (already parsed) into Herald's model. Given the `text` it
+ * was parsed from, JSON `data` is kept as the bytes the producer sent instead of being serialised again
+ * (the same value; the producer's spacing and number spelling stay).
+ */
+export function eventFromJson(value: unknown, text?: Uint8Array): CloudEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new HeraldError('HERALD_INVALID_EVENT', 'a CloudEvent in JSON format must be a JSON object', {
       pointer: '',
@@ -65,7 +70,12 @@ export function eventFromJson(value: unknown): CloudEvent {
   if (!hasData) return { attributes: validated, data: undefined, dataKind: DataKind.None };
   const data = members['data'];
   if (isJsonMediaType(contentType)) {
-    return { attributes: validated, data: encoder.encode(JSON.stringify(data)), dataKind: DataKind.Json };
+    const span = text === undefined ? undefined : topLevelMemberSpan(text, 'data');
+    const bytes =
+      text === undefined || span === undefined
+        ? encoder.encode(JSON.stringify(data))
+        : text.subarray(span[0], span[1]);
+    return { attributes: validated, data: bytes, dataKind: DataKind.Json };
   }
   if (typeof data !== 'string') {
     throw new HeraldError(

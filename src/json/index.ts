@@ -1,0 +1,1 @@
+export { closingQuote, topLevelMemberSpan } from './scan.js';

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { closingQuote, topLevelMemberSpan } from './scan.js';
+
+const bytes = (text: string) => Buffer.from(text);
+
+/** The text of the member's value as the scanner finds it; JSON.parse must accept `text`. */
+function dataOf(text: string): string | undefined {
+  JSON.parse(text);
+  const body = bytes(text);
+  const span = topLevelMemberSpan(body, 'data');
+  return span === undefined ? undefined : body.subarray(span[0], span[1]).toString();
+}
+
+describe('closingQuote', () => {
+  it('skips escaped quotes: an odd run of backslashes escapes, an even one does not', () => {
+    expect(closingQuote(bytes('ab"'), 0)).toBe(2);
+    expect(closingQuote(bytes('a\\"b"'), 0)).toBe(4);
+    expect(closingQuote(bytes('a\\\\"b"'), 0)).toBe(3);
+    expect(closingQuote(bytes('abc'), 0)).toBe(-1);
+  });
+});
+
+describe('topLevelMemberSpan', () => {
+  it('finds the value of every JSON type, without the whitespace around it', () => {
+    expect(dataOf('{"id":"1","data":{"a":[1,{"b":"}"}]},"type":"t"}')).toBe('{"a":[1,{"b":"}"}]}');
+    expect(dataOf('{"data":[1,2,[3]]}')).toBe('[1,2,[3]]');
+    expect(dataOf('{"data":"a \\" , } ]","x":1}')).toBe('"a \\" , } ]"');
+    expect(dataOf('{"data":-1.5e3}')).toBe('-1.5e3');
+    expect(dataOf('{"data":null,"id":"x"}')).toBe('null');
+    expect(dataOf('{"data":true}')).toBe('true');
+    expect(dataOf(' {\n  "id" : "1" ,\n  "data" :\t{ "a" : 1 } \n}\n')).toBe('{ "a" : 1 }');
+  });
+
+  it('counts bytes, not characters, after multi-byte text', () => {
+    const text = '{"source":"/é/日本","data":{"k":"ü"}}';
+    expect(dataOf(text)).toBe('{"k":"ü"}');
+  });
+
+  it('takes the last of duplicate members, as JSON.parse does', () => {
+    expect(dataOf('{"data":1,"id":"x","data":{"last":true}}')).toBe('{"last":true}');
+  });
+
+  it('ignores members of nested objects and strings that look like members', () => {
+    expect(dataOf('{"x":{"data":1},"y":"\\"data\\":2"}')).toBeUndefined();
+    expect(dataOf('{"x":[{"data":1}],"data_base64":"AA=="}')).toBeUndefined();
+    expect(dataOf('{"x":{"data":1},"data":2}')).toBe('2');
+  });
+
+  it('gives up when a top-level name has escapes (it may spell the name), or the text is no object', () => {
+    expect(dataOf('{"d\\u0061ta":{"a":1}}')).toBeUndefined();
+    expect(dataOf('{"data":1,"\\u0064ata":2}')).toBeUndefined();
+    expect(dataOf('[{"data":1}]')).toBeUndefined();
+    expect(dataOf('"data"')).toBeUndefined();
+    expect(dataOf('{}')).toBeUndefined();
+  });
+});
