@@ -22,3 +22,4 @@ export {
   hasBinaryHeaders,
   toBinaryHeaders,
 } from './http-binding.js';
+export { closingQuote } from './json-scan.js';

@@ -1,5 +1,5 @@
 import { HeraldError } from '../errors/index.js';
-import { topLevelMemberSpan } from '../json/index.js';
+import { topLevelMemberSpan } from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';

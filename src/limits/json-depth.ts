@@ -1,4 +1,4 @@
-import { closingQuote } from '../json/index.js';
+import { closingQuote } from '../cloudevents/index.js';
 
 /**
  * The byte offset at which JSON `text` nests arrays and objects deeper than `maxDepth`, or -1 when it

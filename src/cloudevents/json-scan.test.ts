@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closingQuote, topLevelMemberSpan } from './scan.js';
+import { closingQuote, topLevelMemberSpan } from './json-scan.js';
 
 const bytes = (text: string) => Buffer.from(text);
 

@@ -1,1 +1,0 @@
-export { closingQuote, topLevelMemberSpan } from './scan.js';
