@@ -84,6 +84,38 @@ describe('embedded store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('lets a group wait a few turns of the event loop while more appends keep arriving', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    const appends: Promise<unknown>[] = [];
+    // One publish per turn, as closed-loop publishers answered by the last commit send again.
+    for (let turn = 0; turn < 3; turn++) {
+      appends.push(store.append([{ event: sampleEvent(`t${turn}`) }]));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(appends);
+    expect(store.commits).toBe(1);
+    // A steady stream does not hold a group back for ever: it is committed after a bounded wait.
+    let stop = false;
+    let sent = 0;
+    const stream = (async () => {
+      while (!stop) {
+        void store.append([{ event: sampleEvent(`s${sent++}`) }]);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const [first] = await store.append([{ event: sampleEvent('waited') }]);
+    stop = true;
+    await stream;
+    expect(first?.sequence).toBeGreaterThan(3);
+    expect(store.commits).toBeGreaterThan(1);
+    await store.close();
+    expect((await new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 }).stats()).events).toBe(
+      3 + sent + 1,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('serves recently appended events from memory exactly as the database returns them', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     let store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });

@@ -88,6 +88,19 @@ CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, document TEXT NOT
  */
 const RECENT_EVENTS = 64;
 
+/**
+ * How many more turns of the event loop a group commit waits while each turn brings more appends.
+ *
+ * @remarks Each commit pays a fixed price (on a virtual machine mostly the kernel's `fsync`, ~100 µs of
+ * CPU however few events it carries), so fewer, larger groups leave more of a core to requests. A turn
+ * that brought appends says more are on their way (publishers answered by the last commit sending
+ * again); a turn that brought none commits at once, so a lone publish waits one idle turn (a
+ * non-blocking poll), never a timer. Measured in bench/PROFILE.md ("Issue #15, fifth round").
+ */
+const GROUP_WAIT_TURNS = 3;
+/** Requests in a group that is committed without waiting for more. */
+const GROUP_FULL_REQUESTS = 64;
+
 /** The event as kept in the recent-events window: data copied out of a larger buffer (a socket read). */
 function retainable(event: CloudEvent): CloudEvent {
   const data = event.data;
@@ -123,6 +136,9 @@ export class EmbeddedEventStore implements EventStore {
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
+  /** `pending.length` when the scheduled flush last looked, and how many turns the group has waited. */
+  private pendingSeen = 0;
+  private groupWaits = 0;
   /** The group being written, if any: at most one at a time, so a failed group can be undone. */
   private flushing: Promise<void> | undefined;
   private readonly writer: EventWriter;
@@ -279,9 +295,24 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   /** Writes every append queued since the last flush in one transaction (group commit). */
-  private flush(): void {
+  private flush(waitForMore = true): void {
     this.flushScheduled = false;
     if (this.flushing !== undefined) return;
+    const queued = this.pending.length;
+    if (
+      waitForMore &&
+      queued > this.pendingSeen &&
+      queued < GROUP_FULL_REQUESTS &&
+      this.groupWaits < GROUP_WAIT_TURNS
+    ) {
+      this.pendingSeen = queued;
+      this.groupWaits++;
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+      return;
+    }
+    this.pendingSeen = 0;
+    this.groupWaits = 0;
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
@@ -561,7 +592,7 @@ export class EmbeddedEventStore implements EventStore {
     if (this.closed) return;
     // Acknowledged appends are durable already; queued ones are written before closing.
     while (this.flushing !== undefined || this.pending.length > 0) {
-      if (this.flushing === undefined) this.flush();
+      if (this.flushing === undefined) this.flush(false);
       await this.flushing;
     }
     this.deadLetters.flush();
