@@ -14,7 +14,7 @@ import {
 } from '../lib/events.js';
 import type { ThroughputResult } from '../lib/load.js';
 import { runAutocannon } from '../lib/load.js';
-import type { ManagedChild, ServerHandle } from '../lib/processes.js';
+import type { ManagedChild } from '../lib/processes.js';
 import { startBaselineServer, startBroker } from '../lib/processes.js';
 import type { ProfileWindow } from '../lib/profile.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
@@ -72,51 +72,114 @@ interface Measured extends ThroughputResult {
   readonly window: ProfileWindow;
 }
 
-async function measure(
-  context: BenchContext,
-  url: string,
-  load: Load,
-  what: string,
-  server: ManagedChild,
-): Promise<Measured> {
-  const headers = { 'content-type': load.contentType };
-  context.log(`  ${what}: warm-up ${context.warmupSec} s`);
-  await runAutocannon({
-    url,
-    connections: load.connections,
-    durationSec: context.warmupSec,
-    headers,
-    body: load.body(),
-    ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
-  });
-  context.log(`  ${what}: measuring ${context.measureSec} s`);
-  const cpuBefore = server.cpu();
-  const fromUs = monotonicMicros();
-  const run = await runAutocannon({
-    url,
-    connections: load.connections,
-    durationSec: context.measureSec,
-    headers,
-    body: load.body(),
-    ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
-  });
-  const window = { fromUs, toUs: monotonicMicros() };
-  const cpuAfter = server.cpu();
-  const user = cpuAfter.user - cpuBefore.user;
-  const system = cpuAfter.system - cpuBefore.system;
-  const result = {
-    ...run,
-    window,
-    serverCpuMicrosPerRequest: ((user + system) * 1000) / run.ok,
-    serverKernelShare: system / (user + system),
-  };
-  context.log(
-    `  ${what}: ${formatNumber(result.requestsPerSec)} req/s, p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${result.serverCpuMicrosPerRequest.toFixed(1)} µs/request`,
-  );
-  return result;
+/** One server under test: where to send the load and whose CPU to count. */
+interface Contender {
+  readonly what: string;
+  readonly url: string;
+  readonly server: ManagedChild;
 }
 
-function detail(result: Measured, baseline: Measured, events: number): string {
+/** One measured run of `load` against a contender, with the server's CPU over exactly that run. */
+async function measureOnce(contender: Contender, load: Load, seconds: number) {
+  const headers = { 'content-type': load.contentType };
+  const cpuBefore = contender.server.cpu();
+  const fromUs = monotonicMicros();
+  const run = await runAutocannon({
+    url: contender.url,
+    connections: load.connections,
+    durationSec: seconds,
+    headers,
+    body: load.body(),
+    ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
+  });
+  const cpuAfter = contender.server.cpu();
+  return {
+    run,
+    window: { fromUs, toUs: monotonicMicros() },
+    user: cpuAfter.user - cpuBefore.user,
+    system: cpuAfter.system - cpuBefore.system,
+  };
+}
+
+/** Rounds in a full run: each contender's measured time is split into this many alternating turns. */
+const ROUNDS = 4;
+
+/**
+ * Warms both contenders up, then measures them in alternating rounds (A B, B A, A B, …) and sums each
+ * one's rounds. A shared virtual machine drifts by ±30% within minutes; measured one after the other,
+ * the baseline and the broker can land in different phases of that drift, while alternating rounds
+ * share them. The per-round ratios are kept to show the spread.
+ */
+async function measureAlternating(
+  context: BenchContext,
+  contenders: readonly [Contender, Contender],
+  load: Load,
+): Promise<{ results: [Measured, Measured]; roundRatios: number[] }> {
+  for (const contender of contenders) {
+    context.log(`  ${contender.what}: warm-up ${context.warmupSec} s`);
+    await runAutocannon({
+      url: contender.url,
+      connections: load.connections,
+      durationSec: context.warmupSec,
+      headers: { 'content-type': load.contentType },
+      body: load.body(),
+      ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
+    });
+  }
+  const rounds = context.measureSec >= 2 * ROUNDS ? ROUNDS : 1;
+  const seconds = Math.max(1, Math.round(context.measureSec / rounds));
+  context.log(`  measuring ${rounds} alternating rounds of ${seconds} s each`);
+  const runs: [Awaited<ReturnType<typeof measureOnce>>[], Awaited<ReturnType<typeof measureOnce>>[]] = [
+    [],
+    [],
+  ];
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      runs[index as 0 | 1].push(await measureOnce(contenders[index as 0 | 1], load, seconds));
+    }
+  }
+  const combine = (index: 0 | 1): Measured => {
+    const mine = runs[index];
+    const ok = mine.reduce((sum, m) => sum + m.run.ok, 0);
+    const durationSec = mine.reduce((sum, m) => sum + m.run.durationSec, 0);
+    const user = mine.reduce((sum, m) => sum + m.user, 0);
+    const system = mine.reduce((sum, m) => sum + m.system, 0);
+    const p50s = mine.map((m) => m.run.latencyMs.p50).sort((a, b) => a - b);
+    const result: Measured = {
+      requestsPerSec: ok / durationSec,
+      ok,
+      non2xx: mine.reduce((sum, m) => sum + m.run.non2xx, 0),
+      errors: mine.reduce((sum, m) => sum + m.run.errors, 0),
+      durationSec,
+      latencyMs: {
+        p50: p50s[Math.floor(p50s.length / 2)] ?? 0,
+        // The worst round's: a tail in one round is not averaged away.
+        p99: Math.max(...mine.map((m) => m.run.latencyMs.p99)),
+        max: Math.max(...mine.map((m) => m.run.latencyMs.max)),
+      },
+      window: { fromUs: mine[0]?.window.fromUs ?? 0, toUs: mine[mine.length - 1]?.window.toUs ?? 0 },
+      serverCpuMicrosPerRequest: ((user + system) * 1000) / ok,
+      serverKernelShare: system / (user + system),
+    };
+    context.log(
+      `  ${contenders[index].what}: ${formatNumber(result.requestsPerSec)} req/s, p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${result.serverCpuMicrosPerRequest.toFixed(1)} µs/request`,
+    );
+    return result;
+  };
+  const roundRatios = runs[1].map((m, round) => {
+    const base = runs[0][round]?.run.requestsPerSec ?? 0;
+    return base > 0 ? m.run.requestsPerSec / base : 0;
+  });
+  return { results: [combine(0), combine(1)], roundRatios };
+}
+
+function detail(
+  result: Measured,
+  baseline: Measured,
+  events: number,
+  roundRatios: readonly number[],
+): string {
   const perEvent = (m: Measured): string =>
     (m.serverCpuMicrosPerRequest / events).toFixed(events > 1 ? 2 : 1);
   const parts = [
@@ -124,17 +187,11 @@ function detail(result: Measured, baseline: Measured, events: number): string {
     `server CPU ${perEvent(result)} µs/${events > 1 ? 'event' : 'request'}, ${Math.round(result.serverKernelShare * 100)}% in the kernel (baseline ${perEvent(baseline)})`,
   ];
   if (events > 1) parts.unshift(`${formatNumber(result.requestsPerSec)} req/s`);
+  if (roundRatios.length > 1) {
+    parts.push(`ratio per alternating round ${roundRatios.map((r) => r.toFixed(2)).join(' / ')}`);
+  }
   if (result.non2xx > 0 || result.errors > 0) parts.push(`${result.non2xx} non-2xx, ${result.errors} errors`);
   return parts.join(', ');
-}
-
-async function withBaseline<T>(context: BenchContext, fn: (server: ServerHandle) => Promise<T>): Promise<T> {
-  const server = await startBaselineServer(context.placement);
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-  }
 }
 
 async function runIngress(
@@ -145,20 +202,33 @@ async function runIngress(
 ): Promise<void> {
   const mode = load === SINGLE_BINARY ? 'binary' : 'structured';
   const what = id === 'a' ? `${mode} 1 KB` : 'batch 100 × 256 B';
-  const baseline = await withBaseline(context, (server) =>
-    measure(context, `${server.url}/`, load, `baseline ${what}`, server.process),
-  );
-  const broker = await startBroker({
-    placement: context.placement,
-    ...(context.profileDir === undefined ? {} : { cpuProfDir: context.profileDir }),
-    name: `ingress-${id}${load === SINGLE_BINARY ? '-binary' : ''}`,
-  });
+  const bare = await startBaselineServer(context.placement);
+  let baseline: Measured;
   let herald: Measured;
+  let roundRatios: number[];
   let profile: string | undefined;
   try {
-    herald = await measure(context, `${broker.url}/`, load, `herald ${what}`, broker.process);
+    const broker = await startBroker({
+      placement: context.placement,
+      ...(context.profileDir === undefined ? {} : { cpuProfDir: context.profileDir }),
+      name: `ingress-${id}${load === SINGLE_BINARY ? '-binary' : ''}`,
+    });
+    try {
+      const measured = await measureAlternating(
+        context,
+        [
+          { what: `baseline ${what}`, url: `${bare.url}/`, server: bare.process },
+          { what: `herald ${what}`, url: `${broker.url}/`, server: broker.process },
+        ],
+        load,
+      );
+      [baseline, herald] = measured.results;
+      roundRatios = measured.roundRatios;
+    } finally {
+      profile = await broker.stop();
+    }
   } finally {
-    profile = await broker.stop();
+    await bare.stop();
   }
   const rows = out.rows;
   if (id === 'a') {
@@ -167,7 +237,7 @@ async function runIngress(
       name: `ingress, 1 ${mode} 1 KB event per request, ${load.connections} connections, fsync`,
       value: herald.requestsPerSec,
       unit: 'req/s',
-      detail: detail(herald, baseline, 1),
+      detail: detail(herald, baseline, 1, roundRatios),
       baseline: { name: 'bare node:http 202', value: baseline.requestsPerSec, unit: 'req/s' },
       target: { kind: 'ratio-to-baseline', min: 0.6 },
       data: { herald, baseline },
@@ -178,7 +248,7 @@ async function runIngress(
       name: `ingress, batches of 100 events of ~256 B, ${load.connections} connections, fsync`,
       value: herald.requestsPerSec * load.events,
       unit: 'events/s',
-      detail: detail(herald, baseline, load.events),
+      detail: detail(herald, baseline, load.events, roundRatios),
       baseline: {
         name: 'bare node:http 202',
         value: baseline.requestsPerSec * load.events,
