@@ -6,7 +6,6 @@ import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8 = new TextDecoder('utf-8');
-const encoder = new TextEncoder();
 
 /** Parses a UTF-8 JSON request body; a body that is not UTF-8 or not JSON is `HERALD_MALFORMED_JSON`. */
 export function parseJsonBody(body: Uint8Array): unknown {
@@ -73,7 +72,7 @@ export function eventFromJson(value: unknown, text?: Uint8Array): CloudEvent {
     const span = text === undefined ? undefined : topLevelMemberSpan(text, 'data');
     const bytes =
       text === undefined || span === undefined
-        ? encoder.encode(JSON.stringify(data))
+        ? Buffer.from(JSON.stringify(data), 'utf8')
         : text.subarray(span[0], span[1]);
     return { attributes: validated, data: bytes, dataKind: DataKind.Json };
   }
@@ -84,7 +83,7 @@ export function eventFromJson(value: unknown, text?: Uint8Array): CloudEvent {
       { pointer: '/data' },
     );
   }
-  return { attributes: validated, data: encoder.encode(data), dataKind: DataKind.Text };
+  return { attributes: validated, data: Buffer.from(data, 'utf8'), dataKind: DataKind.Text };
 }
 
 /** The `"data":…` or `"data_base64":…` member of an event's JSON rendering, or '' when there is none. */

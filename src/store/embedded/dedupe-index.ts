@@ -72,14 +72,17 @@ export class DedupeIndex {
     return undefined;
   }
 
-  /** Records `sequence` (higher than any added before) as stored at `at` (not before any earlier `at`). */
-  add(hash: number, sequence: number, at: number): void {
+  /**
+   * Records `sequence` (higher than any added before) as stored at `at` (not before any earlier `at`).
+   * `known` is what `has(hash)` answered just before, when the caller asked (saves a lookup per event).
+   */
+  add(hash: number, sequence: number, at: number, known?: boolean): void {
     const times = this.groupTimes;
     if (times.length === 0 || times[times.length - 1] !== at) {
       times.push(at);
       this.groupSequences.push(sequence);
     }
-    const entry = this.bySlot.get(hash);
+    const entry = known === false ? undefined : this.bySlot.get(hash);
     if (entry === undefined) {
       this.bySlot.set(hash, sequence);
       return;

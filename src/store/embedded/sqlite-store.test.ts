@@ -119,8 +119,9 @@ describe('embedded store', () => {
   it('serves recently appended events from memory exactly as the database returns them', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     let store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
-    // Binary data that views part of a larger buffer, as a socket read gives it.
-    const socketRead = Buffer.from('xxxxpayloadyyyy');
+    // Binary data that views part of a large buffer, as a socket read gives it: copied, not kept whole.
+    const socketRead = Buffer.alloc(128 * 1024, 'x');
+    socketRead.write('payload', 4);
     await store.append([
       {
         event: sampleEvent('m1'),
@@ -133,6 +134,7 @@ describe('embedded store', () => {
     expect(fromMemory.map((e) => e.sequence)).toEqual([1, 2, 3]);
     socketRead.fill(0);
     expect(Buffer.from(fromMemory[1]!.event.data!).toString()).toBe('payload');
+    expect(fromMemory[1]!.event.data!.buffer.byteLength).toBe('payload'.length);
     // The database gives data as a Buffer, memory as the Uint8Array ingress made; the bytes are equal.
     const bytes = (events: StoredEvent[]) =>
       events.map((e) => ({ ...e, event: { ...e.event, data: Buffer.from(e.event.data ?? []) } }));

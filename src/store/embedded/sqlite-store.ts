@@ -101,10 +101,17 @@ const GROUP_WAIT_TURNS = 3;
 /** Requests in a group that is committed without waiting for more. */
 const GROUP_FULL_REQUESTS = 64;
 
-/** The event as kept in the recent-events window: data copied out of a larger buffer (a socket read). */
+/**
+ * A buffer up to this size is kept whole by an event in the recent-events window whose data views part
+ * of it: a request body, or the slab Node.js allocates small buffers from.
+ */
+const RETAINED_BUFFER_BYTES = 64 * 1024;
+
+/** The event as kept in the recent-events window: data copied out of a large buffer it views. */
 function retainable(event: CloudEvent): CloudEvent {
   const data = event.data;
-  if (data === undefined || data.byteLength === data.buffer.byteLength) return event;
+  if (data === undefined || data.buffer.byteLength <= RETAINED_BUFFER_BYTES) return event;
+  if (data.byteLength === data.buffer.byteLength) return event;
   return { ...event, data: new Uint8Array(data) };
 }
 
@@ -373,7 +380,8 @@ export class EmbeddedEventStore implements EventStore {
       const id = event.attributes['id'] as string;
       const hash = DedupeIndex.hashOf(source, id);
       // The key string is built only when the hash was seen (a duplicate, or a rare collision).
-      if (this.dedupe.has(hash)) {
+      const known = this.dedupe.has(hash);
+      if (known) {
         const seen = this.dedupe.find(DedupeWindow.key(source, id), hash, now);
         if (seen !== undefined) {
           outcomes.push({ sequence: seen, duplicate: true });
@@ -385,7 +393,7 @@ export class EmbeddedEventStore implements EventStore {
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = eventSize(attrs, event.data);
       this.encoder.add(sequence, now, attrs, event.data, event.dataKind, traceJson, hash, size);
-      this.dedupe.add(hash, sequence, now);
+      this.dedupe.add(hash, sequence, now, known);
       added.push(hash);
       this.totalBytes += size;
       this.eventCount++;
