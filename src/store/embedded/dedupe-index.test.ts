@@ -83,11 +83,60 @@ describe('DedupeIndex', () => {
     append(a, 0);
     append('x', 1);
     append(b, 1);
-    index.rollback([DedupeIndex.hash('x'), DedupeIndex.hash(b)], 1);
+    index.rollback(1);
     log.delete(2);
     log.delete(3);
     expect(index.find(a, DedupeIndex.hash(a), 2)).toBe(1);
     expect(index.find(b, DedupeIndex.hash(b), 2)).toBeUndefined();
     expect(index.find('x', DedupeIndex.hash('x'), 2)).toBeUndefined();
+  });
+
+  it('agrees with a plain model through random appends, prunes and rollbacks (probe runs, shifts, resizes)', () => {
+    // A deterministic generator, so a failure repeats.
+    let seed = 42;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const windowMs = 50;
+    const { append, index, log } = indexOver(windowMs);
+    /** The model: key → [sequence, time] of its copy accepted last. */
+    const model = new Map<string, [number, number]>();
+    let now = 0;
+    let last = 0;
+    for (let step = 0; step < 60_000; step++) {
+      const roll = random();
+      if (roll < 0.01) {
+        index.prune(now);
+        continue;
+      }
+      if (roll < 0.012 && last > 0) {
+        // A failed group: the newest few sequences are forgotten, as the store rolls them back.
+        const keep = Math.max(0, last - 1 - Math.floor(random() * 5));
+        index.rollback(keep);
+        for (const [key, [sequence]] of model) if (sequence > keep) model.delete(key);
+        for (let sequence = keep + 1; sequence <= last; sequence++) log.delete(sequence);
+        continue;
+      }
+      if (roll < 0.3) now += 1;
+      const key = `/s k${Math.floor(random() * 3_000)}`;
+      const inModel = model.get(key);
+      const expected = inModel !== undefined && inModel[1] >= now - windowMs ? inModel[0] : undefined;
+      const [sequence, duplicate] = append(key, now);
+      expect([sequence, duplicate]).toEqual(expected === undefined ? [sequence, false] : [expected, true]);
+      if (!duplicate) model.set(key, [sequence, now]);
+      last = Math.max(last, sequence);
+    }
+    index.prune(now);
+    const alive = [...model.values()].filter(([, at]) => at >= now - windowMs).length;
+    expect(index.size).toBeGreaterThanOrEqual(alive);
+  });
+
+  it('holds more keys than a JavaScript Map can (2^24)', () => {
+    const index = new DedupeIndex(60_000, () => undefined);
+    const keys = 2 ** 24 + 1_000;
+    for (let sequence = 1; sequence <= keys; sequence++) index.add(sequence | 0, sequence, 0);
+    expect(index.size).toBe(keys);
+    expect(index.has(keys | 0)).toBe(true);
+    expect(index.has(-1)).toBe(false);
+    index.prune(120_000);
+    expect(index.size).toBe(0);
   });
 });

@@ -2,15 +2,20 @@
 export type KeyOfSequence = (sequence: number) => string | undefined;
 
 /**
- * The embedded store's dedupe window: the (`source`, `id`) pairs accepted within the window, kept as a
- * 32-bit hash → sequence map plus the times of the commit groups, so that an entry costs a few dozen
- * bytes instead of a string and an object (a million keys: ~50 MB instead of ~180 MB of heap).
+ * The embedded store's dedupe window: the (`source`, `id`) pairs accepted within the window, kept as
+ * 32-bit hashes with their sequences in typed arrays (an open-addressing table and a first-in-first-out
+ * ring), plus the times of the commit groups: 36 bytes or fewer per key, no object per key.
  *
  * @remarks A hash hit is confirmed against the stored event's key (`keyOf`), so two keys with the same
- * hash never make a new event a duplicate; colliding keys share an entry holding several sequences.
- * Sequences are added in increasing order with non-decreasing times, so the time of a sequence is that
- * of the last group starting at or before it, and the map's insertion order is (nearly) sequence order,
- * which lets pruning stop at the first entry still inside the window.
+ * hash never make a new event a duplicate; colliding keys each have a slot of their own. Sequences are
+ * added in increasing order with non-decreasing times, so the time of a sequence is that of the last
+ * group starting at or before it, and the ring's order is sequence order: pruning pops from its front,
+ * a rollback from its back.
+ *
+ * A JavaScript `Map` held this before. It cannot hold more than 2^24 (16,777,216) entries, which a
+ * broker taking 140,000 events/s for the default two-minute window reaches (the append then throws),
+ * and each lookup in a map of millions of entries costs two or more cache misses: `has` was the single
+ * most expensive line of batch ingress (bench/PROFILE.md, "Issue #15, fifth round").
  */
 const FNV_OFFSET = 0x811c9dc5;
 
@@ -20,8 +25,20 @@ function fnv1a(h: number, text: string): number {
   return h;
 }
 
+/** Slots of a new table (a power of two); the table doubles past half full and halves below 1/8. */
+const MIN_SLOTS = 1 << 12;
+
 export class DedupeIndex {
-  private readonly bySlot = new Map<number, number | number[]>();
+  /** The table: a slot is free when its sequence is 0 (sequences start at 1). Linear probing. */
+  private slotHashes = new Int32Array(MIN_SLOTS);
+  private slotSequences = new Float64Array(MIN_SLOTS);
+  private mask = MIN_SLOTS - 1;
+  private used = 0;
+  /** Every (hash, sequence) in the table, oldest first: `ringHead` to `ringHead + ringLength`, wrapping. */
+  private ringHashes = new Int32Array(MIN_SLOTS);
+  private ringSequences = new Float64Array(MIN_SLOTS);
+  private ringHead = 0;
+  private ringLength = 0;
   /** First sequence of each group of sequences added at one time, and that time; oldest first. */
   private groupSequences: number[] = [];
   private groupTimes: number[] = [];
@@ -41,9 +58,19 @@ export class DedupeIndex {
     return fnv1a(fnv1a(fnv1a(FNV_OFFSET, source), ' '), id) | 0;
   }
 
+  /** The slot a hash is probed from (Fibonacci hashing: FNV's low bits alone cluster). */
+  private home(hash: number): number {
+    return Math.imul(hash, 0x9e3779b1) & this.mask;
+  }
+
   /** False when no key with this hash was added (and not pruned): the key is certainly new. */
   has(hash: number): boolean {
-    return this.bySlot.has(hash);
+    const hashes = this.slotHashes;
+    const sequences = this.slotSequences;
+    for (let slot = this.home(hash); sequences[slot] !== 0; slot = (slot + 1) & this.mask) {
+      if (hashes[slot] === hash) return true;
+    }
+    return false;
   }
 
   /** The lowest sequence stored at or after `now - windowMs`; sequences below it are outside. */
@@ -62,46 +89,104 @@ export class DedupeIndex {
 
   /** The sequence of the copy of `key` accepted within the window, if any. */
   find(key: string, hash: number, now: number): number | undefined {
-    const entry = this.bySlot.get(hash);
-    if (entry === undefined) return undefined;
-    const horizon = this.horizon(now);
-    if (typeof entry === 'number') {
-      return entry >= horizon && this.keyOf(entry) === key ? entry : undefined;
+    const hashes = this.slotHashes;
+    const sequences = this.slotSequences;
+    let horizon: number | undefined;
+    let found: number | undefined;
+    for (let slot = this.home(hash); sequences[slot] !== 0; slot = (slot + 1) & this.mask) {
+      if (hashes[slot] !== hash) continue;
+      const sequence = sequences[slot] as number;
+      horizon ??= this.horizon(now);
+      if (sequence >= horizon && (found === undefined || sequence < found) && this.keyOf(sequence) === key) {
+        found = sequence;
+      }
     }
-    for (const sequence of entry) if (sequence >= horizon && this.keyOf(sequence) === key) return sequence;
-    return undefined;
+    return found;
   }
 
-  /**
-   * Records `sequence` (higher than any added before) as stored at `at` (not before any earlier `at`).
-   * `known` is what `has(hash)` answered just before, when the caller asked (saves a lookup per event).
-   */
-  add(hash: number, sequence: number, at: number, known?: boolean): void {
+  /** Records `sequence` (higher than any added before) as stored at `at` (not before any earlier `at`). */
+  add(hash: number, sequence: number, at: number): void {
     const times = this.groupTimes;
     if (times.length === 0 || times[times.length - 1] !== at) {
       times.push(at);
       this.groupSequences.push(sequence);
     }
-    const entry = known === false ? undefined : this.bySlot.get(hash);
-    if (entry === undefined) {
-      this.bySlot.set(hash, sequence);
-      return;
-    }
-    const horizon = this.horizon(at);
-    const alive = (typeof entry === 'number' ? [entry] : entry).filter((s) => s >= horizon);
-    // Deleted first so that the entry moves to the end of the insertion order with its new sequence.
-    this.bySlot.delete(hash);
-    this.bySlot.set(hash, alive.length === 0 ? sequence : [...alive, sequence]);
+    if (this.used + 1 > (this.mask + 1) >>> 1) this.resize((this.mask + 1) * 2);
+    this.insert(hash, sequence);
+    if (this.ringLength === this.ringHashes.length) this.growRing();
+    const end = (this.ringHead + this.ringLength) % this.ringHashes.length;
+    this.ringHashes[end] = hash;
+    this.ringSequences[end] = sequence;
+    this.ringLength++;
   }
 
-  /** Forgets every sequence above `last` (a group that failed to commit). */
-  rollback(hashes: readonly number[], last: number): void {
-    for (const hash of hashes) {
-      const entry = this.bySlot.get(hash);
-      if (entry === undefined) continue;
-      const kept = (typeof entry === 'number' ? [entry] : entry).filter((s) => s <= last);
-      if (kept.length === 0) this.bySlot.delete(hash);
-      else this.bySlot.set(hash, kept.length === 1 ? (kept[0] as number) : kept);
+  private insert(hash: number, sequence: number): void {
+    let slot = this.home(hash);
+    while (this.slotSequences[slot] !== 0) slot = (slot + 1) & this.mask;
+    this.slotHashes[slot] = hash;
+    this.slotSequences[slot] = sequence;
+    this.used++;
+  }
+
+  /** Frees the slot holding (hash, sequence), shifting later members of its probe run back. */
+  private remove(hash: number, sequence: number): void {
+    const hashes = this.slotHashes;
+    const sequences = this.slotSequences;
+    const mask = this.mask;
+    let hole = this.home(hash);
+    while (sequences[hole] !== 0 && !(hashes[hole] === hash && sequences[hole] === sequence)) {
+      hole = (hole + 1) & mask;
+    }
+    if (sequences[hole] === 0) return;
+    this.used--;
+    // Backward-shift deletion: a later slot moves into the hole unless its home lies in (hole, slot].
+    for (let slot = (hole + 1) & mask; sequences[slot] !== 0; slot = (slot + 1) & mask) {
+      const home = this.home(hashes[slot] as number);
+      const staysPut = hole <= slot ? hole < home && home <= slot : hole < home || home <= slot;
+      if (staysPut) continue;
+      hashes[hole] = hashes[slot] as number;
+      sequences[hole] = sequences[slot] as number;
+      hole = slot;
+    }
+    sequences[hole] = 0;
+  }
+
+  /** Re-inserts every key into a table of `slots` slots (from the ring, which holds them all). */
+  private resize(slots: number): void {
+    this.slotHashes = new Int32Array(slots);
+    this.slotSequences = new Float64Array(slots);
+    this.mask = slots - 1;
+    this.used = 0;
+    const capacity = this.ringHashes.length;
+    for (let i = 0; i < this.ringLength; i++) {
+      const at = (this.ringHead + i) % capacity;
+      this.insert(this.ringHashes[at] as number, this.ringSequences[at] as number);
+    }
+  }
+
+  private growRing(): void {
+    const capacity = this.ringHashes.length;
+    const hashes = new Int32Array(capacity * 2);
+    const sequences = new Float64Array(capacity * 2);
+    for (let i = 0; i < this.ringLength; i++) {
+      const at = (this.ringHead + i) % capacity;
+      hashes[i] = this.ringHashes[at] as number;
+      sequences[i] = this.ringSequences[at] as number;
+    }
+    this.ringHashes = hashes;
+    this.ringSequences = sequences;
+    this.ringHead = 0;
+  }
+
+  /** Forgets every sequence above `last` (a group that failed to commit): the newest of the ring. */
+  rollback(last: number): void {
+    const capacity = this.ringHashes.length;
+    while (this.ringLength > 0) {
+      const at = (this.ringHead + this.ringLength - 1) % capacity;
+      const sequence = this.ringSequences[at] as number;
+      if (sequence <= last) break;
+      this.remove(this.ringHashes[at] as number, sequence);
+      this.ringLength--;
     }
     while (this.groupSequences.length > 0 && (this.groupSequences.at(-1) as number) > last) {
       this.groupSequences.pop();
@@ -112,17 +197,19 @@ export class DedupeIndex {
   /** Drops entries and group times older than the window. */
   prune(now: number): void {
     const horizon = this.horizon(now);
-    for (const [hash, entry] of this.bySlot) {
-      if (typeof entry === 'number') {
-        if (entry >= horizon) break;
-        this.bySlot.delete(hash);
-        continue;
-      }
-      const alive = entry.filter((s) => s >= horizon);
-      if (alive.length === entry.length) break;
-      this.bySlot.delete(hash);
-      if (alive.length > 0) this.bySlot.set(hash, alive.length === 1 ? (alive[0] as number) : alive);
+    const capacity = this.ringHashes.length;
+    while (this.ringLength > 0) {
+      const sequence = this.ringSequences[this.ringHead] as number;
+      if (sequence >= horizon) break;
+      this.remove(this.ringHashes[this.ringHead] as number, sequence);
+      this.ringHead = (this.ringHead + 1) % capacity;
+      this.ringLength--;
     }
+    const slots = this.mask + 1;
+    if (slots > MIN_SLOTS && this.used < slots >>> 3) {
+      this.resize(Math.max(MIN_SLOTS, 2 ** Math.ceil(Math.log2(Math.max(1, this.used) * 4))));
+    }
+    if (this.ringLength === 0) this.ringHead = 0;
     // Keep the group containing the horizon: it gives the time of the sequences from there on.
     let drop = 0;
     while (drop < this.groupSequences.length - 1 && (this.groupSequences[drop + 1] as number) <= horizon)
@@ -134,8 +221,8 @@ export class DedupeIndex {
     }
   }
 
-  /** Distinct hashes held (about the number of keys). */
+  /** Keys held (each accepted key within the window once). */
   get size(): number {
-    return this.bySlot.size;
+    return this.used;
   }
 }

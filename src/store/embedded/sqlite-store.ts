@@ -328,9 +328,8 @@ export class EmbeddedEventStore implements EventStore {
     const startCount = this.eventCount;
     const now = this.now();
     const appended: StoredEvent[] = [];
-    const added: number[] = [];
     this.preparing = appended;
-    const results = batch.map((request) => this.prepareRequest(request.inputs, now, appended, added));
+    const results = batch.map((request) => this.prepareRequest(request.inputs, now, appended));
     this.preparing = [];
     const blocks = this.encoder.finish();
     const written = blocks.length === 0 ? Promise.resolve() : this.writer.write(blocks);
@@ -347,7 +346,7 @@ export class EmbeddedEventStore implements EventStore {
           this.lastSequence = startSequence;
           this.totalBytes = startBytes;
           this.eventCount = startCount;
-          this.dedupe.rollback(added, startSequence);
+          this.dedupe.rollback(startSequence);
           const error = isBusy(cause)
             ? new HeraldError(
                 'HERALD_STORE_UNAVAILABLE',
@@ -372,7 +371,6 @@ export class EmbeddedEventStore implements EventStore {
     inputs: readonly AppendInput[],
     now: number,
     appended: StoredEvent[],
-    added: number[],
   ): AppendOutcome[] {
     const outcomes: AppendOutcome[] = [];
     for (const { event, trace } of inputs) {
@@ -380,8 +378,7 @@ export class EmbeddedEventStore implements EventStore {
       const id = event.attributes['id'] as string;
       const hash = DedupeIndex.hashOf(source, id);
       // The key string is built only when the hash was seen (a duplicate, or a rare collision).
-      const known = this.dedupe.has(hash);
-      if (known) {
+      if (this.dedupe.has(hash)) {
         const seen = this.dedupe.find(DedupeWindow.key(source, id), hash, now);
         if (seen !== undefined) {
           outcomes.push({ sequence: seen, duplicate: true });
@@ -393,8 +390,7 @@ export class EmbeddedEventStore implements EventStore {
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = eventSize(attrs, event.data);
       this.encoder.add(sequence, now, attrs, event.data, event.dataKind, traceJson, hash, size);
-      this.dedupe.add(hash, sequence, now, known);
-      added.push(hash);
+      this.dedupe.add(hash, sequence, now);
       this.totalBytes += size;
       this.eventCount++;
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
