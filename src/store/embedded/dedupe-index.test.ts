@@ -94,7 +94,7 @@ describe('DedupeIndex', () => {
   it('agrees with a plain model through random appends, prunes and rollbacks (probe runs, shifts, resizes)', () => {
     // A deterministic generator, so a failure repeats.
     let seed = 42;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const windowMs = 50;
     const { append, index, log } = indexOver(windowMs);
     /** The model: key → [sequence, time] of its copy accepted last. */

@@ -125,8 +125,9 @@ function isBusy(error: unknown): boolean {
 /**
  * The embedded event store: one SQLite database in WAL mode.
  *
- * @remarks Appends that arrive in the same turn of the event loop share one transaction (group commit),
- * so many concurrent publishers pay for one commit. Sequences are assigned here, not by SQLite, and the
+ * @remarks Appends that arrive in the same turn of the event loop, and in the next few turns while each
+ * brings more (`GROUP_WAIT_TURNS`), share one transaction (group commit), so many concurrent publishers pay
+ * for one commit. Sequences are assigned here, not by SQLite, and the
  * high-water mark is persisted so that retention emptying the log never makes a sequence repeat.
  */
 export class EmbeddedEventStore implements EventStore {
