@@ -1,14 +1,30 @@
 /**
+ * Keys per generation. V8 throws "Map maximum size exceeded" past 2^24 (16,777,216) keys, which a
+ * two-minute window reaches at 140,000 events/s; generations of 2^22 keys keep every Map far below it.
+ */
+export const GENERATION_KEYS = 1 << 22;
+
+interface Entry {
+  readonly sequence: number;
+  readonly at: number;
+}
+
+/**
  * The (`source`, `id`) pairs accepted within the dedupe window, in memory, oldest first. Adapters
  * rebuild it from their log on start, so it survives restarts without a write per event.
  *
- * @remarks A Map iterates in insertion order and entries are inserted with non-decreasing times, so
- * pruning stops at the first entry still inside the window.
+ * @remarks Entries are added with non-decreasing times, each to the newest generation (a Map, which
+ * iterates in insertion order), and a key lives in one generation only. So the entries run oldest first
+ * across the generations, and pruning stops at the first entry still inside the window.
  */
 export class DedupeWindow {
-  private readonly entries = new Map<string, { readonly sequence: number; readonly at: number }>();
+  /** Oldest first; never empty. */
+  private readonly generations: Map<string, Entry>[] = [new Map()];
 
-  constructor(private readonly windowMs: number) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly generationKeys = GENERATION_KEYS,
+  ) {}
 
   /** A source is a URI-reference, which cannot contain a space: the key is unambiguous. */
   static key(source: string, id: string): string {
@@ -17,28 +33,43 @@ export class DedupeWindow {
 
   /** The sequence of the copy accepted within the window, if any. */
   find(key: string, now: number): number | undefined {
-    const entry = this.entries.get(key);
-    return entry !== undefined && entry.at >= now - this.windowMs ? entry.sequence : undefined;
+    for (let i = this.generations.length - 1; i >= 0; i--) {
+      const entry = this.generations[i]?.get(key);
+      if (entry !== undefined) return entry.at >= now - this.windowMs ? entry.sequence : undefined;
+    }
+    return undefined;
   }
 
   add(key: string, sequence: number, at: number): void {
-    this.entries.delete(key);
-    this.entries.set(key, { sequence, at });
+    this.remove(key);
+    let newest = this.generations[this.generations.length - 1] as Map<string, Entry>;
+    if (newest.size >= this.generationKeys) {
+      newest = new Map();
+      this.generations.push(newest);
+    }
+    newest.set(key, { sequence, at });
   }
 
   remove(key: string): void {
-    this.entries.delete(key);
+    for (const generation of this.generations) generation.delete(key);
   }
 
   prune(now: number): void {
     const horizon = now - this.windowMs;
-    for (const [key, entry] of this.entries) {
-      if (entry.at >= horizon) break;
-      this.entries.delete(key);
+    for (;;) {
+      const oldest = this.generations[0] as Map<string, Entry>;
+      for (const [key, entry] of oldest) {
+        if (entry.at >= horizon) return;
+        oldest.delete(key);
+      }
+      if (this.generations.length === 1) return;
+      this.generations.shift();
     }
   }
 
   get size(): number {
-    return this.entries.size;
+    let size = 0;
+    for (const generation of this.generations) size += generation.size;
+    return size;
   }
 }
