@@ -68,6 +68,29 @@ describe('EventTypeRegistry', () => {
     expect(r.list().map((v) => v.count)).toEqual(Array.from({ length: 50 }, () => 200));
   });
 
+  it('counts runs of one pair within a batch, and writes a written pair again once a later run sees it', async () => {
+    const backend = new MemoryBackend();
+    const { registry: r } = registry(backend);
+    r.start();
+    r.accepted([event('a'), event('a'), event('b'), event('a'), event('a', '/y'), event('a', '/y')]);
+    const counts = () => Object.fromEntries(r.list().map((v) => [`${v.type} ${v.source}`, v.count]));
+    expect(counts()).toEqual({ 'a /s': 3, 'b /s': 1, 'a /y': 2 });
+    for (let i = 0; i < 100 && backend.written.length < 3; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(backend.written).toHaveLength(3);
+    // The next request starts with the pair the last one ended with: it is seen again, so written again.
+    r.accepted([event('a', '/y'), event('b'), event('b'), event('b')]);
+    for (let i = 0; i < 100 && backend.written.length < 5; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(backend.written.slice(3)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'a', source: '/y', count: 3 }),
+        expect.objectContaining({ type: 'b', source: '/s', count: 4 }),
+      ]),
+    );
+    expect(counts()).toEqual({ 'a /s': 3, 'b /s': 4, 'a /y': 3 });
+  });
+
   it('1,000,000 distinct types stop at the bound with one warning and a metric', async () => {
     const { registry: r, metrics, lines } = registry(new MemoryBackend(), 500);
     for (let i = 0; i < 1_000_000; i += 1000) {
