@@ -77,6 +77,23 @@ describe('DedupeIndex', () => {
     expect(append('k1', 10_000)).toEqual([5, false]);
   });
 
+  it('prunes in slices of at most maxKeys, and never reports a key past the window meanwhile', () => {
+    const { append, index } = indexOver(100);
+    for (let i = 0; i < 100; i++) append(`k${i}`, i);
+    append('fresh', 1_000);
+    expect(index.prune(1_000, 30)).toBe(false);
+    expect(index.size).toBe(71);
+    // k50 still has a slot, but it was stored 950 ms ago: not a duplicate.
+    expect(append('k50', 1_000)).toEqual([102, false]);
+    expect(append('fresh', 1_001)).toEqual([101, true]);
+    expect(index.prune(1_000, 30)).toBe(false);
+    expect(index.prune(1_000, 30)).toBe(false);
+    expect(index.size).toBe(12);
+    expect(index.prune(1_000, 30)).toBe(true);
+    expect(index.size).toBe(2);
+    expect(append('k50', 1_002)).toEqual([102, true]);
+  });
+
   it('forgets the sequences of a group that failed to commit', () => {
     const [a, b] = collidingKeys();
     const { append, index, log } = indexOver(1_000);

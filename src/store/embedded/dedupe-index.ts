@@ -194,19 +194,30 @@ export class DedupeIndex {
     }
   }
 
-  /** Drops entries and group times older than the window. */
-  prune(now: number): void {
+  /**
+   * Drops entries and group times older than the window, at most `maxKeys` entries per call: false when
+   * older entries remain for another call. Entries left over are never reported as duplicates (`find`
+   * checks the window), so pruning in slices only delays freeing their slots.
+   */
+  prune(now: number, maxKeys = Number.POSITIVE_INFINITY): boolean {
     const horizon = this.horizon(now);
     const capacity = this.ringHashes.length;
+    let removed = 0;
+    let done = true;
     while (this.ringLength > 0) {
       const sequence = this.ringSequences[this.ringHead] as number;
       if (sequence >= horizon) break;
+      if (removed === maxKeys) {
+        done = false;
+        break;
+      }
       this.remove(this.ringHashes[this.ringHead] as number, sequence);
       this.ringHead = (this.ringHead + 1) % capacity;
       this.ringLength--;
+      removed++;
     }
     const slots = this.mask + 1;
-    if (slots > MIN_SLOTS && this.used < slots >>> 3) {
+    if (done && slots > MIN_SLOTS && this.used < slots >>> 3) {
       this.resize(Math.max(MIN_SLOTS, 2 ** Math.ceil(Math.log2(Math.max(1, this.used) * 4))));
     }
     if (this.ringLength === 0) this.ringHead = 0;
@@ -219,6 +230,7 @@ export class DedupeIndex {
       this.groupSequences = this.groupSequences.slice(drop);
       this.groupTimes = this.groupTimes.slice(drop);
     }
+    return done;
   }
 
   /** Keys held (each accepted key within the window once). */

@@ -55,6 +55,43 @@ describeStoreConformance('embedded, writer thread', (options) =>
 );
 
 describe('embedded store', () => {
+  it('forgets expired dedupe keys a slice per turn of the event loop, not all in one', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    let clock = 0;
+    const store = new EmbeddedEventStore({
+      dataDir: dir,
+      durability: 'buffered',
+      dedupeWindowMs: 1_000,
+      maintenanceIntervalMs: 0,
+      now: () => clock,
+    });
+    try {
+      for (let batch = 0; batch < 40; batch++) {
+        await store.append(
+          Array.from({ length: 1_000 }, (_, i) => ({ event: sampleEvent(`e-${batch}-${i}`) })),
+        );
+      }
+      const dedupe = (store as unknown as { dedupe: { size: number } }).dedupe;
+      expect(dedupe.size).toBe(40_000);
+      clock = 5_000;
+      store.runMaintenance();
+      // One slice (16,384 keys) now, the rest on later turns.
+      expect(dedupe.size).toBe(40_000 - 16_384);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(dedupe.size).toBe(40_000 - 2 * 16_384);
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(dedupe.size).toBe(0);
+      // An expired key is stored again.
+      expect(await store.append([{ event: sampleEvent('e-0-0') }])).toEqual([
+        { sequence: 40_001, duplicate: false },
+      ]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports the store unavailable while another process holds the write lock, and stores nothing', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     const store = new EmbeddedEventStore({ dataDir: dir, busyTimeoutMs: 50, maintenanceIntervalMs: 0 });

@@ -102,6 +102,13 @@ const GROUP_WAIT_TURNS = 3;
 const GROUP_FULL_REQUESTS = 64;
 
 /**
+ * Dedupe keys forgotten per turn of the event loop. Maintenance runs every 5 s, and at 130,000 events/s
+ * forgetting five seconds of keys at once took 90-130 ms (a cache miss or two per key); slices of this
+ * many take ~2-3 ms each (bench/PROFILE.md, sixth round).
+ */
+const PRUNE_SLICE_KEYS = 16_384;
+
+/**
  * A buffer up to this size is kept whole by an event in the recent-events window whose data views part
  * of it: a request body, or the slab Node.js allocates small buffers from.
  */
@@ -147,6 +154,8 @@ export class EmbeddedEventStore implements EventStore {
   /** `pending.length` when the scheduled flush last looked, and how many turns the group has waited. */
   private pendingSeen = 0;
   private groupWaits = 0;
+  /** A slice of the dedupe prune is scheduled for the next turn. */
+  private pruning = false;
   /** The group being written, if any: at most one at a time, so a failed group can be undone. */
   private flushing: Promise<void> | undefined;
   private readonly writer: EventWriter;
@@ -537,12 +546,23 @@ export class EmbeddedEventStore implements EventStore {
     return () => undefined;
   }
 
+  /** Forgets dedupe keys older than the window, a slice per turn of the event loop. */
+  private pruneDedupe(): void {
+    if (this.pruning || this.closed) return;
+    if (this.dedupe.prune(this.now(), PRUNE_SLICE_KEYS)) return;
+    this.pruning = true;
+    setImmediate(() => {
+      this.pruning = false;
+      this.pruneDedupe();
+    });
+  }
+
   /** Applies retention and forgets dedupe keys older than the window. Safe to call at any time. */
   runMaintenance(): void {
     if (this.closed) return;
     const now = this.now();
     try {
-      this.dedupe.prune(now);
+      this.pruneDedupe();
       const { maxAgeMs, maxEvents, maxBytes } = this.retention;
       let cutoff = 0; // delete every event with seq < cutoff
       if (maxAgeMs > 0) {
