@@ -153,6 +153,34 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
       console.log(`replica a warnings and errors:\n${problems.a.slice(-40).join('\n')}`);
       console.log(`replica b warnings and errors:\n${problems.b.slice(-40).join('\n')}`);
     }
+    if (report.missing.some((m) => m > 0)) {
+      // Whether a missing event is in the log (then a delivery skipped it) or not (then it was lost
+      // before the log), read from the surviving replica.
+      const survivor = killedBroker === a ? b : a;
+      const inLog = new Map<string, number[]>();
+      try {
+        for (let from = 1; ;) {
+          const page = await requestJson<{
+            events: Array<{ sequence: number; event: { id: string } }>;
+            next: number;
+          }>('GET', `${survivor.url}/events?from=${from}&limit=1000`);
+          for (const { sequence, event } of page.body.events) {
+            inLog.set(event.id, [...(inLog.get(event.id) ?? []), sequence]);
+          }
+          if (page.body.events.length === 0 || page.body.next === from) break;
+          from = page.body.next;
+        }
+      } catch (error) {
+        console.log(`reading the log from the surviving replica failed: ${String(error)}`);
+      }
+      const missingIds = acknowledged.filter((id) => PATHS.some((path) => !byPath.get(path)?.includes(id)));
+      const where = missingIds.map((id) => ({
+        id,
+        sequencesInLog: inLog.get(id) ?? [],
+        deliveredTo: PATHS.filter((path) => byPath.get(path)?.includes(id)),
+      }));
+      console.log(`missing events (${inLog.size} ids in the log): ${JSON.stringify(where)}`);
+    }
 
     expect(acknowledged.length).toBeGreaterThan(100);
     expect(steadyDuplicates).toEqual([0, 0, 0]);
