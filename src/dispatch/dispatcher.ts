@@ -151,21 +151,26 @@ export class Dispatcher implements WorkerHost {
       const touched = new Set<SubscriptionWorker>();
       let sliceStart = performance.now();
       let unclocked = 0;
+      // Without indexed subscriptions the indexed attributes are not looked up at all (three misses per
+      // event on a broker that only stores, or whose subscriptions all filter otherwise).
+      let indexed = this.hasIndexedWorkers();
       for (const stored of page) {
         let evaluated = false;
-        const attributes = stored.event.attributes;
-        for (const attribute of INDEXED_ATTRIBUTES) {
-          const value = attributes[attribute];
-          if (typeof value !== 'string') continue;
-          const bucket = this.index.get(attribute)?.get(value);
-          if (bucket === undefined) continue;
-          for (const worker of bucket) {
-            if (!worker.live) continue;
-            this.filterEvaluations++;
-            evaluated = true;
-            if (worker.matches(stored.event)) {
-              worker.offer(stored);
-              touched.add(worker);
+        if (indexed) {
+          const attributes = stored.event.attributes;
+          for (const attribute of INDEXED_ATTRIBUTES) {
+            const value = attributes[attribute];
+            if (typeof value !== 'string') continue;
+            const bucket = this.index.get(attribute)?.get(value);
+            if (bucket === undefined) continue;
+            for (const worker of bucket) {
+              if (!worker.live) continue;
+              this.filterEvaluations++;
+              evaluated = true;
+              if (worker.matches(stored.event)) {
+                worker.offer(stored);
+                touched.add(worker);
+              }
             }
           }
         }
@@ -190,6 +195,7 @@ export class Dispatcher implements WorkerHost {
           touched.clear();
           await yieldToEventLoop();
           if (!this.running) return;
+          indexed = this.hasIndexedWorkers();
           sliceStart = performance.now();
         }
       }
@@ -227,6 +233,11 @@ export class Dispatcher implements WorkerHost {
       }
     }
     return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  private hasIndexedWorkers(): boolean {
+    for (const byValue of this.index.values()) if (byValue.size > 0) return true;
+    return false;
   }
 
   private indexWorker(worker: SubscriptionWorker, add: boolean): void {
