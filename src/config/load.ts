@@ -23,7 +23,7 @@ export interface BrokerConfig {
   readonly namespace: string | undefined;
   readonly logLevel: RawBrokerConfig['log-level'];
   readonly durability: 'fsync' | 'buffered';
-  readonly storeWriter: 'inline' | 'thread';
+  readonly storeWriter: 'auto' | 'inline' | 'thread';
   readonly maxEventSize: number;
   readonly maxRequestSize: number;
   readonly dedupeWindowMs: number;

@@ -130,9 +130,9 @@ export const BROKER_OPTIONS = [
   },
   {
     name: 'store-writer',
-    kind: 'inline|thread',
-    default: 'inline',
-    doc: 'Embedded store: inline commits on the event loop; thread commits on a worker thread while requests are parsed (uses a second core).',
+    kind: 'auto|inline|thread',
+    default: 'auto',
+    doc: 'Embedded store: inline commits on the event loop; thread commits on a worker thread while requests are parsed (uses a second core); auto commits groups of 64 events or more (batches) on the thread and smaller ones inline when the broker may use more than one core, and inline on one core.',
   },
   {
     name: 'max-event-size',
@@ -575,7 +575,7 @@ export const brokerConfigSchema = z
     namespace: z.string().min(1).optional(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     durability: z.enum(['fsync', 'buffered']).default('fsync'),
-    'store-writer': z.enum(['inline', 'thread']).default('inline'),
+    'store-writer': z.enum(['auto', 'inline', 'thread']).default('auto'),
     'max-event-size': size
       .pipe(z.number().min(65536, 'must be at least 64KiB (CloudEvents size limits)'))
       .default(1024 * 1024),

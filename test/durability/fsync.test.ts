@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { publish } from '../harness/client.js';
+import { publish, publishBatch } from '../harness/client.js';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { fsyncProbeEnv, readSyncLog } from '../infra/fsync-probe/probe.js';
@@ -46,7 +46,15 @@ async function publishAndTrace(durability: string, writer: string): Promise<Sync
   const walSyncsPerAck: number[] = [];
   for (let i = 0; i < PUBLISHES; i++) {
     const before = walSyncs();
-    await publish(broker.url, { id: `fsync-${i}` }); // throws unless 202
+    // With the auto writer, batches (>= 64 events) commit on the writer thread and single events inline.
+    if (writer === 'auto' && i % 2 === 0) {
+      await publishBatch(
+        broker.url,
+        Array.from({ length: 100 }, (_, k) => ({ id: `fsync-${i}-${k}` })),
+      );
+    } else {
+      await publish(broker.url, { id: `fsync-${i}` }); // throws unless 202
+    }
     walSyncsPerAck.push(walSyncs() - before);
   }
   const files = new Set(readSyncLog(logFile).map((r) => path.relative(scratch, r.file)));
@@ -66,6 +74,11 @@ describe('--durability applies what it claims, seen at the fsync level', () => {
 
   it('fsync (--store-writer thread): every 202 follows a completed sync of the write-ahead log', async () => {
     const trace = await publishAndTrace('fsync', 'thread');
+    expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
+  });
+
+  it('fsync (--store-writer auto, batches and single events in turn): every 202 follows a completed sync of the write-ahead log', async () => {
+    const trace = await publishAndTrace('fsync', 'auto');
     expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
   });
 

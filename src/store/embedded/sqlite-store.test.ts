@@ -16,13 +16,14 @@ const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', i
 function openEmbedded(
   options: StoreHarnessOptions,
   dir = mkdtempSync(path.join(tmpdir(), 'herald-store-')),
-  writer: 'inline' | 'thread' = 'inline',
+  writer: 'inline' | 'thread' | 'auto' = 'inline',
 ) {
   const make = () =>
     new EmbeddedEventStore({
       dataDir: dir,
       writer,
       writerScript: WRITER_SCRIPT,
+      cores: 2,
       maintenanceIntervalMs: 0,
       ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),
       ...(options.retention === undefined ? {} : { retention: options.retention }),
@@ -52,6 +53,9 @@ function openEmbedded(
 describeStoreConformance('embedded', (options) => Promise.resolve(openEmbedded(options)));
 describeStoreConformance('embedded, writer thread', (options) =>
   Promise.resolve(openEmbedded(options, undefined, 'thread')),
+);
+describeStoreConformance('embedded, auto writer on two cores', (options) =>
+  Promise.resolve(openEmbedded(options, undefined, 'auto')),
 );
 
 describe('embedded store', () => {
@@ -117,6 +121,44 @@ describe('embedded store', () => {
     for (let i = 0; i < 5; i++) await store.append([{ event: sampleEvent(`s${i}`) }]);
     expect(store.commits).toBe(6);
     expect((await store.stats()).events).toBe(105);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('with the auto writer on two cores, commits batches on the thread as soon as it is idle, and single events inline', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const open = (cores: number) =>
+      new EmbeddedEventStore({
+        dataDir: dir,
+        writer: 'auto',
+        cores,
+        writerScript: WRITER_SCRIPT,
+        maintenanceIntervalMs: 0,
+      });
+    const batch = (prefix: string) =>
+      Array.from({ length: 100 }, (_, i) => ({ event: sampleEvent(`${prefix}${i}`) }));
+    let store = open(2);
+    // Two batches in one turn: the first is committed at once, the second while the first commits.
+    await Promise.all([store.append(batch('a')), store.append(batch('b'))]);
+    expect([store.commits, store.threadCommits]).toEqual([2, 2]);
+    for (let i = 0; i < 5; i++) await store.append([{ event: sampleEvent(`s${i}`) }]);
+    expect([store.commits, store.threadCommits]).toEqual([7, 2]);
+    await store.append(batch('c'));
+    expect([store.commits, store.threadCommits]).toEqual([8, 3]);
+    const ids = (stored: StoredEvent[]) => stored.map((e) => e.event.attributes['id']);
+    const expected = [
+      ...batch('a').map((input) => input.event.attributes['id']),
+      ...batch('b').map((input) => input.event.attributes['id']),
+      ...['s0', 's1', 's2', 's3', 's4'],
+      ...batch('c').map((input) => input.event.attributes['id']),
+    ];
+    expect(ids(await store.read(1, 1000))).toEqual(expected);
+    await store.close();
+    // On one core the same appends commit inline, the two batches of one turn in one group.
+    store = open(1);
+    expect(ids(await store.read(1, 1000))).toEqual(expected);
+    await Promise.all([store.append(batch('d')), store.append(batch('e'))]);
+    expect([store.commits, store.threadCommits]).toEqual([1, 0]);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });

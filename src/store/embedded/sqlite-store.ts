@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CloudEvent } from '../../cloudevents/index.js';
@@ -40,9 +41,13 @@ export interface EmbeddedStoreOptions {
   readonly now?: () => number;
   /**
    * `inline` (default): commits run on the event loop. `thread`: a worker thread commits while the event
-   * loop goes on parsing requests, so one broker process uses two cores.
+   * loop goes on parsing requests, so one broker process uses two cores. `auto`: with more than one core,
+   * groups of at least `THREAD_GROUP_EVENTS` events commit on the thread and smaller ones inline; with one
+   * core, inline.
    */
-  readonly writer?: 'inline' | 'thread';
+  readonly writer?: 'inline' | 'thread' | 'auto';
+  /** Cores the process may use, for `auto` (default: `os.availableParallelism()`). */
+  readonly cores?: number;
   /** Where the compiled writer thread is (tests that run TypeScript sources point at the build). */
   readonly writerScript?: URL;
 }
@@ -102,6 +107,16 @@ const GROUP_WAIT_TURNS = 3;
 const GROUP_FULL_REQUESTS = 64;
 
 /**
+ * Events in a group that goes to the writer thread when there is one (`--store-writer auto` picks by
+ * size). Such a group is committed as soon as the thread is idle, without waiting turns: the thread
+ * commits it while the event loop parses the requests behind it, and the publishers answered first send
+ * again while the rest are parsed, so parsing and committing overlap instead of taking turns (+15% for
+ * (b) on two cores, bench/PROFILE.md, seventh round). Smaller groups (single events) commit inline:
+ * posting a group to the thread and back costs more than their commit.
+ */
+const THREAD_GROUP_EVENTS = 64;
+
+/**
  * Dedupe keys forgotten per turn of the event loop. Maintenance runs every 5 s, and at 130,000 events/s
  * forgetting five seconds of keys at once took 90-130 ms (a cache miss or two per key); slices of this
  * many take ~2-3 ms each (bench/PROFILE.md, sixth round).
@@ -150,6 +165,8 @@ export class EmbeddedEventStore implements EventStore {
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
+  /** Events in `pending`. */
+  private pendingEvents = 0;
   private flushScheduled = false;
   /** `pending.length` when the scheduled flush last looked, and how many turns the group has waited. */
   private pendingSeen = 0;
@@ -158,7 +175,10 @@ export class EmbeddedEventStore implements EventStore {
   private pruning = false;
   /** The group being written, if any: at most one at a time, so a failed group can be undone. */
   private flushing: Promise<void> | undefined;
-  private readonly writer: EventWriter;
+  /** Commits on the event loop; none with `--store-writer thread`. */
+  private readonly inlineWriter: EventWriter | undefined;
+  /** Commits on a worker thread; none with `inline`, or `auto` on one core. */
+  private readonly threadWriter: EventWriter | undefined;
   private readonly blocks: EventBlocks;
   private readonly deadLetters: EmbeddedDeadLetters;
   /** Builds the blocks of the group being prepared. */
@@ -178,6 +198,8 @@ export class EmbeddedEventStore implements EventStore {
   private closed = false;
   /** Transactions committed by appends: with group commit, far fewer than append calls. */
   commits = 0;
+  /** Of `commits`, those made on the writer thread. */
+  threadCommits = 0;
   private readonly maintenanceTimer: NodeJS.Timeout | undefined;
   private readonly statements;
 
@@ -222,15 +244,18 @@ export class EmbeddedEventStore implements EventStore {
     this.lastSequence = Math.max(meta?.value ?? 0, this.blocks.last() ?? 0);
     this.committedSequence = this.lastSequence;
     this.recentFirst = this.lastSequence + 1;
-    this.writer =
-      options.writer === 'thread'
-        ? threadWriter({
-            file: this.file,
-            synchronous: (options.durability ?? 'fsync') === 'fsync' ? 'FULL' : 'NORMAL',
-            busyTimeoutMs: options.busyTimeoutMs ?? 2000,
-            ...(options.writerScript === undefined ? {} : { script: options.writerScript }),
-          })
-        : inlineWriter(db);
+    const writer = options.writer ?? 'inline';
+    const threaded =
+      writer === 'thread' || (writer === 'auto' && (options.cores ?? availableParallelism()) > 1);
+    this.threadWriter = threaded
+      ? threadWriter({
+          file: this.file,
+          synchronous: (options.durability ?? 'fsync') === 'fsync' ? 'FULL' : 'NORMAL',
+          busyTimeoutMs: options.busyTimeoutMs ?? 2000,
+          ...(options.writerScript === undefined ? {} : { script: options.writerScript }),
+        })
+      : undefined;
+    this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(db);
     const totals = this.countEvents();
     this.eventCount = totals.events;
     this.totalBytes = totals.bytes;
@@ -301,7 +326,16 @@ export class EmbeddedEventStore implements EventStore {
     if (inputs.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.pending.push({ inputs, resolve, reject });
-      this.scheduleFlush();
+      this.pendingEvents += inputs.length;
+      if (
+        this.threadWriter !== undefined &&
+        this.flushing === undefined &&
+        this.pendingEvents >= THREAD_GROUP_EVENTS
+      ) {
+        this.flush(false);
+      } else {
+        this.scheduleFlush();
+      }
     });
   }
 
@@ -332,6 +366,7 @@ export class EmbeddedEventStore implements EventStore {
     this.groupWaits = 0;
     const batch = this.pending;
     this.pending = [];
+    this.pendingEvents = 0;
     if (batch.length === 0) return;
     const startSequence = this.lastSequence;
     const startBytes = this.totalBytes;
@@ -342,11 +377,13 @@ export class EmbeddedEventStore implements EventStore {
     const results = batch.map((request) => this.prepareRequest(request.inputs, now, appended));
     this.preparing = [];
     const blocks = this.encoder.finish();
-    const written = blocks.length === 0 ? Promise.resolve() : this.writer.write(blocks);
+    const writer = this.writerFor(appended.length);
+    const written = blocks.length === 0 ? Promise.resolve() : writer.write(blocks);
     this.flushing = written
       .then(
         () => {
           if (blocks.length > 0) this.commits++;
+          if (blocks.length > 0 && writer === this.threadWriter) this.threadCommits++;
           this.committedSequence = this.lastSequence;
           this.remember(appended);
           batch.forEach((request, i) => request.resolve(results[i] ?? []));
@@ -374,6 +411,14 @@ export class EmbeddedEventStore implements EventStore {
         this.flushing = undefined;
         if (this.pending.length > 0) this.scheduleFlush();
       });
+  }
+
+  /** The thread for a group of `THREAD_GROUP_EVENTS` or more when there is one; otherwise inline. */
+  private writerFor(events: number): EventWriter {
+    const inline = this.inlineWriter;
+    const thread = this.threadWriter;
+    if (thread === undefined) return inline as EventWriter;
+    return inline === undefined || events >= THREAD_GROUP_EVENTS ? thread : inline;
   }
 
   /** Dedupes and assigns sequences on the event loop; the rows are written by the writer. */
@@ -627,7 +672,8 @@ export class EmbeddedEventStore implements EventStore {
       // The next open counts the log instead.
     }
     this.closed = true;
-    await this.writer.close();
+    await this.threadWriter?.close();
+    await this.inlineWriter?.close();
     if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
     this.waiters.abortAll();
     this.db.close();
