@@ -35,6 +35,19 @@ export type EventBlockRow = [
   payload: Uint8Array,
 ];
 
+/**
+ * The buffers a group's rows view (one for the payloads, one for the keys, from `BlockEncoder.finish`),
+ * to transfer them to the writer thread and back instead of copying them.
+ */
+export function blockBuffers(blocks: readonly EventBlockRow[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const block of blocks) {
+    buffers.add(block[4].buffer as ArrayBuffer);
+    buffers.add(block[5].buffer as ArrayBuffer);
+  }
+  return [...buffers];
+}
+
 /** The size an event counts for in the log's byte total and byte retention (as before blocks). */
 export function eventSize(attrs: string, data: Uint8Array | null | undefined): number {
   return attrs.length + (data?.byteLength ?? 0);

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { EventBlockRow } from './block-codec.js';
+import { blockBuffers } from './block-codec.js';
 import { INSERT_BLOCK } from './event-blocks.js';
 
 /** Writes the blocks of a group in one transaction: durable when the promise resolves. */
@@ -39,7 +40,7 @@ export interface WriterThreadOptions {
 /**
  * Writes on a worker thread with a connection of its own, so that the event loop parses and validates
  * the next requests while SQLite commits (and fsyncs) the current group: the broker uses a second core.
- * A group's blocks share one compact buffer, so posting them copies the group's bytes once.
+ * A group's blocks share one compact buffer, which moves to the thread and back without a copy.
  */
 export function threadWriter(options: WriterThreadOptions): EventWriter {
   const worker = new Worker(options.script ?? new URL('./writer-thread.js', import.meta.url), {
@@ -70,7 +71,8 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
       const id = nextId++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, blocks });
+        // Moved, not copied: the group's buffers are fresh from `BlockEncoder.finish` and read by no one else.
+        worker.postMessage({ id, blocks }, blockBuffers(blocks));
       });
     },
     async close() {
