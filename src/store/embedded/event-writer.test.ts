@@ -1,0 +1,40 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { BlockEncoder } from './block-codec.js';
+import { EVENT_BLOCKS_SCHEMA } from './event-blocks.js';
+import { threadWriter } from './event-writer.js';
+
+/** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
+const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', import.meta.url);
+
+describe('the writer thread', () => {
+  it("moves a group's buffers to the thread and back instead of copying them, and commits every block", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-writer-'));
+    const file = path.join(dir, 'default.db');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec(EVENT_BLOCKS_SCHEMA);
+    const writer = threadWriter({ file, synchronous: 'FULL', busyTimeoutMs: 2000, script: WRITER_SCRIPT });
+    const encoder = new BlockEncoder();
+    const data = new Uint8Array(40_000).fill(0x61);
+    for (let sequence = 1; sequence <= 5; sequence++) {
+      encoder.add(sequence, 1_000, '{"id":"x"}', data, 3, null, sequence);
+    }
+    const blocks = encoder.finish();
+    expect(blocks.length).toBeGreaterThan(1);
+    const bytes = blocks.reduce((sum, block) => sum + block[5].byteLength, 0);
+    await writer.write(blocks);
+    // Posted with a transfer list: the event loop's views are detached, nothing was cloned.
+    for (const block of blocks) expect([block[4].byteLength, block[5].byteLength]).toEqual([0, 0]);
+    const stored = db
+      .prepare('SELECT COUNT(*) AS blocks, SUM(LENGTH(payload)) AS bytes FROM event_blocks')
+      .get() as { blocks: number; bytes: number };
+    expect(stored).toEqual({ blocks: blocks.length, bytes });
+    await writer.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
