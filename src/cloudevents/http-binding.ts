@@ -1,6 +1,7 @@
 import { HeraldError } from '../errors/index.js';
 import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 import { eventFromJson, parseJsonBody } from './json-format.js';
+import { scanEventArray } from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isJsonMediaType, validateAttributes } from './validate.js';
@@ -48,9 +49,14 @@ export function parseBatch(contentType: string, body: Uint8Array): CloudEvent[] 
       pointer: '',
     });
   }
+  // One pass over the body finds every element's data member, so JSON data is kept as sent (not
+  // serialised again from the parsed value: ~0.1 µs less per event, bench/PROFILE.md, seventh round).
+  const scanned = scanEventArray(body);
+  const elements = scanned?.length === parsed.length ? scanned : undefined;
   return parsed.map((item: unknown, index) => {
     try {
-      return eventFromJson(item);
+      const element = elements?.[index];
+      return element === undefined ? eventFromJson(item) : eventFromJson(item, body, element.spans);
     } catch (error) {
       throw error instanceof HeraldError ? error.atIndex(index) : error;
     }

@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseBatch, parseStructured } from './http-binding.js';
 import { dataMemberJson, eventFromJson, eventToJson, parseJsonBody, spliceData } from './json-format.js';
+import type { CloudEvent } from './types.js';
 import { DataKind } from './types.js';
 import { thrownBy } from '../testing/thrown.js';
 
@@ -174,5 +177,121 @@ describe('eventToJson', () => {
     expect(spliceData('{}', '"data":1')).toBe('{"data":1}');
     expect(spliceData('{"a":1}', '"data":1')).toBe('{"a":1,"data":1}');
     expect(spliceData('{"a":1}', '')).toBe('{"a":1}');
+  });
+});
+
+describe('JSON data kept as sent, in structured and batch mode', () => {
+  /** JSON text of `value` with random whitespace around every token. */
+  const spaced = (value: unknown, space: () => string): string => {
+    if (Array.isArray(value)) return `[${value.map((v) => space() + spaced(v, space) + space()).join(',')}]`;
+    if (typeof value === 'object' && value !== null) {
+      const members = Object.entries(value).map(
+        ([name, v]) => `${space()}${JSON.stringify(name)}${space()}:${space()}${spaced(v, space)}${space()}`,
+      );
+      return `{${members.join(',')}}`;
+    }
+    return JSON.stringify(value);
+  };
+  const text = fc.string({
+    unit: fc.constantFrom('a', 'é', '日', '"', '\\', '}', ']', ',', ':', ' '),
+    minLength: 1,
+  });
+  const data = fc.jsonValue({ maxDepth: 3 });
+  // Members as a list, so that order, duplicates, nulls and escaped names all occur; every one valid.
+  const member = fc.oneof(
+    fc.tuple(fc.constant('subject'), fc.oneof(text, fc.constant(null))),
+    fc.tuple(
+      fc.constantFrom('ext1', 'ext2'),
+      fc.oneof(text, fc.integer({ min: -5, max: 5 }), fc.boolean(), fc.constant(null)),
+    ),
+    fc.tuple(fc.constant('data'), data),
+    fc.tuple(
+      fc.constant('id'),
+      text.filter((s) => s.length > 0),
+    ),
+  );
+  const event = fc
+    .record({
+      members: fc.array(member, { maxLength: 5 }),
+      data,
+      dataAt: fc.nat(),
+      escapeName: fc.boolean(),
+      spaces: fc.array(fc.constantFrom('', '', ' ', '\n', '\t '), { minLength: 1, maxLength: 8 }),
+    })
+    .map((e) => {
+      const members = [...e.members];
+      members.splice(e.dataAt % (members.length + 1), 0, ['data', e.data]);
+      return { members, escapeName: e.escapeName, spaces: e.spaces };
+    });
+
+  /** The text of the last top-level `data` member's value, found independently of the scanner. */
+  function dataText(t: string): string {
+    // Re-render with a marker: the value's text is what follows the member's name and colon.
+    const parsed = JSON.parse(t) as Record<string, unknown>;
+    const candidates: string[] = [];
+    for (let at = t.indexOf('"data"'); at >= 0; at = t.indexOf('"data"', at + 1)) {
+      let from = at + 6;
+      while (/\s/.test(t[from] ?? '')) from++;
+      if (t[from] !== ':') continue;
+      from++;
+      for (let to = t.length; to > from; to--) {
+        const piece = t.slice(from, to).trim();
+        try {
+          if (JSON.stringify(JSON.parse(piece)) === JSON.stringify(parsed['data'])) candidates.push(piece);
+        } catch {
+          // not a whole value
+        }
+      }
+    }
+    return candidates.at(-1) ?? '';
+  }
+
+  /** One event's JSON text: required attributes first, then the random members (last one wins). */
+  function render(e: { members: [string, unknown][]; spaces: string[] }, escapeName: boolean): string {
+    let n = 0;
+    const space = () => e.spaces[n++ % e.spaces.length] as string;
+    const parts = [
+      ['specversion', '1.0'],
+      ['id', 'first'],
+      ['source', '/s'],
+      ['type', 't'],
+      ...e.members,
+    ].map(([name, value]) => {
+      const written = escapeName && name === 'id' ? '"\\u0069d"' : JSON.stringify(name);
+      return `${space()}${written}${space()}:${space()}${spaced(value, space)}${space()}`;
+    });
+    return `{${parts.join(',')}}`;
+  }
+
+  it('keeps the bytes of JSON data whose parse equals the value sent, alone and in a batch', () => {
+    let checkedRuns = 0;
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 4 }), (events) => {
+        checkedRuns++;
+        const texts = events.map((e) => render(e, e.escapeName));
+        const decoded = texts.map((t) => parseStructured('application/cloudevents+json', Buffer.from(t)));
+        const batch = parseBatch(
+          'application/cloudevents-batch+json',
+          Buffer.from(`[${texts.join(' ,\n')}]`),
+        );
+        for (const [i, single] of decoded.entries()) {
+          const parsed = JSON.parse(texts[i] as string) as Record<string, unknown>;
+          const inBatch = batch[i] as CloudEvent;
+          expect({ ...inBatch.attributes }).toEqual({ ...single.attributes });
+          expect(inBatch.dataKind).toBe(single.dataKind);
+          for (const e of [single, inBatch]) {
+            if (e.dataKind === DataKind.Json) {
+              // As sent: the bytes are the text's own (spacing included), not a serialisation.
+              if (!(events[i] as { escapeName: boolean }).escapeName) {
+                expect(Buffer.from(e.data as Uint8Array).toString('utf8')).toBe(dataText(texts[i] as string));
+              }
+              expect(JSON.parse(Buffer.from(e.data as Uint8Array).toString('utf8'))).toEqual(parsed['data']);
+            }
+          }
+        }
+      }),
+      { numRuns: 1000, seed: 15 },
+    );
+    expect(checkedRuns).toBe(1000);
   });
 });

@@ -1,5 +1,6 @@
 import { HeraldError } from '../errors/index.js';
-import { topLevelMemberSpan } from './json-scan.js';
+import type { EventObjectSpans } from './json-scan.js';
+import { scanEventObject } from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
@@ -28,12 +29,19 @@ export function parseJsonBody(body: Uint8Array): unknown {
   }
 }
 
+function firstNonSpace(text: Uint8Array): number {
+  let i = 0;
+  while (text[i] === 0x20 || text[i] === 0x0a || text[i] === 0x0d || text[i] === 0x09) i++;
+  return i;
+}
+
 /**
  * Decodes one event of the JSON event format (already parsed) into Herald's model. Given the `text` it
  * was parsed from, JSON `data` is kept as the bytes the producer sent instead of being serialised again
- * (the same value; the producer's spacing and number spelling stay).
+ * (the same value; the producer's spacing and number spelling stay). A batch passes each element's
+ * `spans`, found in one pass over the whole body (`scanEventArray`), with `text` the whole body.
  */
-export function eventFromJson(value: unknown, text?: Uint8Array): CloudEvent {
+export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventObjectSpans): CloudEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new HeraldError('HERALD_INVALID_EVENT', 'a CloudEvent in JSON format must be a JSON object', {
       pointer: '',
@@ -50,6 +58,8 @@ export function eventFromJson(value: unknown, text?: Uint8Array): CloudEvent {
     if (member !== null) attributes[name] = member;
   }
   const validated = validateAttributes(attributes);
+  let scanned = spans;
+  if (scanned === undefined && text !== undefined) scanned = scanEventObject(text, firstNonSpace(text));
   const contentType = validated['datacontenttype'] as string | undefined;
   const hasData = 'data' in members;
   const base64 = members['data_base64'];
@@ -69,7 +79,7 @@ export function eventFromJson(value: unknown, text?: Uint8Array): CloudEvent {
   if (!hasData) return { attributes: validated, data: undefined, dataKind: DataKind.None };
   const data = members['data'];
   if (isJsonMediaType(contentType)) {
-    const span = text === undefined ? undefined : topLevelMemberSpan(text, 'data');
+    const span = scanned === undefined || scanned.escapedName ? undefined : scanned.data;
     const bytes =
       text === undefined || span === undefined
         ? Buffer.from(JSON.stringify(data), 'utf8')

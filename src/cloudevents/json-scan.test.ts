@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closingQuote, topLevelMemberSpan } from './json-scan.js';
+import { closingQuote, scanEventArray, scanEventObject } from './json-scan.js';
 
 const bytes = (text: string) => Buffer.from(text);
 
@@ -7,7 +7,10 @@ const bytes = (text: string) => Buffer.from(text);
 function dataOf(text: string): string | undefined {
   JSON.parse(text);
   const body = bytes(text);
-  const span = topLevelMemberSpan(body, 'data');
+  let at = 0;
+  while (/\s/.test(text[at] ?? '')) at++;
+  const scanned = scanEventObject(body, at);
+  const span = scanned === undefined || scanned.escapedName ? undefined : scanned.data;
   return span === undefined ? undefined : body.subarray(span[0], span[1]).toString();
 }
 
@@ -20,7 +23,7 @@ describe('closingQuote', () => {
   });
 });
 
-describe('topLevelMemberSpan', () => {
+describe('scanEventObject: the data member', () => {
   it('finds the value of every JSON type, without the whitespace around it', () => {
     expect(dataOf('{"id":"1","data":{"a":[1,{"b":"}"}]},"type":"t"}')).toBe('{"a":[1,{"b":"}"}]}');
     expect(dataOf('{"data":[1,2,[3]]}')).toBe('[1,2,[3]]');
@@ -52,5 +55,25 @@ describe('topLevelMemberSpan', () => {
     expect(dataOf('[{"data":1}]')).toBeUndefined();
     expect(dataOf('"data"')).toBeUndefined();
     expect(dataOf('{}')).toBeUndefined();
+  });
+});
+
+describe('scanEventArray', () => {
+  it('scans every object of a batch in one pass, in order', () => {
+    const text = ' [ {"id":"a","data":1} ,{"id":"b"},\n{"data":{"x":"]"},"id":"c"} ] ';
+    const body = bytes(text);
+    const elements = scanEventArray(body);
+    expect(elements?.map((e) => body.toString('utf8', e.start, e.spans.end))).toEqual([
+      '{"id":"a","data":1}',
+      '{"id":"b"}',
+      '{"data":{"x":"]"},"id":"c"}',
+    ]);
+    expect(scanEventArray(bytes('[]'))).toEqual([]);
+  });
+
+  it('gives up on anything but an array of objects', () => {
+    expect(scanEventArray(bytes('{"id":"a"}'))).toBeUndefined();
+    expect(scanEventArray(bytes('[{"id":"a"},1]'))).toBeUndefined();
+    expect(scanEventArray(bytes('[{"id":"a"}'))).toBeUndefined();
   });
 });

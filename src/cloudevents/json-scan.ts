@@ -33,42 +33,48 @@ function spells(text: Uint8Array, start: number, end: number, name: string): boo
   return true;
 }
 
+/** What one scan of an event's JSON object text finds (offsets into the scanned text). */
+export interface EventObjectSpans {
+  /** Where the object ends (the index after its `}`). */
+  readonly end: number;
+  /** `[start, end)` of the last `data` member's value, without whitespace; undefined without one. */
+  readonly data: [number, number] | undefined;
+  /** A member name was written with escapes (it may spell `data`): `data` must not be used. */
+  readonly escapedName: boolean;
+}
+
 /**
- * Where the value of the top-level member `name` (ASCII, no escapes) lies in `text`, a JSON object that
- * `JSON.parse` has accepted: `[start, end)`, without the whitespace around it. With duplicate members the
- * last one counts, as in `JSON.parse`. Undefined when the object has no such member, when `text` is not an
- * object, or when a top-level member name is written with escapes (it could spell `name`; the caller then
- * uses the parsed value).
+ * One pass over the JSON object starting at `text[at]` (`{`), which `JSON.parse` has accepted as part of
+ * its text: where it ends, and where the value of its `data` member lies (with duplicate members the
+ * last, as in `JSON.parse`). Undefined when `text[at]` does not start an object.
  */
-export function topLevelMemberSpan(text: Uint8Array, name: string): [number, number] | undefined {
-  let span: [number, number] | undefined;
+export function scanEventObject(text: Uint8Array, at: number): EventObjectSpans | undefined {
+  if (text[at] !== 0x7b) return undefined;
   let depth = 0;
   let expectName = false;
+  let escapedName = false;
   let valueStart = -1;
+  let data: [number, number] | undefined;
   const close = (at: number) => {
     let end = at;
     while (end > valueStart && isSpace(text[end - 1])) end--;
-    span = [valueStart, end];
+    data = [valueStart, end];
     valueStart = -1;
   };
   const length = text.length;
-  let i = 0;
-  while (isSpace(text[i])) i++;
-  if (text[i] !== 0x7b) return undefined;
-  for (; i < length; i++) {
+  for (let i = at; i < length; i++) {
     const c = text[i];
     if (c === QUOTE) {
       const end = closingQuote(text, i + 1);
       if (end < 0) return undefined;
       if (depth === 1 && expectName) {
-        if (text.subarray(i + 1, end).includes(BACKSLASH)) return undefined;
-        const matches = spells(text, i + 1, end, name);
+        expectName = false;
+        for (let k = i + 1; k < end; k++) if (text[k] === BACKSLASH) escapedName = true;
         let next = end + 1;
         while (isSpace(text[next])) next++; // then the `:`
         next++;
         while (isSpace(text[next])) next++;
-        if (matches) valueStart = next;
-        expectName = false;
+        if (spells(text, i + 1, end, 'data')) valueStart = next;
         i = next - 1;
       } else {
         i = end;
@@ -77,12 +83,40 @@ export function topLevelMemberSpan(text: Uint8Array, name: string): [number, num
       depth++;
       if (depth === 1) expectName = true;
     } else if (c === 0x7d || c === 0x5d) {
-      if (depth === 1 && valueStart >= 0) close(i);
+      if (depth === 1) {
+        if (valueStart >= 0) close(i);
+        return { end: i + 1, data, escapedName };
+      }
       depth--;
     } else if (c === 0x2c && depth === 1) {
       if (valueStart >= 0) close(i);
       expectName = true;
     }
   }
-  return span;
+  return undefined;
+}
+
+/**
+ * The objects of a JSON array of objects that `JSON.parse` has accepted, each scanned as
+ * `scanEventObject` does, in order. Undefined when the text is not an array or an element is not an
+ * object (the caller then decodes without spans, and validation says what is wrong).
+ */
+export function scanEventArray(text: Uint8Array): { start: number; spans: EventObjectSpans }[] | undefined {
+  let i = 0;
+  while (isSpace(text[i])) i++;
+  if (text[i] !== 0x5b) return undefined;
+  i++;
+  const elements: { start: number; spans: EventObjectSpans }[] = [];
+  for (;;) {
+    while (isSpace(text[i])) i++;
+    if (text[i] === 0x5d) return elements;
+    if (text[i] === 0x2c) {
+      i++;
+      continue;
+    }
+    const spans = scanEventObject(text, i);
+    if (spans === undefined) return undefined;
+    elements.push({ start: i, spans });
+    i = spans.end;
+  }
 }
