@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,6 +12,21 @@ import { threadWriter } from './event-writer.js';
 const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', import.meta.url);
 
 describe('the writer thread', () => {
+  it('does not keep a process alive that never closed its store (a broker that failed to start)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-writer-'));
+    const store = new URL('../../../dist/store/embedded/index.js', import.meta.url).href;
+    const script = path.join(dir, 'open.mjs');
+    writeFileSync(
+      script,
+      `const { EmbeddedEventStore } = await import(${JSON.stringify(store)});
+      new EmbeddedEventStore({ dataDir: ${JSON.stringify(dir)}, writer: 'thread', maintenanceIntervalMs: 0 });
+      console.log('opened');\n`,
+    );
+    const child = spawnSync(process.execPath, [script], { timeout: 20_000, encoding: 'utf8' });
+    rmSync(dir, { recursive: true, force: true });
+    expect([child.stdout, child.signal, child.status]).toEqual(['opened\n', null, 0]);
+  });
+
   it("moves a group's buffers to the thread and back instead of copying them, and commits every block", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-writer-'));
     const file = path.join(dir, 'default.db');

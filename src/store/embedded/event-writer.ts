@@ -50,7 +50,6 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
       busyTimeoutMs: options.busyTimeoutMs,
     },
   });
-  worker.unref();
   let nextId = 0;
   const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   worker.on('message', (message: { id: number; error?: { message: string; code?: string } }) => {
@@ -66,6 +65,9 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
   };
   worker.on('error', failAll);
   worker.on('exit', () => failAll(new Error('the store writer thread exited')));
+  // After the listeners: adding a 'message' listener refs the worker's port again, and a ref'd port
+  // kept a broker that failed to start from exiting (with `--store-writer thread`, or `auto`).
+  worker.unref();
   return {
     write(blocks) {
       const id = nextId++;
