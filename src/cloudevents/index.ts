@@ -12,7 +12,14 @@ export {
   isBase64,
   isJsonMediaType,
 } from './validate.js';
-export { parseJsonBody, eventFromJson, eventToJson, dataMemberJson, spliceData } from './json-format.js';
+export {
+  parseJsonBody,
+  eventFromJson,
+  eventToJson,
+  dataMemberJson,
+  spliceData,
+  jsonTooDeep,
+} from './json-format.js';
 export type { ContentMode } from './http-binding.js';
 export {
   detectMode,
@@ -22,4 +29,4 @@ export {
   hasBinaryHeaders,
   toBinaryHeaders,
 } from './http-binding.js';
-export { closingQuote } from './json-scan.js';
+export { closingQuote, jsonDepthExceeded } from './json-scan.js';

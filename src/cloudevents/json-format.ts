@@ -8,6 +8,14 @@ import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8 = new TextDecoder('utf-8');
 
+/** The refusal of a JSON body nested deeper than `max` levels (`--max-json-depth`), first at byte `at`. */
+export function jsonTooDeep(max: number, at: number): HeraldError {
+  return new HeraldError(
+    'HERALD_JSON_TOO_DEEP',
+    `the JSON body nests arrays and objects deeper than ${max} levels (at byte ${at}); see --max-json-depth`,
+  );
+}
+
 /** Parses a UTF-8 JSON request body; a body that is not UTF-8 or not JSON is `HERALD_MALFORMED_JSON`. */
 export function parseJsonBody(body: Uint8Array): unknown {
   let text: string;
@@ -59,7 +67,10 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
   }
   const validated = validateAttributes(attributes);
   let scanned = spans;
-  if (scanned === undefined && text !== undefined) scanned = scanEventObject(text, firstNonSpace(text));
+  if (scanned === undefined && text !== undefined) {
+    const found = scanEventObject(text, firstNonSpace(text));
+    if (found !== undefined && 'end' in found) scanned = found;
+  }
   const contentType = validated['datacontenttype'] as string | undefined;
   const hasData = 'data' in members;
   const base64 = members['data_base64'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closingQuote, scanEventArray, scanEventObject } from './json-scan.js';
+import { closingQuote, jsonDepthExceeded, scanEventArray, scanEventObject } from './json-scan.js';
 
 const bytes = (text: string) => Buffer.from(text);
 
@@ -10,7 +10,8 @@ function dataOf(text: string): string | undefined {
   let at = 0;
   while (/\s/.test(text[at] ?? '')) at++;
   const scanned = scanEventObject(body, at);
-  const span = scanned === undefined || scanned.escapedName ? undefined : scanned.data;
+  if (scanned === undefined || !('end' in scanned)) return undefined;
+  const span = scanned.escapedName ? undefined : scanned.data;
   return span === undefined ? undefined : body.subarray(span[0], span[1]).toString();
 }
 
@@ -63,7 +64,8 @@ describe('scanEventArray', () => {
     const text = ' [ {"id":"a","data":1} ,{"id":"b"},\n{"data":{"x":"]"},"id":"c"} ] ';
     const body = bytes(text);
     const elements = scanEventArray(body);
-    expect(elements?.map((e) => body.toString('utf8', e.start, e.spans.end))).toEqual([
+    if (elements === undefined || 'tooDeepAt' in elements) throw new Error('not scanned');
+    expect(elements.map((e) => body.toString('utf8', e.start, e.spans.end))).toEqual([
       '{"id":"a","data":1}',
       '{"id":"b"}',
       '{"data":{"x":"]"},"id":"c"}',
@@ -75,5 +77,24 @@ describe('scanEventArray', () => {
     expect(scanEventArray(bytes('{"id":"a"}'))).toBeUndefined();
     expect(scanEventArray(bytes('[{"id":"a"},1]'))).toBeUndefined();
     expect(scanEventArray(bytes('[{"id":"a"}'))).toBeUndefined();
+  });
+});
+
+describe('scanEventArray with a depth limit', () => {
+  it('refuses at the same byte as jsonDepthExceeded, for every limit, in one pass', () => {
+    const texts = [
+      '[{"id":"a","data":{"x":[1,[2,{"y":[]}]]}},{"id":"b","data":[[[]]]}]',
+      ' [ {"data":"[[[{{{"} , {"a":{"b":{"c":{}}}} ] ',
+      '[{"data":1},{"data":{"k":"\\\\"},"x":[[["]"]]]}]',
+    ];
+    for (const text of texts) {
+      JSON.parse(text);
+      const body = bytes(text);
+      for (let max = 0; max <= 7; max++) {
+        const scanned = scanEventArray(body, max);
+        const at = scanned !== undefined && 'tooDeepAt' in scanned ? scanned.tooDeepAt : -1;
+        expect([text, max, at]).toEqual([text, max, jsonDepthExceeded(body, max)]);
+      }
+    }
   });
 });

@@ -43,13 +43,24 @@ export interface EventObjectSpans {
   readonly escapedName: boolean;
 }
 
+/** The scan stopped at the `[` or `{` at `at`, nested deeper than the limit it was given. */
+export interface TooDeep {
+  readonly tooDeepAt: number;
+}
+
 /**
  * One pass over the JSON object starting at `text[at]` (`{`), which `JSON.parse` has accepted as part of
  * its text: where it ends, and where the value of its `data` member lies (with duplicate members the
  * last, as in `JSON.parse`). Undefined when `text[at]` does not start an object.
  */
-export function scanEventObject(text: Uint8Array, at: number): EventObjectSpans | undefined {
+export function scanEventObject(
+  text: Uint8Array,
+  at: number,
+  maxDepth = Infinity,
+  outerDepth = 0,
+): EventObjectSpans | TooDeep | undefined {
   if (text[at] !== 0x7b) return undefined;
+  const deepest = maxDepth - outerDepth;
   let depth = 0;
   let expectName = false;
   let escapedName = false;
@@ -80,7 +91,7 @@ export function scanEventObject(text: Uint8Array, at: number): EventObjectSpans 
         i = end;
       }
     } else if (c === 0x7b || c === 0x5b) {
-      depth++;
+      if (++depth > deepest) return { tooDeepAt: i };
       if (depth === 1) expectName = true;
     } else if (c === 0x7d || c === 0x5d) {
       if (depth === 1) {
@@ -96,17 +107,26 @@ export function scanEventObject(text: Uint8Array, at: number): EventObjectSpans 
   return undefined;
 }
 
+/** Each object of a batch with where it starts, in order. */
+export type EventArrayElements = { readonly start: number; readonly spans: EventObjectSpans }[];
+
 /**
- * The objects of a JSON array of objects that `JSON.parse` has accepted, each scanned as
- * `scanEventObject` does, in order. Undefined when the text is not an array or an element is not an
- * object (the caller then decodes without spans, and validation says what is wrong).
+ * The objects of a JSON array of objects, each scanned as `scanEventObject` does, in order, in one pass
+ * that also applies `jsonDepthExceeded`'s limit (the array is level 1). Meant to run before `JSON.parse`:
+ * the spans are right only for text that `JSON.parse` then accepts, and the depth only reaches the
+ * caller as a refusal. Undefined when the text is not an array of objects (the caller checks the depth
+ * with `jsonDepthExceeded` then, and validation says what is wrong).
  */
-export function scanEventArray(text: Uint8Array): { start: number; spans: EventObjectSpans }[] | undefined {
+export function scanEventArray(
+  text: Uint8Array,
+  maxDepth = Infinity,
+): EventArrayElements | TooDeep | undefined {
   let i = 0;
   while (isSpace(text[i])) i++;
   if (text[i] !== 0x5b) return undefined;
+  if (maxDepth < 1) return { tooDeepAt: i };
   i++;
-  const elements: { start: number; spans: EventObjectSpans }[] = [];
+  const elements: EventArrayElements = [];
   for (;;) {
     while (isSpace(text[i])) i++;
     if (text[i] === 0x5d) return elements;
@@ -114,9 +134,31 @@ export function scanEventArray(text: Uint8Array): { start: number; spans: EventO
       i++;
       continue;
     }
-    const spans = scanEventObject(text, i);
-    if (spans === undefined) return undefined;
+    const spans = scanEventObject(text, i, maxDepth, 1);
+    if (spans === undefined || 'tooDeepAt' in spans) return spans;
     elements.push({ start: i, spans });
     i = spans.end;
   }
+}
+
+/**
+ * The byte offset at which JSON `text` nests arrays and objects deeper than `maxDepth`, or -1 when it
+ * does not. A single pass over the raw bytes, without recursion and before anything is parsed, so a
+ * body nested thousands of levels deep costs one scan instead of a stack overflow later (JSON.parse
+ * accepts it, but serialising or walking the value again may not). Invalid JSON is left to the parser.
+ * String contents are skipped natively (`closingQuote`).
+ */
+export function jsonDepthExceeded(text: Uint8Array, maxDepth: number): number {
+  let depth = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const c = text[i];
+    if (c === QUOTE) {
+      i = closingQuote(text, i + 1);
+      if (i < 0) return -1; // an unterminated string: nothing after it nests
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
 }

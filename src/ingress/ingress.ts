@@ -4,6 +4,7 @@ import {
   detectMode,
   hasBinaryHeaders,
   isJsonMediaType,
+  jsonTooDeep,
   parseBatch,
   parseBinary,
   parseStructured,
@@ -129,12 +130,21 @@ export class Ingress {
   private checkDepth(body: Uint8Array): void {
     const max = this.options.maxJsonDepth ?? 64;
     const at = jsonDepthExceeded(body, max);
-    if (at >= 0) {
-      this.options.metrics.limitRejections.inc({ limit: 'max-json-depth' });
-      throw new HeraldError(
-        'HERALD_JSON_TOO_DEEP',
-        `the JSON body nests arrays and objects deeper than ${max} levels (at byte ${at}); see --max-json-depth`,
-      );
+    if (at >= 0) this.refuseTooDeep(jsonTooDeep(max, at));
+  }
+
+  private refuseTooDeep(error: HeraldError): never {
+    this.options.metrics.limitRejections.inc({ limit: 'max-json-depth' });
+    throw error;
+  }
+
+  /** A batch: the decoder applies the depth limit in its own pass over the body. */
+  private parseBatchBody(contentType: string, body: Buffer): CloudEvent[] {
+    try {
+      return parseBatch(contentType, body, this.options.maxJsonDepth ?? 64);
+    } catch (error) {
+      if ((error as HeraldError).code === 'HERALD_JSON_TOO_DEEP') this.refuseTooDeep(error as HeraldError);
+      throw error;
     }
   }
 
@@ -148,23 +158,26 @@ export class Ingress {
     const contentType = req.headers['content-type'];
     let events: CloudEvent[];
     const mode = detectMode(contentType);
-    if (mode !== 'binary' || (contentType !== undefined && isJsonMediaType(contentType))) {
-      this.checkDepth(body);
-    }
-    if (mode === 'batch') events = parseBatch(contentType as string, body);
-    else if (mode === 'structured') events = [parseStructured(contentType as string, body)];
-    else if (hasBinaryHeaders(req.rawHeaders)) events = [parseBinary(req.rawHeaders, contentType, body)];
-    else if (
-      requestOptions.jsonIsStructured === true &&
-      contentType !== undefined &&
-      isJsonContentType(contentType)
-    ) {
-      events = [parseStructured('application/cloudevents+json', body)];
+    if (mode === 'batch') {
+      events = this.parseBatchBody(contentType as string, body);
     } else {
-      throw new HeraldError(
-        'HERALD_UNSUPPORTED_MEDIA_TYPE',
-        `not a CloudEvent: send application/cloudevents+json, application/cloudevents-batch+json, or binary mode with ce-* headers (got content-type ${JSON.stringify(contentType ?? null)} and no ce-* headers)`,
-      );
+      if (mode !== 'binary' || (contentType !== undefined && isJsonMediaType(contentType))) {
+        this.checkDepth(body);
+      }
+      if (mode === 'structured') events = [parseStructured(contentType as string, body)];
+      else if (hasBinaryHeaders(req.rawHeaders)) events = [parseBinary(req.rawHeaders, contentType, body)];
+      else if (
+        requestOptions.jsonIsStructured === true &&
+        contentType !== undefined &&
+        isJsonContentType(contentType)
+      ) {
+        events = [parseStructured('application/cloudevents+json', body)];
+      } else {
+        throw new HeraldError(
+          'HERALD_UNSUPPORTED_MEDIA_TYPE',
+          `not a CloudEvent: send application/cloudevents+json, application/cloudevents-batch+json, or binary mode with ce-* headers (got content-type ${JSON.stringify(contentType ?? null)} and no ce-* headers)`,
+        );
+      }
     }
     const max = this.options.maxEventSize;
     const maxExtensions = this.options.maxExtensions ?? 64;
