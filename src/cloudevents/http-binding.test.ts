@@ -8,6 +8,7 @@ import {
   toBinaryHeaders,
 } from './http-binding.js';
 import { eventFromJson } from './json-format.js';
+import { jsonDepthExceeded } from './json-scan.js';
 import { DataKind } from './types.js';
 import { thrownBy } from '../testing/thrown.js';
 
@@ -286,5 +287,34 @@ describe('structured mode data', () => {
     const text = '{"specversion":"1.0","id":"1","source":"/s","type":"t","d\\u0061ta":{ "a" : 1 }}';
     const event = parseStructured('application/cloudevents+json', Buffer.from(text));
     expect(Buffer.from(event.data ?? []).toString()).toBe('{"a":1}');
+  });
+});
+
+describe('the depth limit in the decoder’s own pass', () => {
+  it('refuses structured and batch bodies at the byte jsonDepthExceeded names, and decodes them within it', () => {
+    const event = '{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a":[{"b":[[]]}]}}';
+    const cases = [
+      {
+        parse: (max: number) => parseStructured('application/cloudevents+json', Buffer.from(event), max),
+        text: event,
+      },
+      {
+        parse: (max: number) =>
+          parseBatch('application/cloudevents-batch+json', Buffer.from(`[${event}, ${event}]`), max),
+        text: `[${event}, ${event}]`,
+      },
+    ];
+    for (const { parse, text } of cases) {
+      for (let max = 1; max <= 7; max++) {
+        const at = jsonDepthExceeded(Buffer.from(text), max);
+        if (at < 0) expect(() => parse(max)).not.toThrow();
+        else {
+          expect(thrownBy(() => parse(max))).toMatchObject({
+            code: 'HERALD_JSON_TOO_DEEP',
+            message: expect.stringContaining(`(at byte ${at})`) as unknown,
+          });
+        }
+      }
+    }
   });
 });

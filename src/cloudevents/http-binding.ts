@@ -1,7 +1,7 @@
 import { HeraldError } from '../errors/index.js';
 import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 import { eventFromJson, jsonTooDeep, parseJsonBody } from './json-format.js';
-import { jsonDepthExceeded, scanEventArray } from './json-scan.js';
+import { jsonDepthExceeded, scanEventArray, scanEventObject } from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isJsonMediaType, validateAttributes } from './validate.js';
@@ -32,11 +32,27 @@ function unsupportedFormat(contentType: string, expected: string): HeraldError {
   );
 }
 
-export function parseStructured(contentType: string, body: Uint8Array): CloudEvent {
+/**
+ * One structured-mode event. With `maxDepth`, the pass that finds its `data` member applies
+ * `--max-json-depth` too, before the body is parsed (as for batches).
+ */
+export function parseStructured(contentType: string, body: Uint8Array, maxDepth = Infinity): CloudEvent {
   if (essence(contentType) !== 'application/cloudevents+json') {
     throw unsupportedFormat(contentType, 'application/cloudevents+json');
   }
-  return eventFromJson(parseJsonBody(body), body);
+  let at = 0;
+  while (body[at] === 0x20 || body[at] === 0x0a || body[at] === 0x0d || body[at] === 0x09) at++;
+  const scanned = scanEventObject(body, at, maxDepth);
+  if (scanned !== undefined && 'tooDeepAt' in scanned) throw jsonTooDeep(maxDepth, scanned.tooDeepAt);
+  if (scanned === undefined) checkDepth(body, maxDepth);
+  return eventFromJson(parseJsonBody(body), body, scanned);
+}
+
+/** `jsonDepthExceeded` as a refusal, for a body the event scans could not walk (not an object, or array). */
+function checkDepth(body: Uint8Array, maxDepth: number): void {
+  if (maxDepth === Infinity) return;
+  const at = jsonDepthExceeded(body, maxDepth);
+  if (at >= 0) throw jsonTooDeep(maxDepth, at);
 }
 
 export function parseBatch(contentType: string, body: Uint8Array, maxDepth = Infinity): CloudEvent[] {
@@ -48,10 +64,7 @@ export function parseBatch(contentType: string, body: Uint8Array, maxDepth = Inf
   // per event than a depth pass and a serialisation, bench/PROFILE.md, seventh round).
   const scanned = scanEventArray(body, maxDepth);
   if (scanned !== undefined && 'tooDeepAt' in scanned) throw jsonTooDeep(maxDepth, scanned.tooDeepAt);
-  if (scanned === undefined && maxDepth !== Infinity) {
-    const at = jsonDepthExceeded(body, maxDepth);
-    if (at >= 0) throw jsonTooDeep(maxDepth, at);
-  }
+  if (scanned === undefined) checkDepth(body, maxDepth);
   const parsed = parseJsonBody(body);
   if (!Array.isArray(parsed)) {
     throw new HeraldError('HERALD_INVALID_BATCH', 'a JSON batch must be an array of CloudEvents', {

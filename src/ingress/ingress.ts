@@ -138,10 +138,10 @@ export class Ingress {
     throw error;
   }
 
-  /** A batch: the decoder applies the depth limit in its own pass over the body. */
-  private parseBatchBody(contentType: string, body: Buffer): CloudEvent[] {
+  /** Structured and batch mode: the decoder applies the depth limit in its own pass over the body. */
+  private decodeCounted<T>(decode: (maxDepth: number) => T): T {
     try {
-      return parseBatch(contentType, body, this.options.maxJsonDepth ?? 64);
+      return decode(this.options.maxJsonDepth ?? 64);
     } catch (error) {
       if ((error as HeraldError).code === 'HERALD_JSON_TOO_DEEP') this.refuseTooDeep(error as HeraldError);
       throw error;
@@ -159,13 +159,12 @@ export class Ingress {
     let events: CloudEvent[];
     const mode = detectMode(contentType);
     if (mode === 'batch') {
-      events = this.parseBatchBody(contentType as string, body);
+      events = this.decodeCounted((max) => parseBatch(contentType as string, body, max));
+    } else if (mode === 'structured') {
+      events = [this.decodeCounted((max) => parseStructured(contentType as string, body, max))];
     } else {
-      if (mode !== 'binary' || (contentType !== undefined && isJsonMediaType(contentType))) {
-        this.checkDepth(body);
-      }
-      if (mode === 'structured') events = [parseStructured(contentType as string, body)];
-      else if (hasBinaryHeaders(req.rawHeaders)) events = [parseBinary(req.rawHeaders, contentType, body)];
+      if (contentType !== undefined && isJsonMediaType(contentType)) this.checkDepth(body);
+      if (hasBinaryHeaders(req.rawHeaders)) events = [parseBinary(req.rawHeaders, contentType, body)];
       else if (
         requestOptions.jsonIsStructured === true &&
         contentType !== undefined &&
