@@ -125,7 +125,7 @@ describe('embedded store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('with the auto writer on two cores, commits batches on the thread as soon as it is idle, and single events inline', async () => {
+  it('with the auto writer on two cores, commits batches on the thread as soon as it is idle, and single events inline however many', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     const open = (cores: number) =>
       new EmbeddedEventStore({
@@ -143,13 +143,18 @@ describe('embedded store', () => {
     expect([store.commits, store.threadCommits]).toEqual([2, 2]);
     for (let i = 0; i < 5; i++) await store.append([{ event: sampleEvent(`s${i}`) }]);
     expect([store.commits, store.threadCommits]).toEqual([7, 2]);
+    // Many single events make a large group, but no batch: inline.
+    const singles = Array.from({ length: 70 }, (_, i) => ({ event: sampleEvent(`m${i}`) }));
+    await Promise.all(singles.map((input) => store.append([input])));
+    expect([store.commits, store.threadCommits]).toEqual([8, 2]);
     await store.append(batch('c'));
-    expect([store.commits, store.threadCommits]).toEqual([8, 3]);
+    expect([store.commits, store.threadCommits]).toEqual([9, 3]);
     const ids = (stored: StoredEvent[]) => stored.map((e) => e.event.attributes['id']);
     const expected = [
       ...batch('a').map((input) => input.event.attributes['id']),
       ...batch('b').map((input) => input.event.attributes['id']),
       ...['s0', 's1', 's2', 's3', 's4'],
+      ...singles.map((input) => input.event.attributes['id']),
       ...batch('c').map((input) => input.event.attributes['id']),
     ];
     expect(ids(await store.read(1, 1000))).toEqual(expected);

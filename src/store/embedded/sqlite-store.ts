@@ -42,8 +42,8 @@ export interface EmbeddedStoreOptions {
   /**
    * `inline` (default): commits run on the event loop. `thread`: a worker thread commits while the event
    * loop goes on parsing requests, so one broker process uses two cores. `auto`: with more than one core,
-   * groups of at least `THREAD_GROUP_EVENTS` events commit on the thread and smaller ones inline; with one
-   * core, inline.
+   * groups holding a batch (a request of at least `THREAD_GROUP_EVENTS` events) commit on the thread and
+   * the others inline; with one core, inline.
    */
   readonly writer?: 'inline' | 'thread' | 'auto';
   /** Cores the process may use, for `auto` (default: `os.availableParallelism()`). */
@@ -107,12 +107,15 @@ const GROUP_WAIT_TURNS = 3;
 const GROUP_FULL_REQUESTS = 64;
 
 /**
- * Events in a group that goes to the writer thread when there is one (`--store-writer auto` picks by
- * size). Such a group is committed as soon as the thread is idle, without waiting turns: the thread
- * commits it while the event loop parses the requests behind it, and the publishers answered first send
- * again while the rest are parsed, so parsing and committing overlap instead of taking turns (+15% for
- * (b) on two cores, bench/PROFILE.md, seventh round). Smaller groups (single events) commit inline:
- * posting a group to the thread and back costs more than their commit.
+ * Events in one request that make it a batch: a group holding one goes to the writer thread when there
+ * is one (`--store-writer auto`), and is committed as soon as the thread is idle, without waiting turns:
+ * the thread commits it while the event loop parses the requests behind it, and the publishers answered
+ * first send again while the rest are parsed, so parsing and committing overlap instead of taking turns
+ * (+15% for (b) on two cores, bench/PROFILE.md, seventh round). Groups of single events commit inline,
+ * however many: posting them to the thread and back costs more than their commit, and while the thread
+ * holds SQLite's write lock, a cursor commit on the event loop's connection waits in SQLite's busy
+ * handler (with 64 publishers of single events, counting events sent their groups to the thread and (c)'s
+ * p99 went from 5–18 ms to 77–113 ms).
  */
 const THREAD_GROUP_EVENTS = 64;
 
@@ -165,8 +168,8 @@ export class EmbeddedEventStore implements EventStore {
   private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
-  /** Events in `pending`. */
-  private pendingEvents = 0;
+  /** Some request in `pending` carries a batch of `THREAD_GROUP_EVENTS` events or more. */
+  private pendingBatch = false;
   private flushScheduled = false;
   /** `pending.length` when the scheduled flush last looked, and how many turns the group has waited. */
   private pendingSeen = 0;
@@ -326,12 +329,8 @@ export class EmbeddedEventStore implements EventStore {
     if (inputs.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.pending.push({ inputs, resolve, reject });
-      this.pendingEvents += inputs.length;
-      if (
-        this.threadWriter !== undefined &&
-        this.flushing === undefined &&
-        this.pendingEvents >= THREAD_GROUP_EVENTS
-      ) {
+      if (inputs.length >= THREAD_GROUP_EVENTS) this.pendingBatch = true;
+      if (this.threadWriter !== undefined && this.flushing === undefined && this.pendingBatch) {
         this.flush(false);
       } else {
         this.scheduleFlush();
@@ -366,7 +365,8 @@ export class EmbeddedEventStore implements EventStore {
     this.groupWaits = 0;
     const batch = this.pending;
     this.pending = [];
-    this.pendingEvents = 0;
+    const holdsBatch = this.pendingBatch;
+    this.pendingBatch = false;
     if (batch.length === 0) return;
     const startSequence = this.lastSequence;
     const startBytes = this.totalBytes;
@@ -377,7 +377,7 @@ export class EmbeddedEventStore implements EventStore {
     const results = batch.map((request) => this.prepareRequest(request.inputs, now, appended));
     this.preparing = [];
     const blocks = this.encoder.finish();
-    const writer = this.writerFor(appended.length);
+    const writer = this.writerFor(holdsBatch);
     const written = blocks.length === 0 ? Promise.resolve() : writer.write(blocks);
     this.flushing = written
       .then(
@@ -413,12 +413,12 @@ export class EmbeddedEventStore implements EventStore {
       });
   }
 
-  /** The thread for a group of `THREAD_GROUP_EVENTS` or more when there is one; otherwise inline. */
-  private writerFor(events: number): EventWriter {
+  /** The thread for a group holding a batch when there is one; otherwise inline. */
+  private writerFor(holdsBatch: boolean): EventWriter {
     const inline = this.inlineWriter;
     const thread = this.threadWriter;
     if (thread === undefined) return inline as EventWriter;
-    return inline === undefined || events >= THREAD_GROUP_EVENTS ? thread : inline;
+    return inline === undefined || holdsBatch ? thread : inline;
   }
 
   /** Dedupes and assigns sequences on the event loop; the rows are written by the writer. */
