@@ -132,7 +132,7 @@ export const BROKER_OPTIONS = [
     name: 'store-writer',
     kind: 'auto|inline|thread',
     default: 'auto',
-    doc: 'Embedded store: inline commits on the event loop; thread commits on a worker thread while requests are parsed (uses a second core); auto commits groups of 64 events or more (batches) on the thread and smaller ones inline when the broker may use more than one core, and inline on one core.',
+    doc: 'Embedded store: inline commits on the event loop; thread commits on a worker thread while requests are parsed (uses a second core); auto commits groups holding a batch (a request of 64 events or more) on the thread and the others inline when the broker may use more than one core, and inline on one core.',
   },
   {
     name: 'max-event-size',
