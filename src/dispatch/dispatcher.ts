@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
-import type { DeadLetter, EventStore } from '../store/index.js';
+import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
 import type { IndexedAttribute } from '../filters/index.js';
 import type {
@@ -162,27 +162,11 @@ export class Dispatcher implements WorkerHost {
             const value = attributes[attribute];
             if (typeof value !== 'string') continue;
             const bucket = this.index.get(attribute)?.get(value);
-            if (bucket === undefined) continue;
-            for (const worker of bucket) {
-              if (!worker.live) continue;
-              this.filterEvaluations++;
-              evaluated = true;
-              if (worker.matches(stored.event)) {
-                worker.offer(stored);
-                touched.add(worker);
-              }
-            }
+            if (bucket !== undefined && this.offerToMatching(bucket, stored, touched)) evaluated = true;
           }
         }
-        for (const worker of this.unindexed) {
-          if (!worker.live) continue;
-          this.filterEvaluations++;
+        if (this.unindexed.size > 0 && this.offerToMatching(this.unindexed, stored, touched))
           evaluated = true;
-          if (worker.matches(stored.event)) {
-            worker.offer(stored);
-            touched.add(worker);
-          }
-        }
         // The position moves event by event, so a worker joining during a yield starts exactly here.
         this.position = stored.sequence + 1;
         if (stored.sequence > this.last) this.last = stored.sequence;
@@ -233,6 +217,25 @@ export class Dispatcher implements WorkerHost {
       }
     }
     return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Offers an event to each live worker whose filter matches it; true when some filter was evaluated. */
+  private offerToMatching(
+    workers: Iterable<SubscriptionWorker>,
+    stored: StoredEvent,
+    touched: Set<SubscriptionWorker>,
+  ): boolean {
+    let evaluated = false;
+    for (const worker of workers) {
+      if (!worker.live) continue;
+      this.filterEvaluations++;
+      evaluated = true;
+      if (worker.matches(stored.event)) {
+        worker.offer(stored);
+        touched.add(worker);
+      }
+    }
+    return evaluated;
   }
 
   private hasIndexedWorkers(): boolean {
