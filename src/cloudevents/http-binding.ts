@@ -1,7 +1,7 @@
 import { HeraldError } from '../errors/index.js';
 import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 import { eventFromJson, jsonTooDeep, parseJsonBody } from './json-format.js';
-import { jsonDepthExceeded, scanEventArray, scanEventObject } from './json-scan.js';
+import { jsonDepthExceeded, scanEventArray, scanEventObject, skipSpace } from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isJsonMediaType, validateAttributes } from './validate.js';
@@ -40,9 +40,7 @@ export function parseStructured(contentType: string, body: Uint8Array, maxDepth 
   if (essence(contentType) !== 'application/cloudevents+json') {
     throw unsupportedFormat(contentType, 'application/cloudevents+json');
   }
-  let at = 0;
-  while (body[at] === 0x20 || body[at] === 0x0a || body[at] === 0x0d || body[at] === 0x09) at++;
-  const scanned = scanEventObject(body, at, maxDepth);
+  const scanned = scanEventObject(body, skipSpace(body, 0), maxDepth);
   if (scanned !== undefined && 'tooDeepAt' in scanned) throw jsonTooDeep(maxDepth, scanned.tooDeepAt);
   if (scanned === undefined) checkDepth(body, maxDepth);
   return eventFromJson(parseJsonBody(body), body, scanned);

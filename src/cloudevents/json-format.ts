@@ -1,6 +1,5 @@
 import { HeraldError } from '../errors/index.js';
 import type { EventObjectSpans } from './json-scan.js';
-import { scanEventObject } from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
@@ -37,17 +36,11 @@ export function parseJsonBody(body: Uint8Array): unknown {
   }
 }
 
-function firstNonSpace(text: Uint8Array): number {
-  let i = 0;
-  while (text[i] === 0x20 || text[i] === 0x0a || text[i] === 0x0d || text[i] === 0x09) i++;
-  return i;
-}
-
 /**
  * Decodes one event of the JSON event format (already parsed) into Herald's model. Given the `text` it
- * was parsed from, JSON `data` is kept as the bytes the producer sent instead of being serialised again
- * (the same value; the producer's spacing and number spelling stay). A batch passes each element's
- * `spans`, found in one pass over the whole body (`scanEventArray`), with `text` the whole body.
+ * was parsed from and the `spans` a scan found in it (`scanEventObject`, or `scanEventArray` for a batch,
+ * with `text` the whole body), JSON `data` is kept as the bytes the producer sent instead of being
+ * serialised again (the same value; the producer's spacing and number spelling stay).
  */
 export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventObjectSpans): CloudEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -66,11 +59,6 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
     if (member !== null) attributes[name] = member;
   }
   const validated = validateAttributes(attributes);
-  let scanned = spans;
-  if (scanned === undefined && text !== undefined) {
-    const found = scanEventObject(text, firstNonSpace(text));
-    if (found !== undefined && 'end' in found) scanned = found;
-  }
   const contentType = validated['datacontenttype'] as string | undefined;
   const hasData = 'data' in members;
   const base64 = members['data_base64'];
@@ -90,7 +78,7 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
   if (!hasData) return { attributes: validated, data: undefined, dataKind: DataKind.None };
   const data = members['data'];
   if (isJsonMediaType(contentType)) {
-    const span = scanned === undefined || scanned.escapedName ? undefined : scanned.data;
+    const span = spans === undefined || spans.escapedName ? undefined : spans.data;
     const bytes =
       text === undefined || span === undefined
         ? Buffer.from(JSON.stringify(data), 'utf8')

@@ -26,6 +26,13 @@ function isSpace(c: number | undefined): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
+/** The index of the first byte from `from` on that is not JSON whitespace. */
+export function skipSpace(text: Uint8Array, from: number): number {
+  let i = from;
+  while (isSpace(text[i])) i++;
+  return i;
+}
+
 /** `text[start, end)` holds exactly the ASCII `name`. */
 function spells(text: Uint8Array, start: number, end: number, name: string): boolean {
   if (end - start !== name.length) return false;
@@ -121,8 +128,7 @@ export function scanEventArray(
   text: Uint8Array,
   maxDepth = Infinity,
 ): EventArrayElements | TooDeep | undefined {
-  let i = 0;
-  while (isSpace(text[i])) i++;
+  let i = skipSpace(text, 0);
   if (text[i] !== 0x5b) return undefined;
   if (maxDepth < 1) return { tooDeepAt: i };
   i++;
