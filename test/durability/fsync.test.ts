@@ -1,9 +1,10 @@
 // What `--durability fsync` rests on, checked at the system-call level rather than by a process kill
 // (which cannot tell fsync from no fsync: the page cache survives it). The broker runs with the fsync
 // probe (test/infra/fsync-probe, an LD_PRELOAD library) that logs every fsync/fdatasync it completes.
-// The claim: every 202 is preceded by a completed sync of the write-ahead log that holds the event.
-// Publishing one event at a time, the WAL sync count read when a 202 arrives must exceed the count read
-// before the request was sent. `buffered` is the control: there a 202 comes without a WAL sync, which
+// The claim: every 202 is preceded by a completed sync of the segment file that holds the event (the
+// embedded store's event log; SQLite holds only its index, see src/store/embedded/segment-log.ts).
+// Publishing one event at a time, the segment sync count read when a 202 arrives must exceed the count
+// read before the request was sent. `buffered` is the control: there a 202 comes without a sync, which
 // shows the probe tells the two apart.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,9 +25,9 @@ afterAll(async () => {
 });
 
 interface SyncTrace {
-  /** Per acknowledged publish: WAL syncs completed between sending it and its 202. */
+  /** Per acknowledged publish: segment syncs completed between sending it and its 202. */
   readonly walSyncsPerAck: number[];
-  /** Files synced (the database, its WAL, the data directory…), for the log line. */
+  /** Files synced (segments, the database, its WAL, the data directory…), for the log line. */
   readonly files: Set<string>;
 }
 
@@ -41,8 +42,11 @@ async function publishAndTrace(durability: string, writer: string): Promise<Sync
     env: fsyncProbeEnv(logFile),
   });
   brokers.push(broker);
-  const wal = path.join(dataDir, 'default.db-wal');
-  const walSyncs = () => readSyncLog(logFile).filter((r) => r.file === wal && r.rc === 0).length;
+  const segments = path.join(dataDir, 'default.segments');
+  const walSyncs = () =>
+    readSyncLog(logFile).filter(
+      (r) => path.dirname(r.file) === segments && r.file.endsWith('.seg') && r.rc === 0,
+    ).length;
   const walSyncsPerAck: number[] = [];
   for (let i = 0; i < PUBLISHES; i++) {
     const before = walSyncs();
@@ -60,29 +64,29 @@ async function publishAndTrace(durability: string, writer: string): Promise<Sync
   const files = new Set(readSyncLog(logFile).map((r) => path.relative(scratch, r.file)));
   await broker.stop('SIGKILL');
   console.log(
-    `[fsync probe, --durability ${durability}, ${writer} writer] WAL syncs between request and 202: ` +
+    `[fsync probe, --durability ${durability}, ${writer} writer] segment syncs between request and 202: ` +
       `${walSyncsPerAck.join(',')}; files synced: ${[...files].sort().join(', ')}`,
   );
   return { walSyncsPerAck, files };
 }
 
 describe('--durability applies what it claims, seen at the fsync level', () => {
-  it('fsync (inline writer): every 202 follows a completed sync of the write-ahead log', async () => {
+  it('fsync (inline writer): every 202 follows a completed sync of the segment holding the event', async () => {
     const trace = await publishAndTrace('fsync', 'inline');
     expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
   });
 
-  it('fsync (--store-writer thread): every 202 follows a completed sync of the write-ahead log', async () => {
+  it('fsync (--store-writer thread): every 202 follows a completed sync of the segment holding the event', async () => {
     const trace = await publishAndTrace('fsync', 'thread');
     expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
   });
 
-  it('fsync (--store-writer auto, batches and single events in turn): every 202 follows a completed sync of the write-ahead log', async () => {
+  it('fsync (--store-writer auto, batches and single events in turn): every 202 follows a completed sync of the segment holding the event', async () => {
     const trace = await publishAndTrace('fsync', 'auto');
     expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);
   });
 
-  it('buffered: acknowledges without syncing the write-ahead log (the probe can tell the modes apart)', async () => {
+  it('buffered: acknowledges without syncing the segment (the probe can tell the modes apart)', async () => {
     const trace = await publishAndTrace('buffered', 'inline');
     expect(trace.walSyncsPerAck.filter((n) => n === 0).length).toBeGreaterThan(PUBLISHES / 2);
   });

@@ -1,9 +1,13 @@
 // Acceptance: a torn tail is recovered. The broker acknowledges single events (one commit each) and then
-// one large batch (one commit of several WAL frames), is SIGKILLed, and the last commit in the embedded
-// store's write-ahead log is torn by hand: the file is cut in the middle of that commit's last frame, as
-// a machine losing power during the write would leave it. The broker must open, hold every event of the
-// complete commits before the torn one and nothing of the torn one, and continue the sequence.
+// one large batch (one group of records in the embedded store's segment file), and is SIGKILLed. Then:
+// - the segment is cut in the middle of the batch's record, as a machine losing power during the write
+//   would leave it: the broker must open, hold every event before the batch and nothing of it, and
+//   continue the sequence;
+// - or the index commit of the batch is torn out of SQLite's write-ahead log (a machine crash after the
+//   segment was synced and before the index commit reached the disk, which it does without an fsync of
+//   its own): the broker must find the batch in the segment and hold every event.
 import { readFileSync, truncateSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,7 +77,27 @@ function tearLastCommit(wal: string): number {
   return last - (commits.at(-2) ?? -1);
 }
 
-async function tornTail(writer: string): Promise<void> {
+/**
+ * Cuts the segment in the middle of the record holding `sequence` (the first of a group): that record
+ * and every one after it are gone. Returns the bytes of the payload cut.
+ */
+function tearRecordOf(dataDir: string, sequence: number): number {
+  const db = new Database(path.join(dataDir, 'default.db'), { readonly: true });
+  const row = db
+    .prepare(
+      'SELECT first_seq, segment, payload_at, payload_length FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
+    )
+    .get(sequence) as { first_seq: number; segment: number; payload_at: number; payload_length: number };
+  db.close();
+  expect(row.first_seq).toBe(sequence);
+  const file = path.join(dataDir, 'default.segments', `${String(row.segment).padStart(20, '0')}.seg`);
+  truncateSync(file, row.payload_at + Math.floor(row.payload_length / 2));
+  return row.payload_length;
+}
+
+async function publishThenKill(
+  writer: string,
+): Promise<{ broker: BrokerProcess; singles: string[]; batch: string[] }> {
   const first = await start(writer);
   const singles = Array.from({ length: SINGLES }, (_, i) => `single-${i}`);
   for (const id of singles) await publish(first, event(id, { id }), false);
@@ -84,10 +108,13 @@ async function tornTail(writer: string): Promise<void> {
     true,
   );
   expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+  return { broker: first, singles, batch };
+}
 
-  const tornFrames = tearLastCommit(path.join(first.dataDir, 'default.db-wal'));
-  // The batch's 60 KB span several pages: the torn commit is the batch, not a single event.
-  expect(tornFrames).toBeGreaterThan(1);
+async function tornTail(writer: string): Promise<void> {
+  const { broker: first, singles } = await publishThenKill(writer);
+  // The batch's 60 KB are one group: the torn record is the batch's, not a single event's.
+  expect(tearRecordOf(first.dataDir, SINGLES + 1)).toBeGreaterThan(30_000);
 
   const second = await start(writer, first.dataDir);
   const log = await readLog(second.adminUrl);
@@ -109,12 +136,34 @@ async function tornTail(writer: string): Promise<void> {
   await third.stop();
 }
 
+async function lostIndexCommit(writer: string): Promise<void> {
+  const { broker: first, singles, batch } = await publishThenKill(writer);
+  expect(tearLastCommit(path.join(first.dataDir, 'default.db-wal'))).toBeGreaterThan(0);
+  const second = await start(writer, first.dataDir);
+  const log = await readLog(second.adminUrl);
+  expect(log.map((entry) => entry.event['id'])).toEqual([...singles, ...batch]);
+  expect(log.map((entry) => entry.sequence)).toEqual(
+    Array.from({ length: SINGLES + BATCH }, (_, i) => i + 1),
+  );
+  await publish(second, event('after-recovery', null), false);
+  expect((await readLog(second.adminUrl)).at(-1)?.sequence).toBe(SINGLES + BATCH + 1);
+  await second.stop();
+}
+
 describe('torn tail after SIGKILL', () => {
-  it('recovers a write-ahead log cut inside its last commit (inline writer)', async () => {
+  it('recovers a segment cut inside its last record (inline writer)', async () => {
     await tornTail('inline');
   });
 
-  it('recovers a write-ahead log cut inside its last commit (writer thread)', async () => {
+  it('recovers a segment cut inside its last record (writer thread)', async () => {
     await tornTail('thread');
+  });
+
+  it('indexes again the records whose index commit was lost (inline writer)', async () => {
+    await lostIndexCommit('inline');
+  });
+
+  it('indexes again the records whose index commit was lost (writer thread)', async () => {
+    await lostIndexCommit('thread');
   });
 });

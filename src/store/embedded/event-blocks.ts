@@ -4,11 +4,15 @@ import { DedupeWindow } from '../dedupe-window.js';
 import { BlockEncoder, decodeBlock, dropFromBlock, eventSizes, keyInBlock } from './block-codec.js';
 import type { EventBlockRow } from './block-codec.js';
 import { DedupeIndex } from './dedupe-index.js';
+import type { BlockLocation, LogPosition, PlacedGroup, SegmentLog } from './segment-log.js';
 
 /**
- * The event log's table. `keys` comes before `payload` so that reading the dedupe hashes (on open)
- * does not walk the payload's overflow pages. Every event of a block is retained: retention cutting
- * through a block rewrites it without the expired events.
+ * The index of the event log. `keys` comes before `payload` so that reading the dedupe hashes (on open)
+ * does not walk the payload's overflow pages. A block's payload is in a segment file (`segment`,
+ * `payload_at`, `payload_length`, and `crc`, the log's checksum chain after its record: see
+ * `segment-log.ts`) or, for blocks rewritten by retention and blocks written before segments, in
+ * `payload` itself. Every event of a block is retained: retention cutting through a block rewrites it
+ * without the expired events.
  */
 export const EVENT_BLOCKS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS event_blocks (
@@ -17,13 +21,48 @@ CREATE TABLE IF NOT EXISTS event_blocks (
   stored_at INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
   keys BLOB NOT NULL,
-  payload BLOB NOT NULL
+  payload BLOB NOT NULL,
+  segment INTEGER,
+  payload_at INTEGER,
+  payload_length INTEGER,
+  crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS event_blocks_stored_at ON event_blocks(stored_at);
 `;
 
+/** Columns added when payloads moved to segment files (databases written before have none). */
+const SEGMENT_COLUMNS = ['segment', 'payload_at', 'payload_length', 'crc'];
+
+/** A block whose payload is in the row (see `EVENT_BLOCKS_SCHEMA`). */
 export const INSERT_BLOCK =
   'INSERT INTO event_blocks (first_seq, last_seq, stored_at, bytes, keys, payload) VALUES (?, ?, ?, ?, ?, ?)';
+
+/** A block whose payload is in a segment file. */
+export const INSERT_LOGGED_BLOCK = `INSERT INTO event_blocks
+  (first_seq, last_seq, stored_at, bytes, keys, payload, segment, payload_at, payload_length, crc)
+  VALUES (?, ?, ?, ?, ?, X'', ?, ?, ?, ?)`;
+
+/** The parameters of `INSERT_LOGGED_BLOCK` for a block and where its record went. */
+export function loggedBlockParams(block: EventBlockRow, location: BlockLocation): unknown[] {
+  return [
+    block[0],
+    block[1],
+    block[2],
+    block[3],
+    block[4],
+    location.segment,
+    location.payloadAt,
+    block[5].byteLength,
+    location.crc,
+  ];
+}
+
+/** Indexes a written group with `insert` (a statement of `INSERT_LOGGED_BLOCK`). */
+export function indexGroup(insert: Database.Statement, group: PlacedGroup): void {
+  group.blocks.forEach((block, i) => {
+    insert.run(...loggedBlockParams(block, group.locations[i] as BlockLocation));
+  });
+}
 
 interface BlockRow {
   first_seq: number;
@@ -32,18 +71,51 @@ interface BlockRow {
   bytes: number;
   keys: Buffer;
   payload: Buffer;
+  segment: number | null;
+  payload_at: number | null;
+  payload_length: number | null;
+  crc: number | null;
+}
+
+type LoggedRow = Pick<BlockRow, 'first_seq' | 'last_seq' | 'keys'> & {
+  segment: number;
+  payload_at: number;
+  payload_length: number;
+  crc: number;
+};
+
+/** The end of a logged block's record. */
+function endOf(row: LoggedRow): LogPosition {
+  return { segment: row.segment, end: row.payload_at + row.payload_length, crc: row.crc };
 }
 
 /** The SQL side of the block log, on the store's connection (reads, retention, open-time scans). */
 export class EventBlocks {
   private readonly statements;
 
-  constructor(db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    readonly log: SegmentLog,
+  ) {
     db.exec(EVENT_BLOCKS_SCHEMA);
+    const columns = new Set(
+      db
+        .prepare<[], { name: string }>('PRAGMA table_info(event_blocks)')
+        .all()
+        .map((c) => c.name),
+    );
+    for (const column of SEGMENT_COLUMNS) {
+      if (!columns.has(column)) db.exec(`ALTER TABLE event_blocks ADD COLUMN ${column} INTEGER`);
+    }
+    // The newest and the oldest block in a segment, without walking blocks kept in rows (a log moved
+    // from rows, or rewritten by retention).
+    db.exec(
+      'CREATE INDEX IF NOT EXISTS event_blocks_logged ON event_blocks(first_seq) WHERE segment IS NOT NULL',
+    );
     this.statements = {
       // The block holding `from` (the last starting at or before it) and every block after it.
       read: db.prepare<[number, number], BlockRow>(
-        `SELECT first_seq, stored_at, payload FROM event_blocks WHERE first_seq >= COALESCE(
+        `SELECT first_seq, stored_at, payload, segment, payload_at, payload_length FROM event_blocks WHERE first_seq >= COALESCE(
            (SELECT first_seq FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), ?)
          ORDER BY first_seq`,
       ),
@@ -68,6 +140,16 @@ export class EventBlocks {
       deleteBefore: db.prepare<[number]>('DELETE FROM event_blocks WHERE first_seq < ?'),
       deleteBlock: db.prepare<[number]>('DELETE FROM event_blocks WHERE first_seq = ?'),
       insert: db.prepare(INSERT_BLOCK),
+      insertLogged: db.prepare(INSERT_LOGGED_BLOCK),
+      lastLogged: db.prepare<[], LoggedRow>(
+        `SELECT first_seq, last_seq, keys, segment, payload_at, payload_length, crc FROM event_blocks
+         WHERE segment IS NOT NULL ORDER BY first_seq DESC LIMIT 1`,
+      ),
+      firstLoggedSegment: db.prepare<[], { segment: number }>(
+        'SELECT segment FROM event_blocks WHERE segment IS NOT NULL ORDER BY first_seq LIMIT 1',
+      ),
+      getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       sizes: db.prepare<[], { first_seq: number; last_seq: number; bytes: number }>(
         'SELECT first_seq, last_seq, bytes FROM event_blocks ORDER BY first_seq',
       ),
@@ -77,12 +159,57 @@ export class EventBlocks {
     };
   }
 
+  /**
+   * Makes the index whole after a crash (call once on open, before anything reads it). The last
+   * indexed block must have its record (with `buffered` durability a machine crash can keep an index
+   * row and lose its record: such rows go); then the records written after the last indexed one (their
+   * group synced, the process killed before its index row was written) are indexed. `highWater` is
+   * the highest sequence ever assigned that the index or `meta` knows.
+   */
+  recover(highWater: () => number): void {
+    const { lastLogged, deleteBlock, insertLogged, getMeta } = this.statements;
+    this.db.transaction(() => {
+      for (let last = lastLogged.get(); last !== undefined; last = lastLogged.get()) {
+        const location = { segment: last.segment, payloadAt: last.payload_at, crc: last.crc };
+        if (this.log.holds(last.first_seq, last.keys.byteLength, last.payload_length, location)) break;
+        deleteBlock.run(last.first_seq);
+      }
+      const last = lastLogged.get();
+      const saved = getMeta.get('log_segment')?.value;
+      const fromMeta: LogPosition | undefined =
+        saved === undefined
+          ? undefined
+          : {
+              segment: saved,
+              end: getMeta.get('log_end')?.value ?? 0,
+              crc: getMeta.get('log_crc')?.value ?? 0,
+            };
+      const fromIndex = last === undefined ? undefined : endOf(last);
+      const from =
+        fromIndex === undefined ||
+        (fromMeta !== undefined &&
+          (fromMeta.segment > fromIndex.segment ||
+            (fromMeta.segment === fromIndex.segment && fromMeta.end > fromIndex.end)))
+          ? fromMeta
+          : fromIndex;
+      this.log.recover(from, highWater() + 1, ({ row, location }) => {
+        insertLogged.run(...loggedBlockParams(row, location));
+      });
+    })();
+  }
+
+  /** A block's payload, from its row or from its segment. */
+  private payloadOf(block: Pick<BlockRow, 'payload' | 'segment' | 'payload_at' | 'payload_length'>): Buffer {
+    if (block.segment === null) return block.payload;
+    return this.log.readPayload(block.segment, block.payload_at ?? 0, block.payload_length ?? 0);
+  }
+
   /** Events with `sequence >= from`, at most `limit`, decoding only the blocks that hold them. */
   read(from: number, limit: number): StoredEvent[] {
     const out: StoredEvent[] = [];
     if (limit <= 0) return out;
     for (const block of this.statements.read.iterate(from, from)) {
-      decodeBlock(block.payload, block.first_seq, block.stored_at, from, limit, out);
+      decodeBlock(this.payloadOf(block), block.first_seq, block.stored_at, from, limit, out);
       if (out.length >= limit) break;
     }
     return out;
@@ -111,7 +238,7 @@ export class EventBlocks {
   keyAt(sequence: number): string | undefined {
     const block = this.statements.holding.get(sequence);
     if (block === undefined || block.last_seq < sequence) return undefined;
-    return keyInBlock(block.payload, sequence - block.first_seq);
+    return keyInBlock(this.payloadOf(block), sequence - block.first_seq);
   }
 
   /** Feeds the dedupe hashes of every event from the block starting at `from` on. */
@@ -132,7 +259,7 @@ export class EventBlocks {
         continue;
       }
       const whole = this.statements.holding.get(block.first_seq) as BlockRow;
-      const sizes = eventSizes(whole.payload);
+      const sizes = eventSizes(this.payloadOf(whole));
       for (let i = 0; i < sizes.length; i++) {
         left -= sizes[i] as number;
         if (left <= 0) return block.first_seq + i + 1;
@@ -149,10 +276,18 @@ export class EventBlocks {
   deleteBefore(cutoff: number): { events: number; bytes: number } {
     let events = 0;
     let bytes = 0;
+    // Where the log ends, kept for recovery in case this deletes every block that says so.
+    const lastLogged = this.statements.lastLogged.get();
+    if (lastLogged !== undefined) {
+      const end = endOf(lastLogged);
+      this.statements.setMeta.run('log_segment', end.segment);
+      this.statements.setMeta.run('log_end', end.end);
+      this.statements.setMeta.run('log_crc', end.crc);
+    }
     const straddling = this.statements.holding.get(cutoff - 1);
     if (straddling !== undefined && straddling.last_seq >= cutoff) {
       const drop = cutoff - straddling.first_seq;
-      const kept = dropFromBlock(straddling.payload, straddling.keys, drop);
+      const kept = dropFromBlock(this.payloadOf(straddling), straddling.keys, drop);
       this.statements.deleteBlock.run(straddling.first_seq);
       this.statements.insert.run(
         cutoff,
@@ -170,6 +305,12 @@ export class EventBlocks {
     bytes += whole?.bytes ?? 0;
     this.statements.deleteBefore.run(cutoff);
     return { events, bytes };
+  }
+
+  /** Deletes the segment files no indexed block needs any more (after `deleteBefore` committed). */
+  removeUnusedSegments(): void {
+    const first = this.statements.firstLoggedSegment.get()?.segment;
+    this.log.removeBelow(first ?? Number.MAX_SAFE_INTEGER);
   }
 }
 

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { BlockEncoder } from './block-codec.js';
+import type { StoredEvent } from '../types.js';
+import { BlockEncoder, decodeBlock } from './block-codec.js';
 import { EVENT_BLOCKS_SCHEMA } from './event-blocks.js';
 import { threadWriter } from './event-writer.js';
+import { SegmentLog } from './segment-log.js';
 
 /** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
 const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', import.meta.url);
@@ -27,13 +29,15 @@ describe('the writer thread', () => {
     expect([child.stdout, child.signal, child.status]).toEqual(['opened\n', null, 0]);
   });
 
-  it("moves a group's buffers to the thread and back instead of copying them, and commits every block", async () => {
+  it("moves a group's buffers to the thread and back instead of copying them, and writes and indexes every block", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-writer-'));
     const file = path.join(dir, 'default.db');
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.exec(EVENT_BLOCKS_SCHEMA);
-    const writer = threadWriter({ file, synchronous: 'FULL', busyTimeoutMs: 2000, script: WRITER_SCRIPT });
+    const log = new SegmentLog({ dir: path.join(dir, 'default.segments'), sync: true });
+    log.recover(undefined, 1, () => undefined);
+    const writer = threadWriter({ file, sync: true, busyTimeoutMs: 2000, script: WRITER_SCRIPT });
     const encoder = new BlockEncoder();
     const data = new Uint8Array(40_000).fill(0x61);
     for (let sequence = 1; sequence <= 5; sequence++) {
@@ -42,14 +46,28 @@ describe('the writer thread', () => {
     const blocks = encoder.finish();
     expect(blocks.length).toBeGreaterThan(1);
     const bytes = blocks.reduce((sum, block) => sum + block[5].byteLength, 0);
-    await writer.write(blocks);
+    const group = log.place(blocks);
+    await writer.write(group);
     // Posted with a transfer list: the event loop's views are detached, nothing was cloned.
     for (const block of blocks) expect([block[4].byteLength, block[5].byteLength]).toEqual([0, 0]);
+    expect(group.headers.byteLength).toBe(0);
     const stored = db
-      .prepare('SELECT COUNT(*) AS blocks, SUM(LENGTH(payload)) AS bytes FROM event_blocks')
+      .prepare('SELECT COUNT(*) AS blocks, SUM(payload_length) AS bytes FROM event_blocks')
       .get() as { blocks: number; bytes: number };
     expect(stored).toEqual({ blocks: blocks.length, bytes });
+    // Each payload is in the segment where the index says.
+    const rows = db
+      .prepare('SELECT first_seq, segment, payload_at, payload_length FROM event_blocks ORDER BY first_seq')
+      .all() as Array<{ first_seq: number; segment: number; payload_at: number; payload_length: number }>;
+    const events: StoredEvent[] = [];
+    for (const row of rows) {
+      const payload = log.readPayload(row.segment, row.payload_at, row.payload_length);
+      decodeBlock(payload, row.first_seq, 1_000, 1, 100, events);
+    }
+    expect(events.map((stored) => stored.sequence)).toEqual([1, 2, 3, 4, 5]);
+    for (const stored of events) expect(Buffer.from(stored.event.data ?? []).equals(data)).toBe(true);
     await writer.close();
+    await log.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });

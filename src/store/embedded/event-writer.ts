@@ -1,25 +1,40 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { EventBlockRow } from './block-codec.js';
 import { blockBuffers } from './block-codec.js';
-import { INSERT_BLOCK } from './event-blocks.js';
+import { INSERT_LOGGED_BLOCK, indexGroup } from './event-blocks.js';
+import type { PlacedGroup, SegmentLog } from './segment-log.js';
 
-/** Writes the blocks of a group in one transaction: durable when the promise resolves. */
+/**
+ * Writes a placed group: its records to the segment (synced with `--durability fsync`), then its index
+ * rows in one transaction. Durable when the promise resolves.
+ */
 export interface EventWriter {
-  write(blocks: readonly EventBlockRow[]): Promise<void>;
+  write(group: PlacedGroup): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Writes on the calling thread, with the store's own connection (the default). */
-export function inlineWriter(db: Database.Database): EventWriter {
-  const insert = db.prepare(INSERT_BLOCK);
-  const writeAll = db.transaction((blocks: readonly EventBlockRow[]) => {
-    for (const block of blocks) insert.run(...block);
-  });
+/**
+ * Writes on the calling thread, with the store's own connection (the default).
+ *
+ * @remarks The index commit skips SQLite's own `fsync` (`synchronous = NORMAL` for that transaction):
+ * the records it points at are synced already, and recovery re-indexes them from the segment if a
+ * machine crash loses the commit. The connection's other writes (cursors, subscriptions) keep `FULL`.
+ */
+export function inlineWriter(db: Database.Database, log: SegmentLog, durable: boolean): EventWriter {
+  const insert = db.prepare(INSERT_LOGGED_BLOCK);
+  const relaxed = durable ? db.prepare('PRAGMA synchronous = NORMAL') : undefined;
+  const strict = durable ? db.prepare('PRAGMA synchronous = FULL') : undefined;
+  const index = db.transaction((group: PlacedGroup) => indexGroup(insert, group));
   return {
-    write(blocks) {
+    write(group) {
       try {
-        writeAll(blocks);
+        log.write(group);
+        relaxed?.run();
+        try {
+          index(group);
+        } finally {
+          strict?.run();
+        }
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -31,7 +46,8 @@ export function inlineWriter(db: Database.Database): EventWriter {
 
 export interface WriterThreadOptions {
   readonly file: string;
-  readonly synchronous: 'FULL' | 'NORMAL';
+  /** `fdatasync` each group's records. */
+  readonly sync: boolean;
   readonly busyTimeoutMs: number;
   /** The compiled `writer-thread.js` (tests running from TypeScript sources point at the build). */
   readonly script?: URL;
@@ -46,7 +62,7 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
   const worker = new Worker(options.script ?? new URL('./writer-thread.js', import.meta.url), {
     workerData: {
       file: options.file,
-      synchronous: options.synchronous,
+      sync: options.sync,
       busyTimeoutMs: options.busyTimeoutMs,
     },
   });
@@ -69,12 +85,16 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
   // kept a broker that failed to start from exiting (with `--store-writer thread`, or `auto`).
   worker.unref();
   return {
-    write(blocks) {
+    write(group) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        // Moved, not copied: the group's buffers are fresh from `BlockEncoder.finish` and read by no one else.
-        worker.postMessage({ id, blocks }, blockBuffers(blocks));
+        // Moved, not copied: the group's buffers are fresh from `BlockEncoder.finish` and
+        // `SegmentLog.place`, and read by no one else.
+        worker.postMessage({ id, group }, [
+          ...blockBuffers(group.blocks),
+          group.headers.buffer as ArrayBuffer,
+        ]);
       });
     },
     async close() {

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -284,11 +284,12 @@ describe('embedded store', () => {
     store = open();
     expect(await counts(store)).toEqual(truth(store.file));
     // Appended after the last saved counts and never closed: a copy of the files taken now is what a
-    // crash leaves behind (the WAL holds every commit).
+    // crash leaves behind (the WAL holds every index commit, the segments every record).
     await store.append(Array.from({ length: 20 }, (_, j) => ({ event: sampleEvent(`b${j}`) })));
     for (const name of ['default.db', 'default.db-wal']) {
       copyFileSync(path.join(dir, name), path.join(crashDir, name));
     }
+    cpSync(path.join(dir, 'default.segments'), path.join(crashDir, 'default.segments'), { recursive: true });
     await store.close();
     store = open(crashDir);
     expect(await counts(store)).toEqual(truth(store.file));

@@ -22,6 +22,8 @@ import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventWriter } from './event-writer.js';
 import { BlockEncoder, eventSize } from './block-codec.js';
 import { EventBlocks, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
+import { SegmentLog } from './segment-log.js';
+import type { PlacedGroup } from './segment-log.js';
 import { EmbeddedDeadLetters } from './dead-letters.js';
 
 export type Durability = 'fsync' | 'buffered';
@@ -183,6 +185,8 @@ export class EmbeddedEventStore implements EventStore {
   /** Commits on a worker thread; none with `inline`, or `auto` on one core. */
   private readonly threadWriter: EventWriter | undefined;
   private readonly blocks: EventBlocks;
+  /** The segment files holding the blocks' payloads (`<broker>.segments/`). */
+  private readonly log: SegmentLog;
   private readonly deadLetters: EmbeddedDeadLetters;
   /** Builds the blocks of the group being prepared. */
   private readonly encoder = new BlockEncoder();
@@ -218,12 +222,17 @@ export class EmbeddedEventStore implements EventStore {
     };
     this.db = new Database(this.file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${(options.durability ?? 'fsync') === 'fsync' ? 'FULL' : 'NORMAL'}`);
+    const durable = (options.durability ?? 'fsync') === 'fsync';
+    this.db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
     this.db.exec(SCHEMA);
     const db = this.db;
     db.exec('DROP TABLE IF EXISTS dedupe');
-    this.blocks = new EventBlocks(db);
+    this.log = new SegmentLog({
+      dir: path.join(options.dataDir, `${options.brokerName ?? 'default'}.segments`),
+      sync: durable,
+    });
+    this.blocks = new EventBlocks(db, this.log);
     this.deadLetters = new EmbeddedDeadLetters(db);
     // A database written before blocks (one `events` row per event) is moved into blocks once.
     const insertBlock = db.prepare(INSERT_BLOCK);
@@ -244,6 +253,7 @@ export class EmbeddedEventStore implements EventStore {
     const meta = db
       .prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'last_sequence'")
       .get();
+    this.blocks.recover(() => Math.max(meta?.value ?? 0, this.blocks.last() ?? 0));
     this.lastSequence = Math.max(meta?.value ?? 0, this.blocks.last() ?? 0);
     this.committedSequence = this.lastSequence;
     this.recentFirst = this.lastSequence + 1;
@@ -253,12 +263,12 @@ export class EmbeddedEventStore implements EventStore {
     this.threadWriter = threaded
       ? threadWriter({
           file: this.file,
-          synchronous: (options.durability ?? 'fsync') === 'fsync' ? 'FULL' : 'NORMAL',
+          sync: durable,
           busyTimeoutMs: options.busyTimeoutMs ?? 2000,
           ...(options.writerScript === undefined ? {} : { script: options.writerScript }),
         })
       : undefined;
-    this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(db);
+    this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(db, this.log, durable);
     const totals = this.countEvents();
     this.eventCount = totals.events;
     this.totalBytes = totals.bytes;
@@ -378,18 +388,26 @@ export class EmbeddedEventStore implements EventStore {
     this.preparing = [];
     const blocks = this.encoder.finish();
     const writer = this.writerFor(holdsBatch);
-    const written = blocks.length === 0 ? Promise.resolve() : writer.write(blocks);
+    let group: PlacedGroup | undefined;
+    let written: Promise<void>;
+    try {
+      group = blocks.length === 0 ? undefined : this.log.place(blocks);
+      written = group === undefined ? Promise.resolve() : writer.write(group);
+    } catch (error) {
+      written = Promise.reject(error);
+    }
     this.flushing = written
       .then(
         () => {
-          if (blocks.length > 0) this.commits++;
-          if (blocks.length > 0 && writer === this.threadWriter) this.threadCommits++;
+          if (group !== undefined) this.commits++;
+          if (group !== undefined && writer === this.threadWriter) this.threadCommits++;
           this.committedSequence = this.lastSequence;
           this.remember(appended);
           batch.forEach((request, i) => request.resolve(results[i] ?? []));
           if (this.committedSequence > startSequence) this.waiters.notify(this.committedSequence);
         },
         (cause: unknown) => {
+          if (group !== undefined) this.log.rewind(group);
           this.lastSequence = startSequence;
           this.totalBytes = startBytes;
           this.eventCount = startCount;
@@ -651,6 +669,7 @@ export class EmbeddedEventStore implements EventStore {
       this.totalBytes = bytesBefore;
       throw error;
     }
+    this.blocks.removeUnusedSegments();
     if (cutoff > this.recentFirst) {
       const drop = Math.min(this.recent.length, cutoff - this.recentFirst);
       this.recent = this.recent.slice(drop);
@@ -674,6 +693,7 @@ export class EmbeddedEventStore implements EventStore {
     this.closed = true;
     await this.threadWriter?.close();
     await this.inlineWriter?.close();
+    await this.log.close();
     if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
     this.waiters.abortAll();
     this.db.close();

@@ -1,30 +1,39 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { EventBlockRow } from './block-codec.js';
 import { blockBuffers } from './block-codec.js';
-import { INSERT_BLOCK } from './event-blocks.js';
+import { INSERT_LOGGED_BLOCK, indexGroup } from './event-blocks.js';
+import type { PlacedGroup } from './segment-log.js';
+import { writeGroup } from './segment-log.js';
 
-/** The store's writer thread: one connection, one transaction per message, an answer after commit. */
-const { file, synchronous, busyTimeoutMs } = workerData as {
+/**
+ * The store's writer thread: a group's records to its segment (synced when `sync`), then its index rows
+ * in one transaction of its own connection, then an answer. The index commit needs no `fsync` of its
+ * own (see `inlineWriter`).
+ */
+const { file, sync, busyTimeoutMs } = workerData as {
   file: string;
-  synchronous: string;
+  sync: boolean;
   busyTimeoutMs: number;
 };
 const db = new Database(file);
 db.pragma('journal_mode = WAL');
-db.pragma(`synchronous = ${synchronous}`);
+db.pragma('synchronous = NORMAL');
 db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-const insert = db.prepare(INSERT_BLOCK);
-const writeAll = db.transaction((blocks: readonly EventBlockRow[]) => {
-  for (const block of blocks) insert.run(...block);
-});
+const insert = db.prepare(INSERT_LOGGED_BLOCK);
+const index = db.transaction((group: PlacedGroup) => indexGroup(insert, group));
+const segments = new Map<string, number>();
 
-parentPort?.on('message', (message: { id: number; blocks: EventBlockRow[] }) => {
+parentPort?.on('message', (message: { id: number; group: PlacedGroup }) => {
+  const { group } = message;
   try {
-    writeAll(message.blocks);
+    writeGroup(segments, group, sync);
+    index(group);
     // The buffers go back to the event loop, whose frequent collections free them: this thread allocates
     // so little that garbage buffers waited here for V8's external-memory limit (~50 MB more RSS).
-    parentPort?.postMessage({ id: message.id }, blockBuffers(message.blocks));
+    parentPort?.postMessage({ id: message.id }, [
+      ...blockBuffers(group.blocks),
+      group.headers.buffer as ArrayBuffer,
+    ]);
   } catch (error) {
     const { message: text, code } = error as { message: string; code?: string };
     parentPort?.postMessage({ id: message.id, error: { message: text, code } });
