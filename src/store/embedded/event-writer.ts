@@ -98,7 +98,13 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
       });
     },
     async close() {
-      await worker.terminate();
+      // The thread closes its segment and its connection itself (a terminated thread's file descriptors
+      // would stay open in the process), then exits; terminated only if it does not within a moment.
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ close: true });
+      const timer = setTimeout(() => void worker.terminate(), 2_000);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { blockBuffers } from './block-codec.js';
 import { INSERT_LOGGED_BLOCK, indexGroup } from './event-blocks.js';
 import type { PlacedGroup } from './segment-log.js';
-import { writeGroup } from './segment-log.js';
+import { closeSegments, writeGroup } from './segment-log.js';
 
 /**
  * The store's writer thread: a group's records to its segment (synced when `sync`), then its index rows
@@ -23,7 +23,13 @@ const insert = db.prepare(INSERT_LOGGED_BLOCK);
 const index = db.transaction((group: PlacedGroup) => indexGroup(insert, group));
 const segments = new Map<string, number>();
 
-parentPort?.on('message', (message: { id: number; group: PlacedGroup }) => {
+parentPort?.on('message', (message: { id: number; group: PlacedGroup } | { close: true }) => {
+  if ('close' in message) {
+    closeSegments(segments);
+    db.close();
+    parentPort?.close();
+    return;
+  }
   const { group } = message;
   try {
     writeGroup(segments, group, sync);
