@@ -1,24 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DataKind } from '../../cloudevents/index.js';
 import { sampleEvent } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
+import { tempDirs } from '../../testing/temp-dirs.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
 import { EVENT_BLOCKS_SCHEMA, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function dataDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'herald-blocks-'));
-  dirs.push(dir);
-  return dir;
-}
+const dataDir = tempDirs('herald-blocks-');
 
 function open(dir: string, options: Partial<ConstructorParameters<typeof EmbeddedEventStore>[0]> = {}) {
   return new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0, ...options });

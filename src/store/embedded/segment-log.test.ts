@@ -1,21 +1,12 @@
-import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync, truncateSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventBlockRow } from './block-codec.js';
+import { tempDirs } from '../../testing/temp-dirs.js';
 import { RECORD_HEADER_BYTES, SegmentLog } from './segment-log.js';
 import type { PlacedGroup, RecoveredBlock } from './segment-log.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function newDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'herald-segments-'));
-  dirs.push(dir);
-  return dir;
-}
+const newDir = tempDirs('herald-segments-');
 
 /** A block of `count` events from `first`, its payload `bytes` long and filled with `fill`. */
 function block(first: number, count: number, bytes: number, fill: number): EventBlockRow {
@@ -31,6 +22,13 @@ function recovered(dir: string, next = 1): { log: SegmentLog; blocks: RecoveredB
 }
 
 const firsts = (blocks: readonly RecoveredBlock[]) => blocks.map((b) => b.row[0]);
+
+/** A fresh log in `dir` holding one group: sequence 1. */
+function logOfOne(dir: string): SegmentLog {
+  const { log } = recovered(dir);
+  log.write(log.place([block(1, 1, 200, 1)]));
+  return log;
+}
 
 describe('segment log', () => {
   it('recovers every whole group in order, across segments, with each payload where it says', async () => {
@@ -65,8 +63,7 @@ describe('segment log', () => {
 
   it('leaves out a group cut short, whole: a batch is stored all or nothing', async () => {
     const dir = newDir();
-    const { log } = recovered(dir);
-    log.write(log.place([block(1, 1, 200, 1)]));
+    const log = logOfOne(dir);
     const torn = log.place([block(2, 2, 4_000, 2), block(4, 2, 4_000, 3)]);
     log.write(torn);
     await log.close();
@@ -85,8 +82,7 @@ describe('segment log', () => {
 
   it('does not take a record left over from an undone group, even one that would fit the sequence', async () => {
     const dir = newDir();
-    const { log } = recovered(dir);
-    log.write(log.place([block(1, 1, 200, 1)]));
+    const log = logOfOne(dir);
     // Written, then undone (its index commit failed): the same sequences are written again after it.
     const undone = log.place([block(2, 2, 300, 2), block(4, 3, 300, 3)]);
     log.write(undone);

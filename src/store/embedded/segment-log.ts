@@ -235,7 +235,8 @@ export class SegmentLog {
     this.position = position;
     this.crc = crc;
     this.capacity = segment === 0 ? 0 : this.sizeOf(segment);
-    this.prepareSpare();
+    // The first spare is prepared when the first group is placed, not here: a store opened only to
+    // be read creates no files behind its caller's back.
   }
 
   private sizeOf(segment: number): number {
