@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../types.js';
@@ -27,6 +28,28 @@ describe('the writer thread', () => {
     const child = spawnSync(process.execPath, [script], { timeout: 20_000, encoding: 'utf8' });
     rmSync(dir, { recursive: true, force: true });
     expect([child.stdout, child.signal, child.status]).toEqual(['opened\n', null, 0]);
+  });
+
+  it('refuses groups at once, and closes at once, when the thread is gone', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-writer-'));
+    const script = path.join(dir, 'gone.mjs');
+    writeFileSync(script, "throw new Error('the thread failed to start');\n");
+    const writer = threadWriter({
+      file: path.join(dir, 'default.db'),
+      sync: true,
+      busyTimeoutMs: 2000,
+      script: pathToFileURL(script),
+    });
+    const log = new SegmentLog({ dir: path.join(dir, 'default.segments'), sync: true });
+    log.recover(undefined, 1, () => undefined);
+    const group = log.place([[1, 1, 1_000, 10, new Uint8Array(4), new Uint8Array(10)]]);
+    // The first write may be posted before the thread is known to be gone: it fails with the thread.
+    await expect(writer.write(group)).rejects.toThrow(/writer thread/);
+    const again = log.place([[1, 1, 1_000, 10, new Uint8Array(4), new Uint8Array(10)]]);
+    await expect(writer.write(again)).rejects.toMatchObject({ code: 'HERALD_WRITER_EXITED' });
+    await writer.close(); // returns: the test's timeout fails it otherwise
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("moves a group's buffers to the thread and back instead of copying them, and writes and indexes every block", async () => {

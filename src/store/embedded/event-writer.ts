@@ -67,6 +67,7 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
     },
   });
   let nextId = 0;
+  let exited = false;
   const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   worker.on('message', (message: { id: number; error?: { message: string; code?: string } }) => {
     const entry = waiting.get(message.id);
@@ -75,17 +76,39 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
     if (message.error === undefined) entry.resolve();
     else entry.reject(Object.assign(new Error(message.error.message), { code: message.error.code }));
   });
-  const failAll = (error: Error) => {
-    for (const entry of waiting.values()) entry.reject(error);
+  // A group in flight when the thread fails may or may not be written and indexed: its error says so,
+  // and the store stops writing (`outcomeUnknown`) instead of writing the next group in its place.
+  const failAll = (cause: Error) => {
+    for (const entry of waiting.values()) {
+      entry.reject(
+        Object.assign(new Error(`the store writer thread failed: ${cause.message}`), {
+          cause,
+          outcomeUnknown: true,
+        }),
+      );
+    }
     waiting.clear();
   };
-  worker.on('error', failAll);
-  worker.on('exit', () => failAll(new Error('the store writer thread exited')));
+  // An uncaught error ends the thread ('exit' follows).
+  worker.on('error', (error) => {
+    exited = true;
+    failAll(error);
+  });
+  worker.on('exit', () => {
+    exited = true;
+    failAll(new Error('the store writer thread exited'));
+  });
   // After the listeners: adding a 'message' listener refs the worker's port again, and a ref'd port
   // kept a broker that failed to start from exiting (with `--store-writer thread`, or `auto`).
   worker.unref();
   return {
     write(group) {
+      // Never posted, so never written: the store undoes the group and answers 503.
+      if (exited) {
+        return Promise.reject(
+          Object.assign(new Error('the store writer thread exited'), { code: 'HERALD_WRITER_EXITED' }),
+        );
+      }
       const id = nextId++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
@@ -98,12 +121,13 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
       });
     },
     async close() {
+      if (exited) return;
       // The thread closes its segment and its connection itself (a terminated thread's file descriptors
-      // would stay open in the process), then exits; terminated only if it does not within a moment.
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      // would stay open in the process), then exits; terminated if it does not within a moment.
+      const gone = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
       worker.postMessage({ close: true });
       const timer = setTimeout(() => void worker.terminate(), 2_000);
-      await exited;
+      await gone;
       clearTimeout(timer);
     },
   };

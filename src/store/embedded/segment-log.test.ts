@@ -101,6 +101,25 @@ describe('segment log', () => {
     await again.log.close();
   });
 
+  it('finds a group beyond a segment whose only group was undone', async () => {
+    const dir = newDir();
+    const log = logOfOne(dir);
+    // No spare is ready yet: the group opens a segment of its own size, and is undone there.
+    const undone = log.place([block(2, 1, 100, 2)]);
+    expect(undone.segment).toBe(2);
+    log.write(undone);
+    log.rewind(undone);
+    // Larger than what is left of that segment: it opens the next one.
+    const redone = log.place([block(2, 1, 5_000, 3)]);
+    expect(redone.segment).toBe(3);
+    log.write(redone);
+    await log.close();
+    const again = recovered(dir);
+    expect(firsts(again.blocks)).toEqual([1, 2]);
+    expect(again.blocks[1]?.row[5].byteLength).toBe(5_000);
+    await again.log.close();
+  });
+
   it('refuses groups once an undone group could not be erased, until it recovers', async () => {
     const dir = newDir();
     const { log } = recovered(dir);

@@ -45,6 +45,10 @@ const COUNT_MASK = 0x7fff_ffff;
 const FIRST_SEGMENT_BYTES = 1 << 20;
 const MAX_SEGMENT_BYTES = 64 << 20;
 const ZEROS = new Uint8Array(1 << 20);
+/** How long after a failed spare the next one is tried. */
+const SPARE_RETRY_MS = 1_000;
+/** Segments kept open for reading at most (a replay of a long log reads many, once each). */
+const OPEN_READERS = 32;
 
 /** The end of the last record: where the next one goes, and the checksum it continues. */
 export interface LogPosition {
@@ -161,6 +165,8 @@ export class SegmentLog {
   private spare: { file: string; capacity: number } | undefined;
   private preparing: Promise<void> | undefined;
   private nextSpareBytes = FIRST_SEGMENT_BYTES;
+  /** After a spare failed to be prepared, none is tried before this time. */
+  private spareRetryAt = 0;
   private spareCount = 0;
   private broken: Error | undefined;
   private closed = false;
@@ -174,7 +180,8 @@ export class SegmentLog {
   constructor(options: SegmentLogOptions) {
     this.dir = options.dir;
     this.sync = options.sync;
-    mkdirSync(this.dir, { recursive: true });
+    // A new directory's entry is synced too, or a machine crash could lose the segments with it.
+    if (mkdirSync(this.dir, { recursive: true }) !== undefined) syncDirectory(path.dirname(this.dir));
   }
 
   fileOf(segment: number): string {
@@ -210,9 +217,13 @@ export class SegmentLog {
     for (;;) {
       let record = this.readRecord(at.segment, at.position, crc, expected);
       if (record === undefined && group.length === 0) {
-        // A group that did not fit went to the next segment, from its start.
-        const next = present.find((n) => n > at.segment);
-        record = next === undefined ? undefined : this.readRecord(next, 0, crc, expected);
+        // A group that did not fit went to a later segment, from its start: the next one, or one after
+        // it when a group that opened the next one was undone (its first header erased).
+        for (const next of present) {
+          if (next <= at.segment) continue;
+          record = this.readRecord(next, 0, crc, expected);
+          if (record !== undefined) break;
+        }
       }
       if (record === undefined) break;
       group.push(record);
@@ -246,14 +257,23 @@ export class SegmentLog {
 
   private reader(segment: number): number | undefined {
     let fd = this.readers.get(segment);
-    if (fd === undefined) {
-      try {
-        fd = openSync(this.fileOf(segment), 'r');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw error;
-      }
+    if (fd !== undefined) {
+      // Most recently used last: the map's first entry is the one to close.
+      this.readers.delete(segment);
       this.readers.set(segment, fd);
+      return fd;
+    }
+    try {
+      fd = openSync(this.fileOf(segment), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    this.readers.set(segment, fd);
+    if (this.readers.size > OPEN_READERS) {
+      const [oldest, oldestFd] = this.readers.entries().next().value as [number, number];
+      closeSync(oldestFd);
+      this.readers.delete(oldest);
     }
     return fd;
   }
@@ -417,6 +437,14 @@ export class SegmentLog {
     }
   }
 
+  /**
+   * Stops the log: a group whose write may or may not have happened (the writer thread failed) cannot be
+   * undone, so nothing more is written until the broker restarts and recovers what is there.
+   */
+  fail(error: Error): void {
+    this.broken ??= error;
+  }
+
   /** Moves to the next segment: the spare when it is ready and large enough, else a new empty file. */
   private startSegment(total: number): void {
     const segment = this.segment + 1;
@@ -441,8 +469,8 @@ export class SegmentLog {
   /** Fills a spare segment with zeros and syncs it, off the event loop, unless one is ready or coming. */
   private prepareSpare(): void {
     if (this.spare !== undefined || this.preparing !== undefined || this.closed) return;
+    if (Date.now() < this.spareRetryAt) return;
     const bytes = this.nextSpareBytes;
-    this.nextSpareBytes = Math.min(bytes * 4, MAX_SEGMENT_BYTES);
     const file = path.join(this.dir, `spare-${this.spareCount++}.tmp`);
     this.preparing = (async () => {
       const handle = await open(file, 'w');
@@ -456,8 +484,14 @@ export class SegmentLog {
       }
       if (this.closed) rmSync(file, { force: true });
       else this.spare = { file, capacity: bytes };
+      this.nextSpareBytes = Math.min(bytes * 4, MAX_SEGMENT_BYTES);
     })()
-      .catch(() => undefined)
+      .catch(() => {
+        // A full or failing disk: the part written goes, and the next try waits (groups meanwhile
+        // start segments without a spare, only slower).
+        rmSync(file, { force: true });
+        this.spareRetryAt = Date.now() + SPARE_RETRY_MS;
+      })
       .finally(() => {
         this.preparing = undefined;
       });

@@ -145,7 +145,16 @@ function retainable(event: CloudEvent): CloudEvent {
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return (
-    code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR'
+    code === 'SQLITE_BUSY' ||
+    code === 'SQLITE_LOCKED' ||
+    code === 'SQLITE_FULL' ||
+    code === 'SQLITE_IOERR' ||
+    // The segment's write or sync, or a writer thread that is gone.
+    code === 'ENOSPC' ||
+    code === 'EDQUOT' ||
+    code === 'EIO' ||
+    code === 'HERALD_WRITER_EXITED' ||
+    (error as { outcomeUnknown?: boolean }).outcomeUnknown === true
   );
 }
 
@@ -407,7 +416,11 @@ export class EmbeddedEventStore implements EventStore {
           if (this.committedSequence > startSequence) this.waiters.notify(this.committedSequence);
         },
         (cause: unknown) => {
-          if (group !== undefined) this.log.rewind(group);
+          if (group !== undefined) {
+            if ((cause as { outcomeUnknown?: boolean }).outcomeUnknown === true)
+              this.log.fail(cause as Error);
+            else this.log.rewind(group);
+          }
           this.lastSequence = startSequence;
           this.totalBytes = startBytes;
           this.eventCount = startCount;

@@ -16,9 +16,10 @@ const { file, sync, busyTimeoutMs } = workerData as {
   busyTimeoutMs: number;
 };
 const db = new Database(file);
+// First, so that the pragmas after it wait for a lock the event loop's connection holds.
+db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-db.pragma(`busy_timeout = ${busyTimeoutMs}`);
 const insert = db.prepare(INSERT_LOGGED_BLOCK);
 const index = db.transaction((group: PlacedGroup) => indexGroup(insert, group));
 const segments = new Map<string, number>();
@@ -34,14 +35,15 @@ parentPort?.on('message', (message: { id: number; group: PlacedGroup } | { close
   try {
     writeGroup(segments, group, sync);
     index(group);
-    // The buffers go back to the event loop, whose frequent collections free them: this thread allocates
-    // so little that garbage buffers waited here for V8's external-memory limit (~50 MB more RSS).
-    parentPort?.postMessage({ id: message.id }, [
-      ...blockBuffers(group.blocks),
-      group.headers.buffer as ArrayBuffer,
-    ]);
   } catch (error) {
     const { message: text, code } = error as { message: string; code?: string };
     parentPort?.postMessage({ id: message.id, error: { message: text, code } });
+    return;
   }
+  // The buffers go back to the event loop, whose frequent collections free them: this thread allocates
+  // so little that garbage buffers waited here for V8's external-memory limit (~50 MB more RSS).
+  parentPort?.postMessage({ id: message.id }, [
+    ...blockBuffers(group.blocks),
+    group.headers.buffer as ArrayBuffer,
+  ]);
 });
