@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { HeraldError } from '../../errors/index.js';
 import { blockBuffers } from './block-codec.js';
 import { INSERT_LOGGED_BLOCK, indexGroup } from './event-blocks.js';
 import type { PlacedGroup, SegmentLog } from './segment-log.js';
@@ -106,7 +107,7 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
       // Never posted, so never written: the store undoes the group and answers 503.
       if (exited) {
         return Promise.reject(
-          Object.assign(new Error('the store writer thread exited'), { code: 'HERALD_WRITER_EXITED' }),
+          new HeraldError('HERALD_STORE_UNAVAILABLE', 'the store writer thread exited', { retryAfter: 1 }),
         );
       }
       const id = nextId++;

@@ -149,11 +149,10 @@ function isBusy(error: unknown): boolean {
     code === 'SQLITE_LOCKED' ||
     code === 'SQLITE_FULL' ||
     code === 'SQLITE_IOERR' ||
-    // The segment's write or sync, or a writer thread that is gone.
+    // The segment's write or sync, or a writer thread that failed with a group in flight.
     code === 'ENOSPC' ||
     code === 'EDQUOT' ||
     code === 'EIO' ||
-    code === 'HERALD_WRITER_EXITED' ||
     (error as { outcomeUnknown?: boolean }).outcomeUnknown === true
   );
 }
