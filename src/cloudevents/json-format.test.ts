@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBatch, parseStructured } from './http-binding.js';
 import { dataMemberJson, eventFromJson, eventToJson, parseJsonBody, spliceData } from './json-format.js';
 import type { CloudEvent } from './types.js';
-import { DataKind } from './types.js';
+import { DataKind, attributesJsonOf } from './types.js';
 import { thrownBy } from '../testing/thrown.js';
 
 const minimal = {
@@ -293,5 +293,65 @@ describe('JSON data kept as sent, in structured and batch mode', () => {
       { numRuns: 1000, seed: 15 },
     );
     expect(checkedRuns).toBe(1000);
+  });
+
+  /** The attributes' text an event kept, as the store writes it (the object less its data member). */
+  const keptText = (e: CloudEvent): string | undefined => {
+    const json = attributesJsonOf(e);
+    if (json === undefined) return undefined;
+    return Buffer.concat([
+      json.text.subarray(json.start, json.cutStart),
+      json.text.subarray(json.cutEnd, json.end),
+    ]).toString('utf8');
+  };
+
+  it('keeps the attributes as sent only when that text reads back as exactly them, alone and in a batch', () => {
+    let kept = 0;
+    let dropped = 0;
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 4 }), (events) => {
+        const texts = events.map((e) => render(e, e.escapeName));
+        const decoded = texts.map((t) => parseStructured('application/cloudevents+json', Buffer.from(t)));
+        const batch = parseBatch(
+          'application/cloudevents-batch+json',
+          Buffer.from(`[${texts.join(' ,\n')}]`),
+        );
+        for (const e of [...decoded, ...batch]) {
+          const text = keptText(e);
+          if (text === undefined) {
+            dropped++;
+            continue;
+          }
+          kept++;
+          // No data member, no null, nothing the attributes lack: the same members and values.
+          expect({ ...(JSON.parse(text) as object) }).toEqual({ ...e.attributes });
+        }
+      }),
+      { numRuns: 1000, seed: 15 },
+    );
+    // Both kinds occur: texts kept (plain members) and texts left (nulls, escapes, two data members).
+    expect(kept).toBeGreaterThan(500);
+    expect(dropped).toBeGreaterThan(500);
+  });
+
+  it('cuts the data member wherever it is, and keeps no text the attributes would not read back as', () => {
+    const structured = (t: string) => parseStructured('application/cloudevents+json', Buffer.from(t));
+    const head = '"specversion":"1.0","id":"1","source":"/s","type":"t"';
+    expect(keptText(structured(`{"data":{"a":1} , ${head}}`))).toBe(`{ ${head}}`);
+    expect(keptText(structured(`{${head},"data":[1]}`))).toBe(`{${head}}`);
+    expect(keptText(structured(`{"id":"1","data":"x","specversion":"1.0","source":"/s","type":"t"}`))).toBe(
+      `{"id":"1","specversion":"1.0","source":"/s","type":"t"}`,
+    );
+    expect(keptText(structured(`{${head}}`))).toBe(`{${head}}`);
+    expect(keptText(structured(`{${head},"subject":null}`))).toBeUndefined();
+    expect(keptText(structured(`{${head},"data_base64":"AA=="}`))).toBeUndefined();
+    expect(keptText(structured(`{${head},"data_base64":null,"data":1}`))).toBeUndefined();
+    expect(keptText(structured(`{${head},"data":1,"data":2}`))).toBeUndefined();
+    expect(keptText(structured(`{${head},"\\u0064ata":1}`))).toBeUndefined();
+    expect(keptText(structured(`{${head},"\\u0069d":"2"}`))).toBeUndefined();
+    expect(keptText(eventFromJson(JSON.parse(`{${head}}`)))).toBeUndefined();
+    // An event derived with other attributes does not pass the original text on.
+    const event = structured(`{${head}}`);
+    expect(keptText({ ...event, attributes: { ...event.attributes, id: '2' } })).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { HeraldError } from '../errors/index.js';
 import type { EventObjectSpans } from './json-scan.js';
-import type { CloudEvent } from './types.js';
+import type { Attributes, AttributesJson, CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
 
@@ -52,11 +52,14 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
   // No inherited members: a `__proto__` member must be an invalid name, not the object's prototype
   // (which would let inherited members pass validation and then vanish from the stored JSON).
   const attributes = emptyAttributes();
+  // The text without its data member reads back as the attributes unless a member is left out of them.
+  let textIsAttributes = text !== undefined && spans !== undefined && !spans.escapedName;
   for (const name in members) {
-    if (name === 'data' || name === 'data_base64') continue;
+    if (name === 'data') continue;
     const member = members[name];
     // JSON null means "unset" for attributes (JSON format §2).
-    if (member !== null) attributes[name] = member;
+    if (member !== null && name !== 'data_base64') attributes[name] = member;
+    else textIsAttributes = false;
   }
   const validated = validateAttributes(attributes);
   const contentType = validated['datacontenttype'] as string | undefined;
@@ -75,7 +78,14 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
     }
     return { attributes: validated, data: Buffer.from(base64, 'base64'), dataKind: DataKind.Binary };
   }
-  if (!hasData) return { attributes: validated, data: undefined, dataKind: DataKind.None };
+  const cut: readonly [number, number] | undefined = hasData
+    ? spans?.dataMember
+    : [spans?.end ?? 0, spans?.end ?? 0];
+  const attributesJson =
+    textIsAttributes && cut !== undefined
+      ? attributesText(validated, text as Uint8Array, spans as EventObjectSpans, cut)
+      : undefined;
+  if (!hasData) return decoded(validated, undefined, DataKind.None, attributesJson);
   const data = members['data'];
   if (isJsonMediaType(contentType)) {
     const span = spans === undefined || spans.escapedName ? undefined : spans.data;
@@ -83,7 +93,7 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
       text === undefined || span === undefined
         ? Buffer.from(JSON.stringify(data), 'utf8')
         : text.subarray(span[0], span[1]);
-    return { attributes: validated, data: bytes, dataKind: DataKind.Json };
+    return decoded(validated, bytes, DataKind.Json, attributesJson);
   }
   if (typeof data !== 'string') {
     throw new HeraldError(
@@ -92,7 +102,28 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
       { pointer: '/data' },
     );
   }
-  return { attributes: validated, data: Buffer.from(data, 'utf8'), dataKind: DataKind.Text };
+  return decoded(validated, Buffer.from(data, 'utf8'), DataKind.Text, attributesJson);
+}
+
+function attributesText(
+  of: Attributes,
+  text: Uint8Array,
+  spans: EventObjectSpans,
+  cut: readonly [number, number],
+): AttributesJson {
+  return { of, text, start: spans.start, cutStart: cut[0], cutEnd: cut[1], end: spans.end };
+}
+
+/** The event, with its attributes' text when there is one (no `attributesJson: undefined` member). */
+function decoded(
+  attributes: Attributes,
+  data: Uint8Array | undefined,
+  dataKind: DataKind,
+  attributesJson: AttributesJson | undefined,
+): CloudEvent {
+  return attributesJson === undefined
+    ? { attributes, data, dataKind }
+    : { attributes, data, dataKind, attributesJson };
 }
 
 /** The `"data":…` or `"data_base64":…` member of an event's JSON rendering, or '' when there is none. */

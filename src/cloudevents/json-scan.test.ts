@@ -22,6 +22,15 @@ describe('closingQuote', () => {
     expect(closingQuote(bytes('a\\\\"b"'), 0)).toBe(3);
     expect(closingQuote(bytes('abc'), 0)).toBe(-1);
   });
+
+  it('finds the quote past the bytes it looks at one by one, escaped or not on either side of them', () => {
+    expect(closingQuote(bytes(`${'x'.repeat(100)}"`), 0)).toBe(100);
+    expect(closingQuote(bytes(`${'x'.repeat(46)}\\"${'y'.repeat(10)}"`), 0)).toBe(58);
+    expect(closingQuote(bytes(`${'x'.repeat(47)}\\"${'y'.repeat(10)}"`), 0)).toBe(59);
+    expect(closingQuote(bytes(`${'x'.repeat(60)}\\\\"`), 0)).toBe(62);
+    expect(closingQuote(bytes(`"${'x'.repeat(60)}"`), 1)).toBe(61);
+    expect(closingQuote(bytes('x'.repeat(100)), 0)).toBe(-1);
+  });
 });
 
 describe('scanEventObject: the data member', () => {

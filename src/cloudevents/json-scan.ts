@@ -10,9 +10,18 @@
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/**
+ * Bytes looked at one by one before `closingQuote` calls the native `indexOf`: member names and
+ * attribute values are short, and for them a call into C++ cost more than the loop.
+ */
+const SHORT_STRING = 48;
+
 /** The index of the `"` that closes a string whose contents start at `from`, or -1 when none does. */
 export function closingQuote(text: Uint8Array, from: number): number {
-  let at = text.indexOf(QUOTE, from);
+  const stop = Math.min(text.length, from + SHORT_STRING);
+  let at = from;
+  while (at < stop && text[at] !== QUOTE) at++;
+  if (at === stop) at = text.indexOf(QUOTE, at);
   while (at >= 0) {
     let backslashes = 0;
     while (at - backslashes - 1 >= from && text[at - backslashes - 1] === BACKSLASH) backslashes++;
@@ -42,12 +51,20 @@ function spells(text: Uint8Array, start: number, end: number, name: string): boo
 
 /** What one scan of an event's JSON object text finds (offsets into the scanned text). */
 export interface EventObjectSpans {
+  /** Where the object starts (its `{`). */
+  readonly start: number;
   /** Where the object ends (the index after its `}`). */
   readonly end: number;
   /** `[start, end)` of the last `data` member's value, without whitespace; undefined without one. */
   readonly data: [number, number] | undefined;
   /** A member name was written with escapes (it may spell `data`): `data` must not be used. */
   readonly escapedName: boolean;
+  /**
+   * `[start, end)` of the text to cut out of the object to leave it without its `data` member: the
+   * member with the comma that separated it from its neighbour. Undefined without a `data` member,
+   * or with more than one (the text without the last would still hold the others).
+   */
+  readonly dataMember: [number, number] | undefined;
 }
 
 /** The scan stopped at the `[` or `{` at `at`, nested deeper than the limit it was given. */
@@ -73,10 +90,19 @@ export function scanEventObject(
   let escapedName = false;
   let valueStart = -1;
   let data: [number, number] | undefined;
+  let dataMembers = 0;
+  let dataMember: [number, number] | undefined;
+  /** The `,` before the member being read at depth 1 (-1 for the first member), and where that member's name starts. */
+  let commaBefore = -1;
+  let memberStart = -1;
+  // `at` is the `,` or `}` after the data member's value: the cut takes the comma before the member,
+  // or for a first member the comma after it (`{"data":1,"id":…}` → `{"id":…}`).
   const close = (at: number) => {
     let end = at;
     while (end > valueStart && isSpace(text[end - 1])) end--;
     data = [valueStart, end];
+    dataMember =
+      commaBefore >= 0 ? [commaBefore, end] : text[at] === 0x2c ? [memberStart, at + 1] : [memberStart, end];
     valueStart = -1;
   };
   const length = text.length;
@@ -92,7 +118,11 @@ export function scanEventObject(
         while (isSpace(text[next])) next++; // then the `:`
         next++;
         while (isSpace(text[next])) next++;
-        if (spells(text, i + 1, end, 'data')) valueStart = next;
+        if (spells(text, i + 1, end, 'data')) {
+          valueStart = next;
+          memberStart = i;
+          dataMembers++;
+        }
         i = next - 1;
       } else {
         i = end;
@@ -103,11 +133,18 @@ export function scanEventObject(
     } else if (c === 0x7d || c === 0x5d) {
       if (depth === 1) {
         if (valueStart >= 0) close(i);
-        return { end: i + 1, data, escapedName };
+        return {
+          start: at,
+          end: i + 1,
+          data,
+          escapedName,
+          dataMember: dataMembers === 1 ? dataMember : undefined,
+        };
       }
       depth--;
     } else if (c === 0x2c && depth === 1) {
       if (valueStart >= 0) close(i);
+      commaBefore = i;
       expectName = true;
     }
   }

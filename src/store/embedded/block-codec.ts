@@ -1,4 +1,4 @@
-import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
+import type { AttributesJson, CloudEvent, DataKind } from '../../cloudevents/index.js';
 import type { StoredEvent, TraceHeaders } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
 
@@ -48,9 +48,18 @@ export function blockBuffers(blocks: readonly EventBlockRow[]): ArrayBuffer[] {
   return [...buffers];
 }
 
-/** The size an event counts for in the log's byte total and byte retention (as before blocks). */
-export function eventSize(attrs: string, data: Uint8Array | null | undefined): number {
-  return attrs.length + (data?.byteLength ?? 0);
+/**
+ * The size an event counts for in the log's byte total and byte retention: the UTF-8 bytes of its
+ * attributes' JSON and of its data, as the block holds them.
+ *
+ * @remarks Before the attributes could be written as the producer's own text (`AttributesJson`), this
+ * counted the serialised attributes' UTF-16 length: the same for ASCII. Blocks written then keep the
+ * sizes they were counted with (the `bytes` column); only a retention cut through such a block counts
+ * the events it drops by bytes.
+ */
+function eventSizeAt(payload: Buffer, at: number): number {
+  const dataField = payload.readUInt32LE(at + 4);
+  return payload.readUInt32LE(at) + (dataField === 0 ? 0 : dataField - 1);
 }
 
 /**
@@ -66,17 +75,20 @@ export class BlockEncoder {
   private marks: number[][] = [];
   private current: number[] | undefined;
 
-  /** Adds the next event of the group (sequences contiguous, all stored at the same time). */
+  /**
+   * Adds the next event of the group (sequences contiguous, all stored at the same time) and returns
+   * the size it counts for (`size` when given: a legacy row's own).
+   */
   add(
     sequence: number,
     storedAt: number,
-    attrs: string,
+    attrs: string | AttributesJson,
     data: Uint8Array | null | undefined,
     dataKind: number,
     trace: string | null,
     hash: number,
-    size = eventSize(attrs, data),
-  ): void {
+    size?: number,
+  ): number {
     let block = this.current;
     if (
       block === undefined ||
@@ -91,10 +103,20 @@ export class BlockEncoder {
       this.current = block;
     }
     const dataLength = data?.byteLength ?? 0;
-    this.ensure(EVENT_HEADER + attrs.length * 3 + dataLength + (trace === null ? 0 : trace.length * 3));
+    const textual = typeof attrs === 'string';
+    const attrsBound = textual ? attrs.length * 3 : attrs.end - attrs.start - (attrs.cutEnd - attrs.cutStart);
+    this.ensure(EVENT_HEADER + attrsBound + dataLength + (trace === null ? 0 : trace.length * 3));
     const buf = this.payload;
     const at = this.offset;
-    const attrsLength = buf.write(attrs, at + EVENT_HEADER, 'utf8');
+    let attrsLength: number;
+    if (textual) attrsLength = buf.write(attrs, at + EVENT_HEADER, 'utf8');
+    else {
+      // The producer's bytes around the data member, copied as they are.
+      const head = attrs.cutStart - attrs.start;
+      buf.set(attrs.text.subarray(attrs.start, attrs.cutStart), at + EVENT_HEADER);
+      buf.set(attrs.text.subarray(attrs.cutEnd, attrs.end), at + EVENT_HEADER + head);
+      attrsLength = attrsBound;
+    }
     buf.writeUInt32LE(attrsLength, at);
     buf.writeUInt32LE(data === null || data === undefined ? 0 : dataLength + 1, at + 4);
     buf[at + 8] = dataKind;
@@ -118,7 +140,9 @@ export class BlockEncoder {
     this.keys.writeInt32LE(hash, this.keyOffset);
     this.keyOffset += 4;
     block[3] = sequence;
-    block[5] = (block[5] as number) + size;
+    const counted = size ?? attrsLength + dataLength;
+    block[5] = (block[5] as number) + counted;
+    return counted;
   }
 
   private ensure(extra: number): void {
@@ -262,9 +286,7 @@ export function dropFromBlock(
   const offsets = eventOffsets(payload);
   let droppedBytes = 0;
   for (let i = 0; i < drop; i++) {
-    const at = offsets[i] as number;
-    const dataField = payload.readUInt32LE(at + 4);
-    droppedBytes += attrsAt(payload, at).length + (dataField === 0 ? 0 : dataField - 1);
+    droppedBytes += eventSizeAt(payload, offsets[i] as number);
   }
   const cut = offsets[drop] as number;
   const kept = Buffer.allocUnsafe(1 + payload.length - cut);
@@ -277,10 +299,6 @@ export function dropFromBlock(
 export function eventSizes(payload: Buffer): number[] {
   const offsets = eventOffsets(payload);
   const sizes: number[] = [];
-  for (let i = 0; i < offsets.length - 1; i++) {
-    const at = offsets[i] as number;
-    const dataField = payload.readUInt32LE(at + 4);
-    sizes.push(attrsAt(payload, at).length + (dataField === 0 ? 0 : dataField - 1));
-  }
+  for (let i = 0; i < offsets.length - 1; i++) sizes.push(eventSizeAt(payload, offsets[i] as number));
   return sizes;
 }

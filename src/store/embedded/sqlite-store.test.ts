@@ -9,6 +9,7 @@ import { describeStoreConformance, sampleEvent } from '../testing/conformance.js
 import type { StoreHarnessOptions } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
+import { parseStructured } from '../../cloudevents/index.js';
 
 /** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
 const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', import.meta.url);
@@ -226,6 +227,37 @@ describe('embedded store', () => {
     store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
     expect(bytes(await store.read(1, 10))).toEqual(bytes(fromMemory));
     expect(bytes(await store.read(2, 1))).toEqual(bytes(fromMemory.slice(1, 2)));
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes the attributes as the producer sent them, and never a text another event derived from it left behind', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    let store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    const sent = (id: string) =>
+      parseStructured(
+        'application/cloudevents+json',
+        Buffer.from(
+          `{ "data" : {"k": 1}, "specversion":"1.0", "id":"${id}","source":"/s","type":"t","n" : 1e1 }`,
+        ),
+      );
+    const original = sent('p1');
+    const derived = { ...sent('p2'), attributes: { ...original.attributes, id: 'p2', extra: 'yes' } };
+    await store.append([{ event: original }, { event: derived }]);
+    await store.close();
+    store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    const read = await store.read(1, 10);
+    expect(read.map((e) => ({ ...e.event.attributes }))).toEqual([
+      { specversion: '1.0', id: 'p1', source: '/s', type: 't', n: 10 },
+      { specversion: '1.0', id: 'p2', source: '/s', type: 't', n: 10, extra: 'yes' },
+    ]);
+    expect(read.map((e) => Buffer.from(e.event.data ?? []).toString())).toEqual(['{"k": 1}', '{"k": 1}']);
+    // Sizes count the bytes the block holds: the text as sent (its spaces too), and the data.
+    const attributesBytes = Buffer.byteLength(
+      '{  "specversion":"1.0", "id":"p1","source":"/s","type":"t","n" : 1e1 }',
+    );
+    const derivedBytes = Buffer.byteLength(JSON.stringify(derived.attributes));
+    expect((await store.stats()).bytes).toBe(attributesBytes + derivedBytes + 2 * '{"k": 1}'.length);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { CloudEvent } from '../../cloudevents/index.js';
+import { attributesJsonOf } from '../../cloudevents/index.js';
 import { HeraldError } from '../../errors/index.js';
 import type {
   AppendInput,
@@ -20,7 +21,7 @@ import { DedupeIndex } from './dedupe-index.js';
 import { AppendWaiters } from '../waiters.js';
 import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventWriter } from './event-writer.js';
-import { BlockEncoder, eventSize } from './block-codec.js';
+import { BlockEncoder } from './block-codec.js';
 import { EventBlocks, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
 import { SegmentLog } from './segment-log.js';
 import type { PlacedGroup } from './segment-log.js';
@@ -471,10 +472,10 @@ export class EmbeddedEventStore implements EventStore {
         }
       }
       const sequence = ++this.lastSequence;
-      const attrs = JSON.stringify(event.attributes);
+      // The producer's own JSON text of the attributes when the decoder kept it, else serialised.
+      const attrs = attributesJsonOf(event) ?? JSON.stringify(event.attributes);
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
-      const size = eventSize(attrs, event.data);
-      this.encoder.add(sequence, now, attrs, event.data, event.dataKind, traceJson, hash, size);
+      const size = this.encoder.add(sequence, now, attrs, event.data, event.dataKind, traceJson, hash);
       this.dedupe.add(hash, sequence, now);
       this.totalBytes += size;
       this.eventCount++;
