@@ -174,7 +174,7 @@ describe('embedded store', () => {
     const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
     const appends: Promise<unknown>[] = [];
     // One publish per turn, as closed-loop publishers answered by the last commit send again.
-    for (let turn = 0; turn < 3; turn++) {
+    for (let turn = 0; turn < 6; turn++) {
       appends.push(store.append([{ event: sampleEvent(`t${turn}`) }]));
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -192,11 +192,11 @@ describe('embedded store', () => {
     const [first] = await store.append([{ event: sampleEvent('waited') }]);
     stop = true;
     await stream;
-    expect(first?.sequence).toBeGreaterThan(3);
+    expect(first?.sequence).toBeGreaterThan(6);
     expect(store.commits).toBeGreaterThan(1);
     await store.close();
     expect((await new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 }).stats()).events).toBe(
-      3 + sent + 1,
+      6 + sent + 1,
     );
     rmSync(dir, { recursive: true, force: true });
   });
