@@ -252,12 +252,25 @@ describe('embedded store', () => {
       { specversion: '1.0', id: 'p2', source: '/s', type: 't', n: 10, extra: 'yes' },
     ]);
     expect(read.map((e) => Buffer.from(e.event.data ?? []).toString())).toEqual(['{"k": 1}', '{"k": 1}']);
+    // Kept in memory, an event lets go of its text (it views the whole request body) and is what the
+    // blocks give back.
+    const big = parseStructured(
+      'application/cloudevents+json',
+      Buffer.from(`{"specversion":"1.0","id":"p3","source":"/s","type":"t","data":"${'x'.repeat(100_000)}"}`),
+    );
+    await store.append([{ event: big }]);
+    const [fromMemory] = await store.read(3, 1);
+    expect(fromMemory?.event.attributesJson).toBeUndefined();
+    expect(fromMemory?.event.data?.buffer.byteLength).toBe(100_002);
     // Sizes count the bytes the block holds: the text as sent (its spaces too), and the data.
     const attributesBytes = Buffer.byteLength(
       '{  "specversion":"1.0", "id":"p1","source":"/s","type":"t","n" : 1e1 }',
     );
     const derivedBytes = Buffer.byteLength(JSON.stringify(derived.attributes));
-    expect((await store.stats()).bytes).toBe(attributesBytes + derivedBytes + 2 * '{"k": 1}'.length);
+    const bigBytes = Buffer.byteLength('{"specversion":"1.0","id":"p3","source":"/s","type":"t"}') + 100_002;
+    expect((await store.stats()).bytes).toBe(
+      attributesBytes + derivedBytes + 2 * '{"k": 1}'.length + bigBytes,
+    );
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -137,12 +137,23 @@ const PRUNE_SLICE_KEYS = 16_384;
  */
 const RETAINED_BUFFER_BYTES = 64 * 1024;
 
-/** The event as kept in the recent-events window: data copied out of a large buffer it views. */
+/**
+ * The event as kept in the recent-events window: data copied out of a large buffer it views, and without
+ * the attributes' text (`AttributesJson`), which views the whole request body and is written already;
+ * read from memory, an event is then what the blocks give back.
+ */
 function retainable(event: CloudEvent): CloudEvent {
   const data = event.data;
-  if (data === undefined || data.buffer.byteLength <= RETAINED_BUFFER_BYTES) return event;
-  if (data.byteLength === data.buffer.byteLength) return event;
-  return { ...event, data: new Uint8Array(data) };
+  const pinsBuffer =
+    data !== undefined &&
+    data.buffer.byteLength > RETAINED_BUFFER_BYTES &&
+    data.byteLength !== data.buffer.byteLength;
+  if (!pinsBuffer && event.attributesJson === undefined) return event;
+  return {
+    attributes: event.attributes,
+    data: pinsBuffer ? new Uint8Array(data) : data,
+    dataKind: event.dataKind,
+  };
 }
 
 function isBusy(error: unknown): boolean {
