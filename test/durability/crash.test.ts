@@ -41,7 +41,7 @@ interface Run {
   inFlightAtKill: number;
 }
 
-async function publishUntilKilled(broker: BrokerProcess): Promise<Run> {
+async function publishUntilKilled(broker: BrokerProcess, batchSize: number): Promise<Run> {
   const agent = new Agent({ keepAliveTimeout: 30_000 });
   const run: Run = { acked: new Set(), requests: [], unexpected: [], inFlightAtKill: 0 };
   let acknowledgedRequests = 0;
@@ -52,7 +52,7 @@ async function publishUntilKilled(broker: BrokerProcess): Promise<Run> {
     for (let n = 0; !killed; n++) {
       const isBatch = n % BATCH_EVERY === BATCH_EVERY - 1;
       const ids = isBatch
-        ? Array.from({ length: BATCH_SIZE }, (_, k) => `c${c}-r${n}-e${k}`)
+        ? Array.from({ length: batchSize }, (_, k) => `c${c}-r${n}-e${k}`)
         : [`c${c}-r${n}`];
       run.requests.push(ids);
       const event = (id: string) => ({
@@ -97,9 +97,13 @@ async function publishUntilKilled(broker: BrokerProcess): Promise<Run> {
   return run;
 }
 
-async function crashAndVerify(durability: 'fsync' | 'buffered', writer = 'inline'): Promise<void> {
+async function crashAndVerify(
+  durability: 'fsync' | 'buffered',
+  writer = 'inline',
+  batchSize = BATCH_SIZE,
+): Promise<void> {
   const first = await start(durability, undefined, writer);
-  const run = await publishUntilKilled(first);
+  const run = await publishUntilKilled(first, batchSize);
   expect(await first.stop('SIGKILL')).toBe('SIGKILL');
   expect(run.unexpected).toEqual([]);
   expect(run.inFlightAtKill).toBeGreaterThan(0);
@@ -121,7 +125,7 @@ async function crashAndVerify(durability: 'fsync' | 'buffered', writer = 'inline
   const increasing = sequences.every((s, i) => i === 0 || s > sequences[i - 1]!);
 
   console.log(
-    `[durability ${durability}, ${writer} writer] requests sent ${run.requests.length}, in flight at SIGKILL ${run.inFlightAtKill}; ` +
+    `[durability ${durability}, ${writer} writer, batches of ${batchSize}] requests sent ${run.requests.length}, in flight at SIGKILL ${run.inFlightAtKill}; ` +
       `events acknowledged ${run.acked.size}, stored after restart ${log.length} ` +
       `(${log.length - run.acked.size} stored without a 202), lost ${lost.length}, duplicates ${duplicates}, ` +
       `partial batches ${partialBatches.length}`,
@@ -164,5 +168,9 @@ describe('durability across SIGKILL', () => {
 
   it('loses no acknowledged event with --store-writer thread (commits on a worker thread)', async () => {
     await crashAndVerify('fsync', 'thread');
+  });
+
+  it("loses no acknowledged event with batches of 100 on the inline writer (their groups sync on libuv's pool)", async () => {
+    await crashAndVerify('fsync', 'inline', 100);
   });
 });

@@ -13,6 +13,7 @@ import {
   writeSync,
   writevSync,
 } from 'node:fs';
+import { fdatasync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -105,6 +106,12 @@ function syncDirectory(dir: string): void {
  * segment (the caller's: the event loop and the writer thread each keep their own).
  */
 export function writeGroup(fds: Map<string, number>, group: PlacedGroup, sync: boolean): void {
+  const fd = writeRecords(fds, group);
+  if (sync) fdatasyncSync(fd);
+}
+
+/** Writes a placed group's records at its position (not synced); returns the segment's descriptor. */
+function writeRecords(fds: Map<string, number>, group: PlacedGroup): number {
   let fd = fds.get(group.file);
   if (fd === undefined) {
     for (const [file, open] of fds) {
@@ -138,7 +145,7 @@ export function writeGroup(fds: Map<string, number>, group: PlacedGroup, sync: b
       }
     }
   }
-  if (sync) fdatasyncSync(fd);
+  return fd;
 }
 
 export function closeSegments(fds: Map<string, number>): void {
@@ -413,6 +420,18 @@ export class SegmentLog {
   /** Writes a placed group from the event loop. */
   write(group: PlacedGroup): void {
     writeGroup(this.writers, group, this.sync);
+  }
+
+  /**
+   * Writes a placed group from the event loop and syncs it on libuv's pool: the promise settles once the
+   * records are on disk, and the event loop runs meanwhile.
+   */
+  writeAsync(group: PlacedGroup): Promise<void> {
+    const fd = writeRecords(this.writers, group);
+    if (!this.sync) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      fdatasync(fd, (error) => (error === null ? resolve() : reject(error)));
+    });
   }
 
   /**

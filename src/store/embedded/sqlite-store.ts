@@ -414,7 +414,7 @@ export class EmbeddedEventStore implements EventStore {
     let written: Promise<void>;
     try {
       group = blocks.length === 0 ? undefined : this.log.place(blocks);
-      written = group === undefined ? Promise.resolve() : writer.write(group);
+      written = group === undefined ? Promise.resolve() : writer.write(group, holdsBatch);
     } catch (error) {
       written = Promise.reject(error);
     }
