@@ -146,6 +146,24 @@ describe('DedupeIndex', () => {
     expect(index.size).toBeGreaterThanOrEqual(alive);
   });
 
+  it('tells apart the hashes 0 and 1 (they share a tag), and frees both when pruned', () => {
+    const log = new Map<number, string>([
+      [1, 'key of hash 0'],
+      [2, 'key of hash 1'],
+    ]);
+    const index = new DedupeIndex(100, (sequence) => log.get(sequence));
+    expect(index.has(0)).toBe(false);
+    index.add(0, 1, 0);
+    expect([index.has(0), index.has(1)]).toEqual([true, true]); // 1 shares the tag: confirmed by key
+    expect(index.find('key of hash 1', 1, 0)).toBeUndefined();
+    index.add(1, 2, 0);
+    expect(index.find('key of hash 0', 0, 0)).toBe(1);
+    expect(index.find('key of hash 1', 1, 0)).toBe(2);
+    expect(index.countKnown(Int32Array.of(0, 1, 2, 1), 3)).toBe(2);
+    index.prune(1_000);
+    expect([index.size, index.has(0), index.has(1)]).toEqual([0, false, false]);
+  });
+
   it('holds more keys than a JavaScript Map can (2^24)', () => {
     const index = new DedupeIndex(60_000, () => undefined);
     const keys = 2 ** 24 + 1_000;

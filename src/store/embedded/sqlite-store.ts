@@ -187,6 +187,8 @@ export class EmbeddedEventStore implements EventStore {
   private readonly dedupeWindowMs: number;
   /** Accepted (source, id) pairs within the window; rebuilt from the blocks' hashes on open. */
   private readonly dedupe: DedupeIndex;
+  /** The dedupe hashes of the request being prepared (grown as needed, reused). */
+  private hashes = new Int32Array(128);
   /** The events of the group being prepared, in sequence order from `committedSequence + 1`. */
   private preparing: StoredEvent[] = [];
   private readonly retention: RetentionPolicy;
@@ -472,12 +474,23 @@ export class EmbeddedEventStore implements EventStore {
     appended: StoredEvent[],
   ): AppendOutcome[] {
     const outcomes: AppendOutcome[] = [];
-    for (const { event, trace } of inputs) {
-      const source = event.attributes['source'] as string;
-      const id = event.attributes['id'] as string;
-      const hash = DedupeIndex.hashOf(source, id);
+    const count = inputs.length;
+    if (this.hashes.length < count) this.hashes = new Int32Array(2 ** Math.ceil(Math.log2(count)));
+    const hashes = this.hashes;
+    for (let i = 0; i < count; i++) {
+      const attributes = (inputs[i] as AppendInput).event.attributes;
+      hashes[i] = DedupeIndex.hashOf(attributes['source'] as string, attributes['id'] as string);
+    }
+    // All looked up at once first, overlapping their cache misses; the lookups below then hit the cache.
+    // None known: only a copy earlier in this request can make an event a duplicate.
+    const known = this.dedupe.countKnown(hashes, count);
+    for (let i = 0; i < count; i++) {
+      const { event, trace } = inputs[i] as AppendInput;
+      const hash = hashes[i] as number;
       // The key string is built only when the hash was seen (a duplicate, or a rare collision).
-      if (this.dedupe.has(hash)) {
+      if ((known > 0 || i > 0) && this.dedupe.has(hash)) {
+        const source = event.attributes['source'] as string;
+        const id = event.attributes['id'] as string;
         const seen = this.dedupe.find(DedupeWindow.key(source, id), hash, now);
         if (seen !== undefined) {
           outcomes.push({ sequence: seen, duplicate: true });
