@@ -44,9 +44,9 @@ describe('the writer thread', () => {
     log.recover(undefined, 1, () => undefined);
     const group = log.place([[1, 1, 1_000, 10, new Uint8Array(4), new Uint8Array(10)]]);
     // The first write may be posted before the thread is known to be gone: it fails with the thread.
-    await expect(writer.write(group)).rejects.toThrow(/writer thread/);
+    await expect(writer.write(group, true)).rejects.toThrow(/writer thread/);
     const again = log.place([[1, 1, 1_000, 10, new Uint8Array(4), new Uint8Array(10)]]);
-    await expect(writer.write(again)).rejects.toMatchObject({ code: 'HERALD_STORE_UNAVAILABLE' });
+    await expect(writer.write(again, true)).rejects.toMatchObject({ code: 'HERALD_STORE_UNAVAILABLE' });
     await writer.close(); // returns: the test's timeout fails it otherwise
     await log.close();
     rmSync(dir, { recursive: true, force: true });
@@ -70,7 +70,7 @@ describe('the writer thread', () => {
     expect(blocks.length).toBeGreaterThan(1);
     const bytes = blocks.reduce((sum, block) => sum + block[5].byteLength, 0);
     const group = log.place(blocks);
-    await writer.write(group);
+    await writer.write(group, true);
     // Posted with a transfer list: the event loop's views are detached, nothing was cloned.
     for (const block of blocks) expect([block[4].byteLength, block[5].byteLength]).toEqual([0, 0]);
     expect(group.headers.byteLength).toBe(0);
