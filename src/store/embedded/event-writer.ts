@@ -26,7 +26,7 @@ export interface EventWriter {
  * machine crash loses the commit. The connection's other writes (cursors, subscriptions) keep `FULL`.
  *
  * A group holding a batch (`overlap`) syncs on libuv's pool and is indexed when the sync is done, so the
- * event loop delivers and parses meanwhile: on one core, +10% batch delivery in (c) while events are
+ * event loop delivers and parses meanwhile: on one core, 7–10% more batch delivery in (c) while events are
  * published (bench/PROFILE.md, tenth round). Groups of single events sync in place: there the publishers
  * are nearly all in the group being synced, and the pool's round trip cost more CPU than it overlapped.
  */
