@@ -1,5 +1,12 @@
 export type { AttributeValue, Attributes, AttributesJson, CloudEvent } from './types.js';
-export { DataKind, REQUIRED_ATTRIBUTES, SUPPORTED_SPECVERSION, attributesJsonOf } from './types.js';
+export {
+  DataKind,
+  REQUIRED_ATTRIBUTES,
+  SUPPORTED_SPECVERSION,
+  attributesJsonLength,
+  attributesJsonOf,
+  copyAttributesJson,
+} from './types.js';
 export { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 export {
   validateAttributes,

@@ -58,6 +58,21 @@ export function attributesJsonOf(event: CloudEvent): AttributesJson | undefined 
   return json !== undefined && json.of === event.attributes ? json : undefined;
 }
 
+/** The byte length of the attributes' JSON text: the event object less its data member. */
+export function attributesJsonLength(json: AttributesJson): number {
+  return json.cutStart - json.start + json.end - json.cutEnd;
+}
+
+/**
+ * Copies the attributes' JSON text (the producer's bytes around the data member, as they are) into
+ * `into` at `at`, and returns its length. The stores write records this way instead of serialising.
+ */
+export function copyAttributesJson(json: AttributesJson, into: Uint8Array, at: number): number {
+  into.set(json.text.subarray(json.start, json.cutStart), at);
+  into.set(json.text.subarray(json.cutEnd, json.end), at + json.cutStart - json.start);
+  return attributesJsonLength(json);
+}
+
 export const REQUIRED_ATTRIBUTES = ['specversion', 'id', 'source', 'type'] as const;
 export const SUPPORTED_SPECVERSION = '1.0';
 

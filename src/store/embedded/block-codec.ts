@@ -1,4 +1,5 @@
 import type { AttributesJson, CloudEvent, DataKind } from '../../cloudevents/index.js';
+import { attributesJsonLength, copyAttributesJson } from '../../cloudevents/index.js';
 import type { StoredEvent, TraceHeaders } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
 
@@ -104,19 +105,13 @@ export class BlockEncoder {
     }
     const dataLength = data?.byteLength ?? 0;
     const textual = typeof attrs === 'string';
-    const attrsBound = textual ? attrs.length * 3 : attrs.end - attrs.start - (attrs.cutEnd - attrs.cutStart);
+    const attrsBound = textual ? attrs.length * 3 : attributesJsonLength(attrs);
     this.ensure(EVENT_HEADER + attrsBound + dataLength + (trace === null ? 0 : trace.length * 3));
     const buf = this.payload;
     const at = this.offset;
     let attrsLength: number;
     if (textual) attrsLength = buf.write(attrs, at + EVENT_HEADER, 'utf8');
-    else {
-      // The producer's bytes around the data member, copied as they are.
-      const head = attrs.cutStart - attrs.start;
-      buf.set(attrs.text.subarray(attrs.start, attrs.cutStart), at + EVENT_HEADER);
-      buf.set(attrs.text.subarray(attrs.cutEnd, attrs.end), at + EVENT_HEADER + head);
-      attrsLength = attrsBound;
-    }
+    else attrsLength = copyAttributesJson(attrs, buf, at + EVENT_HEADER);
     buf.writeUInt32LE(attrsLength, at);
     buf.writeUInt32LE(data === null || data === undefined ? 0 : dataLength + 1, at + 4);
     buf[at + 8] = dataKind;

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
-import { attributesJsonOf } from '../../cloudevents/index.js';
+import { attributesJsonLength, attributesJsonOf, copyAttributesJson } from '../../cloudevents/index.js';
 import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
 
 /**
@@ -53,11 +53,9 @@ function frame(event: CloudEvent): { body: Uint8Array; attrsLength: number } {
   // (as the embedded store does; bench/PROFILE.md, ninth and tenth rounds).
   const json = attributesJsonOf(event);
   if (json !== undefined) {
-    const head = json.cutStart - json.start;
-    const attrsLength = head + json.end - json.cutEnd;
+    const attrsLength = attributesJsonLength(json);
     const body = Buffer.allocUnsafe(attrsLength + dataLength);
-    body.set(json.text.subarray(json.start, json.cutStart), 0);
-    body.set(json.text.subarray(json.cutEnd, json.end), head);
+    copyAttributesJson(json, body, 0);
     if (event.data !== undefined) body.set(event.data, attrsLength);
     return { body, attrsLength };
   }
