@@ -71,7 +71,63 @@ async function publishAndTrace(durability: string, writer: string): Promise<Sync
   return { walSyncsPerAck, files };
 }
 
+/**
+ * Publishes ~1.5 MiB in batches, so the log moves into its first spare segment (1 MiB) and prepares the
+ * next two (4 and 16 MiB), and returns the sizes at which each spare file was synced, per file.
+ */
+async function spareSyncSizes(): Promise<Map<string, number[]>> {
+  const scratch = mkdtempSync(path.join(tmpdir(), 'herald-fsync-'));
+  dirs.push(scratch);
+  const logFile = path.join(scratch, 'syncs.log');
+  const broker = await startBroker({
+    dataDir: path.join(scratch, 'data'),
+    args: ['--durability', 'fsync'],
+    env: fsyncProbeEnv(logFile),
+  });
+  brokers.push(broker);
+  const data = 'x'.repeat(1000);
+  for (let i = 0; i < 16; i++) {
+    await publishBatch(
+      broker.url,
+      Array.from({ length: 100 }, (_, k) => ({ id: `spare-${i}-${k}`, data })),
+    );
+  }
+  const sizes = (): Map<string, number[]> => {
+    const bySpare = new Map<string, number[]>();
+    for (const r of readSyncLog(logFile)) {
+      if (r.rc !== 0 || !/^spare-\d+\.tmp$/.test(path.basename(r.file))) continue;
+      bySpare.set(r.file, [...(bySpare.get(r.file) ?? []), r.size]);
+    }
+    return bySpare;
+  };
+  // The spares are prepared in the background: wait until one of 4 MiB or more was synced to its end.
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && ![...sizes().values()].some((s) => Math.max(...s) >= 4 * MIB)) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await broker.stop('SIGKILL');
+  return sizes();
+}
+
+const MIB = 1 << 20;
+
 describe('--durability applies what it claims, seen at the fsync level', () => {
+  it('fsync: a spare segment is synced a MiB at a time, so a group commit never waits behind more', async () => {
+    const bySpare = await spareSyncSizes();
+    console.log(
+      `[fsync probe] spare segments' sizes at each sync: ${[...bySpare]
+        .map(([file, sizes]) => `${path.basename(file)} ${sizes.map((b) => b / MIB).join(',')} MiB`)
+        .join('; ')}`,
+    );
+    const largest = Math.max(...[...bySpare.values()].map((sizes) => Math.max(...sizes)));
+    expect(largest).toBeGreaterThanOrEqual(4 * MIB);
+    for (const sizes of bySpare.values()) {
+      // Each sync covers at most the MiB written since the one before it.
+      const steps = sizes.map((size, i) => size - (i === 0 ? 0 : (sizes[i - 1] as number)));
+      expect(steps.filter((step) => step > MIB)).toEqual([]);
+    }
+  });
+
   it('fsync (inline writer, batches and single events in turn): every 202 follows a completed sync of the segment holding the event', async () => {
     const trace = await publishAndTrace('fsync', 'inline');
     expect(trace.walSyncsPerAck.filter((n) => n < 1)).toEqual([]);

@@ -45,6 +45,11 @@ const COUNT_MASK = 0x7fff_ffff;
 /** The first spare segment's size (small: a store of a few events stays small); each next one is four times larger, up to `MAX_SEGMENT_BYTES`. */
 const FIRST_SEGMENT_BYTES = 1 << 20;
 const MAX_SEGMENT_BYTES = 64 << 20;
+/**
+ * A spare is written and synced a MiB at a time. Synced whole, a 64 MiB spare kept the disk busy for
+ * ~120 ms, and a group commit's `fdatasync` waited behind it with the event loop blocked; synced a MiB
+ * at a time, such a commit waited 6 ms at most (bench/PROFILE.md, "Issue #15, eleventh round").
+ */
 const ZEROS = new Uint8Array(1 << 20);
 /** How long after a failed spare the next one is tried. */
 const SPARE_RETRY_MS = 1_000;
@@ -485,7 +490,10 @@ export class SegmentLog {
     this.prepareSpare();
   }
 
-  /** Fills a spare segment with zeros and syncs it, off the event loop, unless one is ready or coming. */
+  /**
+   * Fills a spare segment with zeros and syncs it, off the event loop, unless one is ready or coming;
+   * each MiB is synced as it is written (`ZEROS`), so the group commits' syncs never queue behind more.
+   */
   private prepareSpare(): void {
     if (this.spare !== undefined || this.preparing !== undefined || this.closed) return;
     if (Date.now() < this.spareRetryAt) return;
@@ -496,8 +504,8 @@ export class SegmentLog {
       try {
         for (let done = 0; done < bytes; done += ZEROS.byteLength) {
           await handle.write(ZEROS, 0, Math.min(ZEROS.byteLength, bytes - done));
+          if (this.sync) await handle.datasync();
         }
-        if (this.sync) await handle.datasync();
       } finally {
         await handle.close();
       }

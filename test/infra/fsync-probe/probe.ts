@@ -17,6 +17,8 @@ export function fsyncProbeLibrary(): string {
 export interface SyncRecord {
   readonly call: 'fsync' | 'fdatasync';
   readonly rc: number;
+  /** The file's size when the sync returned; -1 for anything but a regular file. */
+  readonly size: number;
   readonly file: string;
 }
 
@@ -27,8 +29,8 @@ export function readSyncLog(logFile: string): SyncRecord[] {
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {
-      const [call, rc, ...file] = line.split(' ');
-      return { call: call as SyncRecord['call'], rc: Number(rc), file: file.join(' ') };
+      const [call, rc, size, ...file] = line.split(' ');
+      return { call: call as SyncRecord['call'], rc: Number(rc), size: Number(size), file: file.join(' ') };
     });
 }
 
