@@ -16,6 +16,7 @@ import type { BrokerProcess } from '../harness/processes.js';
 import { fsyncProbeEnv, readSyncLog } from '../infra/fsync-probe/probe.js';
 
 const PUBLISHES = 20;
+const MIB = 1 << 20;
 
 const brokers: BrokerProcess[] = [];
 const dirs: string[] = [];
@@ -31,17 +32,26 @@ interface SyncTrace {
   readonly files: Set<string>;
 }
 
-async function publishAndTrace(durability: string, writer: string): Promise<SyncTrace> {
+/** A broker on a fresh data directory, run with the fsync probe logging to `logFile`. */
+async function probedBroker(
+  args: readonly string[],
+): Promise<{ broker: BrokerProcess; scratch: string; dataDir: string; logFile: string }> {
   const scratch = mkdtempSync(path.join(tmpdir(), 'herald-fsync-'));
   dirs.push(scratch);
   const logFile = path.join(scratch, 'syncs.log');
   const dataDir = path.join(scratch, 'data');
-  const broker = await startBroker({
-    dataDir,
-    args: ['--durability', durability, '--store-writer', writer],
-    env: fsyncProbeEnv(logFile),
-  });
+  const broker = await startBroker({ dataDir, args, env: fsyncProbeEnv(logFile) });
   brokers.push(broker);
+  return { broker, scratch, dataDir, logFile };
+}
+
+async function publishAndTrace(durability: string, writer: string): Promise<SyncTrace> {
+  const { broker, scratch, dataDir, logFile } = await probedBroker([
+    '--durability',
+    durability,
+    '--store-writer',
+    writer,
+  ]);
   const segments = path.join(dataDir, 'default.segments');
   const walSyncs = () =>
     readSyncLog(logFile).filter(
@@ -76,15 +86,7 @@ async function publishAndTrace(durability: string, writer: string): Promise<Sync
  * next two (4 and 16 MiB), and returns the sizes at which each spare file was synced, per file.
  */
 async function spareSyncSizes(): Promise<Map<string, number[]>> {
-  const scratch = mkdtempSync(path.join(tmpdir(), 'herald-fsync-'));
-  dirs.push(scratch);
-  const logFile = path.join(scratch, 'syncs.log');
-  const broker = await startBroker({
-    dataDir: path.join(scratch, 'data'),
-    args: ['--durability', 'fsync'],
-    env: fsyncProbeEnv(logFile),
-  });
-  brokers.push(broker);
+  const { broker, logFile } = await probedBroker(['--durability', 'fsync']);
   const data = 'x'.repeat(1000);
   for (let i = 0; i < 16; i++) {
     await publishBatch(
@@ -108,8 +110,6 @@ async function spareSyncSizes(): Promise<Map<string, number[]>> {
   await broker.stop('SIGKILL');
   return sizes();
 }
-
-const MIB = 1 << 20;
 
 describe('--durability applies what it claims, seen at the fsync level', () => {
   it('fsync: a spare segment is synced a MiB at a time, so a group commit never waits behind more', async () => {
