@@ -4,7 +4,7 @@
 // writes the results as JSON to bench/results/ and prints a markdown table with each scenario's ratio
 // to its baseline or target. Options:
 //   --quick            short runs and smaller data sets
-//   --only a,b,cesql   run only these scenarios (a b c d e e-latency f cesql g data h)
+//   --only a,b,cesql   run only these scenarios (a b c d e e-latency f cesql render g data h)
 //   --profile          run the (a), (b), (c) and (e) throughput brokers under `node --cpu-prof` and
 //                      summarise the profiles (slower: profiling costs the broker some CPU)
 //   --no-pin           do not pin the server to core 1 and the load side to core 0 with taskset
@@ -31,6 +31,7 @@ import { ingressBatch, ingressSingle } from './scenarios/ingress.js';
 import { jetStream } from './scenarios/jetstream.js';
 import { jetStreamLatency } from './scenarios/jetstream-latency.js';
 import { kafkaScenario } from './scenarios/kafka.js';
+import { renderScenario } from './scenarios/render.js';
 import { replay } from './scenarios/replay.js';
 
 const SCENARIOS: readonly Scenario[] = [
@@ -42,6 +43,7 @@ const SCENARIOS: readonly Scenario[] = [
   jetStreamLatency,
   replay,
   cesqlScenario,
+  renderScenario,
   kafkaScenario,
   dataFiltersScenario,
   footprint,

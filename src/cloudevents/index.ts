@@ -6,6 +6,7 @@ export {
   attributesJsonLength,
   attributesJsonOf,
   copyAttributesJson,
+  storedAttributesJson,
 } from './types.js';
 export { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 export {
@@ -27,6 +28,7 @@ export {
   spliceData,
   jsonTooDeep,
 } from './json-format.js';
+export { eventToJsonBytes, batchToJsonBytes } from './json-bytes.js';
 export type { ContentMode } from './http-binding.js';
 export {
   detectMode,

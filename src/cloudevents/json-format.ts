@@ -54,13 +54,18 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
   const attributes = emptyAttributes();
   // The text without its data member reads back as the attributes unless a member is left out of them.
   let textIsAttributes = text !== undefined && spans !== undefined && !spans.escapedName;
+  let names = 0;
   for (const name in members) {
+    names++;
     if (name === 'data') continue;
     const member = members[name];
     // JSON null means "unset" for attributes (JSON format §2).
     if (member !== null && name !== 'data_base64') attributes[name] = member;
     else textIsAttributes = false;
   }
+  // A repeated name: the text holds a value the attributes do not (a sink reading the first of two
+  // `type`s must not get another type than the one authorised, filtered and stored).
+  if (spans !== undefined && names !== spans.members) textIsAttributes = false;
   const validated = validateAttributes(attributes);
   const contentType = validated['datacontenttype'] as string | undefined;
   const hasData = 'data' in members;

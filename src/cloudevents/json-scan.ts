@@ -60,6 +60,12 @@ export interface EventObjectSpans {
   /** A member name was written with escapes (it may spell `data`): `data` must not be used. */
   readonly escapedName: boolean;
   /**
+   * How many members the object's text holds, repeated names counted each time: more than the parsed
+   * object has when a name is repeated (`JSON.parse` keeps the last), and the text then says more than
+   * the attributes do.
+   */
+  readonly members: number;
+  /**
    * `[start, end)` of the text to cut out of the object to leave it without its `data` member: the
    * member with the comma that separated it from its neighbour. Undefined without a `data` member,
    * or with more than one (the text without the last would still hold the others).
@@ -88,6 +94,7 @@ export function scanEventObject(
   let depth = 0;
   let expectName = false;
   let escapedName = false;
+  let members = 0;
   let valueStart = -1;
   let data: [number, number] | undefined;
   let dataMembers = 0;
@@ -113,6 +120,7 @@ export function scanEventObject(
       if (end < 0) return undefined;
       if (depth === 1 && expectName) {
         expectName = false;
+        members++;
         for (let k = i + 1; k < end; k++) if (text[k] === BACKSLASH) escapedName = true;
         let next = end + 1;
         while (isSpace(text[next])) next++; // then the `:`
@@ -138,6 +146,7 @@ export function scanEventObject(
           end: i + 1,
           data,
           escapedName,
+          members,
           dataMember: dataMembers === 1 ? dataMember : undefined,
         };
       }

@@ -73,6 +73,14 @@ export function copyAttributesJson(json: AttributesJson, into: Uint8Array, at: n
   return attributesJsonLength(json);
 }
 
+/**
+ * The `AttributesJson` of attributes read back from a store's record, whose `text[0, length)` is their
+ * JSON object as written (the producer's text or a serialisation), which `JSON.parse` read as `of`.
+ */
+export function storedAttributesJson(of: Attributes, text: Uint8Array, length: number): AttributesJson {
+  return { of, text, start: 0, cutStart: length, cutEnd: length, end: length };
+}
+
 export const REQUIRED_ATTRIBUTES = ['specversion', 'id', 'source', 'type'] as const;
 export const SUPPORTED_SPECVERSION = '1.0';
 

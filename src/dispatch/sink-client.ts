@@ -2,7 +2,7 @@ import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
 import { rootCertificates } from 'node:tls';
 import type { StoredEvent, TraceHeaders } from '../store/index.js';
-import { eventToJson, toBinaryHeaders } from '../cloudevents/index.js';
+import { batchToJsonBytes, eventToJsonBytes, toBinaryHeaders } from '../cloudevents/index.js';
 import type { SinkGuard } from '../sink-guard/index.js';
 import { SINK_FORBIDDEN } from '../sink-guard/index.js';
 import type { ContentMode } from '../subscriptions/types.js';
@@ -76,10 +76,10 @@ export function buildDelivery(
   let body: Uint8Array | string;
   if (mode === 'batch') {
     headers = { 'content-type': 'application/cloudevents-batch+json' };
-    body = `[${events.map((e) => eventToJson(e.event)).join(',')}]`;
+    body = batchToJsonBytes(events.map((e) => e.event));
   } else if (mode === 'structured') {
     headers = { 'content-type': 'application/cloudevents+json' };
-    body = eventToJson(first.event);
+    body = eventToJsonBytes(first.event);
   } else {
     headers = toBinaryHeaders(first.event);
     body = first.event.data ?? new Uint8Array(0);

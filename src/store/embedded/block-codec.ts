@@ -1,5 +1,5 @@
 import type { AttributesJson, CloudEvent, DataKind } from '../../cloudevents/index.js';
-import { attributesJsonLength, copyAttributesJson } from '../../cloudevents/index.js';
+import { attributesJsonLength, copyAttributesJson, storedAttributesJson } from '../../cloudevents/index.js';
 import type { StoredEvent, TraceHeaders } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
 
@@ -219,8 +219,8 @@ function attrsAt(payload: Buffer, at: number): string {
 }
 
 /**
- * Decodes the events of a block with `sequence >= from` into `out`, until `out` holds `limit`. Data is
- * copied out of the payload, so a kept event never pins the whole block.
+ * Decodes the events of a block with `sequence >= from` into `out`, until `out` holds `limit`. Data and
+ * the attributes' text are copied out of the payload, so a kept event never pins the whole block.
  */
 export function decodeBlock(
   payload: Buffer,
@@ -241,10 +241,15 @@ export function decodeBlock(
     const traceStart = dataStart + (dataField === 0 ? 0 : dataField - 1);
     const end = traceStart + (traceField === 0 ? 0 : traceField - 1);
     if (sequence >= from) {
+      // The attributes' text and the data in one copy: the event keeps its attributes' JSON text, so
+      // delivering it in JSON copies these bytes instead of serialising the attributes again.
+      const body = Buffer.from(payload.subarray(bodyStart, traceStart));
+      const attributes = JSON.parse(body.toString('utf8', 0, attrsLength)) as CloudEvent['attributes'];
       const event: CloudEvent = {
-        attributes: JSON.parse(payload.toString('utf8', bodyStart, dataStart)) as CloudEvent['attributes'],
-        data: dataField === 0 ? undefined : Buffer.from(payload.subarray(dataStart, traceStart)),
+        attributes,
+        data: dataField === 0 ? undefined : body.subarray(attrsLength),
         dataKind: payload[at + 8] as DataKind,
+        attributesJson: storedAttributesJson(attributes, body, attrsLength),
       };
       out.push({
         sequence,

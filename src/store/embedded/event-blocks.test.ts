@@ -1,7 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { DataKind } from '../../cloudevents/index.js';
+import { DataKind, eventToJson, eventToJsonBytes } from '../../cloudevents/index.js';
 import { sampleEvent } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import { tempDirs } from '../../testing/temp-dirs.js';
@@ -163,12 +163,18 @@ describe('embedded store: event blocks', () => {
     expect(read.map((e) => e.sequence)).toEqual(rows.map((r) => r[0]));
     read.forEach((stored, i) => {
       const [seq, storedAt, attrs, data, dataKind, trace] = rows[i]!;
-      expect(stored).toEqual({
+      const { attributesJson, ...event } = stored.event;
+      expect({ ...stored, event }).toEqual({
         sequence: seq,
         storedAt,
         event: { attributes: JSON.parse(attrs) as object, data: data ?? undefined, dataKind },
         trace: trace === null ? undefined : (JSON.parse(trace) as object),
       });
+      // The attributes' text read back with them, which delivery copies instead of serialising.
+      expect(attributesJson?.of).toBe(stored.event.attributes);
+      expect(JSON.parse(Buffer.from(eventToJsonBytes(stored.event)).toString('utf8'))).toEqual(
+        JSON.parse(eventToJson(stored.event)),
+      );
     });
     expect(await store.stats()).toEqual({ first: 5, last: 2_601, events: 2_596, bytes: legacyBytes });
     expect(await store.sequenceAt(now - 2_000)).toBe(2_591);

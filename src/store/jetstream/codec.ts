@@ -1,6 +1,11 @@
 import { hash } from 'node:crypto';
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
-import { attributesJsonLength, attributesJsonOf, copyAttributesJson } from '../../cloudevents/index.js';
+import {
+  attributesJsonLength,
+  attributesJsonOf,
+  copyAttributesJson,
+  storedAttributesJson,
+} from '../../cloudevents/index.js';
 import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
 
 /**
@@ -99,7 +104,12 @@ export function decodeEvent(
     ? (JSON.parse(headers.get(HEADER.trace)) as TraceHeaders)
     : undefined;
   return {
-    event: { attributes, data: dataKind === 0 ? undefined : body.subarray(attrsLength), dataKind },
+    event: {
+      attributes,
+      data: dataKind === 0 ? undefined : body.subarray(attrsLength),
+      dataKind,
+      attributesJson: storedAttributesJson(attributes, body, attrsLength),
+    },
     trace,
   };
 }
