@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DedupeWindow } from '../dedupe-window.js';
-import { DedupeIndex } from './dedupe-index.js';
+import { DedupeIndex, repeatsAHash } from './dedupe-index.js';
 
 /** Two different keys with the same 32-bit hash, found by search (deterministic: the hash is fixed). */
 function findCollision(): [string, string] {
@@ -173,5 +173,33 @@ describe('DedupeIndex', () => {
     expect(index.has(-1)).toBe(false);
     index.prune(120_000);
     expect(index.size).toBe(0);
+  });
+});
+
+describe('repeatsAHash', () => {
+  it("finds a repeated hash among a request's hashes wherever it is, and none when all differ", () => {
+    const scratch = new Int32Array(512);
+    const distinct = Int32Array.from({ length: 200 }, (_, i) => DedupeIndex.hash(`/s id-${i}`));
+    expect(repeatsAHash(distinct, 200, scratch)).toBe(false);
+    for (const [first, second] of [
+      [0, 1],
+      [0, 199],
+      [57, 58],
+      [198, 199],
+    ] as const) {
+      const hashes = Int32Array.from(distinct);
+      hashes[second] = hashes[first] as number;
+      expect(repeatsAHash(hashes, 200, scratch)).toBe(true);
+      // The scratch table is cleared for each request: what the last one left does not count.
+      expect(repeatsAHash(distinct, 200, scratch)).toBe(false);
+    }
+    // Only the first `count` hashes are looked at.
+    const tail = Int32Array.from([5, 6, 5]);
+    expect(repeatsAHash(tail, 2, scratch)).toBe(false);
+    expect(repeatsAHash(tail, 3, scratch)).toBe(true);
+  });
+
+  it('refuses a scratch table too small for the request', () => {
+    expect(() => repeatsAHash(new Int32Array(100), 100, new Int32Array(128))).toThrow(RangeError);
   });
 });

@@ -17,7 +17,7 @@ import type {
   SubscriptionRecord,
 } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
-import { DedupeIndex } from './dedupe-index.js';
+import { DedupeIndex, repeatsAHash } from './dedupe-index.js';
 import { AppendWaiters } from '../waiters.js';
 import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventWriter } from './event-writer.js';
@@ -138,20 +138,27 @@ const PRUNE_SLICE_KEYS = 16_384;
 const RETAINED_BUFFER_BYTES = 64 * 1024;
 
 /**
- * The event as kept in the recent-events window: data copied out of a large buffer it views, and without
- * the attributes' text (`AttributesJson`), which views the whole request body and is written already;
- * read from memory, an event is then what the blocks give back.
+ * The event as kept in the recent-events window: itself (a view of a request body or socket read of
+ * at most `RETAINED_BUFFER_BYTES`, its attributes' text with it), or, when it views a larger buffer, its
+ * data copied out and without the attributes' text. Either way an event read from memory is what the
+ * blocks give back: the same attributes and data, and attributes' text when the blocks hold it.
+ *
+ * @remarks The window holds at most `2 * RECENT_EVENTS` events, so the buffers they pin stay small. A new
+ * object per appended event cost ~3% of batch ingress (bench/PROFILE.md, thirteenth round); kept whole,
+ * a recent event is also rendered for delivery from its text instead of serialised again.
  */
 function retainable(event: CloudEvent): CloudEvent {
   const data = event.data;
-  const pinsBuffer =
+  const pinsData =
     data !== undefined &&
     data.buffer.byteLength > RETAINED_BUFFER_BYTES &&
     data.byteLength !== data.buffer.byteLength;
-  if (!pinsBuffer && event.attributesJson === undefined) return event;
+  const json = event.attributesJson;
+  const pinsText = json !== undefined && json.text.buffer.byteLength > RETAINED_BUFFER_BYTES;
+  if (!pinsData && !pinsText) return event;
   return {
     attributes: event.attributes,
-    data: pinsBuffer ? new Uint8Array(data) : data,
+    data: pinsData ? new Uint8Array(data) : data,
     dataKind: event.dataKind,
   };
 }
@@ -189,6 +196,8 @@ export class EmbeddedEventStore implements EventStore {
   private readonly dedupe: DedupeIndex;
   /** The dedupe hashes of the request being prepared (grown as needed, reused). */
   private hashes = new Int32Array(128);
+  /** `repeatsAHash`'s scratch table, twice the size of `hashes`. */
+  private requestTags = new Int32Array(256);
   /** The events of the group being prepared, in sequence order from `committedSequence + 1`. */
   private preparing: StoredEvent[] = [];
   private readonly retention: RetentionPolicy;
@@ -475,20 +484,25 @@ export class EmbeddedEventStore implements EventStore {
   ): AppendOutcome[] {
     const outcomes: AppendOutcome[] = [];
     const count = inputs.length;
-    if (this.hashes.length < count) this.hashes = new Int32Array(2 ** Math.ceil(Math.log2(count)));
+    if (this.hashes.length < count) {
+      this.hashes = new Int32Array(2 ** Math.ceil(Math.log2(count)));
+      this.requestTags = new Int32Array(2 * this.hashes.length);
+    }
     const hashes = this.hashes;
     for (let i = 0; i < count; i++) {
       const attributes = (inputs[i] as AppendInput).event.attributes;
       hashes[i] = DedupeIndex.hashOf(attributes['source'] as string, attributes['id'] as string);
     }
     // All looked up at once first, overlapping their cache misses; the lookups below then hit the cache.
-    // None known: only a copy earlier in this request can make an event a duplicate.
+    // None known: only a copy earlier in this request can make an event a duplicate, and only one
+    // whose hash repeats in the request.
     const known = this.dedupe.countKnown(hashes, count);
+    const repeats = count > 1 && repeatsAHash(hashes, count, this.requestTags);
     for (let i = 0; i < count; i++) {
       const { event, trace } = inputs[i] as AppendInput;
       const hash = hashes[i] as number;
       // The key string is built only when the hash was seen (a duplicate, or a rare collision).
-      if ((known > 0 || i > 0) && this.dedupe.has(hash)) {
+      if ((known > 0 || (repeats && i > 0)) && this.dedupe.has(hash)) {
         const source = event.attributes['source'] as string;
         const id = event.attributes['id'] as string;
         const seen = this.dedupe.find(DedupeWindow.key(source, id), hash, now);
