@@ -143,9 +143,10 @@ const RETAINED_BUFFER_BYTES = 64 * 1024;
  * data copied out and without the attributes' text. Either way an event read from memory is what the
  * blocks give back: the same attributes and data, and attributes' text when the blocks hold it.
  *
- * @remarks The window holds at most `2 * RECENT_EVENTS` events, so the buffers they pin stay small. A new
- * object per appended event cost ~3% of batch ingress (bench/PROFILE.md, thirteenth round); kept whole,
- * a recent event is also rendered for delivery from its text instead of serialised again.
+ * @remarks The window holds the last `RECENT_EVENTS` to `2 * RECENT_EVENTS` events (or the last group's),
+ * so the buffers they pin stay few. A new object per appended event cost ~3% of batch ingress
+ * (bench/PROFILE.md, thirteenth round); kept whole, a recent event is also rendered for delivery from its
+ * text instead of serialised again.
  */
 function retainable(event: CloudEvent): CloudEvent {
   const data = event.data;
