@@ -34,6 +34,11 @@ function tagOf(hash: number): number {
   return hash === 0 ? 1 : hash;
 }
 
+/** The slot a tag is probed from in a table of `mask + 1` slots (Fibonacci hashing: FNV's low bits alone cluster). */
+function homeOf(tag: number, mask: number): number {
+  return Math.imul(tag, 0x9e3779b1) & mask;
+}
+
 /**
  * Whether two of `hashes[0, count)` are equal: a request's events can only be duplicates of each other
  * when their hashes repeat. `scratch` is a reused open-addressing table of at least `2 * count` slots (a
@@ -48,7 +53,7 @@ export function repeatsAHash(hashes: Int32Array, count: number, scratch: Int32Ar
   scratch.fill(0, 0, slots);
   for (let i = 0; i < count; i++) {
     const tag = tagOf(hashes[i] as number);
-    let slot = Math.imul(tag, 0x9e3779b1) & mask;
+    let slot = homeOf(tag, mask);
     for (; scratch[slot] !== 0; slot = (slot + 1) & mask) if (scratch[slot] === tag) return true;
     scratch[slot] = tag;
   }
@@ -88,9 +93,9 @@ export class DedupeIndex {
     return fnv1a(fnv1a(fnv1a(FNV_OFFSET, source), ' '), id) | 0;
   }
 
-  /** The slot a hash is probed from (Fibonacci hashing: FNV's low bits alone cluster). */
-  private home(hash: number): number {
-    return Math.imul(hash, 0x9e3779b1) & this.mask;
+  /** The slot a tag is probed from in this table. */
+  private home(tag: number): number {
+    return homeOf(tag, this.mask);
   }
 
   /** False when no key with this hash was added (and not pruned): the key is certainly new. */
