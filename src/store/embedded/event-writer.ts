@@ -11,8 +11,8 @@ import type { PlacedGroup, SegmentLog } from './segment-log.js';
  */
 export interface EventWriter {
   /**
-   * `overlap`: the group is large enough (it holds a batch) that the event loop should go on with other
-   * work (deliveries, the next requests) while its records sync, rather than wait for the disk.
+   * `overlap`: the event loop has other work (a batch's group, or a small group while events arrive at
+   * their own pace), so it goes on with that while the group's records sync, rather than wait for the disk.
    */
   write(group: PlacedGroup, overlap: boolean): Promise<void>;
   close(): Promise<void>;
@@ -25,10 +25,13 @@ export interface EventWriter {
  * the records it points at are synced already, and recovery re-indexes them from the segment if a
  * machine crash loses the commit. The connection's other writes (cursors, subscriptions) keep `FULL`.
  *
- * A group holding a batch (`overlap`) syncs on libuv's pool and is indexed when the sync is done, so the
- * event loop delivers and parses meanwhile: on one core, 7–10% more batch delivery in (c) while events are
- * published (bench/PROFILE.md, tenth round). Groups of single events sync in place: there the publishers
- * are nearly all in the group being synced, and the pool's round trip cost more CPU than it overlapped.
+ * A group the store marks `overlap` syncs on libuv's pool and is indexed when the sync is done, so the
+ * event loop parses the next requests and delivers meanwhile: a batch's group (on one core, 7–10% more
+ * batch delivery in (c) while events are published, bench/PROFILE.md, tenth round), and since the
+ * fourteenth round a small group of single events (events arriving at their own pace, as in (c)'s
+ * 5,000 events/s, where syncing in place blocked the event loop a quarter of its time). A large group of
+ * single events syncs in place: its publishers are nearly all waiting for it, and the pool's round trip
+ * cost more CPU than it overlapped.
  */
 export function inlineWriter(db: Database.Database, log: SegmentLog, durable: boolean): EventWriter {
   const insert = db.prepare(INSERT_LOGGED_BLOCK);
@@ -46,7 +49,7 @@ export function inlineWriter(db: Database.Database, log: SegmentLog, durable: bo
   return {
     write(group, overlap) {
       try {
-        if (overlap) return log.writeAsync(group).then(() => commit(group));
+        if (durable && overlap) return log.writeAsync(group).then(() => commit(group));
         log.write(group);
         commit(group);
         return Promise.resolve();

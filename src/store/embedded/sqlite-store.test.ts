@@ -4,11 +4,12 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { describeStoreConformance, sampleEvent } from '../testing/conformance.js';
 import type { StoreHarnessOptions } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
+import { SegmentLog } from './segment-log.js';
 import { parseStructured } from '../../cloudevents/index.js';
 
 /** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
@@ -167,6 +168,28 @@ describe('embedded store', () => {
     expect([store.commits, store.threadCommits]).toEqual([1, 0]);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("syncs a small group of single events on libuv's pool and a large one in place", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    const inPlace = vi.spyOn(SegmentLog.prototype, 'write');
+    const onPool = vi.spyOn(SegmentLog.prototype, 'writeAsync');
+    try {
+      // A lone event (events arriving at their own pace): the event loop goes on while it syncs.
+      await store.append([{ event: sampleEvent('lone') }]);
+      expect([inPlace.mock.calls.length, onPool.mock.calls.length]).toEqual([0, 1]);
+      // Forty publishers waiting at once: their group syncs in place.
+      const many = Array.from({ length: 40 }, (_, i) => store.append([{ event: sampleEvent(`m${i}`) }]));
+      await Promise.all(many);
+      expect([inPlace.mock.calls.length, onPool.mock.calls.length]).toEqual([1, 1]);
+      expect((await store.read(1, 100)).length).toBe(41);
+    } finally {
+      inPlace.mockRestore();
+      onPool.mockRestore();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('lets a group wait a few turns of the event loop while more appends keep arriving', async () => {

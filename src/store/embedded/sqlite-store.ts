@@ -108,6 +108,16 @@ const RECENT_EVENTS = 64;
  * than three turns, and groups grew from ~24 to ~40 requests per `fdatasync`).
  */
 const GROUP_WAIT_TURNS = 8;
+/**
+ * Groups of fewer requests sync on libuv's pool while the event loop goes on; larger ones in place.
+ *
+ * @remarks A large group means many publishers waiting for this sync and few left to serve meanwhile
+ * ((a)'s 50 publishers: ~40 requests a group); syncing it in place collects the next group as well, and
+ * the pool's round trip there cost 10% of (a)'s throughput. A small one means events arriving at their own
+ * pace and deliveries to make: at 5,000 events/s (~8 a group), syncing in place kept the event loop blocked
+ * a quarter of its time (bench/PROFILE.md, fourteenth round).
+ */
+const OVERLAP_BELOW_REQUESTS = 16;
 /** Requests in a group that is committed without waiting for more. */
 const GROUP_FULL_REQUESTS = 64;
 
@@ -426,7 +436,10 @@ export class EmbeddedEventStore implements EventStore {
     let written: Promise<void>;
     try {
       group = blocks.length === 0 ? undefined : this.log.place(blocks);
-      written = group === undefined ? Promise.resolve() : writer.write(group, holdsBatch);
+      written =
+        group === undefined
+          ? Promise.resolve()
+          : writer.write(group, holdsBatch || batch.length < OVERLAP_BELOW_REQUESTS);
     } catch (error) {
       written = Promise.reject(error);
     }
