@@ -25,6 +25,7 @@ import { BlockEncoder } from './block-codec.js';
 import { EventBlocks, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
 import { SegmentLog } from './segment-log.js';
 import type { PlacedGroup } from './segment-log.js';
+import { EmbeddedCursors } from './cursors.js';
 import { EmbeddedDeadLetters } from './dead-letters.js';
 
 export type Durability = 'fsync' | 'buffered';
@@ -232,6 +233,7 @@ export class EmbeddedEventStore implements EventStore {
   /** The segment files holding the blocks' payloads (`<broker>.segments/`). */
   private readonly log: SegmentLog;
   private readonly deadLetters: EmbeddedDeadLetters;
+  private readonly cursors: EmbeddedCursors;
   /** Builds the blocks of the group being prepared. */
   private readonly encoder = new BlockEncoder();
   /** Highest sequence assigned; ahead of `committedSequence` while a group is being written. */
@@ -278,6 +280,7 @@ export class EmbeddedEventStore implements EventStore {
     });
     this.blocks = new EventBlocks(db, this.log);
     this.deadLetters = new EmbeddedDeadLetters(db);
+    this.cursors = new EmbeddedCursors(db, this.file, durable);
     // A database written before blocks (one `events` row per event) is moved into blocks once.
     const insertBlock = db.prepare(INSERT_BLOCK);
     migrateLegacyEvents(db, (block) => insertBlock.run(...block));
@@ -285,9 +288,6 @@ export class EmbeddedEventStore implements EventStore {
       setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
       setMeta: db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?'),
-      getCursor: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
-      commitCursor: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
-      deleteCursor: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
       putSubscription: db.prepare('INSERT OR REPLACE INTO subscriptions (id, document) VALUES (?, ?)'),
       deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE id = ?'),
       listSubscriptions: db.prepare<[], SubscriptionRecord>(
@@ -596,25 +596,20 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   getCursor(subscription: string): Promise<number | undefined> {
-    return Promise.resolve(this.statements.getCursor.get(subscription)?.next);
+    return Promise.resolve(this.cursors.get(subscription));
   }
 
   commitCursor(subscription: string, next: number): Promise<void> {
-    this.statements.commitCursor.run(subscription, next);
-    return Promise.resolve();
+    return this.cursors.commit([[subscription, next]]);
   }
 
+  /** Durable when the promise resolves; the event loop goes on while the WAL syncs (`EmbeddedCursors`). */
   commitCursors(cursors: ReadonlyArray<readonly [string, number]>): Promise<void> {
-    if (cursors.length > 0) {
-      this.db.transaction(() => {
-        for (const [subscription, next] of cursors) this.statements.commitCursor.run(subscription, next);
-      })();
-    }
-    return Promise.resolve();
+    return this.cursors.commit(cursors);
   }
 
   deleteCursor(subscription: string): Promise<void> {
-    this.statements.deleteCursor.run(subscription);
+    this.cursors.delete(subscription);
     return Promise.resolve();
   }
 
@@ -648,7 +643,7 @@ export class EmbeddedEventStore implements EventStore {
   ): Promise<void> {
     if (records.length > 0 || cursors.length > 0) {
       this.db.transaction(() => {
-        for (const [subscription, next] of cursors) this.statements.commitCursor.run(subscription, next);
+        for (const [subscription, next] of cursors) this.cursors.write(subscription, next);
         for (const record of records) this.statements.putSubscription.run(record.id, record.document);
       })();
     }
@@ -761,6 +756,7 @@ export class EmbeddedEventStore implements EventStore {
     await this.threadWriter?.close();
     await this.inlineWriter?.close();
     await this.log.close();
+    await this.cursors.close();
     if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
     this.waiters.abortAll();
     this.db.close();

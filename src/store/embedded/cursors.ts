@@ -1,0 +1,89 @@
+import { closeSync, fdatasync, openSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+
+/**
+ * The embedded store's subscription cursors (`cursors` table).
+ *
+ * @remarks The dispatcher commits the cursors that moved every 200 ms. With `synchronous = FULL` each of
+ * those commits synced SQLite's WAL on the event loop, 4–5 ms every 200 ms with events arriving at 5,000/s
+ * (bench/PROFILE.md, fourteenth round): requests and deliveries waited meanwhile. A commit is now written
+ * at `synchronous = NORMAL` (the WAL frames reach the kernel at once) and the WAL file is then synced on
+ * libuv's pool; the promise settles after that sync, so a committed cursor is as durable as before, and
+ * the event loop goes on while the disk works.
+ */
+export class EmbeddedCursors {
+  private readonly statements;
+  private readonly relaxed: Database.Statement | undefined;
+  private readonly strict: Database.Statement | undefined;
+  private readonly commitMany: (cursors: ReadonlyArray<readonly [string, number]>) => void;
+  /** The WAL file, opened on the first durable commit (it exists once the database is in WAL mode). */
+  private walFd: number | undefined;
+  private readonly syncing = new Set<Promise<void>>();
+
+  constructor(
+    db: Database.Database,
+    /** The database file; its WAL is `<file>-wal`. */
+    private readonly file: string,
+    /** `--durability fsync`: a commit resolves once the WAL is synced. */
+    private readonly durable: boolean,
+  ) {
+    this.statements = {
+      get: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
+      put: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
+      delete: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
+    };
+    this.relaxed = durable ? db.prepare('PRAGMA synchronous = NORMAL') : undefined;
+    this.strict = durable ? db.prepare('PRAGMA synchronous = FULL') : undefined;
+    const put = this.statements.put;
+    this.commitMany = db.transaction((cursors: ReadonlyArray<readonly [string, number]>) => {
+      for (const [subscription, next] of cursors) put.run(subscription, next);
+    });
+  }
+
+  get(subscription: string): number | undefined {
+    return this.statements.get.get(subscription)?.next;
+  }
+
+  /** Writes the cursors in one transaction; durable when the promise resolves. */
+  commit(cursors: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    if (cursors.length === 0) return Promise.resolve();
+    this.relaxed?.run();
+    try {
+      this.commitMany(cursors);
+    } finally {
+      this.strict?.run();
+    }
+    return this.durable ? this.syncWal() : Promise.resolve();
+  }
+
+  /** Writes one cursor inside the caller's transaction (which syncs as that transaction does). */
+  write(subscription: string, next: number): void {
+    this.statements.put.run(subscription, next);
+  }
+
+  delete(subscription: string): void {
+    this.statements.delete.run(subscription);
+  }
+
+  /** Waits for the WAL syncs in flight, then closes the WAL's descriptor (before the database closes). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.syncing]);
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
+  }
+
+  private syncWal(): Promise<void> {
+    let fd: number;
+    try {
+      // fsync is per file, not per descriptor: syncing this one syncs what SQLite's own wrote.
+      fd = this.walFd ??= openSync(`${this.file}-wal`, 'r');
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const synced = new Promise<void>((resolve, reject) => {
+      fdatasync(fd, (error) => (error === null ? resolve() : reject(error)));
+    }).finally(() => this.syncing.delete(synced));
+    this.syncing.add(synced);
+    return synced;
+  }
+}
