@@ -23,7 +23,8 @@ export interface EventWriter {
  *
  * @remarks The index commit skips SQLite's own `fsync` (`synchronous = NORMAL` for that transaction):
  * the records it points at are synced already, and recovery re-indexes them from the segment if a
- * machine crash loses the commit. The connection's other writes (cursors, subscriptions) keep `FULL`.
+ * machine crash loses the commit. The connection's other writes (subscriptions, dead letters) keep `FULL`;
+ * cursor commits sync the WAL on libuv's pool (`EmbeddedCursors`).
  *
  * A group the store marks `overlap` syncs on libuv's pool and is indexed when the sync is done, so the
  * event loop parses the next requests and delivers meanwhile: a batch's group (on one core, 7–10% more
