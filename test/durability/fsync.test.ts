@@ -61,12 +61,16 @@ async function publishAndTrace(durability: string, writer: string): Promise<Sync
   for (let i = 0; i < PUBLISHES; i++) {
     const before = walSyncs();
     // With the auto writer, batches (>= 64 events) commit on the writer thread and single events inline;
-    // with the inline writer, a group holding a batch syncs on libuv's pool, single events in place.
-    if ((writer === 'auto' || writer === 'inline') && i % 2 === 0) {
+    // inline, a group holding a batch or fewer than 16 requests syncs on libuv's pool, and a larger
+    // group of single events (many publishers at once) in place: each kind of group comes in turn.
+    if ((writer === 'auto' || writer === 'inline') && i % 3 === 0) {
       await publishBatch(
         broker.url,
         Array.from({ length: 100 }, (_, k) => ({ id: `fsync-${i}-${k}` })),
       );
+    } else if (i % 3 === 1) {
+      // Counted as one: syncs between sending the first and the last 202.
+      await Promise.all(Array.from({ length: 48 }, (_, k) => publish(broker.url, { id: `fsync-${i}-${k}` })));
     } else {
       await publish(broker.url, { id: `fsync-${i}` }); // throws unless 202
     }
