@@ -49,9 +49,13 @@ export async function freePort(): Promise<number> {
 }
 
 /** Distinct free ports (kept distinct even if the kernel hands the same one out twice). */
-export async function freePorts(count: number): Promise<number[]> {
+/** `count` distinct free ports, none of them in `exclude` (ports the caller holds for a server not yet up). */
+export async function freePorts(count: number, exclude: readonly number[] = []): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
+  while (ports.size < count) {
+    const port = await freePort();
+    if (!exclude.includes(port)) ports.add(port);
+  }
   return [...ports];
 }
 

@@ -234,7 +234,8 @@ function clusterId(): string {
  */
 export async function startKafkaCluster(size = 1, opts: { port?: number } = {}): Promise<KafkaCluster> {
   const home = kafkaHome();
-  const ports = await freePorts(size * 2);
+  // A port the caller chose is free too while nothing listens on it: never hand it out as another listener's.
+  const ports = await freePorts(size * 2, opts.port === undefined ? [] : [opts.port]);
   if (opts.port !== undefined) ports[0] = opts.port;
   const at = (i: number): number => {
     const p = ports[i];

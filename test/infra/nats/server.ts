@@ -231,7 +231,8 @@ class NatsServerNode implements NatsServer {
 /** Starts one nats-server on 127.0.0.1 (JetStream on by default) and waits until it is healthy. */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const binary = natsServerBinary();
-  const [clientPort, monitorPort] = await freePorts(2);
+  // A port the caller chose is free too while nothing listens on it: never the monitor's as well.
+  const [clientPort, monitorPort] = await freePorts(2, opts.port === undefined ? [] : [opts.port]);
   if (clientPort === undefined || monitorPort === undefined) throw new Error('no free ports');
   const dir = makeTempDir('herald-nats-');
   const node = new NatsServerNode(binary, {
