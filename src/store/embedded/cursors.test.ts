@@ -16,14 +16,20 @@ function open(dir: string, durable: boolean): { db: Database.Database; cursors: 
   return { db, cursors: new EmbeddedCursors(db, file, durable) };
 }
 
+/** Whether the event loop has turned since this was called. */
+function loopTurn(): { readonly turned: boolean } {
+  const state = { turned: false };
+  setImmediate(() => {
+    state.turned = true;
+  });
+  return state;
+}
+
 describe('the embedded cursors', () => {
   it('let the event loop run while a durable commit syncs the WAL, and resolve after the sync', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-cursors-'));
     const { db, cursors } = open(dir, true);
-    let turned = false;
-    setImmediate(() => {
-      turned = true;
-    });
+    const loop = loopTurn();
     const committed = cursors.commit([
       ['a', 10],
       ['b', 20],
@@ -31,7 +37,7 @@ describe('the embedded cursors', () => {
     // Written at once (a read sees it), durable once the promise resolves.
     expect(cursors.get('a')).toBe(10);
     await committed;
-    expect(turned).toBe(true);
+    expect(loop.turned).toBe(true);
     // The connection's other writes keep FULL.
     expect(db.pragma('synchronous', { simple: true })).toBe(2);
     await cursors.close();
@@ -52,12 +58,9 @@ describe('the embedded cursors', () => {
   it('without fsync, commit without waiting for the disk', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-cursors-'));
     const { db, cursors } = open(dir, false);
-    let turned = false;
-    setImmediate(() => {
-      turned = true;
-    });
+    const loop = loopTurn();
     await cursors.commit([['a', 1]]);
-    expect(turned).toBe(false);
+    expect(loop.turned).toBe(false);
     expect(cursors.get('a')).toBe(1);
     await cursors.close();
     db.close();
