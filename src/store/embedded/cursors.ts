@@ -1,5 +1,6 @@
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
+import { relaxedTransaction } from './relaxed-transaction.js';
 
 /**
  * The embedded store's subscription cursors (`cursors` table).
@@ -13,8 +14,6 @@ import type Database from 'better-sqlite3';
  */
 export class EmbeddedCursors {
   private readonly statements;
-  private readonly relaxed: Database.Statement | undefined;
-  private readonly strict: Database.Statement | undefined;
   private readonly commitMany: (cursors: ReadonlyArray<readonly [string, number]>) => void;
   /** The WAL file, opened on the first durable commit (it exists once the database is in WAL mode). */
   private walFd: number | undefined;
@@ -32,10 +31,8 @@ export class EmbeddedCursors {
       put: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
       delete: db.prepare('DELETE FROM cursors WHERE subscription = ?'),
     };
-    this.relaxed = durable ? db.prepare('PRAGMA synchronous = NORMAL') : undefined;
-    this.strict = durable ? db.prepare('PRAGMA synchronous = FULL') : undefined;
     const put = this.statements.put;
-    this.commitMany = db.transaction((cursors: ReadonlyArray<readonly [string, number]>) => {
+    this.commitMany = relaxedTransaction(db, durable, (cursors: ReadonlyArray<readonly [string, number]>) => {
       for (const [subscription, next] of cursors) put.run(subscription, next);
     });
   }
@@ -47,12 +44,7 @@ export class EmbeddedCursors {
   /** Writes the cursors in one transaction; durable when the promise resolves. */
   commit(cursors: ReadonlyArray<readonly [string, number]>): Promise<void> {
     if (cursors.length === 0) return Promise.resolve();
-    this.relaxed?.run();
-    try {
-      this.commitMany(cursors);
-    } finally {
-      this.strict?.run();
-    }
+    this.commitMany(cursors);
     return this.durable ? this.syncWal() : Promise.resolve();
   }
 

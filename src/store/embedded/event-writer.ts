@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { HeraldError } from '../../errors/index.js';
 import { blockBuffers } from './block-codec.js';
 import { INSERT_LOGGED_BLOCK, indexGroup } from './event-blocks.js';
+import { relaxedTransaction } from './relaxed-transaction.js';
 import type { PlacedGroup, SegmentLog } from './segment-log.js';
 
 /**
@@ -36,17 +37,7 @@ export interface EventWriter {
  */
 export function inlineWriter(db: Database.Database, log: SegmentLog, durable: boolean): EventWriter {
   const insert = db.prepare(INSERT_LOGGED_BLOCK);
-  const relaxed = durable ? db.prepare('PRAGMA synchronous = NORMAL') : undefined;
-  const strict = durable ? db.prepare('PRAGMA synchronous = FULL') : undefined;
-  const index = db.transaction((group: PlacedGroup) => indexGroup(insert, group));
-  const commit = (group: PlacedGroup): void => {
-    relaxed?.run();
-    try {
-      index(group);
-    } finally {
-      strict?.run();
-    }
-  };
+  const commit = relaxedTransaction(db, durable, (group: PlacedGroup) => indexGroup(insert, group));
   return {
     write(group, overlap) {
       try {
