@@ -6,7 +6,7 @@ import { relaxedTransaction } from './relaxed-transaction.js';
  * The embedded store's subscription cursors (`cursors` table).
  *
  * @remarks The dispatcher commits the cursors that moved every 200 ms. With `synchronous = FULL` each of
- * those commits synced SQLite's WAL on the event loop, 4–5 ms every 200 ms with events arriving at 5,000/s
+ * those commits synced SQLite's WAL on the event loop, 4–6 ms every 200 ms with events arriving at 5,000/s
  * (bench/PROFILE.md, fourteenth round): requests and deliveries waited meanwhile. A commit is now written
  * at `synchronous = NORMAL` (the WAL frames reach the kernel at once) and the WAL file is then synced on
  * libuv's pool; the promise settles after that sync, so a committed cursor is as durable as before, and
