@@ -3,17 +3,19 @@
 // - the segment is cut in the middle of the batch's record, as a machine losing power during the write
 //   would leave it: the broker must open, hold every event before the batch and nothing of it, and
 //   continue the sequence;
-// - or the index commit of the batch is torn out of SQLite's write-ahead log (a machine crash after the
-//   segment was synced and before the index commit reached the disk, which it does without an fsync of
-//   its own): the broker must find the batch in the segment and hold every event.
+// - or the last index commit is torn out of SQLite's write-ahead log (a machine crash after the segment
+//   was synced and before the index commit reached the disk, which it does without an fsync of its own;
+//   with the inline writer the batch's index rows may not have been committed at all): the broker must
+//   find the records in the segment and hold every event.
 import { readFileSync, truncateSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { readLog } from '../support/http.js';
+import { SegmentLog } from '../../src/store/embedded/segment-log.js';
+import type { RecoveredBlock } from '../../src/store/embedded/segment-log.js';
 
 const SINGLES = 20;
 const BATCH = 30;
@@ -79,20 +81,19 @@ function tearLastCommit(wal: string): number {
 
 /**
  * Cuts the segment in the middle of the record holding `sequence` (the first of a group): that record
- * and every one after it are gone. Returns the bytes of the payload cut.
+ * and every one after it are gone. The record is found in the segment as recovery reads it (its index
+ * row may not have been committed when the broker was killed). Returns the bytes of the payload cut.
  */
-function tearRecordOf(dataDir: string, sequence: number): number {
-  const db = new Database(path.join(dataDir, 'default.db'), { readonly: true });
-  const row = db
-    .prepare(
-      'SELECT first_seq, segment, payload_at, payload_length FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
-    )
-    .get(sequence) as { first_seq: number; segment: number; payload_at: number; payload_length: number };
-  db.close();
-  expect(row.first_seq).toBe(sequence);
-  const file = path.join(dataDir, 'default.segments', `${String(row.segment).padStart(20, '0')}.seg`);
-  truncateSync(file, row.payload_at + Math.floor(row.payload_length / 2));
-  return row.payload_length;
+async function tearRecordOf(dataDir: string, sequence: number): Promise<number> {
+  const log = new SegmentLog({ dir: path.join(dataDir, 'default.segments'), sync: false });
+  const records: RecoveredBlock[] = [];
+  log.recover(undefined, 1, (record) => records.push(record));
+  await log.close();
+  const record = records.find((candidate) => candidate.row[0] === sequence);
+  expect(record).toBeDefined();
+  const { location, row } = record as RecoveredBlock;
+  truncateSync(log.fileOf(location.segment), location.payloadAt + Math.floor(row[5].byteLength / 2));
+  return row[5].byteLength;
 }
 
 async function publishThenKill(
@@ -114,7 +115,7 @@ async function publishThenKill(
 async function tornTail(writer: string): Promise<void> {
   const { broker: first, singles } = await publishThenKill(writer);
   // The batch's 60 KB are one group: the torn record is the batch's, not a single event's.
-  expect(tearRecordOf(first.dataDir, SINGLES + 1)).toBeGreaterThan(30_000);
+  expect(await tearRecordOf(first.dataDir, SINGLES + 1)).toBeGreaterThan(30_000);
 
   const second = await start(writer, first.dataDir);
   const log = await readLog(second.adminUrl);

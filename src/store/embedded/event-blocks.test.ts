@@ -14,9 +14,15 @@ function open(dir: string, options: Partial<ConstructorParameters<typeof Embedde
   return new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0, ...options });
 }
 
-/** What the blocks table holds, read with SQL: events, bytes and the first sequence of each block. */
-function blocksOf(file: string): { events: number; bytes: number; firsts: number[] } {
-  const db = new Database(file, { readonly: true });
+/**
+ * What the blocks table holds, read with SQL: events, bytes and the first sequence of each block. The
+ * store's waiting index rows are committed first (`stats` reads the index).
+ */
+async function blocksOf(
+  store: EmbeddedEventStore,
+): Promise<{ events: number; bytes: number; firsts: number[] }> {
+  await store.stats();
+  const db = new Database(store.file, { readonly: true });
   const totals = db
     .prepare('SELECT SUM(last_seq - first_seq + 1) AS n, SUM(bytes) AS bytes FROM event_blocks')
     .get() as { n: number | null; bytes: number | null };
@@ -73,7 +79,7 @@ describe('embedded store: event blocks', () => {
     }));
     await store.append(big);
     await store.append([{ event: sampleEvent('small-0') }, { event: sampleEvent('small-1') }]);
-    const { firsts } = blocksOf(store.file);
+    const { firsts } = await blocksOf(store);
     expect(firsts.length).toBeGreaterThan(2);
     expect(firsts.at(-1)).toBe(601);
     await store.close();
@@ -99,11 +105,11 @@ describe('embedded store: event blocks', () => {
     const dir = dataDir();
     let store = open(dir, { retention: { maxEvents: 4 } });
     await store.append(Array.from({ length: 10 }, (_, i) => ({ event: sampleEvent(`r${i}`) })));
-    const before = blocksOf(store.file);
+    const before = await blocksOf(store);
     expect(before.firsts).toEqual([1]);
     store.runMaintenance();
     expect(ids(await store.read(0, 100))).toEqual(['r6', 'r7', 'r8', 'r9']);
-    const after = blocksOf(store.file);
+    const after = await blocksOf(store);
     expect(after.firsts).toEqual([7]);
     const stats = await store.stats();
     expect(stats).toEqual({ first: 7, last: 10, events: 4, bytes: after.bytes });
@@ -121,7 +127,7 @@ describe('embedded store: event blocks', () => {
     const dir = dataDir();
     const store = open(dir);
     await store.append(Array.from({ length: 10 }, (_, i) => ({ event: sampleEvent(`b${i}`) })));
-    const perEvent = blocksOf(store.file).bytes / 10;
+    const perEvent = (await blocksOf(store)).bytes / 10;
     await store.close();
     const limited = open(dir, { retention: { maxBytes: perEvent * 3 + 1 } });
     limited.runMaintenance();

@@ -4,6 +4,7 @@ import { DedupeWindow } from '../dedupe-window.js';
 import { BlockEncoder, decodeBlock, dropFromBlock, eventSizes, keyInBlock } from './block-codec.js';
 import type { EventBlockRow } from './block-codec.js';
 import { DedupeIndex } from './dedupe-index.js';
+import { relaxedTransaction } from './relaxed-transaction.js';
 import type { BlockLocation, LogPosition, PlacedGroup, SegmentLog } from './segment-log.js';
 
 /**
@@ -57,6 +58,16 @@ export function loggedBlockParams(block: EventBlockRow, location: BlockLocation)
   ];
 }
 
+/**
+ * Index rows waiting (see `EventBlocks.indexLater`) that are committed before the next group is written,
+ * without waiting for `INDEX_DELAY_MS`: they bound the event loop's time in one commit (~5 µs a row),
+ * the rows that recovery re-reads from the segment after a crash, and the groups accepted while SQLite
+ * cannot write.
+ */
+export const INDEX_BATCH_BLOCKS = 128;
+/** How long the first waiting index row waits for others before they are committed. */
+const INDEX_DELAY_MS = 50;
+
 /** Indexes a written group with `insert` (a statement of `INSERT_LOGGED_BLOCK`). */
 export function indexGroup(insert: Database.Statement, group: PlacedGroup): void {
   group.blocks.forEach((block, i) => {
@@ -89,13 +100,30 @@ function endOf(row: LoggedRow): LogPosition {
   return { segment: row.segment, end: row.payload_at + row.payload_length, crc: row.crc };
 }
 
-/** The SQL side of the block log, on the store's connection (reads, retention, open-time scans). */
+/**
+ * The SQL side of the block log, on the store's connection: the index of groups written on the event
+ * loop, reads, retention, open-time scans.
+ *
+ * @remarks A group written on the event loop is indexed later, with the groups after it
+ * (`indexLater`): its records are in the segment (synced with `--durability fsync`) before it is
+ * acknowledged, and recovery indexes records that their index rows did not reach, as it did for a
+ * group whose process died between its sync and its index commit. One commit per group cost ~90 µs
+ * (half of it SQLite's automatic checkpoints), ~6 µs a group in commits of 32 (bench/PROFILE.md,
+ * fifteenth round). Everything that reads the index commits the waiting rows first (`index`), so no
+ * reader sees the index without them.
+ */
 export class EventBlocks {
   private readonly statements;
+  /** `INSERT_LOGGED_BLOCK`'s parameters of the rows waiting to be committed, in sequence order. */
+  private waiting: unknown[][] = [];
+  private waitTimer: NodeJS.Timeout | undefined;
+  private readonly commitRows: (rows: readonly unknown[][]) => void;
 
   constructor(
     private readonly db: Database.Database,
     readonly log: SegmentLog,
+    /** `--durability fsync`: the connection keeps `synchronous = FULL`, which index commits skip. */
+    durable = true,
   ) {
     db.exec(EVENT_BLOCKS_SCHEMA);
     const columns = new Set(
@@ -157,6 +185,71 @@ export class EventBlocks {
         'SELECT first_seq, stored_at, keys FROM event_blocks WHERE first_seq >= ? ORDER BY first_seq',
       ),
     };
+    const insert = this.statements.insertLogged;
+    // The records are synced already: the index commit needs no fsync of its own (`relaxedTransaction`).
+    this.commitRows = relaxedTransaction(db, durable, (rows: readonly unknown[][]) => {
+      for (const row of rows) insert.run(...row);
+    });
+  }
+
+  /**
+   * Indexes a group whose records are written, within `INDEX_DELAY_MS`, at the next read of the index,
+   * or when the store writes a group with `INDEX_BATCH_BLOCKS` rows waiting (`commitWhenFull`).
+   */
+  indexLater(group: PlacedGroup): void {
+    group.blocks.forEach((block, i) => {
+      const row = loggedBlockParams(block, group.locations[i] as BlockLocation);
+      // The keys are copied: the block's views pin the group's whole buffer, payloads included.
+      row[4] = block[4].slice();
+      this.waiting.push(row);
+    });
+    this.commitSoon();
+  }
+
+  /**
+   * Commits the waiting rows when `INDEX_BATCH_BLOCKS` of them wait. The store calls it before it
+   * writes a group, so that a failing commit (another process holding the database's write lock, a full
+   * disk) refuses the group before anything of it is written, and waiting rows stay bounded.
+   */
+  commitWhenFull(): void {
+    if (this.waiting.length >= INDEX_BATCH_BLOCKS) this.commitWaiting();
+  }
+
+  private commitSoon(): void {
+    if (this.waitTimer !== undefined || this.waiting.length === 0) return;
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = undefined;
+      try {
+        this.commitWaiting();
+      } catch {
+        // The rows wait for the next try (their records are in the segment, and recovery indexes them
+        // after a crash); a read of the index meanwhile fails with the same error.
+        this.commitSoon();
+      }
+    }, INDEX_DELAY_MS);
+    this.waitTimer.unref();
+  }
+
+  /** Commits the waiting index rows in one transaction (a no-op when none wait). */
+  commitWaiting(): void {
+    if (this.waiting.length === 0) return;
+    this.commitRows(this.waiting);
+    this.waiting = [];
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+  }
+
+  /** Stops committing: rows still waiting (their commit failed) are indexed from the segment on the next open. */
+  close(): void {
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    this.waiting = [];
+  }
+
+  /** The statements, once the waiting rows are committed: what every read of the index goes through. */
+  private get index(): typeof this.statements {
+    this.commitWaiting();
+    return this.statements;
   }
 
   /**
@@ -208,7 +301,7 @@ export class EventBlocks {
   read(from: number, limit: number): StoredEvent[] {
     const out: StoredEvent[] = [];
     if (limit <= 0) return out;
-    for (const block of this.statements.read.iterate(from, from)) {
+    for (const block of this.index.read.iterate(from, from)) {
       decodeBlock(this.payloadOf(block), block.first_seq, block.stored_at, from, limit, out);
       if (out.length >= limit) break;
     }
@@ -217,33 +310,33 @@ export class EventBlocks {
 
   /** The first sequence stored at or after `time` (every event of a block shares its time). */
   sequenceAt(time: number): number | undefined {
-    return this.statements.sequenceAt.get(time)?.first_seq;
+    return this.index.sequenceAt.get(time)?.first_seq;
   }
 
   first(): number | undefined {
-    return this.statements.first.get()?.seq ?? undefined;
+    return this.index.first.get()?.seq ?? undefined;
   }
 
   last(): number | undefined {
-    return this.statements.last.get()?.seq ?? undefined;
+    return this.index.last.get()?.seq ?? undefined;
   }
 
   /** Events and bytes in blocks after `through` (a block boundary: the last sequence of a commit). */
   countAfter(through: number): { events: number; bytes: number } {
-    const row = this.statements.countAfter.get(through);
+    const row = this.index.countAfter.get(through);
     return { events: row?.n ?? 0, bytes: row?.bytes ?? 0 };
   }
 
   /** The dedupe key of a stored sequence (a dedupe hash hit being confirmed). */
   keyAt(sequence: number): string | undefined {
-    const block = this.statements.holding.get(sequence);
+    const block = this.index.holding.get(sequence);
     if (block === undefined || block.last_seq < sequence) return undefined;
     return keyInBlock(this.payloadOf(block), sequence - block.first_seq);
   }
 
   /** Feeds the dedupe hashes of every event from the block starting at `from` on. */
   forEachKey(from: number, add: (hash: number, sequence: number, storedAt: number) => void): void {
-    for (const block of this.statements.keysFrom.iterate(from)) {
+    for (const block of this.index.keysFrom.iterate(from)) {
       const keys = block.keys;
       for (let i = 0; i * 4 < keys.length; i++)
         add(keys.readInt32LE(i * 4), block.first_seq + i, block.stored_at);
@@ -253,12 +346,12 @@ export class EventBlocks {
   /** The sequence before which `excess` bytes (or more) of the oldest events lie, if the log has that many. */
   bytesCutoff(excess: number): number | undefined {
     let left = excess;
-    for (const block of this.statements.sizes.iterate()) {
+    for (const block of this.index.sizes.iterate()) {
       if (left > block.bytes) {
         left -= block.bytes;
         continue;
       }
-      const whole = this.statements.holding.get(block.first_seq) as BlockRow;
+      const whole = this.index.holding.get(block.first_seq) as BlockRow;
       const sizes = eventSizes(this.payloadOf(whole));
       for (let i = 0; i < sizes.length; i++) {
         left -= sizes[i] as number;
@@ -270,10 +363,12 @@ export class EventBlocks {
   }
 
   /**
-   * Deletes every event below `cutoff` (call inside a transaction); a block holding `cutoff` is
+   * Deletes every event below `cutoff` (call inside a transaction, after `commitWaiting`: their commit
+   * sets `synchronous`, which SQLite refuses inside a transaction); a block holding `cutoff` is
    * rewritten without the events before it. Returns what was deleted.
    */
   deleteBefore(cutoff: number): { events: number; bytes: number } {
+    if (this.waiting.length > 0) throw new Error('the waiting index rows are committed before a delete');
     let events = 0;
     let bytes = 0;
     // Where the log ends, kept for recovery in case this deletes every block that says so.
@@ -309,7 +404,7 @@ export class EventBlocks {
 
   /** Deletes the segment files no indexed block needs any more (after `deleteBefore` committed). */
   removeUnusedSegments(): void {
-    const first = this.statements.firstLoggedSegment.get()?.segment;
+    const first = this.index.firstLoggedSegment.get()?.segment;
     this.log.removeBelow(first ?? Number.MAX_SAFE_INTEGER);
   }
 }

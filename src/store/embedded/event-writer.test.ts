@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { StoredEvent } from '../types.js';
 import { BlockEncoder, decodeBlock } from './block-codec.js';
-import { EVENT_BLOCKS_SCHEMA } from './event-blocks.js';
+import { EVENT_BLOCKS_SCHEMA, EventBlocks, INDEX_BATCH_BLOCKS } from './event-blocks.js';
 import { inlineWriter, threadWriter } from './event-writer.js';
 import { SegmentLog } from './segment-log.js';
 
@@ -102,49 +102,84 @@ describe('the inline writer', () => {
     dir: string;
     db: Database.Database;
     log: SegmentLog;
-    group: ReturnType<SegmentLog['place']>;
+    blocks: EventBlocks;
+    place: (events?: number) => ReturnType<SegmentLog['place']>;
   } {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-writer-'));
     const db = new Database(path.join(dir, 'default.db'));
     db.pragma('journal_mode = WAL');
-    db.exec(EVENT_BLOCKS_SCHEMA);
+    db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID');
     const log = new SegmentLog({ dir: path.join(dir, 'default.segments'), sync });
+    const blocks = new EventBlocks(db, log, sync);
     log.recover(undefined, 1, () => undefined);
     const encoder = new BlockEncoder();
-    for (let sequence = 1; sequence <= 100; sequence++) {
-      encoder.add(sequence, 1_000, '{"id":"x"}', new Uint8Array(256), 3, null, sequence);
-    }
-    return { dir, db, log, group: log.place(encoder.finish()) };
+    let next = 1;
+    const place = (events = 100) => {
+      for (let i = 0; i < events; i++, next++) {
+        encoder.add(next, 1_000, '{"id":"x"}', new Uint8Array(256), 3, null, next);
+      }
+      return log.place(encoder.finish());
+    };
+    return { dir, db, log, blocks, place };
   }
   const indexed = (db: Database.Database): number =>
     (db.prepare('SELECT COUNT(*) AS n FROM event_blocks').get() as { n: number }).n;
+  const tearDown = async ({ dir, db, log, blocks }: ReturnType<typeof setUp>) => {
+    blocks.close();
+    await log.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
 
-  it('lets the event loop run while a group syncs, and indexes it only after the sync', async () => {
-    const { dir, db, log, group } = setUp();
-    const writer = inlineWriter(db, log, true);
+  it('lets the event loop run while a group syncs, and queues its index rows only after the sync', async () => {
+    const setup = setUp();
+    const { db, blocks, log, place } = setup;
+    const writer = inlineWriter(log, blocks, true);
     let turned = false;
     setImmediate(() => {
       turned = true;
     });
-    const written = writer.write(group, true);
-    // The records went out, but the sync runs on libuv's pool: nothing is indexed yet.
+    const written = writer.write(place(), true);
+    // The records went out, but the sync runs on libuv's pool: nothing is indexed, nothing waits.
+    blocks.commitWaiting();
     expect(indexed(db)).toBe(0);
     await written;
     expect(turned).toBe(true);
+    // Synced: the rows wait for later groups, and a read of the index commits them first.
+    expect(indexed(db)).toBe(0);
+    expect(blocks.read(1, 1_000).map((stored) => stored.sequence)).toEqual(
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
     expect(indexed(db)).toBeGreaterThan(0);
-    await log.close();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    await tearDown(setup);
   });
 
-  it('without fsync, writes and indexes a group before returning', async () => {
-    const { dir, db, log, group } = setUp(false);
-    const writer = inlineWriter(db, log, false);
-    const written = writer.write(group, true);
-    expect(indexed(db)).toBeGreaterThan(0);
+  it('commits the waiting index rows of many groups at once when asked, and by themselves soon after', async () => {
+    const setup = setUp();
+    const { db, blocks, log, place } = setup;
+    const writer = inlineWriter(log, blocks, true);
+    // One block a group (a few events each): the rows wait until INDEX_BATCH_BLOCKS of them do.
+    for (let group = 1; group < INDEX_BATCH_BLOCKS; group++) await writer.write(place(3), false);
+    blocks.commitWhenFull();
+    expect(indexed(db)).toBe(0);
+    await writer.write(place(3), false);
+    blocks.commitWhenFull();
+    expect(indexed(db)).toBe(INDEX_BATCH_BLOCKS);
+    // One more, then no read: a timer commits it.
+    await writer.write(place(3), false);
+    expect(indexed(db)).toBe(INDEX_BATCH_BLOCKS);
+    await vi.waitFor(() => expect(indexed(db)).toBe(INDEX_BATCH_BLOCKS + 1));
+    await tearDown(setup);
+  });
+
+  it('without fsync, writes a group before returning', async () => {
+    const setup = setUp(false);
+    const { blocks, log, place } = setup;
+    const writer = inlineWriter(log, blocks, false);
+    const written = writer.write(place(), true);
+    // Written and queued already: a read finds it before the promise settles.
+    expect(blocks.last()).toBe(100);
     await written;
-    await log.close();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    await tearDown(setup);
   });
 });

@@ -1,14 +1,13 @@
 import { Worker } from 'node:worker_threads';
-import type Database from 'better-sqlite3';
 import { HeraldError } from '../../errors/index.js';
 import { blockBuffers } from './block-codec.js';
-import { INSERT_LOGGED_BLOCK, indexGroup } from './event-blocks.js';
-import { relaxedTransaction } from './relaxed-transaction.js';
+import type { EventBlocks } from './event-blocks.js';
 import type { PlacedGroup, SegmentLog } from './segment-log.js';
 
 /**
  * Writes a placed group: its records to the segment (synced with `--durability fsync`), then its index
- * rows in one transaction. Durable when the promise resolves.
+ * rows. Durable when the promise resolves: the records are, and recovery indexes records whose index
+ * rows a crash lost.
  */
 export interface EventWriter {
   /**
@@ -20,30 +19,24 @@ export interface EventWriter {
 }
 
 /**
- * Writes on the calling thread, with the store's own connection (the default).
+ * Writes on the calling thread: the records to the segment, then the index rows to `blocks`, which
+ * commits them with the groups after it (`EventBlocks.indexLater`).
  *
- * @remarks The index commit skips SQLite's own `fsync` (`synchronous = NORMAL` for that transaction):
- * the records it points at are synced already, and recovery re-indexes them from the segment if a
- * machine crash loses the commit. The connection's other writes (subscriptions, dead letters) keep `FULL`;
- * cursor commits sync the WAL on libuv's pool (`EmbeddedCursors`).
- *
- * A group the store marks `overlap` syncs on libuv's pool and is indexed when the sync is done, so the
- * event loop parses the next requests and delivers meanwhile: a batch's group (on one core, 7–10% more
- * batch delivery in (c) while events are published, bench/PROFILE.md, tenth round), and since the
+ * @remarks A group the store marks `overlap` syncs on libuv's pool and is indexed when the sync is done,
+ * so the event loop parses the next requests and delivers meanwhile: a batch's group (on one core, 7–10%
+ * more batch delivery in (c) while events are published, bench/PROFILE.md, tenth round), and since the
  * fourteenth round a small group of single events (events arriving at their own pace, as in (c)'s
  * 5,000 events/s, where syncing in place blocked the event loop a quarter of its time). A large group of
  * single events syncs in place: its publishers are nearly all waiting for it, and the pool's round trip
  * cost more CPU than it overlapped.
  */
-export function inlineWriter(db: Database.Database, log: SegmentLog, durable: boolean): EventWriter {
-  const insert = db.prepare(INSERT_LOGGED_BLOCK);
-  const commit = relaxedTransaction(db, durable, (group: PlacedGroup) => indexGroup(insert, group));
+export function inlineWriter(log: SegmentLog, blocks: EventBlocks, durable: boolean): EventWriter {
   return {
     write(group, overlap) {
       try {
-        if (durable && overlap) return log.writeAsync(group).then(() => commit(group));
+        if (durable && overlap) return log.writeAsync(group).then(() => blocks.indexLater(group));
         log.write(group);
-        commit(group);
+        blocks.indexLater(group);
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));

@@ -10,6 +10,7 @@ import type { StoreHarnessOptions } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
 import { SegmentLog } from './segment-log.js';
+import { INDEX_BATCH_BLOCKS } from './event-blocks.js';
 import { parseStructured } from '../../cloudevents/index.js';
 
 /** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
@@ -98,20 +99,36 @@ describe('embedded store', () => {
     }
   });
 
-  it('reports the store unavailable while another process holds the write lock, and stores nothing', async () => {
+  it('while another process holds the write lock, accepts groups only while their index rows may wait, then reports the store unavailable and stores nothing', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     const store = new EmbeddedEventStore({ dataDir: dir, busyTimeoutMs: 50, maintenanceIntervalMs: 0 });
     const other = new Database(store.file);
     other.exec('BEGIN IMMEDIATE');
+    // Each group's records are in the segment and its index row waits (one block a group).
+    for (let i = 1; i <= INDEX_BATCH_BLOCKS; i++) {
+      const [outcome] = await store.append([{ event: sampleEvent(`accepted-${i}`) }]);
+      expect(outcome?.sequence).toBe(i);
+    }
+    // The next group first commits the waiting rows, which the lock refuses: nothing of it is written.
     await expect(store.append([{ event: sampleEvent('locked') }])).rejects.toMatchObject({
       code: 'HERALD_STORE_UNAVAILABLE',
     });
     other.exec('ROLLBACK');
     other.close();
     const [outcome] = await store.append([{ event: sampleEvent('after') }]);
-    expect(outcome?.sequence).toBe(1);
-    expect((await store.read(0, 10)).map((e) => e.event.attributes['id'])).toEqual(['after']);
+    expect(outcome?.sequence).toBe(INDEX_BATCH_BLOCKS + 1);
+    const ids = (await store.read(0, 1_000)).map((e) => e.event.attributes['id']);
+    expect(ids).toEqual([
+      ...Array.from({ length: INDEX_BATCH_BLOCKS }, (_, i) => `accepted-${i + 1}`),
+      'after',
+    ]);
     await store.close();
+    // And the index says so on its own.
+    const db = new Database(store.file, { readonly: true });
+    expect(db.prepare('SELECT MAX(last_seq) AS last FROM event_blocks').get()).toEqual({
+      last: INDEX_BATCH_BLOCKS + 1,
+    });
+    db.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -363,15 +380,21 @@ describe('embedded store', () => {
     store = open();
     expect(await counts(store)).toEqual(truth(store.file));
     // Appended after the last saved counts and never closed: a copy of the files taken now is what a
-    // crash leaves behind (the WAL holds every index commit, the segments every record).
+    // crash leaves behind (the segments hold every acknowledged record; the index rows of the last
+    // group still wait to be committed, so the copy's index lacks them and recovery adds them).
     await store.append(Array.from({ length: 20 }, (_, j) => ({ event: sampleEvent(`b${j}`) })));
     for (const name of ['default.db', 'default.db-wal']) {
       copyFileSync(path.join(dir, name), path.join(crashDir, name));
     }
     cpSync(path.join(dir, 'default.segments'), path.join(crashDir, 'default.segments'), { recursive: true });
     await store.close();
+    expect(truth(path.join(crashDir, 'default.db')).events).toBe(21);
     store = open(crashDir);
     expect(await counts(store)).toEqual(truth(store.file));
+    expect((await counts(store)).events).toBe(41);
+    expect((await store.read(22, 100)).map((stored) => stored.event.attributes['id'])).toEqual(
+      Array.from({ length: 20 }, (_, j) => `b${j}`),
+    );
     store.runMaintenance(); // retention deletes the oldest 11
     expect(await counts(store)).toEqual(truth(store.file));
     expect((await counts(store)).events).toBe(30);

@@ -278,7 +278,7 @@ export class EmbeddedEventStore implements EventStore {
       dir: path.join(options.dataDir, `${options.brokerName ?? 'default'}.segments`),
       sync: durable,
     });
-    this.blocks = new EventBlocks(db, this.log);
+    this.blocks = new EventBlocks(db, this.log, durable);
     this.deadLetters = new EmbeddedDeadLetters(db);
     this.cursors = new EmbeddedCursors(db, this.file, durable);
     // A database written before blocks (one `events` row per event) is moved into blocks once.
@@ -312,7 +312,7 @@ export class EmbeddedEventStore implements EventStore {
           ...(options.writerScript === undefined ? {} : { script: options.writerScript }),
         })
       : undefined;
-    this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(db, this.log, durable);
+    this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(this.log, this.blocks, durable);
     const totals = this.countEvents();
     this.eventCount = totals.events;
     this.totalBytes = totals.bytes;
@@ -435,6 +435,10 @@ export class EmbeddedEventStore implements EventStore {
     let group: PlacedGroup | undefined;
     let written: Promise<void>;
     try {
+      // The thread's index commit would put its rows after rows still waiting on this connection: the
+      // last indexed block is where recovery starts reading the segment.
+      if (writer === this.threadWriter) this.blocks.commitWaiting();
+      else this.blocks.commitWhenFull();
       group = blocks.length === 0 ? undefined : this.log.place(blocks);
       written =
         group === undefined
@@ -713,6 +717,7 @@ export class EmbeddedEventStore implements EventStore {
     if (first === undefined || first >= cutoff) return;
     const eventsBefore = this.eventCount;
     const bytesBefore = this.totalBytes;
+    this.blocks.commitWaiting();
     try {
       this.db.transaction(() => {
         this.statements.setLast.run(this.committedSequence);
@@ -748,11 +753,13 @@ export class EmbeddedEventStore implements EventStore {
     }
     this.deadLetters.flush();
     try {
+      this.blocks.commitWaiting();
       this.maybeSaveCounts();
     } catch {
       // The next open counts the log instead.
     }
     this.closed = true;
+    this.blocks.close();
     await this.threadWriter?.close();
     await this.inlineWriter?.close();
     await this.log.close();

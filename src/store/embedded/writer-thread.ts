@@ -8,7 +8,7 @@ import { closeSegments, writeGroup } from './segment-log.js';
 /**
  * The store's writer thread: a group's records to its segment (synced when `sync`), then its index rows
  * in one transaction of its own connection, then an answer. The index commit needs no `fsync` of its
- * own (see `inlineWriter`).
+ * own (see `EventBlocks`).
  */
 const { file, sync, busyTimeoutMs } = workerData as {
   file: string;
