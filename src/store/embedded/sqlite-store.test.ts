@@ -15,6 +15,7 @@ import { parseStructured } from '../../cloudevents/index.js';
 
 /** The compiled writer thread (`npm test` builds first; a worker cannot run the TypeScript source). */
 const WRITER_SCRIPT = new URL('../../../dist/store/embedded/writer-thread.js', import.meta.url);
+const CHECKPOINT_SCRIPT = new URL('../../../dist/store/embedded/checkpoint-thread.js', import.meta.url);
 
 function openEmbedded(
   options: StoreHarnessOptions,
@@ -26,6 +27,7 @@ function openEmbedded(
       dataDir: dir,
       writer,
       writerScript: WRITER_SCRIPT,
+      checkpointScript: CHECKPOINT_SCRIPT,
       cores: 2,
       maintenanceIntervalMs: 0,
       ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),

@@ -26,6 +26,8 @@ import { EventBlocks, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.j
 import { SegmentLog } from './segment-log.js';
 import type { PlacedGroup } from './segment-log.js';
 import { EmbeddedCursors } from './cursors.js';
+import { startCheckpointer } from './checkpointer.js';
+import type { Checkpointer } from './checkpointer.js';
 import { EmbeddedDeadLetters } from './dead-letters.js';
 
 export type Durability = 'fsync' | 'buffered';
@@ -54,6 +56,8 @@ export interface EmbeddedStoreOptions {
   readonly cores?: number;
   /** Where the compiled writer thread is (tests that run TypeScript sources point at the build). */
   readonly writerScript?: URL;
+  /** Where the compiled checkpoint thread is (the same). */
+  readonly checkpointScript?: URL;
 }
 
 interface PendingAppend {
@@ -254,6 +258,8 @@ export class EmbeddedEventStore implements EventStore {
   /** Of `commits`, those made on the writer thread. */
   threadCommits = 0;
   private readonly maintenanceTimer: NodeJS.Timeout | undefined;
+  /** Checkpoints the WAL on a thread of its own (`checkpointer.ts`). */
+  private readonly checkpointer: Checkpointer;
   private readonly statements;
 
   constructor(options: EmbeddedStoreOptions) {
@@ -326,6 +332,10 @@ export class EmbeddedEventStore implements EventStore {
         this.dedupe.add(hash, sequence, storedAt),
       );
     }
+    this.checkpointer = startCheckpointer(db, {
+      file: this.file,
+      ...(options.checkpointScript === undefined ? {} : { script: options.checkpointScript }),
+    });
     const interval = options.maintenanceIntervalMs ?? 5_000;
     if (interval > 0) {
       this.maintenanceTimer = setInterval(() => this.runMaintenance(), interval);
@@ -764,6 +774,7 @@ export class EmbeddedEventStore implements EventStore {
     await this.inlineWriter?.close();
     await this.log.close();
     await this.cursors.close();
+    await this.checkpointer.close();
     if (this.maintenanceTimer !== undefined) clearInterval(this.maintenanceTimer);
     this.waiters.abortAll();
     this.db.close();
