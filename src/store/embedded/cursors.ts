@@ -1,6 +1,13 @@
 import { closeSync, fdatasync, openSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type Database from 'better-sqlite3';
 import { relaxedTransaction } from './relaxed-transaction.js';
+
+/** `fdatasync` on libuv's pool, while the event loop goes on. */
+const fdatasyncOnPool = promisify(fdatasync);
+
+const CURSORS_SCHEMA =
+  'CREATE TABLE IF NOT EXISTS cursors (subscription TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID';
 
 /**
  * The embedded store's subscription cursors (`cursors` table).
@@ -26,6 +33,7 @@ export class EmbeddedCursors {
     /** `--durability fsync`: a commit resolves once the WAL is synced. */
     private readonly durable: boolean,
   ) {
+    db.exec(CURSORS_SCHEMA);
     this.statements = {
       get: db.prepare<[string], { next: number }>('SELECT next FROM cursors WHERE subscription = ?'),
       put: db.prepare('INSERT OR REPLACE INTO cursors (subscription, next) VALUES (?, ?)'),
@@ -72,9 +80,7 @@ export class EmbeddedCursors {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    const synced = new Promise<void>((resolve, reject) => {
-      fdatasync(fd, (error) => (error === null ? resolve() : reject(error)));
-    }).finally(() => this.syncing.delete(synced));
+    const synced = fdatasyncOnPool(fd).finally(() => this.syncing.delete(synced));
     this.syncing.add(synced);
     return synced;
   }

@@ -15,6 +15,22 @@ interface DeadLetterRow {
   at: number;
 }
 
+const DEAD_LETTERS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  subscription TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  attrs TEXT NOT NULL,
+  data BLOB,
+  data_kind INTEGER NOT NULL,
+  trace TEXT,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_subscription ON dead_letters(subscription, id);
+`;
+
 function rowToEvent(row: DeadLetterRow): CloudEvent {
   return {
     attributes: JSON.parse(row.attrs) as CloudEvent['attributes'],
@@ -42,6 +58,7 @@ export class EmbeddedDeadLetters {
   private readonly statements;
 
   constructor(private readonly db: Database.Database) {
+    db.exec(DEAD_LETTERS_SCHEMA);
     this.statements = {
       add: db.prepare(
         'INSERT INTO dead_letters (subscription, seq, attrs, data, data_kind, trace, error, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',

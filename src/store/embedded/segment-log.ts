@@ -16,10 +16,13 @@ import {
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { HeraldError } from '../../errors/index.js';
 import type { EventBlockRow } from './block-codec.js';
 
+/** `fdatasync` on libuv's pool, while the event loop goes on. */
+const fdatasyncOnPool = promisify(fdatasync);
 /**
  * The embedded store's event payloads, in append-only segment files beside the database.
  *
@@ -434,9 +437,7 @@ export class SegmentLog {
   writeAsync(group: PlacedGroup): Promise<void> {
     const fd = writeRecords(this.writers, group);
     if (!this.sync) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      fdatasync(fd, (error) => (error === null ? resolve() : reject(error)));
-    });
+    return fdatasyncOnPool(fd);
   }
 
   /**

@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { CloudEvent } from '../../cloudevents/index.js';
 import { attributesJsonOf } from '../../cloudevents/index.js';
 import { HeraldError } from '../../errors/index.js';
 import type {
@@ -29,6 +28,10 @@ import { EmbeddedCursors } from './cursors.js';
 import { startCheckpointer } from './checkpointer.js';
 import type { Checkpointer } from './checkpointer.js';
 import { EmbeddedDeadLetters } from './dead-letters.js';
+import { EmbeddedSubscriptions } from './subscriptions.js';
+import { LogCounts } from './log-counts.js';
+import { retentionCutoff } from './retention.js';
+import { RecentEvents, retainable } from './recent-events.js';
 
 export type Durability = 'fsync' | 'buffered';
 
@@ -66,40 +69,9 @@ interface PendingAppend {
   readonly reject: (error: unknown) => void;
 }
 
-/** Everything but the event log (`event_blocks`, see `event-blocks.ts`). */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS cursors (subscription TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  subscription TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  attrs TEXT NOT NULL,
-  data BLOB,
-  data_kind INTEGER NOT NULL,
-  trace TEXT,
-  error TEXT NOT NULL,
-  attempts INTEGER NOT NULL,
-  at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dead_letters_subscription ON dead_letters(subscription, id);
-CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, document TEXT NOT NULL) WITHOUT ROWID;
-`;
-
-/**
- * How many of the most recently appended events `read` serves from memory, at least (the whole last
- * commit group is always kept). The dispatcher's shared tail reads every event right after its group
- * is committed; from here it costs neither a query nor a `JSON.parse` of the attributes.
- *
- * @remarks Small on purpose: an event kept here long enough to outlive two young-generation collections
- * is promoted to the old generation, where it stays as garbage until a full collection, and full
- * collections of that garbage stall the event loop for 15–40 ms. With 512 (up to 1,024 kept, 100–200 ms
- * of events at 5,000 events/s) nearly every event was promoted and a broker on one core ran three full
- * collections in ten seconds; with 64 none (bench/PROFILE.md, "Issue #15, fourth round"). The shared
- * tail reads right after each commit, so it still finds its events here; a subscription further behind
- * decodes its events from the blocks.
- */
-const RECENT_EVENTS = 64;
+/** The store's own table; each other table belongs to its module (`event-blocks.ts`, `cursors.ts`, …). */
+const META_SCHEMA =
+  'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID';
 
 /**
  * How many more turns of the event loop a group commit waits while each turn brings more appends.
@@ -145,39 +117,6 @@ const THREAD_GROUP_EVENTS = 64;
  * many take ~2-3 ms each (bench/PROFILE.md, sixth round).
  */
 const PRUNE_SLICE_KEYS = 16_384;
-
-/**
- * A buffer up to this size is kept whole by an event in the recent-events window whose data views part
- * of it: a request body, or the slab Node.js allocates small buffers from.
- */
-const RETAINED_BUFFER_BYTES = 64 * 1024;
-
-/**
- * The event as kept in the recent-events window: itself (a view of a request body or socket read of
- * at most `RETAINED_BUFFER_BYTES`, its attributes' text with it), or, when it views a larger buffer, its
- * data copied out and without the attributes' text. Either way an event read from memory is what the
- * blocks give back: the same attributes and data, and attributes' text when the blocks hold it.
- *
- * @remarks The window holds the last `RECENT_EVENTS` to `2 * RECENT_EVENTS` events (or the last group's),
- * so the buffers they pin stay few. A new object per appended event cost ~3% of batch ingress
- * (bench/PROFILE.md, thirteenth round); kept whole, a recent event is also rendered for delivery from its
- * text instead of serialised again.
- */
-function retainable(event: CloudEvent): CloudEvent {
-  const data = event.data;
-  const pinsData =
-    data !== undefined &&
-    data.buffer.byteLength > RETAINED_BUFFER_BYTES &&
-    data.byteLength !== data.buffer.byteLength;
-  const json = event.attributesJson;
-  const pinsText = json !== undefined && json.text.buffer.byteLength > RETAINED_BUFFER_BYTES;
-  if (!pinsData && !pinsText) return event;
-  return {
-    attributes: event.attributes,
-    data: pinsData ? new Uint8Array(data) : data,
-    dataKind: event.dataKind,
-  };
-}
 
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
@@ -238,20 +177,16 @@ export class EmbeddedEventStore implements EventStore {
   private readonly log: SegmentLog;
   private readonly deadLetters: EmbeddedDeadLetters;
   private readonly cursors: EmbeddedCursors;
+  private readonly subscriptions: EmbeddedSubscriptions;
   /** Builds the blocks of the group being prepared. */
   private readonly encoder = new BlockEncoder();
   /** Highest sequence assigned; ahead of `committedSequence` while a group is being written. */
   private lastSequence: number;
   /** Highest sequence durably written: what readers and waiters may see. */
   private committedSequence: number;
-  /** Recently appended events, contiguous from sequence `recentFirst` to `lastSequence`. */
-  private recent: StoredEvent[] = [];
-  private recentFirst: number;
-  private totalBytes: number;
-  private eventCount: number;
-  /** `eventCount` when the counts were last written to `meta` (see `saveCounts`). */
-  private snapshotCount: number;
-  private snapshotSequence = -1;
+  /** Recently committed events, read from memory. */
+  private readonly recent: RecentEvents;
+  private readonly counts: LogCounts;
   private closed = false;
   /** Transactions committed by appends: with group commit, far fewer than append calls. */
   commits = 0;
@@ -277,7 +212,7 @@ export class EmbeddedEventStore implements EventStore {
     const durable = (options.durability ?? 'fsync') === 'fsync';
     this.db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
-    this.db.exec(SCHEMA);
+    this.db.exec(META_SCHEMA);
     const db = this.db;
     db.exec('DROP TABLE IF EXISTS dedupe');
     this.log = new SegmentLog({
@@ -287,18 +222,12 @@ export class EmbeddedEventStore implements EventStore {
     this.blocks = new EventBlocks(db, this.log, durable);
     this.deadLetters = new EmbeddedDeadLetters(db);
     this.cursors = new EmbeddedCursors(db, this.file, durable);
+    this.subscriptions = new EmbeddedSubscriptions(db);
     // A database written before blocks (one `events` row per event) is moved into blocks once.
     const insertBlock = db.prepare(INSERT_BLOCK);
     migrateLegacyEvents(db, (block) => insertBlock.run(...block));
     this.statements = {
       setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
-      setMeta: db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
-      getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE key = ?'),
-      putSubscription: db.prepare('INSERT OR REPLACE INTO subscriptions (id, document) VALUES (?, ?)'),
-      deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE id = ?'),
-      listSubscriptions: db.prepare<[], SubscriptionRecord>(
-        'SELECT id, document FROM subscriptions ORDER BY id',
-      ),
     };
     const meta = db
       .prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'last_sequence'")
@@ -306,7 +235,7 @@ export class EmbeddedEventStore implements EventStore {
     this.blocks.recover(() => Math.max(meta?.value ?? 0, this.blocks.last() ?? 0));
     this.lastSequence = Math.max(meta?.value ?? 0, this.blocks.last() ?? 0);
     this.committedSequence = this.lastSequence;
-    this.recentFirst = this.lastSequence + 1;
+    this.recent = new RecentEvents(this.lastSequence + 1);
     const writer = options.writer ?? 'inline';
     const threaded =
       writer === 'thread' || (writer === 'auto' && (options.cores ?? availableParallelism()) > 1);
@@ -319,10 +248,7 @@ export class EmbeddedEventStore implements EventStore {
         })
       : undefined;
     this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(this.log, this.blocks, durable);
-    const totals = this.countEvents();
-    this.eventCount = totals.events;
-    this.totalBytes = totals.bytes;
-    this.snapshotCount = this.eventCount;
+    this.counts = new LogCounts(db, this.blocks, this.lastSequence);
     this.dedupe = new DedupeIndex(this.dedupeWindowMs, (sequence) => this.keyOfSequence(sequence));
     // Only the blocks inside the window are read, and of them only the dedupe hashes: their first
     // sequence comes from the stored_at index, then the primary key bounds the scan.
@@ -343,45 +269,12 @@ export class EmbeddedEventStore implements EventStore {
     }
   }
 
-  /**
-   * Events and bytes in the log. Counting 10 million rows takes seconds, so the counts are saved in
-   * `meta` (by maintenance, retention and close) with the sequence they are valid up to, and only the
-   * events appended after that are counted on open. A snapshot whose first sequence no longer matches
-   * the log (written by a build that did not keep it up to date) is ignored and the log counted whole.
-   */
-  private countEvents(): { events: number; bytes: number } {
-    const get = (key: string): number | undefined => this.statements.getMeta.get(key)?.value;
-    const through = get('count_through');
-    const first = this.blocks.first() ?? 0;
-    if (through !== undefined && get('count_first') === first && through <= this.lastSequence) {
-      const tail = this.blocks.countAfter(through);
-      return {
-        events: (get('count_events') ?? 0) + tail.events,
-        bytes: (get('count_bytes') ?? 0) + tail.bytes,
-      };
-    }
-    return this.blocks.countAfter(0);
-  }
-
-  /**
-   * Saves the counts of the committed log (call inside a transaction, or alone: one small write).
-   * Only while no group is being written, so that the counts are those of `committedSequence`.
-   */
-  private saveCounts(first: number): void {
-    this.statements.setMeta.run('count_through', this.committedSequence);
-    this.statements.setMeta.run('count_first', first);
-    this.statements.setMeta.run('count_events', this.eventCount);
-    this.statements.setMeta.run('count_bytes', this.totalBytes);
-    this.snapshotCount = this.eventCount;
-    this.snapshotSequence = this.committedSequence;
-  }
-
   /** Saves the counts when they moved and nothing is in flight; bounds what the next open counts. */
   private maybeSaveCounts(): void {
     if (this.flushing !== undefined || this.committedSequence !== this.lastSequence) return;
-    if (this.snapshotSequence === this.committedSequence && this.snapshotCount === this.eventCount) return;
+    if (!this.counts.changedSince(this.committedSequence)) return;
     const first = this.blocks.first() ?? 0;
-    this.db.transaction(() => this.saveCounts(first))();
+    this.db.transaction(() => this.counts.save(this.committedSequence, first))();
   }
 
   isReady(): boolean {
@@ -433,8 +326,8 @@ export class EmbeddedEventStore implements EventStore {
     this.pendingBatch = false;
     if (batch.length === 0) return;
     const startSequence = this.lastSequence;
-    const startBytes = this.totalBytes;
-    const startCount = this.eventCount;
+    const startBytes = this.counts.bytes;
+    const startCount = this.counts.events;
     const now = this.now();
     const appended: StoredEvent[] = [];
     this.preparing = appended;
@@ -463,7 +356,7 @@ export class EmbeddedEventStore implements EventStore {
           if (group !== undefined) this.commits++;
           if (group !== undefined && writer === this.threadWriter) this.threadCommits++;
           this.committedSequence = this.lastSequence;
-          this.remember(appended);
+          this.recent.remember(appended);
           batch.forEach((request, i) => request.resolve(results[i] ?? []));
           if (this.committedSequence > startSequence) this.waiters.notify(this.committedSequence);
         },
@@ -474,8 +367,8 @@ export class EmbeddedEventStore implements EventStore {
             else this.log.rewind(group);
           }
           this.lastSequence = startSequence;
-          this.totalBytes = startBytes;
-          this.eventCount = startCount;
+          this.counts.bytes = startBytes;
+          this.counts.events = startCount;
           this.dedupe.rollback(startSequence);
           const error = isBusy(cause)
             ? new HeraldError(
@@ -545,8 +438,8 @@ export class EmbeddedEventStore implements EventStore {
       const traceJson = trace === undefined ? null : JSON.stringify(trace);
       const size = this.encoder.add(sequence, now, attrs, event.data, event.dataKind, traceJson, hash);
       this.dedupe.add(hash, sequence, now);
-      this.totalBytes += size;
-      this.eventCount++;
+      this.counts.bytes += size;
+      this.counts.events++;
       appended.push({ sequence, storedAt: now, event: retainable(event), trace });
       outcomes.push({ sequence, duplicate: false });
     }
@@ -560,9 +453,7 @@ export class EmbeddedEventStore implements EventStore {
     const inMemory =
       sequence > this.committedSequence
         ? this.preparing[sequence - this.committedSequence - 1]
-        : sequence >= this.recentFirst
-          ? this.recent[sequence - this.recentFirst]
-          : undefined;
+        : this.recent.at(sequence);
     if (inMemory !== undefined) {
       const attributes = inMemory.event.attributes;
       return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
@@ -570,25 +461,9 @@ export class EmbeddedEventStore implements EventStore {
     return this.blocks.keyAt(sequence);
   }
 
-  /** Adds committed events to the recent-events window, dropping the oldest beyond its size. */
-  private remember(appended: readonly StoredEvent[]): void {
-    if (appended.length === 0) return;
-    if (this.recent.length === 0) this.recentFirst = (appended[0] as StoredEvent).sequence;
-    for (const stored of appended) this.recent.push(stored);
-    if (this.recent.length > 2 * RECENT_EVENTS) {
-      const drop = this.recent.length - Math.max(RECENT_EVENTS, appended.length);
-      this.recent = this.recent.slice(drop);
-      this.recentFirst += drop;
-    }
-  }
-
   read(from: number, limit: number): Promise<StoredEvent[]> {
     if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
-    if (limit > 0 && from >= this.recentFirst && this.recent.length > 0) {
-      const start = from - this.recentFirst;
-      return Promise.resolve(this.recent.slice(start, start + limit));
-    }
-    return Promise.resolve(this.blocks.read(from, limit));
+    return Promise.resolve(this.recent.read(from, limit) ?? this.blocks.read(from, limit));
   }
 
   waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
@@ -600,8 +475,8 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve({
       first,
       last: this.committedSequence,
-      events: this.eventCount,
-      bytes: this.totalBytes,
+      events: this.counts.events,
+      bytes: this.counts.bytes,
     });
   }
 
@@ -647,7 +522,7 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   putSubscription(record: SubscriptionRecord): Promise<void> {
-    this.statements.putSubscription.run(record.id, record.document);
+    this.subscriptions.put(record);
     return Promise.resolve();
   }
 
@@ -658,18 +533,18 @@ export class EmbeddedEventStore implements EventStore {
     if (records.length > 0 || cursors.length > 0) {
       this.db.transaction(() => {
         for (const [subscription, next] of cursors) this.cursors.write(subscription, next);
-        for (const record of records) this.statements.putSubscription.run(record.id, record.document);
+        for (const record of records) this.subscriptions.put(record);
       })();
     }
     return Promise.resolve();
   }
 
   deleteSubscription(id: string): Promise<boolean> {
-    return Promise.resolve(this.statements.deleteSubscription.run(id).changes > 0);
+    return Promise.resolve(this.subscriptions.delete(id));
   }
 
   listSubscriptions(): Promise<SubscriptionRecord[]> {
-    return Promise.resolve(this.statements.listSubscriptions.all());
+    return Promise.resolve(this.subscriptions.list());
   }
 
   /** One process owns the database file, so every claim is granted and never lost. */
@@ -702,19 +577,7 @@ export class EmbeddedEventStore implements EventStore {
     const now = this.now();
     try {
       this.pruneDedupe();
-      const { maxAgeMs, maxEvents, maxBytes } = this.retention;
-      let cutoff = 0; // delete every event with seq < cutoff
-      if (maxAgeMs > 0) {
-        const keep = this.blocks.sequenceAt(now - maxAgeMs) ?? this.committedSequence + 1;
-        cutoff = Math.max(cutoff, keep);
-      }
-      if (maxEvents > 0 && this.eventCount > maxEvents) {
-        cutoff = Math.max(cutoff, this.committedSequence - maxEvents + 1);
-      }
-      if (maxBytes > 0 && this.totalBytes > maxBytes) {
-        const bytesCutoff = this.blocks.bytesCutoff(this.totalBytes - maxBytes);
-        if (bytesCutoff !== undefined) cutoff = Math.max(cutoff, bytesCutoff);
-      }
+      const cutoff = retentionCutoff(this.retention, this.blocks, this.counts, this.committedSequence, now);
       if (cutoff > 0) this.deleteBefore(cutoff);
       this.maybeSaveCounts();
     } catch {
@@ -725,33 +588,29 @@ export class EmbeddedEventStore implements EventStore {
   private deleteBefore(cutoff: number): void {
     const first = this.blocks.first();
     if (first === undefined || first >= cutoff) return;
-    const eventsBefore = this.eventCount;
-    const bytesBefore = this.totalBytes;
+    const eventsBefore = this.counts.events;
+    const bytesBefore = this.counts.bytes;
     this.blocks.commitWaiting();
     try {
       this.db.transaction(() => {
         this.statements.setLast.run(this.committedSequence);
         const removed = this.blocks.deleteBefore(cutoff);
-        this.eventCount -= removed.events;
-        this.totalBytes -= removed.bytes;
+        this.counts.events -= removed.events;
+        this.counts.bytes -= removed.bytes;
         // Saved with the delete, so a snapshot never counts events that are gone.
         if (this.flushing === undefined && this.committedSequence === this.lastSequence) {
-          this.saveCounts(this.blocks.first() ?? 0);
+          this.counts.save(this.committedSequence, this.blocks.first() ?? 0);
         } else {
-          this.statements.setMeta.run('count_first', -1);
+          this.counts.invalidate();
         }
       })();
     } catch (error) {
-      this.eventCount = eventsBefore;
-      this.totalBytes = bytesBefore;
+      this.counts.events = eventsBefore;
+      this.counts.bytes = bytesBefore;
       throw error;
     }
     this.blocks.removeUnusedSegments();
-    if (cutoff > this.recentFirst) {
-      const drop = Math.min(this.recent.length, cutoff - this.recentFirst);
-      this.recent = this.recent.slice(drop);
-      this.recentFirst = cutoff;
-    }
+    this.recent.dropBefore(cutoff);
   }
 
   async close(): Promise<void> {
