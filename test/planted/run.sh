@@ -19,6 +19,7 @@ declare -A TESTS=(
   [fsync-synchronous-off]="test/durability/fsync.test.ts"
   [cursor-past-in-flight]="test/delivery/in-flight-crash.test.ts"
   [recovery-takes-partial-group]="src/store/embedded/segment-log.test.ts"
+  [thread-index-before-waiting]="src/store/embedded/sqlite-store.test.ts"
   [redrive-skips-last]="test/delivery/redrive.test.ts"
   [exponential-as-linear]="test/delivery/retries.test.ts"
   [batch-one-per-request]="test/delivery/content-modes.test.ts"

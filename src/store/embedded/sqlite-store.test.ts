@@ -189,6 +189,45 @@ describe('embedded store', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("commits single events' waiting index rows before a batch's rows go in on the writer thread, so a crash loses neither", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const crashDir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const open = (dataDir: string) =>
+      new EmbeddedEventStore({
+        dataDir,
+        writer: 'auto',
+        cores: 2,
+        writerScript: WRITER_SCRIPT,
+        maintenanceIntervalMs: 0,
+      });
+    const store = open(dir);
+    // Single events commit inline: their index rows wait (the timer that would commit them is held
+    // back, so they are still waiting however slow the machine). Then a batch commits on the thread.
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      for (let i = 0; i < 3; i++) await store.append([{ event: sampleEvent(`single-${i}`) }]);
+      await store.append(Array.from({ length: 100 }, (_, i) => ({ event: sampleEvent(`batch-${i}`) })));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(store.threadCommits).toBe(1);
+    // What a crash now leaves behind: recovery reads the segment from the last indexed block on.
+    for (const name of ['default.db', 'default.db-wal']) {
+      copyFileSync(path.join(dir, name), path.join(crashDir, name));
+    }
+    cpSync(path.join(dir, 'default.segments'), path.join(crashDir, 'default.segments'), { recursive: true });
+    await store.close();
+    const recovered = open(crashDir);
+    const ids = (await recovered.read(1, 1_000)).map((stored) => stored.event.attributes['id']);
+    expect(ids).toEqual([
+      ...Array.from({ length: 3 }, (_, i) => `single-${i}`),
+      ...Array.from({ length: 100 }, (_, i) => `batch-${i}`),
+    ]);
+    await recovered.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(crashDir, { recursive: true, force: true });
+  });
+
   it("syncs a small group of single events on libuv's pool and a large one in place", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
