@@ -67,6 +67,8 @@ export function loggedBlockParams(block: EventBlockRow, location: BlockLocation)
 export const INDEX_BATCH_BLOCKS = 128;
 /** How long the first waiting index row waits for others before they are committed. */
 const INDEX_DELAY_MS = 50;
+/** How long waiting rows wait again after a timed commit found the database locked. */
+const INDEX_RETRY_MS = 1_000;
 
 /** Indexes a written group with `insert` (a statement of `INSERT_LOGGED_BLOCK`). */
 export function indexGroup(insert: Database.Statement, group: PlacedGroup): void {
@@ -215,18 +217,28 @@ export class EventBlocks {
     if (this.waiting.length >= INDEX_BATCH_BLOCKS) this.commitWaiting();
   }
 
-  private commitSoon(): void {
+  /**
+   * Commits the waiting rows after `delay`, without waiting for a lock: only another process can hold
+   * the database's write lock while rows wait (the writer thread commits only after they are
+   * committed), and the connection's busy timeout would hold the event loop for seconds at every try.
+   */
+  private commitSoon(delay = INDEX_DELAY_MS): void {
     if (this.waitTimer !== undefined || this.waiting.length === 0) return;
     this.waitTimer = setTimeout(() => {
       this.waitTimer = undefined;
+      // `db.pragma` prepares anew: SQLite applies `busy_timeout` when the statement is prepared.
+      const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+      this.db.pragma('busy_timeout = 0');
       try {
         this.commitWaiting();
       } catch {
         // The rows wait for the next try (their records are in the segment, and recovery indexes them
-        // after a crash); a read of the index meanwhile fails with the same error.
-        this.commitSoon();
+        // after a crash); a read of the index meanwhile waits for the lock as any statement does.
+        this.commitSoon(INDEX_RETRY_MS);
+      } finally {
+        this.db.pragma(`busy_timeout = ${busyTimeout}`);
       }
-    }, INDEX_DELAY_MS);
+    }, delay);
     this.waitTimer.unref();
   }
 

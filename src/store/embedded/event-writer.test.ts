@@ -172,6 +172,26 @@ describe('the inline writer', () => {
     await tearDown(setup);
   });
 
+  it("tries a timed commit without waiting for another process's lock, and leaves the rows waiting", async () => {
+    const setup = setUp();
+    const { dir, db, blocks, log, place } = setup;
+    // A minute: a timed commit that waited for the lock would hold the event loop past the test's timeout.
+    db.pragma('busy_timeout = 60000');
+    const other = new Database(path.join(dir, 'default.db'));
+    other.exec('BEGIN IMMEDIATE');
+    const tries = vi.spyOn(blocks, 'commitWaiting');
+    await inlineWriter(log, blocks, true).write(place(3), false);
+    await vi.waitFor(() => expect(tries).toHaveBeenCalledTimes(1));
+    expect(indexed(db)).toBe(0);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(60_000);
+    other.exec('ROLLBACK');
+    other.close();
+    // Still waiting, and committed by the next read.
+    expect(blocks.last()).toBe(3);
+    expect(indexed(db)).toBe(1);
+    await tearDown(setup);
+  });
+
   it('without fsync, writes a group before returning', async () => {
     const setup = setUp(false);
     const { blocks, log, place } = setup;
