@@ -199,11 +199,9 @@ export class EventBlocks {
    * or when the store writes a group with `INDEX_BATCH_BLOCKS` rows waiting (`commitWhenFull`).
    */
   indexLater(group: PlacedGroup): void {
+    // A row holds the block's keys (a view of the group's small keys buffer), not its payload.
     group.blocks.forEach((block, i) => {
-      const row = loggedBlockParams(block, group.locations[i] as BlockLocation);
-      // The keys are copied: the block's views pin the group's whole buffer, payloads included.
-      row[4] = block[4].slice();
-      this.waiting.push(row);
+      this.waiting.push(loggedBlockParams(block, group.locations[i] as BlockLocation));
     });
     this.commitSoon();
   }
