@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { closeThread } from './close-thread.js';
 
 /** SQLite's own threshold, in WAL pages, restored if the thread fails. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
@@ -78,11 +79,7 @@ export function startCheckpointer(db: Database.Database, options: CheckpointerOp
     async close() {
       if (!running) return;
       stop(false);
-      const gone = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.postMessage({ close: true });
-      const timer = setTimeout(() => void worker.terminate(), 2_000);
-      await gone;
-      clearTimeout(timer);
+      await closeThread(worker);
     },
   };
 }

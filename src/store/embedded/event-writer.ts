@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { HeraldError } from '../../errors/index.js';
 import { blockBuffers } from './block-codec.js';
+import { closeThread } from './close-thread.js';
 import type { EventBlocks } from './event-blocks.js';
 import type { PlacedGroup, SegmentLog } from './segment-log.js';
 
@@ -123,14 +124,7 @@ export function threadWriter(options: WriterThreadOptions): EventWriter {
       });
     },
     async close() {
-      if (exited) return;
-      // The thread closes its segment and its connection itself (a terminated thread's file descriptors
-      // would stay open in the process), then exits; terminated if it does not within a moment.
-      const gone = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.postMessage({ close: true });
-      const timer = setTimeout(() => void worker.terminate(), 2_000);
-      await gone;
-      clearTimeout(timer);
+      if (!exited) await closeThread(worker);
     },
   };
 }
