@@ -41,17 +41,47 @@ export function getSubscription(adminUrl: string, id: string): Promise<Subscript
   return json<SubscriptionView>(`${adminUrl}/subscriptions/${encodeURIComponent(id)}`);
 }
 
+async function metricsText(adminUrl: string): Promise<string> {
+  const response = await request(`${adminUrl}/metrics`);
+  return response.body.text();
+}
+
+/** A sample line's value (the last field). */
+const sampleValue = (line: string): number => Number(line.slice(line.lastIndexOf(' ') + 1));
+
 /** One counter from the broker's Prometheus text (summed over label sets), or 0 when absent. */
 export async function metric(adminUrl: string, name: string): Promise<number> {
-  const response = await request(`${adminUrl}/metrics`);
-  const text = await response.body.text();
+  const text = await metricsText(adminUrl);
   let total = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) {
-      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      total += sampleValue(line);
     }
   }
   return total;
+}
+
+/**
+ * How many observations of the broker's histogram `name` so far were above each of `bounds` (its bucket
+ * bounds as written, e.g. `0.05`): its count less that bucket, summed over label sets.
+ */
+export async function observationsAbove(
+  adminUrl: string,
+  name: string,
+  bounds: readonly string[],
+): Promise<number[]> {
+  const text = await metricsText(adminUrl);
+  let count = 0;
+  const within = bounds.map(() => 0);
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}_count`)) count += sampleValue(line);
+    else if (line.startsWith(`${name}_bucket{`)) {
+      bounds.forEach((bound, i) => {
+        if (line.includes(`le="${bound}"`)) within[i] = (within[i] as number) + sampleValue(line);
+      });
+    }
+  }
+  return within.map((w) => count - w);
 }
 
 export interface SinkStats {

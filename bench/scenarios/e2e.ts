@@ -4,15 +4,26 @@
 // delivery throughput in binary and in batch content mode.
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { output, sleep } from '../lib/context.js';
-import { createSubscription, resetSink, waitForSink } from '../lib/api.js';
+import { createSubscription, observationsAbove, resetSink, waitForSink } from '../lib/api.js';
 import { BATCH, batchEvents, binaryEvents, jsonPayload } from '../lib/events.js';
 import { openLoop, publishAll } from '../lib/load.js';
+import { formatPressure, watchPressure } from '../lib/pressure.js';
 import type { ServerHandle } from '../lib/processes.js';
 import { startBroker, startSinkProcess } from '../lib/processes.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
 
 const E2E_TYPE = 'com.example.bench.e2e';
+
+/**
+ * Bounds (in seconds, as the broker's `herald_append_duration_seconds` buckets write them) of the slow appends a
+ * latency row counts: a stall in the sink's percentiles beside appends that slow was the commit's (the disk).
+ */
+const SLOW_APPEND_BOUNDS = ['0.05', '0.1'] as const;
+
+function slowAppends(adminUrl: string): Promise<number[]> {
+  return observationsAbove(adminUrl, 'herald_append_duration_seconds', SLOW_APPEND_BOUNDS);
+}
 
 async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: ScenarioOutput): Promise<void> {
   const rates = context.mode === 'quick' ? [1_000, 5_000] : [1_000, 5_000, 10_000];
@@ -42,6 +53,8 @@ async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: Sc
     for (const rate of rates) {
       await resetSink(sink.url);
       context.log(`  latency at ${formatNumber(rate)} events/s for ${durationMs / 1000} s`);
+      const slowBefore = await slowAppends(broker.adminUrl);
+      const pressureWatch = watchPressure();
       const run = await openLoop({
         origin: url.origin,
         path: '/',
@@ -52,15 +65,21 @@ async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: Sc
         body,
       });
       const stats = await waitForSink(sink.url, run.ok, 30_000);
+      const pressure = pressureWatch.stop();
+      const slowAfter = await slowAppends(broker.adminUrl);
+      const slow = slowAfter.map((n, i) => n - (slowBefore[i] as number));
+      const commits = `appends committed in over ${SLOW_APPEND_BOUNDS.map((b) => `${Number(b) * 1000} ms`).join(' / ')}: ${slow.join(' / ')}`;
       const latency = stats.latencyMs;
       const complete = stats.events >= run.ok && run.failed === 0;
+      const stalls = formatPressure(pressure);
       context.log(
-        `  ${formatNumber(rate)}/s: delivered ${stats.events}/${run.sent}, p50 ${latency.p50} ms, p99 ${latency.p99} ms, p99.9 ${latency.p999} ms, max ${latency.max} ms; 202 p99 ${run.ackLatency.p99} ms; send lag max ${run.maxSendLagMs.toFixed(1)} ms`,
+        `  ${formatNumber(rate)}/s: delivered ${stats.events}/${run.sent}, p50 ${latency.p50} ms, p99 ${latency.p99} ms, p99.9 ${latency.p999} ms, max ${latency.max} ms; 202 p99 ${run.ackLatency.p99} ms; send lag max ${run.maxSendLagMs.toFixed(1)} ms; ${commits}${stalls === '' ? '' : `; ${stalls}`}`,
       );
       const p99 = latency.p99 ?? Number.NaN;
       const ms = (x: number | null): string => (x === null ? '–' : formatNumber(x, 'ms'));
       const detail =
-        `p50 ${ms(latency.p50)}, p99.9 ${ms(latency.p999)}, max ${ms(latency.max)}; publish→202 p99 ${ms(run.ackLatency.p99)}` +
+        `p50 ${ms(latency.p50)}, p99.9 ${ms(latency.p999)}, max ${ms(latency.max)}; publish→202 p99 ${ms(run.ackLatency.p99)}; ${commits}` +
+        (stalls === '' ? '' : `; ${stalls}`) +
         (complete ? '' : `; only ${stats.events} of ${run.sent} delivered, ${run.failed} publishes failed`);
       out.rows.push({
         scenario: 'c',
@@ -75,7 +94,7 @@ async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: Sc
                 : ({ kind: 'custom', text: '< 25 ms, all delivered', pass: false } as const),
             }
           : {}),
-        data: { rate, durationMs, publish: run, sink: stats },
+        data: { rate, durationMs, publish: run, sink: stats, pressure, slowAppends: slow },
       });
     }
   } finally {
