@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { Informer, KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../k8s-api/index.js';
+import type { Logger } from '../observability/index.js';
 
 const NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -98,4 +100,27 @@ export class HeraldResourceClient<T> {
       throw error;
     }
   }
+}
+
+/** How long after a failed watch its informer is started again. */
+const WATCH_RESTART_MS = 2_000;
+
+/**
+ * Starts `informer` again `WATCH_RESTART_MS` after its watch fails, for as long as its owner has not
+ * stopped. The check is made again when the restart is due: a restart scheduled before the owner stopped
+ * and run after would open a watch that nothing stops, and keep a stopped broker's process alive.
+ */
+export function restartWatchOnError(
+  informer: Informer<KubernetesObject>,
+  what: string,
+  logger: Logger,
+  stopped: () => boolean,
+): void {
+  informer.on('error', (error: unknown) => {
+    if (stopped()) return;
+    logger.warn({ err: error }, `${what} watch failed; restarting it`);
+    setTimeout(() => {
+      if (!stopped()) void informer.start().catch(() => undefined);
+    }, WATCH_RESTART_MS).unref();
+  });
 }

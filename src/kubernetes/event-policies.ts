@@ -5,7 +5,7 @@ import type { PolicySet } from '../auth/index.js';
 import { readyCondition } from '../k8s-api/index.js';
 import type { EventPolicyResource } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
-import { HeraldResourceClient } from './client.js';
+import { HeraldResourceClient, restartWatchOnError } from './client.js';
 
 export interface EventPolicyWatcherOptions {
   readonly config: KubeConfig;
@@ -44,11 +44,7 @@ export class EventPolicyWatcher {
     informer.on('add', (object) => this.observe(object as unknown as EventPolicyResource));
     informer.on('update', (object) => this.observe(object as unknown as EventPolicyResource));
     informer.on('delete', (object) => this.forget((object as unknown as EventPolicyResource).metadata.name));
-    informer.on('error', (error: unknown) => {
-      if (this.stopped) return;
-      this.options.logger.warn({ err: error }, 'EventPolicy watch failed; restarting it');
-      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
-    });
+    restartWatchOnError(informer, 'EventPolicy', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
   }

@@ -5,7 +5,7 @@ import type { BackendReceiver, EventTypeBackend, SeenEventType } from '../eventt
 import { API_VERSION } from '../k8s-api/index.js';
 import type { Broker, EventTypeResource } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
-import { HeraldResourceClient, statusOf } from './client.js';
+import { HeraldResourceClient, restartWatchOnError, statusOf } from './client.js';
 
 export const LABEL_EVENTTYPE_BROKER = 'eventing.herald.dev/broker';
 export const LABEL_EVENTTYPE_ORIGIN = 'eventing.herald.dev/origin';
@@ -108,11 +108,7 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
       this.existing.delete(name); // written again (re-created) on the type's next sighting
       receiver.declare(name, undefined);
     });
-    informer.on('error', (error: unknown) => {
-      if (this.stopped) return;
-      this.options.logger.warn({ err: error }, 'EventType watch failed; restarting it');
-      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
-    });
+    restartWatchOnError(informer, 'EventType', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
   }

@@ -16,7 +16,7 @@ import type {
   SubscriptionRegistry,
   SubscriptionStatus,
 } from '../subscriptions/index.js';
-import { HeraldResourceClient } from './client.js';
+import { HeraldResourceClient, restartWatchOnError } from './client.js';
 
 type Listener = (id: string, definition: SubscriptionDefinition | undefined) => void;
 
@@ -64,11 +64,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     informer.on('add', (object) => this.observe(object as unknown as SubscriptionResource));
     informer.on('update', (object) => this.observe(object as unknown as SubscriptionResource));
     informer.on('delete', (object) => this.forget((object as unknown as SubscriptionResource).metadata.name));
-    informer.on('error', (error: unknown) => {
-      if (this.stopped) return;
-      this.options.logger.warn({ err: error }, 'subscription watch failed; restarting it');
-      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
-    });
+    restartWatchOnError(informer, 'subscription', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
     this.synced = true;

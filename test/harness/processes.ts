@@ -106,11 +106,27 @@ export async function startBroker(options: BrokerProcessOptions = {}): Promise<B
   };
 }
 
+/**
+ * How long a stopped process may take to exit before it is killed: past the broker's --shutdown-timeout
+ * (30 s), so a graceful stop is never cut short, but bounded, so a process that does not exit fails what
+ * waited for it (its result is then 'SIGKILL', not its exit code) instead of hanging a suite's teardown.
+ */
+const EXIT_WAIT_MS = 45_000;
+
 function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<number | string> {
   if (child.exitCode !== null || child.signalCode !== null)
     return Promise.resolve(child.exitCode ?? child.signalCode ?? '');
   return new Promise((resolve) => {
-    child.once('exit', (code, sig) => resolve(code ?? sig ?? ''));
+    const kill = setTimeout(() => {
+      process.stderr.write(
+        `process ${child.pid} still running ${EXIT_WAIT_MS} ms after ${signal}: SIGKILL\n`,
+      );
+      child.kill('SIGKILL');
+    }, EXIT_WAIT_MS);
+    child.once('exit', (code, sig) => {
+      clearTimeout(kill);
+      resolve(code ?? sig ?? '');
+    });
     child.kill(signal);
   });
 }
