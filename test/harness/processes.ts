@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '../infra/process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(root, 'dist/cli/main.js');
@@ -102,34 +103,15 @@ export async function startBroker(options: BrokerProcessOptions = {}): Promise<B
     adminUrl: `${scheme}://127.0.0.1:${ports.adminPort}`,
     dataDir,
     child,
-    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopProcess(child, signal),
+    stop: (signal: NodeJS.Signals = 'SIGTERM') => stopChild(child, signal, EXIT_WAIT_MS),
   };
 }
 
 /**
- * How long a stopped process may take to exit before it is killed: past the broker's --shutdown-timeout
- * (30 s), so a graceful stop is never cut short, but bounded, so a process that does not exit fails what
- * waited for it (its result is then 'SIGKILL', not its exit code) instead of hanging a suite's teardown.
+ * How long a stopped broker or sink may take to exit before it is killed: past the broker's
+ * --shutdown-timeout (30 s), so a graceful stop is never cut short, but bounded (see `stopChild`).
  */
 const EXIT_WAIT_MS = 45_000;
-
-function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<number | string> {
-  if (child.exitCode !== null || child.signalCode !== null)
-    return Promise.resolve(child.exitCode ?? child.signalCode ?? '');
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => {
-      process.stderr.write(
-        `process ${child.pid} still running ${EXIT_WAIT_MS} ms after ${signal}: SIGKILL\n`,
-      );
-      child.kill('SIGKILL');
-    }, EXIT_WAIT_MS);
-    child.once('exit', (code, sig) => {
-      clearTimeout(kill);
-      resolve(code ?? sig ?? '');
-    });
-    child.kill(signal);
-  });
-}
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
@@ -206,7 +188,7 @@ export async function startSink(): Promise<SinkProcess> {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     },
-    stop: () => stopProcess(child, 'SIGTERM'),
+    stop: () => stopChild(child, 'SIGTERM', EXIT_WAIT_MS),
   };
   return sink;
 }

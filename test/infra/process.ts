@@ -89,6 +89,31 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Sends `signal` to `child` and resolves with its exit code, or the name of the signal that ended it. A
+ * child still running `graceMs` later is killed (and says so on stderr), so a process that does not exit
+ * fails what waited for it (its result is then 'SIGKILL') instead of hanging a suite's teardown.
+ */
+export function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<number | string> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve(child.exitCode ?? child.signalCode ?? '');
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => {
+      process.stderr.write(`process ${child.pid} still running ${graceMs} ms after ${signal}: SIGKILL\n`);
+      child.kill('SIGKILL');
+    }, graceMs);
+    child.once('exit', (code, sig) => {
+      clearTimeout(kill);
+      resolve(code ?? sig ?? '');
+    });
+    child.kill(signal);
+  });
+}
+
 const live = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 let exitHookInstalled = false;
@@ -241,15 +266,13 @@ export class ManagedProcess {
     if (waitMs > 0) await Promise.race([this.exited, sleep(waitMs)]);
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
-  async stop(graceMs = 10_000): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    await Promise.race([this.exited, sleep(graceMs)]);
-    if (this.running) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (or signal) once the process is gone. */
+  async stop(graceMs = 10_000): Promise<number | string> {
+    // Also a child that never started (no 'exit' would come).
+    if (this.exitInfo !== undefined) return this.exitInfo.code ?? this.exitInfo.signal ?? '';
+    const result = await stopChild(this.child, 'SIGTERM', graceMs);
+    await this.exited;
+    return result;
   }
 
   waitExit(): Promise<void> {
