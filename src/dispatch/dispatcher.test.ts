@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,12 +8,76 @@ import { BrokerMetrics, createLogger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/sqlite-store.js';
 import { sampleEvent } from '../store/testing/conformance.js';
 import type { EventStore } from '../store/types.js';
+import { DEFAULT_DELIVERY, compileSubscription } from '../subscriptions/index.js';
+import type { CompiledSubscription } from '../subscriptions/index.js';
 import { Dispatcher } from './dispatcher.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+/**
+ * A paused subscription (delivering to `sink` when one is given): the shared tail feeds it (its queue holds what it was offered, so its position is
+ * the first event it has not delivered) and it never connects anywhere.
+ */
+function pausedSubscription(id: string, sink?: string): CompiledSubscription {
+  return compileSubscription(
+    {
+      id,
+      sink: sink ?? 'http://127.0.0.1:9/never',
+      protocol: 'HTTP',
+      delivery: DEFAULT_DELIVERY,
+      startAt: 'latest',
+      paused: sink === undefined,
+      origin: 'api',
+      createdAt: new Date(0).toISOString(),
+    },
+    undefined,
+  );
+}
+
+/** The real embedded store, with its reads and its waits for appends counted. */
+function countedStore(
+  cleanups: Array<() => Promise<void>>,
+  statsDelayMs = 0,
+): {
+  store: EventStore;
+  reads: { pages: number; empty: number; waits: number };
+} {
+  const dir = mkdtempSync(path.join(tmpdir(), 'herald-dispatcher-'));
+  const embedded = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+  cleanups.push(async () => {
+    await embedded.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const reads = { pages: 0, empty: 0, waits: 0 };
+  const store = new Proxy(embedded, {
+    get(target, property, receiver) {
+      if (property === 'stats' && statsDelayMs > 0) {
+        // As a distributed store's stats (a request to the server) can be.
+        return async () => {
+          await new Promise((resolve) => setTimeout(resolve, statsDelayMs));
+          return target.stats();
+        };
+      }
+      if (property === 'waitForAppend') {
+        return (after: number, signal?: AbortSignal) => {
+          reads.waits++;
+          return target.waitForAppend(after, signal);
+        };
+      }
+      if (property !== 'read') return Reflect.get(target, property, receiver) as unknown;
+      return async (from: number, limit: number) => {
+        const page = await target.read(from, limit);
+        reads.pages++;
+        if (page.length === 0) reads.empty++;
+        return page;
+      };
+    },
+  }) as EventStore;
+  return { store, reads };
+}
 
 async function until(what: string, condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -20,26 +86,9 @@ async function until(what: string, condition: () => boolean): Promise<void> {
 
 describe('dispatcher shared tail', () => {
   it('reads the log only when it holds something new, never a page of nothing after each page', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'herald-dispatcher-'));
-    const embedded = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
-    cleanups.push(async () => {
-      await embedded.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    // The real store, with its reads counted. For a distributed store an empty read is a request to
-    // the server per page (JetStream: a direct get answered "nothing").
-    const reads = { pages: 0, empty: 0 };
-    const store = new Proxy(embedded, {
-      get(target, property, receiver) {
-        if (property !== 'read') return Reflect.get(target, property, receiver) as unknown;
-        return async (from: number, limit: number) => {
-          const page = await target.read(from, limit);
-          reads.pages++;
-          if (page.length === 0) reads.empty++;
-          return page;
-        };
-      },
-    }) as EventStore;
+    // For a distributed store an empty read is a request to the server per page (JetStream: a direct
+    // get answered "nothing").
+    const { store, reads } = countedStore(cleanups);
     const dispatcher = new Dispatcher({
       store,
       metrics: new BrokerMetrics(false),
@@ -47,6 +96,7 @@ describe('dispatcher shared tail', () => {
     });
     await dispatcher.start();
     cleanups.push(() => dispatcher.stop(1_000));
+    await dispatcher.add(pausedSubscription('feeds-the-tail'), 1);
 
     for (let i = 1; i <= 5; i++) {
       await store.append([{ event: sampleEvent(`e${i}`) }]);
@@ -57,5 +107,73 @@ describe('dispatcher shared tail', () => {
 
     expect(reads.pages).toBeGreaterThanOrEqual(6);
     expect(reads.empty).toBe(0);
+  });
+
+  it('neither reads the log nor waits for appends while it has no subscription', async () => {
+    const { store, reads } = countedStore(cleanups);
+    const dispatcher = new Dispatcher({
+      store,
+      metrics: new BrokerMetrics(false),
+      logger: createLogger('silent'),
+    });
+    await dispatcher.start();
+    cleanups.push(() => dispatcher.stop(1_000));
+    await until('the tail to settle', () => true);
+    const waitsBefore = reads.waits;
+    for (let i = 1; i <= 20; i++) await store.append([{ event: sampleEvent(`idle${i}`) }]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Nothing read, and no reader waiting: the store keeps its large groups' syncs in place.
+    expect(reads.pages).toBe(0);
+    expect(reads.waits).toBe(waitsBefore);
+
+    // A subscription from the latest event on: the tail starts at the end of the log, not where it idled.
+    await dispatcher.add(pausedSubscription('latest'), 21);
+    await until('the tail to move to the end of the log', () => dispatcher.tailPosition() === 21);
+    expect(reads.pages).toBe(0);
+    await store.append([{ event: sampleEvent('after') }]);
+    await until(
+      'the subscription to be offered event 21',
+      () => dispatcher.worker('latest')?.status().lag === 1,
+    );
+    expect(dispatcher.worker('latest')?.position()).toBe(21);
+  });
+
+  it('after idling, delivers to a subscription that joins where the tail stopped every event appended meanwhile', async () => {
+    // A sink on loopback recording the ids it is sent.
+    const received: string[] = [];
+    const sink = createServer((req, res) => {
+      received.push(req.headers['ce-id'] as string);
+      req.resume();
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
+    const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+    // The end of the log is slow to learn (as a distributed store's stats, a request to its server can
+    // be), so the returning subscription joins the idle tail before the tail has looked.
+    const { store } = countedStore(cleanups, 100);
+    const dispatcher = new Dispatcher({
+      store,
+      metrics: new BrokerMetrics(false),
+      logger: createLogger('silent'),
+    });
+    await dispatcher.start();
+    cleanups.push(() => dispatcher.stop(1_000));
+    await dispatcher.add(pausedSubscription('returns', url), 1);
+    await store.append([{ event: sampleEvent('e1') }]);
+    await until('event 1 to be delivered', () => received.length === 1);
+    await dispatcher.remove('returns', false);
+    await store.append([{ event: sampleEvent('e2') }]);
+    await until('the tail to pass event 2 and idle', () => dispatcher.tailPosition() === 3);
+    for (let i = 3; i <= 30; i++) await store.append([{ event: sampleEvent(`e${i}`) }]);
+    // Back from event 2 on: it reads event 2 itself and joins the tail at 3, which reads on from there.
+    await store.commitCursor('returns', 2);
+    await dispatcher.add(pausedSubscription('returns', url), 2);
+    await store.append([{ event: sampleEvent('e31') }]);
+    await until('events 2..31 to be delivered', () => received.length >= 31);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Up to 16 in flight: the order may vary, the set may not (each once, none skipped).
+    const byNumber = [...received].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+    expect(byNumber).toEqual(Array.from({ length: 31 }, (_, i) => `e${i + 1}`));
   });
 });

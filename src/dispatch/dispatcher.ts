@@ -69,6 +69,8 @@ export class Dispatcher implements WorkerHost {
   private running = false;
   private readonly stopController = new AbortController();
   private tailLoop: Promise<void> | undefined;
+  /** Set while the shared tail idles without subscriptions: wakes it. */
+  private wakeTail: (() => void) | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   /** Filter evaluations done by the shared tail (exported as a metric; tests use it to show indexing works). */
   filterEvaluations = 0;
@@ -130,9 +132,62 @@ export class Dispatcher implements WorkerHost {
     return (await this.store.stats()).last + 1;
   }
 
+  /**
+   * Resolves when the dispatcher has a subscription to feed again (or stops). Until then the shared tail
+   * neither reads the log nor waits on the store for appends: a store takes a reader waiting for appends
+   * as work its event loop must stay free for (the embedded store then syncs a large group on libuv's
+   * pool instead of in place), and a broker that only stores has none.
+   */
+  private workersAppeared(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.wakeTail = undefined;
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.wakeTail = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /**
+   * After idling, the tail starts at the end of the log: nobody needed what was appended meanwhile (a
+   * worker that does reads it on its own). Not while a worker is live: it joined at the tail's position,
+   * and the tail must read on from exactly there.
+   */
+  private async skipIdleAppends(): Promise<void> {
+    const end = (await this.store.stats()).last + 1;
+    let live = false;
+    for (const worker of this.workers.values()) if (worker.live) live = true;
+    if (live || end <= this.position) return;
+    this.position = end;
+    if (end - 1 > this.last) this.last = end - 1;
+    this.admitJoiners();
+  }
+
+  /** Joiners the tail has reached join it, or catch up on their own. */
+  private admitJoiners(): void {
+    for (const worker of this.joiners) {
+      if (worker.readPos <= this.position) {
+        this.joiners.delete(worker);
+        if (!this.tryJoin(worker)) void worker.fill();
+      }
+    }
+  }
+
   private async runTail(): Promise<void> {
     const signal = this.stopController.signal;
     while (this.running) {
+      if (this.workers.size === 0) {
+        await this.workersAppeared(signal);
+        if (!this.running) return;
+        try {
+          await this.skipIdleAppends();
+        } catch (error) {
+          this.logger.error({ err: error }, 'shared tail could not find the end of the log; reading on');
+        }
+        continue;
+      }
       // Waiting first (it resolves at once while the store knows of later events) saves a read of
       // nothing after every page: for a distributed store that read is a request to the server.
       await this.store.waitForAppend(this.position - 1, signal);
@@ -184,12 +239,7 @@ export class Dispatcher implements WorkerHost {
         }
       }
       for (const worker of touched) worker.afterTailPage();
-      for (const worker of this.joiners) {
-        if (worker.readPos <= this.position) {
-          this.joiners.delete(worker);
-          if (!this.tryJoin(worker)) void worker.fill();
-        }
-      }
+      this.admitJoiners();
     }
   }
 
@@ -282,6 +332,7 @@ export class Dispatcher implements WorkerHost {
     const worker = new SubscriptionWorker(compiled, this);
     this.workers.set(id, worker);
     this.indexWorker(worker, true);
+    this.wakeTail?.();
     try {
       await worker.start(initialCursor);
     } catch (error) {

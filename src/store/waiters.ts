@@ -21,6 +21,11 @@ export class AppendWaiters {
     });
   }
 
+  /** Readers waiting for an append now. */
+  get size(): number {
+    return this.waiters.size;
+  }
+
   notify(last: number): void {
     for (const waiter of this.waiters) if (last > waiter.after) waiter.resolve();
   }

@@ -12,8 +12,9 @@ import type { PlacedGroup, SegmentLog } from './segment-log.js';
  */
 export interface EventWriter {
   /**
-   * `overlap`: the event loop has other work (a batch's group, or a small group while events arrive at
-   * their own pace), so it goes on with that while the group's records sync, rather than wait for the disk.
+   * `overlap`: the event loop has other work (a batch's group, a small group while events arrive at their
+   * own pace, any group while readers wait for appends), so it goes on with that while the group's records
+   * sync, rather than wait for the disk.
    */
   write(group: PlacedGroup, overlap: boolean): Promise<void>;
   close(): Promise<void>;
@@ -27,9 +28,10 @@ export interface EventWriter {
  * so the event loop parses the next requests and delivers meanwhile: a batch's group (on one core, 7–10%
  * more batch delivery in (c) while events are published, bench/PROFILE.md, tenth round), and since the
  * fourteenth round a small group of single events (events arriving at their own pace, as in (c)'s
- * 5,000 events/s, where syncing in place blocked the event loop a quarter of its time). A large group of
- * single events syncs in place: its publishers are nearly all waiting for it, and the pool's round trip
- * cost more CPU than it overlapped.
+ * 5,000 events/s, where syncing in place blocked the event loop a quarter of its time), and since the
+ * eighteenth round any group while readers wait for appends (deliveries that fell behind are held back by a
+ * sync in place, and the backlog fed itself). Otherwise a large group of single events syncs in place: its
+ * publishers are nearly all waiting for it, and the pool's round trip cost more CPU than it overlapped.
  */
 export function inlineWriter(log: SegmentLog, blocks: EventBlocks, durable: boolean): EventWriter {
   return {

@@ -250,6 +250,34 @@ describe('embedded store', () => {
     }
   });
 
+  it('syncs a large group on the pool while a reader waits for appends', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
+    const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
+    const inPlace = vi.spyOn(SegmentLog.prototype, 'write');
+    const onPool = vi.spyOn(SegmentLog.prototype, 'writeAsync');
+    const stop = new AbortController();
+    try {
+      // A subscription's tail waiting for the next event: the event loop has deliveries to make.
+      const woken = store.waitForAppend(0, stop.signal);
+      const many = Array.from({ length: 40 }, (_, i) => store.append([{ event: sampleEvent(`m${i}`) }]));
+      await Promise.all(many);
+      await woken;
+      expect([inPlace.mock.calls.length, onPool.mock.calls.length]).toEqual([0, 1]);
+      // Nobody waiting any more: the next large group syncs in place again.
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => store.append([{ event: sampleEvent(`n${i}`) }])),
+      );
+      expect([inPlace.mock.calls.length, onPool.mock.calls.length]).toEqual([1, 1]);
+      expect((await store.read(1, 100)).length).toBe(80);
+    } finally {
+      stop.abort();
+      inPlace.mockRestore();
+      onPool.mockRestore();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('lets a group wait a few turns of the event loop while more appends keep arriving', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'herald-store-'));
     const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });

@@ -86,13 +86,17 @@ const META_SCHEMA =
  */
 const GROUP_WAIT_TURNS = 8;
 /**
- * Groups of fewer requests sync on libuv's pool while the event loop goes on; larger ones in place.
+ * Groups of fewer requests sync on libuv's pool while the event loop goes on; larger ones in place,
+ * unless readers wait for appends (subscriptions being delivered, a log being followed).
  *
  * @remarks A large group means many publishers waiting for this sync and few left to serve meanwhile
  * ((a)'s 50 publishers: ~40 requests a group); syncing it in place collects the next group as well, and
- * the pool's round trip there cost 10% of (a)'s throughput. A small one means events arriving at their own
- * pace and deliveries to make: at 5,000 events/s (~8 a group), syncing in place kept the event loop blocked
- * a quarter of its time (bench/PROFILE.md, fourteenth round).
+ * the pool's round trip there cost 10% of (a)'s throughput (14–20% more CPU per binary request unpinned,
+ * bench/PROFILE.md, eighteenth round). A small one means events arriving at their own pace and deliveries
+ * to make: at 5,000 events/s (~8 a group), syncing in place kept the event loop blocked a quarter of its
+ * time (fourteenth round). With readers waiting, a large group means the loop fell behind, and syncing it
+ * in place held back the deliveries that were already behind: at 5,000 events/s unpinned the backlog
+ * then fed itself (eighteenth round).
  */
 const OVERLAP_BELOW_REQUESTS = 16;
 /** Requests in a group that is committed without waiting for more. */
@@ -346,7 +350,7 @@ export class EmbeddedEventStore implements EventStore {
       written =
         group === undefined
           ? Promise.resolve()
-          : writer.write(group, holdsBatch || batch.length < OVERLAP_BELOW_REQUESTS);
+          : writer.write(group, holdsBatch || batch.length < OVERLAP_BELOW_REQUESTS || this.waiters.size > 0);
     } catch (error) {
       written = Promise.reject(error);
     }
