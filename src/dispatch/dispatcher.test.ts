@@ -79,6 +79,18 @@ function countedStore(
   return { store, reads };
 }
 
+/** A dispatcher on `store`, started, and stopped after the test. */
+async function startedDispatcher(store: EventStore): Promise<Dispatcher> {
+  const dispatcher = new Dispatcher({
+    store,
+    metrics: new BrokerMetrics(false),
+    logger: createLogger('silent'),
+  });
+  await dispatcher.start();
+  cleanups.push(() => dispatcher.stop(1_000));
+  return dispatcher;
+}
+
 async function until(what: string, condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   if (!condition()) throw new Error(`timed out waiting for ${what}`);
@@ -89,13 +101,7 @@ describe('dispatcher shared tail', () => {
     // For a distributed store an empty read is a request to the server per page (JetStream: a direct
     // get answered "nothing").
     const { store, reads } = countedStore(cleanups);
-    const dispatcher = new Dispatcher({
-      store,
-      metrics: new BrokerMetrics(false),
-      logger: createLogger('silent'),
-    });
-    await dispatcher.start();
-    cleanups.push(() => dispatcher.stop(1_000));
+    const dispatcher = await startedDispatcher(store);
     await dispatcher.add(pausedSubscription('feeds-the-tail'), 1);
 
     for (let i = 1; i <= 5; i++) {
@@ -111,14 +117,7 @@ describe('dispatcher shared tail', () => {
 
   it('neither reads the log nor waits for appends while it has no subscription', async () => {
     const { store, reads } = countedStore(cleanups);
-    const dispatcher = new Dispatcher({
-      store,
-      metrics: new BrokerMetrics(false),
-      logger: createLogger('silent'),
-    });
-    await dispatcher.start();
-    cleanups.push(() => dispatcher.stop(1_000));
-    await until('the tail to settle', () => true);
+    const dispatcher = await startedDispatcher(store);
     const waitsBefore = reads.waits;
     for (let i = 1; i <= 20; i++) await store.append([{ event: sampleEvent(`idle${i}`) }]);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -152,13 +151,7 @@ describe('dispatcher shared tail', () => {
     // The end of the log is slow to learn (as a distributed store's stats, a request to its server can
     // be), so the returning subscription joins the idle tail before the tail has looked.
     const { store } = countedStore(cleanups, 100);
-    const dispatcher = new Dispatcher({
-      store,
-      metrics: new BrokerMetrics(false),
-      logger: createLogger('silent'),
-    });
-    await dispatcher.start();
-    cleanups.push(() => dispatcher.stop(1_000));
+    const dispatcher = await startedDispatcher(store);
     await dispatcher.add(pausedSubscription('returns', url), 1);
     await store.append([{ event: sampleEvent('e1') }]);
     await until('event 1 to be delivered', () => received.length === 1);
