@@ -143,6 +143,11 @@ const CLOCK_TICKS = (() => {
   return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
 })();
 
+/** The kernel's clock ticks per second, the unit of CPU times in /proc. */
+export function clockTicks(): number {
+  return CLOCK_TICKS;
+}
+
 /** Resident set size of the process in bytes (VmRSS from /proc), or NaN when unreadable. */
 export function processRss(pid: number): number {
   try {

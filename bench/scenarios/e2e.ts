@@ -7,6 +7,7 @@ import { output, sleep } from '../lib/context.js';
 import { createSubscription, observationsAbove, resetSink, waitForSink } from '../lib/api.js';
 import { BATCH, batchEvents, binaryEvents, jsonPayload } from '../lib/events.js';
 import { openLoop, publishAll } from '../lib/load.js';
+import { formatCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import { formatPressure, watchPressure } from '../lib/pressure.js';
 import type { ServerHandle } from '../lib/processes.js';
 import { startBroker, startSinkProcess } from '../lib/processes.js';
@@ -55,6 +56,10 @@ async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: Sc
       context.log(`  latency at ${formatNumber(rate)} events/s for ${durationMs / 1000} s`);
       const slowBefore = await slowAppends(broker.adminUrl);
       const pressureWatch = watchPressure();
+      const shareWatch = watchCpuShare({
+        broker: broker.process,
+        others: [{ name: 'sink', cpuMs: () => sink.process.cpuMs() }],
+      });
       const run = await openLoop({
         origin: url.origin,
         path: '/',
@@ -66,20 +71,21 @@ async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: Sc
       });
       const stats = await waitForSink(sink.url, run.ok, 30_000);
       const pressure = pressureWatch.stop();
+      const share = shareWatch.stop();
       const slowAfter = await slowAppends(broker.adminUrl);
       const slow = slowAfter.map((n, i) => n - (slowBefore[i] as number));
       const commits = `appends committed in over ${SLOW_APPEND_BOUNDS.map((b) => `${Number(b) * 1000} ms`).join(' / ')}: ${slow.join(' / ')}`;
       const latency = stats.latencyMs;
       const complete = stats.events >= run.ok && run.failed === 0;
-      const stalls = formatPressure(pressure);
+      const machine = [formatPressure(pressure), formatCpuShare(share)].filter(Boolean).join('; ');
       context.log(
-        `  ${formatNumber(rate)}/s: delivered ${stats.events}/${run.sent}, p50 ${latency.p50} ms, p99 ${latency.p99} ms, p99.9 ${latency.p999} ms, max ${latency.max} ms; 202 p99 ${run.ackLatency.p99} ms; send lag max ${run.maxSendLagMs.toFixed(1)} ms; ${commits}${stalls === '' ? '' : `; ${stalls}`}`,
+        `  ${formatNumber(rate)}/s: delivered ${stats.events}/${run.sent}, p50 ${latency.p50} ms, p99 ${latency.p99} ms, p99.9 ${latency.p999} ms, max ${latency.max} ms; 202 p99 ${run.ackLatency.p99} ms; send lag max ${run.maxSendLagMs.toFixed(1)} ms; ${commits}${machine === '' ? '' : `; ${machine}`}`,
       );
       const p99 = latency.p99 ?? Number.NaN;
       const ms = (x: number | null): string => (x === null ? '–' : formatNumber(x, 'ms'));
       const detail =
         `p50 ${ms(latency.p50)}, p99.9 ${ms(latency.p999)}, max ${ms(latency.max)}; publish→202 p99 ${ms(run.ackLatency.p99)}; ${commits}` +
-        (stalls === '' ? '' : `; ${stalls}`) +
+        (machine === '' ? '' : `; ${machine}`) +
         (complete ? '' : `; only ${stats.events} of ${run.sent} delivered, ${run.failed} publishes failed`);
       out.rows.push({
         scenario: 'c',
@@ -94,7 +100,7 @@ async function latencyAtRates(context: BenchContext, sink: ServerHandle, out: Sc
                 : ({ kind: 'custom', text: '< 25 ms, all delivered', pass: false } as const),
             }
           : {}),
-        data: { rate, durationMs, publish: run, sink: stats, pressure, slowAppends: slow },
+        data: { rate, durationMs, publish: run, sink: stats, pressure, cpuShare: share, slowAppends: slow },
       });
     }
   } finally {

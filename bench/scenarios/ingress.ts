@@ -14,6 +14,8 @@ import {
 } from '../lib/events.js';
 import type { ThroughputResult } from '../lib/load.js';
 import { runAutocannon } from '../lib/load.js';
+import type { CpuShare } from '../lib/cpu-share.js';
+import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ManagedChild } from '../lib/processes.js';
 import { startBaselineServer, startBroker } from '../lib/processes.js';
 import type { ProfileWindow } from '../lib/profile.js';
@@ -70,6 +72,8 @@ interface Measured extends ThroughputResult {
   /** Share of that CPU time spent in the kernel (socket I/O, and for the broker WAL writes and fsync). */
   readonly serverKernelShare: number;
   readonly window: ProfileWindow;
+  /** Cores used by the server's event-loop thread, its other threads and the load generator (mean over the rounds). */
+  readonly cpuShare: CpuShare;
 }
 
 /** One server under test: where to send the load and whose CPU to count. */
@@ -83,6 +87,7 @@ interface Contender {
 async function measureOnce(contender: Contender, load: Load, seconds: number) {
   const headers = { 'content-type': load.contentType };
   const cpuBefore = contender.server.cpu();
+  const share = watchCpuShare({ broker: contender.server });
   const fromUs = monotonicMicros();
   const run = await runAutocannon({
     url: contender.url,
@@ -95,6 +100,7 @@ async function measureOnce(contender: Contender, load: Load, seconds: number) {
   const cpuAfter = contender.server.cpu();
   return {
     run,
+    cpuShare: share.stop(),
     window: { fromUs, toUs: monotonicMicros() },
     user: cpuAfter.user - cpuBefore.user,
     system: cpuAfter.system - cpuBefore.system,
@@ -161,6 +167,7 @@ async function measureAlternating(
       window: { fromUs: mine[0]?.window.fromUs ?? 0, toUs: mine[mine.length - 1]?.window.toUs ?? 0 },
       serverCpuMicrosPerRequest: ((user + system) * 1000) / ok,
       serverKernelShare: system / (user + system),
+      cpuShare: meanCpuShare(mine.map((m) => ({ share: m.cpuShare, seconds: m.run.durationSec }))),
     };
     context.log(
       `  ${contenders[index].what}: ${formatNumber(result.requestsPerSec)} req/s, p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${result.serverCpuMicrosPerRequest.toFixed(1)} µs/request`,
@@ -187,6 +194,7 @@ function detail(
     `server CPU ${perEvent(result)} µs/${events > 1 ? 'event' : 'request'}, ${Math.round(result.serverKernelShare * 100)}% in the kernel (baseline ${perEvent(baseline)})`,
   ];
   if (events > 1) parts.unshift(`${formatNumber(result.requestsPerSec)} req/s`);
+  parts.push(formatCpuShare(result.cpuShare));
   if (roundRatios.length > 1) {
     parts.push(`ratio per alternating round ${roundRatios.map((r) => r.toFixed(2)).join(' / ')}`);
   }

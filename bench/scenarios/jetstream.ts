@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { Scenario } from '../lib/context.js';
 import { output } from '../lib/context.js';
 import { STRUCTURED, structuredEvents } from '../lib/events.js';
+import type { CpuShare } from '../lib/cpu-share.js';
+import { formatCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ThroughputResult } from '../lib/load.js';
 import { runAutocannon } from '../lib/load.js';
 import type { DirectPublishResult, NatsHandle } from '../lib/nats.js';
@@ -40,11 +42,17 @@ export const jetStream: Scenario = {
     let herald: ThroughputResult | undefined;
     let unavailable: string | undefined;
     let profile: string | undefined;
+    let directShare: CpuShare | undefined;
+    let heraldShare: CpuShare | undefined;
     const window = { fromUs: 0, toUs: 0 };
     try {
       nats = await startNats(binary, context.placement);
       context.log(`  direct @nats-io/jetstream async publish, 1 KB, window 256, ${context.measureSec} s`);
+      const natsCpu = nats;
+      const natsServer = { name: 'nats-server', cpuMs: () => natsCpu.cpuMs() };
+      const directWatch = watchCpuShare({ others: [natsServer] });
       direct = await directPublish(nats.url, 1024, context.measureSec);
+      directShare = directWatch.stop();
       context.log(`  direct: ${formatNumber(direct.messagesPerSec)} msg/s`);
       if (!adapterBuilt) {
         unavailable = 'the JetStream adapter (src/store/jetstream) is not built yet';
@@ -72,6 +80,7 @@ export const jetStream: Scenario = {
               body: structuredEvents(1024),
             });
             window.fromUs = monotonicMicros();
+            const heraldWatch = watchCpuShare({ broker: broker.process, others: [natsServer] });
             herald = await runAutocannon({
               url,
               connections: 50,
@@ -79,6 +88,7 @@ export const jetStream: Scenario = {
               headers,
               body: structuredEvents(1024),
             });
+            heraldShare = heraldWatch.stop();
             window.toUs = monotonicMicros();
             context.log(`  herald on jetstream: ${formatNumber(herald.requestsPerSec)} req/s`);
           } finally {
@@ -105,12 +115,14 @@ export const jetStream: Scenario = {
       ...(herald === undefined
         ? {}
         : {
-            detail: `p50 ${herald.latencyMs.p50} ms, p99 ${herald.latencyMs.p99} ms${herald.non2xx > 0 ? `, ${herald.non2xx} non-2xx` : ''}`,
+            detail:
+              `p50 ${herald.latencyMs.p50} ms, p99 ${herald.latencyMs.p99} ms${herald.non2xx > 0 ? `, ${herald.non2xx} non-2xx` : ''}` +
+              (heraldShare === undefined ? '' : `, ${formatCpuShare(heraldShare)}`),
           }),
       ...(baseline === undefined ? {} : { baseline }),
       ...(unavailable === undefined ? {} : { unavailable }),
       target: { kind: 'ratio-to-baseline', min: 0.5 },
-      data: { herald, direct },
+      data: { herald, direct, heraldShare, directShare },
     });
     if (profile !== undefined && herald !== undefined) {
       out.profiles.push({
@@ -120,7 +132,8 @@ export const jetStream: Scenario = {
     }
     if (direct !== undefined) {
       out.notes.push(
-        `JetStream baseline: 1 KB messages with a msgID each, 256 acks outstanding, file storage, ${formatNumber(direct.published)} messages in ${context.measureSec} s; nats-server on the server core.`,
+        `JetStream baseline: 1 KB messages with a msgID each, 256 acks outstanding, file storage, ${formatNumber(direct.published)} messages in ${context.measureSec} s; ${context.placement.pin ? 'nats-server on the server core' : 'nothing pinned'}` +
+          (directShare === undefined ? '.' : `; ${formatCpuShare(directShare, 'publisher')}.`),
       );
     }
     return out;
