@@ -6,17 +6,12 @@
 // event-loop thread is near one core is bounded by that thread, however many cores are free.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { clockTicks } from './processes.js';
+import { clockTicks, statCpu } from './processes.js';
 
 /** User plus system CPU time of one thread of `pid` (its main thread when `tid` is `pid`), in ms; NaN when unreadable. */
 export function threadCpuMs(pid: number, tid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
-  } catch {
-    return Number.NaN;
-  }
+  const { user, system } = statCpu(`/proc/${pid}/task/${tid}/stat`);
+  return user + system;
 }
 
 /** The machine's idle and stolen time so far (ms, all cores), from the first line of /proc/stat; NaN when unreadable. */

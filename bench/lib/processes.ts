@@ -161,8 +161,13 @@ export function processRss(pid: number): number {
 }
 
 export function processCpu(pid: number): { user: number; system: number } {
+  return statCpu(`/proc/${pid}/stat`);
+}
+
+/** User and system CPU time (ms) from a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` file; NaN when unreadable. */
+export function statCpu(file: string): { user: number; system: number } {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     // Fields after the command name (which may contain spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return {
