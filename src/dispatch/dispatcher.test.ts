@@ -38,10 +38,7 @@ function pausedSubscription(id: string, sink?: string): CompiledSubscription {
 }
 
 /** The real embedded store, with its reads and its waits for appends counted. */
-function countedStore(
-  cleanups: Array<() => Promise<void>>,
-  statsDelayMs = 0,
-): {
+function countedStore(statsDelayMs = 0): {
   store: EventStore;
   reads: { pages: number; empty: number; waits: number };
 } {
@@ -100,7 +97,7 @@ describe('dispatcher shared tail', () => {
   it('reads the log only when it holds something new, never a page of nothing after each page', async () => {
     // For a distributed store an empty read is a request to the server per page (JetStream: a direct
     // get answered "nothing").
-    const { store, reads } = countedStore(cleanups);
+    const { store, reads } = countedStore();
     const dispatcher = await startedDispatcher(store);
     await dispatcher.add(pausedSubscription('feeds-the-tail'), 1);
 
@@ -116,7 +113,7 @@ describe('dispatcher shared tail', () => {
   });
 
   it('neither reads the log nor waits for appends while it has no subscription', async () => {
-    const { store, reads } = countedStore(cleanups);
+    const { store, reads } = countedStore();
     const dispatcher = await startedDispatcher(store);
     const waitsBefore = reads.waits;
     for (let i = 1; i <= 20; i++) await store.append([{ event: sampleEvent(`idle${i}`) }]);
@@ -150,7 +147,7 @@ describe('dispatcher shared tail', () => {
     const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
     // The end of the log is slow to learn (as a distributed store's stats, a request to its server can
     // be), so the returning subscription joins the idle tail before the tail has looked.
-    const { store } = countedStore(cleanups, 100);
+    const { store } = countedStore(100);
     const dispatcher = await startedDispatcher(store);
     await dispatcher.add(pausedSubscription('returns', url), 1);
     await store.append([{ event: sampleEvent('e1') }]);
