@@ -31,6 +31,8 @@ export interface EventLogSettings {
   readonly publishRetryMs: number;
   readonly maxAtomicBatch: number;
   readonly maxConcurrentBatches: number;
+  /** Groups of single-event publishes waiting for their PubAcks at once (see `GroupPublisher`). */
+  readonly maxPublishGroupsInFlight: number;
   readonly notificationCheckMs: number;
   /** The stream's limits: the window of recent appends never serves an event they may have removed. */
   readonly retention: RetentionPolicy;
@@ -74,6 +76,7 @@ export class JetStreamEventLog {
     this.publisher = new GroupPublisher(
       context.names.subject,
       settings.requestTimeoutMs,
+      settings.maxPublishGroupsInFlight,
       (record, sequence) => {
         this.remember(record, sequence, Date.now());
         this.bump(sequence);
@@ -84,6 +87,11 @@ export class JetStreamEventLog {
 
   get counters(): EventLogCounters {
     return { ...this.publisher.counters, laggingReads: this.laggingReads, localReads: this.localReads };
+  }
+
+  /** The connection came back: publishes written before it was lost no longer hold new ones back. */
+  reconnected(): void {
+    this.publisher.reconnected();
   }
 
   /** Called once per connection set-up: the server's limits, the wake-ups, the last sequence. */

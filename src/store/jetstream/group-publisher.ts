@@ -13,7 +13,16 @@ interface Queued {
   reject(error: unknown): void;
 }
 
+/** A group issued and not yet answered in full. */
+interface Group {
+  /** Publishes of the group still waiting for their PubAck or their deadline. */
+  unanswered: number;
+  /** The connection's generation when it was issued: a reconnect frees its slot (see `reconnected`). */
+  readonly generation: number;
+}
+
 interface Awaited {
+  readonly group: Group;
   readonly deadline: number;
   readonly record: EncodedRecord;
   resolve(outcome: AppendOutcome): void;
@@ -43,6 +52,12 @@ interface PubAck {
  * a timer and two errors built per publish as `js.publish` does. Each caller still resolves only with
  * its own PubAck, so a 202 still means "stored"; what is not acknowledged in time is rejected and the
  * caller retries it (its `Nats-Msg-Id` makes that safe).
+ *
+ * At most `maxGroupsInFlight` groups wait for their PubAcks at once; what is asked for meanwhile joins
+ * the next group, issued as soon as one of them is answered in full. Under load the groups grow with
+ * the server's round trip instead of staying at what one turn of the event loop read, and nats-server,
+ * this process and the publishers each wake up once per group (bench/PROFILE.md, twentieth round). A
+ * lone publish finds no group in flight and leaves at the end of its turn, as before.
  */
 export class GroupPublisher {
   readonly counters: GroupCounters = { publishGroups: 0, groupedPublishes: 0 };
@@ -53,10 +68,14 @@ export class GroupPublisher {
   private inbox = '';
   private next = 0;
   private sweeper: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+  private generation = 0;
+  private issueScheduled = false;
 
   constructor(
     private readonly subject: string,
     private readonly timeoutMs: number,
+    private readonly maxGroupsInFlight: number,
     /** Called with each newly stored record, before its caller hears of it. */
     private readonly onStored: (record: EncodedRecord, sequence: number) => void = () => undefined,
   ) {}
@@ -64,6 +83,7 @@ export class GroupPublisher {
   /** Subscribes the reply inbox on the connection (the client resubscribes it after a reconnect). */
   attach(nc: NatsConnection): void {
     if (this.nc === nc) return;
+    this.reconnected();
     this.replies?.unsubscribe();
     this.nc = nc;
     this.inbox = createInbox();
@@ -76,12 +96,37 @@ export class GroupPublisher {
 
   publish(record: EncodedRecord): Promise<AppendOutcome> {
     return new Promise<AppendOutcome>((resolve, reject) => {
-      if (this.queued.push({ record, resolve, reject }) === 1) setImmediate(this.issue);
+      this.queued.push({ record, resolve, reject });
+      this.scheduleIssue();
     });
   }
 
+  /**
+   * The groups in flight were written on a connection that was lost: their PubAcks may never come (they
+   * end at their deadline), and what is asked for now must not wait for that.
+   */
+  reconnected(): void {
+    this.generation++;
+    this.inFlight = 0;
+    this.scheduleIssue();
+  }
+
+  private scheduleIssue(): void {
+    if (this.issueScheduled || this.queued.length === 0 || this.inFlight >= this.maxGroupsInFlight) return;
+    this.issueScheduled = true;
+    setImmediate(this.issue);
+  }
+
+  private answered(group: Group): void {
+    if (--group.unanswered > 0 || group.generation !== this.generation) return;
+    this.inFlight--;
+    this.scheduleIssue();
+  }
+
   private readonly issue = (): void => {
+    this.issueScheduled = false;
     const group = this.queued;
+    if (group.length === 0) return; // closed meanwhile
     this.queued = [];
     const nc = this.nc;
     if (nc === undefined) {
@@ -91,6 +136,9 @@ export class GroupPublisher {
     this.counters.publishGroups++;
     this.counters.groupedPublishes += group.length;
     const deadline = Date.now() + this.timeoutMs;
+    // One extra count while the loop runs, so a publish refused synchronously cannot end the group early.
+    const issued: Group = { unanswered: 1, generation: this.generation };
+    this.inFlight++;
     for (const { record, resolve, reject } of group) {
       const token = (++this.next).toString(36);
       try {
@@ -102,8 +150,10 @@ export class GroupPublisher {
         reject(error);
         continue;
       }
-      this.awaited.set(token, { deadline, record, resolve, reject });
+      issued.unanswered++;
+      this.awaited.set(token, { group: issued, deadline, record, resolve, reject });
     }
+    this.answered(issued);
     if (this.sweeper === undefined && this.awaited.size > 0) {
       this.sweeper = setInterval(this.sweep, Math.min(this.timeoutMs, 250));
       this.sweeper.unref();
@@ -116,6 +166,7 @@ export class GroupPublisher {
     if (waiter === undefined) return; // timed out already
     this.awaited.delete(token);
     this.settle(waiter, msg);
+    this.answered(waiter.group);
   }
 
   private settle(waiter: Awaited, msg: Msg): void {
@@ -148,6 +199,7 @@ export class GroupPublisher {
       if (waiter.deadline > now) continue;
       this.awaited.delete(token);
       waiter.reject(new Error(`no PubAck within ${this.timeoutMs} ms`));
+      this.answered(waiter.group);
     }
     if (this.awaited.size === 0 && this.sweeper !== undefined) {
       clearInterval(this.sweeper);
@@ -163,5 +215,6 @@ export class GroupPublisher {
     this.queued = [];
     for (const waiter of this.awaited.values()) waiter.reject(new Error('the store is closed'));
     this.awaited.clear();
+    this.inFlight = 0;
   }
 }

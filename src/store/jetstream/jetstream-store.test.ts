@@ -82,6 +82,55 @@ async function openHarness(options: StoreHarnessOptions) {
 
 describeStoreConformance('jetstream', openHarness);
 
+/**
+ * A loopback relay between a store and the file's nats-server that can hold back what the server
+ * sends (the connection stays up) or cut every connection (the client reconnects through it).
+ */
+async function startRelay() {
+  let held = false;
+  let accepted = 0;
+  const toClients = new Set<{ socket: Socket; queue: Buffer[] }>();
+  const relay = createServer((client) => {
+    accepted++;
+    const upstream = connectTcp(server.port, '127.0.0.1');
+    const side = { socket: client, queue: [] as Buffer[] };
+    toClients.add(side);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => (held ? side.queue.push(chunk) : client.write(chunk)));
+    const end = () => {
+      toClients.delete(side);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const port = (relay.address() as AddressInfo).port;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    connections: () => accepted,
+    hold() {
+      held = true;
+    },
+    release() {
+      held = false;
+      for (const side of toClients) for (const chunk of side.queue.splice(0)) side.socket.write(chunk);
+    },
+    /** Drops what was held and closes every connection. */
+    cut() {
+      held = false;
+      for (const side of toClients) {
+        side.queue.length = 0;
+        side.socket.destroy();
+      }
+    },
+    close() {
+      relay.close();
+    },
+  };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(
@@ -310,50 +359,84 @@ describe('jetstream store', () => {
   });
 
   it('retries a publish whose ack did not come in time; the event is stored once', async () => {
-    // A loopback relay between the store and nats-server that can hold back what the server sends.
-    let held = false;
-    const toClients = new Set<{ socket: Socket; queue: Buffer[] }>();
-    const relay = createServer((client) => {
-      const upstream = connectTcp(server.port, '127.0.0.1');
-      const side = { socket: client, queue: [] as Buffer[] };
-      toClients.add(side);
-      client.on('data', (chunk) => upstream.write(chunk));
-      upstream.on('data', (chunk) => (held ? side.queue.push(chunk) : client.write(chunk)));
-      const end = () => {
-        toClients.delete(side);
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('close', end).on('error', end);
-      upstream.on('close', end).on('error', end);
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    const port = (relay.address() as AddressInfo).port;
-    const release = () => {
-      held = false;
-      for (const side of toClients) for (const chunk of side.queue.splice(0)) side.socket.write(chunk);
-    };
+    const relay = await startRelay();
     const broker = nextBroker();
-    const store = await open(
-      broker,
-      { requestTimeoutMs: 300, publishRetryMs: 20_000 },
-      `nats://127.0.0.1:${port}`,
-    );
+    const store = await open(broker, { requestTimeoutMs: 300, publishRetryMs: 20_000 }, relay.url);
     try {
       await store.append([{ event: sampleEvent('before') }]);
       const groups = store.counters.publishGroups;
       // The server's answers stop reaching the store (the connection stays up: pings are 10 s apart).
-      held = true;
+      relay.hold();
       const pending = store.append([{ event: sampleEvent('paused') }]);
       // The first attempt's deadline passes and the same message (same Nats-Msg-Id) is sent again.
       await until('a retry', () => store.counters.publishGroups >= groups + 2);
-      release();
+      relay.release();
       const [outcome] = await pending;
       expect(outcome?.sequence).toBe(2);
       expect((await store.stats()).events).toBe(2);
       expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual(['before', 'paused']);
     } finally {
-      release();
+      relay.release();
+      await store.close();
+      relay.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('keeps one group of single publishes awaiting its acks; what is asked for meanwhile forms the next group', async () => {
+    const relay = await startRelay();
+    const broker = nextBroker();
+    const store = await open(broker, { requestTimeoutMs: 20_000 }, relay.url);
+    try {
+      await store.append([{ event: sampleEvent('first') }]);
+      const before = { ...store.counters };
+      relay.hold();
+      const a = store.append([{ event: sampleEvent('a') }]);
+      await until('a is published', () => store.counters.publishGroups === before.publishGroups + 1);
+      // Asked for in later turns of the event loop, while a's group waits for its PubAck.
+      const b = store.append([{ event: sampleEvent('b') }]);
+      await sleep(20);
+      const c = store.append([{ event: sampleEvent('c') }]);
+      await sleep(20);
+      expect(store.counters.publishGroups).toBe(before.publishGroups + 1);
+      relay.release();
+      const outcomes = await Promise.all([a, b, c]);
+      expect(outcomes.map(([o]) => o?.sequence)).toEqual([2, 3, 4]);
+      // b and c left together, once a was answered.
+      expect(store.counters.publishGroups - before.publishGroups).toBe(2);
+      expect(store.counters.groupedPublishes - before.groupedPublishes).toBe(3);
+    } finally {
+      relay.release();
+      await store.close();
+      relay.close();
+      await removeBroker(broker);
+    }
+  });
+
+  it('does not hold new publishes behind a group whose acks a lost connection took with it', async () => {
+    const relay = await startRelay();
+    const broker = nextBroker();
+    // The lost ack's attempt waits for its whole deadline; nothing else may.
+    const store = await open(broker, { requestTimeoutMs: 120_000, publishRetryMs: 240_000 }, relay.url);
+    let lostSettled = false;
+    try {
+      await store.append([{ event: sampleEvent('first') }]);
+      const groups = store.counters.publishGroups;
+      relay.hold();
+      const lost = store.append([{ event: sampleEvent('ack-lost') }]);
+      lost.then(
+        () => (lostSettled = true),
+        () => (lostSettled = true),
+      );
+      await until('it is published', () => store.counters.publishGroups === groups + 1);
+      const connections = relay.connections();
+      // The server stored it; its PubAck goes down with the connection. The client reconnects.
+      relay.cut();
+      await until('reconnected', () => relay.connections() > connections && store.isReady());
+      const [after] = await store.append([{ event: sampleEvent('after') }]);
+      expect(after).toEqual({ sequence: 3, duplicate: false });
+      expect(lostSettled).toBe(false);
+    } finally {
       await store.close();
       relay.close();
       await removeBroker(broker);

@@ -55,6 +55,11 @@ export interface JetStreamStoreOptions {
   readonly maxAtomicBatch?: number;
   /** Atomic batches this process keeps open at once (the server allows 50 per stream). Default 8. */
   readonly maxConcurrentBatches?: number;
+  /**
+   * Groups of single-event publishes awaiting their PubAcks at once; what arrives meanwhile forms the
+   * next group. Default 1 (bench/PROFILE.md, twentieth round).
+   */
+  readonly maxPublishGroupsInFlight?: number;
   /** While readers wait for appends, how often the stream's last sequence is re-read in case a notification was lost. Default 1 s. */
   readonly notificationCheckMs?: number;
   readonly logger?: StoreLogger;
@@ -158,6 +163,7 @@ export class JetStreamEventStore implements EventStore {
         publishRetryMs: options.publishRetryMs ?? 6_000,
         maxAtomicBatch: options.maxAtomicBatch ?? 1000,
         maxConcurrentBatches: options.maxConcurrentBatches ?? 8,
+        maxPublishGroupsInFlight: options.maxPublishGroupsInFlight ?? 1,
         notificationCheckMs: options.notificationCheckMs ?? 1_000,
         retention: this.retention,
       },
@@ -268,6 +274,7 @@ export class JetStreamEventStore implements EventStore {
         case 'reconnect':
           this.connected = true;
           this.logger?.info({ server: status.server }, 'reconnected to NATS');
+          this.log.reconnected();
           void this.log.refreshLast();
           break;
         case 'close':
