@@ -36,3 +36,17 @@ export function output(): ScenarioOutput {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rounds in a full run: each contender's measured time is split into this many alternating turns. */
+const ALTERNATING_ROUNDS = 4;
+
+/**
+ * How a scenario that compares two contenders splits its measured time: alternating rounds (A B, B A, …)
+ * in a full run, one round each in a quick one. A shared virtual machine drifts by ±30% within minutes;
+ * measured one after the other, a baseline and the broker can land in different phases of that drift,
+ * while alternating rounds share them.
+ */
+export function alternatingRounds(context: BenchContext): { rounds: number; seconds: number } {
+  const rounds = context.measureSec >= 2 * ALTERNATING_ROUNDS ? ALTERNATING_ROUNDS : 1;
+  return { rounds, seconds: Math.max(1, Math.round(context.measureSec / rounds)) };
+}

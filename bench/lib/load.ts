@@ -63,6 +63,26 @@ export async function runAutocannon(options: AutocannonOptions): Promise<Through
   };
 }
 
+/** Rounds of one contender as one result: summed counts, the median round's p50, the worst round's p99 and max. */
+export function combineThroughput(rounds: readonly ThroughputResult[]): ThroughputResult {
+  const ok = rounds.reduce((sum, r) => sum + r.ok, 0);
+  const durationSec = rounds.reduce((sum, r) => sum + r.durationSec, 0);
+  const p50s = rounds.map((r) => r.latencyMs.p50).sort((a, b) => a - b);
+  return {
+    requestsPerSec: ok / durationSec,
+    ok,
+    non2xx: rounds.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+    durationSec,
+    latencyMs: {
+      p50: p50s[Math.floor(p50s.length / 2)] ?? 0,
+      // The worst round's: a tail in one round is not averaged away.
+      p99: Math.max(...rounds.map((r) => r.latencyMs.p99)),
+      max: Math.max(...rounds.map((r) => r.latencyMs.max)),
+    },
+  };
+}
+
 export function newLatencyHistogram(): hdr.Histogram {
   return hdr.build({
     lowestDiscernibleValue: 1,

@@ -51,22 +51,21 @@ export async function startNats(binary: string, placement: Placement): Promise<N
   }
 }
 
-export interface DirectPublishResult {
-  readonly messagesPerSec: number;
-  readonly published: number;
+/** A direct JetStream publisher kept open across the rounds of a measurement. */
+export interface DirectPublisher {
+  /** Acks outstanding at a time. */
   readonly window: number;
+  /** Publishes for `ms`; returns how many messages were acknowledged and over how many seconds. */
+  run(ms: number): Promise<{ readonly published: number; readonly seconds: number }>;
+  close(): Promise<void>;
 }
 
 /**
- * Publishes `size`-byte messages with `@nats-io/jetstream` asynchronously, `window` acks outstanding
- * at a time, each with a `msgID` (as a broker needs for dedupe), to a file-backed stream, for `durationSec`.
+ * Opens a publisher of `size`-byte messages with `@nats-io/jetstream`, asynchronously, `window` acks
+ * outstanding at a time, each with a `msgID` (as a broker needs for dedupe), to a file-backed stream of
+ * its own.
  */
-export async function directPublish(
-  url: string,
-  size: number,
-  durationSec: number,
-  window = 256,
-): Promise<DirectPublishResult> {
+export async function openDirectPublisher(url: string, size: number, window = 256): Promise<DirectPublisher> {
   const { connect } = await import('@nats-io/transport-node');
   const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
   const nc = await connect({ servers: url });
@@ -78,25 +77,28 @@ export async function directPublish(
     const payload = new Uint8Array(size).fill(120);
     const subject = `${stream}.events`;
     let next = 0;
-    const run = async (ms: number): Promise<number> => {
-      let acked = 0;
-      const end = performance.now() + ms;
-      const worker = async (): Promise<void> => {
-        while (performance.now() < end) {
-          await js.publish(subject, payload, { msgID: `${stream}-${next++}` });
-          acked++;
-        }
-      };
-      await Promise.all(Array.from({ length: window }, () => worker()));
-      return acked;
+    return {
+      window,
+      async run(ms) {
+        let published = 0;
+        const start = performance.now();
+        const end = start + ms;
+        const worker = async (): Promise<void> => {
+          while (performance.now() < end) {
+            await js.publish(subject, payload, { msgID: `${stream}-${next++}` });
+            published++;
+          }
+        };
+        await Promise.all(Array.from({ length: window }, () => worker()));
+        return { published, seconds: (performance.now() - start) / 1000 };
+      },
+      async close() {
+        await jsm.streams.delete(stream).catch(() => undefined);
+        await nc.close();
+      },
     };
-    await run(1_000);
-    const start = performance.now();
-    const published = await run(durationSec * 1000);
-    const elapsed = (performance.now() - start) / 1000;
-    await jsm.streams.delete(stream);
-    return { messagesPerSec: published / elapsed, published, window };
-  } finally {
+  } catch (error) {
     await nc.close();
+    throw error;
   }
 }

@@ -3,7 +3,7 @@
 // about 256 bytes, each against a bare node:http server answering 202 (the baseline) and against the
 // broker with its default durable (fsync) embedded store.
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
-import { output } from '../lib/context.js';
+import { alternatingRounds, output } from '../lib/context.js';
 import {
   BATCH,
   STRUCTURED,
@@ -13,7 +13,7 @@ import {
   structuredEvents,
 } from '../lib/events.js';
 import type { ThroughputResult } from '../lib/load.js';
-import { runAutocannon } from '../lib/load.js';
+import { combineThroughput, runAutocannon } from '../lib/load.js';
 import type { CpuShare } from '../lib/cpu-share.js';
 import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ManagedChild } from '../lib/processes.js';
@@ -107,14 +107,9 @@ async function measureOnce(contender: Contender, load: Load, seconds: number) {
   };
 }
 
-/** Rounds in a full run: each contender's measured time is split into this many alternating turns. */
-const ROUNDS = 4;
-
 /**
- * Warms both contenders up, then measures them in alternating rounds (A B, B A, A B, …) and sums each
- * one's rounds. A shared virtual machine drifts by ±30% within minutes; measured one after the other,
- * the baseline and the broker can land in different phases of that drift, while alternating rounds
- * share them. The per-round ratios are kept to show the spread.
+ * Warms both contenders up, then measures them in alternating rounds (`alternatingRounds`) and sums
+ * each one's rounds. The per-round ratios are kept to show the spread.
  */
 async function measureAlternating(
   context: BenchContext,
@@ -132,8 +127,7 @@ async function measureAlternating(
       ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
     });
   }
-  const rounds = context.measureSec >= 2 * ROUNDS ? ROUNDS : 1;
-  const seconds = Math.max(1, Math.round(context.measureSec / rounds));
+  const { rounds, seconds } = alternatingRounds(context);
   context.log(`  measuring ${rounds} alternating rounds of ${seconds} s each`);
   const runs: [Awaited<ReturnType<typeof measureOnce>>[], Awaited<ReturnType<typeof measureOnce>>[]] = [
     [],
@@ -147,23 +141,12 @@ async function measureAlternating(
   }
   const combine = (index: 0 | 1): Measured => {
     const mine = runs[index];
-    const ok = mine.reduce((sum, m) => sum + m.run.ok, 0);
-    const durationSec = mine.reduce((sum, m) => sum + m.run.durationSec, 0);
+    const combined = combineThroughput(mine.map((m) => m.run));
     const user = mine.reduce((sum, m) => sum + m.user, 0);
     const system = mine.reduce((sum, m) => sum + m.system, 0);
-    const p50s = mine.map((m) => m.run.latencyMs.p50).sort((a, b) => a - b);
+    const ok = combined.ok;
     const result: Measured = {
-      requestsPerSec: ok / durationSec,
-      ok,
-      non2xx: mine.reduce((sum, m) => sum + m.run.non2xx, 0),
-      errors: mine.reduce((sum, m) => sum + m.run.errors, 0),
-      durationSec,
-      latencyMs: {
-        p50: p50s[Math.floor(p50s.length / 2)] ?? 0,
-        // The worst round's: a tail in one round is not averaged away.
-        p99: Math.max(...mine.map((m) => m.run.latencyMs.p99)),
-        max: Math.max(...mine.map((m) => m.run.latencyMs.max)),
-      },
+      ...combined,
       window: { fromUs: mine[0]?.window.fromUs ?? 0, toUs: mine[mine.length - 1]?.window.toUs ?? 0 },
       serverCpuMicrosPerRequest: ((user + system) * 1000) / ok,
       serverKernelShare: system / (user + system),

@@ -1,24 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 // (e) Ingress on the JetStream store: the same load as (a) against `herald broker --store jetstream`,
 // compared with direct `@nats-io/jetstream` async publishing of 1 KB messages to a stream on the same
-// nats-server. Runs when the adapter is built (dist/store/jetstream) and a nats-server binary exists;
-// otherwise the rows say "not available" and why.
+// nats-server, measured as (a) is: in alternating rounds that share the machine's drift. Runs when the
+// adapter is built (dist/store/jetstream) and a nats-server binary exists; otherwise the rows say "not
+// available" and why.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Scenario } from '../lib/context.js';
-import { output } from '../lib/context.js';
+import { alternatingRounds, output } from '../lib/context.js';
 import { STRUCTURED, structuredEvents } from '../lib/events.js';
 import type { CpuShare } from '../lib/cpu-share.js';
-import { formatCpuShare, watchCpuShare } from '../lib/cpu-share.js';
+import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ThroughputResult } from '../lib/load.js';
-import { runAutocannon } from '../lib/load.js';
-import type { DirectPublishResult, NatsHandle } from '../lib/nats.js';
-import { directPublish, natsServerBinary, startNats } from '../lib/nats.js';
+import { combineThroughput, runAutocannon } from '../lib/load.js';
+import type { DirectPublisher, NatsHandle } from '../lib/nats.js';
+import { natsServerBinary, openDirectPublisher, startNats } from '../lib/nats.js';
+import type { BrokerHandle } from '../lib/processes.js';
 import { ROOT, startBroker } from '../lib/processes.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
 
 const NAME = 'ingress on the JetStream store, 1 structured 1 KB event per request, 50 connections';
+
+interface DirectResult {
+  readonly messagesPerSec: number;
+  readonly published: number;
+  readonly window: number;
+}
+
+interface Round {
+  readonly direct: { readonly published: number; readonly seconds: number; readonly share: CpuShare };
+  readonly herald?: { readonly result: ThroughputResult; readonly share: CpuShare };
+}
 
 export const jetStream: Scenario = {
   id: 'e',
@@ -38,26 +51,22 @@ export const jetStream: Scenario = {
       return out;
     }
     let nats: NatsHandle | undefined;
-    let direct: DirectPublishResult | undefined;
-    let herald: ThroughputResult | undefined;
+    let publisher: DirectPublisher | undefined;
     let unavailable: string | undefined;
     let profile: string | undefined;
-    let directShare: CpuShare | undefined;
-    let heraldShare: CpuShare | undefined;
+    const rounds: Round[] = [];
     const window = { fromUs: 0, toUs: 0 };
     try {
       nats = await startNats(binary, context.placement);
-      context.log(`  direct @nats-io/jetstream async publish, 1 KB, window 256, ${context.measureSec} s`);
       const natsCpu = nats;
       const natsServer = { name: 'nats-server', cpuMs: () => natsCpu.cpuMs() };
-      const directWatch = watchCpuShare({ others: [natsServer] });
-      direct = await directPublish(nats.url, 1024, context.measureSec);
-      directShare = directWatch.stop();
-      context.log(`  direct: ${formatNumber(direct.messagesPerSec)} msg/s`);
+      publisher = await openDirectPublisher(nats.url, 1024);
+      context.log(`  direct @nats-io/jetstream async publish, 1 KB, window ${publisher.window}: warm-up 1 s`);
+      await publisher.run(1_000);
+      let broker: BrokerHandle | undefined;
       if (!adapterBuilt) {
         unavailable = 'the JetStream adapter (src/store/jetstream) is not built yet';
       } else {
-        let broker;
         try {
           broker = await startBroker({
             placement: context.placement,
@@ -68,42 +77,95 @@ export const jetStream: Scenario = {
         } catch (error) {
           unavailable = `the broker did not start with --store jetstream: ${((error as Error).message.split('\n')[0] ?? '').slice(0, 200)}`;
         }
-        if (broker !== undefined) {
-          try {
-            const headers = { 'content-type': STRUCTURED };
-            const url = `${broker.url}/`;
-            await runAutocannon({
+      }
+      try {
+        const headers = { 'content-type': STRUCTURED };
+        const url = broker === undefined ? undefined : `${broker.url}/`;
+        if (url !== undefined) {
+          context.log(`  herald on jetstream: warm-up ${context.warmupSec} s`);
+          await runAutocannon({
+            url,
+            connections: 50,
+            durationSec: context.warmupSec,
+            headers,
+            body: structuredEvents(1024),
+          });
+        }
+        const split = alternatingRounds(context);
+        context.log(`  measuring ${split.rounds} alternating rounds of ${split.seconds} s each`);
+        for (let round = 0; round < split.rounds; round++) {
+          const measureDirect = async (): Promise<Round['direct']> => {
+            const watch = watchCpuShare({ others: [natsServer] });
+            const run = await publisher!.run(split.seconds * 1000);
+            return { ...run, share: watch.stop() };
+          };
+          const measureHerald = async (): Promise<Round['herald']> => {
+            if (url === undefined || broker === undefined) return undefined;
+            const fromUs = monotonicMicros();
+            const watch = watchCpuShare({ broker: broker.process, others: [natsServer] });
+            const result = await runAutocannon({
               url,
               connections: 50,
-              durationSec: context.warmupSec,
+              durationSec: split.seconds,
               headers,
               body: structuredEvents(1024),
             });
-            window.fromUs = monotonicMicros();
-            const heraldWatch = watchCpuShare({ broker: broker.process, others: [natsServer] });
-            herald = await runAutocannon({
-              url,
-              connections: 50,
-              durationSec: context.measureSec,
-              headers,
-              body: structuredEvents(1024),
-            });
-            heraldShare = heraldWatch.stop();
+            const share = watch.stop();
+            // The profile covers the last round of Herald's, not the direct rounds the broker sat out.
+            window.fromUs = fromUs;
             window.toUs = monotonicMicros();
-            context.log(`  herald on jetstream: ${formatNumber(herald.requestsPerSec)} req/s`);
-          } finally {
-            profile = await broker.stop();
+            return { result, share };
+          };
+          if (round % 2 === 0) {
+            const direct = await measureDirect();
+            const herald = await measureHerald();
+            rounds.push({ direct, ...(herald === undefined ? {} : { herald }) });
+          } else {
+            const herald = await measureHerald();
+            const direct = await measureDirect();
+            rounds.push({ direct, ...(herald === undefined ? {} : { herald }) });
           }
         }
+      } finally {
+        if (broker !== undefined) profile = await broker.stop();
       }
     } finally {
+      await publisher?.close();
       await nats?.stop();
     }
+    const directSeconds = rounds.reduce((sum, r) => sum + r.direct.seconds, 0);
+    const direct: DirectResult | undefined =
+      rounds.length === 0 || publisher === undefined
+        ? undefined
+        : {
+            messagesPerSec: rounds.reduce((sum, r) => sum + r.direct.published, 0) / directSeconds,
+            published: rounds.reduce((sum, r) => sum + r.direct.published, 0),
+            window: publisher.window,
+          };
+    const directShare =
+      rounds.length === 0
+        ? undefined
+        : meanCpuShare(rounds.map((r) => ({ share: r.direct.share, seconds: r.direct.seconds })));
+    const heraldRounds = rounds.flatMap((r) => (r.herald === undefined ? [] : [r.herald]));
+    const herald =
+      heraldRounds.length === 0 ? undefined : combineThroughput(heraldRounds.map((r) => r.result));
+    const heraldShare =
+      heraldRounds.length === 0
+        ? undefined
+        : meanCpuShare(heraldRounds.map((r) => ({ share: r.share, seconds: r.result.durationSec })));
+    const roundRatios = rounds.flatMap((r) =>
+      r.herald === undefined
+        ? []
+        : [r.herald.result.requestsPerSec / (r.direct.published / r.direct.seconds)],
+    );
+    if (direct !== undefined) context.log(`  direct: ${formatNumber(direct.messagesPerSec)} msg/s`);
+    if (herald !== undefined)
+      context.log(`  herald on jetstream: ${formatNumber(herald.requestsPerSec)} req/s`);
     const baseline =
       direct === undefined
         ? undefined
         : {
-            name: 'direct @nats-io/jetstream async publish (window 256)',
+            name: `direct @nats-io/jetstream async publish (window ${direct.window})`,
             value: direct.messagesPerSec,
             unit: 'msg/s',
           };
@@ -117,22 +179,25 @@ export const jetStream: Scenario = {
         : {
             detail:
               `p50 ${herald.latencyMs.p50} ms, p99 ${herald.latencyMs.p99} ms${herald.non2xx > 0 ? `, ${herald.non2xx} non-2xx` : ''}` +
-              (heraldShare === undefined ? '' : `, ${formatCpuShare(heraldShare)}`),
+              (heraldShare === undefined ? '' : `, ${formatCpuShare(heraldShare)}`) +
+              (roundRatios.length > 1
+                ? `, ratio per alternating round ${roundRatios.map((r) => r.toFixed(2)).join(' / ')}`
+                : ''),
           }),
       ...(baseline === undefined ? {} : { baseline }),
       ...(unavailable === undefined ? {} : { unavailable }),
       target: { kind: 'ratio-to-baseline', min: 0.5 },
-      data: { herald, direct, heraldShare, directShare },
+      data: { herald, direct, heraldShare, directShare, roundRatios },
     });
     if (profile !== undefined && herald !== undefined) {
       out.profiles.push({
-        title: 'broker during (e) ingress on the JetStream store, measured run only',
+        title: 'broker during (e) ingress on the JetStream store, its last measured round',
         summary: summariseProfile(profile, 15, window),
       });
     }
     if (direct !== undefined) {
       out.notes.push(
-        `JetStream baseline: 1 KB messages with a msgID each, 256 acks outstanding, file storage, ${formatNumber(direct.published)} messages in ${context.measureSec} s; ${context.placement.pin ? 'nats-server on the server core' : 'nothing pinned'}` +
+        `JetStream baseline: 1 KB messages with a msgID each, ${direct.window} acks outstanding, file storage, ${formatNumber(direct.published)} messages in ${rounds.length} rounds of ${rounds[0] === undefined ? 0 : Math.round(rounds[0].direct.seconds)} s alternating with Herald's; ${context.placement.pin ? 'nats-server on the server core' : 'nothing pinned'}` +
           (directShare === undefined ? '.' : `; ${formatCpuShare(directShare, 'publisher')}.`),
       );
     }
