@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
 import { epochOf, syncEpochClock } from './clock.js';
+import { STRUCTURED, structuredEvents } from './events.js';
 
 export interface ThroughputResult {
   /** 2xx responses per second over the measured window. */
@@ -61,6 +62,17 @@ export async function runAutocannon(options: AutocannonOptions): Promise<Through
     durationSec: result.duration,
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
   };
+}
+
+/** The load of (a), (e) and (g): 50 connections, one structured 1 KB event per request, for `durationSec`. */
+export function runStructuredLoad(url: string, durationSec: number): Promise<ThroughputResult> {
+  return runAutocannon({
+    url,
+    connections: 50,
+    durationSec,
+    headers: { 'content-type': STRUCTURED },
+    body: structuredEvents(1024),
+  });
 }
 
 /** Rounds of one contender as one result: summed counts, the median round's p50, the worst round's p99 and max. */

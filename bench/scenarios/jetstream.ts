@@ -8,11 +8,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Scenario } from '../lib/context.js';
 import { alternatingRounds, output } from '../lib/context.js';
-import { STRUCTURED, structuredEvents } from '../lib/events.js';
 import type { CpuShare } from '../lib/cpu-share.js';
 import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ThroughputResult } from '../lib/load.js';
-import { combineThroughput, runAutocannon } from '../lib/load.js';
+import { combineThroughput, runStructuredLoad } from '../lib/load.js';
 import type { DirectPublisher, NatsHandle } from '../lib/nats.js';
 import { natsServerBinary, openDirectPublisher, startNats } from '../lib/nats.js';
 import type { BrokerHandle } from '../lib/processes.js';
@@ -79,17 +78,10 @@ export const jetStream: Scenario = {
         }
       }
       try {
-        const headers = { 'content-type': STRUCTURED };
         const url = broker === undefined ? undefined : `${broker.url}/`;
         if (url !== undefined) {
           context.log(`  herald on jetstream: warm-up ${context.warmupSec} s`);
-          await runAutocannon({
-            url,
-            connections: 50,
-            durationSec: context.warmupSec,
-            headers,
-            body: structuredEvents(1024),
-          });
+          await runStructuredLoad(url, context.warmupSec);
         }
         const split = alternatingRounds(context);
         context.log(`  measuring ${split.rounds} alternating rounds of ${split.seconds} s each`);
@@ -103,13 +95,7 @@ export const jetStream: Scenario = {
             if (url === undefined || broker === undefined) return undefined;
             const fromUs = monotonicMicros();
             const watch = watchCpuShare({ broker: broker.process, others: [natsServer] });
-            const result = await runAutocannon({
-              url,
-              connections: 50,
-              durationSec: split.seconds,
-              headers,
-              body: structuredEvents(1024),
-            });
+            const result = await runStructuredLoad(url, split.seconds);
             const share = watch.stop();
             // The profile covers the last round of Herald's, not the direct rounds the broker sat out.
             window.fromUs = fromUs;

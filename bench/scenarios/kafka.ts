@@ -5,11 +5,10 @@
 // otherwise the row says "not available" and why.
 import type { Scenario } from '../lib/context.js';
 import { output, sleep } from '../lib/context.js';
-import { STRUCTURED, structuredEvents } from '../lib/events.js';
 import type { DirectProduceResult, KafkaHandle } from '../lib/kafka.js';
 import { directProduce, kafkaHome, startKafka } from '../lib/kafka.js';
 import type { ThroughputResult } from '../lib/load.js';
-import { runAutocannon } from '../lib/load.js';
+import { runStructuredLoad } from '../lib/load.js';
 import { startBroker } from '../lib/processes.js';
 import { formatNumber } from '../lib/report.js';
 
@@ -68,22 +67,9 @@ export const kafkaScenario: Scenario = {
       }
       if (broker !== undefined) {
         try {
-          const headers = { 'content-type': STRUCTURED };
           const url = `${broker.url}/`;
-          await runAutocannon({
-            url,
-            connections: 50,
-            durationSec: context.warmupSec,
-            headers,
-            body: structuredEvents(1024),
-          });
-          herald = await runAutocannon({
-            url,
-            connections: 50,
-            durationSec: context.measureSec,
-            headers,
-            body: structuredEvents(1024),
-          });
+          await runStructuredLoad(url, context.warmupSec);
+          herald = await runStructuredLoad(url, context.measureSec);
           context.log(`  herald on kafka: ${formatNumber(herald.requestsPerSec)} req/s`);
         } finally {
           await broker.stop();

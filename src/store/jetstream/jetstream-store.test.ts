@@ -86,6 +86,8 @@ describeStoreConformance('jetstream', openHarness);
  * A loopback relay between a store and the file's nats-server that can hold back what the server
  * sends (the connection stays up) or cut every connection (the client reconnects through it).
  */
+type Relay = Awaited<ReturnType<typeof startRelay>>;
+
 async function startRelay() {
   let held = false;
   let accepted = 0;
@@ -129,6 +131,24 @@ async function startRelay() {
       relay.close();
     },
   };
+}
+
+/** Runs `body` on a store of its own broker connected through a relay; closes and removes both after. */
+async function withRelayedStore(
+  options: Partial<JetStreamStoreOptions>,
+  body: (store: JetStreamEventStore, relay: Relay) => Promise<void>,
+): Promise<void> {
+  const relay = await startRelay();
+  const broker = nextBroker();
+  const store = await open(broker, options, relay.url);
+  try {
+    await body(store, relay);
+  } finally {
+    relay.release();
+    await store.close();
+    relay.close();
+    await removeBroker(broker);
+  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -359,10 +379,7 @@ describe('jetstream store', () => {
   });
 
   it('retries a publish whose ack did not come in time; the event is stored once', async () => {
-    const relay = await startRelay();
-    const broker = nextBroker();
-    const store = await open(broker, { requestTimeoutMs: 300, publishRetryMs: 20_000 }, relay.url);
-    try {
+    await withRelayedStore({ requestTimeoutMs: 300, publishRetryMs: 20_000 }, async (store, relay) => {
       await store.append([{ event: sampleEvent('before') }]);
       const groups = store.counters.publishGroups;
       // The server's answers stop reaching the store (the connection stays up: pings are 10 s apart).
@@ -375,19 +392,11 @@ describe('jetstream store', () => {
       expect(outcome?.sequence).toBe(2);
       expect((await store.stats()).events).toBe(2);
       expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual(['before', 'paused']);
-    } finally {
-      relay.release();
-      await store.close();
-      relay.close();
-      await removeBroker(broker);
-    }
+    });
   });
 
   it('keeps one group of single publishes awaiting its acks; what is asked for meanwhile forms the next group', async () => {
-    const relay = await startRelay();
-    const broker = nextBroker();
-    const store = await open(broker, { requestTimeoutMs: 20_000 }, relay.url);
-    try {
+    await withRelayedStore({ requestTimeoutMs: 20_000 }, async (store, relay) => {
       await store.append([{ event: sampleEvent('first') }]);
       const before = { ...store.counters };
       relay.hold();
@@ -405,26 +414,18 @@ describe('jetstream store', () => {
       // b and c left together, once a was answered.
       expect(store.counters.publishGroups - before.publishGroups).toBe(2);
       expect(store.counters.groupedPublishes - before.groupedPublishes).toBe(3);
-    } finally {
-      relay.release();
-      await store.close();
-      relay.close();
-      await removeBroker(broker);
-    }
+    });
   });
 
   it('does not hold new publishes behind a group whose acks a lost connection took with it', async () => {
-    const relay = await startRelay();
-    const broker = nextBroker();
     // The lost ack's attempt waits for its whole deadline; nothing else may.
-    const store = await open(broker, { requestTimeoutMs: 120_000, publishRetryMs: 240_000 }, relay.url);
-    let lostSettled = false;
-    try {
+    const settings = { requestTimeoutMs: 120_000, publishRetryMs: 240_000 };
+    await withRelayedStore(settings, async (store, relay) => {
       await store.append([{ event: sampleEvent('first') }]);
       const groups = store.counters.publishGroups;
       relay.hold();
-      const lost = store.append([{ event: sampleEvent('ack-lost') }]);
-      lost.then(
+      let lostSettled = false;
+      store.append([{ event: sampleEvent('ack-lost') }]).then(
         () => (lostSettled = true),
         () => (lostSettled = true),
       );
@@ -436,11 +437,7 @@ describe('jetstream store', () => {
       const [after] = await store.append([{ event: sampleEvent('after') }]);
       expect(after).toEqual({ sequence: 3, duplicate: false });
       expect(lostSettled).toBe(false);
-    } finally {
-      await store.close();
-      relay.close();
-      await removeBroker(broker);
-    }
+    });
   });
 
   it('wakes a reader in one process when another process appends', async () => {
