@@ -75,7 +75,7 @@ export interface JetStreamStoreOptions {
  * @remarks
  * - `append` resolves only after JetStream acknowledged every message. Single events asked for in one
  *   turn of the event loop are published together (group commit), each still answered by its own
- *   PubAck. Several distinct events go in one atomic batch (ADR-50, server 2.12+), so a request is
+ *   PubAck; one group awaits its acks at a time, and what arrives meanwhile forms the next one. Several distinct events go in one atomic batch (ADR-50, server 2.12+), so a request is
  *   stored whole or not at all and its sequences are contiguous. A batch naming an event already stored
  *   within the dedupe window is rejected by the server as a whole; it is then stored event by event
  *   (see `docs/jetstream.md` for what that means).
