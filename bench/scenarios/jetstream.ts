@@ -59,9 +59,10 @@ export const jetStream: Scenario = {
       nats = await startNats(binary, context.placement);
       const natsCpu = nats;
       const natsServer = { name: 'nats-server', cpuMs: () => natsCpu.cpuMs() };
-      publisher = await openDirectPublisher(nats.url, 1024);
-      context.log(`  direct @nats-io/jetstream async publish, 1 KB, window ${publisher.window}: warm-up 1 s`);
-      await publisher.run(1_000);
+      const direct = await openDirectPublisher(nats.url, 1024);
+      publisher = direct;
+      context.log(`  direct @nats-io/jetstream async publish, 1 KB, window ${direct.window}: warm-up 1 s`);
+      await direct.run(1_000);
       let broker: BrokerHandle | undefined;
       if (!adapterBuilt) {
         unavailable = 'the JetStream adapter (src/store/jetstream) is not built yet';
@@ -85,32 +86,32 @@ export const jetStream: Scenario = {
         }
         const split = alternatingRounds(context);
         context.log(`  measuring ${split.rounds} alternating rounds of ${split.seconds} s each`);
+        const measureDirect = async (): Promise<Round['direct']> => {
+          const watch = watchCpuShare({ others: [natsServer] });
+          const run = await direct.run(split.seconds * 1000);
+          return { ...run, share: watch.stop() };
+        };
+        const running = broker;
+        const measureHerald =
+          url === undefined || running === undefined
+            ? undefined
+            : async (): Promise<NonNullable<Round['herald']>> => {
+                const fromUs = monotonicMicros();
+                const watch = watchCpuShare({ broker: running.process, others: [natsServer] });
+                const result = await runStructuredLoad(url, split.seconds);
+                const share = watch.stop();
+                // The profile covers the last round of Herald's, not the direct rounds the broker sat out.
+                window.fromUs = fromUs;
+                window.toUs = monotonicMicros();
+                return { result, share };
+              };
         for (let round = 0; round < split.rounds; round++) {
-          const measureDirect = async (): Promise<Round['direct']> => {
-            const watch = watchCpuShare({ others: [natsServer] });
-            const run = await publisher!.run(split.seconds * 1000);
-            return { ...run, share: watch.stop() };
-          };
-          const measureHerald = async (): Promise<Round['herald']> => {
-            if (url === undefined || broker === undefined) return undefined;
-            const fromUs = monotonicMicros();
-            const watch = watchCpuShare({ broker: broker.process, others: [natsServer] });
-            const result = await runStructuredLoad(url, split.seconds);
-            const share = watch.stop();
-            // The profile covers the last round of Herald's, not the direct rounds the broker sat out.
-            window.fromUs = fromUs;
-            window.toUs = monotonicMicros();
-            return { result, share };
-          };
-          if (round % 2 === 0) {
-            const direct = await measureDirect();
-            const herald = await measureHerald();
-            rounds.push({ direct, ...(herald === undefined ? {} : { herald }) });
-          } else {
-            const herald = await measureHerald();
-            const direct = await measureDirect();
-            rounds.push({ direct, ...(herald === undefined ? {} : { herald }) });
-          }
+          // Direct first in even rounds, Herald first in odd ones.
+          let herald: Round['herald'];
+          if (round % 2 === 1) herald = await measureHerald?.();
+          const directRun = await measureDirect();
+          if (round % 2 === 0) herald = await measureHerald?.();
+          rounds.push({ direct: directRun, ...(herald === undefined ? {} : { herald }) });
         }
       } finally {
         if (broker !== undefined) profile = await broker.stop();
