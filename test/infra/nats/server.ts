@@ -257,15 +257,20 @@ interface JszMeta {
   meta_cluster?: { leader?: string; cluster_size?: number };
 }
 
-async function metaLeaderOf(node: NatsServer): Promise<string | undefined> {
+/** The node's meta leader, if it knows one and, when `peers` is given, once it counts that many meta peers. */
+async function metaLeaderOf(node: NatsServer, peers?: number): Promise<string | undefined> {
   const jsz = (await monitorJson(node.monitorPort, '/jsz')) as JszMeta;
   const leader = jsz.meta_cluster?.leader;
-  return leader !== undefined && leader !== '' ? leader : undefined;
+  if (leader === undefined || leader === '') return undefined;
+  // A leader can be elected by a quorum before the last peer has joined the meta group; that node then
+  // still reports a smaller cluster_size, so a cluster is ready only once every node counts all of them.
+  return peers === undefined || jsz.meta_cluster?.cluster_size === peers ? leader : undefined;
 }
 
 /**
  * Starts an N-node (default 3) JetStream cluster on loopback ports, routes fully meshed, one temporary
- * store directory per node, and waits until every node agrees on a JetStream meta leader.
+ * store directory per node, and waits until every node agrees on a JetStream meta leader and counts all
+ * N nodes as meta peers.
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   if (!Number.isInteger(size) || size < 1) throw new Error(`invalid cluster size ${size}`);
@@ -295,12 +300,14 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     await Promise.all(nodes.map((n) => n.stop()));
   };
 
-  const metaLeader = (opts: { timeoutMs?: number; excluding?: string } = {}): Promise<string> =>
+  const metaLeader = (
+    opts: { timeoutMs?: number; excluding?: string; peers?: number } = {},
+  ): Promise<string> =>
     waitFor(
       'a JetStream meta leader agreed by all running nodes',
       async () => {
         const running = nodes.filter((n) => n.running);
-        const leaders = await Promise.all(running.map((n) => metaLeaderOf(n)));
+        const leaders = await Promise.all(running.map((n) => metaLeaderOf(n, opts.peers)));
         const first = leaders[0];
         const agreed = first !== undefined && leaders.every((l) => l === first);
         return agreed && first !== opts.excluding ? first : undefined;
@@ -310,7 +317,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
 
   try {
     await Promise.all(nodes.map((n) => n.start()));
-    await metaLeader();
+    await metaLeader({ peers: size });
   } catch (err) {
     const logs = nodes.map((n) => `--- ${n.name} ---\n${n.logs(20)}`).join('\n');
     await stop();
