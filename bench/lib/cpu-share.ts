@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // How the machine's cores were shared over a measured window: the broker's event-loop thread and the rest of its
-// threads, the bench process (the load generator, and in-process sinks), and other servers (a sink process,
+// threads, the load generator (the bench process with its in-process sinks, and wrk), and other servers (a sink process,
 // nats-server). On two cores shared by all of them (an unpinned run), a broker whose event-loop thread stays below
 // one core while the whole machine is near two is held back by the others, not by its own work; one whose
 // event-loop thread is near one core is bounded by that thread, however many cores are free.
@@ -24,6 +24,17 @@ function machineTimes(): { idle: number; steal: number } {
   } catch {
     return { idle: Number.NaN, steal: Number.NaN };
   }
+}
+
+/** CPU time of load generators run as child processes (wrk), added as each run ends; see `addLoadGeneratorCpuMs`. */
+let childLoadGeneratorMs = 0;
+
+/**
+ * Counts `ms` of CPU time of a load generator that ran as a child process into the load generator's share
+ * (a child's CPU is not in `process.cpuUsage()`). Called when the child's run ends, before the watch stops.
+ */
+export function addLoadGeneratorCpuMs(ms: number): void {
+  childLoadGeneratorMs += ms;
 }
 
 /** A process whose CPU is counted: `cpuMs` reads its total so far. */
@@ -64,6 +75,7 @@ export function watchCpuShare(options: CpuShareOptions): CpuShareWatch {
   const loop0 = broker === undefined ? 0 : threadCpuMs(broker.pid, broker.pid);
   const broker0 = broker === undefined ? 0 : broker.cpuMs();
   const self0 = process.cpuUsage();
+  const children0 = childLoadGeneratorMs;
   const others0 = others.map((o) => o.cpuMs());
   const machine0 = machineTimes();
   return {
@@ -77,7 +89,7 @@ export function watchCpuShare(options: CpuShareOptions): CpuShareWatch {
         ...(broker === undefined
           ? {}
           : { brokerEventLoop: loop / wallMs, brokerOtherThreads: (all - loop) / wallMs }),
-        loadGenerator: (self.user + self.system) / 1000 / wallMs,
+        loadGenerator: ((self.user + self.system) / 1000 + childLoadGeneratorMs - children0) / wallMs,
         others: Object.fromEntries(
           others.map((o, i) => [o.name, (o.cpuMs() - (others0[i] as number)) / wallMs]),
         ),

@@ -4,51 +4,26 @@
 // a resources directory holding one `pubsub.jetstream` component, no placement (actors off) and no
 // scheduler (both are off when their addresses are not given), metrics off. Also builds the Go binaries
 // on demand: the build scripts are idempotent and print the binary's path.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 import { natsServerBinary } from './nats.js';
 import type { ManagedChild, Placement } from './processes.js';
-import { ROOT, SERVER_CORE, spawnProcess, tasksetAvailable } from './processes.js';
-
-/**
- * Runs one of test/infra's build scripts and returns the binary path it prints. The bench process is
- * pinned to the load core and children inherit that, so the build is given every core back.
- */
-function buildWith(script: string, log: (line: string) => void): string {
-  const file = path.join(ROOT, script);
-  const everyCore = `0-${Math.max(0, cpus().length - 1)}`;
-  const [command, args] = tasksetAvailable()
-    ? ['taskset', ['-c', everyCore, 'bash', file]]
-    : ['bash', [file]];
-  log(`  bash ${script} (builds once, then answers from the cache)`);
-  const started = performance.now();
-  const result = spawnSync(command, args, {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const binary = result.stdout?.trim().split('\n').pop() ?? '';
-  if (result.status !== 0 || binary === '') throw new Error(`bash ${script} failed (exit ${result.status})`);
-  const seconds = (performance.now() - started) / 1000;
-  if (seconds > 5) log(`  built ${binary} in ${seconds.toFixed(0)} s`);
-  return binary;
-}
+import { SERVER_CORE, buildInfra, spawnProcess } from './processes.js';
 
 /** The nats-server binary: `HERALD_NATS_SERVER`, the cached build, or a build now. */
 export function ensureNatsServer(log: (line: string) => void): string {
-  return natsServerBinary() ?? buildWith('test/infra/nats/build.sh', log);
+  return natsServerBinary() ?? buildInfra('test/infra/nats/build.sh', log);
 }
 
 /** The daprd binary: `HERALD_DAPRD`, or the cached build of test/infra/dapr/build.sh (building it if needed). */
 export function ensureDaprd(log: (line: string) => void): string {
   const override = process.env['HERALD_DAPRD'];
   if (override !== undefined && override !== '') return override;
-  return buildWith('test/infra/dapr/build.sh', log);
+  return buildInfra('test/infra/dapr/build.sh', log);
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (daprd takes fixed ports, not 0). */

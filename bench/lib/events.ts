@@ -4,26 +4,26 @@
 // answer and its dedupe index sees the key distribution of real publishers.
 import { randomUUID } from 'node:crypto';
 
-/** Stands for the id in a body template; as long as a UUID, so the padding stays right. */
-const SAMPLE_ID = '00000000-0000-4000-8000-000000000000';
+/** Stands for the id in a request template; as long as a UUID, so the padding stays right. */
+export const ID = '00000000-0000-4000-8000-000000000000';
 
 function padTo(template: (pad: string) => string, size: number): string {
   const base = template('').length;
   return template('x'.repeat(Math.max(0, size - base)));
 }
 
-/**
- * Structured-mode (`application/cloudevents+json`) events of `size` bytes (for ids of the typical
- * length). Returns a function giving the next request body.
- */
-export function structuredEvents(size: number, type = 'com.example.bench.ingress'): () => string {
-  const sample = SAMPLE_ID;
-  const whole = padTo(
+/** A structured-mode (`application/cloudevents+json`) event of `size` bytes whose id is `ID`. */
+export function structuredEvent(size: number, type = 'com.example.bench.ingress'): string {
+  return padTo(
     (pad) =>
-      `{"specversion":"1.0","id":"${sample}","source":"/bench/ingress","type":"${type}","time":"2026-11-01T12:00:00Z","datacontenttype":"application/json","data":{"payload":"${pad}"}}`,
+      `{"specversion":"1.0","id":"${ID}","source":"/bench/ingress","type":"${type}","time":"2026-11-01T12:00:00Z","datacontenttype":"application/json","data":{"payload":"${pad}"}}`,
     size,
   );
-  const [head, tail] = whole.split(sample) as [string, string];
+}
+
+/** `structuredEvent`s with random ids: a function giving the next request body. */
+export function structuredEvents(size: number, type = 'com.example.bench.ingress'): () => string {
+  const [head, tail] = structuredEvent(size, type).split(ID) as [string, string];
   return () => `${head}${randomUUID()}${tail}`;
 }
 
@@ -36,14 +36,13 @@ export function timedStructuredEvents(
   size: number,
   type = 'com.example.bench.e2e',
 ): (intendedEpochMs: number) => string {
-  const sample = SAMPLE_ID;
   const stamp = '0000000000000.000';
   const whole = padTo(
     (pad) =>
-      `{"specversion":"1.0","id":"${sample}","source":"/bench/e2e","type":"${type}","benchsent":"${stamp}","datacontenttype":"application/json","data":{"payload":"${pad}"}}`,
+      `{"specversion":"1.0","id":"${ID}","source":"/bench/e2e","type":"${type}","benchsent":"${stamp}","datacontenttype":"application/json","data":{"payload":"${pad}"}}`,
     size,
   );
-  const [head, rest] = whole.split(sample) as [string, string];
+  const [head, rest] = whole.split(ID) as [string, string];
   const [middle, tail] = rest.split(stamp) as [string, string];
   return (intendedEpochMs) => `${head}${randomUUID()}${middle}${intendedEpochMs.toFixed(3)}${tail}`;
 }
@@ -55,17 +54,25 @@ export interface BatchOptions {
   readonly source?: string;
 }
 
-/** Batch-mode (`application/cloudevents-batch+json`) bodies of `events` events of about `eventSize` bytes each. */
-export function batchEvents(options: BatchOptions): () => string {
-  const sample = SAMPLE_ID;
+/** One event of a batch body, of about `eventSize` bytes, whose id is `ID`. */
+function batchMember(options: BatchOptions): string {
   const type = options.type ?? 'com.example.bench.batch';
   const source = options.source ?? '/bench/batch';
-  const one = padTo(
+  return padTo(
     (pad) =>
-      `{"specversion":"1.0","id":"${sample}","source":"${source}","type":"${type}","datacontenttype":"application/json","data":{"p":"${pad}"}}`,
+      `{"specversion":"1.0","id":"${ID}","source":"${source}","type":"${type}","datacontenttype":"application/json","data":{"p":"${pad}"}}`,
     options.eventSize,
   );
-  const [head, tail] = one.split(sample) as [string, string];
+}
+
+/** A batch-mode (`application/cloudevents-batch+json`) body of `events` events, each with `ID` as its id. */
+export function batchEvent(options: BatchOptions): string {
+  return `[${Array.from({ length: options.events }, () => batchMember(options)).join(',')}]`;
+}
+
+/** Batch-mode bodies of `events` events of about `eventSize` bytes each, with random ids. */
+export function batchEvents(options: BatchOptions): () => string {
+  const [head, tail] = batchMember(options).split(ID) as [string, string];
   return () => {
     const parts: string[] = [];
     for (let i = 0; i < options.events; i++) parts.push(`${head}${randomUUID()}${tail}`);

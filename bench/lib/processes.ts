@@ -5,13 +5,17 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-/** Repository root (this file runs from dist-bench/bench/lib). */
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/** Repository root: the nearest directory above this file with a package.json (built: dist-bench/bench/lib; tests: bench/lib). */
+export const ROOT = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 /**
  * The broker CLI under test; `HERALD_BENCH_CLI` points at another build (e.g. one without a change,
  * for before/after comparisons on the same machine in the same hour).
@@ -352,4 +356,28 @@ export function startBaselineServer(placement: Placement): Promise<ServerHandle>
 /** The lean sink; it shares the load core with the load generator. */
 export function startSinkProcess(placement: Placement): Promise<ServerHandle> {
   return startHelper('bench sink', 'sink-server.js', placement, LOAD_CORE);
+}
+
+/**
+ * Runs one of test/infra's build scripts and returns the binary path it prints. The bench process is
+ * pinned to the load core and children inherit that, so the build is given every core back.
+ */
+export function buildInfra(script: string, log: (line: string) => void): string {
+  const file = path.join(ROOT, script);
+  const everyCore = `0-${Math.max(0, cpus().length - 1)}`;
+  const [command, args] = tasksetAvailable()
+    ? ['taskset', ['-c', everyCore, 'bash', file]]
+    : ['bash', [file]];
+  log(`  bash ${script} (builds once, then answers from the cache)`);
+  const started = performance.now();
+  const result = spawnSync(command, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const binary = result.stdout?.trim().split('\n').pop() ?? '';
+  if (result.status !== 0 || binary === '') throw new Error(`bash ${script} failed (exit ${result.status})`);
+  const seconds = (performance.now() - started) / 1000;
+  if (seconds > 5) log(`  built ${binary} in ${seconds.toFixed(0)} s`);
+  return binary;
 }

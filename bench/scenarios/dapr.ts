@@ -13,9 +13,9 @@ import { createSubscription, resetSink, waitForSink } from '../lib/api.js';
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { output, sleep } from '../lib/context.js';
 import { createStream, ensureDaprd, ensureNatsServer, startDaprd } from '../lib/dapr.js';
-import { STRUCTURED, structuredEvents, timedStructuredEvents } from '../lib/events.js';
+import { STRUCTURED, structuredEvent, structuredEvents, timedStructuredEvents } from '../lib/events.js';
 import type { OpenLoopResult, PublishAllResult, ThroughputResult } from '../lib/load.js';
-import { openLoop, publishAll, runAutocannon } from '../lib/load.js';
+import { openLoop, publishAll, runClosedLoop } from '../lib/load.js';
 import type { NatsHandle } from '../lib/nats.js';
 import { startNats } from '../lib/nats.js';
 import type { ServerHandle } from '../lib/processes.js';
@@ -173,14 +173,14 @@ async function measure(
   const log = (line: string): void => context.log(`  ${LABEL[subject]}: ${line}`);
 
   // Publish throughput, nobody subscribed.
-  const publish = { url: running.publishOnly.href, connections: CONNECTIONS, headers };
-  await runAutocannon({ ...publish, durationSec: context.warmupSec, body: structuredEvents(EVENT_SIZE) });
+  const publish = {
+    url: running.publishOnly.href,
+    connections: CONNECTIONS,
+    request: { headers, body: structuredEvent(EVENT_SIZE) },
+  };
+  await runClosedLoop({ ...publish, durationSec: context.warmupSec });
   const publishCpu = running.cpuMs();
-  out.publish = await runAutocannon({
-    ...publish,
-    durationSec: context.measureSec,
-    body: structuredEvents(EVENT_SIZE),
-  });
+  out.publish = await runClosedLoop({ ...publish, durationSec: context.measureSec });
   out.publishCpuUs = ((running.cpuMs() - publishCpu) * 1000) / Math.max(1, out.publish.ok);
   log(
     `publish ${formatNumber(out.publish.requestsPerSec)} req/s, p50 ${out.publish.latencyMs.p50} ms, p99 ${out.publish.latencyMs.p99} ms, ${out.publish.non2xx} non-2xx, ${out.publish.errors} errors; server CPU ${formatNumber(out.publishCpuUs)} µs/request`,

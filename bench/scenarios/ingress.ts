@@ -4,16 +4,9 @@
 // broker with its default durable (fsync) embedded store.
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { alternatingRounds, output } from '../lib/context.js';
-import {
-  BATCH,
-  STRUCTURED,
-  batchEvents,
-  binaryEvents,
-  jsonPayload,
-  structuredEvents,
-} from '../lib/events.js';
+import { BATCH, ID, STRUCTURED, batchEvent, jsonPayload, structuredEvent } from '../lib/events.js';
 import type { ThroughputResult } from '../lib/load.js';
-import { combineThroughput, runAutocannon } from '../lib/load.js';
+import { combineThroughput, runClosedLoop } from '../lib/load.js';
 import type { CpuShare } from '../lib/cpu-share.js';
 import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ManagedChild } from '../lib/processes.js';
@@ -21,48 +14,41 @@ import { startBaselineServer, startBroker } from '../lib/processes.js';
 import type { ProfileWindow } from '../lib/profile.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
+import type { RequestTemplate } from '../lib/wrk.js';
 
 interface Load {
   readonly connections: number;
-  readonly contentType: string;
-  readonly body: () => () => string;
-  /** Per-request headers (binary mode: the event's attributes, with a unique id). */
-  readonly requestHeaders?: () => () => Record<string, string>;
+  readonly request: RequestTemplate;
   /** Events per request. */
   readonly events: number;
 }
 
 const SINGLE: Load = {
   connections: 50,
-  contentType: STRUCTURED,
-  body: () => structuredEvents(1024),
+  request: { headers: { 'content-type': STRUCTURED }, body: structuredEvent(1024) },
   events: 1,
 };
 
 /** (a) in binary mode: the attributes of the structured 1 KB event in ce-* headers, its data as the body. */
 const SINGLE_BINARY: Load = {
   connections: 50,
-  contentType: 'application/json',
-  body: () => {
-    const data = jsonPayload(1024 - 200);
-    return () => data;
-  },
-  requestHeaders: () => {
-    const next = binaryEvents('com.example.bench.ingress');
-    return () => {
-      const headers = next(0);
-      delete headers['ce-benchsent'];
-      delete headers['content-type'];
-      return { ...headers, 'ce-source': '/bench/ingress', 'ce-time': '2026-11-01T12:00:00Z' };
-    };
+  request: {
+    headers: {
+      'content-type': 'application/json',
+      'ce-specversion': '1.0',
+      'ce-id': ID,
+      'ce-source': '/bench/ingress',
+      'ce-type': 'com.example.bench.ingress',
+      'ce-time': '2026-11-01T12:00:00Z',
+    },
+    body: jsonPayload(1024 - 200),
   },
   events: 1,
 };
 
 const BATCHES: Load = {
   connections: 16,
-  contentType: BATCH,
-  body: () => batchEvents({ events: 100, eventSize: 256 }),
+  request: { headers: { 'content-type': BATCH }, body: batchEvent({ events: 100, eventSize: 256 }) },
   events: 100,
 };
 
@@ -85,17 +71,14 @@ interface Contender {
 
 /** One measured run of `load` against a contender, with the server's CPU over exactly that run. */
 async function measureOnce(contender: Contender, load: Load, seconds: number) {
-  const headers = { 'content-type': load.contentType };
   const cpuBefore = contender.server.cpu();
   const share = watchCpuShare({ broker: contender.server });
   const fromUs = monotonicMicros();
-  const run = await runAutocannon({
+  const run = await runClosedLoop({
     url: contender.url,
     connections: load.connections,
     durationSec: seconds,
-    headers,
-    body: load.body(),
-    ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
+    request: load.request,
   });
   const cpuAfter = contender.server.cpu();
   return {
@@ -118,13 +101,11 @@ async function measureAlternating(
 ): Promise<{ results: [Measured, Measured]; roundRatios: number[] }> {
   for (const contender of contenders) {
     context.log(`  ${contender.what}: warm-up ${context.warmupSec} s`);
-    await runAutocannon({
+    await runClosedLoop({
       url: contender.url,
       connections: load.connections,
       durationSec: context.warmupSec,
-      headers: { 'content-type': load.contentType },
-      body: load.body(),
-      ...(load.requestHeaders === undefined ? {} : { requestHeaders: load.requestHeaders() }),
+      request: load.request,
     });
   }
   const { rounds, seconds } = alternatingRounds(context);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once, then cached) every real server the integration tests start: nats-server, kube-apiserver
 # with embedded etcd and helm from the Go module proxy, the Istio and Gateway API CRDs (Go module proxy),
-# and Apache Kafka's jars (Maven Central), into ${HERALD_CACHE:-~/.cache/herald}.
+# and Apache Kafka's jars (Maven Central), and fetches wrk (Debian packages) for the bench's load tests,
+# into ${HERALD_CACHE:-~/.cache/herald}.
 # `npm test` runs this before Vitest. One lock: concurrent runs wait for one build instead of building
 # twice. Progress goes to stderr; a cold cache takes about 11 minutes on 2 cores, a warm one milliseconds.
 set -euo pipefail
@@ -64,3 +65,4 @@ build helm "${HERE}/helm/build.sh"
 build "Istio and Gateway API CRDs" "${HERE}/mesh/fetch.sh"
 build "Apache Kafka" "${HERE}/kafka/build.sh"
 build "fsync probe" "${HERE}/fsync-probe/build.sh"
+build "wrk (the bench's load generator)" "${HERE}/wrk/build.sh"
