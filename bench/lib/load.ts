@@ -7,7 +7,6 @@ import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
 import { epochOf, syncEpochClock } from './clock.js';
 import { STRUCTURED, structuredEvent } from './events.js';
-import type { RequestTemplate } from './wrk.js';
 import { runWrk } from './wrk.js';
 
 export interface ThroughputResult {
@@ -22,30 +21,9 @@ export interface ThroughputResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
-export interface ClosedLoopLoad {
-  readonly url: string;
-  readonly connections: number;
-  readonly durationSec: number;
-  /** The request each connection sends, with a fresh id in place of each `ID` (events.ts). */
-  readonly request: RequestTemplate;
-}
-
-/** Closed-loop load with wrk: `connections` keep-alive connections, each one request at a time. */
-export async function runClosedLoop(load: ClosedLoopLoad): Promise<ThroughputResult> {
-  const run = await runWrk(load);
-  return {
-    requestsPerSec: run.ok / run.durationSec,
-    ok: run.ok,
-    non2xx: run.failed,
-    errors: run.errors,
-    durationSec: run.durationSec,
-    latencyMs: run.latencyMs,
-  };
-}
-
 /** The load of (a), (e) and (g): 50 connections, one structured 1 KB event per request, for `durationSec`. */
 export function runStructuredLoad(url: string, durationSec: number): Promise<ThroughputResult> {
-  return runClosedLoop({
+  return runWrk({
     url,
     connections: 50,
     durationSec,

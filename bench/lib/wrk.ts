@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { addLoadGeneratorCpuMs } from './cpu-share.js';
+import type { ThroughputResult } from './load.js';
 import { ID } from './events.js';
 import { buildInfra } from './processes.js';
 
@@ -43,14 +44,6 @@ interface WrkSummary {
   readonly maxUs: number;
   /** CPU time (user + system, all threads) of the wrk process, in seconds (`os.clock()`). */
   readonly cpuSec: number;
-}
-
-export interface ClosedLoopResult {
-  readonly ok: number;
-  readonly failed: number;
-  readonly errors: number;
-  readonly durationSec: number;
-  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 let binary: string | undefined;
@@ -130,7 +123,7 @@ end
  * Closed-loop load: `connections` keep-alive connections, each one request at a time, from one wrk
  * thread, for `durationSec` (whole seconds). wrk's CPU time is added to the load generator's share.
  */
-export async function runWrk(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
+export async function runWrk(options: ClosedLoopOptions): Promise<ThroughputResult> {
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-wrk-'));
   const script = path.join(dir, 'load.lua');
   writeFileSync(script, wrkScript(options.request));
@@ -153,11 +146,14 @@ export async function runWrk(options: ClosedLoopOptions): Promise<ClosedLoopResu
     }
     const summary = JSON.parse(line) as WrkSummary;
     addLoadGeneratorCpuMs(summary.cpuSec * 1000);
+    const ok = summary.requests - summary.failedStatus;
+    const durationSec = summary.durationUs / 1e6;
     return {
-      ok: summary.requests - summary.failedStatus,
-      failed: summary.failedStatus,
+      requestsPerSec: ok / durationSec,
+      ok,
+      non2xx: summary.failedStatus,
       errors: summary.socketErrors,
-      durationSec: summary.durationUs / 1e6,
+      durationSec,
       latencyMs: { p50: summary.p50Us / 1000, p99: summary.p99Us / 1000, max: summary.maxUs / 1000 },
     };
   } finally {

@@ -15,7 +15,8 @@ import { output, sleep } from '../lib/context.js';
 import { createStream, ensureDaprd, ensureNatsServer, startDaprd } from '../lib/dapr.js';
 import { STRUCTURED, structuredEvent, structuredEvents, timedStructuredEvents } from '../lib/events.js';
 import type { OpenLoopResult, PublishAllResult, ThroughputResult } from '../lib/load.js';
-import { openLoop, publishAll, runClosedLoop } from '../lib/load.js';
+import { openLoop, publishAll } from '../lib/load.js';
+import { runWrk } from '../lib/wrk.js';
 import type { NatsHandle } from '../lib/nats.js';
 import { startNats } from '../lib/nats.js';
 import type { ServerHandle } from '../lib/processes.js';
@@ -178,9 +179,9 @@ async function measure(
     connections: CONNECTIONS,
     request: { headers, body: structuredEvent(EVENT_SIZE) },
   };
-  await runClosedLoop({ ...publish, durationSec: context.warmupSec });
+  await runWrk({ ...publish, durationSec: context.warmupSec });
   const publishCpu = running.cpuMs();
-  out.publish = await runClosedLoop({ ...publish, durationSec: context.measureSec });
+  out.publish = await runWrk({ ...publish, durationSec: context.measureSec });
   out.publishCpuUs = ((running.cpuMs() - publishCpu) * 1000) / Math.max(1, out.publish.ok);
   log(
     `publish ${formatNumber(out.publish.requestsPerSec)} req/s, p50 ${out.publish.latencyMs.p50} ms, p99 ${out.publish.latencyMs.p99} ms, ${out.publish.non2xx} non-2xx, ${out.publish.errors} errors; server CPU ${formatNumber(out.publishCpuUs)} µs/request`,

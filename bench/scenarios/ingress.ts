@@ -6,7 +6,7 @@ import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { alternatingRounds, output } from '../lib/context.js';
 import { BATCH, ID, STRUCTURED, batchEvent, jsonPayload, structuredEvent } from '../lib/events.js';
 import type { ThroughputResult } from '../lib/load.js';
-import { combineThroughput, runClosedLoop } from '../lib/load.js';
+import { combineThroughput } from '../lib/load.js';
 import type { CpuShare } from '../lib/cpu-share.js';
 import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
 import type { ManagedChild } from '../lib/processes.js';
@@ -15,6 +15,7 @@ import type { ProfileWindow } from '../lib/profile.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
 import type { RequestTemplate } from '../lib/wrk.js';
+import { runWrk } from '../lib/wrk.js';
 
 interface Load {
   readonly connections: number;
@@ -74,7 +75,7 @@ async function measureOnce(contender: Contender, load: Load, seconds: number) {
   const cpuBefore = contender.server.cpu();
   const share = watchCpuShare({ broker: contender.server });
   const fromUs = monotonicMicros();
-  const run = await runClosedLoop({
+  const run = await runWrk({
     url: contender.url,
     connections: load.connections,
     durationSec: seconds,
@@ -101,7 +102,7 @@ async function measureAlternating(
 ): Promise<{ results: [Measured, Measured]; roundRatios: number[] }> {
   for (const contender of contenders) {
     context.log(`  ${contender.what}: warm-up ${context.warmupSec} s`);
-    await runClosedLoop({
+    await runWrk({
       url: contender.url,
       connections: load.connections,
       durationSec: context.warmupSec,
