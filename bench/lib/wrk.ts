@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Closed-loop HTTP load with wrk (a C load generator driven by a LuaJIT script), fetched by
-// test/infra/wrk/build.sh. It replaced autocannon because autocannon needed ~30–55 µs of CPU per request:
-// a bare node:http server driven by it on its own core read 25,700–30,900 requests/s with the generator
-// at a full core, and 46,000–49,500 with wrk at 0.2–0.7 core (bench/PROFILE.md, twenty-first round). A
+// test/infra/wrk/build.sh. It replaced autocannon because autocannon needed 34–59 µs of CPU per request:
+// a bare node:http server driven by it read 25,700–30,900 requests/s with the generator at a full core,
+// and 46,000–49,500 with wrk at 0.7 core, 14–15 µs a request (bench/PROFILE.md, twenty-first round). A
 // baseline bounded by its load generator makes every ratio to it read high, and on two shared cores the
 // generator takes CPU from the broker.
 import { spawn } from 'node:child_process';
