@@ -228,9 +228,10 @@ function spawnNode(
  * would otherwise take that core from the event loop in the middle of a request). `HERALD_BENCH_BROKER_NODE_FLAGS`
  * replaces them (an empty value: none).
  */
-export function brokerNodeFlags(placement: Placement): string[] {
+export function brokerNodeFlags(placement: Placement, defaults?: readonly string[]): string[] {
   const configured = process.env['HERALD_BENCH_BROKER_NODE_FLAGS'];
   if (configured !== undefined) return configured.split(' ').filter(Boolean);
+  if (defaults !== undefined) return [...defaults];
   return placement.pin ? ['--single-threaded-gc'] : [];
 }
 
@@ -254,6 +255,11 @@ export interface BrokerStartOptions {
   readonly name?: string;
   /** An existing data directory to open (kept on stop); default: a fresh one, removed on stop. */
   readonly dataDir?: string;
+  /**
+   * Node.js options instead of the placement's (`brokerNodeFlags`); `HERALD_BENCH_BROKER_NODE_FLAGS`
+   * still replaces them.
+   */
+  readonly nodeFlags?: readonly string[];
 }
 
 /** Starts `herald broker` from the built CLI with a fresh data directory on disk (not tmpfs). */
@@ -274,7 +280,7 @@ export async function startBroker(options: BrokerStartOptions): Promise<BrokerHa
   const child = spawnNode(
     options.name ?? 'herald broker',
     [
-      ...brokerNodeFlags(options.placement),
+      ...brokerNodeFlags(options.placement, options.nodeFlags),
       ...prof,
       CLI,
       'broker',

@@ -20,11 +20,17 @@ import { output, sleep } from '../lib/context.js';
 import { createSubscription } from '../lib/api.js';
 import { BATCH, batchEvents } from '../lib/events.js';
 import { publishAll } from '../lib/load.js';
-import { startBroker } from '../lib/processes.js';
+import { brokerNodeFlags, startBroker } from '../lib/processes.js';
 import type { BrokerHandle } from '../lib/processes.js';
 import { formatNumber } from '../lib/report.js';
 
 const MB = 1024 * 1024;
+/**
+ * The brokers here run with the Node.js command line `npm start` uses (no options): memory is measured as
+ * users run the broker. `--single-threaded-gc`, the option the other scenarios use pinned (docs/operations.md
+ * "A broker on one CPU"), trades memory for latency on Node 24 (bench/PROFILE.md, twenty-third round).
+ */
+const NODE_FLAGS: readonly string[] = [];
 const RSS_TARGET_MB = 200;
 const STARTUP_TARGET_MS = 2_000;
 
@@ -51,7 +57,11 @@ async function inParallel(count: number, concurrency: number, task: (i: number) 
 
 async function rssWithSubscriptions(context: BenchContext, out: ScenarioOutput): Promise<void> {
   const count = context.mode === 'quick' ? 2_000 : 10_000;
-  const broker = await startBroker({ placement: context.placement, name: 'footprint-subscriptions' });
+  const broker = await startBroker({
+    placement: context.placement,
+    name: 'footprint-subscriptions',
+    nodeFlags: NODE_FLAGS,
+  });
   try {
     const idle = await settledRssMb(broker);
     const started = performance.now();
@@ -84,7 +94,11 @@ async function rssWithSubscriptions(context: BenchContext, out: ScenarioOutput):
 async function rssWithRetainedEvents(context: BenchContext, out: ScenarioOutput): Promise<void> {
   const events = context.mode === 'quick' ? 100_000 : 1_000_000;
   const perRequest = 100;
-  const broker = await startBroker({ placement: context.placement, name: 'footprint-events' });
+  const broker = await startBroker({
+    placement: context.placement,
+    name: 'footprint-events',
+    nodeFlags: NODE_FLAGS,
+  });
   try {
     const published = await publishAll({
       origin: new URL(broker.url).origin,
@@ -198,7 +212,12 @@ async function startUp(
   name: string,
 ): Promise<{ readyMs: number; rssMb: number }> {
   const spawnedAt = performance.now();
-  const broker = await startBroker({ placement: context.placement, name, dataDir: dir });
+  const broker = await startBroker({
+    placement: context.placement,
+    name,
+    dataDir: dir,
+    nodeFlags: NODE_FLAGS,
+  });
   try {
     const readyMs = await readyAfterMs(broker, spawnedAt);
     return { readyMs, rssMb: broker.process.rss() / MB };
@@ -247,7 +266,7 @@ export const footprint: Scenario = {
     await rssWithRetainedEvents(context, out);
     await startUpWithLargeLog(context, out);
     out.notes.push(
-      'RSS is VmRSS of the broker process 2 s after the load, median of 5 samples; the 10,000,000-event log is written once with direct SQLite inserts of event blocks (groups of 100 events, as the store writes them) and cached under the temporary directory.',
+      `RSS is VmRSS of the broker process 2 s after the load, median of 5 samples; broker Node.js options here: ${brokerNodeFlags(context.placement, NODE_FLAGS).join(' ') || 'none, as `npm start`'}, with the broker's own defaults (--heap-semi-space 16MiB); the 10,000,000-event log is written once with direct SQLite inserts of event blocks (groups of 100 events, as the store writes them) and cached under the temporary directory.`,
     );
     return out;
   },

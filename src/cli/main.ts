@@ -30,6 +30,9 @@ async function runBroker(args: string[]): Promise<number> {
     }
     throw error;
   }
+  // Before anything is opened: this may restart the process in place with V8's young generation sized.
+  const { sizeYoungGeneration } = await import('./heap.js');
+  await sizeYoungGeneration(config.heapSemiSpaceBytes);
   // The broker and the observability modules (the OpenTelemetry SDK) are loaded by the commands that use
   // them: loaded up front, they made every client command (`herald publish`, `tail`, …) take ~2 s to start.
   const [{ Broker }, { createLogger, startTracing, TracingConfigError, versionInfo }] = await Promise.all([

@@ -40,6 +40,7 @@ describe('loadBrokerConfig', () => {
       namespace: undefined,
       logLevel: 'info',
       durability: 'fsync',
+      heapSemiSpaceBytes: 16 * 1024 * 1024,
       maxEventSize: 1024 * 1024,
       maxRequestSize: 16 * 1024 * 1024,
       dedupeWindowMs: 120_000,
@@ -112,6 +113,11 @@ describe('loadBrokerConfig', () => {
     });
   });
 
+  it("accepts a semi-space in whole MiB, and 0 for Node's own sizing", () => {
+    expect(loadBrokerConfig(['--heap-semi-space', '4MiB'], {}).heapSemiSpaceBytes).toBe(4 * 1024 * 1024);
+    expect(loadBrokerConfig([], { HERALD_HEAP_SEMI_SPACE: '0' }).heapSemiSpaceBytes).toBe(0);
+  });
+
   it('accepts port 0 (a free port) for both ports', () => {
     expect(loadBrokerConfig(['--port', '0', '--admin-port', '0'], {})).toMatchObject({
       port: 0,
@@ -172,6 +178,8 @@ describe('loadBrokerConfig', () => {
       {},
       '--max-request-size',
     ],
+    ['a semi-space that is not whole MiB', ['--heap-semi-space', '1500KiB'], {}, '--heap-semi-space'],
+    ['a semi-space over 1GiB', ['--heap-semi-space', '2GiB'], {}, '--heap-semi-space'],
     ['an unknown store', ['--store', 'redis'], {}, '--store'],
     ['jetstream without a NATS URL', ['--store', 'jetstream'], {}, '--nats-url'],
     ['an admin port equal to the port', ['--port', '9000', '--admin-port', '9000'], {}, '--admin-port'],

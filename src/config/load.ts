@@ -24,6 +24,8 @@ export interface BrokerConfig {
   readonly logLevel: RawBrokerConfig['log-level'];
   readonly durability: 'fsync' | 'buffered';
   readonly storeWriter: 'auto' | 'inline' | 'thread';
+  /** V8's semi-space the CLI restarts the broker with (0: Node's own sizing). */
+  readonly heapSemiSpaceBytes: number;
   readonly maxEventSize: number;
   readonly maxRequestSize: number;
   readonly dedupeWindowMs: number;
@@ -154,6 +156,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     logLevel: raw['log-level'],
     durability: raw.durability,
     storeWriter: raw['store-writer'],
+    heapSemiSpaceBytes: raw['heap-semi-space'],
     maxEventSize: raw['max-event-size'],
     maxRequestSize: raw['max-request-size'],
     dedupeWindowMs: raw['dedupe-window'],

@@ -135,6 +135,12 @@ export const BROKER_OPTIONS = [
     doc: 'Embedded store: inline commits on the event loop; thread commits on a worker thread while requests are parsed (uses a second core); auto commits groups holding a batch (a request of 64 events or more) on the thread and the others inline when the broker may use more than one core, and inline on one core.',
   },
   {
+    name: 'heap-semi-space',
+    kind: 'size',
+    default: '16MiB',
+    doc: "Size of each of V8's two young-generation semi-spaces. On a Node.js with process.execve (24, 22.15+) `herald broker` restarts itself once at start, in place, with node's --max-semi-space-size unless the node command line or NODE_OPTIONS sets it; 0 keeps Node's own sizing (on Node 24 up to 64MiB, ~100 MB more resident under load; docs/operations.md).",
+  },
+  {
     name: 'max-event-size',
     kind: 'size',
     default: '1MiB',
@@ -519,6 +525,7 @@ const size = z.union([z.number().int().nonnegative(), z.string()]).transform((va
 });
 
 const integer = z.coerce.number().int();
+const MIB = 1024 * 1024;
 /** A comma-separated list on the command line and in the environment; a string or a list in YAML. */
 const list = z
   .union([z.string(), z.array(z.string())])
@@ -576,6 +583,16 @@ export const brokerConfigSchema = z
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     durability: z.enum(['fsync', 'buffered']).default('fsync'),
     'store-writer': z.enum(['auto', 'inline', 'thread']).default('auto'),
+    'heap-semi-space': size
+      .pipe(
+        z
+          .number()
+          .refine(
+            (bytes) => bytes === 0 || (bytes % MIB === 0 && bytes <= 1024 * MIB),
+            'must be 0 or a whole number of MiB up to 1GiB',
+          ),
+      )
+      .default(16 * MIB),
     'max-event-size': size
       .pipe(z.number().min(65536, 'must be at least 64KiB (CloudEvents size limits)'))
       .default(1024 * 1024),

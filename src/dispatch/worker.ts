@@ -32,17 +32,62 @@ export interface WorkerHost {
   readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
 }
 
-/** Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored. */
+/** Already aborted: the signal of a lane abandoned before it ever needed one. */
+const ABANDONED = AbortSignal.abort();
+
+/**
+ * Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored.
+ * Its map, set and abort controller are made on first use: a broker may hold thousands of subscriptions
+ * that deliver nothing for long stretches, and each would otherwise carry them (bench (h)).
+ */
 class Lane {
   readonly queue: StoredEvent[] = [];
-  /** Sequence → partition key of every event in flight. */
-  readonly inFlight = new Map<number, string | undefined>();
-  readonly busyKeys = new Set<string>();
   active = 0;
   firstQueuedAt = 0;
-  readonly abort = new AbortController();
   /** True while a reader fills this lane's queue from the store. */
   reading = false;
+  /** Sequence → partition key of every event in flight. */
+  private inFlight: Map<number, string | undefined> | undefined;
+  private busyKeys: Set<string> | undefined;
+  private controller: AbortController | undefined;
+  private abandoned = false;
+
+  /** Aborted when the lane is abandoned (a seek or a stop): its retries give up. */
+  get signal(): AbortSignal {
+    if (this.abandoned) return ABANDONED;
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abandon(): void {
+    this.abandoned = true;
+    this.controller?.abort();
+  }
+
+  /** Marks an event in flight; with `busy`, its partition key too (ordering by partition key). */
+  start(sequence: number, key: string | undefined, busy: boolean): void {
+    (this.inFlight ??= new Map()).set(sequence, key);
+    if (busy && key !== undefined) (this.busyKeys ??= new Set()).add(key);
+  }
+
+  /** The event left flight (delivered, dead-lettered or failed for good). */
+  finish(sequence: number): void {
+    if (this.inFlight === undefined) return;
+    const key = this.inFlight.get(sequence);
+    this.inFlight.delete(sequence);
+    if (key !== undefined) this.busyKeys?.delete(key);
+  }
+
+  isBusy(key: string): boolean {
+    return this.busyKeys?.has(key) === true;
+  }
+
+  /** The lowest sequence in flight, or `below` when none is lower. */
+  lowestInFlight(below: number): number {
+    let lowest = below;
+    if (this.inFlight !== undefined)
+      for (const sequence of this.inFlight.keys()) if (sequence < lowest) lowest = sequence;
+    return lowest;
+  }
 }
 
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
@@ -82,7 +127,8 @@ export class SubscriptionWorker {
   private settled: (() => void) | undefined;
   /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
   private validation: 'validating' | 'valid';
-  private readonly stopController = new AbortController();
+  /** Aborted by `stop`: ends a Web Hook handshake in progress (made by the first handshake). */
+  private stopController: AbortController | undefined;
   /** Headers every attempt carries besides the event's: the credential and the handshake origin. */
   private readonly fixedHeaders: Record<string, string>;
   committed = 0;
@@ -117,7 +163,7 @@ export class SubscriptionWorker {
   private async validate(maxAttempts = Number.POSITIVE_INFINITY): Promise<boolean> {
     const origin = this.host.handshakeOrigin as string;
     const { plan, definition } = this.compiled;
-    const signal = this.stopController.signal;
+    const signal = (this.stopController ??= new AbortController()).signal;
     for (let attempt = 1; !this.stopped && this.validation !== 'valid'; attempt++) {
       const result = await validateSink(
         this.host.client,
@@ -196,8 +242,7 @@ export class SubscriptionWorker {
     let position = this.live ? this.host.tailPosition() : this.readPos;
     const head = lane.queue[0];
     if (head !== undefined && head.sequence < position) position = head.sequence;
-    for (const sequence of lane.inFlight.keys()) if (sequence < position) position = sequence;
-    return position;
+    return lane.lowestInFlight(position);
   }
 
   /** Called by the shared tail for a matching event while live. */
@@ -271,7 +316,7 @@ export class SubscriptionWorker {
     const limit = Math.min(lane.queue.length, 4096);
     for (let i = 0; i < limit; i++) {
       const key = partitionKey(lane.queue[i] as StoredEvent);
-      if (key === undefined || !lane.busyKeys.has(key)) return i;
+      if (key === undefined || !lane.isBusy(key)) return i;
     }
     return -1;
   }
@@ -321,14 +366,11 @@ export class SubscriptionWorker {
 
   private async deliver(lane: Lane, events: StoredEvent[]): Promise<void> {
     lane.active++;
-    for (const stored of events) {
-      const key = partitionKey(stored);
-      lane.inFlight.set(stored.sequence, key);
-      if (key !== undefined && this.compiled.plan.ordering === 'partitionkey') lane.busyKeys.add(key);
-    }
+    const ordered = this.compiled.plan.ordering === 'partitionkey';
+    for (const stored of events) lane.start(stored.sequence, partitionKey(stored), ordered);
     let outcome: Awaited<ReturnType<SubscriptionWorker['deliverWithRetries']>> | undefined;
     try {
-      outcome = await this.deliverWithRetries(events, lane.abort.signal);
+      outcome = await this.deliverWithRetries(events, lane.signal);
     } catch (error) {
       this.host.logger.error({ err: error, subscription: this.id }, 'delivery failed unexpectedly');
     } finally {
@@ -337,11 +379,7 @@ export class SubscriptionWorker {
       // Abandoned at shutdown: the events stay "in flight", so the committed cursor stays before them
       // and they are delivered again after a restart.
       const abandoned = outcome === 'aborted' && this.stopped;
-      for (const stored of abandoned ? [] : events) {
-        const key = lane.inFlight.get(stored.sequence);
-        lane.inFlight.delete(stored.sequence);
-        if (key !== undefined) lane.busyKeys.delete(key);
-      }
+      if (!abandoned) for (const stored of events) lane.finish(stored.sequence);
       if (lane.active === 0 && this.settled !== undefined) this.settled();
       if (lane === this.lane) this.pump();
     }
@@ -499,7 +537,7 @@ export class SubscriptionWorker {
       };
       await this.host.store.deleteDeadLetters(this.id, [letter.id]);
       this.deadLettered = Math.max(0, this.deadLettered - 1);
-      const outcome = await this.deliverWithRetries([stored], lane.abort.signal);
+      const outcome = await this.deliverWithRetries([stored], lane.signal);
       if (outcome === 'aborted') {
         // Put it back: an interrupted redrive must not lose the dead letter.
         await this.host.store.addDeadLetter({ ...letter });
@@ -519,7 +557,7 @@ export class SubscriptionWorker {
 
   /** Replays from `next`: drops what is queued, abandons retries in progress, and reads from there. */
   async seek(next: number): Promise<void> {
-    this.lane.abort.abort();
+    this.lane.abandon();
     this.lane = new Lane();
     this.live = false;
     this.readPos = next;
@@ -553,9 +591,9 @@ export class SubscriptionWorker {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopped = true;
-    this.stopController.abort();
+    this.stopController?.abort();
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
-    this.lane.abort.abort();
+    this.lane.abandon();
     await this.settle(timeoutMs);
   }
 
