@@ -65,5 +65,12 @@ export async function sizeYoungGeneration(semiSpaceBytes: number): Promise<void>
     inspecting: url() !== undefined,
   });
   if (args === undefined || replace === undefined) return;
-  replace.call(process, process.execPath, args, process.env);
+  try {
+    replace.call(process, process.execPath, args, process.env);
+  } catch (error) {
+    // execve(2) refused (the executable moved, a seccomp policy): start as we are, and say so.
+    process.stderr.write(
+      `herald: could not restart with ${args[1]} (${(error as Error).message}); running with Node's own heap sizing\n`,
+    );
+  }
 }
