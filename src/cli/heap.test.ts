@@ -32,7 +32,12 @@ describe('semiSpaceRestartArgs', () => {
   });
 
   it('leaves a semi-space chosen on the node command line or in NODE_OPTIONS alone (no restart loop)', () => {
-    for (const option of ['--max-semi-space-size=8', '--max_semi_space_size=8', '--max-semi-space-size']) {
+    for (const option of [
+      '--max-semi-space-size=8',
+      '--max_semi_space_size=8',
+      '--max-semi_space-size=8',
+      '--max-semi-space-size',
+    ]) {
       expect(semiSpaceRestartArgs(16 * MIB, { ...launch, execArgv: [option] })).toBeUndefined();
     }
     expect(

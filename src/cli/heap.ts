@@ -20,14 +20,11 @@ export interface NodeLaunch {
   readonly inspecting: boolean;
 }
 
+/** V8 reads `-` and `_` alike in its option names; the value follows `=` or comes as the next argument. */
+const SETS_SEMI_SPACE = /^--max[-_]semi[-_]space[-_]size(=|$)/;
+
 function setsSemiSpace(options: readonly string[]): boolean {
-  return options.some(
-    (option) =>
-      option === SEMI_SPACE_FLAG ||
-      option.startsWith(`${SEMI_SPACE_FLAG}=`) ||
-      option === '--max_semi_space_size' ||
-      option.startsWith('--max_semi_space_size='),
-  );
+  return options.some((option) => SETS_SEMI_SPACE.test(option));
 }
 
 /**
