@@ -359,6 +359,14 @@ export function startBaselineServer(placement: Placement): Promise<ServerHandle>
   return startHelper('baseline http server', 'baseline-server.js', placement, SERVER_CORE);
 }
 
+/**
+ * The durable floor (bench/lib/durable-server.ts): parses each body and answers after one write and one
+ * `fdatasync` per event-loop turn. On the server core, with the bare baseline's Node.js options.
+ */
+export function startDurableFloorServer(placement: Placement): Promise<ServerHandle> {
+  return startHelper('durable floor server', 'durable-server.js', placement, SERVER_CORE);
+}
+
 /** The lean sink; it shares the load core with the load generator. */
 export function startSinkProcess(placement: Placement): Promise<ServerHandle> {
   return startHelper('bench sink', 'sink-server.js', placement, LOAD_CORE);

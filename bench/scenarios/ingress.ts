@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // (a) one 1 KB event per request over many connections, in structured and in binary mode, and (b) batches of 100 events of
 // about 256 bytes, each against a bare node:http server answering 202 (the baseline) and against the
-// broker with its default durable (fsync) embedded store.
+// broker with its default durable (fsync) embedded store. (a) measures a third server in the same rounds,
+// the durable floor (bench/lib/durable-server.ts): what answering only after `fdatasync` costs at the least.
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { alternatingRounds, output } from '../lib/context.js';
 import { BATCH, ID, STRUCTURED, batchEvent, jsonPayload, structuredEvent } from '../lib/events.js';
@@ -9,8 +10,8 @@ import type { ThroughputResult } from '../lib/load.js';
 import { combineThroughput } from '../lib/load.js';
 import type { CpuShare } from '../lib/cpu-share.js';
 import { formatCpuShare, meanCpuShare, watchCpuShare } from '../lib/cpu-share.js';
-import type { ManagedChild } from '../lib/processes.js';
-import { startBaselineServer, startBroker } from '../lib/processes.js';
+import type { ManagedChild, ServerHandle } from '../lib/processes.js';
+import { startBaselineServer, startBroker, startDurableFloorServer } from '../lib/processes.js';
 import type { ProfileWindow } from '../lib/profile.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
@@ -92,14 +93,15 @@ async function measureOnce(contender: Contender, load: Load, seconds: number) {
 }
 
 /**
- * Warms both contenders up, then measures them in alternating rounds (`alternatingRounds`) and sums
- * each one's rounds. The per-round ratios are kept to show the spread.
+ * Warms every contender up, then measures them in alternating rounds (`alternatingRounds`: forwards in
+ * even rounds, backwards in odd ones) and sums each one's rounds. The first contender is the baseline;
+ * each other's per-round ratios to it are kept to show the spread.
  */
 async function measureAlternating(
   context: BenchContext,
-  contenders: readonly [Contender, Contender],
+  contenders: readonly Contender[],
   load: Load,
-): Promise<{ results: [Measured, Measured]; roundRatios: number[] }> {
+): Promise<{ results: Measured[]; roundRatios: number[][] }> {
   for (const contender of contenders) {
     context.log(`  ${contender.what}: warm-up ${context.warmupSec} s`);
     await runWrk({
@@ -111,18 +113,15 @@ async function measureAlternating(
   }
   const { rounds, seconds } = alternatingRounds(context);
   context.log(`  measuring ${rounds} alternating rounds of ${seconds} s each`);
-  const runs: [Awaited<ReturnType<typeof measureOnce>>[], Awaited<ReturnType<typeof measureOnce>>[]] = [
-    [],
-    [],
-  ];
+  const runs: Awaited<ReturnType<typeof measureOnce>>[][] = contenders.map(() => []);
+  const forwards = contenders.map((_, index) => index);
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    const order = round % 2 === 0 ? forwards : [...forwards].reverse();
     for (const index of order) {
-      runs[index as 0 | 1].push(await measureOnce(contenders[index as 0 | 1], load, seconds));
+      runs[index]?.push(await measureOnce(contenders[index] as Contender, load, seconds));
     }
   }
-  const combine = (index: 0 | 1): Measured => {
-    const mine = runs[index];
+  const combine = (mine: Awaited<ReturnType<typeof measureOnce>>[], what: string): Measured => {
     const combined = combineThroughput(mine.map((m) => m.run));
     const user = mine.reduce((sum, m) => sum + m.user, 0);
     const system = mine.reduce((sum, m) => sum + m.system, 0);
@@ -135,15 +134,21 @@ async function measureAlternating(
       cpuShare: meanCpuShare(mine.map((m) => ({ share: m.cpuShare, seconds: m.run.durationSec }))),
     };
     context.log(
-      `  ${contenders[index].what}: ${formatNumber(result.requestsPerSec)} req/s, p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${result.serverCpuMicrosPerRequest.toFixed(1)} µs/request`,
+      `  ${what}: ${formatNumber(result.requestsPerSec)} req/s, p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${result.serverCpuMicrosPerRequest.toFixed(1)} µs/request`,
     );
     return result;
   };
-  const roundRatios = runs[1].map((m, round) => {
-    const base = runs[0][round]?.run.requestsPerSec ?? 0;
-    return base > 0 ? m.run.requestsPerSec / base : 0;
-  });
-  return { results: [combine(0), combine(1)], roundRatios };
+  const base = runs[0] ?? [];
+  const roundRatios = runs.map((mine) =>
+    mine.map((m, round) => {
+      const baseRate = base[round]?.run.requestsPerSec ?? 0;
+      return baseRate > 0 ? m.run.requestsPerSec / baseRate : 0;
+    }),
+  );
+  return {
+    results: runs.map((mine, index) => combine(mine, contenders[index]?.what ?? '')),
+    roundRatios,
+  };
 }
 
 function detail(
@@ -175,33 +180,41 @@ async function runIngress(
 ): Promise<void> {
   const mode = load === SINGLE_BINARY ? 'binary' : 'structured';
   const what = id === 'a' ? `${mode} 1 KB` : 'batch 100 × 256 B';
-  const bare = await startBaselineServer(context.placement);
+  const servers: ServerHandle[] = [];
   let baseline: Measured;
   let herald: Measured;
+  let floor: { result: Measured; roundRatios: number[] } | undefined;
   let roundRatios: number[];
   let profile: string | undefined;
   try {
+    const bare = await startBaselineServer(context.placement);
+    servers.push(bare);
+    const contenders: Contender[] = [{ what: `baseline ${what}`, url: `${bare.url}/`, server: bare.process }];
+    // (a) only: what a durable ingress costs at the least on this machine (bench/lib/durable-server.ts).
+    if (id === 'a') {
+      const durable = await startDurableFloorServer(context.placement);
+      servers.push(durable);
+      contenders.push({ what: `durable floor ${what}`, url: `${durable.url}/`, server: durable.process });
+    }
     const broker = await startBroker({
       placement: context.placement,
       ...(context.profileDir === undefined ? {} : { cpuProfDir: context.profileDir }),
       name: `ingress-${id}${load === SINGLE_BINARY ? '-binary' : ''}`,
     });
     try {
-      const measured = await measureAlternating(
-        context,
-        [
-          { what: `baseline ${what}`, url: `${bare.url}/`, server: bare.process },
-          { what: `herald ${what}`, url: `${broker.url}/`, server: broker.process },
-        ],
-        load,
-      );
-      [baseline, herald] = measured.results;
-      roundRatios = measured.roundRatios;
+      contenders.push({ what: `herald ${what}`, url: `${broker.url}/`, server: broker.process });
+      const measured = await measureAlternating(context, contenders, load);
+      const last = contenders.length - 1;
+      [baseline, herald] = [measured.results[0] as Measured, measured.results[last] as Measured];
+      roundRatios = measured.roundRatios[last] ?? [];
+      if (last === 2) {
+        floor = { result: measured.results[1] as Measured, roundRatios: measured.roundRatios[1] ?? [] };
+      }
     } finally {
       profile = await broker.stop();
     }
   } finally {
-    await bare.stop();
+    for (const server of servers) await server.stop();
   }
   const rows = out.rows;
   if (id === 'a') {
@@ -210,11 +223,27 @@ async function runIngress(
       name: `ingress, 1 ${mode} 1 KB event per request, ${load.connections} connections, fsync`,
       value: herald.requestsPerSec,
       unit: 'req/s',
-      detail: detail(herald, baseline, 1, roundRatios),
+      detail:
+        detail(herald, baseline, 1, roundRatios) +
+        (floor === undefined
+          ? ''
+          : `, ${(herald.requestsPerSec / floor.result.requestsPerSec).toFixed(2)} × the durable floor below`),
       baseline: { name: 'bare node:http 202', value: baseline.requestsPerSec, unit: 'req/s' },
       target: { kind: 'ratio-to-baseline', min: 0.6 },
-      data: { herald, baseline },
+      data: { herald, baseline, ...(floor === undefined ? {} : { durableFloor: floor.result }) },
     });
+    if (floor !== undefined) {
+      // No target: the ceiling any durable ingress has on this machine and disk, for reading (a)'s ratio.
+      rows.push({
+        scenario: 'a',
+        name: `durable floor, ${mode} 1 KB: node:http parsing each body, one write + fdatasync per event-loop turn, then 202`,
+        value: floor.result.requestsPerSec,
+        unit: 'req/s',
+        detail: detail(floor.result, baseline, 1, floor.roundRatios),
+        baseline: { name: 'bare node:http 202', value: baseline.requestsPerSec, unit: 'req/s' },
+        data: { floor: floor.result, baseline },
+      });
+    }
   } else {
     rows.push({
       scenario: 'b',
