@@ -337,8 +337,9 @@ async function startHelper(
   script: string,
   placement: Placement,
   core: string,
+  env: Record<string, string> = {},
 ): Promise<ServerHandle> {
-  const child = spawnNode(name, [path.join(LIB, script)], placement, core);
+  const child = spawnNode(name, [path.join(LIB, script)], placement, core, env);
   try {
     const port = await child.waitForLine((line) => (JSON.parse(line) as { port?: number }).port);
     return {
@@ -365,6 +366,16 @@ export function startBaselineServer(placement: Placement): Promise<ServerHandle>
  */
 export function startDurableFloorServer(placement: Placement): Promise<ServerHandle> {
   return startHelper('durable floor server', 'durable-server.js', placement, SERVER_CORE);
+}
+
+/**
+ * The JetStream floor (bench/lib/jetstream-floor-server.ts): parses each body and answers once JetStream
+ * acknowledged it, publishing a turn's events together. On the server core, beside nats-server.
+ */
+export function startJetStreamFloorServer(placement: Placement, natsUrl: string): Promise<ServerHandle> {
+  return startHelper('JetStream floor server', 'jetstream-floor-server.js', placement, SERVER_CORE, {
+    NATS_URL: natsUrl,
+  });
 }
 
 /** The lean sink; it shares the load core with the load generator. */

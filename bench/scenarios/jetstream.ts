@@ -15,7 +15,8 @@ import { combineThroughput, runStructuredLoad } from '../lib/load.js';
 import type { DirectPublisher, NatsHandle } from '../lib/nats.js';
 import { natsServerBinary, openDirectPublisher, startNats } from '../lib/nats.js';
 import type { BrokerHandle } from '../lib/processes.js';
-import { ROOT, startBroker } from '../lib/processes.js';
+import type { ServerHandle } from '../lib/processes.js';
+import { ROOT, startBroker, startJetStreamFloorServer } from '../lib/processes.js';
 import { monotonicMicros, summariseProfile } from '../lib/profile.js';
 import { formatNumber } from '../lib/report.js';
 
@@ -30,6 +31,7 @@ interface DirectResult {
 interface Round {
   readonly direct: { readonly published: number; readonly seconds: number; readonly share: CpuShare };
   readonly herald?: { readonly result: ThroughputResult; readonly share: CpuShare };
+  readonly floor?: { readonly result: ThroughputResult; readonly share: CpuShare };
 }
 
 export const jetStream: Scenario = {
@@ -53,6 +55,7 @@ export const jetStream: Scenario = {
     let publisher: DirectPublisher | undefined;
     let unavailable: string | undefined;
     let profile: string | undefined;
+    let floorServer: ServerHandle | undefined;
     const rounds: Round[] = [];
     const window = { fromUs: 0, toUs: 0 };
     try {
@@ -64,6 +67,8 @@ export const jetStream: Scenario = {
       context.log(`  direct @nats-io/jetstream async publish, 1 KB, window ${direct.window}: warm-up 1 s`);
       await direct.run(1_000);
       let broker: BrokerHandle | undefined;
+      // The least a broker must do to answer after the PubAck (bench/lib/jetstream-floor-server.ts).
+      floorServer = await startJetStreamFloorServer(context.placement, nats.url);
       if (!adapterBuilt) {
         unavailable = 'the JetStream adapter (src/store/jetstream) is not built yet';
       } else {
@@ -80,6 +85,9 @@ export const jetStream: Scenario = {
       }
       try {
         const url = broker === undefined ? undefined : `${broker.url}/`;
+        const floorUrl = `${floorServer.url}/`;
+        context.log(`  JetStream floor: warm-up ${context.warmupSec} s`);
+        await runStructuredLoad(floorUrl, context.warmupSec);
         if (url !== undefined) {
           context.log(`  herald on jetstream: warm-up ${context.warmupSec} s`);
           await runStructuredLoad(url, context.warmupSec);
@@ -105,18 +113,30 @@ export const jetStream: Scenario = {
                 window.toUs = monotonicMicros();
                 return { result, share };
               };
+        const floorProcess = floorServer.process;
+        const measureFloor = async (): Promise<NonNullable<Round['floor']>> => {
+          const watch = watchCpuShare({ broker: floorProcess, others: [natsServer] });
+          const result = await runStructuredLoad(floorUrl, split.seconds);
+          return { result, share: watch.stop() };
+        };
         for (let round = 0; round < split.rounds; round++) {
-          // Direct first in even rounds, Herald first in odd ones.
+          // Direct, floor, Herald in even rounds; Herald, floor, direct in odd ones.
           let herald: Round['herald'];
           if (round % 2 === 1) herald = await measureHerald?.();
-          const directRun = await measureDirect();
+          const directRun = round % 2 === 0 ? await measureDirect() : undefined;
+          const floor = await measureFloor();
           if (round % 2 === 0) herald = await measureHerald?.();
-          rounds.push({ direct: directRun, ...(herald === undefined ? {} : { herald }) });
+          rounds.push({
+            direct: directRun ?? (await measureDirect()),
+            floor,
+            ...(herald === undefined ? {} : { herald }),
+          });
         }
       } finally {
         if (broker !== undefined) profile = await broker.stop();
       }
     } finally {
+      await floorServer?.stop();
       await publisher?.close();
       await nats?.stop();
     }
@@ -145,7 +165,17 @@ export const jetStream: Scenario = {
         ? []
         : [r.herald.result.requestsPerSec / (r.direct.published / r.direct.seconds)],
     );
+    const floorRounds = rounds.flatMap((r) => (r.floor === undefined ? [] : [r.floor]));
+    const floor = floorRounds.length === 0 ? undefined : combineThroughput(floorRounds.map((r) => r.result));
+    const floorShare =
+      floorRounds.length === 0
+        ? undefined
+        : meanCpuShare(floorRounds.map((r) => ({ share: r.share, seconds: r.result.durationSec })));
+    const floorRatios = rounds.flatMap((r) =>
+      r.floor === undefined ? [] : [r.floor.result.requestsPerSec / (r.direct.published / r.direct.seconds)],
+    );
     if (direct !== undefined) context.log(`  direct: ${formatNumber(direct.messagesPerSec)} msg/s`);
+    if (floor !== undefined) context.log(`  JetStream floor: ${formatNumber(floor.requestsPerSec)} req/s`);
     if (herald !== undefined)
       context.log(`  herald on jetstream: ${formatNumber(herald.requestsPerSec)} req/s`);
     const baseline =
@@ -169,13 +199,33 @@ export const jetStream: Scenario = {
               (heraldShare === undefined ? '' : `, ${formatCpuShare(heraldShare)}`) +
               (roundRatios.length > 1
                 ? `, ratio per alternating round ${roundRatios.map((r) => r.toFixed(2)).join(' / ')}`
-                : ''),
+                : '') +
+              (floor === undefined
+                ? ''
+                : `, ${(herald.requestsPerSec / floor.requestsPerSec).toFixed(2)} × the JetStream floor below`),
           }),
       ...(baseline === undefined ? {} : { baseline }),
       ...(unavailable === undefined ? {} : { unavailable }),
       target: { kind: 'ratio-to-baseline', min: 0.5 },
-      data: { herald, direct, heraldShare, directShare, roundRatios },
+      data: { herald, direct, heraldShare, directShare, roundRatios, floor, floorShare },
     });
+    if (floor !== undefined) {
+      // No target: the ceiling any broker answering after the PubAck has here, for reading (e)'s ratio.
+      out.rows.push({
+        scenario: 'e',
+        name: 'JetStream floor: node:http parsing each body, the events of a turn published together, 202 on each PubAck, 50 connections',
+        value: floor.requestsPerSec,
+        unit: 'req/s',
+        detail:
+          `p50 ${floor.latencyMs.p50} ms, p99 ${floor.latencyMs.p99} ms` +
+          (floorShare === undefined ? '' : `, ${formatCpuShare(floorShare)}`) +
+          (floorRatios.length > 1
+            ? `, ratio per alternating round ${floorRatios.map((r) => r.toFixed(2)).join(' / ')}`
+            : ''),
+        ...(baseline === undefined ? {} : { baseline }),
+        data: { floor, floorShare, floorRatios },
+      });
+    }
     if (profile !== undefined && herald !== undefined) {
       out.profiles.push({
         title: 'broker during (e) ingress on the JetStream store, its last measured round',
