@@ -1,82 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The JetStream floor of (e): the least a node:http server can do and still answer 202 only once
-// JetStream has acknowledged an event. It reads each body, parses it as JSON for the event's id, and
-// publishes the bodies that arrived in one event-loop turn to a file-backed stream of its own, each with
-// that id as `Nats-Msg-Id` and a reply subject under one inbox subscription; each publisher hears 202
-// when its PubAck arrives. Group publishing as Herald's JetStream store does it, without the
-// CloudEvents decode, validation, headers, limits or timeouts. On the server core beside nats-server,
-// where the broker runs, so its ratio to the direct publisher says how much of (e)'s target a broker
-// can reach on this machine. NATS_URL names the server (its stream goes with the server's temporary
-// directory). Prints {"port": N} on its first stdout line; stops on SIGTERM.
-import type { ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, createInbox, headers } from '@nats-io/transport-node';
+// (e)'s JetStream floor (bench/lib/jetstream-floor.ts) as the bench's child process, on the server core
+// beside nats-server where the broker runs. NATS_URL names the server (the floor's stream goes with the
+// server's temporary directory). Prints {"port": N} on its first stdout line; stops on SIGTERM.
+import { createJetStreamFloor } from './jetstream-floor.js';
 import { serveOnLoopback } from './serve.js';
 
-const nc = await connect({ servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222' });
-const jsm = await jetstreamManager(nc);
-const stream = `FLOOR_${Date.now()}`;
-await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-const subject = `${stream}.events`;
-const inbox = createInbox();
-const waiting = new Map<string, ServerResponse>();
-let next = 0;
-
-function answer(res: ServerResponse, status: number): void {
-  res.writeHead(status, { 'content-length': 0 });
-  res.end();
-}
-
-nc.subscribe(`${inbox}.*`, {
-  callback: (error, msg) => {
-    if (error !== null) return;
-    const token = msg.subject.slice(inbox.length + 1);
-    const res = waiting.get(token);
-    if (res === undefined) return;
-    waiting.delete(token);
-    // A PubAck is JSON with the stored sequence; an error answer has no `seq`.
-    answer(res, msg.string().includes('"seq"') ? 202 : 503);
-  },
-});
-
-let group: { body: Buffer; id: string; res: ServerResponse }[] = [];
-let scheduled = false;
-
-/** Once per turn: everything parsed in it is published together; the acks answer the publishers. */
-function publish(): void {
-  scheduled = false;
-  const published = group;
-  group = [];
-  for (const { body, id, res } of published) {
-    const token = (++next).toString(36);
-    const h = headers();
-    h.set('Nats-Msg-Id', id);
-    waiting.set(token, res);
-    nc.publish(subject, body, { headers: h, reply: `${inbox}.${token}` });
-  }
-}
-
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => {
-    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-    let id: unknown;
-    try {
-      id = (JSON.parse(body.toString('utf8')) as { id?: unknown }).id;
-    } catch {
-      id = undefined;
-    }
-    if (typeof id !== 'string') {
-      answer(res, 400);
-      return;
-    }
-    group.push({ body, id, res });
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(publish);
-    }
-  });
-});
-serveOnLoopback(server);
+const floor = await createJetStreamFloor(process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222');
+serveOnLoopback(floor.server);
