@@ -361,7 +361,7 @@ export function startBaselineServer(placement: Placement): Promise<ServerHandle>
 }
 
 /**
- * The durable floor (bench/lib/durable-server.ts): parses each body and answers after one write and one
+ * The durable floor (bench/lib/durable-floor.ts): parses each body and answers after one write and one
  * `fdatasync` per event-loop turn. On the server core, with the bare baseline's Node.js options.
  */
 export function startDurableFloorServer(placement: Placement): Promise<ServerHandle> {
@@ -369,7 +369,7 @@ export function startDurableFloorServer(placement: Placement): Promise<ServerHan
 }
 
 /**
- * The JetStream floor (bench/lib/jetstream-floor-server.ts): parses each body and answers once JetStream
+ * The JetStream floor (bench/lib/jetstream-floor.ts): parses each body and answers once JetStream
  * acknowledged it, publishing a turn's events together. On the server core, beside nats-server.
  */
 export function startJetStreamFloorServer(placement: Placement, natsUrl: string): Promise<ServerHandle> {

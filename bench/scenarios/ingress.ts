@@ -2,7 +2,7 @@
 // (a) one 1 KB event per request over many connections, in structured and in binary mode, and (b) batches of 100 events of
 // about 256 bytes, each against a bare node:http server answering 202 (the baseline) and against the
 // broker with its default durable (fsync) embedded store. (a) measures a third server in the same rounds,
-// the durable floor (bench/lib/durable-server.ts): what answering only after `fdatasync` costs at the least.
+// the durable floor (bench/lib/durable-floor.ts): what answering only after `fdatasync` costs at the least.
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/context.js';
 import { alternatingRounds, output } from '../lib/context.js';
 import { BATCH, ID, STRUCTURED, batchEvent, jsonPayload, structuredEvent } from '../lib/events.js';
@@ -190,7 +190,7 @@ async function runIngress(
     const bare = await startBaselineServer(context.placement);
     servers.push(bare);
     const contenders: Contender[] = [{ what: `baseline ${what}`, url: `${bare.url}/`, server: bare.process }];
-    // (a) only: what a durable ingress costs at the least on this machine (bench/lib/durable-server.ts).
+    // (a) only: what a durable ingress costs at the least on this machine (bench/lib/durable-floor.ts).
     if (id === 'a') {
       const durable = await startDurableFloorServer(context.placement);
       servers.push(durable);

@@ -67,7 +67,7 @@ export const jetStream: Scenario = {
       context.log(`  direct @nats-io/jetstream async publish, 1 KB, window ${direct.window}: warm-up 1 s`);
       await direct.run(1_000);
       let broker: BrokerHandle | undefined;
-      // The least a broker must do to answer after the PubAck (bench/lib/jetstream-floor-server.ts).
+      // The least a broker must do to answer after the PubAck (bench/lib/jetstream-floor.ts).
       floorServer = await startJetStreamFloorServer(context.placement, nats.url);
       if (!adapterBuilt) {
         unavailable = 'the JetStream adapter (src/store/jetstream) is not built yet';
