@@ -11,11 +11,7 @@
 import { fdatasyncSync, fsyncSync, openSync, writeSync, writevSync } from 'node:fs';
 import type { Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
-
-function answer(res: ServerResponse, status: number): void {
-  res.writeHead(status, { 'content-length': 0 });
-  res.end();
-}
+import { answer, onBody } from './floor-http.js';
 
 /** Bytes of the ring the floor writes round (zero-filled and synced before it serves). */
 export const FLOOR_RING_BYTES = 64 * 1024 * 1024;
@@ -49,10 +45,7 @@ export function createDurableFloor(file: string, ringBytes = FLOOR_RING_BYTES): 
   };
 
   return createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    onBody(req, (body) => {
       try {
         JSON.parse(body.toString('utf8'));
       } catch {

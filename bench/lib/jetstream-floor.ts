@@ -8,6 +8,7 @@
 // how much of (e)'s target a broker can reach on the machine.
 import type { Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
+import { answer, onBody } from './floor-http.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connect, createInbox, headers } from '@nats-io/transport-node';
@@ -17,11 +18,6 @@ export interface JetStreamFloor {
   /** The stream it publishes to, named by the time it was made. */
   readonly stream: string;
   readonly connection: NatsConnection;
-}
-
-function answer(res: ServerResponse, status: number): void {
-  res.writeHead(status, { 'content-length': 0 });
-  res.end();
 }
 
 /** Connects to `natsUrl`, makes the floor's stream, and returns its (not yet listening) server. */
@@ -64,10 +60,7 @@ export async function createJetStreamFloor(natsUrl: string): Promise<JetStreamFl
   };
 
   const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    onBody(req, (body) => {
       let id: unknown;
       try {
         id = (JSON.parse(body.toString('utf8')) as { id?: unknown }).id;

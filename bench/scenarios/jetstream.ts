@@ -121,16 +121,14 @@ export const jetStream: Scenario = {
         };
         for (let round = 0; round < split.rounds; round++) {
           // Direct, floor, Herald in even rounds; Herald, floor, direct in odd ones.
+          const even = round % 2 === 0;
           let herald: Round['herald'];
-          if (round % 2 === 1) herald = await measureHerald?.();
-          const directRun = round % 2 === 0 ? await measureDirect() : undefined;
+          if (!even) herald = await measureHerald?.();
+          const directFirst = even ? await measureDirect() : undefined;
           const floor = await measureFloor();
-          if (round % 2 === 0) herald = await measureHerald?.();
-          rounds.push({
-            direct: directRun ?? (await measureDirect()),
-            floor,
-            ...(herald === undefined ? {} : { herald }),
-          });
+          if (even) herald = await measureHerald?.();
+          const directRun = directFirst ?? (await measureDirect());
+          rounds.push({ direct: directRun, floor, ...(herald === undefined ? {} : { herald }) });
         }
       } finally {
         if (broker !== undefined) profile = await broker.stop();
