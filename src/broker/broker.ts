@@ -1,51 +1,41 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
-import type { Server as TlsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAccessControl } from '../auth/index.js';
 import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
-import { clientKeyOf, ownerScopeOf, Router, sendJson, sendProblem, ServerGuards } from '../http/index.js';
+import { clientKeyOf, ownerScopeOf, Router, sendJson, sendProblem } from '../http/index.js';
+import type { ServerGuards } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
-import type { EventFilterCompiler } from '../log-api/index.js';
 import { StreamAdmission } from '../limits/index.js';
 import { BrokerMetrics, versionInfo } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
-import { EmbeddedEventStore } from '../store/embedded/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
+import { createSqlFilterCompiler } from '../filters/index.js';
 import {
-  compileBoundedSql,
-  compileFilterParam,
-  createSqlFilterCompiler,
-  dataParseCount,
-} from '../filters/index.js';
-import {
+  parseDeliveryDefaults,
   registerSeedRoutes,
   registerSubscriptionApi,
-  StoreSubscriptionRegistry,
   SubscriptionService,
 } from '../subscriptions/index.js';
-import { parseDeliveryDefaults } from '../subscriptions/index.js';
-import type { DeliverySpec, SubscriptionRegistry, SubscriptionStatus } from '../subscriptions/index.js';
+import type { DeliverySpec } from '../subscriptions/index.js';
 import type { SinkGuard } from '../sink-guard/index.js';
 import { openApiDocument } from './openapi.js';
 import { EventTypeRegistry, registerEventTypeApi } from '../eventtypes/index.js';
 import type { EventTypeBackend } from '../eventtypes/index.js';
 import { openEventTypeBackend } from './event-types.js';
-import {
-  createSinkGuard,
-  definitionSecrets,
-  sinkDeliveryOptions,
-  sinkSubscriptionOptions,
-} from './sink-wiring.js';
+import { watchEventPolicies } from './event-policies.js';
+import { createSinkGuard, sinkDeliveryOptions, sinkSubscriptionOptions } from './sink-wiring.js';
 import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
 import { BrokerStats } from './stats.js';
+import { openListener, warnIfUnauthenticated } from './listeners.js';
+import { createLogFilter } from './log-filter.js';
+import { metricsRoute } from './metrics-route.js';
+import { openRegistry, openStore } from './open-store.js';
+import type { StartableRegistry } from './open-store.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
@@ -65,76 +55,6 @@ export interface BrokerOptions {
   readonly tokenReviewer?: TokenReviewer;
 }
 
-type StartableRegistry = SubscriptionRegistry & {
-  start?(): Promise<void>;
-  stop?(): void;
-  startStatusReports?(statusOf: (id: string) => SubscriptionStatus | undefined): void;
-  /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
-  readSecret?: (name: string) => Promise<Record<string, string>>;
-};
-
-/** The subscription registry: the store itself, or Subscription resources with `--kubernetes`. */
-async function openRegistry(
-  config: BrokerConfig,
-  store: EventStore,
-  logger: Logger,
-  deliveryDefaults: DeliverySpec,
-): Promise<StartableRegistry> {
-  if (!config.kubernetes) return new StoreSubscriptionRegistry(store, definitionSecrets(config));
-  // Loaded on demand: the Kubernetes client is large and a standalone broker never needs it.
-  const { KubernetesSubscriptionRegistry, loadKubeConfig, resolveNamespace, secretReader } =
-    await import('../kubernetes/index.js');
-  const kubeConfig = loadKubeConfig();
-  const namespace = resolveNamespace(kubeConfig, config.namespace);
-  const registry: StartableRegistry = new KubernetesSubscriptionRegistry({
-    config: kubeConfig,
-    namespace,
-    broker: config.brokerName,
-    logger,
-    deliveryDefaults,
-  });
-  registry.readSecret = secretReader(kubeConfig, namespace);
-  return registry;
-}
-
-/**
- * The JetStream and Kafka adapters are loaded only when selected: their clients take about as long to
- * load as the rest of the broker together (start-up time and memory of every embedded broker).
- */
-async function openStore(config: BrokerConfig, logger: Logger): Promise<EventStore> {
-  if (config.store === 'jetstream') {
-    const { createJetStreamStore, natsSecurityFromConfig } = await import('../store/jetstream/index.js');
-    // Connects in the background: the broker starts while NATS is away, not ready until it answers.
-    return createJetStreamStore({
-      servers: config.natsUrl ?? '',
-      security: natsSecurityFromConfig(config),
-      brokerName: config.brokerName,
-      dedupeWindowMs: config.dedupeWindowMs,
-      retention: config.retention,
-      replicas: config.streamReplicas,
-      logger: logger.child({ store: 'jetstream' }),
-    });
-  }
-  if (config.store === 'kafka') {
-    const { openKafkaStore } = await import('../store/kafka/index.js');
-    return openKafkaStore(config, logger.child({ store: 'kafka' }));
-  }
-  if (config.store !== 'embedded') {
-    throw new HeraldError(
-      'HERALD_INVALID_CONFIG',
-      `store '${config.store}' is not available in this build yet`,
-    );
-  }
-  return new EmbeddedEventStore({
-    dataDir: config.dataDir,
-    brokerName: config.brokerName,
-    durability: config.durability,
-    writer: config.storeWriter,
-    dedupeWindowMs: config.dedupeWindowMs,
-    retention: config.retention,
-  });
-}
-
 /**
  * One broker process: ingress, event log, log read API and operations endpoints, on one port or on a
  * data port plus an admin port.
@@ -145,7 +65,6 @@ export class Broker {
   private readonly ingress: Ingress;
   /** Seen and declared event types (`GET /eventtypes`); an ingress hook. */
   readonly eventTypes: EventTypeRegistry | undefined;
-  private reportedDataParses = 0;
   readonly dispatcher: Dispatcher;
   readonly subscriptions: SubscriptionService;
   private readonly registry: StartableRegistry;
@@ -154,7 +73,6 @@ export class Broker {
   /** The authorization rules in force (the policy file's, and EventPolicy resources in Kubernetes mode). */
   readonly policy: PolicySet;
   private stopPolicyWatch: (() => void) | undefined;
-  private reportedEvaluations = 0;
   private readonly dataRouter = new Router();
   private readonly adminRouter: Router;
   private readonly servers: Server[] = [];
@@ -273,7 +191,10 @@ export class Broker {
       throw error;
     }
     broker.eventTypes?.start();
-    if (options.config.kubernetes) await broker.watchEventPolicies();
+    // Kubernetes mode: EventPolicy resources of the namespace become authorization rules, live.
+    if (options.config.kubernetes) {
+      broker.stopPolicyWatch = await watchEventPolicies(options.config, options.logger, broker.policy);
+    }
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();
@@ -294,27 +215,6 @@ export class Broker {
       });
     }
     return broker;
-  }
-
-  /** Kubernetes mode: EventPolicy resources of the namespace become authorization rules, live. */
-  private async watchEventPolicies(): Promise<void> {
-    const { config, logger } = this.options;
-    const { EventPolicyWatcher, loadKubeConfig, resolveNamespace } = await import('../kubernetes/index.js');
-    const kubeConfig = loadKubeConfig();
-    const watcher = new EventPolicyWatcher({
-      config: kubeConfig,
-      namespace: resolveNamespace(kubeConfig, config.namespace),
-      broker: config.brokerName,
-      logger: logger.child({ component: 'eventpolicies' }),
-      policy: this.policy,
-    });
-    this.stopPolicyWatch = () => watcher.stop();
-    try {
-      await watcher.start();
-    } catch (error) {
-      // E.g. an install without the EventPolicy CRD or the permission to read it: say so, keep serving.
-      logger.error({ err: error }, 'EventPolicy resources cannot be read; only --policy applies');
-    }
   }
 
   private async startDelivery(): Promise<void> {
@@ -362,7 +262,7 @@ export class Broker {
     const streams = new StreamAdmission(limits.maxStreams, limits.maxStreamsPerClient, onLimit);
     registerLogApi(admin, {
       store: this.store,
-      compileFilter: this.logFilter,
+      compileFilter: createLogFilter(limits.filter, this.metrics),
       shutdown: this.shutdownController.signal,
       bounds: { maxWork: limits.logReadMaxWork, maxTimeMs: limits.logReadMaxTimeMs },
       onBounded: onLimit,
@@ -399,37 +299,14 @@ export class Broker {
         ...(ready ? {} : this.notReadyReason()),
       });
     });
-    admin.on('GET', '/metrics', async (_req, res) => {
-      // Scraped while the store is away too, so alerts see herald_store_ready 0 rather than a failed scrape.
-      const ready = this.store.isReady();
-      this.metrics.storeReady.set(ready ? 1 : 0);
-      this.metrics.storeNotReady.reset();
-      const reason = ready ? undefined : this.store.notReadyReason?.();
-      if (reason !== undefined) this.metrics.storeNotReady.set({ cause: reason.cause }, 1);
-      this.metrics.observeSubscriptions(this.localStatuses());
-      const stats = ready ? await this.store.stats().catch(() => undefined) : undefined;
-      if (stats !== undefined) {
-        this.metrics.logEvents.set(stats.events);
-        this.metrics.logBytes.set(stats.bytes);
-        this.metrics.logLastSequence.set(stats.last);
-      }
-      const evaluations = this.dispatcher.filterEvaluations;
-      this.metrics.filterEvaluations.inc(evaluations - this.reportedEvaluations);
-      this.reportedEvaluations = evaluations;
-      const dataParses = dataParseCount();
-      this.metrics.filterDataParses.inc(dataParses - this.reportedDataParses);
-      this.reportedDataParses = dataParses;
-      const text = await this.metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-      res.end(text);
-    });
+    const { metrics, store, dispatcher, subscriptions } = this;
+    admin.on('GET', '/metrics', metricsRoute({ metrics, store, dispatcher, subscriptions }));
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
     admin.on('GET', '/version', (_req, res) =>
       sendJson(res, 200, { ...versionInfo(), store: this.store.kind }),
     );
     // The dashboard (architecture §9): its static files and its JSON view of throughput. Ingress stays
     // on the data port only, also for the dashboard's publish form.
-    const { metrics, store, dispatcher } = this;
     const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
     stats.start();
     this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
@@ -450,35 +327,6 @@ export class Broker {
     }
     return { cause: 'starting', detail: 'the subscription registry is loading; delivery starts next' };
   }
-
-  /** Statuses of the subscriptions this process delivers, for the per-subscription metrics. */
-  private *localStatuses(): Iterable<[string, SubscriptionStatus]> {
-    for (const { id } of this.subscriptions.list()) {
-      const status = this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined;
-      if (status !== undefined) yield [id, status];
-    }
-  }
-
-  /** `filter=` on the log read API: a CESQL expression with the subscriptions' bounds. */
-  private readonly logFilter: EventFilterCompiler = (expression) => {
-    const trimmed = expression.trimStart();
-    if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-      // A JSON filter in the subscriptions' dialects (incl. `data`); its CESQL parts use the defaults.
-      const matches = compileFilterParam(expression);
-      return { matches, lastCost: () => 0 };
-    }
-    const compiled = compileBoundedSql(expression, '?filter', this.options.config.limits.filter, (limit) =>
-      this.metrics.limitRejections.inc({ limit }),
-    );
-    return {
-      matches: (event) => {
-        if (compiled.matches(event.attributes)) return true;
-        if (compiled.exceededBudget()) this.metrics.filterBudgetExceeded.inc({ where: 'log-read' });
-        return false;
-      },
-      lastCost: () => compiled.lastCost(),
-    };
-  };
 
   private async handle(
     router: Router,
@@ -539,37 +387,11 @@ export class Broker {
 
   private async listen(): Promise<void> {
     const { config, logger } = this.options;
-    const bind = async (router: Router, port: number): Promise<Server> => {
-      const { limits } = config;
-      // Deliberate transport bounds (each a flag): a slow or idle client holds a connection only so long.
-      const transport = {
-        keepAliveTimeout: limits.keepAliveTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
-        // Checks the two timeouts above this often (Node's default is 30 s, too coarse for them).
-        connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-      };
-      const onRequest = (req: IncomingMessage, res: ServerResponse) =>
+    const listening = { config, logger, metrics: this.metrics };
+    const bind = async (router: Router, port: number): Promise<void> => {
+      const handlerFor = (guards: ServerGuards) => (req: IncomingMessage, res: ServerResponse) =>
         void this.handle(router, req, res, guards);
-      const server: Server =
-        config.tls === undefined
-          ? createServer(transport, onRequest)
-          : this.tlsServer(config.tls, onRequest, transport);
-      // Connection caps, and Node's own early answers (431, 400, 408) as coded problems.
-      const guards = new ServerGuards(server, {
-        maxConnections: limits.maxConnections,
-        maxConnectionsPerClient: limits.maxConnectionsPerClient,
-        onRefused: (limit) => this.metrics.limitRejections.inc({ limit }),
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, config.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      this.servers.push(server);
-      return server;
+      this.servers.push(await openListener(port, handlerFor, listening));
     };
     await bind(this.dataRouter, config.port);
     if (config.adminPort !== undefined) await bind(this.adminRouter, config.adminPort);
@@ -588,46 +410,7 @@ export class Broker {
       },
       'herald broker listening',
     );
-    if (config.auth.methods.length === 0 && !isLoopback(config.host)) {
-      logger.warn(
-        { host: config.host },
-        `--auth none on ${config.host}: anyone who can reach this port can publish, read every event, and ` +
-          'create, change or delete any subscription. Set --auth (and --policy) unless a mesh or network ' +
-          'policy in front does this (see docs/security.md)',
-      );
-    }
-  }
-
-  /** An HTTPS server whose certificate and key are re-read when either file changes (cert-manager rotation). */
-  private tlsServer(
-    tls: { readonly cert: string; readonly key: string },
-    onRequest: (req: IncomingMessage, res: ServerResponse) => void,
-    transport: ServerOptions,
-  ): TlsServer {
-    const read = () => ({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) });
-    let material;
-    try {
-      material = read();
-    } catch (error) {
-      throw new HeraldError('HERALD_INVALID_CONFIG', `--tls-cert/--tls-key: ${(error as Error).message}`);
-    }
-    const server = createTlsServer({ ...material, ...transport }, onRequest);
-    const reload = () => {
-      try {
-        server.setSecureContext(read());
-        this.options.logger.info({ cert: tls.cert }, 'tls certificate reloaded');
-      } catch (error) {
-        // A half-written pair (cert renewed, key not yet) fails here; the next change completes it.
-        this.options.logger.warn({ err: error }, 'tls certificate not reloaded; keeping the previous one');
-      }
-    };
-    for (const file of [tls.cert, tls.key]) {
-      watchFile(file, { interval: 500, persistent: false }, reload);
-    }
-    server.once('close', () => {
-      for (const file of [tls.cert, tls.key]) unwatchFile(file, reload);
-    });
-    return server;
+    warnIfUnauthenticated(config, logger);
   }
 
   /** Graceful stop: refuse new requests, finish in-flight ones, end streams, close the store. */
@@ -663,8 +446,4 @@ export class Broker {
     await this.store.close();
     logger.info('herald broker stopped');
   }
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
