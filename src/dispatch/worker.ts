@@ -1,14 +1,16 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { TokenBucket } from '../limits/index.js';
-import { traceIdOf, tracing } from '../observability/index.js';
+import { tracing } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import { authorizationFor, credentialFromSecret } from '../sink-credentials/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
 import { attemptError } from './attempt-error.js';
+import { DeadLetters } from './dead-lettering.js';
 import { validateSink } from './handshake.js';
+import { Lane } from './lane.js';
 import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
 import type { SinkClient } from './sink-client.js';
 import { buildDelivery } from './sink-client.js';
@@ -32,64 +34,6 @@ export interface WorkerHost {
   readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
 }
 
-/** Already aborted: the signal of a lane abandoned before it ever needed one. */
-const ABANDONED = AbortSignal.abort();
-
-/**
- * Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored.
- * Its map, set and abort controller are made on first use: a broker may hold thousands of subscriptions
- * that deliver nothing for long stretches, and each would otherwise carry them (bench (h)).
- */
-class Lane {
-  readonly queue: StoredEvent[] = [];
-  active = 0;
-  firstQueuedAt = 0;
-  /** True while a reader fills this lane's queue from the store. */
-  reading = false;
-  /** Sequence → partition key of every event in flight. */
-  private inFlight: Map<number, string | undefined> | undefined;
-  private busyKeys: Set<string> | undefined;
-  private controller: AbortController | undefined;
-  private abandoned = false;
-
-  /** Aborted when the lane is abandoned (a seek or a stop): its retries give up. */
-  get signal(): AbortSignal {
-    if (this.abandoned) return ABANDONED;
-    return (this.controller ??= new AbortController()).signal;
-  }
-
-  abandon(): void {
-    this.abandoned = true;
-    this.controller?.abort();
-  }
-
-  /** Marks an event in flight; with `busy`, its partition key too (ordering by partition key). */
-  start(sequence: number, key: string | undefined, busy: boolean): void {
-    (this.inFlight ??= new Map()).set(sequence, key);
-    if (busy && key !== undefined) (this.busyKeys ??= new Set()).add(key);
-  }
-
-  /** The event left flight (delivered, dead-lettered or failed for good). */
-  finish(sequence: number): void {
-    if (this.inFlight === undefined) return;
-    const key = this.inFlight.get(sequence);
-    this.inFlight.delete(sequence);
-    if (key !== undefined) this.busyKeys?.delete(key);
-  }
-
-  isBusy(key: string): boolean {
-    return this.busyKeys?.has(key) === true;
-  }
-
-  /** The lowest sequence in flight, or `below` when none is lower. */
-  lowestInFlight(below: number): number {
-    let lowest = below;
-    if (this.inFlight !== undefined)
-      for (const sequence of this.inFlight.keys()) if (sequence < lowest) lowest = sequence;
-    return lowest;
-  }
-}
-
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
 
 /** Caught-up workers get events from the shared tail; above this many queued events a worker reads on its own. */
@@ -98,7 +42,6 @@ const LOW_WATER = 512;
 const PAGE = 256;
 /** As the dispatcher's: catching up filters for about this long, then yields. */
 const DISPATCH_SLICE_MS = 10;
-const utf8 = new TextEncoder();
 
 function partitionKey(event: StoredEvent): string | undefined {
   const key = event.event.attributes['partitionkey'];
@@ -123,7 +66,7 @@ export class SubscriptionWorker {
   private lastDeliveredAt: number | undefined;
   private lastError: LastError | undefined;
   private consecutiveFailures = 0;
-  private deadLettered = 0;
+  private readonly deadLetters: DeadLetters;
   private settled: (() => void) | undefined;
   /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
   private validation: 'validating' | 'valid';
@@ -142,6 +85,7 @@ export class SubscriptionWorker {
     private readonly host: WorkerHost,
   ) {
     this.paused = compiled.definition.paused;
+    this.deadLetters = new DeadLetters(compiled, host);
     this.setRate(compiled.plan.rateLimit);
     this.validation = host.handshakeOrigin === undefined ? 'valid' : 'validating';
     this.fixedHeaders = {};
@@ -224,7 +168,7 @@ export class SubscriptionWorker {
     if (stored === undefined) await this.host.store.commitCursor(this.id, cursor);
     this.readPos = cursor;
     this.committed = cursor;
-    this.deadLettered = await this.host.store.countDeadLetters(this.id);
+    this.deadLetters.count = await this.host.store.countDeadLetters(this.id);
     if (this.validation === 'validating') void this.validate();
     void this.fill();
   }
@@ -449,73 +393,8 @@ export class SubscriptionWorker {
       }
       if (signal.aborted) return 'aborted';
     }
-    await this.deadLetter(events, error, attempt);
+    await this.deadLetters.add(events, error, attempt);
     return 'deadlettered';
-  }
-
-  private async deadLetter(
-    events: readonly StoredEvent[],
-    error: AttemptError,
-    attempts: number,
-  ): Promise<void> {
-    const { store, metrics, logger } = this.host;
-    const deadLetterSink = this.compiled.plan.deadLetterSink;
-    for (const stored of events) {
-      await store.addDeadLetter({
-        subscription: this.id,
-        sequence: stored.sequence,
-        event: stored.event,
-        trace: stored.trace,
-        error,
-        attempts,
-        deadLetteredAt: Date.now(),
-      });
-      this.deadLettered++;
-      metrics.deliveries.inc({ outcome: 'deadlettered' });
-      if (deadLetterSink !== undefined)
-        await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message);
-    }
-    const traceId = traceIdOf(events[0]?.trace);
-    logger.warn(
-      { subscription: this.id, sequences: events.map((e) => e.sequence), error, trace_id: traceId },
-      'dead-lettered',
-    );
-  }
-
-  /** Best effort: the dead-letter store already holds the event, so a failing dead-letter sink loses nothing. */
-  private async sendToDeadLetterSink(
-    url: string,
-    stored: StoredEvent,
-    code: string,
-    detail: string,
-  ): Promise<void> {
-    const event: CloudEvent = {
-      ...stored.event,
-      attributes: {
-        ...stored.event.attributes,
-        heralderrorcode: code,
-        heralderrordata: Buffer.from(utf8.encode(detail)).toString('base64'),
-        heralderrordest: this.compiled.definition.sink,
-      },
-    };
-    const { headers, body } = buildDelivery([{ ...stored, event }], 'binary', {});
-    headers['herald-subscription'] = this.id;
-    headers['herald-sequence'] = String(stored.sequence);
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      const response = await this.host.client.send({
-        url,
-        method: 'POST',
-        headers,
-        body,
-        timeoutMs: this.compiled.plan.timeoutMs,
-      });
-      if (classifyStatus(response.status) === 'delivered') return;
-      if (attempt < 3) await sleep(200 * attempt);
-    }
-    this.host.logger.error(
-      { subscription: this.id, sequence: stored.sequence, deadLetterSink: url },
-      'dead-letter sink failed',
-    );
   }
 
   /** Re-delivers dead letters with the subscription's policy; a delivered one leaves the dead-letter store. */
@@ -529,20 +408,10 @@ export class SubscriptionWorker {
     const lane = this.lane;
     for (const letter of letters) {
       if (this.stopped) return;
-      const stored: StoredEvent = {
-        sequence: letter.sequence,
-        storedAt: letter.deadLetteredAt,
-        event: letter.event,
-        trace: letter.trace,
-      };
-      await this.host.store.deleteDeadLetters(this.id, [letter.id]);
-      this.deadLettered = Math.max(0, this.deadLettered - 1);
+      const stored = await this.deadLetters.take(letter);
       const outcome = await this.deliverWithRetries([stored], lane.signal);
-      if (outcome === 'aborted') {
-        // Put it back: an interrupted redrive must not lose the dead letter.
-        await this.host.store.addDeadLetter({ ...letter });
-        this.deadLettered++;
-      }
+      // Put it back: an interrupted redrive must not lose the dead letter.
+      if (outcome === 'aborted') await this.deadLetters.restore(letter);
     }
   }
 
@@ -581,7 +450,7 @@ export class SubscriptionWorker {
       lastDeliveredAt:
         this.lastDeliveredAt === undefined ? null : new Date(this.lastDeliveredAt).toISOString(),
       lastError: this.lastError ?? null,
-      deadLettered: this.deadLettered,
+      deadLettered: this.deadLetters.count,
     };
   }
 

@@ -1,0 +1,59 @@
+import type { StoredEvent } from '../store/index.js';
+
+/** Already aborted: the signal of a lane abandoned before it ever needed one. */
+const ABANDONED = AbortSignal.abort();
+
+/**
+ * Per-generation delivery state; a seek starts a new lane so late completions of the old one are ignored.
+ * Its map, set and abort controller are made on first use: a broker may hold thousands of subscriptions
+ * that deliver nothing for long stretches, and each would otherwise carry them (bench (h)).
+ */
+export class Lane {
+  readonly queue: StoredEvent[] = [];
+  active = 0;
+  firstQueuedAt = 0;
+  /** True while a reader fills this lane's queue from the store. */
+  reading = false;
+  /** Sequence → partition key of every event in flight. */
+  private inFlight: Map<number, string | undefined> | undefined;
+  private busyKeys: Set<string> | undefined;
+  private controller: AbortController | undefined;
+  private abandoned = false;
+
+  /** Aborted when the lane is abandoned (a seek or a stop): its retries give up. */
+  get signal(): AbortSignal {
+    if (this.abandoned) return ABANDONED;
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abandon(): void {
+    this.abandoned = true;
+    this.controller?.abort();
+  }
+
+  /** Marks an event in flight; with `busy`, its partition key too (ordering by partition key). */
+  start(sequence: number, key: string | undefined, busy: boolean): void {
+    (this.inFlight ??= new Map()).set(sequence, key);
+    if (busy && key !== undefined) (this.busyKeys ??= new Set()).add(key);
+  }
+
+  /** The event left flight (delivered, dead-lettered or failed for good). */
+  finish(sequence: number): void {
+    if (this.inFlight === undefined) return;
+    const key = this.inFlight.get(sequence);
+    this.inFlight.delete(sequence);
+    if (key !== undefined) this.busyKeys?.delete(key);
+  }
+
+  isBusy(key: string): boolean {
+    return this.busyKeys?.has(key) === true;
+  }
+
+  /** The lowest sequence in flight, or `below` when none is lower. */
+  lowestInFlight(below: number): number {
+    let lowest = below;
+    if (this.inFlight !== undefined)
+      for (const sequence of this.inFlight.keys()) if (sequence < lowest) lowest = sequence;
+    return lowest;
+  }
+}
