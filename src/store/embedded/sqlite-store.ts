@@ -1,7 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { attributesJsonOf } from '../../cloudevents/index.js';
 import { HeraldError } from '../../errors/index.js';
 import type {
@@ -11,7 +9,6 @@ import type {
   EventStore,
   LogStats,
   NewDeadLetter,
-  RetentionPolicy,
   StoredEvent,
   SubscriptionRecord,
 } from '../types.js';
@@ -21,57 +18,26 @@ import { AppendWaiters } from '../waiters.js';
 import { inlineWriter, threadWriter } from './event-writer.js';
 import type { EventWriter } from './event-writer.js';
 import { BlockEncoder } from './block-codec.js';
-import { EventBlocks, INSERT_BLOCK, migrateLegacyEvents } from './event-blocks.js';
-import { SegmentLog } from './segment-log.js';
-import type { PlacedGroup } from './segment-log.js';
-import { EmbeddedCursors } from './cursors.js';
+import type { EventBlocks } from './event-blocks.js';
+import type { PlacedGroup, SegmentLog } from './segment-log.js';
+import type { EmbeddedCursors } from './cursors.js';
 import { startCheckpointer } from './checkpointer.js';
 import type { Checkpointer } from './checkpointer.js';
-import { EmbeddedDeadLetters } from './dead-letters.js';
-import { EmbeddedSubscriptions } from './subscriptions.js';
+import type { EmbeddedDeadLetters } from './dead-letters.js';
+import type { EmbeddedSubscriptions } from './subscriptions.js';
 import { LogCounts } from './log-counts.js';
-import { retentionCutoff } from './retention.js';
+import { LogMaintenance } from './maintenance.js';
+import { openDatabase, rebuildDedupeWindow } from './open-database.js';
 import { RecentEvents, retainable } from './recent-events.js';
+import type { EmbeddedStoreOptions } from './store-options.js';
 
-export type Durability = 'fsync' | 'buffered';
-
-export interface EmbeddedStoreOptions {
-  /** Directory of the database file; created when missing. */
-  readonly dataDir: string;
-  readonly brokerName?: string;
-  /** `fsync`: every commit reaches the disk before `append` resolves. `buffered`: survives a crash of the process, not of the machine. */
-  readonly durability?: Durability;
-  readonly dedupeWindowMs?: number;
-  readonly retention?: Partial<RetentionPolicy>;
-  /** How often retention and dedupe pruning run. */
-  readonly maintenanceIntervalMs?: number;
-  /** How long a write waits for a lock held by another connection before the store reports unavailable. */
-  readonly busyTimeoutMs?: number;
-  readonly now?: () => number;
-  /**
-   * `inline` (default): commits run on the event loop. `thread`: a worker thread commits while the event
-   * loop goes on parsing requests, so one broker process uses two cores. `auto`: with more than one core,
-   * groups holding a batch (a request of at least `THREAD_GROUP_EVENTS` events) commit on the thread and
-   * the others inline; with one core, inline.
-   */
-  readonly writer?: 'inline' | 'thread' | 'auto';
-  /** Cores the process may use, for `auto` (default: `os.availableParallelism()`). */
-  readonly cores?: number;
-  /** Where the compiled writer thread is (tests that run TypeScript sources point at the build). */
-  readonly writerScript?: URL;
-  /** Where the compiled checkpoint thread is (the same). */
-  readonly checkpointScript?: URL;
-}
+export type { Durability, EmbeddedStoreOptions } from './store-options.js';
 
 interface PendingAppend {
   readonly inputs: readonly AppendInput[];
   readonly resolve: (outcomes: AppendOutcome[]) => void;
   readonly reject: (error: unknown) => void;
 }
-
-/** The store's own table; each other table belongs to its module (`event-blocks.ts`, `cursors.ts`, …). */
-const META_SCHEMA =
-  'CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID';
 
 /**
  * How many more turns of the event loop a group commit waits while each turn brings more appends.
@@ -115,13 +81,6 @@ const GROUP_FULL_REQUESTS = 64;
  */
 const THREAD_GROUP_EVENTS = 64;
 
-/**
- * Dedupe keys forgotten per turn of the event loop. Maintenance runs every 5 s, and at 130,000 events/s
- * forgetting five seconds of keys at once took 90-130 ms (a cache miss or two per key); slices of this
- * many take ~2-3 ms each (bench/PROFILE.md, sixth round).
- */
-const PRUNE_SLICE_KEYS = 16_384;
-
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return (
@@ -150,7 +109,6 @@ export class EmbeddedEventStore implements EventStore {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly now: () => number;
-  private readonly dedupeWindowMs: number;
   /** Accepted (source, id) pairs within the window; rebuilt from the blocks' hashes on open. */
   private readonly dedupe: DedupeIndex;
   /** The dedupe hashes of the request being prepared (grown as needed, reused). */
@@ -159,7 +117,6 @@ export class EmbeddedEventStore implements EventStore {
   private requestTags = new Int32Array(256);
   /** The events of the group being prepared, in sequence order from `committedSequence + 1`. */
   private preparing: StoredEvent[] = [];
-  private readonly retention: RetentionPolicy;
   private readonly waiters = new AppendWaiters();
   private pending: PendingAppend[] = [];
   /** Some request in `pending` carries a batch of `THREAD_GROUP_EVENTS` events or more. */
@@ -168,8 +125,6 @@ export class EmbeddedEventStore implements EventStore {
   /** `pending.length` when the scheduled flush last looked, and how many turns the group has waited. */
   private pendingSeen = 0;
   private groupWaits = 0;
-  /** A slice of the dedupe prune is scheduled for the next turn. */
-  private pruning = false;
   /** The group being written, if any: at most one at a time, so a failed group can be undone. */
   private flushing: Promise<void> | undefined;
   /** Commits on the event loop; none with `--store-writer thread`. */
@@ -196,48 +151,25 @@ export class EmbeddedEventStore implements EventStore {
   commits = 0;
   /** Of `commits`, those made on the writer thread. */
   threadCommits = 0;
+  /** Retention, dedupe pruning and saving the counts (`maintenance.ts`). */
+  private readonly maintenance: LogMaintenance;
   private readonly maintenanceTimer: NodeJS.Timeout | undefined;
   /** Checkpoints the WAL on a thread of its own (`checkpointer.ts`). */
   private readonly checkpointer: Checkpointer;
-  private readonly statements;
 
   constructor(options: EmbeddedStoreOptions) {
-    mkdirSync(options.dataDir, { recursive: true });
-    this.file = path.join(options.dataDir, `${options.brokerName ?? 'default'}.db`);
     this.now = options.now ?? Date.now;
-    this.dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
-    this.retention = {
+    const dedupeWindowMs = options.dedupeWindowMs ?? 120_000;
+    const retention = {
       maxAgeMs: options.retention?.maxAgeMs ?? 0,
       maxEvents: options.retention?.maxEvents ?? 0,
       maxBytes: options.retention?.maxBytes ?? 0,
     };
-    this.db = new Database(this.file);
-    this.db.pragma('journal_mode = WAL');
-    const durable = (options.durability ?? 'fsync') === 'fsync';
-    this.db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
-    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
-    this.db.exec(META_SCHEMA);
-    const db = this.db;
-    db.exec('DROP TABLE IF EXISTS dedupe');
-    this.log = new SegmentLog({
-      dir: path.join(options.dataDir, `${options.brokerName ?? 'default'}.segments`),
-      sync: durable,
-    });
-    this.blocks = new EventBlocks(db, this.log, durable);
-    this.deadLetters = new EmbeddedDeadLetters(db);
-    this.cursors = new EmbeddedCursors(db, this.file, durable);
-    this.subscriptions = new EmbeddedSubscriptions(db);
-    // A database written before blocks (one `events` row per event) is moved into blocks once.
-    const insertBlock = db.prepare(INSERT_BLOCK);
-    migrateLegacyEvents(db, (block) => insertBlock.run(...block));
-    this.statements = {
-      setLast: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sequence', ?)"),
-    };
-    const meta = db
-      .prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'last_sequence'")
-      .get();
-    this.blocks.recover(() => Math.max(meta?.value ?? 0, this.blocks.last() ?? 0));
-    this.lastSequence = Math.max(meta?.value ?? 0, this.blocks.last() ?? 0);
+    const opened = openDatabase(options);
+    const { db, durable } = opened;
+    ({ file: this.file, db: this.db, log: this.log, blocks: this.blocks } = opened);
+    ({ deadLetters: this.deadLetters, cursors: this.cursors, subscriptions: this.subscriptions } = opened);
+    this.lastSequence = opened.lastSequence;
     this.committedSequence = this.lastSequence;
     this.recent = new RecentEvents(this.lastSequence + 1);
     const writer = options.writer ?? 'inline';
@@ -253,32 +185,29 @@ export class EmbeddedEventStore implements EventStore {
       : undefined;
     this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(this.log, this.blocks, durable);
     this.counts = new LogCounts(db, this.blocks, this.lastSequence);
-    this.dedupe = new DedupeIndex(this.dedupeWindowMs, (sequence) => this.keyOfSequence(sequence));
-    // Only the blocks inside the window are read, and of them only the dedupe hashes: their first
-    // sequence comes from the stored_at index, then the primary key bounds the scan.
-    const firstInWindow = this.blocks.sequenceAt(this.now() - this.dedupeWindowMs);
-    if (firstInWindow !== undefined) {
-      this.blocks.forEachKey(firstInWindow, (hash, sequence, storedAt) =>
-        this.dedupe.add(hash, sequence, storedAt),
-      );
-    }
+    this.dedupe = new DedupeIndex(dedupeWindowMs, (sequence) => this.keyOfSequence(sequence));
+    rebuildDedupeWindow(this.blocks, this.dedupe, this.now() - dedupeWindowMs);
     this.checkpointer = startCheckpointer(db, {
       file: this.file,
       ...(options.checkpointScript === undefined ? {} : { script: options.checkpointScript }),
+    });
+    this.maintenance = new LogMaintenance({
+      db,
+      blocks: this.blocks,
+      counts: this.counts,
+      recent: this.recent,
+      dedupe: this.dedupe,
+      retention,
+      now: this.now,
+      committedSequence: () => this.committedSequence,
+      settled: () => this.flushing === undefined && this.committedSequence === this.lastSequence,
+      closed: () => this.closed,
     });
     const interval = options.maintenanceIntervalMs ?? 5_000;
     if (interval > 0) {
       this.maintenanceTimer = setInterval(() => this.runMaintenance(), interval);
       this.maintenanceTimer.unref();
     }
-  }
-
-  /** Saves the counts when they moved and nothing is in flight; bounds what the next open counts. */
-  private maybeSaveCounts(): void {
-    if (this.flushing !== undefined || this.committedSequence !== this.lastSequence) return;
-    if (!this.counts.changedSince(this.committedSequence)) return;
-    const first = this.blocks.first() ?? 0;
-    this.db.transaction(() => this.counts.save(this.committedSequence, first))();
   }
 
   isReady(): boolean {
@@ -564,57 +493,9 @@ export class EmbeddedEventStore implements EventStore {
     return () => undefined;
   }
 
-  /** Forgets dedupe keys older than the window, a slice per turn of the event loop. */
-  private pruneDedupe(): void {
-    if (this.pruning || this.closed) return;
-    if (this.dedupe.prune(this.now(), PRUNE_SLICE_KEYS)) return;
-    this.pruning = true;
-    setImmediate(() => {
-      this.pruning = false;
-      this.pruneDedupe();
-    });
-  }
-
   /** Applies retention and forgets dedupe keys older than the window. Safe to call at any time. */
   runMaintenance(): void {
-    if (this.closed) return;
-    const now = this.now();
-    try {
-      this.pruneDedupe();
-      const cutoff = retentionCutoff(this.retention, this.blocks, this.counts, this.committedSequence, now);
-      if (cutoff > 0) this.deleteBefore(cutoff);
-      this.maybeSaveCounts();
-    } catch {
-      // Maintenance is retried on the next tick; a busy database must not crash the broker.
-    }
-  }
-
-  private deleteBefore(cutoff: number): void {
-    const first = this.blocks.first();
-    if (first === undefined || first >= cutoff) return;
-    const eventsBefore = this.counts.events;
-    const bytesBefore = this.counts.bytes;
-    this.blocks.commitWaiting();
-    try {
-      this.db.transaction(() => {
-        this.statements.setLast.run(this.committedSequence);
-        const removed = this.blocks.deleteBefore(cutoff);
-        this.counts.events -= removed.events;
-        this.counts.bytes -= removed.bytes;
-        // Saved with the delete, so a snapshot never counts events that are gone.
-        if (this.flushing === undefined && this.committedSequence === this.lastSequence) {
-          this.counts.save(this.committedSequence, this.blocks.first() ?? 0);
-        } else {
-          this.counts.invalidate();
-        }
-      })();
-    } catch (error) {
-      this.counts.events = eventsBefore;
-      this.counts.bytes = bytesBefore;
-      throw error;
-    }
-    this.blocks.removeUnusedSegments();
-    this.recent.dropBefore(cutoff);
+    this.maintenance.run();
   }
 
   async close(): Promise<void> {
@@ -627,7 +508,7 @@ export class EmbeddedEventStore implements EventStore {
     this.deadLetters.flush();
     try {
       this.blocks.commitWaiting();
-      this.maybeSaveCounts();
+      this.maintenance.saveCounts();
     } catch {
       // The next open counts the log instead.
     }
