@@ -98,22 +98,22 @@ export class DeadLetters {
     );
   }
 
-  /** Takes a dead letter out of the store for a redrive: the event to deliver again. */
-  async take(letter: DeadLetter): Promise<StoredEvent> {
-    const stored: StoredEvent = {
+  /** The event a dead letter holds, to deliver again; the letter stays in the store until `settle`. */
+  eventOf(letter: DeadLetter): StoredEvent {
+    return {
       sequence: letter.sequence,
       storedAt: letter.deadLetteredAt,
       event: letter.event,
       trace: letter.trace,
     };
-    await this.host.store.deleteDeadLetters(this.id, [letter.id]);
-    this.count = Math.max(0, this.count - 1);
-    return stored;
   }
 
-  /** Puts back a dead letter whose redrive was interrupted. */
-  async restore(letter: DeadLetter): Promise<void> {
-    await this.host.store.addDeadLetter({ ...letter });
-    this.count++;
+  /**
+   * Removes a redriven dead letter once its redrive ended: delivered, or dead-lettered again (`add` has
+   * then stored the new attempt first, so a crash between the two leaves the event twice, never zero times).
+   */
+  async settle(letter: DeadLetter): Promise<void> {
+    await this.host.store.deleteDeadLetters(this.id, [letter.id]);
+    this.count = Math.max(0, this.count - 1);
   }
 }

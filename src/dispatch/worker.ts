@@ -67,6 +67,8 @@ export class SubscriptionWorker {
   private lastError: LastError | undefined;
   private consecutiveFailures = 0;
   private readonly deadLetters: DeadLetters;
+  /** Ids of the dead letters a redrive is delivering now. */
+  private readonly redriving = new Set<string>();
   private settled: (() => void) | undefined;
   /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
   private validation: 'validating' | 'valid';
@@ -408,10 +410,16 @@ export class SubscriptionWorker {
     const lane = this.lane;
     for (const letter of letters) {
       if (this.stopped) return;
-      const stored = await this.deadLetters.take(letter);
-      const outcome = await this.deliverWithRetries([stored], lane.signal);
-      // Put it back: an interrupted redrive must not lose the dead letter.
-      if (outcome === 'aborted') await this.deadLetters.restore(letter);
+      // A letter another redrive is delivering now is left to it (no second delivery of the same letter).
+      if (this.redriving.has(letter.id)) continue;
+      this.redriving.add(letter.id);
+      try {
+        // The letter stays in the store while it is delivered: a broker killed mid-redrive still has it.
+        const outcome = await this.deliverWithRetries([this.deadLetters.eventOf(letter)], lane.signal);
+        if (outcome !== 'aborted') await this.deadLetters.settle(letter);
+      } finally {
+        this.redriving.delete(letter.id);
+      }
     }
   }
 

@@ -1,6 +1,8 @@
 // Dead-letter redrive with several letters: by ids (exactly those leave the store), unknown ids (404,
 // nothing changes), all of them (none is left behind), and a redrive interrupted by SIGTERM (after the
-// restart each letter is delivered or still a dead letter: none is lost).
+// restart each letter is delivered or still a dead letter: none is lost), the same with SIGKILL (the
+// letter at the sink when the broker dies is still a dead letter after the restart), and a redrive whose
+// sink still refuses (each letter is a dead letter once more, with the new attempt, not twice).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess, SinkProcess, SinkRecord } from '../harness/processes.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
@@ -138,5 +140,55 @@ describe('dead-letter redrive', () => {
     );
     expect(lost).toEqual([]);
     expect(left.size).toBeGreaterThan(0);
+  });
+
+  it('a redrive killed by SIGKILL loses no letter: the one at the sink is still a dead letter after restart', async () => {
+    const ids = Array.from({ length: LETTERS }, (_, i) => `k${i}`);
+    const subscription = await deadLettered(broker, sink, 'com.example.redrive.kill', ids);
+    await sink.clear();
+    await sink.configure({ status: 200, delayMs: 60_000 });
+    // The previous test's abandoned request may still be held at the sink.
+    const held = await sink.inFlight();
+    await requestJson('POST', `${broker.url}/subscriptions/${subscription}/deadletters/redrive`, {});
+    for (let i = 0; i < 200 && (await sink.inFlight()) === held; i++) await sleep(25);
+    expect(await sink.inFlight()).toBe(held + 1);
+    expect(await broker.stop('SIGKILL')).toBe('SIGKILL');
+
+    await sink.configure({ delayMs: 0 });
+    broker = await startBroker({ dataDir: broker.dataDir });
+    const delivered = new Set(deliveredIds(await sink.received()));
+    const left = (await deadLetters(broker, subscription)).map((l) => l.event.id);
+    const lost = ids.filter((id) => !delivered.has(id) && !left.includes(id));
+    console.log(`redrive killed by SIGKILL: still dead letters ${left.join(',')}; lost ${lost.length}`);
+    expect(lost).toEqual([]);
+    // Nothing was answered before the kill, so every letter is still there, once.
+    expect([...left].sort()).toEqual(ids);
+  });
+
+  it('a redrive the sink refuses again leaves each letter dead-lettered once, with the new attempt', async () => {
+    const ids = Array.from({ length: LETTERS }, (_, i) => `r${i}`);
+    const subscription = await deadLettered(broker, sink, 'com.example.redrive.again', ids);
+    const before = await deadLetters(broker, subscription);
+    await sink.clear();
+    const redrive = await requestJson(
+      'POST',
+      `${broker.url}/subscriptions/${subscription}/deadletters/redrive`,
+      {},
+    );
+    expect(redrive.body).toEqual({ redriving: LETTERS });
+    // Each letter reached the sink again (and was refused) ...
+    for (let i = 0; i < 400 && (await sink.received()).length < LETTERS; i++) await sleep(25);
+    const after = await waitForLetters(
+      broker,
+      subscription,
+      (now) => now.length === LETTERS && now.every((l) => !before.some((b) => b.id === l.id)),
+    );
+    // ... and is a dead letter once more under a new id: none twice, none missing.
+    expect(after.map((l) => l.event.id).sort()).toEqual(ids);
+    const status = await requestJson<{ status: { deadLettered: number } }>(
+      'GET',
+      `${broker.url}/subscriptions/${subscription}`,
+    );
+    expect(status.body.status.deadLettered).toBe(LETTERS);
   });
 });
