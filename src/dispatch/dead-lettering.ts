@@ -82,6 +82,7 @@ export class DeadLetters {
     headers['herald-subscription'] = this.id;
     headers['herald-sequence'] = String(stored.sequence);
     for (let attempt = 1; attempt <= 3; attempt++) {
+      headers['herald-attempt'] = String(attempt);
       const response = await this.host.client.send({
         url,
         method: 'POST',

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SinkGuard } from '../sink-guard/index.js';
 import type { Resolver } from '../sink-guard/index.js';
-import { SinkClient } from './sink-client.js';
+import { DataKind } from '../cloudevents/index.js';
+import type { StoredEvent } from '../store/index.js';
+import { SinkClient, buildDelivery } from './sink-client.js';
 
 /**
  * The connect-time check with an injected resolver (no DNS, no /etc/hosts): a name that resolved to
@@ -100,5 +102,38 @@ describe('SinkClient with the sink guard', () => {
       hanging.closeAllConnections();
       await new Promise<void>((resolve) => hanging.close(() => resolve()));
     }
+  });
+});
+
+/**
+ * `protocolsettings.headers` are added to a delivery, never put in place of its own: a definition stored
+ * before validation refused `ce-*` and `herald-*` names cannot forge an attribute or the metadata.
+ */
+describe('buildDelivery with configured headers', () => {
+  const stored: StoredEvent = {
+    sequence: 7,
+    storedAt: 0,
+    event: {
+      attributes: { specversion: '1.0', id: 'e1', source: '/s', type: 'com.example.real' },
+      data: new TextEncoder().encode('x'),
+      dataKind: DataKind.Text,
+    },
+    trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+  };
+  const configured = {
+    'CE-Type': 'forged',
+    'ce-forgedext': 'yes',
+    'Herald-Batch-Size': '99',
+    traceparent: '00-11111111111111111111111111111111-2222222222222222-01',
+    'X-Team': 'orders',
+  };
+
+  it.each(['binary', 'structured', 'batch'] as const)('%s mode keeps the event its own', (mode) => {
+    const { headers } = buildDelivery([stored], mode, configured);
+    expect(headers['x-team']).toBe('orders');
+    expect(headers['ce-forgedext']).toBeUndefined();
+    expect(headers['herald-batch-size']).toBeUndefined();
+    expect(headers['traceparent']).toBe(stored.trace?.traceparent);
+    expect(headers['ce-type']).toBe(mode === 'binary' ? 'com.example.real' : undefined);
   });
 });

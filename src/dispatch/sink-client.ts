@@ -85,7 +85,14 @@ export function buildDelivery(
     body = first.event.data ?? new Uint8Array(0);
   }
   traceHeaders(first.trace, headers);
-  for (const name in extraHeaders) headers[name.toLowerCase()] = extraHeaders[name] as string;
+  for (const name in extraHeaders) {
+    const lower = name.toLowerCase();
+    // Configured headers are added, never put in place of the delivery's own (content type, trace
+    // context, attributes, Herald's metadata); a `ce-*` one would add an attribute the event lacks.
+    // Validation refuses both prefixes; this keeps definitions stored before it did from forging them.
+    if (Object.hasOwn(headers, lower) || lower.startsWith('ce-') || lower.startsWith('herald-')) continue;
+    headers[lower] = extraHeaders[name] as string;
+  }
   return { headers, body };
 }
 

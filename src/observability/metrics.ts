@@ -49,7 +49,7 @@ export class BrokerMetrics {
   });
   readonly deliveries = new Counter({
     name: 'herald_deliveries_total',
-    help: 'Delivery attempts, by outcome (delivered, retried, deadlettered)',
+    help: 'Events by delivery outcome: delivered, retried (each event of a failed attempt that is retried), deadlettered',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

@@ -72,6 +72,13 @@ const FORBIDDEN_HEADERS = new Set([
   'content-type',
 ]);
 
+/**
+ * Header names a subscription may not configure: `ce-*` carry the event's attributes in binary mode (a
+ * configured `ce-type` would show the sink, and mesh rules routing on it, another type than the one
+ * published) and `herald-*` the delivery metadata.
+ */
+const RESERVED_HEADER_PREFIX = /^(?:ce|herald)-/i;
+
 export const deliverySchema = z.strictObject({
   retry: z.number().int().min(0).max(1000).optional(),
   backoffPolicy: z.enum(['exponential', 'linear']).optional(),
@@ -119,6 +126,10 @@ export const subscriptionRequestSchema = z.strictObject({
             .refine(
               (h) => headerName.test(h) && !FORBIDDEN_HEADERS.has(h.toLowerCase()),
               'is not a header name Herald may set',
+            )
+            .refine(
+              (h) => !RESERVED_HEADER_PREFIX.test(h),
+              "must not start with 'ce-' or 'herald-': those headers are the event's attributes and Herald's delivery metadata",
             ),
           z.string().refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL'),
         )

@@ -88,6 +88,18 @@ describe('subscriptions API', () => {
       '/protocolsettings/headers/Content-Length',
     ],
     [
+      'an event attribute header',
+      { ...valid(), protocolsettings: { headers: { 'CE-Type': 'forged' } } },
+      'HERALD_INVALID_REQUEST',
+      '/protocolsettings/headers/CE-Type',
+    ],
+    [
+      'a delivery metadata header',
+      { ...valid(), protocolsettings: { headers: { 'herald-sequence': '99' } } },
+      'HERALD_INVALID_REQUEST',
+      '/protocolsettings/headers/herald-sequence',
+    ],
+    [
       'header injection',
       { ...valid(), protocolsettings: { headers: { 'x-a': 'b\r\nx-evil: 1' } } },
       'HERALD_INVALID_REQUEST',

@@ -95,6 +95,9 @@ export function describeRetryScenarios(store: string, startBroker: BrokerFactory
       expect(dead[0]!.headers['ce-id']).toBe('p1');
       expect(dead[0]!.headers['ce-heralderrorcode']).toBe('HERALD_SINK_REJECTED');
       expect(dead[0]!.headers['ce-heralderrordest']).toBe(`${sink.url}/strict`);
+      // The delivery metadata every delivery request carries, the dead-letter sink's too.
+      expect(dead[0]!.headers['herald-subscription']).toBe(subscription.id);
+      expect(dead[0]!.headers['herald-attempt']).toBe('1');
       expect(Buffer.from(dead[0]!.headers['ce-heralderrordata']!, 'base64').toString()).toContain('400');
       expect(JSON.parse(bodyText(dead[0]!))).toEqual({ order: 7 });
       expect((await sink.received()).filter((r) => r.path === '/strict')).toHaveLength(1);
