@@ -267,6 +267,10 @@ async function buildProgram(): Promise<Command> {
       });
   }
   const client = await import('./client/index.js');
+  // A refusal is printed in the command's output format (reportError runs after the action threw).
+  program.hook('preAction', (_root, command) => {
+    client.setCommandOutput(command.opts<{ output?: string }>().output);
+  });
   client.registerPublish(program);
   client.registerTail(program);
   client.registerSubscriptions(program);

@@ -198,11 +198,23 @@ describe('herald subscriptions and deadletters', () => {
 
     const deleted = await runCli(['subscriptions', 'delete', ...url(), created.id, '-o', 'json']);
     expect(deleted.code).toBe(0);
-    const gone = await runCli(['subscriptions', 'get', ...url(), created.id]);
+    const gone = await runCli(['subscriptions', 'get', ...url(), created.id, '-o', 'table']);
     expect(gone.code).toBe(1);
     expect(gone.stderr.trim()).toBe(
       `herald: the broker refused: 404 HERALD_NOT_FOUND: subscription '${created.id}' does not exist`,
     );
+    // Piped without -o (JSON output), or with -o json or yaml: the broker's problem+json document.
+    for (const output of [[], ['-o', 'json'], ['-o', 'yaml']]) {
+      const problem = await runCli(['subscriptions', 'get', ...url(), created.id, ...output]);
+      expect(problem.code).toBe(1);
+      expect(JSON.parse(problem.stderr)).toEqual({
+        type: 'https://herald.dev/errors/HERALD_NOT_FOUND',
+        title: 'Not found',
+        status: 404,
+        detail: `subscription '${created.id}' does not exist`,
+        code: 'HERALD_NOT_FOUND',
+      });
+    }
   });
 
   it('lists dead letters and redrives them', async () => {
@@ -249,7 +261,16 @@ describe('herald subscriptions and deadletters', () => {
       expect(json(redrive.stdout)).toEqual({ subscription: sub.id, redriving: 1 });
       await env.sink.waitFor((records) => records.filter((r) => r.headers['ce-id'] === 'dead-1').length >= 2);
 
-      const unknown = await runCli(['deadletters', 'redrive', ...url(), sub.id, '--id', 'no-such-letter']);
+      const unknown = await runCli([
+        'deadletters',
+        'redrive',
+        ...url(),
+        sub.id,
+        '--id',
+        'no-such-letter',
+        '-o',
+        'table',
+      ]);
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toContain("HERALD_NOT_FOUND: no dead letter with id 'no-such-letter' (at /ids)");
       await runCli(['subscriptions', 'delete', ...url(), sub.id]);
@@ -347,7 +368,15 @@ describe('bad input: one clear line and the exit code', () => {
   });
 
   it('a refused request prints the problem with its code and pointer: exit 1', async () => {
-    const exit = await runCli(['subscriptions', 'create', ...url(), '--sink', 'ftp://nowhere']);
+    const exit = await runCli([
+      'subscriptions',
+      'create',
+      ...url(),
+      '--sink',
+      'ftp://nowhere',
+      '-o',
+      'table',
+    ]);
     expect(exit.code).toBe(1);
     expect(exit.stderr.trim()).toMatch(
       /^herald: the broker refused: 400 HERALD_INVALID_SINK: sink: .* \(at \/sink\)$/,
@@ -366,6 +395,8 @@ describe('bad input: one clear line and the exit code', () => {
       env.sink.url,
       '--filter',
       'a ==',
+      '-o',
+      'table',
     ]);
     expect(create.code).toBe(1);
     expect(create.stderr.trim()).toMatch(
@@ -383,7 +414,7 @@ describe('bad input: one clear line and the exit code', () => {
       ['deadletters', 'list', 'nope'],
       ['deadletters', 'redrive', 'nope'],
     ]) {
-      const exit = await runCli([...args, ...url()]);
+      const exit = await runCli([...args, ...url(), '-o', 'table']);
       expect(exit.code, args.join(' ')).toBe(1);
       expect(exit.stderr.trim()).toBe(
         "herald: the broker refused: 404 HERALD_NOT_FOUND: subscription 'nope' does not exist",
@@ -395,6 +426,11 @@ describe('bad input: one clear line and the exit code', () => {
     const cases: Array<[string[], RegExp]> = [
       [['publish', ...url()], /publish needs --type and --source/],
       [['publish', ...url(), '--type', 't', '--source', '/s', '--ext', 'novalue'], /--ext takes name=value/],
+      [
+        ['publish', ...url(), '--type', 't', '--source', '/s', '--ext', 'type=other'],
+        /--ext type: not an extension attribute \(its flag: --type\)/,
+      ],
+      [['publish', ...url(), '--type', 't', '--source', '/s', '--ext', 'ID=x'], /--ext ID: not an extension/],
       [['publish', ...url(), '--type', 'T', '--source', '/s', '--id', ''], /invalid event: HERALD_/],
       [['subscriptions', 'seek', 'x', ...url(), '--to', 'yesterday'], /--to must be earliest, latest/],
       [['subscriptions', 'list', '-o', 'xml'], /argument 'xml' is invalid/],
@@ -511,12 +547,12 @@ describe('credentials and refusals by an authenticating broker', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const at = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
-      const anonymous = await runCli(['subscriptions', 'list', '--url', at]);
+      const anonymous = await runCli(['subscriptions', 'list', '--url', at, '-o', 'table']);
       expect(anonymous.code).toBe(1);
       expect(anonymous.stderr.trim()).toBe(
         'herald: the broker refused: 401 HERALD_UNAUTHENTICATED: authentication required — pass a token with --token or HERALD_TOKEN',
       );
-      const reader = await runCli(['subscriptions', 'list', '--url', at], {
+      const reader = await runCli(['subscriptions', 'list', '--url', at, '-o', 'table'], {
         env: { HERALD_TOKEN: 'reader-token' },
       });
       expect(reader.code).toBe(1);

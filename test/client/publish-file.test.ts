@@ -106,7 +106,8 @@ describe('herald publish --file', () => {
     );
     const exit = await runCli(['publish', '--url', broker.url, '--file', file]);
     expect(exit.code).toBe(1);
-    expect(exit.stderr).toMatch(/^herald: the broker refused: 413 HERALD_PAYLOAD_TOO_LARGE: /);
+    // Piped (JSON output): the broker's problem+json document on stderr.
+    expect(JSON.parse(exit.stderr)).toMatchObject({ status: 413, code: 'HERALD_PAYLOAD_TOO_LARGE' });
     expect(JSON.parse(exit.stdout)).toEqual({ published: 0, invalid: 0, failed: 1 });
   });
 });

@@ -7,4 +7,4 @@ export { registerDeadLetters } from './deadletters.js';
 export { registerMatch } from './match.js';
 export { registerStatus } from './status.js';
 export { registerCompletion } from './completion.js';
-export { reportError, EXIT, UsageError } from './output.js';
+export { reportError, setCommandOutput, EXIT, UsageError } from './output.js';

@@ -42,6 +42,14 @@ export function paint(stream: NodeJS.WriteStream): Paint {
   };
 }
 
+/** The running command's `-o`, for `reportError` (which runs outside the command's action). */
+let commandOutput: string | undefined;
+
+/** Records the running command's `-o` (undefined without one); a `preAction` hook calls it. */
+export function setCommandOutput(given: string | undefined): void {
+  commandOutput = given;
+}
+
 /** `-o` when given; otherwise a table on a terminal and JSON when piped. */
 export function resolveFormat(given: string | undefined): OutputFormat {
   if (given === undefined) return process.stdout.isTTY === true ? 'table' : 'json';
@@ -112,14 +120,20 @@ export function stateColour(text: string): string {
 }
 
 /**
- * Prints an error as one readable line (plus its pointer or attribute) on stderr and gives the exit
- * code: 1 for a refusal or an unreachable broker, 2 for bad usage.
+ * Prints an error on stderr and gives the exit code: 1 for a refusal or an unreachable broker, 2 for bad
+ * usage. A refusal is the broker's problem+json document, on one line, when the command's output is JSON
+ * or YAML (`-o`, or piped: what a script reads), and one readable line (with its pointer or attribute)
+ * when it is a table (on a terminal).
  */
 export function reportError(error: unknown): number {
   const p = paint(process.stderr);
   const label = p.red('herald:');
   if (isHeraldProblemError(error)) {
     const { problem } = error;
+    if (resolveFormat(commandOutput) !== 'table') {
+      process.stderr.write(`${JSON.stringify(problem)}\n`);
+      return EXIT.refused;
+    }
     const where =
       problem.pointer !== undefined && problem.pointer !== ''
         ? ` (at ${problem.pointer})`

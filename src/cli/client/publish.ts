@@ -96,6 +96,32 @@ function dataMembers(flags: PublishFlags): StructuredEvent {
   return { datacontenttype: declared ?? 'application/octet-stream', data_base64: bytes.toString('base64') };
 }
 
+/**
+ * Names `--ext` may not use, with the flag that sets each: an "extension" of the same name would silently
+ * replace what that flag (or its default) set. `time` and `dataschema` have no flag and may be given here.
+ */
+const SET_BY_FLAGS: Readonly<Record<string, string>> = {
+  specversion: 'none: it is always 1.0',
+  id: '--id',
+  source: '--source',
+  type: '--type',
+  subject: '--subject',
+  datacontenttype: '--datacontenttype',
+  data: '--data',
+  data_base64: '--data @FILE',
+};
+
+function extensions(values: readonly string[] | undefined): Record<string, string> | undefined {
+  const pairs = keyValues('--ext', values);
+  for (const name in pairs) {
+    const flag = SET_BY_FLAGS[name.toLowerCase()];
+    if (flag !== undefined) {
+      throw new UsageError(`--ext ${name}: not an extension attribute (its flag: ${flag})`);
+    }
+  }
+  return pairs;
+}
+
 async function publishOne(flags: PublishFlags): Promise<number> {
   if (flags.type === undefined || flags.source === undefined) {
     throw new UsageError('publish needs --type and --source (or --file)');
@@ -106,7 +132,7 @@ async function publishOne(flags: PublishFlags): Promise<number> {
     source: flags.source,
     type: flags.type,
     ...(flags.subject === undefined ? {} : { subject: flags.subject }),
-    ...keyValues('--ext', flags.ext),
+    ...extensions(flags.ext),
     ...dataMembers(flags),
   };
   validateStructured(event);
