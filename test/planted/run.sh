@@ -21,6 +21,7 @@ declare -A TESTS=(
   [recovery-takes-partial-group]="src/store/embedded/segment-log.test.ts"
   [thread-index-before-waiting]="src/store/embedded/sqlite-store.test.ts"
   [redrive-skips-last]="test/delivery/redrive.test.ts"
+  [redrive-deletes-first]="test/delivery/redrive.test.ts"
   [exponential-as-linear]="test/delivery/retries.test.ts"
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
