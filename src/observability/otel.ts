@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Link, TextMapGetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
@@ -52,8 +53,10 @@ function exporterFor(name: string, env: OtelEnvironment): SpanExporter {
   // The exporters read the endpoint, headers, timeout and compression from the OTEL_* variables.
   if (protocol === 'http/protobuf') return new OtlpProtobufExporter();
   if (protocol === 'http/json') return new OtlpJsonExporter();
+  // gRPC to the collector's port 4317; an `http://` endpoint means plaintext, `https://` TLS.
+  if (protocol === 'grpc') return new OtlpGrpcExporter();
   throw new TracingConfigError(
-    `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported: use http/protobuf or http/json`,
+    `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported: use http/protobuf, http/json or grpc`,
   );
 }
 

@@ -27,10 +27,12 @@ describe('tracingRequested: off unless the standard OTEL_* variables ask for tra
   it('refuses a protocol it cannot export with', async () => {
     await expect(
       startTracing(
-        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift' },
         { serviceVersion: '0', brokerName: 'b' },
       ),
-    ).rejects.toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported/);
+    ).rejects.toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL=thrift is not supported: use http\/protobuf, http\/json or grpc/,
+    );
     resetTracing();
   });
 });

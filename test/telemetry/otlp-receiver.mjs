@@ -1,9 +1,12 @@
-// A real OTLP/HTTP trace receiver in its own process, for the tracing tests. It accepts
-// POST /v1/traces in both OTLP encodings (application/x-protobuf and application/json), decodes the
-// spans and keeps them; GET /spans answers them as JSON. Prints {"port": N} on its first stdout line.
+// A real OTLP trace receiver in its own process, for the tracing tests. It accepts OTLP/HTTP
+// POST /v1/traces in both encodings (application/x-protobuf and application/json) and OTLP/gRPC
+// (opentelemetry.proto.collector.trace.v1.TraceService/Export, plaintext, on a port of its own), decodes
+// the spans and keeps them; GET /spans answers them as JSON. Prints {"port": N, "grpcPort": M} on its
+// first stdout line.
 // The protobuf schema is the subset of opentelemetry-proto's trace service that spans need (field
 // numbers as upstream: opentelemetry/proto/collector/trace/v1 and trace/v1, common/v1, resource/v1).
 import { createServer } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 
 const { root } = protobuf.parse(`
@@ -59,7 +62,7 @@ function attributes(list) {
 }
 
 const spans = [];
-const requests = { protobuf: 0, json: 0 };
+const requests = { protobuf: 0, json: 0, grpc: 0 };
 
 function record(request, encoding) {
   requests[encoding]++;
@@ -125,12 +128,46 @@ const server = createServer(async (req, res) => {
   res.writeHead(404).end();
 });
 
+/** ExportTraceServiceRequest as protobuf bytes, decoded as the HTTP protobuf path decodes it. */
+function decodeRequest(bytes) {
+  const message = ExportTraceServiceRequest.decode(bytes);
+  return ExportTraceServiceRequest.toObject(message, { longs: String, bytes: String, defaults: false });
+}
+
+const grpcServer = new grpc.Server();
+grpcServer.addService(
+  {
+    Export: {
+      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      requestStream: false,
+      responseStream: false,
+      requestDeserialize: decodeRequest,
+      requestSerialize: () => Buffer.alloc(0),
+      // ExportTraceServiceResponse with no partial_success: the empty message.
+      responseSerialize: () => Buffer.alloc(0),
+      responseDeserialize: () => ({}),
+    },
+  },
+  {
+    Export: (call, callback) => {
+      record(call.request, 'grpc');
+      callback(null, {});
+    },
+  },
+);
+
 server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
+  grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, grpcPort) => {
+    if (error) throw error;
+    process.stdout.write(JSON.stringify({ port: server.address().port, grpcPort }) + '\n');
+  });
 });
 // Exit with the test process that started us (an orphan is re-parented).
 const parent = process.ppid;
 setInterval(() => {
   if (process.ppid !== parent) process.exit(0);
 }, 1000).unref();
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('SIGTERM', () => {
+  grpcServer.forceShutdown();
+  server.close(() => process.exit(0));
+});

@@ -1,5 +1,5 @@
-// OpenTelemetry traces across the durable hop: a real broker exports to a real OTLP/HTTP receiver
-// process (test/telemetry/otlp-receiver.mjs), and one trace runs from the publisher's traceparent
+// OpenTelemetry traces across the durable hop: a real broker exports to a real OTLP receiver process
+// (test/telemetry/otlp-receiver.mjs; OTLP/HTTP in both encodings and OTLP/gRPC), and one trace runs from the publisher's traceparent
 // through the ingress and append spans to the delivery span and the consumer's received traceparent.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,7 +16,7 @@ import { startNatsServer } from '../infra/nats/server.js';
 import { freePort, waitFor } from '../infra/process.js';
 
 interface ReceivedSpan {
-  encoding: 'json' | 'protobuf';
+  encoding: 'json' | 'protobuf' | 'grpc';
   service: string | null;
   traceId: string;
   spanId: string;
@@ -29,8 +29,11 @@ interface ReceivedSpan {
 }
 
 interface Receiver {
+  /** OTLP/HTTP. */
   readonly endpoint: string;
-  spans(): Promise<{ spans: ReceivedSpan[]; requests: { json: number; protobuf: number } }>;
+  /** OTLP/gRPC, plaintext. */
+  readonly grpcEndpoint: string;
+  spans(): Promise<{ spans: ReceivedSpan[]; requests: { json: number; protobuf: number; grpc: number } }>;
   stop(): void;
 }
 
@@ -40,15 +43,16 @@ async function startReceiver(): Promise<Receiver> {
   const child: ChildProcess = spawn(process.execPath, [path.join(here, 'otlp-receiver.mjs')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const ports = await new Promise<{ port: number; grpcPort: number }>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) =>
-      resolve((JSON.parse(line) as { port: number }).port),
+      resolve(JSON.parse(line) as { port: number; grpcPort: number }),
     );
     child.once('exit', (code) => reject(new Error(`OTLP receiver exited with ${code}`)));
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://127.0.0.1:${ports.port}`;
   return {
     endpoint,
+    grpcEndpoint: `http://127.0.0.1:${ports.grpcPort}`,
     spans: async () =>
       (await (await fetch(`${endpoint}/spans`)).json()) as Awaited<ReturnType<Receiver['spans']>>,
     stop: () => child.kill('SIGTERM'),
@@ -85,6 +89,7 @@ function collectLogs(broker: BrokerProcess): Record<string, unknown>[] {
 const STORES = [
   { store: 'embedded', protocol: 'http/protobuf', encoding: 'protobuf' },
   { store: 'jetstream', protocol: 'http/json', encoding: 'json' },
+  { store: 'embedded', protocol: 'grpc', encoding: 'grpc' },
 ] as const;
 
 describe.each(STORES)(
@@ -100,7 +105,7 @@ describe.each(STORES)(
     beforeAll(async () => {
       [receiver, sink] = await Promise.all([startReceiver(), startSink()]);
       const env = {
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT: protocol === 'grpc' ? receiver.grpcEndpoint : receiver.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
         OTEL_SERVICE_NAME: `herald-${store}`,
         // Export within a fraction of a second instead of the default 5 s.
