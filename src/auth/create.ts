@@ -67,7 +67,13 @@ export function createAccessControl(deps: AccessControlDependencies): {
       maxAuthorizationSize: config.auth.maxAuthorizationSize,
     });
   }
-  const policy = new PolicySet(authenticator === undefined ? 'allow-all' : config.authzDefault);
+  // Without authentication every caller is `anonymous`: the default lets it do everything, unless the
+  // operator asked for `deny` (then only rules naming `anonymous` grant anything).
+  const policy = new PolicySet(
+    authenticator === undefined && config.authzDefault === 'allow-authenticated'
+      ? 'allow-all'
+      : config.authzDefault,
+  );
   if (config.policyFile !== undefined) {
     let text: string;
     try {

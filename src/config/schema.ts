@@ -20,7 +20,7 @@ export const BROKER_OPTIONS = [
     name: 'admin-port',
     kind: 'integer',
     default: '',
-    doc: 'When set, subscriptions, log read, /metrics, /healthz and /readyz are served on this port instead of --port.',
+    doc: 'When set, everything but ingress (subscriptions, log read, /match, /stats, /eventtypes, /version, /metrics, /healthz, /readyz, /openapi.json, the dashboard, the seed subscribe routes) is served on this port instead of --port.',
   },
   { name: 'store', kind: 'embedded|jetstream|kafka', default: 'embedded', doc: 'Event store adapter.' },
   { name: 'data-dir', kind: 'path', default: './data', doc: 'Directory of the embedded store.' },
@@ -342,7 +342,7 @@ export const BROKER_OPTIONS = [
     name: 'authz-default',
     kind: 'allow-authenticated|deny',
     default: 'allow-authenticated',
-    doc: 'Without --policy (and EventPolicy resources): allow-authenticated lets every authenticated principal publish, subscribe and read (admin needs a rule); deny refuses all.',
+    doc: 'Without --policy (and EventPolicy resources): allow-authenticated lets every authenticated principal publish, subscribe and read (admin needs a rule; with --auth none, anonymous may do everything); deny refuses all, anonymous too.',
   },
   {
     name: 'max-auth-header',
@@ -492,7 +492,7 @@ export const BROKER_OPTIONS = [
     name: 'max-streams',
     kind: 'integer',
     default: '1000',
-    doc: 'Most open /events/stream (SSE) streams; more is a 503 (HERALD_TOO_MANY_STREAMS).',
+    doc: 'Most open /events/stream (SSE) streams; more is a 503 (HERALD_STREAM_CAPACITY).',
   },
   {
     name: 'max-streams-per-client',

@@ -351,6 +351,48 @@ function run(args: readonly string[]): Promise<Exit> {
   });
 }
 
+describe('--auth none with --authz-default deny', () => {
+  it('refuses every action until a rule names anonymous, and then grants only what it names', async () => {
+    const probe = async (url: string, adminUrl: string) => ({
+      publish: (await send(url, { path: '/events', headers: binaryHeaders(`n-${Math.random()}`) })).status,
+      read: (await send(adminUrl, { method: 'GET', path: '/events' })).status,
+      subscribe: (await send(adminUrl, { method: 'GET', path: '/subscriptions' })).status,
+      admin: (await send(adminUrl, { method: 'GET', path: '/metrics' })).status,
+      health: (await send(adminUrl, { method: 'GET', path: '/healthz' })).status,
+    });
+    const locked = await startBroker({ args: ['--authz-default', 'deny'] });
+    try {
+      expect(await probe(locked.url, locked.adminUrl)).toEqual({
+        publish: 403,
+        read: 403,
+        subscribe: 403,
+        admin: 403,
+        health: 200,
+      });
+      const refused = await send(locked.url, { path: '/events', headers: binaryHeaders('n-1') });
+      expect(refused.json()).toMatchObject({ code: 'HERALD_FORBIDDEN' });
+    } finally {
+      await locked.stop();
+      removeDir(locked.dataDir);
+    }
+    const file = path.join(secure.dir, 'anonymous-publishes.yaml');
+    writeFileSync(file, 'rules:\n  - principals: [anonymous]\n    actions: [publish]\n');
+    const granted = await startBroker({ args: ['--authz-default', 'deny', '--policy', file] });
+    try {
+      expect(await probe(granted.url, granted.adminUrl)).toEqual({
+        publish: 202,
+        read: 403,
+        subscribe: 403,
+        admin: 403,
+        health: 200,
+      });
+    } finally {
+      await granted.stop();
+      removeDir(granted.dataDir);
+    }
+  });
+});
+
 describe('start-up refusals', () => {
   it('refuses a policy that does not compile, one line per problem, exit 2', async () => {
     const file = path.join(secure.dir, 'bad-policy.yaml');
@@ -368,17 +410,21 @@ describe('start-up refusals', () => {
   - principals: [d]
     actions: [publish]
     filter: "subject = 'ok'"
+  - principals: [e]
+    actions: [publish, admin]
+    filter: "subject = 'ok'"
 `,
     );
     const exit = await run(['--data-dir', path.join(secure.dir, 'bad-policy-data'), '--policy', file]);
     expect(exit.code).toBe(2);
     const lines = exit.stderr.split('\n').filter((l) => l !== '');
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(
       /^herald: invalid configuration: .*rules\[0\]\.filter: invalid CESQL expression/,
     );
     expect(lines[1]).toMatch(/rules\[1\]\.actions\.0/);
     expect(lines[2]).toMatch(/rules\[2\]\.filter: applies to publish/);
+    expect(lines[3]).toMatch(/rules\[4\]\.filter: an admin rule may do everything/);
   });
 
   it('refuses --auth tokens without a usable tokens file, and jwt without issuer and audience', async () => {
