@@ -293,11 +293,21 @@ export class Broker {
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
       const ready = this.store.isReady() && this.delivering && this.stopping === undefined;
-      sendJson(res, ready ? 200 : 503, {
-        status: ready ? 'ready' : 'not ready',
-        store: this.store.isReady(),
-        ...(ready ? {} : this.notReadyReason()),
-      });
+      if (ready) {
+        sendJson(res, 200, { status: 'ready', store: true });
+        return;
+      }
+      // An error answer like every other (problem+json, with a code), plus why and the store's state.
+      const { cause, detail } = this.notReadyReason();
+      const problem = new HeraldError('HERALD_NOT_READY', detail).toProblem();
+      sendJson(
+        res,
+        503,
+        { ...problem, cause, store: this.store.isReady() },
+        {
+          'content-type': 'application/problem+json',
+        },
+      );
     });
     const { metrics, store, dispatcher, subscriptions } = this;
     admin.on('GET', '/metrics', metricsRoute({ metrics, store, dispatcher, subscriptions }));

@@ -34,6 +34,11 @@ const COMMON: Record<string, Json> = {
 };
 
 /** Answers of routes that read a JSON body. */
+/** A create past --max-subscriptions (per principal) or --max-subscriptions-total. */
+const TOO_MANY_SUBSCRIPTIONS = problem(
+  'Too many subscriptions: the principal or the broker is at its limit (HERALD_TOO_MANY_SUBSCRIPTIONS)',
+);
+
 const BODY_ERRORS: Record<string, Json> = {
   '400': problem('Invalid request (HERALD_INVALID_REQUEST, HERALD_UNKNOWN_FIELD, HERALD_MALFORMED_JSON, …)'),
   '413': problem('Body too large (HERALD_PAYLOAD_TOO_LARGE)'),
@@ -251,6 +256,7 @@ export const openApiDocument = {
             content: { 'application/json': { schema: { type: 'object' } } },
           },
           ...BODY_ERRORS,
+          '409': TOO_MANY_SUBSCRIPTIONS,
         },
       }),
     },
@@ -294,6 +300,7 @@ export const openApiDocument = {
         responses: {
           '201': { ...subscription('Created'), headers: { Location: { schema: { type: 'string' } } } },
           ...BODY_ERRORS,
+          '409': TOO_MANY_SUBSCRIPTIONS,
         },
       }),
       options: operation({
@@ -458,17 +465,20 @@ export const openApiDocument = {
           '200': { description: 'ready' },
           '503': {
             description:
-              'not ready; `cause` is a short token (e.g. nats-unreachable, nats-authorization, nats-tls, stream-replicas, starting) and `detail` says what failed',
+              'not ready: a problem with code HERALD_NOT_READY; `cause` is a short token (e.g. nats-unreachable, nats-authorization, nats-tls, stream-replicas, starting, shutting-down), `detail` says what failed and `store` whether the event store answers',
             content: {
-              'application/json': {
+              'application/problem+json': {
                 schema: {
                   type: 'object',
-                  required: ['status', 'store'],
+                  required: ['type', 'title', 'status', 'detail', 'code', 'cause', 'store'],
                   properties: {
-                    status: { type: 'string', enum: ['not ready'] },
-                    store: { type: 'boolean' },
-                    cause: { type: 'string' },
+                    type: { type: 'string' },
+                    title: { type: 'string' },
+                    status: { type: 'integer', enum: [503] },
                     detail: { type: 'string' },
+                    code: { type: 'string', enum: ['HERALD_NOT_READY'] },
+                    cause: { type: 'string' },
+                    store: { type: 'boolean' },
                   },
                 },
               },

@@ -28,6 +28,7 @@ export const ErrorCodes = {
   HERALD_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
   HERALD_STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable', retryable: true },
   HERALD_SHUTTING_DOWN: { status: 503, title: 'Shutting down', retryable: true },
+  HERALD_NOT_READY: { status: 503, title: 'Not ready', retryable: true },
   HERALD_CONFLICT: { status: 409, title: 'Conflict', retryable: false },
   HERALD_SINK_REJECTED: { status: 502, title: 'Sink rejected the event', retryable: false },
   HERALD_SINK_UNAVAILABLE: { status: 502, title: 'Sink failed or asked to retry', retryable: true },

@@ -1,12 +1,5 @@
 import { HeraldError } from '../errors/index.js';
-import {
-  ownerOf,
-  ownerScopeOf,
-  readBody,
-  readJsonObject,
-  readOptionalJsonObject,
-  sendJson,
-} from '../http/index.js';
+import { ownerOf, ownerScopeOf, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
@@ -119,7 +112,10 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
   for (const action of ['pause', 'resume'] as const) {
     router.on('POST', `/subscriptions/:id/${action}`, async (req, res, { id }) => {
       service.find(id as string);
-      await readBody(req, 1024);
+      // No body, or an empty JSON object: a form or text body is a 415, as on every route that changes
+      // subscriptions (a browser cannot send JSON cross-site without a preflight).
+      const body = await readOptionalJsonObject(req);
+      if (body !== undefined) rejectUnknown(body, []);
       await service.setPaused(id as string, action === 'pause');
       sendJson(res, 200, viewOf(id as string));
     });

@@ -33,9 +33,15 @@ describe('jetstream: start-up before NATS', () => {
       ],
     });
     expect((await fetch(`${broker.url}/healthz`)).status).toBe(200);
-    const readyz = await requestJson<{ store: boolean }>('GET', `${broker.adminUrl}/readyz`);
+    const readyz = await requestJson<{ store: boolean; code: string; status: number; cause: string }>(
+      'GET',
+      `${broker.adminUrl}/readyz`,
+    );
     expect(readyz.status).toBe(503);
-    expect(readyz.body.store).toBe(false);
+    // An error answer like every other: problem+json with a code, plus why.
+    expect(readyz.headers.get('content-type')).toBe('application/problem+json');
+    expect(readyz.body).toMatchObject({ code: 'HERALD_NOT_READY', status: 503, store: false });
+    expect(readyz.body.cause).toMatch(/^nats-/);
     const refused = await fetch(`${broker.url}/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/cloudevents+json' },

@@ -100,6 +100,42 @@ describe('subscription-creating routes (CSRF)', () => {
     expect(await count()).toBe(0);
   });
 
+  it('routes acting on one subscription refuse form and text bodies too, and change nothing', async () => {
+    const created = await postJson(broker.adminUrl, '/subscriptions', {
+      sink: 'http://127.0.0.1:9/forms',
+      protocol: 'HTTP',
+    });
+    expect(created.status).toBe(201);
+    const id = created.json<{ id: string }>().id;
+    const state = async () =>
+      (await send(broker.adminUrl, { method: 'GET', path: `/subscriptions/${id}` })).json<{
+        status: { state: string };
+      }>().status.state;
+    for (const [type, body] of [
+      ['application/x-www-form-urlencoded', 'to=earliest'],
+      ['text/plain', '{}'],
+      ['multipart/form-data; boundary=x', '--x\r\n\r\n--x--'],
+    ] as const) {
+      for (const action of ['pause', 'resume', 'seek', 'deadletters/redrive']) {
+        const response = await send(broker.adminUrl, {
+          path: `/subscriptions/${id}/${action}`,
+          headers: { 'content-type': type },
+          body,
+        });
+        expect(response.status, `${action} ${type}`).toBe(415);
+        expect(response.json()).toMatchObject({ code: 'HERALD_UNSUPPORTED_MEDIA_TYPE' });
+      }
+    }
+    expect(await state()).not.toBe('paused');
+    // Without a body, or with an empty JSON object, pause and resume work.
+    expect((await send(broker.adminUrl, { path: `/subscriptions/${id}/pause` })).status).toBe(200);
+    expect(await state()).toBe('paused');
+    expect((await postJson(broker.adminUrl, `/subscriptions/${id}/resume`, {})).status).toBe(200);
+    expect(await state()).not.toBe('paused');
+    expect((await postJson(broker.adminUrl, `/subscriptions/${id}/pause`, { now: true })).status).toBe(400);
+    await send(broker.adminUrl, { method: 'DELETE', path: `/subscriptions/${id}` });
+  });
+
   it('refuse a cross-site browser request and accept a same-origin one and a non-browser one', async () => {
     const host = new URL(broker.adminUrl).host;
     for (const headers of [
