@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Informer, KubernetesObject } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../observability/index.js';
-import { restartWatchOnError } from './client.js';
+import { replacingMergePatch, restartWatchOnError } from './client.js';
 
 /** An informer that counts its starts; its watch fails when the test emits `error`. */
 function countingInformer(): {
@@ -57,5 +57,30 @@ describe('restartWatchOnError', () => {
     events.emit('error', new Error('closed'));
     vi.advanceTimersByTime(10_000);
     expect(starts()).toBe(0);
+  });
+});
+
+describe('replacingMergePatch', () => {
+  it('names every member the desired object lacks with null, nested objects too', () => {
+    const current = {
+      sink: 'http://a/',
+      types: ['t1', 't2'],
+      filters: [{ exact: { type: 't1' } }],
+      delivery: { retry: 3, ordering: 'strict', batch: { maxEvents: 10 } },
+    };
+    const desired = { sink: 'http://b/', types: ['t1'], delivery: { retry: 3 } };
+    expect(replacingMergePatch(current, desired)).toEqual({
+      sink: 'http://b/',
+      types: ['t1'],
+      filters: null,
+      delivery: { retry: 3, ordering: null, batch: null },
+    });
+  });
+
+  it('is the desired object itself when there is nothing to remove', () => {
+    expect(replacingMergePatch(undefined, { sink: 'http://a/', delivery: { retry: 1 } })).toEqual({
+      sink: 'http://a/',
+      delivery: { retry: 1 },
+    });
   });
 });

@@ -102,6 +102,29 @@ export class HeraldResourceClient<T> {
   }
 }
 
+type JsonObject = { readonly [key: string]: unknown };
+
+function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A JSON merge patch (RFC 7386) that turns `current` into exactly `desired`: a merge patch keeps every
+ * member it does not name, so each member of `current` that `desired` lacks is named with `null`,
+ * nested objects included. Arrays and other values are replaced whole, as a merge patch does anyway.
+ */
+export function replacingMergePatch(current: unknown, desired: JsonObject): JsonObject {
+  const patch: Record<string, unknown> = {};
+  if (isJsonObject(current)) {
+    for (const key of Object.keys(current)) if (!(key in desired)) patch[key] = null;
+  }
+  for (const [key, value] of Object.entries(desired)) {
+    const before = isJsonObject(current) ? current[key] : undefined;
+    patch[key] = isJsonObject(value) && isJsonObject(before) ? replacingMergePatch(before, value) : value;
+  }
+  return patch;
+}
+
 /** How long after a failed watch its informer is started again. */
 const WATCH_RESTART_MS = 2_000;
 

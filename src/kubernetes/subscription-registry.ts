@@ -1,6 +1,6 @@
 import { makeInformer } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import type { SubscriptionResource } from '../k8s-api/index.js';
+import type { Condition, SubscriptionResource } from '../k8s-api/index.js';
 import {
   definitionToResource,
   resourceToDefinition,
@@ -12,13 +12,14 @@ import type { Logger } from '../observability/index.js';
 import { compileSubscription } from '../subscriptions/index.js';
 import type {
   DeliverySpec,
+  RegistryListener,
   SubscriptionDefinition,
   SubscriptionRegistry,
   SubscriptionStatus,
 } from '../subscriptions/index.js';
-import { HeraldResourceClient, restartWatchOnError } from './client.js';
+import { HeraldResourceClient, replacingMergePatch, restartWatchOnError } from './client.js';
 
-type Listener = (id: string, definition: SubscriptionDefinition | undefined) => void;
+type Listener = RegistryListener;
 
 export interface KubernetesRegistryOptions {
   readonly config: KubeConfig;
@@ -42,6 +43,8 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   private readonly resources = new Map<string, SubscriptionResource>();
   private readonly listeners = new Set<Listener>();
   private readonly reported = new Map<string, string>();
+  /** The Ready condition's status last written per resource, and since when it holds. */
+  private readonly transitions = new Map<string, { status: Condition['status']; at: string }>();
   private informer: Informer<KubernetesObject> | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -76,8 +79,8 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     void this.informer?.stop();
   }
 
-  private emit(id: string, definition: SubscriptionDefinition | undefined): void {
-    for (const listener of this.listeners) listener(id, definition);
+  private emit(id: string, definition: SubscriptionDefinition | undefined, withheld = false): void {
+    for (const listener of this.listeners) listener(id, definition, withheld);
   }
 
   private observe(resource: SubscriptionResource): void {
@@ -98,7 +101,9 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
       void this.writeStatus(name, {
         conditions: [readyCondition('False', 'InvalidSpec', message, resource.metadata.generation)],
       });
-      this.emit(name, undefined);
+      // Withheld, not deleted: an invalid edit stops delivery but keeps the cursor, so fixing the
+      // resource resumes where delivery stopped instead of at `startAt` (nothing in between skipped).
+      this.emit(name, undefined, true);
       return;
     }
     this.emit(name, definition);
@@ -107,6 +112,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   private forget(name: string): void {
     if (!this.resources.delete(name)) return;
     this.reported.delete(name);
+    this.transitions.delete(name);
     this.emit(name, undefined);
   }
 
@@ -143,7 +149,8 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
           }
         : {
             metadata: { annotations: desired.metadata.annotations, labels: desired.metadata.labels },
-            spec: desired.spec,
+            // The whole spec, as a PUT means: a member the new definition leaves out is removed.
+            spec: replacingMergePatch(existing.spec, desired.spec as unknown as Record<string, unknown>),
           };
     const patched = await this.client.patch(definition.id, patch);
     this.resources.set(definition.id, patched);
@@ -171,12 +178,23 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     return () => this.listeners.delete(listener);
   }
 
-  private async writeStatus(name: string, status: object): Promise<void> {
+  private async writeStatus(
+    name: string,
+    status: { readonly conditions?: Condition[]; readonly [field: string]: unknown },
+  ): Promise<void> {
+    // A condition's lastTransitionTime moves only when its status does (Kubernetes API conventions):
+    // the same status keeps the time it was first reported with, so an unchanged status is not written.
+    const previous = this.transitions.get(name);
+    const ready = status.conditions?.find((c) => c.type === 'Ready');
+    if (ready !== undefined && previous !== undefined && previous.status === ready.status)
+      ready.lastTransitionTime = previous.at;
     const text = JSON.stringify(status);
     if (this.reported.get(name) === text) return;
     try {
       await this.client.patchStatus(name, status);
       this.reported.set(name, text);
+      if (ready?.lastTransitionTime !== undefined)
+        this.transitions.set(name, { status: ready.status, at: ready.lastTransitionTime });
     } catch (error) {
       this.options.logger.warn({ err: error, subscription: name }, 'writing Subscription status failed');
     }

@@ -7,7 +7,7 @@ export type {
   StartPosition,
 } from './types.js';
 export { StoreSubscriptionRegistry } from './registry.js';
-export type { SubscriptionRegistry } from './registry.js';
+export type { RegistryListener, SubscriptionRegistry } from './registry.js';
 export { SubscriptionService } from './service.js';
 export type { SubscriptionView, SubscriptionServiceOptions, DeadLetterView } from './service.js';
 export { registerSubscriptionApi } from './api.js';

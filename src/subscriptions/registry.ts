@@ -2,6 +2,13 @@ import type { DefinitionSecrets } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
 import type { SubscriptionDefinition } from './types.js';
 
+/** See `SubscriptionRegistry.watch`. */
+export type RegistryListener = (
+  id: string,
+  definition: SubscriptionDefinition | undefined,
+  withheld?: boolean,
+) => void;
+
 /**
  * Where subscription definitions live. Standalone brokers keep them in the event store; in
  * Kubernetes mode they are `Subscription` resources. One small contract for both.
@@ -25,8 +32,12 @@ export interface SubscriptionRegistry {
    * resource `namespace/name`), so a refusal to change it can tell the user what to change instead.
    */
   declaredAt?(id: string): string;
-  /** Reports definitions changed by other processes (undefined = deleted); returns a stop function. */
-  watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void;
+  /**
+   * Reports definitions changed by other processes (undefined = gone); returns a stop function. A
+   * definition withheld because its declaration became invalid is `undefined` with `withheld` true: its
+   * delivery stops, its cursor stays, and it resumes there once the declaration is valid again.
+   */
+  watch(listener: RegistryListener): () => void;
 }
 
 /**
@@ -75,7 +86,7 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
     return this.store.deleteSubscription(id);
   }
 
-  watch(listener: (id: string, definition: SubscriptionDefinition | undefined) => void): () => void {
+  watch(listener: RegistryListener): () => void {
     return this.store.watchSubscriptions((id, record) =>
       listener(id, record === undefined ? undefined : this.decode(record.document)),
     );

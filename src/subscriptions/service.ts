@@ -114,8 +114,8 @@ export class SubscriptionService {
 
   /** Starts delivery for every stored definition, and follows changes made by other replicas. */
   async start(): Promise<void> {
-    this.unwatch = this.options.registry.watch((id, definition) => {
-      this.applyRemote(id, definition).catch((error: unknown) => {
+    this.unwatch = this.options.registry.watch((id, definition, withheld) => {
+      this.applyRemote(id, definition, withheld === true).catch((error: unknown) => {
         this.options.logger.error({ err: error, subscription: id }, 'applying a subscription change failed');
       });
     });
@@ -141,13 +141,18 @@ export class SubscriptionService {
    * Applies a definition written by another process. Our own writes come back too; they match what we
    * hold already and change nothing.
    */
-  private async applyRemote(id: string, definition: SubscriptionDefinition | undefined): Promise<void> {
+  private async applyRemote(
+    id: string,
+    definition: SubscriptionDefinition | undefined,
+    withheld: boolean,
+  ): Promise<void> {
     const { dispatcher, sql } = this.options;
     const current = this.definitions.get(id);
     if (definition === undefined) {
       if (current === undefined) return;
       this.definitions.delete(id);
-      await dispatcher.remove(id, true);
+      // A withheld definition keeps its cursor: it resumes there when it is valid again.
+      await dispatcher.remove(id, !withheld);
       return;
     }
     if (current !== undefined && JSON.stringify(current) === JSON.stringify(definition)) return;

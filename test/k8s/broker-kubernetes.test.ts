@@ -192,6 +192,89 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
     expect((await requestJson('POST', `${broker.url}/subscriptions/billing/resume`)).status).toBe(200);
   });
 
+  it('a PUT through the API replaces the resource spec: members it leaves out are removed', async () => {
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/subscriptions`, {
+      sink: `${sink.url}/replaced`,
+      protocol: 'HTTP',
+      types: ['com.example.replaced'],
+      filters: [{ exact: { subject: 'only-this' } }],
+      protocolsettings: { headers: { 'x-team': 'a' } },
+      delivery: { ordering: 'strict', retry: 2 },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const put = await requestJson('PUT', `${broker.url}/subscriptions/${id}`, {
+      sink: `${sink.url}/replaced`,
+      protocol: 'HTTP',
+      types: ['com.example.replaced'],
+    });
+    expect(put.status).toBe(200);
+    const spec = ((await cluster.request('GET', `${subs}/${id}`)).body as Sub).spec;
+    expect(spec['filters']).toBeUndefined();
+    expect(spec['protocolsettings']).toBeUndefined();
+    expect((spec['delivery'] as { ordering?: string } | undefined)?.ordering).not.toBe('strict');
+    // The broker reads the resource back through its watch: the subscription has no filter any more.
+    await waitForSubscriptions(broker.url, (ids) => ids.includes(id));
+    const view = await requestJson<{ filters?: unknown; protocolsettings?: unknown }>(
+      'GET',
+      `${broker.url}/subscriptions/${id}`,
+    );
+    expect(view.body.filters ?? []).toEqual([]);
+    expect(view.body.protocolsettings).toBeUndefined();
+    await requestJson('DELETE', `${broker.url}/subscriptions/${id}`);
+  });
+
+  it('an invalid edit stops delivery but keeps the cursor: fixed, it delivers what was published meanwhile', async () => {
+    const type = 'com.example.edited';
+    const valid = { broker: 'orders', sink: `${sink.url}/edited`, types: [type] };
+    const created = await cluster.request('POST', subs, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'edited' },
+      spec: valid,
+    });
+    expect(created.status, created.text).toBe(201);
+    await waitForSubscriptions(broker.url, (ids) => ids.includes('edited'));
+    const deliveredHere = async () =>
+      (await sink.received()).filter((r) => r.path === '/edited').map((r) => r.headers['ce-id']);
+    await publish(broker.url, { id: 'edit-1', type });
+    await sink.waitFor((r) => r.some((x) => x.path === '/edited'));
+
+    const patch = (spec: object) =>
+      cluster.request('PATCH', `${subs}/edited`, { spec }, 'application/merge-patch+json');
+    expect((await patch({ sink: 'ftp://nowhere/x' })).status).toBe(200);
+    await cluster.waitFor(`${subs}/edited`, (body) => ready(body)?.reason === 'InvalidSpec');
+    await waitForSubscriptions(broker.url, (ids) => !ids.includes('edited'));
+    await publish(broker.url, { id: 'edit-2', type });
+    await publish(broker.url, { id: 'edit-3', type });
+
+    expect((await patch({ sink: valid.sink })).status).toBe(200);
+    await sink.waitFor((r) => r.filter((x) => x.path === '/edited').length >= 3);
+    expect(await deliveredHere()).toEqual(['edit-1', 'edit-2', 'edit-3']);
+    await cluster.request('DELETE', `${subs}/edited`);
+  });
+
+  it('leaves an unchanged status alone: no write, and the Ready condition keeps its transition time', async () => {
+    const created = await cluster.request('POST', subs, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'steady' },
+      spec: { broker: 'orders', sink: `${sink.url}/steady`, types: ['com.example.steady'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const first = await cluster.waitFor(`${subs}/steady`, (body) => ready(body)?.status === 'True');
+    const version = (first as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    const since = (ready(first) as { lastTransitionTime?: string }).lastTransitionTime;
+    // Three status intervals (2 s each) with nothing published and nothing changed.
+    await sleep(6_500);
+    const later = (await cluster.request('GET', `${subs}/steady`)).body;
+    expect((later as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe(version);
+    expect(
+      (ready(later as Record<string, unknown>) as { lastTransitionTime?: string }).lastTransitionTime,
+    ).toBe(since);
+    await cluster.request('DELETE', `${subs}/steady`);
+  });
+
   it('stops delivering when the resource is deleted, and resumes declared ones after a restart', async () => {
     await cluster.request('POST', subs, {
       apiVersion: 'eventing.herald.dev/v1alpha1',
