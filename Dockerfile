@@ -9,6 +9,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
+# The dashboard (served at /ui/): `npm run build` bundles it with vite into dist/ui.
+COPY ui ./ui
 # The image has no .git: pass the commit (`--build-arg HERALD_COMMIT=$(git rev-parse HEAD)`) for
 # `herald version` and GET /version.
 ARG HERALD_COMMIT=unknown
