@@ -39,6 +39,10 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
           resources: ['brokers/status', 'channels/status'],
           verbs: ['get', 'update', 'patch'],
         },
+        // The children's owner references set blockOwnerDeletion, which clusters with the
+        // OwnerReferencesPermissionEnforcement admission plugin (OpenShift) allow only to who may update
+        // the owner's finalizers.
+        { apiGroups: [GROUP], resources: ['brokers/finalizers', 'channels/finalizers'], verbs: ['update'] },
         // Held so that the operator may grant them to each broker's Role (RBAC forbids granting more than one holds).
         {
           apiGroups: [GROUP],
