@@ -113,6 +113,10 @@ describe('Helm chart', () => {
     await expect(render(['--set', 'operator.logLevel=loud'])).rejects.toThrow(/logLevel/);
     await expect(render(['--set', 'operatorr.replicas=1'])).rejects.toThrow(/additional propert/i);
     await expect(render(['--set', 'serviceMonitor.interval=soon'])).rejects.toThrow(/interval/);
+    // A token Secret needs both its name and its key.
+    await expect(render(['--set', 'serviceMonitor.tokenSecret.name=only-a-name'])).rejects.toThrow(
+      /tokenSecret/,
+    );
   });
 
   it('renders the optional ServiceMonitor and PodDisruptionBudget, and the operator settings', async () => {
@@ -142,6 +146,24 @@ describe('Helm chart', () => {
       namespaceSelector: { any: true },
       endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
     });
+    // Brokers with authentication: the scrape sends a token from a Secret.
+    const authenticated = await render([
+      '--set',
+      'serviceMonitor.enabled=true',
+      '--set',
+      'serviceMonitor.tokenSecret.name=herald-metrics-token',
+      '--set',
+      'serviceMonitor.tokenSecret.key=token',
+    ]);
+    const withToken = authenticated.find((object) => object.kind === 'ServiceMonitor')!;
+    expect((withToken['spec'] as { endpoints: unknown[] }).endpoints).toEqual([
+      {
+        port: 'http',
+        path: '/metrics',
+        interval: '30s',
+        authorization: { type: 'Bearer', credentials: { name: 'herald-metrics-token', key: 'token' } },
+      },
+    ]);
     const pdb = rendered.find((object) => object.kind === 'PodDisruptionBudget')!;
     expect(pdb['spec']).toEqual({
       maxUnavailable: 1,
