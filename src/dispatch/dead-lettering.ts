@@ -19,6 +19,12 @@ export interface DeadLetterHost {
 
 const utf8 = new TextEncoder();
 
+/** How many settled letter ids a subscription's redrives remember (see `DeadLetters.redrive`). */
+const SETTLED_REMEMBERED = 10_000;
+
+/** How one redriven letter's delivery ended. */
+export type RedriveOutcome = 'delivered' | 'deadlettered' | 'aborted';
+
 /**
  * One subscription's dead letters: stores the events its worker gave up on (and forwards them to the
  * dead-letter sink when one is set), hands them back out for a redrive, and counts those the store holds.
@@ -26,6 +32,13 @@ const utf8 = new TextEncoder();
 export class DeadLetters {
   /** Dead letters the store holds for this subscription (the status' `deadLettered`). */
   count = 0;
+  /** Letters waiting for the running redrive, in order, by id. */
+  private readonly queued = new Map<string, DeadLetter>();
+  /** The letter the running redrive is delivering. */
+  private current: string | undefined;
+  /** Ids the redrives settled lately (oldest first), which a listing taken before could still name. */
+  private readonly settledIds = new Set<string>();
+  private draining: Promise<void> | undefined;
 
   constructor(
     private readonly compiled: CompiledSubscription,
@@ -99,7 +112,7 @@ export class DeadLetters {
     );
   }
 
-  /** The event a dead letter holds, to deliver again; the letter stays in the store until `settle`. */
+  /** The event a dead letter holds, to deliver again; the letter stays in the store until it is settled. */
   eventOf(letter: DeadLetter): StoredEvent {
     return {
       sequence: letter.sequence,
@@ -110,11 +123,64 @@ export class DeadLetters {
   }
 
   /**
+   * Redrives `letters` one at a time with `deliver`, in one queue per subscription: a second redrive
+   * while one runs adds the letters it names to that queue, leaving out the one being delivered, those
+   * queued and those settled lately (its listing may predate their settling), so this worker delivers a
+   * letter once per redrive asked for. Resolves once the queue is empty (or `stopped()`).
+   */
+  redrive(
+    letters: readonly DeadLetter[],
+    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    stopped: () => boolean,
+  ): Promise<void> {
+    for (const letter of letters) {
+      const id = letter.id;
+      if (id === this.current || this.queued.has(id) || this.settledIds.has(id)) continue;
+      this.queued.set(id, letter);
+    }
+    this.draining ??= this.drain(deliver, stopped).finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  /** True while a redrive runs. */
+  get redriving(): boolean {
+    return this.draining !== undefined;
+  }
+
+  private async drain(
+    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    stopped: () => boolean,
+  ): Promise<void> {
+    // A Map iterates over entries added while it iterates: letters queued by later redrives are reached.
+    for (const [id, letter] of this.queued) {
+      this.queued.delete(id);
+      if (stopped()) {
+        // Left in the store: a later redrive (or a restart) finds them there.
+        this.queued.clear();
+        return;
+      }
+      this.current = id;
+      try {
+        // The letter stays in the store while it is delivered: a broker killed mid-redrive still has it.
+        const outcome = await deliver(this.eventOf(letter));
+        if (outcome !== 'aborted') await this.settle(letter);
+      } finally {
+        this.current = undefined;
+      }
+    }
+  }
+
+  /**
    * Removes a redriven dead letter once its redrive ended: delivered, or dead-lettered again (`add` has
    * then stored the new attempt first, so a crash between the two leaves the event twice, never zero times).
    */
-  async settle(letter: DeadLetter): Promise<void> {
+  private async settle(letter: DeadLetter): Promise<void> {
     await this.host.store.deleteDeadLetters(this.id, [letter.id]);
     this.count = Math.max(0, this.count - 1);
+    this.settledIds.add(letter.id);
+    if (this.settledIds.size > SETTLED_REMEMBERED) {
+      const oldest = this.settledIds.values().next().value;
+      if (oldest !== undefined) this.settledIds.delete(oldest);
+    }
   }
 }

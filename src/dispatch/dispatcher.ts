@@ -56,6 +56,8 @@ export class Dispatcher implements WorkerHost {
   readonly handshakeOrigin: string | undefined;
   readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
   private readonly workers = new Map<string, SubscriptionWorker>();
+  /** Workers redriving dead letters of subscriptions another replica delivers, while they run. */
+  private readonly detached = new Map<string, SubscriptionWorker>();
   private readonly index = new Map<IndexedAttribute, Map<string, Set<SubscriptionWorker>>>(
     INDEXED_ATTRIBUTES.map((attribute) => [attribute, new Map()]),
   );
@@ -404,10 +406,23 @@ export class Dispatcher implements WorkerHost {
     await worker?.seek(next);
   }
 
-  /** Redrives with the local worker, or with a detached one when another replica delivers the subscription. */
+  /**
+   * Redrives with the local worker, or with a detached one when another replica delivers the
+   * subscription; redrives of one subscription on this replica share that worker's queue.
+   */
   redrive(compiled: CompiledSubscription, letters: readonly DeadLetter[]): Promise<void> {
-    const worker = this.workers.get(compiled.definition.id) ?? new SubscriptionWorker(compiled, this);
-    return worker.redrive(letters);
+    const id = compiled.definition.id;
+    const local = this.workers.get(id);
+    if (local !== undefined) return local.redrive(letters);
+    let detached = this.detached.get(id);
+    if (detached === undefined) {
+      detached = new SubscriptionWorker(compiled, this);
+      this.detached.set(id, detached);
+    }
+    const worker = detached;
+    return worker.redrive(letters).finally(() => {
+      if (this.detached.get(id) === worker && !worker.redriving) this.detached.delete(id);
+    });
   }
 
   /** True when this process delivers the subscription (it holds the claim). */

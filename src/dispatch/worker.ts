@@ -67,8 +67,6 @@ export class SubscriptionWorker {
   private lastError: LastError | undefined;
   private consecutiveFailures = 0;
   private readonly deadLetters: DeadLetters;
-  /** Ids of the dead letters a redrive is delivering now. */
-  private readonly redriving = new Set<string>();
   private settled: (() => void) | undefined;
   /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
   private validation: 'validating' | 'valid';
@@ -408,19 +406,16 @@ export class SubscriptionWorker {
       return;
     }
     const lane = this.lane;
-    for (const letter of letters) {
-      if (this.stopped) return;
-      // A letter another redrive is delivering now is left to it (no second delivery of the same letter).
-      if (this.redriving.has(letter.id)) continue;
-      this.redriving.add(letter.id);
-      try {
-        // The letter stays in the store while it is delivered: a broker killed mid-redrive still has it.
-        const outcome = await this.deliverWithRetries([this.deadLetters.eventOf(letter)], lane.signal);
-        if (outcome !== 'aborted') await this.deadLetters.settle(letter);
-      } finally {
-        this.redriving.delete(letter.id);
-      }
-    }
+    await this.deadLetters.redrive(
+      letters,
+      (stored) => this.deliverWithRetries([stored], lane.signal),
+      () => this.stopped,
+    );
+  }
+
+  /** True while a redrive of this worker runs. */
+  get redriving(): boolean {
+    return this.deadLetters.redriving;
   }
 
   pause(): void {

@@ -41,12 +41,18 @@ const deliveredIds = (records: SinkRecord[]) =>
   records.filter((r) => r.status === 200 && !r.unanswered).map((r) => r.headers['ce-id']!);
 
 /** A subscription whose sink rejects everything (400: dead-lettered at once) holding `ids` as dead letters. */
-async function deadLettered(broker: BrokerProcess, sink: SinkProcess, type: string, ids: string[]) {
+async function deadLettered(
+  broker: BrokerProcess,
+  sink: SinkProcess,
+  type: string,
+  ids: string[],
+  delivery: Record<string, unknown> = { retry: 0 },
+) {
   await sink.configure({ status: 400, delayMs: 0 });
   const subscription = await subscribe(broker.url, {
     sink: `${sink.url}/${type}`,
     types: [type],
-    delivery: { retry: 0 },
+    delivery,
   });
   await publishBatch(
     broker.url,
@@ -163,6 +169,34 @@ describe('dead-letter redrive', () => {
     expect(lost).toEqual([]);
     // Nothing was answered before the kill, so every letter is still there, once.
     expect([...left].sort()).toEqual(ids);
+  });
+
+  it('a redrive asked for while another waits to retry delivers each letter once, and leaves none behind', async () => {
+    const ids = Array.from({ length: LETTERS }, (_, i) => `c${i}`);
+    // A 400 dead-letters at once; the retry policy is for the redrive below.
+    const subscription = await deadLettered(broker, sink, 'com.example.redrive.twice', ids, {
+      retry: 1,
+      backoffDelay: 'PT1S',
+      jitter: 0,
+    });
+    await sink.clear();
+    // The first redriven letter fails once (503) and waits a second to be tried again.
+    await sink.configure({ status: 200, failTimes: 1, failStatus: 503 });
+    const redrive = () =>
+      requestJson('POST', `${broker.url}/subscriptions/${subscription}/deadletters/redrive`, {});
+    expect((await redrive()).status).toBe(202);
+    await sink.waitFor((records) => records.some((r) => r.status === 503));
+    // The second asks for all of them while the first waits: it must not deliver the first's letters again.
+    expect((await redrive()).status).toBe(202);
+    await waitForLetters(broker, subscription, (now) => now.length === 0);
+    await sleep(1_500);
+    const delivered = deliveredIds(await sink.received());
+    expect([...delivered].sort()).toEqual(ids);
+    const status = await requestJson<{ status: { deadLettered: number } }>(
+      'GET',
+      `${broker.url}/subscriptions/${subscription}`,
+    );
+    expect(status.body.status.deadLettered).toBe(0);
   });
 
   it('a redrive the sink refuses again leaves each letter dead-lettered once, with the new attempt', async () => {
