@@ -149,7 +149,12 @@ export class SubscriptionService {
     const { dispatcher, sql } = this.options;
     const current = this.definitions.get(id);
     if (definition === undefined) {
-      if (current === undefined) return;
+      if (current === undefined) {
+        // Deleted while withheld (or withheld since start): the cursor kept for it goes now, or a new
+        // subscription of the same name would start from it instead of its startAt.
+        if (!withheld) await dispatcher.remove(id, true);
+        return;
+      }
       this.definitions.delete(id);
       // A withheld definition keeps its cursor: it resumes there when it is valid again.
       await dispatcher.remove(id, !withheld);

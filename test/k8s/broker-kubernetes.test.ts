@@ -105,6 +105,12 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
       'CESQL',
     ],
     [
+      'a header that would forge an event attribute',
+      'forged-header',
+      { sink: 'http://127.0.0.1:9/x', protocolsettings: { headers: { 'ce-type': 'forged' } } },
+      "protocolsettings.headers.ce-type: must not start with 'ce-' or 'herald-'",
+    ],
+    [
       'two subscribers in the shorthand',
       'two-subscribers',
       { subscriber: [{ uri: 'http://a/' }, { uri: 'http://b/' }] },
@@ -252,6 +258,42 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
     await sink.waitFor((r) => r.filter((x) => x.path === '/edited').length >= 3);
     expect(await deliveredHere()).toEqual(['edit-1', 'edit-2', 'edit-3']);
     await cluster.request('DELETE', `${subs}/edited`);
+  });
+
+  it('a resource deleted while invalid takes its kept cursor along: re-created, it starts at startAt', async () => {
+    const type = 'com.example.recreated';
+    const spec = { broker: 'orders', sink: `${sink.url}/recreated`, types: [type] };
+    const create = () =>
+      cluster.request('POST', subs, {
+        apiVersion: 'eventing.herald.dev/v1alpha1',
+        kind: 'Subscription',
+        metadata: { name: 'recreated' },
+        spec,
+      });
+    expect((await create()).status).toBe(201);
+    await waitForSubscriptions(broker.url, (ids) => ids.includes('recreated'));
+    await publish(broker.url, { id: 'recreated-1', type });
+    await sink.waitFor((r) => r.some((x) => x.path === '/recreated'));
+    const invalid = await cluster.request(
+      'PATCH',
+      `${subs}/recreated`,
+      { spec: { sink: 'ftp://nowhere/x' } },
+      'application/merge-patch+json',
+    );
+    expect(invalid.status).toBe(200);
+    await waitForSubscriptions(broker.url, (ids) => !ids.includes('recreated'));
+    expect((await cluster.request('DELETE', `${subs}/recreated`)).status).toBe(200);
+    // Published while no subscription of that name exists: a new one (startAt latest) must not get it.
+    await publish(broker.url, { id: 'recreated-2', type });
+    expect((await create()).status).toBe(201);
+    await waitForSubscriptions(broker.url, (ids) => ids.includes('recreated'));
+    await publish(broker.url, { id: 'recreated-3', type });
+    await sink.waitFor((r) => r.some((x) => x.headers['ce-id'] === 'recreated-3'));
+    const delivered = (await sink.received())
+      .filter((r) => r.path === '/recreated')
+      .map((r) => r.headers['ce-id']);
+    expect(delivered).toEqual(['recreated-1', 'recreated-3']);
+    await cluster.request('DELETE', `${subs}/recreated`);
   });
 
   it('leaves an unchanged status alone: no write, and the Ready condition keeps its transition time', async () => {
