@@ -121,18 +121,23 @@ export const subscriptionRequestSchema = z.strictObject({
     .strictObject({
       headers: z
         .record(
-          z
-            .string()
-            .refine(
-              (h) => headerName.test(h) && !FORBIDDEN_HEADERS.has(h.toLowerCase()),
-              'is not a header name Herald may set',
-            )
-            .refine(
-              (h) => !RESERVED_HEADER_PREFIX.test(h),
-              "must not start with 'ce-' or 'herald-': those headers are the event's attributes and Herald's delivery metadata",
-            ),
+          z.string(),
           z.string().refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL'),
         )
+        // Names checked here rather than by a key schema, so the message (and a Kubernetes resource's
+        // Ready condition) says why a name is refused, at the name's own path.
+        .superRefine((headers, context) => {
+          for (const name of Object.keys(headers)) {
+            const message = !headerName.test(name)
+              ? 'is not a valid header name'
+              : FORBIDDEN_HEADERS.has(name.toLowerCase())
+                ? 'is not a header name Herald may set'
+                : RESERVED_HEADER_PREFIX.test(name)
+                  ? "must not start with 'ce-' or 'herald-': those headers are the event's attributes and Herald's delivery metadata"
+                  : undefined;
+            if (message !== undefined) context.addIssue({ code: 'custom', message, path: [name] });
+          }
+        })
         .optional(),
       method: z.enum(['POST', 'PUT', 'PATCH']).optional(),
     })
