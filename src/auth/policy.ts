@@ -60,12 +60,6 @@ export function compileRules(
         );
         return;
       }
-      if (rule.actions.includes('admin')) {
-        problems.push(
-          `${origin}: rules[${index}].filter: an admin rule may do everything, so its filter would restrict nothing`,
-        );
-        return;
-      }
       try {
         matches = compileSqlFilter(rule.filter, `/rules/${index}/filter`);
       } catch (error) {

@@ -72,7 +72,7 @@ export function registerDeadLetters(program: Command): void {
         : new Set<string>();
     const redriving = await client.deadLetters.redrive(subscription, flags.id);
     if (flags.wait === true && redriving > 0) {
-      // The broker takes each letter out of the list as it redrives it; what failed again comes back under a new id.
+      // A letter leaves the list once its redrive ended; what failed again comes back under a new id.
       const waitingFor = flags.id === undefined ? before : new Set(flags.id);
       const bar = new ProgressBar(redriving, 'letters');
       let gone = 0;
