@@ -4,9 +4,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Link, TextMapGetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
   defaultResource,
   detectResources,
@@ -40,7 +37,8 @@ const incomingGetter: TextMapGetter<IncomingMessage['headers']> = {
   get: (carrier, key) => carrier[key],
 };
 
-function exporterFor(name: string, env: OtelEnvironment): SpanExporter {
+/** The exporter `OTEL_TRACES_EXPORTER` names; only the OTLP transport in use is loaded (gRPC's is heavy). */
+async function exporterFor(name: string, env: OtelEnvironment): Promise<SpanExporter> {
   if (name === 'console') return new ConsoleSpanExporter();
   if (name !== 'otlp') {
     throw new TracingConfigError(`OTEL_TRACES_EXPORTER=${name} is not supported: use otlp, console or none`);
@@ -51,10 +49,16 @@ function exporterFor(name: string, env: OtelEnvironment): SpanExporter {
     'http/protobuf'
   ).trim();
   // The exporters read the endpoint, headers, timeout and compression from the OTEL_* variables.
-  if (protocol === 'http/protobuf') return new OtlpProtobufExporter();
-  if (protocol === 'http/json') return new OtlpJsonExporter();
+  if (protocol === 'http/protobuf') {
+    return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
+  }
+  if (protocol === 'http/json') {
+    return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+  }
   // gRPC to the collector's port 4317; an `http://` endpoint means plaintext, `https://` TLS.
-  if (protocol === 'grpc') return new OtlpGrpcExporter();
+  if (protocol === 'grpc') {
+    return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
+  }
   throw new TracingConfigError(
     `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported: use http/protobuf, http/json or grpc`,
   );
@@ -231,12 +235,13 @@ class OtelTracing implements Tracing {
 }
 
 /** Builds the provider from the OTEL_* variables and registers it (context manager included). */
-export function createOtelTracing(env: OtelEnvironment, resource: TracingResource): Tracing {
+export async function createOtelTracing(env: OtelEnvironment, resource: TracingResource): Promise<Tracing> {
   const exporterNames = (env['OTEL_TRACES_EXPORTER'] ?? 'otlp')
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '' && name !== 'none');
-  const processors = exporterNames.map((name) => new BatchSpanProcessor(exporterFor(name, env)));
+  const processors: BatchSpanProcessor[] = [];
+  for (const name of exporterNames) processors.push(new BatchSpanProcessor(await exporterFor(name, env)));
   const provider = new NodeTracerProvider({
     // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (the env detector) win over Herald's defaults.
     resource: defaultResource()

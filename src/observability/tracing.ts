@@ -115,7 +115,7 @@ export class TracingConfigError extends Error {
 export async function startTracing(env: OtelEnvironment, resource: TracingResource): Promise<Tracing> {
   if (!tracingRequested(env)) return noTracing;
   const { createOtelTracing } = await import('./otel.js');
-  active = createOtelTracing(env, resource);
+  active = await createOtelTracing(env, resource);
   return active;
 }
 
