@@ -6,6 +6,7 @@ import { batchToJsonBytes, eventToJsonBytes, toBinaryHeaders } from '../cloudeve
 import type { SinkGuard } from '../sink-guard/index.js';
 import { SINK_FORBIDDEN } from '../sink-guard/index.js';
 import type { ContentMode } from '../subscriptions/types.js';
+import { isReservedDeliveryHeader } from '../subscriptions/validate.js';
 import { timerDelay } from './timers.js';
 
 export interface SinkRequest {
@@ -90,7 +91,7 @@ export function buildDelivery(
     // Configured headers are added, never put in place of the delivery's own (content type, trace
     // context, attributes, Herald's metadata); a `ce-*` one would add an attribute the event lacks.
     // Validation refuses both prefixes; this keeps definitions stored before it did from forging them.
-    if (Object.hasOwn(headers, lower) || lower.startsWith('ce-') || lower.startsWith('herald-')) continue;
+    if (Object.hasOwn(headers, lower) || isReservedDeliveryHeader(lower)) continue;
     headers[lower] = extraHeaders[name] as string;
   }
   return { headers, body };

@@ -79,6 +79,11 @@ const FORBIDDEN_HEADERS = new Set([
  */
 const RESERVED_HEADER_PREFIX = /^(?:ce|herald)-/i;
 
+/** A header name `protocolsettings.headers` may not set (validation refuses it, delivery skips it). */
+export function isReservedDeliveryHeader(name: string): boolean {
+  return RESERVED_HEADER_PREFIX.test(name);
+}
+
 export const deliverySchema = z.strictObject({
   retry: z.number().int().min(0).max(1000).optional(),
   backoffPolicy: z.enum(['exponential', 'linear']).optional(),
@@ -132,7 +137,7 @@ export const subscriptionRequestSchema = z.strictObject({
               ? 'is not a valid header name'
               : FORBIDDEN_HEADERS.has(name.toLowerCase())
                 ? 'is not a header name Herald may set'
-                : RESERVED_HEADER_PREFIX.test(name)
+                : isReservedDeliveryHeader(name)
                   ? "must not start with 'ce-' or 'herald-': those headers are the event's attributes and Herald's delivery metadata"
                   : undefined;
             if (message !== undefined) context.addIssue({ code: 'custom', message, path: [name] });
