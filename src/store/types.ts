@@ -49,6 +49,27 @@ export interface DeadLetter {
 
 export type NewDeadLetter = Omit<DeadLetter, 'id'>;
 
+/** How many dead letters a store keeps per subscription (`--dead-letter-max-*`); 0 = no limit of that kind. */
+export interface DeadLetterLimits {
+  /** Most letters kept per subscription. */
+  readonly maxLetters: number;
+  /** Most bytes kept per subscription, counted as `deadLetterBytes` counts them. */
+  readonly maxBytes: number;
+  /** Letters dead-lettered longer ago than this (ms) are removed. */
+  readonly maxAgeMs: number;
+}
+
+/** Which limit removed a letter: the first that applies, in this order. */
+export type DeadLetterDropReason = 'max-age' | 'max-letters' | 'max-bytes';
+
+/** Letters one trim removed from one subscription for one reason. */
+export interface DroppedDeadLetters {
+  readonly subscription: string;
+  readonly reason: DeadLetterDropReason;
+  readonly letters: number;
+  readonly bytes: number;
+}
+
 /** A subscription definition as the store keeps it: an opaque JSON document under its id. */
 export interface SubscriptionRecord {
   readonly id: string;
@@ -98,7 +119,15 @@ export interface EventStore {
    */
   listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]>;
   countDeadLetters(subscription: string): Promise<number>;
+  /** Deleting an id that is not (or no longer) there is not an error: it deletes nothing. */
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void>;
+  /**
+   * Removes, for every subscription, the oldest dead letters (in id order) until what is left is within
+   * `limits`: each letter dead-lettered before `now - maxAgeMs`, then those beyond the newest
+   * `maxLetters`, then the oldest until the rest hold at most `maxBytes`. Only a prefix of a
+   * subscription's letters is ever removed. Returns what it removed, by subscription and reason.
+   */
+  trimDeadLetters(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]>;
 
   putSubscription(record: SubscriptionRecord): Promise<void>;
   /**

@@ -1,6 +1,14 @@
 import type Database from 'better-sqlite3';
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
-import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
+import { trimHeldLetters } from '../dead-letter-limits.js';
+import type { HeldDeadLetter } from '../dead-letter-limits.js';
+import type {
+  DeadLetter,
+  DeadLetterLimits,
+  DroppedDeadLetters,
+  NewDeadLetter,
+  TraceHeaders,
+} from '../types.js';
 
 interface DeadLetterRow {
   seq: number;
@@ -70,6 +78,14 @@ export class EmbeddedDeadLetters {
         'SELECT COUNT(*) AS n FROM dead_letters WHERE subscription = ?',
       ),
       delete: db.prepare('DELETE FROM dead_letters WHERE subscription = ? AND id = ?'),
+      subscriptions: db.prepare<[], { subscription: string }>(
+        'SELECT DISTINCT subscription FROM dead_letters',
+      ),
+      // Only the small columns: the bytes are measured as `deadLetterBytes` does, without the payloads.
+      held: db.prepare<[string], { id: number; at: number; bytes: number }>(
+        'SELECT id, at, octet_length(attrs) + IFNULL(length(data), 0) AS bytes FROM dead_letters WHERE subscription = ? ORDER BY id',
+      ),
+      deleteThrough: db.prepare('DELETE FROM dead_letters WHERE subscription = ? AND id <= ?'),
     };
   }
 
@@ -131,5 +147,21 @@ export class EmbeddedDeadLetters {
     this.db.transaction(() => {
       for (const id of ids) this.statements.delete.run(subscription, Number(id));
     })();
+  }
+
+  /** Removes the oldest letters of every subscription beyond `limits` (the store contract's `trimDeadLetters`). */
+  trim(limits: DeadLetterLimits, now: number): DroppedDeadLetters[] {
+    this.flush();
+    const dropped: DroppedDeadLetters[] = [];
+    for (const { subscription } of this.statements.subscriptions.all()) {
+      const held: HeldDeadLetter[] = this.statements.held
+        .all(subscription)
+        .map((row) => ({ id: String(row.id), deadLetteredAt: row.at, bytes: row.bytes }));
+      const trim = trimHeldLetters(subscription, held, limits, now);
+      if (trim.lastId === undefined) continue;
+      this.statements.deleteThrough.run(subscription, Number(trim.lastId));
+      dropped.push(...trim.dropped);
+    }
+    return dropped;
   }
 }

@@ -6,6 +6,8 @@ import type {
   AppendInput,
   AppendOutcome,
   DeadLetter,
+  DeadLetterLimits,
+  DroppedDeadLetters,
   EventStore,
   LogStats,
   NewDeadLetter,
@@ -452,6 +454,11 @@ export class EmbeddedEventStore implements EventStore {
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
     this.deadLetters.delete(subscription, ids);
     return Promise.resolve();
+  }
+
+  trimDeadLetters(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
+    if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
+    return Promise.resolve(this.deadLetters.trim(limits, now));
   }
 
   putSubscription(record: SubscriptionRecord): Promise<void> {

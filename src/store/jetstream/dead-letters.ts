@@ -1,5 +1,7 @@
-import type { DeadLetter, NewDeadLetter } from '../types.js';
-import { decodeDeadLetter, encodeDeadLetter, encodeToken } from './codec.js';
+import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
+import type { HeldDeadLetter } from '../dead-letter-limits.js';
+import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } from '../types.js';
+import { decodeDeadLetter, decodeToken, encodeDeadLetter, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
 import { buildHeaders, directBatch, isNotFound } from './support.js';
 
@@ -71,5 +73,47 @@ export class JetStreamDeadLetters {
         }
       }),
     );
+  }
+
+  /**
+   * Removes the oldest letters of every subscription beyond `limits`. Only subscriptions that may be over
+   * are read in full: a subject holding more than `maxLetters`, a stream over `maxBytes`, or a first
+   * letter older than `maxAgeMs` (one message read per subject).
+   */
+  async trim(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
+    const { jsm } = await this.context.use();
+    const stream = this.context.names.deadLetterStream;
+    const prefix = `${this.context.names.deadLetterPrefix}.`;
+    const info = await jsm.streams.info(stream, { subjects_filter: `${prefix}>` });
+    const overBytes = limits.maxBytes > 0 && info.state.bytes > limits.maxBytes;
+    const dropped: DroppedDeadLetters[] = [];
+    for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+      const subscription = decodeToken(subject.slice(prefix.length));
+      if (!overBytes && !(limits.maxLetters > 0 && count > limits.maxLetters)) {
+        if (limits.maxAgeMs <= 0) continue;
+        const [oldest] = await this.list(subscription, 1);
+        if (oldest === undefined || oldest.deadLetteredAt >= now - limits.maxAgeMs) continue;
+      }
+      const trim = trimHeldLetters(subscription, await this.held(subscription), limits, now);
+      if (trim.lastId === undefined) continue;
+      // This subject's messages below the sequence, in one request.
+      await jsm.streams.purge(stream, { filter: subject, seq: Number(trim.lastId) + 1 });
+      dropped.push(...trim.dropped);
+    }
+    return dropped;
+  }
+
+  /** A subscription's letters, oldest first, as trimming weighs them. */
+  private async held(subscription: string): Promise<HeldDeadLetter[]> {
+    const held: HeldDeadLetter[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.list(subscription, 256, after);
+      for (const letter of page) {
+        held.push({ id: letter.id, deadLetteredAt: letter.deadLetteredAt, bytes: deadLetterBytes(letter) });
+      }
+      if (page.length < 256) return held;
+      after = page[page.length - 1]?.id;
+    }
   }
 }

@@ -7,6 +7,8 @@ import type {
   AppendInput,
   AppendOutcome,
   DeadLetter,
+  DeadLetterLimits,
+  DroppedDeadLetters,
   EventStore,
   LogStats,
   NewDeadLetter,
@@ -406,6 +408,10 @@ export class JetStreamEventStore implements EventStore {
 
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
     return this.deadLetters.delete(subscription, ids);
+  }
+
+  trimDeadLetters(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
+    return this.deadLetters.trim(limits, now);
   }
 
   // ---- claims ----------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { DeadLetter, NewDeadLetter } from '../types.js';
+import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
+import type { HeldDeadLetter } from '../dead-letter-limits.js';
+import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } from '../types.js';
 import { decodeDeadLetter, encodeDeadLetter } from './codec.js';
 import type { CompactedView } from './compacted-view.js';
 
@@ -54,6 +56,36 @@ export class DeadLetters {
       if (wanted.has(String(record.offset))) keys.push(key);
     }
     if (keys.length > 0) await this.view.write(keys.map((key) => ({ key, value: undefined })));
+  }
+
+  /** Removes the oldest letters of every subscription beyond `limits`, with one write of tombstones. */
+  async trim(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
+    await this.view.sync();
+    // The view holds every letter in memory, in offset order within a subscription.
+    const bySubscription = new Map<string, Array<HeldDeadLetter & { key: string }>>();
+    for (const [key, record] of this.view.withPrefix('')) {
+      const subscription = key.slice(0, key.indexOf('\u0000'));
+      const letter = decodeDeadLetter(String(record.offset), record);
+      if (letter === undefined) continue;
+      const held = bySubscription.get(subscription) ?? [];
+      held.push({
+        key,
+        id: letter.id,
+        deadLetteredAt: letter.deadLetteredAt,
+        bytes: deadLetterBytes(letter),
+      });
+      bySubscription.set(subscription, held);
+    }
+    const dropped: DroppedDeadLetters[] = [];
+    const tombstones: Array<{ key: string; value: undefined }> = [];
+    for (const [subscription, held] of bySubscription) {
+      held.sort((a, b) => Number(a.id) - Number(b.id));
+      const trim = trimHeldLetters(subscription, held, limits, now);
+      for (const letter of held.slice(0, trim.count)) tombstones.push({ key: letter.key, value: undefined });
+      dropped.push(...trim.dropped);
+    }
+    if (tombstones.length > 0) await this.view.write(tombstones);
+    return dropped;
   }
 
   stop(): Promise<void> {

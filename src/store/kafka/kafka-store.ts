@@ -5,6 +5,8 @@ import type {
   AppendInput,
   AppendOutcome,
   DeadLetter,
+  DeadLetterLimits,
+  DroppedDeadLetters,
   EventStore,
   LogStats,
   NewDeadLetter,
@@ -342,6 +344,10 @@ export class KafkaEventStore implements EventStore {
 
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
     return this.guard('deleting dead letters', ({ deadLetters }) => deadLetters.delete(subscription, ids));
+  }
+
+  trimDeadLetters(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
+    return this.guard('trimming dead letters', ({ deadLetters }) => deadLetters.trim(limits, now));
   }
 
   // ---- subscription definitions ----------------------------------------------------------------

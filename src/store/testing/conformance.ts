@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CloudEvent } from '../../cloudevents/index.js';
 import { DataKind } from '../../cloudevents/index.js';
-import type { EventStore, RetentionPolicy } from '../types.js';
+import { deadLetterBytes } from '../dead-letter-limits.js';
+import type { EventStore, NewDeadLetter, RetentionPolicy } from '../types.js';
 
 export interface StoreHarnessOptions {
   readonly dedupeWindowMs?: number;
@@ -287,6 +288,66 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
         'p9',
         'p10',
       ]);
+    });
+
+    it('trims the oldest dead letters over the age, count and bytes limits, per subscription', async () => {
+      const { store } = await open();
+      const hour = 3_600_000;
+      const now = Date.now();
+      const letter = (subscription: string, n: number, at: number): NewDeadLetter => ({
+        subscription,
+        sequence: n,
+        event: sampleEvent(`t${n}`),
+        trace: undefined,
+        error: { code: 'X', message: 'm' },
+        attempts: 1,
+        deadLetteredAt: at,
+      });
+      const added = [];
+      for (let n = 1; n <= 8; n++)
+        added.push(await store.addDeadLetter(letter('capped', n, n <= 2 ? now - 3 * hour : now)));
+      for (let n = 1; n <= 3; n++) await store.addDeadLetter(letter('other', n, now - 3 * hour));
+      const weight = deadLetterBytes(added[0]!);
+      const ids = async (subscription: string) =>
+        (await store.listDeadLetters(subscription, 100)).map((l) => l.event.attributes['id']);
+      const none = { maxAgeMs: 0, maxLetters: 0, maxBytes: 0 };
+
+      expect(await store.trimDeadLetters(none, now)).toEqual([]);
+      expect(await store.countDeadLetters('capped')).toBe(8);
+
+      // Age first: both old letters of 'capped' and all of 'other'; reported per subscription.
+      const byAge = await store.trimDeadLetters({ ...none, maxAgeMs: hour }, now);
+      const bySubscription = (a: { subscription: string }, b: { subscription: string }) =>
+        a.subscription.localeCompare(b.subscription);
+      expect([...byAge].sort(bySubscription)).toEqual([
+        { subscription: 'capped', reason: 'max-age', letters: 2, bytes: 2 * weight },
+        { subscription: 'other', reason: 'max-age', letters: 3, bytes: 3 * weight },
+      ]);
+      expect(await ids('capped')).toEqual(['t3', 't4', 't5', 't6', 't7', 't8']);
+      expect(await store.countDeadLetters('other')).toBe(0);
+
+      // A letter that is gone can still be named in a delete (a redrive settling a trimmed letter).
+      await store.deleteDeadLetters('capped', [added[0]!.id]);
+
+      expect(await store.trimDeadLetters({ ...none, maxLetters: 4 }, now)).toEqual([
+        { subscription: 'capped', reason: 'max-letters', letters: 2, bytes: 2 * weight },
+      ]);
+      expect(await ids('capped')).toEqual(['t5', 't6', 't7', 't8']);
+
+      expect(await store.trimDeadLetters({ ...none, maxBytes: 3 * weight - 1 }, now)).toEqual([
+        { subscription: 'capped', reason: 'max-bytes', letters: 2, bytes: 2 * weight },
+      ]);
+      expect(await ids('capped')).toEqual(['t7', 't8']);
+      expect(await store.countDeadLetters('capped')).toBe(2);
+
+      // Several limits at once: each removed letter is counted once, under the first limit that removes it.
+      await store.addDeadLetter(letter('capped', 9, now));
+      const mixed = await store.trimDeadLetters({ maxAgeMs: hour, maxLetters: 2, maxBytes: weight }, now);
+      expect(mixed).toEqual([
+        { subscription: 'capped', reason: 'max-letters', letters: 1, bytes: weight },
+        { subscription: 'capped', reason: 'max-bytes', letters: 1, bytes: weight },
+      ]);
+      expect(await ids('capped')).toEqual(['t9']);
     });
 
     it('finds the first sequence stored at or after a time', async () => {
