@@ -4,9 +4,16 @@ import { createAccessControl } from '../auth/index.js';
 import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
-import { HeraldError } from '../errors/index.js';
-import { clientKeyOf, ownerScopeOf, Router, sendJson, sendProblem } from '../http/index.js';
-import type { ServerGuards } from '../http/index.js';
+import { HeraldError, isHeraldError } from '../errors/index.js';
+import {
+  clientKeyOf,
+  ownerScopeOf,
+  Router,
+  sendJson,
+  sendProblem,
+  setControlBodyLimits,
+} from '../http/index.js';
+import type { ControlBodyLimits, ServerGuards } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
 import { StreamAdmission } from '../limits/index.js';
@@ -46,6 +53,28 @@ const UNREAD_URL = new URL('http://broker/');
 /** Paths answered before delivery started: probes, and ingress (which answers 503 while the store is away). */
 const SERVED_BEFORE_DELIVERY = new Set(['/healthz', '/readyz', '/', '/events', '/events/pub', '/metrics']);
 
+/**
+ * A request the client ended itself before it was complete: its own stream failed (reset, aborted) or
+ * closed early. Body readers say so with `HERALD_CLIENT_CLOSED_REQUEST`; this catches a raw stream error
+ * that reached here by another way. Not an internal error: a client can cause it at will.
+ */
+function closedByClient(req: IncomingMessage, error: unknown): boolean {
+  if (isHeraldError(error) || req.complete || !(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    error === req.errored ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'ECONNRESET' ||
+    code === 'ECONNABORTED'
+  );
+}
+
+function clientClosedRequest(cause: Error): HeraldError {
+  return new HeraldError('HERALD_CLIENT_CLOSED_REQUEST', `the client closed the request (${cause.message})`, {
+    cause,
+  });
+}
+
 export interface BrokerOptions {
   readonly config: BrokerConfig;
   readonly logger: Logger;
@@ -63,6 +92,8 @@ export class Broker {
   readonly metrics = new BrokerMetrics();
   readonly store: EventStore;
   private readonly ingress: Ingress;
+  /** What control-API bodies may be (`--max-control-request-size`, `--max-json-depth`). */
+  private readonly controlBodyLimits: ControlBodyLimits;
   /** Seen and declared event types (`GET /eventtypes`); an ingress hook. */
   readonly eventTypes: EventTypeRegistry | undefined;
   readonly dispatcher: Dispatcher;
@@ -118,7 +149,13 @@ export class Broker {
         this.metrics.limitRejections.inc({ limit: 'ingress-rate-limit-clients' }),
       maxJsonDepth: config.limits.maxJsonDepth,
       maxExtensions: config.limits.maxExtensions,
+      maxBatchEvents: config.limits.maxBatchEvents,
     });
+    this.controlBodyLimits = {
+      maxBytes: config.limits.maxControlRequestSize,
+      maxJsonDepth: config.limits.maxJsonDepth,
+      onRefused: (limit) => this.metrics.limitRejections.inc({ limit }),
+    };
     this.registry = registry(this.store);
     this.sinkGuard = createSinkGuard(config, this.metrics);
     this.dispatcher = new Dispatcher({
@@ -372,9 +409,13 @@ export class Broker {
       const method = req.method ?? 'GET';
       const { handler, params, pattern, usesUrl } = router.resolve(method, pathname);
       this.access.authorize(req, method, pattern, params, urlOf);
+      setControlBodyLimits(req, this.controlBodyLimits);
       await handler(req, res, params, usesUrl ? urlOf() : UNREAD_URL);
     } catch (error) {
-      const problem = sendProblem(res, error);
+      const problem = sendProblem(
+        res,
+        closedByClient(req, error) ? clientClosedRequest(error as Error) : error,
+      );
       this.metrics.rejected.inc({ code: problem.code });
       if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
       if (problem.status >= 500 && problem.code !== 'HERALD_SHUTTING_DOWN') {

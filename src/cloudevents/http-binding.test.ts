@@ -79,6 +79,20 @@ describe('parseStructured and parseBatch', () => {
     expect(events.map((e) => e.attributes['id'])).toEqual(['minimal', '2']);
   });
 
+  it('refuses a batch of more than maxEvents events (413), also when the scan cannot walk it', () => {
+    const batch = 'application/cloudevents-batch+json';
+    const three = JSON.stringify([minimal, { ...minimal, id: '2' }, { ...minimal, id: '3' }]);
+    expect(parseBatch(batch, bytes(three), 64, 3)).toHaveLength(3);
+    expect(thrownBy(() => parseBatch(batch, bytes(three), 64, 2))).toMatchObject({
+      code: 'HERALD_TOO_MANY_EVENTS',
+      status: 413,
+    });
+    // Non-objects make the scan give up: the parsed array is counted before any element is validated.
+    expect(thrownBy(() => parseBatch(batch, bytes('[1,2,3]'), 64, 2))).toMatchObject({
+      code: 'HERALD_TOO_MANY_EVENTS',
+    });
+  });
+
   it.each<[string, string, Record<string, unknown>]>([
     ['an object', JSON.stringify(minimal), { code: 'HERALD_INVALID_BATCH' }],
     ['a number', '1', { code: 'HERALD_INVALID_BATCH' }],

@@ -73,13 +73,19 @@ describe('scanEventArray', () => {
     const text = ' [ {"id":"a","data":1} ,{"id":"b"},\n{"data":{"x":"]"},"id":"c"} ] ';
     const body = bytes(text);
     const elements = scanEventArray(body);
-    if (elements === undefined || 'tooDeepAt' in elements) throw new Error('not scanned');
+    if (!Array.isArray(elements)) throw new Error('not scanned');
     expect(elements.map((e) => body.toString('utf8', e.start, e.spans.end))).toEqual([
       '{"id":"a","data":1}',
       '{"id":"b"}',
       '{"data":{"x":"]"},"id":"c"}',
     ]);
     expect(scanEventArray(bytes('[]'))).toEqual([]);
+  });
+
+  it('stops at the object after maxElements, before scanning it', () => {
+    const text = '[{"id":"a"},{"id":"b"}, {"id":"c"}]';
+    expect(scanEventArray(bytes(text), Infinity, 2)).toEqual({ tooManyAt: text.indexOf('{"id":"c"') });
+    expect(scanEventArray(bytes(text), Infinity, 3)).toHaveLength(3);
   });
 
   it('gives up on anything but an array of objects', () => {

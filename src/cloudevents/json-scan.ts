@@ -163,17 +163,24 @@ export function scanEventObject(
 /** Each object of a batch with where it starts, in order. */
 export type EventArrayElements = { readonly start: number; readonly spans: EventObjectSpans }[];
 
+/** The scan stopped at the `{` at `at`, the element one past the most it was told to accept. */
+export interface TooManyElements {
+  readonly tooManyAt: number;
+}
+
 /**
  * The objects of a JSON array of objects, each scanned as `scanEventObject` does, in order, in one pass
  * that also applies `jsonDepthExceeded`'s limit (the array is level 1). Meant to run before `JSON.parse`:
  * the spans are right only for text that `JSON.parse` then accepts, and the depth only reaches the
- * caller as a refusal. Undefined when the text is not an array of objects (the caller checks the depth
- * with `jsonDepthExceeded` then, and validation says what is wrong).
+ * caller as a refusal. It stops at the element after `maxElements` (a batch over the event cap costs a
+ * scan of the elements it may hold, not a parse of all it holds). Undefined when the text is not an array
+ * of objects (the caller checks the depth with `jsonDepthExceeded` then, and validation says what is wrong).
  */
 export function scanEventArray(
   text: Uint8Array,
   maxDepth = Infinity,
-): EventArrayElements | TooDeep | undefined {
+  maxElements = Infinity,
+): EventArrayElements | TooDeep | TooManyElements | undefined {
   let i = skipSpace(text, 0);
   if (text[i] !== 0x5b) return undefined;
   if (maxDepth < 1) return { tooDeepAt: i };
@@ -186,6 +193,7 @@ export function scanEventArray(
       i++;
       continue;
     }
+    if (elements.length === maxElements && text[i] === 0x7b) return { tooManyAt: i };
     const spans = scanEventObject(text, i, maxDepth, 1);
     if (spans === undefined || 'tooDeepAt' in spans) return spans;
     elements.push({ start: i, spans });

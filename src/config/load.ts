@@ -115,6 +115,10 @@ export interface BrokerLimits {
   readonly ingressRateLimitClients: number;
   readonly maxJsonDepth: number;
   readonly maxExtensions: number;
+  /** Most events in one batch request (`--max-batch-events`). */
+  readonly maxBatchEvents: number;
+  /** Largest control-API request body in bytes (`--max-control-request-size`). */
+  readonly maxControlRequestSize: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
@@ -228,6 +232,8 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       ingressRateLimitClients: raw['ingress-rate-limit-clients'],
       maxJsonDepth: raw['max-json-depth'],
       maxExtensions: raw['max-extensions'],
+      maxBatchEvents: raw['max-batch-events'],
+      maxControlRequestSize: raw['max-control-request-size'],
       headersTimeoutMs: raw['headers-timeout'],
       requestTimeoutMs: raw['request-timeout'],
       keepAliveTimeoutMs: raw['keep-alive-timeout'],

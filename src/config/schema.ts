@@ -459,6 +459,18 @@ export const BROKER_OPTIONS = [
     doc: 'Most extension attributes per event; more is a 400 (HERALD_TOO_MANY_EXTENSIONS).',
   },
   {
+    name: 'max-batch-events',
+    kind: 'integer',
+    default: '5000',
+    doc: 'Most events one batch request may carry, counted while the body is scanned and before any is parsed; more is a 413 (HERALD_TOO_MANY_EVENTS).',
+  },
+  {
+    name: 'max-control-request-size',
+    kind: 'size',
+    default: '1MiB',
+    doc: 'Largest control-API request body (subscriptions, seed routes); larger is a 413 (HERALD_PAYLOAD_TOO_LARGE).',
+  },
+  {
     name: 'headers-timeout',
     kind: 'duration',
     default: '20s',
@@ -676,6 +688,8 @@ export const brokerConfigSchema = z
     'ingress-rate-limit-clients': integer.min(1).default(10_000),
     'max-json-depth': integer.min(2).max(10_000).default(64),
     'max-extensions': integer.min(0).default(64),
+    'max-batch-events': integer.min(1).default(5000),
+    'max-control-request-size': size.pipe(z.number().min(1024, 'must be at least 1KiB')).default(1024 * 1024),
     'headers-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(20_000),
     'request-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
     'keep-alive-timeout': duration.default(65_000),

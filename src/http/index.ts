@@ -6,6 +6,7 @@ export {
   readJsonObject,
   readOptionalJsonObject,
 } from './respond.js';
+export type { BodyLimitFlag } from './respond.js';
 export { Router } from './router.js';
 export type { RouteHandler, RouteParams } from './router.js';
 export {
@@ -15,7 +16,8 @@ export {
   setOwnerScope,
   ownerScopeOf,
   ownerOf,
+  setControlBodyLimits,
 } from './request-context.js';
-export type { RequestIdentity } from './request-context.js';
+export type { ControlBodyLimits, RequestIdentity } from './request-context.js';
 export { ServerGuards } from './server-guards.js';
 export type { ServerGuardOptions } from './server-guards.js';

@@ -16,10 +16,25 @@ export interface RequestIdentity {
 // one cost about 2% of a broker's busy time on the ingress path.
 const IDENTITY = Symbol('herald.identity');
 const OWNER_SCOPE = Symbol('herald.ownerScope');
+const CONTROL_BODY_LIMITS = Symbol('herald.controlBodyLimits');
+
+/** What a control-API request body may be: the broker's flags, and who counts a refusal. */
+export interface ControlBodyLimits {
+  /** `--max-control-request-size`. */
+  readonly maxBytes: number;
+  /** `--max-json-depth`. */
+  readonly maxJsonDepth: number;
+  /** Told the flag name of each refusal (`herald_limit_rejections_total{limit}`). */
+  readonly onRefused?: (flag: string) => void;
+}
+
+/** The flags' defaults, for a request no broker set limits on (a handler run on its own). */
+const DEFAULT_CONTROL_BODY_LIMITS: ControlBodyLimits = { maxBytes: 1024 * 1024, maxJsonDepth: 64 };
 
 interface RequestContext {
   [IDENTITY]?: RequestIdentity;
   [OWNER_SCOPE]?: string;
+  [CONTROL_BODY_LIMITS]?: ControlBodyLimits;
 }
 
 function contextOf(req: IncomingMessage): RequestContext {
@@ -62,4 +77,16 @@ export function ownerScopeOf(req: IncomingMessage): string | undefined {
 export function ownerOf(req: IncomingMessage): string | undefined {
   const identity = identityOf(req);
   return identity === undefined || identity.method === 'anonymous' ? undefined : identity.principal;
+}
+
+/**
+ * Set by the broker on the requests it routes, so that control-API handlers read bodies under its
+ * configured limits without each being handed the configuration.
+ */
+export function setControlBodyLimits(req: IncomingMessage, limits: ControlBodyLimits): void {
+  contextOf(req)[CONTROL_BODY_LIMITS] = limits;
+}
+
+export function controlBodyLimitsOf(req: IncomingMessage): ControlBodyLimits {
+  return contextOf(req)[CONTROL_BODY_LIMITS] ?? DEFAULT_CONTROL_BODY_LIMITS;
 }

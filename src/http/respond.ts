@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, isHeraldError } from '../errors/index.js';
 import { jsonDepthExceeded } from '../limits/index.js';
+import { controlBodyLimitsOf } from './request-context.js';
 import { MethodNotAllowedError } from './router.js';
 
 export function sendJson(
@@ -49,27 +50,31 @@ export function sendProblem(res: ServerResponse, error: unknown): HeraldError {
   return problem;
 }
 
+/** The flag a body-size limit comes from, named in the refusal and counted by `onRefused`. */
+export interface BodyLimitFlag {
+  readonly flag: string;
+  /** Called once per refusal (`herald_limit_rejections_total{limit=flag}`). */
+  readonly onRefused?: (flag: string) => void;
+}
+
 /**
  * Reads a request body up to `limit` bytes. Over the limit it stops reading and throws 413, so a huge
- * body costs no more than the limit in memory.
+ * body costs no more than the limit in memory; `from` names the flag that set the limit and counts the
+ * refusal. A client that closes or resets the request before its body ended is
+ * `HERALD_CLIENT_CLOSED_REQUEST`: its doing, not the broker's.
  *
  * @remarks Plain `data`/`end` listeners, not `for await`: an async iterator per request (its
  * end-of-stream watcher, promise per chunk and listener bookkeeping) cost more than the rest of reading
  * a 1 KB body. The outcomes are the iterator's: the request is destroyed when the limit is crossed, a
  * stream error rejects with that error, and a close before the end rejects with a premature close.
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, from?: BodyLimitFlag): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(
-      new HeraldError(
-        'HERALD_PAYLOAD_TOO_LARGE',
-        `request body of ${declared} bytes exceeds the limit of ${limit} bytes`,
-      ),
-    );
+    return Promise.reject(tooLarge(`request body of ${declared} bytes exceeds`, limit, from));
   }
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  if (req.destroyed) return Promise.reject(req.errored ?? prematureClose());
+  if (req.destroyed) return Promise.reject(clientClosed(req.errored ?? prematureClose()));
   return new Promise<Buffer>((resolve, reject) => {
     let first: Buffer | undefined;
     let chunks: Buffer[] | undefined;
@@ -81,9 +86,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) {
         settled = true;
         abandon(req);
-        reject(
-          new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`),
-        );
+        reject(tooLarge('request body exceeds', limit, from));
         return;
       }
       if (first === undefined) first = chunk;
@@ -98,14 +101,32 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('error', (error: Error) => {
       if (settled) return;
       settled = true;
-      reject(error);
+      reject(clientClosed(error));
     });
     req.on('close', () => {
       if (settled) return;
       settled = true;
-      reject(req.errored ?? prematureClose());
+      reject(clientClosed(req.errored ?? prematureClose()));
     });
   });
+}
+
+function tooLarge(what: string, limit: number, from: BodyLimitFlag | undefined): HeraldError {
+  from?.onRefused?.(from.flag);
+  const flag = from === undefined ? '' : ` (--${from.flag})`;
+  return new HeraldError('HERALD_PAYLOAD_TOO_LARGE', `${what} the limit of ${limit} bytes${flag}`);
+}
+
+/**
+ * A request stream's error or premature close while its body is read: the client went away (closed or
+ * reset its connection, or Node aborted the request). Its error stays the cause.
+ */
+function clientClosed(cause: Error): HeraldError {
+  return new HeraldError(
+    'HERALD_CLIENT_CLOSED_REQUEST',
+    `the client closed the request before its body ended (${cause.message})`,
+    { cause },
+  );
 }
 
 /**
@@ -123,24 +144,27 @@ function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
-/** How deep a control-API body may nest (subscriptions need a handful of levels). */
-const MAX_CONTROL_JSON_DEPTH = 64;
-
-/** Reads and parses a JSON object request body (for the control API), with coded errors. */
-export async function readJsonObject(
-  req: IncomingMessage,
-  limit = 1024 * 1024,
-): Promise<Record<string, unknown>> {
+/**
+ * Reads and parses a JSON object request body (for the control API), with coded errors. Its size and
+ * depth limits are the broker's `--max-control-request-size` and `--max-json-depth`, which the broker
+ * puts on each request (`setControlBodyLimits`); without them, their defaults.
+ */
+export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   const contentType = req.headers['content-type'] ?? '';
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
     throw new HeraldError('HERALD_UNSUPPORTED_MEDIA_TYPE', 'the request body must be application/json');
   }
-  const body = await readBody(req, limit);
-  const tooDeep = jsonDepthExceeded(body, MAX_CONTROL_JSON_DEPTH);
+  const limits = controlBodyLimitsOf(req);
+  const body = await readBody(req, limits.maxBytes, {
+    flag: 'max-control-request-size',
+    ...(limits.onRefused === undefined ? {} : { onRefused: limits.onRefused }),
+  });
+  const tooDeep = jsonDepthExceeded(body, limits.maxJsonDepth);
   if (tooDeep >= 0) {
+    limits.onRefused?.('max-json-depth');
     throw new HeraldError(
       'HERALD_JSON_TOO_DEEP',
-      `the JSON body nests arrays and objects deeper than ${MAX_CONTROL_JSON_DEPTH} levels (at byte ${tooDeep})`,
+      `the JSON body nests arrays and objects deeper than ${limits.maxJsonDepth} levels (at byte ${tooDeep}); see --max-json-depth`,
     );
   }
   let value: unknown;

@@ -11,6 +11,7 @@ import {
 } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import { clientKeyOf, readBody } from '../http/index.js';
+import type { BodyLimitFlag } from '../http/index.js';
 import { jsonDepthExceeded, RateLimiter } from '../limits/index.js';
 import { tracing } from '../observability/index.js';
 import type { BrokerMetrics, IngressSpan } from '../observability/index.js';
@@ -38,6 +39,8 @@ export interface IngressOptions {
   readonly maxJsonDepth?: number;
   /** Most extension attributes per event. */
   readonly maxExtensions?: number;
+  /** Most events in one batch request (`--max-batch-events`). */
+  readonly maxBatchEvents?: number;
 }
 
 /** The context attributes CloudEvents 1.0.2 defines; every other attribute is an extension. */
@@ -106,8 +109,13 @@ function isJsonContentType(contentType: string): boolean {
  */
 export class Ingress {
   private readonly limiter: RateLimiter | undefined;
+  private readonly requestSizeLimit: BodyLimitFlag;
 
   constructor(private readonly options: IngressOptions) {
+    this.requestSizeLimit = {
+      flag: 'max-request-size',
+      onRefused: (flag) => options.metrics.limitRejections.inc({ limit: flag }),
+    };
     const rate = options.rateLimit;
     this.limiter =
       rate > 0
@@ -138,19 +146,31 @@ export class Ingress {
     throw error;
   }
 
-  /** Structured and batch mode: the decoder applies the depth limit in its own pass over the body. */
+  /**
+   * Structured and batch mode: the decoder applies the depth limit (and for a batch the event cap) in
+   * its own pass over the body; a refusal by either is counted under its flag.
+   */
   private decodeCounted<T>(decode: (maxDepth: number) => T): T {
     try {
       return decode(this.options.maxJsonDepth ?? 64);
     } catch (error) {
-      if ((error as HeraldError).code === 'HERALD_JSON_TOO_DEEP') this.refuseTooDeep(error as HeraldError);
+      const code = (error as HeraldError).code;
+      if (code === 'HERALD_JSON_TOO_DEEP') this.refuseTooDeep(error as HeraldError);
+      if (code === 'HERALD_TOO_MANY_EVENTS') {
+        this.options.metrics.limitRejections.inc({ limit: 'max-batch-events' });
+      }
       throw error;
     }
   }
 
   /** Parses and validates a request into events; throws a coded error for anything invalid. */
   async parse(req: IncomingMessage, requestOptions: IngressRequestOptions = {}): Promise<CloudEvent[]> {
-    return this.parseBody(req, await readBody(req, this.options.maxRequestSize), requestOptions);
+    return this.parseBody(req, await this.readBody(req), requestOptions);
+  }
+
+  /** The body, up to `--max-request-size`; a larger one is refused and counted under that flag. */
+  private readBody(req: IncomingMessage): Promise<Buffer> {
+    return readBody(req, this.options.maxRequestSize, this.requestSizeLimit);
   }
 
   /** `parse` once the body is read. */
@@ -159,7 +179,8 @@ export class Ingress {
     let events: CloudEvent[];
     const mode = detectMode(contentType);
     if (mode === 'batch') {
-      events = this.decodeCounted((max) => parseBatch(contentType as string, body, max));
+      const maxEvents = this.options.maxBatchEvents ?? 5000;
+      events = this.decodeCounted((max) => parseBatch(contentType as string, body, max, maxEvents));
     } else if (mode === 'structured') {
       events = [this.decodeCounted((max) => parseStructured(contentType as string, body, max))];
     } else {
@@ -193,12 +214,11 @@ export class Ingress {
       }
       const size = eventSize(event);
       if (size > max) {
+        this.options.metrics.limitRejections.inc({ limit: 'max-event-size' });
         throw new HeraldError(
           'HERALD_PAYLOAD_TOO_LARGE',
-          `event ${index} is ${size} bytes, over the limit of ${max} bytes`,
-          {
-            index,
-          },
+          `event ${index} is ${size} bytes, over the limit of ${max} bytes (--max-event-size)`,
+          { index },
         );
       }
     }
@@ -223,7 +243,7 @@ export class Ingress {
     const client = limiter === undefined ? '' : clientKeyOf(req);
     // A cheap refusal before the body is read when not even one event could pass now.
     if (limiter !== undefined) this.limited(() => limiter.check(client), req);
-    const events = this.parseBody(req, await readBody(req, this.options.maxRequestSize), requestOptions);
+    const events = this.parseBody(req, await this.readBody(req), requestOptions);
     this.options.authorizeEvents?.(req, events);
     // Counted in events once they are known; the request passes whole or not at all.
     if (limiter !== undefined) this.limited(() => limiter.take(client, events.length), req);

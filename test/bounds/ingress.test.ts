@@ -1,10 +1,13 @@
 // Issue 11, findings 3, 8 and the extension cap of 9: ingress rate limits count events and never go
-// into debt, per client when asked; deeply nested JSON and hundreds of extensions are coded 400s.
+// into debt, per client when asked; deeply nested JSON and hundreds of extensions are coded 400s. Later
+// review: events per batch are capped, every 413 is counted under its flag, control-API bodies honour
+// --max-json-depth, and a client closing mid-body is its own outcome, not an internal error.
 import http from 'node:http';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { useBrokers } from '../harness/processes.js';
+import { removeDir, startBroker, useBrokers } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { binaryHeaders, metricValue, readLog, send } from '../support/http.js';
+import { binaryHeaders, metricValue, readLog, send, sleep } from '../support/http.js';
 
 const broker = useBrokers();
 
@@ -21,7 +24,7 @@ const metrics = async (b: BrokerProcess) => (await fetch(`${b.adminUrl}/metrics`
 
 describe('ingress rate limit counts events', () => {
   it('refuses a batch of 100,000 events over a limit of 10/s whole (413), without debt for others', async () => {
-    const b = await broker(['--ingress-rate-limit', '10']);
+    const b = await broker(['--ingress-rate-limit', '10', '--max-batch-events', '200000']);
     const batch = JSON.stringify(Array.from({ length: 100_000 }, (_, i) => event(`big-${i}`)));
     const big = await send(b.url, { headers: BATCH, body: batch });
     expect(big.status).toBe(413);
@@ -132,5 +135,131 @@ describe('extension attributes', () => {
     for (let i = 0; i < 64; i++) fits[`ce-ext${i}`] = 'x';
     expect((await send(b.url, { headers: binaryHeaders('fits', fits) })).status).toBe(202);
     expect((await readLog(b.adminUrl)).map((e) => e.event['id'])).toEqual(['fits']);
+  });
+});
+
+describe('events per batch (--max-batch-events)', () => {
+  it('refuses a batch over the cap with a coded 413 before storing any of it, and counts it', async () => {
+    const b = await broker(['--max-batch-events', '3']);
+    const over = await send(b.url, {
+      headers: BATCH,
+      body: JSON.stringify([1, 2, 3, 4].map((n) => event(`over-${n}`))),
+    });
+    expect(over.status).toBe(413);
+    expect(over.headers['content-type']).toBe('application/problem+json');
+    expect(over.json()).toMatchObject({ code: 'HERALD_TOO_MANY_EVENTS', status: 413 });
+    const at = await send(b.url, {
+      headers: BATCH,
+      body: JSON.stringify([1, 2, 3].map((n) => event(`at-${n}`))),
+    });
+    expect(at.status).toBe(202);
+    expect((await readLog(b.adminUrl)).map((e) => e.event['id'])).toEqual(['at-1', 'at-2', 'at-3']);
+    expect(metricValue(await metrics(b), 'herald_limit_rejections_total{limit="max-batch-events"}')).toBe(1);
+  });
+
+  it('has a default cap: 5,001 minimal events are refused whole', async () => {
+    const b = await broker();
+    const batch = JSON.stringify(Array.from({ length: 5001 }, (_, i) => event(`default-${i}`)));
+    const response = await send(b.url, { headers: BATCH, body: batch });
+    expect(response.status).toBe(413);
+    expect(response.json()).toMatchObject({ code: 'HERALD_TOO_MANY_EVENTS' });
+    expect(await readLog(b.adminUrl)).toEqual([]);
+  });
+});
+
+describe('size limits are counted under their flags', () => {
+  it('counts --max-event-size, --max-request-size (declared and chunked) and --max-control-request-size', async () => {
+    const b = await broker([
+      '--max-event-size',
+      '64KiB',
+      '--max-request-size',
+      '128KiB',
+      '--max-control-request-size',
+      '2KiB',
+    ]);
+    const bigEvent = await send(b.url, {
+      headers: binaryHeaders('big-event', { 'content-type': 'text/plain' }),
+      body: 'a'.repeat(70_000),
+    });
+    expect(bigEvent.json()).toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE', index: 0 });
+    const body = JSON.stringify([1, 2, 3].map((n) => event(`big-${n}`, { data: 'c'.repeat(50_000) })));
+    for (const chunked of [false, true]) {
+      const response = await send(b.url, { headers: BATCH, body, chunked });
+      expect(response.status).toBe(413);
+      expect(response.json()).toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE' });
+    }
+    const control = await send(b.adminUrl, {
+      path: '/subscriptions',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        sink: 'http://127.0.0.1:9/',
+        protocol: 'HTTP',
+        filters: [{ exact: { type: 'x'.repeat(3000) } }],
+      }),
+    });
+    expect(control.status).toBe(413);
+    expect(control.json()).toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE' });
+    const text = await metrics(b);
+    expect(metricValue(text, 'herald_limit_rejections_total{limit="max-event-size"}')).toBe(1);
+    expect(metricValue(text, 'herald_limit_rejections_total{limit="max-request-size"}')).toBe(2);
+    expect(metricValue(text, 'herald_limit_rejections_total{limit="max-control-request-size"}')).toBe(1);
+    expect(await readLog(b.adminUrl)).toEqual([]);
+  });
+});
+
+describe('control API bodies and --max-json-depth', () => {
+  it('refuses a subscription body deeper than a lowered --max-json-depth, and counts it', async () => {
+    const b = await broker(['--max-json-depth', '4']);
+    const subscription = (filters: unknown) =>
+      send(b.adminUrl, {
+        path: '/subscriptions',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sink: 'http://127.0.0.1:9/', protocol: 'HTTP', filters }),
+      });
+    // body → filters → all → filter → exact: five levels.
+    const deep = await subscription([{ all: [{ exact: { type: 't' } }] }]);
+    expect(deep.status).toBe(400);
+    expect(deep.json()).toMatchObject({ code: 'HERALD_JSON_TOO_DEEP' });
+    // body → filters → filter → exact: four levels pass.
+    expect((await subscription([{ exact: { type: 't' } }])).status).toBe(201);
+    expect(metricValue(await metrics(b), 'herald_limit_rejections_total{limit="max-json-depth"}')).toBe(1);
+  });
+});
+
+describe('a client that closes mid-body', () => {
+  it('is counted as HERALD_CLIENT_CLOSED_REQUEST, never HERALD_INTERNAL, and logs no error', async () => {
+    let output = '';
+    const b = await startBroker({ onOutput: (text) => (output += text) });
+    try {
+      const { port } = new URL(b.url);
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = net.connect(Number(port), '127.0.0.1', () => {
+            socket.write(
+              'POST /events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/cloudevents-batch+json\r\n' +
+                'content-length: 1000\r\n\r\n[{"specversion":"1.0","id":"half",',
+              () => socket.destroy(),
+            );
+          });
+          socket.on('close', () => resolve());
+          socket.on('error', reject);
+        });
+      }
+      const rejected = (text: string, code: string) =>
+        metricValue(text, `herald_requests_rejected_total{code="${code}"}`) ?? 0;
+      // Until the broker has seen all three closes (one outcome or the other); bounded by the test timeout.
+      let text = await metrics(b);
+      while (rejected(text, 'HERALD_CLIENT_CLOSED_REQUEST') + rejected(text, 'HERALD_INTERNAL') < 3) {
+        await sleep(20);
+        text = await metrics(b);
+      }
+      expect(rejected(text, 'HERALD_INTERNAL')).toBe(0);
+      expect(rejected(text, 'HERALD_CLIENT_CLOSED_REQUEST')).toBe(3);
+      expect(output).not.toContain('request failed');
+      expect(await readLog(b.adminUrl)).toEqual([]);
+    } finally {
+      await b.stop();
+      removeDir(b.dataDir);
+    }
   });
 });
