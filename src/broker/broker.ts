@@ -40,6 +40,7 @@ import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
 import { BrokerStats } from './stats.js';
 import { openListener, warnIfUnauthenticated } from './listeners.js';
 import { createLogFilter } from './log-filter.js';
+import { DeadLetterSweep } from './dead-letter-sweep.js';
 import { metricsRoute } from './metrics-route.js';
 import { openRegistry, openStore } from './open-store.js';
 import type { StartableRegistry } from './open-store.js';
@@ -97,6 +98,8 @@ export class Broker {
   /** Seen and declared event types (`GET /eventtypes`); an ingress hook. */
   readonly eventTypes: EventTypeRegistry | undefined;
   readonly dispatcher: Dispatcher;
+  /** Keeps dead letters within `--dead-letter-max-*`. */
+  readonly deadLetterSweep: DeadLetterSweep;
   readonly subscriptions: SubscriptionService;
   private readonly registry: StartableRegistry;
   private readonly access: AccessControl;
@@ -158,6 +161,12 @@ export class Broker {
     };
     this.registry = registry(this.store);
     this.sinkGuard = createSinkGuard(config, this.metrics);
+    this.deadLetterSweep = new DeadLetterSweep(
+      this.store,
+      config.deadLetterLimits,
+      this.metrics,
+      options.logger.child({ component: 'dead-letters' }),
+    );
     this.dispatcher = new Dispatcher({
       store: this.store,
       metrics: this.metrics,
@@ -262,6 +271,7 @@ export class Broker {
       this.dispatcher.isLocal(id) ? this.dispatcher.status(id) : undefined,
     );
     this.delivering = true;
+    this.deadLetterSweep.start();
   }
 
   /** Every route served, as `METHOD pattern` (data port and admin port). */
@@ -494,6 +504,7 @@ export class Broker {
     this.registry.stop?.();
     await this.eventTypes?.stop();
     await this.dispatcher.stop(Math.max(0, stopBy - Date.now()));
+    await this.deadLetterSweep.stop();
     await this.store.close();
     logger.info('herald broker stopped');
   }

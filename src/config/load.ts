@@ -30,6 +30,12 @@ export interface BrokerConfig {
   readonly maxRequestSize: number;
   readonly dedupeWindowMs: number;
   readonly retention: { readonly maxAgeMs: number; readonly maxEvents: number; readonly maxBytes: number };
+  /** Per-subscription bounds on dead letters (`--dead-letter-max-*`), applied by the broker's sweep. */
+  readonly deadLetterLimits: {
+    readonly maxAgeMs: number;
+    readonly maxLetters: number;
+    readonly maxBytes: number;
+  };
   readonly ingressRateLimit: number;
   readonly shutdownTimeoutMs: number;
   /** Checked by the schema; parsed again by the sink guard. */
@@ -168,6 +174,11 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       maxAgeMs: raw['retention-max-age'],
       maxEvents: raw['retention-max-events'],
       maxBytes: raw['retention-max-bytes'],
+    },
+    deadLetterLimits: {
+      maxAgeMs: raw['dead-letter-max-age'],
+      maxLetters: raw['dead-letter-max-letters'],
+      maxBytes: raw['dead-letter-max-bytes'],
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     shutdownTimeoutMs: raw['shutdown-timeout'],

@@ -53,6 +53,12 @@ export class BrokerMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly deadLettersDropped = new Counter({
+    name: 'herald_dead_letters_dropped_total',
+    help: 'Dead letters removed because their subscription held more than a --dead-letter-max-* limit allows, by reason (max-age, max-letters, max-bytes)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly deliverySeconds = new Histogram({
     name: 'herald_delivery_duration_seconds',
     help: 'Duration of one delivery attempt to a sink',

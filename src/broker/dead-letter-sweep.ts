@@ -1,0 +1,75 @@
+import type { BrokerMetrics, Logger } from '../observability/index.js';
+import type { DeadLetterLimits, DroppedDeadLetters, EventStore } from '../store/index.js';
+
+/**
+ * How often the broker trims dead letters to `--dead-letter-max-*`. Between two sweeps a subscription
+ * can go over by what it dead-letters in this time (documented in docs/limits.md).
+ */
+export const DEAD_LETTER_SWEEP_MS = 5_000;
+
+/**
+ * Keeps every subscription's dead letters within `--dead-letter-max-age`, `--dead-letter-max-letters`
+ * and `--dead-letter-max-bytes`: asks the store to remove the oldest over them, counts each removal in
+ * `herald_dead_letters_dropped_total{reason}` and logs one line per sweep that removed any.
+ */
+export class DeadLetterSweep {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<DroppedDeadLetters[]> | undefined;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly limits: DeadLetterLimits,
+    private readonly metrics: BrokerMetrics,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private get unlimited(): boolean {
+    const { maxAgeMs, maxLetters, maxBytes } = this.limits;
+    return maxAgeMs === 0 && maxLetters === 0 && maxBytes === 0;
+  }
+
+  /** Sweeps now, then every `intervalMs`. */
+  start(intervalMs = DEAD_LETTER_SWEEP_MS): void {
+    if (this.unlimited || this.timer !== undefined) return;
+    void this.sweep();
+    this.timer = setInterval(() => void this.sweep(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops sweeping and waits for a sweep still running. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One sweep (at most one at a time: a sweep asked for while one runs gets that one's result). */
+  sweep(): Promise<DroppedDeadLetters[]> {
+    if (this.unlimited || !this.store.isReady()) return Promise.resolve([]);
+    this.running ??= this.trim().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async trim(): Promise<DroppedDeadLetters[]> {
+    let dropped: DroppedDeadLetters[];
+    try {
+      dropped = await this.store.trimDeadLetters(this.limits, this.now());
+    } catch (error) {
+      // Tried again on the next sweep; an unavailable store must not stop the broker.
+      this.logger.warn({ err: error }, 'trimming dead letters failed');
+      return [];
+    }
+    if (dropped.length === 0) return dropped;
+    for (const { reason, letters } of dropped) this.metrics.deadLettersDropped.inc({ reason }, letters);
+    this.logger.warn(
+      {
+        dropped,
+        letters: dropped.reduce((sum, d) => sum + d.letters, 0),
+        bytes: dropped.reduce((sum, d) => sum + d.bytes, 0),
+      },
+      'dead letters over --dead-letter-max-* removed, oldest first',
+    );
+    return dropped;
+  }
+}

@@ -1,0 +1,84 @@
+// Dead letters are bounded: a subscription whose sink rejects everything, seeked back again and again,
+// keeps at most --dead-letter-max-letters / --dead-letter-max-bytes of them (its newest), and each one
+// removed is counted in herald_dead_letters_dropped_total{reason}.
+import { describe, expect, it } from 'vitest';
+import { publishBatch, requestJson, sleep, subscribe } from '../harness/client.js';
+import { startBroker, useBrokerAndSink } from '../harness/processes.js';
+import { metricValue } from '../support/http.js';
+
+const EVENTS = 20;
+const SEEKS = 3;
+const DATA = 'x'.repeat(10 * 1024);
+
+interface DeadLetterPage {
+  readonly deadLetters: Array<{ id: string; sequence: number }>;
+}
+
+async function metrics(adminUrl: string): Promise<string> {
+  return (await fetch(`${adminUrl}/metrics`)).text();
+}
+
+/** Polls `read` until `done` holds for its value (no time is asserted: a slow machine only waits longer). */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(100);
+  }
+}
+
+describe('dead letters over --dead-letter-max-letters and --dead-letter-max-bytes', () => {
+  const context = useBrokerAndSink(() =>
+    startBroker({ args: ['--dead-letter-max-letters', '12', '--dead-letter-max-bytes', '50KiB'] }),
+  );
+
+  it('keeps the newest within both limits and counts every letter removed, by reason', async () => {
+    const { broker, sink } = context;
+    // A redirect is never followed: every delivery is rejected and dead-lettered at once.
+    await sink.configure({ status: 307 });
+    await publishBatch(
+      broker.url,
+      Array.from({ length: EVENTS }, (_, i) => ({
+        id: `dl-${i + 1}`,
+        source: '/bounds',
+        type: 'dev.herald.deadletter',
+        data: DATA,
+      })),
+    );
+    const subscription = await subscribe(broker.adminUrl, {
+      sink: `${sink.url}/reject`,
+      startAt: 'earliest',
+      filters: [{ exact: { type: 'dev.herald.deadletter' } }],
+    });
+    const deadLettered = async () =>
+      metricValue(await metrics(broker.adminUrl), 'herald_deliveries_total{outcome="deadlettered"}') ?? 0;
+    for (let seek = 1; seek <= SEEKS; seek++) {
+      await until(deadLettered, (n) => n >= seek * EVENTS);
+      const seeked = await requestJson('POST', `${broker.adminUrl}/subscriptions/${subscription.id}/seek`, {
+        to: 'earliest',
+      });
+      expect(seeked.status).toBe(200);
+    }
+    const total = (SEEKS + 1) * EVENTS;
+    expect(await until(deadLettered, (n) => n >= total)).toBe(total);
+
+    // 50KiB holds four letters of 10KiB and attributes; twelve would be allowed by count alone.
+    const held = async () =>
+      (
+        await requestJson<DeadLetterPage>(
+          'GET',
+          `${broker.adminUrl}/subscriptions/${subscription.id}/deadletters?limit=1000`,
+        )
+      ).body.deadLetters;
+    const kept = await until(held, (letters) => letters.length <= 4);
+    expect(kept.map((letter) => letter.sequence)).toEqual([17, 18, 19, 20]);
+
+    const text = await metrics(broker.adminUrl);
+    const byCount = metricValue(text, 'herald_dead_letters_dropped_total{reason="max-letters"}') ?? 0;
+    const byBytes = metricValue(text, 'herald_dead_letters_dropped_total{reason="max-bytes"}') ?? 0;
+    expect(byCount).toBeGreaterThan(0);
+    expect(byBytes).toBeGreaterThan(0);
+    expect(byCount + byBytes).toBe(total - 4);
+  }, 120_000);
+});
