@@ -1,7 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { CloudEvent } from '../cloudevents/index.js';
-import { compileSqlFilter } from '../filters/index.js';
+import { compileSqlExpression, compileSqlFilter } from '../filters/index.js';
 
 export const ACTIONS = ['publish', 'subscribe', 'read', 'admin'] as const;
 /** What a request does: `admin` covers everything, including other principals' subscriptions. */
@@ -61,7 +61,7 @@ export function compileRules(
         return;
       }
       try {
-        matches = compileSqlFilter(rule.filter, `/rules/${index}/filter`);
+        matches = compileSqlExpression(rule.filter, `/rules/${index}/filter`, compileSqlFilter).matches;
       } catch (error) {
         problems.push(`${origin}: rules[${index}].filter: ${(error as Error).message}`);
         return;

@@ -26,18 +26,20 @@ import type { CesqlError, CesqlErrorKind, CesqlValue, CompiledExpression, EventA
  */
 export function compile(expression: string, options: CompileOptions = {}): CompiledExpression {
   const tree = parse(expression);
-  if (options.limits !== undefined) checkCost(expression, tree, options.limits);
+  const nodes = checkCost(expression, tree, options.limits ?? UNBOUNDED);
   const budget = options.budget ?? Infinity;
   const state: State = { kind: null, message: '', offset: 0, spent: 0, budget, overBudget: false };
   const root = new ClosureCompiler(state).build(tree).evaluate;
   const source = expression;
   return Object.freeze({
     source,
+    nodes,
     lastCost: () => state.spent,
     exceededBudget: () => state.overBudget,
     evaluate(event: EventAttributes) {
       state.kind = null;
       state.spent = 0;
+      state.budget = budget;
       state.overBudget = false;
       const value = root(event);
       const kind = state.kind;
@@ -49,6 +51,14 @@ export function compile(expression: string, options: CompileOptions = {}): Compi
     matches(event: EventAttributes) {
       state.kind = null;
       state.spent = 0;
+      state.budget = budget;
+      state.overBudget = false;
+      return root(event) === true && state.kind === null;
+    },
+    matchesWithin(event: EventAttributes, within: number) {
+      state.kind = null;
+      state.spent = 0;
+      state.budget = Math.min(budget, within);
       state.overBudget = false;
       return root(event) === true && state.kind === null;
     },
@@ -67,6 +77,7 @@ export interface CompileOptions {
 }
 
 const noErrors: readonly CesqlError[] = Object.freeze([]);
+const UNBOUNDED: CostLimits = { maxNodes: Infinity, maxLikePatterns: Infinity, maxCallDepth: Infinity };
 const noAttributes: EventAttributes = Object.freeze({});
 
 /** The attributes every valid event has; `EXISTS` of them is always true (CESQL v1 §3.4.4). */
@@ -83,7 +94,8 @@ interface State {
   offset: number;
   /** String work done by this evaluation so far. */
   spent: number;
-  readonly budget: number;
+  /** What this evaluation may spend: the compiled budget, or less when `matchesWithin` says so. */
+  budget: number;
   overBudget: boolean;
 }
 

@@ -33,8 +33,11 @@ export class CesqlCostError extends CesqlParseError {
   }
 }
 
-/** Walks the tree without recursion and throws at the first node that crosses a bound. */
-export function checkCost(source: string, tree: CesqlNode, limits: CostLimits): void {
+/**
+ * Walks the tree without recursion and throws at the first node that crosses a bound; returns the
+ * number of nodes (so that a caller can bound several expressions together).
+ */
+export function checkCost(source: string, tree: CesqlNode, limits: CostLimits): number {
   let nodes = 0;
   let likes = 0;
   const stack: Array<[CesqlNode, number]> = [[tree, 0]];
@@ -67,4 +70,5 @@ export function checkCost(source: string, tree: CesqlNode, limits: CostLimits): 
     // Pushed in reverse so that the first node over a bound is the leftmost one.
     for (let i = children.length - 1; i >= 0; i--) stack.push([children[i] as CesqlNode, depth]);
   }
+  return nodes;
 }

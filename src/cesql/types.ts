@@ -47,6 +47,8 @@ export interface CesqlResult {
 export interface CompiledExpression {
   /** The expression text it was compiled from. */
   readonly source: string;
+  /** Nodes (operators, operands, calls, literals) in its tree, as the `maxNodes` bound counts them. */
+  readonly nodes: number;
   /** Evaluates against one event's attributes. Never throws. */
   evaluate(event: EventAttributes): CesqlResult;
   /**
@@ -54,6 +56,12 @@ export interface CompiledExpression {
    * occurred. Never throws and allocates nothing.
    */
   matches(event: EventAttributes): boolean;
+  /**
+   * `matches` with at most `budget` characters of string work (or the compiled budget, when that is
+   * smaller): lets several expressions share one budget. A second parameter of `matches` would take
+   * an array index when it is passed to `Array.prototype.filter`, so this is its own method.
+   */
+  matchesWithin(event: EventAttributes, budget: number): boolean;
   /** String work (characters) the last `evaluate` or `matches` did. */
   lastCost(): number;
   /** True when the last `evaluate` or `matches` stopped because it would exceed its budget. */

@@ -168,10 +168,12 @@ describe('the data filter dialect', () => {
 describe('filter= on the log read API', () => {
   it('takes CESQL, or a JSON filter (object or array) with the data dialect', () => {
     const event = jsonEvent(order);
-    expect(compileFilterParam("type = 'order.created'")(event)).toBe(true);
-    expect(compileFilterParam('{"data":{"/total":{"gt":100}}}')(event)).toBe(true);
+    expect(compileFilterParam("type = 'order.created'").matches(event)).toBe(true);
+    expect(compileFilterParam('{"data":{"/total":{"gt":100}}}').matches(event)).toBe(true);
     expect(
-      compileFilterParam('[{"exact":{"type":"order.created"}},{"data":{"/paid":{"eq":false}}}]')(event),
+      compileFilterParam('[{"exact":{"type":"order.created"}},{"data":{"/paid":{"eq":false}}}]').matches(
+        event,
+      ),
     ).toBe(false);
     expect(thrownBy(() => compileFilterParam('{"data":'))).toMatchObject({
       code: 'HERALD_INVALID_FILTER',

@@ -6,7 +6,9 @@ import {
   allOf,
   compileFilter,
   compileFilterList,
+  compileFilterParam,
   createSqlFilterCompiler,
+  DEFAULT_SQL_FILTER_LIMITS,
   strongestRequirement,
 } from './index.js';
 import type { RequiredValues } from './index.js';
@@ -255,5 +257,130 @@ describe('invalid filters are a coded 400 naming where', () => {
     const deep = error(nest(33));
     expect(deep.code).toBe('HERALD_INVALID_FILTER');
     expect(deep.message).toContain('more than 32 levels');
+  });
+});
+
+describe("one subscription's filters are bounded together", () => {
+  /** A compiler with the given bounds that records what it reports. */
+  const bounded = (limits: { maxNodes?: number; evalBudget?: number }) => {
+    const reported = { limits: [] as string[], budgetExceeded: 0 };
+    const compiler = createSqlFilterCompiler(
+      { ...DEFAULT_SQL_FILTER_LIMITS, ...limits },
+      () => reported.budgetExceeded++,
+      (limit) => reported.limits.push(limit),
+    );
+    return { compiler, reported };
+  };
+  const costly = { sql: "LOWER(subject) LIKE '%zz%'" };
+
+  it("refuses the review's 6,000 small sql filters under one any, at the member that crossed --filter-max-nodes", () => {
+    const { compiler, reported } = bounded({});
+    const filters = [{ any: Array.from({ length: 6000 }, () => costly) }];
+    const thrown = thrownBy(() => compileFilterList(filters, '/filters', compiler));
+    // The any counts 1; each member 1 for its object and 3 CESQL nodes: member 127 ends at 513 > 512.
+    expect(thrown).toMatchObject({ code: 'HERALD_FILTER_TOO_COSTLY', pointer: '/filters/0/any/127/sql' });
+    expect((thrown as Error).message).toContain('more than 512 nodes together (--filter-max-nodes)');
+    expect(reported.limits).toEqual(['filter-max-nodes']);
+  });
+
+  it('counts dialect filters too: 512 nodes of exact filters pass, one attribute more is refused', () => {
+    const { compiler } = bounded({});
+    // 1 (the any) + 255 × 2 (object + attribute) + 1 (the last object) = 512.
+    const members = (n: number) => Array.from({ length: n }, () => ({ exact: { type: base.type } }));
+    const list = [{ any: [...members(255), { exact: { type: base.type } }] }];
+    // 1 + 256 × 2 = 513: the last member's attribute crosses the bound.
+    expect(thrownBy(() => compileFilterList(list, '/filters', compiler))).toMatchObject({
+      code: 'HERALD_FILTER_TOO_COSTLY',
+      pointer: '/filters/0/any/255/exact',
+    });
+    const fits = [{ any: members(255) }, { not: { any: [{ exact: { subject: 'x' } }] } }];
+    // 511 + 1 (the not) = 512: its filter (at the not's pointer) is one more.
+    expect(thrownBy(() => compileFilterList(fits, '/filters', compiler))).toMatchObject({
+      pointer: '/filters/1/not',
+    });
+    expect(compileFilterList([{ any: members(255) }], '/filters', compiler).matches(event())).toBe(true);
+  });
+
+  it('counts data conditions and sums separate sql filters, naming the bound in the detail', () => {
+    const { compiler } = bounded({ maxNodes: 13 });
+    // A data filter: 1 + 2 pointers + 3 operators = 6, then 3, then 6 again crosses 13.
+    const data = { data: { '/a': { gt: 1, lt: 9 }, '/b': { exists: true } } };
+    expect(
+      thrownBy(() => compileFilterList([data, { data: { '/c': { eq: 1 } } }, data], '/filters', compiler)),
+    ).toMatchObject({ pointer: '/filters/2/data' });
+    // Two sql filters of 6 nodes each (5 CESQL + the object) fit; a third, of 2, is refused.
+    const small = { sql: "type = 'a' OR TRUE" };
+    expect(() => compileFilterList([small, small], '/filters', compiler)).not.toThrow();
+    const over = thrownBy(() => compileFilterList([small, small, { sql: 'TRUE' }], '/filters', compiler));
+    expect(over).toMatchObject({ code: 'HERALD_FILTER_TOO_COSTLY', pointer: '/filters/2/sql' });
+    expect((over as Error).message).toContain('more than 13 nodes together (--filter-max-nodes)');
+  });
+
+  it('shares --filter-eval-budget among all sql expressions of one evaluation', () => {
+    const { compiler, reported } = bounded({ evalBudget: 1000 });
+    // Each costly expression does 600 characters of work on a 300-character subject: one fits the
+    // budget, the second takes the evaluation over it, so the matching third is never reached.
+    const filter = compileFilterList(
+      [{ any: [costly, costly, { sql: "subject LIKE 'a%'" }] }],
+      '/filters',
+      compiler,
+    );
+    const long = event({ subject: 'a'.repeat(300) });
+    expect(filter.matches(long)).toBe(false);
+    expect(reported.budgetExceeded).toBe(1);
+    expect(filter.lastCost()).toBeLessThanOrEqual(1000 + 600);
+    // Each evaluation starts with the whole budget again: a short subject matches.
+    expect(filter.matches(event({ subject: 'abc' }))).toBe(true);
+    expect(filter.lastCost()).toBeGreaterThan(0);
+    expect(reported.budgetExceeded).toBe(1);
+  });
+
+  it('bounds the work of many expressions by one budget, whatever their number', () => {
+    const { compiler, reported } = bounded({ maxNodes: 100_000, evalBudget: 1000 });
+    const filter = compileFilterList([{ any: Array.from({ length: 1000 }, () => costly) }], '/f', compiler);
+    expect(filter.matches(event({ subject: 'a'.repeat(300) }))).toBe(false);
+    // Per expression, the 1,000 expressions would have done 600,000 characters of work.
+    expect(filter.lastCost()).toBeLessThanOrEqual(1000 + 600);
+    expect(reported.budgetExceeded).toBe(1);
+  });
+
+  it('an evaluation over the budget matches nothing, even under not', () => {
+    const { compiler } = bounded({ evalBudget: 1000 });
+    const filter = compileFilter({ not: { any: [costly, costly] } }, '/filters/0', compiler);
+    expect(filter.matches(event({ subject: 'a'.repeat(300) }))).toBe(false);
+    expect(filter.matches(event({ subject: 'a' }))).toBe(true);
+  });
+});
+
+describe('filter= on the log read API obeys the configured bounds in both forms', () => {
+  const sevenTermOr = Array.from({ length: 7 }, (_, i) => `type = 't${i}'`).join(' OR ');
+
+  it.each([
+    ['CESQL', sevenTermOr, '?filter'],
+    ['a JSON object', JSON.stringify({ sql: sevenTermOr }), '?filter/sql'],
+    ['a JSON array', JSON.stringify([{ exact: { type: 'x' } }, { sql: sevenTermOr }]), '?filter/1/sql'],
+  ])('refuses %s over --filter-max-nodes 10', (_form, text, pointer) => {
+    const limits: string[] = [];
+    const compiler = createSqlFilterCompiler({ ...DEFAULT_SQL_FILTER_LIMITS, maxNodes: 10 }, undefined, (l) =>
+      limits.push(l),
+    );
+    expect(thrownBy(() => compileFilterParam(text, compiler))).toMatchObject({
+      code: 'HERALD_FILTER_TOO_COSTLY',
+      pointer,
+    });
+    expect(limits).toEqual(['filter-max-nodes']);
+  });
+
+  it('reports the string work of the JSON form, and stops it at the budget', () => {
+    let exceeded = 0;
+    const compiler = createSqlFilterCompiler(
+      { ...DEFAULT_SQL_FILTER_LIMITS, evalBudget: 1000 },
+      () => exceeded++,
+    );
+    const filter = compileFilterParam(JSON.stringify({ sql: "LOWER(subject) LIKE '%zz%'" }), compiler);
+    expect(filter.matches(event({ subject: 'a'.repeat(300) }))).toBe(false);
+    expect(filter.lastCost()).toBe(600);
+    expect(filter.matches(event({ subject: 'a'.repeat(600) }))).toBe(false);
+    expect(exceeded).toBe(1);
   });
 });

@@ -1,6 +1,8 @@
 export {
   compileFilter,
   compileFilterList,
+  compileSqlExpression,
+  DEFAULT_TREE_LIMITS,
   strongestRequirement,
   allOf,
   INDEXED_ATTRIBUTES,
@@ -9,6 +11,8 @@ export type {
   CompiledFilter,
   EventPredicate,
   SqlCompiler,
+  SqlExpression,
+  FilterTreeLimits,
   RequiredValues,
   IndexedAttribute,
 } from './filters.js';

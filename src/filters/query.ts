@@ -1,17 +1,22 @@
 import { HeraldError } from '../errors/index.js';
-import type { EventPredicate } from './filters.js';
-import { compileFilter, compileFilterList } from './filters.js';
+import type { CompiledFilter, SqlCompiler } from './filters.js';
+import { compileFilter, compileFilterList, compileSqlExpression } from './filters.js';
 import { compileSqlFilter } from './sql.js';
 
 /**
  * A `filter=` query parameter (log read API): a CESQL expression, or — when it starts with `{` or `[`,
  * which no CESQL expression can — a Subscriptions API filter object or array of filters, so the `data`
- * dialect and the other dialects work there too.
+ * dialect and the other dialects work there too. Both forms are one tree within `sql`'s limits, and
+ * the returned filter's `lastCost` is the string work of its last evaluation.
  */
-export function compileFilterParam(text: string, pointer = '?filter'): EventPredicate {
+export function compileFilterParam(
+  text: string,
+  sql: SqlCompiler = compileSqlFilter,
+  pointer = '?filter',
+): CompiledFilter {
   const trimmed = text.trimStart();
   if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) {
-    return compileSqlFilter(text, pointer);
+    return compileSqlExpression(text, pointer, sql);
   }
   let parsed: unknown;
   try {
@@ -27,6 +32,6 @@ export function compileFilterParam(text: string, pointer = '?filter'): EventPred
     );
   }
   return Array.isArray(parsed)
-    ? compileFilterList(parsed, pointer, compileSqlFilter).matches
-    : compileFilter(parsed, pointer, compileSqlFilter).matches;
+    ? compileFilterList(parsed, pointer, sql)
+    : compileFilter(parsed, pointer, sql);
 }

@@ -235,7 +235,9 @@ export function planDelivery(spec: DeliverySpec): DeliveryPlan {
 
 /**
  * Compiles a definition: the `source` and `types` fields and every filter become one matcher, and the
- * strongest exact constraint on type/source/subject becomes the dispatcher's index key.
+ * strongest exact constraint on type/source/subject becomes the dispatcher's index key. The filters
+ * are one tree, so `sql`'s limits (`--filter-max-nodes`, `--filter-eval-budget`) bound all of them
+ * together: a refused tree is a `400 HERALD_FILTER_TOO_COSTLY` at the filter that crossed the bound.
  */
 export function compileSubscription(
   definition: SubscriptionDefinition,
@@ -256,7 +258,11 @@ export function compileSubscription(
     source === undefined ? undefined : { attribute: 'source', values: new Set([source]) },
     list.required,
   ]);
-  return { definition, filter: { matches, required }, plan: planDelivery(definition.delivery) };
+  return {
+    definition,
+    filter: { matches, required, lastCost: list.lastCost },
+    plan: planDelivery(definition.delivery),
+  };
 }
 
 /** What a definition keeps across updates of its request fields. */

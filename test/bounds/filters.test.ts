@@ -201,3 +201,122 @@ describe('log reads bounded by work', () => {
     }
   });
 });
+
+/** The review's filter: `count` copies of one small sql filter under a single `any`. */
+const wideAny = (count: number) => [
+  { any: Array.from({ length: count }, () => ({ sql: "LOWER(subject) LIKE '%zzI%'" })) },
+];
+
+describe("one subscription's filters bounded together", () => {
+  it('refuses 6,000 small sql filters under one any (each within every per-expression bound) with HERALD_FILTER_TOO_COSTLY', async () => {
+    const broker = await startBroker();
+    try {
+      const response = await requestJson<{ code: string; detail: string; pointer: string }>(
+        'POST',
+        `${broker.adminUrl}/subscriptions`,
+        { sink: 'http://127.0.0.1:9/', protocol: 'HTTP', filters: wideAny(6000) },
+      );
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      // The any counts 1 and each member 4 (its object and 3 CESQL nodes): member 127 crosses 512.
+      expect(response.body).toMatchObject({
+        code: 'HERALD_FILTER_TOO_COSTLY',
+        pointer: '/filters/0/any/127/sql',
+      });
+      expect(response.body.detail).toContain('--filter-max-nodes');
+      expect((await requestJson<unknown[]>('GET', `${broker.adminUrl}/subscriptions`)).body).toEqual([]);
+      const text = await metrics(broker.adminUrl);
+      expect(metricValue(text, 'herald_limit_rejections_total{limit="filter-max-nodes"}')).toBe(1);
+    } finally {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    }
+  });
+
+  it('a stored subscription over the bound (created under a higher --filter-max-nodes) is logged and not started; the broker serves', async () => {
+    let broker = await startBroker({ args: ['--filter-max-nodes', '100000'] });
+    const { dataDir } = broker;
+    let output = '';
+    try {
+      const ids: string[] = [];
+      for (const filters of [wideAny(200), wideAny(2)]) {
+        const created = await requestJson<{ id: string }>('POST', `${broker.adminUrl}/subscriptions`, {
+          sink: 'http://127.0.0.1:9/',
+          protocol: 'HTTP',
+          filters,
+        });
+        expect(created.status).toBe(201);
+        ids.push(created.body.id);
+      }
+      const [wide, small] = ids;
+      await broker.stop();
+      // 1 + 200 × 4 = 801 nodes: over the default 512.
+      broker = await startBroker({ dataDir, onOutput: (chunk) => (output += chunk) });
+      expect((await fetch(`${broker.adminUrl}/healthz`)).status).toBe(200);
+      const listed = await requestJson<Array<{ id: string }>>('GET', `${broker.adminUrl}/subscriptions`);
+      expect(listed.body.map((s) => s.id)).toEqual([small]);
+      const refused = output
+        .split('\n')
+        .filter((line) => line.includes('stored subscription cannot start'))
+        .map((line) => JSON.parse(line) as { subscription: string; err: { code: string } });
+      expect(refused).toMatchObject([{ subscription: wide, err: { code: 'HERALD_FILTER_TOO_COSTLY' } }]);
+    } finally {
+      await broker.stop();
+      removeDir(dataDir);
+    }
+  });
+});
+
+describe('filter= in its JSON form obeys the configured bounds', () => {
+  const sevenTermOr = Array.from({ length: 7 }, (_, i) => `type = 't${i}'`).join(' OR ');
+
+  it('refuses a 7-term OR under --filter-max-nodes 10 in both forms, on GET /events and /events/stream', async () => {
+    const broker = await startBroker({ args: ['--filter-max-nodes', '10'] });
+    try {
+      const forms = [
+        [sevenTermOr, '?filter'],
+        [JSON.stringify({ sql: sevenTermOr }), '?filter/sql'],
+        [JSON.stringify([{ exact: { type: 't0' } }, { sql: sevenTermOr }]), '?filter/1/sql'],
+      ];
+      for (const route of ['/events', '/events/stream']) {
+        for (const [filter, pointer] of forms) {
+          const response = await fetch(
+            `${broker.adminUrl}${route}?from=1&filter=${encodeURIComponent(filter as string)}`,
+          );
+          expect(response.status, `${route} ${filter}`).toBe(400);
+          expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+          expect(await response.json()).toMatchObject({ code: 'HERALD_FILTER_TOO_COSTLY', pointer });
+        }
+      }
+      const text = await metrics(broker.adminUrl);
+      expect(metricValue(text, 'herald_limit_rejections_total{limit="filter-max-nodes"}')).toBe(6);
+    } finally {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    }
+  });
+
+  it("counts the JSON form's string work: over --filter-eval-budget it is counted, and it pages by --log-read-max-work", async () => {
+    const broker = await startBroker({ args: ['--log-read-max-work', '5000000'] });
+    try {
+      for (let i = 0; i < 12; i++) {
+        expect((await send(broker.url, structuredEvent(`big-${i}`, HUGE_SUBJECT))).status).toBe(202);
+      }
+      const filter = encodeURIComponent(JSON.stringify({ sql: "LOWER(subject) LIKE '%zz%'" }));
+      const response = await fetch(`${broker.adminUrl}/events?from=1&limit=1000&filter=${filter}`);
+      expect(response.status).toBe(200);
+      const page = (await response.json()) as { events: unknown[]; next: number };
+      expect(page.events).toEqual([]);
+      // About 1,000,000 units of work (the budget) per event: the page stops after about five.
+      expect(page.next - 1).toBeLessThanOrEqual(7);
+      const text = await metrics(broker.adminUrl);
+      expect(metricValue(text, 'herald_limit_rejections_total{limit="log-read-max-work"}')).toBe(1);
+      expect(
+        metricValue(text, 'herald_filter_budget_exceeded_total{where="log-read"}'),
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    }
+  });
+});
