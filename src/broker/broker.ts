@@ -326,7 +326,7 @@ export class Broker {
           `/match takes one event, got a batch of ${events.length}`,
         );
       }
-      const matched = this.dispatcher.match(events[0] as CloudEvent);
+      const matched = await this.dispatcher.match(events[0] as CloudEvent);
       // Without admin, a principal learns only about its own subscriptions.
       const scope = ownerScopeOf(req);
       const visible =

@@ -49,20 +49,47 @@ export class DeadLetters {
     return this.compiled.definition.id;
   }
 
-  /** Stores `events` as dead letters after `attempts` attempts that ended in `error`. */
-  async add(events: readonly StoredEvent[], error: AttemptError, attempts: number): Promise<void> {
+  /**
+   * Stores `events` as dead letters after `attempts` attempts that ended in `error`. A store that fails
+   * (disk full, a busy database, a distributed store's timeout) is tried again after `retryDelay`'s
+   * wait for as long as it takes: the events stay in flight meanwhile, so the cursor never passes an
+   * event that is neither delivered nor dead-lettered. False when `signal` aborted first (stop, seek).
+   */
+  async add(
+    events: readonly StoredEvent[],
+    error: AttemptError,
+    attempts: number,
+    signal: AbortSignal,
+    retryDelay: (failures: number, cause: unknown) => number,
+  ): Promise<boolean> {
     const { store, metrics, logger } = this.host;
     const deadLetterSink = this.compiled.plan.deadLetterSink;
     for (const stored of events) {
-      await store.addDeadLetter({
-        subscription: this.id,
-        sequence: stored.sequence,
-        event: stored.event,
-        trace: stored.trace,
-        error,
-        attempts,
-        deadLetteredAt: Date.now(),
-      });
+      for (let failures = 1; ; failures++) {
+        try {
+          await store.addDeadLetter({
+            subscription: this.id,
+            sequence: stored.sequence,
+            event: stored.event,
+            trace: stored.trace,
+            error,
+            attempts,
+            deadLetteredAt: Date.now(),
+          });
+          break;
+        } catch (cause) {
+          metrics.deadLetterStoreFailures.inc();
+          logger.error(
+            { err: cause, subscription: this.id, sequence: stored.sequence, failures },
+            'storing a dead letter failed; the event stays undelivered and is tried again',
+          );
+          try {
+            await sleep(retryDelay(failures, cause), undefined, { signal });
+          } catch {
+            return false;
+          }
+        }
+      }
       this.count++;
       metrics.deliveries.inc({ outcome: 'deadlettered' });
       if (deadLetterSink !== undefined)
@@ -73,6 +100,7 @@ export class DeadLetters {
       { subscription: this.id, sequences: events.map((e) => e.sequence), error, trace_id: traceId },
       'dead-lettered',
     );
+    return true;
   }
 
   /** Best effort: the dead-letter store already holds the event, so a failing dead-letter sink loses nothing. */

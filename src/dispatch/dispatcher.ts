@@ -77,6 +77,12 @@ export class Dispatcher implements WorkerHost {
   /** Filter evaluations done by the shared tail (exported as a metric; tests use it to show indexing works). */
   filterEvaluations = 0;
   private commitRound = 0;
+  /**
+   * The last change (add, remove, seek) queued for each subscription: changes of one subscription run
+   * one after another, so a second change made while the first waits for its attempts to end never
+   * starts a second worker beside the first.
+   */
+  private readonly changes = new Map<string, Promise<void>>();
 
   constructor(options: DispatcherOptions) {
     this.store = options.store;
@@ -251,21 +257,29 @@ export class Dispatcher implements WorkerHost {
    * Subscriptions another replica delivers are not in this process's index; their compiled filters
    * answer for them, so the result is the same on every replica.
    */
-  match(event: CloudEvent): SubscriptionDefinition[] {
+  async match(event: CloudEvent): Promise<SubscriptionDefinition[]> {
     const attributes = event.attributes;
-    const found = new Set<SubscriptionWorker>();
+    // Candidates first (a snapshot: subscriptions may change while the evaluation yields), then their
+    // filters in slices, as the shared tail does: many subscriptions and a large event never hold the
+    // event loop for longer than a slice.
+    const candidates = new Set<CompiledSubscription>();
     for (const attribute of INDEXED_ATTRIBUTES) {
       const value = attributes[attribute];
       if (typeof value !== 'string') continue;
       const bucket = this.index.get(attribute)?.get(value);
       if (bucket === undefined) continue;
-      for (const worker of bucket) if (worker.matches(event)) found.add(worker);
+      for (const worker of bucket) candidates.add(worker.compiled);
     }
-    for (const worker of this.unindexed) if (worker.matches(event)) found.add(worker);
-    const matched = [...found].map((worker) => worker.compiled.definition);
-    for (const { compiled } of this.unclaimed.values()) {
-      if (!this.workers.has(compiled.definition.id) && compiled.filter.matches(event)) {
-        matched.push(compiled.definition);
+    for (const worker of this.unindexed) candidates.add(worker.compiled);
+    for (const { compiled } of this.unclaimed.values())
+      if (!this.workers.has(compiled.definition.id)) candidates.add(compiled);
+    const matched: SubscriptionDefinition[] = [];
+    let sliceStart = performance.now();
+    for (const compiled of candidates) {
+      if (compiled.filter.matches(event)) matched.push(compiled.definition);
+      if (performance.now() - sliceStart >= DISPATCH_SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
       }
     }
     return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -320,13 +334,32 @@ export class Dispatcher implements WorkerHost {
    * once this process holds the store's claim on it; until then it waits in `unclaimed` and the claim
    * is retried, so that with several replicas exactly one delivers each subscription.
    */
-  async add(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
+  add(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
+    return this.serially(compiled.definition.id, () => this.addNow(compiled, initialCursor));
+  }
+
+  /** Runs `change` after every change of subscription `id` queued before it. */
+  private serially(id: string, change: () => Promise<void>): Promise<void> {
+    const before = this.changes.get(id) ?? Promise.resolve();
+    const run = before.then(change, change);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.changes.set(id, settled);
+    void settled.then(() => {
+      if (this.changes.get(id) === settled) this.changes.delete(id);
+    });
+    return run;
+  }
+
+  private async addNow(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
     const id = compiled.definition.id;
     const existing = this.workers.get(id);
     if (existing !== undefined) await this.retire(existing, true);
     if (!this.claimed.has(id)) {
       this.unclaimed.set(id, { compiled, initialCursor });
-      if (!(await this.store.claim(id, () => void this.lost(id)))) return;
+      if (!(await this.store.claim(id, () => void this.serially(id, () => this.lost(id))))) return;
       if (this.unclaimed.get(id)?.compiled !== compiled) return; // replaced or removed meanwhile
       this.unclaimed.delete(id);
       this.claimed.add(id);
@@ -379,7 +412,11 @@ export class Dispatcher implements WorkerHost {
   }
 
   /** Stops delivering a subscription; with `forget`, its cursor is deleted too. Releases the claim. */
-  async remove(id: string, forget: boolean): Promise<void> {
+  remove(id: string, forget: boolean): Promise<void> {
+    return this.serially(id, () => this.removeNow(id, forget));
+  }
+
+  private async removeNow(id: string, forget: boolean): Promise<void> {
     this.unclaimed.delete(id);
     const worker = this.workers.get(id);
     if (worker !== undefined) await this.retire(worker, !forget);
@@ -400,10 +437,12 @@ export class Dispatcher implements WorkerHost {
     return [...this.workers.values()].map((worker) => ({ id: worker.id, delivered: worker.deliveredEvents }));
   }
 
-  async seek(id: string, next: number): Promise<void> {
-    const worker = this.workers.get(id);
-    this.joiners.delete(worker as SubscriptionWorker);
-    await worker?.seek(next);
+  seek(id: string, next: number): Promise<void> {
+    return this.serially(id, async () => {
+      const worker = this.workers.get(id);
+      this.joiners.delete(worker as SubscriptionWorker);
+      await worker?.seek(next);
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../store/index.js';
+import { AttemptGroup } from './sink-client.js';
 
 /** Already aborted: the signal of a lane abandoned before it ever needed one. */
 const ABANDONED = AbortSignal.abort();
@@ -12,6 +13,8 @@ export class Lane {
   readonly queue: StoredEvent[] = [];
   active = 0;
   firstQueuedAt = 0;
+  /** `performance.now()` before which no delivery starts (events put back after an unexpected failure). */
+  holdUntil = 0;
   /** True while a reader fills this lane's queue from the store. */
   reading = false;
   /** Sequence → partition key of every event in flight. */
@@ -19,6 +22,13 @@ export class Lane {
   private busyKeys: Set<string> | undefined;
   private controller: AbortController | undefined;
   private abandoned = false;
+  private group: AttemptGroup | undefined;
+  private idleWaiters: Array<() => void> | undefined;
+  /**
+   * The lane a seek replaced while it still had attempts in flight: this one starts no delivery until
+   * that one is idle, so the two never deliver at once (one in flight for `ordering: strict`).
+   */
+  previous: Lane | undefined;
 
   /** Aborted when the lane is abandoned (a seek or a stop): its retries give up. */
   get signal(): AbortSignal {
@@ -26,9 +36,39 @@ export class Lane {
     return (this.controller ??= new AbortController()).signal;
   }
 
+  /** The lane's HTTP attempts in flight, which `abortAttempts` ends. */
+  get attempts(): AttemptGroup {
+    return (this.group ??= new AttemptGroup());
+  }
+
+  /** Its retries give up (they wait no longer); attempts already sent go on until `abortAttempts`. */
   abandon(): void {
     this.abandoned = true;
     this.controller?.abort();
+  }
+
+  /** Ends the attempts in flight now (and any started later): their events count as not delivered. */
+  abortAttempts(): void {
+    this.attempts.abort();
+  }
+
+  /** True when no delivery of this lane is in flight, the one it replaced included. */
+  get idle(): boolean {
+    return this.active === 0;
+  }
+
+  /** Resolves once no delivery of this lane is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve));
+  }
+
+  /** Called when a delivery ends (after `active` went down). */
+  deliveryEnded(): void {
+    if (this.active !== 0 || this.idleWaiters === undefined) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = undefined;
+    for (const resolve of waiters) resolve();
   }
 
   /** Marks an event in flight; with `busy`, its partition key too (ordering by partition key). */

@@ -16,10 +16,51 @@ export interface SinkRequest {
   readonly body?: Uint8Array | string;
   /** The whole attempt (connect, headers and body of the answer) ends after this long. */
   readonly timeoutMs: number;
+  /** Attempts that can be ended together (a subscription's delivery lane being stopped or sought). */
+  readonly group?: AttemptGroup;
 }
 
-/** Why no HTTP status came back. */
-export type SinkFailure = 'timeout' | 'forbidden' | 'network' | 'shutdown';
+/** What an attempt in a group offers it: ending it now. */
+interface Stoppable {
+  stop(reason: Error): void;
+}
+
+/**
+ * Attempts in flight for one owner, which can end them all at once (`abort`): a subscription changed,
+ * sought or stopped ends its attempts so that the next delivery of the same events never overlaps them.
+ * An attempt started in an aborted group ends at once.
+ */
+export class AttemptGroup {
+  private readonly attempts = new Set<Stoppable>();
+  private abortedBy: Error | undefined;
+
+  get aborted(): boolean {
+    return this.abortedBy !== undefined;
+  }
+
+  /** Ends every attempt in flight and any started later (they end as `abandoned` failures). */
+  abort(): void {
+    this.abortedBy ??= new Abandoned();
+    for (const attempt of [...this.attempts]) attempt.stop(this.abortedBy);
+  }
+
+  /** @internal the client's bookkeeping. */
+  add(attempt: Stoppable): void {
+    if (this.abortedBy !== undefined) attempt.stop(this.abortedBy);
+    else this.attempts.add(attempt);
+  }
+
+  /** @internal */
+  delete(attempt: Stoppable): void {
+    this.attempts.delete(attempt);
+  }
+}
+
+/**
+ * Why no HTTP status came back. `abandoned`: its `AttemptGroup` was aborted (the subscription changed,
+ * was sought or stopped); `shutdown`: the broker is stopping.
+ */
+export type SinkFailure = 'timeout' | 'forbidden' | 'network' | 'shutdown' | 'abandoned';
 
 export interface SinkResponse {
   /** HTTP status, or 0 when no response arrived (see `failure`). */
@@ -51,6 +92,13 @@ class DeadlineExceeded extends Error {
   constructor() {
     super('the attempt deadline passed');
     this.name = 'DeadlineExceeded';
+  }
+}
+
+class Abandoned extends Error {
+  constructor() {
+    super('aborted: the subscription changed, was sought or stopped');
+    this.name = 'Abandoned';
   }
 }
 
@@ -173,12 +221,14 @@ export class SinkClient {
   send(request: SinkRequest): Promise<SinkResponse> {
     const { origin, path } = this.target(request.url);
     return new Promise<SinkResponse>((resolve) => {
-      const attempt = new Attempt(this.attempts, request.timeoutMs, resolve);
+      const attempt = new Attempt(this.attempts, request.timeoutMs, resolve, request.group);
       if (this.shuttingDown) {
         attempt.stop(new ShuttingDown());
         return;
       }
       this.inFlight.add(attempt);
+      request.group?.add(attempt);
+      if (attempt.ended) return;
       try {
         this.agent.dispatch(
           {
@@ -202,7 +252,9 @@ export class SinkClient {
   private failed(error: unknown, deadlinePassed: boolean, timeoutMs: number): SinkResponse {
     let failure: SinkFailure = 'network';
     let detail = (error as Error).message.slice(0, 300);
-    if (this.shuttingDown) {
+    if (error instanceof Abandoned) {
+      failure = 'abandoned';
+    } else if (this.shuttingDown) {
       failure = 'shutdown';
       detail = 'aborted: the broker is shutting down';
     } else if (deadlinePassed) {
@@ -257,6 +309,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly client: AttemptHost,
     private readonly timeoutMs: number,
     private readonly resolve: (response: SinkResponse) => void,
+    private readonly group: AttemptGroup | undefined,
   ) {
     this.timer = setTimeout(() => {
       this.deadlinePassed = true;
@@ -264,7 +317,12 @@ class Attempt implements Dispatcher.DispatchHandler {
     }, timerDelay(timeoutMs));
   }
 
-  /** Ends the attempt now (deadline, shutdown); the request is aborted once it has started. */
+  /** True once settled. */
+  get ended(): boolean {
+    return this.done;
+  }
+
+  /** Ends the attempt now (deadline, shutdown, its group); the request is aborted once it has started. */
   stop(reason: Error): void {
     if (this.done) return;
     this.stopReason = reason;
@@ -300,7 +358,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    this.settle(this.client.failure(error, this.deadlinePassed, this.timeoutMs));
+    // Stopped on purpose: the reason says why, whatever error the abort surfaced as.
+    this.settle(this.client.failure(this.stopReason ?? error, this.deadlinePassed, this.timeoutMs));
   }
 
   private answered(): void {
@@ -319,6 +378,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.done = true;
     clearTimeout(this.timer);
     this.client.settled(this);
+    this.group?.delete(this);
     this.resolve(response);
   }
 }

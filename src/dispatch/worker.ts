@@ -67,7 +67,8 @@ export class SubscriptionWorker {
   private lastError: LastError | undefined;
   private consecutiveFailures = 0;
   private readonly deadLetters: DeadLetters;
-  private settled: (() => void) | undefined;
+  /** Retries waiting for `resume` (a paused subscription makes no attempt). */
+  private resumeWaiters: Array<() => void> = [];
   /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
   private validation: 'validating' | 'valid';
   /** Aborted by `stop`: ends a Web Hook handshake in progress (made by the first handshake). */
@@ -254,6 +255,10 @@ export class SubscriptionWorker {
   /** Index of the next queued event that ordering allows to start now, or -1. */
   private selectIndex(lane: Lane): number {
     const plan = this.compiled.plan;
+    if (lane.previous !== undefined) {
+      if (!lane.previous.idle) return -1;
+      lane.previous = undefined;
+    }
     if (lane.queue.length === 0 || lane.active >= plan.maxInFlight) return -1;
     if (plan.contentMode === 'batch') return lane.active === 0 ? 0 : -1;
     if (plan.ordering !== 'partitionkey') return 0;
@@ -281,6 +286,14 @@ export class SubscriptionWorker {
     if (this.stopped) return;
     const lane = this.lane;
     const plan = this.compiled.plan;
+    if (lane.holdUntil > 0) {
+      const wait = lane.holdUntil - performance.now();
+      if (wait > 0) {
+        this.schedulePump(wait);
+        return;
+      }
+      lane.holdUntil = 0;
+    }
     while (!this.paused && this.validation === 'valid') {
       const index = this.selectIndex(lane);
       if (index < 0) break;
@@ -314,19 +327,60 @@ export class SubscriptionWorker {
     for (const stored of events) lane.start(stored.sequence, partitionKey(stored), ordered);
     let outcome: Awaited<ReturnType<SubscriptionWorker['deliverWithRetries']>> | undefined;
     try {
-      outcome = await this.deliverWithRetries(events, lane.signal);
+      outcome = await this.deliverWithRetries(events, lane, true);
     } catch (error) {
-      this.host.logger.error({ err: error, subscription: this.id }, 'delivery failed unexpectedly');
+      // Neither delivered nor dead-lettered: the events go back to the queue (below) and are tried again
+      // later, so the cursor never passes them.
+      this.host.logger.error(
+        { err: error, subscription: this.id, sequences: events.map((e) => e.sequence) },
+        'delivery failed unexpectedly; the events will be tried again',
+      );
     } finally {
-      this.delivered = true;
+      if (outcome !== undefined) this.delivered = true;
       lane.active--;
-      // Abandoned at shutdown: the events stay "in flight", so the committed cursor stays before them
-      // and they are delivered again after a restart.
-      const abandoned = outcome === 'aborted' && this.stopped;
-      if (!abandoned) for (const stored of events) lane.finish(stored.sequence);
-      if (lane.active === 0 && this.settled !== undefined) this.settled();
+      if (outcome === undefined) {
+        if (lane === this.lane && !this.stopped) this.requeue(lane, events);
+      } else if (!(outcome === 'aborted' && this.stopped)) {
+        // Abandoned at shutdown (or a change): the events stay "in flight", so the committed cursor stays
+        // before them and they are delivered again after a restart (or by the worker that replaces this one).
+        for (const stored of events) lane.finish(stored.sequence);
+      }
+      lane.deliveryEnded();
       if (lane === this.lane) this.pump();
+      // The lane a seek replaced went idle: the current one may start now.
+      else if (lane.idle && this.lane.previous === lane) this.pump();
     }
+  }
+
+  /**
+   * Puts events whose delivery failed unexpectedly back in the queue, in log order, and tries again
+   * after the subscription's first backoff: they stay before the cursor meanwhile.
+   */
+  private requeue(lane: Lane, events: readonly StoredEvent[]): void {
+    for (const stored of events) lane.finish(stored.sequence);
+    const queue = lane.queue;
+    for (let i = events.length - 1; i >= 0; i--) {
+      const stored = events[i] as StoredEvent;
+      let at = 0;
+      while (at < queue.length && (queue[at] as StoredEvent).sequence < stored.sequence) at++;
+      queue.splice(at, 0, stored);
+    }
+    lane.firstQueuedAt = performance.now();
+    lane.holdUntil = performance.now() + backoffDelay(this.compiled.plan, 1);
+  }
+
+  /** Resolves once the subscription is resumed (true), or false when `signal` aborts first. */
+  private untilResumed(signal: AbortSignal): Promise<boolean> {
+    if (!this.paused) return Promise.resolve(true);
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const aborted = (): void => resolve(false);
+      signal.addEventListener('abort', aborted, { once: true });
+      this.resumeWaiters.push(() => {
+        signal.removeEventListener('abort', aborted);
+        resolve(true);
+      });
+    });
   }
 
   /**
@@ -335,16 +389,20 @@ export class SubscriptionWorker {
    */
   private async deliverWithRetries(
     events: StoredEvent[],
-    signal: AbortSignal,
+    lane: Lane,
+    pausable: boolean,
   ): Promise<'delivered' | 'deadlettered' | 'aborted'> {
     const { plan, definition } = this.compiled;
     const { metrics, client } = this.host;
     const settings = definition.protocolsettings;
     const first = events[0] as StoredEvent;
+    const signal = lane.signal;
     let error: AttemptError | undefined;
     let attempt = 0;
     for (;;) {
       attempt++;
+      // Paused: no attempt starts, retries included; the events stay in flight until resumed.
+      if (pausable && this.paused && !(await this.untilResumed(signal))) return 'aborted';
       const { headers, body } = buildDelivery(events, plan.contentMode, settings?.headers ?? {});
       Object.assign(headers, this.fixedHeaders);
       headers['herald-subscription'] = definition.id;
@@ -368,10 +426,11 @@ export class SubscriptionWorker {
         headers,
         body,
         timeoutMs: plan.timeoutMs,
+        group: lane.attempts,
       });
       metrics.deliverySeconds.observe((performance.now() - started) / 1000);
       span.end(response.status, response.failure, response.detail);
-      if (response.failure === 'shutdown') return 'aborted';
+      if (response.failure === 'shutdown' || response.failure === 'abandoned') return 'aborted';
       const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
       if (outcome === 'delivered') {
         metrics.deliveries.inc({ outcome: 'delivered' }, events.length);
@@ -393,8 +452,16 @@ export class SubscriptionWorker {
       }
       if (signal.aborted) return 'aborted';
     }
-    await this.deadLetters.add(events, error, attempt);
-    return 'deadlettered';
+    return (await this.deadLetters.add(events, error, attempt, signal, (failures, cause) => {
+      this.lastError = {
+        code: 'HERALD_STORE_UNAVAILABLE',
+        message: `storing the dead letter failed (${(cause as Error).message}); retrying`,
+        at: new Date().toISOString(),
+      };
+      return backoffDelay(plan, Math.min(failures, 30));
+    }))
+      ? 'deadlettered'
+      : 'aborted';
   }
 
   /** Re-delivers dead letters with the subscription's policy; a delivered one leaves the dead-letter store. */
@@ -408,7 +475,7 @@ export class SubscriptionWorker {
     const lane = this.lane;
     await this.deadLetters.redrive(
       letters,
-      (stored) => this.deliverWithRetries([stored], lane.signal),
+      (stored) => this.deliverWithRetries([stored], lane, false),
       () => this.stopped,
     );
   }
@@ -424,13 +491,22 @@ export class SubscriptionWorker {
 
   resume(): void {
     this.paused = false;
+    const waiters = this.resumeWaiters;
+    this.resumeWaiters = [];
+    for (const wake of waiters) wake();
     this.pump();
   }
 
-  /** Replays from `next`: drops what is queued, abandons retries in progress, and reads from there. */
+  /**
+   * Replays from `next`: drops what is queued, ends the attempts and retries in progress, and reads from
+   * there; the new lane starts delivering once the old one's attempts have ended (never both at once).
+   */
   async seek(next: number): Promise<void> {
-    this.lane.abandon();
+    const old = this.lane;
+    old.abandon();
+    old.abortAttempts();
     this.lane = new Lane();
+    if (!old.idle) this.lane.previous = old;
     this.live = false;
     this.readPos = next;
     this.committed = next;
@@ -463,20 +539,38 @@ export class SubscriptionWorker {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopped = true;
+    // Where the shared tail stands now is where this worker stops reading: the dispatcher took it out
+    // of the tail's index just before, so the tail offers it nothing after this position. (Left live,
+    // its position would follow the tail on past events never offered to it, and the cursor committed
+    // for its replacement would skip them.)
+    if (this.live) {
+      this.live = false;
+      this.readPos = this.host.tailPosition();
+    }
     this.stopController?.abort();
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
-    this.lane.abandon();
-    await this.settle(timeoutMs);
+    const lane = this.lane;
+    lane.abandon();
+    if (await this.settle(timeoutMs)) return;
+    // Still in flight at the deadline: ended now (their events stay before the cursor), so that whoever
+    // delivers next (a replacement worker, another replica, a restart) never overlaps them.
+    lane.abortAttempts();
+    await this.settle(1_000);
   }
 
-  /** Resolves once no attempt is in flight, or after `timeoutMs`. */
-  async settle(timeoutMs: number): Promise<void> {
-    if (this.lane.active === 0) return;
+  /** Resolves true once no attempt is in flight, or false after `timeoutMs`. */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const lane = this.lane;
+    if (lane.idle) return true;
     const timeout = new AbortController();
-    await Promise.race([
-      new Promise<void>((resolve) => (this.settled = resolve)),
-      sleep(timerDelay(timeoutMs), undefined, { signal: timeout.signal }).catch(() => undefined),
+    const idle = await Promise.race([
+      lane.whenIdle().then(() => true),
+      sleep(timerDelay(timeoutMs), undefined, { signal: timeout.signal }).then(
+        () => false,
+        () => false,
+      ),
     ]);
     timeout.abort();
+    return idle;
   }
 }

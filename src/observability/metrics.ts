@@ -155,6 +155,11 @@ export class BrokerMetrics {
     help: "Delivery attempts aborted at their overall deadline (the subscription's delivery.timeout)",
     registers: [this.registry],
   });
+  readonly deadLetterStoreFailures = new Counter({
+    name: 'herald_dead_letter_store_failures_total',
+    help: 'Dead letters the store failed to keep; each is tried again (the event stays undelivered, before the cursor)',
+    registers: [this.registry],
+  });
 
   readonly storeReady = new Gauge({
     name: 'herald_store_ready',

@@ -136,6 +136,8 @@ export interface SinkBehaviour {
   retryAfter?: number;
   delayMs?: number;
   delayByKey?: Record<string, number>;
+  /** Holds only the first request carrying each of these `ce-id`s this long (ms); later ones as usual. */
+  delayFirstById?: Record<string, number>;
 }
 
 export interface SinkProcess {
@@ -143,6 +145,11 @@ export interface SinkProcess {
   configure(behaviour: SinkBehaviour): Promise<void>;
   received(): Promise<SinkRecord[]>;
   maxInFlight(): Promise<number>;
+  /**
+   * Most requests the broker held open at once: received, and neither answered nor given up by the
+   * broker (its connection closed). `maxInFlight` also counts requests the broker gave up on.
+   */
+  maxOpen(): Promise<number>;
   /** Requests the sink holds right now (received, not yet answered). */
   inFlight(): Promise<number>;
   clear(): Promise<void>;
@@ -163,6 +170,7 @@ export async function startSink(): Promise<SinkProcess> {
       received: SinkRecord[];
       maxInFlight: number;
       inFlight: number;
+      maxOpen: number;
     };
   const sink: SinkProcess = {
     url,
@@ -171,6 +179,7 @@ export async function startSink(): Promise<SinkProcess> {
     },
     received: async () => (await state()).received,
     maxInFlight: async () => (await state()).maxInFlight,
+    maxOpen: async () => (await state()).maxOpen,
     inFlight: async () => (await state()).inFlight,
     async clear() {
       await fetch(`${url}/_received`, { method: 'DELETE' });

@@ -7,6 +7,12 @@ let behaviour = { status: 200, failTimes: 0, failStatus: 503, retryAfter: undefi
 let failuresLeft = 0;
 let inFlight = 0;
 let maxInFlight = 0;
+// Requests the broker holds open: received and neither answered nor closed by the broker. Unlike
+// `inFlight`, an attempt the broker gave up on (its connection closed) stops counting at once.
+let open = 0;
+let maxOpen = 0;
+// ce-ids whose first request was already held by `delayFirstById`.
+const heldIds = new Set();
 
 function readBody(req) {
   return new Promise((resolve, reject) => {
@@ -29,15 +35,26 @@ const server = createServer(async (req, res) => {
     if (req.method === 'DELETE') {
       received.length = 0;
       maxInFlight = 0;
+      maxOpen = 0;
+      heldIds.clear();
       res.writeHead(204).end();
       return;
     }
-    const text = JSON.stringify({ received, maxInFlight, inFlight });
+    const text = JSON.stringify({ received, maxInFlight, inFlight, maxOpen });
     res.writeHead(200, { 'content-type': 'application/json' }).end(text);
     return;
   }
   inFlight++;
   maxInFlight = Math.max(maxInFlight, inFlight);
+  open++;
+  maxOpen = Math.max(maxOpen, open);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    open--;
+  };
+  res.once('close', close);
   const record = {
     at: Date.now(),
     method: req.method,
@@ -57,7 +74,13 @@ const server = createServer(async (req, res) => {
   req.socket.once('end', markGone);
   req.socket.once('close', markGone);
   res.once('close', markGone);
-  const delay = behaviour.delayByKey?.[req.headers['ce-partitionkey']] ?? behaviour.delayMs ?? 0;
+  const id = req.headers['ce-id'];
+  const holdFirst = behaviour.delayFirstById?.[id];
+  let delay = behaviour.delayByKey?.[req.headers['ce-partitionkey']] ?? behaviour.delayMs ?? 0;
+  if (holdFirst !== undefined && !heldIds.has(id)) {
+    heldIds.add(id);
+    delay = holdFirst;
+  }
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   inFlight--;
   req.socket.off('end', markGone);
