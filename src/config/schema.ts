@@ -126,7 +126,7 @@ export const BROKER_OPTIONS = [
     name: 'durability',
     kind: 'fsync|buffered',
     default: 'fsync',
-    doc: 'fsync: a 202 means the event reached the disk. buffered: it survives a crash of the process, not of the machine.',
+    doc: 'Embedded store: fsync: a 202 means the event reached the disk. buffered: it survives a crash of the process, not of the machine. (JetStream and Kafka answer once their server acknowledged; their settings decide when that is on disk.)',
   },
   {
     name: 'store-writer',
