@@ -63,6 +63,8 @@ export interface BrokerConfig {
   readonly eventTypes: {
     readonly max: number;
     readonly rate: number;
+    /** Longest type or source registered (`--event-types-max-length`). */
+    readonly maxLength: number;
     readonly file: string | undefined;
   };
   readonly auth: {
@@ -116,6 +118,10 @@ export interface BrokerLimits {
   };
   readonly logReadMaxWork: number;
   readonly logReadMaxTimeMs: number;
+  /** Most GET /events pages answered at once (`--max-log-reads`). */
+  readonly maxLogReads: number;
+  /** How long a log reader may leave written data untaken (`--log-write-timeout`). */
+  readonly logWriteTimeoutMs: number;
   readonly ingressRateBurst: number;
   readonly ingressRateLimitPer: 'global' | 'client';
   readonly ingressRateLimitClients: number;
@@ -207,6 +213,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     eventTypes: {
       max: raw['event-types-max'],
       rate: raw['event-types-rate'],
+      maxLength: raw['event-types-max-length'],
       file: raw['event-types-file'],
     },
     auth: {
@@ -238,6 +245,8 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       },
       logReadMaxWork: raw['log-read-max-work'],
       logReadMaxTimeMs: raw['log-read-max-time'],
+      maxLogReads: raw['max-log-reads'],
+      logWriteTimeoutMs: raw['log-write-timeout'],
       ingressRateBurst: raw['ingress-rate-burst'],
       ingressRateLimitPer: raw['ingress-rate-limit-per'],
       ingressRateLimitClients: raw['ingress-rate-limit-clients'],

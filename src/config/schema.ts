@@ -309,6 +309,12 @@ export const BROKER_OPTIONS = [
     doc: 'Writes per second from the event type registry to its backing store (EventType resources with --kubernetes).',
   },
   {
+    name: 'event-types-max-length',
+    kind: 'integer',
+    default: '1024',
+    doc: 'Longest type or source (characters) the event type registry registers; a pair with a longer one is counted in herald_event_types_dropped_total{reason="too-long"}, not registered (the event is still accepted).',
+  },
+  {
     name: 'event-types-file',
     kind: 'path',
     default: '',
@@ -530,6 +536,18 @@ export const BROKER_OPTIONS = [
     default: '64',
     doc: 'Most open /events/stream streams per client (principal, else address); more is a 429 (HERALD_TOO_MANY_STREAMS).',
   },
+  {
+    name: 'max-log-reads',
+    kind: 'integer',
+    default: '64',
+    doc: 'Most GET /events pages being answered at once (each holds about one chunk and one event of memory until its reader takes it); more is a 503 (HERALD_LOG_READ_CAPACITY).',
+  },
+  {
+    name: 'log-write-timeout',
+    kind: 'duration',
+    default: '30s',
+    doc: 'How long a GET /events page or /events/stream reader may leave written data untaken; then the response is destroyed (herald_limit_rejections_total{limit="log-write-timeout"}).',
+  },
 ] as const;
 
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
@@ -656,6 +674,7 @@ export const brokerConfigSchema = z
     'kafka-ca': z.string().min(1).optional(),
     'event-types-max': integer.min(0).default(1000),
     'event-types-rate': z.coerce.number().positive().default(20),
+    'event-types-max-length': integer.min(16).default(1024),
     'event-types-file': z.string().min(1).optional(),
     auth: z
       .string()
@@ -718,6 +737,8 @@ export const brokerConfigSchema = z
     'max-connections-per-client': integer.min(1).default(1024),
     'max-streams': integer.min(0).default(1000),
     'max-streams-per-client': integer.min(0).default(64),
+    'max-log-reads': integer.min(1).default(64),
+    'log-write-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
   })
   .superRefine((config, ctx) => {
     for (const problem of parseSinkPolicy(config['sink-deny'], config['sink-allow']).problems) {

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -40,47 +41,71 @@ export function readDeclaredEventTypes(path: string): DeclaredEventType[] {
   return result.data;
 }
 
+/** The file system calls the backend makes; tests slow them down. */
+export interface EventTypeFileSystem {
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  writeFile(path: string, text: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  mkdir(path: string, options: { recursive: true }): Promise<unknown>;
+}
+
+const nodeFileSystem: EventTypeFileSystem = { readFile, writeFile, rename, mkdir };
+
 /**
  * The standalone backend: seen types in `<data-dir>/eventtypes.json` (rewritten whole, atomically),
  * declarations from `--event-types-file`.
+ *
+ * @remarks The file is read and written with asynchronous calls, one write at a time, so that the
+ * event loop (and every publish) never waits for the disk; the registry's length and count bounds
+ * keep what one write serialises small.
  */
 export class FileEventTypeBackend implements EventTypeBackend {
   readonly paced = false;
   private readonly path: string;
   private readonly all = new Map<string, SeenEventType>();
 
+  /** The last write (settled or not): the next one starts after it, so two never overlap. */
+  private writing: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly dataDir: string,
     private readonly declared: readonly DeclaredEventType[],
+    private readonly fs: EventTypeFileSystem = nodeFileSystem,
   ) {
     this.path = join(dataDir, 'eventtypes.json');
   }
 
-  start(receiver: BackendReceiver): Promise<void> {
+  async start(receiver: BackendReceiver): Promise<void> {
     this.declared.forEach((declared, index) => receiver.declare(`file/${index}`, declared));
     let text: string | undefined;
     try {
-      text = readFileSync(this.path, 'utf8');
+      text = await this.fs.readFile(this.path, 'utf8');
     } catch {
       text = undefined; // first start
     }
     if (text !== undefined) {
       const parsed = seenFileSchema.safeParse(JSON.parse(text) as unknown);
       if (parsed.success) {
-        for (const seen of parsed.data.eventTypes) this.all.set(typeKey(seen.type, seen.source), seen);
-        receiver.restore(parsed.data.eventTypes);
+        // Only what the registry kept: pairs over its bounds leave the file at the next write.
+        for (const seen of receiver.restore(parsed.data.eventTypes)) {
+          this.all.set(typeKey(seen.type, seen.source), seen);
+        }
       }
     }
-    return Promise.resolve();
   }
 
   write(types: readonly SeenEventType[]): Promise<void> {
     for (const seen of types) this.all.set(typeKey(seen.type, seen.source), seen);
-    mkdirSync(this.dataDir, { recursive: true });
+    const written = this.writing.catch(() => undefined).then(() => this.writeFile());
+    this.writing = written;
+    return written;
+  }
+
+  private async writeFile(): Promise<void> {
+    await this.fs.mkdir(this.dataDir, { recursive: true });
     const temporary = `${this.path}.tmp`;
-    writeFileSync(temporary, JSON.stringify({ eventTypes: [...this.all.values()] }));
-    renameSync(temporary, this.path);
-    return Promise.resolve();
+    await this.fs.writeFile(temporary, JSON.stringify({ eventTypes: [...this.all.values()] }));
+    await this.fs.rename(temporary, this.path);
   }
 
   stop(): void {}

@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import { pino } from 'pino';
 import { BrokerMetrics } from '../observability/index.js';
 import { thrownBy } from '../testing/thrown.js';
 import { FileEventTypeBackend } from './file-backend.js';
+import type { EventTypeFileSystem } from './file-backend.js';
 import { EventTypeRegistry } from './registry.js';
 import type { BackendReceiver, DeclaredEventType, EventTypeBackend, SeenEventType } from './types.js';
 
@@ -45,10 +47,18 @@ function warnings() {
 }
 
 const registries: EventTypeRegistry[] = [];
-function registry(backend: EventTypeBackend, max = 1000, rate = 1000) {
+function registry(backend: EventTypeBackend, max = 1000, rate = 1000, maxLength?: number) {
   const { logger, lines } = warnings();
   const metrics = new BrokerMetrics(false);
-  const created = new EventTypeRegistry({ backend, metrics, logger, max, rate, flushIntervalMs: 50 });
+  const created = new EventTypeRegistry({
+    backend,
+    metrics,
+    logger,
+    max,
+    rate,
+    flushIntervalMs: 50,
+    ...(maxLength === undefined ? {} : { maxLength }),
+  });
   registries.push(created);
   return { registry: created, metrics, lines };
 }
@@ -56,8 +66,14 @@ afterEach(async () => {
   for (const r of registries.splice(0)) await r.stop();
 });
 
-const metric = async (metrics: BrokerMetrics, name: string) =>
-  (await metrics.registry.getSingleMetric(name)?.get())?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+const metric = async (metrics: BrokerMetrics, name: string, labels: Record<string, string> = {}) =>
+  (await metrics.registry.getSingleMetric(name)?.get())?.values
+    .filter((v) => Object.entries(labels).every(([key, value]) => v.labels[key] === value))
+    .reduce((sum, v) => sum + v.value, 0) ?? 0;
+
+const until = async (condition: () => boolean) => {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+};
 
 describe('EventTypeRegistry', () => {
   it('deduplicates: 10,000 events of 50 types are 50 entries with their counts', () => {
@@ -103,6 +119,24 @@ describe('EventTypeRegistry', () => {
     // Types already registered keep counting.
     r.accepted([event('com.example.t0')]);
     expect(r.list().find((v) => v.type === 'com.example.t0')?.count).toBe(2);
+  });
+
+  it('a type or source longer than --event-types-max-length is counted, not registered, and never written', async () => {
+    const backend = new MemoryBackend();
+    const { registry: r, metrics, lines } = registry(backend, 1000, 1000, 64);
+    r.start();
+    const long = 'x'.repeat(65);
+    r.accepted([event(long), event('ok', long), event(long), event('x'.repeat(64), '/s'), event('ok')]);
+    expect(r.list().map((v) => v.type)).toEqual(['x'.repeat(64), 'ok']);
+    expect(await metric(metrics, 'herald_event_types_dropped_total', { reason: 'too-long' })).toBe(3);
+    expect(await metric(metrics, 'herald_event_types_dropped_total', { reason: 'limit' })).toBe(0);
+    expect(lines.filter((l) => l.includes('--event-types-max-length'))).toHaveLength(1);
+    await until(() => backend.written.length === 2);
+    expect(backend.written.map((w) => w.type)).toEqual(['x'.repeat(64), 'ok']);
+    // Restored from an earlier run with a larger bound: counted, not kept.
+    backend.receiver?.restore([{ type: long, source: '/s', firstSeen: 0, lastSeen: 0, count: 7 }]);
+    expect(r.size).toBe(2);
+    expect(await metric(metrics, 'herald_event_types_dropped_total', { reason: 'too-long' })).toBe(4);
   });
 
   it('writes asynchronously, paced, and retries after the backend fails; accepting never throws', async () => {
@@ -193,6 +227,67 @@ describe('FileEventTypeBackend', () => {
   const dirs: string[] = [];
   afterEach(() => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The node:fs/promises calls, with each writeFile held until the test lets it finish. */
+  function slowFileSystem() {
+    const held: (() => void)[] = [];
+    let writing = 0;
+    let mostAtOnce = 0;
+    const fs: EventTypeFileSystem = {
+      readFile: (path, encoding) => readFile(path, encoding),
+      mkdir: (path, options) => mkdir(path, options),
+      rename: (from, to) => rename(from, to),
+      async writeFile(path, text) {
+        writing++;
+        mostAtOnce = Math.max(mostAtOnce, writing);
+        await new Promise<void>((resolve) => held.push(resolve));
+        await writeFile(path, text);
+        writing--;
+      },
+    };
+    return { fs, held, mostAtOnce: () => mostAtOnce };
+  }
+
+  it('writes the file off the event loop, one write at a time, atomically', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-eventtypes-'));
+    dirs.push(dir);
+    const slow = slowFileSystem();
+    const backend = new FileEventTypeBackend(dir, [], slow.fs);
+    await backend.start({ restore: (types) => types, declare: () => undefined });
+    // Two writes asked for while the disk is slow: the first waits on the disk, the second waits for it.
+    const first = backend.write([{ type: 'a', source: '/s', firstSeen: 1, lastSeen: 1, count: 1 }]);
+    const second = backend.write([{ type: 'b', source: '/s', firstSeen: 1, lastSeen: 1, count: 1 }]);
+    await until(() => slow.held.length === 1);
+    expect(existsSync(join(dir, 'eventtypes.json'))).toBe(false);
+    slow.held.shift()?.();
+    await first;
+    await until(() => slow.held.length === 1);
+    slow.held.shift()?.();
+    await second;
+    expect(slow.mostAtOnce()).toBe(1);
+    const saved = JSON.parse(readFileSync(join(dir, 'eventtypes.json'), 'utf8')) as {
+      eventTypes: { type: string }[];
+    };
+    expect(saved.eventTypes.map((t) => t.type)).toEqual(['a', 'b']);
+  });
+
+  it('forgets persisted pairs the registry does not keep (over --event-types-max-length)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-eventtypes-'));
+    dirs.push(dir);
+    const long = 'x'.repeat(2000);
+    const pair = (type: string) => ({ type, source: '/s', firstSeen: 1, lastSeen: 1, count: 1 });
+    writeFileSync(join(dir, 'eventtypes.json'), JSON.stringify({ eventTypes: [pair(long), pair('a')] }));
+    const { registry: r, metrics } = registry(new FileEventTypeBackend(dir, []));
+    r.start();
+    await until(() => r.size === 1);
+    r.accepted([event('b')]);
+    await r.stop();
+    expect(await metric(metrics, 'herald_event_types_dropped_total', { reason: 'too-long' })).toBe(1);
+    const saved = JSON.parse(readFileSync(join(dir, 'eventtypes.json'), 'utf8')) as {
+      eventTypes: { type: string }[];
+    };
+    expect(saved.eventTypes.map((t) => t.type).sort()).toEqual(['a', 'b']);
   });
 
   it('persists seen types in the data directory and restores them (counts add up) on the next start', async () => {

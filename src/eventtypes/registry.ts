@@ -22,6 +22,12 @@ export interface EventTypeRegistryOptions {
   readonly logger: Logger;
   /** Most distinct (type, source) pairs kept (`--event-types-max`). */
   readonly max: number;
+  /**
+   * Longest `type` or `source` registered, in characters (`--event-types-max-length`); a pair with a
+   * longer one is counted, not registered. With `max` it bounds the registry's memory, its file (or
+   * resources) and `GET /eventtypes`.
+   */
+  readonly maxLength?: number;
   /** Backend writes per second when the backend is paced (`--event-types-rate`). */
   readonly rate: number;
   /** How often seen types are written; a type's later sightings are written at most this often. */
@@ -34,6 +40,9 @@ interface Declaration {
   readonly declared: DeclaredEventType;
   readonly validate: ValidateFunction | undefined;
 }
+
+/** `--event-types-max-length` default: far above real CloudEvents types and source URIs. */
+export const DEFAULT_MAX_TYPE_LENGTH = 1024;
 
 const utf8 = new TextDecoder();
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -57,9 +66,13 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   readonly validators = new SchemaValidators();
   private readonly bucket: TokenBucket;
   private warnedFull = false;
+  private warnedTooLong = false;
+  private readonly maxLength: number;
   private failing = false;
   private backendStarted = false;
   private flushing = false;
+  /** The tick under way, so that `stop` can wait for a write in flight before the last one. */
+  private ticking: Promise<void> | undefined;
   private lastChangedFlush = 0;
   private retryAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -68,18 +81,20 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   constructor(private readonly options: EventTypeRegistryOptions) {
     this.bucket = new TokenBucket(options.rate, Math.max(1, Math.ceil(options.rate)), options.now);
     this.flushIntervalMs = options.flushIntervalMs ?? 10_000;
+    this.maxLength = options.maxLength ?? DEFAULT_MAX_TYPE_LENGTH;
   }
 
   /** Starts the backend (retried in the background while it fails) and the write timer. */
   start(): void {
-    this.timer = setInterval(() => void this.tick(), 250);
+    this.timer = setInterval(() => void this.runTick(), 250);
     this.timer.unref();
-    void this.tick();
+    void this.runTick();
   }
 
   /** Stops writing; an unpaced backend (the file) gets what is pending first. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    await this.ticking;
     if (!this.options.backend.paced && this.backendStarted && !this.flushing) {
       this.lastChangedFlush = 0;
       await this.flush().catch(() => undefined);
@@ -122,6 +137,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   accepted(events: readonly CloudEvent[]): void {
     const now = Date.now();
     let dropped = 0;
+    let tooLong = 0;
     let previous: SeenEventType | undefined;
     for (const event of events) {
       const type = event.attributes['type'] as string;
@@ -130,6 +146,11 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
       // the previous event's pair is cheaper than hashing them for the map (bench/PROFILE.md, sixth round).
       if (previous !== undefined && previous.type === type && previous.source === source) {
         previous.count++;
+        continue;
+      }
+      // Before the lookup: a pair this long is never registered, and hashing it would cost its length.
+      if (type.length > this.maxLength || source.length > this.maxLength) {
+        tooLong++;
         continue;
       }
       const known = this.seen.get(type, source);
@@ -151,6 +172,17 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
       this.options.metrics.eventTypes.set(this.seen.size);
     }
     if (dropped > 0) this.full(dropped);
+    if (tooLong > 0) this.tooLong(tooLong);
+  }
+
+  private tooLong(dropped: number): void {
+    this.options.metrics.eventTypesDropped.inc({ reason: 'too-long' }, dropped);
+    if (this.warnedTooLong) return;
+    this.warnedTooLong = true;
+    this.options.logger.warn(
+      { maxLength: this.maxLength },
+      'an event type or source is longer than --event-types-max-length: such pairs are counted in herald_event_types_dropped_total{reason="too-long"} and not registered',
+    );
   }
 
   private full(dropped: number): void {
@@ -165,13 +197,20 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
 
   // --- backend receiver -----------------------------------------------------------------------
 
-  restore(types: readonly SeenEventType[]): void {
+  restore(types: readonly SeenEventType[]): SeenEventType[] {
+    const kept: SeenEventType[] = [];
     for (const restored of types) {
+      // Persisted by a run with a larger bound (or before there was one).
+      if (restored.type.length > this.maxLength || restored.source.length > this.maxLength) {
+        this.tooLong(1);
+        continue;
+      }
       const known = this.seen.get(restored.type, restored.source);
       if (known !== undefined) {
         known.count += restored.count;
         known.firstSeen = Math.min(known.firstSeen, restored.firstSeen);
         known.lastSeen = Math.max(known.lastSeen, restored.lastSeen);
+        kept.push(restored);
         continue;
       }
       if (this.seen.size >= this.options.max) {
@@ -179,8 +218,10 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         continue;
       }
       this.seen.set(restored.type, restored.source, { ...restored });
+      kept.push(restored);
     }
     this.options.metrics.eventTypes.set(this.seen.size);
+    return kept;
   }
 
   declare(key: string, declared: DeclaredEventType | undefined): void {
@@ -262,6 +303,12 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   }
 
   // --- writes ---------------------------------------------------------------------------------
+
+  private runTick(): Promise<void> {
+    if (this.flushing) return this.ticking ?? Promise.resolve();
+    this.ticking = this.tick();
+    return this.ticking;
+  }
 
   private async tick(): Promise<void> {
     if (this.flushing || Date.now() < this.retryAt) return;

@@ -51,8 +51,12 @@ export interface EventTypeBackend {
 }
 
 export interface BackendReceiver {
-  /** Seen types persisted by an earlier run (counts add to what this run saw meanwhile). */
-  restore(types: readonly SeenEventType[]): void;
+  /**
+   * Seen types persisted by an earlier run (counts add to what this run saw meanwhile). Returns those
+   * kept: one over `--event-types-max-length` or past `--event-types-max` is not, and a backend that
+   * rewrites what it holds (the file) should forget it.
+   */
+  restore(types: readonly SeenEventType[]): readonly SeenEventType[];
   /** Sets or replaces one declaration, under a key the backend chooses; `undefined` removes it. */
   declare(key: string, declared: DeclaredEventType | undefined): void;
 }

@@ -6,6 +6,7 @@ import { HeraldError } from '../errors/index.js';
 import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
+import { ReaderDeadline, writeWithBackpressure } from './reader-deadline.js';
 
 /**
  * JSON of events recently written to a reader. Every live stream reads the same new events (the store
@@ -46,6 +47,15 @@ export interface LogApiOptions {
   readonly bounds: LogReadBounds;
   /** Called when a page or slice is cut short by a bound (named as its flag). */
   readonly onBounded?: (limit: 'log-read-max-work' | 'log-read-max-time') => void;
+  /**
+   * Most `GET /events` pages being read at once (`--max-log-reads`): each holds at most one chunk
+   * and one event of the broker's memory while its reader takes it, so this bounds them all.
+   */
+  readonly maxPageReads?: number;
+  /** How long a reader may leave written data untaken before its response is destroyed (`--log-write-timeout`). */
+  readonly writeTimeoutMs?: number;
+  /** Called when a page is refused (`max-log-reads`) or a response destroyed (`log-write-timeout`). */
+  readonly onLimit?: (limit: 'max-log-reads' | 'log-write-timeout') => void;
   /** Admits a new stream (or throws a coded 429/503); returns the function that releases it. */
   readonly admitStream?: (req: IncomingMessage) => () => void;
   /** Aborted when the broker shuts down, which ends every open stream. */
@@ -58,22 +68,11 @@ const MAX_LIMIT = 1000;
 const MAX_SCAN = 10_000;
 /** Events read from the store at a time: small, since one event may be up to --max-event-size. */
 const READ_PAGE = 64;
-/** Bytes of Server-Sent Events written to a stream before waiting for its reader. */
-const STREAM_CHUNK = 64 * 1024;
-
-/** Writes `text`, then waits until the reader has taken it (or the stream ends). */
-async function writeWithBackpressure(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
-  if (res.write(text) || signal.aborted) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    res.once('drain', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+/** Bytes of a page or of Server-Sent Events written before waiting for the reader to take them. */
+const WRITE_CHUNK = 64 * 1024;
+/** `--max-log-reads` and `--log-write-timeout` defaults (for callers that do not set them). */
+export const DEFAULT_MAX_PAGE_READS = 64;
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
 /**
  * Work and time spent on one page or slice. A page stops at whichever bound comes first and answers
@@ -81,13 +80,23 @@ async function writeWithBackpressure(res: ServerResponse, text: string, signal: 
  */
 class Slice {
   private work = 0;
-  private readonly started = performance.now();
+  private started = performance.now();
   bound: 'log-read-max-work' | 'log-read-max-time' | undefined;
 
   constructor(private readonly bounds: LogReadBounds) {}
 
   spend(units: number): void {
     this.work += units;
+  }
+
+  /** Time spent waiting for the reader is not the broker's work: it does not count against the time bound. */
+  async waitingFor<T>(wait: Promise<T>): Promise<T> {
+    const waitStarted = performance.now();
+    try {
+      return await wait;
+    } finally {
+      this.started += performance.now() - waitStarted;
+    }
   }
 
   /** True when the slice must end; remembers which bound ended it. */
@@ -140,21 +149,50 @@ function filterParam(url: URL, compileFilter: EventFilterCompiler): LogFilter | 
 export function registerLogApi(router: Router, options: LogApiOptions): void {
   const { store, compileFilter } = options;
 
+  const maxPageReads = options.maxPageReads ?? DEFAULT_MAX_PAGE_READS;
+  const writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
+  const deadlineFor = (res: ServerResponse) =>
+    new ReaderDeadline(res, writeTimeoutMs, () => options.onLimit?.('log-write-timeout'));
+  let pagesOpen = 0;
+  /** Takes a page slot until the response is finished or closed, or throws 503 when none is free. */
+  const admitPage = (res: ServerResponse): void => {
+    if (pagesOpen >= maxPageReads) {
+      options.onLimit?.('max-log-reads');
+      throw new HeraldError(
+        'HERALD_LOG_READ_CAPACITY',
+        `the broker serves as many GET /events pages at once as --max-log-reads allows (${maxPageReads})`,
+        { retryAfter: 1 },
+      );
+    }
+    pagesOpen++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      pagesOpen--;
+    };
+    res.once('finish', release);
+    res.once('close', release);
+  };
+
   router.on('GET', '/events', async (_req, res, _params, url) => {
     const from = await fromParam(url, store, 1);
     const limit = integerParam(url, 'limit', 100, 1, MAX_LIMIT);
     const filter = filterParam(url, compileFilter);
+    admitPage(res);
     const slice = new Slice(options.bounds);
-    const parts: string[] = [];
+    const page = new PageWriter(res, deadlineFor(res), options.shutdown);
+    page.add('{"events":[');
     let next = from;
     let scanned = 0;
-    scan: while (parts.length < limit && scanned < MAX_SCAN) {
-      const page = await store.read(
+    let found = 0;
+    scan: while (found < limit && scanned < MAX_SCAN) {
+      const read = await store.read(
         next,
-        Math.min(READ_PAGE, filter === undefined ? limit - parts.length : MAX_SCAN - scanned),
+        Math.min(READ_PAGE, filter === undefined ? limit - found : MAX_SCAN - scanned),
       );
-      if (page.length === 0) break;
-      for (const stored of page) {
+      if (read.length === 0) break;
+      for (const stored of read) {
         // Checked before each event, so a page always makes progress by at least one event.
         if (scanned > 0 && slice.exhausted()) break scan;
         next = stored.sequence + 1;
@@ -164,15 +202,18 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
           slice.spend(filter.lastCost() + 1);
           if (!matches) continue;
         }
-        const part = `{"sequence":${stored.sequence},"event":${jsonOf(stored.event)}}`;
+        const part = `${found === 0 ? '' : ','}{"sequence":${stored.sequence},"event":${jsonOf(stored.event)}}`;
         slice.spend(part.length);
-        parts.push(part);
-        if (parts.length === limit) break;
+        found++;
+        // Written a chunk at a time, each after the reader took the last: a reader that stops
+        // reading holds one chunk (and one event) of the broker's memory, not a whole page.
+        if (page.add(part) && !(await slice.waitingFor(page.flush()))) return;
+        if (found === limit) break;
       }
     }
     if (slice.bound !== undefined) options.onBounded?.(slice.bound);
-    if (parts.length === 0 && next === from) next = Math.max(from, (await store.stats()).first);
-    sendJsonText(res, 200, `{"events":[${parts.join(',')}],"next":${next}}`);
+    if (found === 0 && next === from) next = Math.max(from, (await store.stats()).first);
+    page.end(`],"next":${next}}`);
   });
 
   router.on('GET', '/events/stream', async (req, res, _params, url) => {
@@ -184,7 +225,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     else next = (await store.stats()).last + 1;
     const release = options.admitStream?.(req);
     try {
-      await streamEvents(req, res, store, next, filter, options);
+      await streamEvents(req, res, store, next, filter, options, deadlineFor(res));
     } finally {
       release?.();
     }
@@ -198,6 +239,7 @@ async function streamEvents(
   from: number,
   filter: LogFilter | undefined,
   options: LogApiOptions,
+  deadline: ReaderDeadline,
 ): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -212,7 +254,13 @@ async function streamEvents(
   // An `id:` without data sets the reader's last event id (SSE §9.2.6) without an event: a client
   // that reconnects before any event arrived resumes from where this stream started, not from "now".
   res.write(`: herald event stream\nid: ${Math.max(0, from - 1)}\n\n`);
-  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), options.heartbeatMs ?? 15_000);
+  // A reader that is not taking what was written gets no heartbeat on top (its buffer stays bounded)
+  // and, once --log-write-timeout passes, loses the stream.
+  const heartbeat = setInterval(() => {
+    if (res.writableNeedDrain) return;
+    res.write(': keep-alive\n\n');
+    deadline.watch();
+  }, options.heartbeatMs ?? 15_000);
   let next = from;
   try {
     while (!controller.signal.aborted) {
@@ -241,19 +289,64 @@ async function streamEvents(
         chunk += message;
         // Written in small chunks, each after the reader took the previous one: a reader that stops
         // reading holds at most one chunk (and one event) of the broker's memory, not a whole slice.
-        if (chunk.length >= STREAM_CHUNK) {
-          await writeWithBackpressure(res, chunk, controller.signal);
+        if (chunk.length >= WRITE_CHUNK) {
+          if (!(await slice.waitingFor(writeWithBackpressure(res, chunk, deadline, controller.signal)))) {
+            stop();
+          }
           chunk = '';
           if (controller.signal.aborted) break;
         }
       }
       if (slice.bound !== undefined) options.onBounded?.(slice.bound);
-      if (chunk !== '') await writeWithBackpressure(res, chunk, controller.signal);
+      if (chunk !== '' && !(await writeWithBackpressure(res, chunk, deadline, controller.signal))) stop();
     }
   } finally {
     clearInterval(heartbeat);
     req.off('close', stop);
     options.shutdown.removeEventListener('abort', stop);
     res.end();
+  }
+}
+
+/**
+ * A `GET /events` page written as it is built. A page that fits in one chunk is answered with a
+ * Content-Length as before; a larger one is sent chunked, a chunk at a time, each once the reader
+ * took the previous one.
+ */
+class PageWriter {
+  private buffered = '';
+  private streaming = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly deadline: ReaderDeadline,
+    private readonly shutdown: AbortSignal,
+  ) {}
+
+  /** Adds text to the page; true when a chunk is ready for {@link flush}. */
+  add(text: string): boolean {
+    this.buffered += text;
+    return this.buffered.length >= WRITE_CHUNK;
+  }
+
+  /** Writes the chunk and waits for the reader; false when the response is gone (or the broker stops). */
+  async flush(): Promise<boolean> {
+    if (!this.streaming) {
+      this.res.writeHead(200, { 'content-type': 'application/json' });
+      this.streaming = true;
+    }
+    const text = this.buffered;
+    this.buffered = '';
+    const open = await writeWithBackpressure(this.res, text, this.deadline, this.shutdown);
+    if (open && !this.shutdown.aborted) return true;
+    this.res.destroy();
+    return false;
+  }
+
+  end(text: string): void {
+    if (this.streaming) this.res.end(this.buffered + text);
+    else sendJsonText(this.res, 200, this.buffered + text);
+    this.buffered = '';
+    this.deadline.watch();
   }
 }

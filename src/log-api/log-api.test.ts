@@ -1,0 +1,160 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataKind } from '../cloudevents/index.js';
+import { HeraldError } from '../errors/index.js';
+import { Router, sendProblem } from '../http/index.js';
+import { EmbeddedEventStore } from '../store/embedded/index.js';
+import { registerLogApi } from './log-api.js';
+
+/** 25 events of ~900 KB: one page of them is ~22 MB, more than loopback socket buffers take. */
+const EVENTS = 25;
+const MAX_PAGE_READS = 3;
+const encoder = new TextEncoder();
+
+let dir: string;
+let store: EmbeddedEventStore;
+let server: http.Server;
+let port: number;
+const shutdown = new AbortController();
+const limits: string[] = [];
+const count = (limit: string) => limits.filter((l) => l === limit).length;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'herald-log-api-'));
+  store = new EmbeddedEventStore({ dataDir: dir, durability: 'buffered', maintenanceIntervalMs: 0 });
+  const data = encoder.encode(JSON.stringify({ pad: 'x'.repeat(900_000) }));
+  for (let i = 0; i < EVENTS; i++) {
+    await store.append([
+      {
+        event: {
+          attributes: { specversion: '1.0', id: `e${i}`, type: 'com.example.big', source: '/test' },
+          data,
+          dataKind: DataKind.Json,
+        },
+      },
+    ]);
+  }
+  const router = new Router();
+  registerLogApi(router, {
+    store,
+    compileFilter: () => {
+      throw new HeraldError('HERALD_INVALID_QUERY', 'no filters here');
+    },
+    bounds: { maxWork: 100_000_000, maxTimeMs: 60_000 },
+    shutdown: shutdown.signal,
+    maxPageReads: MAX_PAGE_READS,
+    writeTimeoutMs: 1_000,
+    onLimit: (limit) => limits.push(limit),
+  });
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://broker');
+    void (async () => {
+      try {
+        const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
+        await handler(req, res, params, url);
+      } catch (error) {
+        sendProblem(res, error);
+      }
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  shutdown.abort();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A client that sends `path`, takes the first bytes of the answer (so the broker is writing it) and
+ * then stops reading. `readRest` reads on to the end of the connection and gives the bytes received.
+ */
+async function stalledReader(path: string): Promise<{ readRest: () => Promise<number> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  let received = 0;
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('data', (chunk: Buffer) => {
+      received += chunk.length;
+      socket.pause();
+      resolve();
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
+  });
+  socket.on('data', (chunk: Buffer) => (received += chunk.length));
+  socket.on('error', () => undefined); // the broker destroying it is the point
+  return {
+    readRest: async () => {
+      socket.resume();
+      await closed;
+      return received;
+    },
+  };
+}
+
+/** Waits until `condition` holds (what is awaited is the broker's decision, not a duration). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Bytes of the whole answer to `/events?from=1&limit=1000` (all events) that a reader would get. */
+const WHOLE_PAGE = EVENTS * 900_000;
+
+async function get(
+  path: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return {
+    status: response.status,
+    headers: Object.fromEntries(response.headers) as http.IncomingHttpHeaders,
+    body: await response.text(),
+  };
+}
+
+describe('log API against readers that never read', () => {
+  it('GET /events: pages past --max-log-reads get 503 with Retry-After; stalled pages are destroyed after --log-write-timeout and their slots freed', async () => {
+    const stalled = [];
+    for (let i = 0; i < MAX_PAGE_READS; i++) stalled.push(await stalledReader('/events?from=1&limit=1000'));
+
+    const refused = await get('/events?from=1&limit=1000');
+    expect(refused.status).toBe(503);
+    expect(refused.headers['content-type']).toBe('application/problem+json');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'HERALD_LOG_READ_CAPACITY' });
+    expect(count('max-log-reads')).toBe(1);
+
+    // The broker gives up on each reader that stopped reading: none gets the whole page.
+    await until(() => count('log-write-timeout') === MAX_PAGE_READS);
+    for (const reader of stalled) expect(await reader.readRest()).toBeLessThan(WHOLE_PAGE);
+
+    // Their slots are free again: a reader that reads gets the whole page, sent a chunk at a time.
+    const page = await get('/events?from=1&limit=1000');
+    expect(page.status).toBe(200);
+    const parsed = JSON.parse(page.body) as { events: { sequence: number }[]; next: number };
+    expect(parsed.events.map((e) => e.sequence)).toEqual(Array.from({ length: EVENTS }, (_, i) => i + 1));
+    expect(parsed.next).toBe(EVENTS + 1);
+  });
+
+  it('GET /events: a page that fits in one chunk is answered with a Content-Length, as before', async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/events?from=${EVENTS + 1}`);
+    expect(response.headers.get('content-length')).not.toBeNull();
+    expect(await response.json()).toEqual({ events: [], next: EVENTS + 1 });
+  });
+
+  it('GET /events/stream: a stream whose reader stops reading is destroyed after --log-write-timeout', async () => {
+    const before = count('log-write-timeout');
+    const reader = await stalledReader('/events/stream?from=1');
+    await until(() => count('log-write-timeout') === before + 1);
+    expect(await reader.readRest()).toBeLessThan(WHOLE_PAGE);
+  });
+});

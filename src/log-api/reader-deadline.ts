@@ -1,0 +1,70 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Destroys a log response whose reader leaves written data untaken for longer than `timeoutMs`
+ * (`--log-write-timeout`). Node's request and keep-alive timeouts do not cover a response being
+ * written: without this, a client that asks for a page or a stream and never reads holds the page's
+ * bytes (and its read slot) for as long as the connection stays open.
+ *
+ * @remarks The clock runs only while data waits in the response's buffer (a write returned false,
+ * or `end` has not finished): it restarts at every `drain`, so a reader that is slow but reading is
+ * never cut off, while one that stops reading is.
+ */
+export class ReaderDeadline {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly clear = (): void => {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  };
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly timeoutMs: number,
+    private readonly onExpired: () => void,
+  ) {
+    res.on('drain', this.clear);
+    res.once('finish', this.clear);
+    res.once('close', this.clear);
+  }
+
+  /** Call after each write or `end`: starts the clock when the data was not all taken at once. */
+  watch(): void {
+    const { res } = this;
+    if (this.timer !== undefined || res.destroyed || res.writableFinished) return;
+    if (!res.writableNeedDrain && !res.writableEnded) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (res.destroyed || res.writableFinished) return;
+      this.onExpired();
+      res.destroy();
+    }, this.timeoutMs);
+    this.timer.unref();
+  }
+}
+
+/**
+ * Writes `text`, then waits until the reader has taken it, the response is destroyed (by its
+ * deadline or the peer) or `signal` aborts. Returns false when the response can take no more.
+ */
+export async function writeWithBackpressure(
+  res: ServerResponse,
+  text: string,
+  deadline: ReaderDeadline,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (res.write(text) || signal.aborted) return !res.destroyed;
+  deadline.watch();
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+  return !res.destroyed;
+}
