@@ -88,7 +88,7 @@ export class BrokerMetrics {
   });
   readonly eventTypesDropped = new Counter({
     name: 'herald_event_types_dropped_total',
-    help: 'Events of new types not registered, by reason (limit: --event-types-max reached)',
+    help: 'Events of new types not registered, by reason (limit: --event-types-max reached; too-long: type or source over --event-types-max-length)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
