@@ -171,8 +171,13 @@ export class Broker {
       store: this.store,
       metrics: this.metrics,
       logger: options.logger,
+      onDeadLettered: () => this.deadLetterSweep.nudge(),
       ...sinkDeliveryOptions(config, this.sinkGuard, this.registry.readSecret),
     });
+    this.deadLetterSweep.onDropped = (dropped) => {
+      for (const { subscription, letters } of dropped)
+        this.dispatcher.deadLettersRemoved(subscription, letters);
+    };
     this.subscriptions = new SubscriptionService({
       registry: this.registry,
       dispatcher: this.dispatcher,

@@ -6,6 +6,8 @@ import type { DeadLetterLimits, DroppedDeadLetters, EventStore } from '../store/
  * can go over by what it dead-letters in this time (documented in docs/limits.md).
  */
 export const DEAD_LETTER_SWEEP_MS = 5_000;
+/** How soon after a subscription dead-letters a sweep runs (at most one per this long between the timer's). */
+export const DEAD_LETTER_NUDGE_MS = 250;
 
 /**
  * Keeps every subscription's dead letters within `--dead-letter-max-age`, `--dead-letter-max-letters`
@@ -14,7 +16,10 @@ export const DEAD_LETTER_SWEEP_MS = 5_000;
  */
 export class DeadLetterSweep {
   private timer: NodeJS.Timeout | undefined;
+  private nudged: NodeJS.Timeout | undefined;
   private running: Promise<DroppedDeadLetters[]> | undefined;
+  /** Told what each sweep removed, per subscription (the dispatcher's counts of letters kept). */
+  onDropped: ((dropped: readonly DroppedDeadLetters[]) => void) | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -37,10 +42,25 @@ export class DeadLetterSweep {
     this.timer.unref();
   }
 
+  /**
+   * Something was just dead-lettered: sweeps within DEAD_LETTER_NUDGE_MS rather than at the next tick,
+   * so a subscription dead-lettering fast goes over its bounds by a quarter second's letters at most.
+   */
+  nudge(): void {
+    if (this.timer === undefined || this.nudged !== undefined) return;
+    this.nudged = setTimeout(() => {
+      this.nudged = undefined;
+      void this.sweep();
+    }, DEAD_LETTER_NUDGE_MS);
+    this.nudged.unref();
+  }
+
   /** Stops sweeping and waits for a sweep still running. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.nudged);
     this.timer = undefined;
+    this.nudged = undefined;
     await this.running;
   }
 
@@ -62,6 +82,7 @@ export class DeadLetterSweep {
     }
     if (dropped.length === 0) return dropped;
     for (const { reason, letters } of dropped) this.metrics.deadLettersDropped.inc({ reason }, letters);
+    this.onDropped?.(dropped);
     this.logger.warn(
       {
         dropped,

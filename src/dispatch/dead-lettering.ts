@@ -15,6 +15,8 @@ export interface DeadLetterHost {
   readonly client: SinkClient;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
+  /** Told after events were dead-lettered. */
+  readonly onDeadLettered?: (() => void) | undefined;
 }
 
 const utf8 = new TextEncoder();
@@ -95,6 +97,7 @@ export class DeadLetters {
       if (deadLetterSink !== undefined)
         await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message);
     }
+    this.host.onDeadLettered?.();
     const traceId = traceIdOf(events[0]?.trace);
     logger.warn(
       { subscription: this.id, sequences: events.map((e) => e.sequence), error, trace_id: traceId },

@@ -32,6 +32,8 @@ export interface DispatcherOptions {
   readonly handshakeOrigin?: string;
   /** Kubernetes mode: reads the Secret a `sinkcredential.secretRef` names. */
   readonly readSecret?: (name: string) => Promise<Record<string, string>>;
+  /** Told after events were dead-lettered (the broker then trims dead letters to their bounds soon). */
+  readonly onDeadLettered?: () => void;
 }
 
 const TAIL_PAGE = 512;
@@ -55,6 +57,7 @@ export class Dispatcher implements WorkerHost {
   readonly client: SinkClient;
   readonly handshakeOrigin: string | undefined;
   readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
+  readonly onDeadLettered: (() => void) | undefined;
   private readonly workers = new Map<string, SubscriptionWorker>();
   /** Workers redriving dead letters of subscriptions another replica delivers, while they run. */
   private readonly detached = new Map<string, SubscriptionWorker>();
@@ -90,6 +93,7 @@ export class Dispatcher implements WorkerHost {
     this.logger = options.logger;
     this.handshakeOrigin = options.handshakeOrigin;
     this.readSecret = options.readSecret;
+    this.onDeadLettered = options.onDeadLettered;
     const metrics = options.metrics;
     this.client = new SinkClient({
       ...(options.guard === undefined ? {} : { guard: options.guard }),
@@ -426,6 +430,11 @@ export class Dispatcher implements WorkerHost {
 
   worker(id: string): SubscriptionWorker | undefined {
     return this.workers.get(id);
+  }
+
+  /** The store removed `letters` of a subscription's dead letters (their bounds): its count goes down. */
+  deadLettersRemoved(id: string, letters: number): void {
+    this.workers.get(id)?.deadLettersRemoved(letters);
   }
 
   status(id: string): SubscriptionStatus | undefined {

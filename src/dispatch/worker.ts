@@ -480,6 +480,11 @@ export class SubscriptionWorker {
     );
   }
 
+  /** The store removed `letters` of this subscription's dead letters (`--dead-letter-max-*`). */
+  deadLettersRemoved(letters: number): void {
+    this.deadLetters.count = Math.max(0, this.deadLetters.count - letters);
+  }
+
   /** True while a redrive of this worker runs. */
   get redriving(): boolean {
     return this.deadLetters.redriving;

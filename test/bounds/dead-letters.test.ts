@@ -73,6 +73,15 @@ describe('dead letters over --dead-letter-max-letters and --dead-letter-max-byte
       ).body.deadLetters;
     const kept = await until(held, (letters) => letters.length <= 4);
     expect(kept.map((letter) => letter.sequence)).toEqual([17, 18, 19, 20]);
+    // The subscription's status counts what is kept, not what was ever dead-lettered.
+    const status = async () =>
+      (
+        await requestJson<{ status: { deadLettered: number } }>(
+          'GET',
+          `${broker.adminUrl}/subscriptions/${subscription.id}`,
+        )
+      ).body.status.deadLettered;
+    expect(await until(status, (n) => n === 4)).toBe(4);
 
     const text = await metrics(broker.adminUrl);
     const byCount = metricValue(text, 'herald_dead_letters_dropped_total{reason="max-letters"}') ?? 0;
