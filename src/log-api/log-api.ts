@@ -153,6 +153,20 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
   const writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
   const deadlineFor = (res: ServerResponse) =>
     new ReaderDeadline(res, writeTimeoutMs, () => options.onLimit?.('log-write-timeout'));
+  // One listener on the broker's shutdown signal for all readers (one each would pass Node's
+  // listener warning threshold at the eleventh reader); each reader gets a signal of its own.
+  const readers = new Set<AbortController>();
+  options.shutdown.addEventListener('abort', () => readers.forEach((reader) => reader.abort()), {
+    once: true,
+  });
+  /** Aborted when the broker shuts down; forgotten when the response closes. */
+  const readerSignal = (res: ServerResponse): AbortController => {
+    const reader = new AbortController();
+    if (options.shutdown.aborted) reader.abort();
+    readers.add(reader);
+    res.once('close', () => readers.delete(reader));
+    return reader;
+  };
   let pagesOpen = 0;
   /** Takes a page slot until the response is finished or closed, or throws 503 when none is free. */
   const admitPage = (res: ServerResponse): void => {
@@ -181,7 +195,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     const filter = filterParam(url, compileFilter);
     admitPage(res);
     const slice = new Slice(options.bounds);
-    const page = new PageWriter(res, deadlineFor(res), options.shutdown);
+    const page = new PageWriter(res, deadlineFor(res), readerSignal(res).signal);
     page.add('{"events":[');
     let next = from;
     let scanned = 0;
@@ -225,7 +239,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     else next = (await store.stats()).last + 1;
     const release = options.admitStream?.(req);
     try {
-      await streamEvents(req, res, store, next, filter, options, deadlineFor(res));
+      await streamEvents(req, res, store, next, filter, options, deadlineFor(res), readerSignal(res));
     } finally {
       release?.();
     }
@@ -240,11 +254,10 @@ async function streamEvents(
   filter: LogFilter | undefined,
   options: LogApiOptions,
   deadline: ReaderDeadline,
+  controller: AbortController,
 ): Promise<void> {
-  const controller = new AbortController();
   const stop = () => controller.abort();
   req.on('close', stop);
-  options.shutdown.addEventListener('abort', stop, { once: true });
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
@@ -303,7 +316,6 @@ async function streamEvents(
   } finally {
     clearInterval(heartbeat);
     req.off('close', stop);
-    options.shutdown.removeEventListener('abort', stop);
     res.end();
   }
 }
