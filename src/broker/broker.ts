@@ -136,6 +136,7 @@ export class Broker {
             logger: options.logger,
             max: config.eventTypes.max,
             rate: config.eventTypes.rate,
+            maxLength: config.eventTypes.maxLength,
           });
     this.ingress = new Ingress({
       store: this.store,
@@ -318,6 +319,9 @@ export class Broker {
       shutdown: this.shutdownController.signal,
       bounds: { maxWork: limits.logReadMaxWork, maxTimeMs: limits.logReadMaxTimeMs },
       onBounded: onLimit,
+      maxPageReads: limits.maxLogReads,
+      writeTimeoutMs: limits.logWriteTimeoutMs,
+      onLimit,
       admitStream: (req) => streams.admit(clientKeyOf(req)),
     });
     registerSubscriptionApi(admin, this.subscriptions);
