@@ -420,7 +420,7 @@ export const BROKER_OPTIONS = [
     name: 'filter-max-nodes',
     kind: 'integer',
     default: '512',
-    doc: 'Most operators, operands and calls in one CESQL expression (compile-time cost bound).',
+    doc: "Most nodes in all of one subscription's filters together, or in one ?filter= (each filter, attribute, data condition and CESQL operator, operand or call counts one); more is a 400 (HERALD_FILTER_TOO_COSTLY).",
   },
   {
     name: 'filter-max-like-patterns',
@@ -438,7 +438,7 @@ export const BROKER_OPTIONS = [
     name: 'filter-eval-budget',
     kind: 'integer',
     default: '1000000',
-    doc: 'String work (characters read or built by LIKE, LOWER, UPPER, CONCAT, …) one filter may spend on one event; over it the event does not match and herald_filter_budget_exceeded_total counts it.',
+    doc: 'String work (characters read or built by LIKE, LOWER, UPPER, CONCAT, …) all CESQL filters of one subscription (or one ?filter=) may spend together on one event; over it the event does not match and herald_filter_budget_exceeded_total counts it.',
   },
   {
     name: 'log-read-max-work',
