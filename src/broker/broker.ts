@@ -437,9 +437,21 @@ export class Broker {
       );
       this.metrics.rejected.inc({ code: problem.code });
       if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
-      if (problem.status >= 500 && problem.code !== 'HERALD_SHUTTING_DOWN') {
+      if (problem.code === 'HERALD_INTERNAL') {
         this.options.logger.error({ err: error, code: problem.code, path: req.url }, 'request failed');
+      } else if (
+        problem.status >= 500 &&
+        problem.code !== 'HERALD_SHUTTING_DOWN' &&
+        !problem.code.endsWith('_CAPACITY')
+      ) {
+        // A coded refusal (the store unavailable, not ready): worth a line, not a stack.
+        this.options.logger.warn(
+          { code: problem.code, path: req.url, detail: problem.message },
+          'request refused',
+        );
       } else {
+        // Client errors and capacity refusals (counted in herald_requests_rejected_total): under a flood
+        // of them an error line each would be a second flood.
         this.options.logger.debug(
           { code: problem.code, path: req.url, detail: problem.message },
           'request rejected',
