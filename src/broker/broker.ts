@@ -255,7 +255,14 @@ export class Broker {
       delivery.then(() => true),
       new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), STORE_GRACE_MS))),
     ]).finally(() => clearTimeout(grace));
-    await broker.listen();
+    try {
+      await broker.listen();
+    } catch (error) {
+      // A port that cannot be opened (in use, not allowed): nothing of this broker may stay behind, or the
+      // process would keep serving the port it did open while never becoming ready.
+      await broker.stop().catch(() => undefined);
+      throw error;
+    }
     if (!started) {
       const reason = store.notReadyReason?.();
       options.logger.warn(

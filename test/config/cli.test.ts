@@ -1,6 +1,8 @@
 // Acceptance: `herald broker --help` documents every option; invalid configuration makes the CLI exit
 // non-zero with one stderr line per problem; a YAML config file and HERALD_* variables are honoured.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -102,6 +104,33 @@ describe('invalid configuration', () => {
     const lines = stderrLines(exit);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(needle);
+  });
+});
+
+describe('a port that cannot be opened', () => {
+  it('exits 1 naming the port, also when only the admin port is taken (the data port was open by then)', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as AddressInfo).port;
+    try {
+      const data = mkdtempSync(path.join(dir, 'admin-port-'));
+      const exit = await run([
+        'broker',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--admin-port',
+        String(taken),
+        '--data-dir',
+        data,
+      ]);
+      expect(exit.code).toBe(1);
+      expect(exit.stderr).toContain('EADDRINUSE');
+      expect(exit.stderr).toContain(String(taken));
+    } finally {
+      blocker.close();
+    }
   });
 });
 
