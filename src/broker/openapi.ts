@@ -24,10 +24,13 @@ const COMMON: Record<string, Json> = {
   '403': problem(
     'Not allowed for this principal (HERALD_FORBIDDEN, HERALD_CROSS_ORIGIN, HERALD_SUBSCRIPTION_LIMIT)',
   ),
+  '408': problem(
+    'The request (headers, or headers and body) did not arrive within --headers-timeout / --request-timeout (HERALD_REQUEST_TIMEOUT)',
+  ),
   '431': problem('Authorization header or request headers too large (HERALD_AUTHORIZATION_TOO_LARGE)'),
   '503': {
     ...problem(
-      'Store not available yet, shutting down, or the TokenReview backend failed (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN, HERALD_AUTH_UNAVAILABLE)',
+      'Store not available yet, shutting down, the TokenReview backend failed, or a capacity bound was reached (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN, HERALD_AUTH_UNAVAILABLE, HERALD_TOO_MANY_CONNECTIONS, HERALD_STREAM_CAPACITY on /events/stream, HERALD_LOG_READ_CAPACITY on GET /events)',
     ),
     headers: { 'Retry-After': { schema: { type: 'integer' } } },
   },
@@ -68,7 +71,7 @@ function operation(op: Operation): Json {
     security: publicRoute ? [] : [{}, { bearerAuth: [] }],
     responses: {
       ...op.responses,
-      ...(publicRoute ? { '503': COMMON['503'] } : COMMON),
+      ...(publicRoute ? { '408': COMMON['408'], '503': COMMON['503'] } : COMMON),
     },
   };
 }
@@ -122,7 +125,9 @@ const publishBody: Json = {
 const publishResponses: Record<string, Json> = {
   '202': { description: 'Every event durably appended (or a duplicate within the dedupe window)' },
   '400': problem('An invalid event; a batch names the index (nothing stored)'),
-  '413': problem('Request or event too large (HERALD_PAYLOAD_TOO_LARGE)'),
+  '413': problem(
+    'Request or event too large, or a batch over --max-batch-events or --ingress-rate-burst (HERALD_PAYLOAD_TOO_LARGE, HERALD_TOO_MANY_EVENTS, HERALD_RATE_BURST_EXCEEDED)',
+  ),
   '415': problem('Not a CloudEvent (HERALD_UNSUPPORTED_MEDIA_TYPE)'),
   '429': {
     ...problem('Over --ingress-rate-limit (HERALD_RATE_LIMITED)'),
@@ -241,6 +246,10 @@ export const openApiDocument = {
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
           '400': problem('Invalid query parameter or filter'),
+          '429': {
+            ...problem('Over --max-streams-per-client for this client (HERALD_TOO_MANY_STREAMS)'),
+            headers: { 'Retry-After': { schema: { type: 'integer' } } },
+          },
         },
       }),
     },

@@ -64,8 +64,18 @@ describe('route table', () => {
         if (takesBody) expect(operation['requestBody'], `${method} ${pathName}`).toBeDefined();
         const responses = Object.keys(operation['responses'] as object);
         expect(responses, `${method} ${pathName}`).toContain('503');
+        // Every route can time out receiving its request (--headers-timeout, --request-timeout).
+        expect(responses, `${method} ${pathName}`).toContain('408');
       }
     }
+  });
+
+  it('documents the answers of the bounds docs/limits.md promises on the read routes', () => {
+    const paths = openApiDocument.paths as Record<string, Record<string, { responses: object }>>;
+    expect(Object.keys(paths['/events/stream']?.['get']?.responses ?? {})).toContain('429');
+    const publish = JSON.stringify(paths['/events']?.['post']?.responses ?? {});
+    expect(publish).toContain('HERALD_TOO_MANY_EVENTS');
+    expect(JSON.stringify(paths['/events']?.['get']?.responses ?? {})).toContain('HERALD_LOG_READ_CAPACITY');
   });
 });
 
