@@ -1,6 +1,7 @@
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
 import type { Logger } from '../observability/index.js';
+import { createSqlFilterCompiler } from '../filters/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import type { EventStore } from '../store/index.js';
 import { StoreSubscriptionRegistry } from '../subscriptions/index.js';
@@ -34,6 +35,8 @@ export async function openRegistry(
     broker: config.brokerName,
     logger,
     deliveryDefaults,
+    // Checks only (no metrics): the subscription service counts what its own compiler refuses.
+    sql: createSqlFilterCompiler(config.limits.filter),
   });
   registry.readSecret = secretReader(kubeConfig, namespace);
   return registry;

@@ -71,7 +71,7 @@ describe('route table', () => {
   });
 
   it('documents the answers of the bounds docs/limits.md promises on the read routes', () => {
-    const paths = openApiDocument.paths as Record<string, Record<string, { responses: object }>>;
+    const paths = openApiDocument.paths as unknown as Record<string, Record<string, { responses: object }>>;
     expect(Object.keys(paths['/events/stream']?.['get']?.responses ?? {})).toContain('429');
     const publish = JSON.stringify(paths['/events']?.['post']?.responses ?? {});
     expect(publish).toContain('HERALD_TOO_MANY_EVENTS');

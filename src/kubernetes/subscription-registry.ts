@@ -8,6 +8,7 @@ import {
   ANNOTATION_STATE,
 } from '../k8s-api/index.js';
 import { compileSqlFilter } from '../filters/index.js';
+import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { compileSubscription } from '../subscriptions/index.js';
 import type {
@@ -28,6 +29,11 @@ export interface KubernetesRegistryOptions {
   readonly logger: Logger;
   /** Delivery settings for what a resource's `delivery` leaves out (the Broker's `spec.delivery`). */
   readonly deliveryDefaults?: DeliverySpec;
+  /**
+   * The broker's CESQL compiler (its `--filter-*` limits): a resource is checked against the limits its
+   * broker delivers with, so one over them is InvalidSpec on its Ready condition, not Ready and never started.
+   */
+  readonly sql?: SqlCompiler;
   /** How often status is written back to the resources (only what changed is written). */
   readonly statusIntervalMs?: number;
 }
@@ -94,7 +100,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     try {
       definition = resourceToDefinition(resource, this.options.deliveryDefaults);
       // Filters (CESQL included) are checked here too, so a bad one is reported on the resource.
-      compileSubscription(definition, compileSqlFilter);
+      compileSubscription(definition, this.options.sql ?? compileSqlFilter);
     } catch (error) {
       const message = (error as Error).message;
       this.options.logger.warn({ subscription: name, error: message }, 'invalid Subscription resource');
@@ -121,7 +127,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     for (const resource of this.resources.values()) {
       try {
         const definition = resourceToDefinition(resource, this.options.deliveryDefaults);
-        compileSubscription(definition, compileSqlFilter);
+        compileSubscription(definition, this.options.sql ?? compileSqlFilter);
         definitions.push(definition);
       } catch {
         // Reported on the resource's Ready condition when it was observed.

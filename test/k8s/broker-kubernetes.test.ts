@@ -260,6 +260,30 @@ describe('broker in Kubernetes mode: Subscription resources are the registry', (
     await cluster.request('DELETE', `${subs}/edited`);
   });
 
+  it("a resource over its broker's --filter-max-nodes is InvalidSpec on its Ready condition", async () => {
+    const limited = await startBroker({
+      args: ['--kubernetes', '--namespace', ns, '--broker-name', 'limited', '--filter-max-nodes', '10'],
+      env: { KUBECONFIG: cluster.apiserver.kubeconfigPath },
+    });
+    try {
+      // Seven CESQL comparisons: 22 nodes, within the default limits, over this broker's 10.
+      const sql = Array.from({ length: 7 }, (_, i) => `subject = 's${i}'`).join(' OR ');
+      const created = await cluster.request('POST', subs, {
+        apiVersion: 'eventing.herald.dev/v1alpha1',
+        kind: 'Subscription',
+        metadata: { name: 'costly' },
+        spec: { broker: 'limited', sink: `${sink.url}/costly`, filters: [{ sql }] },
+      });
+      expect(created.status, created.text).toBe(201);
+      const body = await cluster.waitFor(`${subs}/costly`, (b) => ready(b)?.reason === 'InvalidSpec');
+      expect(ready(body)?.message).toContain('filter-max-nodes');
+    } finally {
+      await cluster.request('DELETE', `${subs}/costly`);
+      await limited.stop();
+      removeDir(limited.dataDir);
+    }
+  });
+
   it('a resource deleted while invalid takes its kept cursor along: re-created, it starts at startAt', async () => {
     const type = 'com.example.recreated';
     const spec = { broker: 'orders', sink: `${sink.url}/recreated`, types: [type] };
