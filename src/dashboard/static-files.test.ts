@@ -1,11 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { request } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Router, sendProblem } from '../http/index.js';
+import { Router } from '../http/index.js';
+import { serveRouter } from '../http/testing/serve-router.js';
 import { registerDashboard } from './static-files.js';
 
 interface Answer {
@@ -37,18 +38,7 @@ function get(port: number, rawPath: string, headers: Record<string, string> = {}
 function serve(assetsDir: string): Promise<Server> {
   const router = new Router();
   registerDashboard(router, { assetsDir });
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard');
-    void (async () => {
-      try {
-        const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
-        await handler(req, res, params, url);
-      } catch (error) {
-        sendProblem(res, error);
-      }
-    })();
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+  return serveRouter(router);
 }
 
 const SECRET = 'content-outside-the-dashboard';

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataKind } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
-import { Router, sendProblem } from '../http/index.js';
+import { Router } from '../http/index.js';
+import { serveRouter } from '../http/testing/serve-router.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import { registerLogApi } from './log-api.js';
 
@@ -51,18 +52,7 @@ beforeAll(async () => {
     writeTimeoutMs: 1_000,
     onLimit: (limit) => limits.push(limit),
   });
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://broker');
-    void (async () => {
-      try {
-        const { handler, params } = router.resolve(req.method ?? 'GET', url.pathname);
-        await handler(req, res, params, url);
-      } catch (error) {
-        sendProblem(res, error);
-      }
-    })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server = await serveRouter(router);
   port = (server.address() as AddressInfo).port;
 });
 
