@@ -4,9 +4,9 @@
 // the store cannot keep yet stays undelivered (before the cursor) until it can, instead of being lost.
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BrokerProcess, SinkProcess, SinkRecord } from '../harness/processes.js';
-import { removeDir, startBroker, startSink } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import type { SinkProcess, SinkRecord } from '../harness/processes.js';
+import { useBrokerAndSink } from '../harness/processes.js';
 import { metricValue, publish, requestJson, sleep, subscribe, waitForStatus } from '../harness/client.js';
 
 const answeredIds = (records: SinkRecord[]) =>
@@ -19,18 +19,10 @@ async function untilHeld(sink: SinkProcess): Promise<void> {
 }
 
 describe('changing a subscription while it delivers', () => {
-  let broker: BrokerProcess;
-  let sink: SinkProcess;
-
-  beforeAll(async () => {
-    [broker, sink] = await Promise.all([startBroker(), startSink()]);
-  });
-  afterAll(async () => {
-    await Promise.all([broker.stop(), sink.stop()]);
-    removeDir(broker.dataDir);
-  });
+  const context = useBrokerAndSink();
 
   it('a PUT while an attempt is held and events keep arriving delivers every one of them', async () => {
+    const { broker, sink } = context;
     await sink.clear();
     await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'put-slow': 2_000 } });
     const type = 'com.example.put';
@@ -59,6 +51,7 @@ describe('changing a subscription while it delivers', () => {
   });
 
   it('a strict subscription changed while an attempt is held never holds two attempts open', async () => {
+    const { broker, sink } = context;
     await sink.clear();
     await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'strict-1': 8_000 } });
     const type = 'com.example.strict-put';
@@ -81,6 +74,7 @@ describe('changing a subscription while it delivers', () => {
   });
 
   it('a strict subscription sought while an attempt is held never holds two attempts open', async () => {
+    const { broker, sink } = context;
     await sink.clear();
     await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'seek-1': 8_000 } });
     const type = 'com.example.strict-seek';
@@ -103,6 +97,7 @@ describe('changing a subscription while it delivers', () => {
   });
 
   it('a paused subscription makes no retry until it is resumed', async () => {
+    const { broker, sink } = context;
     await sink.clear();
     await sink.configure({ status: 503, delayMs: 0 });
     const type = 'com.example.paused-retries';
@@ -132,18 +127,10 @@ describe('changing a subscription while it delivers', () => {
 });
 
 describe('a dead letter the store cannot keep yet', () => {
-  let broker: BrokerProcess;
-  let sink: SinkProcess;
-
-  beforeAll(async () => {
-    [broker, sink] = await Promise.all([startBroker(), startSink()]);
-  });
-  afterAll(async () => {
-    await Promise.all([broker.stop(), sink.stop()]);
-    removeDir(broker.dataDir);
-  });
+  const context = useBrokerAndSink();
 
   it('stays undelivered while the store refuses it, and is a dead letter once the store takes it', async () => {
+    const { broker, sink } = context;
     await sink.configure({ status: 400, delayMs: 0 });
     const type = 'com.example.dead-letter-store';
     const subscription = await subscribe(broker.adminUrl, {
