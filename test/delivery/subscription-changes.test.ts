@@ -12,7 +12,11 @@ import { metricValue, publish, requestJson, sleep, subscribe, waitForStatus } fr
 const answeredIds = (records: SinkRecord[]) =>
   records.filter((r) => !r.unanswered && r.status === 200).map((r) => r.headers['ce-id'] as string);
 
-/** Resolves once the sink holds a request open (received, not yet answered). */
+/**
+ * Resolves once the sink holds a request open (received, not yet answered). Held requests are held for a
+ * minute, longer than any test waits: the broker gives them up (a change after 5 s, a seek at once), so
+ * this never races an answer.
+ */
 async function untilHeld(sink: SinkProcess): Promise<void> {
   for (let i = 0; i < 600 && (await sink.inFlight()) === 0; i++) await sleep(50);
   expect(await sink.inFlight()).toBeGreaterThan(0);
@@ -24,7 +28,7 @@ describe('changing a subscription while it delivers', () => {
   it('a PUT while an attempt is held and events keep arriving delivers every one of them', async () => {
     const { broker, sink } = context;
     await sink.clear();
-    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'put-slow': 2_000 } });
+    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'put-slow': 60_000 } });
     const type = 'com.example.put';
     const body = { sink: `${sink.url}/put`, types: [type] };
     const changed = await subscribe(broker.adminUrl, body);
@@ -53,7 +57,7 @@ describe('changing a subscription while it delivers', () => {
   it('a strict subscription changed while an attempt is held never holds two attempts open', async () => {
     const { broker, sink } = context;
     await sink.clear();
-    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'strict-1': 8_000 } });
+    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'strict-1': 60_000 } });
     const type = 'com.example.strict-put';
     const body = { sink: `${sink.url}/strict`, types: [type], delivery: { ordering: 'strict' } };
     const subscription = await subscribe(broker.adminUrl, body);
@@ -76,7 +80,7 @@ describe('changing a subscription while it delivers', () => {
   it('a strict subscription sought while an attempt is held never holds two attempts open', async () => {
     const { broker, sink } = context;
     await sink.clear();
-    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'seek-1': 8_000 } });
+    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'seek-1': 60_000 } });
     const type = 'com.example.strict-seek';
     const subscription = await subscribe(broker.adminUrl, {
       sink: `${sink.url}/seek`,

@@ -25,6 +25,8 @@ declare -A TESTS=(
   [exponential-as-linear]="test/delivery/retries.test.ts"
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
+  [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [dead-letter-failure-drops]="test/delivery/subscription-changes.test.ts"
 )
 
 baseline=1
