@@ -67,6 +67,24 @@ export function categoryOf(address: string): SinkCategory | undefined {
 }
 
 /**
+ * A list matching `addresses` in every spelling a sink URL or a resolver can give them: IPv6 in any
+ * textual form, and an IPv4 address also as IPv4-mapped (BlockList does that itself), IPv4-compatible,
+ * NAT64 and SIIT IPv6.
+ */
+export function addressList(addresses: Iterable<string>): BlockList {
+  const list = new BlockList();
+  for (const address of addresses) {
+    const literal = ipLiteral(address);
+    if (literal === undefined) continue;
+    list.addAddress(literal.address, literal.family);
+    if (literal.family === 'ipv4') {
+      for (const embedding of EMBEDDING_PREFIXES) addSubnet(list, `${embedding}${literal.address}/128`);
+    }
+  }
+  return list;
+}
+
+/**
  * Parses a CIDR (`10.0.0.0/8`, `fd00::/8`) or a bare address (a /32 or /128) into `list`; returns
  * false when `entry` is neither.
  */

@@ -36,6 +36,25 @@ describe('SinkGuard decisions', () => {
     expect(refused(guard, 'http://127.0.0.1/')).toBe('HERALD_SINK_FORBIDDEN');
   });
 
+  it("refuses the broker's own address in its IPv6 spellings too (mapped, compatible, NAT64, SIIT)", () => {
+    const guard = new SinkGuard({ deny: [], allow: ['0.0.0.0/0', '::/0'] });
+    guard.setOwnListeners([8080], '192.0.2.2');
+    for (const host of [
+      '192.0.2.2',
+      '[::ffff:192.0.2.2]',
+      '[::ffff:c000:202]',
+      '[::192.0.2.2]',
+      '[64:ff9b::c000:202]',
+      '[::ffff:0:c000:202]',
+    ]) {
+      expect(refused(guard, `http://${host}:8080/`), host).toBe('HERALD_SINK_FORBIDDEN');
+    }
+    // At connect time, an address a name resolved to.
+    expect(guard.refusal('own.example', '::ffff:c000:202', 8080)).toMatch(/own listener/);
+    expect(refused(guard, 'http://[::ffff:192.0.2.3]:8080/')).toBeUndefined();
+    expect(refused(guard, 'http://[::ffff:192.0.2.2]:8081/')).toBeUndefined();
+  });
+
   it('checks localhost as both 127.0.0.1 and ::1, and leaves other names to connect time', () => {
     const guard = new SinkGuard({ deny: ['loopback'], allow: ['127.0.0.1/32'] });
     expect(refused(guard, 'http://localhost:9000/')).toBe('HERALD_SINK_FORBIDDEN');

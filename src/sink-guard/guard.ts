@@ -3,7 +3,7 @@ import type { LookupAddress, LookupAllOptions, LookupOneOptions } from 'node:dns
 import { BlockList } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { HeraldError } from '../errors/index.js';
-import { addCidr, categoryOf, ipLiteral, SINK_CATEGORIES } from './addresses.js';
+import { addCidr, addressList, categoryOf, ipLiteral, SINK_CATEGORIES } from './addresses.js';
 import type { SinkCategory } from './addresses.js';
 
 /** How a name is resolved at connect time (injectable so tests can resolve names without DNS). */
@@ -98,7 +98,8 @@ export class SinkGuard {
   private readonly allowHosts: RegExp[] = [];
   private readonly resolver: Resolver;
   private ownPorts = new Set<number>();
-  private ownAddresses = new Set<string>();
+  /** The broker's own addresses, in every spelling (`addressList`). */
+  private ownAddresses = new BlockList();
 
   constructor(private readonly options: SinkGuardOptions) {
     this.deny = new Set(options.deny);
@@ -111,11 +112,11 @@ export class SinkGuard {
   /** The broker's own listeners: never a sink, whatever is allowed. */
   setOwnListeners(ports: readonly number[], host: string): void {
     this.ownPorts = new Set(ports);
-    const addresses = new Set<string>([host]);
+    const addresses = [host];
     for (const list of Object.values(networkInterfaces())) {
-      for (const info of list ?? []) addresses.add(info.address);
+      for (const info of list ?? []) addresses.push(info.address);
     }
-    this.ownAddresses = addresses;
+    this.ownAddresses = addressList(addresses);
   }
 
   private hostAllowed(host: string): boolean {
@@ -130,7 +131,9 @@ export class SinkGuard {
     const literal = ipLiteral(address);
     if (this.ownPorts.has(port) && literal !== undefined) {
       const local =
-        category === 'loopback' || category === 'unspecified' || this.ownAddresses.has(literal.address);
+        category === 'loopback' ||
+        category === 'unspecified' ||
+        this.ownAddresses.check(literal.address, literal.family);
       if (local) return `port ${port} on this host is the broker's own listener`;
     }
     if (this.hostAllowed(canonicalHost(host))) return undefined;
