@@ -45,7 +45,8 @@ export const ROUTE_TABLE: Readonly<Record<string, RouteRule>> = {
   'GET /readyz': { action: 'public' },
   'GET /openapi.json': { action: 'public' },
   // The dashboard: its files carry no data (the app asks for a token on its first 401); /stats does.
-  'GET /stats': { action: 'read' },
+  // Without admin, its per-subscription counts list only the principal's own subscriptions.
+  'GET /stats': { action: 'read', owned: 'list' },
   'GET /eventtypes': { action: 'read' },
   'GET /ui/*': { action: 'public' },
   'HEAD /ui/*': { action: 'public' },

@@ -345,12 +345,8 @@ export class Broker {
       const matched = await this.dispatcher.match(events[0] as CloudEvent);
       // Without admin, a principal learns only about its own subscriptions.
       const scope = ownerScopeOf(req);
-      const visible =
-        scope === undefined
-          ? matched
-          : matched.filter(({ id }) =>
-              this.subscriptions.list().some((d) => d.id === id && d.owner === scope),
-            );
+      const own = scope === undefined ? undefined : this.ownedBy(scope);
+      const visible = own === undefined ? matched : matched.filter(({ id }) => own.has(id));
       sendJson(res, 200, { subscriptions: visible.map(({ id, sink }) => ({ id, sink })) });
     });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
@@ -383,8 +379,25 @@ export class Broker {
     const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
     stats.start();
     this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
-    admin.on('GET', '/stats', async (_req, res) => sendJson(res, 200, await stats.snapshot()));
+    admin.on('GET', '/stats', async (req, res) => {
+      const snapshot = await stats.snapshot();
+      const scope = ownerScopeOf(req);
+      if (scope === undefined) return sendJson(res, 200, snapshot);
+      const own = this.ownedBy(scope);
+      sendJson(res, 200, {
+        ...snapshot,
+        subscriptions: snapshot.subscriptions.filter(({ id }) => own.has(id)),
+      });
+    });
     registerDashboard(admin);
+  }
+
+  /** The ids of the subscriptions `owner` owns (what a principal without admin may see). */
+  private ownedBy(owner: string): Set<string> {
+    const ids = new Set<string>();
+    for (const definition of this.subscriptions.list())
+      if (definition.owner === owner) ids.add(definition.id);
+    return ids;
   }
 
   /** Why `/readyz` answers 503: the store's own reason first, then the broker's. */

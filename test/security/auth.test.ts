@@ -212,6 +212,15 @@ describe('authorization', () => {
     const all = (await json('GET', '/subscriptions', secure.bearer('ops'))).json<{ id: string }[]>();
     expect(all.map((s) => s.id)).toEqual(expect.arrayContaining([sub.id, bobId]));
     expect((await json('GET', `/subscriptions/${sub.id}`, secure.bearer('alice'))).status).toBe(200);
+
+    // The dashboard's /stats names subscriptions too: without admin, only the principal's own.
+    const statsIds = async (who: string) =>
+      (await json('GET', '/stats', secure.bearer(who)))
+        .json<{ subscriptions: Array<{ id: string }> }>()
+        .subscriptions.map((s) => s.id);
+    expect(await statsIds('alice')).toContain(sub.id);
+    expect(await statsIds('alice')).not.toContain(bobId);
+    expect(await statsIds('ops')).toEqual(expect.arrayContaining([sub.id, bobId]));
   });
 
   it('counts refusals in /metrics', async () => {
