@@ -33,7 +33,10 @@ const httpUrl = z.string().refine((value) => {
   try {
     const url = new URL(value);
     return (
-      (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.username === ''
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.hostname !== '' &&
+      url.username === '' &&
+      url.password === ''
     );
   } catch {
     return false;

@@ -21,6 +21,13 @@ describe('subscriptions API', () => {
     ['relative sink', { ...valid(), sink: '/relative' }, 'HERALD_INVALID_SINK', '/sink'],
     ['ftp sink', { ...valid(), sink: 'ftp://host/x' }, 'HERALD_INVALID_SINK', '/sink'],
     ['sink with credentials', { ...valid(), sink: 'http://u:p@host/x' }, 'HERALD_INVALID_SINK', '/sink'],
+    ['sink with only a password', { ...valid(), sink: 'http://:p@host/x' }, 'HERALD_INVALID_SINK', '/sink'],
+    [
+      'dead-letter sink with only a password',
+      { ...valid(), delivery: { deadLetterSink: 'http://:p@host/x' } },
+      'HERALD_INVALID_SINK',
+      '/delivery/deadLetterSink',
+    ],
     [
       'bad dead-letter sink',
       { ...valid(), delivery: { deadLetterSink: 'nope' } },
