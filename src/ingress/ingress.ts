@@ -10,7 +10,7 @@ import {
   parseStructured,
 } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
-import { clientKeyOf, readBody } from '../http/index.js';
+import { clientKeyOf, ownerOf, readBody } from '../http/index.js';
 import type { BodyLimitFlag } from '../http/index.js';
 import { jsonDepthExceeded, RateLimiter } from '../limits/index.js';
 import { tracing } from '../observability/index.js';
@@ -250,7 +250,10 @@ export class Ingress {
     const hook = this.options.hook;
     hook?.check?.(events);
     const trace = span.storedTrace(captureTrace(req));
-    const inputs: AppendInput[] = events.map((event) => ({ event, trace }));
+    // The dedupe key includes who published (anonymous: undefined), so that one principal cannot make
+    // another's event with the same (source, id) a duplicate.
+    const principal = ownerOf(req);
+    const inputs: AppendInput[] = events.map((event) => ({ event, trace, principal }));
     const { store, metrics } = this.options;
     if (!store.isReady()) {
       throw new HeraldError('HERALD_STORE_UNAVAILABLE', 'the event store is not available', {

@@ -13,6 +13,20 @@ function random(seed: number): () => number {
 }
 
 describe('DedupeWindow', () => {
+  it('keys the anonymous principal as (source, id) alone and a named one unambiguously', () => {
+    expect(DedupeWindow.key('/s', 'a')).toBe('/s a');
+    expect(DedupeWindow.key('/s', 'a', '')).toBe('/s a');
+    // Ids and principals may hold spaces; sources cannot. None of these may share a key.
+    const keys = [
+      DedupeWindow.key('/s', 'x y', 'p'),
+      DedupeWindow.key('/s', 'x', 'y p'),
+      DedupeWindow.key('/s', 'x y p'),
+      DedupeWindow.key('/s', 'x y', ' 1 p /s'),
+      DedupeWindow.key('/s', 'x y', 'p '),
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
   it('keeps every Map far below the 2^24 keys at which V8 throws', () => {
     expect(GENERATION_KEYS).toBeLessThanOrEqual(2 ** 24 / 4);
   });

@@ -10,7 +10,15 @@ interface Entry {
 }
 
 /**
- * The (`source`, `id`) pairs accepted within the dedupe window, in memory, oldest first. Adapters
+ * What a named principal's dedupe key starts with: a space, the principal's length, a space, the
+ * principal and a space. The length makes it unambiguous whatever characters the principal holds.
+ */
+export function principalPrefix(principal: string): string {
+  return ` ${principal.length} ${principal} `;
+}
+
+/**
+ * The (`source`, `id`, publishing principal) keys accepted within the dedupe window, in memory, oldest first. Adapters
  * rebuild it from their log on start, so it survives restarts without a write per event.
  *
  * @remarks Entries are added with non-decreasing times, each to the newest generation (a Map, which
@@ -26,9 +34,16 @@ export class DedupeWindow {
     private readonly generationKeys = GENERATION_KEYS,
   ) {}
 
-  /** A source is a URI-reference, which cannot contain a space: the key is unambiguous. */
-  static key(source: string, id: string): string {
-    return `${source} ${id}`;
+  /**
+   * The dedupe key of (`source`, `id`) published by `principal`: `source id` for the anonymous (empty)
+   * principal, as before principals were part of the key, so logs written then keep deduplicating alike;
+   * otherwise `principalPrefix(principal)` before it. One principal cannot suppress another's events.
+   *
+   * @remarks A source is a URI-reference, which cannot contain a space, so the anonymous key (which starts
+   * with the source) never starts with one, and the prefix does.
+   */
+  static key(source: string, id: string, principal = ''): string {
+    return principal === '' ? `${source} ${id}` : `${principalPrefix(principal)}${source} ${id}`;
   }
 
   /** The sequence of the copy accepted within the window, if any. */

@@ -9,12 +9,21 @@ export type TraceHeaders = Readonly<Record<string, string>>;
 export interface AppendInput {
   readonly event: CloudEvent;
   readonly trace?: TraceHeaders | undefined;
+  /**
+   * The authenticated principal that published the event; undefined or empty when anonymous
+   * (`--auth none`, or no credentials). Part of the dedupe key, so that one principal publishing a
+   * (`source`, `id`) never makes another principal's event with the same pair a duplicate.
+   */
+  readonly principal?: string | undefined;
 }
 
 export interface AppendOutcome {
   /** The event's sequence; for a duplicate, the sequence of the copy already stored. */
   readonly sequence: number;
-  /** True when (`source`, `id`) was already accepted within the dedupe window and nothing was stored. */
+  /**
+   * True when (`source`, `id`) was already accepted from the same publishing principal within the
+   * dedupe window, and nothing was stored.
+   */
   readonly duplicate: boolean;
 }
 

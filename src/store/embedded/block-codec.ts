@@ -14,9 +14,10 @@ import { DedupeWindow } from '../dedupe-window.js';
  *   u8      data kind
  *   u32 LE  trace length + 1 (0: no trace; else UTF-8 bytes of the JSON object)
  *   the attributes, the data, the trace
- * Keys (`keys` column): per event the 32-bit dedupe hash of (source, id), LE, so that the dedupe window
- * is rebuilt on open without decoding a payload. The hash is `DedupeIndex.hash`; changing it needs a
- * new format version.
+ * Keys (`keys` column): per event the 32-bit dedupe hash of (source, id, publishing principal), LE, so
+ * that the dedupe window is rebuilt on open without decoding a payload. The hash is `DedupeIndex.hashOf`,
+ * which for the anonymous principal is the hash of (source, id) that blocks written before principals
+ * were in the key hold; changing it otherwise needs a new format version.
  */
 export const BLOCK_FORMAT = 1;
 const EVENT_HEADER = 13;

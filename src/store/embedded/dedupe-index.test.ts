@@ -50,6 +50,20 @@ describe('DedupeIndex', () => {
     }
   });
 
+  it('hashes a named principal into the key, and the anonymous one as blocks written before did', () => {
+    const source = '/pub/orders';
+    const id = 'order-1001';
+    const anonymous = DedupeIndex.hash(`${source} ${id}`);
+    expect(DedupeIndex.hashOf(source, id)).toBe(anonymous);
+    expect(DedupeIndex.hashOf(source, id, '')).toBe(anonymous);
+    for (const principal of ['alice', 'pub', 'system:serviceaccount:ns:name', 'a b', '😀']) {
+      const hash = DedupeIndex.hashOf(source, id, principal);
+      expect(hash).toBe(DedupeIndex.hash(DedupeWindow.key(source, id, principal)));
+      expect(hash).not.toBe(anonymous);
+    }
+    expect(DedupeIndex.hashOf(source, id, 'alice')).not.toBe(DedupeIndex.hashOf(source, id, 'pub'));
+  });
+
   it('never takes a new key for a duplicate of another key with the same hash', () => {
     const [a, b] = collidingKeys();
     expect(a).not.toBe(b);

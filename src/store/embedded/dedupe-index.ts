@@ -1,16 +1,25 @@
-/** The (`source`, `id`) key of a stored sequence, or undefined when it is no longer stored. */
+import { principalPrefix } from '../dedupe-window.js';
+
+/**
+ * The (`source`, `id`) key (`DedupeWindow.key` without a principal) of a stored sequence, or undefined
+ * when it is no longer stored.
+ */
 export type KeyOfSequence = (sequence: number) => string | undefined;
 
 /**
- * The embedded store's dedupe window: the (`source`, `id`) pairs accepted within the window, kept as
- * 32-bit hashes with their sequences in typed arrays (an open-addressing table and a first-in-first-out
- * ring), plus the times of the commit groups: 36 bytes or fewer per key, no object per key.
+ * The embedded store's dedupe window: the (`source`, `id`, publishing principal) keys accepted within
+ * the window, kept as 32-bit hashes with their sequences in typed arrays (an open-addressing table and a
+ * first-in-first-out ring), plus the times of the commit groups: 36 bytes or fewer per key, no object per
+ * key.
  *
- * @remarks A hash hit is confirmed against the stored event's key (`keyOf`), so two keys with the same
- * hash never make a new event a duplicate; colliding keys each have a slot of their own. Sequences are
- * added in increasing order with non-decreasing times, so the time of a sequence is that of the last
- * group starting at or before it, and the ring's order is sequence order: pruning pops from its front,
- * a rollback from its back.
+ * @remarks A hash hit is confirmed against the stored event's (`source`, `id`) (`keyOf`), so two pairs
+ * with the same hash never make a new event a duplicate; colliding keys each have a slot of their own.
+ * The principal is confirmed by the hash alone (`hashOf`): two principals share keys only if the 32-bit
+ * FNV-1a states after their prefixes are equal (or their hashes of a pair are 0 and 1, which share a tag).
+ *
+ * Sequences are added in increasing order with non-decreasing times, so the time of a sequence is that
+ * of the last group starting at or before it, and the ring's order is sequence order: pruning pops from
+ * its front, a rollback from its back.
  *
  * A JavaScript `Map` held this before. It cannot hold more than 2^24 (16,777,216) entries, which a
  * broker taking 140,000 events/s for the default two-minute window reaches (the append then throws),
@@ -88,9 +97,19 @@ export class DedupeIndex {
     return fnv1a(FNV_OFFSET, key) | 0;
   }
 
-  /** `hash(DedupeWindow.key(source, id))` without building the key string (one per appended event). */
-  static hashOf(source: string, id: string): number {
-    return fnv1a(fnv1a(fnv1a(FNV_OFFSET, source), ' '), id) | 0;
+  /**
+   * `hash(DedupeWindow.key(source, id, principal))` without building the key string (one per appended
+   * event). The anonymous (empty) principal hashes nothing more: the hash of (`source`, `id`) that
+   * blocks written before principals were in the key hold, and no extra cost on the anonymous path.
+   *
+   * @remarks The principal's prefix comes first. Each FNV-1a step is a bijection of the state, so hashing
+   * the same (`source`, `id`) after two different states gives two different hashes: two principals'
+   * hashes of one pair differ exactly when the states after their prefixes do. That is what lets `find`
+   * confirm a hit on the stored event's (`source`, `id`) alone (blocks keep no principal).
+   */
+  static hashOf(source: string, id: string, principal = ''): number {
+    const start = principal === '' ? FNV_OFFSET : fnv1a(FNV_OFFSET, principalPrefix(principal));
+    return fnv1a(fnv1a(fnv1a(start, source), ' '), id) | 0;
   }
 
   /** The slot a tag is probed from in this table. */
@@ -134,7 +153,13 @@ export class DedupeIndex {
     return lo < times.length ? (this.groupSequences[lo] as number) : Number.POSITIVE_INFINITY;
   }
 
-  /** The sequence of the copy of `key` accepted within the window, if any. */
+  /**
+   * The sequence of the copy accepted within the window, if any, of the event whose (`source`, `id`)
+   * key is `key` and whose `hashOf` (which covers the principal too) is `hash`.
+   *
+   * @remarks A stored event matches when its hash's tag and its (`source`, `id`) both match: for the same
+   * pair, equal hashes mean the same principal (see `hashOf`), so the principal need not be stored.
+   */
   find(key: string, hash: number, now: number): number | undefined {
     const tag = tagOf(hash);
     const tags = this.slotTags;

@@ -111,7 +111,7 @@ export class EmbeddedEventStore implements EventStore {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly now: () => number;
-  /** Accepted (source, id) pairs within the window; rebuilt from the blocks' hashes on open. */
+  /** Accepted (source, id, principal) keys within the window; rebuilt from the blocks' hashes on open. */
   private readonly dedupe: DedupeIndex;
   /** The dedupe hashes of the request being prepared (grown as needed, reused). */
   private hashes = new Int32Array(128);
@@ -346,8 +346,14 @@ export class EmbeddedEventStore implements EventStore {
     }
     const hashes = this.hashes;
     for (let i = 0; i < count; i++) {
-      const attributes = (inputs[i] as AppendInput).event.attributes;
-      hashes[i] = DedupeIndex.hashOf(attributes['source'] as string, attributes['id'] as string);
+      const input = inputs[i] as AppendInput;
+      const attributes = input.event.attributes;
+      // The principal is in the hash only (blocks keep no principal): see `DedupeIndex.hashOf`.
+      hashes[i] = DedupeIndex.hashOf(
+        attributes['source'] as string,
+        attributes['id'] as string,
+        input.principal,
+      );
     }
     // All looked up at once first, overlapping their cache misses; the lookups below then hit the cache.
     // None known: only a copy earlier in this request can make an event a duplicate, and only one
@@ -383,7 +389,7 @@ export class EmbeddedEventStore implements EventStore {
     return outcomes;
   }
 
-  /** The dedupe key of a stored (or being prepared) sequence, to confirm a dedupe hash hit. */
+  /** The (source, id) key of a stored (or being prepared) sequence, to confirm a dedupe hash hit. */
   private keyOfSequence(sequence: number): string | undefined {
     const inMemory =
       sequence > this.committedSequence

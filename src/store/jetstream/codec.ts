@@ -46,10 +46,16 @@ export interface HeaderReader {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A stable `Nats-Msg-Id` for (`source`, `id`): 144 bits of SHA-256, base64url (24 characters). */
-export function dedupeId(source: string, id: string): string {
+/**
+ * A stable `Nats-Msg-Id` for (`source`, `id`) published by `principal`: 144 bits of SHA-256, base64url
+ * (24 characters). The anonymous (empty) principal hashes `[source, id]` as before principals were in
+ * the key, so a stream written then keeps deduplicating alike; a named one hashes `[source, id,
+ * principal]`, so one principal never makes another's event a duplicate.
+ */
+export function dedupeId(source: string, id: string, principal = ''): string {
+  const key = principal === '' ? JSON.stringify([source, id]) : JSON.stringify([source, id, principal]);
   // One-shot hashing (no Hash object per event); 24 base64url characters are exactly 18 bytes.
-  return hash('sha256', JSON.stringify([source, id]), 'base64url').slice(0, 24);
+  return hash('sha256', key, 'base64url').slice(0, 24);
 }
 
 function frame(event: CloudEvent): { body: Uint8Array; attrsLength: number } {
@@ -73,10 +79,12 @@ function frame(event: CloudEvent): { body: Uint8Array; attrsLength: number } {
   return { body, attrsLength };
 }
 
+/** `principal`: who published the event ('' or undefined: anonymous), for its `Nats-Msg-Id`. */
 export function encodeEvent(
   event: CloudEvent,
   trace: TraceHeaders | undefined,
   dedupe: boolean,
+  principal?: string,
 ): EncodedRecord {
   const { body, attrsLength } = frame(event);
   const headers: Array<[string, string]> = [
@@ -85,7 +93,7 @@ export function encodeEvent(
   ];
   if (trace !== undefined) headers.push([HEADER.trace, JSON.stringify(trace)]);
   const msgId = dedupe
-    ? dedupeId(String(event.attributes['source']), String(event.attributes['id']))
+    ? dedupeId(String(event.attributes['source']), String(event.attributes['id']), principal)
     : undefined;
   return { headers, body, msgId, dataOffset: attrsLength, event, trace };
 }

@@ -208,7 +208,7 @@ export class JetStreamEventLog {
     if (handles === undefined) throw unavailable('the jetstream store is not connected to NATS');
     if (inputs.length === 0) return [];
     const dedupe = this.settings.dedupeWindowMs > 0;
-    const records = inputs.map(({ event, trace }) => encodeEvent(event, trace, dedupe));
+    const records = inputs.map(({ event, trace, principal }) => encodeEvent(event, trace, dedupe, principal));
     records.forEach((record, index) => {
       const size =
         record.body.byteLength + record.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, 64);
@@ -220,7 +220,7 @@ export class JetStreamEventLog {
         throw inputs.length > 1 ? error.atIndex(index) : error;
       }
     });
-    // The same (source, id) twice in one request: the second is a duplicate of the first.
+    // The same (source, id, principal) twice in one request: the second is a duplicate of the first.
     const first = new Map<string, number>();
     const unique: number[] = [];
     records.forEach((record, index) => {

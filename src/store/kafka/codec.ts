@@ -1,4 +1,5 @@
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
+import { DedupeWindow } from '../dedupe-window.js';
 import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
 
 /**
@@ -16,7 +17,10 @@ export const HEADER = {
   error: 'herald-error',
   attempts: 'herald-attempts',
   at: 'herald-at',
-  /** `source` and `id` joined by a space: the dedupe key, readable without parsing the attributes. */
+  /**
+   * The dedupe key (`DedupeWindow.key`: `source` and `id` joined by a space, after the publishing
+   * principal's prefix when it has one), readable without parsing the attributes.
+   */
   dedupe: 'herald-dedupe',
 } as const;
 
@@ -50,7 +54,12 @@ export function header(record: IncomingRecord, name: string): string | undefined
   return undefined;
 }
 
-export function encodeEvent(event: CloudEvent, trace: TraceHeaders | undefined): OutgoingRecord {
+/** `principal`: who published the event ('' or undefined: anonymous), for its dedupe key. */
+export function encodeEvent(
+  event: CloudEvent,
+  trace: TraceHeaders | undefined,
+  principal?: string,
+): OutgoingRecord {
   const attrs = Buffer.from(JSON.stringify(event.attributes));
   const data = event.data ?? new Uint8Array(0);
   const pairs: Array<[string, string]> = [
@@ -58,13 +67,18 @@ export function encodeEvent(event: CloudEvent, trace: TraceHeaders | undefined):
     [HEADER.kind, String(event.dataKind)],
   ];
   if (trace !== undefined) pairs.push([HEADER.trace, JSON.stringify(trace)]);
-  pairs.push([HEADER.dedupe, `${String(event.attributes['source'])} ${String(event.attributes['id'])}`]);
+  pairs.push([HEADER.dedupe, dedupeKeyOf(event, principal)]);
   const partitionKey = event.attributes['partitionkey'];
   return {
     key: partitionKey === undefined ? undefined : Buffer.from(String(partitionKey)),
     value: Buffer.concat([attrs, data]),
     headers: headerMap(pairs),
   };
+}
+
+/** The dedupe key of `event` published by `principal` ('' or undefined: anonymous). */
+export function dedupeKeyOf(event: CloudEvent, principal: string | undefined): string {
+  return DedupeWindow.key(String(event.attributes['source']), String(event.attributes['id']), principal);
 }
 
 /** Bytes an outgoing record adds to the log (the same measure as `IncomingRecord.size`). */

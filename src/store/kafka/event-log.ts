@@ -5,7 +5,7 @@ import { AppendWaiters } from '../waiters.js';
 import type { Admin, ClientSettings, PartitionReader, SerialProducer } from './client.js';
 import { describeError, kafkaErrorIds } from './client.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
-import { HEADER, decodeEvent, encodeEvent, header, recordSize } from './codec.js';
+import { HEADER, decodeEvent, dedupeKeyOf, encodeEvent, header, recordSize } from './codec.js';
 import type { StoreLogger } from './follower.js';
 import { TopicFollower } from './follower.js';
 
@@ -36,8 +36,9 @@ export function unavailable(detail: string, cause?: unknown): HeraldError {
  * The event log on a single-partition topic: Herald's sequence is the record's offset plus one, so it
  * is one strictly increasing number per broker whichever replica appended, and the order of the log is
  * the order of the partition. A follower reads every record once (from the log start when the process
- * starts, then as they arrive) to wake waiting readers, to learn the (`source`, `id`) pairs other
- * replicas stored, and to keep the byte size of each retained record for `stats()` and byte retention.
+ * starts, then as they arrive) to wake waiting readers, to learn the dedupe keys (`source`, `id` and
+ * publishing principal) other replicas stored, and to keep the byte size of each retained record for
+ * `stats()` and byte retention.
  */
 export class EventLog {
   private readonly window: DedupeWindow;
@@ -128,20 +129,14 @@ export class EventLog {
       if (at >= now - this.options.dedupeWindowMs) break;
       this.suspects.delete(key);
     }
-    const suspect = inputs.some(({ event }) =>
-      this.suspects.has(DedupeWindow.key(String(event.attributes['source']), String(event.attributes['id']))),
-    );
+    const suspect = inputs.some(({ event, principal }) => this.suspects.has(dedupeKeyOf(event, principal)));
     if (!suspect) return;
     try {
       await this.follower.catchUp(await this.options.reader.offset(this.options.topic, -1));
     } catch (error) {
       throw unavailable(`reading the event topic failed: ${describeError(error)}`, error);
     }
-    for (const { event } of inputs) {
-      this.suspects.delete(
-        DedupeWindow.key(String(event.attributes['source']), String(event.attributes['id'])),
-      );
-    }
+    for (const { event, principal } of inputs) this.suspects.delete(dedupeKeyOf(event, principal));
   }
 
   async append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]> {
@@ -153,10 +148,8 @@ export class EventLog {
     const fresh: Array<{ index: number; key: string | undefined; record: OutgoingRecord }> = [];
     const inRequest = new Map<string, number>();
     let bytes = 0;
-    inputs.forEach(({ event, trace }, index) => {
-      const key = this.dedupe
-        ? DedupeWindow.key(String(event.attributes['source']), String(event.attributes['id']))
-        : undefined;
+    inputs.forEach(({ event, trace, principal }, index) => {
+      const key = this.dedupe ? dedupeKeyOf(event, principal) : undefined;
       if (key !== undefined) {
         const stored = this.window.find(key, now);
         if (stored !== undefined) {
@@ -175,7 +168,7 @@ export class EventLog {
         }
         inRequest.set(key, index);
       }
-      const record = encodeEvent(event, trace);
+      const record = encodeEvent(event, trace, principal);
       const size = recordSize(record) + 64;
       bytes += size;
       if (size > this.options.maxBatchBytes) {

@@ -132,6 +132,46 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect((await store.stats()).events).toBe(1);
     });
 
+    it('keys the dedupe window by publishing principal, across a reopen too', async () => {
+      // The security review's case: a (source, id) one principal published must not make another
+      // principal's event with the same pair a duplicate; the same principal's copy still is one.
+      const h = await open({ dedupeWindowMs: 60_000 });
+      const order = () => sampleEvent('order-1001', { source: '/pub/orders' });
+      const [alice] = await h.store.append([{ event: order(), principal: 'alice' }]);
+      const [pub] = await h.store.append([{ event: order(), principal: 'pub' }]);
+      const [anonymous] = await h.store.append([{ event: order() }]);
+      expect([alice, pub, anonymous].map((o) => o?.duplicate)).toEqual([false, false, false]);
+      expect(new Set([alice?.sequence, pub?.sequence, anonymous?.sequence]).size).toBe(3);
+      const [again] = await h.store.append([{ event: order(), principal: 'pub' }]);
+      expect(again).toEqual({ sequence: pub?.sequence, duplicate: true });
+      // Within one request, and with ids and principals that `${source} ${id} ${principal}` would blur.
+      const inBatch = await h.store.append([
+        { event: sampleEvent('x y'), principal: 'p' },
+        { event: sampleEvent('x'), principal: 'y p' },
+        { event: sampleEvent('x y p'), principal: '' },
+        { event: sampleEvent('x y'), principal: 'p' },
+      ]);
+      expect(inBatch.map((o) => o.duplicate)).toEqual([false, false, false, true]);
+      expect((await h.store.stats()).events).toBe(6);
+      const stored = await h.store.read(1, 100);
+      expect(stored.map((e) => e.event.attributes['type'])).toEqual(Array(6).fill('com.example.test'));
+      // The window rebuilt on open keys by principal as well, for named and anonymous publishers.
+      const store = await h.reopen();
+      const afterReopen = await store.append([
+        { event: order(), principal: 'alice' },
+        { event: order(), principal: 'pub' },
+        { event: order(), principal: undefined },
+        { event: order(), principal: 'bob' },
+      ]);
+      expect(afterReopen.slice(0, 3)).toEqual([
+        { sequence: alice?.sequence, duplicate: true },
+        { sequence: pub?.sequence, duplicate: true },
+        { sequence: anonymous?.sequence, duplicate: true },
+      ]);
+      expect(afterReopen[3]?.duplicate).toBe(false);
+      expect((await store.stats()).events).toBe(7);
+    });
+
     it('wakes a waiter when an event is appended and lets a signal abort the wait', async () => {
       const { store } = await open();
       const { last } = await store.stats();
