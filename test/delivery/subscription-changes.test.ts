@@ -28,7 +28,7 @@ describe('changing a subscription while it delivers', () => {
   it('a PUT while an attempt is held and events keep arriving delivers every one of them', async () => {
     const { broker, sink } = context;
     await sink.clear();
-    await sink.configure({ status: 200, delayMs: 0, delayFirstById: { 'put-slow': 60_000 } });
+    await sink.configure({ status: 200, delayMs: 0, holdFirstById: ['put-slow'] });
     const type = 'com.example.put';
     const body = { sink: `${sink.url}/put`, types: [type] };
     const changed = await subscribe(broker.adminUrl, body);
@@ -36,6 +36,8 @@ describe('changing a subscription while it delivers', () => {
     await subscribe(broker.adminUrl, { sink: `${sink.url}/none`, types: ['com.example.never'] });
     await publish(broker.url, { id: 'put-slow', type });
     await untilHeld(sink);
+    // The PUT waits for the held attempt (up to 5 s); events arrive meanwhile, then the sink answers it,
+    // so the replaced worker stops with nothing in flight.
     const put = requestJson('PUT', `${broker.adminUrl}/subscriptions/${changed.id}`, {
       ...body,
       protocol: 'HTTP',
@@ -43,6 +45,7 @@ describe('changing a subscription while it delivers', () => {
     });
     const during = Array.from({ length: 10 }, (_, i) => `put-during-${i}`);
     for (const id of during) await publish(broker.url, { id, type });
+    await sink.release();
     expect((await put).status).toBe(200);
     const after = ['put-after-0', 'put-after-1'];
     for (const id of after) await publish(broker.url, { id, type });

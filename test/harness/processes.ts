@@ -138,6 +138,8 @@ export interface SinkBehaviour {
   delayByKey?: Record<string, number>;
   /** Holds only the first request carrying each of these `ce-id`s this long (ms); later ones as usual. */
   delayFirstById?: Record<string, number>;
+  /** Holds the first request carrying each of these `ce-id`s until `release()`. */
+  holdFirstById?: string[];
 }
 
 export interface SinkProcess {
@@ -153,6 +155,8 @@ export interface SinkProcess {
   /** Requests the sink holds right now (received, not yet answered). */
   inFlight(): Promise<number>;
   clear(): Promise<void>;
+  /** Answers every request `holdFirstById` holds. */
+  release(): Promise<void>;
   /** Resolves once `predicate` holds for what the sink received; rejects after `timeoutMs`. */
   waitFor(predicate: (records: SinkRecord[]) => boolean, timeoutMs?: number): Promise<SinkRecord[]>;
   stop(): Promise<number | string>;
@@ -183,6 +187,9 @@ export async function startSink(): Promise<SinkProcess> {
     inFlight: async () => (await state()).inFlight,
     async clear() {
       await fetch(`${url}/_received`, { method: 'DELETE' });
+    },
+    async release() {
+      await fetch(`${url}/_release`, { method: 'POST' });
     },
     async waitFor(predicate, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;

@@ -11,8 +11,10 @@ let maxInFlight = 0;
 // `inFlight`, an attempt the broker gave up on (its connection closed) stops counting at once.
 let open = 0;
 let maxOpen = 0;
-// ce-ids whose first request was already held by `delayFirstById`.
+// ce-ids whose first request was already held by `delayFirstById` or `holdFirstById`.
 const heldIds = new Set();
+// Requests `holdFirstById` holds until POST /_release.
+let releases = [];
 
 function readBody(req) {
   return new Promise((resolve, reject) => {
@@ -28,6 +30,13 @@ const server = createServer(async (req, res) => {
   if (req.url === '/_control' && req.method === 'POST') {
     behaviour = { ...behaviour, ...JSON.parse(body.toString('utf8')) };
     failuresLeft = behaviour.failTimes ?? 0;
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.url === '/_release' && req.method === 'POST') {
+    const waiting = releases;
+    releases = [];
+    for (const release of waiting) release();
     res.writeHead(204).end();
     return;
   }
@@ -81,7 +90,10 @@ const server = createServer(async (req, res) => {
     heldIds.add(id);
     delay = holdFirst;
   }
-  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  if (behaviour.holdFirstById?.includes(id) && !heldIds.has(id)) {
+    heldIds.add(id);
+    await new Promise((r) => releases.push(r));
+  } else if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   inFlight--;
   req.socket.off('end', markGone);
   req.socket.off('close', markGone);

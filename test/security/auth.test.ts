@@ -214,7 +214,7 @@ describe('authorization', () => {
     expect((await json('GET', `/subscriptions/${sub.id}`, secure.bearer('alice'))).status).toBe(200);
 
     // The dashboard's /stats names subscriptions too: without admin, only the principal's own.
-    const statsIds = async (who: string) =>
+    const statsIds = async (who: 'alice' | 'ops') =>
       (await json('GET', '/stats', secure.bearer(who)))
         .json<{ subscriptions: Array<{ id: string }> }>()
         .subscriptions.map((s) => s.id);
