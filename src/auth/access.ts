@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import { identityOf, setIdentity, setOwnerScope } from '../http/index.js';
 import type { RouteParams } from '../http/index.js';
 import type { BrokerMetrics } from '../observability/index.js';
-import { AuthenticationError } from './authenticator.js';
+import { AuthenticationError, credentialExpiry } from './authenticator.js';
 import type { Authenticator } from './authenticator.js';
 import type { Action, PolicySet } from './policy.js';
 import { isPublicPath, ROUTE_TABLE } from './routes.js';
@@ -27,6 +28,49 @@ export interface AccessControlOptions {
   readonly policy: PolicySet;
   readonly metrics: BrokerMetrics;
   readonly ownership: OwnershipLookup;
+  /**
+   * `--allowed-hosts`: names a browser may address the broker by besides the built-in ones (IP literals,
+   * `localhost`, Kubernetes service names); exact names, or `*.suffix` for any name under a domain.
+   */
+  readonly allowedHosts?: readonly string[];
+}
+
+/**
+ * What a long-lived response (the live event stream) needs to end when its credential stops being good:
+ * when it expires, and when a periodic re-check refuses it.
+ */
+export interface StreamCredential {
+  /** When the request's credential expires (epoch milliseconds, from a JWT's `exp`); undefined if never. */
+  readonly expiresAt: number | undefined;
+  /**
+   * Authenticates the request's original `Authorization` header again and authorizes its route for the
+   * same principal under the rules in force now; false when either refuses.
+   */
+  stillAllowed(): Promise<boolean>;
+}
+
+/** `[v6]` or a name or IPv4 address, then an optional port: anything else is not a Host a browser sends. */
+const HOST_HEADER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::\d{1,5})?$/;
+
+/**
+ * Names DNS rebinding cannot point at a page's origin, so a browser request addressed to them comes from
+ * a page the broker's own network position served: IP literals, `localhost` (browsers resolve it and
+ * `*.localhost` to loopback themselves), names without a dot (a Kubernetes service in the same namespace,
+ * resolved through the search path) and names of Kubernetes services (`*.svc`, `*.svc.cluster.local`).
+ */
+function isBuiltInHost(name: string): boolean {
+  return (
+    isIPv4(name) ||
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    !name.includes('.') ||
+    name.endsWith('.svc') ||
+    name.endsWith('.svc.cluster.local')
+  );
+}
+
+function isListedHost(name: string, allowed: readonly string[]): boolean {
+  return allowed.some((entry) => (entry.startsWith('*.') ? name.endsWith(entry.slice(1)) : name === entry));
 }
 
 function forbidden(action: string): HeraldError {
@@ -44,7 +88,11 @@ function notYours(what: string): HeraldError {
  * cross-site check, and ownership). Ingress asks `authorizeEvents` for the `publish` filters.
  */
 export class AccessControl {
-  constructor(private readonly options: AccessControlOptions) {}
+  private readonly allowedHosts: readonly string[];
+
+  constructor(private readonly options: AccessControlOptions) {
+    this.allowedHosts = (options.allowedHosts ?? []).map((host) => host.toLowerCase());
+  }
 
   /**
    * Establishes and records the request's identity; throws 401/431 (public paths need none). Returns
@@ -79,6 +127,7 @@ export class AccessControl {
     params: RouteParams,
     url: () => URL,
   ): void {
+    this.refuseUnknownHost(req);
     const rule = ROUTE_TABLE[`${method} ${pattern === '' ? '/' : pattern}`];
     const { metrics, ownership } = this.options;
     if (rule === undefined) {
@@ -129,12 +178,74 @@ export class AccessControl {
     });
   }
 
+  /**
+   * For a request `authenticate` and `authorize` let through on `route` (`"GET /events/stream"`): when
+   * its credential expires, and a re-check with its original `Authorization` header, so a response that
+   * outlives the request's checks ends when a reloaded tokens file or changed policy would refuse it.
+   */
+  streamCredential(req: IncomingMessage, route: string): StreamCredential {
+    const { authenticator, policy } = this.options;
+    const principal = this.principalOf(req);
+    const action = ROUTE_TABLE[route]?.action;
+    const expiresAt = authenticator === undefined ? undefined : credentialExpiry(req.headers.authorization);
+    return {
+      expiresAt,
+      stillAllowed: async () => {
+        if (authenticator !== undefined) {
+          try {
+            if ((await authenticator.authenticate(req)).principal !== principal) return false;
+          } catch (error) {
+            // The TokenReview failed: the credential was not judged, and the API server restarting must
+            // not end every stream. The next re-check asks again (expiry still ends it on time).
+            if (error instanceof AuthenticationError && error.reason === 'backend') return true;
+            return false;
+          }
+        }
+        return action === 'public' || (action !== undefined && policy.allows(principal, action));
+      },
+    };
+  }
+
   private may(principal: string, action: Action): boolean {
     return this.options.policy.allows(principal, action);
   }
 
   private principalOf(req: IncomingMessage): string {
     return identityOf(req)?.principal ?? ANONYMOUS;
+  }
+
+  /**
+   * DNS rebinding: a page of `evil.example` whose name is made to resolve to the broker is same-origin
+   * with it, so the Origin check below passes. The page's requests still carry its own name in `Host`:
+   * a browser request (one with `Origin` or `Sec-Fetch-*`) must address the broker by a name rebinding
+   * cannot take over. Clients that are not browsers send neither header and may use any name.
+   */
+  private refuseUnknownHost(req: IncomingMessage): void {
+    const { headers } = req;
+    if (
+      headers.origin === undefined &&
+      headers['sec-fetch-site'] === undefined &&
+      headers['sec-fetch-mode'] === undefined &&
+      headers['sec-fetch-dest'] === undefined
+    ) {
+      return;
+    }
+    const host = headers.host ?? '';
+    const parsed = HOST_HEADER.exec(host);
+    const v6 = parsed?.[1];
+    const name = parsed?.[2]?.toLowerCase();
+    if (
+      v6 !== undefined
+        ? isIPv6(v6)
+        : name !== undefined && (isBuiltInHost(name) || isListedHost(name, this.allowedHosts))
+    ) {
+      return;
+    }
+    this.options.metrics.authzDenials.inc({ action: 'host' });
+    throw new HeraldError(
+      'HERALD_CROSS_ORIGIN',
+      `browser requests must address the broker by an IP address, localhost, a Kubernetes service name or a name in --allowed-hosts, not ${JSON.stringify(host.slice(0, 256))} (DNS rebinding)`,
+    );
   }
 
   /**

@@ -48,16 +48,33 @@ export interface AuthenticatorParts {
   readonly maxAuthorizationSize: number;
 }
 
-function unverifiedIssuer(token: string): string | undefined {
+/** One claim of a compact JWS's payload, unverified (undefined when it is not there or not parseable). */
+function unverifiedClaim(token: string, claim: 'iss' | 'exp'): unknown {
   try {
     const payload = JSON.parse(
       Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'),
     ) as unknown;
-    const iss = (payload as { iss?: unknown } | null)?.iss;
-    return typeof iss === 'string' ? iss : undefined;
+    return (payload as Record<string, unknown> | null)?.[claim];
   } catch {
     return undefined;
   }
+}
+
+function unverifiedIssuer(token: string): string | undefined {
+  const iss = unverifiedClaim(token, 'iss');
+  return typeof iss === 'string' ? iss : undefined;
+}
+
+/**
+ * When the bearer credential of `header` expires (epoch milliseconds), from a JWT's `exp`; undefined for
+ * opaque tokens and JWTs without one. Read without verifying: call it only for a header that
+ * {@link Authenticator.authenticate} accepted, whose signature (and so whose `exp`) was checked.
+ */
+export function credentialExpiry(header: string | undefined): number | undefined {
+  const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
+  if (token === undefined || !COMPACT_JWS.test(token)) return undefined;
+  const exp = unverifiedClaim(token, 'exp');
+  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
 }
 
 /**

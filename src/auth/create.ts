@@ -89,6 +89,12 @@ export function createAccessControl(deps: AccessControlDependencies): {
     }
     policy.set('file', rules);
   }
-  const access = new AccessControl({ authenticator, policy, metrics, ownership: deps.ownership });
+  const access = new AccessControl({
+    authenticator,
+    policy,
+    metrics,
+    ownership: deps.ownership,
+    allowedHosts: config.auth.allowedHosts,
+  });
   return { access, policy, close: () => authenticator?.close() };
 }

@@ -17,7 +17,7 @@ describe('tokens file', () => {
     expect(JSON.stringify(entries)).not.toContain(token);
   });
 
-  it('reports every bad entry, and accepts an empty file', () => {
+  it('reports every bad entry, and tells an empty file from an explicit empty list', () => {
     const { problems } = parseTokensFile(
       `- { principal: a, token: short }
 - { principal: b, sha256: abcd }
@@ -31,7 +31,9 @@ describe('tokens file', () => {
     expect(problems[0]).toMatch(/^t\.yaml: \[0\]\.token: must be at least 16 characters/);
     expect(problems[1]).toMatch(/^t\.yaml: \[1\]\.sha256: must be 64 hex digits/);
     expect(problems[2]).toMatch(/\[2\]: give exactly one of sha256 and token/);
-    expect(parseTokensFile('', 't.yaml')).toEqual({ entries: [], problems: [] });
+    expect(parseTokensFile('', 't.yaml')).toEqual({ entries: [], problems: [], empty: true });
+    expect(parseTokensFile('# nothing yet\n', 't.yaml').empty).toBe(true);
+    expect(parseTokensFile('[]\n', 't.yaml')).toEqual({ entries: [], problems: [], empty: false });
     expect(parseTokensFile('a: 1', 't.yaml').problems).toHaveLength(1);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Logger } from '../observability/index.js';
@@ -32,20 +32,28 @@ export function sha256(value: string): Buffer {
 
 /**
  * Parses a tokens file: a YAML list of `{ principal, sha256 }` or `{ principal, token }`. Plain tokens
- * are hashed at once; only digests are kept. Returns one problem per bad entry.
+ * are hashed at once; only digests are kept. Returns one problem per bad entry. `empty` says the file
+ * held no document at all (nothing, or only comments), which is not the same as an explicit `[]`.
  */
-export function parseTokensFile(text: string, file: string): { entries: TokenEntry[]; problems: string[] } {
+export function parseTokensFile(
+  text: string,
+  file: string,
+): { entries: TokenEntry[]; problems: string[]; empty: boolean } {
   const problems: string[] = [];
   const entries: TokenEntry[] = [];
   let document: unknown;
   try {
     document = parseYaml(text) as unknown;
   } catch (error) {
-    return { entries, problems: [`${file}: ${(error as Error).message.split('\n')[0]}`] };
+    return { entries, problems: [`${file}: ${(error as Error).message.split('\n')[0]}`], empty: false };
   }
-  if (document === null || document === undefined) document = [];
+  if (document === null || document === undefined) return { entries, problems, empty: true };
   if (!Array.isArray(document)) {
-    return { entries, problems: [`${file}: must be a YAML list of { principal, sha256 | token }`] };
+    return {
+      entries,
+      problems: [`${file}: must be a YAML list of { principal, sha256 | token }`],
+      empty: false,
+    };
   }
   document.forEach((item: unknown, index) => {
     const result = entrySchema.safeParse(item);
@@ -62,28 +70,45 @@ export function parseTokensFile(text: string, file: string): { entries: TokenEnt
       digest: hex !== undefined ? Buffer.from(hex, 'hex') : sha256(token as string),
     });
   });
-  return { entries, problems };
+  return { entries, problems, empty: false };
+}
+
+/** What changes when a file is written or replaced (also through the symlink swap of a Secret volume). */
+function fileVersion(file: string): string {
+  const stat = statSync(file);
+  return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
 }
 
 /**
  * Static bearer tokens from a file, kept as SHA-256 digests and compared in constant time. The file is
- * watched: a changed file replaces the set without a restart; a broken one is logged and the previous
+ * polled: a changed file replaces the set without a restart; a broken one is logged and the previous
  * set stays in force.
+ *
+ * @remarks A changed file is read only once it stayed unchanged for a whole poll interval, and taken
+ * only if it did not change while being read: a file caught part-way through a write (a `token:` value
+ * cut short is a valid, shorter token) is never taken. A reload that finds the file empty is refused:
+ * `: > tokens.yaml` or an editor's truncation must not lock everyone out; an explicit `[]` revokes all.
  */
 export class StaticTokens {
   private entries: readonly TokenEntry[];
-  private readonly onChange = () => this.reload();
+  /** The file's version last read (taken or refused), so a refused version is logged once. */
+  private read: string | undefined;
+  /** A changed version seen by the last poll: read when the next poll finds it unchanged. */
+  private settling: string | undefined;
+  private readonly poller: NodeJS.Timeout;
 
   constructor(
     private readonly file: string,
     private readonly logger: Logger,
     pollIntervalMs = 500,
   ) {
+    this.read = versionOrUndefined(file);
     const { entries, problems } = parseTokensFile(readTokens(file), file);
     if (problems.length > 0) throw new TokensFileError(problems);
     this.entries = entries;
     // Polling (not fs.watch) follows the atomic symlink swaps with which Kubernetes updates mounted secrets.
-    watchFile(file, { interval: pollIntervalMs, persistent: false }, this.onChange);
+    this.poller = setInterval(() => this.poll(), pollIntervalMs);
+    this.poller.unref();
   }
 
   /** The principal of a token, or undefined. Every entry is compared, so timing says nothing about which. */
@@ -97,10 +122,29 @@ export class StaticTokens {
   }
 
   close(): void {
-    unwatchFile(this.file, this.onChange);
+    clearInterval(this.poller);
   }
 
-  private reload(): void {
+  private poll(): void {
+    const version = versionOrUndefined(this.file) ?? MISSING;
+    if (version === MISSING && this.read !== MISSING) {
+      this.read = MISSING;
+      this.logger.error({ file: this.file }, 'tokens file missing; keeping the previous tokens');
+    }
+    if (version === this.read) {
+      this.settling = undefined;
+      return;
+    }
+    if (version !== this.settling) {
+      // Changed since the last poll: perhaps still being written. Read it once it stops changing.
+      this.settling = version;
+      return;
+    }
+    this.settling = undefined;
+    this.reload(version);
+  }
+
+  private reload(version: string): void {
     let text: string;
     try {
       text = readTokens(this.file);
@@ -111,13 +155,34 @@ export class StaticTokens {
       );
       return;
     }
-    const { entries, problems } = parseTokensFile(text, this.file);
+    // Written to while it was read: the text may be a mix of two versions. The next polls settle it.
+    if (versionOrUndefined(this.file) !== version) return;
+    this.read = version;
+    const { entries, problems, empty } = parseTokensFile(text, this.file);
+    if (empty) {
+      this.logger.error(
+        { file: this.file },
+        'tokens file empty; keeping the previous tokens (write [] to revoke every token)',
+      );
+      return;
+    }
     if (problems.length > 0) {
       this.logger.error({ problems, file: this.file }, 'tokens file invalid; keeping the previous tokens');
       return;
     }
     this.entries = entries;
     this.logger.info({ file: this.file, tokens: entries.length }, 'tokens reloaded');
+  }
+}
+
+/** The version of a file that is not there (deleted, or between the steps of a non-atomic swap). */
+const MISSING = 'missing';
+
+function versionOrUndefined(file: string): string | undefined {
+  try {
+    return fileVersion(file);
+  } catch {
+    return undefined;
   }
 }
 

@@ -330,6 +330,9 @@ export class Broker {
       writeTimeoutMs: limits.logWriteTimeoutMs,
       onLimit,
       admitStream: (req) => streams.admit(clientKeyOf(req)),
+      streamAccess: (req) => this.access.streamCredential(req, 'GET /events/stream'),
+      streamRecheckMs: this.options.config.auth.streamRecheckMs,
+      onStreamAccessEnded: (reason) => this.metrics.streamAuthEnds.inc({ reason }),
     });
     registerSubscriptionApi(admin, this.subscriptions);
     registerEventTypeApi(admin, this.eventTypes);

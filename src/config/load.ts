@@ -76,6 +76,10 @@ export interface BrokerConfig {
     readonly kubernetesAudience: string;
     readonly maxAuthorizationSize: number;
     readonly jwksCooldownMs: number;
+    /** How often an open event stream's credential and read rule are checked again (`--stream-auth-recheck`). */
+    readonly streamRecheckMs: number;
+    /** Host names browsers may use besides the built-in ones (`--allowed-hosts`). */
+    readonly allowedHosts: readonly string[];
   };
   readonly policyFile: string | undefined;
   readonly authzDefault: 'allow-authenticated' | 'deny';
@@ -225,6 +229,8 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       kubernetesAudience: raw['kubernetes-audience'],
       maxAuthorizationSize: raw['max-auth-header'],
       jwksCooldownMs: raw['jwt-jwks-cooldown'],
+      streamRecheckMs: raw['stream-auth-recheck'],
+      allowedHosts: raw['allowed-hosts'],
     },
     policyFile: raw.policy,
     authzDefault: raw['authz-default'],

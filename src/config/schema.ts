@@ -399,6 +399,18 @@ export const BROKER_OPTIONS = [
     doc: 'A JWKS URL is refetched for a token with an unknown kid (key rotation) at most this often (auth jwt).',
   },
   {
+    name: 'stream-auth-recheck',
+    kind: 'duration',
+    default: '30s',
+    doc: 'How often an open GET /events/stream authenticates its original credential again and re-checks its read rule; a refused one ends the stream (a JWT stream also ends at its exp) (herald_stream_auth_ends_total).',
+  },
+  {
+    name: 'allowed-hosts',
+    kind: 'string',
+    default: '',
+    doc: 'Host names (comma-separated; *.example.com for a domain) browsers may address the broker by, besides IP addresses, localhost, names without a dot and *.svc / *.svc.cluster.local; a browser request to any other Host is a 403 HERALD_CROSS_ORIGIN (DNS rebinding).',
+  },
+  {
     name: 'max-subscribers-per-request',
     kind: 'integer',
     default: '100',
@@ -711,6 +723,25 @@ export const brokerConfigSchema = z
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
     'jwt-jwks-cooldown': duration.default(30_000),
+    'stream-auth-recheck': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
+    'allowed-hosts': list
+      .transform((value) =>
+        value
+          .split(',')
+          .map((host) => host.trim().toLowerCase())
+          .filter((host) => host !== ''),
+      )
+      .pipe(
+        z.array(
+          z
+            .string()
+            .regex(
+              /^(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/,
+              'must be host names (no scheme or port), or *.domain',
+            ),
+        ),
+      )
+      .default([]),
     'max-subscribers-per-request': integer.min(1).default(100),
     'max-subscriptions-total': integer.min(1).default(10_000),
     'filter-max-length': integer

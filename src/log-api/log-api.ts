@@ -61,6 +61,23 @@ export interface LogApiOptions {
   /** Aborted when the broker shuts down, which ends every open stream. */
   readonly shutdown: AbortSignal;
   readonly heartbeatMs?: number;
+  /**
+   * The credential of a stream's request: a stream outlives the checks its request passed, so it ends
+   * when the credential expires and when a re-check every {@link streamRecheckMs} refuses it.
+   */
+  readonly streamAccess?: (req: IncomingMessage) => StreamAccess;
+  /** How often an open stream's credential is checked again (`--stream-auth-recheck`). */
+  readonly streamRecheckMs?: number;
+  /** Called when a stream is ended because its credential expired or was refused on a re-check. */
+  readonly onStreamAccessEnded?: (reason: 'expired' | 'revoked') => void;
+}
+
+/** What a stream needs to know about its request's credential (access control provides it). */
+export interface StreamAccess {
+  /** Epoch milliseconds at which the credential expires; undefined when it does not expire. */
+  readonly expiresAt: number | undefined;
+  /** Authenticates and authorizes the request again under the credentials and rules in force now. */
+  stillAllowed(): Promise<boolean>;
 }
 
 const MAX_LIMIT = 1000;
@@ -73,6 +90,10 @@ const WRITE_CHUNK = 64 * 1024;
 /** `--max-log-reads` and `--log-write-timeout` defaults (for callers that do not set them). */
 export const DEFAULT_MAX_PAGE_READS = 64;
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+/** `--stream-auth-recheck` default. */
+export const DEFAULT_STREAM_RECHECK_MS = 30_000;
+/** Node's longest timer; a later expiry is armed again when this one fires. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Work and time spent on one page or slice. A page stops at whichever bound comes first and answers
@@ -239,11 +260,89 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     else next = (await store.stats()).last + 1;
     const release = options.admitStream?.(req);
     try {
-      await streamEvents(req, res, store, next, filter, options, deadlineFor(res), readerSignal(res));
+      const controller = readerSignal(res);
+      const access = options.streamAccess?.(req);
+      const guard = access === undefined ? undefined : new StreamAccessGuard(access, controller, options);
+      try {
+        await streamEvents(req, res, store, next, filter, options, deadlineFor(res), controller, guard);
+      } finally {
+        guard?.stop();
+      }
     } finally {
       release?.();
     }
   });
+}
+
+/**
+ * Ends a stream when its credential does: at its expiry, and when a periodic re-check (a reloaded tokens
+ * file, a changed policy) refuses it. Each end is counted once, by reason.
+ */
+class StreamAccessGuard {
+  /** Why the stream was ended, once it was. */
+  ended: 'expired' | 'revoked' | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly recheckTimer: NodeJS.Timeout;
+  private checking = false;
+
+  constructor(
+    private readonly access: StreamAccess,
+    private readonly controller: AbortController,
+    private readonly options: LogApiOptions,
+  ) {
+    this.armExpiry();
+    this.recheckTimer = setInterval(
+      () => void this.recheck(),
+      options.streamRecheckMs ?? DEFAULT_STREAM_RECHECK_MS,
+    );
+  }
+
+  /**
+   * True (and the stream ended) once the credential has expired. Asked before each write, so no event
+   * is written after the expiry even when the expiry timer fires late on a busy event loop.
+   */
+  expired(): boolean {
+    const { expiresAt } = this.access;
+    if (expiresAt !== undefined && Date.now() >= expiresAt) this.end('expired');
+    return this.ended !== undefined;
+  }
+
+  stop(): void {
+    clearTimeout(this.expiryTimer);
+    clearInterval(this.recheckTimer);
+  }
+
+  private armExpiry(): void {
+    const { expiresAt } = this.access;
+    if (expiresAt === undefined) return;
+    this.expiryTimer = setTimeout(
+      () => {
+        if (!this.expired()) this.armExpiry();
+      },
+      Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMER_MS),
+    );
+  }
+
+  private async recheck(): Promise<void> {
+    // A slow TokenReview must not pile up re-checks of one stream.
+    if (this.checking || this.ended !== undefined) return;
+    this.checking = true;
+    try {
+      if (!(await this.access.stillAllowed())) this.end('revoked');
+    } catch {
+      this.end('revoked');
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private end(reason: 'expired' | 'revoked'): void {
+    if (this.ended !== undefined) return;
+    this.ended = reason;
+    this.stop();
+    this.options.onStreamAccessEnded?.(reason);
+    this.controller.abort();
+  }
 }
 
 async function streamEvents(
@@ -255,6 +354,7 @@ async function streamEvents(
   options: LogApiOptions,
   deadline: ReaderDeadline,
   controller: AbortController,
+  access: StreamAccessGuard | undefined,
 ): Promise<void> {
   const stop = () => controller.abort();
   req.on('close', stop);
@@ -303,6 +403,7 @@ async function streamEvents(
         // Written in small chunks, each after the reader took the previous one: a reader that stops
         // reading holds at most one chunk (and one event) of the broker's memory, not a whole slice.
         if (chunk.length >= WRITE_CHUNK) {
+          if (access?.expired()) break;
           if (!(await slice.waitingFor(writeWithBackpressure(res, chunk, deadline, controller.signal)))) {
             stop();
           }
@@ -311,11 +412,19 @@ async function streamEvents(
         }
       }
       if (slice.bound !== undefined) options.onBounded?.(slice.bound);
+      // Every event read was stored before this check: none stored after the expiry is written.
+      if (access?.expired()) break;
       if (chunk !== '' && !(await writeWithBackpressure(res, chunk, deadline, controller.signal))) stop();
     }
   } finally {
     clearInterval(heartbeat);
     req.off('close', stop);
+    // Says why, for a reader that looks; reconnecting with the same credential gets the 401 or 403.
+    if (access?.ended !== undefined && !res.writableNeedDrain) {
+      res.write(
+        `: stream ended: the credential ${access.ended === 'expired' ? 'expired' : 'is no longer accepted'}\n\n`,
+      );
+    }
     res.end();
   }
 }

@@ -112,8 +112,14 @@ export class BrokerMetrics {
   });
   readonly authzDenials = new Counter({
     name: 'herald_authz_denials_total',
-    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, owner)',
+    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, host, owner)',
     labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly streamAuthEnds = new Counter({
+    name: 'herald_stream_auth_ends_total',
+    help: 'Open GET /events/stream responses ended because their credential expired or a re-check refused it, by reason (expired, revoked)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly subscriptionLimitHits = new Counter({

@@ -108,7 +108,11 @@ export interface SecureBroker {
 }
 
 /** A broker with tokens and JWT authentication, the test policy, and an admin port. */
-export async function startSecureBroker(extraArgs: readonly string[] = []): Promise<SecureBroker> {
+export async function startSecureBroker(
+  extraArgs: readonly string[] = [],
+  /** Called with every chunk of the broker's log (to wait for a reload's log line). */
+  onOutput?: (text: string) => void,
+): Promise<SecureBroker> {
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-security-'));
   const [key, strangerKey] = await Promise.all([signingKey('key-1'), signingKey('stranger')]);
   const files = {
@@ -137,6 +141,7 @@ export async function startSecureBroker(extraArgs: readonly string[] = []): Prom
       files.policy,
       ...extraArgs,
     ],
+    ...(onOutput === undefined ? {} : { onOutput }),
   });
   return {
     broker,
