@@ -86,6 +86,8 @@ export class Dispatcher implements WorkerHost {
    * starts a second worker beside the first.
    */
   private readonly changes = new Map<string, Promise<void>>();
+  /** A pass of `retryClaims` is running. */
+  private retryingClaims = false;
 
   constructor(options: DispatcherOptions) {
     this.store = options.store;
@@ -364,7 +366,11 @@ export class Dispatcher implements WorkerHost {
     if (!this.claimed.has(id)) {
       this.unclaimed.set(id, { compiled, initialCursor });
       if (!(await this.store.claim(id, () => void this.serially(id, () => this.lost(id))))) return;
-      if (this.unclaimed.get(id)?.compiled !== compiled) return; // replaced or removed meanwhile
+      if (this.unclaimed.get(id)?.compiled !== compiled) {
+        // Replaced or removed meanwhile: the claim just taken is given back, not kept unrecorded.
+        if (!this.unclaimed.has(id)) await this.store.release(id).catch(() => undefined);
+        return;
+      }
       this.unclaimed.delete(id);
       this.claimed.add(id);
     }
@@ -403,15 +409,26 @@ export class Dispatcher implements WorkerHost {
     await this.retire(worker, false);
   }
 
+  /**
+   * One pass over the subscriptions waiting for a claim, at most one pass at a time, over a snapshot:
+   * a claim refused again puts its subscription back for the next pass, not at the end of this one (a
+   * Map iteration visits entries added during it, so with a claim answered at once the pass never
+   * ended, and two passes could take each other's entries forever without the event loop ever turning).
+   */
   private async retryClaims(): Promise<void> {
-    for (const [id, { compiled, initialCursor }] of this.unclaimed) {
-      if (!this.running) return;
-      if (this.unclaimed.get(id)?.compiled === compiled) {
+    if (this.retryingClaims) return;
+    this.retryingClaims = true;
+    try {
+      for (const [id, { compiled, initialCursor }] of [...this.unclaimed]) {
+        if (!this.running) return;
+        if (this.unclaimed.get(id)?.compiled !== compiled) continue;
         this.unclaimed.delete(id);
         await this.add(compiled, initialCursor).catch((error: unknown) => {
           this.logger.error({ err: error, subscription: id }, 'starting a subscription failed');
         });
       }
+    } finally {
+      this.retryingClaims = false;
     }
   }
 
