@@ -7,8 +7,11 @@ import path from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import type { JWK, JWTPayload } from 'jose';
 import { freePort } from '../infra/process.js';
-import { startBroker } from '../harness/processes.js';
+import { afterAll, beforeAll } from 'vitest';
+import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
+import { binaryHeaders, send } from '../support/http.js';
+import type { RawResponse } from '../support/http.js';
 
 export const ISSUER = 'https://issuer.herald.test';
 export const AUDIENCE = 'herald-tests';
@@ -151,4 +154,33 @@ export async function startSecureBroker(
     files,
     bearer: (principal) => ({ authorization: `Bearer ${TOKENS[principal]}` }),
   };
+}
+
+/**
+ * Starts a secure broker (`startSecureBroker`) before the file's tests and stops it (removing its files)
+ * after them; the returned function gives it to the tests.
+ */
+export function useSecureBroker(
+  extraArgs: readonly string[] = [],
+  onOutput?: (text: string) => void,
+): () => SecureBroker {
+  let secure: SecureBroker | undefined;
+  beforeAll(async () => {
+    secure = await startSecureBroker(extraArgs, onOutput);
+  });
+  afterAll(async () => {
+    if (secure === undefined) return;
+    await secure.broker.stop();
+    removeDir(secure.broker.dataDir);
+    removeDir(secure.dir);
+  });
+  return () => secure as SecureBroker;
+}
+
+/** Publishes one binary-mode event with a bearer token; resolves with the broker's answer. */
+export function publishWithToken(secure: SecureBroker, token: string, id: string): Promise<RawResponse> {
+  return send(secure.broker.url, {
+    path: '/events',
+    headers: { ...binaryHeaders(id), authorization: `Bearer ${token}` },
+  });
 }

@@ -3,33 +3,22 @@
 // reloaded tokens file), and no event stored after the expiry may reach it.
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir } from '../harness/processes.js';
-import { binaryHeaders, metricValue, send, sleep } from '../support/http.js';
-import { jwt, startSecureBroker, TOKENS, tokensFile } from './fixtures.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { metricValue, send, sleep } from '../support/http.js';
+import { jwt, publishWithToken, TOKENS, tokensFile, useSecureBroker } from './fixtures.js';
 import type { SecureBroker } from './fixtures.js';
 
+const started = useSecureBroker(['--stream-auth-recheck', '1s']);
 let secure: SecureBroker;
 const BLUE = 'team-blue-0123456789abcdef0123';
 beforeAll(async () => {
-  secure = await startSecureBroker(['--stream-auth-recheck', '1s']);
+  secure = started();
   writeFileSync(secure.files.tokens, tokensFile({ ...TOKENS, 'team-blue': BLUE }, ['bob']));
   // Wait until the reloaded file (with team-blue) is in force.
   for (let i = 0; i < 100 && (await publish(BLUE, 'blue-probe')).status !== 202; i++) await sleep(200);
 });
-afterAll(async () => {
-  await secure?.broker.stop();
-  if (secure !== undefined) {
-    removeDir(secure.broker.dataDir);
-    removeDir(secure.dir);
-  }
-});
 
-const publish = (token: string, id: string) =>
-  send(secure.broker.url, {
-    path: '/events',
-    headers: { ...binaryHeaders(id), authorization: `Bearer ${token}` },
-  });
+const publish = (token: string, id: string) => publishWithToken(secure, token, id);
 
 /** An open stream: the ids of the events it received, and a promise that settles when it ends. */
 async function openStream(token: string) {

@@ -2,30 +2,19 @@
 // a file caught part-way through a write (a `token:` value cut short is a valid, shorter token) is
 // never taken.
 import { appendFileSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir } from '../harness/processes.js';
-import { binaryHeaders, send, sleep } from '../support/http.js';
-import { startSecureBroker, TOKENS, tokensFile } from './fixtures.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../support/http.js';
+import { publishWithToken, TOKENS, tokensFile, useSecureBroker } from './fixtures.js';
 import type { SecureBroker } from './fixtures.js';
 
-let secure: SecureBroker;
 let log = '';
-beforeAll(async () => {
-  secure = await startSecureBroker([], (text) => (log += text));
-});
-afterAll(async () => {
-  await secure?.broker.stop();
-  if (secure !== undefined) {
-    removeDir(secure.broker.dataDir);
-    removeDir(secure.dir);
-  }
+const started = useSecureBroker([], (text) => (log += text));
+let secure: SecureBroker;
+beforeAll(() => {
+  secure = started();
 });
 
-const publish = (token: string, id: string) =>
-  send(secure.broker.url, {
-    path: '/events',
-    headers: { ...binaryHeaders(id), authorization: `Bearer ${token}` },
-  });
+const publish = (token: string, id: string) => publishWithToken(secure, token, id);
 
 const count = (message: string) => log.split('\n').filter((line) => line.includes(message)).length;
 
