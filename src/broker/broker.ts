@@ -454,6 +454,8 @@ export class Broker {
       setControlBodyLimits(req, this.controlBodyLimits);
       await handler(req, res, params, usesUrl ? urlOf() : UNREAD_URL);
     } catch (error) {
+      // Already answered by Node's own guard (a 408 for a body too slow): counted there, as its limit.
+      if (guards?.answeredEarly(req) === true) return;
       const problem = sendProblem(
         res,
         closedByClient(req, error) ? clientClosedRequest(error as Error) : error,

@@ -57,6 +57,8 @@ function problemForClientError(error: NodeJS.ErrnoException): HeraldError {
 export class ServerGuards {
   private readonly connections: Admission;
   private readonly refused = new WeakMap<Socket, 'max-connections' | 'max-connections-per-client'>();
+  /** Sockets Node's own early answer (a 408, 431 or 400) went out on: their request is answered. */
+  private readonly answered = new WeakSet<Socket>();
 
   constructor(
     server: Server,
@@ -83,6 +85,14 @@ export class ServerGuards {
       return;
     }
     socket.once('close', () => this.connections.release(key));
+  }
+
+  /**
+   * True when the guards already answered this request's connection (e.g. `--request-timeout` cut a slow
+   * body off with a 408): the handler whose body read then fails has nothing left to answer or count.
+   */
+  answeredEarly(req: IncomingMessage): boolean {
+    return this.answered.has(req.socket);
   }
 
   /** The error to answer a request on a refused connection with, or undefined when it was admitted. */
@@ -112,6 +122,7 @@ export class ServerGuards {
           ? 'max-header-size'
           : 'malformed-request',
     );
+    this.answered.add(socket);
     socket.end(rawProblem(problem));
     // A peer that never reads must not keep the socket: close it once the answer is flushed, or soon.
     const timer = setTimeout(() => socket.destroy(), 1000);

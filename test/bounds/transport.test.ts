@@ -74,6 +74,10 @@ describe('slow request bodies', () => {
     }
     const metrics = await (await fetch(`${b.adminUrl}/metrics`)).text();
     expect(metricValue(metrics, 'herald_limit_rejections_total{limit="request-timeout"}')).toBe(300);
+    // Counted once, as the timeout: not again as a client that closed its request.
+    expect(
+      metricValue(metrics, 'herald_requests_rejected_total{code="HERALD_CLIENT_CLOSED_REQUEST"}') ?? 0,
+    ).toBe(0);
   });
 });
 
