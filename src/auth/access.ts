@@ -56,7 +56,8 @@ const HOST_HEADER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::\d{1,5})?$/;
  * Names DNS rebinding cannot point at a page's origin, so a browser request addressed to them comes from
  * a page the broker's own network position served: IP literals, `localhost` (browsers resolve it and
  * `*.localhost` to loopback themselves), names without a dot (a Kubernetes service in the same namespace,
- * resolved through the search path) and names of Kubernetes services (`*.svc`, `*.svc.cluster.local`).
+ * resolved through the search path) and names of Kubernetes services (`*.svc`, `*.svc.<cluster domain>`).
+ * `name` has no trailing dot (see `refuseUnknownHost`).
  */
 function isBuiltInHost(name: string): boolean {
   return (
@@ -65,12 +66,15 @@ function isBuiltInHost(name: string): boolean {
     name.endsWith('.localhost') ||
     !name.includes('.') ||
     name.endsWith('.svc') ||
-    name.endsWith('.svc.cluster.local')
+    name.includes('.svc.')
   );
 }
 
 function isListedHost(name: string, allowed: readonly string[]): boolean {
-  return allowed.some((entry) => (entry.startsWith('*.') ? name.endsWith(entry.slice(1)) : name === entry));
+  return allowed.some((listed) => {
+    const entry = listed.endsWith('.') ? listed.slice(0, -1) : listed;
+    return entry.startsWith('*.') ? name.endsWith(entry.slice(1)) : name === entry;
+  });
 }
 
 function forbidden(action: string): HeraldError {
@@ -217,23 +221,18 @@ export class AccessControl {
   /**
    * DNS rebinding: a page of `evil.example` whose name is made to resolve to the broker is same-origin
    * with it, so the Origin check below passes. The page's requests still carry its own name in `Host`:
-   * a browser request (one with `Origin` or `Sec-Fetch-*`) must address the broker by a name rebinding
-   * cannot take over. Clients that are not browsers send neither header and may use any name.
+   * a browser request (one with `Origin` or `Sec-Fetch-Site`) must address the broker by a name rebinding
+   * cannot take over. Other clients may use any name: Node's `fetch` (so Herald's own client and CLI)
+   * sends `Sec-Fetch-Mode: cors` on every request, which therefore does not mark a browser.
    */
   private refuseUnknownHost(req: IncomingMessage): void {
     const { headers } = req;
-    if (
-      headers.origin === undefined &&
-      headers['sec-fetch-site'] === undefined &&
-      headers['sec-fetch-mode'] === undefined &&
-      headers['sec-fetch-dest'] === undefined
-    ) {
-      return;
-    }
+    if (headers.origin === undefined && headers['sec-fetch-site'] === undefined) return;
     const host = headers.host ?? '';
     const parsed = HOST_HEADER.exec(host);
     const v6 = parsed?.[1];
-    const name = parsed?.[2]?.toLowerCase();
+    // `herald.example.com.` is the same name as `herald.example.com`.
+    const name = parsed?.[2]?.toLowerCase().replace(/\.$/, '');
     if (
       v6 !== undefined
         ? isIPv6(v6)

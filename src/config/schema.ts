@@ -408,7 +408,7 @@ export const BROKER_OPTIONS = [
     name: 'allowed-hosts',
     kind: 'string',
     default: '',
-    doc: 'Host names (comma-separated; *.example.com for a domain) browsers may address the broker by, besides IP addresses, localhost, names without a dot and *.svc / *.svc.cluster.local; a browser request to any other Host is a 403 HERALD_CROSS_ORIGIN (DNS rebinding).',
+    doc: 'Host names (comma-separated; *.example.com for a domain) browsers may address the broker by, besides IP addresses, localhost, names without a dot and Kubernetes service names (*.svc, *.svc.<cluster domain>); a browser request to any other Host is a 403 HERALD_CROSS_ORIGIN (DNS rebinding).',
   },
   {
     name: 'max-subscribers-per-request',

@@ -63,6 +63,8 @@ describe('browser requests and the Host they name', () => {
     ['herald-broker-default'], // a Service in the same namespace
     ['herald-broker-default.shop.svc'],
     ['herald-broker-default.shop.svc.cluster.local'],
+    ['herald-broker-default.shop.svc.corp.internal'], // a cluster domain other than cluster.local
+    ['herald.example.com.'], // the same name with its root dot
     ['herald.example.com'], // --allowed-hosts
     ['ui.events.example.org'], // --allowed-hosts *.events.example.org
   ])('accepts a page served from %s', async (host) => {
@@ -88,5 +90,10 @@ describe('browser requests and the Host they name', () => {
 
   it('leaves clients that are not browsers alone, whatever Host they send', async () => {
     expect((await createSubscription({ host: `evil.example:${port()}` })).status).toBe(201);
+    // Node's fetch (Herald's own client and CLI) sends Sec-Fetch-Mode: cors on every request.
+    expect(
+      (await createSubscription({ host: `herald.internal.example:${port()}`, 'sec-fetch-mode': 'cors' }))
+        .status,
+    ).toBe(201);
   });
 });
