@@ -421,9 +421,13 @@ export class Dispatcher implements WorkerHost {
     try {
       for (const [id, { compiled, initialCursor }] of [...this.unclaimed]) {
         if (!this.running) return;
-        if (this.unclaimed.get(id)?.compiled !== compiled) continue;
-        this.unclaimed.delete(id);
-        await this.add(compiled, initialCursor).catch((error: unknown) => {
+        // Checked within the subscription's queue of changes: a removal queued before this retry has
+        // run by then (the retry then finds nothing), and an add waiting on its claim is not undercut.
+        await this.serially(id, async () => {
+          if (this.unclaimed.get(id)?.compiled !== compiled) return;
+          this.unclaimed.delete(id);
+          await this.addNow(compiled, initialCursor);
+        }).catch((error: unknown) => {
           this.logger.error({ err: error, subscription: id }, 'starting a subscription failed');
         });
       }
@@ -461,6 +465,15 @@ export class Dispatcher implements WorkerHost {
   /** Events delivered for each subscription this process delivers, since it started delivering it. */
   deliveredCounts(): Array<{ id: string; delivered: number }> {
     return [...this.workers.values()].map((worker) => ({ id: worker.id, delivered: worker.deliveredEvents }));
+  }
+
+  setPaused(id: string, paused: boolean): Promise<void> {
+    return this.serially(id, () => {
+      const worker = this.workers.get(id);
+      if (paused) worker?.pause();
+      else worker?.resume();
+      return Promise.resolve();
+    });
   }
 
   seek(id: string, next: number): Promise<void> {

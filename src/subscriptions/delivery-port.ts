@@ -10,9 +10,13 @@ export interface DeliveryControl {
   add(compiled: CompiledSubscription, initialCursor: number): Promise<void>;
   /** Stops delivery; `forget` also drops its local state. */
   remove(id: string, forget: boolean): Promise<void>;
-  /** The local worker of a subscription, to pause or resume it. */
-  worker(id: string): { pause(): void; resume(): void } | undefined;
+  /**
+   * Pauses or resumes the local worker of a subscription, after any change of it still under way (a
+   * worker being replaced would otherwise miss it).
+   */
+  setPaused(id: string, paused: boolean): Promise<void>;
   status(id: string): SubscriptionStatus | undefined;
+  /** Replays from `next` on the local worker, after any change under way; nothing when none is local. */
   seek(id: string, next: number): Promise<void>;
   redrive(compiled: CompiledSubscription, letters: readonly DeadLetter[]): Promise<void>;
   /** True when this process delivers the subscription (with several replicas, one does). */

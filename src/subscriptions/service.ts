@@ -170,16 +170,8 @@ export class SubscriptionService {
       );
       return;
     }
-    if (current.paused !== definition.paused) {
-      const worker = dispatcher.worker(id);
-      if (definition.paused) worker?.pause();
-      else worker?.resume();
-    }
-    if (
-      definition.seek !== undefined &&
-      definition.seek.epoch !== current.seek?.epoch &&
-      dispatcher.isLocal(id)
-    ) {
+    if (current.paused !== definition.paused) await dispatcher.setPaused(id, definition.paused);
+    if (definition.seek !== undefined && definition.seek.epoch !== current.seek?.epoch) {
       await dispatcher.seek(id, definition.seek.next);
     }
   }
@@ -377,9 +369,7 @@ export class SubscriptionService {
     const definition = { ...this.get(id), paused };
     this.definitions.set(id, definition);
     await this.options.registry.put(definition);
-    const worker = this.options.dispatcher.worker(id);
-    if (paused) worker?.pause();
-    else worker?.resume();
+    await this.options.dispatcher.setPaused(id, paused);
     return definition;
   }
 
@@ -391,7 +381,9 @@ export class SubscriptionService {
     await this.options.registry.put(definition);
     // Another replica may deliver this subscription: it applies the seek from the definition.
     await this.options.store.commitCursor(id, next);
-    if (this.options.dispatcher.isLocal(id)) await this.options.dispatcher.seek(id, next);
+    // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
+    // cursor commit would otherwise overwrite this one.
+    await this.options.dispatcher.seek(id, next);
     this.options.logger.info({ subscription: id, next }, 'subscription seeked');
     return definition;
   }

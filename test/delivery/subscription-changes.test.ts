@@ -57,6 +57,45 @@ describe('changing a subscription while it delivers', () => {
     await waitForStatus(broker.adminUrl, changed.id, (status) => status.lag === 0);
   });
 
+  it('a seek and a pause made while a PUT waits for an attempt are applied to the changed subscription', async () => {
+    const { broker, sink } = context;
+    await sink.clear();
+    await sink.configure({ status: 200, delayMs: 0, holdFirstById: ['sp-held'] });
+    const type = 'com.example.put-seek';
+    const body = { sink: `${sink.url}/put-seek`, types: [type] };
+    const changed = await subscribe(broker.adminUrl, body);
+    await publish(broker.url, { id: 'sp-1', type });
+    await sink.waitFor((r) => answeredIds(r).includes('sp-1'));
+    await publish(broker.url, { id: 'sp-held', type });
+    await untilHeld(sink);
+    const put = requestJson('PUT', `${broker.adminUrl}/subscriptions/${changed.id}`, {
+      ...body,
+      protocol: 'HTTP',
+      delivery: { retry: 2 },
+    });
+    const url = `${broker.adminUrl}/subscriptions/${changed.id}`;
+    expect((await requestJson('POST', `${url}/seek`, { to: 'earliest' })).status).toBe(200);
+    await sink.release();
+    expect((await put).status).toBe(200);
+    // The replay the seek asked for: sp-1 answered a second time.
+    await sink.waitFor((r) => answeredIds(r).filter((id) => id === 'sp-1').length >= 2);
+
+    // The same for a pause: made while a PUT waits, it holds for the changed subscription.
+    await sink.configure({ status: 200, delayMs: 0, holdFirstById: ['sp-held-2'] });
+    await publish(broker.url, { id: 'sp-held-2', type });
+    await untilHeld(sink);
+    const second = requestJson('PUT', url, { ...body, protocol: 'HTTP', delivery: { retry: 3 } });
+    expect((await requestJson('POST', `${url}/pause`)).status).toBe(200);
+    await sink.release();
+    expect((await second).status).toBe(200);
+    expect((await waitForStatus(broker.adminUrl, changed.id, () => true)).state).toBe('paused');
+    await publish(broker.url, { id: 'sp-while-paused', type });
+    await sleep(1_000);
+    expect(answeredIds(await sink.received())).not.toContain('sp-while-paused');
+    expect((await requestJson('POST', `${url}/resume`)).status).toBe(200);
+    await sink.waitFor((r) => answeredIds(r).includes('sp-while-paused'));
+  });
+
   it('a strict subscription changed while an attempt is held never holds two attempts open', async () => {
     const { broker, sink } = context;
     await sink.clear();
