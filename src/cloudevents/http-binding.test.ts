@@ -91,6 +91,13 @@ describe('parseStructured and parseBatch', () => {
     expect(thrownBy(() => parseBatch(batch, bytes('[1,2,3]'), 64, 2))).toMatchObject({
       code: 'HERALD_TOO_MANY_EVENTS',
     });
+    // ... and before it is parsed: the count refuses a body the parser would have choked on later.
+    expect(
+      thrownBy(() => parseBatch(batch, bytes('[1, "a,b", [4, 5], {"c": [6]}, 7, {'), 64, 4)),
+    ).toMatchObject({ code: 'HERALD_TOO_MANY_EVENTS' });
+    expect(thrownBy(() => parseBatch(batch, bytes('[1, "a,b", [4, 5], {"c": [6]}, {'), 64, 5))).toMatchObject(
+      { code: 'HERALD_MALFORMED_JSON' },
+    );
   });
 
   it.each<[string, string, Record<string, unknown>]>([

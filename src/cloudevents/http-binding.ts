@@ -1,7 +1,13 @@
 import { HeraldError } from '../errors/index.js';
 import { encodeHeaderValue, decodeHeaderValue } from './percent-encoding.js';
 import { eventFromJson, jsonTooDeep, parseJsonBody } from './json-format.js';
-import { jsonDepthExceeded, scanEventArray, scanEventObject, skipSpace } from './json-scan.js';
+import {
+  arrayElementsOver,
+  jsonDepthExceeded,
+  scanEventArray,
+  scanEventObject,
+  skipSpace,
+} from './json-scan.js';
 import type { CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
 import { isJsonMediaType, validateAttributes } from './validate.js';
@@ -82,7 +88,13 @@ export function parseBatch(
   if (scanned !== undefined && 'tooManyAt' in scanned) {
     throw tooManyEvents(maxEvents, `event ${maxEvents} starts at byte ${scanned.tooManyAt}`);
   }
-  if (scanned === undefined) checkDepth(body, maxDepth);
+  if (scanned === undefined) {
+    checkDepth(body, maxDepth);
+    // Counted before the parse too: an element that is not an object stops the event scan, and the
+    // parse of a body of tens of thousands of elements would hold the event loop for a second or more.
+    const over = arrayElementsOver(body, maxEvents);
+    if (over >= 0) throw tooManyEvents(maxEvents, `event ${maxEvents} starts after byte ${over}`);
+  }
   const parsed = parseJsonBody(body);
   if (!Array.isArray(parsed)) {
     throw new HeraldError('HERALD_INVALID_BATCH', 'a JSON batch must be an array of CloudEvents', {

@@ -202,6 +202,34 @@ export function scanEventArray(
 }
 
 /**
+ * Where element number `max` (counting from 0) of the top-level JSON array `text` starts (the comma before
+ * it), or -1 when the array holds at most `max` elements or `text` is not an array. A single pass over the
+ * raw bytes, whatever the elements are: a batch the event scan cannot walk (an element that is not an
+ * object) is still counted before it is parsed.
+ */
+export function arrayElementsOver(text: Uint8Array, max: number): number {
+  let i = skipSpace(text, 0);
+  if (text[i] !== 0x5b) return -1;
+  let depth = 0;
+  let commas = 0;
+  const length = text.length;
+  for (; i < length; i++) {
+    const c = text[i];
+    if (c === QUOTE) {
+      i = closingQuote(text, i + 1);
+      if (i < 0) return -1;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth++;
+    } else if (c === 0x5d || c === 0x7d) {
+      if (--depth === 0) return -1;
+    } else if (c === 0x2c && depth === 1 && ++commas >= max) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+/**
  * The byte offset at which JSON `text` nests arrays and objects deeper than `maxDepth`, or -1 when it
  * does not. A single pass over the raw bytes, without recursion and before anything is parsed, so a
  * body nested thousands of levels deep costs one scan instead of a stack overflow later (JSON.parse

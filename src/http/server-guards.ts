@@ -57,7 +57,7 @@ function problemForClientError(error: NodeJS.ErrnoException): HeraldError {
 export class ServerGuards {
   private readonly connections: Admission;
   private readonly refused = new WeakMap<Socket, 'max-connections' | 'max-connections-per-client'>();
-  /** Sockets Node's own early answer (a 408, 431 or 400) went out on: their request is answered. */
+  /** Sockets whose request Node's own guard answered with a 408 (`--request-timeout`). */
   private readonly answered = new WeakSet<Socket>();
 
   constructor(
@@ -122,7 +122,9 @@ export class ServerGuards {
           ? 'max-header-size'
           : 'malformed-request',
     );
-    this.answered.add(socket);
+    // A timeout is the guard's to count; a request cut short by its client stays the handler's to
+    // report (as HERALD_CLIENT_CLOSED_REQUEST), whatever Node made of the rest.
+    if (problem.code === 'HERALD_REQUEST_TIMEOUT') this.answered.add(socket);
     socket.end(rawProblem(problem));
     // A peer that never reads must not keep the socket: close it once the answer is flushed, or soon.
     const timer = setTimeout(() => socket.destroy(), 1000);

@@ -134,6 +134,22 @@ export class Ingress {
         : undefined;
   }
 
+  /**
+   * Refuses a structured event's body that cannot hold an event within `--max-event-size`, before it is
+   * parsed: an event's size counts its data as sent and its attributes, so its body is at most about that
+   * plus its JSON punctuation. Twice the limit and 64 KiB leaves room for escapes, whitespace and Base64,
+   * while a body the size of `--max-request-size` (16 MiB) no longer holds the event loop for a parse.
+   */
+  private refuseOversizedEventBody(body: Uint8Array): void {
+    const max = this.options.maxEventSize;
+    if (body.byteLength <= 2 * max + 65_536) return;
+    this.options.metrics.limitRejections.inc({ limit: 'max-event-size' });
+    throw new HeraldError(
+      'HERALD_PAYLOAD_TOO_LARGE',
+      `a structured event of ${body.byteLength} bytes cannot be within the limit of ${max} bytes (--max-event-size)`,
+    );
+  }
+
   /** Refuses a JSON body nested deeper than `--max-json-depth`, before it is parsed. */
   private checkDepth(body: Uint8Array): void {
     const max = this.options.maxJsonDepth ?? 64;
@@ -182,6 +198,7 @@ export class Ingress {
       const maxEvents = this.options.maxBatchEvents ?? 5000;
       events = this.decodeCounted((max) => parseBatch(contentType as string, body, max, maxEvents));
     } else if (mode === 'structured') {
+      this.refuseOversizedEventBody(body);
       events = [this.decodeCounted((max) => parseStructured(contentType as string, body, max))];
     } else {
       if (contentType !== undefined && isJsonMediaType(contentType)) this.checkDepth(body);

@@ -207,6 +207,22 @@ describe('size limits are counted under their flags', () => {
   });
 });
 
+describe('a structured event body that cannot be within --max-event-size', () => {
+  it('is refused with 413 before it is parsed', async () => {
+    const b = await broker(['--max-event-size', '64KiB', '--max-request-size', '1MiB']);
+    // 300 KB and not even complete JSON: the size alone refuses it (a parse would say malformed).
+    const response = await send(b.url, {
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: `{"specversion":"1.0","id":"huge","source":"/s","type":"t","data":"${'c'.repeat(300_000)}`,
+    });
+    expect(response.status).toBe(413);
+    expect(response.json()).toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE' });
+    const text = await metrics(b);
+    expect(metricValue(text, 'herald_limit_rejections_total{limit="max-event-size"}')).toBe(1);
+    expect(await readLog(b.adminUrl)).toEqual([]);
+  });
+});
+
 describe('control API bodies and --max-json-depth', () => {
   it('refuses a subscription body deeper than a lowered --max-json-depth, and counts it', async () => {
     const b = await broker(['--max-json-depth', '4']);
