@@ -2,8 +2,8 @@ import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetterLimits, DroppedDeadLetters, EventStore } from '../store/index.js';
 
 /**
- * How often the broker trims dead letters to `--dead-letter-max-*`. Between two sweeps a subscription
- * can go over by what it dead-letters in this time (documented in docs/limits.md).
+ * How often the broker trims dead letters to `--dead-letter-max-*` when nothing nudges it (see `nudge`:
+ * after dead-lettering, a sweep comes within DEAD_LETTER_NUDGE_MS; documented in docs/limits.md).
  */
 export const DEAD_LETTER_SWEEP_MS = 5_000;
 /** How soon after a subscription dead-letters a sweep runs (at most one per this long between the timer's). */
