@@ -6,7 +6,7 @@ import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { CompiledSubscription } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
 import { classifyStatus } from './retry.js';
-import type { SinkClient } from './sink-client.js';
+import type { AttemptGroup, SinkClient } from './sink-client.js';
 import { buildDelivery } from './sink-client.js';
 
 /** What dead-lettering needs from the dispatcher: the store that keeps dead letters and the transport. */
@@ -63,6 +63,8 @@ export class DeadLetters {
     attempts: number,
     signal: AbortSignal,
     retryDelay: (failures: number, cause: unknown) => number,
+    /** The dead-letter sink's attempts end with the delivery's (a seek or stop does not wait for them). */
+    group?: AttemptGroup,
   ): Promise<boolean> {
     const { store, metrics, logger } = this.host;
     const deadLetterSink = this.compiled.plan.deadLetterSink;
@@ -95,7 +97,7 @@ export class DeadLetters {
       this.count++;
       metrics.deliveries.inc({ outcome: 'deadlettered' });
       if (deadLetterSink !== undefined)
-        await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message);
+        await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message, group);
     }
     this.host.onDeadLettered?.();
     const traceId = traceIdOf(events[0]?.trace);
@@ -112,6 +114,7 @@ export class DeadLetters {
     stored: StoredEvent,
     code: string,
     detail: string,
+    group: AttemptGroup | undefined,
   ): Promise<void> {
     const event: CloudEvent = {
       ...stored.event,
@@ -133,8 +136,10 @@ export class DeadLetters {
         headers,
         body,
         timeoutMs: this.compiled.plan.timeoutMs,
+        ...(group === undefined ? {} : { group }),
       });
       if (classifyStatus(response.status) === 'delivered') return;
+      if (group?.aborted === true) return;
       if (attempt < 3) await sleep(200 * attempt);
     }
     this.host.logger.error(

@@ -52,12 +52,12 @@ export class Lane {
     this.attempts.abort();
   }
 
-  /** True when no delivery of this lane is in flight, the one it replaced included. */
+  /** True when no delivery of this lane is in flight, nor of the lanes it replaced. */
   get idle(): boolean {
-    return this.active === 0;
+    return this.active === 0 && (this.previous === undefined || this.previous.idle);
   }
 
-  /** Resolves once no delivery of this lane is in flight. */
+  /** Resolves once no delivery of this lane itself is in flight. */
   whenIdle(): Promise<void> {
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => (this.idleWaiters ??= []).push(resolve));

@@ -347,8 +347,8 @@ export class SubscriptionWorker {
       }
       lane.deliveryEnded();
       if (lane === this.lane) this.pump();
-      // The lane a seek replaced went idle: the current one may start now.
-      else if (lane.idle && this.lane.previous === lane) this.pump();
+      // A lane a seek replaced went idle: the current one may start once all it replaced have.
+      else if (lane.active === 0 && this.lane.previous !== undefined && this.lane.previous.idle) this.pump();
     }
   }
 
@@ -374,12 +374,18 @@ export class SubscriptionWorker {
     if (!this.paused) return Promise.resolve(true);
     if (signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const aborted = (): void => resolve(false);
-      signal.addEventListener('abort', aborted, { once: true });
-      this.resumeWaiters.push(() => {
+      const wake = (): void => {
         signal.removeEventListener('abort', aborted);
         resolve(true);
-      });
+      };
+      const aborted = (): void => {
+        // Not left behind in the list until the next resume (a seek or stop while paused).
+        const at = this.resumeWaiters.indexOf(wake);
+        if (at >= 0) this.resumeWaiters.splice(at, 1);
+        resolve(false);
+      };
+      signal.addEventListener('abort', aborted, { once: true });
+      this.resumeWaiters.push(wake);
     });
   }
 
@@ -452,14 +458,21 @@ export class SubscriptionWorker {
       }
       if (signal.aborted) return 'aborted';
     }
-    return (await this.deadLetters.add(events, error, attempt, signal, (failures, cause) => {
-      this.lastError = {
-        code: 'HERALD_STORE_UNAVAILABLE',
-        message: `storing the dead letter failed (${(cause as Error).message}); retrying`,
-        at: new Date().toISOString(),
-      };
-      return backoffDelay(plan, Math.min(failures, 30));
-    }))
+    return (await this.deadLetters.add(
+      events,
+      error,
+      attempt,
+      signal,
+      (failures, cause) => {
+        this.lastError = {
+          code: 'HERALD_STORE_UNAVAILABLE',
+          message: `storing the dead letter failed (${(cause as Error).message}); retrying`,
+          at: new Date().toISOString(),
+        };
+        return backoffDelay(plan, Math.min(failures, 30));
+      },
+      lane.attempts,
+    ))
       ? 'deadlettered'
       : 'aborted';
   }
@@ -472,10 +485,10 @@ export class SubscriptionWorker {
       this.host.logger.warn({ subscription: this.id }, 'redrive skipped: the sink did not validate');
       return;
     }
-    const lane = this.lane;
     await this.deadLetters.redrive(
       letters,
-      (stored) => this.deliverWithRetries([stored], lane, false),
+      // The lane at each letter: a seek during a long redrive ends the letter in flight, not the rest.
+      (stored) => this.deliverWithRetries([stored], this.lane, false),
       () => this.stopped,
     );
   }
