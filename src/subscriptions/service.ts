@@ -161,15 +161,25 @@ export class SubscriptionService {
       return;
     }
     if (current !== undefined && JSON.stringify(current) === JSON.stringify(definition)) return;
-    this.definitions.set(id, definition);
     const essence = (d: SubscriptionDefinition) => JSON.stringify({ ...d, paused: false, seek: undefined });
     if (current === undefined || essence(current) !== essence(definition)) {
-      await dispatcher.add(
-        compileSubscription(definition, sql),
-        await this.resolvePosition(definition.startAt),
-      );
+      let compiled;
+      try {
+        compiled = compileSubscription(definition, sql);
+      } catch (error) {
+        // Written by a replica whose limits allowed it, beyond this one's: neither listed nor delivered here
+        // (the old definition's filters must not go on delivering), its cursor kept.
+        if (current !== undefined) {
+          this.definitions.delete(id);
+          await dispatcher.remove(id, false);
+        }
+        throw error;
+      }
+      this.definitions.set(id, definition);
+      await dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
       return;
     }
+    this.definitions.set(id, definition);
     if (current.paused !== definition.paused) await dispatcher.setPaused(id, definition.paused);
     if (definition.seek !== undefined && definition.seek.epoch !== current.seek?.epoch) {
       await dispatcher.seek(id, definition.seek.next);
