@@ -24,7 +24,7 @@ function failureProblem(reason: AuthFailure): [ErrorCode, string, HeraldErrorOpt
     // is ours and passes (the API server is restarting or unreachable).
     return [
       'HERALD_AUTH_UNAVAILABLE',
-      'the credential could not be checked now (the Kubernetes API server did not answer the TokenReview); retry',
+      'the credential could not be checked now (the key set URL or the Kubernetes API server did not answer); retry',
       { retryAfter: 1 },
     ];
   }
@@ -98,7 +98,12 @@ export class Authenticator {
       return { principal, method: 'tokens' };
     }
     if (jwt !== undefined && (kubernetes === undefined || jwt.claimsIssuer(unverifiedIssuer(token)))) {
-      const principal = await jwt.verify(token);
+      let principal: string | undefined;
+      try {
+        principal = await jwt.verify(token);
+      } catch {
+        throw new AuthenticationError('backend');
+      }
       if (principal === undefined) throw new AuthenticationError('invalid');
       return { principal, method: 'jwt' };
     }

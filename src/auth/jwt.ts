@@ -27,6 +27,18 @@ const CLOCK_TOLERANCE_S = 5;
 /** A remote JWKS is refetched at least this often. */
 const JWKS_MAX_AGE_MS = 10 * 60_000;
 
+/**
+ * True when verification failed because the remote key set could not be fetched (a timeout, a refused
+ * connection, an answer other than 200), not because of the token: jose's own refusals carry `ERR_J…`
+ * codes, and a key set that did not come is `ERR_JWKS_TIMEOUT` or a generic error naming the status.
+ */
+function keySetUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ERR_JWKS_TIMEOUT') return true;
+  if (typeof code !== 'string' || !code.startsWith('ERR_J')) return true;
+  return code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set HTTP response/.test((error as Error).message);
+}
+
 export interface JwtVerifierOptions {
   /** A file path or an http(s) URL. */
   readonly jwks: string;
@@ -73,6 +85,8 @@ export class JwtVerifier {
       if (typeof subject !== 'string' || subject === '') return undefined;
       return issuers.length > 1 ? `${payload.iss ?? ''}#${subject}` : subject;
     } catch (error) {
+      // The key set's server did not answer: the token may well be valid (the caller answers 503).
+      if (keySetUnreachable(error)) throw error;
       logger.debug({ reason: (error as { code?: string }).code ?? (error as Error).message }, 'jwt refused');
       return undefined;
     }

@@ -238,10 +238,13 @@ describe('JWKS from a URL', () => {
   let keySet = '';
   let fetches = 0;
   let url = '';
+  /** The key set's server answers 500 while set (an outage). */
+  let failing = false;
   beforeAll(async () => {
     server = createServer((_req, res) => {
       fetches++;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(keySet);
+      if (failing) res.writeHead(500).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(keySet);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
@@ -282,6 +285,44 @@ describe('JWKS from a URL', () => {
       await eventually(async () => (await post(rotated, `url-rotated-${fetches}`)) === 202, 'rotated key');
       expect(fetches).toBeLessThan(10);
     } finally {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    }
+  });
+
+  it('answers 503 HERALD_AUTH_UNAVAILABLE, not 401, when the key set cannot be fetched for a token', async () => {
+    const known = await signingKey('outage-1');
+    const unknown = await signingKey('outage-2');
+    keySet = jwks(known);
+    failing = false;
+    const broker = await startBroker({
+      args: [
+        '--auth',
+        'jwt',
+        '--jwt-jwks',
+        url,
+        '--jwt-issuer',
+        ISSUER,
+        '--jwt-audience',
+        AUDIENCE,
+        '--jwt-jwks-cooldown',
+        '1s',
+      ],
+    });
+    try {
+      const post = (token: string, id: string) =>
+        send(broker.url, { path: '/events', headers: { ...binaryHeaders(id), ...bearer(token) } });
+      expect((await post(await jwt(known, 'alice'), 'outage-ok')).status).toBe(202);
+      failing = true;
+      // Past the cooldown, a kid the cached set lacks makes the broker fetch the set again: it fails.
+      await sleep(1_200);
+      const answer = await post(await jwt(unknown, 'alice'), 'outage-unknown');
+      expect(answer.status).toBe(503);
+      expect(answer.json()).toMatchObject({ code: 'HERALD_AUTH_UNAVAILABLE' });
+      // A token of a key still cached is judged as before.
+      expect((await post(await jwt(known, 'alice'), 'outage-cached')).status).toBe(202);
+    } finally {
+      failing = false;
       await broker.stop();
       removeDir(broker.dataDir);
     }
