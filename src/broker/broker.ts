@@ -327,6 +327,8 @@ export class Broker {
       bounds: { maxWork: limits.logReadMaxWork, maxTimeMs: limits.logReadMaxTimeMs },
       onBounded: onLimit,
       maxPageReads: limits.maxLogReads,
+      maxPageReadsPerClient: limits.maxLogReadsPerClient,
+      clientKey: clientKeyOf,
       writeTimeoutMs: limits.logWriteTimeoutMs,
       onLimit,
       admitStream: (req) => streams.admit(clientKeyOf(req)),

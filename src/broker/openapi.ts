@@ -229,6 +229,10 @@ export const openApiDocument = {
             content: { 'application/json': { schema: { $ref: '#/components/schemas/LogPage' } } },
           },
           '400': problem('Invalid query parameter or filter (HERALD_INVALID_QUERY, HERALD_INVALID_FILTER)'),
+          '429': {
+            ...problem('Over --max-log-reads-per-client for this client (HERALD_TOO_MANY_LOG_READS)'),
+            headers: { 'Retry-After': { schema: { type: 'integer' } } },
+          },
         },
       }),
     },

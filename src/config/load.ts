@@ -124,6 +124,8 @@ export interface BrokerLimits {
   readonly logReadMaxTimeMs: number;
   /** Most GET /events pages answered at once (`--max-log-reads`). */
   readonly maxLogReads: number;
+  /** `--max-log-reads-per-client`. */
+  readonly maxLogReadsPerClient: number;
   /** How long a log reader may leave written data untaken (`--log-write-timeout`). */
   readonly logWriteTimeoutMs: number;
   readonly ingressRateBurst: number;
@@ -252,6 +254,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       logReadMaxWork: raw['log-read-max-work'],
       logReadMaxTimeMs: raw['log-read-max-time'],
       maxLogReads: raw['max-log-reads'],
+      maxLogReadsPerClient: raw['max-log-reads-per-client'],
       logWriteTimeoutMs: raw['log-write-timeout'],
       ingressRateBurst: raw['ingress-rate-burst'],
       ingressRateLimitPer: raw['ingress-rate-limit-per'],

@@ -555,6 +555,12 @@ export const BROKER_OPTIONS = [
     doc: 'Most GET /events pages being answered at once (each holds about one chunk and one event of memory until its reader takes it); more is a 503 (HERALD_LOG_READ_CAPACITY).',
   },
   {
+    name: 'max-log-reads-per-client',
+    kind: 'integer',
+    default: '8',
+    doc: 'Most GET /events pages answered at once for one client (principal, else address), so one slow reader cannot take every --max-log-reads slot; more is a 429 (HERALD_TOO_MANY_LOG_READS).',
+  },
+  {
     name: 'log-write-timeout',
     kind: 'duration',
     default: '30s',
@@ -769,6 +775,7 @@ export const brokerConfigSchema = z
     'max-streams': integer.min(0).default(1000),
     'max-streams-per-client': integer.min(0).default(64),
     'max-log-reads': integer.min(1).default(64),
+    'max-log-reads-per-client': integer.min(1).default(8),
     'log-write-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
   })
   .superRefine((config, ctx) => {

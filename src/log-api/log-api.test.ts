@@ -15,6 +15,7 @@ import { registerLogApi } from './log-api.js';
 /** 25 events of ~900 KB: one page of them is ~22 MB, more than loopback socket buffers take. */
 const EVENTS = 25;
 const MAX_PAGE_READS = 3;
+const MAX_PAGE_READS_PER_CLIENT = 2;
 const encoder = new TextEncoder();
 
 let dir: string;
@@ -49,6 +50,8 @@ beforeAll(async () => {
     bounds: { maxWork: 100_000_000, maxTimeMs: 60_000 },
     shutdown: shutdown.signal,
     maxPageReads: MAX_PAGE_READS,
+    maxPageReadsPerClient: MAX_PAGE_READS_PER_CLIENT,
+    clientKey: (req) => String(req.headers['x-client'] ?? 'anonymous'),
     writeTimeoutMs: 1_000,
     onLimit: (limit) => limits.push(limit),
   });
@@ -68,7 +71,7 @@ afterAll(async () => {
  * A client that sends `path`, takes the first bytes of the answer (so the broker is writing it) and
  * then stops reading. `readRest` reads on to the end of the connection and gives the bytes received.
  */
-async function stalledReader(path: string): Promise<{ readRest: () => Promise<number> }> {
+async function stalledReader(path: string, client: string): Promise<{ readRest: () => Promise<number> }> {
   const socket = net.connect(port, '127.0.0.1');
   let received = 0;
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -79,7 +82,7 @@ async function stalledReader(path: string): Promise<{ readRest: () => Promise<nu
       socket.pause();
       resolve();
     });
-    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
+    socket.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-client: ${client}\r\n\r\n`);
   });
   socket.on('data', (chunk: Buffer) => (received += chunk.length));
   socket.on('error', () => undefined); // the broker destroying it is the point
@@ -102,8 +105,9 @@ const WHOLE_PAGE = EVENTS * 900_000;
 
 async function get(
   path: string,
+  client = 'anonymous',
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { 'x-client': client } });
   return {
     status: response.status,
     headers: Object.fromEntries(response.headers) as http.IncomingHttpHeaders,
@@ -114,7 +118,8 @@ async function get(
 describe('log API against readers that never read', () => {
   it('GET /events: pages past --max-log-reads get 503 with Retry-After; stalled pages are destroyed after --log-write-timeout and their slots freed', async () => {
     const stalled = [];
-    for (let i = 0; i < MAX_PAGE_READS; i++) stalled.push(await stalledReader('/events?from=1&limit=1000'));
+    for (let i = 0; i < MAX_PAGE_READS; i++)
+      stalled.push(await stalledReader('/events?from=1&limit=1000', `client-${i}`));
 
     const refused = await get('/events?from=1&limit=1000');
     expect(refused.status).toBe(503);
@@ -135,6 +140,20 @@ describe('log API against readers that never read', () => {
     expect(parsed.next).toBe(EVENTS + 1);
   });
 
+  it('GET /events: one client past --max-log-reads-per-client gets 429 while another still reads', async () => {
+    const greedy = [];
+    for (let i = 0; i < MAX_PAGE_READS_PER_CLIENT; i++)
+      greedy.push(await stalledReader('/events?from=1&limit=1000', 'greedy'));
+    const refused = await get('/events?from=1&limit=1000', 'greedy');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'HERALD_TOO_MANY_LOG_READS' });
+    expect(count('max-log-reads-per-client')).toBe(1);
+    expect((await get('/events?from=1&limit=2', 'modest')).status).toBe(200);
+    await until(() => count('log-write-timeout') >= MAX_PAGE_READS + MAX_PAGE_READS_PER_CLIENT);
+    for (const reader of greedy) await reader.readRest();
+  });
+
   it('GET /events: a page that fits in one chunk is answered with a Content-Length, as before', async () => {
     const response = await fetch(`http://127.0.0.1:${port}/events?from=${EVENTS + 1}`);
     expect(response.headers.get('content-length')).not.toBeNull();
@@ -143,7 +162,7 @@ describe('log API against readers that never read', () => {
 
   it('GET /events/stream: a stream whose reader stops reading is destroyed after --log-write-timeout', async () => {
     const before = count('log-write-timeout');
-    const reader = await stalledReader('/events/stream?from=1');
+    const reader = await stalledReader('/events/stream?from=1', 'streamer');
     await until(() => count('log-write-timeout') === before + 1);
     expect(await reader.readRest()).toBeLessThan(WHOLE_PAGE);
   });

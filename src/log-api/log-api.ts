@@ -6,6 +6,7 @@ import { HeraldError } from '../errors/index.js';
 import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
+import { Admission } from '../limits/index.js';
 import { ReaderDeadline, writeWithBackpressure } from './reader-deadline.js';
 
 /**
@@ -52,10 +53,14 @@ export interface LogApiOptions {
    * and one event of the broker's memory while its reader takes it, so this bounds them all.
    */
   readonly maxPageReads?: number;
+  /** Of those, most for one client (`--max-log-reads-per-client`), keyed by `clientKey`. */
+  readonly maxPageReadsPerClient?: number;
+  /** The key a client's page reads are counted under (its principal, else its address). */
+  readonly clientKey?: (req: IncomingMessage) => string;
   /** How long a reader may leave written data untaken before its response is destroyed (`--log-write-timeout`). */
   readonly writeTimeoutMs?: number;
   /** Called when a page is refused (`max-log-reads`) or a response destroyed (`log-write-timeout`). */
-  readonly onLimit?: (limit: 'max-log-reads' | 'log-write-timeout') => void;
+  readonly onLimit?: (limit: 'max-log-reads' | 'max-log-reads-per-client' | 'log-write-timeout') => void;
   /** Admits a new stream (or throws a coded 429/503); returns the function that releases it. */
   readonly admitStream?: (req: IncomingMessage) => () => void;
   /** Aborted when the broker shuts down, which ends every open stream. */
@@ -188,10 +193,23 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     res.once('close', () => readers.delete(reader));
     return reader;
   };
-  let pagesOpen = 0;
-  /** Takes a page slot until the response is finished or closed, or throws 503 when none is free. */
-  const admitPage = (res: ServerResponse): void => {
-    if (pagesOpen >= maxPageReads) {
+  const pages = new Admission(maxPageReads, options.maxPageReadsPerClient ?? Number.POSITIVE_INFINITY);
+  /**
+   * Takes a page slot until the response is finished or closed, or throws: 429 when this client holds
+   * its share (a reader that takes a little now and then keeps its slot), 503 when none is free.
+   */
+  const admitPage = (req: IncomingMessage, res: ServerResponse): void => {
+    const client = options.clientKey?.(req) ?? '';
+    const refused = pages.tryAdmit(client);
+    if (refused === 'key') {
+      options.onLimit?.('max-log-reads-per-client');
+      throw new HeraldError(
+        'HERALD_TOO_MANY_LOG_READS',
+        'this client is reading as many GET /events pages at once as --max-log-reads-per-client allows',
+        { retryAfter: 1 },
+      );
+    }
+    if (refused === 'total') {
       options.onLimit?.('max-log-reads');
       throw new HeraldError(
         'HERALD_LOG_READ_CAPACITY',
@@ -199,22 +217,21 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
         { retryAfter: 1 },
       );
     }
-    pagesOpen++;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      pagesOpen--;
+      pages.release(client);
     };
     res.once('finish', release);
     res.once('close', release);
   };
 
-  router.on('GET', '/events', async (_req, res, _params, url) => {
+  router.on('GET', '/events', async (req, res, _params, url) => {
     const from = await fromParam(url, store, 1);
     const limit = integerParam(url, 'limit', 100, 1, MAX_LIMIT);
     const filter = filterParam(url, compileFilter);
-    admitPage(res);
+    admitPage(req, res);
     const slice = new Slice(options.bounds);
     const page = new PageWriter(res, deadlineFor(res), readerSignal(res).signal);
     page.add('{"events":[');
