@@ -212,7 +212,9 @@ export class DeadLetters {
    */
   private async settle(letter: DeadLetter): Promise<void> {
     await this.host.store.deleteDeadLetters(this.id, [letter.id]);
-    this.count = Math.max(0, this.count - 1);
+    // Read back, not decremented: the bounds' sweep may have removed this letter already (and
+    // subtracted it), and a letter dead-lettered again was counted when it was stored.
+    this.count = await this.host.store.countDeadLetters(this.id);
     this.settledIds.add(letter.id);
     if (this.settledIds.size > SETTLED_REMEMBERED) {
       const oldest = this.settledIds.values().next().value;
