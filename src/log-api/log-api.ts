@@ -275,10 +275,18 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) next = Number(lastEventId) + 1;
     else if (url.searchParams.has('from')) next = await fromParam(url, store, 1);
     else next = (await store.stats()).last + 1;
+    // A credential already past its expiry (accepted within the clock tolerance new requests get) would
+    // open a stream only to end it at once, and an EventSource would reconnect in a loop: refused here.
+    const access = options.streamAccess?.(req);
+    if (access?.expiresAt !== undefined && Date.now() >= access.expiresAt) {
+      throw new HeraldError(
+        'HERALD_UNAUTHENTICATED',
+        'this request needs a valid bearer credential (Authorization: Bearer ...)',
+      );
+    }
     const release = options.admitStream?.(req);
     try {
       const controller = readerSignal(res);
-      const access = options.streamAccess?.(req);
       const guard = access === undefined ? undefined : new StreamAccessGuard(access, controller, options);
       try {
         await streamEvents(req, res, store, next, filter, options, deadlineFor(res), controller, guard);

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, send, sleep } from '../support/http.js';
+import { binaryHeaders, metricValue, send, sleep } from '../support/http.js';
 import { jwt, publishWithToken, TOKENS, tokensFile, useSecureBroker } from './fixtures.js';
 import type { SecureBroker } from './fixtures.js';
 
@@ -83,6 +83,26 @@ async function metrics(): Promise<string> {
 }
 
 describe('a live stream and its credential', () => {
+  it('is refused (401) when its JWT has expired already, though a request would still be accepted', async () => {
+    // Two seconds past exp: within the clock tolerance other requests get, past what a stream may live.
+    const token = await jwt(secure.key, 'alice', { exp: Math.floor(Date.now() / 1000) - 2 });
+    expect(
+      (
+        await send(secure.broker.url, {
+          path: '/events',
+          headers: { ...binaryHeaders('late-ok'), authorization: `Bearer ${token}` },
+        })
+      ).status,
+    ).toBe(202);
+    const stream = await send(secure.broker.adminUrl, {
+      method: 'GET',
+      path: '/events/stream',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(stream.status).toBe(401);
+    expect(stream.json()).toMatchObject({ code: 'HERALD_UNAUTHENTICATED' });
+  });
+
   it('ends when its JWT expires, and receives no event stored after the expiry', async () => {
     const expSeconds = Math.floor(Date.now() / 1000) + 3;
     const stream = await openStream(await jwt(secure.key, 'alice', { exp: expSeconds }));
