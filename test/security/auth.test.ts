@@ -251,11 +251,9 @@ describe('JWKS from a URL', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  it('caches the key set, refetches for an unknown kid at most once per cooldown, and follows rotation', async () => {
-    const first = await signingKey('url-1');
-    const second = await signingKey('url-2');
-    keySet = jwks(first);
-    const broker = await startBroker({
+  /** A broker taking JWTs whose keys it fetches from this describe's key set server. */
+  const startJwksBroker = (cooldown: string) =>
+    startBroker({
       args: [
         '--auth',
         'jwt',
@@ -266,9 +264,15 @@ describe('JWKS from a URL', () => {
         '--jwt-audience',
         AUDIENCE,
         '--jwt-jwks-cooldown',
-        '2s',
+        cooldown,
       ],
     });
+
+  it('caches the key set, refetches for an unknown kid at most once per cooldown, and follows rotation', async () => {
+    const first = await signingKey('url-1');
+    const second = await signingKey('url-2');
+    keySet = jwks(first);
+    const broker = await startJwksBroker('2s');
     try {
       const post = async (token: string, id: string) =>
         (await send(broker.url, { path: '/events', headers: { ...binaryHeaders(id), ...bearer(token) } }))
@@ -295,20 +299,7 @@ describe('JWKS from a URL', () => {
     const unknown = await signingKey('outage-2');
     keySet = jwks(known);
     failing = false;
-    const broker = await startBroker({
-      args: [
-        '--auth',
-        'jwt',
-        '--jwt-jwks',
-        url,
-        '--jwt-issuer',
-        ISSUER,
-        '--jwt-audience',
-        AUDIENCE,
-        '--jwt-jwks-cooldown',
-        '1s',
-      ],
-    });
+    const broker = await startJwksBroker('1s');
     try {
       const post = (token: string, id: string) =>
         send(broker.url, { path: '/events', headers: { ...binaryHeaders(id), ...bearer(token) } });
