@@ -2,6 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
+import { KeyedSerial } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
 import type { IndexedAttribute } from '../filters/index.js';
 import type {
@@ -81,11 +82,10 @@ export class Dispatcher implements WorkerHost {
   filterEvaluations = 0;
   private commitRound = 0;
   /**
-   * The last change (add, remove, seek) queued for each subscription: changes of one subscription run
-   * one after another, so a second change made while the first waits for its attempts to end never
-   * starts a second worker beside the first.
+   * Changes (add, remove, seek, pause) of one subscription run one after another, so a second change made
+   * while the first waits for its attempts to end never starts a second worker beside the first.
    */
-  private readonly changes = new Map<string, Promise<void>>();
+  private readonly changes = new KeyedSerial();
   /** A pass of `retryClaims` is running. */
   private retryingClaims = false;
 
@@ -341,22 +341,7 @@ export class Dispatcher implements WorkerHost {
    * is retried, so that with several replicas exactly one delivers each subscription.
    */
   add(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
-    return this.serially(compiled.definition.id, () => this.addNow(compiled, initialCursor));
-  }
-
-  /** Runs `change` after every change of subscription `id` queued before it. */
-  private serially(id: string, change: () => Promise<void>): Promise<void> {
-    const before = this.changes.get(id) ?? Promise.resolve();
-    const run = before.then(change, change);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.changes.set(id, settled);
-    void settled.then(() => {
-      if (this.changes.get(id) === settled) this.changes.delete(id);
-    });
-    return run;
+    return this.changes.run(compiled.definition.id, () => this.addNow(compiled, initialCursor));
   }
 
   private async addNow(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
@@ -365,7 +350,7 @@ export class Dispatcher implements WorkerHost {
     if (existing !== undefined) await this.retire(existing, true);
     if (!this.claimed.has(id)) {
       this.unclaimed.set(id, { compiled, initialCursor });
-      if (!(await this.store.claim(id, () => void this.serially(id, () => this.lost(id))))) return;
+      if (!(await this.store.claim(id, () => void this.changes.run(id, () => this.lost(id))))) return;
       if (this.unclaimed.get(id)?.compiled !== compiled) {
         // Replaced or removed meanwhile: the claim just taken is given back, not kept unrecorded.
         if (!this.unclaimed.has(id)) await this.store.release(id).catch(() => undefined);
@@ -423,13 +408,15 @@ export class Dispatcher implements WorkerHost {
         if (!this.running) return;
         // Checked within the subscription's queue of changes: a removal queued before this retry has
         // run by then (the retry then finds nothing), and an add waiting on its claim is not undercut.
-        await this.serially(id, async () => {
-          if (this.unclaimed.get(id)?.compiled !== compiled) return;
-          this.unclaimed.delete(id);
-          await this.addNow(compiled, initialCursor);
-        }).catch((error: unknown) => {
-          this.logger.error({ err: error, subscription: id }, 'starting a subscription failed');
-        });
+        await this.changes
+          .run(id, async () => {
+            if (this.unclaimed.get(id)?.compiled !== compiled) return;
+            this.unclaimed.delete(id);
+            await this.addNow(compiled, initialCursor);
+          })
+          .catch((error: unknown) => {
+            this.logger.error({ err: error, subscription: id }, 'starting a subscription failed');
+          });
       }
     } finally {
       this.retryingClaims = false;
@@ -438,7 +425,7 @@ export class Dispatcher implements WorkerHost {
 
   /** Stops delivering a subscription; with `forget`, its cursor is deleted too. Releases the claim. */
   remove(id: string, forget: boolean): Promise<void> {
-    return this.serially(id, () => this.removeNow(id, forget));
+    return this.changes.run(id, () => this.removeNow(id, forget));
   }
 
   private async removeNow(id: string, forget: boolean): Promise<void> {
@@ -468,7 +455,7 @@ export class Dispatcher implements WorkerHost {
   }
 
   setPaused(id: string, paused: boolean): Promise<void> {
-    return this.serially(id, () => {
+    return this.changes.run(id, () => {
       const worker = this.workers.get(id);
       if (paused) worker?.pause();
       else worker?.resume();
@@ -477,7 +464,7 @@ export class Dispatcher implements WorkerHost {
   }
 
   seek(id: string, next: number): Promise<void> {
-    return this.serially(id, async () => {
+    return this.changes.run(id, async () => {
       const worker = this.workers.get(id);
       this.joiners.delete(worker as SubscriptionWorker);
       await worker?.seek(next);

@@ -346,9 +346,9 @@ export class SubscriptionWorker {
         for (const stored of events) lane.finish(stored.sequence);
       }
       lane.deliveryEnded();
-      if (lane === this.lane) this.pump();
-      // A lane a seek replaced went idle: the current one may start once all it replaced have.
-      else if (lane.active === 0 && this.lane.previous !== undefined && this.lane.previous.idle) this.pump();
+      // The current lane's next delivery; or, when a lane a seek replaced went quiet, the current one's
+      // first (selectIndex holds it until every lane it replaced is idle).
+      if (lane === this.lane || lane.active === 0) this.pump();
     }
   }
 
@@ -576,10 +576,10 @@ export class SubscriptionWorker {
     await this.settle(1_000);
   }
 
-  /** Resolves true once no attempt is in flight, or false after `timeoutMs`. */
+  /** Resolves true once no attempt of the current lane is in flight (`Lane.whenIdle`), or false after `timeoutMs`. */
   async settle(timeoutMs: number): Promise<boolean> {
     const lane = this.lane;
-    if (lane.idle) return true;
+    if (lane.active === 0) return true;
     const timeout = new AbortController();
     const idle = await Promise.race([
       lane.whenIdle().then(() => true),

@@ -14,3 +14,4 @@ export type {
   SubscriptionRecord,
   TraceHeaders,
 } from './types.js';
+export { KeyedSerial } from './keyed-serial.js';
