@@ -6,6 +6,7 @@ import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError, isHeraldError } from '../errors/index.js';
 import {
+  clientClosed,
   clientKeyOf,
   ownerScopeOf,
   Router,
@@ -68,12 +69,6 @@ function closedByClient(req: IncomingMessage, error: unknown): boolean {
     code === 'ECONNRESET' ||
     code === 'ECONNABORTED'
   );
-}
-
-function clientClosedRequest(cause: Error): HeraldError {
-  return new HeraldError('HERALD_CLIENT_CLOSED_REQUEST', `the client closed the request (${cause.message})`, {
-    cause,
-  });
 }
 
 export interface BrokerOptions {
@@ -458,10 +453,7 @@ export class Broker {
     } catch (error) {
       // Already answered by Node's own guard (a 408 for a body too slow): counted there, as its limit.
       if (guards?.answeredEarly(req) === true) return;
-      const problem = sendProblem(
-        res,
-        closedByClient(req, error) ? clientClosedRequest(error as Error) : error,
-      );
+      const problem = sendProblem(res, closedByClient(req, error) ? clientClosed(error as Error) : error);
       this.metrics.rejected.inc({ code: problem.code });
       if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
       if (problem.code === 'HERALD_INTERNAL') {

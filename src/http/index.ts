@@ -1,4 +1,5 @@
 export {
+  clientClosed,
   sendJson,
   sendJsonText,
   sendProblem,

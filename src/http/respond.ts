@@ -121,7 +121,7 @@ function tooLarge(what: string, limit: number, from: BodyLimitFlag | undefined):
  * A request stream's error or premature close while its body is read: the client went away (closed or
  * reset its connection, or Node aborted the request). Its error stays the cause.
  */
-function clientClosed(cause: Error): HeraldError {
+export function clientClosed(cause: Error): HeraldError {
   return new HeraldError(
     'HERALD_CLIENT_CLOSED_REQUEST',
     `the client closed the request before its body ended (${cause.message})`,
