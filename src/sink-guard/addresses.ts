@@ -31,17 +31,20 @@ function addSubnet(list: BlockList, cidr: string): void {
   list.addSubnet(network, prefix, isIP(network) === 6 ? 'ipv6' : 'ipv4');
 }
 
+/** Adds an IPv4 CIDR and, unless `plainOnly`, the same range in each embedding IPv6 form. */
+function addIPv4Subnet(list: BlockList, cidr: string, plainOnly = false): void {
+  addSubnet(list, cidr);
+  if (plainOnly) return;
+  const [network, prefix] = cidr.split('/') as [string, string];
+  for (const embedding of EMBEDDING_PREFIXES)
+    addSubnet(list, `${embedding}${network}/${96 + Number(prefix)}`);
+}
+
 function categoryList(category: SinkCategory): BlockList {
   const list = new BlockList();
   const { v4, v6 } = RANGES[category];
-  for (const cidr of v4) {
-    addSubnet(list, cidr);
-    const [network, prefix] = cidr.split('/') as [string, string];
-    // `::0.0.0.0/104` would swallow `::1`: the unspecified range keeps only its exact IPv6 form.
-    if (category === 'unspecified') continue;
-    for (const embedding of EMBEDDING_PREFIXES)
-      addSubnet(list, `${embedding}${network}/${96 + Number(prefix)}`);
-  }
+  // `::0.0.0.0/104` would swallow `::1`: the unspecified range keeps only its exact IPv6 form.
+  for (const cidr of v4) addIPv4Subnet(list, cidr, category === 'unspecified');
   for (const cidr of v6) addSubnet(list, cidr);
   return list;
 }
@@ -76,10 +79,8 @@ export function addressList(addresses: Iterable<string>): BlockList {
   for (const address of addresses) {
     const literal = ipLiteral(address);
     if (literal === undefined) continue;
-    list.addAddress(literal.address, literal.family);
-    if (literal.family === 'ipv4') {
-      for (const embedding of EMBEDDING_PREFIXES) addSubnet(list, `${embedding}${literal.address}/128`);
-    }
+    if (literal.family === 'ipv4') addIPv4Subnet(list, `${literal.address}/32`);
+    else list.addAddress(literal.address, literal.family);
   }
   return list;
 }
