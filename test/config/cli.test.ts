@@ -165,13 +165,13 @@ describe('configuration sources', () => {
   });
 
   it('honours the dedupe window of a YAML file (flags still override its port)', async () => {
-    const file = yamlFile('dedupe.yaml', 'dedupe-window: 1s\nport: 1\n');
+    const file = yamlFile('dedupe.yaml', 'dedupe-window: 3s\nport: 1\n');
     const broker = await startBroker({ args: ['--config', file] });
     try {
       await send(broker.url, { headers: binaryHeaders('dup') });
       await send(broker.url, { headers: binaryHeaders('dup') });
       expect(await readLog(broker.adminUrl)).toHaveLength(1);
-      await sleep(1_500);
+      await sleep(3_500);
       await send(broker.url, { headers: binaryHeaders('dup') });
       expect(await readLog(broker.adminUrl)).toHaveLength(2);
     } finally {

@@ -157,9 +157,15 @@ describe('changing a subscription while it delivers', () => {
     expect(
       (await requestJson('POST', `${broker.adminUrl}/subscriptions/${subscription.id}/pause`)).status,
     ).toBe(200);
-    // An attempt already sent when the pause came may still arrive; none after it.
-    await sleep(500);
-    const atPause = (await sink.received()).length;
+    // An attempt already sent when the pause came may still arrive (late, on a loaded machine); none after
+    // it. Settled: two readings a second apart agree (a subscription retrying every 200 ms never does).
+    let atPause = (await sink.received()).length;
+    for (let i = 0; i < 10; i++) {
+      await sleep(1_000);
+      const now = (await sink.received()).length;
+      if (now === atPause) break;
+      atPause = now;
+    }
     await sleep(2_000);
     expect((await sink.received()).length).toBe(atPause);
     const status = await waitForStatus(broker.adminUrl, subscription.id, () => true);

@@ -10,7 +10,7 @@ import { describeDuplicateScenarios } from '../delivery/scenarios/duplicates.js'
 let broker: BrokerProcess;
 
 beforeAll(async () => {
-  broker = await startBroker({ args: ['--dedupe-window', '1s'] });
+  broker = await startBroker({ args: ['--dedupe-window', '3s'] });
 });
 
 afterAll(async () => {
@@ -38,7 +38,7 @@ describe('dedupe window', () => {
       ['/shop/b', 'order-1', 'other source'],
     ]);
 
-    await sleep(1_500);
+    await sleep(3_500);
     await publish('order-1', '/shop/a', 'after the window');
     expect(await stored()).toEqual([
       ['/shop/a', 'order-1', 'first'],

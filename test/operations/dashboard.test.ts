@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../infra/process.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { publishBatch, requestJson, subscribe } from '../harness/client.js';
+import { publishBatch, requestJson, sleep, subscribe } from '../harness/client.js';
 
 interface Stats {
   time: string;
@@ -71,7 +71,12 @@ describe('the dashboard on a broker with --admin-port', () => {
     );
     await sink.waitFor((records) => records.length === 7);
 
-    const stats = (await requestJson<Stats>('GET', `${broker.adminUrl}/stats`)).body;
+    // The sink records a delivery before it answers; the broker counts it once it has read the answer.
+    let stats = (await requestJson<Stats>('GET', `${broker.adminUrl}/stats`)).body;
+    for (let i = 0; i < 100 && stats.totals.delivered < 7; i++) {
+      await sleep(100);
+      stats = (await requestJson<Stats>('GET', `${broker.adminUrl}/stats`)).body;
+    }
     expect(stats.log).toMatchObject({ first: 1, last: 7, events: 7 });
     expect(stats.log.bytes).toBeGreaterThan(0);
     expect(stats.retention).toEqual({ maxAgeMs: 3_600_000, maxEvents: 5000, maxBytes: 0 });

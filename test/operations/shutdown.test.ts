@@ -59,7 +59,8 @@ describe('SIGTERM', () => {
     });
     req.write('first half, ');
     req.flushHeaders();
-    await sleep(500);
+    // Time for the broker to read the headers and count the request (more than enough unless loaded).
+    await sleep(1_500);
 
     const stopping = logLine(broker, 'herald broker stopping');
     const exited = new Promise<number | null>((resolve) =>

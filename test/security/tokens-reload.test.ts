@@ -50,16 +50,24 @@ describe('tokens file reload', () => {
       secure.files.tokens,
       `${tokensFile(TOKENS, ['bob'])}- principal: team-green\n  token: ${green.slice(0, 20)}`,
     );
+    // The broker takes a file two polls (500 ms apart) see unchanged: a writer that pauses that long hands
+    // it a prefix by design. The longest pause between this test's appends says whether it kept writing.
+    let longestPause = 0;
+    let last = Date.now();
     for (const char of green.slice(20)) {
       await sleep(20);
       appendFileSync(secure.files.tokens, char);
+      longestPause = Math.max(longestPause, Date.now() - last);
+      last = Date.now();
     }
     appendFileSync(secure.files.tokens, '\n');
     await logged('"tokens reloaded"', reloads + 1);
     expect((await publish(green, 'green-complete')).status).toBe(202);
     expect((await publish(green.slice(0, 20), 'green-prefix')).status).toBe(401);
-    // One reload, of the complete file: none of a state in between.
+    // One reload, of the complete file: none of a state in between (unless this process itself stalled for
+    // a poll interval mid-write, which a loaded machine can do; then a prefix was a settled file).
     await sleep(1_500);
-    expect(count('"tokens reloaded"')).toBe(reloads + 1);
+    if (longestPause < 450) expect(count('"tokens reloaded"')).toBe(reloads + 1);
+    else expect(count('"tokens reloaded"')).toBeGreaterThan(reloads);
   });
 });

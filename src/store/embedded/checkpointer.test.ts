@@ -50,7 +50,9 @@ describe('the checkpoint thread', () => {
     const sizeBefore = statSync(file).size;
     const checkpointer = startCheckpointer(db, { file, intervalMs: 20, script: CHECKPOINT_SCRIPT });
     commitPages(db);
-    await vi.waitFor(() => expect(statSync(file).size).toBeGreaterThan(sizeBefore + 2_000 * 3_000));
+    await vi.waitFor(() => expect(statSync(file).size).toBeGreaterThan(sizeBefore + 2_000 * 3_000), {
+      timeout: 30_000,
+    });
     await checkpointer.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });
@@ -61,7 +63,9 @@ describe('the checkpoint thread', () => {
     const script = path.join(dir, 'gone.mjs');
     writeFileSync(script, "throw new Error('the thread failed to start');\n");
     const checkpointer = startCheckpointer(db, { file, script: pathToFileURL(script) });
-    await vi.waitFor(() => expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000));
+    await vi.waitFor(() => expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000), {
+      timeout: 30_000,
+    });
     await expect(checkpointer.checkpoint()).rejects.toThrow(/gone/);
     const sizeBefore = statSync(file).size;
     commitPages(db);

@@ -168,7 +168,7 @@ describe('the inline writer', () => {
     // One more, then no read: a timer commits it.
     await writer.write(place(3), false);
     expect(indexed(db)).toBe(INDEX_BATCH_BLOCKS);
-    await vi.waitFor(() => expect(indexed(db)).toBe(INDEX_BATCH_BLOCKS + 1));
+    await vi.waitFor(() => expect(indexed(db)).toBe(INDEX_BATCH_BLOCKS + 1), { timeout: 30_000 });
     await tearDown(setup);
   });
 
@@ -181,7 +181,7 @@ describe('the inline writer', () => {
     other.exec('BEGIN IMMEDIATE');
     const tries = vi.spyOn(blocks, 'commitWaiting');
     await inlineWriter(log, blocks, true).write(place(3), false);
-    await vi.waitFor(() => expect(tries).toHaveBeenCalledTimes(1));
+    await vi.waitFor(() => expect(tries).toHaveBeenCalledTimes(1), { timeout: 30_000 });
     expect(indexed(db)).toBe(0);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(60_000);
     other.exec('ROLLBACK');
