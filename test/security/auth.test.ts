@@ -223,6 +223,39 @@ describe('authorization', () => {
     expect(await statsIds('ops')).toEqual(expect.arrayContaining([sub.id, bobId]));
   });
 
+  it('refuses another principal every route on one subscription (404) and changes nothing of it', async () => {
+    const created = await json('POST', '/subscriptions', secure.bearer('alice'), {
+      sink: 'http://127.0.0.1:9/alice-own',
+      protocol: 'HTTP',
+    });
+    const id = created.json<{ id: string }>().id;
+    // Listed here rather than read from the route table, so a route the table forgets to mark as owned
+    // is tried too; the owner's own requests at the end show that each would be carried out.
+    const routes: Array<[method: string, suffix: string, body?: unknown]> = [
+      ['GET', ''],
+      ['OPTIONS', ''],
+      ['PUT', '', { sink: 'http://127.0.0.1:9/taken-by-bob', protocol: 'HTTP' }],
+      ['POST', '/seek', { to: 'earliest' }],
+      ['POST', '/pause'],
+      ['POST', '/resume'],
+      ['GET', '/deadletters'],
+      ['POST', '/deadletters/redrive', {}],
+      ['DELETE', ''],
+    ];
+    for (const [method, suffix, body] of routes) {
+      const response = await json(method, `/subscriptions/${id}${suffix}`, secure.bearer('bob'), body);
+      expect(response.status, `${method} /subscriptions/:id${suffix}`).toBe(404);
+      expect(response.json()).toMatchObject({ code: 'HERALD_NOT_FOUND' });
+    }
+    const after = await json('GET', `/subscriptions/${id}`, secure.bearer('alice'));
+    expect(after.status).toBe(200);
+    expect(after.json()).toMatchObject({ sink: 'http://127.0.0.1:9/alice-own', owner: 'alice' });
+    for (const [method, suffix, body] of routes) {
+      const response = await json(method, `/subscriptions/${id}${suffix}`, secure.bearer('alice'), body);
+      expect(response.status, `${method} /subscriptions/:id${suffix} by its owner`).toBeLessThan(300);
+    }
+  });
+
   it('counts refusals in /metrics', async () => {
     const text = (await json('GET', '/metrics', secure.bearer('ops'))).text();
     expect(metricValue(text, 'herald_auth_failures_total{reason="missing"}')).toBeGreaterThan(0);
