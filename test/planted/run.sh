@@ -27,6 +27,15 @@ declare -A TESTS=(
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
   [dead-letter-failure-drops]="test/delivery/subscription-changes.test.ts"
+  # The trust boundaries and the bounds under abuse.
+  [sink-guard-link-local-v4-open]="src/sink-guard/addresses.test.ts"
+  [sink-guard-checks-name-not-address]="src/dispatch/sink-client.test.ts"
+  [dedupe-key-drops-principal]="test/security/dedupe-principals.test.ts"
+  [subscription-update-unowned]="test/security/auth.test.ts"
+  [policy-glob-unanchored]="src/auth/policy.test.ts"
+  [jwt-tolerance-in-ms]="src/auth/jwt.test.ts"
+  [binary-json-depth-unchecked]="test/bounds/ingress.test.ts"
+  [filter-attributes-uncounted]="src/filters/filters.test.ts"
 )
 
 baseline=1
