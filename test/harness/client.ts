@@ -1,4 +1,5 @@
 /** Small HTTP helpers for tests that talk to a broker process. */
+import { sleep } from '../infra/process.js';
 
 export interface JsonResponse<T = unknown> {
   readonly status: number;
@@ -95,7 +96,8 @@ export async function metricValue(adminUrl: string, name: string): Promise<numbe
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** One `sleep` for every test helper (test/infra/process.ts). */
+export { sleep };
 
 /** Polls a subscription's status until `predicate` holds; throws with the last status when it never does. */
 export async function waitForStatus(

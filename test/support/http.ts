@@ -2,6 +2,7 @@
 // needs (repeated names, latin1 bytes, chunked bodies), and readers of the log API.
 import http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { sleep } from '../infra/process.js';
 
 export interface RawResponse {
   readonly status: number;
@@ -129,4 +130,5 @@ export function metricValue(text: string, sample: string): number | undefined {
   return undefined;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** One `sleep` for every test helper (test/infra/process.ts). */
+export { sleep };
