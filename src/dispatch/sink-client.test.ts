@@ -106,6 +106,55 @@ describe('SinkClient with the sink guard', () => {
 });
 
 /**
+ * `responseLimit` (`--sink-response-limit`, in bytes) caps what is read of a sink's answer: past it the
+ * connection is dropped, so a sink streaming a long body is cut off there instead of being read whole.
+ */
+describe('SinkClient reading a long answer', () => {
+  it('reads a 64 MiB answer only up to a 1 MiB responseLimit, then drops the connection', async () => {
+    const total = 64 * 1024 * 1024;
+    let finished: (whole: boolean) => void = () => undefined;
+    const served = new Promise<boolean>((resolve) => (finished = resolve));
+    const sink = createServer((req, res) => {
+      req.resume();
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      let left = total;
+      res.writeHead(500, { 'content-type': 'text/plain', 'content-length': String(total) });
+      // At the reader's pace: the body is only ever produced as fast as the client takes it.
+      const pump = (): void => {
+        while (left > 0) {
+          left -= chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.once('finish', () => finished(true));
+      res.once('close', () => finished(res.writableFinished));
+      pump();
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    let truncated = 0;
+    const client = new SinkClient({ responseLimit: 1024 * 1024, onTruncated: () => truncated++ });
+    try {
+      const response = await client.send({
+        url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
+        method: 'POST',
+        headers: {},
+        body: 'x',
+        timeoutMs: 60_000,
+      });
+      expect(response).toMatchObject({ status: 500, failure: undefined });
+      expect(truncated).toBe(1);
+      // The sink could not send its whole answer: the broker closed the connection first.
+      expect(await served).toBe(false);
+    } finally {
+      await client.close();
+      sink.closeAllConnections();
+      await new Promise<void>((resolve) => sink.close(() => resolve()));
+    }
+  });
+});
+
+/**
  * `protocolsettings.headers` are added to a delivery, never put in place of its own: a definition stored
  * before validation refused `ce-*` and `herald-*` names cannot forge an attribute or the metadata.
  */
