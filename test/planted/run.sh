@@ -36,6 +36,15 @@ declare -A TESTS=(
   [jwt-tolerance-in-ms]="src/auth/jwt.test.ts"
   [binary-json-depth-unchecked]="test/bounds/ingress.test.ts"
   [filter-attributes-uncounted]="src/filters/filters.test.ts"
+  # Hostile peers and the bounds they lean on (sinks, slow clients, sizes, slots, budgets, rates, dead letters).
+  [sink-response-limit-in-kib]="src/dispatch/sink-client.test.ts"
+  [sink-deadline-until-headers]="test/security/sink-bounds.test.ts"
+  [request-timeout-unarmed]="test/bounds/transport.test.ts"
+  [event-size-summed-over-batch]="test/ingress/limits.test.ts"
+  [log-read-slot-kept-on-close]="src/log-api/log-api.test.ts"
+  [cesql-like-uncharged]="src/cesql/cost.test.ts"
+  [token-refill-per-ms]="src/limits/token-bucket.test.ts"
+  [dead-letter-max-letters-unapplied]="src/store/dead-letter-limits.test.ts"
 )
 
 baseline=1
