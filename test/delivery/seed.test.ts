@@ -114,6 +114,33 @@ describe('seed walk-through', () => {
     expect(new Set(records.map((r) => JSON.parse(bodyText(r)).id))).toEqual(new Set(['one', 'three']));
   });
 
+  it('unsubscribing removes every subscriber the subscription named, not only the first', async () => {
+    await consumer.clear();
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub`, {
+      subject: 'fan',
+      subscribers: [`${consumer.url}/fan-a`, `${consumer.url}/fan-b`],
+    });
+    expect(created.status).toBe(201);
+    // One Herald subscription per subscriber: the group's id, then `<id>.1`, `<id>.2`, …
+    const members = async () =>
+      (await requestJson<Array<{ id: string }>>('GET', `${broker.url}/subscriptions`)).body
+        .map((s) => s.id)
+        .filter((id) => id === created.body.id || id.startsWith(`${created.body.id}.`));
+    expect(await members()).toHaveLength(2);
+    expect((await pub('fan', 'fan-1')).status).toBe(202);
+    const first = await consumer.waitFor((r) => r.length >= 2);
+    expect(first.map((r) => r.path).sort()).toEqual(['/fan-a', '/fan-b']);
+
+    const unsub = await fetch(`${broker.url}/events/unsub?subscriptionId=${created.body.id}`, {
+      method: 'DELETE',
+    });
+    expect(unsub.status).toBe(204);
+    expect(await members()).toEqual([]);
+    expect((await pub('fan', 'fan-2')).status).toBe(202);
+    await sleep(300);
+    expect((await consumer.received()).map((r) => JSON.parse(bodyText(r)).id)).toEqual(['fan-1', 'fan-1']);
+  });
+
   it('rejects bad seed requests with coded errors', async () => {
     const cases: Array<[unknown, string]> = [
       [{ subject: 'x' }, 'HERALD_INVALID_REQUEST'],

@@ -197,4 +197,35 @@ describe('subscriptions API', () => {
     const records = await ctx.sink.waitFor((r) => r.filter((x) => x.path === '/durable').length === 2);
     expect(records.filter((x) => x.path === '/durable').map((r) => r.headers['ce-id'])).toEqual(['d1', 'd2']);
   });
+
+  it('keeps a change and a pause across a restart: the stored definition is replaced, not kept as first written', async () => {
+    const subscription = await subscribe(ctx.broker.url, {
+      sink: `${ctx.sink.url}/changed`,
+      types: ['com.example.before'],
+    });
+    const url = `${ctx.broker.url}/subscriptions/${subscription.id}`;
+    const updated = await requestJson('PUT', url, {
+      sink: `${ctx.sink.url}/changed`,
+      protocol: 'HTTP',
+      types: ['com.example.after'],
+    });
+    expect(updated.status).toBe(200);
+    expect((await requestJson('POST', `${url}/pause`)).status).toBe(200);
+    await publish(ctx.broker.url, { id: 'while-paused', type: 'com.example.after' });
+    expect(await ctx.broker.stop()).toBe(0);
+    ctx.broker = await startBroker({ dataDir: ctx.broker.dataDir });
+    const restarted = await requestJson<SubscriptionBody & { status: { state: string } }>(
+      'GET',
+      `${ctx.broker.url}/subscriptions/${subscription.id}`,
+    );
+    expect(restarted.body['types']).toEqual(['com.example.after']);
+    expect(restarted.body.status.state).toBe('paused');
+    expect(
+      (await requestJson('POST', `${ctx.broker.url}/subscriptions/${subscription.id}/resume`)).status,
+    ).toBe(200);
+    const records = await ctx.sink.waitFor((r) => r.some((x) => x.path === '/changed'));
+    expect(records.filter((x) => x.path === '/changed').map((r) => r.headers['ce-id'])).toEqual([
+      'while-paused',
+    ]);
+  });
 });
