@@ -89,6 +89,10 @@ ln -s "${ROOT}/node_modules" "${scratch}/node_modules"
 cd "${scratch}" || exit 1
 log "building (tsc, dashboard, build info)"
 npm run build --silent >"${logs}/build.log" 2>&1 || { log "the unpatched build failed: ${logs}/build.log"; exit 1; }
+# The real servers some mapped tests start (kube-apiserver for test/k8s, nats-server, …), as `npm test`
+# builds them: cached in ${HERALD_CACHE:-~/.cache/herald}, so only the first run on a machine waits.
+log "building the real test servers (test/infra/build-all.sh; cached)"
+bash test/infra/build-all.sh >"${logs}/servers.log" 2>&1 || { log "building the test servers failed: ${logs}/servers.log"; exit 1; }
 
 rebuild() { npx tsc -p tsconfig.build.json >>"${logs}/$1.build.log" 2>&1; }
 run_tests() { # name, files… → exit status of vitest
