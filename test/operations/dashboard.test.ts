@@ -1,10 +1,10 @@
 // The dashboard's server side on a real broker process: the built assets under /ui/ (on the admin port
 // when one is set) and GET /stats, the throughput view its overview page draws.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../infra/process.js';
+import { freePort, waitFor } from '../infra/process.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { publishBatch, requestJson, sleep, subscribe } from '../harness/client.js';
+import { publishBatch, requestJson, subscribe } from '../harness/client.js';
 
 interface Stats {
   time: string;
@@ -72,11 +72,14 @@ describe('the dashboard on a broker with --admin-port', () => {
     await sink.waitFor((records) => records.length === 7);
 
     // The sink records a delivery before it answers; the broker counts it once it has read the answer.
-    let stats = (await requestJson<Stats>('GET', `${broker.adminUrl}/stats`)).body;
-    for (let i = 0; i < 100 && stats.totals.delivered < 7; i++) {
-      await sleep(100);
-      stats = (await requestJson<Stats>('GET', `${broker.adminUrl}/stats`)).body;
-    }
+    const stats = await waitFor(
+      '/stats to count the 7 deliveries',
+      async () => {
+        const body = (await requestJson<Stats>('GET', `${broker.adminUrl}/stats`)).body;
+        return body.totals.delivered >= 7 ? body : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
     expect(stats.log).toMatchObject({ first: 1, last: 7, events: 7 });
     expect(stats.log.bytes).toBeGreaterThan(0);
     expect(stats.retention).toEqual({ maxAgeMs: 3_600_000, maxEvents: 5000, maxBytes: 0 });
