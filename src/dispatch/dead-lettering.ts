@@ -34,12 +34,15 @@ export type RedriveOutcome = 'delivered' | 'deadlettered' | 'aborted';
 export class DeadLetters {
   /** Dead letters the store holds for this subscription (the status' `deadLettered`). */
   count = 0;
-  /** Letters waiting for the running redrive, in order, by id. */
-  private readonly queued = new Map<string, DeadLetter>();
+  /**
+   * Letters waiting for the running redrive, in order, by id. This map and `settledIds` are made by the
+   * first redrive: most subscriptions never redrive, and a broker may hold thousands (bench (h)).
+   */
+  private queued: Map<string, DeadLetter> | undefined;
   /** The letter the running redrive is delivering. */
   private current: string | undefined;
   /** Ids the redrives settled lately (oldest first), which a listing taken before could still name. */
-  private readonly settledIds = new Set<string>();
+  private settledIds: Set<string> | undefined;
   private draining: Promise<void> | undefined;
 
   constructor(
@@ -169,10 +172,11 @@ export class DeadLetters {
     deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
     stopped: () => boolean,
   ): Promise<void> {
+    const queued = (this.queued ??= new Map());
     for (const letter of letters) {
       const id = letter.id;
-      if (id === this.current || this.queued.has(id) || this.settledIds.has(id)) continue;
-      this.queued.set(id, letter);
+      if (id === this.current || queued.has(id) || this.settledIds?.has(id) === true) continue;
+      queued.set(id, letter);
     }
     this.draining ??= this.drain(deliver, stopped).finally(() => (this.draining = undefined));
     return this.draining;
@@ -187,12 +191,13 @@ export class DeadLetters {
     deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
     stopped: () => boolean,
   ): Promise<void> {
+    const queued = (this.queued ??= new Map());
     // A Map iterates over entries added while it iterates: letters queued by later redrives are reached.
-    for (const [id, letter] of this.queued) {
-      this.queued.delete(id);
+    for (const [id, letter] of queued) {
+      queued.delete(id);
       if (stopped()) {
         // Left in the store: a later redrive (or a restart) finds them there.
-        this.queued.clear();
+        queued.clear();
         return;
       }
       this.current = id;
@@ -215,10 +220,11 @@ export class DeadLetters {
     // Read back, not decremented: the bounds' sweep may have removed this letter already (and
     // subtracted it), and a letter dead-lettered again was counted when it was stored.
     this.count = await this.host.store.countDeadLetters(this.id);
-    this.settledIds.add(letter.id);
-    if (this.settledIds.size > SETTLED_REMEMBERED) {
-      const oldest = this.settledIds.values().next().value;
-      if (oldest !== undefined) this.settledIds.delete(oldest);
+    const settledIds = (this.settledIds ??= new Set());
+    settledIds.add(letter.id);
+    if (settledIds.size > SETTLED_REMEMBERED) {
+      const oldest = settledIds.values().next().value;
+      if (oldest !== undefined) settledIds.delete(oldest);
     }
   }
 }

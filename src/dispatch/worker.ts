@@ -67,14 +67,17 @@ export class SubscriptionWorker {
   private lastError: LastError | undefined;
   private consecutiveFailures = 0;
   private readonly deadLetters: DeadLetters;
-  /** Retries waiting for `resume` (a paused subscription makes no attempt). */
-  private resumeWaiters: Array<() => void> = [];
+  /** Retries waiting for `resume` (a paused subscription makes no attempt); made by the first. */
+  private resumeWaiters: Array<() => void> | undefined;
   /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
   private validation: 'validating' | 'valid';
   /** Aborted by `stop`: ends a Web Hook handshake in progress (made by the first handshake). */
   private stopController: AbortController | undefined;
-  /** Headers every attempt carries besides the event's: the credential and the handshake origin. */
-  private readonly fixedHeaders: Record<string, string>;
+  /**
+   * Headers every attempt carries besides the event's: the credential and the handshake origin (absent
+   * when there are none, as for most subscriptions).
+   */
+  private fixedHeaders: Record<string, string> | undefined;
   committed = 0;
   /** Events this worker delivered since it started (the dashboard's per-subscription delivery rate). */
   deliveredEvents = 0;
@@ -89,11 +92,13 @@ export class SubscriptionWorker {
     this.deadLetters = new DeadLetters(compiled, host);
     this.setRate(compiled.plan.rateLimit);
     this.validation = host.handshakeOrigin === undefined ? 'valid' : 'validating';
-    this.fixedHeaders = {};
-    if (host.handshakeOrigin !== undefined)
-      this.fixedHeaders['webhook-request-origin'] = host.handshakeOrigin;
+    if (host.handshakeOrigin !== undefined) this.fixedHeader('webhook-request-origin', host.handshakeOrigin);
     const authorization = authorizationFor(compiled.definition.sinkcredential);
-    if (authorization !== undefined) this.fixedHeaders['authorization'] = authorization;
+    if (authorization !== undefined) this.fixedHeader('authorization', authorization);
+  }
+
+  private fixedHeader(name: string, value: string): void {
+    (this.fixedHeaders ??= {})[name] = value;
   }
 
   private setRate(rate: number | undefined): void {
@@ -157,7 +162,7 @@ export class SubscriptionWorker {
     if (authorization === undefined) {
       throw new Error(`Secret '${ref.name}' holds neither 'accesstoken' nor 'identity' and 'secret'`);
     }
-    this.fixedHeaders['authorization'] = authorization;
+    this.fixedHeader('authorization', authorization);
   }
 
   async start(initialCursor: number): Promise<void> {
@@ -380,12 +385,12 @@ export class SubscriptionWorker {
       };
       const aborted = (): void => {
         // Not left behind in the list until the next resume (a seek or stop while paused).
-        const at = this.resumeWaiters.indexOf(wake);
-        if (at >= 0) this.resumeWaiters.splice(at, 1);
+        const at = this.resumeWaiters?.indexOf(wake) ?? -1;
+        if (at >= 0) this.resumeWaiters?.splice(at, 1);
         resolve(false);
       };
       signal.addEventListener('abort', aborted, { once: true });
-      this.resumeWaiters.push(wake);
+      (this.resumeWaiters ??= []).push(wake);
     });
   }
 
@@ -410,7 +415,7 @@ export class SubscriptionWorker {
       // Paused: no attempt starts, retries included; the events stay in flight until resumed.
       if (pausable && this.paused && !(await this.untilResumed(signal))) return 'aborted';
       const { headers, body } = buildDelivery(events, plan.contentMode, settings?.headers ?? {});
-      Object.assign(headers, this.fixedHeaders);
+      if (this.fixedHeaders !== undefined) Object.assign(headers, this.fixedHeaders);
       headers['herald-subscription'] = definition.id;
       headers['herald-sequence'] = String(first.sequence);
       headers['herald-attempt'] = String(attempt);
@@ -510,8 +515,8 @@ export class SubscriptionWorker {
   resume(): void {
     this.paused = false;
     const waiters = this.resumeWaiters;
-    this.resumeWaiters = [];
-    for (const wake of waiters) wake();
+    this.resumeWaiters = undefined;
+    if (waiters !== undefined) for (const wake of waiters) wake();
     this.pump();
   }
 
