@@ -208,7 +208,13 @@ export class JetStreamEventLog {
     if (handles === undefined) throw unavailable('the jetstream store is not connected to NATS');
     if (inputs.length === 0) return [];
     const dedupe = this.settings.dedupeWindowMs > 0;
-    const records = inputs.map(({ event, trace, principal }) => encodeEvent(event, trace, dedupe, principal));
+    const records = inputs.map(({ event, trace, principal }) => {
+      const record = encodeEvent(event, trace, dedupe, principal);
+      // With deduplication off an event still needs a `Nats-Msg-Id`, one of its own: the same in every
+      // attempt of this append, so that an attempt whose ack was lost is not stored again by the next
+      // (the stream's duplicate window then covers the retry budget, see `eventStreamConfig`).
+      return dedupe ? record : { ...record, msgId: nuid.next() };
+    });
     records.forEach((record, index) => {
       const size =
         record.body.byteLength + record.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, 64);
@@ -236,10 +242,12 @@ export class JetStreamEventLog {
         `a batch of ${unique.length} events cannot be stored atomically: the jetstream store takes at most ${this.settings.maxAtomicBatch} per request`,
       );
     }
-    const stored = await this.store(
+    const published = await this.store(
       handles,
       unique.map((index) => records[index] as EncodedRecord),
     );
+    // Without deduplication every id is this append's own: a duplicate is an earlier attempt of it.
+    const stored = dedupe ? published : published.map(({ sequence }) => ({ sequence, duplicate: false }));
     const outcomes: AppendOutcome[] = new Array<AppendOutcome>(inputs.length);
     unique.forEach((index, k) => (outcomes[index] = stored[k] as AppendOutcome));
     records.forEach((record, index) => {

@@ -91,13 +91,33 @@ type Relay = Awaited<ReturnType<typeof startRelay>>;
 async function startRelay() {
   let held = false;
   let accepted = 0;
+  /** Once the client sends this text, what the server sends is held (see `holdOnceSent`). */
+  let holdTrigger: string | undefined;
+  /** How often the client sent each text given to `countSent`. */
+  const counted = new Map<string, number>();
   const toClients = new Set<{ socket: Socket; queue: Buffer[] }>();
   const relay = createServer((client) => {
     accepted++;
     const upstream = connectTcp(server.port, '127.0.0.1');
     const side = { socket: client, queue: [] as Buffer[] };
     toClients.add(side);
-    client.on('data', (chunk) => upstream.write(chunk));
+    // The end of the previous chunk, so that a trigger split over two chunks is still seen.
+    let tail = '';
+    client.on('data', (chunk: Buffer) => {
+      const text = tail + chunk.toString('latin1');
+      if (holdTrigger !== undefined && text.includes(holdTrigger)) {
+        holdTrigger = undefined;
+        held = true;
+      }
+      for (const pattern of counted.keys()) {
+        // Occurrences that end in this chunk: those wholly in the tail were counted before.
+        for (let at = text.indexOf(pattern); at >= 0; at = text.indexOf(pattern, at + 1)) {
+          if (at + pattern.length > tail.length) counted.set(pattern, (counted.get(pattern) ?? 0) + 1);
+        }
+      }
+      tail = text.slice(-64);
+      upstream.write(chunk);
+    });
     upstream.on('data', (chunk) => (held ? side.queue.push(chunk) : client.write(chunk)));
     const end = () => {
       toClients.delete(side);
@@ -114,6 +134,15 @@ async function startRelay() {
     connections: () => accepted,
     hold() {
       held = true;
+    },
+    /** From now on, counts how often the clients send `text`; `sent(text)` reads the count. */
+    countSent(text: string) {
+      counted.set(text, 0);
+    },
+    sent: (text: string) => counted.get(text) ?? 0,
+    /** Holds what the server sends from the moment the client sent `text` (before the server answers it). */
+    holdOnceSent(text: string) {
+      holdTrigger = text;
     },
     release() {
       held = false;
@@ -392,6 +421,39 @@ describe('jetstream store', () => {
       expect(outcome?.sequence).toBe(2);
       expect((await store.stats()).events).toBe(2);
       expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual(['before', 'paused']);
+    });
+  });
+
+  it('stores a retried publish and a retried batch once with --dedupe-window 0 too', async () => {
+    const settings = { dedupeWindowMs: 0, requestTimeoutMs: 300, publishRetryMs: 20_000 };
+    await withRelayedStore(settings, async (store, relay) => {
+      await store.append([{ event: sampleEvent('before') }]);
+      const groups = store.counters.publishGroups;
+      relay.hold();
+      const single = store.append([{ event: sampleEvent('paused') }]);
+      // The first attempt was stored; its ack is held back until a second attempt has been sent.
+      await until('a retry', () => store.counters.publishGroups >= groups + 2);
+      relay.release();
+      expect(await single).toEqual([{ sequence: 2, duplicate: false }]);
+
+      // A batch whose commit ack is held back past the request timeout is sent again as a new batch.
+      const jsm = await jetstreamManager(admin);
+      const lastSeq = async () => (await jsm.streams.info(store.streamName)).state.last_seq;
+      relay.countSent('Nats-Batch-Sequence: 1\r\n');
+      relay.holdOnceSent('Nats-Batch-Commit');
+      const batch = store.append([{ event: sampleEvent('b1') }, { event: sampleEvent('b2') }]);
+      await until('the first batch is stored', async () => (await lastSeq()) >= 4);
+      await until('the batch is sent again', () => relay.sent('Nats-Batch-Sequence: 1\r\n') >= 2);
+      relay.release();
+      expect((await batch).map((o) => o.sequence)).toEqual([3, 4]);
+
+      expect((await store.read(1, 10)).map((e) => e.event.attributes['id'])).toEqual([
+        'before',
+        'paused',
+        'b1',
+        'b2',
+      ]);
+      expect((await store.stats()).events).toBe(4);
     });
   });
 

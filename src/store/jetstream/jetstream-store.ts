@@ -111,6 +111,7 @@ export class JetStreamEventStore implements EventStore {
   private readonly replicas: number;
   private readonly claimTtlMs: number;
   private readonly requestTimeoutMs: number;
+  private readonly publishRetryMs: number;
   private readonly logger: StoreLogger | undefined;
   private readonly stopController = new AbortController();
   private readonly log: JetStreamEventLog;
@@ -143,6 +144,7 @@ export class JetStreamEventStore implements EventStore {
     this.replicas = options.replicas ?? 1;
     this.claimTtlMs = options.claimTtlMs ?? 6_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2_000;
+    this.publishRetryMs = options.publishRetryMs ?? 6_000;
     this.logger = options.logger;
     this.started = new Promise<Handles>((resolve, reject) => {
       this.resolveStarted = resolve;
@@ -162,7 +164,7 @@ export class JetStreamEventStore implements EventStore {
       {
         dedupeWindowMs: this.dedupeWindowMs,
         requestTimeoutMs: this.requestTimeoutMs,
-        publishRetryMs: options.publishRetryMs ?? 6_000,
+        publishRetryMs: this.publishRetryMs,
         maxAtomicBatch: options.maxAtomicBatch ?? 1000,
         maxConcurrentBatches: options.maxConcurrentBatches ?? 8,
         maxPublishGroupsInFlight: options.maxPublishGroupsInFlight ?? 1,
@@ -299,7 +301,13 @@ export class JetStreamEventStore implements EventStore {
     const js = jsm.jetstream();
     const last = await ensureStream(
       jsm,
-      eventStreamConfig(this.names, this.retention, this.dedupeWindowMs, this.replicas),
+      eventStreamConfig(
+        this.names,
+        this.retention,
+        this.dedupeWindowMs,
+        this.replicas,
+        this.publishRetryMs + this.requestTimeoutMs,
+      ),
       this.logger,
     );
     await ensureStream(jsm, deadLetterStreamConfig(this.names, this.replicas), this.logger);

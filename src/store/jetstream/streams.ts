@@ -9,15 +9,21 @@ import { isStreamNotFound } from './support.js';
 
 type WantedStream = Partial<StreamConfig> & { name: string };
 
+/**
+ * `retryWindowMs`: how long after its first attempt a publish may still be sent again. With
+ * deduplication off (`dedupeWindowMs` 0) each append carries an id of its own, and the window must
+ * cover that time, or a retry of an attempt whose ack was lost would store the event twice.
+ */
 export function eventStreamConfig(
   names: StoreNames,
   retention: RetentionPolicy,
   dedupeWindowMs: number,
   replicas: number,
+  retryWindowMs: number,
 ): WantedStream {
   const { maxAgeMs, maxEvents, maxBytes } = retention;
   const maxAge = maxAgeMs > 0 ? Math.max(maxAgeMs, 100) : 0;
-  let window = Math.max(dedupeWindowMs, 100);
+  let window = Math.max(dedupeWindowMs > 0 ? dedupeWindowMs : retryWindowMs, 100);
   if (maxAge > 0) window = Math.min(window, maxAge);
   return {
     name: names.stream,
