@@ -90,6 +90,8 @@ class FilterTree {
   private nodesLeft: number;
   left = 0;
   exceeded = false;
+  /** Whether the tree holds an `sql` node: only those spend from the evaluation budget. */
+  private spends = false;
 
   constructor(
     readonly sql: SqlCompiler | undefined,
@@ -124,6 +126,7 @@ class FilterTree {
     }
     const compiled = sql.compile(expression, pointer, Math.max(this.nodesLeft, 0));
     this.count(compiled.nodes, pointer);
+    this.spends = true;
     return (event) => {
       if (this.exceeded) return false;
       const matched = compiled.matchesWithin(event, this.left);
@@ -133,8 +136,13 @@ class FilterTree {
     };
   }
 
-  /** The tree's filter: every evaluation starts with the whole budget, and over it nothing matches. */
+  /**
+   * The tree's filter: every evaluation starts with the whole budget, and over it nothing matches. A tree
+   * without `sql` spends nothing and is its root as compiled: no wrapper is kept per subscription (a
+   * broker may hold thousands, bench (h)) nor called per event.
+   */
   finish(root: CompiledNode): CompiledFilter {
+    if (!this.spends) return { matches: root.matches, required: root.required, lastCost: costsNothing };
     const { evalBudget } = this.limits;
     return {
       matches: (event) => {
@@ -150,6 +158,9 @@ class FilterTree {
     };
   }
 }
+
+/** `lastCost` of a tree without `sql`: its dialects do no string work that the budget counts. */
+const costsNothing = (): number => 0;
 
 const DIALECTS = ['exact', 'prefix', 'suffix', 'all', 'any', 'not', 'sql', 'data'] as const;
 
