@@ -1,29 +1,55 @@
+import { nuid } from '@nats-io/transport-node';
 import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
 import type { HeldDeadLetter } from '../dead-letter-limits.js';
 import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } from '../types.js';
 import { decodeDeadLetter, decodeToken, encodeDeadLetter, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
-import { buildHeaders, directBatch, isNotFound } from './support.js';
+import { apiCode, buildHeaders, directBatch, isNotFound } from './support.js';
+
+const PERMANENT_TOO_LARGE = new Set([
+  10054, // JSStreamMessageExceedsMaximumErr
+  10097, // JSStreamHeaderExceedsMaximumErr
+]);
 
 /** Dead letters in their own stream, one subject per subscription; a letter's id is its sequence. */
 export class JetStreamDeadLetters {
   constructor(
     private readonly context: StoreContext,
     private readonly requestTimeoutMs: number,
+    /** How long one `add` retries a publish that failed or was not acknowledged in time. */
+    private readonly publishRetryMs: number,
   ) {}
 
   private subject(subscription: string): string {
     return `${this.context.names.deadLetterPrefix}.${encodeToken(subscription)}`;
   }
 
+  /**
+   * Stores a letter once. The publish is retried here, within `publishRetryMs`, with one `Nats-Msg-Id`
+   * of its own: an attempt stored whose ack was lost is then recognised by the stream (its default
+   * 2-minute duplicate window) instead of stored again. Were the caller to retry (as the dispatcher
+   * does when `add` rejects), each try would be a new letter.
+   */
   async add(letter: NewDeadLetter): Promise<DeadLetter> {
     const { js } = await this.context.use();
     const record = encodeDeadLetter(letter);
-    const ack = await js.publish(this.subject(letter.subscription), record.body, {
-      headers: buildHeaders(record.headers, undefined),
-      timeout: this.requestTimeoutMs,
-    });
-    return { ...letter, id: String(ack.seq) };
+    const msgID = nuid.next();
+    const deadline = Date.now() + this.publishRetryMs;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+      try {
+        const ack = await js.publish(this.subject(letter.subscription), record.body, {
+          headers: buildHeaders(record.headers, undefined),
+          msgID,
+          timeout: this.requestTimeoutMs,
+        });
+        return { ...letter, id: String(ack.seq) };
+      } catch (error) {
+        const code = apiCode(error);
+        if (this.context.isClosed() || (code !== undefined && PERMANENT_TOO_LARGE.has(code))) throw error;
+        if (Date.now() + wait > deadline) throw error;
+        await this.context.pause(wait);
+      }
+    }
   }
 
   async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {

@@ -457,6 +457,39 @@ describe('jetstream store', () => {
     });
   });
 
+  it('stores a dead letter once when the ack of its first attempt is lost', async () => {
+    const settings = { requestTimeoutMs: 300, publishRetryMs: 20_000 };
+    await withRelayedStore(settings, async (store, relay) => {
+      const letter = {
+        subscription: 'dl',
+        sequence: 1,
+        event: sampleEvent('gave-up'),
+        trace: undefined,
+        error: { code: 'HERALD_SINK_REJECTED', message: 'the sink answered 400', status: 400 },
+        attempts: 3,
+        deadLetteredAt: Date.now(),
+      };
+      relay.countSent('.deadletters.dl ');
+      relay.hold();
+      // As the dispatcher does (src/dispatch/dead-lettering.ts): a failed add is tried again until it resolves.
+      const added = (async () => {
+        for (;;) {
+          try {
+            return await store.addDeadLetter(letter);
+          } catch {
+            await sleep(10);
+          }
+        }
+      })();
+      // The first attempt reached the server and was stored; its ack is held until a second attempt left.
+      await until('the letter is sent again', () => relay.sent('.deadletters.dl ') >= 2);
+      relay.release();
+      const { id } = await added;
+      expect(await store.countDeadLetters('dl')).toBe(1);
+      expect((await store.listDeadLetters('dl', 10)).map((l) => l.id)).toEqual([id]);
+    });
+  });
+
   it('keeps one group of single publishes awaiting its acks; what is asked for meanwhile forms the next group', async () => {
     await withRelayedStore({ requestTimeoutMs: 20_000 }, async (store, relay) => {
       await store.append([{ event: sampleEvent('first') }]);

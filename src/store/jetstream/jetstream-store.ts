@@ -175,7 +175,7 @@ export class JetStreamEventStore implements EventStore {
     );
     this.definitions = new JetStreamDefinitions(context);
     this.claims = new JetStreamClaims(context, randomUUID(), this.claimTtlMs);
-    this.deadLetters = new JetStreamDeadLetters(context, this.requestTimeoutMs);
+    this.deadLetters = new JetStreamDeadLetters(context, this.requestTimeoutMs, this.publishRetryMs);
     void this.run();
   }
 
