@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import type { BaseOptions, ClusterMetadata, RecordsBatch } from '@platformatic/kafka';
+import { recordSize } from './codec.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
 
 /** SASL and TLS settings for every connection the store opens. */
@@ -321,6 +322,10 @@ interface Pending {
  * records stay contiguous and in order inside the one record batch a request carries per partition.
  * After a failed request the producer is replaced: a new producer id, so that nothing sent later can be
  * taken for a retry of what failed.
+ *
+ * A group is bounded by `maxGroupBytes`, counted as `groupBytes` counts them: Kafka refuses a whole record
+ * batch larger than the topic's `max.message.bytes`, so callers that each fit would otherwise be refused
+ * together as too large. A caller larger than the bound alone still goes out alone (and Kafka decides).
  */
 export class SerialProducer {
   private producer: Producer;
@@ -331,7 +336,7 @@ export class SerialProducer {
   constructor(
     private readonly settings: ClientSettings,
     private readonly role: string,
-    private readonly maxGroup = 1000,
+    private readonly maxGroupBytes: number,
   ) {
     this.producer = this.create();
   }
@@ -360,12 +365,13 @@ export class SerialProducer {
     this.sending = true;
     while (this.queue.length > 0) {
       const group: Pending[] = [];
-      let count = 0;
+      let bytes = 0;
       while (this.queue.length > 0) {
         const next = this.queue[0] as Pending;
-        if (group.length > 0 && count + next.records.length > this.maxGroup) break;
+        const size = groupBytes(next.records);
+        if (group.length > 0 && bytes + size > this.maxGroupBytes) break;
         group.push(next);
-        count += next.records.length;
+        bytes += size;
         this.queue.shift();
       }
       const messages = group.flatMap((p) =>
@@ -413,6 +419,16 @@ export class SerialProducer {
   async close(): Promise<void> {
     await closeQuietly(this.producer);
   }
+}
+
+/**
+ * What records add to a record batch: their bytes plus 64 for each record's framing (lengths, offset and
+ * time deltas), more than Kafka's own framing takes. The event log checks each append with the same measure.
+ */
+function groupBytes(records: Pending['records']): number {
+  let bytes = 0;
+  for (const { record } of records) bytes += recordSize(record) + 64;
+  return bytes;
 }
 
 /** Closes a client at once (in-flight requests fail) and never throws. */

@@ -163,6 +163,43 @@ describe('kafka store', () => {
     }
   });
 
+  it('stores concurrent appends and dead letters that each fit a record batch, even when together they do not', async () => {
+    // Each request alone is within the batch limit (the topic's max.message.bytes), three together are
+    // not: grouped into one produce request, Kafka would refuse them all as too large (a 413 for valid
+    // events, which a publisher does not retry).
+    const broker = nextBroker();
+    const store = await open(broker, { maxBatchBytes: 64 * 1024 });
+    const bigEvent = (id: string) => ({ ...sampleEvent(id), data: new Uint8Array(24 * 1024).fill(65) });
+    try {
+      // The first request goes out alone; the other three wait behind it and are sent together.
+      const outcomes = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => store.append([{ event: bigEvent(`big-${i}`) }])),
+      );
+      expect(outcomes.flat().map((o) => o.sequence)).toEqual([1, 2, 3, 4]);
+      const read = await store.read(1, 10);
+      expect(read.map((e) => e.event.attributes['id'])).toEqual(['big-0', 'big-1', 'big-2', 'big-3']);
+
+      const letters = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          store.addDeadLetter({
+            subscription: 'big',
+            sequence: i + 1,
+            event: bigEvent(`dead-${i}`),
+            trace: undefined,
+            error: { code: 'X', message: 'm' },
+            attempts: 1,
+            deadLetteredAt: i,
+          }),
+        ),
+      );
+      expect(new Set(letters.map((l) => l.id)).size).toBe(4);
+      expect(await store.countDeadLetters('big')).toBe(4);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  });
+
   it('starts while Kafka is down, refuses appends until it is up, then becomes ready', async () => {
     const port = await freePort();
     const broker = nextBroker();
