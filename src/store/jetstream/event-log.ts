@@ -27,6 +27,8 @@ class DuplicateInBatch extends Error {}
 
 export interface EventLogSettings {
   readonly dedupeWindowMs: number;
+  /** The stream's `duplicate_window` (ms): a publish is sent again only within half of it. */
+  readonly duplicateWindowMs: number;
   readonly requestTimeoutMs: number;
   readonly publishRetryMs: number;
   readonly maxAtomicBatch: number;
@@ -291,10 +293,13 @@ export class JetStreamEventLog {
   /**
    * Runs one publish attempt until it succeeds, a permanent error occurs, or the retry budget is spent.
    * Retrying is safe: every message carries its `Nats-Msg-Id`, so a message stored by an attempt whose
-   * acknowledgement was lost is recognised as a duplicate by the next one.
+   * acknowledgement was lost is recognised as a duplicate by the next one, as long as the next one
+   * reaches the stream within its duplicate window of the first. So no attempt starts later than half
+   * that window after the first (a window shorter than the budget: `--dedupe-window`, `max_age`).
    */
   private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.settings.publishRetryMs;
+    const { publishRetryMs, duplicateWindowMs } = this.settings;
+    const deadline = Date.now() + Math.min(publishRetryMs, duplicateWindowMs / 2);
     let wait = 50;
     for (;;) {
       try {

@@ -457,6 +457,27 @@ describe('jetstream store', () => {
     });
   });
 
+  it('does not send a publish again once its dedupe window may have passed', async () => {
+    // The window (100 ms) is shorter than a request's timeout: a second attempt would not be recognised.
+    const settings = { dedupeWindowMs: 100, requestTimeoutMs: 300, publishRetryMs: 20_000 };
+    await withRelayedStore(settings, async (store, relay) => {
+      await store.append([{ event: sampleEvent('before') }]);
+      relay.countSent('Nats-Msg-Id');
+      relay.hold();
+      const outcome = store.append([{ event: sampleEvent('paused') }]).then(
+        () => 'stored',
+        (e: { code: string }) => e.code,
+      );
+      const jsm = await jetstreamManager(admin);
+      await until('it is stored', async () => (await jsm.streams.info(store.streamName)).state.last_seq >= 2);
+      // Answered 503 rather than sent again: the client may retry; Herald does not store it twice itself.
+      expect(await outcome).toBe('HERALD_STORE_UNAVAILABLE');
+      relay.release();
+      expect((await store.stats()).events).toBe(2);
+      expect(relay.sent('Nats-Msg-Id')).toBe(1);
+    });
+  });
+
   it('stores a dead letter once when the ack of its first attempt is lost', async () => {
     const settings = { requestTimeoutMs: 300, publishRetryMs: 20_000 };
     await withRelayedStore(settings, async (store, relay) => {

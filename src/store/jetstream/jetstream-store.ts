@@ -27,7 +27,13 @@ import { natsConnectOptions } from './nats-connect-options.js';
 import type { NatsConnectionSecurity } from './nats-connect-options.js';
 import { connectFailure, setUpFailure } from './not-ready.js';
 import type { JetStreamNotReady } from './not-ready.js';
-import { deadLetterStreamConfig, ensureStream, eventStreamConfig, openBuckets } from './streams.js';
+import {
+  deadLetterStreamConfig,
+  duplicateWindowMs,
+  ensureStream,
+  eventStreamConfig,
+  openBuckets,
+} from './streams.js';
 import type { Handles, StoreContext, StoreLogger, StoreNames } from './support.js';
 import { storeNames } from './support.js';
 
@@ -112,6 +118,7 @@ export class JetStreamEventStore implements EventStore {
   private readonly claimTtlMs: number;
   private readonly requestTimeoutMs: number;
   private readonly publishRetryMs: number;
+  private readonly retryWindowMs: number;
   private readonly logger: StoreLogger | undefined;
   private readonly stopController = new AbortController();
   private readonly log: JetStreamEventLog;
@@ -145,6 +152,9 @@ export class JetStreamEventStore implements EventStore {
     this.claimTtlMs = options.claimTtlMs ?? 6_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 2_000;
     this.publishRetryMs = options.publishRetryMs ?? 6_000;
+    // Within this time of its first attempt a publish may be sent again; doubled, as attempts stop at
+    // half the duplicate window (event-log.ts).
+    this.retryWindowMs = 2 * (this.publishRetryMs + this.requestTimeoutMs);
     this.logger = options.logger;
     this.started = new Promise<Handles>((resolve, reject) => {
       this.resolveStarted = resolve;
@@ -163,6 +173,7 @@ export class JetStreamEventStore implements EventStore {
       context,
       {
         dedupeWindowMs: this.dedupeWindowMs,
+        duplicateWindowMs: duplicateWindowMs(this.retention, this.dedupeWindowMs, this.retryWindowMs),
         requestTimeoutMs: this.requestTimeoutMs,
         publishRetryMs: this.publishRetryMs,
         maxAtomicBatch: options.maxAtomicBatch ?? 1000,
@@ -301,13 +312,7 @@ export class JetStreamEventStore implements EventStore {
     const js = jsm.jetstream();
     const last = await ensureStream(
       jsm,
-      eventStreamConfig(
-        this.names,
-        this.retention,
-        this.dedupeWindowMs,
-        this.replicas,
-        this.publishRetryMs + this.requestTimeoutMs,
-      ),
+      eventStreamConfig(this.names, this.retention, this.dedupeWindowMs, this.replicas, this.retryWindowMs),
       this.logger,
     );
     await ensureStream(jsm, deadLetterStreamConfig(this.names, this.replicas), this.logger);

@@ -10,10 +10,20 @@ import { isStreamNotFound } from './support.js';
 type WantedStream = Partial<StreamConfig> & { name: string };
 
 /**
- * `retryWindowMs`: how long after its first attempt a publish may still be sent again. With
- * deduplication off (`dedupeWindowMs` 0) each append carries an id of its own, and the window must
- * cover that time, or a retry of an attempt whose ack was lost would store the event twice.
+ * The event stream's `duplicate_window` (ms). `retryWindowMs`: how long after its first attempt a
+ * publish may still be sent again. With deduplication off (`dedupeWindowMs` 0) each append carries an
+ * id of its own, and the window covers that time, or a retry of an attempt whose ack was lost would
+ * store the event twice. JetStream wants at least 100 ms and at most `max_age`.
  */
+export function duplicateWindowMs(
+  retention: RetentionPolicy,
+  dedupeWindowMs: number,
+  retryWindowMs: number,
+): number {
+  const window = Math.max(dedupeWindowMs > 0 ? dedupeWindowMs : retryWindowMs, 100);
+  return retention.maxAgeMs > 0 ? Math.min(window, Math.max(retention.maxAgeMs, 100)) : window;
+}
+
 export function eventStreamConfig(
   names: StoreNames,
   retention: RetentionPolicy,
@@ -23,8 +33,7 @@ export function eventStreamConfig(
 ): WantedStream {
   const { maxAgeMs, maxEvents, maxBytes } = retention;
   const maxAge = maxAgeMs > 0 ? Math.max(maxAgeMs, 100) : 0;
-  let window = Math.max(dedupeWindowMs > 0 ? dedupeWindowMs : retryWindowMs, 100);
-  if (maxAge > 0) window = Math.min(window, maxAge);
+  const window = duplicateWindowMs(retention, dedupeWindowMs, retryWindowMs);
   return {
     name: names.stream,
     description: 'Herald event log',
