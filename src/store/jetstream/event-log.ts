@@ -294,17 +294,21 @@ export class JetStreamEventLog {
    * Runs one publish attempt until it succeeds, a permanent error occurs, or the retry budget is spent.
    * Retrying is safe: every message carries its `Nats-Msg-Id`, so a message stored by an attempt whose
    * acknowledgement was lost is recognised as a duplicate by the next one, as long as the next one
-   * reaches the stream within its duplicate window of the first. So no attempt starts later than half
-   * that window after the first (a window shorter than the budget: `--dedupe-window`, `max_age`).
+   * reaches the stream within its duplicate window of the first. So after an attempt that may have
+   * stored (no answer in time, a lost connection; not a refusal by the stream), none starts later than
+   * half that window after it (a window shorter than the budget: `--dedupe-window`, `max_age`).
    */
   private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
     const { publishRetryMs, duplicateWindowMs } = this.settings;
-    const deadline = Date.now() + Math.min(publishRetryMs, duplicateWindowMs / 2);
+    let deadline = Date.now() + publishRetryMs;
     let wait = 50;
     for (;;) {
+      const sentAt = Date.now();
       try {
         return await attempt();
       } catch (error) {
+        if (!(error instanceof JetStreamApiError))
+          deadline = Math.min(deadline, sentAt + duplicateWindowMs / 2);
         if (error instanceof DuplicateInBatch || error instanceof HeraldError) throw error;
         const code = apiCode(error);
         if (code !== undefined && PERMANENT_TOO_LARGE.has(code)) {
