@@ -78,6 +78,29 @@ describe('LeaseKeeper', () => {
     expect(backend.calls).toEqual(['acquire s']);
   });
 
+  it('loses a lease that ran out while a renewal is still waiting for the store to answer', async () => {
+    const backend = new MapLeases('me');
+    let renewals = 0;
+    const silent: LeaseBackend<number> = {
+      acquire: (key) => backend.acquire(key),
+      // The store took the request and never answers (a partitioned connection, a stalled follower).
+      renew: () => {
+        renewals++;
+        return new Promise<number>(() => undefined);
+      },
+      release: (key, lease) => backend.release(key, lease),
+    };
+    const keeper = new LeaseKeeper(silent, 3_000, undefined);
+    let lost = 0;
+    await keeper.claim('s', () => lost++);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(renewals).toBe(1);
+    // Well past the TTL: another process may hold the key, so this one must have stopped.
+    await vi.advanceTimersByTimeAsync(4_000);
+    expect(lost).toBe(1);
+    expect(await keeper.claim('s', () => undefined)).toBe(false);
+  });
+
   it('answers false when the backend fails or after close, and releases everything on close', async () => {
     const backend = new MapLeases('me');
     const failing: LeaseBackend<number> = {

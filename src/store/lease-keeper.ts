@@ -78,11 +78,14 @@ export class LeaseKeeper<L> {
 
   private renew(key: string): void {
     const claim = this.held.get(key);
-    if (claim === undefined || claim.renewal !== undefined) return;
+    if (claim === undefined) return;
+    // Checked even while a renewal is in flight: a renewal the store never answers must not keep the
+    // lease past its TTL, when another process may already hold it.
     if (Date.now() - claim.leaseFrom >= this.ttlMs) {
       this.lose(key, claim, new Error('the claim lease ran out before it could be renewed'));
       return;
     }
+    if (claim.renewal !== undefined) return;
     const sentAt = Date.now();
     claim.renewal = (async () => {
       try {

@@ -339,6 +339,33 @@ describe('kafka store', () => {
     }
   });
 
+  it('stops a holder whose renewal Kafka never answers once its lease ran out, so another may take over', async () => {
+    const broker = nextBroker();
+    const options = { claimTtlMs: 1_500 };
+    const [a, b] = [await open(broker, options), await open(broker, options)];
+    type Write = (records: unknown[]) => Promise<number[]>;
+    const { state } = (a as unknown as { parts: { state: { write: Write } } }).parts;
+    const write = state.write;
+    const unanswered: Array<(offsets: number[]) => void> = [];
+    let aLost = 0;
+    try {
+      expect(await a.claim('s', () => aLost++)).toBe(true);
+      // From now on a's writes to the state topic get no answer (a connection cut off without a reset):
+      // its next renewal waits, and its lease record is not renewed.
+      state.write = () => new Promise<number[]>((resolve) => unanswered.push(resolve));
+      await until('a renewal waits', () => unanswered.length > 0);
+      await until('b takes the subscription over', () => b.claim('s', () => undefined));
+      // b delivers now; a must have stopped (its lease ran out), not keep delivering beside it.
+      await until('a stops delivering', () => aLost === 1);
+      expect(aLost).toBe(1);
+    } finally {
+      state.write = write;
+      for (const answer of unanswered) answer([]); // nothing was written: the renewal fails
+      await Promise.all([a.close(), b.close()]);
+      await removeBroker(broker);
+    }
+  });
+
   // The batch create and dead-letter paging that the store contract gains on the `bounds` branch; the
   // conformance suite covers them once that lands, these keep the Kafka side tested until then.
   it('stores many subscriptions and their cursors in one write; pages through dead letters', async () => {
