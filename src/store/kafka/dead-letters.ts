@@ -5,12 +5,22 @@ import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } 
 import { decodeDeadLetter, encodeDeadLetter } from './codec.js';
 import type { CompactedView } from './compacted-view.js';
 
+/** Failed adds remembered for their retry (a subscription retries one at a time; this bounds the rest). */
+const MAX_UNANSWERED = 10_000;
+
 /**
  * Dead letters in a compacted topic: one record per letter under the key `<subscription> NUL <uuid>`;
  * deleting a letter writes a tombstone. A letter's id is the offset of its record, unique and
  * increasing, so the list is in the order letters were added.
  */
 export class DeadLetters {
+  /**
+   * Keys of adds that failed, by subscription and sequence: the write may have landed all the same (Kafka
+   * answered too late), and the dispatcher retries a failed add. The retry writes the same key, so the
+   * compacted topic keeps one letter whichever copy landed. Oldest first, at most `MAX_UNANSWERED`.
+   */
+  private readonly unanswered = new Map<string, string>();
+
   constructor(private readonly view: CompactedView) {}
 
   private prefix(subscription: string): string {
@@ -18,9 +28,22 @@ export class DeadLetters {
   }
 
   async add(letter: NewDeadLetter): Promise<DeadLetter> {
-    const key = `${this.prefix(letter.subscription)}${randomUUID()}`;
+    const attempt = `${letter.subscription}\u0000${letter.sequence}`;
+    const key = this.unanswered.get(attempt) ?? `${this.prefix(letter.subscription)}${randomUUID()}`;
     const record = encodeDeadLetter(letter, key);
-    const [offset] = await this.view.write([{ key, value: record.value, headers: record.headers }]);
+    let offset: number | undefined;
+    try {
+      [offset] = await this.view.write([{ key, value: record.value, headers: record.headers }]);
+    } catch (error) {
+      this.unanswered.delete(attempt); // re-inserted last: the map stays oldest first
+      this.unanswered.set(attempt, key);
+      for (const oldest of this.unanswered.keys()) {
+        if (this.unanswered.size <= MAX_UNANSWERED) break;
+        this.unanswered.delete(oldest);
+      }
+      throw error;
+    }
+    this.unanswered.delete(attempt);
     return { ...letter, id: String(offset) };
   }
 

@@ -260,6 +260,49 @@ describe('kafka store', () => {
     }
   }, 120_000);
 
+  it('stores a dead letter once when Kafka wrote it but its answer came too late', async () => {
+    const own = await startKafkaCluster(1);
+    const broker = nextBroker();
+    const store = await open(broker, { requestTimeoutMs: 1_000 }, own.bootstrap);
+    const letter = (n: number) => ({
+      subscription: 'late',
+      sequence: n,
+      event: sampleEvent(`late-${n}`),
+      trace: undefined,
+      error: { code: 'X', message: 'm' },
+      attempts: 1,
+      deadLetteredAt: n,
+    });
+    const pid = own.nodes[0]!.pid!;
+    try {
+      await store.addDeadLetter(letter(1)); // connections and producer id in place
+      // Kafka stops answering: the request sits in its socket buffer, the add gives up and rejects; Kafka
+      // resumes and writes it all the same.
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await expect(store.addDeadLetter(letter(2))).rejects.toMatchObject({
+          code: 'HERALD_STORE_UNAVAILABLE',
+        });
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      // The dispatcher retries a rejected add until it succeeds (src/dispatch/dead-lettering.ts).
+      await until('the retried add succeeds', async () => {
+        try {
+          await store.addDeadLetter(letter(2));
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      const letters = await store.listDeadLetters('late', 10);
+      expect(letters.map((l) => l.sequence)).toEqual([1, 2]);
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  }, 120_000);
+
   it('wakes a reader in one process when another process appends, and shares the dedupe window', async () => {
     const broker = nextBroker();
     const [a, b] = [await open(broker), await open(broker)];
