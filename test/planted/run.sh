@@ -56,6 +56,11 @@ declare -A TESTS=(
   [exact-case-insensitive]="src/filters/filters.test.ts"
   [dedupe-window-not-rebuilt]="src/store/embedded/sqlite-store.test.ts"
   [subscription-status-written-once]="test/k8s/broker-kubernetes.test.ts"
+  # The distributed stores: a publish or dead letter stored twice, two replicas delivering one subscription.
+  [jetstream-dedupe-off-without-id]="src/store/jetstream/jetstream-store.test.ts"
+  [jetstream-dead-letter-id-per-attempt]="src/store/jetstream/jetstream-store.test.ts"
+  [lease-renewal-outlives-ttl]="src/store/lease-keeper.test.ts"
+  [kafka-group-bytes-in-kib]="src/store/kafka/kafka-store.test.ts"
 )
 
 baseline=1
