@@ -104,6 +104,17 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
 
     await publishers;
     const loadEnded = Date.now();
+    // Ingress comes back on the surviving replica once Kafka has moved the partition leader. How long
+    // that takes on a loaded two-core machine varies (the 13 s left of the timed load were not always
+    // enough), so the survivor is then offered events until it has acknowledged 20, for up to 90 s;
+    // they join the events every subscription must receive.
+    const survivor = killedBroker === a ? b : a;
+    const recovery = newLoad();
+    const recoveryEnd = Date.now() + 90_000;
+    for (let round = 0; recovery.acknowledged.size < 20 && Date.now() < recoveryEnd; round++) {
+      await publishLoad(`after-kill-${round}`, [survivor.url], Date.now() + 1_000, RATE, recovery);
+    }
+    for (const id of recovery.acknowledged) load.acknowledged.add(id);
     const acknowledged = [...load.acknowledged];
     const deadline = Date.now() + 90_000;
     let byPath = idsByPath(await sink.received());
@@ -129,6 +140,9 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
       offered: load.offered,
       acknowledged: acknowledged.length,
       acknowledgedAfterKill: load.acknowledgedAt.filter((at) => at > killedAt).length,
+      acknowledgedBySurvivorAfterLoad: recovery.acknowledged.size,
+      msFromLoadEndToSurvivorAcknowledged20:
+        recovery.acknowledgedAt[19] === undefined ? null : recovery.acknowledgedAt[19] - loadEnded,
       publishAttempts: load.attempts,
       refusedOrFailed: load.refused,
       steadyState: { delivered: steady, duplicates: steadyDuplicates, deliveringReplica: owners },
@@ -149,14 +163,13 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
       msFromLoadEndToAllDelivered: lastDelivery - loadEnded,
     };
     console.log(`kafka failover report ${JSON.stringify(report, null, 2)}`);
-    if (report.missing.some((m) => m > 0) || report.acknowledgedAfterKill <= 50) {
+    if (report.missing.some((m) => m > 0) || recovery.acknowledged.size < 20) {
       console.log(`replica a warnings and errors:\n${problems.a.slice(-40).join('\n')}`);
       console.log(`replica b warnings and errors:\n${problems.b.slice(-40).join('\n')}`);
     }
     if (report.missing.some((m) => m > 0)) {
       // Whether a missing event is in the log (then a delivery skipped it) or not (then it was lost
       // before the log), read from the surviving replica.
-      const survivor = killedBroker === a ? b : a;
       const inLog = new Map<string, number[]>();
       try {
         for (let from = 1; ;) {
@@ -189,7 +202,7 @@ describe('kafka: two broker replicas, a 3-node cluster, and failures under load'
     for (const [onA, onB] of owners) expect(onA !== onB).toBe(true);
     expect(newLeader).not.toBe(leader);
     // Ingress came back on the surviving replica once Kafka moved the partition leader.
-    expect(report.acknowledgedAfterKill).toBeGreaterThan(50);
+    expect(recovery.acknowledged.size).toBeGreaterThanOrEqual(20);
     expect(report.missing).toEqual([0, 0, 0]);
-  }, 240_000);
+  }, 360_000);
 });
