@@ -4,12 +4,7 @@ import type { HeldDeadLetter } from '../dead-letter-limits.js';
 import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } from '../types.js';
 import { decodeDeadLetter, decodeToken, encodeDeadLetter, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
-import { apiCode, buildHeaders, directBatch, isNotFound } from './support.js';
-
-const PERMANENT_TOO_LARGE = new Set([
-  10054, // JSStreamMessageExceedsMaximumErr
-  10097, // JSStreamHeaderExceedsMaximumErr
-]);
+import { PERMANENT_TOO_LARGE, apiCode, buildHeaders, directBatch, isNotFound } from './support.js';
 
 /** Dead letters in their own stream, one subject per subscription; a letter's id is its sequence. */
 export class JetStreamDeadLetters {

@@ -11,15 +11,17 @@ import { GroupPublisher } from './group-publisher.js';
 import type { GroupCounters } from './group-publisher.js';
 import { RecentAppends } from './recent-appends.js';
 import type { Handles, StoreContext } from './support.js';
-import { Semaphore, apiCode, buildHeaders, directBatch, unavailable } from './support.js';
+import {
+  PERMANENT_TOO_LARGE,
+  Semaphore,
+  apiCode,
+  buildHeaders,
+  directBatch,
+  unavailable,
+} from './support.js';
 
 const ATOMIC_DUPLICATE = 10201; // JSAtomicPublishContainsDuplicateMessageErr
 const INCOMPLETE_BATCH = 10176; // JSAtomicPublishIncompleteBatchErr
-const PERMANENT_TOO_LARGE = new Set([
-  10054, // JSStreamMessageExceedsMaximumErr
-  10097, // JSStreamHeaderExceedsMaximumErr
-  10199, // JSAtomicPublishTooLargeBatchErrF
-]);
 const BATCH_ACK_EVERY = 64;
 
 /** An atomic batch that named an event already stored: it stored nothing. */

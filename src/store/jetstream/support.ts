@@ -66,6 +66,13 @@ export function unavailable(detail: string, cause?: unknown): HeraldError {
   });
 }
 
+/** JetStream API errors that refuse a message for its size: sending it again cannot succeed. */
+export const PERMANENT_TOO_LARGE: ReadonlySet<number> = new Set([
+  10054, // JSStreamMessageExceedsMaximumErr
+  10097, // JSStreamHeaderExceedsMaximumErr
+  10199, // JSAtomicPublishTooLargeBatchErrF
+]);
+
 export function apiCode(error: unknown): number | undefined {
   return error instanceof JetStreamApiError ? error.code : undefined;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import type { BaseOptions, ClusterMetadata, RecordsBatch } from '@platformatic/kafka';
-import { recordSize } from './codec.js';
+import { batchedRecordSize } from './codec.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
 
 /** SASL and TLS settings for every connection the store opens. */
@@ -323,7 +323,7 @@ interface Pending {
  * After a failed request the producer is replaced: a new producer id, so that nothing sent later can be
  * taken for a retry of what failed.
  *
- * A group is bounded by `maxGroupBytes`, counted as `groupBytes` counts them: Kafka refuses a whole record
+ * A group is bounded by `maxGroupBytes`, counted by `batchedRecordSize`: Kafka refuses a whole record
  * batch larger than the topic's `max.message.bytes`, so callers that each fit would otherwise be refused
  * together as too large. A caller larger than the bound alone still goes out alone (and Kafka decides).
  */
@@ -368,7 +368,8 @@ export class SerialProducer {
       let bytes = 0;
       while (this.queue.length > 0) {
         const next = this.queue[0] as Pending;
-        const size = groupBytes(next.records);
+        let size = 0;
+        for (const { record } of next.records) size += batchedRecordSize(record);
         if (group.length > 0 && bytes + size > this.maxGroupBytes) break;
         group.push(next);
         bytes += size;
@@ -419,16 +420,6 @@ export class SerialProducer {
   async close(): Promise<void> {
     await closeQuietly(this.producer);
   }
-}
-
-/**
- * What records add to a record batch: their bytes plus 64 for each record's framing (lengths, offset and
- * time deltas), more than Kafka's own framing takes. The event log checks each append with the same measure.
- */
-function groupBytes(records: Pending['records']): number {
-  let bytes = 0;
-  for (const { record } of records) bytes += recordSize(record) + 64;
-  return bytes;
 }
 
 /** Closes a client at once (in-flight requests fail) and never throws. */

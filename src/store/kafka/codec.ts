@@ -88,6 +88,14 @@ export function recordSize(record: OutgoingRecord): number {
   return size;
 }
 
+/**
+ * What a record adds to a record batch: its bytes plus 64 for its framing (lengths, offset and time
+ * deltas), more than Kafka's own framing takes. Appends are checked and producer groups bounded by it.
+ */
+export function batchedRecordSize(record: OutgoingRecord): number {
+  return recordSize(record) + 64;
+}
+
 /** Reads a record written by `encodeEvent`; undefined when the record is not one of Herald's. */
 export function decodeEvent(
   record: IncomingRecord,

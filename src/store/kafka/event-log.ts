@@ -5,7 +5,7 @@ import { AppendWaiters } from '../waiters.js';
 import type { Admin, ClientSettings, PartitionReader, SerialProducer } from './client.js';
 import { describeError, kafkaErrorIds } from './client.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
-import { HEADER, decodeEvent, dedupeKeyOf, encodeEvent, header, recordSize } from './codec.js';
+import { HEADER, batchedRecordSize, decodeEvent, dedupeKeyOf, encodeEvent, header } from './codec.js';
 import type { StoreLogger } from './follower.js';
 import { TopicFollower } from './follower.js';
 
@@ -169,7 +169,7 @@ export class EventLog {
         inRequest.set(key, index);
       }
       const record = encodeEvent(event, trace, principal);
-      const size = recordSize(record) + 64;
+      const size = batchedRecordSize(record);
       bytes += size;
       if (size > this.options.maxBatchBytes) {
         const error = new HeraldError(
