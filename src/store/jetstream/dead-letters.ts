@@ -4,7 +4,7 @@ import type { HeldDeadLetter } from '../dead-letter-limits.js';
 import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } from '../types.js';
 import { decodeDeadLetter, decodeToken, encodeDeadLetter, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
-import { PERMANENT_TOO_LARGE, apiCode, buildHeaders, directBatch, isNotFound } from './support.js';
+import { buildHeaders, directBatch, isNotFound, retryPublish } from './support.js';
 
 /** Dead letters in their own stream, one subject per subscription; a letter's id is its sequence. */
 export class JetStreamDeadLetters {
@@ -29,22 +29,19 @@ export class JetStreamDeadLetters {
     const { js } = await this.context.use();
     const record = encodeDeadLetter(letter);
     const msgID = nuid.next();
-    const deadline = Date.now() + this.publishRetryMs;
-    for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
-      try {
-        const ack = await js.publish(this.subject(letter.subscription), record.body, {
+    // The dead-letter stream keeps JetStream's default duplicate window (2 minutes), far beyond the budget.
+    const ack = await retryPublish(
+      this.context,
+      { budgetMs: this.publishRetryMs },
+      () =>
+        js.publish(this.subject(letter.subscription), record.body, {
           headers: buildHeaders(record.headers, undefined),
           msgID,
           timeout: this.requestTimeoutMs,
-        });
-        return { ...letter, id: String(ack.seq) };
-      } catch (error) {
-        const code = apiCode(error);
-        if (this.context.isClosed() || (code !== undefined && PERMANENT_TOO_LARGE.has(code))) throw error;
-        if (Date.now() + wait > deadline) throw error;
-        await this.context.pause(wait);
-      }
-    }
+        }),
+      (error) => error,
+    );
+    return { ...letter, id: String(ack.seq) };
   }
 
   async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {

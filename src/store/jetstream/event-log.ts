@@ -11,14 +11,7 @@ import { GroupPublisher } from './group-publisher.js';
 import type { GroupCounters } from './group-publisher.js';
 import { RecentAppends } from './recent-appends.js';
 import type { Handles, StoreContext } from './support.js';
-import {
-  PERMANENT_TOO_LARGE,
-  Semaphore,
-  apiCode,
-  buildHeaders,
-  directBatch,
-  unavailable,
-} from './support.js';
+import { Semaphore, apiCode, buildHeaders, directBatch, retryPublish, unavailable } from './support.js';
 
 const ATOMIC_DUPLICATE = 10201; // JSAtomicPublishContainsDuplicateMessageErr
 const INCOMPLETE_BATCH = 10176; // JSAtomicPublishIncompleteBatchErr
@@ -293,38 +286,25 @@ export class JetStreamEventLog {
   }
 
   /**
-   * Runs one publish attempt until it succeeds, a permanent error occurs, or the retry budget is spent.
-   * Retrying is safe: every message carries its `Nats-Msg-Id`, so a message stored by an attempt whose
-   * acknowledgement was lost is recognised as a duplicate by the next one, as long as the next one
-   * reaches the stream within its duplicate window of the first. So after an attempt that may have
-   * stored (no answer in time, a lost connection; not a refusal by the stream), none starts later than
-   * half that window after it (a window shorter than the budget: `--dedupe-window`, `max_age`).
+   * Runs one publish attempt within the retry budget and half the stream's duplicate window
+   * (`retryPublish`), answering what stopped it with the store's coded errors.
    */
-  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
+  private retrying<T>(attempt: () => Promise<T>): Promise<T> {
     const { publishRetryMs, duplicateWindowMs } = this.settings;
-    let deadline = Date.now() + publishRetryMs;
-    let wait = 50;
-    for (;;) {
-      const sentAt = Date.now();
-      try {
-        return await attempt();
-      } catch (error) {
-        if (!(error instanceof JetStreamApiError))
-          deadline = Math.min(deadline, sentAt + duplicateWindowMs / 2);
-        if (error instanceof DuplicateInBatch || error instanceof HeraldError) throw error;
-        const code = apiCode(error);
-        if (code !== undefined && PERMANENT_TOO_LARGE.has(code)) {
-          throw new HeraldError('HERALD_PAYLOAD_TOO_LARGE', (error as Error).message, { cause: error });
-        }
-        if (this.context.isClosed())
-          throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed', { cause: error });
-        if (Date.now() + wait > deadline) {
-          throw unavailable(`JetStream did not acknowledge the append: ${(error as Error).message}`, error);
-        }
-        await this.context.pause(wait);
-        wait = Math.min(wait * 2, 1_000);
-      }
-    }
+    return retryPublish(
+      this.context,
+      { budgetMs: publishRetryMs, duplicateWindowMs },
+      attempt,
+      (error, why) => {
+        const message = (error as Error).message;
+        if (why === 'too-large')
+          return new HeraldError('HERALD_PAYLOAD_TOO_LARGE', message, { cause: error });
+        if (why === 'closed')
+          return new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed', { cause: error });
+        return unavailable(`JetStream did not acknowledge the append: ${message}`, error);
+      },
+      (error) => error instanceof DuplicateInBatch || error instanceof HeraldError,
+    );
   }
 
   private publishOne(record: EncodedRecord): Promise<AppendOutcome> {

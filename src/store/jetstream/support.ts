@@ -77,6 +77,51 @@ export function apiCode(error: unknown): number | undefined {
   return error instanceof JetStreamApiError ? error.code : undefined;
 }
 
+/** Why `retryPublish` stopped trying: the message can never fit, the store closed, or the budget is spent. */
+export type PublishGiveUp = 'too-large' | 'closed' | 'spent';
+
+export interface PublishRetryLimits {
+  /** How long attempts may go on after the first starts. */
+  readonly budgetMs: number;
+  /** The stream's `duplicate_window` (ms), when attempts must also stay within half of it (see below). */
+  readonly duplicateWindowMs?: number;
+}
+
+/**
+ * Runs one publish attempt until it succeeds, waiting 50 ms doubling to 1 s between attempts, within
+ * `budgetMs`; stops at once on an error `isFinal` names, a size refusal, or a closed store, and throws
+ * what `giveUp` makes of the last error. Retrying is safe because every attempt carries the same
+ * `Nats-Msg-Id`: a message stored by an attempt whose acknowledgement was lost is recognised by the next
+ * one as a duplicate, as long as the next one reaches the stream within its duplicate window of the
+ * first. So with `duplicateWindowMs`, after an attempt that may have stored (no answer in time, a lost
+ * connection; not a refusal by the stream), none starts later than half that window after it (a window
+ * shorter than the budget: `--dedupe-window`, `max_age`).
+ */
+export async function retryPublish<T>(
+  context: StoreContext,
+  limits: PublishRetryLimits,
+  attempt: () => Promise<T>,
+  giveUp: (error: unknown, why: PublishGiveUp) => unknown,
+  isFinal: (error: unknown) => boolean = () => false,
+): Promise<T> {
+  let deadline = Date.now() + limits.budgetMs;
+  for (let wait = 50; ; wait = Math.min(wait * 2, 1_000)) {
+    const sentAt = Date.now();
+    try {
+      return await attempt();
+    } catch (error) {
+      if (limits.duplicateWindowMs !== undefined && !(error instanceof JetStreamApiError))
+        deadline = Math.min(deadline, sentAt + limits.duplicateWindowMs / 2);
+      if (isFinal(error)) throw error;
+      const code = apiCode(error);
+      if (code !== undefined && PERMANENT_TOO_LARGE.has(code)) throw giveUp(error, 'too-large');
+      if (context.isClosed()) throw giveUp(error, 'closed');
+      if (Date.now() + wait > deadline) throw giveUp(error, 'spent');
+      await context.pause(wait);
+    }
+  }
+}
+
 export function isNotFound(error: unknown): boolean {
   const e = error as { name?: unknown; code?: unknown; message?: unknown };
   return (

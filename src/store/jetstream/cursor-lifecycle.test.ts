@@ -1,0 +1,150 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsRelay } from '../../../test/infra/nats/relay.js';
+import { startNatsServer } from '../../../test/infra/nats/server.js';
+import type { NatsServer } from '../../../test/infra/nats/server.js';
+import { Dispatcher } from '../../dispatch/dispatcher.js';
+import { BrokerMetrics, createLogger } from '../../observability/index.js';
+import { DEFAULT_DELIVERY, compileSubscription } from '../../subscriptions/index.js';
+import type { CompiledSubscription } from '../../subscriptions/index.js';
+import { sampleEvent } from '../testing/conformance.js';
+import { encodeToken } from './codec.js';
+import { createJetStreamStore } from './jetstream-store.js';
+import type { JetStreamEventStore } from './jetstream-store.js';
+
+// The cursor of a deleted subscription, with the dispatcher on a real nats-server: a commit in flight when
+// the subscription is forgotten does not outlive the delete (one connection keeps their order). Across
+// replicas a new subscription of the same id has a cursor key of its own: src/dispatch/recreated-subscription.test.ts.
+let server: NatsServer;
+let brokers = 0;
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function openStore(broker: string, url = server.url): Promise<JetStreamEventStore> {
+  const store = createJetStreamStore({ servers: url, brokerName: broker });
+  cleanups.push(() => store.close());
+  await store.whenReady();
+  return store;
+}
+
+function newBroker(): string {
+  const broker = `c${process.pid}-${++brokers}`;
+  cleanups.push(async () => {
+    const nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    for (const name of ['', '_deadletters'])
+      await jsm.streams.delete(`HERALD_${broker}${name}`).catch(() => undefined);
+    for (const name of ['cursors', 'subscriptions', 'claims'])
+      await jsm.streams.delete(`KV_herald_${broker}_${name}`).catch(() => undefined);
+    await nc.close();
+  });
+  return broker;
+}
+
+/** A sink on loopback that takes every event. */
+async function startSink(): Promise<{ url: string }> {
+  const sink = createServer((req, res) => {
+    req.resume();
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/` };
+}
+
+function subscription(id: string, sink: string): CompiledSubscription {
+  return compileSubscription(
+    {
+      id,
+      sink,
+      protocol: 'HTTP',
+      delivery: { ...DEFAULT_DELIVERY, ordering: 'strict' },
+      startAt: 'latest',
+      paused: false,
+      origin: 'api',
+      createdAt: new Date(0).toISOString(),
+    },
+    undefined,
+  );
+}
+
+/** A started dispatcher that commits cursors only when told to (the test decides when); stopped once. */
+async function startDispatcher(store: JetStreamEventStore): Promise<Dispatcher> {
+  const dispatcher = new Dispatcher({
+    store,
+    metrics: new BrokerMetrics(false),
+    logger: createLogger('silent'),
+    commitIntervalMs: 3_600_000,
+    claimRetryMs: 3_600_000,
+  });
+  await dispatcher.start();
+  const stop = dispatcher.stop.bind(dispatcher);
+  let stopped: Promise<void> | undefined;
+  dispatcher.stop = (timeoutMs) => (stopped ??= stop(timeoutMs));
+  cleanups.push(() => dispatcher.stop(1_000));
+  return dispatcher;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('jetstream store: the cursor of a deleted subscription', () => {
+  it('a cursor commit in flight when the subscription is forgotten does not outlive the delete', async () => {
+    const relay = await startNatsRelay(server.port);
+    cleanups.push(() => Promise.resolve(relay.close()));
+    const broker = newBroker();
+    const store = await openStore(broker, relay.url);
+    const sink = await startSink();
+    const dispatcher = await startDispatcher(store);
+    await dispatcher.add(subscription('s', sink.url), 1);
+    await store.append([{ event: sampleEvent('e1') }]);
+    await store.append([{ event: sampleEvent('e2') }]);
+    await until('both delivered', () => dispatcher.worker('s')?.position() === 3);
+
+    // The commit of cursor 3 reaches the server; its acknowledgement is held back, so it is still in
+    // flight when the dispatcher deletes the cursor. (The delete is sent after it on the same connection,
+    // so the server applies it last: the dispatcher need not wait for the commit.)
+    const key = `$KV.herald_${broker}_cursors.${encodeToken('s')}`;
+    relay.countSent(key);
+    relay.hold();
+    let committed = false;
+    const commit = dispatcher.commitCursors(true).then(() => (committed = true));
+    await until('the commit is sent', () => relay.sent(key) === 1);
+    const deleteCursor = store.deleteCursor.bind(store);
+    let deleting = false;
+    store.deleteCursor = (id: string) => {
+      deleting = true;
+      return deleteCursor(id);
+    };
+    const removed = dispatcher.remove('s', true);
+    await until('the cursor is being deleted', () => deleting);
+    expect(committed).toBe(false);
+    relay.release();
+    await Promise.all([commit, removed]);
+
+    expect(await store.getCursor('s')).toBeUndefined();
+    // Created again with the same id, from `latest` (sequence 4 after e3): it starts there.
+    await store.append([{ event: sampleEvent('e3') }]);
+    await dispatcher.add(subscription('s', sink.url), 4);
+    expect(dispatcher.worker('s')?.status().cursor).toBe(4);
+  });
+});
