@@ -11,6 +11,7 @@ import type {
   SubscriptionStatus,
 } from '../subscriptions/types.js';
 import type { SinkGuard } from '../sink-guard/index.js';
+import { cursorKeyOf } from '../subscriptions/cursor-key.js';
 import { SinkClient } from './sink-client.js';
 import type { WorkerHost } from './worker.js';
 import { SubscriptionWorker } from './worker.js';
@@ -381,7 +382,7 @@ export class Dispatcher implements WorkerHost {
     this.indexWorker(worker, false);
     this.joiners.delete(worker);
     await worker.stop(5_000);
-    if (commit) await this.store.commitCursor(worker.id, worker.position());
+    if (commit) await this.store.commitCursor(worker.cursorKey, worker.position());
   }
 
   /** The claim expired: another replica may be delivering now, so stop at once and commit nothing. */
@@ -429,10 +430,19 @@ export class Dispatcher implements WorkerHost {
   }
 
   private async removeNow(id: string, forget: boolean): Promise<void> {
+    const waiting = this.unclaimed.get(id);
     this.unclaimed.delete(id);
     const worker = this.workers.get(id);
     if (worker !== undefined) await this.retire(worker, !forget);
-    if (forget) await this.store.deleteCursor(id);
+    if (forget) {
+      // The incarnation's cursor, and one a version without incarnations stored under the bare id. Of a
+      // subscription this process does not know (deleted while withheld) only the latter is known; its
+      // incarnation's cursor, if one is left, is never read again (a new subscription has its own).
+      const definition = worker?.compiled.definition ?? waiting?.compiled.definition;
+      const key = definition === undefined ? id : cursorKeyOf(definition);
+      await this.store.deleteCursor(key);
+      if (key !== id) await this.store.deleteCursor(id);
+    }
     if (this.claimed.delete(id)) await this.store.release(id);
   }
 
@@ -507,7 +517,7 @@ export class Dispatcher implements WorkerHost {
     for (const worker of this.workers.values()) {
       const position = worker.position();
       if (position === worker.committed) continue;
-      if (everyone || worker.takeDelivered()) moved.push([worker.id, position]);
+      if (everyone || worker.takeDelivered()) moved.push([worker.cursorKey, position]);
     }
     if (moved.length === 0) return;
     try {

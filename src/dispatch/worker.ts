@@ -5,6 +5,7 @@ import { tracing } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import { authorizationFor, credentialFromSecret } from '../sink-credentials/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
+import { cursorKeyOf } from '../subscriptions/cursor-key.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
 import { attemptError } from './attempt-error.js';
@@ -147,6 +148,11 @@ export class SubscriptionWorker {
     return this.compiled.definition.id;
   }
 
+  /** Where this subscription's cursor is stored (its id and incarnation). */
+  get cursorKey(): string {
+    return cursorKeyOf(this.compiled.definition);
+  }
+
   matches(event: CloudEvent): boolean {
     return this.compiled.filter.matches(event);
   }
@@ -169,9 +175,19 @@ export class SubscriptionWorker {
     // Before anything is read: a subscription whose credential cannot be resolved does not start
     // (the dispatcher retries), rather than deliver without it.
     await this.resolveSecretRef();
-    const stored = await this.host.store.getCursor(this.id);
+    const store = this.host.store;
+    const key = this.cursorKey;
+    let stored = await store.getCursor(key);
+    if (stored === undefined && key !== this.id) {
+      // Stored by a version without incarnations under the bare id: moved to this incarnation's key.
+      stored = await store.getCursor(this.id);
+      if (stored !== undefined) {
+        await store.commitCursor(key, stored);
+        await store.deleteCursor(this.id);
+      }
+    }
     const cursor = stored ?? initialCursor;
-    if (stored === undefined) await this.host.store.commitCursor(this.id, cursor);
+    if (stored === undefined) await store.commitCursor(key, cursor);
     this.readPos = cursor;
     this.committed = cursor;
     this.deadLetters.count = await this.host.store.countDeadLetters(this.id);
@@ -533,7 +549,7 @@ export class SubscriptionWorker {
     this.live = false;
     this.readPos = next;
     this.committed = next;
-    await this.host.store.commitCursor(this.id, next);
+    await this.host.store.commitCursor(this.cursorKey, next);
     void this.fill();
   }
 

@@ -15,6 +15,8 @@ interface ResourceState {
   readonly seek?: SubscriptionDefinition['seek'];
   readonly seed?: SeedView;
   readonly createdAt?: string;
+  /** Kept for subscriptions created through the HTTP API; a declared resource's is its `uid`. */
+  readonly incarnation?: string;
   readonly owner?: string;
 }
 
@@ -86,14 +88,18 @@ export function resourceToDefinition(
       }).filter(([, value]) => value !== undefined),
     ),
   );
-  const origin = metadata.labels?.[LABEL_ORIGIN];
+  const label = metadata.labels?.[LABEL_ORIGIN];
+  const origin = label === 'api' || label === 'seed' ? label : 'kubernetes';
   return buildDefinition(
     metadata.name,
     request,
     {
-      origin: origin === 'api' || origin === 'seed' ? origin : 'kubernetes',
+      origin,
       paused: state.paused ?? false,
       createdAt: state.createdAt ?? metadata.creationTimestamp ?? '',
+      // A declared resource deleted and created again under its name has a new uid: a new subscription.
+      // One the HTTP API keeps as a resource carries the API's own (none if made before incarnations).
+      incarnation: state.incarnation ?? (origin === 'kubernetes' ? metadata.uid : undefined),
       seed: state.seed,
       seek: state.seek,
       owner: state.owner,
@@ -113,6 +119,7 @@ export function definitionToResource(
     ...(definition.seek === undefined ? {} : { seek: definition.seek }),
     ...(definition.seed === undefined ? {} : { seed: definition.seed }),
     createdAt: definition.createdAt,
+    ...(definition.incarnation === undefined ? {} : { incarnation: definition.incarnation }),
     ...(definition.owner === undefined ? {} : { owner: definition.owner }),
   };
   const spec = Object.fromEntries(

@@ -6,6 +6,7 @@ export type {
   DeliveryPlan,
   StartPosition,
 } from './types.js';
+export { cursorKeyOf } from './cursor-key.js';
 export { StoreSubscriptionRegistry } from './registry.js';
 export type { RegistryListener, SubscriptionRegistry } from './registry.js';
 export { SubscriptionService } from './service.js';

@@ -5,6 +5,7 @@ import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { SensitiveHeaders } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
+import { cursorKeyOf } from './cursor-key.js';
 import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
@@ -46,7 +47,7 @@ export interface SubscriptionServiceOptions {
 /** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
 export type SubscriptionView = Omit<
   SubscriptionDefinition,
-  'sinkcredential' | 'paused' | 'origin' | 'seed' | 'createdAt' | 'seek'
+  'sinkcredential' | 'paused' | 'origin' | 'seed' | 'createdAt' | 'incarnation' | 'seek'
 > & {
   readonly status: SubscriptionStatus;
 };
@@ -208,6 +209,7 @@ export class SubscriptionService {
       origin: _origin,
       seed: _seed,
       createdAt: _created,
+      incarnation: _incarnation,
       seek: _seek,
       protocolsettings,
       ...rest
@@ -263,7 +265,7 @@ export class SubscriptionService {
     request: SubscriptionRequest,
     origin: SubscriptionOrigin = 'api',
     seed?: SeedView,
-    id = randomUUID(),
+    id: string = randomUUID(),
     owner?: string,
   ): Promise<SubscriptionDefinition> {
     const [definition] = await this.createMany([request], origin, seed, [id], owner);
@@ -298,7 +300,8 @@ export class SubscriptionService {
       const definition = buildDefinition(
         id,
         request,
-        { origin, seed, paused: false, createdAt, owner },
+        // A new incarnation for every create, also of an id that existed before (its cursor is its own).
+        { origin, seed, paused: false, createdAt, incarnation: randomUUID(), owner },
         this.options.deliveryDefaults,
       );
       this.checkSinks(definition);
@@ -306,7 +309,10 @@ export class SubscriptionService {
       prepared.push({ definition, compiled, cursor: await this.resolvePosition(definition.startAt) });
     }
     const definitions = prepared.map(({ definition }) => definition);
-    const cursors = prepared.map(({ definition, cursor }): [string, number] => [definition.id, cursor]);
+    const cursors = prepared.map(({ definition, cursor }): [string, number] => [
+      cursorKeyOf(definition),
+      cursor,
+    ]);
     const { registry, store } = this.options;
     for (const definition of definitions) this.definitions.set(definition.id, definition);
     try {
@@ -390,7 +396,7 @@ export class SubscriptionService {
     this.definitions.set(id, definition);
     await this.options.registry.put(definition);
     // Another replica may deliver this subscription: it applies the seek from the definition.
-    await this.options.store.commitCursor(id, next);
+    await this.options.store.commitCursor(cursorKeyOf(current), next);
     // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
     // cursor commit would otherwise overwrite this one.
     await this.options.dispatcher.seek(id, next);

@@ -62,6 +62,15 @@ export interface SubscriptionDefinition {
   readonly seed?: SeedView;
   readonly createdAt: string;
   /**
+   * Which life of the id this is: made when the subscription is created and kept when it is replaced, so
+   * a subscription deleted and created again under the same id (a re-created Subscription resource, a PUT
+   * after a DELETE) is a new incarnation. Its cursor is stored under `cursorKeyOf` it, so a cursor its
+   * predecessor left behind (a replica that had not heard of the delete committing on its way out) is
+   * never where the new one starts. Absent in definitions stored before it existed: their cursor key is
+   * the id, as then.
+   */
+  readonly incarnation?: string;
+  /**
    * The last seek, kept in the definition so that whichever replica delivers the subscription applies
    * it: a new `epoch` means "restart from `next`".
    */

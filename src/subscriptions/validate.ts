@@ -273,6 +273,7 @@ export interface KeptFields {
   readonly origin: SubscriptionDefinition['origin'];
   readonly paused: boolean;
   readonly createdAt: string;
+  readonly incarnation?: string | undefined;
   readonly seed?: SeedView | undefined;
   readonly seek?: SubscriptionDefinition['seek'];
   readonly owner?: string | undefined;
@@ -303,6 +304,7 @@ export function buildDefinition(
     origin: kept.origin,
     ...(kept.seed === undefined ? {} : { seed: kept.seed }),
     createdAt: kept.createdAt,
+    ...(kept.incarnation === undefined ? {} : { incarnation: kept.incarnation }),
     ...(kept.seek === undefined ? {} : { seek: kept.seek }),
     ...(kept.owner === undefined ? {} : { owner: kept.owner }),
   };
