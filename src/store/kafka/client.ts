@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
-import type { BaseOptions, ClusterMetadata, RecordsBatch } from '@platformatic/kafka';
+import { Admin, Consumer, ProduceAcks, Producer, kGetApi, kGetConnection } from '@platformatic/kafka';
+import type { BaseOptions, ClusterMetadata, Connection, RecordsBatch } from '@platformatic/kafka';
 import { batchedRecordSize } from './codec.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
 
@@ -117,6 +117,17 @@ export interface FetchedPage {
 interface PartitionInfo {
   readonly topicId: string;
   readonly leader: number;
+  /** The leader's address, for a request the client library has no call for. */
+  readonly broker: { readonly host: string; readonly port: number };
+}
+
+/** ListOffsets' replica id for a tool, not a consumer: Kafka then answers the log end, not the high watermark. */
+const DEBUGGING_REPLICA_ID = -2;
+
+interface ListOffsetsAnswer {
+  readonly topics: ReadonlyArray<{
+    readonly partitions: ReadonlyArray<{ readonly offset: bigint }>;
+  }>;
 }
 
 const STALE = new Set([
@@ -181,10 +192,11 @@ export class PartitionReader {
     );
     const info = metadata.topics.get(topic);
     const leader = info?.partitions[0]?.leader;
-    if (info === undefined || leader === undefined || leader < 0) {
+    const broker = leader === undefined ? undefined : metadata.brokers.get(leader);
+    if (info === undefined || leader === undefined || leader < 0 || broker === undefined) {
       throw new Error(`topic ${topic} has no partition leader yet`);
     }
-    const found = { topicId: info.id, leader };
+    const found = { topicId: info.id, leader, broker };
     this.partitions.set(topic, found);
     return found;
   }
@@ -265,6 +277,57 @@ export class PartitionReader {
           this.limit,
           'a metadata request',
         ).catch(() => undefined);
+        await delay(50 * 2 ** attempt);
+      }
+    }
+  }
+
+  /**
+   * The partition leader's log end offset: past the high watermark when the leader holds records its
+   * in-sync replicas have not all copied yet (a produce that is not acknowledged yet, or one whose caller
+   * gave up on it). They are committed (and then readable) or truncated by a leader change later; until
+   * then, whether such a record exists cannot be read. ListOffsets as a debugging tool asks for it: the
+   * client library has no call for that, so this speaks the request on the library's own connection.
+   */
+  async logEnd(topic: string): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { broker } = await this.partition(topic, attempt > 0);
+        const consumer = this.consumer;
+        const answer = await withTimeout(
+          new Promise<ListOffsetsAnswer>((resolve, reject) => {
+            consumer[kGetConnection](broker, (error: Error | null | undefined, connection?: Connection) => {
+              if (error || connection === undefined) return reject(error ?? new Error('no connection'));
+              consumer[kGetApi]<[number, number, unknown[]], ListOffsetsAnswer>(
+                'ListOffsets',
+                (error, api) => {
+                  if (error || api === undefined) return reject(error ?? new Error('no ListOffsets api'));
+                  api(
+                    connection,
+                    DEBUGGING_REPLICA_ID,
+                    0,
+                    [
+                      {
+                        name: topic,
+                        partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n }],
+                      },
+                    ],
+                    (error, response) =>
+                      error || response === undefined ? reject(error) : resolve(response),
+                  );
+                },
+              );
+            });
+          }),
+          this.limit,
+          'a ListOffsets request for the log end',
+        );
+        const found = answer.topics[0]?.partitions[0];
+        if (found === undefined) throw new Error(`no offset answer for ${topic}`);
+        return Number(found.offset);
+      } catch (error) {
+        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset();
+        if (attempt >= 2) throw error;
         await delay(50 * 2 ** attempt);
       }
     }

@@ -40,7 +40,8 @@ export class CompactedView {
   async start(): Promise<void> {
     const end = await this.options.reader.offset(this.options.topic, -1);
     this.follower.start(0);
-    await this.follower.catchUp(end);
+    // The initial load, before the store is ready: as long as reading the topic takes.
+    await this.follower.catchUp(end, Infinity);
     this.loaded = true;
   }
 

@@ -72,7 +72,8 @@ export class EventLog {
     const end = await this.options.reader.offset(this.options.topic, -1);
     this.sizesBase = start;
     this.follower.start(start);
-    await this.follower.catchUp(end);
+    // The initial load, before the store is ready: as long as reading the retained log takes.
+    await this.follower.catchUp(end, Infinity);
     this.bump(end);
   }
 
@@ -119,7 +120,11 @@ export class EventLog {
   /**
    * Keys of events whose produce failed without a clear answer (a timeout, a leader that died): the
    * batch may have been written all the same. A retry of one of them first reads the log to its end,
-   * so that a copy that did land is recognised as a duplicate instead of being stored again.
+   * so that a copy that did land is recognised as a duplicate instead of being stored again. The end is
+   * the leader's log end, not the high watermark: a produce that timed out while an in-sync replica
+   * lagged left its copy in the leader's log beyond the high watermark, where no fetch reaches, and
+   * Kafka commits it once that replica catches up or leaves the in-sync set. Until the follower has
+   * read that far (within its bound) the retry answers "unavailable" instead of storing another copy.
    */
   private readonly suspects = new Map<string, number>();
 
@@ -132,7 +137,7 @@ export class EventLog {
     const suspect = inputs.some(({ event, principal }) => this.suspects.has(dedupeKeyOf(event, principal)));
     if (!suspect) return;
     try {
-      await this.follower.catchUp(await this.options.reader.offset(this.options.topic, -1));
+      await this.follower.catchUp(await this.options.reader.logEnd(this.options.topic));
     } catch (error) {
       throw unavailable(`reading the event topic failed: ${describeError(error)}`, error);
     }

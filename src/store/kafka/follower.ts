@@ -44,6 +44,8 @@ export class TopicFollower {
   healthy = true;
   /** The end of the partition as last seen. */
   highWatermark = 0;
+  /** Why the last fetch failed, for the error of a caller that gave up waiting. */
+  private lastFailure: string | undefined;
 
   constructor(private readonly options: FollowerOptions) {
     this.reader = new PartitionReader(options.settings, `follow-${options.topic}`);
@@ -62,6 +64,7 @@ export class TopicFollower {
         if (this.stopped) break;
         failures = 0;
         this.healthy = true;
+        this.lastFailure = undefined;
         if (page.records.length > 0) this.options.onRecords(page.records);
         // An offset below the log start was moved up to it: retention removed what lay between.
         this.position = Math.max(this.position, page.next, page.logStartOffset);
@@ -71,6 +74,7 @@ export class TopicFollower {
       } catch (error) {
         if (this.stopped) break;
         this.healthy = false;
+        this.lastFailure = describeError(error);
         if (failures++ % 20 === 0) {
           this.options.logger?.warn(
             { topic: this.options.topic, err: describeError(error) },
@@ -91,15 +95,51 @@ export class TopicFollower {
     }
   }
 
-  /** Resolves once every record up to and including `offset` has been handed over. */
-  reached(offset: number): Promise<void> {
+  /**
+   * How long a caller waits for the follower to read an offset Kafka has already acknowledged: as long as
+   * one of its fetches may take (the long poll plus the reader's bound of twice the request timeout). A
+   * follower that Kafka serves reads such an offset with its next fetch; one that has not by then is not
+   * being served (its fetches fail, hang or come back empty), and a request must not wait on it for as
+   * long as that lasts.
+   */
+  get patienceMs(): number {
+    return this.options.maxWaitMs + 2 * this.options.settings.requestTimeoutMs;
+  }
+
+  /**
+   * Resolves once every record up to and including `offset` has been handed over; rejects when that has
+   * not happened within `withinMs` (Infinity: wait as long as it takes, for the initial load only).
+   */
+  reached(offset: number, withinMs = this.patienceMs): Promise<void> {
     if (this.position > offset || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.add({ offset, resolve }));
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        offset,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      if (Number.isFinite(withinMs)) {
+        timer = setTimeout(() => {
+          this.waiters.delete(waiter);
+          const why = this.lastFailure === undefined ? '' : ` (the last fetch failed: ${this.lastFailure})`;
+          reject(
+            new Error(
+              `reading ${this.options.topic} up to offset ${offset} took longer than ${withinMs} ms; ` +
+                `read up to ${this.position - 1}${why}`,
+            ),
+          );
+        }, withinMs);
+      }
+      this.waiters.add(waiter);
+    });
   }
 
   /** Resolves once the follower has read everything below `end` (a high watermark read before). */
-  async catchUp(end: number): Promise<void> {
-    if (end > 0) await this.reached(end - 1);
+  async catchUp(end: number, withinMs = this.patienceMs): Promise<void> {
+    if (end > 0) await this.reached(end - 1, withinMs);
   }
 
   async stop(): Promise<void> {

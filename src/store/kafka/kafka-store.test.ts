@@ -1,4 +1,4 @@
-import { Admin } from '@platformatic/kafka';
+import { Admin, Producer } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaCluster } from '../../../test/infra/kafka/server.js';
 import type { KafkaCluster } from '../../../test/infra/kafka/server.js';
@@ -302,6 +302,94 @@ describe('kafka store', () => {
       await own.stop();
     }
   }, 120_000);
+
+  it('answers "store unavailable" within a bound when Kafka takes writes but serves no fetches, then recovers', async () => {
+    // Kafka keeps acknowledging produce and ListOffsets requests, but every fetch comes back empty: a
+    // default consumer quota of 1 byte/s throttles each one (SIGSTOP would stop the produce too, which
+    // fails at the producer's own timeout before anything waits for the follower). A write then waits to
+    // read itself back, a read waits to read up to the end offset: neither may wait without a bound.
+    const own = await startKafkaCluster(1);
+    const quotas = new Admin({ clientId: 'herald-test-quotas', bootstrapBrokers: [own.bootstrap] });
+    const raw = new Producer({ clientId: 'herald-test-raw', bootstrapBrokers: [own.bootstrap] });
+    const throttle = (on: boolean) =>
+      quotas.alterClientQuotas({
+        entries: [
+          {
+            entities: [{ entityType: 'client-id', entityName: null }],
+            ops: [
+              on
+                ? { key: 'consumer_byte_rate', value: 1, remove: false }
+                : { key: 'consumer_byte_rate', remove: true },
+            ],
+          },
+        ],
+      });
+    const broker = nextBroker();
+    const store = await open(broker, { requestTimeoutMs: 1_000 }, own.bootstrap);
+    // The test's own bound, far beyond the store's (one fetch: 500 ms + 2 × the 1 s request timeout).
+    const answered = <T>(what: string, call: Promise<T>) =>
+      Promise.race([
+        call,
+        sleep(20_000).then(() => {
+          throw new Error(`${what}: no answer within 20 s`);
+        }),
+      ]);
+    const letter = {
+      subscription: 'dl',
+      sequence: 1,
+      event: sampleEvent('dl-1'),
+      trace: undefined,
+      error: { code: 'X', message: 'm' },
+      attempts: 1,
+      deadLetteredAt: 1,
+    };
+    let throttled = false;
+    try {
+      await store.putSubscription({ id: 'before', document: '{}' });
+      await throttle(true);
+      throttled = true;
+      await until('the followers stall', () => !store.isReady(), 30_000);
+      const unavailable = { code: 'HERALD_STORE_UNAVAILABLE' };
+      // Kafka stores these (a subscription, a dead letter, an event) but the views never read them.
+      await expect(
+        answered('putSubscription', store.putSubscription({ id: 'during', document: '{}' })),
+      ).rejects.toMatchObject(unavailable);
+      await expect(answered('addDeadLetter', store.addDeadLetter(letter))).rejects.toMatchObject(unavailable);
+      await raw.send({ messages: [{ topic: store.eventsTopic, value: Buffer.from('not herald') }] });
+      await expect(answered('listSubscriptions', store.listSubscriptions())).rejects.toMatchObject(
+        unavailable,
+      );
+      await expect(answered('deleteSubscription', store.deleteSubscription('before'))).rejects.toMatchObject(
+        unavailable,
+      );
+      await expect(answered('listDeadLetters', store.listDeadLetters('dl', 10))).rejects.toMatchObject(
+        unavailable,
+      );
+      await expect(answered('stats', store.stats())).rejects.toMatchObject(unavailable);
+
+      await throttle(false);
+      throttled = false;
+      await until('ready again', () => store.isReady(), 60_000);
+      await until('a write reads itself back again', async () => {
+        try {
+          await store.putSubscription({ id: 'after', document: '{}' });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect((await store.listSubscriptions()).map((r) => r.id)).toEqual(['after', 'before', 'during']);
+      // The retried add of the same letter keeps one copy.
+      await store.addDeadLetter(letter);
+      expect((await store.listDeadLetters('dl', 10)).map((l) => l.sequence)).toEqual([1]);
+      expect((await store.stats()).last).toBe(1);
+    } finally {
+      if (throttled) await throttle(false).catch(() => undefined);
+      await store.close();
+      await Promise.all([quotas.close(), raw.close()]);
+      await own.stop();
+    }
+  }, 180_000);
 
   it('wakes a reader in one process when another process appends, and shares the dedupe window', async () => {
     const broker = nextBroker();
