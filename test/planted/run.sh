@@ -61,6 +61,9 @@ declare -A TESTS=(
   [jetstream-dead-letter-id-per-attempt]="src/store/jetstream/jetstream-store.test.ts"
   [lease-renewal-outlives-ttl]="src/store/lease-keeper.test.ts"
   [kafka-group-bytes-in-kib]="src/store/kafka/kafka-store.test.ts"
+  [kafka-follower-wait-unbounded]="src/store/kafka/kafka-store.test.ts"
+  [kafka-suspects-to-high-watermark]="src/store/kafka/event-log-suspects.test.ts"
+  [cursor-key-ignores-incarnation]="src/dispatch/recreated-subscription.test.ts"
 )
 
 baseline=1
