@@ -9,7 +9,7 @@ import { startNatsRelay } from '../../../test/infra/nats/relay.js';
 import type { NatsRelay as Relay } from '../../../test/infra/nats/relay.js';
 import { DataKind } from '../../cloudevents/index.js';
 import type { CloudEvent } from '../../cloudevents/index.js';
-import { describeStoreConformance, sampleEvent } from '../testing/conformance.js';
+import { describeStoreConformance, sampleEvent, serverStoreHarness } from '../testing/conformance.js';
 import type { StoredEvent } from '../types.js';
 import type { StoreHarnessOptions } from '../testing/conformance.js';
 import { createJetStreamStore } from './jetstream-store.js';
@@ -58,26 +58,11 @@ async function open(
 
 async function openHarness(options: StoreHarnessOptions) {
   const broker = nextBroker();
-  const settings: Partial<JetStreamStoreOptions> = {
-    ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),
-    ...(options.retention === undefined ? {} : { retention: options.retention }),
-  };
-  let store = await open(broker, settings);
-  return {
-    get store() {
-      return store;
-    },
-    async reopen() {
-      await store.close();
-      store = await open(broker, settings);
-      return store;
-    },
-    applyRetention: () => store.applyRetention(),
-    async cleanup() {
-      await store.close();
-      await removeBroker(broker);
-    },
-  };
+  return serverStoreHarness(
+    options,
+    (settings) => open(broker, settings),
+    () => removeBroker(broker),
+  );
 }
 
 describeStoreConformance('jetstream', openHarness);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaCluster } from '../../../test/infra/kafka/server.js';
 import type { KafkaCluster } from '../../../test/infra/kafka/server.js';
 import { freePort } from '../../../test/infra/process.js';
-import { describeStoreConformance, sampleEvent } from '../testing/conformance.js';
+import { describeStoreConformance, sampleEvent, serverStoreHarness } from '../testing/conformance.js';
 import type { StoreHarnessOptions } from '../testing/conformance.js';
 import { createKafkaStore } from './kafka-store.js';
 import type { KafkaEventStore, KafkaStoreOptions } from './kafka-store.js';
@@ -46,26 +46,11 @@ async function open(
 
 async function openHarness(options: StoreHarnessOptions) {
   const broker = nextBroker();
-  const settings: Partial<KafkaStoreOptions> = {
-    ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),
-    ...(options.retention === undefined ? {} : { retention: options.retention }),
-  };
-  let store = await open(broker, settings);
-  return {
-    get store() {
-      return store;
-    },
-    async reopen() {
-      await store.close();
-      store = await open(broker, settings);
-      return store;
-    },
-    applyRetention: () => store.applyRetention(),
-    async cleanup() {
-      await store.close();
-      await removeBroker(broker);
-    },
-  };
+  return serverStoreHarness(
+    options,
+    (settings) => open(broker, settings),
+    () => removeBroker(broker),
+  );
 }
 
 describeStoreConformance('kafka', openHarness);

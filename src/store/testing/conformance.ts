@@ -20,6 +20,40 @@ export interface StoreHarness {
 
 export type StoreFactory = (options: StoreHarnessOptions) => Promise<StoreHarness>;
 
+/** The settings of a harness's options that a distributed store's own options take as they are. */
+export type HarnessSettings = Pick<StoreHarnessOptions, 'dedupeWindowMs' | 'retention'>;
+
+/**
+ * A harness for a store kept on a server (JetStream, Kafka): `open` opens a store of one broker name with
+ * the harness's settings, again on `reopen`; `remove` deletes what the broker name left on the server.
+ */
+export async function serverStoreHarness<S extends EventStore & { applyRetention(): Promise<void> }>(
+  options: StoreHarnessOptions,
+  open: (settings: HarnessSettings) => Promise<S>,
+  remove: () => Promise<void>,
+): Promise<StoreHarness> {
+  const settings: HarnessSettings = {
+    ...(options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: options.dedupeWindowMs }),
+    ...(options.retention === undefined ? {} : { retention: options.retention }),
+  };
+  let store = await open(settings);
+  return {
+    get store() {
+      return store;
+    },
+    async reopen() {
+      await store.close();
+      store = await open(settings);
+      return store;
+    },
+    applyRetention: () => store.applyRetention(),
+    async cleanup() {
+      await store.close();
+      await remove();
+    },
+  };
+}
+
 const encoder = new TextEncoder();
 
 export function sampleEvent(
