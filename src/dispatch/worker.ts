@@ -179,12 +179,11 @@ export class SubscriptionWorker {
     const key = this.cursorKey;
     let stored = await store.getCursor(key);
     if (stored === undefined && key !== this.id) {
-      // Stored by a version without incarnations under the bare id: moved to this incarnation's key.
+      // Stored by a version without incarnations under the bare id: copied to this incarnation's key. The
+      // bare one stays until the subscription is deleted (the dispatcher forgets both): a replica of that
+      // version, during a rolling update, may still take the subscription over and resume from it.
       stored = await store.getCursor(this.id);
-      if (stored !== undefined) {
-        await store.commitCursor(key, stored);
-        await store.deleteCursor(this.id);
-      }
+      if (stored !== undefined) await store.commitCursor(key, stored);
     }
     const cursor = stored ?? initialCursor;
     if (stored === undefined) await store.commitCursor(key, cursor);
