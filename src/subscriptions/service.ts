@@ -4,6 +4,7 @@ import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { SensitiveHeaders } from '../sink-credentials/index.js';
+import { KeyedSerial } from '../store/index.js';
 import type { EventStore } from '../store/index.js';
 import { cursorKeyOf } from './cursor-key.js';
 import type { DeliveryControl } from './delivery-port.js';
@@ -70,6 +71,13 @@ function notFound(id: string): HeraldError {
 /** Creates, changes and controls subscriptions, keeping the registry and the dispatcher in step. */
 export class SubscriptionService {
   private readonly definitions = new Map<string, SubscriptionDefinition>();
+  /**
+   * Changes heard from the registry are applied one at a time per subscription, in the order heard.
+   * Applying one waits (for its start position, for the dispatcher): a delete heard right after a change
+   * must not reach the dispatcher first, or the change's `add` would start delivering the deleted
+   * subscription here, unlisted, until the process restarts.
+   */
+  private readonly heard = new KeyedSerial();
   private unwatch: (() => void) | undefined;
   private readonly sensitive: SensitiveHeaders;
 
@@ -116,9 +124,14 @@ export class SubscriptionService {
   /** Starts delivery for every stored definition, and follows changes made by other replicas. */
   async start(): Promise<void> {
     this.unwatch = this.options.registry.watch((id, definition, withheld) => {
-      this.applyRemote(id, definition, withheld === true).catch((error: unknown) => {
-        this.options.logger.error({ err: error, subscription: id }, 'applying a subscription change failed');
-      });
+      this.heard
+        .run(id, () => this.applyRemote(id, definition, withheld === true))
+        .catch((error: unknown) => {
+          this.options.logger.error(
+            { err: error, subscription: id },
+            'applying a subscription change failed',
+          );
+        });
     });
     for (const definition of await this.options.registry.list()) {
       try {

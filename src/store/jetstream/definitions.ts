@@ -7,11 +7,30 @@ import type { StoreContext } from './support.js';
 
 type Listener = (id: string, record: SubscriptionRecord | undefined) => void;
 
+/** A definition key this process writes: its writes in flight, the last revision it wrote, what waits. */
+interface OwnWrites {
+  writes: number;
+  revision: number;
+  /** Watch entries of the key heard while a write was in flight, reported once it has its revision. */
+  readonly held: KvWatchEntry[];
+}
+
 /** Subscription definitions and delivery cursors, each a KV bucket keyed by the encoded subscription id. */
 export class JetStreamDefinitions {
   private readonly listeners = new Set<Listener>();
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
   private watchRevision = 0;
+  /**
+   * The keys this process writes, until the watch has reported their last write. The watch reports a
+   * change some time after it was made, this process's own included: an entry older than a write this
+   * process has made since is not reported, for it would undo that write here — a change heard after a
+   * delete would bring the subscription back (and start delivering it), a delete heard after the
+   * subscription was created again under its id would remove the new one and forget its cursor. The
+   * later write is reported after it, as when a watch that lags on the server skips what a later
+   * write replaced (the bucket keeps one revision per key). Changes of other processes made after this
+   * one's write are reported as ever, a delete included.
+   */
+  private readonly own = new Map<string, OwnWrites>();
 
   constructor(private readonly context: StoreContext) {}
 
@@ -43,8 +62,14 @@ export class JetStreamDefinitions {
   // ---- definitions -----------------------------------------------------------------------------
 
   async put(record: SubscriptionRecord): Promise<void> {
-    const { subscriptions } = await this.context.use();
-    await subscriptions.put(encodeToken(record.id), record.document);
+    const key = this.writing(record.id);
+    let revision: number | undefined;
+    try {
+      const { subscriptions } = await this.context.use();
+      revision = await subscriptions.put(key, record.document);
+    } finally {
+      this.written(key, revision);
+    }
   }
 
   /**
@@ -55,18 +80,81 @@ export class JetStreamDefinitions {
     records: readonly SubscriptionRecord[],
     cursors: ReadonlyArray<readonly [string, number]> = [],
   ): Promise<void> {
-    if (cursors.length > 0) await this.commitCursors(cursors);
-    const { subscriptions } = await this.context.use();
-    await Promise.all(records.map((record) => subscriptions.put(encodeToken(record.id), record.document)));
+    // From the call on: the caller holds the definitions as written already.
+    const keys = records.map((record) => this.writing(record.id));
+    const revisions = new Map<string, number>();
+    try {
+      if (cursors.length > 0) await this.commitCursors(cursors);
+      const { subscriptions } = await this.context.use();
+      await Promise.all(
+        records.map(async (record, i) => {
+          const key = keys[i] as string;
+          revisions.set(key, await subscriptions.put(key, record.document));
+        }),
+      );
+    } finally {
+      for (const key of keys) this.written(key, revisions.get(key));
+    }
   }
 
   async delete(id: string): Promise<boolean> {
-    const { subscriptions } = await this.context.use();
+    const key = this.writing(id);
+    let revision: number | undefined;
+    try {
+      const { subscriptions } = await this.context.use();
+      const entry = await subscriptions.get(key);
+      if (entry === null || entry.operation !== 'PUT') return false;
+      await subscriptions.delete(key);
+      // A delete answers no revision: the delete marker read back has it (or a later write's, which
+      // supersedes the same entries).
+      revision = (await subscriptions.get(key).catch(() => null))?.revision;
+      return true;
+    } finally {
+      this.written(key, revision);
+    }
+  }
+
+  /** Marks a write of `id`'s definition as begun; answers its key. */
+  private writing(id: string): string {
     const key = encodeToken(id);
-    const entry = await subscriptions.get(key);
-    if (entry === null || entry.operation !== 'PUT') return false;
-    await subscriptions.delete(key);
-    return true;
+    const own = this.own.get(key) ?? { writes: 0, revision: 0, held: [] };
+    own.writes++;
+    this.own.set(key, own);
+    return key;
+  }
+
+  /** A write of `key` ended, at `revision` when it was stored; what the watch heard meanwhile is reported. */
+  private written(key: string, revision: number | undefined): void {
+    const own = this.own.get(key);
+    if (own === undefined) return;
+    own.writes--;
+    if (revision !== undefined) own.revision = Math.max(own.revision, revision);
+    if (own.writes > 0) return;
+    if (own.revision === 0 && own.held.length === 0) this.own.delete(key);
+    for (const entry of own.held.splice(0)) this.report(entry);
+  }
+
+  /** Tells the listeners of a change the watch heard, unless this process has written the key since. */
+  private report(entry: KvWatchEntry): void {
+    const own = this.own.get(entry.key);
+    if (own !== undefined) {
+      if (own.writes > 0) {
+        own.held.push(entry);
+        return;
+      }
+      if (entry.revision < own.revision) return;
+      // The watch has reached this process's last write of the key: nothing older can follow.
+      this.own.delete(entry.key);
+    }
+    const id = decodeToken(entry.key);
+    const record = entry.operation === 'PUT' ? { id, document: entry.string() } : undefined;
+    for (const listener of this.listeners) {
+      try {
+        listener(id, record);
+      } catch (error) {
+        this.context.logger?.error({ err: error, subscription: id }, 'a subscription watcher failed');
+      }
+    }
   }
 
   async list(): Promise<SubscriptionRecord[]> {
@@ -104,15 +192,7 @@ export class JetStreamDefinitions {
       try {
         for await (const entry of iterator) {
           this.watchRevision = entry.revision;
-          const id = decodeToken(entry.key);
-          const record = entry.operation === 'PUT' ? { id, document: entry.string() } : undefined;
-          for (const listener of this.listeners) {
-            try {
-              listener(id, record);
-            } catch (error) {
-              this.context.logger?.error({ err: error, subscription: id }, 'a subscription watcher failed');
-            }
-          }
+          this.report(entry);
         }
       } catch (error) {
         this.context.logger?.warn({ err: error }, 'the subscription watch ended; resuming');

@@ -1,0 +1,240 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsRelay } from '../../test/infra/nats/relay.js';
+import type { NatsRelay } from '../../test/infra/nats/relay.js';
+import { startNatsServer } from '../../test/infra/nats/server.js';
+import type { NatsServer } from '../../test/infra/nats/server.js';
+import { Dispatcher } from '../dispatch/index.js';
+import { BrokerMetrics, createLogger } from '../observability/index.js';
+import type { SubscriptionRecord } from '../store/index.js';
+import { createJetStreamStore } from '../store/jetstream/index.js';
+import type { JetStreamEventStore } from '../store/jetstream/index.js';
+import { sampleEvent } from '../store/testing/conformance.js';
+import { cursorKeyOf } from './cursor-key.js';
+import { StoreSubscriptionRegistry } from './registry.js';
+import { SubscriptionService } from './service.js';
+import type { SubscriptionDefinition } from './types.js';
+import { parseSubscriptionRequest } from './validate.js';
+
+// The service on a real nats-server, whose subscription watch reports every change to the definitions
+// bucket, this replica's own writes included, some time after they were made. A relay in front of the
+// nats-server holds the watch's deliveries (and only those) while the requests go on, so a change is
+// heard late exactly when the test says, not when a race happens to make it so.
+let server: NatsServer;
+let brokers = 0;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+/** How long a change may take to be heard or delivered (a bound, never a measured result). */
+const DEADLINE_MS = 15_000;
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + DEADLINE_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A sink on loopback: records the id of every attempt, answers 503 while `refusing`, 204 otherwise. */
+async function startSink() {
+  const attempts: string[] = [];
+  const delivered: string[] = [];
+  const sink = {
+    refusing: false,
+    attempts,
+    delivered,
+    url: '',
+  };
+  const http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const header = req.headers['ce-id'];
+      const id =
+        typeof header === 'string'
+          ? header
+          : String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown }).id);
+      attempts.push(id);
+      if (sink.refusing) {
+        res.writeHead(503).end();
+        return;
+      }
+      delivered.push(id);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+  sink.url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
+  return sink;
+}
+
+interface Replica {
+  readonly store: JetStreamEventStore;
+  readonly dispatcher: Dispatcher;
+  readonly service: SubscriptionService;
+  /** What this replica's store watch reported, heard after the service (whose listener came first). */
+  readonly heard: Array<{ id: string; record: SubscriptionRecord | undefined }>;
+}
+
+/** A broker replica: the real store (through `servers`), dispatcher and service, started. */
+async function replica(broker: string, servers: string): Promise<Replica> {
+  const store = createJetStreamStore({ servers, brokerName: broker });
+  cleanups.push(() => store.close());
+  await store.whenReady();
+  const dispatcher = new Dispatcher({
+    store,
+    metrics: new BrokerMetrics(false),
+    logger: createLogger('silent'),
+    // The test decides when claims are retried (never): the replica that asks first delivers.
+    claimRetryMs: 3_600_000,
+  });
+  await dispatcher.start();
+  cleanups.push(() => dispatcher.stop(1_000));
+  const service = new SubscriptionService({
+    registry: new StoreSubscriptionRegistry(store),
+    dispatcher,
+    store,
+    logger: createLogger('silent'),
+    sql: undefined,
+  });
+  await service.start();
+  cleanups.push(() => Promise.resolve(service.stop()));
+  const heard: Replica['heard'] = [];
+  const stop = store.watchSubscriptions((id, record) => heard.push({ id, record }));
+  cleanups.push(() => Promise.resolve(stop()));
+  return { store, dispatcher, service, heard };
+}
+
+const incarnationOf = (record: SubscriptionRecord | undefined) =>
+  record === undefined ? undefined : (JSON.parse(record.document) as SubscriptionDefinition).incarnation;
+
+/** Waits until `r` heard `id` put with `definition`'s incarnation and sink (or deleted, for undefined). */
+function heardChange(r: Replica, id: string, definition: SubscriptionDefinition | undefined) {
+  return until(`the watch to report ${id} ${definition === undefined ? 'deleted' : 'put'}`, () =>
+    r.heard.some(
+      (h) =>
+        h.id === id &&
+        (definition === undefined
+          ? h.record === undefined
+          : incarnationOf(h.record) === definition.incarnation &&
+            (JSON.parse(h.record?.document ?? '{}') as SubscriptionDefinition).sink === definition.sink),
+    ),
+  );
+}
+
+/**
+ * Expects replica `r` to deliver `deleted` no more, once it is done with what it heard: a turn for what
+ * its service started (resolving a start position is a request on the same connection, answered before
+ * this one), then its dispatcher's queue of changes for the subscription.
+ */
+async function expectStopped(
+  r: Replica,
+  deleted: SubscriptionDefinition,
+  sink: Awaited<ReturnType<typeof startSink>>,
+): Promise<void> {
+  const { id } = deleted;
+  // Heard is not yet applied: the service applies what it heard of the subscription in order.
+  await until(
+    'the service to list the subscription no more',
+    () => !r.service.list().some((d) => d.id === id),
+  );
+  await r.store.stats();
+  await nextTurn();
+  await r.dispatcher.setPaused(id, false);
+  await until(
+    'the deleted subscription to be delivered no more',
+    () => r.dispatcher.worker(id) === undefined,
+  ).catch(async (error: unknown) => {
+    // Say what that means: an event published after the delete goes to the deleted subscription's sink.
+    await r.store.append([{ event: sampleEvent('e-late', { type: 't' }) }]);
+    await until('e-late', () => sink.delivered.includes('e-late')).catch(() => undefined);
+    throw new Error(
+      `${(error as Error).message}: ${id} is delivered (sink ${r.dispatcher.worker(id)?.compiled.definition.sink}, ` +
+        `which got [${sink.delivered.join(', ')}]) while the service lists [${r.service
+          .list()
+          .map((d) => d.id)
+          .join(', ')}]`,
+    );
+  });
+  expect(await r.store.getCursor(cursorKeyOf(deleted))).toBeUndefined();
+}
+
+/** A subscription to events of type `t` from `latest`, retried quickly and (here) never dead-lettered. */
+const request = (sink: string) =>
+  parseSubscriptionRequest({
+    sink,
+    protocol: 'HTTP',
+    types: ['t'],
+    startAt: 'latest',
+    delivery: { retry: 100, backoffPolicy: 'linear', backoffDelay: 'PT0.2S', backoffMax: 'PT0.2S' },
+  });
+
+describe('subscription service on JetStream: changes heard late from the watch', () => {
+  let relay: NatsRelay;
+  let broker: string;
+
+  beforeAll(async () => {
+    relay = await startNatsRelay(server.port, { framed: true });
+  });
+  afterAll(() => relay?.close());
+  afterEach(() => relay?.release());
+
+  const watchStream = () => `KV_herald_${broker}_subscriptions`;
+
+  it("another replica's change and delete heard together: the subscription is not delivered on after the delete", async () => {
+    broker = `echo${process.pid}-${++brokers}`;
+    // Replica a (through the relay) delivers the subscription; replica b changes it, then deletes it.
+    const a = await replica(broker, relay.url);
+    const before = await startSink();
+    const after = await startSink();
+    const created = await a.service.create(request(before.url));
+    const { id } = created;
+    await heardChange(a, id, created);
+    expect(a.dispatcher.worker(id)).toBeDefined();
+    // Started after a claimed it: b lists it and waits for the claim (never retried here).
+    const b = await replica(broker, server.url);
+    expect(b.service.find(id)).toEqual(created);
+
+    relay.holdDeliveries(watchStream());
+    const changed = await b.service.update(id, request(after.url));
+    await b.service.delete(id);
+    relay.release();
+    await heardChange(a, id, changed);
+    await heardChange(a, id, undefined);
+
+    await expectStopped(a, created, after);
+  }, 60_000);
+
+  it('its own change and delete heard late: the subscription is not delivered on after the delete', async () => {
+    broker = `echo${process.pid}-${++brokers}`;
+    const a = await replica(broker, relay.url);
+    const before = await startSink();
+    const after = await startSink();
+    const created = await a.service.create(request(before.url));
+    const { id } = created;
+    await heardChange(a, id, created);
+
+    // A PUT then a DELETE answered before the watch reports either.
+    relay.holdDeliveries(watchStream());
+    await a.service.update(id, request(after.url));
+    await a.service.delete(id);
+    relay.release();
+    await heardChange(a, id, undefined);
+    await expectStopped(a, created, after);
+  }, 60_000);
+});
