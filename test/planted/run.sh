@@ -64,6 +64,7 @@ declare -A TESTS=(
   [kafka-follower-wait-unbounded]="src/store/kafka/kafka-store.test.ts"
   [kafka-suspects-to-high-watermark]="src/store/kafka/event-log-suspects.test.ts"
   [cursor-key-ignores-incarnation]="src/dispatch/recreated-subscription.test.ts"
+  [heard-changes-unordered]="src/subscriptions/service-jetstream.test.ts"
 )
 
 baseline=1
