@@ -1,18 +1,15 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaCluster } from '../../test/infra/kafka/server.js';
 import type { KafkaCluster } from '../../test/infra/kafka/server.js';
 import { startNatsServer } from '../../test/infra/nats/server.js';
 import type { NatsServer } from '../../test/infra/nats/server.js';
-import { BrokerMetrics, createLogger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
 import { createJetStreamStore } from '../store/jetstream/index.js';
 import { createKafkaStore } from '../store/kafka/index.js';
 import { sampleEvent } from '../store/testing/conformance.js';
-import { DEFAULT_DELIVERY, compileSubscription, cursorKeyOf } from '../subscriptions/index.js';
-import type { CompiledSubscription } from '../subscriptions/index.js';
-import { Dispatcher } from './dispatcher.js';
+import { cursorKeyOf } from '../subscriptions/index.js';
+import { startAcceptingSink, startManualDispatcher, testSubscription } from './testing/manual-dispatcher.js';
+import type { Cleanups } from './testing/manual-dispatcher.js';
 
 // A subscription deleted on one replica and created again under the same id (a Subscription resource
 // re-created, a PUT after a DELETE) must start at its own start position, whatever the replicas that
@@ -55,57 +52,12 @@ function kafka(): Backend {
   };
 }
 
-const cleanups: Array<() => Promise<unknown>> = [];
+const cleanups: Cleanups = [];
 let brokers = 0;
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
-
-/** A sink on loopback that takes every event. */
-async function startSink(): Promise<string> {
-  const sink = createServer((req, res) => {
-    req.resume();
-    res.writeHead(204).end();
-  });
-  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
-  return `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
-}
-
-function subscription(id: string, sink: string, incarnation?: string): CompiledSubscription {
-  return compileSubscription(
-    {
-      id,
-      sink,
-      protocol: 'HTTP',
-      delivery: { ...DEFAULT_DELIVERY, ordering: 'strict' },
-      startAt: 'latest',
-      paused: false,
-      origin: 'api',
-      createdAt: new Date(0).toISOString(),
-      ...(incarnation === undefined ? {} : { incarnation }),
-    },
-    undefined,
-  );
-}
-
-/** A started dispatcher that commits cursors only when told to or stopped (the test decides when). */
-async function startDispatcher(store: EventStore): Promise<Dispatcher> {
-  const dispatcher = new Dispatcher({
-    store,
-    metrics: new BrokerMetrics(false),
-    logger: createLogger('silent'),
-    commitIntervalMs: 3_600_000,
-    claimRetryMs: 3_600_000,
-  });
-  await dispatcher.start();
-  const stop = dispatcher.stop.bind(dispatcher);
-  let stopped: Promise<void> | undefined;
-  dispatcher.stop = (timeoutMs) => (stopped ??= stop(timeoutMs));
-  cleanups.push(() => dispatcher.stop(1_000));
-  return dispatcher;
-}
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -132,11 +84,11 @@ describe.each([jetStream(), kafka()])('$name store: a subscription created again
 
   it('starts at its start position, not at the cursor a replica still delivering its predecessor commits as it stops', async () => {
     const [a, b] = (await replicas(2)) as [EventStore, EventStore];
-    const sink = await startSink();
+    const sink = await startAcceptingSink(cleanups);
     // Replica a delivers the subscription; replica b serves its DELETE (which forgets the cursor).
-    const onA = await startDispatcher(a);
-    const onB = await startDispatcher(b);
-    await onA.add(subscription('s', sink, 'first'), 1);
+    const onA = await startManualDispatcher(a, cleanups);
+    const onB = await startManualDispatcher(b, cleanups);
+    await onA.add(testSubscription('s', sink, 'first'), 1);
     for (const id of ['e1', 'e2']) await a.append([{ event: sampleEvent(id) }]);
     await until('both delivered on a', () => onA.worker('s')?.position() === 3);
 
@@ -148,7 +100,7 @@ describe.each([jetStream(), kafka()])('$name store: a subscription created again
     // Created again from `latest` (a Subscription resource re-created under its name: no cursor is
     // committed before the dispatcher starts it), after e3: it starts at 4, not at its predecessor's 3.
     await b.append([{ event: sampleEvent('e3') }]);
-    await onB.add(subscription('s', sink, 'second'), 4);
+    await onB.add(testSubscription('s', sink, 'second'), 4);
     expect(onB.worker('s')?.status().cursor).toBe(4);
     // What the stopping replica committed stays with the incarnation it delivered.
     expect(await b.getCursor(cursorKeyOf({ id: 's', incarnation: 'first' }))).toBe(3);
@@ -156,13 +108,13 @@ describe.each([jetStream(), kafka()])('$name store: a subscription created again
 
   it('moves a cursor stored under the bare id (before incarnations) to its incarnation’s key, and forgets both with the subscription', async () => {
     const [store] = (await replicas(1)) as [EventStore];
-    const sink = await startSink();
+    const sink = await startAcceptingSink(cleanups);
     for (const id of ['e1', 'e2', 'e3']) await store.append([{ event: sampleEvent(id) }]);
     // A version without incarnations delivered it up to 3; its definition now carries one (a declared
     // resource's uid).
     await store.commitCursor('s', 3);
-    const dispatcher = await startDispatcher(store);
-    await dispatcher.add(subscription('s', sink, 'uid-1'), 4);
+    const dispatcher = await startManualDispatcher(store, cleanups);
+    await dispatcher.add(testSubscription('s', sink, 'uid-1'), 4);
     expect(dispatcher.worker('s')?.status().cursor).toBe(3);
     const key = cursorKeyOf({ id: 's', incarnation: 'uid-1' });
     expect(await store.getCursor(key)).toBe(3);

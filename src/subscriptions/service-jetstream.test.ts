@@ -6,15 +6,14 @@ import { startNatsRelay } from '../../test/infra/nats/relay.js';
 import type { NatsRelay } from '../../test/infra/nats/relay.js';
 import { startNatsServer } from '../../test/infra/nats/server.js';
 import type { NatsServer } from '../../test/infra/nats/server.js';
-import { Dispatcher } from '../dispatch/index.js';
-import { BrokerMetrics, createLogger } from '../observability/index.js';
+import type { Dispatcher } from '../dispatch/index.js';
 import type { SubscriptionRecord } from '../store/index.js';
 import { createJetStreamStore } from '../store/jetstream/index.js';
 import type { JetStreamEventStore } from '../store/jetstream/index.js';
 import { sampleEvent } from '../store/testing/conformance.js';
 import { cursorKeyOf } from './cursor-key.js';
-import { StoreSubscriptionRegistry } from './registry.js';
-import { SubscriptionService } from './service.js';
+import type { SubscriptionService } from './service.js';
+import { startReplica } from './testing/replica.js';
 import type { SubscriptionDefinition } from './types.js';
 import { parseSubscriptionRequest } from './validate.js';
 
@@ -96,24 +95,7 @@ async function replica(broker: string, servers: string): Promise<Replica> {
   const store = createJetStreamStore({ servers, brokerName: broker });
   cleanups.push(() => store.close());
   await store.whenReady();
-  const dispatcher = new Dispatcher({
-    store,
-    metrics: new BrokerMetrics(false),
-    logger: createLogger('silent'),
-    // The test decides when claims are retried (never): the replica that asks first delivers.
-    claimRetryMs: 3_600_000,
-  });
-  await dispatcher.start();
-  cleanups.push(() => dispatcher.stop(1_000));
-  const service = new SubscriptionService({
-    registry: new StoreSubscriptionRegistry(store),
-    dispatcher,
-    store,
-    logger: createLogger('silent'),
-    sql: undefined,
-  });
-  await service.start();
-  cleanups.push(() => Promise.resolve(service.stop()));
+  const { dispatcher, service } = await startReplica(store, cleanups);
   const heard: Replica['heard'] = [];
   const stop = store.watchSubscriptions((id, record) => heard.push({ id, record }));
   cleanups.push(() => Promise.resolve(stop()));

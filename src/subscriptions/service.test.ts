@@ -2,18 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Dispatcher } from '../dispatch/index.js';
-import { BrokerMetrics, createLogger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
 import { sampleEvent } from '../store/testing/conformance.js';
 import { cursorKeyOf } from './cursor-key.js';
-import { StoreSubscriptionRegistry } from './registry.js';
-import { SubscriptionService } from './service.js';
+import type { SubscriptionService } from './service.js';
+import { startReplica } from './testing/replica.js';
 import { parseSubscriptionRequest } from './validate.js';
 
 // The service on the real embedded store and the real dispatcher: what a subscription's incarnation is
 // across create, replace and delete (the cursor key of every replica follows it; see cursor-key.ts).
-const cleanups: Array<() => Promise<void>> = [];
+const cleanups: Array<() => Promise<unknown>> = [];
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -22,24 +20,11 @@ afterEach(async () => {
 async function openService(): Promise<{ service: SubscriptionService; store: EmbeddedEventStore }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'herald-service-'));
   const store = new EmbeddedEventStore({ dataDir: dir, maintenanceIntervalMs: 0 });
-  const dispatcher = new Dispatcher({
-    store,
-    metrics: new BrokerMetrics(false),
-    logger: createLogger('silent'),
-  });
-  await dispatcher.start();
   cleanups.push(async () => {
-    await dispatcher.stop(1_000);
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const service = new SubscriptionService({
-    registry: new StoreSubscriptionRegistry(store),
-    dispatcher,
-    store,
-    logger: createLogger('silent'),
-    sql: undefined,
-  });
+  const { service } = await startReplica(store, cleanups);
   return { service, store };
 }
 

@@ -1,15 +1,15 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsRelay } from '../../../test/infra/nats/relay.js';
 import { startNatsServer } from '../../../test/infra/nats/server.js';
 import type { NatsServer } from '../../../test/infra/nats/server.js';
-import { Dispatcher } from '../../dispatch/dispatcher.js';
-import { BrokerMetrics, createLogger } from '../../observability/index.js';
-import { DEFAULT_DELIVERY, compileSubscription } from '../../subscriptions/index.js';
-import type { CompiledSubscription } from '../../subscriptions/index.js';
+import {
+  startAcceptingSink,
+  startManualDispatcher,
+  testSubscription,
+} from '../../dispatch/testing/manual-dispatcher.js';
+import type { Cleanups } from '../../dispatch/testing/manual-dispatcher.js';
 import { sampleEvent } from '../testing/conformance.js';
 import { encodeToken } from './codec.js';
 import { createJetStreamStore } from './jetstream-store.js';
@@ -20,7 +20,7 @@ import type { JetStreamEventStore } from './jetstream-store.js';
 // replicas a new subscription of the same id has a cursor key of its own: src/dispatch/recreated-subscription.test.ts.
 let server: NatsServer;
 let brokers = 0;
-const cleanups: Array<() => Promise<void>> = [];
+const cleanups: Cleanups = [];
 
 beforeAll(async () => {
   server = await startNatsServer();
@@ -55,50 +55,6 @@ function newBroker(): string {
   return broker;
 }
 
-/** A sink on loopback that takes every event. */
-async function startSink(): Promise<{ url: string }> {
-  const sink = createServer((req, res) => {
-    req.resume();
-    res.writeHead(204).end();
-  });
-  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
-  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/` };
-}
-
-function subscription(id: string, sink: string): CompiledSubscription {
-  return compileSubscription(
-    {
-      id,
-      sink,
-      protocol: 'HTTP',
-      delivery: { ...DEFAULT_DELIVERY, ordering: 'strict' },
-      startAt: 'latest',
-      paused: false,
-      origin: 'api',
-      createdAt: new Date(0).toISOString(),
-    },
-    undefined,
-  );
-}
-
-/** A started dispatcher that commits cursors only when told to (the test decides when); stopped once. */
-async function startDispatcher(store: JetStreamEventStore): Promise<Dispatcher> {
-  const dispatcher = new Dispatcher({
-    store,
-    metrics: new BrokerMetrics(false),
-    logger: createLogger('silent'),
-    commitIntervalMs: 3_600_000,
-    claimRetryMs: 3_600_000,
-  });
-  await dispatcher.start();
-  const stop = dispatcher.stop.bind(dispatcher);
-  let stopped: Promise<void> | undefined;
-  dispatcher.stop = (timeoutMs) => (stopped ??= stop(timeoutMs));
-  cleanups.push(() => dispatcher.stop(1_000));
-  return dispatcher;
-}
-
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -113,9 +69,9 @@ describe('jetstream store: the cursor of a deleted subscription', () => {
     cleanups.push(() => Promise.resolve(relay.close()));
     const broker = newBroker();
     const store = await openStore(broker, relay.url);
-    const sink = await startSink();
-    const dispatcher = await startDispatcher(store);
-    await dispatcher.add(subscription('s', sink.url), 1);
+    const sink = await startAcceptingSink(cleanups);
+    const dispatcher = await startManualDispatcher(store, cleanups);
+    await dispatcher.add(testSubscription('s', sink), 1);
     await store.append([{ event: sampleEvent('e1') }]);
     await store.append([{ event: sampleEvent('e2') }]);
     await until('both delivered', () => dispatcher.worker('s')?.position() === 3);
@@ -144,7 +100,7 @@ describe('jetstream store: the cursor of a deleted subscription', () => {
     expect(await store.getCursor('s')).toBeUndefined();
     // Created again with the same id, from `latest` (sequence 4 after e3): it starts there.
     await store.append([{ event: sampleEvent('e3') }]);
-    await dispatcher.add(subscription('s', sink.url), 4);
+    await dispatcher.add(testSubscription('s', sink), 4);
     expect(dispatcher.worker('s')?.status().cursor).toBe(4);
   });
 });
