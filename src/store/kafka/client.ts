@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Admin, Consumer, ProduceAcks, Producer, kGetApi, kGetConnection } from '@platformatic/kafka';
 import type { BaseOptions, ClusterMetadata, Connection, RecordsBatch } from '@platformatic/kafka';
+import type { BootstrapBrokers } from './bootstrap.js';
 import { batchedRecordSize } from './codec.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
 
@@ -19,7 +20,7 @@ export interface KafkaSecurity {
 }
 
 export interface ClientSettings {
-  readonly brokers: readonly string[];
+  readonly brokers: BootstrapBrokers;
   readonly clientId: string;
   readonly security: KafkaSecurity;
   /** Timeout of one Kafka request. */
@@ -31,7 +32,7 @@ export function baseOptions(settings: ClientSettings, role: string): BaseOptions
   const { sasl, tls } = settings.security;
   return {
     clientId: `${settings.clientId}-${role}`,
-    bootstrapBrokers: [...settings.brokers],
+    bootstrapBrokers: settings.brokers.list(),
     timeout: settings.requestTimeoutMs,
     connectTimeout: Math.min(settings.requestTimeoutMs, 5_000),
     retries: 2,
@@ -47,11 +48,16 @@ export function baseOptions(settings: ClientSettings, role: string): BaseOptions
   };
 }
 
+/** A request the store stopped waiting for (`withTimeout`). */
+export class Unanswered extends Error {
+  override readonly name = 'Unanswered';
+}
+
 /** Rejects when `task` has not settled after `ms`: the client library may wait on a dead node for long. */
 export function withTimeout<T>(task: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Unanswered(`${what} did not answer within ${ms} ms`)), ms);
   });
   task.catch(() => undefined);
   return Promise.race([task, timeout]).finally(() => clearTimeout(timer));
@@ -168,25 +174,28 @@ export class PartitionReader {
 
   /**
    * Forgets every leader and replaces the client (and its connections) after a failure that was not
-   * Kafka answering "ask someone else": a node that died may leave the old client waiting on it.
+   * Kafka answering "ask someone else": a node that died may leave the old client waiting on it. Calls
+   * run concurrently on one reader: when the client that failed was replaced already (by another call
+   * that failed with it), its successor is left alone, or a healthy bootstrap broker would be moved last.
    */
-  private reset(): void {
+  private reset(failed: Consumer, error: unknown): void {
+    if (failed !== this.consumer) return;
     this.partitions.clear();
     if (this.closed) return;
-    const old = this.consumer;
+    this.settings.brokers.demoteAfter(failed, error);
     this.consumer = this.create();
-    void closeQuietly(old);
+    void closeQuietly(failed);
   }
 
   private get limit(): number {
     return this.settings.requestTimeoutMs * 2;
   }
 
-  private async partition(topic: string, refresh: boolean): Promise<PartitionInfo> {
+  private async partition(consumer: Consumer, topic: string, refresh: boolean): Promise<PartitionInfo> {
     const known = this.partitions.get(topic);
     if (known !== undefined && !refresh) return known;
     const metadata: ClusterMetadata = await withTimeout(
-      this.consumer.metadata({ topics: [topic], forceUpdate: true }),
+      consumer.metadata({ topics: [topic], forceUpdate: true }),
       this.limit,
       'a metadata request',
     );
@@ -208,10 +217,11 @@ export class PartitionReader {
   async fetch(topic: string, offset: number, maxWaitMs: number, maxBytes = 1 << 20): Promise<FetchedPage> {
     let from = offset;
     for (let attempt = 0; ; attempt++) {
-      const { topicId, leader } = await this.partition(topic, attempt > 0);
+      const consumer = this.consumer;
+      const { topicId, leader } = await this.partition(consumer, topic, attempt > 0);
       try {
         const response = await withTimeout(
-          this.consumer.fetch({
+          consumer.fetch({
             node: leader,
             maxWaitTime: maxWaitMs,
             minBytes: 1,
@@ -250,7 +260,7 @@ export class PartitionReader {
         }
         // Not Kafka answering "ask someone else" (say, a connection to a node that died): start over
         // with a new client, whose first request fetches fresh metadata.
-        if (![...ids].some((id) => STALE.has(id))) this.reset();
+        if (![...ids].some((id) => STALE.has(id))) this.reset(consumer, error);
         if (attempt >= 2) throw error;
         await delay(50 * 2 ** attempt);
       }
@@ -260,9 +270,10 @@ export class PartitionReader {
   /** ListOffsets: -1 = the end (high watermark), -2 = the log start, else the first offset at or after that time (-1 if none). */
   async offset(topic: string, timestamp: number): Promise<number> {
     for (let attempt = 0; ; attempt++) {
+      const consumer = this.consumer;
       try {
         const offsets = await withTimeout(
-          this.consumer.listOffsetsWithTimestamps({ topics: [topic], timestamp: BigInt(timestamp) }),
+          consumer.listOffsetsWithTimestamps({ topics: [topic], timestamp: BigInt(timestamp) }),
           this.limit,
           'a ListOffsets request',
         );
@@ -270,7 +281,7 @@ export class PartitionReader {
         if (found === undefined) throw new Error(`no offset answer for ${topic}`);
         return Number(found.offset);
       } catch (error) {
-        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset();
+        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset(consumer, error);
         if (attempt >= 2) throw error;
         await withTimeout(
           this.consumer.metadata({ topics: [topic], forceUpdate: true }),
@@ -291,9 +302,9 @@ export class PartitionReader {
    */
   async logEnd(topic: string): Promise<number> {
     for (let attempt = 0; ; attempt++) {
+      const consumer = this.consumer;
       try {
-        const { broker } = await this.partition(topic, attempt > 0);
-        const consumer = this.consumer;
+        const { broker } = await this.partition(consumer, topic, attempt > 0);
         const answer = await withTimeout(
           new Promise<ListOffsetsAnswer>((resolve, reject) => {
             consumer[kGetConnection](broker, (error: Error | null | undefined, connection?: Connection) => {
@@ -326,7 +337,7 @@ export class PartitionReader {
         if (found === undefined) throw new Error(`no offset answer for ${topic}`);
         return Number(found.offset);
       } catch (error) {
-        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset();
+        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset(consumer, error);
         if (attempt >= 2) throw error;
         await delay(50 * 2 ** attempt);
       }
@@ -473,6 +484,7 @@ export class SerialProducer {
         // time: fail it now, so that callers answer (and their clients retry) at once.
         for (const pending of [...group, ...this.queue.splice(0)]) pending.reject(error);
         const old = this.producer;
+        this.settings.brokers.demoteAfter(old, error);
         this.producer = this.create();
         void closeQuietly(old);
       }
@@ -498,9 +510,39 @@ export function closeQuietly(client: {
   });
 }
 
-export { Admin };
+/**
+ * The admin client (topic set-up, record deletion), replaced after a failure as the readers and the
+ * producers are: one left waiting on a node that stopped answering would fail every later call alike.
+ */
+export class AdminClient {
+  private admin: Admin;
+  private generation = 0;
+  private closed = false;
 
-/** An admin client for topic set-up and record deletion. */
-export function createAdmin(settings: ClientSettings): Admin {
-  return new Admin(baseOptions(settings, 'admin'));
+  constructor(private readonly settings: ClientSettings) {
+    this.admin = this.create();
+  }
+
+  private create(): Admin {
+    return new Admin(baseOptions(this.settings, `admin-${this.generation++}`));
+  }
+
+  async run<T>(task: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = this.admin;
+    try {
+      return await task(admin);
+    } catch (error) {
+      if (!this.closed && admin === this.admin) {
+        this.settings.brokers.demoteAfter(admin, error);
+        this.admin = this.create();
+        void admin.close().catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.admin.close().catch(() => undefined);
+  }
 }

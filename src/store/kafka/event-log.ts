@@ -2,7 +2,7 @@ import { HeraldError } from '../../errors/index.js';
 import { DedupeWindow } from '../dedupe-window.js';
 import type { AppendInput, AppendOutcome, LogStats, RetentionPolicy, StoredEvent } from '../types.js';
 import { AppendWaiters } from '../waiters.js';
-import type { Admin, ClientSettings, PartitionReader, SerialProducer } from './client.js';
+import type { AdminClient, ClientSettings, PartitionReader, SerialProducer } from './client.js';
 import { describeError, kafkaErrorIds } from './client.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
 import { HEADER, batchedRecordSize, decodeEvent, dedupeKeyOf, encodeEvent, header } from './codec.js';
@@ -16,7 +16,7 @@ export interface EventLogOptions {
   readonly topic: string;
   readonly producer: SerialProducer;
   readonly reader: PartitionReader;
-  readonly admin: Admin;
+  readonly admin: AdminClient;
   readonly dedupeWindowMs: number;
   readonly retention: RetentionPolicy;
   /** Largest record batch one append (or a group of appends) may produce. */
@@ -331,9 +331,11 @@ export class EventLog {
     }
     cut = Math.min(cut, end);
     if (cut <= start) return;
-    await this.options.admin.deleteRecords({
-      topics: [{ name: this.options.topic, partitions: [{ partition: 0, offset: BigInt(cut) }] }],
-    });
+    await this.options.admin.run((admin) =>
+      admin.deleteRecords({
+        topics: [{ name: this.options.topic, partitions: [{ partition: 0, offset: BigInt(cut) }] }],
+      }),
+    );
     this.trimSizes(cut);
   }
 

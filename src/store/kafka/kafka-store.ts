@@ -15,8 +15,9 @@ import type {
   SubscriptionRecord,
 } from '../types.js';
 import { Claims } from './claims.js';
-import type { Admin, ClientSettings, KafkaSecurity } from './client.js';
-import { PartitionReader, SerialProducer, createAdmin, describeError, ensureTopic } from './client.js';
+import type { ClientSettings, KafkaSecurity } from './client.js';
+import { BootstrapBrokers } from './bootstrap.js';
+import { AdminClient, PartitionReader, SerialProducer, describeError, ensureTopic } from './client.js';
 import { CompactedView } from './compacted-view.js';
 import { DeadLetters } from './dead-letters.js';
 import { EventLog, unavailable } from './event-log.js';
@@ -47,7 +48,7 @@ export interface KafkaStoreOptions {
 }
 
 interface Parts {
-  readonly admin: Admin;
+  readonly admin: AdminClient;
   readonly reader: PartitionReader;
   readonly log: EventLog;
   readonly state: CompactedView;
@@ -103,7 +104,7 @@ export class KafkaEventStore implements EventStore {
     this.deadLetterTopic = `herald.${broker}.deadletters`;
     const brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
     this.settings = {
-      brokers: brokers.map((b) => b.trim()).filter((b) => b !== ''),
+      brokers: new BootstrapBrokers(brokers.map((b) => b.trim()).filter((b) => b !== '')),
       clientId: `herald-${broker}-${this.owner.slice(0, 8)}`,
       security: options.security ?? {},
       requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
@@ -144,10 +145,10 @@ export class KafkaEventStore implements EventStore {
 
   private async run(): Promise<void> {
     for (let attempt = 0; !this.closed; attempt++) {
-      let admin: Admin | undefined;
+      let admin: AdminClient | undefined;
       let reader: PartitionReader | undefined;
       try {
-        admin = createAdmin(this.settings);
+        admin = new AdminClient(this.settings);
         reader = new PartitionReader(this.settings, 'read');
         const parts = await this.setUp(admin, reader);
         if (this.closed) {
@@ -159,15 +160,18 @@ export class KafkaEventStore implements EventStore {
           this.retentionTimer = setInterval(() => void this.retentionPass(), this.retentionCheckMs);
           this.retentionTimer.unref();
         }
-        this.logger?.info({ topic: this.eventsTopic, brokers: this.settings.brokers }, 'kafka store ready');
+        this.logger?.info(
+          { topic: this.eventsTopic, brokers: this.settings.brokers.configured },
+          'kafka store ready',
+        );
         this.resolveStarted(parts);
         return;
       } catch (error) {
-        if (admin !== undefined) await admin.close().catch(() => undefined);
+        if (admin !== undefined) await admin.close();
         if (reader !== undefined) await reader.close();
         if (attempt % 10 === 0) {
           this.logger?.warn(
-            { err: describeError(error), brokers: this.settings.brokers, attempt },
+            { err: describeError(error), brokers: this.settings.brokers.configured, attempt },
             'Kafka is not reachable yet or the topics could not be set up; retrying',
           );
         }
@@ -196,10 +200,14 @@ export class KafkaEventStore implements EventStore {
     };
   }
 
-  private async setUp(admin: Admin, reader: PartitionReader): Promise<Parts> {
-    await ensureTopic(admin, this.eventsTopic, this.replicationFactor, this.topicConfig(false));
-    await ensureTopic(admin, this.stateTopic, this.replicationFactor, this.topicConfig(true));
-    await ensureTopic(admin, this.deadLetterTopic, this.replicationFactor, this.topicConfig(true));
+  private async setUp(admin: AdminClient, reader: PartitionReader): Promise<Parts> {
+    for (const [topic, compacted] of [
+      [this.eventsTopic, false],
+      [this.stateTopic, true],
+      [this.deadLetterTopic, true],
+    ] as const) {
+      await admin.run((a) => ensureTopic(a, topic, this.replicationFactor, this.topicConfig(compacted)));
+    }
     const common = { settings: this.settings, reader, followWaitMs: this.followWaitMs, logger: this.logger };
     const log = new EventLog({
       ...common,
@@ -440,7 +448,7 @@ export class KafkaEventStore implements EventStore {
 
   private async stopParts(parts: Parts): Promise<void> {
     await Promise.all([parts.log.stop(), parts.state.stop(), parts.deadLetters.stop()]);
-    await Promise.all([parts.reader.close(), parts.admin.close().catch(() => undefined)]);
+    await Promise.all([parts.reader.close(), parts.admin.close()]);
   }
 
   async close(): Promise<void> {
