@@ -178,15 +178,20 @@ describe('subscription service on JetStream: changes heard late from the watch',
 
   const watchStream = () => `KV_herald_${broker}_subscriptions`;
 
-  it("another replica's change and delete heard together: the subscription is not delivered on after the delete", async () => {
+  /** A new broker's replica `a`, its watch through the relay, delivering a subscription it created. */
+  async function deliveringThroughRelay() {
     broker = `echo${process.pid}-${++brokers}`;
-    // Replica a (through the relay) delivers the subscription; replica b changes it, then deletes it.
     const a = await replica(broker, relay.url);
     const before = await startSink();
     const after = await startSink();
     const created = await a.service.create(request(before.url));
-    const { id } = created;
-    await heardChange(a, id, created);
+    await heardChange(a, created.id, created);
+    return { a, after, created, id: created.id };
+  }
+
+  it("another replica's change and delete heard together: the subscription is not delivered on after the delete", async () => {
+    // Replica a (through the relay) delivers the subscription; replica b changes it, then deletes it.
+    const { a, after, created, id } = await deliveringThroughRelay();
     expect(a.dispatcher.worker(id)).toBeDefined();
     // Started after a claimed it: b lists it and waits for the claim (never retried here).
     const b = await replica(broker, server.url);
@@ -203,13 +208,7 @@ describe('subscription service on JetStream: changes heard late from the watch',
   }, 60_000);
 
   it('its own change and delete heard late: the subscription is not delivered on after the delete', async () => {
-    broker = `echo${process.pid}-${++brokers}`;
-    const a = await replica(broker, relay.url);
-    const before = await startSink();
-    const after = await startSink();
-    const created = await a.service.create(request(before.url));
-    const { id } = created;
-    await heardChange(a, id, created);
+    const { a, after, created, id } = await deliveringThroughRelay();
 
     // A PUT then a DELETE answered before the watch reports either.
     relay.holdDeliveries(watchStream());
