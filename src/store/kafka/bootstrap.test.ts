@@ -135,7 +135,7 @@ function open(brokerName: string, options: Partial<KafkaStoreOptions> = {}): Kaf
     brokers: cluster.bootstrap, // node 1 first
     brokerName,
     replicationFactor: 2,
-    requestTimeoutMs: 1_000,
+    requestTimeoutMs: 2_500,
     ...options,
   });
 }
@@ -177,7 +177,7 @@ it('keeps appending, reading and applying retention while the first bootstrap no
     // Every client of the store sent its metadata requests to node 1 so far. It asks again once its
     // metadata is older than metadataMaxAge (30 s, client.ts), after a failure, and always when it is a
     // new client; the admin client has no metadata for the events topic yet, so retention asks at once.
-    const retention = eventually('applying retention', () => store.applyRetention(), 75_000);
+    const retention = eventually('applying retention', () => store.applyRetention(), 120_000);
     retention.catch(() => undefined);
     // A publisher offers an event after another for 40 s, past that age, each retried until acknowledged.
     const windowEnd = Date.now() + 40_000;
@@ -186,7 +186,7 @@ it('keeps appending, reading and applying retention while the first bootstrap no
       const [outcome] = await eventually(
         'an append',
         () => store.append([{ event: sampleEvent(id) }]),
-        20_000,
+        45_000,
       );
       acknowledged.set(id, outcome?.sequence ?? -1);
       await sleep(250);
@@ -195,13 +195,13 @@ it('keeps appending, reading and applying retention while the first bootstrap no
     await eventually(
       'storing a subscription',
       () => store.putSubscription({ id: 'sub', document: '{}' }),
-      20_000,
+      45_000,
     );
-    const listed = await eventually('listing subscriptions', () => store.listSubscriptions(), 20_000);
+    const listed = await eventually('listing subscriptions', () => store.listSubscriptions(), 45_000);
     expect(listed.map((s) => s.id)).toEqual(['sub']);
-    const stats = await eventually('reading the stats', () => store.stats(), 20_000);
+    const stats = await eventually('reading the stats', () => store.stats(), 45_000);
     expect(stats.first).toBeGreaterThan(1); // retention deleted the oldest events
-    const events = await eventually('a read', () => store.read(stats.first, 1_000), 20_000);
+    const events = await eventually('a read', () => store.read(stats.first, 1_000), 45_000);
     const read = new Map(events.map((e) => [String(e.event.attributes['id']), e.sequence]));
     for (const [id, sequence] of acknowledged) {
       if (sequence >= stats.first) expect(read.get(id), id).toBe(sequence);
@@ -210,7 +210,7 @@ it('keeps appending, reading and applying retention while the first bootstrap no
     resume();
     await store.close();
   }
-}, 240_000);
+}, 400_000);
 
 it('becomes ready and takes appends when it starts while the first bootstrap node hangs', async () => {
   const name = `boot-start-${process.pid}`;
@@ -218,20 +218,20 @@ it('becomes ready and takes appends when it starts while the first bootstrap nod
   hang();
   const store = open(name);
   try {
-    const ready = await Promise.race([store.whenReady().then(() => true), sleep(75_000).then(() => false)]);
+    const ready = await Promise.race([store.whenReady().then(() => true), sleep(120_000).then(() => false)]);
     expect(ready, 'ready within 75 s').toBe(true);
     const [outcome] = await eventually(
       'an append',
       () => store.append([{ event: sampleEvent('started') }]),
-      20_000,
+      45_000,
     );
-    const events = await eventually('a read', () => store.read(outcome?.sequence ?? 1, 1), 20_000);
+    const events = await eventually('a read', () => store.read(outcome?.sequence ?? 1, 1), 45_000);
     expect(events.map((e) => e.event.attributes['id'])).toEqual(['started']);
   } finally {
     resume();
     await store.close();
   }
-}, 180_000);
+}, 300_000);
 
 it('follows a partition leader that moves while the first bootstrap node hangs', async () => {
   const name = `boot-move-${process.pid}`;
@@ -251,9 +251,9 @@ it('follows a partition leader that moves while the first bootstrap node hangs',
     const [after] = await eventually(
       'an append',
       () => store.append([{ event: sampleEvent('after') }]),
-      30_000,
+      60_000,
     );
-    const events = await eventually('a read', () => store.read(before?.sequence ?? 1, 10), 20_000);
+    const events = await eventually('a read', () => store.read(before?.sequence ?? 1, 10), 45_000);
     expect(events.map((e) => [e.event.attributes['id'], e.sequence])).toEqual([
       ['before', before?.sequence],
       ['after', after?.sequence],
@@ -261,15 +261,15 @@ it('follows a partition leader that moves while the first bootstrap node hangs',
     await eventually(
       'storing a subscription',
       () => store.putSubscription({ id: 'after', document: '{}' }),
-      20_000,
+      45_000,
     );
-    const listed = await eventually('listing subscriptions', () => store.listSubscriptions(), 20_000);
+    const listed = await eventually('listing subscriptions', () => store.listSubscriptions(), 45_000);
     expect(listed.map((s) => s.id)).toEqual(['after', 'before']);
   } finally {
     resume();
     await store.close();
   }
-}, 180_000);
+}, 300_000);
 
 it('moves only the hanging node last when requests of one reader time out together', async () => {
   const [events, state] = await topicsBesideTheFirstNode(`boot-race-${process.pid}`);
