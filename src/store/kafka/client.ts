@@ -136,6 +136,29 @@ interface ListOffsetsAnswer {
   }>;
 }
 
+/** ListOffsets for the end of partition 0 of `topic`, sent to `broker` as a debugging tool (see `logEnd`). */
+function listOffsetsAsTool(
+  consumer: Consumer,
+  broker: PartitionInfo['broker'],
+  topic: string,
+): Promise<ListOffsetsAnswer> {
+  return new Promise((resolve, reject) => {
+    consumer[kGetConnection](broker, (error: Error | null | undefined, connection?: Connection) => {
+      if (error || connection === undefined) return reject(error ?? new Error('no connection'));
+      consumer[kGetApi]<[number, number, unknown[]], ListOffsetsAnswer>('ListOffsets', (error, api) => {
+        if (error || api === undefined) return reject(error ?? new Error('no ListOffsets api'));
+        api(
+          connection,
+          DEBUGGING_REPLICA_ID,
+          0,
+          [{ name: topic, partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n }] }],
+          (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
+        );
+      });
+    });
+  });
+}
+
 const STALE = new Set([
   'NOT_LEADER_OR_FOLLOWER',
   'LEADER_NOT_AVAILABLE',
@@ -267,30 +290,42 @@ export class PartitionReader {
     }
   }
 
-  /** ListOffsets: -1 = the end (high watermark), -2 = the log start, else the first offset at or after that time (-1 if none). */
-  async offset(topic: string, timestamp: number): Promise<number> {
+  /**
+   * Runs a request on the current client, up to three times: a failure that is not Kafka answering "ask
+   * someone else" replaces the client first (`reset`), and each attempt after the first knows its number.
+   */
+  private async withRetries<T>(request: (consumer: Consumer, attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const consumer = this.consumer;
       try {
-        const offsets = await withTimeout(
-          consumer.listOffsetsWithTimestamps({ topics: [topic], timestamp: BigInt(timestamp) }),
-          this.limit,
-          'a ListOffsets request',
-        );
-        const found = offsets.get(topic)?.get(0);
-        if (found === undefined) throw new Error(`no offset answer for ${topic}`);
-        return Number(found.offset);
+        return await request(consumer, attempt);
       } catch (error) {
         if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset(consumer, error);
         if (attempt >= 2) throw error;
-        await withTimeout(
-          this.consumer.metadata({ topics: [topic], forceUpdate: true }),
-          this.limit,
-          'a metadata request',
-        ).catch(() => undefined);
         await delay(50 * 2 ** attempt);
       }
     }
+  }
+
+  /** ListOffsets: -1 = the end (high watermark), -2 = the log start, else the first offset at or after that time (-1 if none). */
+  offset(topic: string, timestamp: number): Promise<number> {
+    return this.withRetries(async (consumer, attempt) => {
+      if (attempt > 0) {
+        await withTimeout(
+          consumer.metadata({ topics: [topic], forceUpdate: true }),
+          this.limit,
+          'a metadata request',
+        ).catch(() => undefined);
+      }
+      const offsets = await withTimeout(
+        consumer.listOffsetsWithTimestamps({ topics: [topic], timestamp: BigInt(timestamp) }),
+        this.limit,
+        'a ListOffsets request',
+      );
+      const found = offsets.get(topic)?.get(0);
+      if (found === undefined) throw new Error(`no offset answer for ${topic}`);
+      return Number(found.offset);
+    });
   }
 
   /**
@@ -300,48 +335,18 @@ export class PartitionReader {
    * then, whether such a record exists cannot be read. ListOffsets as a debugging tool asks for it: the
    * client library has no call for that, so this speaks the request on the library's own connection.
    */
-  async logEnd(topic: string): Promise<number> {
-    for (let attempt = 0; ; attempt++) {
-      const consumer = this.consumer;
-      try {
-        const { broker } = await this.partition(consumer, topic, attempt > 0);
-        const answer = await withTimeout(
-          new Promise<ListOffsetsAnswer>((resolve, reject) => {
-            consumer[kGetConnection](broker, (error: Error | null | undefined, connection?: Connection) => {
-              if (error || connection === undefined) return reject(error ?? new Error('no connection'));
-              consumer[kGetApi]<[number, number, unknown[]], ListOffsetsAnswer>(
-                'ListOffsets',
-                (error, api) => {
-                  if (error || api === undefined) return reject(error ?? new Error('no ListOffsets api'));
-                  api(
-                    connection,
-                    DEBUGGING_REPLICA_ID,
-                    0,
-                    [
-                      {
-                        name: topic,
-                        partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n }],
-                      },
-                    ],
-                    (error, response) =>
-                      error || response === undefined ? reject(error) : resolve(response),
-                  );
-                },
-              );
-            });
-          }),
-          this.limit,
-          'a ListOffsets request for the log end',
-        );
-        const found = answer.topics[0]?.partitions[0];
-        if (found === undefined) throw new Error(`no offset answer for ${topic}`);
-        return Number(found.offset);
-      } catch (error) {
-        if (![...kafkaErrorIds(error)].some((id) => STALE.has(id))) this.reset(consumer, error);
-        if (attempt >= 2) throw error;
-        await delay(50 * 2 ** attempt);
-      }
-    }
+  logEnd(topic: string): Promise<number> {
+    return this.withRetries(async (consumer, attempt) => {
+      const { broker } = await this.partition(consumer, topic, attempt > 0);
+      const answer = await withTimeout(
+        listOffsetsAsTool(consumer, broker, topic),
+        this.limit,
+        'a ListOffsets request for the log end',
+      );
+      const found = answer.topics[0]?.partitions[0];
+      if (found === undefined) throw new Error(`no offset answer for ${topic}`);
+      return Number(found.offset);
+    });
   }
 
   async close(): Promise<void> {
