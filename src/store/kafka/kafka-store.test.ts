@@ -5,6 +5,7 @@ import type { KafkaCluster } from '../../../test/infra/kafka/server.js';
 import { freePort } from '../../../test/infra/process.js';
 import { describeStoreConformance, sampleEvent, serverStoreHarness } from '../testing/conformance.js';
 import type { StoreHarnessOptions } from '../testing/conformance.js';
+import { describeSharedStoreConformance } from '../testing/shared-conformance.js';
 import { createKafkaStore } from './kafka-store.js';
 import type { KafkaEventStore, KafkaStoreOptions } from './kafka-store.js';
 
@@ -54,6 +55,22 @@ async function openHarness(options: StoreHarnessOptions) {
 }
 
 describeStoreConformance('kafka', openHarness);
+
+describeSharedStoreConformance('kafka', () => {
+  const broker = nextBroker();
+  return {
+    open: ({ claimTtlMs } = {}) => open(broker, claimTtlMs === undefined ? {} : { claimTtlMs }),
+    // The holder stops renewing without releasing (a crashed replica, from Kafka's point of view).
+    stopRenewing: (store) => {
+      type Leases = { held: Map<string, { timer: NodeJS.Timeout }> };
+      const { leases } = (store as unknown as { parts: { claims: { leases: Leases } } }).parts.claims;
+      for (const { timer } of leases.held.values()) clearInterval(timer);
+      return Promise.resolve();
+    },
+    tellsLost: false,
+    remove: () => removeBroker(broker),
+  };
+});
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -376,85 +393,6 @@ describe('kafka store', () => {
     }
   }, 180_000);
 
-  it('wakes a reader in one process when another process appends, and shares the dedupe window', async () => {
-    const broker = nextBroker();
-    const [a, b] = [await open(broker), await open(broker)];
-    try {
-      const waiting = a.waitForAppend(0).then(() => Date.now());
-      await sleep(50);
-      const [outcome] = await b.append([{ event: sampleEvent('from-b') }]);
-      expect(await waiting).toBeGreaterThan(0);
-      expect((await a.read(outcome!.sequence, 1))[0]?.event.attributes['id']).toBe('from-b');
-      // a has read b's event: the same (source, id) sent to a is a duplicate.
-      const [again] = await a.append([{ event: sampleEvent('from-b') }]);
-      expect(again).toEqual({ sequence: outcome!.sequence, duplicate: true });
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await removeBroker(broker);
-    }
-  });
-
-  it('tells other processes about subscription definitions, not about what existed before', async () => {
-    const broker = nextBroker();
-    const a = await open(broker);
-    await a.putSubscription({ id: 'old', document: '{"v":0}' });
-    const b = await open(broker);
-    const seen: Array<[string, string | undefined]> = [];
-    const stop = b.watchSubscriptions((id, record) => seen.push([id, record?.document]));
-    try {
-      await a.putSubscription({ id: 'sub/1 é', document: '{"v":1}' });
-      await a.deleteSubscription('sub/1 é');
-      await until('two changes', () => seen.length >= 2);
-      expect(seen).toEqual([
-        ['sub/1 é', '{"v":1}'],
-        ['sub/1 é', undefined],
-      ]);
-      expect((await b.listSubscriptions()).map((r) => r.id)).toEqual(['old']);
-      // A cursor committed by one process is read by the other.
-      await a.commitCursor('old', 42);
-      expect(await b.getCursor('old')).toBe(42);
-    } finally {
-      stop();
-      await Promise.all([a.close(), b.close()]);
-      await removeBroker(broker);
-    }
-  });
-
-  it('grants a claim to one process at a time; it moves once the holder stops renewing', async () => {
-    const broker = nextBroker();
-    const options = { claimTtlMs: 1_500 };
-    const [a, b] = [await open(broker, options), await open(broker, options)];
-    let aLost = 0;
-    try {
-      expect(await a.claim('s1', () => aLost++)).toBe(true);
-      expect(await a.claim('s1', () => aLost++)).toBe(true);
-      expect(await b.claim('s1', () => undefined)).toBe(false);
-      // Renewals keep it held well past the TTL, even against a process that keeps trying.
-      for (let i = 0; i < 5; i++) {
-        await sleep(500);
-        expect(await b.claim('s1', () => undefined)).toBe(false);
-      }
-      expect(aLost).toBe(0);
-      // Released: the other process gets it at once.
-      await a.release('s1');
-      expect(await b.claim('s1', () => undefined)).toBe(true);
-      await b.release('s1');
-
-      expect(await a.claim('s2', () => aLost++)).toBe(true);
-      // The holder stops renewing without releasing (a crashed replica, from Kafka's point of view).
-      type Leases = { held: Map<string, { timer: NodeJS.Timeout }> };
-      const { leases } = (a as unknown as { parts: { claims: { leases: Leases } } }).parts.claims;
-      clearInterval(leases.held.get('s2')!.timer);
-      const started = Date.now();
-      await until('the claim moves', () => b.claim('s2', () => undefined), 10_000);
-      // Not before the lease ran out.
-      expect(Date.now() - started).toBeGreaterThan(500);
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await removeBroker(broker);
-    }
-  });
-
   it('stops a holder whose renewal Kafka never answers once its lease ran out, so another may take over', async () => {
     const broker = nextBroker();
     const options = { claimTtlMs: 1_500 };
@@ -477,72 +415,6 @@ describe('kafka store', () => {
     } finally {
       state.write = write;
       for (const answer of unanswered) answer([]); // nothing was written: the renewal fails
-      await Promise.all([a.close(), b.close()]);
-      await removeBroker(broker);
-    }
-  });
-
-  // The batch create and dead-letter paging that the store contract gains on the `bounds` branch; the
-  // conformance suite covers them once that lands, these keep the Kafka side tested until then.
-  it('stores many subscriptions and their cursors in one write; pages through dead letters', async () => {
-    const broker = nextBroker();
-    let store = await open(broker);
-    try {
-      await store.putSubscription({ id: 'many-0', document: '{"old":true}' });
-      const records = Array.from({ length: 250 }, (_, i) => ({ id: `many-${i}`, document: `{"n":${i}}` }));
-      await store.putSubscriptions(
-        records,
-        records.map((r, i): [string, number] => [r.id, i + 1]),
-      );
-      await store.close();
-      store = await open(broker);
-      expect(await store.getCursor('many-0')).toBe(1);
-      expect(await store.getCursor('many-249')).toBe(250);
-      const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
-      expect([...(await store.listSubscriptions())].sort(byId)).toEqual([...records].sort(byId));
-
-      const add = (subscription: string, n: number) =>
-        store.addDeadLetter({
-          subscription,
-          sequence: n,
-          event: sampleEvent(`p${n}`),
-          trace: undefined,
-          error: { code: 'X', message: 'm' },
-          attempts: 1,
-          deadLetteredAt: n,
-        });
-      const ids: string[] = [];
-      for (let n = 1; n <= 4; n++) ids.push((await add('paged', n)).id);
-      ids.push(...(await Promise.all([5, 6, 7].map((n) => add('paged', n)))).map((l) => l.id));
-      await add('other', 1);
-      const pages: string[][] = [];
-      let after: string | undefined;
-      for (;;) {
-        const page = await store.listDeadLetters('paged', 3, after);
-        if (page.length === 0) break;
-        pages.push(page.map((l) => l.id));
-        after = page[page.length - 1]?.id;
-      }
-      expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
-      expect(pages.flat()).toEqual(ids);
-    } finally {
-      await store.close();
-      await removeBroker(broker);
-    }
-  });
-
-  it('gives two processes racing for many subscriptions disjoint claims', async () => {
-    const broker = nextBroker();
-    const [a, b] = [await open(broker), await open(broker)];
-    try {
-      const ids = Array.from({ length: 20 }, (_, i) => `race-${i}`);
-      const results = await Promise.all(
-        ids.map((id) => Promise.all([a.claim(id, () => undefined), b.claim(id, () => undefined)])),
-      );
-      for (const [onA, onB] of results) expect(onA && onB).toBe(false);
-      // Each subscription has a holder once the racing records are judged (one of them wins).
-      expect(results.every(([onA, onB]) => onA || onB)).toBe(true);
-    } finally {
       await Promise.all([a.close(), b.close()]);
       await removeBroker(broker);
     }

@@ -1,0 +1,151 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventStore } from '../types.js';
+import { sampleEvent } from './conformance.js';
+
+/** How a test opens one of a broker's stores, as one more replica of that broker would. */
+export interface SharedStoreOpenOptions {
+  /** How long a claim lasts without renewal. */
+  readonly claimTtlMs?: number;
+  /**
+   * Wake readers only when another process announces an append: an adapter that also re-checks its log
+   * now and then turns that off, so the wake-up test cannot pass by a periodic check.
+   */
+  readonly announcedWakeOnly?: boolean;
+}
+
+/** One broker name on one server, opened by several processes (replicas of one broker). */
+export interface SharedStoreHarness<S extends EventStore> {
+  open(options?: SharedStoreOpenOptions): Promise<S>;
+  /**
+   * Makes `store` stop renewing its claims without releasing them, as a replica that crashed or lost the
+   * server does from the server's point of view.
+   */
+  stopRenewing(store: S): Promise<void>;
+  /** Whether a store whose renewals stopped tells the holder it lost its claims (it noticed, e.g. a lost connection). */
+  readonly tellsLost: boolean;
+  /** Deletes what the broker name left on the server. */
+  remove(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/**
+ * The store contract's part that only stores shared by several replicas have (JetStream, Kafka): what one
+ * process writes, another one hears, reads and deduplicates against, and a subscription is claimed by one
+ * process at a time. Every shared adapter runs it beside `describeStoreConformance`.
+ */
+export function describeSharedStoreConformance<S extends EventStore>(
+  adapter: string,
+  factory: () => SharedStoreHarness<S>,
+): void {
+  describe(`shared store contract: ${adapter}`, () => {
+    let harness: SharedStoreHarness<S> | undefined;
+    const opened: S[] = [];
+    const replicas = (...options: SharedStoreOpenOptions[]): Promise<S[]> => {
+      const shared = (harness ??= factory());
+      return Promise.all(
+        options.map(async (o) => {
+          const store = await shared.open(o);
+          opened.push(store);
+          return store;
+        }),
+      );
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((store) => store.close().catch(() => undefined)));
+      await harness?.remove();
+      harness = undefined;
+    });
+
+    it('wakes a reader in one process when another process appends, and shares the dedupe window', async () => {
+      const [a, b] = (await replicas({ announcedWakeOnly: true }, {})) as [S, S];
+      let woken = false;
+      const waiting = a.waitForAppend(0).then(() => {
+        woken = true;
+      });
+      await sleep(50);
+      // Nothing was appended yet: a waiter that resolved now would wake for nothing.
+      expect(woken).toBe(false);
+      const [outcome] = await b.append([{ event: sampleEvent('from-b') }]);
+      await waiting;
+      expect((await a.read(outcome!.sequence, 1))[0]?.event.attributes['id']).toBe('from-b');
+      // A batch wakes a reader waiting past its first event.
+      const more = await b.append([{ event: sampleEvent('b2') }, { event: sampleEvent('b3') }]);
+      await a.waitForAppend(more[0]!.sequence);
+      expect((await a.read(more[0]!.sequence, 10)).map((e) => e.event.attributes['id'])).toEqual([
+        'b2',
+        'b3',
+      ]);
+      // The same (source, id) sent to the other process is a duplicate of what b stored.
+      const [again] = await a.append([{ event: sampleEvent('from-b') }]);
+      expect(again).toEqual({ sequence: outcome!.sequence, duplicate: true });
+    });
+
+    it('tells other processes about subscription definitions, not about what existed before', async () => {
+      const [a] = (await replicas({})) as [S];
+      await a.putSubscription({ id: 'old', document: '{"v":0}' });
+      const [b] = (await replicas({})) as [S];
+      const seen: Array<[string, string | undefined]> = [];
+      const stop = b.watchSubscriptions((id, record) => seen.push([id, record?.document]));
+      try {
+        await a.putSubscription({ id: 'sub/1 é', document: '{"v":1}' });
+        await a.deleteSubscription('sub/1 é');
+        await until('two changes', () => seen.length >= 2);
+        expect(seen).toEqual([
+          ['sub/1 é', '{"v":1}'],
+          ['sub/1 é', undefined],
+        ]);
+        expect((await b.listSubscriptions()).map((r) => r.id)).toEqual(['old']);
+        // A cursor committed by one process is read by the other.
+        await a.commitCursor('old', 42);
+        expect(await b.getCursor('old')).toBe(42);
+      } finally {
+        stop();
+      }
+    });
+
+    it('grants a claim to one process at a time; it moves once the holder stops renewing', async () => {
+      const [a, b] = (await replicas({ claimTtlMs: 1_500 }, { claimTtlMs: 1_500 })) as [S, S];
+      let aLost = 0;
+      expect(await a.claim('s1', () => aLost++)).toBe(true);
+      expect(await a.claim('s1', () => aLost++)).toBe(true);
+      expect(await b.claim('s1', () => undefined)).toBe(false);
+      // Renewals keep it held well past the TTL, even against a process that keeps trying.
+      for (let i = 0; i < 5; i++) {
+        await sleep(500);
+        expect(await b.claim('s1', () => undefined)).toBe(false);
+      }
+      expect(aLost).toBe(0);
+      // Released: the other process gets it at once.
+      await a.release('s1');
+      expect(await b.claim('s1', () => undefined)).toBe(true);
+      await b.release('s1');
+
+      expect(await a.claim('s2', () => aLost++)).toBe(true);
+      await harness!.stopRenewing(a);
+      // Held until its lease runs out on the server, not freed by the holder going quiet.
+      expect(await b.claim('s2', () => undefined)).toBe(false);
+      if (harness!.tellsLost) await until('the holder notices', () => aLost === 1, 5_000);
+      await until('the claim moves', () => b.claim('s2', () => undefined), 10_000);
+    });
+
+    it('gives two processes racing for many subscriptions disjoint claims', async () => {
+      const [a, b] = (await replicas({}, {})) as [S, S];
+      const ids = Array.from({ length: 20 }, (_, i) => `race-${i}`);
+      const results = await Promise.all(
+        ids.map((id) => Promise.all([a.claim(id, () => undefined), b.claim(id, () => undefined)])),
+      );
+      for (const [onA, onB] of results) expect(onA && onB).toBe(false);
+      // Each subscription has a holder once the racing records are judged (one of them wins).
+      expect(results.every(([onA, onB]) => onA || onB)).toBe(true);
+    });
+  });
+}
