@@ -33,13 +33,9 @@ function caseArms(
     .join('\n');
 }
 
-export function bashCompletion(
-  program: Command,
-  passThrough: Readonly<Record<string, readonly string[]>>,
-): string {
-  const tree = commandTree(program, passThrough);
-  return `# bash completion for herald: source <(herald completion bash)
-_herald_subcommands() {
+/** The shell functions both completions share: a command path's subcommands and its options (bash and zsh read them alike). */
+function lookups(tree: ReturnType<typeof commandTree>): string {
+  return `_herald_subcommands() {
   case "$1" in
 ${caseArms(tree, 'subcommands', '    ')}
   esac
@@ -49,7 +45,16 @@ _herald_options() {
 ${caseArms(tree, 'options', '    ')}
   esac
 }
-_herald() {
+`;
+}
+
+export function bashCompletion(
+  program: Command,
+  passThrough: Readonly<Record<string, readonly string[]>>,
+): string {
+  const tree = commandTree(program, passThrough);
+  return `# bash completion for herald: source <(herald completion bash)
+${lookups(tree)}_herald() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmdpath="" w i
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
@@ -76,17 +81,7 @@ export function zshCompletion(
   const tree = commandTree(program, passThrough);
   return `#compdef herald
 # zsh completion for herald: source <(herald completion zsh), or save as _herald on your $fpath
-_herald_subcommands() {
-  case "$1" in
-${caseArms(tree, 'subcommands', '    ')}
-  esac
-}
-_herald_options() {
-  case "$1" in
-${caseArms(tree, 'options', '    ')}
-  esac
-}
-_herald() {
+${lookups(tree)}_herald() {
   local cmdpath="" w i
   for ((i = 2; i < CURRENT; i++)); do
     w="\${words[i]}"
