@@ -73,6 +73,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * The store contract, as tests. Every adapter runs this suite unchanged; adapter-specific tests cover
  * only what is truly specific to one adapter.
  */
+/** A dead letter of `subscription` for the event `<prefix><n>` at sequence `n`, dead-lettered at time `n`. */
+export function sampleLetter(subscription: string, n: number, prefix: string): NewDeadLetter {
+  return {
+    subscription,
+    sequence: n,
+    event: sampleEvent(`${prefix}${n}`),
+    trace: undefined,
+    error: { code: 'X', message: 'm' },
+    attempts: 1,
+    deadLetteredAt: n,
+  };
+}
+
 export function describeStoreConformance(adapter: string, factory: StoreFactory): void {
   describe(`store contract: ${adapter}`, () => {
     let harness: StoreHarness | undefined;
@@ -253,16 +266,7 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
 
     it('deletes dead letters, cursors and subscriptions', async () => {
       const { store } = await open();
-      const add = (n: number) =>
-        store.addDeadLetter({
-          subscription: 's',
-          sequence: n,
-          event: sampleEvent(`d${n}`),
-          trace: undefined,
-          error: { code: 'X', message: 'm' },
-          attempts: 3,
-          deadLetteredAt: n,
-        });
+      const add = (n: number) => store.addDeadLetter({ ...sampleLetter('s', n, 'd'), attempts: 3 });
       const [l1, l2] = [await add(1), await add(2)];
       await store.deleteDeadLetters('s', [l1.id]);
       expect((await store.listDeadLetters('s', 10)).map((l) => l.id)).toEqual([l2.id]);
@@ -303,43 +307,17 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       const { store } = await open();
       const ids: string[] = [];
       for (let n = 1; n <= 7; n++) {
-        const letter = await store.addDeadLetter({
-          subscription: 'paged',
-          sequence: n,
-          event: sampleEvent(`p${n}`),
-          trace: undefined,
-          error: { code: 'X', message: 'm' },
-          attempts: 1,
-          deadLetteredAt: n,
-        });
+        const letter = await store.addDeadLetter(sampleLetter('paged', n, 'p'));
         ids.push(letter.id);
       }
       // Letters added concurrently (as many failing deliveries do) get distinct ids, in order.
       const concurrent = await Promise.all(
-        [8, 9, 10].map((n) =>
-          store.addDeadLetter({
-            subscription: 'paged',
-            sequence: n,
-            event: sampleEvent(`p${n}`),
-            trace: undefined,
-            error: { code: 'X', message: 'm' },
-            attempts: 1,
-            deadLetteredAt: n,
-          }),
-        ),
+        [8, 9, 10].map((n) => store.addDeadLetter(sampleLetter('paged', n, 'p'))),
       );
       ids.push(...concurrent.map((letter) => letter.id));
       expect(new Set(ids).size).toBe(10);
       // Another subscription's letters in between never show up in this one's pages.
-      await store.addDeadLetter({
-        subscription: 'other',
-        sequence: 1,
-        event: sampleEvent('o1'),
-        trace: undefined,
-        error: { code: 'X', message: 'm' },
-        attempts: 1,
-        deadLetteredAt: 1,
-      });
+      await store.addDeadLetter(sampleLetter('other', 1, 'o'));
       const pages: string[][] = [];
       let after: string | undefined;
       for (;;) {
@@ -369,12 +347,7 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       const hour = 3_600_000;
       const now = Date.now();
       const letter = (subscription: string, n: number, at: number): NewDeadLetter => ({
-        subscription,
-        sequence: n,
-        event: sampleEvent(`t${n}`),
-        trace: undefined,
-        error: { code: 'X', message: 'm' },
-        attempts: 1,
+        ...sampleLetter(subscription, n, 't'),
         deadLetteredAt: at,
       });
       const added = [];
