@@ -66,6 +66,7 @@ declare -A TESTS=(
   [cursor-key-ignores-incarnation]="src/dispatch/recreated-subscription.test.ts"
   [heard-changes-unordered]="src/subscriptions/service-jetstream.test.ts"
   [kafka-bootstrap-order-kept]="src/store/kafka/bootstrap.test.ts"
+  [kafka-admin-unbounded]="src/store/kafka/bootstrap.test.ts"
 )
 
 baseline=1

@@ -233,6 +233,63 @@ it('becomes ready and takes appends when it starts while the first bootstrap nod
   }
 }, 300_000);
 
+/** The bound of a start-up wait: a few of the store's request timeouts, far below the library's own 30 s. */
+const FEW_REQUEST_TIMEOUTS_MS = 4 * 2_500 + 5_000;
+
+it('becomes ready within a few request timeouts when it starts while the first bootstrap node hangs', async () => {
+  const name = `boot-quick-${process.pid}`;
+  await topicsBesideTheFirstNode(name);
+  hang();
+  const store = open(name);
+  try {
+    // Each start-up request that goes to node 1 must give up after the store's bound (2.5 s here), move
+    // node 1 last and start over with a new client, not wait out the client library's request timeout.
+    const ready = await Promise.race([
+      store.whenReady().then(() => true),
+      sleep(FEW_REQUEST_TIMEOUTS_MS).then(() => false),
+    ]);
+    expect(ready, `ready within ${FEW_REQUEST_TIMEOUTS_MS} ms`).toBe(true);
+  } finally {
+    resume();
+    await store.close();
+  }
+}, 120_000);
+
+it('says which set-up step got no answer when its only bootstrap node hangs', async () => {
+  const name = `boot-alone-${process.pid}`;
+  await topicsBesideTheFirstNode(name);
+  hang();
+  const warnings: string[] = [];
+  let warned: () => void = () => undefined;
+  const firstWarning = new Promise<void>((resolve) => (warned = resolve));
+  const store = createKafkaStore({
+    brokers: first.address, // no other node to try
+    brokerName: name,
+    replicationFactor: 2,
+    requestTimeoutMs: 2_500,
+    logger: {
+      info: () => undefined,
+      error: () => undefined,
+      warn: (object) => {
+        warnings.push(String(object['err']));
+        warned();
+      },
+    },
+  });
+  try {
+    const spoke = await Promise.race([
+      firstWarning.then(() => true),
+      sleep(FEW_REQUEST_TIMEOUTS_MS).then(() => false),
+    ]);
+    expect(spoke, `a warning within ${FEW_REQUEST_TIMEOUTS_MS} ms`).toBe(true);
+    expect(warnings[0]).toMatch(new RegExp(`herald\\.${name}\\.events.* did not answer within`));
+    expect(store.isReady()).toBe(false);
+  } finally {
+    resume();
+    await store.close();
+  }
+}, 120_000);
+
 it('follows a partition leader that moves while the first bootstrap node hangs', async () => {
   const name = `boot-move-${process.pid}`;
   const topics = await topicsBesideTheFirstNode(name);

@@ -518,6 +518,9 @@ export function closeQuietly(client: {
 /**
  * The admin client (topic set-up, record deletion), replaced after a failure as the readers and the
  * producers are: one left waiting on a node that stopped answering would fail every later call alike.
+ * Each task is bounded as a reader's request is: the library sends the requests that name no node to its
+ * first bootstrap broker and waits 30 s for an answer (its connections' own timeout, not `timeout`), so
+ * a store starting while that node hung became ready only after it, however short its request timeout.
  */
 export class AdminClient {
   private admin: Admin;
@@ -532,10 +535,13 @@ export class AdminClient {
     return new Admin(baseOptions(this.settings, `admin-${this.generation++}`));
   }
 
-  async run<T>(task: (admin: Admin) => Promise<T>): Promise<T> {
+  /** Runs `task` (`what` names it in the error when it gets no answer) on the current client. */
+  async run<T>(what: string, task: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = this.admin;
     try {
-      return await task(admin);
+      // Twice the request timeout, as a reader's requests: Kafka itself may take up to one (`timeout`)
+      // to create a topic or delete records before it answers.
+      return await withTimeout(task(admin), this.settings.requestTimeoutMs * 2, what);
     } catch (error) {
       if (!this.closed && admin === this.admin) {
         this.settings.brokers.demoteAfter(admin, error);

@@ -331,7 +331,7 @@ export class EventLog {
     }
     cut = Math.min(cut, end);
     if (cut <= start) return;
-    await this.options.admin.run((admin) =>
+    await this.options.admin.run(`deleting records of ${this.options.topic}`, (admin) =>
       admin.deleteRecords({
         topics: [{ name: this.options.topic, partitions: [{ partition: 0, offset: BigInt(cut) }] }],
       }),

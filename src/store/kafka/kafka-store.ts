@@ -206,7 +206,9 @@ export class KafkaEventStore implements EventStore {
       [this.stateTopic, true],
       [this.deadLetterTopic, true],
     ] as const) {
-      await admin.run((a) => ensureTopic(a, topic, this.replicationFactor, this.topicConfig(compacted)));
+      await admin.run(`setting up topic ${topic}`, (a) =>
+        ensureTopic(a, topic, this.replicationFactor, this.topicConfig(compacted)),
+      );
     }
     const common = { settings: this.settings, reader, followWaitMs: this.followWaitMs, logger: this.logger };
     const log = new EventLog({
