@@ -50,6 +50,7 @@ export interface BrokerConfig {
   readonly kafka: {
     readonly brokers: string | undefined;
     readonly replicationFactor: number;
+    readonly requestTimeoutMs: number;
     readonly sasl:
       | {
           readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -205,6 +206,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     kafka: {
       brokers: raw['kafka-brokers'],
       replicationFactor: raw['kafka-replication-factor'],
+      requestTimeoutMs: raw['kafka-request-timeout'],
       sasl:
         raw['kafka-sasl-mechanism'] === 'none'
           ? undefined

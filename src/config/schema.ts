@@ -267,6 +267,12 @@ export const BROKER_OPTIONS = [
     doc: 'Replication factor of the topics Herald creates (store kafka); 3 for a production cluster.',
   },
   {
+    name: 'kafka-request-timeout',
+    kind: 'duration',
+    default: '5s',
+    doc: 'How long the Kafka store waits for an answer to one request (store kafka); a node that lets it pass is tried last afterwards.',
+  },
+  {
     name: 'kafka-sasl-mechanism',
     kind: 'none|plain|scram-sha-256|scram-sha-512',
     default: 'none',
@@ -685,6 +691,7 @@ export const brokerConfigSchema = z
     'secret-key-file': z.string().min(1).optional(),
     'kafka-brokers': z.string().min(1).optional(),
     'kafka-replication-factor': integer.min(1).max(32).default(1),
+    'kafka-request-timeout': duration.pipe(z.number().min(500, 'must be at least 500ms')).default(5_000),
     'kafka-sasl-mechanism': z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
     'kafka-sasl-username': z.string().min(1).optional(),
     'kafka-sasl-password-file': z.string().min(1).optional(),

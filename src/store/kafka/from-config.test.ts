@@ -30,6 +30,8 @@ describe('kafka settings', () => {
         '127.0.0.1:9092,127.0.0.1:9093',
         '--kafka-replication-factor',
         '3',
+        '--kafka-request-timeout',
+        '2s',
         '--kafka-sasl-mechanism',
         'scram-sha-512',
         '--kafka-sasl-username',
@@ -45,6 +47,7 @@ describe('kafka settings', () => {
     expect(config.kafka).toEqual({
       brokers: '127.0.0.1:9092,127.0.0.1:9093',
       replicationFactor: 3,
+      requestTimeoutMs: 2_000,
       sasl: { mechanism: 'scram-sha-512', username: 'herald', passwordFile: '/run/secrets/kafka' },
       tls: true,
       ca: '/etc/ca.pem',
@@ -52,6 +55,7 @@ describe('kafka settings', () => {
     expect(loadBrokerConfig([], {}).kafka).toEqual({
       brokers: undefined,
       replicationFactor: 1,
+      requestTimeoutMs: 5_000,
       sasl: undefined,
       tls: false,
       ca: undefined,
@@ -64,6 +68,7 @@ describe('kafka settings', () => {
     ['an unknown SASL mechanism', ['--kafka-sasl-mechanism', 'gssapi'], '--kafka-sasl-mechanism'],
     ['a CA without TLS', ['--kafka-ca', '/etc/ca.pem'], '--kafka-ca'],
     ['a replication factor of 0', ['--kafka-replication-factor', '0'], '--kafka-replication-factor'],
+    ['a request timeout below 500 ms', ['--kafka-request-timeout', '100ms'], '--kafka-request-timeout'],
   ])('rejects %s, naming the option', (_name, argv, needle) => {
     const lines = problems(argv);
     expect(lines).toHaveLength(1);
@@ -80,12 +85,25 @@ describe('kafka settings', () => {
     const file = path.join(dir, 'password');
     writeFileSync(file, 's3cret\n');
     const store = openKafkaStore(
-      loadBrokerConfig([...base, '--kafka-sasl-username', 'u', '--kafka-sasl-password-file', file], {}),
+      loadBrokerConfig(
+        [
+          ...base,
+          '--kafka-sasl-username',
+          'u',
+          '--kafka-sasl-password-file',
+          file,
+          '--kafka-request-timeout',
+          '7s',
+        ],
+        {},
+      ),
       silent,
     );
     try {
-      const settings = (store as unknown as { settings: { security: { sasl: unknown } } }).settings;
+      type Settings = { security: { sasl: unknown }; requestTimeoutMs: number };
+      const { settings } = store as unknown as { settings: Settings };
       expect(settings.security.sasl).toEqual({ mechanism: 'PLAIN', username: 'u', password: 's3cret' });
+      expect(settings.requestTimeoutMs).toBe(7_000);
       expect(store.isReady()).toBe(false);
     } finally {
       await store.close();

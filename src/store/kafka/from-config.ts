@@ -32,6 +32,7 @@ export function openKafkaStore(config: BrokerConfig, logger: StoreLogger): Kafka
     brokers: kafka.brokers ?? '',
     brokerName: config.brokerName,
     replicationFactor: kafka.replicationFactor,
+    requestTimeoutMs: kafka.requestTimeoutMs,
     dedupeWindowMs: config.dedupeWindowMs,
     retention: config.retention,
     // A request may carry up to --max-request-size of events: one record batch must hold them all.
