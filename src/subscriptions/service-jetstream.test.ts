@@ -218,4 +218,157 @@ describe('subscription service on JetStream: changes heard late from the watch',
     await heardChange(a, id, undefined);
     await expectStopped(a, created, after);
   }, 60_000);
+
+  describe('while a local change of the subscription is under way', () => {
+    /**
+     * Holds all that the nats-server sends replica `a` from a's next write of a definition on (its answer
+     * included), so that what else happens meanwhile reaches `a` together with that answer.
+     */
+    const holdFromNextWrite = () => relay.holdOnceSent(`$KV.herald_${broker}_subscriptions.`);
+
+    /** Replica b, on the nats-server directly: it lists the subscription (a delivers it). */
+    async function observer(id: string) {
+      const b = await replica(broker, server.url);
+      expect(b.service.list().some((d) => d.id === id)).toBe(true);
+      return b;
+    }
+
+    const holds = (r: Replica, id: string, check: (d: SubscriptionDefinition) => boolean) =>
+      r.service.list().some((d) => d.id === id && check(d));
+
+    it("its own PUT and another replica's DELETE close together: the subscription is not delivered on after the delete", async () => {
+      const { a, after, created, id } = await deliveringThroughRelay();
+      const b = await observer(id);
+
+      // a's PUT is stored, then b's DELETE; a hears the delete with the PUT's answer, before it has
+      // reached its dispatcher (which waits for the start position, a request of its own).
+      holdFromNextWrite();
+      const changing = a.service.update(id, request(after.url));
+      await until('b to hear the change', () => holds(b, id, (d) => d.sink === after.url));
+      await b.service.delete(id);
+      relay.release();
+      await changing;
+      await heardChange(a, id, undefined);
+
+      await expectStopped(a, created, after);
+    }, 60_000);
+
+    it('a PUT and a pause sent together to one replica: it delivers what the registry holds', async () => {
+      const { a, after, id } = await deliveringThroughRelay();
+      const b = await observer(id);
+
+      // The PUT is stored first, the pause second (it changes the PUT's definition).
+      holdFromNextWrite();
+      const changing = a.service.update(id, request(after.url));
+      const pausing = a.service.setPaused(id, true);
+      await until('b to hear the change', () => holds(b, id, (d) => d.sink === after.url));
+      relay.release();
+      await Promise.all([changing, pausing]);
+      await until('b to hear the pause', () => holds(b, id, (d) => d.sink === after.url && d.paused));
+
+      expect(a.service.find(id)).toMatchObject({ sink: after.url, paused: true });
+      expect(a.dispatcher.worker(id)?.compiled.definition.sink).toBe(after.url);
+      expect(a.dispatcher.status(id)?.state).toBe('paused');
+    }, 60_000);
+
+    it("its own PUT and another replica's pause close together: it delivers what the registry holds", async () => {
+      const { a, after, id } = await deliveringThroughRelay();
+      const b = await observer(id);
+
+      // a's PUT is stored, then b pauses the changed subscription; a hears the pause with the PUT's
+      // answer, before the PUT has reached its dispatcher.
+      holdFromNextWrite();
+      const changing = a.service.update(id, request(after.url));
+      await until('b to hear the change', () => holds(b, id, (d) => d.sink === after.url));
+      await b.service.setPaused(id, true);
+      relay.release();
+      await changing;
+      await until('a to hear the pause', () => holds(a, id, (d) => d.sink === after.url && d.paused));
+
+      // What a heard goes to its dispatcher after the PUT's own change (no bound on how soon).
+      await until(
+        'a to deliver the changed subscription paused',
+        () =>
+          a.dispatcher.worker(id)?.compiled.definition.sink === after.url &&
+          a.dispatcher.status(id)?.state === 'paused',
+      ).catch((error: unknown) => {
+        throw new Error(
+          `${(error as Error).message}: the registry holds it paused, a's worker is ${a.dispatcher.status(id)?.state}`,
+        );
+      });
+    }, 60_000);
+
+    it("a PUT and a DELETE sent together to one replica: the PUT's echo, heard in between, does not bring the subscription back", async () => {
+      const { a, after, created, id } = await deliveringThroughRelay();
+      const b = await observer(id);
+
+      // The PUT's echo reaches a with the PUT's answer, while the DELETE waits for the PUT; the DELETE's
+      // echo is held (it would take back what the PUT's echo brought back, some time later).
+      holdFromNextWrite();
+      const changing = a.service.update(id, request(after.url));
+      const deleting = a.service.delete(id);
+      await until('b to hear the change', () => holds(b, id, (d) => d.sink === after.url));
+      relay.release();
+      relay.holdDeliveries(watchStream());
+      await Promise.all([changing, deleting]);
+
+      // Queued behind what a heard of the subscription so far: it does not exist.
+      await expect(a.service.setPaused(id, true)).rejects.toMatchObject({ code: 'HERALD_NOT_FOUND' });
+      await expectStopped(a, created, after);
+    }, 60_000);
+
+    it('a batch created on one replica, one of it deleted by another at once: that one is not delivered on', async () => {
+      broker = `echo${process.pid}-${++brokers}`;
+      const a = await replica(broker, relay.url);
+      const b = await replica(broker, server.url);
+      const sink = await startSink();
+
+      // Both are stored and b deletes the second before a's batch has started delivering it (a
+      // starts them one after another: each waits for its claim, a request of its own).
+      holdFromNextWrite();
+      const creating = a.service.createMany([request(sink.url), request(sink.url)], 'api', undefined, [
+        'batch-1',
+        'batch-2',
+      ]);
+      await until('b to hear the batch', () => holds(b, 'batch-2', () => true));
+      const deleted = await b.service.delete('batch-2');
+      relay.release();
+      await creating;
+      await heardChange(a, 'batch-2', undefined);
+
+      expect(holds(a, 'batch-1', () => true)).toBe(true);
+      await expectStopped(a, deleted, sink);
+    }, 60_000);
+
+    it('two seeks sent together to a replica that does not deliver the subscription: the one delivering it follows both', async () => {
+      broker = `echo${process.pid}-${++brokers}`;
+      // b delivers the subscription (it created it) to a sink that refuses: its cursor stays on the
+      // first event after where it was sought to.
+      const b = await replica(broker, server.url);
+      const sink = await startSink();
+      sink.refusing = true;
+      const { id } = await b.service.create(request(sink.url));
+      await b.store.append(['e1', 'e2', 'e3'].map((e) => ({ event: sampleEvent(e, { type: 't' }) })));
+      await until('b to retry e1', () => sink.attempts.includes('e1'));
+      const a = await replica(broker, relay.url);
+      expect(holds(a, id, () => true)).toBe(true);
+
+      // The seek to 2 is stored and heard by b before the seek to the end (its start position a
+      // request answered with the first seek's write) is stored.
+      holdFromNextWrite();
+      const seeks = Promise.all([a.service.seek(id, { sequence: 2 }), a.service.seek(id, 'latest')]);
+      await until('b to hear the seek to 2', () => holds(b, id, (d) => d.seek?.next === 2));
+      relay.release();
+      await seeks;
+      await until('b to hear the seek to the end', () => holds(b, id, (d) => d.seek?.next === 4));
+
+      await until('b to deliver from the end', () => b.dispatcher.status(id)?.cursor === 4).catch(
+        (error: unknown) => {
+          throw new Error(
+            `${(error as Error).message}: the registry holds ${JSON.stringify(b.service.find(id).seek)}, b's cursor is ${b.dispatcher.status(id)?.cursor}`,
+          );
+        },
+      );
+    }, 60_000);
+  });
 });

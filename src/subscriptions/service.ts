@@ -10,6 +10,7 @@ import { cursorKeyOf } from './cursor-key.js';
 import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
+  CompiledSubscription,
   DeliverySpec,
   SeedView,
   StartPosition,
@@ -72,12 +73,29 @@ function notFound(id: string): HeraldError {
 export class SubscriptionService {
   private readonly definitions = new Map<string, SubscriptionDefinition>();
   /**
-   * Changes heard from the registry are applied one at a time per subscription, in the order heard.
-   * Applying one waits (for its start position, for the dispatcher): a delete heard right after a change
-   * must not reach the dispatcher first, or the change's `add` would start delivering the deleted
-   * subscription here, unlisted, until the process restarts.
+   * The changes of one subscription, made here (create, PUT, pause, seek, delete) or heard from the
+   * registry (other replicas' writes, this one's echoes), are applied one at a time, in the order begun
+   * or heard. Applying one waits (for the registry's write, a start position, the dispatcher), and one
+   * begun or heard meanwhile must not overtake it: a delete reaching the dispatcher before a change's
+   * `add` would leave the deleted subscription delivered here, unlisted, until the process restarts; a
+   * pause reaching it before a PUT's `add` is undone by the worker the PUT starts (the registry says
+   * paused, this replica delivers); two seeks reading the same epoch write the same one, and a replica
+   * delivering the subscription applies only the first. A change never waits for one queued behind it
+   * (this replica's own writes are heard later, queued, never awaited), so changes cannot deadlock.
    */
-  private readonly heard = new KeyedSerial();
+  private readonly changes = new KeyedSerial();
+  /** Ticks at every change heard and every write begun: which came first. */
+  private clock = 0;
+  /** Per subscription: the heard changes not applied yet. */
+  private readonly unapplied = new Map<string, number>();
+  /**
+   * Per subscription with heard changes waiting: when (`clock`) this replica began its last write of it
+   * that succeeded. A change heard before that write was in the registry before it, and the write
+   * replaced it: applied after it (waiting behind the change that wrote), it would undo the write here
+   * until the write's own echo is heard — the echo of a PUT would bring back the subscription deleted
+   * since, undo a pause.
+   */
+  private readonly wroteAt = new Map<string, number>();
   private unwatch: (() => void) | undefined;
   private readonly sensitive: SensitiveHeaders;
 
@@ -124,8 +142,17 @@ export class SubscriptionService {
   /** Starts delivery for every stored definition, and follows changes made by other replicas. */
   async start(): Promise<void> {
     this.unwatch = this.options.registry.watch((id, definition, withheld) => {
-      this.heard
-        .run(id, () => this.applyRemote(id, definition, withheld === true))
+      const heardAt = ++this.clock;
+      this.unapplied.set(id, (this.unapplied.get(id) ?? 0) + 1);
+      this.changes
+        .run(id, async () => {
+          try {
+            if ((this.wroteAt.get(id) ?? 0) < heardAt)
+              await this.applyRemote(id, definition, withheld === true);
+          } finally {
+            this.applied(id);
+          }
+        })
         .catch((error: unknown) => {
           this.options.logger.error(
             { err: error, subscription: id },
@@ -198,6 +225,45 @@ export class SubscriptionService {
     if (definition.seek !== undefined && definition.seek.epoch !== current.seek?.epoch) {
       await dispatcher.seek(id, definition.seek.next);
     }
+  }
+
+  /**
+   * Runs `task` as the change under way of every subscription in `ids` (see `changes`): what it reads
+   * of them (`get`) is current until it ends.
+   */
+  private changing<T>(ids: readonly string[], task: () => Promise<T>): Promise<T> {
+    // Entered in id order, so two changes with ids in common never each hold one the other waits for.
+    const sorted = [...new Set(ids)].sort();
+    const enter = (i: number): Promise<T> => {
+      const id = sorted[i];
+      return id === undefined ? task() : this.changes.run(id, () => enter(i + 1));
+    };
+    return enter(0);
+  }
+
+  /** A heard change of `id` is done with. */
+  private applied(id: string): void {
+    const left = (this.unapplied.get(id) ?? 1) - 1;
+    if (left > 0) {
+      this.unapplied.set(id, left);
+      return;
+    }
+    // Nothing heard before a write of ours is left to skip.
+    this.unapplied.delete(id);
+    this.wroteAt.delete(id);
+  }
+
+  /**
+   * Writes the definitions of `ids` in the registry, within their change (see `wroteAt`). One that
+   * `changed` nothing of what this replica held leaves no mark: the registry may hold a change heard
+   * before it still (a Kubernetes patch of Herald's state keeps the spec another writer changed, and
+   * no echo follows a patch that changed nothing).
+   */
+  private async write<T>(ids: readonly string[], write: () => Promise<T>, changed = true): Promise<T> {
+    const began = ++this.clock;
+    const result = await write();
+    if (changed) for (const id of ids) if (this.unapplied.has(id)) this.wroteAt.set(id, began);
+    return result;
   }
 
   /** The sequence a start position designates now. */
@@ -307,7 +373,11 @@ export class SubscriptionService {
       );
     }
     const createdAt = new Date().toISOString();
-    const prepared = [];
+    const prepared: Array<{
+      definition: SubscriptionDefinition;
+      compiled: CompiledSubscription;
+      cursor: number;
+    }> = [];
     for (const [i, request] of requests.entries()) {
       const id = ids[i] ?? randomUUID();
       const definition = buildDefinition(
@@ -327,40 +397,52 @@ export class SubscriptionService {
       cursor,
     ]);
     const { registry, store } = this.options;
-    for (const definition of definitions) this.definitions.set(definition.id, definition);
-    try {
-      // Cursors are durable no later than definitions, so a crash in between never starts a
-      // subscription from a later "latest". In the store: one transaction for all of them.
-      if (registry.putManyWithCursors !== undefined) await registry.putManyWithCursors(definitions, cursors);
-      else {
-        await store.commitCursors(cursors);
-        await registry.putMany(definitions);
+    // One change of all of them, entered before they are written: another replica may delete one as soon
+    // as it hears of it, and that delete is then applied after this batch's `add`, not before.
+    const created = definitions.map((d) => d.id);
+    return this.changing(created, async () => {
+      for (const definition of definitions) this.definitions.set(definition.id, definition);
+      try {
+        // Cursors are durable no later than definitions, so a crash in between never starts a
+        // subscription from a later "latest". In the store: one transaction for all of them.
+        await this.write(created, async () => {
+          if (registry.putManyWithCursors !== undefined)
+            await registry.putManyWithCursors(definitions, cursors);
+          else {
+            await store.commitCursors(cursors);
+            await registry.putMany(definitions);
+          }
+        });
+      } catch (error) {
+        for (const { definition } of prepared) this.definitions.delete(definition.id);
+        throw error;
       }
-    } catch (error) {
-      for (const { definition } of prepared) this.definitions.delete(definition.id);
-      throw error;
-    }
-    for (const { definition, compiled, cursor } of prepared) {
-      await this.options.dispatcher.add(compiled, cursor);
-      this.options.logger.info(
-        { subscription: definition.id, sink: definition.sink, origin, cursor },
-        'subscription created',
-      );
-    }
-    return prepared.map(({ definition }) => definition);
+      for (const { definition, compiled, cursor } of prepared) {
+        await this.options.dispatcher.add(compiled, cursor);
+        this.options.logger.info(
+          { subscription: definition.id, sink: definition.sink, origin, cursor },
+          'subscription created',
+        );
+      }
+      return definitions;
+    });
   }
 
-  async update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
-    const current = this.get(id);
-    this.assertApiManaged(current, 'change');
-    const definition = buildDefinition(id, request, current, this.options.deliveryDefaults);
-    this.checkSinks(definition);
-    const compiled = compileSubscription(definition, this.options.sql);
-    this.definitions.set(id, definition);
-    await this.options.registry.put(definition);
-    // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
-    await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
-    return definition;
+  update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
+    return this.changing([id], async () => {
+      // Read within the change: deleted meanwhile answers 404, paused meanwhile stays paused.
+      const current = this.get(id);
+      this.assertApiManaged(current, 'change');
+      const definition = buildDefinition(id, request, current, this.options.deliveryDefaults);
+      this.checkSinks(definition);
+      const compiled = compileSubscription(definition, this.options.sql);
+      this.definitions.set(id, definition);
+      const changed = JSON.stringify(definition) !== JSON.stringify(current);
+      await this.write([id], () => this.options.registry.put(definition), changed);
+      // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
+      await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+      return definition;
+    });
   }
 
   /**
@@ -378,43 +460,51 @@ export class SubscriptionService {
     );
   }
 
-  async delete(id: string): Promise<SubscriptionDefinition> {
-    const definition = this.get(id);
-    this.assertApiManaged(definition, 'delete');
-    this.definitions.delete(id);
-    await this.options.dispatcher.remove(id, true);
-    await this.options.registry.delete(id);
-    const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
-    await this.options.store.deleteDeadLetters(
-      id,
-      letters.map((l) => l.id),
-    );
-    this.definitions.delete(id);
-    this.options.logger.info({ subscription: id }, 'subscription deleted');
-    return definition;
+  delete(id: string): Promise<SubscriptionDefinition> {
+    return this.changing([id], async () => {
+      const definition = this.get(id);
+      this.assertApiManaged(definition, 'delete');
+      this.definitions.delete(id);
+      await this.options.dispatcher.remove(id, true);
+      await this.write([id], () => this.options.registry.delete(id));
+      const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
+      await this.options.store.deleteDeadLetters(
+        id,
+        letters.map((l) => l.id),
+      );
+      this.definitions.delete(id);
+      this.options.logger.info({ subscription: id }, 'subscription deleted');
+      return definition;
+    });
   }
 
-  async setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {
-    const definition = { ...this.get(id), paused };
-    this.definitions.set(id, definition);
-    await this.options.registry.put(definition);
-    await this.options.dispatcher.setPaused(id, paused);
-    return definition;
+  setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {
+    return this.changing([id], async () => {
+      const current = this.get(id);
+      const definition = { ...current, paused };
+      this.definitions.set(id, definition);
+      await this.write([id], () => this.options.registry.put(definition), current.paused !== paused);
+      await this.options.dispatcher.setPaused(id, paused);
+      return definition;
+    });
   }
 
-  async seek(id: string, to: StartPosition): Promise<SubscriptionDefinition> {
-    const current = this.get(id);
-    const next = await this.resolvePosition(to);
-    const definition = { ...current, seek: { next, epoch: (current.seek?.epoch ?? 0) + 1 } };
-    this.definitions.set(id, definition);
-    await this.options.registry.put(definition);
-    // Another replica may deliver this subscription: it applies the seek from the definition.
-    await this.options.store.commitCursor(cursorKeyOf(current), next);
-    // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
-    // cursor commit would otherwise overwrite this one.
-    await this.options.dispatcher.seek(id, next);
-    this.options.logger.info({ subscription: id, next }, 'subscription seeked');
-    return definition;
+  seek(id: string, to: StartPosition): Promise<SubscriptionDefinition> {
+    return this.changing([id], async () => {
+      // The epoch read within the change: two seeks never write the same one.
+      const current = this.get(id);
+      const next = await this.resolvePosition(to);
+      const definition = { ...current, seek: { next, epoch: (current.seek?.epoch ?? 0) + 1 } };
+      this.definitions.set(id, definition);
+      await this.write([id], () => this.options.registry.put(definition));
+      // Another replica may deliver this subscription: it applies the seek from the definition.
+      await this.options.store.commitCursor(cursorKeyOf(current), next);
+      // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
+      // cursor commit would otherwise overwrite this one.
+      await this.options.dispatcher.seek(id, next);
+      this.options.logger.info({ subscription: id, next }, 'subscription seeked');
+      return definition;
+    });
   }
 
   /** One page of a subscription's dead letters, in id order, after the dead letter `after`. */

@@ -65,6 +65,7 @@ declare -A TESTS=(
   [kafka-suspects-to-high-watermark]="src/store/kafka/event-log-suspects.test.ts"
   [cursor-key-ignores-incarnation]="src/dispatch/recreated-subscription.test.ts"
   [heard-changes-unordered]="src/subscriptions/service-jetstream.test.ts"
+  [local-changes-unserialized]="src/subscriptions/service-jetstream.test.ts"
   [kafka-bootstrap-order-kept]="src/store/kafka/bootstrap.test.ts"
   [kafka-admin-unbounded]="src/store/kafka/bootstrap.test.ts"
 )
