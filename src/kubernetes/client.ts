@@ -90,13 +90,15 @@ export class HeraldResourceClient<T> {
     )) as T;
   }
 
-  /** Deletes; false when it did not exist. */
-  async delete(name: string): Promise<boolean> {
+  /**
+   * Deletes; answers what the API server answered (a Status naming the uid deleted, or the resource
+   * marked for deletion when a finalizer holds it), or `undefined` when it did not exist.
+   */
+  async delete(name: string): Promise<{ readonly answer: unknown } | undefined> {
     try {
-      await this.api.deleteNamespacedCustomObject(this.named(name));
-      return true;
+      return { answer: (await this.api.deleteNamespacedCustomObject(this.named(name))) as unknown };
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (statusOf(error) === 404) return undefined;
       throw error;
     }
   }

@@ -7,6 +7,7 @@ import {
   readyCondition,
   ANNOTATION_STATE,
 } from '../k8s-api/index.js';
+import { HeraldError } from '../errors/index.js';
 import { compileSqlFilter } from '../filters/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
@@ -18,9 +19,50 @@ import type {
   SubscriptionRegistry,
   SubscriptionStatus,
 } from '../subscriptions/index.js';
-import { HeraldResourceClient, replacingMergePatch, restartWatchOnError } from './client.js';
+import { HeraldResourceClient, replacingMergePatch, restartWatchOnError, statusOf } from './client.js';
+import { OwnWrites } from './own-writes.js';
+import type { Echo, HeardChange } from './own-writes.js';
 
 type Listener = RegistryListener;
+
+/** What the API server answers a delete: a Status, or the resource when a finalizer holds it. */
+interface DeleteAnswer {
+  readonly kind?: string;
+  readonly details?: { readonly uid?: string };
+  readonly metadata?: { readonly resourceVersion?: string };
+}
+
+/** How often a write is tried when other writers keep changing the resource under it. */
+const WRITE_ATTEMPTS = 5;
+
+/** The merge patch that takes `existing` to `desired`, valid only while `existing` is what is stored. */
+function patchTo(
+  definition: SubscriptionDefinition,
+  desired: SubscriptionResource,
+  existing: SubscriptionResource,
+): object {
+  // A resource written by a person or GitOps keeps its spec; Herald only records its own state, one
+  // annotation it alone writes (no precondition: nothing else of the resource is computed from it).
+  if (definition.origin === 'kubernetes') {
+    return {
+      metadata: {
+        annotations: { [ANNOTATION_STATE]: desired.metadata.annotations?.[ANNOTATION_STATE] ?? '{}' },
+      },
+    };
+  }
+  return {
+    metadata: {
+      annotations: desired.metadata.annotations,
+      labels: desired.metadata.labels,
+      // A precondition: the API server refuses the patch (409) if the resource changed since.
+      ...(existing.metadata.resourceVersion === undefined
+        ? {}
+        : { resourceVersion: existing.metadata.resourceVersion }),
+    },
+    // The whole spec, as a PUT means: a member the new definition leaves out is removed.
+    spec: replacingMergePatch(existing.spec, desired.spec as unknown as Record<string, unknown>),
+  };
+}
 
 export interface KubernetesRegistryOptions {
   readonly config: KubeConfig;
@@ -47,6 +89,8 @@ export interface KubernetesRegistryOptions {
 export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   private readonly client: HeraldResourceClient<SubscriptionResource>;
   private readonly resources = new Map<string, SubscriptionResource>();
+  /** What the watch hears goes through here: the late echoes of this replica's own writes stop there. */
+  private readonly own = new OwnWrites<SubscriptionResource>((change) => this.heard(change));
   private readonly listeners = new Set<Listener>();
   private readonly reported = new Map<string, string>();
   /** The Ready condition's status last written per resource, and since when it holds. */
@@ -65,14 +109,17 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   async start(): Promise<void> {
-    const informer = makeInformer<KubernetesObject>(
-      this.options.config,
-      this.client.path,
-      () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,
-    );
-    informer.on('add', (object) => this.observe(object as unknown as SubscriptionResource));
-    informer.on('update', (object) => this.observe(object as unknown as SubscriptionResource));
-    informer.on('delete', (object) => this.forget((object as unknown as SubscriptionResource).metadata.name));
+    const informer = makeInformer<KubernetesObject>(this.options.config, this.client.path, async () => {
+      const list = await this.client.list();
+      // Told before the informer reports the list's items, which it does as soon as this resolves.
+      this.own.relisted();
+      return list as unknown as KubernetesListObject<KubernetesObject>;
+    });
+    const hear = (deleted: boolean) => (object: KubernetesObject) =>
+      this.own.heard({ deleted, object: object as unknown as SubscriptionResource });
+    informer.on('add', hear(false));
+    informer.on('update', hear(false));
+    informer.on('delete', hear(true));
     restartWatchOnError(informer, 'subscription', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
@@ -87,6 +134,11 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
 
   private emit(id: string, definition: SubscriptionDefinition | undefined, withheld = false): void {
     for (const listener of this.listeners) listener(id, definition, withheld);
+  }
+
+  private heard(change: HeardChange<SubscriptionResource>): void {
+    if (change.deleted) this.forget(change.object.metadata.name);
+    else this.observe(change.object);
   }
 
   private observe(resource: SubscriptionResource): void {
@@ -136,30 +188,53 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     return Promise.resolve(definitions);
   }
 
+  /**
+   * Writes through `own`: from the call on, the caller holds the definition as written, so what the
+   * watch hears of it meanwhile waits, and its changes from before this write are not reported.
+   */
   async put(definition: SubscriptionDefinition): Promise<void> {
+    const write = this.own.begin(definition.id);
+    let echo: Echo | undefined;
+    try {
+      const written = await this.write(definition);
+      // Before `end`, which may report later changes held meanwhile: they must not be overwritten.
+      this.resources.set(definition.id, written);
+      if (written.metadata.resourceVersion !== undefined)
+        echo = { resourceVersion: written.metadata.resourceVersion };
+    } finally {
+      this.own.end(write, echo);
+    }
+  }
+
+  /**
+   * Creates the resource or patches it to `definition`. A PUT replaces the whole spec, and a merge patch
+   * removes only the members it names: computed from the resource as this replica last heard it, it
+   * would leave in place what another replica added since (a spec neither wrote). So the patch carries
+   * the resourceVersion it was computed from, and when the API server answers 409 (changed since, or
+   * created meanwhile) it is computed again from what is stored now.
+   */
+  private async write(definition: SubscriptionDefinition): Promise<SubscriptionResource> {
     const { namespace, broker } = this.options;
     const desired = definitionToResource(definition, namespace, broker);
-    const existing = this.resources.get(definition.id) ?? (await this.client.get(definition.id));
-    if (existing === undefined) {
-      const created = await this.client.create(desired);
-      this.resources.set(definition.id, created);
-      return;
+    let existing = this.resources.get(definition.id) ?? (await this.client.get(definition.id));
+    // A change of a resource that another replica deleted meanwhile is refused, never a create that
+    // would bring the deleted subscription back (to every replica).
+    const creating = existing === undefined;
+    const gone = () =>
+      new HeraldError('HERALD_NOT_FOUND', `subscription '${definition.id}' was deleted meanwhile`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (existing === undefined) {
+          if (!creating) throw gone();
+          return await this.client.create(desired);
+        }
+        return await this.client.patch(definition.id, patchTo(definition, desired, existing));
+      } catch (error) {
+        if (statusOf(error) === 404 && !creating) throw gone();
+        if (statusOf(error) !== 409 || attempt >= WRITE_ATTEMPTS) throw error;
+        existing = await this.client.get(definition.id);
+      }
     }
-    // A resource written by a person or GitOps keeps its spec; Herald only records its own state.
-    const patch =
-      definition.origin === 'kubernetes'
-        ? {
-            metadata: {
-              annotations: { [ANNOTATION_STATE]: desired.metadata.annotations?.[ANNOTATION_STATE] ?? '{}' },
-            },
-          }
-        : {
-            metadata: { annotations: desired.metadata.annotations, labels: desired.metadata.labels },
-            // The whole spec, as a PUT means: a member the new definition leaves out is removed.
-            spec: replacingMergePatch(existing.spec, desired.spec as unknown as Record<string, unknown>),
-          };
-    const patched = await this.client.patch(definition.id, patch);
-    this.resources.set(definition.id, patched);
   }
 
   /** The API server has no multi-object transaction: one resource per request, a few at a time. */
@@ -170,9 +245,22 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   async delete(id: string): Promise<boolean> {
-    const deleted = await this.client.delete(id);
-    this.resources.delete(id);
-    return deleted;
+    const write = this.own.begin(id);
+    let echo: Echo | undefined;
+    try {
+      const deleted = await this.client.delete(id);
+      this.resources.delete(id);
+      const answer = deleted?.answer as DeleteAnswer | undefined;
+      // Deleted at once: a Status naming the incarnation's uid. With a finalizer the resource is only
+      // marked for deletion, and the answer is the resource with its new resourceVersion.
+      if (answer?.kind === 'Status' && answer.details?.uid !== undefined)
+        echo = { deletedUid: answer.details.uid };
+      else if (answer?.metadata?.resourceVersion !== undefined)
+        echo = { resourceVersion: answer.metadata.resourceVersion };
+      return deleted !== undefined;
+    } finally {
+      this.own.end(write, echo);
+    }
   }
 
   declaredAt(id: string): string {

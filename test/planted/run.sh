@@ -66,6 +66,8 @@ declare -A TESTS=(
   [cursor-key-ignores-incarnation]="src/dispatch/recreated-subscription.test.ts"
   [heard-changes-unordered]="src/subscriptions/service-jetstream.test.ts"
   [local-changes-unserialized]="src/subscriptions/service-jetstream.test.ts"
+  [kubernetes-own-echoes-reported]="test/k8s/subscription-echoes.test.ts"
+  [kubernetes-put-without-precondition]="test/k8s/subscription-echoes.test.ts"
   [kafka-bootstrap-order-kept]="src/store/kafka/bootstrap.test.ts"
   [kafka-admin-unbounded]="src/store/kafka/bootstrap.test.ts"
 )
