@@ -53,10 +53,20 @@ export interface StreamCredential {
 const HOST_HEADER = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::\d{1,5})?$/;
 
 /**
+ * Suffixes reserved for private networks, which no public DNS zone holds: `.local` (RFC 6762; the
+ * default cluster domain is `cluster.local`), `.internal` (reserved by ICANN) and `home.arpa` (RFC 8375).
+ * A cluster domain under one of them cannot be rebound by a web page's owner.
+ */
+const PRIVATE_SUFFIX = /\.(?:local|internal|home\.arpa)$/;
+
+/**
  * Names DNS rebinding cannot point at a page's origin, so a browser request addressed to them comes from
  * a page the broker's own network position served: IP literals, `localhost` (browsers resolve it and
  * `*.localhost` to loopback themselves), names without a dot (a Kubernetes service in the same namespace,
- * resolved through the search path) and names of Kubernetes services (`*.svc`, `*.svc.<cluster domain>`).
+ * resolved through the search path) and names of Kubernetes services (`*.svc`, `*.svc.<cluster domain>`)
+ * whose cluster domain is a private one (`cluster.local`, `corp.internal`). A `.svc.` label alone proves
+ * nothing: whoever owns `evil.example` can make `x.svc.evil.example` resolve to the broker, so a cluster
+ * domain under a public suffix must be listed in `--allowed-hosts`.
  * `name` has no trailing dot (see `refuseUnknownHost`).
  */
 function isBuiltInHost(name: string): boolean {
@@ -66,7 +76,7 @@ function isBuiltInHost(name: string): boolean {
     name.endsWith('.localhost') ||
     !name.includes('.') ||
     name.endsWith('.svc') ||
-    name.includes('.svc.')
+    (name.includes('.svc.') && PRIVATE_SUFFIX.test(name))
   );
 }
 
@@ -84,6 +94,11 @@ function forbidden(action: string): HeraldError {
 /** The same answer as for a subscription that does not exist: another's is not even confirmed to exist. */
 function notYours(what: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${what}' does not exist`);
+}
+
+/** The seed route's answer for a group that does not exist (`DELETE /events/unsub`), word for word. */
+function seedGroupNotYours(group: string): HeraldError {
+  return new HeraldError('HERALD_NOT_FOUND', `no subscription with id '${group}'`);
 }
 
 /**
@@ -150,18 +165,18 @@ export class AccessControl {
     if (rule.owned === 'subscription') {
       const id = params['id'] ?? '';
       const found = ownership.subscription(id);
-      if (found.exists && found.owner !== principal) {
-        metrics.authzDenials.inc({ action: 'owner' });
-        throw notYours(id);
-      }
+      if (found.exists && found.owner !== principal) metrics.authzDenials.inc({ action: 'owner' });
+      // A missing one is refused here too, not by the handler: a handler judges its query and body first
+      // on some routes, and another's would then answer 404 where a missing one answers 400.
+      if (!found.exists || found.owner !== principal) throw notYours(id);
     } else if (rule.owned === 'seed-group') {
       const { searchParams } = url();
       const group = searchParams.get('subscriptionId') ?? searchParams.get('subscriptionid') ?? '';
       const owners = ownership.seedGroup(group);
-      if (owners.some((owner) => owner !== principal)) {
-        metrics.authzDenials.inc({ action: 'owner' });
-        throw notYours(group);
-      }
+      const others = owners.some((owner) => owner !== principal);
+      if (others) metrics.authzDenials.inc({ action: 'owner' });
+      // A missing group is refused here too, so both answers come from one place, alike.
+      if (others || owners.length === 0) throw seedGroupNotYours(group);
     }
   }
 

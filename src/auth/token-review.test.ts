@@ -36,6 +36,22 @@ describe('ServiceAccount token cache', () => {
     expect(await tokens.verify('user')).toBeUndefined();
   });
 
+  // The TokenReview API: a client that sets spec.audiences must find one of them in status.audiences;
+  // an authenticated review without any says the token is valid for the API server's own audience
+  // (an audience-unaware reviewer), which is exactly the token --kubernetes-audience must refuse.
+  it('refuses an authenticated review that names no audience', async () => {
+    const tokens = new ServiceAccountTokens(
+      async (token): Promise<TokenReviewResult> =>
+        token === 'no-audiences'
+          ? { authenticated: true, username: 'system:serviceaccount:shop:checkout' }
+          : { authenticated: true, username: 'system:serviceaccount:shop:checkout', audiences: [] },
+      'herald',
+      logger,
+    );
+    expect(await tokens.verify('no-audiences')).toBeUndefined();
+    expect(await tokens.verify('empty-audiences')).toBeUndefined();
+  });
+
   it('does not cache a failed review', async () => {
     let calls = 0;
     const tokens = new ServiceAccountTokens(

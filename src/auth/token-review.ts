@@ -73,7 +73,9 @@ export class ServiceAccountTokens {
       throw error;
     }
     if (!result.authenticated || result.username === undefined) return undefined;
-    if (result.audiences !== undefined && !result.audiences.includes(this.audience)) return undefined;
+    // The review asked for our audience: an answer that names none comes from a reviewer that does not
+    // check audiences, and says the token is the API server's own (TokenReviewStatus.audiences).
+    if (result.audiences?.includes(this.audience) !== true) return undefined;
     // Only ServiceAccounts: a TokenReview also accepts other kinds of cluster credentials.
     if (!result.username.startsWith('system:serviceaccount:')) return undefined;
     return result.username;

@@ -145,6 +145,17 @@ function prematureClose(): Error {
 }
 
 /**
+ * V8's JSON.parse message without the text it quotes from the input (`Unexpected token 'o', ..."sstoken":
+ * tok-SECRET-"... is not valid JSON`): a control request body may hold a credential, and the problem
+ * detail is logged. Messages that give a position quote nothing and are kept as they are.
+ */
+function unquoted(message: string): string {
+  return message.includes('"') || message.startsWith('Unexpected token')
+    ? 'an unexpected character'
+    : message;
+}
+
+/**
  * Reads and parses a JSON object request body (for the control API), with coded errors. Its size and
  * depth limits are the broker's `--max-control-request-size` and `--max-json-depth`, which the broker
  * puts on each request (`setControlBodyLimits`); without them, their defaults.
@@ -173,7 +184,7 @@ export async function readJsonObject(req: IncomingMessage): Promise<Record<strin
   } catch (cause) {
     throw new HeraldError(
       'HERALD_MALFORMED_JSON',
-      `request body is not valid JSON: ${(cause as Error).message}`,
+      `request body is not valid JSON: ${unquoted((cause as Error).message)}`,
       { cause },
     );
   }

@@ -34,6 +34,11 @@ declare -A TESTS=(
   [subscription-update-unowned]="test/security/auth.test.ts"
   [policy-glob-unanchored]="src/auth/policy.test.ts"
   [jwt-tolerance-in-ms]="src/auth/jwt.test.ts"
+  [rebinding-svc-suffix-unanchored]="test/security/dns-rebinding.test.ts"
+  [token-review-audience-optional]="src/auth/token-review.test.ts"
+  [malformed-json-quotes-body]="test/security/sink-credentials.test.ts"
+  [owner-check-skips-missing]="test/security/auth.test.ts"
+  [seed-group-refusal-worded-apart]="test/security/auth.test.ts"
   [binary-json-depth-unchecked]="test/bounds/ingress.test.ts"
   [filter-attributes-uncounted]="src/filters/filters.test.ts"
   # Hostile peers and the bounds they lean on (sinks, slow clients, sizes, slots, budgets, rates, dead letters).

@@ -256,6 +256,46 @@ describe('authorization', () => {
     }
   });
 
+  it("answers another principal's subscription exactly as a missing one, whatever else is wrong with the request", async () => {
+    const created = await json('POST', '/subscriptions', secure.bearer('alice'), {
+      sink: 'http://127.0.0.1:9/alice-probed',
+      protocol: 'HTTP',
+    });
+    const id = created.json<{ id: string }>().id;
+    const missing = '00000000-0000-4000-8000-000000000000';
+    // Requests with a fault of their own besides the id: if the fault were judged before existence for a
+    // missing id and after ownership for another's, the answers would tell bob which ids exist.
+    const requests: Array<[method: string, suffix: string, body?: unknown]> = [
+      ['GET', '/deadletters?limit=0'],
+      ['GET', '/deadletters?after=not-an-id'],
+      ['PUT', '', { sink: 'not a url', protocol: 'HTTP' }],
+      ['POST', '/seek', { to: 'nowhere' }],
+      ['POST', '/pause', { unknown: true }],
+      ['POST', '/deadletters/redrive', { ids: [] }],
+    ];
+    for (const [method, suffix, body] of requests) {
+      const answer = async (target: string) => {
+        const response = await json(method, `/subscriptions/${target}${suffix}`, secure.bearer('bob'), body);
+        const problem = response.json<{ code: string; detail: string }>();
+        return { status: response.status, code: problem.code, detail: problem.detail.replace(target, 'ID') };
+      };
+      expect(await answer(id), `${method} /subscriptions/:id${suffix}`).toEqual(await answer(missing));
+    }
+    // The seed route names a group in its query.
+    const seed = await json('POST', '/events/sub', secure.bearer('alice'), {
+      subscribers: ['http://127.0.0.1:9/alice-seed'],
+    });
+    expect(seed.status).toBe(201);
+    const group = seed.json<{ id: string }>().id;
+    const unsubscribe = async (target: string) => {
+      const response = await json('DELETE', `/events/unsub?subscriptionId=${target}`, secure.bearer('bob'));
+      const problem = response.json<{ code: string; detail: string }>();
+      return { status: response.status, code: problem.code, detail: problem.detail.replace(target, 'ID') };
+    };
+    expect(await unsubscribe(group), 'DELETE /events/unsub').toEqual(await unsubscribe(missing));
+    expect((await unsubscribe(group)).status).toBe(404);
+  });
+
   it('counts refusals in /metrics', async () => {
     const text = (await json('GET', '/metrics', secure.bearer('ops'))).text();
     expect(metricValue(text, 'herald_auth_failures_total{reason="missing"}')).toBeGreaterThan(0);

@@ -56,6 +56,26 @@ describe('browser requests and the Host they name', () => {
     expect(metricValue(metrics, 'herald_authz_denials_total{action="host"}')).toBeGreaterThanOrEqual(2);
   });
 
+  // Whoever owns evil.example owns every name under it, `svc` labels included: a Kubernetes service
+  // name is only one whose cluster domain no public DNS zone can hold.
+  it.each([
+    ['herald-broker-default.shop.svc.evil.example'],
+    ['x.svc.evil.example.'],
+    ['x.svc.cluster.local.evil.example'],
+  ])('refuses a rebound page whose public name merely contains .svc. (%s)', async (host) => {
+    const before = await subscriptionCount();
+    const refused = await createSubscription(fromPageOf(host));
+    expect(refused.status).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 'HERALD_CROSS_ORIGIN' });
+    expect(await subscriptionCount()).toBe(before);
+    const read = await send(broker.url, {
+      method: 'GET',
+      path: '/events',
+      headers: { host: `${host}:${port()}`, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' },
+    });
+    expect(read.status).toBe(403);
+  });
+
   it.each([
     ['127.0.0.1'],
     ['localhost'], // kubectl port-forward

@@ -115,6 +115,37 @@ describe('sink credentials', () => {
     expect(storeBytes(broker.dataDir).toString('latin1')).toContain(SECRETS[0]);
   });
 
+  // A shell variable left unquoted (`"accesstoken": $TOKEN`) makes the body invalid JSON right at the
+  // credential. Node's JSON.parse quotes ten characters either side of the error; the problem and the
+  // log line of the refusal must quote none of the body.
+  it('are not quoted from a malformed body, in the answer or the log', async () => {
+    const broker = await startBroker({ env: { HERALD_LOG_LEVEL: 'trace' } });
+    cleanup.push(async () => {
+      await broker.stop();
+      removeDir(broker.dataDir);
+    });
+    const logs = capture(broker);
+    const sink = 'http://127.0.0.1:9/';
+    const bodies = [
+      `{"sink":"${sink}","protocol":"HTTP","sinkcredential":{"credentialtype":"ACCESSTOKEN","accesstoken":tok-SECRET-five}}`,
+      `{"sink":"${sink}","protocol":"HTTP","protocolsettings":{"headers":{"Authorization":Bearer key-SECRET-six}}}`,
+    ];
+    for (const body of bodies) {
+      const response = await fetch(`${broker.url}/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      const problem = (await response.json()) as { code: string; detail: string };
+      expect(response.status).toBe(400);
+      expect(problem.code).toBe('HERALD_MALFORMED_JSON');
+      expect(problem.detail).not.toContain('SECRET');
+    }
+    await broker.stop();
+    expect(logs.text()).toContain('HERALD_MALFORMED_JSON');
+    expect(logs.text()).not.toContain('SECRET');
+  });
+
   it('refuses to start when stored secrets are sealed and the key is missing', async () => {
     const keyDir = mkdtempSync(path.join(tmpdir(), 'herald-key-'));
     const keyFile = path.join(keyDir, 'secret.key');
