@@ -5,7 +5,7 @@ import type { PolicySet } from '../auth/index.js';
 import { readyCondition } from '../k8s-api/index.js';
 import type { EventPolicyResource } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
-import { HeraldResourceClient, restartWatchOnError } from './client.js';
+import { HeraldResourceClient, restartWatchOnError, statusOf } from './client.js';
 
 export interface EventPolicyWatcherOptions {
   readonly config: KubeConfig;
@@ -36,17 +36,36 @@ export class EventPolicyWatcher {
   }
 
   async start(): Promise<void> {
-    const informer = makeInformer<KubernetesObject>(
-      this.options.config,
-      this.client.path,
-      () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,
-    );
+    // Until the resources were listed once the rules in force are unknown: a source without rules
+    // refuses what --policy does not grant, rather than fall back to --authz-default (which allows every
+    // authenticated principal) while the list fails (no permission, an API server still starting).
+    const unread = this.source('(not listed yet)');
+    this.options.policy.set(unread, []);
+    const informer = makeInformer<KubernetesObject>(this.options.config, this.client.path, async () => {
+      const list = await this.listOrNone();
+      // Applied here, before the placeholder goes, so that no request finds neither.
+      for (const resource of list.items) this.observe(resource);
+      this.options.policy.remove(unread);
+      return list as unknown as KubernetesListObject<KubernetesObject>;
+    });
     informer.on('add', (object) => this.observe(object as unknown as EventPolicyResource));
     informer.on('update', (object) => this.observe(object as unknown as EventPolicyResource));
     informer.on('delete', (object) => this.forget((object as unknown as EventPolicyResource).metadata.name));
     restartWatchOnError(informer, 'EventPolicy', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
+  }
+
+  /** The resources; none when the EventPolicy CRD is not installed (then no policy can exist). */
+  private async listOrNone(): Promise<
+    Awaited<ReturnType<HeraldResourceClient<EventPolicyResource>['list']>>
+  > {
+    try {
+      return await this.client.list();
+    } catch (error) {
+      if (statusOf(error) === 404) return { items: [], metadata: {} };
+      throw error;
+    }
   }
 
   stop(): void {

@@ -3,6 +3,7 @@ import { ownerOf, ownerScopeOf, readJsonObject, readOptionalJsonObject, sendJson
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
+import type { SubscriptionRequest } from './validate.js';
 
 function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body)) {
@@ -14,6 +15,24 @@ function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]
       );
     }
   }
+}
+
+/**
+ * A `secretRef` makes the broker read a Secret of its namespace with its own ServiceAccount and send it
+ * to the sink. Only a Subscription resource may name one: there the cluster's RBAC decided who may write
+ * it, while through this API Herald's `subscribe` rule alone would, and any principal allowed to
+ * subscribe could have any Secret of the namespace sent to a sink of its choosing.
+ */
+function parseApiRequest(body: unknown): SubscriptionRequest {
+  const request = parseSubscriptionRequest(body);
+  if (request.sinkcredential !== undefined && 'secretRef' in request.sinkcredential) {
+    throw new HeraldError(
+      'HERALD_INVALID_REQUEST',
+      'sinkcredential.secretRef may only be declared on a Subscription resource, whose writers the cluster authorizes',
+      { pointer: '/sinkcredential/secretRef' },
+    );
+  }
+  return request;
 }
 
 /** `?limit=` of the list endpoints: the default, and the most per page of subscriptions. */
@@ -75,7 +94,7 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
     );
   });
   router.on('POST', '/subscriptions', async (req, res) => {
-    const request = parseSubscriptionRequest(await readJsonObject(req));
+    const request = parseApiRequest(await readJsonObject(req));
     const definition = await service.create(request, 'api', undefined, undefined, ownerOf(req));
     sendJson(res, 201, service.view(definition), {
       location: `/subscriptions/${encodeURIComponent(definition.id)}`,
@@ -92,7 +111,7 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
         { pointer: '/id' },
       );
     }
-    const definition = await service.update(id as string, parseSubscriptionRequest(body));
+    const definition = await service.update(id as string, parseApiRequest(body));
     sendJson(res, 200, service.view(definition));
   });
   router.on('DELETE', '/subscriptions/:id', async (_req, res, { id }) => {
