@@ -16,6 +16,7 @@ describe('address categories (every spelling, after WHATWG URL normalisation)', 
     ['[::ffff:7f00:2]', 'loopback'],
     ['[::127.0.0.1]', 'loopback'],
     ['[64:ff9b::7f00:1]', 'loopback'],
+    ['[64:ff9b:1::a9fe:a9fe]', 'link-local'],
     ['[::ffff:0:127.0.0.1]', 'loopback'],
     ['[::1]', 'loopback'],
     ['[0:0:0:0:0:0:0:1]', 'loopback'],
@@ -31,6 +32,8 @@ describe('address categories (every spelling, after WHATWG URL normalisation)', 
     ['172.16.0.1', 'private'],
     ['192.168.1.1', 'private'],
     ['[fd00::1]', 'private'],
+    ['[fec0::1]', 'private'],
+    ['[64:ff9b:1::a00:1]', 'private'],
   ])('%s is %s', (host, category) => {
     expect(categoryOf(normalised(host))).toBe(category);
   });

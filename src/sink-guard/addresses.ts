@@ -6,7 +6,7 @@ export type SinkCategory = (typeof SINK_CATEGORIES)[number];
 
 /**
  * The ranges of each category. IPv4 rules also match IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`,
- * BlockList does that itself); the IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and
+ * BlockList does that itself); the IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`, `64:ff9b:1::a.b.c.d`) and
  * SIIT (`::ffff:0:a.b.c.d`) forms of the same IPv4 ranges are listed explicitly, because a host may
  * route them to the embedded address.
  */
@@ -17,12 +17,16 @@ const RANGES: Readonly<Record<SinkCategory, { v4: readonly string[]; v6: readonl
   multicast: { v4: ['224.0.0.0/4', '255.255.255.255/32'], v6: ['ff00::/8'] },
   private: {
     v4: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'],
-    v6: ['fc00::/7'],
+    // Unique local, and the deprecated site-local range some networks still route internally.
+    v6: ['fc00::/7', 'fec0::/10'],
   },
 };
 
-/** Embedded-IPv4 prefixes whose low 32 bits a host may route as the IPv4 address itself. */
-const EMBEDDING_PREFIXES = ['::', '64:ff9b::', '::ffff:0:'];
+/**
+ * Embedded-IPv4 prefixes whose low 32 bits a host may route as the IPv4 address itself: IPv4-compatible,
+ * the well-known NAT64 prefix, the local-use NAT64 prefix (RFC 8215, with the /96 embedding) and SIIT.
+ */
+const EMBEDDING_PREFIXES = ['::', '64:ff9b::', '64:ff9b:1::', '::ffff:0:'];
 
 function addSubnet(list: BlockList, cidr: string): void {
   const slash = cidr.lastIndexOf('/');
