@@ -192,11 +192,26 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
    * Writes through `own`: from the call on, the caller holds the definition as written, so what the
    * watch hears of it meanwhile waits, and its changes from before this write are not reported.
    */
-  async put(definition: SubscriptionDefinition): Promise<void> {
+  put(definition: SubscriptionDefinition): Promise<void> {
+    return this.save(definition, false);
+  }
+
+  /** A change of an existing resource: one that is gone (deleted meanwhile) is never created again. */
+  async replace(definition: SubscriptionDefinition): Promise<boolean> {
+    try {
+      await this.save(definition, true);
+      return true;
+    } catch (error) {
+      if (error instanceof HeraldError && error.code === 'HERALD_NOT_FOUND') return false;
+      throw error;
+    }
+  }
+
+  private async save(definition: SubscriptionDefinition, replacing: boolean): Promise<void> {
     const write = this.own.begin(definition.id);
     let echo: Echo | undefined;
     try {
-      const written = await this.write(definition);
+      const written = await this.write(definition, replacing);
       // Before `end`, which may report later changes held meanwhile: they must not be overwritten.
       this.resources.set(definition.id, written);
       if (written.metadata.resourceVersion !== undefined)
@@ -213,13 +228,14 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
    * the resourceVersion it was computed from, and when the API server answers 409 (changed since, or
    * created meanwhile) it is computed again from what is stored now.
    */
-  private async write(definition: SubscriptionDefinition): Promise<SubscriptionResource> {
+  private async write(definition: SubscriptionDefinition, replacing: boolean): Promise<SubscriptionResource> {
     const { namespace, broker } = this.options;
     const desired = definitionToResource(definition, namespace, broker);
     let existing = this.resources.get(definition.id) ?? (await this.client.get(definition.id));
     // A change of a resource that another replica deleted meanwhile is refused, never a create that
     // would bring the deleted subscription back (to every replica).
-    const creating = existing === undefined;
+    // A replacement never creates: gone here and on the API server is gone.
+    const creating = existing === undefined && !replacing;
     const gone = () =>
       new HeraldError('HERALD_NOT_FOUND', `subscription '${definition.id}' was deleted meanwhile`);
     for (let attempt = 1; ; attempt++) {

@@ -148,6 +148,14 @@ export interface EventStore {
     records: readonly SubscriptionRecord[],
     cursors?: ReadonlyArray<readonly [subscription: string, next: number]>,
   ): Promise<void>;
+  /**
+   * Replaces the definition stored under `record.id` only while one is: answers false, and writes
+   * nothing, when there is none (never stored, or deleted, possibly by another process this one has not
+   * heard from yet). A change of an existing subscription uses this, never `putSubscription`: an
+   * unconditional write would bring a subscription another replica deleted meanwhile back to every
+   * replica, without its cursor.
+   */
+  replaceSubscription(record: SubscriptionRecord): Promise<boolean>;
   deleteSubscription(id: string): Promise<boolean>;
   listSubscriptions(): Promise<SubscriptionRecord[]>;
 

@@ -16,6 +16,11 @@ export type RegistryListener = (
 export interface SubscriptionRegistry {
   list(): Promise<SubscriptionDefinition[]>;
   put(definition: SubscriptionDefinition): Promise<void>;
+  /**
+   * Changes a stored definition: false, and nothing written, when none is stored under its id (another
+   * replica deleted it, maybe before this one heard of it). Never creates one, as `put` may.
+   */
+  replace(definition: SubscriptionDefinition): Promise<boolean>;
   /** Stores several definitions, in one transaction where the backing store has them. */
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void>;
   /**
@@ -66,6 +71,10 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
 
   put(definition: SubscriptionDefinition): Promise<void> {
     return this.store.putSubscription({ id: definition.id, document: this.encode(definition) });
+  }
+
+  replace(definition: SubscriptionDefinition): Promise<boolean> {
+    return this.store.replaceSubscription({ id: definition.id, document: this.encode(definition) });
   }
 
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {

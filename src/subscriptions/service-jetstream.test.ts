@@ -222,9 +222,11 @@ describe('subscription service on JetStream: changes heard late from the watch',
   describe('while a local change of the subscription is under way', () => {
     /**
      * Holds all that the nats-server sends replica `a` from a's next write of a definition on (its answer
-     * included), so that what else happens meanwhile reaches `a` together with that answer.
+     * included), so that what else happens meanwhile reaches `a` together with that answer. The write is
+     * the publish to the key's subject (PUB, or HPUB with a compare-and-set header), not the read of the
+     * key before a change (a direct get, whose subject names the key's subject too).
      */
-    const holdFromNextWrite = () => relay.holdOnceSent(`$KV.herald_${broker}_subscriptions.`);
+    const holdFromNextWrite = () => relay.holdOnceSent(`PUB $KV.herald_${broker}_subscriptions.`);
 
     /** Replica b, on the nats-server directly: it lists the subscription (a delivers it). */
     async function observer(id: string) {

@@ -262,8 +262,24 @@ export class SubscriptionService {
   private async write<T>(ids: readonly string[], write: () => Promise<T>, changed = true): Promise<T> {
     const began = ++this.clock;
     const result = await write();
-    if (changed) for (const id of ids) if (this.unapplied.has(id)) this.wroteAt.set(id, began);
+    // A replacement the registry refused (false) wrote nothing.
+    if (changed && result !== false)
+      for (const id of ids) if (this.unapplied.has(id)) this.wroteAt.set(id, began);
     return result;
+  }
+
+  /**
+   * Writes a change of an existing subscription. The registry refuses it when the subscription is stored
+   * no more (another replica deleted it, and this one has not heard yet): it is then gone here as well,
+   * as the delete says once heard, and the change answers 404. A plain write would bring it back to
+   * every replica, its cursor forgotten.
+   */
+  private async replace(definition: SubscriptionDefinition, changed = true): Promise<void> {
+    const { id } = definition;
+    if (await this.write([id], () => this.options.registry.replace(definition), changed)) return;
+    this.definitions.delete(id);
+    await this.options.dispatcher.remove(id, true);
+    throw notFound(id);
   }
 
   /** The sequence a start position designates now. */
@@ -438,7 +454,7 @@ export class SubscriptionService {
       const compiled = compileSubscription(definition, this.options.sql);
       this.definitions.set(id, definition);
       const changed = JSON.stringify(definition) !== JSON.stringify(current);
-      await this.write([id], () => this.options.registry.put(definition), changed);
+      await this.replace(definition, changed);
       // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
       await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
       return definition;
@@ -472,7 +488,6 @@ export class SubscriptionService {
         id,
         letters.map((l) => l.id),
       );
-      this.definitions.delete(id);
       this.options.logger.info({ subscription: id }, 'subscription deleted');
       return definition;
     });
@@ -483,7 +498,7 @@ export class SubscriptionService {
       const current = this.get(id);
       const definition = { ...current, paused };
       this.definitions.set(id, definition);
-      await this.write([id], () => this.options.registry.put(definition), current.paused !== paused);
+      await this.replace(definition, current.paused !== paused);
       await this.options.dispatcher.setPaused(id, paused);
       return definition;
     });
@@ -496,7 +511,7 @@ export class SubscriptionService {
       const next = await this.resolvePosition(to);
       const definition = { ...current, seek: { next, epoch: (current.seek?.epoch ?? 0) + 1 } };
       this.definitions.set(id, definition);
-      await this.write([id], () => this.options.registry.put(definition));
+      await this.replace(definition);
       // Another replica may deliver this subscription: it applies the seek from the definition.
       await this.options.store.commitCursor(cursorKeyOf(current), next);
       // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own

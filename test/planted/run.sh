@@ -73,6 +73,7 @@ declare -A TESTS=(
   [cursor-key-ignores-incarnation]="src/dispatch/recreated-subscription.test.ts"
   [heard-changes-unordered]="src/subscriptions/service-jetstream.test.ts"
   [local-changes-unserialized]="src/subscriptions/service-jetstream.test.ts"
+  [jetstream-replace-unconditional]="src/subscriptions/service-deleted-meanwhile.test.ts"
   [kubernetes-own-echoes-reported]="test/k8s/subscription-echoes.test.ts"
   [kubernetes-put-without-precondition]="test/k8s/subscription-echoes.test.ts"
   [kafka-bootstrap-order-kept]="src/store/kafka/bootstrap.test.ts"

@@ -485,6 +485,10 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve();
   }
 
+  replaceSubscription(record: SubscriptionRecord): Promise<boolean> {
+    return Promise.resolve(this.subscriptions.replace(record));
+  }
+
   deleteSubscription(id: string): Promise<boolean> {
     return Promise.resolve(this.subscriptions.delete(id));
   }

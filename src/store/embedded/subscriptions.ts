@@ -12,6 +12,7 @@ export class EmbeddedSubscriptions {
     db.exec(SUBSCRIPTIONS_SCHEMA);
     this.statements = {
       put: db.prepare('INSERT OR REPLACE INTO subscriptions (id, document) VALUES (?, ?)'),
+      replace: db.prepare('UPDATE subscriptions SET document = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM subscriptions WHERE id = ?'),
       list: db.prepare<[], SubscriptionRecord>('SELECT id, document FROM subscriptions ORDER BY id'),
     };
@@ -20,6 +21,11 @@ export class EmbeddedSubscriptions {
   /** Writes one (inside the caller's transaction, if any). */
   put(record: SubscriptionRecord): void {
     this.statements.put.run(record.id, record.document);
+  }
+
+  /** Rewrites an existing one (one statement: atomic); false when there is none, and nothing is written. */
+  replace(record: SubscriptionRecord): boolean {
+    return this.statements.replace.run(record.document, record.id).changes > 0;
   }
 
   /** Whether there was one to delete. */

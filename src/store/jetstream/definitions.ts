@@ -4,6 +4,10 @@ import type { QueuedIterator } from '@nats-io/transport-node';
 import type { SubscriptionRecord } from '../types.js';
 import { decodeToken, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
+import { apiCode } from './support.js';
+
+/** JetStream's answers to a write whose expected last revision of the key is not the current one. */
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
 
 type Listener = (id: string, record: SubscriptionRecord | undefined) => void;
 
@@ -67,6 +71,32 @@ export class JetStreamDefinitions {
     try {
       const { subscriptions } = await this.context.use();
       revision = await subscriptions.put(key, record.document);
+    } finally {
+      this.written(key, revision);
+    }
+  }
+
+  /**
+   * A compare-and-set on the revision read: written only over a stored definition, so a change never
+   * brings back one another process deleted meanwhile (a delete between the read and the write makes
+   * the update fail, and the next read finds the delete marker). A write of another process in between
+   * is read again and replaced, as a `put` after it would.
+   */
+  async replace(record: SubscriptionRecord): Promise<boolean> {
+    const key = this.writing(record.id);
+    let revision: number | undefined;
+    try {
+      const { subscriptions } = await this.context.use();
+      for (;;) {
+        const entry = await subscriptions.get(key);
+        if (entry === null || entry.operation !== 'PUT') return false;
+        try {
+          revision = await subscriptions.update(key, record.document, entry.revision);
+          return true;
+        } catch (error) {
+          if (!WRONG_LAST_SEQUENCE.has(apiCode(error) ?? 0)) throw error;
+        }
+      }
     } finally {
       this.written(key, revision);
     }

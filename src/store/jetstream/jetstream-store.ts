@@ -393,6 +393,10 @@ export class JetStreamEventStore implements EventStore {
     return this.definitions.putMany(records, cursors);
   }
 
+  replaceSubscription(record: SubscriptionRecord): Promise<boolean> {
+    return this.definitions.replace(record);
+  }
+
   deleteSubscription(id: string): Promise<boolean> {
     return this.definitions.delete(id);
   }

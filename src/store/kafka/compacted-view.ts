@@ -25,6 +25,8 @@ export class CompactedView {
   private readonly entries = new Map<string, IncomingRecord>();
   private readonly follower: TopicFollower;
   private readonly listeners = new Set<ViewListener>();
+  /** Per key: the trackers (see `track`) that note the records of that key read from now on. */
+  private readonly tracked = new Map<string, Set<Array<{ offset: number; deleted: boolean }>>>();
   private loaded = false;
 
   constructor(private readonly options: CompactedViewOptions) {
@@ -52,6 +54,8 @@ export class CompactedView {
       // Re-insert so that iteration follows the offset of each key's latest record.
       this.entries.delete(key);
       if (record.value !== null) this.entries.set(key, record);
+      for (const seen of this.tracked.get(key) ?? [])
+        seen.push({ offset: record.offset, deleted: record.value === null });
       if (!this.loaded) continue;
       for (const listener of this.listeners) {
         try {
@@ -71,6 +75,24 @@ export class CompactedView {
 
   async sync(): Promise<void> {
     await this.follower.catchUp(await this.options.reader.offset(this.options.topic, -1));
+  }
+
+  /**
+   * Notes, in log order, every record of `key` the view reads from this moment on (its offset, and
+   * whether it deletes the key) until `stop`: what happened to the key between a read and a write.
+   */
+  track(key: string): { readonly seen: ReadonlyArray<{ offset: number; deleted: boolean }>; stop(): void } {
+    const seen: Array<{ offset: number; deleted: boolean }> = [];
+    const trackers = this.tracked.get(key) ?? new Set();
+    trackers.add(seen);
+    this.tracked.set(key, trackers);
+    return {
+      seen,
+      stop: () => {
+        trackers.delete(seen);
+        if (trackers.size === 0 && this.tracked.get(key) === trackers) this.tracked.delete(key);
+      },
+    };
   }
 
   get(key: string): IncomingRecord | undefined {

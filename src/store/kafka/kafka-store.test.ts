@@ -419,4 +419,34 @@ describe('kafka store', () => {
       await removeBroker(broker);
     }
   });
+
+  it("takes back a replacement written just after another replica's delete (Kafka has no compare-and-set)", async () => {
+    const broker = nextBroker();
+    const [a, b] = [await open(broker), await open(broker)];
+    type Write = (records: unknown[]) => Promise<number[]>;
+    const { state } = (a as unknown as { parts: { state: { write: Write } } }).parts;
+    const write = state.write;
+    let raced = false;
+    try {
+      await a.putSubscription({ id: 's', document: '{"v":0}' });
+      await until('b to hold s', async () => (await b.listSubscriptions()).length === 1);
+      // b's delete is stored after a has read s and before a's record is produced: the one order a
+      // check before the write cannot see.
+      state.write = async (records) => {
+        if (!raced) {
+          raced = true;
+          expect(await b.deleteSubscription('s')).toBe(true);
+        }
+        return write.call(state, records);
+      };
+      expect(await a.replaceSubscription({ id: 's', document: '{"v":1}' })).toBe(false);
+      expect(raced).toBe(true);
+      expect(await a.listSubscriptions()).toEqual([]);
+      expect(await b.listSubscriptions()).toEqual([]);
+    } finally {
+      state.write = write;
+      await Promise.all([a.close(), b.close()]);
+      await removeBroker(broker);
+    }
+  });
 });

@@ -391,6 +391,35 @@ export class KafkaEventStore implements EventStore {
     });
   }
 
+  /**
+   * Kafka has no compare-and-set, so this is a check, a write and a check of what the write landed on:
+   * the view is caught up to the end of the state topic (every delete acknowledged before this call is
+   * seen) and an absent definition is refused, writing nothing. Otherwise the record is written, and
+   * once the view has read it back, the records of the key between the read and the write tell whether
+   * a delete of another replica landed just before it: then the write brought the subscription back,
+   * and a tombstone takes it away again (answer false). The other replicas see it come and go (a
+   * replica may start delivering it for that moment, from its start position: its cursor was deleted).
+   * Left open: another replica creating the id again between this write and its tombstone loses it.
+   */
+  replaceSubscription(record: SubscriptionRecord): Promise<boolean> {
+    return this.guard('replacing a subscription', async ({ state }) => {
+      const key = `${SUBSCRIPTION}${record.id}`;
+      await state.sync();
+      // Read and start tracking at one moment: no record of the key is read between the two.
+      if (state.get(key) === undefined) return false;
+      const tracker = state.track(key);
+      try {
+        const [offset] = await state.write([{ key, value: Buffer.from(record.document) }]);
+        const before = tracker.seen.filter((r) => r.offset < (offset as number));
+        if (before[before.length - 1]?.deleted !== true) return true;
+        await state.write([{ key, value: undefined }]);
+        return false;
+      } finally {
+        tracker.stop();
+      }
+    });
+  }
+
   deleteSubscription(id: string): Promise<boolean> {
     return this.guard('deleting a subscription', async ({ state }) => {
       await state.sync();

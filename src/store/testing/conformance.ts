@@ -283,6 +283,19 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect(await store.listSubscriptions()).toEqual([]);
     });
 
+    it('replaces a stored subscription, durably, and refuses (writing nothing) one that is not stored', async () => {
+      const h = await open();
+      expect(await h.store.replaceSubscription({ id: 'never', document: '{"v":1}' })).toBe(false);
+      await h.store.putSubscription({ id: 'gone', document: '{"v":0}' });
+      await h.store.deleteSubscription('gone');
+      expect(await h.store.replaceSubscription({ id: 'gone', document: '{"v":1}' })).toBe(false);
+      await h.store.putSubscription({ id: 'kept', document: '{"v":0}' });
+      expect(await h.store.replaceSubscription({ id: 'kept', document: '{"v":1}' })).toBe(true);
+      expect(await h.store.listSubscriptions()).toEqual([{ id: 'kept', document: '{"v":1}' }]);
+      const store = await h.reopen();
+      expect(await store.listSubscriptions()).toEqual([{ id: 'kept', document: '{"v":1}' }]);
+    });
+
     it('stores many subscriptions and their cursors in one write, durably, replacing existing ones by id', async () => {
       const h = await open();
       await h.store.putSubscriptions([]);

@@ -116,6 +116,21 @@ export function describeSharedStoreConformance<S extends EventStore>(
       }
     });
 
+    it('refuses a replacement of a subscription another process deleted, heard or not', async () => {
+      const [a, b] = (await replicas({}, {})) as [S, S];
+      await a.putSubscription({ id: 's', document: '{"v":0}' });
+      await until('b to store s', async () => (await b.listSubscriptions()).length === 1);
+      // Another process's change in between is replaced, as a later write would.
+      await b.putSubscription({ id: 's', document: '{"v":1}' });
+      expect(await a.replaceSubscription({ id: 's', document: '{"v":2}' })).toBe(true);
+      expect(await b.listSubscriptions()).toEqual([{ id: 's', document: '{"v":2}' }]);
+      // Deleted by b: a's replacement, right after (a has not necessarily heard it), writes nothing.
+      expect(await b.deleteSubscription('s')).toBe(true);
+      expect(await a.replaceSubscription({ id: 's', document: '{"v":3}' })).toBe(false);
+      expect(await a.listSubscriptions()).toEqual([]);
+      expect(await b.listSubscriptions()).toEqual([]);
+    });
+
     it('grants a claim to one process at a time; it moves once the holder stops renewing', async () => {
       const [a, b] = (await replicas({ claimTtlMs: 1_500 }, { claimTtlMs: 1_500 })) as [S, S];
       let aLost = 0;

@@ -1,0 +1,211 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startKafkaCluster } from '../../test/infra/kafka/server.js';
+import type { KafkaCluster } from '../../test/infra/kafka/server.js';
+import { startNatsRelay } from '../../test/infra/nats/relay.js';
+import type { NatsRelay } from '../../test/infra/nats/relay.js';
+import { startNatsServer } from '../../test/infra/nats/server.js';
+import type { NatsServer } from '../../test/infra/nats/server.js';
+import type { Dispatcher } from '../dispatch/index.js';
+import type { EventStore, SubscriptionRecord } from '../store/index.js';
+import { createJetStreamStore } from '../store/jetstream/index.js';
+import { createKafkaStore } from '../store/kafka/index.js';
+import type { SubscriptionService } from './service.js';
+import { startReplica } from './testing/replica.js';
+import { parseSubscriptionRequest } from './validate.js';
+
+// Replica a changes a subscription (PUT, pause, seek) that replica b deleted a moment before, which a
+// has not heard yet: the change must answer 404 and leave it deleted everywhere, as on one replica. An
+// unconditional write of the change would store the subscription again, and every replica would list
+// and deliver it again (its cursor forgotten by the delete). On a real nats-server and a real Kafka node
+// (each fails its suite when missing, never skips it).
+
+interface Backend {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * A store of `broker`, as one more replica; `lagging`: one whose hearing of the other replicas' writes
+   * `hold` stops (until `release`), so that a change is certainly not heard when the test acts.
+   */
+  open(broker: string, lagging: boolean): Promise<EventStore>;
+  hold(broker: string): void;
+  release(): void;
+}
+
+/** JetStream: the lagging replica reaches the nats-server through a relay that holds its KV watch. */
+function jetStream(): Backend {
+  let server: NatsServer | undefined;
+  let relay: NatsRelay | undefined;
+  return {
+    name: 'jetstream',
+    async start() {
+      server = await startNatsServer();
+      relay = await startNatsRelay(server.port, { framed: true });
+    },
+    async stop() {
+      relay?.close();
+      await server?.stop();
+    },
+    async open(broker, lagging) {
+      const servers = lagging ? (relay as NatsRelay).url : (server as NatsServer).url;
+      const store = createJetStreamStore({ servers, brokerName: broker });
+      await store.whenReady();
+      return store;
+    },
+    hold: (broker) => relay?.holdDeliveries(`KV_herald_${broker}_subscriptions`),
+    release: () => relay?.release(),
+  };
+}
+
+/**
+ * Kafka: the state topic's follower reads everything at once, so the lagging replica is the real store
+ * whose subscription watch reports nothing while held (what a replica whose follower lags hears), and
+ * then all it held, in order. Everything else goes to the store as it is.
+ */
+function kafka(): Backend {
+  let cluster: KafkaCluster | undefined;
+  let holding = false;
+  const held: Array<() => void> = [];
+  return {
+    name: 'kafka',
+    start: async () => void (cluster = await startKafkaCluster(1)),
+    stop: async () => cluster?.stop(),
+    async open(broker, lagging) {
+      const store = createKafkaStore({ brokers: (cluster as KafkaCluster).bootstrap, brokerName: broker });
+      await store.whenReady();
+      if (!lagging) return store;
+      const watch: EventStore['watchSubscriptions'] = (listener) =>
+        store.watchSubscriptions((id, record) => {
+          if (holding) held.push(() => listener(id, record));
+          else listener(id, record);
+        });
+      return new Proxy(store, {
+        get(target, property) {
+          if (property === 'watchSubscriptions') return watch;
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+    hold: () => void (holding = true),
+    release() {
+      holding = false;
+      for (const report of held.splice(0)) report();
+    },
+  };
+}
+
+const cleanups: Array<() => Promise<unknown>> = [];
+let brokers = 0;
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A sink on loopback that accepts everything. */
+async function startSink(): Promise<string> {
+  const http = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+  return `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
+}
+
+const request = (sink: string) =>
+  parseSubscriptionRequest({ sink, protocol: 'HTTP', types: ['t'], startAt: 'latest' });
+
+interface Replica {
+  readonly store: EventStore;
+  readonly dispatcher: Dispatcher;
+  readonly service: SubscriptionService;
+  /** What this replica's store watch reported, in order (heard after the service, whose listener came first). */
+  readonly heard: Array<{ id: string; record: SubscriptionRecord | undefined }>;
+}
+
+const changes = [
+  ['PUT', (r: Replica, id: string, sink: string) => r.service.update(id, request(sink))],
+  ['pause', (r: Replica, id: string) => r.service.setPaused(id, true)],
+  ['seek', (r: Replica, id: string) => r.service.seek(id, 'earliest')],
+] as const;
+
+describe.each([jetStream(), kafka()])(
+  '$name store: a change of a subscription deleted meanwhile',
+  (backend) => {
+    beforeAll(() => backend.start(), 180_000);
+    afterAll(() => backend.stop());
+    afterEach(() => backend.release());
+
+    async function replica(broker: string, lagging: boolean): Promise<Replica> {
+      const store = await backend.open(broker, lagging);
+      cleanups.push(() => store.close());
+      const { dispatcher, service } = await startReplica(store, cleanups);
+      const heard: Replica['heard'] = [];
+      const stop = store.watchSubscriptions((id, record) => heard.push({ id, record }));
+      cleanups.push(() => Promise.resolve(stop()));
+      return { store, dispatcher, service, heard };
+    }
+
+    it.each(changes)(
+      "a %s on a replica that has not heard another replica's DELETE answers 404 and does not bring the subscription back",
+      async (_name, change) => {
+        const broker = `gone${process.pid}-${++brokers}`;
+        const a = await replica(broker, true);
+        const sink = await startSink();
+        // Replica a creates and delivers the subscription; b, started then, lists it (a holds its claim).
+        const { id } = await a.service.create(request(sink), 'api', undefined, 's');
+        await until('a to deliver s', () => a.dispatcher.worker(id) !== undefined);
+        const b = await replica(broker, false);
+        expect(b.service.find(id).id).toBe(id);
+
+        // b deletes it; a, which hears nothing meanwhile, still lists it when the change comes.
+        backend.hold(broker);
+        await b.service.delete(id);
+        expect(a.service.find(id).id).toBe(id);
+        const answer = await change(a, id, sink).then(
+          () => 'changed',
+          (error: { code?: string }) => error.code,
+        );
+        backend.release();
+
+        // Both replicas hear everything written before b's next write (the watch reports in log order).
+        await b.service.create(request(sink), 'api', undefined, 'marker');
+        for (const r of [a, b])
+          await until('the marker to be heard', () => r.heard.some((h) => h.id === 'marker'));
+        // Queued behind what the replica heard of the subscription so far: whether it exists there.
+        const lists = (r: Replica) =>
+          r.service.setPaused(id, false).then(
+            () => true,
+            (error: { code?: string }) => (error.code === 'HERALD_NOT_FOUND' ? false : Promise.reject(error)),
+          );
+        expect({
+          answer,
+          aLists: await lists(a),
+          bLists: await lists(b),
+          aDelivers: a.dispatcher.worker(id) !== undefined,
+          bDelivers: b.dispatcher.worker(id) !== undefined,
+          stored: (await b.store.listSubscriptions()).map((record) => record.id),
+        }).toEqual({
+          answer: 'HERALD_NOT_FOUND',
+          aLists: false,
+          bLists: false,
+          aDelivers: false,
+          bDelivers: false,
+          stored: ['marker'],
+        });
+      },
+      90_000,
+    );
+  },
+);

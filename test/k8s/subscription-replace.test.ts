@@ -1,0 +1,63 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KubernetesSubscriptionRegistry, loadKubeConfig } from '../../src/kubernetes/index.js';
+import { createLogger } from '../../src/observability/index.js';
+import type { SubscriptionDefinition } from '../../src/subscriptions/index.js';
+import { reducedDefinition } from '../../src/subscriptions/testing/registry-conformance.js';
+import type { TestCluster } from './cluster.js';
+import { startCluster } from './cluster.js';
+
+// `replace` (a PUT, pause or seek of an existing subscription) against a real kube-apiserver + etcd:
+// a resource that is gone is never created again, also when this replica already heard it was deleted
+// (its cache no longer holds it) while the service, which applies what it hears in turn, still lists it.
+let cluster: TestCluster;
+let namespaces = 0;
+const logger = createLogger('silent');
+const registries: KubernetesSubscriptionRegistry[] = [];
+
+beforeAll(async () => {
+  cluster = await startCluster();
+}, 180_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+afterEach(() => {
+  for (const registry of registries.splice(0)) registry.stop();
+});
+
+async function open(namespace: string): Promise<KubernetesSubscriptionRegistry> {
+  const config = loadKubeConfig(cluster.apiserver.kubeconfigPath);
+  const registry = new KubernetesSubscriptionRegistry({ config, namespace, broker: 'orders', logger });
+  registries.push(registry);
+  await registry.start();
+  return registry;
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('Kubernetes registry: replace', () => {
+  it('replaces an existing resource, and refuses (creating nothing) one another replica deleted', async () => {
+    const namespace = `replace-${++namespaces}`;
+    await cluster.createNamespace(namespace);
+    const [a, b] = [await open(namespace), await open(namespace)];
+    const removed: string[] = [];
+    a.watch((id, definition) => {
+      if (definition === undefined) removed.push(id);
+    });
+    const v0: SubscriptionDefinition = { ...reducedDefinition('orders'), sink: 'http://127.0.0.1:9/v0' };
+    await a.put(v0);
+    expect(await a.replace({ ...v0, sink: 'http://127.0.0.1:9/v1' })).toBe(true);
+    expect(await b.delete('orders')).toBe(true);
+    await until('a to hear the delete', () => removed.includes('orders'));
+
+    expect(await a.replace({ ...v0, sink: 'http://127.0.0.1:9/v2' })).toBe(false);
+    expect(await (await open(namespace)).list()).toEqual([]);
+  });
+});
