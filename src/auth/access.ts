@@ -214,9 +214,15 @@ export class AccessControl {
           try {
             if ((await authenticator.authenticate(req)).principal !== principal) return false;
           } catch (error) {
-            // The TokenReview failed: the credential was not judged, and the API server restarting must
-            // not end every stream. The next re-check asks again (expiry still ends it on time).
-            if (error instanceof AuthenticationError && error.reason === 'backend') return true;
+            // The TokenReview failed (or none could be sent: `busy`): the credential was not judged, and the
+            // API server restarting must not end every stream. The next re-check asks again (expiry still
+            // ends it on time).
+            if (
+              error instanceof AuthenticationError &&
+              (error.reason === 'backend' || error.reason === 'busy')
+            ) {
+              return true;
+            }
             return false;
           }
         }

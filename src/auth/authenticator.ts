@@ -4,6 +4,7 @@ import type { ErrorCode, HeraldErrorOptions } from '../errors/index.js';
 import type { RequestIdentity } from '../http/index.js';
 import type { JwtVerifier } from './jwt.js';
 import type { StaticTokens } from './static-tokens.js';
+import { TokenReviewsBusy } from './token-review.js';
 import type { ServiceAccountTokens } from './token-review.js';
 
 /** RFC 6750 §2.1: `Bearer` and a b64token. */
@@ -11,13 +12,24 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 /** Three base64url segments: a JWS in compact form (a JWT or a ServiceAccount token). */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-/** Why authentication failed, for metrics and logs only: the client always gets the same answer. */
-export type AuthFailure = 'missing' | 'malformed' | 'invalid' | 'oversized' | 'backend';
+/**
+ * Why authentication failed, for metrics and logs only: the client always gets the same answer. `busy`:
+ * `--token-review-concurrency` reviews were in flight already.
+ */
+export type AuthFailure = 'missing' | 'malformed' | 'invalid' | 'oversized' | 'backend' | 'busy';
 
 /** The registry code, detail and options each failure answers with. */
 function failureProblem(reason: AuthFailure): [ErrorCode, string, HeraldErrorOptions] {
   if (reason === 'oversized') {
     return ['HERALD_AUTHORIZATION_TOO_LARGE', 'the Authorization header is too large', {}];
+  }
+  if (reason === 'busy') {
+    // As for `backend`: the credential was not judged, and a moment later a slot is free.
+    return [
+      'HERALD_AUTH_UNAVAILABLE',
+      'too many credentials are being checked with the Kubernetes API server now; retry',
+      { retryAfter: 1 },
+    ];
   }
   if (reason === 'backend') {
     // The credential may well be valid: a 401 would tell the client to give up on it, while the failure
@@ -111,8 +123,8 @@ export class Authenticator {
       let principal: string | undefined;
       try {
         principal = await kubernetes.verify(token);
-      } catch {
-        throw new AuthenticationError('backend');
+      } catch (error) {
+        throw new AuthenticationError(error instanceof TokenReviewsBusy ? 'busy' : 'backend');
       }
       if (principal === undefined) throw new AuthenticationError('invalid');
       return { principal, method: 'kubernetes' };

@@ -58,7 +58,12 @@ export function createAccessControl(deps: AccessControlDependencies): {
     let kubernetes: ServiceAccountTokens | undefined;
     if (methods.includes('kubernetes')) {
       if (deps.tokenReviewer === undefined) throw invalid(['--auth kubernetes: no Kubernetes client']);
-      kubernetes = new ServiceAccountTokens(deps.tokenReviewer, config.auth.kubernetesAudience, logger);
+      kubernetes = new ServiceAccountTokens(
+        deps.tokenReviewer,
+        config.auth.kubernetesAudience,
+        logger,
+        config.auth.tokenReviewConcurrency,
+      );
     }
     authenticator = new Authenticator({
       tokens,

@@ -223,6 +223,19 @@ describe('loadBrokerConfig', () => {
     },
   );
 
+  it('caps TokenReviews in flight with --token-review-concurrency: 16 by default, at least 1', () => {
+    expect(loadBrokerConfig([], {}).auth.tokenReviewConcurrency).toBe(16);
+    expect(loadBrokerConfig(['--token-review-concurrency', '4'], {}).auth.tokenReviewConcurrency).toBe(4);
+    expect(loadBrokerConfig([], { HERALD_TOKEN_REVIEW_CONCURRENCY: '2' }).auth.tokenReviewConcurrency).toBe(
+      2,
+    );
+    for (const value of ['0', '1.5', 'many']) {
+      const lines = problems(['--token-review-concurrency', value]);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^--token-review-concurrency/);
+    }
+  });
+
   it('reports every problem at once, one line each', () => {
     const lines = problems(['--port', 'abc', '--max-event-size', '10'], { HERALD_DURABILITY: 'maybe' });
     expect(lines).toHaveLength(3);

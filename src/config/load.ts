@@ -75,6 +75,8 @@ export interface BrokerConfig {
     readonly jwtIssuers: readonly string[];
     readonly jwtAudience: string | undefined;
     readonly kubernetesAudience: string;
+    /** Most TokenReviews in flight at once (`--token-review-concurrency`); more are refused with a 503. */
+    readonly tokenReviewConcurrency: number;
     readonly maxAuthorizationSize: number;
     readonly jwksCooldownMs: number;
     /** How often an open event stream's credential and read rule are checked again (`--stream-auth-recheck`). */
@@ -231,6 +233,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       jwtIssuers: raw['jwt-issuer'] ?? [],
       jwtAudience: raw['jwt-audience'],
       kubernetesAudience: raw['kubernetes-audience'],
+      tokenReviewConcurrency: raw['token-review-concurrency'],
       maxAuthorizationSize: raw['max-auth-header'],
       jwksCooldownMs: raw['jwt-jwks-cooldown'],
       streamRecheckMs: raw['stream-auth-recheck'],

@@ -363,6 +363,12 @@ export const BROKER_OPTIONS = [
     doc: 'Audience a ServiceAccount token must be bound to, checked with a TokenReview (auth kubernetes).',
   },
   {
+    name: 'token-review-concurrency',
+    kind: 'integer',
+    default: '16',
+    doc: 'Most TokenReviews in flight at once (auth kubernetes); a token that needs another answers 503 HERALD_AUTH_UNAVAILABLE (herald_auth_failures_total{reason="busy"}). Tokens not naming --kubernetes-audience, or without a future exp, are refused without a review.',
+  },
+  {
     name: 'policy',
     kind: 'path',
     default: '',
@@ -729,6 +735,7 @@ export const brokerConfigSchema = z
       .optional(),
     'jwt-audience': z.string().min(1).optional(),
     'kubernetes-audience': z.string().min(1).default('herald'),
+    'token-review-concurrency': integer.min(1).default(16),
     policy: z.string().min(1).optional(),
     'authz-default': z.enum(['allow-authenticated', 'deny']).default('allow-authenticated'),
     'max-auth-header': size.pipe(z.number().min(256, 'must be at least 256 bytes')).default(8192),

@@ -106,7 +106,7 @@ export class BrokerMetrics {
 
   readonly authFailures = new Counter({
     name: 'herald_auth_failures_total',
-    help: 'Requests refused by authentication, by reason (missing, malformed, invalid, oversized, backend)',
+    help: 'Requests refused by authentication, by reason (missing, malformed, invalid, oversized, backend, busy)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -36,6 +36,7 @@ declare -A TESTS=(
   [jwt-tolerance-in-ms]="src/auth/jwt.test.ts"
   [rebinding-svc-suffix-unanchored]="test/security/dns-rebinding.test.ts"
   [token-review-audience-optional]="src/auth/token-review.test.ts"
+  [token-review-unbounded]="src/auth/token-review.test.ts"
   [subscription-api-secretref-accepted]="test/security/kubernetes-secretref-api.test.ts"
   [eventpolicies-unread-allow]="test/security/kubernetes-policies-unread.test.ts"
   [malformed-json-quotes-body]="test/security/sink-credentials.test.ts"
