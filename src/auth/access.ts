@@ -157,6 +157,7 @@ export class AccessControl {
     if (rule.browserSafe === false) this.refuseCrossSite(req);
     const principal = this.principalOf(req);
     if (!this.options.policy.allows(principal, rule.action)) {
+      this.refuseUnsettled();
       metrics.authzDenials.inc({ action: rule.action });
       throw forbidden(rule.action);
     }
@@ -185,6 +186,7 @@ export class AccessControl {
     const principal = this.principalOf(req);
     events.forEach((event, index) => {
       if (!this.options.policy.allowsEvent(principal, event)) {
+        this.refuseUnsettled();
         this.options.metrics.authzDenials.inc({ action: 'publish' });
         throw new HeraldError(
           'HERALD_FORBIDDEN',
@@ -229,6 +231,19 @@ export class AccessControl {
         return action === 'public' || (action !== undefined && policy.allows(principal, action));
       },
     };
+  }
+
+  /**
+   * A refusal while some rules are not read yet (the EventPolicy resources before their first list) is
+   * not the rules' answer: 503, retry, where a 403 would tell the client to give up.
+   */
+  private refuseUnsettled(): void {
+    if (this.options.policy.settled) return;
+    throw new HeraldError(
+      'HERALD_NOT_READY',
+      'the broker has not read its EventPolicy resources yet; retry',
+      { retryAfter: 1 },
+    );
   }
 
   private may(principal: string, action: Action): boolean {

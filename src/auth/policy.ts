@@ -97,8 +97,28 @@ export type Defaults = 'allow-all' | 'allow-authenticated' | 'deny';
  */
 export class PolicySet {
   private readonly sources = new Map<string, readonly CompiledRule[]>();
+  /** Sources whose rules are not known yet (see `awaiting`). */
+  private readonly unread = new Set<string>();
 
   constructor(private readonly defaults: Defaults) {}
+
+  /**
+   * `source` has rules not read yet (the EventPolicy resources before their first list): until `read`,
+   * no default applies (what the rules known grant is allowed, nothing else), and `settled` is false,
+   * so a refusal meanwhile is "not ready", not final.
+   */
+  awaiting(source: string): void {
+    this.unread.add(source);
+  }
+
+  read(source: string): void {
+    this.unread.delete(source);
+  }
+
+  /** Whether every source's rules are known: a refusal now is the rules' answer. */
+  get settled(): boolean {
+    return this.unread.size === 0;
+  }
 
   set(source: string, rules: readonly CompiledRule[]): void {
     this.sources.set(source, rules);
@@ -109,7 +129,7 @@ export class PolicySet {
   }
 
   private get configured(): boolean {
-    return this.sources.size > 0;
+    return this.sources.size > 0 || this.unread.size > 0;
   }
 
   private *rulesFor(principal: string, action: Action): Generator<CompiledRule> {

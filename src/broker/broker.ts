@@ -351,7 +351,8 @@ export class Broker {
     });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
-      const ready = this.store.isReady() && this.delivering && this.stopping === undefined;
+      const ready =
+        this.store.isReady() && this.delivering && this.policy.settled && this.stopping === undefined;
       if (ready) {
         sendJson(res, 200, { status: 'ready', store: true });
         return;
@@ -410,6 +411,9 @@ export class Broker {
           detail: `the ${this.store.kind} store is not ready`,
         }
       );
+    }
+    if (!this.policy.settled) {
+      return { cause: 'policies', detail: 'the EventPolicy resources have not been read yet (see the log)' };
     }
     return { cause: 'starting', detail: 'the subscription registry is loading; delivery starts next' };
   }

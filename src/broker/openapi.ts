@@ -478,7 +478,7 @@ export const openApiDocument = {
           '200': { description: 'ready' },
           '503': {
             description:
-              'not ready: a problem with code HERALD_NOT_READY; `cause` is a short token (e.g. nats-unreachable, nats-authorization, nats-tls, stream-replicas, starting, shutting-down), `detail` says what failed and `store` whether the event store answers',
+              'not ready: a problem with code HERALD_NOT_READY; `cause` is a short token (e.g. nats-unreachable, nats-authorization, nats-tls, stream-replicas, starting, policies, shutting-down), `detail` says what failed and `store` whether the event store answers',
             content: {
               'application/problem+json': {
                 schema: {

@@ -26,6 +26,9 @@ export class EventPolicyWatcher {
   private readonly client: HeraldResourceClient<EventPolicyResource>;
   private informer: Informer<KubernetesObject> | undefined;
   private stopped = false;
+  private markRead: () => void = () => undefined;
+  /** Resolves once the resources have been listed (and applied) for the first time. */
+  readonly whenRead = new Promise<void>((resolve) => (this.markRead = resolve));
 
   constructor(private readonly options: EventPolicyWatcherOptions) {
     this.client = HeraldResourceClient.for<EventPolicyResource>(
@@ -36,16 +39,17 @@ export class EventPolicyWatcher {
   }
 
   async start(): Promise<void> {
-    // Until the resources were listed once the rules in force are unknown: a source without rules
-    // refuses what --policy does not grant, rather than fall back to --authz-default (which allows every
+    // Until the resources were listed once the rules in force are unknown: only --policy grants, and a
+    // refusal is "not ready" (503), rather than fall back to --authz-default (which allows every
     // authenticated principal) while the list fails (no permission, an API server still starting).
     const unread = this.source('(not listed yet)');
-    this.options.policy.set(unread, []);
+    this.options.policy.awaiting(unread);
     const informer = makeInformer<KubernetesObject>(this.options.config, this.client.path, async () => {
       const list = await this.listOrNone();
-      // Applied here, before the placeholder goes, so that no request finds neither.
+      // Applied here, before the rules count as read, so that no request finds neither.
       for (const resource of list.items) this.observe(resource);
-      this.options.policy.remove(unread);
+      this.options.policy.read(unread);
+      this.markRead();
       return list as unknown as KubernetesListObject<KubernetesObject>;
     });
     informer.on('add', (object) => this.observe(object as unknown as EventPolicyResource));

@@ -2,7 +2,7 @@
 // rules. A broker that cannot read them (its Role lacks them, or the API server answers the list with
 // an error while TokenReviews still pass, as a restarting server's "storage is (re)initializing" does)
 // does not know the rules in force, and must not fall back to --authz-default (allow-authenticated:
-// every ServiceAccount of the cluster) meanwhile: it fails closed.
+// every ServiceAccount of the cluster) meanwhile: it fails closed, answering 503 (retry) and not ready.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,13 +116,18 @@ describe('EventPolicy resources the broker cannot read', () => {
       path: '/events',
       headers: { ...binaryHeaders('unread-1'), authorization: `Bearer ${stranger}` },
     });
-    expect(published.status).toBe(403);
-    expect(published.json()).toMatchObject({ code: 'HERALD_FORBIDDEN' });
+    // Not a 403: the rules in force are unknown, so the answer is "retry", not "never".
+    expect(published.status).toBe(503);
+    expect(published.json()).toMatchObject({ code: 'HERALD_NOT_READY' });
+    expect(published.headers['retry-after']).toBe('1');
     const log = await send(broker.adminUrl, {
       method: 'GET',
       path: '/events?from=1',
       headers: { authorization: `Bearer ${stranger}` },
     });
-    expect(log.status).toBe(403);
+    expect(log.status).toBe(503);
+    const ready = await send(broker.adminUrl, { method: 'GET', path: '/readyz' });
+    expect(ready.status).toBe(503);
+    expect(ready.json()).toMatchObject({ code: 'HERALD_NOT_READY', cause: 'policies' });
   });
 });
