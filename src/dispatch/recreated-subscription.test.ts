@@ -10,6 +10,7 @@ import { sampleEvent } from '../store/testing/conformance.js';
 import { cursorKeyOf } from '../subscriptions/index.js';
 import { startAcceptingSink, startManualDispatcher, testSubscription } from './testing/manual-dispatcher.js';
 import type { Cleanups } from './testing/manual-dispatcher.js';
+import { until } from '../testing/until.js';
 
 // A subscription deleted on one replica and created again under the same id (a Subscription resource
 // re-created, a PUT after a DELETE) must start at its own start position, whatever the replicas that
@@ -58,14 +59,6 @@ let brokers = 0;
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe.each([jetStream(), kafka()])('$name store: a subscription created again under its id', (backend) => {
   beforeAll(() => backend.start(), 120_000);

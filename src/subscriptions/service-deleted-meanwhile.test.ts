@@ -14,6 +14,7 @@ import { createKafkaStore } from '../store/kafka/index.js';
 import type { SubscriptionService } from './service.js';
 import { startReplica } from './testing/replica.js';
 import { parseSubscriptionRequest } from './validate.js';
+import { until } from '../testing/until.js';
 
 // Replica a changes a subscription (PUT, pause, seek) that replica b deleted a moment before, which a
 // has not heard yet: the change must answer 404 and leave it deleted everywhere, as on one replica. An
@@ -103,14 +104,6 @@ let brokers = 0;
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** A sink on loopback that accepts everything. */
 async function startSink(): Promise<string> {

@@ -16,6 +16,7 @@ import type { SubscriptionService } from './service.js';
 import { startReplica } from './testing/replica.js';
 import type { SubscriptionDefinition } from './types.js';
 import { parseSubscriptionRequest } from './validate.js';
+import { until as waitUntil } from '../testing/until.js';
 
 // The service on a real nats-server, whose subscription watch reports every change to the definitions
 // bucket, this replica's own writes included, some time after they were made. A relay in front of the
@@ -40,13 +41,8 @@ afterEach(async () => {
 /** How long a change may take to be heard or delivered (a bound, never a measured result). */
 const DEADLINE_MS = 15_000;
 
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + DEADLINE_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>): Promise<void> =>
+  waitUntil(what, check, DEADLINE_MS);
 
 /** A sink on loopback: records the id of every attempt, answers 503 while `refusing`, 204 otherwise. */
 async function startSink() {

@@ -5,6 +5,7 @@ import type { SubscriptionDefinition } from '../../src/subscriptions/index.js';
 import { reducedDefinition } from '../../src/subscriptions/testing/registry-conformance.js';
 import type { TestCluster } from './cluster.js';
 import { startCluster } from './cluster.js';
+import { until } from '../../src/testing/until.js';
 
 // `replace` (a PUT, pause or seek of an existing subscription) against a real kube-apiserver + etcd:
 // a resource that is gone is never created again, also when this replica already heard it was deleted
@@ -32,14 +33,6 @@ async function open(namespace: string): Promise<KubernetesSubscriptionRegistry> 
   registries.push(registry);
   await registry.start();
   return registry;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('Kubernetes registry: replace', () => {

@@ -14,6 +14,7 @@ import { sampleEvent } from '../testing/conformance.js';
 import { encodeToken } from './codec.js';
 import { createJetStreamStore } from './jetstream-store.js';
 import type { JetStreamEventStore } from './jetstream-store.js';
+import { until } from '../../testing/until.js';
 
 // The cursor of a deleted subscription, with the dispatcher on a real nats-server: a commit in flight when
 // the subscription is forgotten does not outlive the delete (one connection keeps their order). Across
@@ -53,14 +54,6 @@ function newBroker(): string {
     await nc.close();
   });
   return broker;
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('jetstream store: the cursor of a deleted subscription', () => {

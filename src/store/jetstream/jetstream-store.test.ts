@@ -15,6 +15,7 @@ import type { StoreHarnessOptions } from '../testing/conformance.js';
 import { describeSharedStoreConformance } from '../testing/shared-conformance.js';
 import { createJetStreamStore } from './jetstream-store.js';
 import type { JetStreamEventStore, JetStreamStoreOptions } from './jetstream-store.js';
+import { until } from '../../testing/until.js';
 
 // One real nats-server (built by test/infra/nats/build.sh) for the whole file; each test gets its own
 // broker name, hence its own stream and buckets. A missing binary fails the file, it never skips it.
@@ -102,18 +103,6 @@ async function withRelayedStore(
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('jetstream store', () => {
   it('maps the dedupe window and retention onto the stream, and duplicate acks onto outcomes', async () => {

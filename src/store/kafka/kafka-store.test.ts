@@ -8,6 +8,7 @@ import type { StoreHarnessOptions } from '../testing/conformance.js';
 import { describeSharedStoreConformance } from '../testing/shared-conformance.js';
 import { createKafkaStore } from './kafka-store.js';
 import type { KafkaEventStore, KafkaStoreOptions } from './kafka-store.js';
+import { until } from '../../testing/until.js';
 
 // One real Kafka node (fetched by test/infra/kafka/build.sh) for the whole file; each test gets its own
 // broker name, hence its own topics. A missing Kafka fails the file, it never skips it.
@@ -73,18 +74,6 @@ describeSharedStoreConformance('kafka', () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('kafka store', () => {
   it('creates the topics with one partition, log-append time and the retention age', async () => {

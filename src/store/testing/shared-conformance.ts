@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStore } from '../types.js';
 import { sampleEvent } from './conformance.js';
+import { until } from '../../testing/until.js';
 
 /** How a test opens one of a broker's stores, as one more replica of that broker would. */
 export interface SharedStoreOpenOptions {
@@ -28,18 +29,6 @@ export interface SharedStoreHarness<S extends EventStore> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /**
  * The store contract's part that only stores shared by several replicas have (JetStream, Kafka): what one
