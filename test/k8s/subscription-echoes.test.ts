@@ -117,12 +117,22 @@ async function replicas() {
   return { proxy, registry, listener, other, resourceVersion };
 }
 
+/**
+ * `replicas()` with the subscription `orders` written (v0) by the proxied replica and heard back, and the
+ * other replica started.
+ */
+async function withOrders() {
+  const started = await replicas();
+  const replica = await started.other();
+  const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
+  await started.registry.put(v0);
+  await started.listener.until(0, 'orders', v0);
+  return { ...started, replica, v0 };
+}
+
 describe('Kubernetes registry: the late echoes of its own writes', () => {
   it('does not report an earlier write of its own after a later one (pause then resume, held watch)', async () => {
-    const { proxy, registry, listener } = await replicas();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { proxy, registry, listener } = await withOrders();
 
     // v1 (paused, another filter) then v2 (resumed), both answered before the watch delivers v1.
     proxy.hold();
@@ -144,10 +154,7 @@ describe('Kubernetes registry: the late echoes of its own writes', () => {
   });
 
   it('does not remove a subscription it created again after its own delete (held watch)', async () => {
-    const { proxy, registry, listener } = await replicas();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { proxy, registry, listener } = await withOrders();
 
     proxy.hold();
     expect(await registry.delete('orders')).toBe(true);
@@ -169,11 +176,7 @@ describe('Kubernetes registry: the late echoes of its own writes', () => {
   // The replicas' versions differ in their sinks only: the other replica computes its write against the
   // resource as it last heard it, and these tests are about what this replica's watch reports.
   it("reports another replica's writes made after its own, and skips those its own write replaced", async () => {
-    const { proxy, registry, listener, other } = await replicas();
-    const replica = await other();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { proxy, registry, listener, replica, v0 } = await withOrders();
 
     // The other replica's write before this one's is replaced by it; the one after it is the state.
     proxy.hold();
@@ -202,11 +205,7 @@ describe('Kubernetes registry: the late echoes of its own writes', () => {
   });
 
   it('replaces the whole spec on a PUT though another replica changed it since this one last heard it', async () => {
-    const { proxy, registry, listener, other } = await replicas();
-    const replica = await other();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { proxy, registry, listener, replica, other } = await withOrders();
 
     // The other replica's PUT adds members this replica has not heard of; this replica's PUT, made from
     // the resource as it last heard it, must still leave exactly what it wrote, not a mix of the two.
@@ -221,11 +220,7 @@ describe('Kubernetes registry: the late echoes of its own writes', () => {
   });
 
   it('refuses a PUT of a subscription another replica deleted meanwhile, and does not bring it back', async () => {
-    const { proxy, registry, listener, other } = await replicas();
-    const replica = await other();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { proxy, registry, replica, v0, other } = await withOrders();
 
     proxy.hold();
     expect(await replica.delete('orders')).toBe(true);
@@ -238,11 +233,7 @@ describe('Kubernetes registry: the late echoes of its own writes', () => {
   });
 
   it('reports the state a relist finds after 410 Gone, though its own write was never echoed', async () => {
-    const { proxy, registry, listener, other } = await replicas();
-    const replica = await other();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { proxy, registry, listener, replica, v0 } = await withOrders();
 
     // This replica's write is never delivered by its watch: the watch is cut with it held and resumes
     // from too old a resourceVersion (410), so the informer lists again — and the list has the other
@@ -266,11 +257,7 @@ describe('Kubernetes registry: the late echoes of its own writes', () => {
   });
 
   it('waits for no echo of a write that changed nothing', async () => {
-    const { registry, listener, other, resourceVersion } = await replicas();
-    const replica = await other();
-    const v0 = withSink(reducedDefinition('orders'), 'http://127.0.0.1:9/orders/v0');
-    await registry.put(v0);
-    await listener.until(0, 'orders', v0);
+    const { registry, listener, resourceVersion, replica, v0 } = await withOrders();
 
     // The same definition again: the apiserver stores nothing and answers the resourceVersion the
     // watch has delivered already, whose echo will not come again.
