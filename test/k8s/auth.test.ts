@@ -4,14 +4,12 @@
 // tokens through TokenReviews (principal system:serviceaccount:<ns>:<name>) and applies the namespace's
 // EventPolicy resources live.
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { binaryHeaders, send, sleep } from '../support/http.js';
 import type { TestCluster } from './cluster.js';
-import { GROUP_PATH, startCluster, spawnOperator } from './cluster.js';
+import { GROUP_PATH, kubeconfigWithToken, startCluster, spawnOperator } from './cluster.js';
 
 const ns = 'shop';
 const policies = `${GROUP_PATH}/namespaces/${ns}/eventpolicies`;
@@ -123,20 +121,7 @@ describe('Kubernetes authentication and EventPolicy', () => {
 
   it('a broker running as that ServiceAccount authenticates audience-bound ServiceAccount tokens', async () => {
     // The broker's own identity: the ServiceAccount the operator made, nothing else.
-    const kubeconfig = path.join(cluster.apiserver.dir, 'broker-kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'c', cluster: { server: cluster.apiserver.server, 'insecure-skip-tls-verify': true } },
-        ],
-        users: [{ name: 'broker', user: { token: await tokenOf(ns, brokerSa) } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'broker', namespace: ns } }],
-        'current-context': 'c',
-      }),
-    );
+    const kubeconfig = kubeconfigWithToken(cluster, 'broker-kubeconfig', await tokenOf(ns, brokerSa), ns);
     broker = await startBroker({
       args: ['--kubernetes', '--namespace', ns, '--broker-name', 'orders', '--auth', 'kubernetes'],
       env: { KUBECONFIG: kubeconfig },

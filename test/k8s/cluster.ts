@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI } from '../harness/processes.js';
@@ -21,6 +23,28 @@ export interface TestCluster {
 }
 
 export const GROUP_PATH = '/apis/eventing.herald.dev/v1alpha1';
+
+/**
+ * Writes a kubeconfig in the API server's directory that authenticates with `token` (a ServiceAccount's:
+ * a broker running as it) in namespace `ns`; answers its path, for `KUBECONFIG`.
+ */
+export function kubeconfigWithToken(cluster: TestCluster, name: string, token: string, ns: string): string {
+  const file = path.join(cluster.apiserver.dir, name);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        { name: 'c', cluster: { server: cluster.apiserver.server, 'insecure-skip-tls-verify': true } },
+      ],
+      users: [{ name: 'broker', user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'broker', namespace: ns } }],
+      'current-context': 'c',
+    }),
+  );
+  return file;
+}
 
 export async function startCluster(): Promise<TestCluster> {
   const apiserver = await startKubeApiServer();

@@ -3,14 +3,12 @@
 // an error while TokenReviews still pass, as a restarting server's "storage is (re)initializing" does)
 // does not know the rules in force, and must not fall back to --authz-default (allow-authenticated:
 // every ServiceAccount of the cluster) meanwhile: it fails closed, answering 503 (retry) and not ready.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { binaryHeaders, send } from '../support/http.js';
 import type { TestCluster } from '../k8s/cluster.js';
-import { GROUP_PATH, startCluster } from '../k8s/cluster.js';
+import { GROUP_PATH, kubeconfigWithToken, startCluster } from '../k8s/cluster.js';
 
 const ns = 'vault';
 const GROUP = 'eventing.herald.dev';
@@ -85,20 +83,7 @@ describe('EventPolicy resources the broker cannot read', () => {
         rules: [{ principals: [`system:serviceaccount:${ns}:publisher`], actions: ['publish'] }],
       },
     });
-    const kubeconfig = path.join(cluster.apiserver.dir, 'vault-broker-kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'c', cluster: { server: cluster.apiserver.server, 'insecure-skip-tls-verify': true } },
-        ],
-        users: [{ name: 'broker', user: { token: await tokenOf('broker') } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'broker', namespace: ns } }],
-        'current-context': 'c',
-      }),
-    );
+    const kubeconfig = kubeconfigWithToken(cluster, 'vault-broker-kubeconfig', await tokenOf('broker'), ns);
     broker = await startBroker({
       args: ['--kubernetes', '--namespace', ns, '--broker-name', 'orders', '--auth', 'kubernetes'],
       env: { KUBECONFIG: kubeconfig },
