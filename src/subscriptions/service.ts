@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { eventToJson } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
@@ -16,10 +15,13 @@ import type {
   StartPosition,
   SubscriptionDefinition,
   SubscriptionOrigin,
-  SubscriptionStatus,
 } from './types.js';
 import type { SubscriptionRequest } from './validate.js';
 import { buildDefinition, compileSubscription } from './validate.js';
+import { deadLetterPage, definitionPage, viewOf } from './views.js';
+import type { DeadLetterView, SubscriptionView } from './views.js';
+
+export type { DeadLetterView, SubscriptionView } from './views.js';
 
 export interface SubscriptionServiceOptions {
   readonly registry: SubscriptionRegistry;
@@ -46,25 +48,6 @@ export interface SubscriptionServiceOptions {
   readonly onLimit?: (limit: string) => void;
 }
 
-/** The Subscriptions API resource as clients see it: no `sinkcredential` (write-only), plus `status`. */
-export type SubscriptionView = Omit<
-  SubscriptionDefinition,
-  'sinkcredential' | 'paused' | 'origin' | 'seed' | 'createdAt' | 'incarnation' | 'seek'
-> & {
-  readonly status: SubscriptionStatus;
-};
-
-/** A dead letter as `GET /subscriptions/{id}/deadletters` lists it. */
-export interface DeadLetterView {
-  readonly id: string;
-  readonly sequence: number;
-  readonly attempts: number;
-  readonly deadLetteredAt: string;
-  readonly error: { readonly code: string; readonly message: string; readonly status?: number | undefined };
-  /** The event in the JSON event format. */
-  readonly event: Record<string, unknown>;
-}
-
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
 }
@@ -73,7 +56,7 @@ function notFound(id: string): HeraldError {
 export class SubscriptionService {
   private readonly definitions = new Map<string, SubscriptionDefinition>();
   /**
-   * The changes of one subscription, made here (create, PUT, pause, seek, delete) or heard from the
+   * The changes of one subscription, made here (start, create, PUT, pause, seek, delete) or heard from the
    * registry (other replicas' writes, this one's echoes), are applied one at a time, in the order begun
    * or heard. Applying one waits (for the registry's write, a start position, the dispatcher), and one
    * begun or heard meanwhile must not overtake it: a delete reaching the dispatcher before a change's
@@ -141,7 +124,13 @@ export class SubscriptionService {
 
   /** Starts delivery for every stored definition, and follows changes made by other replicas. */
   async start(): Promise<void> {
+    // The ids the watch reported while the stored definitions start. The watch reports every change made
+    // after the list's snapshot, so what it said of an id is at least as current as the snapshot: the
+    // listed definition of such an id must not be started over it (a deleted one would be delivered
+    // here, unlisted; a pause or PUT heard would be undone).
+    let heard: Set<string> | undefined = new Set<string>();
     this.unwatch = this.options.registry.watch((id, definition, withheld) => {
+      heard?.add(id);
       const heardAt = ++this.clock;
       this.unapplied.set(id, (this.unapplied.get(id) ?? 0) + 1);
       this.changes
@@ -160,17 +149,27 @@ export class SubscriptionService {
           );
         });
     });
-    for (const definition of await this.options.registry.list()) {
-      try {
-        const compiled = compileSubscription(definition, this.options.sql);
-        this.definitions.set(definition.id, definition);
-        await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
-      } catch (error) {
-        this.options.logger.error(
-          { err: error, subscription: definition.id },
-          'stored subscription cannot start',
-        );
+    try {
+      for (const definition of await this.options.registry.list()) {
+        // A change of the subscription like any other (see `changes`): one heard while it waits for its
+        // start position is applied after its `add`, not before.
+        await this.changing([definition.id], async () => {
+          if (heard?.has(definition.id) === true) return;
+          try {
+            const compiled = compileSubscription(definition, this.options.sql);
+            this.definitions.set(definition.id, definition);
+            await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+          } catch (error) {
+            this.options.logger.error(
+              { err: error, subscription: definition.id },
+              'stored subscription cannot start',
+            );
+          }
+        });
       }
+    } finally {
+      // From now on the watch alone says what changed: nothing to compare with.
+      heard = undefined;
     }
   }
 
@@ -298,40 +297,7 @@ export class SubscriptionService {
   }
 
   view(definition: SubscriptionDefinition): SubscriptionView {
-    const {
-      sinkcredential: _credential,
-      paused: _paused,
-      origin: _origin,
-      seed: _seed,
-      createdAt: _created,
-      incarnation: _incarnation,
-      seek: _seek,
-      protocolsettings,
-      ...rest
-    } = definition;
-    // Sensitive headers are write-only, like the credential.
-    const headers = this.sensitive.visible(protocolsettings?.headers);
-    const settings =
-      protocolsettings === undefined
-        ? undefined
-        : { ...protocolsettings, ...(headers === undefined ? { headers: undefined } : { headers }) };
-    const visibleSettings =
-      settings === undefined
-        ? {}
-        : {
-            protocolsettings: Object.fromEntries(
-              Object.entries(settings).filter(([, v]) => v !== undefined),
-            ) as NonNullable<SubscriptionDefinition['protocolsettings']>,
-          };
-    const status = this.options.dispatcher.status(definition.id) ?? {
-      state: definition.paused ? 'paused' : 'active',
-      cursor: 0,
-      lag: 0,
-      lastDeliveredAt: null,
-      lastError: null,
-      deadLettered: 0,
-    };
-    return { ...rest, ...visibleSettings, status };
+    return viewOf(definition, this.sensitive, this.options.dispatcher);
   }
 
   list(): SubscriptionDefinition[] {
@@ -528,22 +494,9 @@ export class SubscriptionService {
     limit: number,
     after?: string,
   ): Promise<{ letters: DeadLetterView[]; last: string | undefined; more: boolean }> {
+    // Checked first: an unknown subscription answers 404, not an empty page (a rejection, as ever).
     this.get(id);
-    // One more than asked tells whether another page follows.
-    const letters = await this.options.store.listDeadLetters(id, limit + 1, after);
-    const page = letters.slice(0, limit);
-    return {
-      letters: page.map((letter) => ({
-        id: letter.id,
-        sequence: letter.sequence,
-        attempts: letter.attempts,
-        deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
-        error: letter.error,
-        event: JSON.parse(eventToJson(letter.event)) as Record<string, unknown>,
-      })),
-      last: page[page.length - 1]?.id,
-      more: letters.length > limit,
-    };
+    return deadLetterPage(this.options.store, id, limit, after);
   }
 
   /** One page of subscriptions in id order, after the subscription `after` (only `owner`'s, when given). */
@@ -552,25 +505,7 @@ export class SubscriptionService {
     after?: string,
     owner?: string,
   ): { definitions: SubscriptionDefinition[]; more: boolean } {
-    const ids = [...this.definitions.values()]
-      .filter((d) => owner === undefined || d.owner === owner)
-      .map((d) => d.id)
-      .sort();
-    let start = 0;
-    if (after !== undefined) {
-      // The first id above `after` (binary search): stable while subscriptions come and go.
-      let high = ids.length;
-      while (start < high) {
-        const middle = (start + high) >>> 1;
-        if ((ids[middle] as string) <= after) start = middle + 1;
-        else high = middle;
-      }
-    }
-    const slice = ids.slice(start, start + limit);
-    return {
-      definitions: slice.map((id) => this.definitions.get(id) as SubscriptionDefinition),
-      more: start + limit < ids.length,
-    };
+    return definitionPage(this.definitions, limit, after, owner);
   }
 
   /** Starts re-delivering dead letters (all, or the given ids); answers how many were taken. */

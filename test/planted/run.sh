@@ -75,6 +75,7 @@ declare -A TESTS=(
   [heard-changes-unordered]="src/subscriptions/service-jetstream.test.ts"
   [local-changes-unserialized]="src/subscriptions/service-jetstream.test.ts"
   [jetstream-replace-unconditional]="src/subscriptions/service-deleted-meanwhile.test.ts"
+  [start-adds-unserialized]="src/subscriptions/service-start-meanwhile.test.ts"
   [kubernetes-own-echoes-reported]="test/k8s/subscription-echoes.test.ts"
   [kubernetes-put-without-precondition]="test/k8s/subscription-echoes.test.ts"
   [kafka-bootstrap-order-kept]="src/store/kafka/bootstrap.test.ts"

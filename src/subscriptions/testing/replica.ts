@@ -6,10 +6,11 @@ import { StoreSubscriptionRegistry } from '../registry.js';
 import { SubscriptionService } from '../service.js';
 
 /**
- * The real dispatcher and service over `store` (its registry of definitions), both started; stopped by
- * `cleanups`. Claims are never retried: the replica that asks first delivers, as the test decides.
+ * The real dispatcher, started, and service over `store` (its registry of definitions), not started yet:
+ * for a test that acts while the service starts. Both are stopped by `cleanups`. Claims are never
+ * retried: the replica that asks first delivers, as the test decides.
  */
-export async function startReplica(
+export async function openReplica(
   store: EventStore,
   cleanups: Array<() => Promise<unknown>>,
 ): Promise<{ dispatcher: Dispatcher; service: SubscriptionService }> {
@@ -28,7 +29,16 @@ export async function startReplica(
     logger: createLogger('silent'),
     sql: undefined,
   });
-  await service.start();
   cleanups.push(() => Promise.resolve(service.stop()));
   return { dispatcher, service };
+}
+
+/** `openReplica`, its service started. */
+export async function startReplica(
+  store: EventStore,
+  cleanups: Array<() => Promise<unknown>>,
+): Promise<{ dispatcher: Dispatcher; service: SubscriptionService }> {
+  const replica = await openReplica(store, cleanups);
+  await replica.service.start();
+  return replica;
 }
