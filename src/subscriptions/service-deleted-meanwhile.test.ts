@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKafkaCluster } from '../../test/infra/kafka/server.js';
 import type { KafkaCluster } from '../../test/infra/kafka/server.js';
@@ -15,6 +13,7 @@ import type { SubscriptionService } from './service.js';
 import { startReplica } from './testing/replica.js';
 import { parseSubscriptionRequest } from './validate.js';
 import { until } from '../testing/until.js';
+import { startAcceptingSink } from './testing/accepting-sink.js';
 
 // Replica a changes a subscription (PUT, pause, seek) that replica b deleted a moment before, which a
 // has not heard yet: the change must answer 404 and leave it deleted everywhere, as on one replica. An
@@ -105,16 +104,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-/** A sink on loopback that accepts everything. */
-async function startSink(): Promise<string> {
-  const http = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(204).end());
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
-  return `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
-}
+const startSink = (): Promise<string> => startAcceptingSink(cleanups);
 
 const request = (sink: string) =>
   parseSubscriptionRequest({ sink, protocol: 'HTTP', types: ['t'], startAt: 'latest' });

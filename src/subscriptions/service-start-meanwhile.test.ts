@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../test/infra/nats/server.js';
@@ -12,6 +10,7 @@ import type { SubscriptionService } from './service.js';
 import { openReplica, startReplica } from './testing/replica.js';
 import type { SubscriptionDefinition } from './types.js';
 import { parseSubscriptionRequest } from './validate.js';
+import { startAcceptingSink } from './testing/accepting-sink.js';
 
 // A replica starting while another one changes a stored subscription, on a real nats-server. The
 // starting replica lists the stored definitions, then starts them one by one, each once its start
@@ -41,16 +40,7 @@ afterEach(async () => {
 /** How long a change may take to be heard or applied (a bound, never a measured result). */
 const DEADLINE_MS = 15_000;
 
-/** A sink on loopback that accepts everything. */
-async function startSink(): Promise<string> {
-  const http = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(204).end());
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
-  return `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
-}
+const startSink = (): Promise<string> => startAcceptingSink(cleanups);
 
 /** Each subscription starts at a time of its own, so the store can tell whose start position is asked. */
 const START = { w: '2026-01-01T00:00:00Z', x: '2026-01-02T00:00:00Z' } as const;
