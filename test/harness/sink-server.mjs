@@ -64,6 +64,10 @@ const server = createServer(async (req, res) => {
     open--;
   };
   res.once('close', close);
+  // The broker's FIN ends an attempt it gave up as surely as the close, and is seen first: a socket's
+  // 'close' waits for the event loop's close phase, so a new attempt read in the same poll as the old
+  // one's FIN would otherwise count as open beside it.
+  req.socket.once('end', close);
   const record = {
     at: Date.now(),
     method: req.method,
@@ -96,6 +100,7 @@ const server = createServer(async (req, res) => {
   } else if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   inFlight--;
   req.socket.off('end', markGone);
+  req.socket.off('end', close);
   req.socket.off('close', markGone);
   record.unanswered = gone;
   if (failuresLeft > 0) {

@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [seek-keeps-held-attempt]="test/delivery/subscription-changes.test.ts"
   [dead-letter-failure-drops]="test/delivery/subscription-changes.test.ts"
   # The trust boundaries and the bounds under abuse.
   [sink-guard-link-local-v4-open]="src/sink-guard/addresses.test.ts"
