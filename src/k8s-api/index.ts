@@ -3,6 +3,7 @@ export { customResourceDefinitions, toStructural } from './crds.js';
 export {
   resourceToDefinition,
   definitionToResource,
+  incarnationOf,
   resolveSink,
   LABEL_BROKER,
   LABEL_ORIGIN,

@@ -55,6 +55,18 @@ function positionToStart(position: number): StartPosition {
 }
 
 /**
+ * Which life of its name a resource is. A declared resource deleted and created again under its name
+ * has a new uid: a new subscription. One the HTTP API keeps as a resource carries the API's own (none if
+ * made before incarnations).
+ */
+export function incarnationOf(resource: SubscriptionResource): string | undefined {
+  const { metadata } = resource;
+  const state = JSON.parse(metadata.annotations?.[ANNOTATION_STATE] ?? '{}') as ResourceState;
+  const origin = metadata.labels?.[LABEL_ORIGIN] ?? 'kubernetes';
+  return state.incarnation ?? (origin === 'api' || origin === 'seed' ? undefined : metadata.uid);
+}
+
+/**
  * The subscription a resource declares, validated exactly like an HTTP API request. Throws a coded
  * error (reported on the resource's Ready condition) when the spec is not acceptable.
  */
@@ -97,9 +109,7 @@ export function resourceToDefinition(
       origin,
       paused: state.paused ?? false,
       createdAt: state.createdAt ?? metadata.creationTimestamp ?? '',
-      // A declared resource deleted and created again under its name has a new uid: a new subscription.
-      // One the HTTP API keeps as a resource carries the API's own (none if made before incarnations).
-      incarnation: state.incarnation ?? (origin === 'kubernetes' ? metadata.uid : undefined),
+      incarnation: incarnationOf(resource),
       seed: state.seed,
       seek: state.seek,
       owner: state.owner,

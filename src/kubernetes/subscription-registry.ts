@@ -3,6 +3,7 @@ import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } fro
 import type { Condition, SubscriptionResource } from '../k8s-api/index.js';
 import {
   definitionToResource,
+  incarnationOf,
   resourceToDefinition,
   readyCondition,
   ANNOTATION_STATE,
@@ -233,8 +234,9 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     const desired = definitionToResource(definition, namespace, broker);
     let existing = this.resources.get(definition.id) ?? (await this.client.get(definition.id));
     // A change of a resource that another replica deleted meanwhile is refused, never a create that
-    // would bring the deleted subscription back (to every replica).
-    // A replacement never creates: gone here and on the API server is gone.
+    // would bring the deleted subscription back (to every replica), nor a patch of the resource created
+    // again in its place (another incarnation). A replacement never creates: gone here and on the API
+    // server is gone.
     const creating = existing === undefined && !replacing;
     const gone = () =>
       new HeraldError('HERALD_NOT_FOUND', `subscription '${definition.id}' was deleted meanwhile`);
@@ -244,6 +246,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
           if (!creating) throw gone();
           return await this.client.create(desired);
         }
+        if (replacing && incarnationOf(existing) !== definition.incarnation) throw gone();
         return await this.client.patch(definition.id, patchTo(definition, desired, existing));
       } catch (error) {
         if (statusOf(error) === 404 && !creating) throw gone();

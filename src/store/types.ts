@@ -149,13 +149,15 @@ export interface EventStore {
     cursors?: ReadonlyArray<readonly [subscription: string, next: number]>,
   ): Promise<void>;
   /**
-   * Replaces the definition stored under `record.id` only while one is: answers false, and writes
-   * nothing, when there is none (never stored, or deleted, possibly by another process this one has not
-   * heard from yet). A change of an existing subscription uses this, never `putSubscription`: an
-   * unconditional write would bring a subscription another replica deleted meanwhile back to every
-   * replica, without its cursor.
+   * Replaces the definition stored under `record.id` only while one is, and one that `stillThis`
+   * accepts (given the stored document; by default any): answers false, and writes nothing, when there
+   * is none (never stored, or deleted, possibly by another process this one has not heard from yet) or
+   * `stillThis` refuses it (deleted and created again meanwhile: another subscription under the same
+   * id). A change of an existing subscription uses this, never `putSubscription`: an unconditional write
+   * would bring a subscription another replica deleted meanwhile back to every replica, without its
+   * cursor, or overwrite the one created again in its place.
    */
-  replaceSubscription(record: SubscriptionRecord): Promise<boolean>;
+  replaceSubscription(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): Promise<boolean>;
   deleteSubscription(id: string): Promise<boolean>;
   listSubscriptions(): Promise<SubscriptionRecord[]>;
 

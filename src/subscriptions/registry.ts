@@ -18,7 +18,8 @@ export interface SubscriptionRegistry {
   put(definition: SubscriptionDefinition): Promise<void>;
   /**
    * Changes a stored definition: false, and nothing written, when none is stored under its id (another
-   * replica deleted it, maybe before this one heard of it). Never creates one, as `put` may.
+   * replica deleted it, maybe before this one heard of it), or one of another incarnation is (deleted and
+   * created again meanwhile). Never creates one, as `put` may.
    */
   replace(definition: SubscriptionDefinition): Promise<boolean>;
   /** Stores several definitions, in one transaction where the backing store has them. */
@@ -74,7 +75,14 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   replace(definition: SubscriptionDefinition): Promise<boolean> {
-    return this.store.replaceSubscription({ id: definition.id, document: this.encode(definition) });
+    // The incarnation is never sealed: the stored document is read as it is.
+    const sameIncarnation = (stored: string) =>
+      (JSON.parse(stored) as Pick<SubscriptionDefinition, 'incarnation'>).incarnation ===
+      definition.incarnation;
+    return this.store.replaceSubscription(
+      { id: definition.id, document: this.encode(definition) },
+      sameIncarnation,
+    );
   }
 
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {

@@ -190,5 +190,58 @@ describe.each([jetStream(), kafka()])(
       },
       90_000,
     );
+
+    it.each(changes)(
+      "a %s on a replica that has not heard another replica's DELETE and create under the same id answers 404 and leaves the new subscription as created",
+      async (_name, change) => {
+        const broker = `again${process.pid}-${++brokers}`;
+        const a = await replica(broker, true);
+        const [oldSink, newSink] = [await startSink(), await startSink()];
+        const { id } = await a.service.create(request(oldSink), 'api', undefined, 's');
+        await until('a to deliver s', () => a.dispatcher.worker(id) !== undefined);
+        const b = await replica(broker, false);
+        expect(b.service.find(id).sink).toBe(oldSink);
+
+        // b deletes it and creates it again (another incarnation, another sink); a hears nothing meanwhile.
+        backend.hold(broker);
+        await b.service.delete(id);
+        const created = await b.service.create(request(newSink), 'api', undefined, id);
+        expect(a.service.find(id).sink).toBe(oldSink);
+        const answer = await change(a, id, oldSink).then(
+          () => 'changed',
+          (error: { code?: string }) => error.code,
+        );
+        backend.release();
+
+        await b.service.create(request(newSink), 'api', undefined, 'marker');
+        for (const r of [a, b])
+          await until('the marker to be heard', () => r.heard.some((h) => h.id === 'marker'));
+        // Queued behind what the replica heard of the subscription so far: how it stands there.
+        const holds = (r: Replica) =>
+          r.service.setPaused(id, false).then((d) => ({ sink: d.sink, incarnation: d.incarnation }));
+        const stored = (await b.store.listSubscriptions()).find((record) => record.id === id);
+        const storedDefinition = JSON.parse(stored?.document ?? '{}') as {
+          sink?: string;
+          paused?: boolean;
+          seek?: unknown;
+        };
+        expect({
+          answer,
+          a: await holds(a),
+          b: await holds(b),
+          stored: {
+            sink: storedDefinition.sink,
+            paused: storedDefinition.paused,
+            seek: storedDefinition.seek,
+          },
+        }).toEqual({
+          answer: 'HERALD_NOT_FOUND',
+          a: { sink: newSink, incarnation: created.incarnation },
+          b: { sink: newSink, incarnation: created.incarnation },
+          stored: { sink: newSink, paused: false },
+        });
+      },
+      90_000,
+    );
   },
 );

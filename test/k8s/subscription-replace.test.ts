@@ -9,7 +9,8 @@ import { until } from '../../src/testing/until.js';
 
 // `replace` (a PUT, pause or seek of an existing subscription) against a real kube-apiserver + etcd:
 // a resource that is gone is never created again, also when this replica already heard it was deleted
-// (its cache no longer holds it) while the service, which applies what it hears in turn, still lists it.
+// (its cache no longer holds it) while the service, which applies what it hears in turn, still lists it;
+// nor is the resource created again in its place (another incarnation) patched.
 let cluster: TestCluster;
 let namespaces = 0;
 const logger = createLogger('silent');
@@ -52,5 +53,25 @@ describe('Kubernetes registry: replace', () => {
 
     expect(await a.replace({ ...v0, sink: 'http://127.0.0.1:9/v2' })).toBe(false);
     expect(await (await open(namespace)).list()).toEqual([]);
+  });
+
+  it('refuses (patching nothing) a resource another replica deleted and created again under the name', async () => {
+    const namespace = `replace-${++namespaces}`;
+    await cluster.createNamespace(namespace);
+    const [a, b] = [await open(namespace), await open(namespace)];
+    const first: SubscriptionDefinition = {
+      ...reducedDefinition('orders'),
+      sink: 'http://127.0.0.1:9/first',
+      incarnation: 'first',
+    };
+    await a.put(first);
+    expect(await b.delete('orders')).toBe(true);
+    const again = { ...first, sink: 'http://127.0.0.1:9/again', incarnation: 'again' };
+    await b.put(again);
+
+    // Whether a heard both or neither yet: the change it makes of the first is refused.
+    expect(await a.replace({ ...first, sink: 'http://127.0.0.1:9/changed' })).toBe(false);
+    const listed = await (await open(namespace)).list();
+    expect(listed.map((d) => [d.sink, d.incarnation])).toEqual([['http://127.0.0.1:9/again', 'again']]);
   });
 });

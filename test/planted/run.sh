@@ -26,6 +26,8 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [replace-ignores-incarnation]="src/subscriptions/service-deleted-meanwhile.test.ts src/subscriptions/registry.test.ts"
+  [k8s-replace-ignores-incarnation]="test/k8s/subscription-replace.test.ts test/k8s/registry-conformance.test.ts"
   [seek-keeps-held-attempt]="test/delivery/subscription-changes.test.ts"
   [dead-letter-failure-drops]="test/delivery/subscription-changes.test.ts"
   # The trust boundaries and the bounds under abuse.

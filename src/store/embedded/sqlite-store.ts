@@ -485,8 +485,8 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve();
   }
 
-  replaceSubscription(record: SubscriptionRecord): Promise<boolean> {
-    return Promise.resolve(this.subscriptions.replace(record));
+  replaceSubscription(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): Promise<boolean> {
+    return Promise.resolve(this.subscriptions.replace(record, stillThis));
   }
 
   deleteSubscription(id: string): Promise<boolean> {

@@ -13,6 +13,7 @@ export class EmbeddedSubscriptions {
     this.statements = {
       put: db.prepare('INSERT OR REPLACE INTO subscriptions (id, document) VALUES (?, ?)'),
       replace: db.prepare('UPDATE subscriptions SET document = ? WHERE id = ?'),
+      get: db.prepare<[string], { document: string }>('SELECT document FROM subscriptions WHERE id = ?'),
       delete: db.prepare('DELETE FROM subscriptions WHERE id = ?'),
       list: db.prepare<[], SubscriptionRecord>('SELECT id, document FROM subscriptions ORDER BY id'),
     };
@@ -23,8 +24,15 @@ export class EmbeddedSubscriptions {
     this.statements.put.run(record.id, record.document);
   }
 
-  /** Rewrites an existing one (one statement: atomic); false when there is none, and nothing is written. */
-  replace(record: SubscriptionRecord): boolean {
+  /**
+   * Rewrites an existing one that `stillThis` accepts; false when there is none or it refuses, and
+   * nothing is written. The read and the write are one synchronous step: no other write comes between.
+   */
+  replace(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): boolean {
+    if (stillThis !== undefined) {
+      const stored = this.statements.get.get(record.id);
+      if (stored === undefined || !stillThis(stored.document)) return false;
+    }
     return this.statements.replace.run(record.document, record.id).changes > 0;
   }
 

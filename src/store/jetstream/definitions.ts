@@ -80,9 +80,9 @@ export class JetStreamDefinitions {
    * A compare-and-set on the revision read: written only over a stored definition, so a change never
    * brings back one another process deleted meanwhile (a delete between the read and the write makes
    * the update fail, and the next read finds the delete marker). A write of another process in between
-   * is read again and replaced, as a `put` after it would.
+   * is read again and replaced, as a `put` after it would, when `stillThis` accepts it.
    */
-  async replace(record: SubscriptionRecord): Promise<boolean> {
+  async replace(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): Promise<boolean> {
     const key = this.writing(record.id);
     let revision: number | undefined;
     try {
@@ -90,6 +90,7 @@ export class JetStreamDefinitions {
       for (;;) {
         const entry = await subscriptions.get(key);
         if (entry === null || entry.operation !== 'PUT') return false;
+        if (stillThis !== undefined && !stillThis(entry.string())) return false;
         try {
           revision = await subscriptions.update(key, record.document, entry.revision);
           return true;

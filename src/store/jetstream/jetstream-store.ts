@@ -393,8 +393,8 @@ export class JetStreamEventStore implements EventStore {
     return this.definitions.putMany(records, cursors);
   }
 
-  replaceSubscription(record: SubscriptionRecord): Promise<boolean> {
-    return this.definitions.replace(record);
+  replaceSubscription(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): Promise<boolean> {
+    return this.definitions.replace(record, stillThis);
   }
 
   deleteSubscription(id: string): Promise<boolean> {

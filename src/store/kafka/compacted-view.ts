@@ -21,12 +21,18 @@ export interface CompactedViewOptions {
  * follower has read it back (read-your-writes); `sync()` makes a read see every write acknowledged
  * anywhere before it (one ListOffsets request, then the follower catches up to that offset).
  */
+/** A record of a tracked key (see `CompactedView.track`): a null value deletes the key. */
+export interface TrackedRecord {
+  readonly offset: number;
+  readonly value: Buffer | null;
+}
+
 export class CompactedView {
   private readonly entries = new Map<string, IncomingRecord>();
   private readonly follower: TopicFollower;
   private readonly listeners = new Set<ViewListener>();
   /** Per key: the trackers (see `track`) that note the records of that key read from now on. */
-  private readonly tracked = new Map<string, Set<Array<{ offset: number; deleted: boolean }>>>();
+  private readonly tracked = new Map<string, Set<TrackedRecord[]>>();
   private loaded = false;
 
   constructor(private readonly options: CompactedViewOptions) {
@@ -55,7 +61,7 @@ export class CompactedView {
       this.entries.delete(key);
       if (record.value !== null) this.entries.set(key, record);
       for (const seen of this.tracked.get(key) ?? [])
-        seen.push({ offset: record.offset, deleted: record.value === null });
+        seen.push({ offset: record.offset, value: record.value });
       if (!this.loaded) continue;
       for (const listener of this.listeners) {
         try {
@@ -81,8 +87,8 @@ export class CompactedView {
    * Notes, in log order, every record of `key` the view reads from this moment on (its offset, and
    * whether it deletes the key) until `stop`: what happened to the key between a read and a write.
    */
-  track(key: string): { readonly seen: ReadonlyArray<{ offset: number; deleted: boolean }>; stop(): void } {
-    const seen: Array<{ offset: number; deleted: boolean }> = [];
+  track(key: string): { readonly seen: readonly TrackedRecord[]; stop(): void } {
+    const seen: TrackedRecord[] = [];
     const trackers = this.tracked.get(key) ?? new Set();
     trackers.add(seen);
     this.tracked.set(key, trackers);

@@ -394,25 +394,31 @@ export class KafkaEventStore implements EventStore {
   /**
    * Kafka has no compare-and-set, so this is a check, a write and a check of what the write landed on:
    * the view is caught up to the end of the state topic (every delete acknowledged before this call is
-   * seen) and an absent definition is refused, writing nothing. Otherwise the record is written, and
-   * once the view has read it back, the records of the key between the read and the write tell whether
-   * a delete of another replica landed just before it: then the write brought the subscription back,
-   * and a tombstone takes it away again (answer false). The other replicas see it come and go (a
+   * seen) and an absent definition, or one `stillThis` refuses, is refused, writing nothing. Otherwise
+   * the record is written, and once the view has read it back, the records of the key between the read
+   * and the write tell whether a delete of another replica, or another subscription it created under the
+   * id, landed just before it: then a tombstone takes the subscription the write brought back away again,
+   * or the other one is written back (answer false). The other replicas see the write come and go (a
    * replica may start delivering it for that moment, from its start position: its cursor was deleted).
-   * Left open: another replica creating the id again between this write and its tombstone loses it.
+   * Left open: another replica writing the id between this write and its undo loses that write.
    */
-  replaceSubscription(record: SubscriptionRecord): Promise<boolean> {
+  replaceSubscription(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): Promise<boolean> {
+    const accepts = (value: Buffer) => stillThis === undefined || stillThis(value.toString('utf8'));
     return this.guard('replacing a subscription', async ({ state }) => {
       const key = `${SUBSCRIPTION}${record.id}`;
       await state.sync();
       // Read and start tracking at one moment: no record of the key is read between the two.
-      if (state.get(key) === undefined) return false;
+      const stored = state.get(key)?.value;
+      if (stored === undefined || stored === null || !accepts(stored)) return false;
       const tracker = state.track(key);
       try {
         const [offset] = await state.write([{ key, value: Buffer.from(record.document) }]);
         const before = tracker.seen.filter((r) => r.offset < (offset as number));
-        if (before[before.length - 1]?.deleted !== true) return true;
-        await state.write([{ key, value: undefined }]);
+        const landedOn = before[before.length - 1];
+        if (landedOn === undefined || (landedOn.value !== null && accepts(landedOn.value))) return true;
+        // Landed on a delete (tombstone again) or on another subscription created under the id meanwhile
+        // (written back).
+        await state.write([{ key, value: landedOn.value ?? undefined }]);
         return false;
       } finally {
         tracker.stop();

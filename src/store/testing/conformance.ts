@@ -296,6 +296,27 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect(await store.listSubscriptions()).toEqual([{ id: 'kept', document: '{"v":1}' }]);
     });
 
+    it('replaces only a stored definition the caller accepts: another one under the id is left as it is', async () => {
+      const h = await open();
+      const incarnation = (document: string) => (JSON.parse(document) as { i?: number }).i;
+      // Deleted and created again: what is stored now is another subscription under the same id.
+      await h.store.putSubscription({ id: 'again', document: '{"i":1}' });
+      await h.store.deleteSubscription('again');
+      await h.store.putSubscription({ id: 'again', document: '{"i":2}' });
+      const ofFirst = (stored: string) => incarnation(stored) === 1;
+      expect(await h.store.replaceSubscription({ id: 'again', document: '{"i":1,"v":1}' }, ofFirst)).toBe(
+        false,
+      );
+      expect(await h.store.replaceSubscription({ id: 'never', document: '{"i":1}' }, ofFirst)).toBe(false);
+      expect(await h.store.listSubscriptions()).toEqual([{ id: 'again', document: '{"i":2}' }]);
+      const ofSecond = (stored: string) => incarnation(stored) === 2;
+      expect(await h.store.replaceSubscription({ id: 'again', document: '{"i":2,"v":1}' }, ofSecond)).toBe(
+        true,
+      );
+      const store = await h.reopen();
+      expect(await store.listSubscriptions()).toEqual([{ id: 'again', document: '{"i":2,"v":1}' }]);
+    });
+
     it('stores many subscriptions and their cursors in one write, durably, replacing existing ones by id', async () => {
       const h = await open();
       await h.store.putSubscriptions([]);

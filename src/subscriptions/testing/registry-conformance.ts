@@ -231,6 +231,25 @@ export function describeRegistryConformance(
       expect(await registry.list()).toEqual([remaining]);
     });
 
+    it('replace changes a stored definition, and refuses (writing nothing) one never stored, deleted, or deleted and created again', async () => {
+      const { registry } = await open();
+      const first: SubscriptionDefinition = { ...reducedDefinition('orders'), incarnation: 'first' };
+      expect(await registry.replace(first)).toBe(false);
+      expect(await registry.list()).toEqual([]);
+      await registry.put(first);
+      const changed = { ...first, sink: 'http://127.0.0.1:9/changed' };
+      expect(await registry.replace(changed)).toBe(true);
+      expect(await registry.list()).toEqual([changed]);
+      expect(await registry.delete('orders')).toBe(true);
+      expect(await registry.replace(first)).toBe(false);
+      expect(await registry.list()).toEqual([]);
+      // Another subscription under the same id: a change meant for the first one is not applied to it.
+      const again = { ...first, incarnation: 'again' };
+      await registry.put(again);
+      expect(await registry.replace(changed)).toBe(false);
+      expect(await registry.list()).toEqual([again]);
+    });
+
     it.skipIf(!capabilities.replicas)(
       "watch: another replica's put, replacement and delete reach the listener (the delete as undefined, not withheld)",
       async () => {
