@@ -140,32 +140,45 @@ describe.each([jetStream(), kafka()])(
       return { store, dispatcher, service, heard };
     }
 
+    /**
+     * Replica a creates subscription `s` to `sink` and delivers it; b, started then, lists it (a holds its
+     * claim). Then a stops hearing b's writes, until `heardAll`.
+     */
+    async function delivering(prefix: string, sink: string): Promise<{ a: Replica; b: Replica; id: string }> {
+      const broker = `${prefix}${process.pid}-${++brokers}`;
+      const a = await replica(broker, true);
+      const { id } = await a.service.create(request(sink), 'api', undefined, 's');
+      await until('a to deliver s', () => a.dispatcher.worker(id) !== undefined);
+      const b = await replica(broker, false);
+      expect(b.service.find(id).sink).toBe(sink);
+      backend.hold(broker);
+      return { a, b, id };
+    }
+
+    /** a hears again; both replicas hear everything written before b's next write (the watch reports in log order). */
+    async function heardAll(a: Replica, b: Replica, sink: string): Promise<void> {
+      backend.release();
+      await b.service.create(request(sink), 'api', undefined, 'marker');
+      for (const r of [a, b])
+        await until('the marker to be heard', () => r.heard.some((h) => h.id === 'marker'));
+    }
+
+    const answerOf = (change: Promise<unknown>) =>
+      change.then(
+        () => 'changed',
+        (error: { code?: string }) => error.code,
+      );
+
     it.each(changes)(
       "a %s on a replica that has not heard another replica's DELETE answers 404 and does not bring the subscription back",
       async (_name, change) => {
-        const broker = `gone${process.pid}-${++brokers}`;
-        const a = await replica(broker, true);
         const sink = await startSink();
-        // Replica a creates and delivers the subscription; b, started then, lists it (a holds its claim).
-        const { id } = await a.service.create(request(sink), 'api', undefined, 's');
-        await until('a to deliver s', () => a.dispatcher.worker(id) !== undefined);
-        const b = await replica(broker, false);
-        expect(b.service.find(id).id).toBe(id);
-
+        const { a, b, id } = await delivering('gone', sink);
         // b deletes it; a, which hears nothing meanwhile, still lists it when the change comes.
-        backend.hold(broker);
         await b.service.delete(id);
         expect(a.service.find(id).id).toBe(id);
-        const answer = await change(a, id, sink).then(
-          () => 'changed',
-          (error: { code?: string }) => error.code,
-        );
-        backend.release();
-
-        // Both replicas hear everything written before b's next write (the watch reports in log order).
-        await b.service.create(request(sink), 'api', undefined, 'marker');
-        for (const r of [a, b])
-          await until('the marker to be heard', () => r.heard.some((h) => h.id === 'marker'));
+        const answer = await answerOf(change(a, id, sink));
+        await heardAll(a, b, sink);
         // Queued behind what the replica heard of the subscription so far: whether it exists there.
         const lists = (r: Replica) =>
           r.service.setPaused(id, false).then(
@@ -194,28 +207,14 @@ describe.each([jetStream(), kafka()])(
     it.each(changes)(
       "a %s on a replica that has not heard another replica's DELETE and create under the same id answers 404 and leaves the new subscription as created",
       async (_name, change) => {
-        const broker = `again${process.pid}-${++brokers}`;
-        const a = await replica(broker, true);
         const [oldSink, newSink] = [await startSink(), await startSink()];
-        const { id } = await a.service.create(request(oldSink), 'api', undefined, 's');
-        await until('a to deliver s', () => a.dispatcher.worker(id) !== undefined);
-        const b = await replica(broker, false);
-        expect(b.service.find(id).sink).toBe(oldSink);
-
+        const { a, b, id } = await delivering('again', oldSink);
         // b deletes it and creates it again (another incarnation, another sink); a hears nothing meanwhile.
-        backend.hold(broker);
         await b.service.delete(id);
         const created = await b.service.create(request(newSink), 'api', undefined, id);
         expect(a.service.find(id).sink).toBe(oldSink);
-        const answer = await change(a, id, oldSink).then(
-          () => 'changed',
-          (error: { code?: string }) => error.code,
-        );
-        backend.release();
-
-        await b.service.create(request(newSink), 'api', undefined, 'marker');
-        for (const r of [a, b])
-          await until('the marker to be heard', () => r.heard.some((h) => h.id === 'marker'));
+        const answer = await answerOf(change(a, id, oldSink));
+        await heardAll(a, b, newSink);
         // Queued behind what the replica heard of the subscription so far: how it stands there.
         const holds = (r: Replica) =>
           r.service.setPaused(id, false).then((d) => ({ sink: d.sink, incarnation: d.incarnation }));
