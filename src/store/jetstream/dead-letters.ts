@@ -85,12 +85,32 @@ export class JetStreamDeadLetters {
         if (!Number.isSafeInteger(seq) || seq <= 0) return;
         try {
           const msg = await jsm.streams.getMessage(stream, { seq });
-          if (msg?.subject === subject) await jsm.streams.deleteMessage(stream, seq, false);
+          if (msg?.subject !== subject) return;
         } catch (error) {
-          if (!isNotFound(error)) throw error;
+          if (isNotFound(error)) return;
+          throw error;
+        }
+        try {
+          await jsm.streams.deleteMessage(stream, seq, false);
+        } catch (error) {
+          // Another replica deleted it since the read (two that redrove one letter settle it together):
+          // the server answers "no message found" (API error 10057, not a 404), and a letter no longer
+          // there deletes nothing. Read again rather than trust the wording: seqs are never reused.
+          if (!(await this.gone(stream, seq))) throw error;
         }
       }),
     );
+  }
+
+  /** True when the stream no longer holds message `seq`. */
+  private async gone(stream: string, seq: number): Promise<boolean> {
+    const { jsm } = await this.context.use();
+    try {
+      return (await jsm.streams.getMessage(stream, { seq })) === null;
+    } catch (error) {
+      if (isNotFound(error)) return true;
+      throw error;
+    }
   }
 
   /**

@@ -120,6 +120,31 @@ export function describeSharedStoreConformance<S extends EventStore>(
       expect(await b.listSubscriptions()).toEqual([]);
     });
 
+    it('lets two processes delete the same dead letters at once: both succeed, the rest stay', async () => {
+      const [a, b] = (await replicas({}, {})) as [S, S];
+      const letters = [];
+      for (const id of ['l1', 'l2', 'l3', 'l4']) {
+        letters.push(
+          await a.addDeadLetter({
+            subscription: 'dl',
+            sequence: letters.length + 1,
+            event: sampleEvent(id),
+            trace: undefined,
+            error: { code: 'HERALD_SINK_REJECTED', message: 'status 400', status: 400 },
+            attempts: 1,
+            deadLetteredAt: Date.now(),
+          }),
+        );
+      }
+      // Two replicas that each redrove the same letters settle them together (docs/subscriptions.md):
+      // a letter the other deleted first is "no longer there", which deletes nothing, never an error.
+      const settled = letters.slice(0, 3).map((l) => l.id);
+      for (const id of settled)
+        await Promise.all([a.deleteDeadLetters('dl', [id]), b.deleteDeadLetters('dl', [id])]);
+      expect((await b.listDeadLetters('dl', 10)).map((l) => l.event.attributes.id)).toEqual(['l4']);
+      expect(await a.countDeadLetters('dl')).toBe(1);
+    });
+
     it('grants a claim to one process at a time; it moves once the holder stops renewing', async () => {
       const [a, b] = (await replicas({ claimTtlMs: 1_500 }, { claimTtlMs: 1_500 })) as [S, S];
       let aLost = 0;
