@@ -187,6 +187,14 @@ export class DeadLetters {
     return this.draining !== undefined;
   }
 
+  /**
+   * Resolves once the running redrive ended (at once when none runs). Once its worker is stopped that is
+   * as soon as the letter in flight ended, with its outcome settled or stored: the queue is dropped then.
+   */
+  whenIdle(): Promise<void> {
+    return (this.draining ?? Promise.resolve()).catch(() => undefined);
+  }
+
   private async drain(
     deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
     stopped: () => boolean,

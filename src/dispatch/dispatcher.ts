@@ -347,6 +347,7 @@ export class Dispatcher implements WorkerHost {
 
   private async addNow(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
     const id = compiled.definition.id;
+    await this.endDetached(id);
     const existing = this.workers.get(id);
     if (existing !== undefined) await this.retire(existing, true);
     if (!this.claimed.has(id)) {
@@ -360,6 +361,8 @@ export class Dispatcher implements WorkerHost {
       this.unclaimed.delete(id);
       this.claimed.add(id);
     }
+    // Again: a redrive asked for while the claim was taken made a detached worker meanwhile.
+    await this.endDetached(id);
     const worker = new SubscriptionWorker(compiled, this);
     this.workers.set(id, worker);
     this.indexWorker(worker, true);
@@ -430,6 +433,7 @@ export class Dispatcher implements WorkerHost {
   }
 
   private async removeNow(id: string, forget: boolean): Promise<void> {
+    await this.endDetached(id);
     const waiting = this.unclaimed.get(id);
     this.unclaimed.delete(id);
     const worker = this.workers.get(id);
@@ -500,6 +504,21 @@ export class Dispatcher implements WorkerHost {
     });
   }
 
+  /**
+   * A change of the subscription (a PUT, a DELETE, the claim taken here) ends the redrive a detached
+   * worker runs for it, as retiring ends the local worker's: the letter in flight ends first (its outcome
+   * settled or stored before the change goes on), the rest stay dead letters. Left running, it went on
+   * delivering its queue to the sink a PUT replaced (redrives asked for after the PUT joined that queue),
+   * stored refusals as dead letters of a deleted subscription, and beside a local worker that had just
+   * started (a second redrive there delivered the letter in flight again).
+   */
+  private async endDetached(id: string): Promise<void> {
+    const detached = this.detached.get(id);
+    if (detached === undefined) return;
+    this.detached.delete(id);
+    await detached.stop(5_000);
+  }
+
   /** True when this process delivers the subscription (it holds the claim). */
   isLocal(id: string): boolean {
     return this.workers.has(id);
@@ -542,7 +561,9 @@ export class Dispatcher implements WorkerHost {
     if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
     if (this.claimTimer !== undefined) clearInterval(this.claimTimer);
     await this.tailLoop;
-    const workers = [...this.workers.values()];
+    // Detached redrives stop with the rest: a letter in flight ends (or is aborted) before the store closes.
+    const workers = [...this.workers.values(), ...this.detached.values()];
+    this.detached.clear();
     await Promise.all(workers.map((worker) => worker.stop(timeoutMs)));
     this.client.abortAll();
     await Promise.all(workers.map((worker) => worker.settle(1_000)));

@@ -596,13 +596,17 @@ export class SubscriptionWorker {
     await this.settle(1_000);
   }
 
-  /** Resolves true once no attempt of the current lane is in flight (`Lane.whenIdle`), or false after `timeoutMs`. */
+  /**
+   * True once no attempt of the current lane (`Lane.whenIdle`) nor redriven letter is in flight, false after
+   * `timeoutMs`: a DELETE retiring this worker must not end before its redrive's letter (refused, it was
+   * stored after the DELETE as a dead letter of the deleted subscription, for one made again under its id).
+   */
   async settle(timeoutMs: number): Promise<boolean> {
     const lane = this.lane;
-    if (lane.active === 0) return true;
+    if (lane.active === 0 && !this.deadLetters.redriving) return true;
     const timeout = new AbortController();
     const idle = await Promise.race([
-      lane.whenIdle().then(() => true),
+      Promise.all([lane.whenIdle(), this.deadLetters.whenIdle()]).then(() => true),
       sleep(timerDelay(timeoutMs), undefined, { signal: timeout.signal }).then(
         () => false,
         () => false,
