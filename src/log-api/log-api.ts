@@ -7,7 +7,7 @@ import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
 import { Admission } from '../limits/index.js';
-import { ReaderDeadline, writeWithBackpressure } from './reader-deadline.js';
+import { drained, ReaderDeadline, writeChunk } from './reader-deadline.js';
 
 /**
  * JSON of events recently written to a reader. Every live stream reads the same new events (the store
@@ -22,6 +22,25 @@ function jsonOf(event: CloudEvent): string {
     jsonCache.set(event, json);
   }
   return json;
+}
+
+/** The `data:` value of events recently written to a stream, when it differs from their JSON. */
+const sseDataCache = new WeakMap<CloudEvent, string>();
+
+/**
+ * An event's JSON as the value of its SSE message's `data:` field. JSON data is kept as its producer
+ * sent it, and JSON allows CR and LF as whitespace between tokens: in an SSE stream each would end the
+ * line (an empty line, the message), cutting the event short and making a reader skip it. Each line of
+ * the JSON gets a `data:` field of its own instead; the reader joins them with LF, the same JSON value.
+ */
+function sseDataOf(event: CloudEvent): string {
+  let data = sseDataCache.get(event);
+  if (data === undefined) {
+    const json = jsonOf(event);
+    data = /[\r\n]/.test(json) ? json.replace(/\r\n|\r|\n/g, '\ndata: ') : json;
+    sseDataCache.set(event, data);
+  }
+  return data;
 }
 
 /** A compiled `filter=`: whether an event matches, and the string work that decision took. */
@@ -238,17 +257,27 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     let next = from;
     let scanned = 0;
     let found = 0;
-    scan: while (found < limit && scanned < MAX_SCAN) {
+    let readCount = READ_PAGE;
+    /**
+     * Reads events from `next` and adds them to the page, writing each chunk as it fills, for as long as
+     * the reader takes each chunk at once. Says what the page waits for next: the reader, a further
+     * read, or nothing (it is complete, or gone). The events it read are dropped when it returns, so a
+     * reader that is not taking what was written holds one chunk and one event, not a store read's worth
+     * of events; they are read again once it took the chunk.
+     */
+    const addSome = async (): Promise<'reader' | 'more' | 'done' | 'gone'> => {
       const read = await store.read(
         next,
-        Math.min(READ_PAGE, filter === undefined ? limit - found : MAX_SCAN - scanned),
+        Math.min(readCount, filter === undefined ? limit - found : MAX_SCAN - scanned),
       );
-      if (read.length === 0) break;
+      if (read.length === 0) return 'done';
+      let used = 0;
       for (const stored of read) {
         // Checked before each event, so a page always makes progress by at least one event.
-        if (scanned > 0 && slice.exhausted()) break scan;
+        if (scanned > 0 && slice.exhausted()) return 'done';
         next = stored.sequence + 1;
         scanned++;
+        used++;
         if (filter !== undefined) {
           const matches = filter.matches(stored.event);
           slice.spend(filter.lastCost() + 1);
@@ -257,11 +286,27 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
         const part = `${found === 0 ? '' : ','}{"sequence":${stored.sequence},"event":${jsonOf(stored.event)}}`;
         slice.spend(part.length);
         found++;
-        // Written a chunk at a time, each after the reader took the last: a reader that stops
-        // reading holds one chunk (and one event) of the broker's memory, not a whole page.
-        if (page.add(part) && !(await slice.waitingFor(page.flush()))) return;
-        if (found === limit) break;
+        if (page.add(part)) {
+          const written = page.send();
+          if (written === 'closed') return 'gone';
+          if (written === 'waiting') {
+            // As many as filled that chunk next time: events of a chunk's size are read one at a time.
+            readCount = used;
+            return found === limit ? 'done' : 'reader';
+          }
+        }
+        if (found === limit) return 'done';
       }
+      readCount = Math.min(READ_PAGE, readCount * 2);
+      return 'more';
+    };
+    while (found < limit && scanned < MAX_SCAN) {
+      const waitFor = await addSome();
+      if (waitFor === 'gone') return;
+      if (waitFor === 'done') break;
+      // Written a chunk at a time, each after the reader took the last: a reader that stops reading
+      // holds one chunk (and one event) of the broker's memory, not a whole page.
+      if (waitFor === 'reader' && !(await slice.waitingFor(page.drained()))) return;
     }
     if (slice.bound !== undefined) options.onBounded?.(slice.bound);
     if (found === 0 && next === from) next = Math.max(from, (await store.stats()).first);
@@ -400,46 +445,65 @@ async function streamEvents(
     deadline.watch();
   }, options.heartbeatMs ?? 15_000);
   let next = from;
+  let readCount = READ_PAGE;
+  /**
+   * Reads events from `next` and writes them, a chunk at a time, for as long as the reader takes each
+   * chunk at once. Says what the stream waits for next: a new event, the reader, or nothing (its end).
+   * The events it read are dropped when it returns: a reader that is not taking what was written holds
+   * the chunk being written, not the rest of a store read (up to {@link READ_PAGE} events of up to
+   * `--max-event-size` each); they are read again once it took the chunk.
+   */
+  const writeSome = async (): Promise<'append' | 'reader' | 'more' | 'end'> => {
+    const page: StoredEvent[] = await store.read(next, readCount);
+    if (page.length === 0) return 'append';
+    // A slice of filter work per turn of the event loop; the rest waits for the next turn.
+    const slice = new Slice(options.bounds);
+    let chunk = '';
+    let used = 0;
+    try {
+      for (const stored of page) {
+        if (slice.exhausted()) break;
+        next = stored.sequence + 1;
+        used++;
+        if (filter !== undefined) {
+          const matches = filter.matches(stored.event);
+          slice.spend(filter.lastCost() + 1);
+          if (!matches) continue;
+        }
+        const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${sseDataOf(stored.event)}\n\n`;
+        slice.spend(message.length);
+        chunk += message;
+        if (chunk.length >= WRITE_CHUNK) {
+          if (access?.expired()) return 'end';
+          const written = writeChunk(res, chunk);
+          chunk = '';
+          if (written === 'closed') return 'end';
+          if (written === 'waiting') {
+            // As many as filled that chunk next time: events of a chunk's size are read one at a time.
+            readCount = used;
+            return 'reader';
+          }
+        }
+      }
+    } finally {
+      if (slice.bound !== undefined) options.onBounded?.(slice.bound);
+    }
+    // Every event read was stored before this check: none stored after the expiry is written.
+    if (access?.expired()) return 'end';
+    readCount = Math.min(READ_PAGE, readCount * 2);
+    const written = chunk === '' ? 'taken' : writeChunk(res, chunk);
+    return written === 'closed' ? 'end' : written === 'taken' ? 'more' : 'reader';
+  };
   try {
     while (!controller.signal.aborted) {
       // Each stream works in its own turn of the event loop: woken together by one append, many
       // streams would otherwise filter and serialise in one uninterrupted run.
       await yieldToEventLoop();
       if (controller.signal.aborted) break;
-      const page: StoredEvent[] = await store.read(next, READ_PAGE);
-      if (page.length === 0) {
-        await store.waitForAppend(next - 1, controller.signal);
-        continue;
-      }
-      // A slice of filter work per turn of the event loop; the rest waits for the next turn.
-      const slice = new Slice(options.bounds);
-      let chunk = '';
-      for (const stored of page) {
-        if (slice.exhausted()) break;
-        next = stored.sequence + 1;
-        if (filter !== undefined) {
-          const matches = filter.matches(stored.event);
-          slice.spend(filter.lastCost() + 1);
-          if (!matches) continue;
-        }
-        const message = `id: ${stored.sequence}\nevent: cloudevent\ndata: ${jsonOf(stored.event)}\n\n`;
-        slice.spend(message.length);
-        chunk += message;
-        // Written in small chunks, each after the reader took the previous one: a reader that stops
-        // reading holds at most one chunk (and one event) of the broker's memory, not a whole slice.
-        if (chunk.length >= WRITE_CHUNK) {
-          if (access?.expired()) break;
-          if (!(await slice.waitingFor(writeWithBackpressure(res, chunk, deadline, controller.signal)))) {
-            stop();
-          }
-          chunk = '';
-          if (controller.signal.aborted) break;
-        }
-      }
-      if (slice.bound !== undefined) options.onBounded?.(slice.bound);
-      // Every event read was stored before this check: none stored after the expiry is written.
-      if (access?.expired()) break;
-      if (chunk !== '' && !(await writeWithBackpressure(res, chunk, deadline, controller.signal))) stop();
+      const waitFor = await writeSome();
+      if (waitFor === 'end') break;
+      if (waitFor === 'append') await store.waitForAppend(next - 1, controller.signal);
+      else if (waitFor === 'reader' && !(await drained(res, deadline, controller.signal))) break;
     }
   } finally {
     clearInterval(heartbeat);
@@ -475,15 +539,25 @@ class PageWriter {
     return this.buffered.length >= WRITE_CHUNK;
   }
 
-  /** Writes the chunk and waits for the reader; false when the response is gone (or the broker stops). */
-  async flush(): Promise<boolean> {
+  /**
+   * Writes the chunk without waiting: `waiting` when the reader has to take it first ({@link drained}),
+   * `closed` (and the response destroyed) when the response is gone or the broker stops.
+   */
+  send(): 'taken' | 'waiting' | 'closed' {
     if (!this.streaming) {
       this.res.writeHead(200, { 'content-type': 'application/json' });
       this.streaming = true;
     }
     const text = this.buffered;
     this.buffered = '';
-    const open = await writeWithBackpressure(this.res, text, this.deadline, this.shutdown);
+    const written = this.shutdown.aborted ? 'closed' : writeChunk(this.res, text);
+    if (written === 'closed') this.res.destroy();
+    return written;
+  }
+
+  /** Waits for the reader to take what was sent; false (and the response destroyed) when it is gone or the broker stops. */
+  async drained(): Promise<boolean> {
+    const open = await drained(this.res, this.deadline, this.shutdown);
     if (open && !this.shutdown.aborted) return true;
     this.res.destroy();
     return false;

@@ -43,17 +43,27 @@ export class ReaderDeadline {
 }
 
 /**
- * Writes `text`, then waits until the reader has taken it, the response is destroyed (by its
- * deadline or the peer) or `signal` aborts. Returns false when the response can take no more.
+ * Writes `text` without waiting: `taken` when the response's buffer can take more, `waiting` when the
+ * reader has to take what was written first (see {@link drained}), `closed` when the response is gone.
  */
-export async function writeWithBackpressure(
+export function writeChunk(res: ServerResponse, text: string): 'taken' | 'waiting' | 'closed' {
+  if (res.destroyed) return 'closed';
+  // As bytes: a string the socket cannot take at once is copied into room for its worst-case UTF-8
+  // length (three bytes a character) and kept beside it until written, about four times the chunk.
+  return res.write(Buffer.from(text, 'utf8')) ? 'taken' : 'waiting';
+}
+
+/**
+ * Waits until the reader has taken what was written, the response is destroyed (by its deadline or the
+ * peer) or `signal` aborts. Returns false when the response can take no more.
+ */
+export async function drained(
   res: ServerResponse,
-  text: string,
   deadline: ReaderDeadline,
   signal: AbortSignal,
 ): Promise<boolean> {
   if (res.destroyed) return false;
-  if (res.write(text) || signal.aborted) return !res.destroyed;
+  if (!res.writableNeedDrain || signal.aborted) return true;
   deadline.watch();
   await new Promise<void>((resolve) => {
     const done = () => {
