@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
-import { identityOf, setIdentity, setOwnerScope } from '../http/index.js';
+import { identityOf, queryParamAnyCase, setIdentity, setOwnerScope } from '../http/index.js';
 import type { RouteParams } from '../http/index.js';
 import type { BrokerMetrics } from '../observability/index.js';
 import { AuthenticationError, credentialExpiry } from './authenticator.js';
@@ -171,8 +171,8 @@ export class AccessControl {
       // on some routes, and another's would then answer 404 where a missing one answers 400.
       if (!found.exists || found.owner !== principal) throw notYours(id);
     } else if (rule.owned === 'seed-group') {
-      const { searchParams } = url();
-      const group = searchParams.get('subscriptionId') ?? searchParams.get('subscriptionid') ?? '';
+      // Read as the route reads it (seedGroupParam), so both judge the same group.
+      const group = queryParamAnyCase(url(), 'subscriptionId') ?? '';
       const owners = ownership.seedGroup(group);
       const others = owners.some((owner) => owner !== principal);
       if (others) metrics.authzDenials.inc({ action: 'owner' });

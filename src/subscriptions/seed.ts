@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { HeraldError } from '../errors/index.js';
-import { ownerOf, ownerScopeOf, readJsonObject, sendJson } from '../http/index.js';
+import { ownerOf, ownerScopeOf, queryParamAnyCase, readJsonObject, sendJson } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { SubscriptionService } from './service.js';
 import type { SeedView, StartPosition } from './types.js';
@@ -42,6 +42,15 @@ function streamPosition(value: unknown): StartPosition {
     );
   }
   return n === 0 ? 'earliest' : n === -1 ? 'latest' : { sequence: n };
+}
+
+/**
+ * The group `DELETE /events/unsub` names, in any casing of `subscriptionId` (the original's clients may
+ * send `SubscriptionId`: one that Herald did not read would answer 404 and leave the subscription
+ * delivering). Read by the route and by authorization alike, so both judge the same group.
+ */
+function seedGroupParam(url: URL): string | null {
+  return queryParamAnyCase(url, 'subscriptionId');
 }
 
 export interface SeedRouteOptions {
@@ -150,7 +159,7 @@ export function registerSeedRoutes(
   });
 
   router.on('DELETE', '/events/unsub', async (req, res, _params, url) => {
-    const id = url.searchParams.get('subscriptionId') ?? url.searchParams.get('subscriptionid');
+    const id = seedGroupParam(url);
     const scope = ownerScopeOf(req);
     const members = service
       .list()

@@ -141,6 +141,27 @@ describe('seed walk-through', () => {
     expect((await consumer.received()).map((r) => JSON.parse(bodyText(r)).id)).toEqual(['fan-1', 'fan-1']);
   });
 
+  it('unsubscribes with the query name in any case, as ASP.NET bound it (?SubscriptionId=)', async () => {
+    await consumer.clear();
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub`, {
+      subject: 'cased',
+      subscribers: [`${consumer.url}/cased`],
+    });
+    expect(created.status).toBe(201);
+    const unsub = await fetch(`${broker.url}/events/unsub?SubscriptionId=${created.body.id}`, {
+      method: 'DELETE',
+    });
+    expect(unsub.status).toBe(204);
+    // Gone, not only answered: the group is unknown now, and its sink gets nothing more.
+    const again = await fetch(`${broker.url}/events/unsub?subscriptionId=${created.body.id}`, {
+      method: 'DELETE',
+    });
+    expect(again.status).toBe(404);
+    expect((await pub('cased', 'cased-1')).status).toBe(202);
+    await sleep(300);
+    expect(await consumer.received()).toEqual([]);
+  });
+
   it('rejects bad seed requests with coded errors', async () => {
     const cases: Array<[unknown, string]> = [
       [{ subject: 'x' }, 'HERALD_INVALID_REQUEST'],
