@@ -208,6 +208,9 @@ export class Ingress {
         contentType !== undefined &&
         isJsonContentType(contentType)
       ) {
+        // A structured event, so the structured bounds: refused by its size before it is parsed (its
+        // depth was checked above).
+        this.refuseOversizedEventBody(body);
         events = [parseStructured('application/cloudevents+json', body)];
       } else {
         throw new HeraldError(
