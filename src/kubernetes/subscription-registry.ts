@@ -259,7 +259,13 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   /** The API server has no multi-object transaction: one resource per request, a few at a time. */
   async putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {
     for (let i = 0; i < definitions.length; i += 8) {
-      await Promise.all(definitions.slice(i, i + 8).map((definition) => this.put(definition)));
+      // Every write of the batch settled before a failure is reported: the caller takes back what a
+      // failed call stored, and a write still in flight then would land after that and stay.
+      const settled = await Promise.allSettled(
+        definitions.slice(i, i + 8).map((definition) => this.put(definition)),
+      );
+      const failed = settled.find((result) => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
   }
 

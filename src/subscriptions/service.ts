@@ -397,6 +397,7 @@ export class SubscriptionService {
         });
       } catch (error) {
         for (const { definition } of prepared) this.definitions.delete(definition.id);
+        await this.undoCreate(definitions);
         throw error;
       }
       for (const { definition, compiled, cursor } of prepared) {
@@ -408,6 +409,29 @@ export class SubscriptionService {
       }
       return definitions;
     });
+  }
+
+  /**
+   * Takes back what a failed `createMany` may have stored. Only the embedded store writes several
+   * definitions in one transaction; JetStream KV, Kafka and the Kubernetes API server take them one by
+   * one, and a failure part-way leaves some stored. The caller was told the create failed and holds no
+   * id to delete them by (a seed group's client retries, and each event would reach those sinks twice):
+   * left stored, they would be delivered by every replica that hears or lists them. Within the create's
+   * change, so the echo of a write taken back here is not applied after it. A store that fails the undo
+   * too is logged: what stays behind is listed, and can be deleted.
+   */
+  private async undoCreate(definitions: readonly SubscriptionDefinition[]): Promise<void> {
+    for (const definition of definitions) {
+      try {
+        await this.write([definition.id], () => this.options.registry.delete(definition.id));
+        await this.options.store.deleteCursor(cursorKeyOf(definition));
+      } catch (error) {
+        this.options.logger.error(
+          { err: error, subscription: definition.id },
+          'a subscription of a failed create could not be taken back; delete it',
+        );
+      }
+    }
   }
 
   update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {

@@ -117,12 +117,16 @@ export class JetStreamDefinitions {
     try {
       if (cursors.length > 0) await this.commitCursors(cursors);
       const { subscriptions } = await this.context.use();
-      await Promise.all(
+      // Every write settled before a failure is reported: the caller takes back what a failed batch
+      // stored, and a write still in flight then would land after that and stay.
+      const settled = await Promise.allSettled(
         records.map(async (record, i) => {
           const key = keys[i] as string;
           revisions.set(key, await subscriptions.put(key, record.document));
         }),
       );
+      const failed = settled.find((result) => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     } finally {
       for (const key of keys) this.written(key, revisions.get(key));
     }
