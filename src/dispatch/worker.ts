@@ -14,7 +14,7 @@ import { validateSink } from './handshake.js';
 import { Lane } from './lane.js';
 import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
 import type { SinkClient } from './sink-client.js';
-import { buildDelivery } from './sink-client.js';
+import { attemptRequest } from './attempt-request.js';
 import { timerDelay } from './timers.js';
 
 /** What a worker needs from its dispatcher: the store, the transport and the shared tail's position. */
@@ -421,7 +421,6 @@ export class SubscriptionWorker {
     const { plan, definition } = this.compiled;
     const { metrics, client } = this.host;
     const settings = definition.protocolsettings;
-    const first = events[0] as StoredEvent;
     const signal = lane.signal;
     let error: AttemptError | undefined;
     let attempt = 0;
@@ -429,13 +428,15 @@ export class SubscriptionWorker {
       attempt++;
       // Paused: no attempt starts, retries included; the events stay in flight until resumed.
       if (pausable && this.paused && !(await this.untilResumed(signal))) return 'aborted';
-      const { headers, body } = buildDelivery(events, plan.contentMode, settings?.headers ?? {});
-      if (this.fixedHeaders !== undefined) Object.assign(headers, this.fixedHeaders);
-      headers['herald-subscription'] = definition.id;
-      headers['herald-sequence'] = String(first.sequence);
-      headers['herald-attempt'] = String(attempt);
-      // Every batch says its size, a batch of one too: a sink need not guess the mode from the body.
-      if (plan.contentMode === 'batch') headers['herald-batch-size'] = String(events.length);
+      // A redrive (the one caller that cannot be paused) redelivers, as a retry does.
+      const redelivered = attempt > 1 || !pausable;
+      const { headers, body } = attemptRequest(
+        this.compiled,
+        events,
+        attempt,
+        redelivered,
+        this.fixedHeaders,
+      );
       const method = settings?.method ?? 'POST';
       const span = tracing().delivery(events, {
         subscription: definition.id,

@@ -162,6 +162,43 @@ describe('seed walk-through', () => {
     expect(await consumer.received()).toEqual([]);
   });
 
+  it("delivers the original's extension attributes: subscriptionid, sequence, sequencetype, redelivered", async () => {
+    await consumer.clear();
+    // The first attempt fails: its retry is a redelivery.
+    await consumer.configure({ status: 200, delayMs: 0, failTimes: 1, failStatus: 503 });
+    const created = await requestJson<{ id: string }>('POST', `${broker.url}/events/sub`, {
+      subject: 'ext',
+      subscribers: [`${consumer.url}/ext-a`, `${consumer.url}/ext-b`],
+    });
+    expect(created.status).toBe(201);
+    expect((await pub('ext', 'ext-1')).status).toBe(202);
+    const records = await consumer.waitFor((r) => r.filter((x) => x.status === 200).length >= 2);
+    await consumer.configure({ status: 200, delayMs: 0, failTimes: 0 });
+    const stored = await requestJson<{ events: Array<{ sequence: number; event: Record<string, unknown> }> }>(
+      'GET',
+      `${broker.url}/events?from=1&limit=1000`,
+    );
+    const kept = stored.body.events.find((e) => e.event['id'] === 'ext-1');
+    // Added to what is delivered, never to what is stored.
+    expect(kept?.event['subscriptionid']).toBeUndefined();
+    const seen = records.map((r) => {
+      const event = JSON.parse(bodyText(r)) as Record<string, unknown>;
+      return [
+        r.status,
+        event['subscriptionid'],
+        event['sequence'],
+        event['sequencetype'],
+        event['redelivered'],
+      ];
+    });
+    const sequence = String(kept?.sequence);
+    expect(seen).toEqual([
+      [503, created.body.id, sequence, 'ulong', false],
+      [200, created.body.id, sequence, 'ulong', false],
+      [200, created.body.id, sequence, 'ulong', true],
+    ]);
+  });
+
   it('rejects bad seed requests with coded errors', async () => {
     const cases: Array<[unknown, string]> = [
       [{ subject: 'x' }, 'HERALD_INVALID_REQUEST'],

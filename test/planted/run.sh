@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [seed-extensions-missing]="test/delivery/seed.test.ts"
   [seed-unsub-query-case]="test/delivery/seed.test.ts"
   [seed-pub-json-unbounded]="test/ingress/seed-pub-bounds.test.ts"
   [seed-group-partial-kept]="test/jetstream/seed-group-partial.test.ts"
