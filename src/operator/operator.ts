@@ -7,7 +7,7 @@ import {
   makeInformer,
 } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { GROUP, VERSION, readyCondition } from '../k8s-api/index.js';
+import { GROUP, VERSION, brokerSpecSchema, channelSpecSchema, readyCondition } from '../k8s-api/index.js';
 import type { Broker, Channel, Condition } from '../k8s-api/index.js';
 import { HeraldResourceClient, statusOf } from '../kubernetes/index.js';
 import type { Logger } from '../observability/index.js';
@@ -15,12 +15,15 @@ import type { KubeObject, NatsCredentials, OperatorSettings } from './resources.
 import {
   BROKER_LABEL,
   MANAGED_BY,
+  authDelegatorBindingName,
   brokerChildren,
   brokerUrl,
   childName,
+  legacyAuthDelegatorBindingName,
   natsCredentialsOf,
   otherWorkloadKind,
 } from './resources.js';
+import { brokerNameProblem, controlledBy, specProblem } from './checks.js';
 
 export const FINALIZER = 'eventing.herald.dev/cleanup';
 const FIELD_MANAGER = 'herald-operator';
@@ -195,18 +198,21 @@ export class Operator {
   private async reconcileChannel(key: Key): Promise<void> {
     const channel = this.channels.get(key);
     if (channel === undefined) return;
+    const invalid = specProblem(channelSpecSchema, channel.spec);
     const problem =
-      channel.spec.type === 'kafka' && channel.spec.kafka === undefined
+      invalid ??
+      (channel.spec.type === 'kafka' && channel.spec.kafka === undefined
         ? 'spec.kafka.brokers is required'
         : channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined
           ? 'spec.jetstream.url is required'
-          : undefined;
+          : undefined);
+    const reason = invalid === undefined ? 'Unsupported' : 'InvalidSpec';
     const status = {
       observedGeneration: channel.metadata.generation,
       conditions: [
         problem === undefined
           ? readyCondition('True', 'Ready', `${channel.spec.type} channel`, channel.metadata.generation)
-          : readyCondition('False', 'Unsupported', problem, channel.metadata.generation),
+          : readyCondition('False', reason, problem, channel.metadata.generation),
       ],
     };
     if (
@@ -219,7 +225,7 @@ export class Operator {
       channel.metadata.namespace ?? 'default',
       'channels',
     ).patchStatus(channel.metadata.name, status);
-    if (problem !== undefined) await this.event(channel, 'Warning', 'Unsupported', problem);
+    if (problem !== undefined) await this.event(channel, 'Warning', reason, problem);
   }
 
   async reconcileBroker(key: Key): Promise<void> {
@@ -242,6 +248,18 @@ export class Operator {
       });
     }
     const generation = broker.metadata.generation;
+    // Checked before anything is written: the API server would refuse a child half-way through, or the
+    // broker process its configuration, and the Broker would say nothing about why.
+    const nameProblem = brokerNameProblem(broker.metadata.name);
+    if (nameProblem !== undefined) {
+      await this.setStatus(broker, readyCondition('False', 'InvalidName', nameProblem, generation));
+      return;
+    }
+    const invalid = specProblem(brokerSpecSchema, broker.spec);
+    if (invalid !== undefined) {
+      await this.setStatus(broker, readyCondition('False', 'InvalidSpec', invalid, generation));
+      return;
+    }
     let channel: Channel | undefined;
     if (broker.spec.channel !== undefined) {
       // The Channel's watch may deliver it after the Broker's, even when it was created first: ask the
@@ -306,12 +324,26 @@ export class Operator {
       return;
     }
     const children = brokerChildren(broker, channel, this.options, credentials);
+    const conflict = await this.unownedChild(broker, children);
+    if (conflict !== undefined) {
+      await this.setStatus(
+        broker,
+        readyCondition(
+          'False',
+          'ResourceConflict',
+          `${conflict.kind} '${conflict.metadata.name}' exists and is not owned by Broker '${broker.metadata.name}': rename or remove it, or name the Broker otherwise`,
+          generation,
+        ),
+      );
+      return;
+    }
     for (const child of children) await this.apply(child);
-    await this.deleteIfExists({
+    await this.deleteOwned(broker, {
       apiVersion: 'apps/v1',
       kind: otherWorkloadKind(channel),
       metadata: { name: childName(broker), namespace },
     });
+    await this.deleteLegacyBinding(broker);
     const workload = children.find((c) => c.kind === 'StatefulSet' || c.kind === 'Deployment') as KubeObject;
     const current = (await this.objects.read({
       apiVersion: 'apps/v1',
@@ -372,23 +404,99 @@ export class Operator {
     );
   }
 
-  private async deleteIfExists(object: KubeObject): Promise<void> {
+  /** The object as stored, or undefined when there is none. */
+  private async read(object: KubeObject): Promise<KubernetesObject | undefined> {
     try {
-      await this.objects.delete(object as KubernetesObject);
+      return await this.objects.read({
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        metadata: { name: object.metadata.name, namespace: object.metadata.namespace ?? 'default' },
+      });
     } catch (error) {
-      if (statusOf(error) !== 404) throw error;
+      if (statusOf(error) === 404) return undefined;
+      throw error;
     }
+  }
+
+  /** The first namespaced child whose name is taken by an object this Broker does not control. */
+  private async unownedChild(
+    broker: Broker,
+    children: readonly KubeObject[],
+  ): Promise<KubeObject | undefined> {
+    for (const child of children) {
+      // The ClusterRoleBinding's name holds the namespace and the Broker's name: only this Broker's.
+      if (child.metadata.namespace === undefined) continue;
+      const current = await this.read(child);
+      if (current !== undefined && !controlledBy(current, broker)) return child;
+    }
+    return undefined;
+  }
+
+  /**
+   * Deletes `object` if this Broker controls it (namespaced) or, cluster-scoped, if it is there: an object
+   * of the same name made by someone else is left. The uid precondition keeps a delete from reaching an
+   * object that replaced the one read.
+   */
+  private async deleteOwned(broker: Broker, object: KubeObject): Promise<void> {
+    const current = await this.read(object);
+    if (current === undefined) return;
+    if (object.metadata.namespace !== undefined && !controlledBy(current, broker)) return;
+    await this.deleteRead(current);
+  }
+
+  /** `unchanged`: only if it is still as read (its resourceVersion), not only the same object (its uid). */
+  private async deleteRead(current: KubernetesObject, unchanged = false): Promise<void> {
+    const { uid, resourceVersion } = current.metadata ?? {};
+    try {
+      await this.objects.delete(current, undefined, undefined, undefined, undefined, undefined, {
+        preconditions: {
+          ...(uid === undefined ? {} : { uid }),
+          ...(unchanged && resourceVersion !== undefined ? { resourceVersion } : {}),
+        },
+      });
+    } catch (error) {
+      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw error;
+    }
+  }
+
+  /**
+   * Deletes the binding under the name earlier versions gave it, when it binds exactly this Broker's
+   * ServiceAccount (that name could be another Broker's, see `authDelegatorBindingName`).
+   */
+  private async deleteLegacyBinding(broker: Broker): Promise<void> {
+    const name = legacyAuthDelegatorBindingName(broker);
+    if (name === authDelegatorBindingName(broker)) return;
+    const current = (await this.read({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+    })) as
+      | (KubernetesObject & { subjects?: Array<{ kind?: string; name?: string; namespace?: string }> })
+      | undefined;
+    const subjects = current?.subjects ?? [];
+    const only = subjects[0];
+    if (
+      current === undefined ||
+      subjects.length !== 1 ||
+      only?.kind !== 'ServiceAccount' ||
+      only.name !== childName(broker) ||
+      only.namespace !== (broker.metadata.namespace ?? 'default')
+    )
+      return;
+    // Another Broker may take this name over (apply) between the read and the delete.
+    await this.deleteRead(current, true);
   }
 
   /** Deletes what a Broker owns (owner references alone need a garbage collector to act). */
   private async cleanUp(broker: Broker): Promise<void> {
     for (const child of brokerChildren(broker, undefined, this.options).reverse())
-      await this.deleteIfExists(child);
-    await this.deleteIfExists({
+      await this.deleteOwned(broker, child);
+    await this.deleteOwned(broker, {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: childName(broker), namespace: broker.metadata.namespace ?? 'default' },
     });
+    await this.deleteLegacyBinding(broker);
     this.options.logger.info({ broker: keyOf(broker) }, 'broker resources deleted');
   }
 
@@ -460,6 +568,8 @@ export class Operator {
 
 function channelProblem(channel: Channel): string | undefined {
   const ready = channel.status?.conditions?.find((c) => c.type === 'Ready');
+  const invalid = specProblem(channelSpecSchema, channel.spec);
+  if (invalid !== undefined) return invalid;
   if (channel.spec.type === 'kafka' && channel.spec.kafka === undefined)
     return 'spec.kafka.brokers is required';
   if (channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined)

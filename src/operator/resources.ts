@@ -6,6 +6,7 @@ import type { Broker, Channel } from '../k8s-api/index.js';
 /** Labels on everything the operator creates; the selector of its watches. */
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'herald-operator' } as const;
 export const BROKER_LABEL = 'eventing.herald.dev/broker';
+export const BROKER_NAMESPACE_LABEL = 'eventing.herald.dev/broker-namespace';
 const HTTP_PORT = 8080;
 
 export interface KubeObject {
@@ -195,9 +196,23 @@ function natsCredentialEnv(
   return [];
 }
 
-/** The cluster-wide name of a broker's system:auth-delegator binding (namespace-qualified). */
-export function authDelegatorBindingName(broker: Broker): string {
+/** The name earlier versions gave a broker's system:auth-delegator binding. */
+export function legacyAuthDelegatorBindingName(broker: Broker): string {
   return `herald-broker-${broker.metadata.namespace ?? 'default'}-${broker.metadata.name}-auth-delegator`;
+}
+
+/**
+ * The cluster-wide name of a broker's system:auth-delegator binding: one per namespace and Broker. Joined
+ * with '-', `x-y`/`z` and `x`/`y-z` made the same name: the second Broker's apply took the binding over
+ * (the first lost TokenReviews) and deleting either deleted it. A namespace without '-' keeps that name
+ * (it ends at the first '-' after the prefix, so the name is unambiguous, and existing bindings stay);
+ * others are joined with ':', which neither a namespace nor a Broker name may hold.
+ */
+export function authDelegatorBindingName(broker: Broker): string {
+  const namespace = broker.metadata.namespace ?? 'default';
+  return namespace.includes('-')
+    ? `herald-broker:${namespace}:${broker.metadata.name}:auth-delegator`
+    : legacyAuthDelegatorBindingName(broker);
 }
 
 /**
@@ -381,6 +396,8 @@ export function brokerChildren(
           ...MANAGED_BY,
           'app.kubernetes.io/name': 'herald-broker',
           [BROKER_LABEL]: broker.metadata.name,
+          // Cluster-scoped: the Broker's name alone does not say whose binding it is.
+          [BROKER_NAMESPACE_LABEL]: namespace,
         },
       },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
