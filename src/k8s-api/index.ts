@@ -7,5 +7,6 @@ export {
   resolveSink,
   LABEL_BROKER,
   LABEL_ORIGIN,
+  LABEL_SINK_CREDENTIAL,
   ANNOTATION_STATE,
 } from './subscription-mapping.js';

@@ -7,6 +7,12 @@ import type { SubscriptionResource, SubscriptionSpec } from './schemas.js';
 
 export const LABEL_BROKER = 'eventing.herald.dev/broker';
 export const LABEL_ORIGIN = 'eventing.herald.dev/origin';
+/**
+ * The label (value `true`) that makes a Secret readable as a sink credential: the broker's Role may `get`
+ * every Secret of its namespace (RBAC cannot narrow `get` by label), so the label is what keeps a
+ * Subscription's writer from having the broker send any other Secret to a sink of their choosing.
+ */
+export const LABEL_SINK_CREDENTIAL = 'eventing.herald.dev/sink-credential';
 /** Herald's own state of a subscription that is not part of its spec: pause, last seek, seed view. */
 export const ANNOTATION_STATE = 'eventing.herald.dev/state';
 

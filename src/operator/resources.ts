@@ -366,7 +366,8 @@ export function brokerChildren(
           verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         },
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
-        // Sink credentials: a Subscription's sinkcredential.secretRef names a Secret (read-only, one by one).
+        // Sink credentials: a Subscription's sinkcredential.secretRef names a Secret (read-only, one by one;
+        // RBAC cannot narrow get by label, so the broker itself reads only those labelled sink-credential).
         { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
         // The event type registry: EventType resources owned by the Broker (read to set the owner).
         { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },

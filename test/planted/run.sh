@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [secret-ref-reads-any-secret]="test/security/kubernetes-sinks.test.ts"
   [auth-delegator-name-collides]="test/k8s/operator-invalid-and-conflicts.test.ts"
   [operator-adopts-unowned]="test/k8s/operator-invalid-and-conflicts.test.ts"
   [operator-name-unchecked]="test/k8s/operator-invalid-and-conflicts.test.ts"

@@ -46,7 +46,7 @@ describe('sink credentials in Kubernetes mode', () => {
     const secret = await cluster.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: 'ledger-sink' },
+      metadata: { name: 'ledger-sink', labels: { 'eventing.herald.dev/sink-credential': 'true' } },
       stringData: { accesstoken: TOKEN },
     });
     expect(secret.status).toBe(201);
@@ -75,6 +75,41 @@ describe('sink credentials in Kubernetes mode', () => {
     expect(JSON.stringify(resource.body)).not.toContain(TOKEN);
     const view = await requestJson('GET', `${broker.url}/subscriptions/audit`);
     expect(JSON.stringify(view.body)).not.toContain(TOKEN);
+  });
+
+  it('reads no Secret that is not labelled as a sink credential: a Subscription cannot send another Secret', async () => {
+    // Any Secret of the namespace (the broker's Role may get them all): a database password, say.
+    const secret = await cluster.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'payroll-db' },
+      stringData: { accesstoken: 'payroll-DB-PASSWORD' },
+    });
+    expect(secret.status).toBe(201);
+    for (const [name, spec] of [
+      ['exfil', { sink: `${sink.url}/exfil`, sinkcredential: { secretRef: { name: 'payroll-db' } } }],
+      // Without a credential: shows when events have been delivered.
+      ['beside', { sink: `${sink.url}/beside` }],
+    ] as const) {
+      const created = await cluster.request('POST', `${GROUP_PATH}/namespaces/${ns}/subscriptions`, {
+        apiVersion: 'eventing.herald.dev/v1alpha1',
+        kind: 'Subscription',
+        metadata: { name },
+        spec: { broker: 'ledger', ...spec },
+      });
+      expect(created.status).toBe(201);
+    }
+    // Publish until the other subscription has had a few events (bounded: a wait, not an assertion).
+    const deadline = Date.now() + 30_000;
+    for (let n = 0; Date.now() < deadline; n++) {
+      await publish(broker.url, { id: `exfil-${n}` });
+      const received = await sink.received();
+      if (received.filter((r) => r.path === '/beside').length >= 3) break;
+      await sleep(300);
+    }
+    const received = await sink.received();
+    expect(received.filter((r) => r.path === '/beside').length).toBeGreaterThanOrEqual(3);
+    expect(received.filter((r) => r.path === '/exfil').map((r) => r.headers['authorization'])).toEqual([]);
   });
 
   it('a declared Subscription with a denied sink delivers nothing and is not Ready', async () => {
@@ -182,7 +217,7 @@ describe('sink credentials in Kubernetes mode', () => {
       const secret = await cluster.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name: 'billing-sink' },
+        metadata: { name: 'billing-sink', labels: { 'eventing.herald.dev/sink-credential': 'true' } },
         stringData: { accesstoken: SECRET },
       });
       expect(secret.status).toBe(201);
