@@ -317,8 +317,18 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     const filter = filterParam(url, compileFilter);
     const lastEventId = req.headers['last-event-id'];
     let next: number;
-    if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) next = Number(lastEventId) + 1;
-    else if (url.searchParams.has('from')) next = await fromParam(url, store, 1);
+    if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) {
+      // Only this stream's own ids come back here; a larger one (forged) would start the stream where no
+      // sequence ever is, answered with an id that is no sequence (`1e+23`) and never an event.
+      if (!Number.isSafeInteger(Number(lastEventId) + 1)) {
+        throw new HeraldError(
+          'HERALD_INVALID_QUERY',
+          `Last-Event-ID must be a sequence from 0 to ${Number.MAX_SAFE_INTEGER - 1}`,
+          { pointer: 'Last-Event-ID' },
+        );
+      }
+      next = Number(lastEventId) + 1;
+    } else if (url.searchParams.has('from')) next = await fromParam(url, store, 1);
     else next = (await store.stats()).last + 1;
     // A credential already past its expiry (accepted within the clock tolerance new requests get) would
     // open a stream only to end it at once, and an EventSource would reconnect in a loop: refused here.

@@ -109,6 +109,22 @@ describe('GET /events/stream', () => {
     }
   });
 
+  it('refuses a Last-Event-ID that is no sequence of this log, as ?from= is refused', async () => {
+    for (const [header, query] of [
+      ['99999999999999999999999', '?from=99999999999999999999999'],
+      [String(Number.MAX_SAFE_INTEGER), `?from=${Number.MAX_SAFE_INTEGER + 1}`],
+    ]) {
+      for (const [path, headers] of [
+        ['/events/stream', { 'last-event-id': header as string }],
+        [`/events/stream${query as string}`, {}],
+      ] as const) {
+        const answer = await fetch(new URL(path, broker.adminUrl), { headers });
+        expect(answer.status, `${path} ${JSON.stringify(headers)}`).toBe(400);
+        expect(((await answer.json()) as { code: string }).code).toBe('HERALD_INVALID_QUERY');
+      }
+    }
+  });
+
   it('resumes after Last-Event-ID, and replays from ?from=', async () => {
     const log = await readLog(broker.adminUrl);
     const live1 = log.find((entry) => entry.event['id'] === 'live-1')!.sequence;
