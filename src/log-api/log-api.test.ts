@@ -1,71 +1,37 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataKind } from '../cloudevents/index.js';
-import { HeraldError } from '../errors/index.js';
-import { Router } from '../http/index.js';
-import { serveRouter } from '../http/testing/serve-router.js';
-import { EmbeddedEventStore } from '../store/embedded/index.js';
-import { registerLogApi } from './log-api.js';
+import { jsonEvent, serveLogApi } from './testing/serve-log-api.js';
+import type { ServedLogApi } from './testing/serve-log-api.js';
 
 /** 25 events of ~900 KB: one page of them is ~22 MB, more than loopback socket buffers take. */
 const EVENTS = 25;
 const MAX_PAGE_READS = 3;
 const MAX_PAGE_READS_PER_CLIENT = 2;
-const encoder = new TextEncoder();
 
-let dir: string;
-let store: EmbeddedEventStore;
-let server: http.Server;
+let served: ServedLogApi;
 let port: number;
-const shutdown = new AbortController();
 const limits: string[] = [];
 const count = (limit: string) => limits.filter((l) => l === limit).length;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'herald-log-api-'));
-  store = new EmbeddedEventStore({ dataDir: dir, durability: 'buffered', maintenanceIntervalMs: 0 });
-  const data = encoder.encode(JSON.stringify({ pad: 'x'.repeat(900_000) }));
-  for (let i = 0; i < EVENTS; i++) {
-    await store.append([
-      {
-        event: {
-          attributes: { specversion: '1.0', id: `e${i}`, type: 'com.example.big', source: '/test' },
-          data,
-          dataKind: DataKind.Json,
-        },
-      },
-    ]);
-  }
-  const router = new Router();
-  registerLogApi(router, {
-    store,
-    compileFilter: () => {
-      throw new HeraldError('HERALD_INVALID_QUERY', 'no filters here');
+  const data = JSON.stringify({ pad: 'x'.repeat(900_000) });
+  served = await serveLogApi(
+    async (store) => {
+      for (let i = 0; i < EVENTS; i++) await store.append([jsonEvent(`e${i}`, data, 'com.example.big')]);
     },
-    bounds: { maxWork: 100_000_000, maxTimeMs: 60_000 },
-    shutdown: shutdown.signal,
-    maxPageReads: MAX_PAGE_READS,
-    maxPageReadsPerClient: MAX_PAGE_READS_PER_CLIENT,
-    clientKey: (req) => String(req.headers['x-client'] ?? 'anonymous'),
-    writeTimeoutMs: 1_000,
-    onLimit: (limit) => limits.push(limit),
-  });
-  server = await serveRouter(router);
-  port = (server.address() as AddressInfo).port;
+    {
+      maxPageReads: MAX_PAGE_READS,
+      maxPageReadsPerClient: MAX_PAGE_READS_PER_CLIENT,
+      clientKey: (req) => String(req.headers['x-client'] ?? 'anonymous'),
+      writeTimeoutMs: 1_000,
+      onLimit: (limit) => limits.push(limit),
+    },
+  );
+  port = served.port;
 });
 
-afterAll(async () => {
-  shutdown.abort();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => served.close());
 
 /**
  * A client that sends `path`, takes the first bytes of the answer (so the broker is writing it) and

@@ -1,20 +1,12 @@
 // What a log reader that stops reading holds of the broker's memory (docs/limits.md, "Log reads"): about
 // one chunk and one event, not the page of events the broker read from the store to write to it.
-import { mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataKind } from '../cloudevents/index.js';
-import { HeraldError } from '../errors/index.js';
-import { Router } from '../http/index.js';
-import { serveRouter } from '../http/testing/serve-router.js';
-import { EmbeddedEventStore } from '../store/embedded/index.js';
-import { registerLogApi } from './log-api.js';
+import { jsonEvent, serveLogApi } from './testing/serve-log-api.js';
+import type { ServedLogApi } from './testing/serve-log-api.js';
 
 /** 64 events (one store read) of ~900 KB, each appended (and stored) on its own. */
 const EVENTS = 64;
@@ -33,57 +25,34 @@ v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 v8.setFlagsFromString('--no-expose-gc');
 
-let dir: string;
-let store: EmbeddedEventStore;
-let server: http.Server;
+let served: ServedLogApi;
 let port: number;
-const shutdown = new AbortController();
 const responses: http.ServerResponse[] = [];
 const sockets: net.Socket[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'herald-stalled-reader-'));
-  store = new EmbeddedEventStore({ dataDir: dir, durability: 'buffered', maintenanceIntervalMs: 0 });
-  const data = new TextEncoder().encode(JSON.stringify({ pad: 'x'.repeat(EVENT_BYTES) }));
-  for (let i = 0; i < EVENTS; i++) {
-    await store.append([
-      {
-        event: {
-          attributes: { specversion: '1.0', id: `e${i}`, type: 'com.example.big', source: '/test' },
-          data,
-          dataKind: DataKind.Json,
-        },
-      },
-    ]);
-  }
-  // Opened again, the store reads these events from its blocks, a copy per read (the window of recent
-  // events it serves from memory, shared by all readers, starts empty).
-  await store.close();
-  store = new EmbeddedEventStore({ dataDir: dir, durability: 'buffered', maintenanceIntervalMs: 0 });
-  const router = new Router();
-  registerLogApi(router, {
-    store,
-    compileFilter: () => {
-      throw new HeraldError('HERALD_INVALID_QUERY', 'no filters here');
+  const data = JSON.stringify({ pad: 'x'.repeat(EVENT_BYTES) });
+  served = await serveLogApi(
+    async (store) => {
+      for (let i = 0; i < EVENTS; i++) await store.append([jsonEvent(`e${i}`, data, 'com.example.big')]);
     },
-    bounds: { maxWork: 1_000_000_000, maxTimeMs: 60_000 },
-    shutdown: shutdown.signal,
-    // Longer than the test: the readers are measured while they hold their responses.
-    writeTimeoutMs: 120_000,
-    heartbeatMs: 60_000,
-  });
-  server = await serveRouter(router);
-  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => responses.push(res));
-  port = (server.address() as AddressInfo).port;
+    {
+      bounds: { maxWork: 1_000_000_000, maxTimeMs: 60_000 },
+      // Longer than the test: the readers are measured while they hold their responses.
+      writeTimeoutMs: 120_000,
+      heartbeatMs: 60_000,
+    },
+    // Opened again, the store reads these events from its blocks, a copy per read (the window of recent
+    // events it serves from memory, shared by all readers, starts empty).
+    true,
+  );
+  served.server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => responses.push(res));
+  port = served.port;
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.destroy();
-  shutdown.abort();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await served.close();
 });
 
 /**

@@ -1,62 +1,26 @@
 // GET /events/stream frames each event as one Server-Sent Events message, whatever line breaks its JSON
 // data holds: JSON data is kept as the producer sent it, and JSON allows CR and LF as whitespace between
 // tokens, so a pretty-printed payload carries raw line breaks that SSE reads as the ends of lines.
-import { mkdtempSync, rmSync } from 'node:fs';
-import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataKind } from '../cloudevents/index.js';
 import { HeraldClient } from '../client/index.js';
-import { HeraldError } from '../errors/index.js';
-import { Router } from '../http/index.js';
-import { serveRouter } from '../http/testing/serve-router.js';
-import { EmbeddedEventStore } from '../store/embedded/index.js';
-import { registerLogApi } from './log-api.js';
+import { jsonEvent, serveLogApi } from './testing/serve-log-api.js';
+import type { ServedLogApi } from './testing/serve-log-api.js';
 
 /** Valid JSON whose whitespace holds every SSE line break: LF, CR, CRLF, and an empty line (LF LF). */
 const PRETTY = '{\n  "a": 1,\r\n  "b": [\r1,\n\n2],\r\r"c": "x"\n}';
-const encoder = new TextEncoder();
 
-let dir: string;
-let store: EmbeddedEventStore;
-let server: http.Server;
+let served: ServedLogApi;
 let url: string;
-const shutdown = new AbortController();
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'herald-stream-framing-'));
-  store = new EmbeddedEventStore({ dataDir: dir, durability: 'buffered', maintenanceIntervalMs: 0 });
-  const event = (id: string, data: string) => ({
-    event: {
-      attributes: { specversion: '1.0', id, type: 'com.example.framing', source: '/framing' },
-      data: encoder.encode(data),
-      dataKind: DataKind.Json,
-    },
+  served = await serveLogApi(async (store) => {
+    await store.append([jsonEvent('pretty', PRETTY, 'com.example.framing')]);
+    await store.append([jsonEvent('after', '{"n":2}', 'com.example.framing')]);
   });
-  await store.append([event('pretty', PRETTY)]);
-  await store.append([event('after', '{"n":2}')]);
-  const router = new Router();
-  registerLogApi(router, {
-    store,
-    compileFilter: () => {
-      throw new HeraldError('HERALD_INVALID_QUERY', 'no filters here');
-    },
-    bounds: { maxWork: 100_000_000, maxTimeMs: 60_000 },
-    shutdown: shutdown.signal,
-  });
-  server = await serveRouter(router);
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = served.url;
 });
 
-afterAll(async () => {
-  shutdown.abort();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => served.close());
 
 /** The messages of an SSE text as the WHATWG parser sees them (lines end at CRLF, LF or CR). */
 function sseMessages(text: string): Array<{ id: string | undefined; data: string }> {
