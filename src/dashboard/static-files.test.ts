@@ -115,6 +115,35 @@ describe('dashboard static files', () => {
     expect(JSON.parse(missing.body)).toMatchObject({ code: 'HERALD_NOT_FOUND' });
   });
 
+  it('answers a page path under assets/ with the entry page revalidated, never cached for good', async () => {
+    // Only a hashed file may be kept for a year: the entry page kept at this address would, after an
+    // upgrade, name scripts the new build no longer has.
+    const answer = await get(port, '/ui/assets/subscriptions');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(answer.headers['cache-control']).toBe('no-cache');
+    const script = await get(port, '/ui/assets/index-abc123.js');
+    expect(script.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+  });
+
+  it('sends its security headers on every answer under /ui/, refusals and redirects included', async () => {
+    // The refusals first: a problem answer is what a hostile link makes the browser load.
+    for (const raw of [
+      '/ui/assets/gone-123.js',
+      '/ui/..%2fx',
+      '/ui',
+      '/ui/',
+      '/ui/tail',
+      '/ui/assets/index-abc123.js',
+    ]) {
+      const answer = await get(port, raw);
+      expect(answer.headers['x-content-type-options'], raw).toBe('nosniff');
+      expect(answer.headers['referrer-policy'], raw).toBe('no-referrer');
+      expect(String(answer.headers['content-security-policy']), raw).toContain("frame-ancestors 'none'");
+      expect(String(answer.headers['content-security-policy']), raw).toContain("default-src 'self'");
+    }
+  });
+
   it('redirects /ui to /ui/ so relative URLs resolve', async () => {
     const answer = await get(port, '/ui?x=1');
     expect(answer.status).toBe(308);

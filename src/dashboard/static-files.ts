@@ -65,6 +65,11 @@ async function serveDashboard(
   res: ServerResponse,
   url: URL,
 ): Promise<void> {
+  // Set first, so that the router's problem answers (a missing file, a refused path) and the redirect
+  // keep them too: no answer under /ui/ is sniffed into something else, framed or leaks a Referer.
+  res.setHeader('x-content-type-options', 'nosniff');
+  res.setHeader('referrer-policy', 'no-referrer');
+  res.setHeader('content-security-policy', CONTENT_SECURITY_POLICY);
   if (url.pathname === '/ui') {
     // Relative asset URLs resolve against the folder, so the entry is always `/ui/`.
     res.writeHead(308, { location: `${DASHBOARD_PATH}${url.search}`, 'content-length': 0 });
@@ -76,6 +81,9 @@ async function serveDashboard(
   // Defence in depth: whatever the segments were, the file must lie inside the assets folder.
   if (file !== root && !file.startsWith(root + path.sep)) throw traversal();
   let info = await statFile(file);
+  // Only a hashed file answered as asked may be cached for good: the entry page answered for a page path
+  // under assets/ would, kept for a year, name scripts that a later build no longer has.
+  const immutable = info !== undefined && segments[0] === 'assets' && segments.length > 1;
   if (info === undefined) {
     const last = segments.at(-1) ?? '';
     // A missing script or image is a 404, never HTML; a page path is the app's, which routes itself.
@@ -93,12 +101,9 @@ async function serveDashboard(
   const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
   const headers: Record<string, string | number> = {
     'content-type': CONTENT_TYPES[extension] ?? 'application/octet-stream',
-    'cache-control': segments[0] === 'assets' && segments.length > 1 ? IMMUTABLE : REVALIDATE,
+    'cache-control': immutable ? IMMUTABLE : REVALIDATE,
     etag,
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
   };
-  if (extension === '.html') headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, headers);
     res.end();
