@@ -129,9 +129,8 @@ export class Publisher {
       return { accepted };
     }
     const bytes = events.reduce((sum, event) => sum + event.bytes, 0);
+    // `room` counts the events as held before it resolves: see there.
     await this.room(events.length, bytes);
-    this.heldEvents += events.length;
-    this.heldBytes += bytes;
     for (const event of events) {
       this.queue.push({ event, ticket });
       this.queuedBytes += event.bytes;
@@ -168,11 +167,24 @@ export class Publisher {
     await this.flush();
   }
 
-  private room(events: number, bytes: number): Promise<void> {
-    const fits = () =>
+  private fits(events: number, bytes: number): boolean {
+    return (
       this.heldEvents === 0 ||
-      (this.heldEvents + events <= this.maxBufferedEvents && this.heldBytes + bytes <= this.maxBufferedBytes);
-    if (this.roomWaiters.length === 0 && fits()) return Promise.resolve();
+      (this.heldEvents + events <= this.maxBufferedEvents && this.heldBytes + bytes <= this.maxBufferedBytes)
+    );
+  }
+
+  /**
+   * Resolves when the events fit, having already counted them as held. Counting them here, before the
+   * caller resumes, is what makes the bound hold for calls made without awaiting the previous one: each
+   * sees what the calls before it reserved, not a count that only grows a microtask later.
+   */
+  private room(events: number, bytes: number): Promise<void> {
+    if (this.roomWaiters.length === 0 && this.fits(events, bytes)) {
+      this.heldEvents += events;
+      this.heldBytes += bytes;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.roomWaiters.push({ events, bytes, wake: resolve });
       // Something may be flushable that has not been sent yet: make sure room is being made.
@@ -181,17 +193,14 @@ export class Publisher {
   }
 
   private wakeWaiters(): void {
+    // In order, as many as now fit: each is reserved before the next is measured.
     while (this.roomWaiters.length > 0) {
       const first = this.roomWaiters[0] as (typeof this.roomWaiters)[number];
-      const fits =
-        this.heldEvents === 0 ||
-        (this.heldEvents + first.events <= this.maxBufferedEvents &&
-          this.heldBytes + first.bytes <= this.maxBufferedBytes);
-      if (!fits) break;
+      if (!this.fits(first.events, first.bytes)) break;
       this.roomWaiters.shift();
-      // Reserve now, so that the next waiter is measured against what this one will add.
+      this.heldEvents += first.events;
+      this.heldBytes += first.bytes;
       first.wake();
-      break;
     }
     if (this.heldEvents === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
