@@ -19,7 +19,12 @@ export interface TailOptions {
   readonly reconnectDelayMs?: number;
   /** Longest wait between reconnects, in ms (default 5,000). */
   readonly maxReconnectDelayMs?: number;
-  /** Called before each reconnect (e.g. to tell a user). */
+  /** Called each time the broker accepted the stream (the first time, and after every reconnect). */
+  readonly onConnect?: () => void;
+  /**
+   * Called before each reconnect (e.g. to tell a user); what it throws ends the iteration with that error
+   * (e.g. to give up on a broker that was never reached).
+   */
   readonly onReconnect?: (attempt: number, error: Error | undefined) => void;
 }
 
@@ -132,6 +137,7 @@ export async function* tailEvents(
         if (response.status < 500 && response.status !== 429) throw problem;
         failure = problem;
       } else if (response.body !== null) {
+        options.onConnect?.();
         for await (const message of sseMessages(response.body)) {
           if (message.id !== undefined && /^\d+$/.test(message.id)) lastId = message.id;
           if (message.data === undefined) continue;

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { CesqlParseError, compile } from '../../cesql/index.js';
+import { isHeraldConnectionError } from '../../client/index.js';
 import type { TailedEvent, TailStart } from '../../client/index.js';
 import { clientFor, connectionOptions, examples, formatOf, positiveInteger } from './common.js';
 import type { ConnectionFlags } from './common.js';
@@ -81,6 +82,7 @@ export function registerTail(program: Command): void {
     }
     const p = paint(process.stderr);
     let reconnecting = false;
+    let connected = false;
     let count = 0;
     let widths: number[] | undefined;
     try {
@@ -88,7 +90,13 @@ export function registerTail(program: Command): void {
         ...(from === undefined ? {} : { from }),
         ...(flags.filter === undefined ? {} : { filter: flags.filter }),
         signal: controller.signal,
+        onConnect: () => {
+          connected = true;
+        },
         onReconnect: (attempt, error) => {
+          // A broker never reached (a wrong --url, nothing listening) is exit 1 like for every command;
+          // only a connection that was once open is worth waiting for (a restart, a dropped proxy).
+          if (!connected && error !== undefined && isHeraldConnectionError(error)) throw error;
           if (!reconnecting) {
             process.stderr.write(
               `${p.yellow('herald:')} connection to the broker lost (${error?.message ?? 'stream ended'}); reconnecting…\n`,
