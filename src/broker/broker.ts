@@ -18,7 +18,7 @@ import type { ControlBodyLimits, ServerGuards } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
 import { registerLogApi } from '../log-api/index.js';
 import { StreamAdmission } from '../limits/index.js';
-import { BrokerMetrics, versionInfo } from '../observability/index.js';
+import { BrokerMetrics, LogThrottle, versionInfo } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
@@ -86,6 +86,7 @@ export interface BrokerOptions {
  */
 export class Broker {
   readonly metrics = new BrokerMetrics();
+  private readonly refusalLog: LogThrottle;
   readonly store: EventStore;
   private readonly ingress: Ingress;
   /** What control-API bodies may be (`--max-control-request-size`, `--max-json-depth`). */
@@ -133,6 +134,9 @@ export class Broker {
             rate: config.eventTypes.rate,
             maxLength: config.eventTypes.maxLength,
           });
+    this.refusalLog = new LogThrottle(config.logRefusalsIntervalMs, () =>
+      this.metrics.logLinesSuppressed.inc(),
+    );
     this.ingress = new Ingress({
       store: this.store,
       metrics: this.metrics,
@@ -149,6 +153,7 @@ export class Broker {
       maxJsonDepth: config.limits.maxJsonDepth,
       maxExtensions: config.limits.maxExtensions,
       maxBatchEvents: config.limits.maxBatchEvents,
+      maxTraceContext: config.limits.maxTraceContext,
     });
     this.controlBodyLimits = {
       maxBytes: config.limits.maxControlRequestSize,
@@ -467,11 +472,15 @@ export class Broker {
         problem.code !== 'HERALD_SHUTTING_DOWN' &&
         !problem.code.endsWith('_CAPACITY')
       ) {
-        // A coded refusal (the store unavailable, not ready): worth a line, not a stack.
-        this.options.logger.warn(
-          { code: problem.code, path: req.url, detail: problem.message },
-          'request refused',
-        );
+        // A coded refusal (the store unavailable, not ready): worth a line, not a stack; and, as any
+        // client can provoke one per request, at most one line per code per --log-refusals-interval.
+        const suppressed = this.refusalLog.take(problem.code);
+        if (suppressed !== undefined) {
+          this.options.logger.warn(
+            { code: problem.code, path: req.url, detail: problem.message, suppressed },
+            'request refused',
+          );
+        }
       } else {
         // Client errors and capacity refusals (counted in herald_requests_rejected_total): under a flood
         // of them an error line each would be a second flood.

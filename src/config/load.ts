@@ -37,6 +37,8 @@ export interface BrokerConfig {
     readonly maxBytes: number;
   };
   readonly ingressRateLimit: number;
+  /** At most one "request refused" warning per error code per this long (`--log-refusals-interval`). */
+  readonly logRefusalsIntervalMs: number;
   readonly shutdownTimeoutMs: number;
   /** Checked by the schema; parsed again by the sink guard. */
   readonly sinkDeny: string;
@@ -138,6 +140,8 @@ export interface BrokerLimits {
   readonly maxExtensions: number;
   /** Most events in one batch request (`--max-batch-events`). */
   readonly maxBatchEvents: number;
+  /** Bytes of trace context headers kept with each event (`--max-trace-context`). */
+  readonly maxTraceContext: number;
   /** Largest control-API request body in bytes (`--max-control-request-size`). */
   readonly maxControlRequestSize: number;
   readonly headersTimeoutMs: number;
@@ -196,6 +200,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       maxBytes: raw['dead-letter-max-bytes'],
     },
     ingressRateLimit: raw['ingress-rate-limit'],
+    logRefusalsIntervalMs: raw['log-refusals-interval'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
     sinkDeny: raw['sink-deny'],
     sinkAllow: raw['sink-allow'],
@@ -267,6 +272,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       maxJsonDepth: raw['max-json-depth'],
       maxExtensions: raw['max-extensions'],
       maxBatchEvents: raw['max-batch-events'],
+      maxTraceContext: raw['max-trace-context'],
       maxControlRequestSize: raw['max-control-request-size'],
       headersTimeoutMs: raw['headers-timeout'],
       requestTimeoutMs: raw['request-timeout'],

@@ -201,6 +201,12 @@ export const BROKER_OPTIONS = [
     doc: 'Events per second accepted by ingress before answering 429 (0 = unlimited).',
   },
   {
+    name: 'log-refusals-interval',
+    kind: 'duration',
+    default: '10s',
+    doc: 'At most one "request refused" warning (a 5xx refusal such as HERALD_STORE_UNAVAILABLE or HERALD_AUTH_UNAVAILABLE, which any client can provoke) per error code per interval, with the number it stands for; the rest are counted in herald_log_lines_suppressed_total. 0 logs every one.',
+  },
+  {
     name: 'shutdown-timeout',
     kind: 'duration',
     default: '30s',
@@ -507,6 +513,12 @@ export const BROKER_OPTIONS = [
     doc: 'Most extension attributes per event; more is a 400 (HERALD_TOO_MANY_EXTENSIONS).',
   },
   {
+    name: 'max-trace-context',
+    kind: 'size',
+    default: '2KiB',
+    doc: 'Most bytes of trace context headers (traceparent, tracestate, B3, x-request-id: names plus values) stored with each event of a request and forwarded on its delivery; a header that does not fit is not kept (counted in herald_limit_rejections_total{limit="max-trace-context"}), the traceparent first.',
+  },
+  {
     name: 'max-batch-events',
     kind: 'integer',
     default: '5000',
@@ -683,6 +695,7 @@ export const brokerConfigSchema = z
     'dead-letter-max-letters': integer.min(0).default(10_000),
     'dead-letter-max-bytes': size.default(64 * MIB),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
+    'log-refusals-interval': duration.default(10_000),
     'shutdown-timeout': duration.default(30_000),
     'sink-deny': list.default('loopback,link-local,unspecified,multicast'),
     'sink-allow': list.default(''),
@@ -780,6 +793,8 @@ export const brokerConfigSchema = z
     'max-json-depth': integer.min(2).max(10_000).default(64),
     'max-extensions': integer.min(0).default(64),
     'max-batch-events': integer.min(1).default(5000),
+    // A W3C traceparent with its name is 66 bytes: the bound never drops a valid one on its own.
+    'max-trace-context': size.pipe(z.number().min(128, 'must be at least 128 bytes')).default(2048),
     'max-control-request-size': size.pipe(z.number().min(1024, 'must be at least 1KiB')).default(1024 * 1024),
     'headers-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(20_000),
     'request-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),

@@ -13,7 +13,7 @@ import { HeraldError } from '../errors/index.js';
 import { clientKeyOf, ownerOf, readBody } from '../http/index.js';
 import type { BodyLimitFlag } from '../http/index.js';
 import { jsonDepthExceeded, RateLimiter } from '../limits/index.js';
-import { tracing } from '../observability/index.js';
+import { captureTrace, tracing } from '../observability/index.js';
 import type { BrokerMetrics, IngressSpan } from '../observability/index.js';
 import type { AppendInput, EventStore, TraceHeaders } from '../store/index.js';
 import type { IngressHook } from './hooks.js';
@@ -41,6 +41,8 @@ export interface IngressOptions {
   readonly maxExtensions?: number;
   /** Most events in one batch request (`--max-batch-events`). */
   readonly maxBatchEvents?: number;
+  /** Bytes of trace context headers stored with each event (`--max-trace-context`). */
+  readonly maxTraceContext?: number;
 }
 
 /** The context attributes CloudEvents 1.0.2 defines; every other attribute is an extension. */
@@ -61,28 +63,6 @@ export interface IngressRequestOptions {
    * route keeps doing so. Elsewhere `application/json` without `ce-` headers is not a CloudEvent.
    */
   readonly jsonIsStructured?: boolean;
-}
-
-/** Trace context headers kept with each event and forwarded on delivery. */
-const TRACE_HEADERS = [
-  'traceparent',
-  'tracestate',
-  'b3',
-  'x-b3-traceid',
-  'x-b3-spanid',
-  'x-b3-parentspanid',
-  'x-b3-sampled',
-  'x-b3-flags',
-  'x-request-id',
-] as const;
-
-function captureTrace(req: IncomingMessage): TraceHeaders | undefined {
-  let trace: Record<string, string> | undefined;
-  for (const name of TRACE_HEADERS) {
-    const value = req.headers[name];
-    if (typeof value === 'string') (trace ??= {})[name] = value;
-  }
-  return trace;
 }
 
 /** An event's size as `--max-event-size` counts it: data bytes plus each attribute's name and value. */
@@ -269,7 +249,7 @@ export class Ingress {
     if (limiter !== undefined) this.limited(() => limiter.take(client, events.length), req);
     const hook = this.options.hook;
     hook?.check?.(events);
-    const trace = span.storedTrace(captureTrace(req));
+    const trace = span.storedTrace(this.captureTrace(req));
     // The dedupe key includes who published (anonymous: undefined), so that one principal cannot make
     // another's event with the same (source, id) a duplicate.
     const principal = ownerOf(req);
@@ -296,6 +276,13 @@ export class Ingress {
     }
     res.writeHead(202, { 'content-length': 0 });
     res.end();
+  }
+
+  /** The request's trace context as each of its events stores it (see `captureTrace`). */
+  private captureTrace(req: IncomingMessage): TraceHeaders | undefined {
+    const captured = captureTrace(req.headers, this.options.maxTraceContext ?? 2048);
+    if (captured.overLimit) this.options.metrics.limitRejections.inc({ limit: 'max-trace-context' });
+    return captured.trace;
   }
 
   private limited(check: () => void, req: IncomingMessage): void {

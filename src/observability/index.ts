@@ -19,5 +19,8 @@ export type {
   TracedEvent,
   Tracing,
 } from './tracing.js';
+export { LogThrottle } from './log-throttle.js';
+export { captureTrace, isValidTraceparent, TRACE_HEADERS } from './trace-context.js';
+export type { CapturedTrace } from './trace-context.js';
 export { versionInfo } from './version.js';
 export type { VersionInfo } from './version.js';

@@ -167,6 +167,11 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly logLinesSuppressed = new Counter({
+    name: 'herald_log_lines_suppressed_total',
+    help: 'Log lines left out by --log-refusals-interval (a refused request each; all are counted in herald_requests_rejected_total)',
+    registers: [this.registry],
+  });
   readonly storeReady = new Gauge({
     name: 'herald_store_ready',
     help: 'Whether the event store answers (1) or not (0); /readyz fails while it is 0',

@@ -301,5 +301,102 @@ describe.each(STORES)(
       expect(delivery.parentSpanId).toBe(ingress.spanId);
       expect(received.parentId).toBe(delivery.spanId);
     });
+
+    it.each([
+      ['not W3C at all', 'garbage'],
+      ['an all-zero trace id', '00-00000000000000000000000000000000-b7ad6b7169203331-01'],
+    ])(
+      'a request whose traceparent is invalid (%s) is traced like one without: delivery continues the ingress trace',
+      async (_what, traceparent) => {
+        const id = `trace-invalid-${crypto.randomUUID()}`;
+        const response = await fetch(`${broker.url}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/cloudevents+json', traceparent, tracestate: 'vendor=x' },
+          body: JSON.stringify({
+            specversion: '1.0',
+            id,
+            source: '/tests/trace',
+            type: 'com.example.trace.binary',
+          }),
+        });
+        expect(response.status).toBe(202);
+        const records = await sink.waitFor((r) => r.some((x) => x.headers['ce-id'] === id));
+        const record = records.find((x) => x.headers['ce-id'] === id)!;
+        // The ingress span (W3C: an invalid traceparent restarts the trace) and its append child name the
+        // event; the delivery span must be in that same trace, the ingress span its parent.
+        const spans = await waitFor(
+          `the append and delivery spans of ${id}`,
+          async () => {
+            const all = (await receiver.spans()).spans.filter(
+              (s) => s.attributes['cloudevents.event_id'] === id,
+            );
+            return all.some((s) => s.kind === 'PRODUCER') && all.some((s) => s.kind === 'CLIENT')
+              ? all
+              : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 100 },
+        );
+        const append = spans.find((s) => s.kind === 'PRODUCER')!;
+        const delivery = spans.find((s) => s.kind === 'CLIENT')!;
+        expect(delivery.traceId).toBe(append.traceId);
+        expect(delivery.parentSpanId).toBe(append.parentSpanId);
+        expect(parseTraceparent(record.headers['traceparent']).traceId).toBe(append.traceId);
+      },
+    );
   },
 );
+
+describe('the stored producer context survives a SIGKILL of the broker', () => {
+  let receiver: Receiver;
+  let sink: SinkProcess;
+  const brokers: BrokerProcess[] = [];
+
+  beforeAll(async () => {
+    [receiver, sink] = await Promise.all([startReceiver(), startSink()]);
+  });
+
+  afterAll(async () => {
+    for (const b of brokers) await b.stop();
+    await sink?.stop();
+    receiver?.stop();
+    if (brokers[0] !== undefined) removeDir(brokers[0].dataDir);
+  });
+
+  it('a delivery made by the restarted broker continues the publisher trace', async () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    const first = await startBroker({ env });
+    brokers.push(first);
+    const publisher = publisherContext();
+    await publishBatch(first.url, [{ id: 'trace-restart-1', type: 'com.example.trace.restart' }], {
+      traceparent: publisher.traceparent,
+    });
+    // Acknowledged means durable: nothing of this process's memory may be needed for the trace.
+    await first.stop('SIGKILL');
+    const second = await startBroker({ env, dataDir: first.dataDir });
+    brokers.push(second);
+    await subscribe(second.url, {
+      sink: `${sink.url}/restart`,
+      types: ['com.example.trace.restart'],
+      startAt: 'earliest',
+    });
+    const records = await sink.waitFor((r) => r.some((x) => x.path === '/restart'));
+    const record = records.find((x) => x.path === '/restart')!;
+    const received = parseTraceparent(record.headers['traceparent']);
+    expect(received.traceId).toBe(publisher.traceId);
+    const delivery = await waitFor(
+      'the delivery span of the restarted broker',
+      async () =>
+        (await receiver.spans()).spans.find(
+          (s) => s.kind === 'CLIENT' && s.attributes['cloudevents.event_id'] === 'trace-restart-1',
+        ),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(delivery.traceId).toBe(publisher.traceId);
+    expect(delivery.parentSpanId).toBe(publisher.spanId);
+    expect(received.parentId).toBe(delivery.spanId);
+  });
+});
