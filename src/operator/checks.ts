@@ -15,6 +15,18 @@ export function brokerNameProblem(name: string): string | undefined {
 }
 
 /**
+ * Why a StatefulSet cannot be named `name`, or undefined. The API server accepts any such name, but the
+ * StatefulSet controller labels each pod with `controller-revision-hash: <name>-<hash of up to 10
+ * characters>`, a label value of at most 63: with a longer name no pod is ever created, and the Broker
+ * (embedded store: a StatefulSet `herald-broker-<name>`) would wait for a workload that never starts.
+ */
+export function statefulSetNameProblem(name: string, brokerName: string): string | undefined {
+  const most = 63 - 11;
+  if (name.length <= most) return undefined;
+  return `the name '${brokerName}' is too long for a Broker on the embedded store: its StatefulSet '${name}' must have at most ${most} characters (the pods' controller-revision-hash label), so the Broker's name at most ${most - (name.length - brokerName.length)}; use a shorter name or a jetstream or kafka Channel`;
+}
+
+/**
  * Why `spec` does not satisfy `schema`, or undefined. The CRDs cannot hold the zod schemas' patterns and
  * refinements (durations, quantities), so the API server admits specs that the API server then refuses
  * in a child (a volume size) or that `herald broker` refuses at start (a delivery default, a retention):

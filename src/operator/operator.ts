@@ -23,7 +23,7 @@ import {
   natsCredentialsOf,
   otherWorkloadKind,
 } from './resources.js';
-import { brokerNameProblem, controlledBy, specProblem } from './checks.js';
+import { brokerNameProblem, controlledBy, specProblem, statefulSetNameProblem } from './checks.js';
 
 export const FINALIZER = 'eventing.herald.dev/cleanup';
 const FIELD_MANAGER = 'herald-operator';
@@ -324,6 +324,15 @@ export class Operator {
       return;
     }
     const children = brokerChildren(broker, channel, this.options, credentials);
+    const statefulSet = children.find((c) => c.kind === 'StatefulSet');
+    const tooLong =
+      statefulSet === undefined
+        ? undefined
+        : statefulSetNameProblem(statefulSet.metadata.name, broker.metadata.name);
+    if (tooLong !== undefined) {
+      await this.setStatus(broker, readyCondition('False', 'InvalidName', tooLong, generation));
+      return;
+    }
     const conflict = await this.unownedChild(broker, children);
     if (conflict !== undefined) {
       await this.setStatus(

@@ -145,6 +145,29 @@ describe('herald operator: invalid Brokers and objects it does not own', { timeo
     }
   });
 
+  it('reports a name too long for the embedded store’s StatefulSet as InvalidName, and takes one a character shorter', async () => {
+    const ns = 'review';
+    // herald-broker-<name> with the pods' revision hash (`-` and up to 10 characters) fits a 63-character
+    // label only up to 38 characters of name.
+    const [fits, over] = [`f${'a'.repeat(37)}`, `o${'a'.repeat(38)}`];
+    await createBroker(ns, over, {});
+    await createBroker(ns, fits, {});
+    const refused = await cluster.waitFor(`${brokersIn(ns)}/${over}`, (b) => ready(b) !== undefined, 45_000);
+    expect(ready(refused)).toMatchObject({ status: 'False', reason: 'InvalidName' });
+    expect(
+      (await cluster.request('GET', `/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-${over}`))
+        .status,
+    ).toBe(404);
+    const taken = await cluster.waitFor(`${brokersIn(ns)}/${fits}`, (b) => ready(b) !== undefined, 45_000);
+    expect(ready(taken)?.reason).not.toBe('InvalidName');
+    expect(
+      (await cluster.request('GET', `/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-${fits}`))
+        .status,
+    ).toBe(200);
+    await deleteBroker(ns, over);
+    await deleteBroker(ns, fits);
+  });
+
   it('gives Brokers whose namespace and name join alike ClusterRoleBindings of their own', async () => {
     // `x-y`/`z` and `x`/`y-z`: both used to be bound by `herald-broker-x-y-z-auth-delegator`.
     await createBroker('x-y', 'z', {});

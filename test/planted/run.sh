@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [operator-statefulset-name-unchecked]="test/k8s/operator-invalid-and-conflicts.test.ts"
   [refusal-log-per-request]="test/telemetry/refusal-logs.test.ts"
   [tail-unreachable-retried]="test/client/cli-tail-unreachable.test.ts"
   [publish-buffer-unreserved]="test/client/publish-backpressure.test.ts"
