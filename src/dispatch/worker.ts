@@ -1,27 +1,23 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
-import { TokenBucket } from '../limits/index.js';
 import { tracing } from '../observability/index.js';
-import type { BrokerMetrics, Logger } from '../observability/index.js';
-import { authorizationFor, credentialFromSecret } from '../sink-credentials/index.js';
+import type { Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import { cursorKeyOf } from '../subscriptions/cursor-key.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
 import { attemptError } from './attempt-error.js';
 import { DeadLetters } from './dead-lettering.js';
-import { validateSink } from './handshake.js';
 import { Lane } from './lane.js';
 import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
-import type { SinkClient } from './sink-client.js';
+import type { SinkAccessHost } from './sink-access.js';
+import { SinkAccess } from './sink-access.js';
 import { attemptRequest } from './attempt-request.js';
 import { timerDelay } from './timers.js';
 
 /** What a worker needs from its dispatcher: the store, the transport and the shared tail's position. */
-export interface WorkerHost {
+export interface WorkerHost extends SinkAccessHost {
   readonly store: EventStore;
-  readonly client: SinkClient;
-  readonly metrics: BrokerMetrics;
   readonly logger: Logger;
   /** The next sequence the shared tail will read. */
   tailPosition(): number;
@@ -29,10 +25,6 @@ export interface WorkerHost {
   lastSequence(): number;
   /** Joins the shared tail if the worker's read position is the tail's; otherwise waits for it. */
   tryJoin(worker: SubscriptionWorker): boolean;
-  /** With `--sink-handshake required`: the origin named in the Web Hook validation handshake. */
-  readonly handshakeOrigin: string | undefined;
-  /** Kubernetes mode: reads a Secret named by `sinkcredential.secretRef` (decoded data). */
-  readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
 }
 
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
@@ -60,7 +52,6 @@ export class SubscriptionWorker {
   /** Next sequence to read from the store while not live. */
   readPos = 0;
   private lane = new Lane();
-  private bucket: TokenBucket | undefined;
   private stopped = false;
   private pumpTimer: NodeJS.Timeout | undefined;
   private paused: boolean;
@@ -70,15 +61,8 @@ export class SubscriptionWorker {
   private readonly deadLetters: DeadLetters;
   /** Retries waiting for `resume` (a paused subscription makes no attempt); made by the first. */
   private resumeWaiters: Array<() => void> | undefined;
-  /** `validating` until the sink consented in the Web Hook handshake (only with --sink-handshake required). */
-  private validation: 'validating' | 'valid';
-  /** Aborted by `stop`: ends a Web Hook handshake in progress (made by the first handshake). */
-  private stopController: AbortController | undefined;
-  /**
-   * Headers every attempt carries besides the event's: the credential and the handshake origin (absent
-   * when there are none, as for most subscriptions).
-   */
-  private fixedHeaders: Record<string, string> | undefined;
+  /** The credential and handshake headers, the sink's consent and the rate limit. */
+  private readonly access: SinkAccess;
   committed = 0;
   /** Events this worker delivered since it started (the dashboard's per-subscription delivery rate). */
   deliveredEvents = 0;
@@ -91,57 +75,19 @@ export class SubscriptionWorker {
   ) {
     this.paused = compiled.definition.paused;
     this.deadLetters = new DeadLetters(compiled, host);
-    this.setRate(compiled.plan.rateLimit);
-    this.validation = host.handshakeOrigin === undefined ? 'valid' : 'validating';
-    if (host.handshakeOrigin !== undefined) this.fixedHeader('webhook-request-origin', host.handshakeOrigin);
-    const authorization = authorizationFor(compiled.definition.sinkcredential);
-    if (authorization !== undefined) this.fixedHeader('authorization', authorization);
-  }
-
-  private fixedHeader(name: string, value: string): void {
-    (this.fixedHeaders ??= {})[name] = value;
-  }
-
-  private setRate(rate: number | undefined): void {
-    this.bucket = rate === undefined ? undefined : new TokenBucket(rate, Math.max(1, Math.ceil(rate / 10)));
+    this.access = new SinkAccess(compiled, host);
   }
 
   /**
-   * Runs the Web Hook validation handshake until the sink consents (retried with the subscription's
-   * backoff, the failure shown as lastError meanwhile), at most `maxAttempts` times; the granted rate
-   * then caps delivery. True once the sink consented.
+   * Runs the Web Hook handshake (`SinkAccess.validate`), its failures shown as lastError meanwhile; on
+   * consent the queued events start.
    */
   private async validate(maxAttempts = Number.POSITIVE_INFINITY): Promise<boolean> {
-    const origin = this.host.handshakeOrigin as string;
-    const { plan, definition } = this.compiled;
-    const signal = (this.stopController ??= new AbortController()).signal;
-    for (let attempt = 1; !this.stopped && this.validation !== 'valid'; attempt++) {
-      const result = await validateSink(
-        this.host.client,
-        definition.sink,
-        origin,
-        plan.timeoutMs,
-        plan.rateLimit,
-      );
-      if (this.stopped) return false;
-      if (result.ok) {
-        const rates = [plan.rateLimit, result.rate].filter((r): r is number => r !== undefined);
-        this.setRate(rates.length === 0 ? undefined : Math.min(...rates));
-        this.validation = 'valid';
-        this.lastError = undefined;
-        this.pump();
-        return true;
-      }
-      this.host.metrics.sinkHandshakeFailures.inc();
-      this.lastError = { ...result.error, at: new Date().toISOString() };
-      if (attempt >= maxAttempts) return false;
-      try {
-        await sleep(timerDelay(backoffDelay(plan, Math.min(attempt, 30))), undefined, { signal });
-      } catch {
-        return false;
-      }
-    }
-    return this.validation === 'valid';
+    const valid = await this.access.validate(maxAttempts, (error) => {
+      this.lastError = error;
+    });
+    if (valid) this.pump();
+    return valid;
   }
 
   get id(): string {
@@ -157,24 +103,10 @@ export class SubscriptionWorker {
     return this.compiled.filter.matches(event);
   }
 
-  /** Resolves `sinkcredential.secretRef` into the Authorization header (throws while it cannot). */
-  private async resolveSecretRef(): Promise<void> {
-    const credential = this.compiled.definition.sinkcredential;
-    const ref = credential?.['secretRef'] as { name?: string } | undefined;
-    if (ref?.name === undefined) return;
-    if (this.host.readSecret === undefined) throw new Error('sinkcredential.secretRef needs --kubernetes');
-    const resolved = credentialFromSecret(await this.host.readSecret(ref.name));
-    const authorization = authorizationFor(resolved);
-    if (authorization === undefined) {
-      throw new Error(`Secret '${ref.name}' holds neither 'accesstoken' nor 'identity' and 'secret'`);
-    }
-    this.fixedHeader('authorization', authorization);
-  }
-
   async start(initialCursor: number): Promise<void> {
     // Before anything is read: a subscription whose credential cannot be resolved does not start
     // (the dispatcher retries), rather than deliver without it.
-    await this.resolveSecretRef();
+    await this.access.resolveSecretRef();
     const store = this.host.store;
     const key = this.cursorKey;
     let stored = await store.getCursor(key);
@@ -190,7 +122,7 @@ export class SubscriptionWorker {
     this.readPos = cursor;
     this.committed = cursor;
     this.deadLetters.count = await this.host.store.countDeadLetters(this.id);
-    if (this.validation === 'validating') void this.validate();
+    if (this.access.state === 'validating') void this.validate();
     void this.fill();
   }
 
@@ -314,7 +246,7 @@ export class SubscriptionWorker {
       }
       lane.holdUntil = 0;
     }
-    while (!this.paused && this.validation === 'valid') {
+    while (!this.paused && this.access.state === 'valid') {
       const index = this.selectIndex(lane);
       if (index < 0) break;
       let count = 1;
@@ -330,8 +262,8 @@ export class SubscriptionWorker {
           break;
         }
       }
-      if (this.bucket !== undefined && !this.bucket.tryTake(count)) {
-        this.schedulePump(this.bucket.waitTime(count));
+      if (this.access.bucket !== undefined && !this.access.bucket.tryTake(count)) {
+        this.schedulePump(this.access.bucket.waitTime(count));
         break;
       }
       const events = lane.queue.splice(index, count);
@@ -435,7 +367,7 @@ export class SubscriptionWorker {
         events,
         attempt,
         redelivered,
-        this.fixedHeaders,
+        this.access.headers,
       );
       const method = settings?.method ?? 'POST';
       const span = tracing().delivery(events, {
@@ -502,7 +434,7 @@ export class SubscriptionWorker {
   async redrive(letters: readonly DeadLetter[]): Promise<void> {
     // With --sink-handshake required a redrive waits for consent too (bounded by the retry count);
     // without it the dead letters stay where they are.
-    if (this.validation !== 'valid' && !(await this.validate(this.compiled.plan.retry + 1))) {
+    if (this.access.state !== 'valid' && !(await this.validate(this.compiled.plan.retry + 1))) {
       this.host.logger.warn({ subscription: this.id }, 'redrive skipped: the sink did not validate');
       return;
     }
@@ -558,7 +490,7 @@ export class SubscriptionWorker {
     return {
       state: this.paused
         ? 'paused'
-        : this.validation === 'validating'
+        : this.access.state === 'validating'
           ? 'validating'
           : this.consecutiveFailures > 0
             ? 'failing'
@@ -586,7 +518,7 @@ export class SubscriptionWorker {
       this.live = false;
       this.readPos = this.host.tailPosition();
     }
-    this.stopController?.abort();
+    this.access.stop();
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
     const lane = this.lane;
     lane.abandon();
