@@ -26,3 +26,34 @@ describe('delays never overflow a timer (#11 finding 7)', () => {
     expect(timerDelay(1.2)).toBe(2);
   });
 });
+
+describe('Retry-After: delta-seconds or an HTTP-date, nothing else', () => {
+  const plan = planDelivery({
+    ...mergeDelivery(undefined),
+    backoffDelay: 'PT2S',
+    backoffMax: 'PT60S',
+    jitter: 0,
+  });
+  const now = Date.parse('2026-01-01T00:00:00Z');
+
+  it('reads delta-seconds and the three HTTP-date forms of RFC 9110', () => {
+    expect(parseRetryAfter('7', now)).toBe(7_000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Thursday, 01-Jan-26 00:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Thu Jan  1 00:00:30 2026', now)).toBe(30_000);
+    // A date that has passed: the sink's wait is over.
+    expect(parseRetryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
+  });
+
+  // V8's Date.parse reads such text as a date in 2001, which has passed: the retry started at once,
+  // so a sink answering `503` with `Retry-After: -1` spent every retry of the event within
+  // milliseconds and had it dead-lettered, where the subscription's backoff would have waited minutes.
+  it.each(['-1', '-30', '+5', '1.5', '0.5', 'soon 1', '1 2', '3600, 5', 'Thu, 01 Jan 2026'])(
+    'ignores %j: the subscription backoff applies',
+    (value) => {
+      expect(parseRetryAfter(value, now)).toBeUndefined();
+      expect(backoffDelay(plan, 1, parseRetryAfter(value, now))).toBe(2_000);
+    },
+  );
+});
