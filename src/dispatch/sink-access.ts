@@ -109,6 +109,23 @@ export class SinkAccess {
     return this.state === 'valid';
   }
 
+  /**
+   * Waits for `count` tokens of the rate limit (at once without one): a retry or a redriven letter is a
+   * request to the sink like a first attempt. False when `signal` aborts first.
+   */
+  async take(count: number, signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      // Read each time: a handshake may lower the rate meanwhile.
+      const bucket = this.bucket;
+      if (bucket === undefined || bucket.tryTake(count)) return true;
+      try {
+        await sleep(Math.max(1, timerDelay(bucket.waitTime(count))), undefined, { signal });
+      } catch {
+        return false;
+      }
+    }
+  }
+
   /** Ends a handshake in progress; none starts after. */
   stop(): void {
     this.stopped = true;

@@ -360,6 +360,9 @@ export class SubscriptionWorker {
       attempt++;
       // Paused: no attempt starts, retries included; the events stay in flight until resumed.
       if (pausable && this.paused && !(await this.untilResumed(signal))) return 'aborted';
+      // Every request counts against the rate limit (perhaps the rate the sink granted): a first attempt
+      // took its tokens in `pump`; a retry, and each redriven letter, takes them here.
+      if ((attempt > 1 || !pausable) && !(await this.access.take(events.length, signal))) return 'aborted';
       // A redrive (the one caller that cannot be paused) redelivers, as a retry does.
       const redelivered = attempt > 1 || !pausable;
       const { headers, body } = attemptRequest(
