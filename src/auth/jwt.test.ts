@@ -66,4 +66,30 @@ describe('JwtVerifier', () => {
     for (const token of refused) expect(await verifier.verify(token)).toBeUndefined();
     verifier.close();
   });
+
+  it('checks a token without kid against each key of its algorithm when the set holds several', async () => {
+    type Pair = Awaited<ReturnType<typeof generateKeyPair>>;
+    const pair = (): Promise<Pair> => generateKeyPair('ES256', { extractable: true });
+    const [old, next, stranger] = await Promise.all([pair(), pair(), pair()]);
+    const file = path.join(dir, 'jwks-rotation.json');
+    // A rotation: the old and the new key published together, neither named in the tokens.
+    const published = await Promise.all([old, next].map(({ publicKey }) => exportJWK(publicKey)));
+    writeFileSync(file, JSON.stringify({ keys: published.map((jwk) => ({ ...jwk, alg: 'ES256' })) }));
+    const verifier = new JwtVerifier({
+      jwks: file,
+      issuers: ['https://a'],
+      audience: 'aud',
+      logger: createLogger('silent'),
+      cooldownMs: 1000,
+    });
+    const sign = (key: Pair['privateKey'], claims: Record<string, unknown> = {}) =>
+      new SignJWT({ iss: 'https://a', aud: 'aud', sub: 'alice', exp: now() + 60, ...claims })
+        .setProtectedHeader({ alg: 'ES256' })
+        .sign(key);
+    expect(await verifier.verify(await sign(old.privateKey))).toBe('alice');
+    expect(await verifier.verify(await sign(next.privateKey))).toBe('alice');
+    expect(await verifier.verify(await sign(stranger.privateKey))).toBeUndefined();
+    expect(await verifier.verify(await sign(next.privateKey, { aud: 'other' }))).toBeUndefined();
+    verifier.close();
+  });
 });

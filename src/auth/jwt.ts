@@ -1,6 +1,6 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
-import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWTVerifyGetKey, JWTVerifyOptions, JWTVerifyResult } from 'jose';
 import type { Logger } from '../observability/index.js';
 
 /**
@@ -74,7 +74,7 @@ export class JwtVerifier {
   async verify(token: string): Promise<string | undefined> {
     const { issuers, audience, logger } = this.options;
     try {
-      const { payload } = await jwtVerify(token, this.keys, {
+      const { payload } = await verifyWithEachKey(token, this.keys, {
         issuer: [...issuers],
         audience,
         algorithms: [...JWT_ALGORITHMS],
@@ -109,6 +109,35 @@ export class JwtVerifier {
     } catch (error) {
       this.options.logger.error({ err: error, file }, 'jwks file invalid; keeping the previous keys');
     }
+  }
+}
+
+/**
+ * `jwtVerify` against the key set. A token without `kid` (optional, RFC 7515 §4.1.4) matches every key of
+ * its algorithm, and while the set holds several (every rotation publishes the old and the new key
+ * together) jose refuses to choose: each candidate is tried in turn, as jose documents, and a signature
+ * none of them verifies is refused like any other. A candidate whose signature verifies decides: its
+ * claim checks (issuer, audience, times) are the answer. The candidates are the operator's own keys of
+ * that algorithm, so the work a forged token costs is bounded by the key set.
+ */
+async function verifyWithEachKey(
+  token: string,
+  keys: JWTVerifyGetKey,
+  options: JWTVerifyOptions,
+): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    for await (const candidate of error as AsyncIterable<CryptoKey>) {
+      try {
+        return await jwtVerify(token, candidate, options);
+      } catch (refusal) {
+        if (refusal instanceof errors.JWSSignatureVerificationFailed) continue;
+        throw refusal;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
   }
 }
 
