@@ -3,14 +3,13 @@ import { HeraldError } from '../errors/index.js';
 import type { ErrorCode, HeraldErrorOptions } from '../errors/index.js';
 import type { RequestIdentity } from '../http/index.js';
 import type { JwtVerifier } from './jwt.js';
+import { COMPACT_JWS } from './static-tokens.js';
 import type { StaticTokens } from './static-tokens.js';
 import { TokenReviewsBusy } from './token-review.js';
 import type { ServiceAccountTokens } from './token-review.js';
 
 /** RFC 6750 §2.1: `Bearer` and a b64token. */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
-/** Three base64url segments: a JWS in compact form (a JWT or a ServiceAccount token). */
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * Why authentication failed, for metrics and logs only: the client always gets the same answer. `busy`:

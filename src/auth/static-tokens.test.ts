@@ -36,4 +36,23 @@ describe('tokens file', () => {
     expect(parseTokensFile('[]\n', 't.yaml')).toEqual({ entries: [], problems: [], empty: false });
     expect(parseTokensFile('a: 1', 't.yaml').problems).toHaveLength(1);
   });
+
+  it('refuses a plain token no Authorization: Bearer header can present as a static token', () => {
+    // RFC 6750 b64token: letters, digits, - . _ ~ + / and trailing =. A token with a space, a quote or
+    // a colon never passes the bearer syntax, and one shaped like a JWT (three dot-separated parts) is
+    // checked as a JWT: either would be taken here and then refuse every request that carries it.
+    const { entries, problems } = parseTokensFile(
+      `- { principal: spaces, token: "correct horse battery staple" }
+- { principal: symbols, token: "p@ss:w0rd!#0123456789" }
+- { principal: jwt-shaped, token: "aaaaaaaa.bbbbbbbb.cccccccc" }
+- { principal: fine, token: "Zm9vYmFy.0123456789+/_-~==" }
+`,
+      't.yaml',
+    );
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toMatch(/^t\.yaml: \[0\]\.token: /);
+    expect(problems[1]).toMatch(/^t\.yaml: \[1\]\.token: /);
+    expect(problems[2]).toMatch(/^t\.yaml: \[2\]\.token: .*JWT/);
+    expect(entries.map((e) => e.principal)).toEqual(['fine']);
+  });
 });

@@ -7,6 +7,14 @@ import type { Logger } from '../observability/index.js';
 /** Shortest plain `token:` accepted in a tokens file: shorter ones can be guessed. */
 export const MIN_TOKEN_LENGTH = 16;
 
+/** RFC 6750 §2.1 b64token: all that an `Authorization: Bearer` header can carry. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+/**
+ * Three base64url segments: a JWS in compact form (a JWT or a ServiceAccount token). The authenticator
+ * checks a credential of this shape as a JWT, never against the tokens file.
+ */
+export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
 const entrySchema = z
   .strictObject({
     principal: z.string().min(1),
@@ -14,7 +22,17 @@ const entrySchema = z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the SHA-256 of the token)')
       .optional(),
-    token: z.string().min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`).optional(),
+    // A token no request can present would be taken and then refuse every request that carries it:
+    // refused here instead, so start-up fails (or a reload keeps the previous set) and says why.
+    token: z
+      .string()
+      .min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters`)
+      .regex(B64TOKEN, 'must be a bearer token: letters, digits and - . _ ~ + / only, then any = padding')
+      .refine(
+        (token) => !COMPACT_JWS.test(token),
+        'has the shape of a JWT (three dot-separated parts), so requests carrying it are checked as a JWT, never as a static token',
+      )
+      .optional(),
   })
   .refine(
     (e) => (e.sha256 === undefined) !== (e.token === undefined),

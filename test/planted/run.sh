@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [static-token-unpresentable-taken]="src/auth/static-tokens.test.ts"
   [jwt-kidless-multiple-keys-refused]="src/auth/jwt.test.ts test/security/jwt-kidless.test.ts"
   [retry-after-any-date]="src/dispatch/retry.test.ts"
   [retry-ignores-rate-limit]="test/delivery/rate-limit-retries.test.ts"
