@@ -49,6 +49,14 @@ export interface EventTypeFileSystem {
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 const nodeFileSystem: EventTypeFileSystem = { readFile, writeFile, rename, mkdir };
 
 /**
@@ -83,15 +91,23 @@ export class FileEventTypeBackend implements EventTypeBackend {
     } catch {
       text = undefined; // first start
     }
-    if (text !== undefined) {
-      const parsed = seenFileSchema.safeParse(JSON.parse(text) as unknown);
-      if (parsed.success) {
-        // Only what the registry kept: pairs over its bounds leave the file at the next write.
-        for (const seen of receiver.restore(parsed.data.eventTypes)) {
-          this.all.set(typeKey(seen.type, seen.source), seen);
-        }
+    if (text === undefined) return;
+    const parsed = seenFileSchema.safeParse(parseJson(text));
+    if (parsed.success) {
+      // Only what the registry kept: pairs over its bounds leave the file at the next write.
+      for (const seen of receiver.restore(parsed.data.eventTypes)) {
+        this.all.set(typeKey(seen.type, seen.source), seen);
       }
+      return;
     }
+    // Cut short (it is replaced by a rename without an fsync, so a power loss can leave it empty or
+    // partial) or not ours: thrown, it failed every start for ever and nothing was persisted again;
+    // overwritten, what it held would be gone. Set aside for a person to look at, and start afresh.
+    const aside = `${this.path}.unreadable`;
+    await this.fs.rename(this.path, aside);
+    receiver.unreadable(
+      `${this.path} is unreadable; set aside as ${aside}, the counts it held are not restored`,
+    );
   }
 
   write(types: readonly SeenEventType[]): Promise<void> {

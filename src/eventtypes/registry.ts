@@ -224,6 +224,10 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     return kept;
   }
 
+  unreadable(detail: string): void {
+    this.options.logger.warn(`event type registry: ${detail}`);
+  }
+
   declare(key: string, declared: DeclaredEventType | undefined): void {
     if (declared === undefined && !this.declarations.has(key)) return;
     if (declared === undefined) this.declarations.delete(key);

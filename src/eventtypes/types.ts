@@ -57,6 +57,8 @@ export interface BackendReceiver {
    * rewrites what it holds (the file) should forget it.
    */
   restore(types: readonly SeenEventType[]): readonly SeenEventType[];
+  /** Told when what the backend persisted cannot be read and was set aside (the broker logs it). */
+  unreadable(detail: string): void;
   /** Sets or replaces one declaration, under a key the backend chooses; `undefined` removes it. */
   declare(key: string, declared: DeclaredEventType | undefined): void;
 }
