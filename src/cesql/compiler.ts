@@ -7,6 +7,7 @@ import type { FailFunction, ParameterType } from './functions.js';
 import { checkCost } from './cost.js';
 import type { CostLimits } from './cost.js';
 import { compileLike } from './like.js';
+import type { LikeMeter } from './like.js';
 import { parse } from './parser.js';
 import type { CesqlError, CesqlErrorKind, CesqlValue, CompiledExpression, EventAttributes } from './types.js';
 
@@ -266,12 +267,19 @@ class ClosureCompiler {
         const f = operand.evaluate;
         const like = compileLike(node.pattern);
         const negated = node.negated;
+        // Reading the text is charged first; then the steps the pattern takes over it, which a segment
+        // with `_` takes at every start position (text × segment), up to what the budget has left.
+        const meter: LikeMeter = { limit: 0, steps: 0 };
         return this.fold([operand], (event) => {
           const value = f(event);
           if (state.kind !== null) return false;
           const text = typeof value === 'string' ? value : String(value);
           if (!charge(state, text.length, offset)) return false;
-          return like(text) !== negated;
+          meter.limit = state.budget - state.spent;
+          meter.steps = 0;
+          const matched = like(text, meter);
+          if (meter.steps > 0 && !charge(state, meter.steps, offset)) return false;
+          return matched !== negated;
         });
       }
 

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { thrownBy } from '../testing/thrown.js';
 import { CesqlCostError, CesqlParseError, compile } from './index.js';
 
+/** Tests never assert on time: a quadratic blow-up takes minutes, and this timeout is what catches it. */
+const BLOW_UP_TIMEOUT_MS = 30_000;
 const limits = { maxNodes: 50, maxLikePatterns: 3, maxCallDepth: 2 };
 const event = (subject: string) => ({ specversion: '1.0', id: '1', source: '/s', type: 't', subject });
 
@@ -51,4 +53,42 @@ describe('evaluation budget', () => {
     // Without a budget the same evaluation runs every leaf to the end.
     expect(compile(leaves).matches(event('a qq'))).toBe(true);
   });
+});
+
+describe('LIKE work against the budget', () => {
+  // Matching a pattern segment mixing literals and `_` tries it at every start position: its work is the
+  // text's length times the segment's, not the text's length alone. Charged the text's length only, a
+  // 20,000-character subject under an 8,000-character pattern did 80 million steps on a budget of 1 million.
+  const subject = 'a'.repeat(20_000);
+
+  it('charges what a segment with _ does at every start, and stops it at the budget', () => {
+    const filter = compile(`subject LIKE '%${'a_'.repeat(4000)}b%'`, { budget: 1_000_000 });
+    expect(filter.matches(event(subject))).toBe(false);
+    expect(filter.exceededBudget()).toBe(true);
+    expect(filter.lastCost()).toBeGreaterThan(1_000_000);
+    // Unbounded, the same pattern still matches where it should, and a short text stays cheap.
+    expect(compile(`subject LIKE '%${'a_'.repeat(4000)}b%'`).matches(event(`${'ax'.repeat(4000)}b`))).toBe(
+      true,
+    );
+    expect(filter.matches(event('ab'))).toBe(false);
+    expect(filter.exceededBudget()).toBe(false);
+  });
+
+  it(
+    'finds a long literal between % in time linear in the text (the test timeout is the bound)',
+    () => {
+      // V8's own substring search takes about text × literal / 2 steps for this literal on this text:
+      // seconds per evaluation, charged as 900,000 characters of work. Twenty evaluations must end well
+      // within the timeout, which the quadratic search takes minutes to do.
+      const literal = `${'a'.repeat(4000)}b${'a'.repeat(4000)}`;
+      const filter = compile(`subject LIKE '%${literal}%'`, { budget: 1_000_000 });
+      const huge = event('a'.repeat(900_000));
+      for (let i = 0; i < 20; i++) {
+        expect(filter.matches(huge)).toBe(false);
+        expect(filter.exceededBudget()).toBe(false);
+      }
+      expect(filter.matches(event(`x${literal}x`))).toBe(true);
+    },
+    BLOW_UP_TIMEOUT_MS,
+  );
 });

@@ -7,6 +7,27 @@ type Element = string | number;
 type Segment = readonly Element[];
 
 /**
+ * The steps one match may take (`limit`) and took (`steps`): a literal compared costs its length, a
+ * `_` one. A match that would take more stops, without a match, at `steps > limit`; the evaluator charges
+ * `steps` to its budget, so that a pattern's cost per event is what it does and not only the text's
+ * length (a segment mixing literals and `_` is tried at every start: text × segment steps).
+ */
+export interface LikeMeter {
+  limit: number;
+  steps: number;
+}
+
+/** A compiled pattern; with a meter, it counts its steps there and gives up past the meter's limit. */
+export type LikeMatcher = (text: string, meter?: LikeMeter) => boolean;
+
+/**
+ * Literals up to this long are searched with the engine's `indexOf`, which takes up to text × literal
+ * steps (V8's Boyer–Moore is quadratic on texts like `aaa…` for literals like `aa…ab…aa`): at most this
+ * many times the text, a constant. Longer ones are searched in linear time (Knuth–Morris–Pratt).
+ */
+const SHORT_LITERAL = 16;
+
+/**
  * Compiles a LIKE pattern (CESQL v1 §3.4.3) into a matcher: `%` matches any run of characters, `_`
  * exactly one character (code point), `\%` and `\_` match themselves and every other character,
  * a backslash before anything else included, matches literally and case-sensitively.
@@ -23,7 +44,7 @@ type Segment = readonly Element[];
  * like('/shop/cart'); // true
  * ```
  */
-export function compileLike(pattern: string): (text: string) => boolean {
+export function compileLike(pattern: string): LikeMatcher {
   const segments = splitPattern(pattern);
   const first = segments[0] ?? [];
   const last = segments[segments.length - 1] ?? [];
@@ -33,7 +54,10 @@ export function compileLike(pattern: string): (text: string) => boolean {
     const [only] = first;
     if (first.length === 0) return (text) => text.length === 0;
     if (first.length === 1 && typeof only === 'string') return (text) => text === only;
-    return (text) => matchForward(first, text, 0, text.length) === text.length;
+    return (text, meter = unmetered()) => {
+      meter.steps = 0;
+      return matchForward(first, text, 0, text.length, meter) === text.length;
+    };
   }
   const prefix = literalOf(first);
   const suffix = literalOf(last);
@@ -50,18 +74,61 @@ export function compileLike(pattern: string): (text: string) => boolean {
   }
   if (shortcuts && middles.length === 1 && prefix === '' && suffix === '') {
     const inner = literalOf(middles[0] ?? []);
-    if (inner !== undefined) return (text) => text.includes(inner);
+    if (inner !== undefined) {
+      const find = finderOf(inner);
+      return (text) => find(text, 0) >= 0;
+    }
   }
-  return (text) => {
-    let position = matchForward(first, text, 0, text.length);
+  // The literal each middle segment starts with, found in linear time however long (see SHORT_LITERAL).
+  const finders = middles.map((segment) => {
+    const [head] = segment;
+    return typeof head === 'string' ? finderOf(head) : undefined;
+  });
+  return (text, meter = unmetered()) => {
+    meter.steps = 0;
+    let position = matchForward(first, text, 0, text.length, meter);
     if (position < 0) return false;
-    const suffixStart = matchBackward(last, text, text.length, position);
+    const suffixStart = matchBackward(last, text, text.length, position, meter);
     if (suffixStart < 0) return false;
-    for (const segment of middles) {
-      position = search(segment, text, position, suffixStart);
+    for (const [i, segment] of middles.entries()) {
+      position = search(segment, finders[i], text, position, suffixStart, meter);
       if (position < 0) return false;
     }
     return true;
+  };
+}
+
+/** A meter without a limit, for callers that bound nothing. */
+function unmetered(): LikeMeter {
+  return { limit: Infinity, steps: 0 };
+}
+
+/** Counts `steps` more; false once the meter is over its limit (the match then gives up). */
+function spend(meter: LikeMeter, steps: number): boolean {
+  meter.steps += steps;
+  return meter.steps <= meter.limit;
+}
+
+/** Where `literal` next occurs in `text` at or after `from` (or -1): linear in the text (see SHORT_LITERAL). */
+type Finder = (text: string, from: number) => number;
+
+function finderOf(literal: string): Finder {
+  if (literal.length <= SHORT_LITERAL) return (text, from) => text.indexOf(literal, from);
+  const m = literal.length;
+  // fallback[i]: the length of the longest proper prefix of literal[0..i] that is also its suffix.
+  const fallback = new Int32Array(m);
+  for (let i = 1, k = 0; i < m; i++) {
+    while (k > 0 && literal.charCodeAt(i) !== literal.charCodeAt(k)) k = fallback[k - 1] ?? 0;
+    if (literal.charCodeAt(i) === literal.charCodeAt(k)) k++;
+    fallback[i] = k;
+  }
+  return (text, from) => {
+    for (let i = Math.max(from, 0), k = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      while (k > 0 && c !== literal.charCodeAt(k)) k = fallback[k - 1] ?? 0;
+      if (c === literal.charCodeAt(k) && ++k === m) return i - m + 1;
+    }
+    return -1;
   };
 }
 
@@ -128,9 +195,19 @@ function splitsPair(text: string, i: number): boolean {
   return i > 0 && isLowSurrogate(text.charCodeAt(i)) && isHighSurrogate(text.charCodeAt(i - 1));
 }
 
-/** Matches `segment` starting at `position`, within `limit`; returns where it ends, or -1. */
-function matchForward(segment: Segment, text: string, position: number, limit: number): number {
+/**
+ * Matches `segment` starting at `position`, within `limit`; returns where it ends, or -1 (also when
+ * the meter runs out).
+ */
+function matchForward(
+  segment: Segment,
+  text: string,
+  position: number,
+  limit: number,
+  meter: LikeMeter,
+): number {
   for (const element of segment) {
+    if (!spend(meter, typeof element === 'string' ? element.length : element)) return -1;
     if (typeof element === 'string') {
       if (!literalAt(text, element, position, limit)) return -1;
       position += element.length;
@@ -146,9 +223,10 @@ function matchForward(segment: Segment, text: string, position: number, limit: n
 }
 
 /** Matches `segment` so that it ends at `end` and starts no earlier than `floor`; returns the start, or -1. */
-function matchBackward(segment: Segment, text: string, end: number, floor: number): number {
+function matchBackward(segment: Segment, text: string, end: number, floor: number, meter: LikeMeter): number {
   for (let e = segment.length - 1; e >= 0; e--) {
     const element = segment[e] ?? '';
+    if (!spend(meter, typeof element === 'string' ? element.length : element)) return -1;
     if (typeof element === 'string') {
       const start = end - element.length;
       if (start < floor || !literalAt(text, element, start, end)) return -1;
@@ -164,20 +242,32 @@ function matchBackward(segment: Segment, text: string, end: number, floor: numbe
   return end;
 }
 
-/** Finds the leftmost match of `segment` in `[from, limit)`; returns where it ends, or -1. */
-function search(segment: Segment, text: string, from: number, limit: number): number {
+/**
+ * Finds the leftmost match of `segment` in `[from, limit)`; returns where it ends, or -1 (also when the
+ * meter runs out). `find` finds the segment's leading literal, when it has one.
+ */
+function search(
+  segment: Segment,
+  find: Finder | undefined,
+  text: string,
+  from: number,
+  limit: number,
+  meter: LikeMeter,
+): number {
   const [head] = segment;
-  if (typeof head === 'string') {
-    for (let start = text.indexOf(head, from); start >= 0 && start + head.length <= limit;) {
-      const end = matchForward(segment, text, start, limit);
+  if (typeof head === 'string' && find !== undefined) {
+    for (let start = find(text, from); start >= 0 && start + head.length <= limit;) {
+      const end = matchForward(segment, text, start, limit, meter);
       if (end >= 0) return end;
-      start = text.indexOf(head, start + 1);
+      if (meter.steps > meter.limit) return -1;
+      start = find(text, start + 1);
     }
     return -1;
   }
   for (let start = from; start < limit; start = nextCodePoint(text, start)) {
-    const end = matchForward(segment, text, start, limit);
+    const end = matchForward(segment, text, start, limit, meter);
     if (end >= 0) return end;
+    if (meter.steps > meter.limit) return -1;
   }
   return -1;
 }

@@ -97,6 +97,34 @@ describe('per-event evaluation budget', () => {
       removeDir(broker.dataDir);
     }
   });
+
+  it('charges the steps a LIKE pattern takes, not only the subject it reads', async () => {
+    // A segment mixing literals and `_` is tried at every start position: on this subject, 100,000 ×
+    // 8,000 steps. Charged the subject's 100,000 characters only, it held the broker's event loop for
+    // seconds per event without ever exceeding the budget of 1,000,000.
+    const [broker, sink] = await Promise.all([startBroker(), startSink()]);
+    try {
+      const created = await requestJson('POST', `${broker.adminUrl}/subscriptions`, {
+        sink: `${sink.url}/like-steps`,
+        protocol: 'HTTP',
+        filters: [{ sql: `subject = 'small' OR subject LIKE '%${'a_'.repeat(4000)}b%'` }],
+        delivery: { ordering: 'strict' },
+      });
+      expect(created.status).toBe(201);
+      expect((await send(broker.url, structuredEvent('huge', 'a'.repeat(100_000)))).status).toBe(202);
+      const small = await send(broker.url, { headers: binaryHeaders('small', { 'ce-subject': 'small' }) });
+      expect(small.status).toBe(202);
+      const records = await sink.waitFor((r) => r.some((x) => x.headers['ce-id'] === 'small'), 60_000);
+      expect(records.map((r) => r.headers['ce-id'])).toEqual(['small']);
+      const text = await metrics(broker.adminUrl);
+      expect(
+        metricValue(text, 'herald_filter_budget_exceeded_total{where="subscription"}'),
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      await Promise.all([broker.stop(), sink.stop()]);
+      removeDir(broker.dataDir);
+    }
+  });
 });
 
 describe('poison event', () => {

@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [cesql-like-steps-uncharged]="src/cesql/cost.test.ts"
   [eventtypes-unreadable-file-fatal]="src/eventtypes/registry.test.ts"
   [static-token-unpresentable-taken]="src/auth/static-tokens.test.ts"
   [jwt-kidless-multiple-keys-refused]="src/auth/jwt.test.ts test/security/jwt-kidless.test.ts"
