@@ -128,7 +128,9 @@ const publishResponses: Record<string, Json> = {
   '413': problem(
     'Request or event too large, or a batch over --max-batch-events or --ingress-rate-burst (HERALD_PAYLOAD_TOO_LARGE, HERALD_TOO_MANY_EVENTS, HERALD_RATE_BURST_EXCEEDED)',
   ),
-  '415': problem('Not a CloudEvent (HERALD_UNSUPPORTED_MEDIA_TYPE)'),
+  '415': problem(
+    'Not a CloudEvent (HERALD_UNSUPPORTED_MEDIA_TYPE), or a body under a Content-Encoding other than identity (HERALD_UNSUPPORTED_ENCODING)',
+  ),
   '429': {
     ...problem('Over --ingress-rate-limit (HERALD_RATE_LIMITED)'),
     headers: { 'Retry-After': { schema: { type: 'integer' } } },

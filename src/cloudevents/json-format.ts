@@ -2,7 +2,7 @@ import { HeraldError } from '../errors/index.js';
 import type { EventObjectSpans } from './json-scan.js';
 import type { Attributes, AttributesJson, CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
-import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
+import { isBase64, isJsonMediaType, quoted, validateAttributes } from './validate.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8 = new TextDecoder('utf-8');
@@ -103,7 +103,7 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
   if (typeof data !== 'string') {
     throw new HeraldError(
       'HERALD_INVALID_DATA',
-      `'data' must be a string for the non-JSON datacontenttype '${contentType ?? ''}' (use data_base64 for bytes)`,
+      `'data' must be a string for the non-JSON datacontenttype ${quoted(contentType ?? '')} (use data_base64 for bytes)`,
       { pointer: '/data' },
     );
   }

@@ -135,11 +135,36 @@ export function isJsonMediaType(contentType: string | undefined): boolean {
 let lastMediaType: string | undefined;
 let lastMediaTypeIsJson = true;
 
+/**
+ * The most characters of a request's input a problem repeats. A batch may be 16 MiB: a megabyte-long
+ * attribute name was repeated in the detail, the `attribute` and the `pointer` (3 MB of answer, and of
+ * debug log, per request); enough to recognise the input is all a publisher needs back.
+ */
+const SHOWN = 128;
+
+/** `text` JSON-quoted for a problem's detail: whole when short, else its start and its length. */
+export function quoted(text: string): string {
+  return text.length <= SHOWN
+    ? JSON.stringify(text)
+    : `${JSON.stringify(text.slice(0, SHOWN))}… (${text.length} characters)`;
+}
+
+/** An attribute name as a detail names it, in single quotes: whole when short, else its start and length. */
+function named(name: string): string {
+  return name.length <= SHOWN ? `'${name}'` : `'${name.slice(0, SHOWN)}…' (${name.length} characters)`;
+}
+
+/** The `attribute` and `pointer` of a problem about attribute `name`: none for a name too long to repeat. */
+function blame(name: string): { attribute?: string; pointer?: string } {
+  return name.length <= SHOWN ? { attribute: name, pointer: `/${name}` } : {};
+}
+
 function invalid(attribute: string, detail: string): HeraldError {
-  return new HeraldError('HERALD_INVALID_ATTRIBUTE', `attribute '${attribute}' ${detail}`, {
-    attribute,
-    pointer: `/${attribute}`,
-  });
+  return new HeraldError(
+    'HERALD_INVALID_ATTRIBUTE',
+    `attribute ${named(attribute)} ${detail}`,
+    blame(attribute),
+  );
 }
 
 function requireString(name: string, value: AttributeValue): string {
@@ -180,7 +205,7 @@ const CORE_RULES = new Map<string, AttributeRule>([
       if (value !== SUPPORTED_SPECVERSION) {
         throw new HeraldError(
           'HERALD_UNSUPPORTED_SPECVERSION',
-          `specversion ${JSON.stringify(value)} is not supported; Herald accepts "${SUPPORTED_SPECVERSION}"`,
+          `specversion ${typeof value === 'string' ? quoted(value) : String(value)} is not supported; Herald accepts "${SUPPORTED_SPECVERSION}"`,
           { attribute: 'specversion', pointer: '/specversion' },
         );
       }
@@ -248,8 +273,8 @@ export function validateAttributes(input: Record<string, unknown>): Attributes {
     if (rule === undefined && (!ATTRIBUTE_NAME.test(name) || name === 'data')) {
       throw new HeraldError(
         'HERALD_INVALID_ATTRIBUTE_NAME',
-        `attribute name ${JSON.stringify(name)} must consist of lower-case ASCII letters and digits and not be 'data'`,
-        { attribute: name, pointer: `/${name}` },
+        `attribute name ${quoted(name)} must consist of lower-case ASCII letters and digits and not be 'data'`,
+        blame(name),
       );
     }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {

@@ -24,6 +24,7 @@ export const ErrorCodes = {
   HERALD_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed', retryable: false },
   HERALD_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large', retryable: false },
   HERALD_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type', retryable: false },
+  HERALD_UNSUPPORTED_ENCODING: { status: 415, title: 'Unsupported content coding', retryable: false },
   HERALD_RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
   HERALD_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
   HERALD_STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable', retryable: true },

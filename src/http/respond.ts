@@ -43,6 +43,8 @@ export function sendProblem(res: ServerResponse, error: unknown): HeraldError {
   };
   if (problem.retryAfter !== undefined) headers['retry-after'] = String(problem.retryAfter);
   if (problem instanceof MethodNotAllowedError) headers['allow'] = problem.allow.join(', ');
+  // RFC 9110 §15.5.16: a 415 for a content coding names the codings that would have been taken.
+  if (problem.code === 'HERALD_UNSUPPORTED_ENCODING') headers['accept-encoding'] = 'identity';
   // RFC 6750 §3: a 401 names the scheme (and never which check failed).
   if (problem.code === 'HERALD_UNAUTHENTICATED') headers['www-authenticate'] = 'Bearer realm="herald"';
   res.writeHead(problem.status, headers);

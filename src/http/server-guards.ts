@@ -65,6 +65,10 @@ export class ServerGuards {
     private readonly options: ServerGuardOptions,
   ) {
     this.connections = new Admission(options.maxConnections, options.maxConnectionsPerClient);
+    // Node keeps only a request's first 2,000 header lines by default and drops the rest without a word:
+    // a `ce-` attribute, a repeated `ce-id` or the Content-Type after them vanished from a stored event.
+    // The header bytes (Node's 16 KiB, answered 431) bound the lines instead, so none is dropped.
+    server.maxHeadersCount = 0;
     server.on('connection', (socket: Socket) => this.onConnection(socket));
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(error, socket),

@@ -84,6 +84,25 @@ function isJsonContentType(contentType: string): boolean {
 }
 
 /**
+ * Refuses a body under a content coding (`gzip`, `br`, …): Herald does not decode bodies, and reading the
+ * coded bytes as they are would store them as the event's data (a gzip-compressed JSON body became opaque
+ * bytes under `application/json`). RFC 9110 §8.4.1 lets a server answer 415 for a coding it does not take;
+ * `identity` is no coding and passes. Refused before the body is read, so a compression bomb costs nothing.
+ */
+function refuseContentCoding(req: IncomingMessage): void {
+  const coding = req.headers['content-encoding'];
+  if (coding === undefined) return;
+  for (const name of coding.split(',')) {
+    const trimmed = name.trim();
+    if (trimmed === '' || trimmed.toLowerCase() === 'identity') continue;
+    throw new HeraldError(
+      'HERALD_UNSUPPORTED_ENCODING',
+      `the body is sent with Content-Encoding ${JSON.stringify(trimmed.slice(0, 32))}; Herald reads only unencoded (identity) bodies`,
+    );
+  }
+}
+
+/**
  * CloudEvents ingress: parses binary, structured and batch requests, validates every event, and
  * answers 202 only after the store has durably appended all of them (or recognised them as duplicates).
  */
@@ -161,6 +180,7 @@ export class Ingress {
 
   /** Parses and validates a request into events; throws a coded error for anything invalid. */
   async parse(req: IncomingMessage, requestOptions: IngressRequestOptions = {}): Promise<CloudEvent[]> {
+    refuseContentCoding(req);
     return this.parseBody(req, await this.readBody(req), requestOptions);
   }
 
@@ -243,6 +263,7 @@ export class Ingress {
     const client = limiter === undefined ? '' : clientKeyOf(req);
     // A cheap refusal before the body is read when not even one event could pass now.
     if (limiter !== undefined) this.limited(() => limiter.check(client), req);
+    refuseContentCoding(req);
     const events = this.parseBody(req, await this.readBody(req), requestOptions);
     this.options.authorizeEvents?.(req, events);
     // Counted in events once they are known; the request passes whole or not at all.
