@@ -5,7 +5,7 @@ import { HeraldError } from '../errors/index.js';
 import type { IngressHook } from '../ingress/index.js';
 import { TokenBucket } from '../limits/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
-import { SchemaValidators } from './schema-validator.js';
+import { isStackOverflow, SchemaValidators, UnusableSchemaError } from './schema-validator.js';
 import type {
   BackendReceiver,
   DeclaredEventType,
@@ -64,6 +64,8 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   private readonly enforcedExact = new PairMap<ValidateFunction>();
   private readonly enforcedByType = new Map<string, ValidateFunction>();
   readonly validators = new SchemaValidators();
+  /** Schema versions that overflowed the stack on some event: warned once each. */
+  private readonly warnedOverflow = new WeakSet<ValidateFunction>();
   private readonly bucket: TokenBucket;
   private warnedFull = false;
   private warnedTooLong = false;
@@ -124,13 +126,42 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         { pointer: '/data' },
       );
     }
-    if (validate(JSON.parse(utf8.decode(event.data)))) return undefined;
+    let valid: boolean;
+    try {
+      valid = validate(JSON.parse(utf8.decode(event.data)));
+    } catch (error) {
+      if (!isStackOverflow(error)) throw error;
+      return this.overflow(validate, type);
+    }
+    if (valid) return undefined;
     const first = validate.errors?.[0];
     const at = first?.instancePath ?? '';
     return new HeraldError(
       'HERALD_SCHEMA_VIOLATION',
       `data${at === '' ? '' : ` at ${at}`} ${first?.message ?? 'does not match'} (schema of type '${type}', ${first?.schemaPath ?? '#'})`,
       { pointer: `/data${at}` },
+    );
+  }
+
+  /**
+   * A schema that reaches itself without descending into the data only for some shapes (the probes at
+   * declaration catch the others): refused, not a retryable 500 that clients repeat for ever, and the
+   * schema stays enforced — turning it off would let any publisher switch validation off with such data.
+   * The overflow is paid by the requests that send such data only (a batch stops at its first refusal).
+   */
+  private overflow(validate: ValidateFunction, type: string): HeraldError {
+    this.options.metrics.eventTypeSchemaErrors.inc({ reason: 'overflow' });
+    if (!this.warnedOverflow.has(validate)) {
+      this.warnedOverflow.add(validate);
+      this.options.logger.warn(
+        { eventType: type },
+        `the declared JSON Schema of type '${type}' refers to itself without descending into some data: such events are refused (herald_event_type_schema_errors_total{reason="overflow"}); fix the schema`,
+      );
+    }
+    return new HeraldError(
+      'HERALD_SCHEMA_VIOLATION',
+      `data cannot be evaluated by the schema of type '${type}': the schema refers to itself without descending into this data`,
+      { pointer: '/data' },
     );
   }
 
@@ -230,6 +261,11 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
 
   declare(key: string, declared: DeclaredEventType | undefined): void {
     if (declared === undefined && !this.declarations.has(key)) return;
+    // The same declaration again (a Kubernetes status write is an update event): nothing changes, and an
+    // unusable schema is not compiled, probed and logged once more.
+    const current = this.declarations.get(key);
+    if (declared !== undefined && current !== undefined && sameDeclaration(current.declared, declared))
+      return;
     if (declared === undefined) this.declarations.delete(key);
     else {
       let validate: ValidateFunction | undefined;
@@ -237,10 +273,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
         try {
           validate = this.validators.validator(declared.schema);
         } catch (error) {
-          this.options.logger.warn(
-            { eventType: declared.type, err: error },
-            'the declared JSON Schema does not compile; the type is not validated',
-          );
+          this.unusable(declared.type, error);
         }
       }
       this.declarations.set(key, { declared, validate });
@@ -256,6 +289,17 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
       [...this.declarations.values()].flatMap(({ declared: d, validate }) =>
         validate !== undefined && d.schema !== undefined ? [d.schema] : [],
       ),
+    );
+  }
+
+  private unusable(type: string, error: unknown): void {
+    const problem = error instanceof UnusableSchemaError ? error.problem : 'invalid';
+    this.options.metrics.eventTypeSchemaErrors.inc({ reason: problem });
+    this.options.logger.warn(
+      { eventType: type, code: 'HERALD_INVALID_CONFIG', err: error },
+      problem === 'recursive'
+        ? `the declared JSON Schema of type '${type}' refers to itself without descending into the data; the type is not validated`
+        : `the declared JSON Schema of type '${type}' cannot be used (it does not compile, or a pattern is not RE2 syntax); the type is not validated`,
     );
   }
 
@@ -365,6 +409,10 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     });
     this.options.metrics.eventTypeWrites.inc({ outcome: 'ok' }, types.length);
   }
+}
+
+function sameDeclaration(a: DeclaredEventType, b: DeclaredEventType): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function view(

@@ -103,6 +103,12 @@ export class BrokerMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly eventTypeSchemaErrors = new Counter({
+    name: 'herald_event_type_schema_errors_total',
+    help: 'Declared JSON Schemas that cannot validate, by reason (invalid: does not compile or a pattern is not RE2 syntax, and recursive: refers to itself without descending into the data, both counted per declaration and not enforced; overflow: an event the schema recursed on for ever, refused)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
 
   readonly authFailures = new Counter({
     name: 'herald_auth_failures_total',
