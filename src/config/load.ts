@@ -313,6 +313,11 @@ function natsSettings(raw: RawBrokerConfig): NatsSettings {
   };
 }
 
+const NUMERIC_KINDS = new Set<string>(['integer', 'number']);
+/** A YAML number, or text of decimal digits (a sign and a fraction allowed; the schema checks the range). */
+const isDecimal = (value: unknown): boolean =>
+  typeof value === 'number' || (typeof value === 'string' && /^\s*[-+]?\d+(?:\.\d+)?\s*$/.test(value));
+
 /** Options whose values are never repeated in an error message. */
 const SECRET_OPTIONS = new Set<string>(
   BROKER_OPTIONS.filter((o) => 'secret' in o && o.secret).map((o) => o.name),
@@ -432,6 +437,15 @@ export function loadBrokerConfig(
       merged[option.name] = value;
       origin[option.name] = `--${option.name}`;
     }
+  }
+  for (const option of BROKER_OPTIONS) {
+    const value = merged[option.name];
+    if (!NUMERIC_KINDS.has(option.kind) || value === undefined || isDecimal(value)) continue;
+    // The schema's z.coerce reads "" (`--max-subscriptions=`) and a YAML key without a value as 0, which is
+    // unlimited for several options, and true, 0x10 or 1e3 as numbers: only decimal text reaches it.
+    const from = origin[option.name] === `--${option.name}` ? '' : ` (from ${origin[option.name]})`;
+    problems.push(`--${option.name}${from}: must be a decimal number, got ${shownValue(option.name, value)}`);
+    merged[option.name] = undefined; // the default stands in, so that the rest is still checked
   }
   const result = brokerConfigSchema.safeParse(merged);
   if (!result.success) {

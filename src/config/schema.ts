@@ -546,7 +546,7 @@ export const BROKER_OPTIONS = [
     name: 'keep-alive-timeout',
     kind: 'duration',
     default: '65s',
-    doc: "How long an idle keep-alive connection stays open (above common proxies' 60 s, so they close first).",
+    doc: "How long an idle keep-alive connection stays open (above common proxies' 60 s, so they close first); at least 1s.",
   },
   {
     name: 'max-connections',
@@ -595,6 +595,12 @@ export const BROKER_OPTIONS = [
 export type BrokerOptionName = (typeof BROKER_OPTIONS)[number]['name'];
 
 const duration = z.union([z.number().nonnegative(), z.string()]).transform((value, ctx) => {
+  // A YAML number has no unit: like `30` on the command line it is refused, but for 0, rather than read
+  // as milliseconds (`shutdown-timeout: 30` meant as seconds was 30 ms).
+  if (typeof value === 'number' && value !== 0) {
+    ctx.addIssue({ code: 'custom', message: `${value} has no unit (write e.g. ${value}s or ${value}ms)` });
+    return z.NEVER;
+  }
   if (typeof value === 'number') return value;
   const ms = value === '0' ? 0 : parseDuration(value);
   if (ms === undefined) {
@@ -603,6 +609,21 @@ const duration = z.union([z.number().nonnegative(), z.string()]).transform((valu
   }
   return ms;
 });
+
+/**
+ * A duration the broker waits for with a timer: at most `days` days. setTimeout and setInterval run a delay
+ * over 2^31-1 ms (24.8 days) after 1 ms, with only a TimeoutOverflowWarning, so `--shutdown-timeout 25d`
+ * reset every request in flight at SIGTERM. 24d fits; a timeout waited for twice over takes 12d.
+ */
+const timerDuration = (days: 24 | 12) =>
+  duration.pipe(
+    z
+      .number()
+      .max(
+        days * 86_400_000,
+        `must be at most ${days}d (a Node.js timer fires at once past 24.8 days${days === 12 ? ', and this one is waited for twice over' : ''})`,
+      ),
+  );
 
 const size = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
   if (typeof value === 'number') return value;
@@ -696,7 +717,7 @@ export const brokerConfigSchema = z
     'dead-letter-max-bytes': size.default(64 * MIB),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'log-refusals-interval': duration.default(10_000),
-    'shutdown-timeout': duration.default(30_000),
+    'shutdown-timeout': timerDuration(24).default(30_000),
     'sink-deny': list.default('loopback,link-local,unspecified,multicast'),
     'sink-allow': list.default(''),
     'sink-ca': z.string().min(1).optional(),
@@ -710,7 +731,9 @@ export const brokerConfigSchema = z
     'secret-key-file': z.string().min(1).optional(),
     'kafka-brokers': z.string().min(1).optional(),
     'kafka-replication-factor': integer.min(1).max(32).default(1),
-    'kafka-request-timeout': duration.pipe(z.number().min(500, 'must be at least 500ms')).default(5_000),
+    'kafka-request-timeout': timerDuration(12)
+      .pipe(z.number().min(500, 'must be at least 500ms'))
+      .default(5_000),
     'kafka-sasl-mechanism': z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']).default('none'),
     'kafka-sasl-username': z.string().min(1).optional(),
     'kafka-sasl-password-file': z.string().min(1).optional(),
@@ -756,7 +779,9 @@ export const brokerConfigSchema = z
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
     'jwt-jwks-cooldown': duration.default(30_000),
-    'stream-auth-recheck': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
+    'stream-auth-recheck': timerDuration(24)
+      .pipe(z.number().min(1000, 'must be at least 1s'))
+      .default(30_000),
     'allowed-hosts': list
       .transform((value) =>
         value
@@ -798,14 +823,15 @@ export const brokerConfigSchema = z
     'max-control-request-size': size.pipe(z.number().min(1024, 'must be at least 1KiB')).default(1024 * 1024),
     'headers-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(20_000),
     'request-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
-    'keep-alive-timeout': duration.default(65_000),
+    // Node reads 0 as "never": an idle connection would stay open for as long as its client likes.
+    'keep-alive-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(65_000),
     'max-connections': integer.min(1).default(10_000),
     'max-connections-per-client': integer.min(1).default(1024),
     'max-streams': integer.min(0).default(1000),
     'max-streams-per-client': integer.min(0).default(64),
     'max-log-reads': integer.min(1).default(64),
     'max-log-reads-per-client': integer.min(1).default(8),
-    'log-write-timeout': duration.pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
+    'log-write-timeout': timerDuration(24).pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
   })
   .superRefine((config, ctx) => {
     for (const problem of parseSinkPolicy(config['sink-deny'], config['sink-allow']).problems) {
