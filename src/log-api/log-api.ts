@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { eventToJson } from '../cloudevents/index.js';
+import { eventToJson, isTimestamp } from '../cloudevents/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { HeraldError } from '../errors/index.js';
 import { sendJsonText } from '../http/index.js';
@@ -170,11 +170,13 @@ function integerParam(url: URL, name: string, fallback: number, min: number, max
 /**
  * `from=`: a sequence, or an RFC 3339 time meaning the first event stored at or after it (the same
  * rule as a subscription's `startAt: {time}`), so that `herald tail --from TIME` needs no scan.
+ * `Date.parse` alone is lenient: it rolls 2026-02-30 over to 2 March and reads a time without an offset
+ * in the machine's zone, so a mistyped time would start somewhere else instead of being refused.
  */
 async function fromParam(url: URL, store: EventStore, fallback: number): Promise<number> {
   const raw = url.searchParams.get('from');
-  if (raw !== null && /^\d{4}-\d\d-\d\dT/.test(raw)) {
-    const time = Date.parse(raw);
+  if (raw !== null && /^\d{4}-\d\d-\d\d[Tt]/.test(raw)) {
+    const time = isTimestamp(raw) ? Date.parse(raw) : Number.NaN;
     if (Number.isNaN(time)) {
       throw new HeraldError('HERALD_INVALID_QUERY', `query parameter 'from' is not a valid RFC 3339 time`, {
         pointer: '?from',

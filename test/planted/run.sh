@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [log-from-time-lenient]="src/log-api/from-time.test.ts"
   [keep-alive-zero-never]="src/config/values.test.ts"
   [number-option-empty-as-zero]="src/config/values.test.ts"
   [yaml-duration-number-as-ms]="src/config/values.test.ts"
