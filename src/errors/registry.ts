@@ -27,6 +27,7 @@ export const ErrorCodes = {
   HERALD_UNSUPPORTED_ENCODING: { status: 415, title: 'Unsupported content coding', retryable: false },
   HERALD_RATE_LIMITED: { status: 429, title: 'Too many requests', retryable: true },
   HERALD_INTERNAL: { status: 500, title: 'Internal error', retryable: true },
+  HERALD_LOG_CORRUPT: { status: 500, title: 'Event log damaged', retryable: false },
   HERALD_STORE_UNAVAILABLE: { status: 503, title: 'Store unavailable', retryable: true },
   HERALD_SHUTTING_DOWN: { status: 503, title: 'Shutting down', retryable: true },
   HERALD_NOT_READY: { status: 503, title: 'Not ready', retryable: true },

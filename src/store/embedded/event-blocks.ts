@@ -145,9 +145,13 @@ export class EventBlocks {
     this.statements = {
       // The block holding `from` (the last starting at or before it) and every block after it.
       read: db.prepare<[number, number], BlockRow>(
-        `SELECT first_seq, stored_at, payload, segment, payload_at, payload_length FROM event_blocks WHERE first_seq >= COALESCE(
+        `SELECT first_seq, last_seq, stored_at, payload, segment, payload_at, payload_length, crc FROM event_blocks WHERE first_seq >= COALESCE(
            (SELECT first_seq FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), ?)
          ORDER BY first_seq`,
+      ),
+      // The block before `first_seq`'s: its checksum is where the chain stood before that record.
+      before: db.prepare<[number], { crc: number | null }>(
+        'SELECT crc FROM event_blocks WHERE first_seq < ? ORDER BY first_seq DESC LIMIT 1',
       ),
       holding: db.prepare<[number], BlockRow>(
         'SELECT * FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1',
@@ -307,15 +311,37 @@ export class EventBlocks {
     return this.log.readPayload(block.segment, block.payload_at ?? 0, block.payload_length ?? 0);
   }
 
-  /** Events with `sequence >= from`, at most `limit`, decoding only the blocks that hold them. */
+  /**
+   * Events with `sequence >= from`, at most `limit`, decoding only the blocks that hold them. A record
+   * read from a segment is checked against the chain's checksum (`SegmentLog.readCheckedPayload`):
+   * a damaged one was served as the event published (a flipped bit of its data), or failed to decode.
+   */
   read(from: number, limit: number): StoredEvent[] {
     const out: StoredEvent[] = [];
     if (limit <= 0) return out;
+    let seed: number | null | undefined;
     for (const block of this.index.read.iterate(from, from)) {
-      decodeBlock(this.payloadOf(block), block.first_seq, block.stored_at, from, limit, out);
+      // The chain before the first block read: the block before it, or the log's start (0). Unknown
+      // (null) after a block that retention rewrote into its row, or after the blocks it deleted.
+      seed ??= block.first_seq === 1 ? 0 : (this.statements.before.get(block.first_seq)?.crc ?? null);
+      decodeBlock(this.checkedPayloadOf(block, seed), block.first_seq, block.stored_at, from, limit, out);
+      seed = block.crc;
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  /** A block's payload, from its row, or from its segment checked against the chain when `seed` is known. */
+  private checkedPayloadOf(block: BlockRow, seed: number | null): Buffer {
+    if (block.segment === null || block.crc === null || seed === null) return this.payloadOf(block);
+    return this.log.readCheckedPayload(
+      block.segment,
+      block.payload_at ?? 0,
+      (block.last_seq - block.first_seq + 1) * 4,
+      block.payload_length ?? 0,
+      seed,
+      block.crc,
+    );
   }
 
   /** The first sequence stored at or after `time` (every event of a block shares its time). */

@@ -83,8 +83,13 @@ describe('segment log', () => {
   it('does not take a record left over from an undone group, even one that would fit the sequence', async () => {
     const dir = newDir();
     const log = logOfOne(dir);
+    // In a spare segment, filled ahead, an undone group's first header is zeroed and the rest of it stays
+    // (one undone at the end of a segment it extended is cut off instead): the spare asked for by the
+    // first group is awaited, and the next group, too large for the first segment, goes into it.
+    await (log as unknown as { preparing: Promise<void> | undefined }).preparing;
     // Written, then undone (its index commit failed): the same sequences are written again after it.
     const undone = log.place([block(2, 2, 300, 2), block(4, 3, 300, 3)]);
+    expect(statSync(undone.file).size).toBeGreaterThan(undone.end);
     log.write(undone);
     log.rewind(undone);
     const redone = log.place([block(2, 2, 300, 4)]);
@@ -98,6 +103,26 @@ describe('segment log', () => {
     const again = recovered(dir);
     expect(firsts(again.blocks)).toEqual([1, 2]);
     expect(again.blocks[1]?.row[5][0]).toBe(4);
+    await again.log.close();
+  });
+
+  it('cuts off a group undone at the end of a segment it extended: erasing it needs no room on the disk', async () => {
+    const dir = newDir();
+    const log = logOfOne(dir);
+    // No spare is ready yet: the group opens a segment of its own size, written by extending it.
+    const undone = log.place([block(2, 1, 5_000, 2)]);
+    log.write(undone);
+    expect(statSync(undone.file).size).toBe(undone.end);
+    // Zeroing its header would write where a full disk refused the group (test/durability/disk-full.test.ts).
+    log.rewind(undone);
+    expect(statSync(undone.file).size).toBe(undone.position);
+    const redone = log.place([block(2, 1, 100, 3)]);
+    expect(redone.position).toBe(undone.position);
+    log.write(redone);
+    await log.close();
+    const again = recovered(dir);
+    expect(firsts(again.blocks)).toEqual([1, 2]);
+    expect(again.blocks[1]?.row[5][0]).toBe(3);
     await again.log.close();
   });
 

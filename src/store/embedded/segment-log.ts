@@ -4,6 +4,7 @@ import {
   fdatasyncSync,
   fstatSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -14,7 +15,7 @@ import {
   writeSync,
   writevSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
@@ -54,6 +55,21 @@ const MAX_SEGMENT_BYTES = 64 << 20;
  * at a time, such a commit waited 6 ms at most (bench/PROFILE.md, "Issue #15, eleventh round").
  */
 const ZEROS = new Uint8Array(1 << 20);
+/**
+ * The size of the next spare: `wanted`, or a quarter of it, and so on down to `FIRST_SEGMENT_BYTES`, the
+ * first that takes at most half of the `free` bytes of the disk; undefined when not even that one does.
+ *
+ * @remarks A spare is filled until it is whole: one larger than the free space filled the disk to its
+ * last block before it failed, every `SPARE_RETRY_MS`, and meanwhile SQLite's commits (index rows,
+ * cursors, dead letters), the segment being written and every other process on the disk failed — a
+ * publisher got a 503 for an event there was room for (test/durability/disk-full.test.ts). Half leaves
+ * the rest of the disk to them.
+ */
+function spareSize(wanted: number, free: number): number | undefined {
+  let bytes = wanted;
+  while (bytes * 2 > free && bytes > FIRST_SEGMENT_BYTES) bytes /= 4;
+  return bytes * 2 > free ? undefined : bytes;
+}
 /** How long after a failed spare the next one is tried. */
 const SPARE_RETRY_MS = 1_000;
 /** Segments kept open for reading at most (a replay of a long log reads many, once each). */
@@ -80,6 +96,8 @@ export interface PlacedGroup {
   readonly file: string;
   readonly segment: number;
   readonly position: number;
+  /** Where the group's last record ends. */
+  readonly end: number;
   /** The group's record headers, one after the other (moved to the writer thread with the blocks). */
   readonly headers: Uint8Array;
   /** The chain's checksum before the group. */
@@ -361,6 +379,30 @@ export class SegmentLog {
     );
   }
 
+  /**
+   * A block's payload, read with its record's header and dedupe hashes and checked against the chain
+   * (`seed` before the record, `crc` after it, both from the index): a record damaged on the disk since
+   * it was written (not a torn tail: recovery handles those) is refused.
+   */
+  readCheckedPayload(
+    segment: number,
+    payloadAt: number,
+    keysLength: number,
+    payloadLength: number,
+    seed: number,
+    crc: number,
+  ): Buffer {
+    const start = payloadAt - keysLength - RECORD_HEADER_BYTES;
+    const record = this.readPayload(segment, start, RECORD_HEADER_BYTES + keysLength + payloadLength);
+    if (crc32(record.subarray(8), seed) !== crc) {
+      throw new HeraldError(
+        'HERALD_LOG_CORRUPT',
+        `the record at ${start} in segment ${segmentName(segment)} does not match its checksum: the file was damaged after it was written`,
+      );
+    }
+    return record.subarray(RECORD_HEADER_BYTES + keysLength);
+  }
+
   /** A block's payload, read from its segment. */
   readPayload(segment: number, at: number, length: number): Buffer {
     const fd = this.reader(segment);
@@ -420,6 +462,7 @@ export class SegmentLog {
       file: this.fileOf(this.segment),
       segment: this.segment,
       position,
+      end: at,
       headers,
       crcBefore,
     };
@@ -444,6 +487,10 @@ export class SegmentLog {
    * Undoes a group that failed to write: the next group goes where it went, and its first header is
    * zeroed so that recovery cannot take what reached the file for part of the log. If even that fails,
    * the log refuses further groups (the store answers 503) until the broker restarts and recovers.
+   *
+   * @remarks A group at the end of a file it extended (a segment started without a spare) is cut off
+   * instead: truncating needs no room. Zeroing its header extended the file, and on a disk full to the
+   * last block that failed too: every event was refused until a restart (test/durability/disk-full.test.ts).
    */
   rewind(group: PlacedGroup): void {
     this.segment = group.segment;
@@ -452,7 +499,8 @@ export class SegmentLog {
     try {
       const fd = openSync(group.file, 'r+');
       try {
-        writeSync(fd, ZEROS, 0, RECORD_HEADER_BYTES, group.position);
+        if (fstatSync(fd).size <= group.end) ftruncateSync(fd, group.position);
+        else writeSync(fd, ZEROS, 0, RECORD_HEADER_BYTES, group.position);
         fdatasyncSync(fd);
       } finally {
         closeSync(fd);
@@ -498,9 +546,12 @@ export class SegmentLog {
   private prepareSpare(): void {
     if (this.spare !== undefined || this.preparing !== undefined || this.closed) return;
     if (Date.now() < this.spareRetryAt) return;
-    const bytes = this.nextSpareBytes;
+    const wanted = this.nextSpareBytes;
     const file = path.join(this.dir, `spare-${this.spareCount++}.tmp`);
     this.preparing = (async () => {
+      const disk = await statfs(this.dir);
+      const bytes = spareSize(wanted, disk.bavail * disk.bsize);
+      if (bytes === undefined) throw new Error('no room for a spare segment');
       const handle = await open(file, 'w');
       try {
         for (let done = 0; done < bytes; done += ZEROS.byteLength) {
@@ -512,11 +563,12 @@ export class SegmentLog {
       }
       if (this.closed) rmSync(file, { force: true });
       else this.spare = { file, capacity: bytes };
-      this.nextSpareBytes = Math.min(bytes * 4, MAX_SEGMENT_BYTES);
+      // A smaller spare than wanted (little room) does not grow the next one.
+      if (bytes === wanted) this.nextSpareBytes = Math.min(bytes * 4, MAX_SEGMENT_BYTES);
     })()
       .catch(() => {
-        // A full or failing disk: the part written goes, and the next try waits (groups meanwhile
-        // start segments without a spare, only slower).
+        // A full or failing disk, or too little room for a spare: the part written goes, and the next
+        // try waits (groups meanwhile start segments without a spare, only slower).
         rmSync(file, { force: true });
         this.spareRetryAt = Date.now() + SPARE_RETRY_MS;
       })

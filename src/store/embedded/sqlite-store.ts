@@ -98,6 +98,19 @@ function isBusy(error: unknown): boolean {
   );
 }
 
+/** What a group's requests are refused with: a store that cannot write now is unavailable (503). */
+function storeError(cause: unknown): unknown {
+  if (!isBusy(cause)) return cause;
+  return new HeraldError(
+    'HERALD_STORE_UNAVAILABLE',
+    `the embedded store cannot write: ${(cause as Error).message}`,
+    {
+      cause,
+      retryAfter: 1,
+    },
+  );
+}
+
 /**
  * The embedded event store: one SQLite database in WAL mode.
  *
@@ -266,7 +279,27 @@ export class EmbeddedEventStore implements EventStore {
     const now = this.now();
     const appended: StoredEvent[] = [];
     this.preparing = appended;
-    const results = batch.map((request) => this.prepareRequest(request.inputs, now, appended));
+    const undo = () => {
+      this.lastSequence = startSequence;
+      this.counts.bytes = startBytes;
+      this.counts.events = startCount;
+      this.dedupe.rollback(startSequence);
+    };
+    let results: AppendOutcome[][];
+    try {
+      results = batch.map((request) => this.prepareRequest(request.inputs, now, appended));
+    } catch (cause) {
+      // Confirming a duplicate can read the index, which commits the rows waiting first: another
+      // process holding the database locked, or a full disk, fails that here, before anything is
+      // placed. The group is forgotten and its requests refused as a failed write's are; thrown from
+      // this turn of the event loop, it ended the broker (test/durability/locked-database.test.ts).
+      this.preparing = [];
+      this.encoder.reset();
+      undo();
+      for (const request of batch) request.reject(storeError(cause));
+      if (this.pending.length > 0) this.scheduleFlush();
+      return;
+    }
     this.preparing = [];
     const blocks = this.encoder.finish();
     const writer = this.writerFor(holdsBatch);
@@ -301,20 +334,8 @@ export class EmbeddedEventStore implements EventStore {
               this.log.fail(cause as Error);
             else this.log.rewind(group);
           }
-          this.lastSequence = startSequence;
-          this.counts.bytes = startBytes;
-          this.counts.events = startCount;
-          this.dedupe.rollback(startSequence);
-          const error = isBusy(cause)
-            ? new HeraldError(
-                'HERALD_STORE_UNAVAILABLE',
-                `the embedded store cannot write: ${(cause as Error).message}`,
-                {
-                  cause,
-                  retryAfter: 1,
-                },
-              )
-            : cause;
+          undo();
+          const error = storeError(cause);
           for (const request of batch) request.reject(error);
         },
       )
@@ -404,7 +425,13 @@ export class EmbeddedEventStore implements EventStore {
 
   read(from: number, limit: number): Promise<StoredEvent[]> {
     if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
-    return Promise.resolve(this.recent.read(from, limit) ?? this.blocks.read(from, limit));
+    // A read that fails (a damaged record, a database another process holds locked) rejects: callers
+    // handle a rejection, not a throw from a function that returns a promise.
+    try {
+      return Promise.resolve(this.recent.read(from, limit) ?? this.blocks.read(from, limit));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
