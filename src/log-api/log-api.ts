@@ -152,19 +152,22 @@ class Slice {
   }
 }
 
-function integerParam(url: URL, name: string, fallback: number, min: number, max: number): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === '') return fallback;
+/** `raw` as an integer from `min` to `max`; a 400 naming `what` (and `pointer`) otherwise. */
+function integerIn(raw: string, min: number, max: number, what: string, pointer: string): number {
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
     throw new HeraldError(
       'HERALD_INVALID_QUERY',
-      `query parameter '${name}' must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`,
-      {
-        pointer: `?${name}`,
-      },
+      `${what} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw.slice(0, 64))}`,
+      { pointer },
     );
   }
   return Number(raw);
+}
+
+function integerParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return fallback;
+  return integerIn(raw, min, max, `query parameter '${name}'`, `?${name}`);
 }
 
 /**
@@ -322,14 +325,7 @@ export function registerLogApi(router: Router, options: LogApiOptions): void {
     if (typeof lastEventId === 'string' && /^\d+$/.test(lastEventId)) {
       // Only this stream's own ids come back here; a larger one (forged) would start the stream where no
       // sequence ever is, answered with an id that is no sequence (`1e+23`) and never an event.
-      if (!Number.isSafeInteger(Number(lastEventId) + 1)) {
-        throw new HeraldError(
-          'HERALD_INVALID_QUERY',
-          `Last-Event-ID must be a sequence from 0 to ${Number.MAX_SAFE_INTEGER - 1}`,
-          { pointer: 'Last-Event-ID' },
-        );
-      }
-      next = Number(lastEventId) + 1;
+      next = integerIn(lastEventId, 0, Number.MAX_SAFE_INTEGER - 1, 'Last-Event-ID', 'Last-Event-ID') + 1;
     } else if (url.searchParams.has('from')) next = await fromParam(url, store, 1);
     else next = (await store.stats()).last + 1;
     // A credential already past its expiry (accepted within the clock tolerance new requests get) would
