@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createAccessControl } from '../auth/index.js';
 import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
@@ -107,6 +108,11 @@ export class Broker {
   private readonly adminRouter: Router;
   private readonly servers: Server[] = [];
   private readonly shutdownController = new AbortController();
+  /**
+   * Set once the listeners close (after `--shutdown-delay`): requests still arriving on open connections
+   * are refused from then on. Before it, a stopping broker is unready but serves.
+   */
+  private closing = false;
   private readonly sinkGuard: SinkGuard;
   private inFlight = 0;
   private stopping: Promise<void> | undefined;
@@ -435,7 +441,7 @@ export class Broker {
     if (this.stopping !== undefined || refusal !== undefined) res.setHeader('connection', 'close');
     try {
       if (refusal !== undefined) throw refusal;
-      if (this.stopping !== undefined) {
+      if (this.closing) {
         throw new HeraldError('HERALD_SHUTTING_DOWN', 'the broker is shutting down', { retryAfter: 1 });
       }
       const target = req.url ?? '/';
@@ -536,6 +542,14 @@ export class Broker {
   private async doStop(): Promise<void> {
     const { logger, config } = this.options;
     logger.info({ inFlight: this.inFlight }, 'herald broker stopping');
+    if (config.shutdownDelayMs > 0) {
+      // /readyz answers 503 from the first moment (`stopping` is set), while requests are still served:
+      // a load balancer, or a Service whose endpoints have not reached every node yet, stops sending
+      // before the port closes, and its publishers never see a refused connection.
+      logger.info({ delayMs: config.shutdownDelayMs }, 'unready; serving until --shutdown-delay has passed');
+      await sleep(config.shutdownDelayMs);
+    }
+    this.closing = true;
     this.shutdownController.abort();
     // One deadline for the whole stop: requests, then deliveries get what is left of it.
     const stopBy = Date.now() + config.shutdownTimeoutMs;

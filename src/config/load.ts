@@ -39,6 +39,8 @@ export interface BrokerConfig {
   readonly ingressRateLimit: number;
   /** At most one "request refused" warning per error code per this long (`--log-refusals-interval`). */
   readonly logRefusalsIntervalMs: number;
+  /** SIGTERM: how long the broker keeps serving, unready, before it closes its listeners. */
+  readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
   /** Checked by the schema; parsed again by the sink guard. */
   readonly sinkDeny: string;
@@ -201,6 +203,7 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
     },
     ingressRateLimit: raw['ingress-rate-limit'],
     logRefusalsIntervalMs: raw['log-refusals-interval'],
+    shutdownDelayMs: raw['shutdown-delay'],
     shutdownTimeoutMs: raw['shutdown-timeout'],
     sinkDeny: raw['sink-deny'],
     sinkAllow: raw['sink-allow'],

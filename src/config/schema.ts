@@ -207,6 +207,12 @@ export const BROKER_OPTIONS = [
     doc: 'At most one "request refused" warning (a 5xx refusal such as HERALD_STORE_UNAVAILABLE or HERALD_AUTH_UNAVAILABLE, which any client can provoke) per error code per interval, with the number it stands for; the rest are counted in herald_log_lines_suppressed_total. 0 logs every one.',
   },
   {
+    name: 'shutdown-delay',
+    kind: 'duration',
+    default: '0s',
+    doc: 'How long SIGTERM keeps serving, with /readyz already 503, before the listeners close: time for a load balancer or Kubernetes Service to stop sending (the operator sets 5s). 0 closes at once.',
+  },
+  {
     name: 'shutdown-timeout',
     kind: 'duration',
     default: '30s',
@@ -717,6 +723,7 @@ export const brokerConfigSchema = z
     'dead-letter-max-bytes': size.default(64 * MIB),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'log-refusals-interval': duration.default(10_000),
+    'shutdown-delay': timerDuration(24).default(0),
     'shutdown-timeout': timerDuration(24).default(30_000),
     'sink-deny': list.default('loopback,link-local,unspecified,multicast'),
     'sink-allow': list.default(''),

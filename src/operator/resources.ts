@@ -229,6 +229,9 @@ export function brokerConfigFile(
     'broker-name': broker.metadata.name,
     kubernetes: true,
     'data-dir': '/data',
+    // Unready at SIGTERM but serving for 5 s, while the Service's endpoints drop the pod on every node;
+    // with --shutdown-timeout's 30 s it stays within terminationGracePeriodSeconds (45).
+    'shutdown-delay': '5s',
   };
   if (channel?.spec.type === 'jetstream' && channel.spec.jetstream !== undefined) {
     Object.assign(config, jetstreamConfig(channel.spec.jetstream, credentials));

@@ -114,4 +114,27 @@ describe('SIGTERM', () => {
     expect(records.map((r) => r.headers['ce-id'])).toEqual(['during-sigterm', 'after-restart']);
     expect(await restarted.stop()).toBe(0);
   });
+  it('with --shutdown-delay, answers /readyz 503 while it still takes publishes, until the delay has passed', async () => {
+    // A delay far longer than the test: whatever the machine's speed, the broker is inside it throughout.
+    const broker = await startBroker({ args: ['--shutdown-delay', '10m'] });
+    brokers.push(broker);
+    const unready = logLine(broker, 'unready; serving until --shutdown-delay has passed');
+    broker.child.kill('SIGTERM');
+    expect((await unready)['delayMs']).toBe(600_000);
+
+    const readyz = await fetch(new URL('/readyz', broker.adminUrl));
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { cause?: string }).cause).toBe('shutting-down');
+    // A new connection is still served, and told not to stay (the next one may reach another replica).
+    const response = await send(broker.url, { headers: binaryHeaders('during-delay') });
+    expect(response.status).toBe(202);
+    expect(response.headers['connection']).toBe('close');
+
+    // The acknowledged event is stored: it survives the process (killed, as a second SIGTERM would).
+    expect(await broker.stop('SIGKILL')).not.toBe(0);
+    const restarted = await startBroker({ dataDir: broker.dataDir });
+    brokers.push(restarted);
+    expect((await readLog(restarted.adminUrl)).map((entry) => entry.event['id'])).toEqual(['during-delay']);
+    expect(await restarted.stop()).toBe(0);
+  });
 });

@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [shutdown-delay-closes-at-once]="test/operations/shutdown.test.ts"
   [spare-fills-disk]="test/durability/disk-full.test.ts"
   [segment-read-unchecked]="src/store/embedded/segment-checksum.test.ts"
   [rewind-extends-full-disk]="src/store/embedded/segment-log.test.ts test/durability/disk-full.test.ts"
