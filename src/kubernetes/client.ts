@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { Informer, KubernetesObject } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  KubeConfig,
+  ListWatch,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+} from '@kubernetes/client-node';
+import type { Informer, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
 
@@ -125,6 +132,69 @@ export function replacingMergePatch(current: unknown, desired: JsonObject): Json
     patch[key] = isJsonObject(value) && isJsonObject(before) ? replacingMergePatch(before, value) : value;
   }
   return patch;
+}
+
+/** How long a watch lasts at most before the client ends it and resumes it (see `DeadlineWatch`). */
+export const WATCH_TIMEOUT_MS = 300_000;
+
+type WatchCallback = Parameters<Watch['watch']>[2];
+type WatchDone = Parameters<Watch['watch']>[3];
+
+/**
+ * A watch the client ends itself `timeoutMs` after it began streaming, as if the API server had closed
+ * it: the informer then watches again from the last resourceVersion it heard (or relists after
+ * `410 Gone`), so nothing is missed. The API server ends a watch after 30–60 minutes, but a connection
+ * that dies silently (a load balancer or proxy that stops forwarding, a peer gone without a reset) ends
+ * nothing, and an informer would wait on it for ever: a Subscription deleted meanwhile would keep
+ * delivering, an EventPolicy deleted meanwhile keep granting. (Until the stream begins, the request's
+ * own 30 s timeout applies.)
+ */
+class DeadlineWatch extends Watch {
+  constructor(
+    config: KubeConfig,
+    private readonly timeoutMs: number,
+  ) {
+    super(config);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: WatchCallback,
+    done: WatchDone,
+  ): Promise<AbortController> {
+    let ended = false;
+    let deadline: NodeJS.Timeout | undefined;
+    const end: WatchDone = (error) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(deadline);
+      done(error);
+    };
+    // Nothing an ended watch still reads is reported: the informer has moved on to the next one.
+    const report: WatchCallback = (phase, object, watchObject) => {
+      if (!ended) callback(phase, object, watchObject);
+    };
+    const controller = await super.watch(path, queryParams, report, end);
+    if (!ended) {
+      deadline = setTimeout(() => {
+        end(null);
+        controller.abort();
+      }, this.timeoutMs);
+      deadline.unref();
+    }
+    return controller;
+  }
+}
+
+/** An informer (list, then watch) of `path` whose watches last at most `timeoutMs` (`DeadlineWatch`). */
+export function makeDeadlineInformer(
+  config: KubeConfig,
+  path: string,
+  list: () => Promise<KubernetesListObject<KubernetesObject>>,
+  timeoutMs: number = WATCH_TIMEOUT_MS,
+): Informer<KubernetesObject> {
+  return new ListWatch<KubernetesObject>(path, new DeadlineWatch(config, timeoutMs), list, false);
 }
 
 /** How long after a failed watch its informer is started again. */

@@ -1,11 +1,10 @@
-import { makeInformer } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { compileRules } from '../auth/index.js';
 import type { PolicySet } from '../auth/index.js';
 import { readyCondition } from '../k8s-api/index.js';
 import type { EventPolicyResource } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
-import { HeraldResourceClient, restartWatchOnError, statusOf } from './client.js';
+import { HeraldResourceClient, makeDeadlineInformer, restartWatchOnError, statusOf } from './client.js';
 
 export interface EventPolicyWatcherOptions {
   readonly config: KubeConfig;
@@ -14,6 +13,8 @@ export interface EventPolicyWatcherOptions {
   readonly logger: Logger;
   /** Where the rules go: each resource is one source, replaced or removed alone. */
   readonly policy: PolicySet;
+  /** How long a watch lasts at most before it is ended and resumed (default `WATCH_TIMEOUT_MS`). */
+  readonly watchTimeoutMs?: number;
 }
 
 /**
@@ -44,14 +45,19 @@ export class EventPolicyWatcher {
     // authenticated principal) while the list fails (no permission, an API server still starting).
     const unread = this.source('(not listed yet)');
     this.options.policy.awaiting(unread);
-    const informer = makeInformer<KubernetesObject>(this.options.config, this.client.path, async () => {
-      const list = await this.listOrNone();
-      // Applied here, before the rules count as read, so that no request finds neither.
-      for (const resource of list.items) this.observe(resource);
-      this.options.policy.read(unread);
-      this.markRead();
-      return list as unknown as KubernetesListObject<KubernetesObject>;
-    });
+    const informer = makeDeadlineInformer(
+      this.options.config,
+      this.client.path,
+      async () => {
+        const list = await this.listOrNone();
+        // Applied here, before the rules count as read, so that no request finds neither.
+        for (const resource of list.items) this.observe(resource);
+        this.options.policy.read(unread);
+        this.markRead();
+        return list as unknown as KubernetesListObject<KubernetesObject>;
+      },
+      this.options.watchTimeoutMs,
+    );
     informer.on('add', (object) => this.observe(object as unknown as EventPolicyResource));
     informer.on('update', (object) => this.observe(object as unknown as EventPolicyResource));
     informer.on('delete', (object) => this.forget((object as unknown as EventPolicyResource).metadata.name));
@@ -84,7 +90,10 @@ export class EventPolicyWatcher {
   private observe(resource: EventPolicyResource): void {
     const { name, generation } = resource.metadata;
     const broker = resource.spec?.broker;
-    if (broker !== undefined && broker !== this.options.broker) {
+    // Marked for deletion (a finalizer holds it): deleted, so it grants nothing more — `kubectl delete`
+    // answered, and the finalizer may hold the resource for as long as its controller likes.
+    const deleting = resource.metadata.deletionTimestamp !== undefined;
+    if (deleting || (broker !== undefined && broker !== this.options.broker)) {
       this.forget(name);
       return;
     }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { makeInformer } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { BackendReceiver, EventTypeBackend, SeenEventType } from '../eventtypes/index.js';
 import { API_VERSION } from '../k8s-api/index.js';
 import type { Broker, EventTypeResource } from '../k8s-api/index.js';
 import type { Logger } from '../observability/index.js';
-import { HeraldResourceClient, restartWatchOnError, statusOf } from './client.js';
+import { HeraldResourceClient, makeDeadlineInformer, restartWatchOnError, statusOf } from './client.js';
 
 export const LABEL_EVENTTYPE_BROKER = 'eventing.herald.dev/broker';
 export const LABEL_EVENTTYPE_ORIGIN = 'eventing.herald.dev/origin';
@@ -84,7 +83,7 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
       }
     }
     receiver.restore(restored);
-    const informer = makeInformer<KubernetesObject>(
+    const informer = makeDeadlineInformer(
       this.options.config,
       this.client.path,
       () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,

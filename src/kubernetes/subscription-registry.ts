@@ -1,4 +1,3 @@
-import { makeInformer } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Condition, SubscriptionResource } from '../k8s-api/index.js';
 import {
@@ -20,7 +19,13 @@ import type {
   SubscriptionRegistry,
   SubscriptionStatus,
 } from '../subscriptions/index.js';
-import { HeraldResourceClient, replacingMergePatch, restartWatchOnError, statusOf } from './client.js';
+import {
+  HeraldResourceClient,
+  makeDeadlineInformer,
+  replacingMergePatch,
+  restartWatchOnError,
+  statusOf,
+} from './client.js';
 import { OwnWrites } from './own-writes.js';
 import type { Echo, HeardChange } from './own-writes.js';
 
@@ -79,6 +84,8 @@ export interface KubernetesRegistryOptions {
   readonly sql?: SqlCompiler;
   /** How often status is written back to the resources (only what changed is written). */
   readonly statusIntervalMs?: number;
+  /** How long a watch lasts at most before it is ended and resumed (default `WATCH_TIMEOUT_MS`). */
+  readonly watchTimeoutMs?: number;
 }
 
 /**
@@ -110,12 +117,17 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   async start(): Promise<void> {
-    const informer = makeInformer<KubernetesObject>(this.options.config, this.client.path, async () => {
-      const list = await this.client.list();
-      // Told before the informer reports the list's items, which it does as soon as this resolves.
-      this.own.relisted();
-      return list as unknown as KubernetesListObject<KubernetesObject>;
-    });
+    const informer = makeDeadlineInformer(
+      this.options.config,
+      this.client.path,
+      async () => {
+        const list = await this.client.list();
+        // Told before the informer reports the list's items, which it does as soon as this resolves.
+        this.own.relisted();
+        return list as unknown as KubernetesListObject<KubernetesObject>;
+      },
+      this.options.watchTimeoutMs,
+    );
     const hear = (deleted: boolean) => (object: KubernetesObject) =>
       this.own.heard({ deleted, object: object as unknown as SubscriptionResource });
     informer.on('add', hear(false));
@@ -138,7 +150,12 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   private heard(change: HeardChange<SubscriptionResource>): void {
-    if (change.deleted) this.forget(change.object.metadata.name);
+    // A resource marked for deletion is deleted: the delete answered 200, and a finalizer (another
+    // controller's, a foreground deletion's) only keeps it stored, for as long as it likes. Delivering
+    // meanwhile would go on after `kubectl delete`, and the echo of the HTTP API's own delete would
+    // bring back the subscription it just removed.
+    if (change.deleted || change.object.metadata.deletionTimestamp !== undefined)
+      this.forget(change.object.metadata.name);
     else this.observe(change.object);
   }
 

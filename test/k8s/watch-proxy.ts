@@ -47,6 +47,8 @@ export async function startWatchProxy(apiserver: KubeApiServer) {
   let expireNext = false;
   let watches = 0;
   const streams = new Set<WatchStream>();
+  /** Watches cut off from the apiserver whose client side stays open, silent (see `stall`). */
+  const stalled = new Set<WatchStream>();
   const server = createServer(
     {
       cert: readFileSync(join(apiserver.dir, 'pki', 'apiserver.crt')),
@@ -83,6 +85,7 @@ export async function startWatchProxy(apiserver: KubeApiServer) {
           const stream: WatchStream = { response, upstream, queue: [] };
           streams.add(stream);
           upstream.on('data', (chunk: Buffer) => {
+            if (stalled.has(stream)) return;
             if (held) stream.queue.push(chunk);
             else response.write(chunk);
           });
@@ -145,8 +148,20 @@ export async function startWatchProxy(apiserver: KubeApiServer) {
         stream.response.destroy();
       }
     },
+    /**
+     * The connection of every watch open now dies silently, as behind a load balancer or proxy that
+     * stops forwarding, or with a peer gone without a reset: the apiserver's side is closed, the client's
+     * stays open and hears nothing more, ever. Watches opened later stream as usual.
+     */
+    stall() {
+      for (const stream of [...streams]) {
+        streams.delete(stream);
+        stalled.add(stream);
+        stream.upstream.destroy();
+      }
+    },
     close(): Promise<void> {
-      for (const stream of streams) stream.response.destroy();
+      for (const stream of [...streams, ...stalled]) stream.response.destroy();
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     },
