@@ -532,19 +532,20 @@ export class Dispatcher implements WorkerHost {
   async commitCursors(all = false): Promise<void> {
     this.commitRound++;
     const everyone = all || this.commitRound % 10 === 0;
-    const moved: Array<[string, number]> = [];
+    const moved: Array<{ worker: SubscriptionWorker; position: number; before: number }> = [];
     for (const worker of this.workers.values()) {
       const position = worker.position();
       if (position === worker.committed) continue;
-      if (everyone || worker.takeDelivered()) moved.push([worker.cursorKey, position]);
+      if (everyone || worker.takeDelivered()) moved.push({ worker, position, before: worker.committed });
     }
     if (moved.length === 0) return;
     try {
-      await this.store.commitCursors(moved);
-      for (const [id, position] of moved) {
-        const worker = this.workers.get(id);
-        if (worker !== undefined) worker.committed = position;
-      }
+      await this.store.commitCursors(moved.map(({ worker, position }) => [worker.cursorKey, position]));
+      // By the worker itself, not by the key written: that is `id~incarnation`, and a lookup of it among
+      // the workers (kept by id) found none, so every cursor that had moved once was written again every
+      // round. Not when a seek committed meanwhile (`committed` changed): its cursor is the newer one.
+      for (const { worker, position, before } of moved)
+        if (worker.committed === before) worker.committed = position;
     } catch (error) {
       this.logger.warn({ err: error }, 'committing cursors failed; will retry');
     }
