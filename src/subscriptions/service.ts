@@ -273,9 +273,23 @@ export class SubscriptionService {
    * as the delete says once heard, and the change answers 404. A plain write would bring it back to
    * every replica, its cursor forgotten.
    */
-  private async replace(definition: SubscriptionDefinition, changed = true): Promise<void> {
+  private async replace(
+    definition: SubscriptionDefinition,
+    current: SubscriptionDefinition,
+    changed = true,
+  ): Promise<void> {
     const { id } = definition;
-    if (await this.write([id], () => this.options.registry.replace(definition), changed)) return;
+    let replaced: boolean;
+    try {
+      replaced = await this.write([id], () => this.options.registry.replace(definition), changed);
+    } catch (error) {
+      // Not written (a database another process holds locked, a store that is down): the change failed,
+      // and the broker goes on listing what it delivers and the store holds. Kept, a failed PUT was
+      // listed while the old sink got the events, until a restart brought the stored one back.
+      if (this.definitions.get(id) === definition) this.definitions.set(id, current);
+      throw error;
+    }
+    if (replaced) return;
     this.definitions.delete(id);
     await this.options.dispatcher.remove(id, true);
     throw notFound(id);
@@ -444,7 +458,7 @@ export class SubscriptionService {
       const compiled = compileSubscription(definition, this.options.sql);
       this.definitions.set(id, definition);
       const changed = JSON.stringify(definition) !== JSON.stringify(current);
-      await this.replace(definition, changed);
+      await this.replace(definition, current, changed);
       // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
       await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
       return definition;
@@ -470,9 +484,11 @@ export class SubscriptionService {
     return this.changing([id], async () => {
       const definition = this.get(id);
       this.assertApiManaged(definition, 'delete');
+      // The store first: a delete it refuses changes nothing. Stopped and forgotten here first, the
+      // subscription answered 404 from then on while the store kept it, and it came back at the next start.
+      await this.write([id], () => this.options.registry.delete(id));
       this.definitions.delete(id);
       await this.options.dispatcher.remove(id, true);
-      await this.write([id], () => this.options.registry.delete(id));
       const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
       await this.options.store.deleteDeadLetters(
         id,
@@ -488,7 +504,7 @@ export class SubscriptionService {
       const current = this.get(id);
       const definition = { ...current, paused };
       this.definitions.set(id, definition);
-      await this.replace(definition, current.paused !== paused);
+      await this.replace(definition, current, current.paused !== paused);
       await this.options.dispatcher.setPaused(id, paused);
       return definition;
     });
@@ -501,7 +517,7 @@ export class SubscriptionService {
       const next = await this.resolvePosition(to);
       const definition = { ...current, seek: { next, epoch: (current.seek?.epoch ?? 0) + 1 } };
       this.definitions.set(id, definition);
-      await this.replace(definition);
+      await this.replace(definition, current);
       // Another replica may deliver this subscription: it applies the seek from the definition.
       await this.options.store.commitCursor(cursorKeyOf(current), next);
       // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
