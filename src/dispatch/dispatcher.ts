@@ -303,7 +303,7 @@ export class Dispatcher implements WorkerHost {
       if (!worker.live) continue;
       this.filterEvaluations++;
       evaluated = true;
-      if (worker.matches(stored.event)) {
+      if (worker.matches(stored)) {
         worker.offer(stored);
         touched.add(worker);
       }

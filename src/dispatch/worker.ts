@@ -1,5 +1,4 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
-import type { CloudEvent } from '../cloudevents/index.js';
 import { tracing } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
@@ -36,6 +35,14 @@ const PAGE = 256;
 /** As the dispatcher's: catching up filters for about this long, then yields. */
 const DISPATCH_SLICE_MS = 10;
 
+/** A subscription's `startAt: {time}` in ms when it is still ahead and no seek replaced it; else undefined. */
+function startTimeAhead(definition: CompiledSubscription['definition']): number | undefined {
+  const start = definition.startAt;
+  if (typeof start !== 'object' || !('time' in start) || definition.seek !== undefined) return undefined;
+  const time = Date.parse(start.time);
+  return time > Date.now() ? time : undefined;
+}
+
 function partitionKey(event: StoredEvent): string | undefined {
   const key = event.event.attributes['partitionkey'];
   return key === undefined ? undefined : String(key);
@@ -61,6 +68,12 @@ export class SubscriptionWorker {
   private readonly deadLetters: DeadLetters;
   /** Retries waiting for `resume` (a paused subscription makes no attempt); made by the first. */
   private resumeWaiters: Array<() => void> | undefined;
+  /**
+   * `startAt: {time}` still ahead when the worker started: the store's `sequenceAt` answers the log's end
+   * for a time to come, and events stored until then are not this subscription's ("the first event stored
+   * at or after that instant"); skipped until one stored at or after it comes by.
+   */
+  private storedFrom: number | undefined;
   /** The credential and handshake headers, the sink's consent and the rate limit. */
   private readonly access: SinkAccess;
   committed = 0;
@@ -76,6 +89,7 @@ export class SubscriptionWorker {
     this.paused = compiled.definition.paused;
     this.deadLetters = new DeadLetters(compiled, host);
     this.access = new SinkAccess(compiled, host);
+    this.storedFrom = startTimeAhead(compiled.definition);
   }
 
   /**
@@ -99,8 +113,15 @@ export class SubscriptionWorker {
     return cursorKeyOf(this.compiled.definition);
   }
 
-  matches(event: CloudEvent): boolean {
-    return this.compiled.filter.matches(event);
+  /** Whether `stored` is this subscription's: its filter, and `startAt: {time}` while that time is ahead. */
+  matches(stored: StoredEvent): boolean {
+    if (this.storedFrom !== undefined) {
+      if (stored.storedAt < this.storedFrom) return false;
+      // From here on the log is past the start time: the check ends (a clock set back later must not
+      // make the subscription skip events).
+      this.storedFrom = undefined;
+    }
+    return this.compiled.filter.matches(stored.event);
   }
 
   async start(initialCursor: number): Promise<void> {
@@ -187,7 +208,7 @@ export class SubscriptionWorker {
         const sliceStart = performance.now();
         for (const stored of page) {
           this.readPos = stored.sequence + 1;
-          if (this.matches(stored.event)) {
+          if (this.matches(stored)) {
             if (lane.queue.length === 0) lane.firstQueuedAt = performance.now();
             lane.queue.push(stored);
           }
@@ -476,6 +497,8 @@ export class SubscriptionWorker {
    * there; the new lane starts delivering once the old one's attempts have ended (never both at once).
    */
   async seek(next: number): Promise<void> {
+    // A seek says where delivery goes on, start time or not.
+    this.storedFrom = undefined;
     const old = this.lane;
     old.abandon();
     old.abortAttempts();

@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [start-time-ahead-ignored]="test/delivery/start-at-time.test.ts"
   [subscription-change-kept-when-unwritten]="src/subscriptions/service-write-fails.test.ts"
   [cursor-commit-bookkeeping-by-key]="src/dispatch/cursor-commits.test.ts"
   [k8s-watch-without-deadline]="test/k8s/stalled-watch.test.ts"
