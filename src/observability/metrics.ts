@@ -118,7 +118,7 @@ export class BrokerMetrics {
   });
   readonly authzDenials = new Counter({
     name: 'herald_authz_denials_total',
-    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, host, owner)',
+    help: 'Requests refused by authorization, by action (publish, subscribe, read, admin, origin, host, owner; unlisted: a route without a rule)',
     labelNames: ['action'] as const,
     registers: [this.registry],
   });
