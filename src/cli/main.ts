@@ -186,7 +186,20 @@ Examples:
 `;
 
 /** `herald version`: the same fields as GET /version; the store kind from the broker options given. */
+const VERSION_USAGE = `Usage: herald version [broker options]
+
+Prints {"version", "commit", "node", "store"} as one JSON line; broker options (flags, HERALD_* variables,
+--config) select the store it names, as they would for \`herald broker\`.
+
+Example:
+  herald version --store jetstream --nats-url nats://127.0.0.1:4222
+`;
+
 async function printVersion(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(VERSION_USAGE);
+    return 0;
+  }
   let store: string;
   try {
     store = loadBrokerConfig(args).store;

@@ -39,4 +39,10 @@ describe('version', () => {
     expect(run(['--store', 'jetstream', ...nats]).store).toBe('jetstream');
     expect(run(nats, { HERALD_STORE: 'jetstream' }).store).toBe('jetstream');
   });
+
+  it('`herald version --help` prints its usage and exits 0, as every command does (docs/cli.md)', () => {
+    // It was read as a broker option: "invalid configuration: --help: unknown option", exit 2.
+    const help = execFileSync(process.execPath, [CLI, 'version', '--help'], { encoding: 'utf8' });
+    expect(help).toMatch(/^Usage: herald version/);
+  });
 });
