@@ -275,6 +275,17 @@ export function keyInBlock(payload: Buffer, index: number): string | undefined {
   return DedupeWindow.key(attributes['source'] as string, attributes['id'] as string);
 }
 
+/** The dedupe keys (`DedupeWindow.key(source, id)`) of a block's events, in order (retention keeping them). */
+export function keysOfBlock(payload: Buffer): string[] {
+  const offsets = eventOffsets(payload);
+  const keys: string[] = [];
+  for (let i = 0; i < offsets.length - 1; i++) {
+    const attributes = JSON.parse(attrsAt(payload, offsets[i] as number)) as Record<string, unknown>;
+    keys.push(DedupeWindow.key(attributes['source'] as string, attributes['id'] as string));
+  }
+  return keys;
+}
+
 /**
  * The block without its first `drop` events (retention cutting through a block): the kept events'
  * bytes are copied as they are, and the byte count of the dropped ones is returned with them.

@@ -7,6 +7,12 @@ import { principalPrefix } from '../dedupe-window.js';
 export type KeyOfSequence = (sequence: number) => string | undefined;
 
 /**
+ * Whether a sequence that is no longer stored had the (`source`, `id`) key `key`: retention deleted it
+ * while it was still inside the window (`RetiredKeys`).
+ */
+export type RetiredKeyMatches = (sequence: number, key: string) => boolean;
+
+/**
  * The embedded store's dedupe window: the (`source`, `id`, publishing principal) keys accepted within
  * the window, kept as 32-bit hashes with their sequences in typed arrays (an open-addressing table and a
  * first-in-first-out ring), plus the times of the commit groups: 36 bytes or fewer per key, no object per
@@ -90,6 +96,7 @@ export class DedupeIndex {
   constructor(
     private readonly windowMs: number,
     private readonly keyOf: KeyOfSequence,
+    private readonly retiredKeyMatches: RetiredKeyMatches = () => false,
   ) {}
 
   /** FNV-1a over the key's UTF-16 code units, as a 32-bit signed integer (a small integer for V8). */
@@ -170,11 +177,17 @@ export class DedupeIndex {
       if (tags[slot] !== tag) continue;
       const sequence = sequences[slot] as number;
       horizon ??= this.horizon(now);
-      if (sequence >= horizon && (found === undefined || sequence < found) && this.keyOf(sequence) === key) {
+      if (sequence >= horizon && (found === undefined || sequence < found) && this.confirms(sequence, key)) {
         found = sequence;
       }
     }
     return found;
+  }
+
+  /** Whether the event stored as `sequence`, or deleted by retention inside the window, had the key `key`. */
+  private confirms(sequence: number, key: string): boolean {
+    const stored = this.keyOf(sequence);
+    return stored === undefined ? this.retiredKeyMatches(sequence, key) : stored === key;
   }
 
   /** Records `sequence` (higher than any added before) as stored at `at` (not before any earlier `at`). */

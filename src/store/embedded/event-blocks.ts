@@ -1,10 +1,18 @@
 import type Database from 'better-sqlite3';
 import type { StoredEvent } from '../types.js';
 import { DedupeWindow } from '../dedupe-window.js';
-import { BlockEncoder, decodeBlock, dropFromBlock, eventSizes, keyInBlock } from './block-codec.js';
+import {
+  BlockEncoder,
+  decodeBlock,
+  dropFromBlock,
+  eventSizes,
+  keyInBlock,
+  keysOfBlock,
+} from './block-codec.js';
 import type { EventBlockRow } from './block-codec.js';
 import { DedupeIndex } from './dedupe-index.js';
 import { relaxedTransaction } from './relaxed-transaction.js';
+import type { RetiredKey } from './retired-keys.js';
 import type { BlockLocation, LogPosition, PlacedGroup, SegmentLog } from './segment-log.js';
 
 /**
@@ -186,6 +194,12 @@ export class EventBlocks {
       setMeta: db.prepare<[string, number]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
       sizes: db.prepare<[], { first_seq: number; last_seq: number; bytes: number }>(
         'SELECT first_seq, last_seq, bytes FROM event_blocks ORDER BY first_seq',
+      ),
+      // The blocks holding sequences from `from` (the first parameter, twice) to below the third.
+      between: db.prepare<[number, number, number], BlockRow>(
+        `SELECT * FROM event_blocks WHERE first_seq >= COALESCE(
+           (SELECT first_seq FROM event_blocks WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1), ?)
+         AND first_seq < ? ORDER BY first_seq`,
       ),
       keysFrom: db.prepare<[number], { first_seq: number; stored_at: number; keys: Buffer }>(
         'SELECT first_seq, stored_at, keys FROM event_blocks WHERE first_seq >= ? ORDER BY first_seq',
@@ -376,6 +390,29 @@ export class EventBlocks {
       const keys = block.keys;
       for (let i = 0; i * 4 < keys.length; i++)
         add(keys.readInt32LE(i * 4), block.first_seq + i, block.stored_at);
+    }
+  }
+
+  /**
+   * Feeds the dedupe key of each event in [`from`, `to`) stored at or after `since`: the events
+   * retention is about to delete inside the dedupe window (`RetiredKeys`). A record that cannot be
+   * read throws, and retention waits for the next run rather than forget a key the window still needs;
+   * it waits at most until the record's events leave the window, when they are no longer read.
+   */
+  forEachKeyBetween(from: number, to: number, since: number, feed: (retired: RetiredKey) => void): void {
+    for (const block of this.index.between.all(from, from, to)) {
+      if (block.stored_at < since) continue;
+      const keys = keysOfBlock(this.payloadOf(block));
+      const last = Math.min(block.last_seq, to - 1);
+      for (let sequence = Math.max(from, block.first_seq); sequence <= last; sequence++) {
+        const i = sequence - block.first_seq;
+        feed({
+          sequence,
+          storedAt: block.stored_at,
+          hash: block.keys.readInt32LE(i * 4),
+          key: keys[i] as string,
+        });
+      }
     }
   }
 

@@ -5,6 +5,7 @@ import type { EventBlocks } from './event-blocks.js';
 import type { LogCounts } from './log-counts.js';
 import type { RecentEvents } from './recent-events.js';
 import { retentionCutoff } from './retention.js';
+import type { RetiredKeys } from './retired-keys.js';
 
 /**
  * Dedupe keys forgotten per turn of the event loop. Maintenance runs every 5 s, and at 130,000 events/s
@@ -20,6 +21,9 @@ export interface MaintainedStore {
   readonly counts: LogCounts;
   readonly recent: RecentEvents;
   readonly dedupe: DedupeIndex;
+  readonly dedupeWindowMs: number;
+  /** The keys of events retention deleted inside the dedupe window. */
+  readonly retired: RetiredKeys;
   readonly retention: RetentionPolicy;
   readonly now: () => number;
   /** Highest sequence durably written. */
@@ -52,8 +56,9 @@ export class LogMaintenance {
     const now = this.store.now();
     try {
       this.pruneDedupe();
+      this.store.retired.pruneBefore(now - this.store.dedupeWindowMs);
       const cutoff = retentionCutoff(retention, blocks, counts, this.store.committedSequence(), now);
-      if (cutoff > 0) this.deleteBefore(cutoff);
+      if (cutoff > 0) this.deleteBefore(cutoff, now);
       this.saveCounts();
     } catch {
       // Maintenance is retried on the next tick; a busy database must not crash the broker.
@@ -81,8 +86,8 @@ export class LogMaintenance {
     });
   }
 
-  private deleteBefore(cutoff: number): void {
-    const { db, blocks, counts, recent } = this.store;
+  private deleteBefore(cutoff: number, now: number): void {
+    const { db, blocks, counts, recent, retired, dedupeWindowMs } = this.store;
     const first = blocks.first();
     if (first === undefined || first >= cutoff) return;
     const eventsBefore = counts.events;
@@ -92,6 +97,14 @@ export class LogMaintenance {
       db.transaction(() => {
         const committedSequence = this.store.committedSequence();
         this.statements.setLast.run(committedSequence);
+        // Events still inside the dedupe window leave their keys behind, in this transaction, so that a
+        // retry of one is confirmed as a duplicate, not stored again. Usually none is (retention far
+        // above the window): one indexed look-up.
+        const since = now - dedupeWindowMs;
+        const inWindow = dedupeWindowMs > 0 ? blocks.sequenceAt(since) : undefined;
+        if (inWindow !== undefined && inWindow < cutoff) {
+          blocks.forEachKeyBetween(Math.max(first, inWindow), cutoff, since, (key) => retired.add(key));
+        }
         const removed = blocks.deleteBefore(cutoff);
         counts.events -= removed.events;
         counts.bytes -= removed.bytes;

@@ -7,6 +7,7 @@ import { SegmentLog } from './segment-log.js';
 import { EmbeddedCursors } from './cursors.js';
 import { EmbeddedDeadLetters } from './dead-letters.js';
 import { EmbeddedSubscriptions } from './subscriptions.js';
+import { RetiredKeys } from './retired-keys.js';
 import type { EmbeddedStoreOptions } from './store-options.js';
 
 /** The store's own table; each other table belongs to its module (`event-blocks.ts`, `cursors.ts`, …). */
@@ -25,6 +26,8 @@ export interface OpenedDatabase {
   readonly deadLetters: EmbeddedDeadLetters;
   readonly cursors: EmbeddedCursors;
   readonly subscriptions: EmbeddedSubscriptions;
+  /** The keys of events retention deleted inside the dedupe window. */
+  readonly retired: RetiredKeys;
   /** Highest sequence ever assigned: the last block's, or the high-water mark retention saved in `meta`. */
   readonly lastSequence: number;
 }
@@ -51,17 +54,27 @@ export function openDatabase(options: EmbeddedStoreOptions): OpenedDatabase {
   const deadLetters = new EmbeddedDeadLetters(db);
   const cursors = new EmbeddedCursors(db, file, durable);
   const subscriptions = new EmbeddedSubscriptions(db);
+  const retired = new RetiredKeys(db);
   // A database written before blocks (one `events` row per event) is moved into blocks once.
   const insertBlock = db.prepare(INSERT_BLOCK);
   migrateLegacyEvents(db, (block) => insertBlock.run(...block));
   const meta = db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'last_sequence'").get();
   blocks.recover(() => Math.max(meta?.value ?? 0, blocks.last() ?? 0));
   const lastSequence = Math.max(meta?.value ?? 0, blocks.last() ?? 0);
-  return { file, db, durable, log, blocks, deadLetters, cursors, subscriptions, lastSequence };
+  return { file, db, durable, log, blocks, deadLetters, cursors, subscriptions, retired, lastSequence };
 }
 
-/** Adds to `dedupe` the keys of the events stored at or after `since` (the start of the window), on open. */
-export function rebuildDedupeWindow(blocks: EventBlocks, dedupe: DedupeIndex, since: number): void {
+/**
+ * Adds to `dedupe` the keys of the events stored at or after `since` (the start of the window), on open:
+ * first those retention deleted (all below the first block), then the blocks'.
+ */
+export function rebuildDedupeWindow(
+  blocks: EventBlocks,
+  retired: RetiredKeys,
+  dedupe: DedupeIndex,
+  since: number,
+): void {
+  retired.forEachSince(since, (hash, sequence, storedAt) => dedupe.add(hash, sequence, storedAt));
   // Only the blocks inside the window are read, and of them only the dedupe hashes: their first
   // sequence comes from the stored_at index, then the primary key bounds the scan.
   const firstInWindow = blocks.sequenceAt(since);

@@ -184,6 +184,7 @@ export class EmbeddedEventStore implements EventStore {
     const { db, durable } = opened;
     ({ file: this.file, db: this.db, log: this.log, blocks: this.blocks } = opened);
     ({ deadLetters: this.deadLetters, cursors: this.cursors, subscriptions: this.subscriptions } = opened);
+    const { retired } = opened;
     this.lastSequence = opened.lastSequence;
     this.committedSequence = this.lastSequence;
     this.recent = new RecentEvents(this.lastSequence + 1);
@@ -200,8 +201,12 @@ export class EmbeddedEventStore implements EventStore {
       : undefined;
     this.inlineWriter = writer === 'thread' ? undefined : inlineWriter(this.log, this.blocks, durable);
     this.counts = new LogCounts(db, this.blocks, this.lastSequence);
-    this.dedupe = new DedupeIndex(dedupeWindowMs, (sequence) => this.keyOfSequence(sequence));
-    rebuildDedupeWindow(this.blocks, this.dedupe, this.now() - dedupeWindowMs);
+    this.dedupe = new DedupeIndex(
+      dedupeWindowMs,
+      (sequence) => this.keyOfSequence(sequence),
+      (sequence, key) => retired.matches(sequence, key),
+    );
+    rebuildDedupeWindow(this.blocks, retired, this.dedupe, this.now() - dedupeWindowMs);
     this.checkpointer = startCheckpointer(db, {
       file: this.file,
       ...(options.checkpointScript === undefined ? {} : { script: options.checkpointScript }),
@@ -212,6 +217,8 @@ export class EmbeddedEventStore implements EventStore {
       counts: this.counts,
       recent: this.recent,
       dedupe: this.dedupe,
+      dedupeWindowMs,
+      retired,
       retention,
       now: this.now,
       committedSequence: () => this.committedSequence,
