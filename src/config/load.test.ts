@@ -1,30 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { configProblems, yamlFiles } from './testing/config-problems.js';
 import { BROKER_OPTIONS } from './schema.js';
-import { brokerHelp, ConfigError, loadBrokerConfig } from './load.js';
+import { brokerHelp, loadBrokerConfig } from './load.js';
 import { parseDuration, parseSize } from './units.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'herald-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const yamlFile = yamlFiles();
 
-let files = 0;
-function yamlFile(text: string): string {
-  const file = path.join(dir, `config-${++files}.yaml`);
-  writeFileSync(file, text);
-  return file;
-}
-
-function problems(argv: readonly string[], env: NodeJS.ProcessEnv = {}): readonly string[] {
-  try {
-    loadBrokerConfig(argv, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected the configuration to be rejected');
-}
+const problems = configProblems;
 
 describe('loadBrokerConfig', () => {
   it('has documented defaults', () => {
@@ -262,7 +245,9 @@ describe('loadBrokerConfig', () => {
   });
 
   it('reports a missing or unparsable YAML file and a non-mapping document', () => {
-    expect(problems(['--config', path.join(dir, 'missing.yaml')], {})[0]).toContain('missing.yaml');
+    expect(problems(['--config', path.join(path.dirname(yamlFile('')), 'missing.yaml')], {})[0]).toContain(
+      'missing.yaml',
+    );
     expect(problems(['--config', yamlFile('port: [1,\n')], {})).toHaveLength(1);
     expect(problems(['--config', yamlFile('- port\n')], {})[0]).toContain('must be a YAML mapping');
   });

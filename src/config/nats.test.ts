@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadBrokerConfig } from './load.js';
+import { configProblems } from './testing/config-problems.js';
+import { loadBrokerConfig } from './load.js';
 import { parseNatsUrls, redactNatsUrls } from './nats-url.js';
 
-function problems(argv: readonly string[], env: NodeJS.ProcessEnv = {}): readonly string[] {
-  try {
-    loadBrokerConfig(argv, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected the configuration to be rejected');
-}
+const problems = configProblems;
 
 const JETSTREAM = ['--store', 'jetstream', '--nats-url', 'nats://127.0.0.1:4222'];
 

@@ -1,30 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadBrokerConfig } from './load.js';
+import { describe, expect, it } from 'vitest';
+import { configProblems, yamlFiles } from './testing/config-problems.js';
+import { loadBrokerConfig } from './load.js';
 
 // Values that were accepted and then meant something else than what was written.
 
-const dir = mkdtempSync(path.join(tmpdir(), 'herald-config-values-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const yamlFile = yamlFiles();
 
-let files = 0;
-function yamlFile(text: string): string {
-  const file = path.join(dir, `config-${++files}.yaml`);
-  writeFileSync(file, text);
-  return file;
-}
-
-function problems(argv: readonly string[], env: NodeJS.ProcessEnv = {}): readonly string[] {
-  try {
-    loadBrokerConfig(argv, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error(`expected ${argv.join(' ')} to be rejected`);
-}
+const problems = configProblems;
 
 describe('durations that are timer delays', () => {
   // Node runs a setTimeout/setInterval longer than 2^31-1 ms (24.8 days) after 1 ms: --shutdown-timeout 25d
