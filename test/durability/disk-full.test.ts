@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, TEST_SINK_ALLOWANCE } from '../harness/processes.js';
+import { brokerArgv, CLI } from '../harness/processes.js';
 import { pathToFileURL } from 'node:url';
 import { removeTempDir, stopChild } from '../infra/process.js';
 import { readLog, send } from '../support/http.js';
@@ -69,17 +69,7 @@ async function startBrokerIn(
 ): Promise<ChildProcess & { url: string; adminUrl: string }> {
   const { command, args } = inNamespace(holder, [
     process.execPath,
-    CLI,
-    'broker',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--data-dir',
-    dataDir,
-    '--store-writer',
-    writer,
-    ...TEST_SINK_ALLOWANCE,
+    ...brokerArgv(dataDir, ['--store-writer', writer]),
   ]);
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -63,25 +63,29 @@ export interface BrokerProcessOptions {
  */
 export const TEST_SINK_ALLOWANCE = ['--sink-allow', '127.0.0.1/32'] as const;
 
+/** The arguments of `node` for a test broker: the built CLI on a free loopback port, its data in `dataDir`. */
+export function brokerArgv(dataDir: string, args: readonly string[] = []): string[] {
+  return [
+    CLI,
+    'broker',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    ...TEST_SINK_ALLOWANCE,
+    ...args,
+  ];
+}
+
 /** Starts `herald broker` from the built CLI on a free loopback port. */
 export async function startBroker(options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'herald-broker-'));
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'broker',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-      ...TEST_SINK_ALLOWANCE,
-      ...(options.args ?? []),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HERALD_LOG_LEVEL: 'info', ...options.env } },
-  );
+  const child = spawn(process.execPath, brokerArgv(dataDir, options.args), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HERALD_LOG_LEVEL: 'info', ...options.env },
+  });
   if (options.onOutput !== undefined) {
     const onOutput = options.onOutput;
     child.stdout?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
