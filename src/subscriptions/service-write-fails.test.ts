@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedEventStore } from '../store/embedded/index.js';
+import { lockDatabase as lockDatabaseIn } from '../store/embedded/testing/lock-database.js';
 import type { SubscriptionService } from './service.js';
 import { startReplica } from './testing/replica.js';
 import { parseSubscriptionRequest } from './validate.js';
@@ -32,29 +30,7 @@ async function openService(dir: string): Promise<{ service: SubscriptionService 
 
 /** A second process holding SQLite's write lock on `file` until it is released. */
 async function lockDatabase(file: string): Promise<() => Promise<void>> {
-  const script = `
-    const Database = require('better-sqlite3');
-    const db = new Database(process.argv[1]);
-    db.exec('BEGIN IMMEDIATE');
-    console.log('locked');
-    process.stdin.on('end', () => { db.exec('ROLLBACK'); db.close(); process.exit(0); });
-    process.stdin.resume();`;
-  const locker: ChildProcess = spawn(process.execPath, ['-e', script, file], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => locker.once('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: locker.stdout! }).on('line', (line) => {
-      if (line === 'locked') resolve();
-    });
-    locker.once('exit', (code) => reject(new Error(`the locking process exited with ${code}`)));
-  });
-  let released: Promise<void> | undefined;
-  const release = (): Promise<void> => {
-    locker.stdin?.end();
-    return (released ??= exited);
-  };
+  const release = await lockDatabaseIn(file);
   cleanups.push(release);
   return release;
 }

@@ -5,25 +5,20 @@
 // an event sent again whose first copy is older than the events kept in memory makes the store confirm
 // the duplicate from the index, which first commits the waiting row and meets the lock. Once the lock is
 // released the broker is SIGKILLed and started again: every acknowledged event is there, once.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { stopChild } from '../infra/process.js';
+import { lockDatabase } from '../../src/store/embedded/testing/lock-database.js';
 import { readLog, send } from '../support/http.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** More than the store keeps in memory (64 to 128 events): the first ones are read from the index. */
 const EARLY = 200;
 
 const brokers: BrokerProcess[] = [];
-const children: ChildProcess[] = [];
+const releases: Array<() => Promise<void>> = [];
 afterAll(async () => {
-  for (const child of children) await stopChild(child, 'SIGKILL', 10_000);
+  for (const release of releases) await release();
   for (const broker of brokers) {
     await broker.stop('SIGKILL');
     removeDir(broker.dataDir);
@@ -38,29 +33,6 @@ async function publish(url: string, id: string): Promise<number> {
   return response.status;
 }
 
-/** A process holding SQLite's write lock on `file` until its stdin is closed. */
-async function lockDatabase(file: string): Promise<ChildProcess> {
-  const script = `
-    const Database = require('better-sqlite3');
-    const db = new Database(process.argv[1]);
-    db.exec('BEGIN IMMEDIATE');
-    console.log('locked');
-    process.stdin.on('end', () => { db.exec('ROLLBACK'); db.close(); process.exit(0); });
-    process.stdin.resume();`;
-  const locker = spawn(process.execPath, ['-e', script, file], {
-    cwd: root,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.push(locker);
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: locker.stdout! }).on('line', (line) => {
-      if (line === 'locked') resolve();
-    });
-    locker.once('exit', (code) => reject(new Error(`the locking process exited with ${code}`)));
-  });
-  return locker;
-}
-
 describe('a database another process holds locked', () => {
   it('a duplicate confirmed from the index while the lock is held is answered, and the broker keeps running', async () => {
     const broker = await startBroker({ args: ['--store-writer', 'inline'] });
@@ -71,7 +43,8 @@ describe('a database another process holds locked', () => {
       acked.push(`e${i}`);
     }
 
-    const locker = await lockDatabase(path.join(broker.dataDir, 'default.db'));
+    const release = await lockDatabase(path.join(broker.dataDir, 'default.db'));
+    releases.push(release);
     // Its record is written and synced; its index row waits for the lock.
     expect(await publish(broker.url, 'while-locked')).toBe(202);
     acked.push('while-locked');
@@ -81,8 +54,7 @@ describe('a database another process holds locked', () => {
     expect(broker.child.exitCode).toBeNull();
     expect(broker.child.signalCode).toBeNull();
 
-    locker.stdin?.end();
-    await new Promise((resolve) => locker.once('exit', resolve));
+    await release();
     // Taken again once the lock is gone, and still a duplicate.
     expect(await publish(broker.url, 'e0')).toBe(202);
     expect(await publish(broker.url, 'after-lock')).toBe(202);
