@@ -2,28 +2,14 @@
 // an event sent again after retention deleted its first copy is acknowledged (202) and not stored a
 // second time, and the same after a SIGKILL and a restart on the same data directory. Retention runs
 // every 5 s; the test waits until the log shows the deletion (no time is asserted).
-import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useRestartedBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { readLog } from '../support/http.js';
 import type { LogEntry } from '../support/http.js';
 
 const SOURCE = '/herald/dedupe-after-retention';
-const brokers: BrokerProcess[] = [];
-
-afterAll(async () => {
-  for (const broker of brokers) await broker.stop('SIGKILL');
-  if (brokers[0] !== undefined) removeDir(brokers[0].dataDir);
-});
-
-async function start(dataDir?: string): Promise<BrokerProcess> {
-  const broker = await startBroker({
-    args: ['--retention-max-events', '2', '--dedupe-window', '10m'],
-    ...(dataDir === undefined ? {} : { dataDir }),
-  });
-  brokers.push(broker);
-  return broker;
-}
+const start = useRestartedBroker(['--retention-max-events', '2', '--dedupe-window', '10m']);
 
 async function publish(broker: BrokerProcess, id: string): Promise<number> {
   const response = await fetch(`${broker.url}/events`, {

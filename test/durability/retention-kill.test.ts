@@ -8,8 +8,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import { afterAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useRestartedBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { readLog } from '../support/http.js';
 
@@ -22,20 +22,7 @@ const RECENT = 100;
 /** Publishing time before each SIGKILL: past at least one retention run (every 5 s). */
 const KILL_AFTER_MS = [6_500, 7_300, 8_100];
 
-const brokers: BrokerProcess[] = [];
-afterAll(async () => {
-  for (const broker of brokers) await broker.stop('SIGKILL');
-  if (brokers[0] !== undefined) removeDir(brokers[0].dataDir);
-});
-
-async function start(dataDir?: string): Promise<BrokerProcess> {
-  const broker = await startBroker({
-    args: ['--retention-max-bytes', String(RETENTION_BYTES)],
-    ...(dataDir === undefined ? {} : { dataDir }),
-  });
-  brokers.push(broker);
-  return broker;
-}
+const start = useRestartedBroker(['--retention-max-bytes', String(RETENTION_BYTES)]);
 
 /** Publishes from `CLIENTS` publishers until the broker is killed after `killAfterMs`; the ids acknowledged, in order. */
 async function publishUntilKilled(

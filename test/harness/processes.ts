@@ -257,3 +257,21 @@ export function useBrokers(): (args?: string[]) => Promise<BrokerProcess> {
     return started;
   };
 }
+
+/**
+ * A broker started with `args` and started again on the same data directory (after a SIGKILL, say): each
+ * call starts one, on `dataDir` when given; after the file's tests every one is killed (SIGKILL: some are
+ * already) and the first one's data directory removed.
+ */
+export function useRestartedBroker(args: readonly string[]): (dataDir?: string) => Promise<BrokerProcess> {
+  const brokers: BrokerProcess[] = [];
+  afterAll(async () => {
+    for (const broker of brokers) await broker.stop('SIGKILL');
+    if (brokers[0] !== undefined) removeDir(brokers[0].dataDir);
+  });
+  return async (dataDir) => {
+    const broker = await startBroker({ args, ...(dataDir === undefined ? {} : { dataDir }) });
+    brokers.push(broker);
+    return broker;
+  };
+}
