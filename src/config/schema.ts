@@ -162,7 +162,7 @@ export const BROKER_OPTIONS = [
     name: 'retention-max-age',
     kind: 'duration',
     default: '0',
-    doc: 'Delete events older than this (0 = keep).',
+    doc: 'Delete events older than this (0 = keep). With --store jetstream or kafka at least --dedupe-window (unless 0).',
   },
   {
     name: 'retention-max-events',
@@ -864,6 +864,18 @@ export const brokerConfigSchema = z
     }
     if (config['kafka-ca'] !== undefined && !config['kafka-tls']) {
       ctx.addIssue({ code: 'custom', path: ['kafka-ca'], message: 'is used only with --kafka-tls' });
+    }
+    // JetStream and Kafka rebuild their dedupe window from the events still stored (nats-server after
+    // its restart, Herald's Kafka store on start), so an event the age limit deleted inside the window
+    // would be stored again when re-sent; JetStream also caps its duplicate_window at max_age. The
+    // embedded store keeps the keys retention deletes (retired-keys.ts) and needs no such bound.
+    const maxAge = config['retention-max-age'];
+    if (config.store !== 'embedded' && maxAge > 0 && maxAge < config['dedupe-window']) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention-max-age'],
+        message: `must be at least --dedupe-window with --store ${config.store} (or set --dedupe-window to at most --retention-max-age)`,
+      });
     }
     if (config['max-request-size'] < config['max-event-size']) {
       ctx.addIssue({

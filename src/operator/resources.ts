@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stringify as toYaml } from 'yaml';
+import { BROKER_OPTIONS, parseDuration } from '../config/index.js';
 import { API_VERSION, GROUP } from '../k8s-api/index.js';
 import type { Broker, Channel } from '../k8s-api/index.js';
 
@@ -215,6 +216,25 @@ export function authDelegatorBindingName(broker: Broker): string {
     : legacyAuthDelegatorBindingName(broker);
 }
 
+/** `--dedupe-window`'s default, which the broker keeps unless the Channel's age limit is shorter. */
+const DEDUPE_WINDOW_MS = parseDuration(
+  BROKER_OPTIONS.find((option) => option.name === 'dedupe-window')?.default ?? '',
+);
+
+/**
+ * The `dedupe-window` a jetstream or kafka Channel's broker runs with, when not the default: at most
+ * `retention.maxAge`. `herald broker` refuses an age limit below the window on those stores (an event
+ * the limit deleted inside the window would be stored again after a restart), so with the default
+ * window a Channel with `maxAge: 1m` would make every pod exit at start.
+ */
+function dedupeWindowFor(channel: Channel | undefined): string | undefined {
+  const maxAge = channel?.spec.retention?.maxAge;
+  if (channel === undefined || channel.spec.type === 'embedded' || maxAge === undefined) return undefined;
+  const maxAgeMs = parseDuration(maxAge);
+  if (maxAgeMs === undefined || maxAgeMs <= 0 || DEDUPE_WINDOW_MS === undefined) return undefined;
+  return maxAgeMs < DEDUPE_WINDOW_MS ? maxAge : undefined;
+}
+
 /**
  * The broker process's configuration file (the keys are `herald broker` flags). `credentials` is the
  * kind of the jetstream Channel's credentials Secret (the operator reads its key names).
@@ -243,6 +263,8 @@ export function brokerConfigFile(
   if (broker.spec.auth === 'kubernetes') config['auth'] = 'kubernetes';
   const retention = channel?.spec.retention;
   if (retention?.maxAge !== undefined) config['retention-max-age'] = retention.maxAge;
+  const dedupeWindow = dedupeWindowFor(channel);
+  if (dedupeWindow !== undefined) config['dedupe-window'] = dedupeWindow;
   if (retention?.maxEvents !== undefined) config['retention-max-events'] = retention.maxEvents;
   if (retention?.maxBytes !== undefined) config['retention-max-bytes'] = retention.maxBytes;
   return toYaml(config);

@@ -348,7 +348,8 @@ function describeDurabilityClaims(store: string, newLife: NewBrokerLife): void {
     // every event, so nothing in the log remembers the last sequence.
     it('never reuses a sequence after retention emptied the log and the broker was killed', async () => {
       const life = newLife();
-      const first = await life.start(['--retention-max-age', '1s']);
+      // A window no longer than the age limit, which the jetstream and kafka stores require.
+      const first = await life.start(['--retention-max-age', '1s', '--dedupe-window', '1s']);
       await publishBatch(first.url, events('expired', 10));
       const seenBeforeKill = await lastSequence(first);
       expect(seenBeforeKill).toBeGreaterThanOrEqual(10);

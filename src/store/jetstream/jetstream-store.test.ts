@@ -58,10 +58,20 @@ async function open(
   return store;
 }
 
+/**
+ * The contract's options, with the dedupe window cut to an age limit below it: the jetstream store refuses
+ * `maxAgeMs` below the dedupe window (a restart would forget events the limit deleted inside it).
+ */
+function windowWithinAge(options: StoreHarnessOptions): StoreHarnessOptions {
+  const maxAgeMs = options.retention?.maxAgeMs ?? 0;
+  const windowMs = options.dedupeWindowMs ?? 120_000;
+  return maxAgeMs > 0 && maxAgeMs < windowMs ? { ...options, dedupeWindowMs: maxAgeMs } : options;
+}
+
 async function openHarness(options: StoreHarnessOptions) {
   const broker = nextBroker();
   return serverStoreHarness(
-    options,
+    windowWithinAge(options),
     (settings) => open(broker, settings),
     () => removeBroker(broker),
   );
@@ -108,12 +118,11 @@ describe('jetstream store', () => {
   it('maps the dedupe window and retention onto the stream, and duplicate acks onto outcomes', async () => {
     const broker = nextBroker();
     let store = await open(broker, {
-      dedupeWindowMs: 5_000,
+      dedupeWindowMs: 3_000,
       retention: { maxAgeMs: 3_000, maxEvents: 100, maxBytes: 1 << 20 },
     });
     try {
       const { config } = await (await jetstreamManager(admin)).streams.info(`HERALD_${broker}`);
-      // The window may not exceed max_age: JetStream refuses that, so the store clamps it.
       expect(config.duplicate_window).toBe(nanos(3_000));
       expect(config.max_age).toBe(nanos(3_000));
       expect(config.max_msgs).toBe(100);

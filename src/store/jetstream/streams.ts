@@ -3,6 +3,7 @@ import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
 import { nanos } from '@nats-io/transport-node';
+import { HeraldError } from '../../errors/index.js';
 import type { RetentionPolicy } from '../types.js';
 import type { StoreLogger, StoreNames } from './support.js';
 import { isStreamNotFound } from './support.js';
@@ -13,13 +14,22 @@ type WantedStream = Partial<StreamConfig> & { name: string };
  * The event stream's `duplicate_window` (ms). `retryWindowMs`: how long after its first attempt a
  * publish may still be sent again. With deduplication off (`dedupeWindowMs` 0) each append carries an
  * id of its own, and the window covers that time, or a retry of an attempt whose ack was lost would
- * store the event twice. JetStream wants at least 100 ms and at most `max_age`.
+ * store the event twice. JetStream wants at least 100 ms and at most `max_age`: the retry window is cut
+ * to `max_age`, but a dedupe window longer than `max_age` is refused. Cut, it silently broke the
+ * `--dedupe-window` promise; and a nats-server restart rebuilds its duplicate map from the messages
+ * still stored, so even a longer window would forget the events `max_age` deleted inside it.
  */
 export function duplicateWindowMs(
   retention: RetentionPolicy,
   dedupeWindowMs: number,
   retryWindowMs: number,
 ): number {
+  if (dedupeWindowMs > 0 && retention.maxAgeMs > 0 && retention.maxAgeMs < dedupeWindowMs) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `--retention-max-age (${retention.maxAgeMs} ms) must be at least --dedupe-window (${dedupeWindowMs} ms) with --store jetstream`,
+    );
+  }
   const window = Math.max(dedupeWindowMs > 0 ? dedupeWindowMs : retryWindowMs, 100);
   return retention.maxAgeMs > 0 ? Math.min(window, Math.max(retention.maxAgeMs, 100)) : window;
 }

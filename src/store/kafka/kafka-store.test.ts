@@ -46,10 +46,20 @@ async function open(
   return store;
 }
 
+/**
+ * The contract's options, with the dedupe window cut to an age limit below it: the kafka store refuses
+ * `maxAgeMs` below the dedupe window (a restart would forget events the limit deleted inside it).
+ */
+function windowWithinAge(options: StoreHarnessOptions): StoreHarnessOptions {
+  const maxAgeMs = options.retention?.maxAgeMs ?? 0;
+  const windowMs = options.dedupeWindowMs ?? 120_000;
+  return maxAgeMs > 0 && maxAgeMs < windowMs ? { ...options, dedupeWindowMs: maxAgeMs } : options;
+}
+
 async function openHarness(options: StoreHarnessOptions) {
   const broker = nextBroker();
   return serverStoreHarness(
-    options,
+    windowWithinAge(options),
     (settings) => open(broker, settings),
     () => removeBroker(broker),
   );

@@ -116,6 +116,15 @@ export class KafkaEventStore implements EventStore {
       maxEvents: options.retention?.maxEvents ?? 0,
       maxBytes: options.retention?.maxBytes ?? 0,
     };
+    // The dedupe window is rebuilt on start from the retained log: an event the age limit deleted
+    // inside the window would be stored again when re-sent after a restart.
+    const { maxAgeMs } = this.retention;
+    if (this.dedupeWindowMs > 0 && maxAgeMs > 0 && maxAgeMs < this.dedupeWindowMs) {
+      throw new HeraldError(
+        'HERALD_INVALID_CONFIG',
+        `--retention-max-age (${maxAgeMs} ms) must be at least --dedupe-window (${this.dedupeWindowMs} ms) with --store kafka`,
+      );
+    }
     this.claimTtlMs = options.claimTtlMs ?? 6_000;
     this.maxBatchBytes = options.maxBatchBytes ?? 17 * 1024 * 1024;
     this.retentionCheckMs = options.retentionCheckMs ?? 30_000;
