@@ -50,7 +50,8 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
           verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
         },
         { apiGroups: [GROUP], resources: ['subscriptions/status'], verbs: ['get', 'patch'] },
-        // Held only to grant it to brokers, which read the Secrets their sink credentials name.
+        // Granted to brokers, which read the Secrets their sink credentials name, and read by the operator
+        // itself for the key names of a jetstream Channel's credentialsSecret; never list or watch.
         { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
         { apiGroups: [GROUP], resources: ['eventtypes'], verbs: ['get', 'list', 'watch', 'create'] },
         { apiGroups: [GROUP], resources: ['eventtypes/status'], verbs: ['get', 'patch'] },
@@ -58,6 +59,8 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
         { apiGroups: [GROUP], resources: ['eventpolicies/status'], verbs: ['get', 'patch'] },
         { apiGroups: [''], resources: ['serviceaccounts', 'services', 'configmaps'], verbs: everything },
         { apiGroups: ['apps'], resources: ['statefulsets', 'deployments'], verbs: everything },
+        // Each broker's PodDisruptionBudget (node drains take its replicas one at a time).
+        { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: everything },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: everything },
         // Each broker's ServiceAccount is bound to system:auth-delegator (TokenReviews): the operator may
         // manage those bindings and bind that one ClusterRole, nothing more.

@@ -290,6 +290,16 @@ export function brokerChildren(
   const selector = { 'app.kubernetes.io/name': 'herald-broker', [BROKER_LABEL]: broker.metadata.name };
   const podSpec = {
     serviceAccountName: name,
+    // Replicas on one node all go when it does: spread them over nodes where there are several, but
+    // ScheduleAnyway, so a one-node cluster (or a full one) still runs every replica.
+    topologySpreadConstraints: [
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'ScheduleAnyway',
+        labelSelector: { matchLabels: selector },
+      },
+    ],
     securityContext: {
       runAsNonRoot: true,
       runAsUser: 10001,
@@ -306,7 +316,25 @@ export function brokerChildren(
         ...(env.length === 0 ? {} : { env }),
         ports: [{ name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' }],
         readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
-        livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
+        // The broker listens only once its store is open, and the embedded store first indexes what a crash
+        // left unindexed: liveness alone (3 failures 10 s apart) killed a recovery longer than ~30 s and
+        // started it again from the beginning, for ever. Liveness waits until /healthz has answered once,
+        // for up to 10 minutes.
+        startupProbe: {
+          httpGet: { path: '/healthz', port: 'http' },
+          periodSeconds: 10,
+          timeoutSeconds: 5,
+          failureThreshold: 60,
+        },
+        // /healthz is answered on the event loop, which a group commit's in-place fdatasync holds on a slow
+        // disk: a restart does not make the disk faster and cuts every delivery in flight, so only a
+        // minute without an answer (not three 1 s timeouts) counts as hung.
+        livenessProbe: {
+          httpGet: { path: '/healthz', port: 'http' },
+          periodSeconds: 10,
+          timeoutSeconds: 5,
+          failureThreshold: 6,
+        },
         securityContext: {
           allowPrivilegeEscalation: false,
           readOnlyRootFilesystem: true,
@@ -436,6 +464,15 @@ export function brokerChildren(
       data: { 'herald.yaml': configText },
     },
     workload,
+    {
+      // Without a budget, `kubectl drain` (a node upgrade) evicted every replica at once and the broker
+      // answered nothing until they were rescheduled; one at a time, the others keep serving. With one
+      // replica (the embedded store) it still lets a drain proceed.
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta(broker, name),
+      spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+    },
     {
       apiVersion: 'v1',
       kind: 'Service',
