@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { HeraldError } from '../errors/index.js';
 import { Admission } from '../limits/index.js';
 
@@ -49,6 +51,14 @@ function problemForClientError(error: NodeJS.ErrnoException): HeraldError {
   }
 }
 
+/** A connection's peer endpoint, the same on a TLS socket as on the TCP socket under it. */
+function peerOf(socket: Socket): string | undefined {
+  const { remoteAddress, remotePort } = socket;
+  return remoteAddress === undefined || remotePort === undefined
+    ? undefined
+    : `${remoteAddress} ${remotePort}`;
+}
+
 /**
  * Connection caps and Node's client errors for one HTTP server. A connection over a cap is kept just
  * long enough to answer its first request with `503 HERALD_TOO_MANY_CONNECTIONS` (see
@@ -56,12 +66,24 @@ function problemForClientError(error: NodeJS.ErrnoException): HeraldError {
  */
 export class ServerGuards {
   private readonly connections: Admission;
-  private readonly refused = new WeakMap<Socket, 'max-connections' | 'max-connections-per-client'>();
+  /**
+   * Refused connections by peer endpoint (`address port`), not by socket: on an HTTPS listener the guard
+   * sees the TCP socket while the request arrives on the TLS socket wrapped around it, and only the peer
+   * endpoint is common to both (and unique among open connections). Deleted when the connection closes.
+   */
+  private readonly refused = new Map<string, 'max-connections' | 'max-connections-per-client'>();
   /** Sockets whose request Node's own guard answered with a 408 (`--request-timeout`). */
   private readonly answered = new WeakSet<Socket>();
+  /**
+   * HTTPS only: connections whose TLS handshake has not finished, by peer endpoint, each with the timer that
+   * closes it. Node's `--headers-timeout` starts only once the handshake is done, and its own handshake
+   * timeout is 120 s: a client that sent half a ClientHello held a connection slot six times as long as
+   * one that sent half its headers.
+   */
+  private readonly handshakes = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    server: Server,
+    private readonly server: Server,
     private readonly options: ServerGuardOptions,
   ) {
     this.connections = new Admission(options.maxConnections, options.maxConnectionsPerClient);
@@ -70,6 +92,14 @@ export class ServerGuards {
     // The header bytes (Node's 16 KiB, answered 431) bound the lines instead, so none is dropped.
     server.maxHeadersCount = 0;
     server.on('connection', (socket: Socket) => this.onConnection(socket));
+    if (server instanceof TlsServer) {
+      server.on('secureConnection', (socket: TLSSocket) => {
+        const peer = peerOf(socket);
+        if (peer === undefined) return;
+        clearTimeout(this.handshakes.get(peer));
+        this.handshakes.delete(peer);
+      });
+    }
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
       this.onClientError(error, socket),
     );
@@ -80,15 +110,42 @@ export class ServerGuards {
   }
 
   private onConnection(socket: Socket): void {
+    this.boundHandshake(socket);
     const key = socket.remoteAddress ?? 'unknown';
     const refused = this.connections.tryAdmit(key);
     if (refused !== undefined) {
       const limit = refused === 'total' ? 'max-connections' : 'max-connections-per-client';
-      this.refused.set(socket, limit);
+      const peer = peerOf(socket);
       this.options.onRefused(limit);
+      // Already gone (no peer to answer): nothing to keep.
+      if (peer === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.refused.set(peer, limit);
+      socket.once('close', () => this.refused.delete(peer));
       return;
     }
     socket.once('close', () => this.connections.release(key));
+  }
+
+  /** On an HTTPS listener, gives the TLS handshake `--headers-timeout` (its headers' own bound) to finish. */
+  private boundHandshake(socket: Socket): void {
+    const peer = peerOf(socket);
+    if (!(this.server instanceof TlsServer) || peer === undefined) return;
+    const timer = setTimeout(() => {
+      this.handshakes.delete(peer);
+      this.options.onRefused('headers-timeout');
+      socket.destroy();
+    }, this.server.headersTimeout);
+    timer.unref();
+    this.handshakes.set(peer, timer);
+    socket.once('close', () => {
+      // Only this connection's own timer: a later connection may reuse the endpoint once it closed.
+      if (this.handshakes.get(peer) !== timer) return;
+      clearTimeout(timer);
+      this.handshakes.delete(peer);
+    });
   }
 
   /**
@@ -101,7 +158,8 @@ export class ServerGuards {
 
   /** The error to answer a request on a refused connection with, or undefined when it was admitted. */
   refusal(req: IncomingMessage): HeraldError | undefined {
-    const limit = this.refused.get(req.socket);
+    const peer = peerOf(req.socket);
+    const limit = peer === undefined ? undefined : this.refused.get(peer);
     if (limit === undefined) return undefined;
     return new HeraldError(
       'HERALD_TOO_MANY_CONNECTIONS',
