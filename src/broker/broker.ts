@@ -468,6 +468,14 @@ export class Broker {
     } catch (error) {
       // Already answered by Node's own guard (a 408 for a body too slow): counted there, as its limit.
       if (guards?.answeredEarly(req) === true) return;
+      // A body refused for its size is not read to its end to keep the connection: it is closed after the
+      // answer (a declared 100 MB body was otherwise left unread on a kept-alive connection, or drained).
+      if (
+        !req.complete &&
+        (error as { code?: unknown }).code === 'HERALD_PAYLOAD_TOO_LARGE' &&
+        !res.headersSent
+      )
+        res.setHeader('connection', 'close');
       const problem = sendProblem(res, closedByClient(req, error) ? clientClosed(error as Error) : error);
       this.metrics.rejected.inc({ code: problem.code });
       if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();

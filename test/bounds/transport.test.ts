@@ -99,6 +99,41 @@ describe("Node's own answers", () => {
   });
 });
 
+describe('a body declared over the limit', () => {
+  it.each([
+    ['without Expect', ''],
+    ['with Expect: 100-continue', 'expect: 100-continue\r\n'],
+  ])('is refused with 413 and its connection closed, not drained (%s)', async (_name, expect100) => {
+    const b = await broker(['--max-request-size', '1MiB']);
+    const { socket, closed } = await connect(
+      b.url,
+      'POST /events HTTP/1.1\r\nHost: broker\r\ncontent-type: application/cloudevents+json\r\n' +
+        `content-length: 100000000\r\n${expect100}\r\n`,
+    );
+    // The client goes on sending its 100 MB (no byte more), 64 KiB at a time, until the broker closes the
+    // connection: a broker that drained the body after its 413 kept it open, and the test ran into its
+    // timeout.
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let open = true;
+    let left = 100_000_000;
+    void closed.then(() => (open = false));
+    socket.on('error', () => (open = false));
+    const pump = (): void => {
+      while (open && left > 0) {
+        const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= part.length;
+        if (!socket.write(part)) break;
+      }
+      if (open && left > 0) socket.once('drain', pump);
+    };
+    pump();
+    const answer = await closed;
+    const refused = parseRaw(answer.slice(answer.indexOf('HTTP/1.1 4')));
+    expect(refused.status).toBe(413);
+    expect(refused.body).toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE' });
+  });
+});
+
 describe('connection caps', () => {
   it('answers a connection over --max-connections-per-client with 503 HERALD_TOO_MANY_CONNECTIONS', async () => {
     const b = await broker(['--max-connections-per-client', '5']);

@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [declared-oversize-kept-open]="test/bounds/transport.test.ts"
   [tls-handshake-unbounded]="test/security/tls-transport.test.ts"
   [tls-connection-caps-unenforced]="test/security/tls-transport.test.ts"
   [k8s-operator-cannot-manage-budgets]="test/k8s/operator-workload.test.ts"
