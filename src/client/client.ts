@@ -52,6 +52,8 @@ export interface HeraldClientOptions extends PublisherOptions {
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
   readonly fetch?: typeof fetch;
+  /** How long each request waits for the answer's headers, in ms (default 30,000; 0 waits for ever). */
+  readonly timeoutMs?: number;
 }
 
 const path = (id: string) => `/subscriptions/${encodeURIComponent(id)}`;
@@ -90,6 +92,7 @@ export class HeraldClient {
     const common = {
       ...(options.token === undefined ? {} : { token: options.token }),
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     };
     this.data = new Connection({ url: options.url, ...common });
     this.admin =

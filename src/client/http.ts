@@ -73,7 +73,16 @@ export interface ConnectionOptions {
   readonly token?: string | undefined;
   /** Replaces the global `fetch` (tests, proxies, custom agents). */
   readonly fetch?: typeof fetch;
+  /**
+   * How long a request waits for the answer's headers, in ms (default 30,000; 0 waits for ever). Without
+   * it a broker that accepts connections but does not answer held every request for fetch's own 300 s.
+   * A stream (`tail`) is bounded only until it is open.
+   */
+  readonly timeoutMs?: number | undefined;
 }
+
+/** `ConnectionOptions.timeoutMs` when not given. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface RequestOptions {
   readonly body?: string | Uint8Array;
@@ -123,6 +132,7 @@ export class Connection {
   readonly url: string;
   private readonly token: string | undefined;
   private readonly fetchImpl: typeof fetch;
+  private readonly timeoutMs: number;
 
   constructor(options: ConnectionOptions) {
     let parsed: URL;
@@ -137,6 +147,11 @@ export class Connection {
     this.url = parsed.href.replace(/\/+$/, '');
     this.token = options.token === '' ? undefined : options.token;
     this.fetchImpl = options.fetch ?? fetch;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+      throw new TypeError(`timeoutMs must be a whole number of ms >= 0, got ${timeoutMs}`);
+    }
+    this.timeoutMs = timeoutMs;
   }
 
   /** Sends a request; resolves with any 2xx answer, rejects with a problem or a connection error. */
@@ -155,16 +170,26 @@ export class Connection {
     const headers: Record<string, string> = { ...options.headers };
     if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
+    // Its own signal, so that the caller's still ends a stream after the timer is cleared.
+    const deadline = new AbortController();
+    const timer = this.timeoutMs === 0 ? undefined : setTimeout(() => deadline.abort(), this.timeoutMs);
+    const signal =
+      options.signal === undefined ? deadline.signal : AbortSignal.any([options.signal, deadline.signal]);
     try {
       return await this.fetchImpl(url, {
         method,
         headers,
         ...(options.body === undefined ? {} : { body: options.body }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        signal,
       });
     } catch (error) {
       if (options.signal?.aborted === true) throw error;
-      throw new HeraldConnectionError(this.url, error);
+      throw new HeraldConnectionError(
+        this.url,
+        deadline.signal.aborted ? new Error(`no answer within ${this.timeoutMs} ms`) : error,
+      );
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -25,5 +25,6 @@ export {
   HeraldConnectionError,
   isHeraldProblemError,
   isHeraldConnectionError,
+  DEFAULT_TIMEOUT_MS,
 } from './http.js';
 export type { Problem, ConnectionOptions } from './http.js';

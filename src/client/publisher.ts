@@ -63,7 +63,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * call waits for room (backpressure), so a fast producer slows to the broker's pace.
  */
 export class Publisher {
-  private readonly maxBatchEvents: number;
+  /**
+   * Most events in one batch: `maxBatchEvents`, lowered when the broker refused a batch as too big (see
+   * `send`), so that later batches are not refused first too.
+   */
+  private maxBatchEvents: number;
   private readonly maxBatchBytes: number;
   private readonly lingerMs: number;
   private readonly maxBufferedEvents: number;
@@ -258,6 +262,22 @@ export class Publisher {
         const backoff = Math.min(100 * 2 ** (attempt - 1), 5_000);
         await sleep(Math.min(hinted === undefined ? backoff : hinted * 1000, this.maxRetryDelayMs));
         continue;
+      }
+      // A 413 that names no event refuses the request, not an event: more events than
+      // --max-batch-events or --ingress-rate-burst, more bytes than --max-request-size. Smaller batches of
+      // the same events (same ids: anything stored is deduplicated) can pass, so it is split in two.
+      if (
+        isHeraldProblemError(error) &&
+        error.status === 413 &&
+        error.problem.index === undefined &&
+        pending.length > 1
+      ) {
+        const half = Math.ceil(pending.length / 2);
+        this.maxBatchEvents = Math.min(this.maxBatchEvents, half);
+        // In order, one after the other: with maxInFlight 1 the batches stay in order.
+        await this.send(pending.slice(0, half));
+        await this.send(pending.slice(half));
+        return;
       }
       // One bad event rejects a whole batch (the broker names its index): fail that one, resend the rest.
       const index = error instanceof HeraldProblemError ? error.problem.index : undefined;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { HeraldClient } from '../../client/index.js';
+import { DEFAULT_TIMEOUT_MS, HeraldClient } from '../../client/index.js';
 import type { HeraldClientOptions } from '../../client/index.js';
 import { resolveFormat, UsageError } from './output.js';
 import type { OutputFormat } from './output.js';
@@ -12,6 +12,7 @@ export interface ConnectionFlags {
   readonly url: string;
   readonly token?: string;
   readonly output?: string;
+  readonly timeout?: number;
 }
 
 export const DEFAULT_URL = 'http://localhost:8080';
@@ -21,6 +22,13 @@ export function connectionOptions(command: Command): Command {
   return command
     .addOption(new Option('--url <url>', 'the broker').env('HERALD_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'sent as Authorization: Bearer <token>').env('HERALD_TOKEN'))
+    .addOption(
+      // A broker that accepts connections but never answers ends the command instead of holding it.
+      new Option('--timeout <ms>', 'how long to wait for each answer of the broker (0: for ever)')
+        .env('HERALD_TIMEOUT')
+        .default(DEFAULT_TIMEOUT_MS)
+        .argParser(wholeMilliseconds('--timeout')),
+    )
     .addOption(
       new Option(
         '-o, --output <format>',
@@ -40,6 +48,7 @@ export function clientFor(flags: ConnectionFlags, extra: Partial<HeraldClientOpt
       ...extra,
       url: flags.url,
       ...(flags.token === undefined ? {} : { token: flags.token }),
+      ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout }),
     });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
@@ -101,6 +110,15 @@ export function keyValues(
 /** Collects a repeatable option's values. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** A number of milliseconds, 0 included. */
+function wholeMilliseconds(flag: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+      throw new UsageError(`${flag} must be a whole number of milliseconds, got ${JSON.stringify(value)}`);
+    return Number(value);
+  };
 }
 
 export function positiveInteger(flag: string) {
