@@ -1,4 +1,3 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsRelay } from '../../../test/infra/nats/relay.js';
@@ -14,6 +13,7 @@ import { sampleEvent } from '../testing/conformance.js';
 import { encodeToken } from './codec.js';
 import { createJetStreamStore } from './jetstream-store.js';
 import type { JetStreamEventStore } from './jetstream-store.js';
+import { removeBrokerStreams } from './testing/remove-broker.js';
 import { until } from '../../testing/until.js';
 
 // The cursor of a deleted subscription, with the dispatcher on a real nats-server: a commit in flight when
@@ -46,11 +46,7 @@ function newBroker(): string {
   const broker = `c${process.pid}-${++brokers}`;
   cleanups.push(async () => {
     const nc = await connect({ servers: server.url });
-    const jsm = await jetstreamManager(nc);
-    for (const name of ['', '_deadletters'])
-      await jsm.streams.delete(`HERALD_${broker}${name}`).catch(() => undefined);
-    for (const name of ['cursors', 'subscriptions', 'claims'])
-      await jsm.streams.delete(`KV_herald_${broker}_${name}`).catch(() => undefined);
+    await removeBrokerStreams(nc, broker);
     await nc.close();
   });
   return broker;

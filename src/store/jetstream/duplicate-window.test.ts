@@ -6,6 +6,7 @@ import { startNatsServer } from '../../../test/infra/nats/server.js';
 import type { NatsServer } from '../../../test/infra/nats/server.js';
 import { createJetStreamStore } from './jetstream-store.js';
 import type { JetStreamEventStore } from './jetstream-store.js';
+import { removeBrokerStreams } from './testing/remove-broker.js';
 
 // A real nats-server (built by test/infra/nats/build.sh); a missing binary fails the file.
 let server: NatsServer;
@@ -23,18 +24,7 @@ afterAll(async () => {
 
 const broker = `dw${process.pid}`;
 
-async function removeBroker(): Promise<void> {
-  const jsm = await jetstreamManager(admin);
-  for (const name of [
-    `HERALD_${broker}`,
-    `HERALD_${broker}_deadletters`,
-    `KV_herald_${broker}_cursors`,
-    `KV_herald_${broker}_subscriptions`,
-    `KV_herald_${broker}_claims`,
-  ]) {
-    await jsm.streams.delete(name).catch(() => undefined);
-  }
-}
+const removeBroker = (): Promise<void> => removeBrokerStreams(admin, broker);
 
 describe('jetstream store: the duplicate window against max_age', () => {
   // JetStream requires duplicate_window <= max_age. The store used to cut the window to max_age without

@@ -16,6 +16,7 @@ import { describeSharedStoreConformance } from '../testing/shared-conformance.js
 import { createJetStreamStore } from './jetstream-store.js';
 import type { JetStreamEventStore, JetStreamStoreOptions } from './jetstream-store.js';
 import { until } from '../../testing/until.js';
+import { removeBrokerStreams } from './testing/remove-broker.js';
 
 // One real nats-server (built by test/infra/nats/build.sh) for the whole file; each test gets its own
 // broker name, hence its own stream and buckets. A missing binary fails the file, it never skips it.
@@ -35,18 +36,7 @@ afterAll(async () => {
 
 const nextBroker = () => `t${process.pid}-${++brokers}`;
 
-async function removeBroker(broker: string): Promise<void> {
-  const jsm = await jetstreamManager(admin);
-  for (const name of [
-    `HERALD_${broker}`,
-    `HERALD_${broker}_deadletters`,
-    `KV_herald_${broker}_cursors`,
-    `KV_herald_${broker}_subscriptions`,
-    `KV_herald_${broker}_claims`,
-  ]) {
-    await jsm.streams.delete(name).catch(() => undefined);
-  }
-}
+const removeBroker = (broker: string): Promise<void> => removeBrokerStreams(admin, broker);
 
 async function open(
   broker: string,
