@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +7,7 @@ import { sampleEvent } from '../store/testing/conformance.js';
 import type { EventStore } from '../store/types.js';
 import { cursorKeyOf } from '../subscriptions/index.js';
 import { until } from '../testing/until.js';
-import { startManualDispatcher, testSubscription } from './testing/manual-dispatcher.js';
+import { startManualDispatcher, startRecordingSink, testSubscription } from './testing/manual-dispatcher.js';
 import type { Cleanups } from './testing/manual-dispatcher.js';
 
 // The dispatcher commits the cursors that moved since its last commit. Every subscription made since
@@ -43,23 +41,10 @@ function recordingStore(): { store: EventStore; commits: Array<Array<readonly [s
   return { store, commits };
 }
 
-/** A loopback sink answering 204; the ids it received. */
-async function recordingSink(): Promise<{ url: string; received: string[] }> {
-  const received: string[] = [];
-  const sink = createServer((req, res) => {
-    received.push(req.headers['ce-id'] as string);
-    req.resume();
-    res.writeHead(204).end();
-  });
-  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
-  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, received };
-}
-
 describe('cursor commits', () => {
   it('a cursor committed once is not written again while it does not move (subscriptions with an incarnation)', async () => {
     const { store, commits } = recordingStore();
-    const { url, received } = await recordingSink();
+    const { url, received } = await startRecordingSink(cleanups);
     const dispatcher = await startManualDispatcher(store, cleanups);
     const compiled = testSubscription('moves-once', url, 'incarnation-1');
     const key = cursorKeyOf(compiled.definition);

@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +9,7 @@ import type { EventStore } from '../store/types.js';
 import { DEFAULT_DELIVERY, compileSubscription } from '../subscriptions/index.js';
 import type { CompiledSubscription } from '../subscriptions/index.js';
 import { Dispatcher } from './dispatcher.js';
+import { startRecordingSink } from './testing/manual-dispatcher.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -135,16 +134,7 @@ describe('dispatcher shared tail', () => {
   });
 
   it('after idling, delivers to a subscription that joins where the tail stopped every event appended meanwhile', async () => {
-    // A sink on loopback recording the ids it is sent.
-    const received: string[] = [];
-    const sink = createServer((req, res) => {
-      received.push(req.headers['ce-id'] as string);
-      req.resume();
-      res.writeHead(204).end();
-    });
-    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
-    const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+    const { url, received } = await startRecordingSink(cleanups);
     // The end of the log is slow to learn (as a distributed store's stats, a request to its server can
     // be), so the returning subscription joins the idle tail before the tail has looked.
     const { store } = countedStore(100);

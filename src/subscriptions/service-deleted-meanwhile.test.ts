@@ -13,7 +13,7 @@ import type { SubscriptionService } from './service.js';
 import { startReplica } from './testing/replica.js';
 import { parseSubscriptionRequest } from './validate.js';
 import { until } from '../testing/until.js';
-import { startAcceptingSink } from './testing/accepting-sink.js';
+import { startAcceptingSink } from '../dispatch/testing/manual-dispatcher.js';
 
 // Replica a changes a subscription (PUT, pause, seek) that replica b deleted a moment before, which a
 // has not heard yet: the change must answer 404 and leave it deleted everywhere, as on one replica. An

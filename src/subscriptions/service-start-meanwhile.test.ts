@@ -10,7 +10,7 @@ import type { SubscriptionService } from './service.js';
 import { openReplica, startReplica } from './testing/replica.js';
 import type { SubscriptionDefinition } from './types.js';
 import { parseSubscriptionRequest } from './validate.js';
-import { startAcceptingSink } from './testing/accepting-sink.js';
+import { startAcceptingSink } from '../dispatch/testing/manual-dispatcher.js';
 
 // A replica starting while another one changes a stored subscription, on a real nats-server. The
 // starting replica lists the stored definitions, then starts them one by one, each once its start

@@ -49,13 +49,20 @@ export function testSubscription(id: string, sink: string, incarnation?: string)
   );
 }
 
-/** A sink on loopback that answers every event 204; its URL. */
-export async function startAcceptingSink(cleanups: Cleanups): Promise<string> {
+/** A sink on loopback that answers every event 204 once its body is read; its URL and the ids it was sent. */
+export async function startRecordingSink(cleanups: Cleanups): Promise<{ url: string; received: string[] }> {
+  const received: string[] = [];
   const sink = createServer((req, res) => {
+    received.push(req.headers['ce-id'] as string);
     req.resume();
-    res.writeHead(204).end();
+    req.on('end', () => res.writeHead(204).end());
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));
-  return `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, received };
+}
+
+/** A sink on loopback that answers every event 204; its URL. */
+export async function startAcceptingSink(cleanups: Cleanups): Promise<string> {
+  return (await startRecordingSink(cleanups)).url;
 }
