@@ -1,19 +1,11 @@
 // The client's publish backpressure (architecture §8: "publish with batching and backpressure") holds
 // when callers do not await one call before the next: `maxBufferedEvents` bounds what the publisher
 // holds, so a producer firing many `publish()` calls at a slow broker waits instead of growing memory.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HeraldClient } from '../../src/client/index.js';
-import { removeDir, startBroker } from '../harness/processes.js';
-import type { BrokerProcess } from '../harness/processes.js';
+import { useBroker } from '../harness/processes.js';
 
-let broker: BrokerProcess;
-beforeAll(async () => {
-  broker = await startBroker();
-});
-afterAll(async () => {
-  await broker.stop();
-  removeDir(broker.dataDir);
-});
+const ctx = useBroker();
 
 describe('publish backpressure', () => {
   it('bounds the buffer when many publish() calls are in progress at once', async () => {
@@ -25,7 +17,7 @@ describe('publish backpressure', () => {
       return fetch(input, init);
     };
     const client = new HeraldClient({
-      url: broker.url,
+      url: ctx.broker.url,
       fetch: watching,
       maxBatchEvents: 50,
       maxInFlight: 1,

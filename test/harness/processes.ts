@@ -218,6 +218,22 @@ export function bodyText(record: SinkRecord): string {
   return Buffer.from(record.body, 'base64').toString('utf8');
 }
 
+/**
+ * Starts a broker (with `options`) before the enclosing suite's tests and stops it, removing its data
+ * directory, after them; `broker` is set once it is up.
+ */
+export function useBroker(options: BrokerProcessOptions = {}): { broker: BrokerProcess } {
+  const context = {} as { broker: BrokerProcess };
+  beforeAll(async () => {
+    context.broker = await startBroker(options);
+  });
+  afterAll(async () => {
+    await context.broker?.stop();
+    if (context.broker !== undefined) removeDir(context.broker.dataDir);
+  });
+  return context;
+}
+
 export interface BrokerAndSink {
   broker: BrokerProcess;
   sink: SinkProcess;

@@ -1,22 +1,12 @@
 // Acceptance: every ingress mode round-trips. What `GET /events` returns is the event that was sent:
 // the same attributes (typed extensions included), and the same data (bytes for binary bodies, the same
 // JSON value for JSON).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
-import type { BrokerProcess } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useBroker } from '../harness/processes.js';
 import { binaryHeaders, findEvent, getLogPage, readLog, send } from '../support/http.js';
 import type { JsonEvent } from '../support/http.js';
 
-let broker: BrokerProcess;
-
-beforeAll(async () => {
-  broker = await startBroker();
-});
-
-afterAll(async () => {
-  await broker.stop();
-  removeDir(broker.dataDir);
-});
+const ctx = useBroker();
 
 const SOURCE = '/herald/tests';
 const TYPE = 'dev.herald.test';
@@ -34,7 +24,7 @@ async function publish(
   headers: Record<string, string | readonly string[]>,
   body?: string | Uint8Array,
 ) {
-  const response = await send(broker.url, { path, headers, ...(body === undefined ? {} : { body }) });
+  const response = await send(ctx.broker.url, { path, headers, ...(body === undefined ? {} : { body }) });
   expect(response.status, response.text()).toBe(202);
   return response;
 }
@@ -54,7 +44,7 @@ describe('binary mode', () => {
       }),
       JSON.stringify({ message: 'héllo', list: [1, 2.5, true, null] }),
     );
-    const { event } = await findEvent(broker.adminUrl, 'bin-json');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-json');
     expect(event).toEqual({
       ...required('bin-json'),
       datacontenttype: 'application/json; charset=utf-8',
@@ -75,7 +65,7 @@ describe('binary mode', () => {
       binaryHeaders('bin-text', { 'content-type': 'text/plain; charset=utf-8' }),
       text,
     );
-    const { event } = await findEvent(broker.adminUrl, 'bin-text');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-text');
     expect(event).toEqual({
       ...required('bin-text'),
       datacontenttype: 'text/plain; charset=utf-8',
@@ -90,7 +80,7 @@ describe('binary mode', () => {
       binaryHeaders('bin-bytes', { 'content-type': 'application/octet-stream' }),
       bytes,
     );
-    const { event } = await findEvent(broker.adminUrl, 'bin-bytes');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-bytes');
     expect(event['datacontenttype']).toBe('application/octet-stream');
     expect(event['data']).toBeUndefined();
     expect(dataBytes(event).equals(bytes)).toBe(true);
@@ -99,10 +89,10 @@ describe('binary mode', () => {
   it('keeps invalid UTF-8 under a text type and invalid JSON under a JSON type as bytes', async () => {
     const notUtf8 = Buffer.from([0x68, 0x69, 0xff, 0xfe, 0x00]);
     await publish('/events', binaryHeaders('bin-badtext', { 'content-type': 'text/plain' }), notUtf8);
-    expect(dataBytes((await findEvent(broker.adminUrl, 'bin-badtext')).event).equals(notUtf8)).toBe(true);
+    expect(dataBytes((await findEvent(ctx.broker.adminUrl, 'bin-badtext')).event).equals(notUtf8)).toBe(true);
     const notJson = Buffer.from('{"unterminated": ');
     await publish('/events', binaryHeaders('bin-badjson', { 'content-type': 'application/json' }), notJson);
-    const { event } = await findEvent(broker.adminUrl, 'bin-badjson');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-badjson');
     expect(event['datacontenttype']).toBe('application/json');
     expect(dataBytes(event).equals(notJson)).toBe(true);
   });
@@ -110,14 +100,14 @@ describe('binary mode', () => {
   it('round-trips a body without Content-Type as bytes and no datacontenttype', async () => {
     const bytes = Buffer.from('{"looks":"like json"}');
     await publish('/events', binaryHeaders('bin-untyped'), bytes);
-    const { event } = await findEvent(broker.adminUrl, 'bin-untyped');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-untyped');
     expect(event['datacontenttype']).toBeUndefined();
     expect(dataBytes(event).equals(bytes)).toBe(true);
   });
 
   it('stores an event without a body as an event without data', async () => {
     await publish('/events', binaryHeaders('bin-nodata', { 'ce-subject': 'no body' }));
-    const { event } = await findEvent(broker.adminUrl, 'bin-nodata');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-nodata');
     expect(event).toEqual({ ...required('bin-nodata'), subject: 'no body' });
   });
 
@@ -132,7 +122,7 @@ describe('binary mode', () => {
       'ce-place': Buffer.from('café', 'utf8').toString('latin1'),
       'ce-lower': 'caf%c3%a9',
     });
-    const { event } = await findEvent(broker.adminUrl, 'bin-quoted');
+    const { event } = await findEvent(ctx.broker.adminUrl, 'bin-quoted');
     expect(event).toEqual({
       ...required('bin-quoted'),
       subject: '  quoted  text  unquoted',
@@ -143,7 +133,7 @@ describe('binary mode', () => {
 
   it('accepts an extension named constructor', async () => {
     await publish('/events', binaryHeaders('bin-constructor', { 'ce-constructor': 'builder' }));
-    expect((await findEvent(broker.adminUrl, 'bin-constructor')).event['constructor']).toBe('builder');
+    expect((await findEvent(ctx.broker.adminUrl, 'bin-constructor')).event['constructor']).toBe('builder');
   });
 });
 
@@ -154,7 +144,7 @@ describe('structured mode', () => {
     path = '/events',
   ) {
     await publish(path, { 'content-type': contentType }, JSON.stringify(event));
-    return (await findEvent(broker.adminUrl, event['id'] as string)).event;
+    return (await findEvent(ctx.broker.adminUrl, event['id'] as string)).event;
   }
 
   it('round-trips a JSON data value with every core attribute', async () => {
@@ -248,7 +238,7 @@ describe('structured mode', () => {
       { 'content-type': 'application/cloudevents+json', 'ce-subject': 'from%20a%20header', 'ce-id': 'other' },
       JSON.stringify(event),
     );
-    expect((await findEvent(broker.adminUrl, 'st-headers')).event).toEqual(event);
+    expect((await findEvent(ctx.broker.adminUrl, 'st-headers')).event).toEqual(event);
   });
 });
 
@@ -260,18 +250,18 @@ describe('batch mode', () => {
       { ...required('batch-3'), data_base64: 'AAEC' },
       { ...required('batch-4'), extinteger: 4, extboolean: true },
     ];
-    const before = await getLogPage(broker.adminUrl);
+    const before = await getLogPage(ctx.broker.adminUrl);
     await publish('/events', { 'content-type': 'application/cloudevents-batch+json' }, JSON.stringify(batch));
-    const stored = (await readLog(broker.adminUrl)).filter((entry) => entry.sequence >= before.next);
+    const stored = (await readLog(ctx.broker.adminUrl)).filter((entry) => entry.sequence >= before.next);
     expect(stored.map((entry) => entry.event)).toEqual(batch);
     const sequences = stored.map((entry) => entry.sequence);
     expect(sequences).toEqual([0, 1, 2, 3].map((i) => sequences[0]! + i));
   });
 
   it('accepts an empty batch and stores nothing', async () => {
-    const before = await getLogPage(broker.adminUrl);
+    const before = await getLogPage(ctx.broker.adminUrl);
     await publish('/events', { 'content-type': 'application/cloudevents-batch+json; charset=UTF-8' }, '[]');
-    const after = await getLogPage(broker.adminUrl);
+    const after = await getLogPage(ctx.broker.adminUrl);
     expect(after.events.length).toBe(before.events.length);
     expect(after.next).toBe(before.next);
   });
@@ -290,9 +280,9 @@ describe('ingress routes', () => {
       { 'content-type': 'application/cloudevents-batch+json' },
       JSON.stringify([required('root-batch')]),
     );
-    expect((await findEvent(broker.adminUrl, 'root-binary')).event['data']).toBe('root');
-    await findEvent(broker.adminUrl, 'root-structured');
-    await findEvent(broker.adminUrl, 'root-batch');
+    expect((await findEvent(ctx.broker.adminUrl, 'root-binary')).event['data']).toBe('root');
+    await findEvent(ctx.broker.adminUrl, 'root-structured');
+    await findEvent(ctx.broker.adminUrl, 'root-batch');
   });
 
   it('accepts binary and structured events on the seed route POST /events/pub', async () => {
@@ -301,14 +291,14 @@ describe('ingress routes', () => {
       binaryHeaders('pub-binary', { 'content-type': 'application/json' }),
       '{"a":1}',
     );
-    expect((await findEvent(broker.adminUrl, 'pub-binary')).event['data']).toEqual({ a: 1 });
+    expect((await findEvent(ctx.broker.adminUrl, 'pub-binary')).event['data']).toEqual({ a: 1 });
     const structured = { ...required('pub-structured'), data: { b: 2 } };
     await publish(
       '/events/pub',
       { 'content-type': 'application/cloudevents+json' },
       JSON.stringify(structured),
     );
-    expect((await findEvent(broker.adminUrl, 'pub-structured')).event).toEqual(structured);
+    expect((await findEvent(ctx.broker.adminUrl, 'pub-structured')).event).toEqual(structured);
   });
 
   it('reads an application/json body without ce- headers as a structured event on /events/pub only', async () => {
@@ -318,15 +308,17 @@ describe('ingress routes', () => {
       { 'content-type': 'application/json; charset=utf-8' },
       JSON.stringify(event),
     );
-    expect((await findEvent(broker.adminUrl, 'pub-json')).event).toEqual(event);
+    expect((await findEvent(ctx.broker.adminUrl, 'pub-json')).event).toEqual(event);
 
     const elsewhere = { ...required('events-json') };
-    const response = await send(broker.url, {
+    const response = await send(ctx.broker.url, {
       path: '/events',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(elsewhere),
     });
     expect(response.status).toBe(415);
-    expect((await readLog(broker.adminUrl)).some((entry) => entry.event['id'] === 'events-json')).toBe(false);
+    expect((await readLog(ctx.broker.adminUrl)).some((entry) => entry.event['id'] === 'events-json')).toBe(
+      false,
+    );
   });
 });

@@ -1,27 +1,17 @@
 // Acceptance: /healthz, /readyz, and /metrics with the ingress counters, the append histogram and the
 // log gauge, all agreeing with what was published.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, startBroker } from '../harness/processes.js';
-import type { BrokerProcess } from '../harness/processes.js';
+import { describe, expect, it } from 'vitest';
+import { useBroker } from '../harness/processes.js';
 import { binaryHeaders, metricValue, send } from '../support/http.js';
 
-let broker: BrokerProcess;
-
-beforeAll(async () => {
-  broker = await startBroker();
-});
-
-afterAll(async () => {
-  await broker.stop();
-  removeDir(broker.dataDir);
-});
+const ctx = useBroker();
 
 describe('health endpoints', () => {
   it('answers /healthz and /readyz with 200', async () => {
-    const health = await fetch(`${broker.adminUrl}/healthz`);
+    const health = await fetch(`${ctx.broker.adminUrl}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
-    const ready = await fetch(`${broker.adminUrl}/readyz`);
+    const ready = await fetch(`${ctx.broker.adminUrl}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', store: true });
   });
@@ -31,24 +21,24 @@ describe('/metrics', () => {
   it('counts accepted events, duplicates, rejections by code, appends and the log size', async () => {
     const batch = [1, 2].map((n) => ({ specversion: '1.0', id: `m-${n}`, source: '/metrics', type: 't' }));
     const publishes = [
-      send(broker.url, {
+      send(ctx.broker.url, {
         headers: { 'content-type': 'application/cloudevents-batch+json' },
         body: JSON.stringify(batch),
       }),
-      send(broker.url, { headers: binaryHeaders('m-3') }),
+      send(ctx.broker.url, { headers: binaryHeaders('m-3') }),
     ];
     for (const response of await Promise.all(publishes)) expect(response.status).toBe(202);
     // A duplicate of m-3 is acknowledged but neither stored nor counted as accepted.
-    expect((await send(broker.url, { headers: binaryHeaders('m-3') })).status).toBe(202);
-    expect((await send(broker.url, { headers: binaryHeaders('m-4') })).status).toBe(202);
+    expect((await send(ctx.broker.url, { headers: binaryHeaders('m-3') })).status).toBe(202);
+    expect((await send(ctx.broker.url, { headers: binaryHeaders('m-4') })).status).toBe(202);
     const missingType = { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/s' };
-    expect((await send(broker.url, { headers: missingType })).status).toBe(400);
-    expect((await send(broker.url, { headers: missingType })).status).toBe(400);
-    expect((await send(broker.url, { headers: { 'content-type': 'text/plain' }, body: 'x' })).status).toBe(
-      415,
-    );
+    expect((await send(ctx.broker.url, { headers: missingType })).status).toBe(400);
+    expect((await send(ctx.broker.url, { headers: missingType })).status).toBe(400);
+    expect(
+      (await send(ctx.broker.url, { headers: { 'content-type': 'text/plain' }, body: 'x' })).status,
+    ).toBe(415);
 
-    const response = await fetch(`${broker.adminUrl}/metrics`);
+    const response = await fetch(`${ctx.broker.adminUrl}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await response.text();
@@ -67,7 +57,7 @@ describe('/metrics', () => {
   });
 
   it('exports the process metrics under their standard names, without a doubled prefix', async () => {
-    const text = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+    const text = await (await fetch(`${ctx.broker.adminUrl}/metrics`)).text();
     const names = new Set(
       text
         .split('\n')
