@@ -270,10 +270,11 @@ export class Broker {
       throw error;
     }
     if (!started) {
-      const reason = store.notReadyReason?.();
+      // The store, or (Kubernetes mode) the Subscription resources not listed yet.
+      const reason = broker.notReadyReason();
       options.logger.warn(
-        { cause: reason?.cause, detail: reason?.detail },
-        `the event store is not ready yet${reason === undefined ? '' : ` (${reason.detail})`}; serving 503 until it is`,
+        { cause: reason.cause, detail: reason.detail },
+        `not ready yet (${reason.detail}); serving 503 until it is`,
       );
       delivery.catch((error: unknown) => {
         if (broker.stopping === undefined) options.logger.error({ err: error }, 'starting delivery failed');

@@ -106,6 +106,8 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   private informer: Informer<KubernetesObject> | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private markStopped: () => void = () => undefined;
+  private readonly stopSignal = new Promise<void>((resolve) => (this.markStopped = resolve));
   synced = false;
 
   constructor(private readonly options: KubernetesRegistryOptions) {
@@ -116,7 +118,15 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     );
   }
 
+  /**
+   * Ends once the resources were listed: a first list the apiserver refuses (still starting, overloaded,
+   * a permission granted a moment later) is tried again with the watch (`restartWatchOnError`), and
+   * until one succeeds the broker must not start as if the namespace had none — it would answer
+   * `/readyz` ready and `GET /subscriptions` empty while delivering nothing. Rejects if stopped first.
+   */
   async start(): Promise<void> {
+    let listed: () => void = () => undefined;
+    const firstList = new Promise<void>((resolve) => (listed = resolve));
     const informer = makeDeadlineInformer(
       this.options.config,
       this.client.path,
@@ -124,6 +134,7 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
         const list = await this.client.list();
         // Told before the informer reports the list's items, which it does as soon as this resolves.
         this.own.relisted();
+        listed();
         return list as unknown as KubernetesListObject<KubernetesObject>;
       },
       this.options.watchTimeoutMs,
@@ -136,11 +147,15 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     restartWatchOnError(informer, 'subscription', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
+    // The informer reports the list's items as soon as its list function returns, before this goes on.
+    await Promise.race([firstList, this.stopSignal]);
+    if (this.stopped) throw new Error('stopped before the Subscription resources were listed');
     this.synced = true;
   }
 
   stop(): void {
     this.stopped = true;
+    this.markStopped();
     if (this.statusTimer !== undefined) clearInterval(this.statusTimer);
     void this.informer?.stop();
   }

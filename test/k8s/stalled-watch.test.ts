@@ -117,3 +117,57 @@ describe('a watch whose connection dies silently', () => {
     await eventually(() => !policy.allows('alice', 'publish'), 'alice revoked');
   });
 });
+
+// An apiserver that refuses the first list (still starting, overloaded, a permission granted a moment
+// later): the broker must not start as if the namespace had no Subscription resources. It would answer
+// `/readyz` ready and `GET /subscriptions` with none, and deliver nothing, until a later list.
+describe('a list of the Subscription resources refused at start', () => {
+  it('is tried again: start() ends only once the resources are known', async () => {
+    const { ns, proxy } = await setUp();
+    await create(`${GROUP_PATH}/namespaces/${ns}/subscriptions`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Subscription',
+      metadata: { name: 'billing' },
+      spec: { broker: 'orders', sink: 'http://127.0.0.1:9/billing' },
+    });
+    const registry = new KubernetesSubscriptionRegistry({
+      config: proxy.kubeConfig(),
+      namespace: ns,
+      broker: 'orders',
+      logger,
+      watchTimeoutMs: WATCH_TIMEOUT_MS,
+    });
+    stops.push(() => registry.stop());
+    proxy.failLists('subscriptions');
+    let started = false;
+    // What the registry holds the moment start() ends: what the broker then starts delivering with.
+    const atStart = registry.start().then(async () => {
+      started = true;
+      return (await registry.list()).map((d) => d.id);
+    });
+    await eventually(() => proxy.failedLists() >= 2 || started, 'a refused list tried again');
+    proxy.failLists(undefined);
+    expect(await atStart).toEqual(['billing']);
+    expect(registry.synced).toBe(true);
+  });
+
+  it('stop() ends a start() still waiting for its first list', async () => {
+    const { proxy } = await setUp();
+    const registry = new KubernetesSubscriptionRegistry({
+      config: proxy.kubeConfig(),
+      namespace: 'never-listed',
+      broker: 'orders',
+      logger,
+      watchTimeoutMs: WATCH_TIMEOUT_MS,
+    });
+    proxy.failLists('subscriptions');
+    const start = registry.start().then(
+      () => 'resolved',
+      () => 'rejected',
+    );
+    await eventually(() => proxy.failedLists() >= 1, 'a refused list');
+    registry.stop();
+    expect(await start).toBe('rejected');
+    expect(registry.synced).toBe(false);
+  });
+});

@@ -46,6 +46,9 @@ export async function startWatchProxy(apiserver: KubeApiServer) {
   let held = false;
   let expireNext = false;
   let watches = 0;
+  /** The resource (plural) whose lists are refused, if any. */
+  let failingLists: string | undefined;
+  let failedLists = 0;
   const streams = new Set<WatchStream>();
   /** Watches cut off from the apiserver whose client side stays open, silent (see `stall`). */
   const stalled = new Set<WatchStream>();
@@ -62,6 +65,27 @@ export async function startWatchProxy(apiserver: KubeApiServer) {
         expireNext = false;
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(EXPIRED);
+        incoming.resume();
+        return;
+      }
+      // A list (a GET of a collection, not a watch) refused as an apiserver still starting refuses it.
+      if (
+        failingLists !== undefined &&
+        !watch &&
+        incoming.method === 'GET' &&
+        url.pathname.endsWith(`/${failingLists}`)
+      ) {
+        failedLists++;
+        response.writeHead(503, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            code: 503,
+            reason: 'ServiceUnavailable',
+          }),
+        );
         incoming.resume();
         return;
       }
@@ -122,6 +146,12 @@ export async function startWatchProxy(apiserver: KubeApiServer) {
       });
       return config;
     },
+    /** Until called again with `undefined`, every list of `plural` is answered 503 (watches stream as usual). */
+    failLists(plural: string | undefined) {
+      failingLists = plural;
+    },
+    /** How many list requests were answered 503 so far. */
+    failedLists: () => failedLists,
     /** From now on, what every watch delivers is held (the watches stay open). */
     hold() {
       held = true;
