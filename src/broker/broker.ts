@@ -7,6 +7,7 @@ import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError, isHeraldError } from '../errors/index.js';
 import {
+  bodyUninvited,
   clientClosed,
   clientKeyOf,
   ownerScopeOf,
@@ -471,10 +472,11 @@ export class Broker {
       if (guards?.answeredEarly(req) === true) return;
       // A body refused for its size is not read to its end to keep the connection: it is closed after the
       // answer (a declared 100 MB body was otherwise left unread on a kept-alive connection, or drained).
+      // So is one never invited (`Expect: 100-continue`): the client may never send it.
       if (
         !req.complete &&
-        (error as { code?: unknown }).code === 'HERALD_PAYLOAD_TOO_LARGE' &&
-        !res.headersSent
+        !res.headersSent &&
+        ((error as { code?: unknown }).code === 'HERALD_PAYLOAD_TOO_LARGE' || bodyUninvited(req))
       )
         res.setHeader('connection', 'close');
       const problem = sendProblem(res, closedByClient(req, error) ? clientClosed(error as Error) : error);

@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Server as TlsServer } from 'node:https';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError } from '../errors/index.js';
-import { ServerGuards } from '../http/index.js';
+import { holdBodyInvitation, ServerGuards } from '../http/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 
 /** Serves one request; returns at once (the broker's handler settles on its own). */
@@ -45,7 +45,13 @@ export async function openListener(
     onRefused: (limit) => metrics.limitRejections.inc({ limit }),
   });
   // What `createServer(options, listener)` does with its listener, once the guards exist to pass it.
-  server.on('request', handlerFor(guards));
+  const handler = handlerFor(guards);
+  server.on('request', handler);
+  // Listening stops Node from inviting every `Expect: 100-continue` body before the handler runs.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    holdBodyInvitation(req, res);
+    handler(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, config.host, () => {

@@ -8,6 +8,7 @@ export {
   readOptionalJsonObject,
 } from './respond.js';
 export type { BodyLimitFlag } from './respond.js';
+export { bodyUninvited, holdBodyInvitation, inviteBody } from './body-invitation.js';
 export { queryParamAnyCase } from './query.js';
 export { Router } from './router.js';
 export type { RouteHandler, RouteParams } from './router.js';

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError, isHeraldError } from '../errors/index.js';
 import { jsonDepthExceeded } from '../limits/index.js';
 import { controlBodyLimitsOf } from './request-context.js';
+import { inviteBody } from './body-invitation.js';
 import { MethodNotAllowedError } from './router.js';
 
 export function sendJson(
@@ -77,6 +78,7 @@ export function readBody(req: IncomingMessage, limit: number, from?: BodyLimitFl
   }
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
   if (req.destroyed) return Promise.reject(clientClosed(req.errored ?? prematureClose()));
+  inviteBody(req);
   return new Promise<Buffer>((resolve, reject) => {
     let first: Buffer | undefined;
     let chunks: Buffer[] | undefined;

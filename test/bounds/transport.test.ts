@@ -134,6 +134,64 @@ describe('a body declared over the limit', () => {
   });
 });
 
+/** Resolves with what the server sent, once it has closed the connection or after `ms` (`open: true`). */
+async function closedWithin(exchange: RawExchange, ms: number): Promise<{ text: string; open: boolean }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  const text = await Promise.race([exchange.closed, late]).finally(() => clearTimeout(timer));
+  if (text !== undefined) return { text, open: false };
+  exchange.socket.destroy();
+  return { text: await exchange.closed, open: true };
+}
+
+// `Expect: 100-continue`: the client sends its body only once invited (RFC 9110 §10.1.1). A request the
+// broker refuses before reading a body must be answered without the invitation, and its connection closed
+// (the client may never send the body, and the broker must not wait for it).
+describe('Expect: 100-continue', () => {
+  const head = (path: string, length: number) =>
+    `POST ${path} HTTP/1.1\r\nHost: broker\r\ncontent-type: application/cloudevents+json\r\n` +
+    `content-length: ${length}\r\nexpect: 100-continue\r\n\r\n`;
+
+  it('refuses a body declared over the limit with 413 before inviting it, and closes', async () => {
+    const b = await broker(['--max-request-size', '1MiB']);
+    const { text, open } = await closedWithin(await connect(b.url, head('/events', 100_000_000)), 10_000);
+    expect(text.slice(0, 12)).toBe('HTTP/1.1 413');
+    expect(parseRaw(text).body).toMatchObject({ code: 'HERALD_PAYLOAD_TOO_LARGE' });
+    expect(open).toBe(false);
+  });
+
+  it('answers a route that reads no body (404) without inviting it, and closes', async () => {
+    const b = await broker();
+    const { text, open } = await closedWithin(await connect(b.url, head('/nowhere', 100)), 10_000);
+    expect(text.slice(0, 12)).toBe('HTTP/1.1 404');
+    expect(parseRaw(text).headers).toContain('connection: close');
+    expect(open).toBe(false);
+  });
+
+  it('invites the body of a publish it takes, and stores it', async () => {
+    const b = await broker();
+    const body = JSON.stringify({ specversion: '1.0', id: 'continued', source: '/t', type: 't.continue' });
+    const exchange = await connect(b.url, head('/events', Buffer.byteLength(body)));
+    const chunks: Buffer[] = [];
+    const received = (pattern: RegExp) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (pattern.test(Buffer.concat(chunks).toString('latin1'))) resolve();
+          else exchange.socket.once('data', check);
+        };
+        check();
+      });
+    exchange.socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await received(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    exchange.socket.write(body);
+    await received(/HTTP\/1\.1 202 /);
+    exchange.socket.destroy();
+    const stored = await send(b.adminUrl, { method: 'GET', path: '/events?from=0&limit=10' });
+    expect(stored.status).toBe(200);
+    expect(stored.text()).toContain('"continued"');
+  });
+});
+
 describe('connection caps', () => {
   it('answers a connection over --max-connections-per-client with 503 HERALD_TOO_MANY_CONNECTIONS', async () => {
     const b = await broker(['--max-connections-per-client', '5']);
