@@ -12,6 +12,9 @@ const dnsLabel = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
   .max(63);
+/** A Kubernetes quantity as the broker's requests and limits take them: `250m`, `1.5`, `512Mi`, `2G`. */
+const quantity = z.string().regex(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/);
+const computeResources = z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() });
 const duration = z.string().regex(/^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/);
 
 export const conditionSchema = z.object({
@@ -40,6 +43,13 @@ export const brokerSpecSchema = z.object({
    * checked with TokenReviews, authorized by the namespace's EventPolicy resources. Default `none`.
    */
   auth: z.enum(['none', 'kubernetes']).optional(),
+  /**
+   * The broker container's CPU and memory requests and limits. Absent: requests of 100m CPU and 256Mi
+   * memory and no limits (a pod with no requests is the first evicted under memory pressure).
+   */
+  resources: z
+    .strictObject({ requests: computeResources.optional(), limits: computeResources.optional() })
+    .optional(),
 });
 
 export const brokerStatusSchema = z.object({

@@ -9,6 +9,8 @@ export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'herald-operator' } 
 export const BROKER_LABEL = 'eventing.herald.dev/broker';
 export const BROKER_NAMESPACE_LABEL = 'eventing.herald.dev/broker-namespace';
 const HTTP_PORT = 8080;
+/** A broker container's requests when its Broker names none (`spec.resources`). */
+const DEFAULT_BROKER_RESOURCES = { requests: { cpu: '100m', memory: '256Mi' } };
 
 export interface KubeObject {
   apiVersion: string;
@@ -335,6 +337,9 @@ export function brokerChildren(
           timeoutSeconds: 5,
           failureThreshold: 6,
         },
+        // Requests, so the scheduler places the pod where it fits and the kubelet does not evict it first
+        // (a pod without any is BestEffort); no default limit: a memory limit kills a broker mid-burst.
+        resources: broker.spec.resources ?? DEFAULT_BROKER_RESOURCES,
         securityContext: {
           allowPrivilegeEscalation: false,
           readOnlyRootFilesystem: true,

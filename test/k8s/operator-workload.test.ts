@@ -19,7 +19,12 @@ interface Probe {
   initialDelaySeconds?: number;
 }
 interface PodSpec {
-  containers: Array<{ livenessProbe?: Probe; readinessProbe?: Probe; startupProbe?: Probe }>;
+  containers: Array<{
+    livenessProbe?: Probe;
+    readinessProbe?: Probe;
+    startupProbe?: Probe;
+    resources?: Record<string, Record<string, string>>;
+  }>;
   topologySpreadConstraints?: Array<{
     topologyKey: string;
     maxSkew: number;
@@ -98,6 +103,44 @@ describe('the broker workload the operator creates', () => {
       expect(period(liveness ?? {}) * failures(liveness ?? {})).toBeGreaterThanOrEqual(60);
       expect(container?.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
     }
+  });
+
+  // A pod without requests is BestEffort: placed wherever, and the first the kubelet evicts under memory
+  // pressure. A platform team sizes its brokers per Broker.
+  it('requests CPU and memory for a broker, as its Broker says or by default, and refuses a bad quantity', async () => {
+    await createBroker('sized', {
+      resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
+    });
+    await createBroker('plain', {});
+    const containerOf = async (name: string) =>
+      (
+        (await cluster.waitFor(
+          `/apis/apps/v1/namespaces/${ns}/statefulsets/herald-broker-${name}`,
+          () => true,
+        )) as unknown as Workload
+      ).spec.template.spec.containers[0];
+    expect((await containerOf('sized'))?.resources).toEqual({
+      requests: { cpu: '500m', memory: '1Gi' },
+      limits: { memory: '2Gi' },
+    });
+    const plain = (await containerOf('plain'))?.resources;
+    expect(plain?.['requests']?.['cpu']).toBeDefined();
+    expect(plain?.['requests']?.['memory']).toBeDefined();
+    expect(plain?.['limits']).toBeUndefined();
+    // The CRD holds no patterns (the API server would take the operator's regular expressions differently):
+    // the operator refuses the spec, as the kubelet would refuse the pod.
+    await createBroker('oversized', { resources: { requests: { memory: 'lots' } } });
+    const readyOf = (b: Record<string, unknown>) =>
+      (b['status'] as { conditions?: Array<Record<string, unknown>> } | undefined)?.conditions?.find(
+        (c) => c['type'] === 'Ready',
+      );
+    const refused = await cluster.waitFor(
+      `${GROUP_PATH}/namespaces/${ns}/brokers/oversized`,
+      (b) => readyOf(b) !== undefined,
+      45_000,
+    );
+    expect(readyOf(refused)).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+    expect(String(readyOf(refused)?.['message'])).toContain('resources');
   });
 
   it('limits voluntary disruptions of a replicated broker to one pod and spreads its replicas over nodes', async () => {

@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [k8s-broker-no-resource-requests]="test/k8s/operator-workload.test.ts"
   [expect-continue-invited-early]="test/bounds/transport.test.ts"
   [k8s-subscriptions-unlisted-ready]="test/k8s/stalled-watch.test.ts"
   [declared-oversize-kept-open]="test/bounds/transport.test.ts"
