@@ -6,6 +6,7 @@ import {
   copyAttributesJson,
   storedAttributesJson,
 } from '../../cloudevents/index.js';
+import { parseJsonObject } from '../record-json.js';
 import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
 
 /**
@@ -107,10 +108,13 @@ export function decodeEvent(
   const attrsLength = Number(headers.get(HEADER.attrs));
   const dataKind = Number(headers.get(HEADER.kind)) as DataKind;
   if (!Number.isInteger(attrsLength) || attrsLength < 0 || attrsLength > body.byteLength) return undefined;
-  const attributes = JSON.parse(decoder.decode(body.subarray(0, attrsLength))) as CloudEvent['attributes'];
+  // A message with Herald's headers but not Herald's JSON (written by hand or by a tool, or cut short)
+  // is skipped like any message Herald did not write.
+  const attributes = parseJsonObject<CloudEvent['attributes']>(decoder.decode(body.subarray(0, attrsLength)));
   const trace = headers.has(HEADER.trace)
-    ? (JSON.parse(headers.get(HEADER.trace)) as TraceHeaders)
+    ? parseJsonObject<TraceHeaders>(headers.get(HEADER.trace))
     : undefined;
+  if (attributes === undefined || (headers.has(HEADER.trace) && trace === undefined)) return undefined;
   return {
     event: {
       attributes,
@@ -144,13 +148,16 @@ export function decodeDeadLetter(
 ): DeadLetter | undefined {
   const decoded = decodeEvent(headers, body);
   if (decoded === undefined || headers === undefined) return undefined;
+  // As in `decodeEvent`: one letter not in Herald's JSON must not fail every list of the subscription.
+  const error = parseJsonObject<DeadLetter['error']>(headers.get(HEADER.error));
+  if (error === undefined) return undefined;
   return {
     id,
     subscription,
     sequence: Number(headers.get(HEADER.sequence)),
     event: decoded.event,
     trace: decoded.trace,
-    error: JSON.parse(headers.get(HEADER.error)) as DeadLetter['error'],
+    error,
     attempts: Number(headers.get(HEADER.attempts)),
     deadLetteredAt: Number(headers.get(HEADER.at)),
   };

@@ -379,14 +379,25 @@ export class JetStreamEventLog {
         // Taken before the get: an append that lands while the get is in flight (the tail reads ahead
         // of the writers all the time) says nothing about the replica that answered.
         const known = this.lastSequence;
-        const page = await directBatch(handles, stream, { seq: start, batch: Math.min(limit, 1024) });
-        if (page.length > 0 || start > known) return this.toEvents(page);
-        this.laggingReads++;
-        const { state } = await handles.jsm.streams.info(stream);
-        this.bump(state.last_seq);
-        if (state.messages === 0 || state.last_seq < start) return [];
-        if (attempt >= 2) return this.toEvents(await this.leaderPage(handles, start, limit));
-        await this.context.pause(25 * 2 ** attempt);
+        let page = await directBatch(handles, stream, { seq: start, batch: Math.min(limit, 1024) });
+        if (page.length === 0 && start <= known) {
+          this.laggingReads++;
+          const { state } = await handles.jsm.streams.info(stream);
+          this.bump(state.last_seq);
+          if (state.messages === 0 || state.last_seq < start) return [];
+          if (attempt < 2) {
+            await this.context.pause(25 * 2 ** attempt);
+            continue;
+          }
+          page = await this.leaderPage(handles, start, limit);
+        }
+        const events = this.toEvents(page);
+        const last = page[page.length - 1];
+        // A page of messages Herald did not write only: empty, it would say "nothing at or after
+        // `start`" (`GET /events` ended there, a subscription catching up jumped to the tail). Read on.
+        if (events.length > 0 || last === undefined) return events;
+        start = last.seq + 1;
+        attempt = -1;
       }
     } catch (error) {
       if (error instanceof HeraldError) throw error;

@@ -1,5 +1,6 @@
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
 import { DedupeWindow } from '../dedupe-window.js';
+import { parseJsonObject } from '../record-json.js';
 import type { DeadLetter, NewDeadLetter, TraceHeaders } from '../types.js';
 
 /**
@@ -107,15 +108,14 @@ export function decodeEvent(
   const attrsLength = Number(attrsHeader);
   const dataKind = Number(kindHeader) as DataKind;
   if (!Number.isInteger(attrsLength) || attrsLength < 0 || attrsLength > body.byteLength) return undefined;
-  try {
-    const attributes = JSON.parse(body.subarray(0, attrsLength).toString('utf8')) as CloudEvent['attributes'];
-    const traceHeader = header(record, HEADER.trace);
-    const trace = traceHeader === undefined ? undefined : (JSON.parse(traceHeader) as TraceHeaders);
-    const data = dataKind === 0 ? undefined : new Uint8Array(body.subarray(attrsLength));
-    return { event: { attributes, data, dataKind }, trace };
-  } catch {
-    return undefined;
-  }
+  const attributes = parseJsonObject<CloudEvent['attributes']>(
+    body.subarray(0, attrsLength).toString('utf8'),
+  );
+  const traceHeader = header(record, HEADER.trace);
+  const trace = traceHeader === undefined ? undefined : parseJsonObject<TraceHeaders>(traceHeader);
+  if (attributes === undefined || (traceHeader !== undefined && trace === undefined)) return undefined;
+  const data = dataKind === 0 ? undefined : new Uint8Array(body.subarray(attrsLength));
+  return { event: { attributes, data, dataKind }, trace };
 }
 
 export function encodeDeadLetter(letter: NewDeadLetter, key: string): OutgoingRecord {
@@ -135,13 +135,16 @@ export function decodeDeadLetter(id: string, record: IncomingRecord): DeadLetter
   const subscription = header(record, HEADER.subscription);
   const error = header(record, HEADER.error);
   if (decoded === undefined || subscription === undefined || error === undefined) return undefined;
+  // As in `decodeEvent`: one letter not in Herald's JSON must not fail every list and trim.
+  const parsed = parseJsonObject<DeadLetter['error']>(error);
+  if (parsed === undefined) return undefined;
   return {
     id,
     subscription,
     sequence: Number(header(record, HEADER.sequence)),
     event: decoded.event,
     trace: decoded.trace,
-    error: JSON.parse(error) as DeadLetter['error'],
+    error: parsed,
     attempts: Number(header(record, HEADER.attempts)),
     deadLetteredAt: Number(header(record, HEADER.at)),
   };
