@@ -448,7 +448,7 @@ export class Broker {
       }
       const target = req.url ?? '/';
       let parsed: URL | undefined;
-      const urlOf = (): URL => (parsed ??= new URL(target, 'http://broker'));
+      const urlOf = (): URL => (parsed ??= requestUrl(target));
       // A plain path is its own pathname; anything else (a query, escapes, dots, `//`) is parsed.
       const pathname = PLAIN_PATH.test(target) ? target : urlOf().pathname;
       // The dashboard's files too: it shows the 503s of the API calls rather than being one.
@@ -585,5 +585,18 @@ export class Broker {
     await this.deadLetterSweep.stop();
     await this.store.close();
     logger.info('herald broker stopped');
+  }
+}
+
+/**
+ * The request target as a URL. Node's parser takes targets that are no URL (`http://[/events`, a port
+ * above 65535): the client's malformed request, a 400, not an internal error logged with its stack, once
+ * per request, by any client before authentication.
+ */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target, 'http://broker');
+  } catch {
+    throw new HeraldError('HERALD_BAD_HTTP_REQUEST', 'the request target is not a valid URL');
   }
 }

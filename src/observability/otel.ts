@@ -95,6 +95,33 @@ function messagingAttributes(
   return attributes;
 }
 
+/**
+ * The route an ingress request was served by, as the router matched it (it ignores empty segments):
+ * `/events//` is `/events`. The span name and `http.route` are low-cardinality by definition; the raw
+ * path made every extra `/` a client sends an operation of its own in trace backends and span metrics.
+ * Ingress is reached only through its static routes, so this is one of them.
+ */
+function routeOf(pathname: string): string {
+  return `/${pathname.split('/').filter(Boolean).join('/')}`;
+}
+
+/**
+ * Longest span attribute value (characters) when neither `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` nor
+ * `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` sets one (the SDK's own default is none). Spans carry publisher
+ * input (an event's subject, id, type and source; the User-Agent; the path): whole, a 1 MiB subject was a
+ * 1 MiB attribute on the append span and on every delivery attempt's, held by the 2,048-span export queue
+ * while the collector is away (gigabytes) and sent 512 to a request no collector takes.
+ */
+const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT = 4096;
+
+/** Herald's limit, or undefined when a standard variable sets one (the SDK then reads it itself). */
+function attributeValueLengthLimit(env: OtelEnvironment): number | undefined {
+  const set = (name: string) => (env[name]?.trim() ?? '') !== '';
+  return set('OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT') || set('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT')
+    ? undefined
+    : DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
+}
+
 function storedContext(carrier: TraceCarrier | undefined): Context | undefined {
   if (carrier?.['traceparent'] === undefined) return undefined;
   const extracted = w3c.extract(ROOT_CONTEXT, carrier, recordGetter);
@@ -116,13 +143,14 @@ class OtelTracing implements Tracing {
     const parent = w3c.extract(ROOT_CONTEXT, req.headers, incomingGetter);
     const url = new URL(req.url ?? '/', 'http://broker');
     const method = req.method ?? 'POST';
+    const route = routeOf(url.pathname);
     const span = this.tracer.startSpan(
-      `${method} ${url.pathname}`,
+      `${method} ${route}`,
       {
         kind: SpanKind.SERVER,
         attributes: {
           'http.request.method': method,
-          'http.route': url.pathname,
+          'http.route': route,
           'url.path': url.pathname,
           'url.scheme': 'http',
           'network.protocol.version': req.httpVersion,
@@ -242,7 +270,9 @@ export async function createOtelTracing(env: OtelEnvironment, resource: TracingR
     .filter((name) => name !== '' && name !== 'none');
   const processors: BatchSpanProcessor[] = [];
   for (const name of exporterNames) processors.push(new BatchSpanProcessor(await exporterFor(name, env)));
+  const lengthLimit = attributeValueLengthLimit(env);
   const provider = new NodeTracerProvider({
+    ...(lengthLimit === undefined ? {} : { spanLimits: { attributeValueLengthLimit: lengthLimit } }),
     // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (the env detector) win over Herald's defaults.
     resource: defaultResource()
       .merge(resourceFromAttributes({ 'service.name': 'herald', 'service.version': resource.serviceVersion }))

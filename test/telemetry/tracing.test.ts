@@ -1,11 +1,6 @@
 // OpenTelemetry traces across the durable hop: a real broker exports to a real OTLP receiver process
 // (test/telemetry/otlp-receiver.mjs; OTLP/HTTP in both encodings and OTLP/gRPC), and one trace runs from the publisher's traceparent
 // through the ingress and append spans to the delivery span and the consumer's received traceparent.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishBatch, subscribe } from '../harness/client.js';
 import type { BrokerProcess, SinkProcess, SinkRecord } from '../harness/processes.js';
@@ -14,50 +9,8 @@ import { startJetStreamBroker } from '../jetstream/brokers.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import { freePort, waitFor } from '../infra/process.js';
-
-interface ReceivedSpan {
-  encoding: 'json' | 'protobuf' | 'grpc';
-  service: string | null;
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: string;
-  attributes: Record<string, unknown>;
-  links: { traceId: string; spanId: string }[];
-  status: number;
-}
-
-interface Receiver {
-  /** OTLP/HTTP. */
-  readonly endpoint: string;
-  /** OTLP/gRPC, plaintext. */
-  readonly grpcEndpoint: string;
-  spans(): Promise<{ spans: ReceivedSpan[]; requests: { json: number; protobuf: number; grpc: number } }>;
-  stop(): void;
-}
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-async function startReceiver(): Promise<Receiver> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(here, 'otlp-receiver.mjs')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ports = await new Promise<{ port: number; grpcPort: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) =>
-      resolve(JSON.parse(line) as { port: number; grpcPort: number }),
-    );
-    child.once('exit', (code) => reject(new Error(`OTLP receiver exited with ${code}`)));
-  });
-  const endpoint = `http://127.0.0.1:${ports.port}`;
-  return {
-    endpoint,
-    grpcEndpoint: `http://127.0.0.1:${ports.grpcPort}`,
-    spans: async () =>
-      (await (await fetch(`${endpoint}/spans`)).json()) as Awaited<ReturnType<Receiver['spans']>>,
-    stop: () => child.kill('SIGTERM'),
-  };
-}
+import type { ReceivedSpan, Receiver } from './receiver.js';
+import { startReceiver } from './receiver.js';
 
 /** A W3C traceparent as a publisher's own span would send it. */
 function publisherContext(): { traceId: string; spanId: string; traceparent: string } {
