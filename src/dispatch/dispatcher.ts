@@ -379,23 +379,32 @@ export class Dispatcher implements WorkerHost {
     }
   }
 
-  /** Stops a worker; with `commit`, its position becomes the committed cursor. */
-  private async retire(worker: SubscriptionWorker, commit: boolean): Promise<void> {
+  /**
+   * Stops a worker; with `commit`, its position becomes the committed cursor. Its attempts in flight may
+   * finish within `graceMs`, then they are ended.
+   */
+  private async retire(worker: SubscriptionWorker, commit: boolean, graceMs = 5_000): Promise<void> {
     if (this.workers.get(worker.id) === worker) this.workers.delete(worker.id);
     this.indexWorker(worker, false);
     this.joiners.delete(worker);
-    await worker.stop(5_000);
+    await worker.stop(graceMs);
     if (commit) await this.store.commitCursor(worker.cursorKey, worker.position());
   }
 
-  /** The claim expired: another replica may be delivering now, so stop at once and commit nothing. */
+  /**
+   * The claim expired: another replica may be delivering now, so stop at once and commit nothing. Its
+   * attempts in flight end now too, without the grace a change or a shutdown gives them: the new holder
+   * delivers their events again, and an answer acted on here meanwhile (a refusal stored as a dead letter,
+   * a letter sent to the dead-letter sink) duplicated the new holder's outcome for the same event.
+   */
   private async lost(id: string): Promise<void> {
     this.claimed.delete(id);
     const worker = this.workers.get(id);
     if (worker === undefined) return;
-    this.logger.warn({ subscription: id }, 'lost the claim on a subscription; another replica continues it');
     this.unclaimed.set(id, { compiled: worker.compiled, initialCursor: worker.position() });
-    await this.retire(worker, false);
+    await this.retire(worker, false, 0);
+    // Said once the worker stopped, so the line means it delivers nothing more.
+    this.logger.warn({ subscription: id }, 'lost the claim on a subscription; another replica continues it');
   }
 
   /**

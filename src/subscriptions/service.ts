@@ -198,6 +198,10 @@ export class SubscriptionService {
       this.definitions.delete(id);
       // A withheld definition keeps its cursor: it resumes there when it is valid again.
       await dispatcher.remove(id, !withheld);
+      // The replica that deleted it removed its dead letters at once, while this one (delivering it, or
+      // redriving) still let its attempt in flight end, and a refusal that ended it was stored after that:
+      // left, it was listed by no one and handed to a subscription made again under the id as its own.
+      if (!withheld) await this.dropDeadLetters(id);
       return;
     }
     if (current !== undefined && JSON.stringify(current) === JSON.stringify(definition)) return;
@@ -489,14 +493,20 @@ export class SubscriptionService {
       await this.write([id], () => this.options.registry.delete(id));
       this.definitions.delete(id);
       await this.options.dispatcher.remove(id, true);
-      const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
-      await this.options.store.deleteDeadLetters(
-        id,
-        letters.map((l) => l.id),
-      );
+      await this.dropDeadLetters(id);
       this.options.logger.info({ subscription: id }, 'subscription deleted');
       return definition;
     });
+  }
+
+  /** Removes every dead letter of a deleted subscription, once its delivery here has stopped. */
+  private async dropDeadLetters(id: string): Promise<void> {
+    const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
+    if (letters.length === 0) return;
+    await this.options.store.deleteDeadLetters(
+      id,
+      letters.map((l) => l.id),
+    );
   }
 
   setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {

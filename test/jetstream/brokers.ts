@@ -35,7 +35,13 @@ export function collectProblems(broker: BrokerProcess): string[] {
 /** Starts `herald broker --store jetstream` against `natsUrl` and waits until it is ready. */
 export async function startJetStreamBroker(
   natsUrl: string,
-  options: { brokerName?: string; args?: readonly string[]; env?: Readonly<Record<string, string>> } = {},
+  options: {
+    brokerName?: string;
+    args?: readonly string[];
+    env?: Readonly<Record<string, string>>;
+    /** Every chunk the broker writes to stdout or stderr (its log lines). */
+    onOutput?: (text: string) => void;
+  } = {},
 ): Promise<BrokerProcess> {
   const processOptions: BrokerProcessOptions = {
     args: [
@@ -48,6 +54,7 @@ export async function startJetStreamBroker(
       ...(options.args ?? []),
     ],
     ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.onOutput === undefined ? {} : { onOutput: options.onOutput }),
   };
   const broker = await startBroker(processOptions);
   await waitReady(broker);
