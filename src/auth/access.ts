@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { CloudEvent } from '../cloudevents/index.js';
-import { HeraldError } from '../errors/index.js';
+import { HeraldError, quoted } from '../errors/index.js';
 import { identityOf, queryParamAnyCase, setIdentity, setOwnerScope } from '../http/index.js';
 import type { RouteParams } from '../http/index.js';
 import type { BrokerMetrics } from '../observability/index.js';
@@ -279,7 +279,7 @@ export class AccessControl {
     this.options.metrics.authzDenials.inc({ action: 'host' });
     throw new HeraldError(
       'HERALD_CROSS_ORIGIN',
-      `browser requests must address the broker by an IP address, localhost, a Kubernetes service name or a name in --allowed-hosts, not ${JSON.stringify(host.slice(0, 256))} (DNS rebinding)`,
+      `browser requests must address the broker by an IP address, localhost, a Kubernetes service name or a name in --allowed-hosts, not ${quoted(host)} (DNS rebinding)`,
     );
   }
 

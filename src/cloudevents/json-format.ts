@@ -1,8 +1,8 @@
-import { HeraldError } from '../errors/index.js';
+import { HeraldError, quoted } from '../errors/index.js';
 import type { EventObjectSpans } from './json-scan.js';
 import type { Attributes, AttributesJson, CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
-import { isBase64, isJsonMediaType, quoted, validateAttributes } from './validate.js';
+import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8 = new TextDecoder('utf-8');

@@ -1,4 +1,4 @@
-import { HeraldError } from '../errors/index.js';
+import { HeraldError, INPUT_SHOWN, quoted } from '../errors/index.js';
 import type { AttributeValue, Attributes } from './types.js';
 import { SUPPORTED_SPECVERSION } from './types.js';
 
@@ -135,28 +135,16 @@ export function isJsonMediaType(contentType: string | undefined): boolean {
 let lastMediaType: string | undefined;
 let lastMediaTypeIsJson = true;
 
-/**
- * The most characters of a request's input a problem repeats. A batch may be 16 MiB: a megabyte-long
- * attribute name was repeated in the detail, the `attribute` and the `pointer` (3 MB of answer, and of
- * debug log, per request); enough to recognise the input is all a publisher needs back.
- */
-const SHOWN = 128;
-
-/** `text` JSON-quoted for a problem's detail: whole when short, else its start and its length. */
-export function quoted(text: string): string {
-  return text.length <= SHOWN
-    ? JSON.stringify(text)
-    : `${JSON.stringify(text.slice(0, SHOWN))}… (${text.length} characters)`;
-}
-
 /** An attribute name as a detail names it, in single quotes: whole when short, else its start and length. */
 function named(name: string): string {
-  return name.length <= SHOWN ? `'${name}'` : `'${name.slice(0, SHOWN)}…' (${name.length} characters)`;
+  return name.length <= INPUT_SHOWN
+    ? `'${name}'`
+    : `'${name.slice(0, INPUT_SHOWN)}…' (${name.length} characters)`;
 }
 
 /** The `attribute` and `pointer` of a problem about attribute `name`: none for a name too long to repeat. */
 function blame(name: string): { attribute?: string; pointer?: string } {
-  return name.length <= SHOWN ? { attribute: name, pointer: `/${name}` } : {};
+  return name.length <= INPUT_SHOWN ? { attribute: name, pointer: `/${name}` } : {};
 }
 
 function invalid(attribute: string, detail: string): HeraldError {

@@ -1,2 +1,2 @@
-export { ErrorCodes, HeraldError, isHeraldError } from './registry.js';
+export { ErrorCodes, HeraldError, INPUT_SHOWN, isHeraldError, quoted } from './registry.js';
 export type { ErrorCode, ProblemDetails, HeraldErrorOptions } from './registry.js';

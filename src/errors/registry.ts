@@ -139,3 +139,17 @@ export class HeraldError extends Error {
 export function isHeraldError(value: unknown): value is HeraldError {
   return value instanceof Error && value.name === 'HeraldError' && 'code' in value;
 }
+
+/**
+ * The most characters of a request's input a problem repeats. A batch may be 16 MiB: a megabyte-long
+ * attribute name was repeated in the detail, the `attribute` and the `pointer` (3 MB of answer, and of
+ * debug log, per request); enough to recognise the input is all a client needs back.
+ */
+export const INPUT_SHOWN = 128;
+
+/** `text` JSON-quoted for a problem's detail: whole when short, else its start and its length. */
+export function quoted(text: string): string {
+  return text.length <= INPUT_SHOWN
+    ? JSON.stringify(text)
+    : `${JSON.stringify(text.slice(0, INPUT_SHOWN))}… (${text.length} characters)`;
+}

@@ -9,7 +9,7 @@ import {
   parseBinary,
   parseStructured,
 } from '../cloudevents/index.js';
-import { HeraldError } from '../errors/index.js';
+import { HeraldError, quoted } from '../errors/index.js';
 import { clientKeyOf, ownerOf, readBody } from '../http/index.js';
 import type { BodyLimitFlag } from '../http/index.js';
 import { jsonDepthExceeded, RateLimiter } from '../limits/index.js';
@@ -97,7 +97,7 @@ function refuseContentCoding(req: IncomingMessage): void {
     if (trimmed === '' || trimmed.toLowerCase() === 'identity') continue;
     throw new HeraldError(
       'HERALD_UNSUPPORTED_ENCODING',
-      `the body is sent with Content-Encoding ${JSON.stringify(trimmed.slice(0, 32))}; Herald reads only unencoded (identity) bodies`,
+      `the body is sent with Content-Encoding ${quoted(trimmed)}; Herald reads only unencoded (identity) bodies`,
     );
   }
 }

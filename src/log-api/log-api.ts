@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { eventToJson, isTimestamp } from '../cloudevents/index.js';
 import type { CloudEvent } from '../cloudevents/index.js';
-import { HeraldError } from '../errors/index.js';
+import { HeraldError, quoted } from '../errors/index.js';
 import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
@@ -157,7 +157,7 @@ function integerIn(raw: string, min: number, max: number, what: string, pointer:
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
     throw new HeraldError(
       'HERALD_INVALID_QUERY',
-      `${what} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw.slice(0, 64))}`,
+      `${what} must be an integer from ${min} to ${max}, got ${quoted(raw)}`,
       { pointer },
     );
   }
