@@ -57,6 +57,8 @@ export interface HeraldClientOptions extends PublisherOptions {
 }
 
 const path = (id: string) => `/subscriptions/${encodeURIComponent(id)}`;
+/** Dead letters asked for per page by `deadLetters.all` (the broker answers at most 10,000). */
+const DEAD_LETTERS_PAGE = 1000;
 
 /** Parses Prometheus text for the few series `status` shows. */
 function metricValue(text: string, name: string, labels?: string): number {
@@ -165,17 +167,21 @@ export class HeraldClient {
     };
   }
 
+  /** Every item of a paged list: the broker links each next page with `Link: <…>; rel="next"`. */
+  private async allPages<T>(first: string, items: (body: unknown) => T[]): Promise<T[]> {
+    const all: T[] = [];
+    for (let next: string | undefined = first; next !== undefined;) {
+      const response = await this.admin.request('GET', next);
+      all.push(...items(await response.json()));
+      next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+    }
+    return all;
+  }
+
   readonly subscriptions = {
-    /** Every subscription: the broker answers in pages, linked by `Link: <…>; rel="next"`. */
-    list: async (): Promise<Subscription[]> => {
-      const all: Subscription[] = [];
-      for (let next: string | undefined = '/subscriptions?limit=1000'; next !== undefined;) {
-        const response = await this.admin.request('GET', next);
-        all.push(...((await response.json()) as Subscription[]));
-        next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
-      }
-      return all;
-    },
+    /** Every subscription, every page. */
+    list: (): Promise<Subscription[]> =>
+      this.allPages('/subscriptions?limit=1000', (body) => body as Subscription[]),
     get: (id: string): Promise<Subscription> => this.admin.json('GET', path(id)),
     create: (subscription: SubscriptionInput): Promise<Subscription> =>
       this.admin.json('POST', '/subscriptions', subscription),
@@ -200,6 +206,12 @@ export class HeraldClient {
           },
         )
       ).deadLetters,
+    /** Every dead letter, in id order, every page (`list` reads only the first). */
+    all: (subscription: string): Promise<DeadLetter[]> =>
+      this.allPages(
+        `${path(subscription)}/deadletters?limit=${DEAD_LETTERS_PAGE}`,
+        (body) => (body as { deadLetters: DeadLetter[] }).deadLetters,
+      ),
     /** Re-delivers all dead letters, or those with the given ids; resolves with how many were taken. */
     redrive: async (subscription: string, ids?: readonly string[]): Promise<number> =>
       (

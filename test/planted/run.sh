@@ -26,16 +26,20 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
-  [remote-delete-keeps-dead-letters]="test/jetstream/delete-while-delivering.test.ts"
-  [claim-lost-attempts-finish]="test/jetstream/claim-lost-in-flight.test.ts"
+  [dashboard-redrive-all-first-page]="test/ui/dashboard-redrive-all.test.ts"
   [request-target-unparsed-internal]="test/telemetry/malformed-target.test.ts"
+  [cli-position-lenient]="test/client/cli-positions.test.ts"
+  [remote-delete-keeps-dead-letters]="test/jetstream/delete-while-delivering.test.ts"
+  [k8s-broker-no-resource-requests]="test/k8s/operator-workload.test.ts"
+  [dashboard-tail-resume-at-now]="test/ui/dashboard-tail-resume.test.ts"
+  [expect-continue-invited-early]="test/bounds/transport.test.ts"
   [span-attributes-unbounded]="test/telemetry/span-bounds.test.ts"
   [ingress-span-route-raw-path]="test/telemetry/span-bounds.test.ts"
   [jetstream-foreign-page-empty]="src/store/jetstream/undecodable.test.ts"
+  [claim-lost-attempts-finish]="test/jetstream/claim-lost-in-flight.test.ts"
+  [redrive-wait-first-page]="test/client/deadletters-redrive-wait.test.ts"
   [kafka-undecodable-returned]="src/store/kafka/undecodable.test.ts"
   [jetstream-undecodable-stops-reads]="src/store/jetstream/undecodable.test.ts"
-  [k8s-broker-no-resource-requests]="test/k8s/operator-workload.test.ts"
-  [expect-continue-invited-early]="test/bounds/transport.test.ts"
   [k8s-subscriptions-unlisted-ready]="test/k8s/stalled-watch.test.ts"
   [declared-oversize-kept-open]="test/bounds/transport.test.ts"
   [client-timeout-unarmed]="test/client/hung-broker.test.ts"
@@ -199,7 +203,10 @@ npm run build --silent >"${logs}/build.log" 2>&1 || { log "the unpatched build f
 log "building the real test servers (test/infra/build-all.sh; cached)"
 bash test/infra/build-all.sh >"${logs}/servers.log" 2>&1 || { log "building the test servers failed: ${logs}/servers.log"; exit 1; }
 
-rebuild() { npx tsc -p tsconfig.build.json >>"${logs}/$1.build.log" 2>&1; }
+# A patch to the dashboard's scripts (ui/) needs its bundle rebuilt too: planted, and again once removed.
+touches_ui() { grep -q '^+++ b/ui/' "${PLANTED}/$1.patch"; }
+build_ui() { npx vite build --config ui/vite.config.ts >>"${logs}/$1.build.log" 2>&1; }
+rebuild() { npx tsc -p tsconfig.build.json >>"${logs}/$1.build.log" 2>&1 && { ! touches_ui "$1" || build_ui "$1"; }; }
 run_tests() { # name, files… → exit status of vitest
   local name="$1"
   shift
@@ -239,6 +246,7 @@ for bug in "${bugs[@]}"; do
     RESULT[${bug}]="CAUGHT ($(grep -E '^[0-9]+ passed, [0-9]+ failed' "${logs}/${bug}.log" | tail -n1))"
   fi
   git apply -R "${patch}"
+  if touches_ui "${bug}"; then build_ui "${bug}"; fi
 done
 
 echo

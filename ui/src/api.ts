@@ -151,13 +151,19 @@ async function call<T>(method: string, path: string, body?: unknown, contentType
   return (text === '' ? undefined : JSON.parse(text)) as T;
 }
 
-/** Every item of a paginated list: the broker links each next page with `Link: <…>; rel="next"`. */
-async function allPages<T>(first: string): Promise<T[]> {
+/**
+ * Every item of a paginated list: the broker links each next page with `Link: <…>; rel="next"`. `items`
+ * takes them out of a page's body (the body itself for a bare array).
+ */
+async function allPages<T>(
+  first: string,
+  items: (body: unknown) => T[] = (body) => body as T[],
+): Promise<T[]> {
   const all: T[] = [];
   for (let next: string | undefined = first; next !== undefined;) {
     const response = await authorizedFetch(next, { method: 'GET' });
     if (!response.ok) throw await problemOf(response);
-    all.push(...((await response.json()) as T[]));
+    all.push(...items(await response.json()));
     next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
   }
   return all;
@@ -227,6 +233,12 @@ export const api = {
   deadLetters: async (id: string, limit: number) =>
     (await call<{ deadLetters: DeadLetter[] }>('GET', `${subscriptionPath(id)}/deadletters?limit=${limit}`))
       .deadLetters,
+  /** Every dead letter, following the pages (one holds at most 10,000; a subscription may keep more). */
+  allDeadLetters: (id: string) =>
+    allPages<DeadLetter>(
+      `${subscriptionPath(id)}/deadletters?limit=1000`,
+      (body) => (body as { deadLetters: DeadLetter[] }).deadLetters,
+    ),
   redrive: async (id: string, ids?: readonly string[]) =>
     (
       await call<{ redriving: number }>(

@@ -11,6 +11,11 @@ export interface TailOptions {
   readonly from?: number;
   readonly signal: AbortSignal;
   onOpen(): void;
+  /**
+   * The sequence the stream has reached: the one before where it started (sent before any event), then
+   * each event's. Resuming after it misses nothing, even when no event arrived yet.
+   */
+  onPosition(sequence: number): void;
   onEvent(event: TailEvent): void;
 }
 
@@ -54,7 +59,10 @@ export async function tail(options: TailOptions): Promise<void> {
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const message = parseMessage(buffer.slice(0, end));
         buffer = buffer.slice(end + 2);
-        if (message !== undefined) options.onEvent(message);
+        if (message.sequence !== undefined) options.onPosition(message.sequence);
+        if (message.event !== undefined && message.sequence !== undefined) {
+          options.onEvent({ sequence: message.sequence, event: message.event });
+        }
       }
     }
   } catch (error) {
@@ -65,8 +73,11 @@ export async function tail(options: TailOptions): Promise<void> {
   }
 }
 
-/** One Server-Sent Events message (`id:` and `data:` lines); comments and heartbeats give nothing. */
-function parseMessage(block: string): TailEvent | undefined {
+/**
+ * One Server-Sent Events message (`id:` and `data:` lines); comments and heartbeats give nothing. An
+ * `id:` without data is the stream's starting position (SSE's last event id), with no event.
+ */
+function parseMessage(block: string): { sequence?: number; event?: Record<string, unknown> } {
   let id: string | undefined;
   const data: string[] = [];
   for (const line of block.split('\n')) {
@@ -77,8 +88,10 @@ function parseMessage(block: string): TailEvent | undefined {
     if (field === 'id') id = value;
     else if (field === 'data') data.push(value);
   }
-  if (id === undefined || data.length === 0) return undefined;
-  return { sequence: Number(id), event: JSON.parse(data.join('\n')) as Record<string, unknown> };
+  const sequence = id !== undefined && /^\d+$/.test(id) ? Number(id) : undefined;
+  if (data.length === 0) return sequence === undefined ? {} : { sequence };
+  const event = JSON.parse(data.join('\n')) as Record<string, unknown>;
+  return sequence === undefined ? { event } : { sequence, event };
 }
 
 /** Where a CESQL parse error points, from the broker's `… at line L, column C` detail. */

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import type { Command } from 'commander';
+import { isTimestamp } from '../../cloudevents/index.js';
 import { DEFAULT_TIMEOUT_MS, HeraldClient } from '../../client/index.js';
 import type { HeraldClientOptions } from '../../client/index.js';
 import { resolveFormat, UsageError } from './output.js';
@@ -79,14 +80,19 @@ export function readFileArgument(flag: string, file: string): string {
   }
 }
 
-/** `earliest`, `latest`, a sequence number, or an RFC 3339 time — as a seek/startAt position. */
+/**
+ * `earliest`, `latest`, a sequence number, or an RFC 3339 time — as a seek/startAt position; anything
+ * else is bad usage. Checked as strictly as the broker does: `Date.parse` alone rolls 2026-02-30 over to
+ * 2 March and reads a time without an offset in this machine's zone, and a sequence past
+ * `Number.MAX_SAFE_INTEGER` is no sequence at all (the client refuses it with an error, not a usage line).
+ */
 export function parsePosition(
   flag: string,
   value: string,
 ): 'earliest' | 'latest' | { sequence: number } | { time: string } {
   if (value === 'earliest' || value === 'latest') return value;
-  if (/^\d+$/.test(value)) return { sequence: Number(value) };
-  if (/^\d{4}-\d\d-\d\dT/.test(value) && !Number.isNaN(Date.parse(value))) return { time: value };
+  if (/^\d+$/.test(value) && Number.isSafeInteger(Number(value))) return { sequence: Number(value) };
+  if (isTimestamp(value)) return { time: value };
   throw new UsageError(
     `${flag} must be earliest, latest, a sequence number or an RFC 3339 time, got ${JSON.stringify(value)}`,
   );

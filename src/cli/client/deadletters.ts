@@ -66,9 +66,10 @@ export function registerDeadLetters(program: Command): void {
   ]);
   redrive.action(async (subscription: string, flags: ConnectionFlags & { id?: string[]; wait?: boolean }) => {
     const client = clientFor(flags);
+    // Every page: a subscription may keep more letters than one page holds (--dead-letter-max-letters).
     const before =
       flags.wait === true
-        ? new Set((await client.deadLetters.list(subscription, { limit: 10_000 })).map((d) => d.id))
+        ? new Set((await client.deadLetters.all(subscription)).map((d) => d.id))
         : new Set<string>();
     const redriving = await client.deadLetters.redrive(subscription, flags.id);
     if (flags.wait === true && redriving > 0) {
@@ -77,9 +78,7 @@ export function registerDeadLetters(program: Command): void {
       const bar = new ProgressBar(redriving, 'letters');
       let gone = 0;
       for (;;) {
-        const left = new Set(
-          (await client.deadLetters.list(subscription, { limit: 10_000 })).map((d) => d.id),
-        );
+        const left = new Set((await client.deadLetters.all(subscription)).map((d) => d.id));
         const now = [...waitingFor].filter((id) => !left.has(id)).length;
         bar.tick(now - gone);
         gone = now;

@@ -4,7 +4,14 @@ import { stringify as toYaml } from 'yaml';
 import { CesqlParseError, compile } from '../../cesql/index.js';
 import { isHeraldConnectionError } from '../../client/index.js';
 import type { TailedEvent, TailStart } from '../../client/index.js';
-import { clientFor, connectionOptions, examples, formatOf, positiveInteger } from './common.js';
+import {
+  clientFor,
+  connectionOptions,
+  examples,
+  formatOf,
+  parsePosition,
+  positiveInteger,
+} from './common.js';
 import type { ConnectionFlags } from './common.js';
 import { EXIT, paint, ProgressBar, UsageError } from './output.js';
 
@@ -14,13 +21,11 @@ interface TailFlags extends ConnectionFlags {
   readonly limit?: number;
 }
 
+/** `--from` as the client takes it; checked by the same rule as every position flag (`parsePosition`). */
 function startOf(value: string | undefined): TailStart | undefined {
-  if (value === undefined || value === 'earliest' || value === 'latest') return value;
-  if (/^\d+$/.test(value)) return Number(value);
-  if (/^\d{4}-\d\d-\d\dT/.test(value) && !Number.isNaN(Date.parse(value))) return value;
-  throw new UsageError(
-    `--from must be earliest, latest, a sequence number or an RFC 3339 time, got ${JSON.stringify(value)}`,
-  );
+  if (value === undefined) return undefined;
+  const position = parsePosition('--from', value);
+  return typeof position === 'string' ? position : 'sequence' in position ? position.sequence : position.time;
 }
 
 /** Checks the CESQL here first, so a typo is shown with its position before anything is sent. */

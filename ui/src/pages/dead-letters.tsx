@@ -47,8 +47,9 @@ export function DeadLettersPage({ id }: { id: string }) {
     setProgress({ total: ids.length, handedOver, left: 0, done: false });
     try {
       if (all) {
-        // Every dead letter, not only the page shown, so that progress counts them all.
-        ids = (await api.deadLetters(id, 10_000)).map((letter) => letter.id);
+        // Every dead letter, not only the page shown (nor only the API's first page), so that progress
+        // counts them all.
+        ids = (await api.allDeadLetters(id)).map((letter) => letter.id);
         setProgress({ total: ids.length, handedOver, left: 0, done: false });
         handedOver = await api.redrive(id);
         setProgress({ total: ids.length, handedOver, left: 0, done: false });
@@ -61,7 +62,7 @@ export function DeadLettersPage({ id }: { id: string }) {
       const wanted = new Set(ids);
       const total = ids.length;
       for (let round = 0; round < 60; round++) {
-        const remaining = (await api.deadLetters(id, 10_000)).filter((l) => wanted.has(l.id)).length;
+        const remaining = (await api.allDeadLetters(id)).filter((l) => wanted.has(l.id)).length;
         const left = total - Math.min(total, remaining);
         setProgress({ total, handedOver: total, left, done: remaining === 0 });
         if (remaining === 0) break;

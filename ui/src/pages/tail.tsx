@@ -39,7 +39,7 @@ export function TailPage() {
   const [problem, setProblem] = useState<Problem>();
   const [events, setEvents] = useState<TailEvent[]>([]);
   const [open, setOpen] = useState<ReadonlySet<number>>(new Set());
-  /** The last sequence shown: resuming continues after it, so a pause loses nothing. */
+  /** The last sequence the stream reached: resuming continues after it, so a pause loses nothing. */
   const last = useRef<number | undefined>(undefined);
 
   useEffect(() => {
@@ -59,8 +59,12 @@ export function TailPage() {
           setProblem(undefined);
           setConnection('live');
         },
+        // Kept from the stream's first line on: paused or cut off before any event, it resumes where it
+        // started, not at "now" (which would skip what was appended meanwhile).
+        onPosition: (sequence) => {
+          last.current = sequence;
+        },
         onEvent: (event) => {
-          last.current = event.sequence;
           setEvents((shown) => [event, ...shown].slice(0, KEEP));
         },
       })
