@@ -257,9 +257,11 @@ export class Broker {
     // A distributed store may not answer yet. After a grace period the broker listens anyway (/readyz
     // and ingress answer 503 with Retry-After) and starts delivering as soon as the store answers.
     const delivery = broker.startDelivery();
+    // Nor, in Kubernetes mode, before the EventType resources were read: their schemas are unknown.
+    const ready = Promise.all([delivery, broker.eventTypes?.whenDeclarationsRead]);
     let grace: NodeJS.Timeout | undefined;
     const started = await Promise.race([
-      delivery.then(() => true),
+      ready.then(() => true),
       new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), STORE_GRACE_MS))),
     ]).finally(() => clearTimeout(grace));
     try {
@@ -271,7 +273,7 @@ export class Broker {
       throw error;
     }
     if (!started) {
-      // The store, or (Kubernetes mode) the Subscription resources not listed yet.
+      // The store, or (Kubernetes mode) the Subscription or EventType resources not listed yet.
       const reason = broker.notReadyReason();
       options.logger.warn(
         { cause: reason.cause, detail: reason.detail },
@@ -365,7 +367,11 @@ export class Broker {
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
     admin.on('GET', '/readyz', (_req, res) => {
       const ready =
-        this.store.isReady() && this.delivering && this.policy.settled && this.stopping === undefined;
+        this.store.isReady() &&
+        this.delivering &&
+        this.policy.settled &&
+        this.eventTypes?.declarationsRead !== false &&
+        this.stopping === undefined;
       if (ready) {
         sendJson(res, 200, { status: 'ready', store: true });
         return;
@@ -427,6 +433,9 @@ export class Broker {
     }
     if (!this.policy.settled) {
       return { cause: 'policies', detail: 'the EventPolicy resources have not been read yet (see the log)' };
+    }
+    if (this.eventTypes?.declarationsRead === false) {
+      return { cause: 'event-types', detail: 'the EventType resources have not been read yet (see the log)' };
     }
     return { cause: 'starting', detail: 'the subscription registry is loading; delivery starts next' };
   }

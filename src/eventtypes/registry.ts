@@ -79,6 +79,9 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   private retryAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly flushIntervalMs: number;
+  private markDeclarationsRead: () => void = () => undefined;
+  /** Resolves once `declarationsRead` (the broker waits for it, bounded, before it listens). */
+  readonly whenDeclarationsRead = new Promise<void>((resolve) => (this.markDeclarationsRead = resolve));
 
   constructor(private readonly options: EventTypeRegistryOptions) {
     this.bucket = new TokenBucket(options.rate, Math.max(1, Math.ceil(options.rate)), options.now);
@@ -88,6 +91,7 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
 
   /** Starts the backend (retried in the background while it fails) and the write timer. */
   start(): void {
+    if (this.declarationsRead) this.markDeclarationsRead();
     this.timer = setInterval(() => void this.runTick(), 250);
     this.timer.unref();
     void this.runTick();
@@ -107,6 +111,15 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
   // --- ingress hook ---------------------------------------------------------------------------
 
   check(events: readonly CloudEvent[]): void {
+    // Which types enforce a schema is unknown until the declarations are read: accepting the events as
+    // if none did would store what an enforced schema refuses, for as long as the list is refused.
+    if (!this.declarationsRead) {
+      throw new HeraldError(
+        'HERALD_NOT_READY',
+        'the broker has not read its declared event types (and the schemas they enforce) yet; retry',
+        { retryAfter: 1 },
+      );
+    }
     if (this.enforcedExact.size === 0 && this.enforcedByType.size === 0) return;
     events.forEach((event, index) => {
       const type = event.attributes['type'] as string;
@@ -350,6 +363,11 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
     return this.seen.size;
   }
 
+  /** False until the backend's declarations are known (publishes answer 503, `/readyz` is not ready). */
+  get declarationsRead(): boolean {
+    return this.options.backend.declarationsRead !== false;
+  }
+
   // --- writes ---------------------------------------------------------------------------------
 
   private runTick(): Promise<void> {
@@ -376,11 +394,14 @@ export class EventTypeRegistry implements IngressHook, BackendReceiver {
       else
         this.options.logger.warn(
           { err: error },
-          'event type registry: the backing store failed; publishes are unaffected, writes are retried',
+          this.declarationsRead
+            ? 'event type registry: the backing store failed; publishes are unaffected, writes are retried'
+            : 'event type registry: the declared event types cannot be read yet; publishes answer 503 until they are, retried every 2 s',
         );
       this.failing = true;
       this.retryAt = Date.now() + 2_000;
     } finally {
+      if (this.declarationsRead) this.markDeclarationsRead();
       this.flushing = false;
       this.options.metrics.eventTypeWritesPending.set(this.unwritten.size + this.changed.size);
     }

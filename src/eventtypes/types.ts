@@ -47,6 +47,13 @@ export interface EventTypeBackend {
   write(types: readonly SeenEventType[]): Promise<void>;
   /** True when each written type costs a request (so `--event-types-rate` paces them). */
   readonly paced: boolean;
+  /**
+   * False while the declarations are not known yet because they are read from a store that may refuse
+   * (Kubernetes: the EventType resources before their first list); absent when they are known from the
+   * start (the file). Until then the registry cannot tell an enforced type from an undeclared one, so
+   * publishes answer 503 rather than pass unchecked.
+   */
+  readonly declarationsRead?: boolean;
   stop(): void;
 }
 

@@ -45,6 +45,8 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
   private readonly existing = new Set<string>();
   private owner: Record<string, unknown> | undefined;
   private stopped = false;
+  /** False until the resources were listed once (see `EventTypeBackend.declarationsRead`). */
+  declarationsRead = false;
 
   constructor(private readonly options: KubernetesEventTypeOptions) {
     this.client = HeraldResourceClient.for(options.config, options.namespace, 'eventtypes');
@@ -66,8 +68,17 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
         blockOwnerDeletion: false,
       };
     }
-    const initial = await this.client.list();
+    const initial = await this.client.list().catch((error: unknown) => {
+      // No EventType CRD: no resource can declare a schema, so publishes need not wait for one (the
+      // start is still retried, and writes with it, until the CRD is installed).
+      if (statusOf(error) === 404) this.declarationsRead = true;
+      throw error;
+    });
     const restored: SeenEventType[] = [];
+    // Declared now, not only by the informer below: its own list may be refused (then retried), and
+    // until the declarations are known publishes answer 503.
+    for (const resource of initial.items) this.observe(resource, receiver);
+    this.declarationsRead = true;
     for (const resource of initial.items) {
       if (resource.spec?.broker !== this.options.broker) continue;
       this.existing.add(resource.metadata.name);
@@ -88,18 +99,8 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
       this.client.path,
       () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,
     );
-    const observe = (object: KubernetesObject) => {
-      const resource = object as unknown as EventTypeResource;
-      const name = resource.metadata.name;
-      if (resource.spec?.broker !== this.options.broker) return receiver.declare(name, undefined);
-      const { broker: _broker, ...declared } = resource.spec;
-      // A discovered type nobody described declares nothing; `kubectl edit` adding a schema does.
-      const describes =
-        declared.description !== undefined ||
-        declared.schema !== undefined ||
-        declared.validation !== undefined;
-      receiver.declare(name, describes ? declared : undefined);
-    };
+    const observe = (object: KubernetesObject) =>
+      this.observe(object as unknown as EventTypeResource, receiver);
     informer.on('add', observe);
     informer.on('update', observe);
     informer.on('delete', (object) => {
@@ -110,6 +111,18 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
     restartWatchOnError(informer, 'EventType', this.options.logger, () => this.stopped);
     this.informer = informer;
     await informer.start();
+  }
+
+  private observe(resource: EventTypeResource, receiver: BackendReceiver): void {
+    const name = resource.metadata.name;
+    if (resource.spec?.broker !== this.options.broker) return receiver.declare(name, undefined);
+    const { broker: _broker, ...declared } = resource.spec;
+    // A discovered type nobody described declares nothing; `kubectl edit` adding a schema does.
+    const describes =
+      declared.description !== undefined ||
+      declared.schema !== undefined ||
+      declared.validation !== undefined;
+    receiver.declare(name, describes ? declared : undefined);
   }
 
   async write(types: readonly SeenEventType[]): Promise<void> {

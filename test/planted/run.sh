@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [k8s-eventtypes-unread-unchecked]="test/k8s/eventtypes-unlisted.test.ts"
   [dashboard-redrive-all-first-page]="test/ui/dashboard-redrive-all.test.ts"
   [request-target-unparsed-internal]="test/telemetry/malformed-target.test.ts"
   [cli-position-lenient]="test/client/cli-positions.test.ts"
