@@ -59,6 +59,13 @@ export class JetStreamEventLog {
   private readonly waiters = new AppendWaiters();
   private notifications: Subscription | undefined;
   private lastSequence = 0;
+  /**
+   * Sequences a read found to hold no event of Herald's, up to what was then the end of the stream
+   * (messages published onto the event subject by hand or by another tool, which reads skip). The last
+   * sequence counts them, so a reader waiting for an append after the last event it read would be
+   * answered at once, read nothing again, and so on without pause: it waits past them instead.
+   */
+  private skipped: { from: number; through: number } | undefined;
   private maxPayload = 1024 * 1024;
   private waiting = 0;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -100,6 +107,8 @@ export class JetStreamEventLog {
         if (error === null) this.onNotification(msg);
       },
     });
+    // A stream that now ends before the skipped run it was read to hold was made again: forget the run.
+    if (this.skipped !== undefined && last < this.skipped.through) this.skipped = undefined;
     this.bump(last);
   }
 
@@ -166,6 +175,10 @@ export class JetStreamEventLog {
       this.checkTimer = setInterval(() => void this.refreshLast(), this.settings.notificationCheckMs);
       this.checkTimer.unref();
     }
+    const skipped = this.skipped;
+    // Waiting after `after` when nothing but skipped messages follow it is waiting after the last of them.
+    if (skipped !== undefined && after >= skipped.from - 1 && after < skipped.through)
+      after = skipped.through;
     return this.waiters.wait(after, this.lastSequence, signal).finally(() => {
       if (--this.waiting === 0 && this.checkTimer !== undefined) {
         clearInterval(this.checkTimer);
@@ -374,6 +387,7 @@ export class JetStreamEventLog {
 
   private async readStream(handles: Handles, start: number, limit: number): Promise<StoredEvent[]> {
     const stream = this.context.names.stream;
+    const from = start;
     try {
       for (let attempt = 0; ; attempt++) {
         // Taken before the get: an append that lands while the get is in flight (the tail reads ahead
@@ -384,7 +398,7 @@ export class JetStreamEventLog {
           this.laggingReads++;
           const { state } = await handles.jsm.streams.info(stream);
           this.bump(state.last_seq);
-          if (state.messages === 0 || state.last_seq < start) return [];
+          if (state.messages === 0 || state.last_seq < start) return this.nothingFrom(from, start);
           if (attempt < 2) {
             await this.context.pause(25 * 2 ** attempt);
             continue;
@@ -395,7 +409,8 @@ export class JetStreamEventLog {
         const last = page[page.length - 1];
         // A page of messages Herald did not write only: empty, it would say "nothing at or after
         // `start`" (`GET /events` ended there, a subscription catching up jumped to the tail). Read on.
-        if (events.length > 0 || last === undefined) return events;
+        if (events.length > 0) return events;
+        if (last === undefined) return this.nothingFrom(from, start);
         start = last.seq + 1;
         attempt = -1;
       }
@@ -403,6 +418,21 @@ export class JetStreamEventLog {
       if (error instanceof HeraldError) throw error;
       throw unavailable(`reading the stream failed: ${(error as Error).message}`, error);
     }
+  }
+
+  /**
+   * The empty answer of a read from `from` that found the stream's end at `end`: what it read past on
+   * the way (`from` to `end - 1`) holds no event of Herald's, and waits for appends wait past it.
+   */
+  private nothingFrom(from: number, end: number): StoredEvent[] {
+    if (end <= from) return [];
+    const known = this.skipped;
+    // One run, grown as more such messages are read past at the end; a run elsewhere replaces it.
+    this.skipped =
+      known !== undefined && from <= known.through + 1 && end - 1 >= known.from - 1
+        ? { from: Math.min(from, known.from), through: Math.max(end - 1, known.through) }
+        : { from, through: end - 1 };
+    return [];
   }
 
   /** Up to 32 messages from `start` on, one at a time from the stream leader (`STREAM.MSG.GET`). */

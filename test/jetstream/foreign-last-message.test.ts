@@ -1,0 +1,154 @@
+// A stream whose last message is one Herald's codec skips (published onto the broker's event subject by
+// hand or by another tool). The store's last sequence counts that message while reads return no event
+// for it: a reader that waits "for an append after the last event it read" must still wait, not find
+// the wait answered at once and read the stream again and again (a busy loop of direct gets against
+// nats-server, and a warning logged per turn, for as long as the stream ends that way). The events
+// published after it must still reach every reader.
+//
+// Nothing here measures time: the requests nats-server received from everyone (`/varz` in_msgs) are
+// counted over a window while the broker idles before the foreign message, and over a window of the
+// same length after it. An idle reader makes a few requests per window (its periodic check, claims);
+// a spinning one thousands.
+import { connect, headers as natsHeaders } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
+import { removeDir, startSink } from '../harness/processes.js';
+import { publish, sleep, subscribe } from '../harness/client.js';
+import { monitorJson, startNatsServer } from '../infra/nats/server.js';
+import type { NatsServer } from '../infra/nats/server.js';
+import { waitFor } from '../infra/process.js';
+import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+
+/** The length of each counting window: long enough for a spinning reader to make thousands of requests. */
+const WINDOW_MS = 3_000;
+const SKIPPED = 'skipping a message in the event stream that Herald did not write';
+
+describe('jetstream: a stream whose last message Herald did not write', () => {
+  let nats: NatsServer;
+  let sink: SinkProcess;
+  let admin: NatsConnection;
+  const brokers: BrokerProcess[] = [];
+
+  beforeAll(async () => {
+    [nats, sink] = await Promise.all([startNatsServer(), startSink()]);
+    admin = await connect({ servers: nats.url });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const broker of brokers) await stop(broker);
+    await admin?.close();
+    await sink?.stop();
+    await nats?.stop();
+  });
+
+  /**
+   * Each test stops its broker at its end: one left spinning would count in the next test's windows.
+   * Idempotent (afterAll stops what a failed test left).
+   */
+  async function stop(broker: BrokerProcess): Promise<void> {
+    if (broker.child.exitCode === null && broker.child.signalCode === null) await broker.stop('SIGKILL');
+    removeDir(broker.dataDir);
+  }
+
+  /** A broker whose output is kept, so a test can wait for it to have read the foreign message. */
+  async function start(
+    prefix: string,
+  ): Promise<{ broker: BrokerProcess; brokerName: string; log: { text: string } }> {
+    const brokerName = uniqueBrokerName(prefix);
+    const log = { text: '' };
+    const broker = await startJetStreamBroker(nats.url, {
+      brokerName,
+      onOutput: (chunk) => {
+        log.text += chunk;
+      },
+    });
+    brokers.push(broker);
+    return { broker, brokerName, log };
+  }
+
+  /** Messages nats-server received from every client during one window. */
+  async function requestsOverWindow(): Promise<number> {
+    const inMsgs = async () =>
+      ((await monitorJson(nats.monitorPort, '/varz')) as { in_msgs: number }).in_msgs;
+    const before = await inMsgs();
+    await sleep(WINDOW_MS); // a measurement window, not a synchronisation
+    return (await inMsgs()) - before;
+  }
+
+  /** A message without Herald's headers onto the broker's event subject, as another tool would publish. */
+  async function publishForeign(brokerName: string): Promise<void> {
+    const headers = natsHeaders();
+    headers.set('Tool', 'by-hand');
+    const reply = await admin.request(`herald.${brokerName}.events`, new TextEncoder().encode('not herald'), {
+      headers,
+      timeout: 5_000,
+    });
+    expect(typeof (JSON.parse(new TextDecoder().decode(reply.data)) as { seq?: number }).seq).toBe('number');
+  }
+
+  const sawSkip = (log: { text: string }) => async () => (log.text.includes(SKIPPED) ? true : undefined);
+
+  it('the shared tail waits past it, and delivers the event published after it', async () => {
+    const { broker, brokerName, log } = await start('foreign-tail');
+    try {
+      const { id } = await subscribe(broker.adminUrl, { sink: sink.url });
+      await publish(broker.url, { id: `${id}-before` });
+      await sink.waitFor((records) => records.some((r) => r.headers['ce-id'] === `${id}-before`));
+      const idle = await requestsOverWindow();
+
+      await publishForeign(brokerName);
+      // The tail finds it through its periodic check of the stream, reads it and skips it.
+      await waitFor('the shared tail to read the foreign message', sawSkip(log), { timeoutMs: 30_000 });
+      const afterForeign = await requestsOverWindow();
+      // Idle, the tail makes as few requests as before the foreign message (a few, whatever the machine's
+      // load); re-reading the stream without pause, it makes thousands.
+      expect(afterForeign, `requests in the idle window: ${idle}`).toBeLessThanOrEqual(idle + 100);
+
+      await publish(broker.url, { id: `${id}-after` });
+      await sink.waitFor((records) => records.some((r) => r.headers['ce-id'] === `${id}-after`));
+    } finally {
+      await stop(broker);
+    }
+  }, 120_000);
+
+  it('a streaming GET /events reader waits past it, and writes the event published after it', async () => {
+    // No subscription: the shared tail idles without reading, so only the stream reads the log.
+    const { broker, brokerName, log } = await start('foreign-stream');
+    await publish(broker.url, { id: 'stream-before' });
+    const controller = new AbortController();
+    const response = await fetch(`${broker.adminUrl}/events/stream?from=1`, { signal: controller.signal });
+    expect(response.status).toBe(200);
+    const body = response.body;
+    if (body === null) throw new Error('the stream has no body');
+    let text = '';
+    const decoder = new TextDecoder();
+    const reading = (async () => {
+      for await (const chunk of body) text += decoder.decode(chunk as Uint8Array, { stream: true });
+    })().catch(() => undefined);
+    try {
+      await waitFor(
+        'the stream to write the first event',
+        async () => (text.includes('"stream-before"') ? true : undefined),
+        { timeoutMs: 30_000 },
+      );
+      const idle = await requestsOverWindow();
+
+      await publishForeign(brokerName);
+      await waitFor('the stream to read the foreign message', sawSkip(log), { timeoutMs: 30_000 });
+      const afterForeign = await requestsOverWindow();
+      expect(afterForeign, `requests in the idle window: ${idle}`).toBeLessThanOrEqual(idle + 100);
+
+      await publish(broker.url, { id: 'stream-after' });
+      await waitFor(
+        'the stream to write the event after the foreign message',
+        async () => (text.includes('"stream-after"') ? true : undefined),
+        { timeoutMs: 30_000 },
+      );
+    } finally {
+      controller.abort();
+      await reading;
+      await stop(broker);
+    }
+  }, 120_000);
+});
