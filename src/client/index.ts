@@ -16,6 +16,7 @@ export type {
 } from './client.js';
 export { PublishError } from './publisher.js';
 export type { PublisherOptions } from './publisher.js';
+export { DEFAULT_IDLE_TIMEOUT_MS } from './tail.js';
 export type { TailOptions, TailStart, TailedEvent } from './tail.js';
 export { InvalidEventError, encodeEvent, validateStructured, structuredOf, toSdkEvent } from './events.js';
 export type { EventInput, StructuredEvent, EncodedEvent } from './events.js';

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { CloudEvent as SdkCloudEvent } from 'cloudevents';
 import type { Connection } from './http.js';
-import { isHeraldProblemError, problemOf } from './http.js';
+import { HeraldConnectionError, isHeraldProblemError, problemOf } from './http.js';
 import type { StructuredEvent } from './events.js';
 import { toSdkEvent } from './events.js';
 
@@ -19,6 +19,15 @@ export interface TailOptions {
   readonly reconnectDelayMs?: number;
   /** Longest wait between reconnects, in ms (default 5,000). */
   readonly maxReconnectDelayMs?: number;
+  /**
+   * How long an open stream may stay silent before it is taken for dead and the tail reconnects, in ms
+   * (default {@link DEFAULT_IDLE_TIMEOUT_MS}; `0`: for ever). The broker writes a heartbeat every 15 s on
+   * an idle stream, so only a dead connection (a frozen broker, a flow dropped by a NAT or load balancer
+   * without a reset, a half-open TCP connection) is silent for longer; without a limit, a tail on one
+   * waits for ever while events are published. Counted only while the tail waits for the network, not
+   * while the loop's body works on an event.
+   */
+  readonly idleTimeoutMs?: number;
   /** Called each time the broker accepted the stream (the first time, and after every reconnect). */
   readonly onConnect?: () => void;
   /**
@@ -36,6 +45,9 @@ export interface TailedEvent {
   /** The same event as a plain object in the JSON event format. */
   readonly json: StructuredEvent;
 }
+
+/** Three of the broker's 15 s heartbeats: a late one or two on a busy broker is not a dead stream. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 
 function fromQuery(from: TailStart | undefined): string | undefined {
   if (from === undefined || from === 'latest') return undefined;
@@ -61,11 +73,34 @@ interface SseMessage {
   readonly data: string | undefined;
 }
 
+/**
+ * The chunks of a response body; `onIdle` is called when none arrived for `idleMs` (0: never) while
+ * waiting for one. The time the consumer spends between two chunks is not counted: a slow loop body is
+ * not a silent broker.
+ */
+async function* chunksOf(
+  body: ReadableStream<Uint8Array>,
+  idleMs: number,
+  onIdle: () => void,
+): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const timer = idleMs === 0 ? undefined : setTimeout(onIdle, idleMs);
+      const result = await reader.read().finally(() => clearTimeout(timer));
+      if (result.done) return;
+      yield result.value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 /** Splits a Server-Sent Events text stream into messages (WHATWG HTML §9.2.6). */
-async function* sseMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage> {
+async function* sseMessages(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
   let buffer = '';
-  for await (const chunk of body) {
+  for await (const chunk of chunks) {
     buffer += decoder.decode(chunk, { stream: true });
     for (;;) {
       const match = /\r\n\r\n|\n\n|\r\r/.exec(buffer);
@@ -103,7 +138,8 @@ const sleep = (ms: number, signal: AbortSignal | undefined) =>
 
 /**
  * Follows `GET /events/stream`. When the connection drops or the broker restarts, it reconnects with
- * `Last-Event-ID` set to the last sequence it saw, so that no event is lost or repeated. A refusal
+ * `Last-Event-ID` set to the last sequence it saw, so that no event is lost or repeated; so it does
+ * when the stream stays silent past `idleTimeoutMs` (a connection that died without an end). A refusal
  * (4xx, e.g. an invalid filter or a missing permission) ends the iteration with that problem.
  */
 export async function* tailEvents(
@@ -114,12 +150,17 @@ export async function* tailEvents(
   const { signal } = options;
   const baseDelay = Math.max(1, options.reconnectDelayMs ?? 250);
   const maxDelay = Math.max(baseDelay, options.maxReconnectDelayMs ?? 5_000);
+  const idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  if (!Number.isSafeInteger(idleMs) || idleMs < 0) {
+    throw new RangeError(`idleTimeoutMs must be a whole number of ms >= 0, got ${idleMs}`);
+  }
   let lastId: string | undefined;
   let failures = 0;
   // A function, not a narrowed property read: the signal changes while we await.
   const aborted = () => signal?.aborted === true;
   while (!aborted()) {
     let failure: Error | undefined;
+    let idle = false;
     const controller = new AbortController();
     const abort = () => controller.abort();
     signal?.addEventListener('abort', abort, { once: true });
@@ -138,7 +179,12 @@ export async function* tailEvents(
         failure = problem;
       } else if (response.body !== null) {
         options.onConnect?.();
-        for await (const message of sseMessages(response.body)) {
+        // Silence past the limit aborts the request, which ends the read below with an AbortError.
+        const chunks = chunksOf(response.body, idleMs, () => {
+          idle = true;
+          controller.abort();
+        });
+        for await (const message of sseMessages(chunks)) {
           if (message.id !== undefined && /^\d+$/.test(message.id)) lastId = message.id;
           if (message.data === undefined) continue;
           failures = 0;
@@ -155,6 +201,8 @@ export async function* tailEvents(
       controller.abort();
     }
     if (aborted()) return;
+    // Said as such, whether the aborted read rejected or ended: the reason a user is told.
+    if (idle) failure = new HeraldConnectionError(connection.url, new Error(`no data within ${idleMs} ms`));
     failures++;
     options.onReconnect?.(failures, failure);
     await sleep(Math.min(maxDelay, baseDelay * 2 ** Math.min(failures - 1, 16)), signal);

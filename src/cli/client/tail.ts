@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { CesqlParseError, compile } from '../../cesql/index.js';
-import { isHeraldConnectionError } from '../../client/index.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, isHeraldConnectionError } from '../../client/index.js';
 import type { TailedEvent, TailStart } from '../../client/index.js';
 import {
   clientFor,
@@ -19,6 +20,7 @@ interface TailFlags extends ConnectionFlags {
   readonly from?: string;
   readonly filter?: string;
   readonly limit?: number;
+  readonly idleTimeout: number;
 }
 
 /** `--from` as the client takes it; checked by the same rule as every position flag (`parsePosition`). */
@@ -26,6 +28,15 @@ function startOf(value: string | undefined): TailStart | undefined {
   if (value === undefined) return undefined;
   const position = parsePosition('--from', value);
   return typeof position === 'string' ? position : 'sequence' in position ? position.sequence : position.time;
+}
+
+/** `--idle-timeout`: whole milliseconds, 0 included (as `--timeout` takes them). */
+function idleMilliseconds(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new UsageError(
+      `--idle-timeout must be a whole number of milliseconds, got ${JSON.stringify(value)}`,
+    );
+  return Number(value);
 }
 
 /** Checks the CESQL here first, so a typo is shown with its position before anything is sent. */
@@ -58,7 +69,17 @@ export function registerTail(program: Command): void {
     )
     .option('--from <position>', 'earliest, latest (default), a sequence number or an RFC 3339 time')
     .option('--filter <cesql>', 'only events for which this CloudEvents SQL expression is TRUE')
-    .option('--limit <n>', 'stop after this many events', positiveInteger('--limit'));
+    .option('--limit <n>', 'stop after this many events', positiveInteger('--limit'))
+    .addOption(
+      // A connection that died without an end (a dropped NAT flow, a frozen broker) is otherwise
+      // waited on for ever; the broker's heartbeat keeps a live stream from ever being this quiet.
+      new Option(
+        '--idle-timeout <ms>',
+        'reconnect when the stream is silent this long; the broker sends a heartbeat every 15 s (0: never)',
+      )
+        .default(DEFAULT_IDLE_TIMEOUT_MS)
+        .argParser(idleMilliseconds),
+    );
   connectionOptions(command);
   examples(command, [
     'herald tail',
@@ -95,6 +116,7 @@ export function registerTail(program: Command): void {
         ...(from === undefined ? {} : { from }),
         ...(flags.filter === undefined ? {} : { filter: flags.filter }),
         signal: controller.signal,
+        idleTimeoutMs: flags.idleTimeout,
         onConnect: () => {
           connected = true;
         },
