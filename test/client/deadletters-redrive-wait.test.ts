@@ -4,13 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
-import { publishBatch, requestJson, sleep, subscribe, waitForStatus } from '../harness/client.js';
+import { requestJson, sleep, waitForStatus } from '../harness/client.js';
+import { DEAD_LETTER_PAGE, deadLettersPastOnePage } from '../harness/dead-letter-pages.js';
 import type { JsonResponse } from '../harness/client.js';
 import { runCli } from './run-cli.js';
 import type { CliExit } from './run-cli.js';
 
-/** The most the dead-letter API answers in one page (`?limit=` at most this). */
-const PAGE = 10_000;
+const PAGE = DEAD_LETTER_PAGE;
 const TYPE = 'com.example.redrive.pages';
 
 interface Letter {
@@ -48,22 +48,7 @@ describe('herald deadletters redrive --wait over more than one page', () => {
   });
 
   it('waits for the letters past the first page too', { timeout: 600_000 }, async () => {
-    await sink.configure({ status: 400, delayMs: 0 });
-    const subscription = await subscribe(broker.url, {
-      sink: `${sink.url}/pages`,
-      types: [TYPE],
-      delivery: { retry: 0 },
-    });
-    // A full first page, then one letter more: dead-lettered after the page's, so it has a later id.
-    for (let from = 0; from < PAGE; from += 2500) {
-      await publishBatch(
-        broker.url,
-        Array.from({ length: 2500 }, (_, i) => ({ id: `p${from + i}`, type: TYPE })),
-      );
-    }
-    await waitForStatus(broker.url, subscription.id, (s) => s.deadLettered === PAGE, 300_000);
-    await publishBatch(broker.url, [{ id: 'late', type: TYPE }]);
-    await waitForStatus(broker.url, subscription.id, (s) => s.deadLettered === PAGE + 1, 60_000);
+    const subscription = await deadLettersPastOnePage(broker, sink, TYPE);
     const before = await allLetters(broker, subscription.id);
     expect(before).toHaveLength(PAGE + 1);
     const late = before.find((l) => l.event.id === 'late')!;

@@ -114,3 +114,37 @@ export async function waitForStatus(
     await sleep(100);
   }
 }
+
+/** An open `GET /events/stream` read as text, for tests that wait for what it writes. */
+export interface EventStreamText {
+  /** Resolves once the stream has written `fragment` (e.g. an event's quoted id); throws after `timeoutMs`. */
+  waitFor(fragment: string, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the broker's event stream at `path` (e.g. `/events/stream?from=1`) and reads it as it comes. */
+export async function openEventStream(adminUrl: string, path: string): Promise<EventStreamText> {
+  const controller = new AbortController();
+  const response = await fetch(`${adminUrl}${path}`, { signal: controller.signal });
+  if (response.status !== 200 || response.body === null)
+    throw new Error(`${path} answered ${response.status}`);
+  const body = response.body;
+  let text = '';
+  const decoder = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of body) text += decoder.decode(chunk as Uint8Array, { stream: true });
+  })().catch(() => undefined);
+  return {
+    async waitFor(fragment, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!text.includes(fragment)) {
+        if (Date.now() > deadline) throw new Error(`the stream never wrote ${fragment}`);
+        await sleep(50);
+      }
+    },
+    async close() {
+      controller.abort();
+      await reading;
+    },
+  };
+}

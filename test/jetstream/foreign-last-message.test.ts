@@ -14,7 +14,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { removeDir, startSink } from '../harness/processes.js';
-import { publish, sleep, subscribe } from '../harness/client.js';
+import { openEventStream, publish, sleep, subscribe } from '../harness/client.js';
 import { monitorJson, startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
@@ -116,22 +116,9 @@ describe('jetstream: a stream whose last message Herald did not write', () => {
     // No subscription: the shared tail idles without reading, so only the stream reads the log.
     const { broker, brokerName, log } = await start('foreign-stream');
     await publish(broker.url, { id: 'stream-before' });
-    const controller = new AbortController();
-    const response = await fetch(`${broker.adminUrl}/events/stream?from=1`, { signal: controller.signal });
-    expect(response.status).toBe(200);
-    const body = response.body;
-    if (body === null) throw new Error('the stream has no body');
-    let text = '';
-    const decoder = new TextDecoder();
-    const reading = (async () => {
-      for await (const chunk of body) text += decoder.decode(chunk as Uint8Array, { stream: true });
-    })().catch(() => undefined);
+    const stream = await openEventStream(broker.adminUrl, '/events/stream?from=1');
     try {
-      await waitFor(
-        'the stream to write the first event',
-        async () => (text.includes('"stream-before"') ? true : undefined),
-        { timeoutMs: 30_000 },
-      );
+      await stream.waitFor('"stream-before"');
       const idle = await requestsOverWindow();
 
       await publishForeign(brokerName);
@@ -140,14 +127,9 @@ describe('jetstream: a stream whose last message Herald did not write', () => {
       expect(afterForeign, `requests in the idle window: ${idle}`).toBeLessThanOrEqual(idle + 100);
 
       await publish(broker.url, { id: 'stream-after' });
-      await waitFor(
-        'the stream to write the event after the foreign message',
-        async () => (text.includes('"stream-after"') ? true : undefined),
-        { timeoutMs: 30_000 },
-      );
+      await stream.waitFor('"stream-after"');
     } finally {
-      controller.abort();
-      await reading;
+      await stream.close();
       await stop(broker);
     }
   }, 120_000);

@@ -45,6 +45,19 @@ async function setUp() {
   return { ns, proxy };
 }
 
+/** A Subscription registry for broker `orders` in `ns`, through `proxy`; stopped after the test unless `stopped` is false. */
+function registryThrough(proxy: WatchProxy, ns: string, stopped = true): KubernetesSubscriptionRegistry {
+  const registry = new KubernetesSubscriptionRegistry({
+    config: proxy.kubeConfig(),
+    namespace: ns,
+    broker: 'orders',
+    logger,
+    watchTimeoutMs: WATCH_TIMEOUT_MS,
+  });
+  if (stopped) stops.push(() => registry.stop());
+  return registry;
+}
+
 async function create(path: string, body: object): Promise<void> {
   const created = await cluster.request('POST', path, body);
   expect(created.status, created.text).toBe(201);
@@ -62,14 +75,7 @@ describe('a watch whose connection dies silently', () => {
   it('is ended and resumed: a Subscription deleted meanwhile stops delivering', async () => {
     const { ns, proxy } = await setUp();
     const subs = `${GROUP_PATH}/namespaces/${ns}/subscriptions`;
-    const registry = new KubernetesSubscriptionRegistry({
-      config: proxy.kubeConfig(),
-      namespace: ns,
-      broker: 'orders',
-      logger,
-      watchTimeoutMs: WATCH_TIMEOUT_MS,
-    });
-    stops.push(() => registry.stop());
+    const registry = registryThrough(proxy, ns);
     const removed: string[] = [];
     registry.watch((id, definition) => {
       if (definition === undefined) removed.push(id);
@@ -130,14 +136,7 @@ describe('a list of the Subscription resources refused at start', () => {
       metadata: { name: 'billing' },
       spec: { broker: 'orders', sink: 'http://127.0.0.1:9/billing' },
     });
-    const registry = new KubernetesSubscriptionRegistry({
-      config: proxy.kubeConfig(),
-      namespace: ns,
-      broker: 'orders',
-      logger,
-      watchTimeoutMs: WATCH_TIMEOUT_MS,
-    });
-    stops.push(() => registry.stop());
+    const registry = registryThrough(proxy, ns);
     proxy.failLists('subscriptions');
     let started = false;
     // What the registry holds the moment start() ends: what the broker then starts delivering with.
@@ -153,13 +152,7 @@ describe('a list of the Subscription resources refused at start', () => {
 
   it('stop() ends a start() still waiting for its first list', async () => {
     const { proxy } = await setUp();
-    const registry = new KubernetesSubscriptionRegistry({
-      config: proxy.kubeConfig(),
-      namespace: 'never-listed',
-      broker: 'orders',
-      logger,
-      watchTimeoutMs: WATCH_TIMEOUT_MS,
-    });
+    const registry = registryThrough(proxy, 'never-listed', false);
     proxy.failLists('subscriptions');
     const start = registry.start().then(
       () => 'resolved',

@@ -11,7 +11,7 @@ import { Producer } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
-import { publish, sleep, subscribe } from '../harness/client.js';
+import { openEventStream, publish, sleep, subscribe } from '../harness/client.js';
 import { startKafkaCluster } from '../infra/kafka/server.js';
 import type { KafkaCluster } from '../infra/kafka/server.js';
 import { waitFor } from '../infra/process.js';
@@ -103,34 +103,16 @@ describe('kafka: an event topic whose last record Herald did not write', () => {
     // No subscription: the shared tail idles without reading, so only the stream reads the topic.
     const { broker, brokerName, log } = await start('kforeign-stream');
     await publish(broker.url, { id: 'stream-before' });
-    const controller = new AbortController();
-    const response = await fetch(`${broker.adminUrl}/events/stream?from=1`, { signal: controller.signal });
-    expect(response.status).toBe(200);
-    const body = response.body;
-    if (body === null) throw new Error('the stream has no body');
-    let text = '';
-    const decoder = new TextDecoder();
-    const reading = (async () => {
-      for await (const chunk of body) text += decoder.decode(chunk as Uint8Array, { stream: true });
-    })().catch(() => undefined);
+    const stream = await openEventStream(broker.adminUrl, '/events/stream?from=1');
     try {
-      await waitFor(
-        'the stream to write the first event',
-        async () => (text.includes('"stream-before"') ? true : undefined),
-        { timeoutMs: 30_000 },
-      );
+      await stream.waitFor('"stream-before"');
       await produceForeign(brokerName);
       expect(await rereadsOverWindow(log)).toBeLessThanOrEqual(5);
 
       await publish(broker.url, { id: 'stream-after' });
-      await waitFor(
-        'the stream to write the event after the foreign record',
-        async () => (text.includes('"stream-after"') ? true : undefined),
-        { timeoutMs: 30_000 },
-      );
+      await stream.waitFor('"stream-after"');
     } finally {
-      controller.abort();
-      await reading;
+      await stream.close();
       await stop(broker);
     }
   }, 120_000);

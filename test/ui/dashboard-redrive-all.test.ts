@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
-import { publishBatch, subscribe, waitForStatus } from '../harness/client.js';
+import { waitForStatus } from '../harness/client.js';
+import { DEAD_LETTER_PAGE, deadLettersPastOnePage } from '../harness/dead-letter-pages.js';
 import { until, useChromium } from './browser.js';
 
-/** The most the dead-letter API answers in one page (`?limit=` at most this). */
-const PAGE = 10_000;
+const PAGE = DEAD_LETTER_PAGE;
 const TYPE = 'com.example.ui.redrive.pages';
 
 /**
@@ -37,22 +37,7 @@ describe('dashboard: Redrive all over more than one page of dead letters', () =>
   });
 
   it('counts the letters past the first page', { timeout: 600_000 }, async () => {
-    await sink.configure({ status: 400, delayMs: 0 });
-    const subscription = await subscribe(broker.url, {
-      sink: `${sink.url}/pages`,
-      types: [TYPE],
-      delivery: { retry: 0 },
-    });
-    for (let from = 0; from < PAGE; from += 2500) {
-      await publishBatch(
-        broker.url,
-        Array.from({ length: 2500 }, (_, i) => ({ id: `p${from + i}`, type: TYPE })),
-      );
-    }
-    await waitForStatus(broker.url, subscription.id, (s) => s.deadLettered === PAGE, 300_000);
-    // Dead-lettered after the full page, so it has a later id: the first letter of the second page.
-    await publishBatch(broker.url, [{ id: 'late', type: TYPE }]);
-    await waitForStatus(broker.url, subscription.id, (s) => s.deadLettered === PAGE + 1, 60_000);
+    const subscription = await deadLettersPastOnePage(broker, sink, TYPE);
 
     // Redriven last (one at a time, in id order) and held at the sink until released.
     await sink.configure({ status: 200, holdFirstById: ['late'] });
