@@ -131,6 +131,13 @@ export interface EventStore {
   /** Deleting an id that is not (or no longer) there is not an error: it deletes nothing. */
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void>;
   /**
+   * Deletes every dead letter of `subscription` (one deleted), without reading their events: a store may
+   * hold hundreds of thousands (`--dead-letter-max-letters 0`), each with up to `--max-event-size` of
+   * data, which listed at once to learn their ids would all be in memory together. Bounded work per step,
+   * the event loop free between steps. None there is not an error.
+   */
+  deleteAllDeadLetters(subscription: string): Promise<void>;
+  /**
    * Removes, for every subscription, the oldest dead letters (in id order) until what is left is within
    * `limits`: each letter dead-lettered before `now - maxAgeMs`, then those beyond the newest
    * `maxLetters`, then the oldest until the rest hold at most `maxBytes`. Only a prefix of a

@@ -499,14 +499,13 @@ export class SubscriptionService {
     });
   }
 
-  /** Removes every dead letter of a deleted subscription, once its delivery here has stopped. */
+  /**
+   * Removes every dead letter of a deleted subscription, once its delivery here has stopped. The store
+   * deletes them without reading them: listed first for their ids, every letter's event was in memory at
+   * once (gigabytes for a subscription with hundreds of thousands of letters).
+   */
   private async dropDeadLetters(id: string): Promise<void> {
-    const letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
-    if (letters.length === 0) return;
-    await this.options.store.deleteDeadLetters(
-      id,
-      letters.map((l) => l.id),
-    );
+    await this.options.store.deleteAllDeadLetters(id);
   }
 
   setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {

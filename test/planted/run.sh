@@ -26,6 +26,7 @@ declare -A TESTS=(
   [batch-one-per-request]="test/delivery/content-modes.test.ts"
   [sigterm-abandons-deliveries]="test/operations/shutdown.test.ts"
   [stop-follows-tail]="test/delivery/subscription-changes.test.ts"
+  [delete-loads-dead-letters]="test/bounds/dead-letter-delete.test.ts"
   [tail-idle-unbounded]="test/client/tail-silent-stream.test.ts"
   [kafka-foreign-tail-spins]="test/kafka/foreign-last-record.test.ts"
   [jetstream-foreign-tail-spins]="test/jetstream/foreign-last-message.test.ts"

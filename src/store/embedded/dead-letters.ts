@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
+import { HeraldError } from '../../errors/index.js';
 import { trimHeldLetters } from '../dead-letter-limits.js';
 import type { HeldDeadLetter } from '../dead-letter-limits.js';
 import type {
@@ -9,6 +10,12 @@ import type {
   NewDeadLetter,
   TraceHeaders,
 } from '../types.js';
+
+/**
+ * Rows one step of `deleteAll` deletes: a letter holds up to `--max-event-size` (1 MiB by default), which
+ * SQLite reads page by page to free, so a step frees at most ~128 MiB and most take a few milliseconds.
+ */
+const DELETE_ALL_BATCH = 128;
 
 interface DeadLetterRow {
   seq: number;
@@ -88,6 +95,10 @@ export class EmbeddedDeadLetters {
         'SELECT id, at, octet_length(attrs) + IFNULL(length(data), 0) AS bytes FROM dead_letters WHERE subscription = ? ORDER BY id',
       ),
       deleteThrough: db.prepare('DELETE FROM dead_letters WHERE subscription = ? AND id <= ?'),
+      // The index (subscription, id) finds the oldest rows; the payloads are freed, never read into JS.
+      deleteOldest: db.prepare(
+        'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE subscription = ? ORDER BY id LIMIT ?)',
+      ),
     };
   }
 
@@ -149,6 +160,20 @@ export class EmbeddedDeadLetters {
     this.db.transaction(() => {
       for (const id of ids) this.statements.delete.run(subscription, Number(id));
     })();
+  }
+
+  /**
+   * Deletes every letter of `subscription` in transactions of at most `DELETE_ALL_BATCH` rows, letting
+   * the event loop run between them: one statement over half a million letters held it (every request
+   * and delivery) for as long as SQLite took to free them. `open` says whether the database still is.
+   */
+  async deleteAll(subscription: string, open: () => boolean): Promise<void> {
+    this.flush(); // letters added this turn are written first, and go too
+    while (open()) {
+      if (this.statements.deleteOldest.run(subscription, DELETE_ALL_BATCH).changes < DELETE_ALL_BATCH) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    throw new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed');
   }
 
   /** Removes the oldest letters of every subscription beyond `limits` (the store contract's `trimDeadLetters`). */

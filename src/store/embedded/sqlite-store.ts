@@ -496,6 +496,10 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve();
   }
 
+  deleteAllDeadLetters(subscription: string): Promise<void> {
+    return this.deadLetters.deleteAll(subscription, () => !this.closed);
+  }
+
   trimDeadLetters(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
     if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
     return Promise.resolve(this.deadLetters.trim(limits, now));

@@ -427,6 +427,10 @@ export class JetStreamEventStore implements EventStore {
     return this.deadLetters.delete(subscription, ids);
   }
 
+  deleteAllDeadLetters(subscription: string): Promise<void> {
+    return this.deadLetters.deleteAll(subscription);
+  }
+
   trimDeadLetters(limits: DeadLetterLimits, now: number): Promise<DroppedDeadLetters[]> {
     return this.deadLetters.trim(limits, now);
   }

@@ -7,6 +7,8 @@ import type { CompactedView } from './compacted-view.js';
 
 /** Failed adds remembered for their retry (a subscription retries one at a time; this bounds the rest). */
 const MAX_UNANSWERED = 10_000;
+/** Tombstones one write of `deleteAll` carries (a tombstone is its key only: tens of KiB a write). */
+const MAX_TOMBSTONES = 500;
 
 /**
  * Dead letters in a compacted topic: one record per letter under the key `<subscription> NUL <uuid>`;
@@ -79,6 +81,20 @@ export class DeadLetters {
       if (wanted.has(String(record.offset))) keys.push(key);
     }
     if (keys.length > 0) await this.view.write(keys.map((key) => ({ key, value: undefined })));
+  }
+
+  /**
+   * Tombstones every letter of `subscription`, `MAX_TOMBSTONES` a write: by key alone, no letter decoded
+   * (each would be a copy of its event's data), and no one write of a subscription's every key.
+   */
+  async deleteAll(subscription: string): Promise<void> {
+    await this.view.sync();
+    const keys = Array.from(this.view.withPrefix(this.prefix(subscription)), ([key]) => key);
+    for (let from = 0; from < keys.length; from += MAX_TOMBSTONES) {
+      await this.view.write(
+        keys.slice(from, from + MAX_TOMBSTONES).map((key) => ({ key, value: undefined })),
+      );
+    }
   }
 
   /** Removes the oldest letters of every subscription beyond `limits`, with one write of tombstones. */

@@ -361,6 +361,10 @@ export class KafkaEventStore implements EventStore {
     return this.guard('counting dead letters', ({ deadLetters }) => deadLetters.count(subscription));
   }
 
+  deleteAllDeadLetters(subscription: string): Promise<void> {
+    return this.guard('deleting dead letters', ({ deadLetters }) => deadLetters.deleteAll(subscription));
+  }
+
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void> {
     return this.guard('deleting dead letters', ({ deadLetters }) => deadLetters.delete(subscription, ids));
   }

@@ -283,6 +283,33 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect(await store.listSubscriptions()).toEqual([]);
     });
 
+    it("deletes every dead letter of one subscription, and only that subscription's", async () => {
+      const h = await open();
+      // More than one step of a store that deletes in bounded steps (the embedded store: 128 rows).
+      const many = 300;
+      await Promise.all(
+        Array.from({ length: many }, (_, i) => h.store.addDeadLetter(sampleLetter('all', i, 'a'))),
+      );
+      // Neighbours by name: a prefix of it, and it as a prefix.
+      await h.store.addDeadLetter(sampleLetter('al', 1, 'n'));
+      await h.store.addDeadLetter(sampleLetter('all-2', 1, 'm'));
+      expect(await h.store.countDeadLetters('all')).toBe(many);
+      await h.store.deleteAllDeadLetters('all');
+      expect(await h.store.listDeadLetters('all', 10)).toEqual([]);
+      expect(await h.store.countDeadLetters('all')).toBe(0);
+      expect((await h.store.listDeadLetters('al', 10)).map((l) => l.event.attributes['id'])).toEqual(['n1']);
+      expect((await h.store.listDeadLetters('all-2', 10)).map((l) => l.event.attributes['id'])).toEqual([
+        'm1',
+      ]);
+      // None left (or never any) deletes nothing; letters added afterwards are kept, durably.
+      await h.store.deleteAllDeadLetters('all');
+      await h.store.deleteAllDeadLetters('nobody');
+      const later = await h.store.addDeadLetter(sampleLetter('all', 1, 'later'));
+      const store = await h.reopen();
+      expect((await store.listDeadLetters('all', 10)).map((l) => l.id)).toEqual([later.id]);
+      expect(await store.countDeadLetters('al')).toBe(1);
+    });
+
     it('replaces a stored subscription, durably, and refuses (writing nothing) one that is not stored', async () => {
       const h = await open();
       expect(await h.store.replaceSubscription({ id: 'never', document: '{"v":1}' })).toBe(false);
