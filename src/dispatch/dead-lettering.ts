@@ -17,12 +17,41 @@ export interface DeadLetterHost {
   readonly logger: Logger;
   /** Told after events were dead-lettered. */
   readonly onDeadLettered?: (() => void) | undefined;
+  /** How often a redrive waiting for another replica's to end asks for the redrive claim again. */
+  readonly claimRetryMs?: number;
 }
 
 const utf8 = new TextEncoder();
 
 /** How many settled letter ids a subscription's redrives remember (see `DeadLetters.redrive`). */
 const SETTLED_REMEMBERED = 10_000;
+
+/** How long a redrive waiting for the redrive claim sleeps between two looks at whether it was stopped. */
+const CLAIM_WAIT_SLICE_MS = 100;
+
+/**
+ * The store claim a redrive of `subscription` holds while it delivers: one replica at a time redrives a
+ * subscription's letters. Not a subscription's own claim (the replica delivering it holds that one), and
+ * no subscription id has a control character, so it never names one (Kafka's leases are keyed
+ * `lease\0<key>\0<owner>`: a key with a NUL would read as another key's lease).
+ */
+export function redriveClaimKey(subscription: string): string {
+  return `redrive\u0001${subscription}`;
+}
+
+/** A redrive claim this process holds, shared by the redrives of the subscription it runs (see `takeClaim`). */
+interface HeldRedriveClaim {
+  holders: number;
+  /** The store's lease ran out or was taken: another replica may redrive the same letters from now on. */
+  lost: boolean;
+}
+
+/**
+ * The redrive claims held, by store and key. Two of a process's workers can redrive one subscription for a
+ * moment (a retired worker's last letter, its replacement's first): the store's claim is one lease per
+ * process, so they share it, and the last to end releases it.
+ */
+const heldRedriveClaims = new WeakMap<EventStore, Map<string, HeldRedriveClaim>>();
 
 /** How one redriven letter's delivery ended. */
 export type RedriveOutcome = 'delivered' | 'deadlettered' | 'aborted';
@@ -165,7 +194,11 @@ export class DeadLetters {
    * Redrives `letters` one at a time with `deliver`, in one queue per subscription: a second redrive
    * while one runs adds the letters it names to that queue, leaving out the one being delivered, those
    * queued and those settled lately (its listing may predate their settling), so this worker delivers a
-   * letter once per redrive asked for. Resolves once the queue is empty (or `stopped()`).
+   * letter once per redrive asked for. Replicas keep queues of their own, so the queue is drained under
+   * the store's redrive claim (`redriveClaimKey`), and a letter another replica's redrive settled (or the
+   * bounds removed) meanwhile is passed over: two replicas asked for a redrive at once each listed the
+   * same letters, and each delivered every one of them (and stored each refusal of it as a dead letter).
+   * Resolves once the queue is empty (or `stopped()`).
    */
   redrive(
     letters: readonly DeadLetter[],
@@ -200,23 +233,98 @@ export class DeadLetters {
     stopped: () => boolean,
   ): Promise<void> {
     const queued = (this.queued ??= new Map());
-    // A Map iterates over entries added while it iterates: letters queued by later redrives are reached.
-    for (const [id, letter] of queued) {
-      queued.delete(id);
-      if (stopped()) {
-        // Left in the store: a later redrive (or a restart) finds them there.
-        queued.clear();
-        return;
+    const claim = await this.takeClaim(stopped);
+    try {
+      // A Map iterates over entries added while it iterates: letters queued by later redrives are reached.
+      for (const [id, letter] of queued) {
+        queued.delete(id);
+        if (claim === undefined || claim.lost || stopped()) {
+          // Left in the store: a later redrive (or a restart) finds them there.
+          queued.clear();
+          return;
+        }
+        // Listed before another replica's redrive settled it (while this one waited for the claim):
+        // delivered again here, it reached the sink twice, and a refusal was stored twice.
+        if (!(await this.stored(letter))) continue;
+        this.current = id;
+        try {
+          // The letter stays in the store while it is delivered: a broker killed mid-redrive still has it.
+          const outcome = await deliver(this.eventOf(letter));
+          if (outcome !== 'aborted') await this.settle(letter);
+        } finally {
+          this.current = undefined;
+        }
       }
-      this.current = id;
-      try {
-        // The letter stays in the store while it is delivered: a broker killed mid-redrive still has it.
-        const outcome = await deliver(this.eventOf(letter));
-        if (outcome !== 'aborted') await this.settle(letter);
-      } finally {
-        this.current = undefined;
-      }
+    } finally {
+      if (claim !== undefined) await this.releaseClaim(claim);
     }
+  }
+
+  /**
+   * Takes the subscription's redrive claim (shared with a redrive of this process holding it already),
+   * waiting while another replica holds it; undefined once `stopped()` says so first.
+   */
+  private async takeClaim(stopped: () => boolean): Promise<HeldRedriveClaim | undefined> {
+    const { store } = this.host;
+    const key = redriveClaimKey(this.id);
+    let mine = heldRedriveClaims.get(store);
+    if (mine === undefined) heldRedriveClaims.set(store, (mine = new Map()));
+    const held = mine;
+    // Marks whichever claim is held when the lease ends: the store keeps one callback per key.
+    const onLost = (): void => {
+      const claim = held.get(key);
+      if (claim === undefined) return;
+      claim.lost = true;
+      held.delete(key);
+      this.host.logger.warn(
+        { subscription: this.id },
+        'lost the redrive claim; the letters left stay dead letters',
+      );
+    };
+    const waitMs = this.host.claimRetryMs ?? 2_000;
+    let waiting = false;
+    for (;;) {
+      const shared = held.get(key);
+      if (shared !== undefined) {
+        shared.holders++;
+        return shared;
+      }
+      if (stopped()) return undefined;
+      if (await store.claim(key, onLost)) {
+        const claim = held.get(key) ?? { holders: 0, lost: false };
+        held.set(key, claim);
+        claim.holders++;
+        return claim;
+      }
+      // Another replica redrives this subscription: its letters are settled by the time this one goes on.
+      if (!waiting) {
+        waiting = true;
+        this.host.logger.info(
+          { subscription: this.id },
+          'another replica is redriving this subscription; this redrive waits for it to end',
+        );
+      }
+      for (let waited = 0; waited < waitMs && !stopped(); waited += CLAIM_WAIT_SLICE_MS)
+        await sleep(Math.min(CLAIM_WAIT_SLICE_MS, waitMs - waited));
+    }
+  }
+
+  private async releaseClaim(claim: HeldRedriveClaim): Promise<void> {
+    const key = redriveClaimKey(this.id);
+    const held = heldRedriveClaims.get(this.host.store);
+    claim.holders--;
+    // Lost (and perhaps taken again since), or still used by another redrive here: not this one's to give up.
+    if (claim.holders > 0 || held?.get(key) !== claim) return;
+    held.delete(key);
+    await this.host.store.release(key).catch(() => undefined);
+  }
+
+  /** True while the store still holds `letter` (dead-letter ids order as their numeric value). */
+  private async stored(letter: DeadLetter): Promise<boolean> {
+    const id = Number(letter.id);
+    if (!Number.isSafeInteger(id)) return true;
+    const [first] = await this.host.store.listDeadLetters(this.id, 1, id > 0 ? String(id - 1) : undefined);
+    return first?.id === letter.id;
   }
 
   /**

@@ -110,7 +110,8 @@ export class Dispatcher implements WorkerHost {
   }
 
   private readonly commitIntervalMs: number;
-  private readonly claimRetryMs: number;
+  /** Also how often a redrive waiting for another replica's redrive asks for the redrive claim again. */
+  readonly claimRetryMs: number;
 
   tailPosition(): number {
     return this.position;
@@ -345,9 +346,16 @@ export class Dispatcher implements WorkerHost {
     return this.changes.run(compiled.definition.id, () => this.addNow(compiled, initialCursor));
   }
 
-  private async addNow(compiled: CompiledSubscription, initialCursor: number): Promise<void> {
+  private async addNow(
+    compiled: CompiledSubscription,
+    initialCursor: number,
+    retrying = false,
+  ): Promise<void> {
     const id = compiled.definition.id;
-    await this.endDetached(id);
+    // Not on a claim retry, which changes nothing until the claim is taken (below): ended there, a redrive
+    // asked on a replica that does not deliver the subscription was cut off every `claimRetryMs`, its
+    // letters left undelivered (and while it waits for another replica's redrive, always).
+    if (!retrying) await this.endDetached(id);
     const existing = this.workers.get(id);
     if (existing !== undefined) await this.retire(existing, true);
     if (!this.claimed.has(id)) {
@@ -425,7 +433,7 @@ export class Dispatcher implements WorkerHost {
           .run(id, async () => {
             if (this.unclaimed.get(id)?.compiled !== compiled) return;
             this.unclaimed.delete(id);
-            await this.addNow(compiled, initialCursor);
+            await this.addNow(compiled, initialCursor, true);
           })
           .catch((error: unknown) => {
             this.logger.error({ err: error, subscription: id }, 'starting a subscription failed');
