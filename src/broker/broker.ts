@@ -50,6 +50,13 @@ import type { StartableRegistry } from './open-store.js';
 
 /** How long start-up waits for the store before listening without it. */
 const STORE_GRACE_MS = 2_000;
+/**
+ * In Kubernetes mode, how long start-up waits for the Subscription and EventType resources' first lists
+ * before listening anyway (as for the EventPolicy resources): an API server that has just installed the
+ * CRDs answers their lists 429 ("storage is (re)initializing") for some seconds, and until the lists are
+ * read a publish answers 503; listening only once they are, clients see a broker that is ready.
+ */
+const KUBERNETES_GRACE_MS = 10_000;
 /** Request targets whose pathname is the target itself, so `new URL` need not run for them. */
 const PLAIN_PATH = /^(?:\/[\w~-]+)*\/?$/;
 /** Passed to handlers that take no URL parameter (the router says so), instead of parsing one. */
@@ -262,7 +269,13 @@ export class Broker {
     let grace: NodeJS.Timeout | undefined;
     const started = await Promise.race([
       ready.then(() => true),
-      new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), STORE_GRACE_MS))),
+      new Promise<boolean>(
+        (resolve) =>
+          (grace = setTimeout(
+            () => resolve(false),
+            options.config.kubernetes ? KUBERNETES_GRACE_MS : STORE_GRACE_MS,
+          )),
+      ),
     ]).finally(() => clearTimeout(grace));
     try {
       await broker.listen();
