@@ -46,6 +46,8 @@ import { createLogFilter } from './log-filter.js';
 import { DeadLetterSweep } from './dead-letter-sweep.js';
 import { metricsRoute } from './metrics-route.js';
 import { openRegistry, openStore } from './open-store.js';
+import { notReadyReason, readinessRoute } from './readiness.js';
+import type { ReadinessState } from './readiness.js';
 import type { StartableRegistry } from './open-store.js';
 
 /** How long start-up waits for the store before listening without it. */
@@ -287,7 +289,10 @@ export class Broker {
     }
     if (!started) {
       // The store, or (Kubernetes mode) the Subscription or EventType resources not listed yet.
-      const reason = broker.notReadyReason();
+      const reason = notReadyReason(broker.readiness()) ?? {
+        cause: 'starting',
+        detail: 'delivery is starting',
+      };
       options.logger.warn(
         { cause: reason.cause, detail: reason.detail },
         `not ready yet (${reason.detail}); serving 503 until it is`,
@@ -378,29 +383,11 @@ export class Broker {
       sendJson(res, 200, { subscriptions: visible.map(({ id, sink }) => ({ id, sink })) });
     });
     admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
-    admin.on('GET', '/readyz', (_req, res) => {
-      const ready =
-        this.store.isReady() &&
-        this.delivering &&
-        this.policy.settled &&
-        this.eventTypes?.declarationsRead !== false &&
-        this.stopping === undefined;
-      if (ready) {
-        sendJson(res, 200, { status: 'ready', store: true });
-        return;
-      }
-      // An error answer like every other (problem+json, with a code), plus why and the store's state.
-      const { cause, detail } = this.notReadyReason();
-      const problem = new HeraldError('HERALD_NOT_READY', detail).toProblem();
-      sendJson(
-        res,
-        503,
-        { ...problem, cause, store: this.store.isReady() },
-        {
-          'content-type': 'application/problem+json',
-        },
-      );
-    });
+    admin.on(
+      'GET',
+      '/readyz',
+      readinessRoute(() => this.readiness()),
+    );
     const { metrics, store, dispatcher, subscriptions } = this;
     admin.on('GET', '/metrics', metricsRoute({ metrics, store, dispatcher, subscriptions }));
     admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
@@ -433,24 +420,15 @@ export class Broker {
     return ids;
   }
 
-  /** Why `/readyz` answers 503: the store's own reason first, then the broker's. */
-  private notReadyReason(): { cause: string; detail: string } {
-    if (this.stopping !== undefined) return { cause: 'shutting-down', detail: 'the broker is shutting down' };
-    if (!this.store.isReady()) {
-      return (
-        this.store.notReadyReason?.() ?? {
-          cause: 'store',
-          detail: `the ${this.store.kind} store is not ready`,
-        }
-      );
-    }
-    if (!this.policy.settled) {
-      return { cause: 'policies', detail: 'the EventPolicy resources have not been read yet (see the log)' };
-    }
-    if (this.eventTypes?.declarationsRead === false) {
-      return { cause: 'event-types', detail: 'the EventType resources have not been read yet (see the log)' };
-    }
-    return { cause: 'starting', detail: 'the subscription registry is loading; delivery starts next' };
+  /** What `/readyz` and the start-up log judge readiness by. */
+  private readiness(): ReadinessState {
+    return {
+      store: this.store,
+      delivering: this.delivering,
+      policiesSettled: this.policy.settled,
+      declarationsRead: this.eventTypes?.declarationsRead !== false,
+      stopping: this.stopping !== undefined,
+    };
   }
 
   private async handle(
