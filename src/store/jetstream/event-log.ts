@@ -4,6 +4,7 @@ import { headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { HeraldError } from '../../errors/index.js';
 import type { AppendInput, AppendOutcome, LogStats, RetentionPolicy, StoredEvent } from '../types.js';
+import { SkippedRun } from '../skipped-run.js';
 import { AppendWaiters } from '../waiters.js';
 import { decodeEvent, encodeEvent } from './codec.js';
 import type { EncodedRecord } from './codec.js';
@@ -59,13 +60,8 @@ export class JetStreamEventLog {
   private readonly waiters = new AppendWaiters();
   private notifications: Subscription | undefined;
   private lastSequence = 0;
-  /**
-   * Sequences a read found to hold no event of Herald's, up to what was then the end of the stream
-   * (messages published onto the event subject by hand or by another tool, which reads skip). The last
-   * sequence counts them, so a reader waiting for an append after the last event it read would be
-   * answered at once, read nothing again, and so on without pause: it waits past them instead.
-   */
-  private skipped: { from: number; through: number } | undefined;
+  /** Messages a read skipped at the stream's end: waits for appends wait past them. */
+  private readonly skipped = new SkippedRun();
   private maxPayload = 1024 * 1024;
   private waiting = 0;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -107,8 +103,7 @@ export class JetStreamEventLog {
         if (error === null) this.onNotification(msg);
       },
     });
-    // A stream that now ends before the skipped run it was read to hold was made again: forget the run.
-    if (this.skipped !== undefined && last < this.skipped.through) this.skipped = undefined;
+    this.skipped.forgetBeyond(last);
     this.bump(last);
   }
 
@@ -175,11 +170,7 @@ export class JetStreamEventLog {
       this.checkTimer = setInterval(() => void this.refreshLast(), this.settings.notificationCheckMs);
       this.checkTimer.unref();
     }
-    const skipped = this.skipped;
-    // Waiting after `after` when nothing but skipped messages follow it is waiting after the last of them.
-    if (skipped !== undefined && after >= skipped.from - 1 && after < skipped.through)
-      after = skipped.through;
-    return this.waiters.wait(after, this.lastSequence, signal).finally(() => {
+    return this.waiters.wait(this.skipped.waitAfter(after), this.lastSequence, signal).finally(() => {
       if (--this.waiting === 0 && this.checkTimer !== undefined) {
         clearInterval(this.checkTimer);
         this.checkTimer = undefined;
@@ -425,13 +416,7 @@ export class JetStreamEventLog {
    * the way (`from` to `end - 1`) holds no event of Herald's, and waits for appends wait past it.
    */
   private nothingFrom(from: number, end: number): StoredEvent[] {
-    if (end <= from) return [];
-    const known = this.skipped;
-    // One run, grown as more such messages are read past at the end; a run elsewhere replaces it.
-    this.skipped =
-      known !== undefined && from <= known.through + 1 && end - 1 >= known.from - 1
-        ? { from: Math.min(from, known.from), through: Math.max(end - 1, known.through) }
-        : { from, through: end - 1 };
+    this.skipped.record(from, end - 1);
     return [];
   }
 

@@ -1,6 +1,7 @@
 import { HeraldError } from '../../errors/index.js';
 import { DedupeWindow } from '../dedupe-window.js';
 import type { AppendInput, AppendOutcome, LogStats, RetentionPolicy, StoredEvent } from '../types.js';
+import { SkippedRun } from '../skipped-run.js';
 import { AppendWaiters } from '../waiters.js';
 import type { AdminClient, ClientSettings, PartitionReader, SerialProducer } from './client.js';
 import { describeError, kafkaErrorIds } from './client.js';
@@ -51,13 +52,8 @@ export class EventLog {
   private sizesHead = 0;
   private retainedBytes = 0;
   private last = 0;
-  /**
-   * Sequences a read found to hold no event of Herald's (records produced onto the event topic by hand
-   * or by another tool, which reads skip). The log's end counts them, so a reader waiting for an append
-   * after the last event it read would be answered at once, fetch nothing again, and so on without
-   * pause: it waits past them instead.
-   */
-  private skipped: { from: number; through: number } | undefined;
+  /** Records a read skipped at the topic's end: waits for appends wait past them. */
+  private readonly skipped = new SkippedRun();
   private readonly dedupe: boolean;
 
   constructor(private readonly options: EventLogOptions) {
@@ -280,27 +276,13 @@ export class EventLog {
       });
     }
     const lastRecord = page.records[page.records.length - 1];
-    if (events.length === 0 && lastRecord !== undefined) this.skippedUpTo(offset + 1, lastRecord.offset + 1);
+    if (events.length === 0 && lastRecord !== undefined)
+      this.skipped.record(offset + 1, lastRecord.offset + 1);
     return events;
   }
 
-  /** Records that `from` to `through` hold no event of Herald's: waits for appends wait past them. */
-  private skippedUpTo(from: number, through: number): void {
-    if (through < from) return;
-    const known = this.skipped;
-    // One run, grown as more such records are read past at the end; a run elsewhere replaces it.
-    this.skipped =
-      known !== undefined && from <= known.through + 1 && through >= known.from - 1
-        ? { from: Math.min(from, known.from), through: Math.max(through, known.through) }
-        : { from, through };
-  }
-
   waitForAppend(after: number, signal?: AbortSignal): Promise<void> {
-    const skipped = this.skipped;
-    // Waiting after `after` when nothing but skipped records follow it is waiting after the last of them.
-    const past =
-      skipped !== undefined && after >= skipped.from - 1 && after < skipped.through ? skipped.through : after;
-    return this.waiters.wait(past, this.last, signal);
+    return this.waiters.wait(this.skipped.waitAfter(after), this.last, signal);
   }
 
   private async bounds(): Promise<{ start: number; end: number }> {
