@@ -94,11 +94,14 @@ export class KubernetesEventTypeBackend implements EventTypeBackend {
       }
     }
     receiver.restore(restored);
-    const informer = makeDeadlineInformer(
-      this.options.config,
-      this.client.path,
-      () => this.client.list() as unknown as Promise<KubernetesListObject<KubernetesObject>>,
-    );
+    // The informer's first list is the one just read (its resourceVersion the watch's start, so nothing
+    // in between is missed); a second list at once only cost the API server a request per start.
+    let unused: typeof initial | undefined = initial;
+    const informer = makeDeadlineInformer(this.options.config, this.client.path, async () => {
+      const list = unused ?? (await this.client.list());
+      unused = undefined;
+      return list as unknown as KubernetesListObject<KubernetesObject>;
+    });
     const observe = (object: KubernetesObject) =>
       this.observe(object as unknown as EventTypeResource, receiver);
     informer.on('add', observe);
