@@ -11,12 +11,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
 import { removeDir } from '../harness/processes.js';
-import { publish, requestJson, subscribe } from '../harness/client.js';
+import { publish, requestJson } from '../harness/client.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
 import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
-import { holderOf, startHoldingSink } from './holding-sink.js';
+import { startHoldingSink, subscribeUnretried } from './holding-sink.js';
 import type { HoldingSink } from './holding-sink.js';
 
 describe('jetstream replicas: a subscription deleted through one replica while another delivers it', () => {
@@ -44,13 +44,8 @@ describe('jetstream replicas: a subscription deleted through one replica while a
     replicas.push(a);
     const b = await startJetStreamBroker(nats.url, { brokerName });
     replicas.push(b);
-    const { id } = await subscribe(a.adminUrl, {
-      sink: sink.url,
-      // No retry: the sink's refusal of the one attempt makes a dead letter at once.
-      delivery: { retry: 0, timeout: 'PT2M' },
-    });
-    const holder = await holderOf([a, b], id);
-    const other = holder === a ? b : a;
+    // No retry: the sink's refusal of the one attempt makes a dead letter at once.
+    const { id, other } = await subscribeUnretried([a, b], sink.url);
 
     await publish(other.url, { id: 'e-1' });
     const held = await waitFor('the holder to send the event', async () => sink.arrivals[0], {

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrokerProcess } from '../harness/processes.js';
-import { requestJson } from '../harness/client.js';
+import { requestJson, subscribe } from '../harness/client.js';
 import { waitFor } from '../infra/process.js';
 
 export interface HeldRequest {
@@ -66,4 +66,17 @@ export async function holderOf(replicas: readonly BrokerProcess[], id: string): 
     },
     { timeoutMs: 30_000 },
   );
+}
+
+/**
+ * Subscribes `sink` through the first of two replicas with no retries (each refusal a dead letter at once)
+ * and finds which replica delivers it: `holder`, and the `other`.
+ */
+export async function subscribeUnretried(
+  [a, b]: readonly [BrokerProcess, BrokerProcess],
+  sink: string,
+): Promise<{ id: string; holder: BrokerProcess; other: BrokerProcess }> {
+  const { id } = await subscribe(a.adminUrl, { sink, delivery: { retry: 0, timeout: 'PT2M' } });
+  const holder = await holderOf([a, b], id);
+  return { id, holder, other: holder === a ? b : a };
 }

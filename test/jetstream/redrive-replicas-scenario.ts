@@ -9,10 +9,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
 import { removeDir } from '../harness/processes.js';
-import { publish, requestJson, subscribe } from '../harness/client.js';
+import { publish, requestJson } from '../harness/client.js';
 import { waitFor } from '../infra/process.js';
 import { collectProblems } from './brokers.js';
-import { holderOf, startHoldingSink } from './holding-sink.js';
+import { startHoldingSink, subscribeUnretried } from './holding-sink.js';
 import type { HeldRequest, HoldingSink } from './holding-sink.js';
 
 interface Listed {
@@ -93,9 +93,7 @@ export function redriveAcrossReplicas(
     };
     const [a, b] = replicas as [BrokerProcess, BrokerProcess];
     // No retry: each refusal makes a dead letter at once.
-    const { id } = await subscribe(a.adminUrl, { sink: sink.url, delivery: { retry: 0, timeout: 'PT2M' } });
-    const holder = await holderOf([a, b], id);
-    const other = holder === a ? b : a;
+    const { id, holder, other } = await subscribeUnretried([a, b], sink.url);
     const eventIds = Array.from({ length: LETTERS }, (_, i) => `${prefix}-${i}`);
     for (const eventId of eventIds) await publish(other.url, { id: eventId });
     await until('the events to be refused and dead-lettered', async () => {
