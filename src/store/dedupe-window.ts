@@ -82,6 +82,13 @@ export class DedupeWindow {
     }
   }
 
+  /** Every entry, oldest first (as added), expired or not: `[key, sequence, at]`. */
+  *entries(): Generator<readonly [string, number, number]> {
+    for (const generation of this.generations) {
+      for (const [key, { sequence, at }] of generation) yield [key, sequence, at];
+    }
+  }
+
   get size(): number {
     let size = 0;
     for (const generation of this.generations) size += generation.size;

@@ -41,7 +41,7 @@ function resume(): void {
 
 /** Creates the store's topics with their replicas on nodes 2 and 3 only: node 1 leads and follows none. */
 async function topicsBesideTheFirstNode(brokerName: string): Promise<string[]> {
-  const topics = ['events', 'state', 'deadletters'].map((t) => `herald.${brokerName}.${t}`);
+  const topics = ['events', 'state', 'deadletters', 'retired'].map((t) => `herald.${brokerName}.${t}`);
   const admin = new Admin({
     clientId: 'herald-test-topics',
     bootstrapBrokers: cluster.nodes.slice(1).map((n) => n.address),

@@ -19,6 +19,13 @@ export interface EventLogOptions {
   readonly reader: PartitionReader;
   readonly admin: AdminClient;
   readonly dedupeWindowMs: number;
+  /**
+   * The topic where retention notes the dedupe keys of the events it deletes inside the window, read
+   * on start with the log; undefined: deduplication is off.
+   */
+  readonly retiredTopic?: string | undefined;
+  /** Writes the retired keys: not the events' producer, whose groups would wait behind them. */
+  readonly retiredProducer?: SerialProducer | undefined;
   readonly retention: RetentionPolicy;
   /** Largest record batch one append (or a group of appends) may produce. */
   readonly maxBatchBytes: number;
@@ -78,6 +85,72 @@ export class EventLog {
     // The initial load, before the store is ready: as long as reading the retained log takes.
     await this.follower.catchUp(end, Infinity);
     this.bump(end);
+    // After the log, not before: a retention pass notes its keys before it deletes, so whatever it
+    // deleted before the follower read it was noted before this read of the retired topic begins.
+    await this.loadRetired();
+  }
+
+  /**
+   * The keys retention deleted inside the window (`retire`), into the window with their events' own
+   * sequence and time. They are older than every retained record, so they come after newer entries:
+   * `find` judges each entry by its own time, and `prune` keeps them at most one window too long.
+   */
+  private async loadRetired(): Promise<void> {
+    const topic = this.options.retiredTopic;
+    if (topic === undefined || !this.dedupe) return;
+    const { reader } = this.options;
+    let offset = await reader.offset(topic, -2);
+    const end = await reader.offset(topic, -1);
+    while (offset < end) {
+      const page = await reader.fetch(topic, offset, 0);
+      const now = Date.now();
+      for (const record of page.records) {
+        const key = header(record, HEADER.dedupe);
+        const sequence = Number(header(record, HEADER.sequence));
+        const at = Number(header(record, HEADER.at));
+        if (key === undefined || !Number.isSafeInteger(sequence) || !Number.isFinite(at)) continue;
+        if (at >= now - this.options.dedupeWindowMs && this.window.find(key, now) === undefined) {
+          this.window.add(key, sequence, at);
+        }
+      }
+      const next = Math.max(page.next, page.logStartOffset);
+      if (next <= offset) throw new Error(`reading ${topic} made no progress at offset ${offset}`);
+      offset = next;
+    }
+  }
+
+  /**
+   * Before retention deletes the events at sequences `from`..`to`: the dedupe keys of those still
+   * inside the window go to the retired topic, whose `retention.ms` is the window. A process starting
+   * within the window learns them there (`loadRetired`) and still takes a copy sent again for a
+   * duplicate; running processes have them in memory already. Deleting waits for Kafka's ack, so no
+   * event is deleted whose key is not noted; a pass that dies in between notes keys twice, harmlessly.
+   */
+  private async retire(from: number, to: number): Promise<void> {
+    const { retiredTopic: topic, retiredProducer: producer } = this.options;
+    if (topic === undefined || producer === undefined || !this.dedupe) return;
+    const horizon = Date.now() - this.options.dedupeWindowMs;
+    type Outgoing = { topic: string; record: OutgoingRecord };
+    const chunks: Outgoing[][] = [[]];
+    let bytes = 0;
+    for (const [key, sequence, at] of this.window.entries()) {
+      if (sequence < from || sequence > to || at < horizon) continue;
+      const headers = new Map([
+        [Buffer.from(HEADER.dedupe), Buffer.from(key)],
+        [Buffer.from(HEADER.sequence), Buffer.from(String(sequence))],
+        [Buffer.from(HEADER.at), Buffer.from(String(at))],
+      ]);
+      const record: OutgoingRecord = { key: undefined, value: undefined, headers };
+      const size = batchedRecordSize(record);
+      // One send per record batch Kafka takes (`max.message.bytes`).
+      if (bytes + size > this.options.maxBatchBytes && bytes > 0) {
+        chunks.push([]);
+        bytes = 0;
+      }
+      (chunks[chunks.length - 1] as Outgoing[]).push({ topic, record });
+      bytes += size;
+    }
+    for (const chunk of chunks) await producer.send(chunk);
   }
 
   private onRecords(records: readonly IncomingRecord[]): void {
@@ -337,6 +410,7 @@ export class EventLog {
     }
     cut = Math.min(cut, end);
     if (cut <= start) return;
+    await this.retire(start + 1, cut);
     await this.options.admin.run(`deleting records of ${this.options.topic}`, (admin) =>
       admin.deleteRecords({
         topics: [{ name: this.options.topic, partitions: [{ partition: 0, offset: BigInt(cut) }] }],

@@ -31,7 +31,12 @@ const nextBroker = () => `t${process.pid}-${++brokers}`;
 async function removeBroker(broker: string): Promise<void> {
   await admin
     .deleteTopics({
-      topics: [`herald.${broker}.events`, `herald.${broker}.state`, `herald.${broker}.deadletters`],
+      topics: [
+        `herald.${broker}.events`,
+        `herald.${broker}.state`,
+        `herald.${broker}.deadletters`,
+        `herald.${broker}.retired`,
+      ],
     })
     .catch(() => undefined);
 }

@@ -26,7 +26,7 @@ import type { StoreLogger } from './follower.js';
 export interface KafkaStoreOptions {
   /** Bootstrap brokers: a list, or one string of comma-separated `host:port`. */
   readonly brokers: string | readonly string[];
-  /** Names the topics: `herald.<broker>.events`, `.state`, `.deadletters`. */
+  /** Names the topics: `herald.<broker>.events`, `.state`, `.deadletters`, `.retired`. */
   readonly brokerName?: string;
   readonly security?: KafkaSecurity;
   /** Replication factor of the topics Herald creates (1 or at most the number of Kafka nodes). Default 1. */
@@ -77,6 +77,8 @@ export class KafkaEventStore implements EventStore {
   readonly eventsTopic: string;
   readonly stateTopic: string;
   readonly deadLetterTopic: string;
+  /** The dedupe keys of events retention deleted inside the window (see `EventLog.retire`). */
+  readonly retiredTopic: string;
   private readonly settings: ClientSettings;
   private readonly replicationFactor: number;
   private readonly dedupeWindowMs: number;
@@ -102,6 +104,7 @@ export class KafkaEventStore implements EventStore {
     this.eventsTopic = `herald.${broker}.events`;
     this.stateTopic = `herald.${broker}.state`;
     this.deadLetterTopic = `herald.${broker}.deadletters`;
+    this.retiredTopic = `herald.${broker}.retired`;
     const brokers = typeof options.brokers === 'string' ? options.brokers.split(',') : options.brokers;
     this.settings = {
       brokers: new BootstrapBrokers(brokers.map((b) => b.trim()).filter((b) => b !== '')),
@@ -117,7 +120,9 @@ export class KafkaEventStore implements EventStore {
       maxBytes: options.retention?.maxBytes ?? 0,
     };
     // The dedupe window is rebuilt on start from the retained log: an event the age limit deleted
-    // inside the window would be stored again when re-sent after a restart.
+    // inside the window would be stored again when re-sent after a restart. (Kafka deletes by age
+    // itself, segment by segment, and notes no keys; the count and size limits are Herald's own, and
+    // note the keys they delete inside the window in the retired topic.)
     const { maxAgeMs } = this.retention;
     if (this.dedupeWindowMs > 0 && maxAgeMs > 0 && maxAgeMs < this.dedupeWindowMs) {
       throw new HeraldError(
@@ -191,7 +196,7 @@ export class KafkaEventStore implements EventStore {
     }
   }
 
-  private topicConfig(compacted: boolean): Record<string, string> {
+  private topicConfig(compacted: boolean, retentionMs?: number): Record<string, string> {
     return {
       'cleanup.policy': compacted ? 'compact' : 'delete',
       // The leader's clock stamps every record: storedAt is non-decreasing with the offset, and
@@ -203,20 +208,25 @@ export class KafkaEventStore implements EventStore {
       ...(compacted
         ? {}
         : {
-            'retention.ms': String(this.retention.maxAgeMs > 0 ? this.retention.maxAgeMs : -1),
+            'retention.ms': String(
+              retentionMs ?? (this.retention.maxAgeMs > 0 ? this.retention.maxAgeMs : -1),
+            ),
             'retention.bytes': '-1',
           }),
     };
   }
 
   private async setUp(admin: AdminClient, reader: PartitionReader): Promise<Parts> {
-    for (const [topic, compacted] of [
-      [this.eventsTopic, false],
-      [this.stateTopic, true],
-      [this.deadLetterTopic, true],
+    const dedupe = this.dedupeWindowMs > 0;
+    for (const [topic, config] of [
+      [this.eventsTopic, this.topicConfig(false)],
+      [this.stateTopic, this.topicConfig(true)],
+      [this.deadLetterTopic, this.topicConfig(true)],
+      // A retired key matters for one window after its event was stored, and is written later still.
+      ...(dedupe ? [[this.retiredTopic, this.topicConfig(false, this.dedupeWindowMs)] as const] : []),
     ] as const) {
       await admin.run(`setting up topic ${topic}`, (a) =>
-        ensureTopic(a, topic, this.replicationFactor, this.topicConfig(compacted)),
+        ensureTopic(a, topic, this.replicationFactor, config),
       );
     }
     const common = { settings: this.settings, reader, followWaitMs: this.followWaitMs, logger: this.logger };
@@ -226,6 +236,7 @@ export class KafkaEventStore implements EventStore {
       producer: this.eventProducer,
       admin,
       dedupeWindowMs: this.dedupeWindowMs,
+      ...(dedupe ? { retiredTopic: this.retiredTopic, retiredProducer: this.stateProducer } : {}),
       retention: this.retention,
       maxBatchBytes: this.maxBatchBytes,
     });

@@ -35,7 +35,12 @@ async function open(broker: string): Promise<KafkaEventStore> {
 async function removeBroker(broker: string): Promise<void> {
   await admin
     .deleteTopics({
-      topics: [`herald.${broker}.events`, `herald.${broker}.state`, `herald.${broker}.deadletters`],
+      topics: [
+        `herald.${broker}.events`,
+        `herald.${broker}.state`,
+        `herald.${broker}.deadletters`,
+        `herald.${broker}.retired`,
+      ],
     })
     .catch(() => undefined);
 }
