@@ -4,7 +4,6 @@ import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import { KeyedSerial } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
-import type { IndexedAttribute } from '../filters/index.js';
 import type {
   CompiledSubscription,
   SubscriptionDefinition,
@@ -13,6 +12,7 @@ import type {
 import type { SinkGuard } from '../sink-guard/index.js';
 import { cursorKeyOf } from '../subscriptions/cursor-key.js';
 import { SinkClient } from './sink-client.js';
+import { SubscriptionIndex } from './subscription-index.js';
 import type { WorkerHost } from './worker.js';
 import { SubscriptionWorker } from './worker.js';
 
@@ -63,10 +63,7 @@ export class Dispatcher implements WorkerHost {
   private readonly workers = new Map<string, SubscriptionWorker>();
   /** Workers redriving dead letters of subscriptions another replica delivers, while they run. */
   private readonly detached = new Map<string, SubscriptionWorker>();
-  private readonly index = new Map<IndexedAttribute, Map<string, Set<SubscriptionWorker>>>(
-    INDEXED_ATTRIBUTES.map((attribute) => [attribute, new Map()]),
-  );
-  private readonly unindexed = new Set<SubscriptionWorker>();
+  private readonly index = new SubscriptionIndex();
   private readonly claimed = new Set<string>();
   private readonly unclaimed = new Map<string, { compiled: CompiledSubscription; initialCursor: number }>();
   private claimTimer: NodeJS.Timeout | undefined;
@@ -224,7 +221,7 @@ export class Dispatcher implements WorkerHost {
       let unclocked = 0;
       // Without indexed subscriptions the indexed attributes are not looked up at all (three misses per
       // event on a broker that only stores, or whose subscriptions all filter otherwise).
-      let indexed = this.hasIndexedWorkers();
+      let indexed = this.index.hasIndexed();
       for (const stored of page) {
         let evaluated = false;
         if (indexed) {
@@ -232,11 +229,11 @@ export class Dispatcher implements WorkerHost {
           for (const attribute of INDEXED_ATTRIBUTES) {
             const value = attributes[attribute];
             if (typeof value !== 'string') continue;
-            const bucket = this.index.get(attribute)?.get(value);
+            const bucket = this.index.bucket(attribute, value);
             if (bucket !== undefined && this.offerToMatching(bucket, stored, touched)) evaluated = true;
           }
         }
-        if (this.unindexed.size > 0 && this.offerToMatching(this.unindexed, stored, touched))
+        if (this.index.unindexed.size > 0 && this.offerToMatching(this.index.unindexed, stored, touched))
           evaluated = true;
         // The position moves event by event, so a worker joining during a yield starts exactly here.
         this.position = stored.sequence + 1;
@@ -250,7 +247,7 @@ export class Dispatcher implements WorkerHost {
           touched.clear();
           await yieldToEventLoop();
           if (!this.running) return;
-          indexed = this.hasIndexedWorkers();
+          indexed = this.index.hasIndexed();
           sliceStart = performance.now();
         }
       }
@@ -274,11 +271,11 @@ export class Dispatcher implements WorkerHost {
     for (const attribute of INDEXED_ATTRIBUTES) {
       const value = attributes[attribute];
       if (typeof value !== 'string') continue;
-      const bucket = this.index.get(attribute)?.get(value);
+      const bucket = this.index.bucket(attribute, value);
       if (bucket === undefined) continue;
       for (const worker of bucket) candidates.add(worker.compiled);
     }
-    for (const worker of this.unindexed) candidates.add(worker.compiled);
+    for (const worker of this.index.unindexed) candidates.add(worker.compiled);
     for (const { compiled } of this.unclaimed.values())
       if (!this.workers.has(compiled.definition.id)) candidates.add(compiled);
     const matched: SubscriptionDefinition[] = [];
@@ -310,31 +307,6 @@ export class Dispatcher implements WorkerHost {
       }
     }
     return evaluated;
-  }
-
-  private hasIndexedWorkers(): boolean {
-    for (const byValue of this.index.values()) if (byValue.size > 0) return true;
-    return false;
-  }
-
-  private indexWorker(worker: SubscriptionWorker, add: boolean): void {
-    const required = worker.compiled.filter.required;
-    if (required === undefined) {
-      if (add) this.unindexed.add(worker);
-      else this.unindexed.delete(worker);
-      return;
-    }
-    const byValue = this.index.get(required.attribute) as Map<string, Set<SubscriptionWorker>>;
-    for (const value of required.values) {
-      let bucket = byValue.get(value);
-      if (add) {
-        if (bucket === undefined) byValue.set(value, (bucket = new Set()));
-        bucket.add(worker);
-      } else if (bucket !== undefined) {
-        bucket.delete(worker);
-        if (bucket.size === 0) byValue.delete(value);
-      }
-    }
   }
 
   /**
@@ -373,7 +345,7 @@ export class Dispatcher implements WorkerHost {
     await this.endDetached(id);
     const worker = new SubscriptionWorker(compiled, this);
     this.workers.set(id, worker);
-    this.indexWorker(worker, true);
+    this.index.update(worker, true);
     this.wakeTail?.();
     try {
       await worker.start(initialCursor);
@@ -393,7 +365,7 @@ export class Dispatcher implements WorkerHost {
    */
   private async retire(worker: SubscriptionWorker, commit: boolean, graceMs = 5_000): Promise<void> {
     if (this.workers.get(worker.id) === worker) this.workers.delete(worker.id);
-    this.indexWorker(worker, false);
+    this.index.update(worker, false);
     this.joiners.delete(worker);
     await worker.stop(graceMs);
     if (commit) await this.store.commitCursor(worker.cursorKey, worker.position());
