@@ -46,6 +46,11 @@ const TAIL_PAGE = 512;
 export const DISPATCH_SLICE_MS = 10;
 /** Events without a filter evaluation between two reads of the clock in the shared tail. */
 const CLOCK_EVERY_EVENTS = 64;
+/**
+ * Filter evaluations of one event between two reads of the clock. Each may spend a whole
+ * `--filter-eval-budget` (milliseconds), and one event may have `--max-subscriptions-total` candidates.
+ */
+const CLOCK_EVERY_EVALUATIONS = 8;
 
 /**
  * Pushes the log to every subscription. One shared tail read serves all caught-up subscriptions;
@@ -71,6 +76,12 @@ export class Dispatcher implements WorkerHost {
   private position = 1;
   private last = 0;
   private running = false;
+  /** When the shared tail's current slice of filtering began. */
+  private sliceStart = 0;
+  /** Candidates of the tail's current event that the slice ran out before (see `offerToMatching`). */
+  private unoffered: SubscriptionWorker[] | undefined;
+  /** The tail yields between the candidates of one event: nobody joins it until the event is offered. */
+  private midEvent = false;
   private readonly stopController = new AbortController();
   private tailLoop: Promise<void> | undefined;
   /** Set while the shared tail idles without subscriptions: wakes it. */
@@ -119,12 +130,14 @@ export class Dispatcher implements WorkerHost {
   }
 
   tryJoin(worker: SubscriptionWorker): boolean {
-    if (worker.readPos === this.position) {
+    // Mid-event a joiner at the position might not be offered the event (its candidates were taken
+    // before the yield): it waits as a joiner and, once the tail moved on, reads the event itself.
+    if (worker.readPos === this.position && !this.midEvent) {
       worker.live = true;
       this.joiners.delete(worker);
       return true;
     }
-    if (worker.readPos > this.position) this.joiners.add(worker);
+    if (worker.readPos >= this.position) this.joiners.add(worker);
     return false;
   }
 
@@ -217,7 +230,7 @@ export class Dispatcher implements WorkerHost {
       if (page.length === 0) continue;
       this.metrics.logReads.inc({ reader: 'tail' });
       const touched = new Set<SubscriptionWorker>();
-      let sliceStart = performance.now();
+      this.sliceStart = performance.now();
       let unclocked = 0;
       // Without indexed subscriptions the indexed attributes are not looked up at all (three misses per
       // event on a broker that only stores, or whose subscriptions all filter otherwise).
@@ -231,10 +244,12 @@ export class Dispatcher implements WorkerHost {
             if (typeof value !== 'string') continue;
             const bucket = this.index.bucket(attribute, value);
             if (bucket !== undefined && this.offerToMatching(bucket, stored, touched)) evaluated = true;
+            if (this.unoffered !== undefined && !(await this.offerUnoffered(stored, touched))) return;
           }
         }
         if (this.index.unindexed.size > 0 && this.offerToMatching(this.index.unindexed, stored, touched))
           evaluated = true;
+        if (this.unoffered !== undefined && !(await this.offerUnoffered(stored, touched))) return;
         // The position moves event by event, so a worker joining during a yield starts exactly here.
         this.position = stored.sequence + 1;
         if (stored.sequence > this.last) this.last = stored.sequence;
@@ -242,13 +257,13 @@ export class Dispatcher implements WorkerHost {
         // every CLOCK_EVERY_EVENTS only.
         if (!evaluated && ++unclocked < CLOCK_EVERY_EVENTS) continue;
         unclocked = 0;
-        if (performance.now() - sliceStart >= DISPATCH_SLICE_MS) {
+        if (performance.now() - this.sliceStart >= DISPATCH_SLICE_MS) {
           for (const worker of touched) worker.afterTailPage();
           touched.clear();
           await yieldToEventLoop();
           if (!this.running) return;
           indexed = this.index.hasIndexed();
-          sliceStart = performance.now();
+          this.sliceStart = performance.now();
         }
       }
       for (const worker of touched) worker.afterTailPage();
@@ -290,14 +305,21 @@ export class Dispatcher implements WorkerHost {
     return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** Offers an event to each live worker whose filter matches it; true when some filter was evaluated. */
+  /**
+   * Offers an event to each live worker whose filter matches it; true when some filter was evaluated.
+   * When the slice runs out first, the workers not reached are left in `unoffered` (a snapshot) for
+   * `offerUnoffered`: a thousand subscriptions each spending its whole --filter-eval-budget on one event
+   * held the event loop for seconds, every request and probe waiting.
+   */
   private offerToMatching(
-    workers: Iterable<SubscriptionWorker>,
+    workers: Set<SubscriptionWorker> | SubscriptionWorker[],
     stored: StoredEvent,
     touched: Set<SubscriptionWorker>,
   ): boolean {
     let evaluated = false;
-    for (const worker of workers) {
+    let unclocked = 0;
+    const iterator = workers.values();
+    for (const worker of iterator) {
       if (!worker.live) continue;
       this.filterEvaluations++;
       evaluated = true;
@@ -305,8 +327,38 @@ export class Dispatcher implements WorkerHost {
         worker.offer(stored);
         touched.add(worker);
       }
+      if (++unclocked < CLOCK_EVERY_EVALUATIONS) continue;
+      unclocked = 0;
+      if (performance.now() - this.sliceStart < DISPATCH_SLICE_MS) continue;
+      // Built-in iterators have no return(): the loop leaves the rest of this one to take.
+      const rest = [...iterator];
+      if (rest.length > 0) this.unoffered = rest;
+      break;
     }
     return evaluated;
+  }
+
+  /**
+   * Offers the tail's event to the `unoffered` workers, a slice per turn of the event loop; false when the
+   * dispatcher stopped meanwhile. The position stays at the event (so no cursor passes it), workers that
+   * fall behind stay live until it is offered to all (`afterTailPage` would have them read it again), and
+   * nobody joins meanwhile (`tryJoin`).
+   */
+  private async offerUnoffered(stored: StoredEvent, touched: Set<SubscriptionWorker>): Promise<boolean> {
+    this.midEvent = true;
+    try {
+      for (let rest = this.unoffered; rest !== undefined; rest = this.unoffered) {
+        this.unoffered = undefined;
+        await yieldToEventLoop();
+        if (!this.running) return false;
+        this.sliceStart = performance.now();
+        this.offerToMatching(rest, stored, touched);
+      }
+      return true;
+    } finally {
+      this.unoffered = undefined;
+      this.midEvent = false;
+    }
   }
 
   /**
