@@ -145,6 +145,10 @@ export class Dispatcher implements WorkerHost {
     return false;
   }
 
+  holdsClaim(id: string): boolean {
+    return this.store.holdsClaim(id);
+  }
+
   async start(): Promise<void> {
     const stats = await this.store.stats();
     this.position = stats.last + 1;

@@ -24,6 +24,8 @@ export interface WorkerHost extends SinkAccessHost {
   lastSequence(): number;
   /** Joins the shared tail if the worker's read position is the tail's; otherwise waits for it. */
   tryJoin(worker: SubscriptionWorker): boolean;
+  /** True while this process still holds its claim on the subscription (`EventStore.holdsClaim`). */
+  holdsClaim(id: string): boolean;
 }
 
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
@@ -342,6 +344,19 @@ export class SubscriptionWorker {
     lane.holdUntil = performance.now() + backoffDelay(this.compiled.plan, 1);
   }
 
+  /**
+   * True once this process's claim on the subscription ran out: the worker then stops at once (the
+   * dispatcher, told by the store, retires it), so that the attempt asking leaves its events in flight,
+   * before the cursor, and nothing more starts. Live deliveries only: a redrive runs under the redrive
+   * claim, and a detached worker redrives a subscription another replica holds.
+   */
+  private claimRanOut(): boolean {
+    if (this.host.holdsClaim(this.id)) return false;
+    this.stopped = true;
+    this.lane.abandon();
+    return true;
+  }
+
   /** Resolves once the subscription is resumed (true), or false when `signal` aborts first. */
   private untilResumed(signal: AbortSignal): Promise<boolean> {
     if (!this.paused) return Promise.resolve(true);
@@ -384,6 +399,7 @@ export class SubscriptionWorker {
       // Every request counts against the rate limit (perhaps the rate the sink granted): a first attempt
       // took its tokens in `pump`; a retry, and each redriven letter, takes them here.
       if ((attempt > 1 || !pausable) && !(await this.access.take(events.length, signal))) return 'aborted';
+      if (pausable && this.claimRanOut()) return 'aborted';
       // A redrive (the one caller that cannot be paused) redelivers, as a retry does.
       const redelivered = attempt > 1 || !pausable;
       const { headers, body } = attemptRequest(
@@ -414,6 +430,9 @@ export class SubscriptionWorker {
       metrics.deliverySeconds.observe((performance.now() - started) / 1000);
       span.end(response.status, response.failure, response.detail);
       if (response.failure === 'shutdown' || response.failure === 'abandoned') return 'aborted';
+      // An answer read after the claim ran out is another replica's to act on (it delivers these events
+      // again): not recorded here, neither delivered nor dead-lettered.
+      if (pausable && this.claimRanOut()) return 'aborted';
       const outcome = response.status === 0 ? 'retry' : classifyStatus(response.status);
       if (outcome === 'delivered') {
         metrics.deliveries.inc({ outcome: 'delivered' }, events.length);

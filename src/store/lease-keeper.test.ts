@@ -66,6 +66,24 @@ describe('LeaseKeeper', () => {
     expect(await keeper.claim('s', () => undefined)).toBe(false);
   });
 
+  it('holds answers by the local clock: a lease that ran out is lost when asked, before any timer ran', async () => {
+    const backend = new MapLeases('me');
+    const keeper = new LeaseKeeper(backend, 3_000, undefined);
+    let lost = 0;
+    await keeper.claim('s', () => lost++);
+    expect(keeper.holds('s')).toBe(true);
+    expect(keeper.holds('other')).toBe(false);
+    // The process stalled past the whole TTL and has not run a timer since (a woken process reads its
+    // sockets first): asked now, the lease is gone, and onLost said so once.
+    vi.setSystemTime(Date.now() + 5_000);
+    expect(keeper.holds('s')).toBe(false);
+    expect(lost).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(lost).toBe(1);
+    expect(keeper.holds('s')).toBe(false);
+    expect(backend.calls).toEqual(['acquire s']);
+  });
+
   it('loses a lease that ran out before it could be renewed, without asking the backend', async () => {
     const backend = new MapLeases('me');
     const keeper = new LeaseKeeper(backend, 3_000, undefined);

@@ -76,6 +76,21 @@ export class LeaseKeeper<L> {
     return true;
   }
 
+  /**
+   * True while this process holds `key`'s lease by its own clock. A lease that ran out is lost here and now
+   * (`onLost` is called, as the renewal timer would): a process woken from a stall (a long GC pause, a
+   * starved CPU, SIGSTOP) reads what waited in its sockets before any of its timers runs, so a holder that
+   * acted on such an answer (a sink's refusal stored as a dead letter) did so beside the process that has
+   * taken the key over meanwhile.
+   */
+  holds(key: string): boolean {
+    const claim = this.held.get(key);
+    if (claim === undefined) return false;
+    if (Date.now() - claim.leaseFrom < this.ttlMs) return true;
+    this.lose(key, claim, new Error('the claim lease ran out before it could be renewed'));
+    return false;
+  }
+
   private renew(key: string): void {
     const claim = this.held.get(key);
     if (claim === undefined) return;

@@ -175,6 +175,12 @@ export interface EventStore {
    * committed cursor), so the caller must stop delivering without committing further.
    */
   claim(subscription: string, onLost: () => void): Promise<boolean>;
+  /**
+   * True while this process still holds its claim on `subscription` by its own clock (a single-process
+   * store: always). Asked before acting on a sink's answer, which a process woken from a stall reads
+   * before the timer that would have found its claim ran out; false calls `onLost` first.
+   */
+  holdsClaim(subscription: string): boolean;
   release(subscription: string): Promise<void>;
 
   /**

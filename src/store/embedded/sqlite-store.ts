@@ -540,6 +540,10 @@ export class EmbeddedEventStore implements EventStore {
     return Promise.resolve(!this.closed);
   }
 
+  holdsClaim(_subscription: string): boolean {
+    return true;
+  }
+
   release(_subscription: string): Promise<void> {
     return Promise.resolve();
   }

@@ -59,6 +59,10 @@ export class JetStreamClaims {
     return this.leases.claim(subscription, onLost);
   }
 
+  holds(subscription: string): boolean {
+    return this.leases.holds(subscription);
+  }
+
   release(subscription: string): Promise<void> {
     return this.leases.release(subscription);
   }

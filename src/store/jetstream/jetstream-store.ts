@@ -445,6 +445,10 @@ export class JetStreamEventStore implements EventStore {
     return this.claims.claim(subscription, onLost);
   }
 
+  holdsClaim(subscription: string): boolean {
+    return this.claims.holds(subscription);
+  }
+
   release(subscription: string): Promise<void> {
     return this.claims.release(subscription);
   }

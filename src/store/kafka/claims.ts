@@ -142,6 +142,10 @@ export class Claims {
     return this.leases.claim(subscription, onLost);
   }
 
+  holds(subscription: string): boolean {
+    return this.leases.holds(subscription);
+  }
+
   /** Stops renewing and deletes this process's lease record, so another process may claim at once. */
   release(subscription: string): Promise<void> {
     return this.leases.release(subscription);

@@ -501,6 +501,11 @@ export class KafkaEventStore implements EventStore {
     return claims.claim(subscription, onLost);
   }
 
+  /** Without its parts (not started, or stopped) the store holds no claim. */
+  holdsClaim(subscription: string): boolean {
+    return this.parts?.claims.holds(subscription) === true;
+  }
+
   async release(subscription: string): Promise<void> {
     await this.parts?.claims.release(subscription);
   }
