@@ -83,6 +83,11 @@ export class SubscriptionWorker {
   deliveredEvents = 0;
   /** Something was delivered or dead-lettered since the dispatcher last asked. */
   private delivered = false;
+  /**
+   * Set by `start`. A worker made only to redrive (another replica delivers the subscription) never reads or
+   * delivers the log: once its sink consented in the handshake, it delivered the log from its start.
+   */
+  private started = false;
 
   constructor(
     public compiled: CompiledSubscription,
@@ -144,6 +149,7 @@ export class SubscriptionWorker {
     if (stored === undefined) await store.commitCursor(key, cursor);
     this.readPos = cursor;
     this.committed = cursor;
+    this.started = true;
     this.deadLetters.count = await this.host.store.countDeadLetters(this.id);
     if (this.access.state === 'validating') void this.validate();
     void this.fill();
@@ -258,7 +264,7 @@ export class SubscriptionWorker {
 
   /** Starts as many deliveries as ordering, maxInFlight and the rate limit allow. */
   private pump(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     const lane = this.lane;
     const plan = this.compiled.plan;
     if (lane.holdUntil > 0) {
@@ -345,10 +351,9 @@ export class SubscriptionWorker {
   }
 
   /**
-   * True once this process's claim on the subscription ran out: the worker then stops at once (the
-   * dispatcher, told by the store, retires it), so that the attempt asking leaves its events in flight,
-   * before the cursor, and nothing more starts. Live deliveries only: a redrive runs under the redrive
-   * claim, and a detached worker redrives a subscription another replica holds.
+   * True once this process's claim on the subscription ran out: the worker stops at once (the store told
+   * the dispatcher, which retires it), the asking attempt's events left in flight, before the cursor.
+   * Live deliveries only: a redrive runs under the redrive claim, perhaps on a replica not holding this one.
    */
   private claimRanOut(): boolean {
     if (this.host.holdsClaim(this.id)) return false;
