@@ -18,6 +18,7 @@ PLANTED="${ROOT}/test/planted"
 declare -A TESTS=(
   [kafka-retired-keys-unnoted]="src/store/kafka/dedupe-retention.test.ts"
   [tail-event-unsliced]="test/bounds/tenant-filters.test.ts"
+  [redrive-worker-delivers-log]="test/jetstream/redrive-handshake-other-replica.test.ts"
   [claim-ran-out-answer-acted-on]="test/jetstream/claim-lost-stalled-answer.test.ts"
   [fsync-synchronous-off]="test/durability/fsync.test.ts"
   [cursor-past-in-flight]="test/delivery/in-flight-crash.test.ts"
