@@ -7,6 +7,8 @@ import { KeyedSerial } from '../store/index.js';
 import type { EventStore } from '../store/index.js';
 import { cursorKeyOf } from './cursor-key.js';
 import type { DeliveryControl } from './delivery-port.js';
+import { SubscriptionLimits } from './limits.js';
+import type { SubscriptionLimitOptions } from './limits.js';
 import type { SubscriptionRegistry } from './registry.js';
 import type {
   CompiledSubscription,
@@ -23,7 +25,7 @@ import type { DeadLetterView, SubscriptionView } from './views.js';
 
 export type { DeadLetterView, SubscriptionView } from './views.js';
 
-export interface SubscriptionServiceOptions {
+export interface SubscriptionServiceOptions extends SubscriptionLimitOptions {
   readonly registry: SubscriptionRegistry;
   readonly dispatcher: DeliveryControl;
   readonly store: EventStore;
@@ -40,12 +42,6 @@ export interface SubscriptionServiceOptions {
    * `secretRef` (Kubernetes: the resource names a Secret, so it never holds the secret itself).
    */
   readonly secrets?: 'inline' | 'secretRef';
-  /** Most subscriptions one owner may have (0 = unlimited); subscriptions without an owner are not counted. */
-  readonly maxPerOwner?: number;
-  /** Most subscriptions this broker holds (`--max-subscriptions-total`). */
-  readonly maxSubscriptions?: number;
-  /** Told when a limit refuses a request (the broker counts it in a metric). */
-  readonly onLimit?: (limit: string) => void;
 }
 
 function notFound(id: string): HeraldError {
@@ -81,9 +77,11 @@ export class SubscriptionService {
   private readonly wroteAt = new Map<string, number>();
   private unwatch: (() => void) | undefined;
   private readonly sensitive: SensitiveHeaders;
+  private readonly limits: SubscriptionLimits;
 
   constructor(private readonly options: SubscriptionServiceOptions) {
     this.sensitive = options.sensitiveHeaders ?? new SensitiveHeaders();
+    this.limits = new SubscriptionLimits(this.definitions, options);
   }
 
   /** The sink guard's create-time check of one sink URL (throws `HERALD_SINK_FORBIDDEN`). */
@@ -328,16 +326,7 @@ export class SubscriptionService {
 
   /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions`). */
   assertCapacity(owner: string | undefined, count: number): void {
-    const max = this.options.maxPerOwner ?? 0;
-    if (owner === undefined || max === 0) return;
-    let owned = 0;
-    for (const definition of this.definitions.values()) if (definition.owner === owner) owned++;
-    if (owned + count > max) {
-      throw new HeraldError(
-        'HERALD_SUBSCRIPTION_LIMIT',
-        `principal '${owner}' has ${owned} of at most ${max} subscriptions; delete some first`,
-      );
-    }
+    this.limits.assertOwnerCapacity(owner, count);
   }
 
   async create(
@@ -363,15 +352,24 @@ export class SubscriptionService {
     ids: readonly string[],
     owner?: string,
   ): Promise<SubscriptionDefinition[]> {
-    this.assertCapacity(owner, requests.length);
-    const max = this.options.maxSubscriptions ?? Infinity;
-    if (this.definitions.size + requests.length > max) {
-      this.options.onLimit?.('max-subscriptions-total');
-      throw new HeraldError(
-        'HERALD_TOO_MANY_SUBSCRIPTIONS',
-        `the broker holds ${this.definitions.size} subscriptions; ${requests.length} more would exceed --max-subscriptions-total (${max})`,
-      );
+    // Counted from here on, and checked with the creates under way (see `SubscriptionLimits`).
+    const release = this.limits.reserve(owner, requests.length);
+    try {
+      return await this.createReserved(requests, origin, seed, ids, owner, release);
+    } finally {
+      release();
     }
+  }
+
+  /** `createMany` once its subscriptions are counted; `release` once `definitions` holds them. */
+  private async createReserved(
+    requests: readonly SubscriptionRequest[],
+    origin: SubscriptionOrigin,
+    seed: SeedView | undefined,
+    ids: readonly string[],
+    owner: string | undefined,
+    release: () => void,
+  ): Promise<SubscriptionDefinition[]> {
     const createdAt = new Date().toISOString();
     const prepared: Array<{
       definition: SubscriptionDefinition;
@@ -402,6 +400,8 @@ export class SubscriptionService {
     const created = definitions.map((d) => d.id);
     return this.changing(created, async () => {
       for (const definition of definitions) this.definitions.set(definition.id, definition);
+      // Counted by `definitions` now (and again not, should the write fail).
+      release();
       try {
         // Cursors are durable no later than definitions, so a crash in between never starts a
         // subscription from a later "latest". In the store: one transaction for all of them.
