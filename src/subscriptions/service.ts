@@ -6,6 +6,8 @@ import { SensitiveHeaders } from '../sink-credentials/index.js';
 import { KeyedSerial } from '../store/index.js';
 import type { EventStore } from '../store/index.js';
 import { cursorKeyOf } from './cursor-key.js';
+import { checkDefinitionSinks } from './sink-checks.js';
+import type { SinkCheckOptions } from './sink-checks.js';
 import type { DeliveryControl } from './delivery-port.js';
 import { SubscriptionLimits } from './limits.js';
 import type { SubscriptionLimitOptions } from './limits.js';
@@ -25,7 +27,7 @@ import type { DeadLetterView, SubscriptionView } from './views.js';
 
 export type { DeadLetterView, SubscriptionView } from './views.js';
 
-export interface SubscriptionServiceOptions extends SubscriptionLimitOptions {
+export interface SubscriptionServiceOptions extends SubscriptionLimitOptions, SinkCheckOptions {
   readonly registry: SubscriptionRegistry;
   readonly dispatcher: DeliveryControl;
   readonly store: EventStore;
@@ -33,15 +35,8 @@ export interface SubscriptionServiceOptions extends SubscriptionLimitOptions {
   readonly sql: SqlCompiler | undefined;
   /** Applied where a subscription's `delivery` leaves a setting out. */
   readonly deliveryDefaults?: DeliverySpec;
-  /** Refuses a sink URL the broker may not deliver to (throws a coded error); the sink guard. */
-  readonly checkSink?: (url: string, pointer: string) => void;
   /** Header names whose values are write-only (never in a view). */
   readonly sensitiveHeaders?: SensitiveHeaders;
-  /**
-   * Where secrets live: `inline` (standalone: in the stored definition, sealed with a key) or
-   * `secretRef` (Kubernetes: the resource names a Secret, so it never holds the secret itself).
-   */
-  readonly secrets?: 'inline' | 'secretRef';
 }
 
 function notFound(id: string): HeraldError {
@@ -89,35 +84,9 @@ export class SubscriptionService {
     this.options.checkSink?.(url, pointer);
   }
 
-  /** Refuses secrets in a form this broker cannot keep safe (see `secrets`). */
-  private checkSecrets(definition: SubscriptionDefinition): void {
-    const credential = definition.sinkcredential;
-    if (this.options.secrets === 'secretRef') {
-      const sensitive = Object.keys(definition.protocolsettings?.headers ?? {}).find((h) =>
-        this.sensitive.has(h),
-      );
-      if ((credential !== undefined && !('secretRef' in credential)) || sensitive !== undefined) {
-        throw new HeraldError(
-          'HERALD_INVALID_REQUEST',
-          'in Kubernetes mode a subscription is a resource anyone who can read it sees: put the credential in a Secret and reference it with sinkcredential.secretRef on the Subscription resource',
-          { pointer: sensitive === undefined ? '/sinkcredential' : `/protocolsettings/headers/${sensitive}` },
-        );
-      }
-    } else if (credential !== undefined && 'secretRef' in credential) {
-      throw new HeraldError('HERALD_INVALID_REQUEST', 'sinkcredential.secretRef needs --kubernetes', {
-        pointer: '/sinkcredential/secretRef',
-      });
-    }
-  }
-
-  /** The sink guard's create-time check of every address the definition delivers to. */
+  /** The sink guard's create-time check of every address the definition delivers to, and its secrets. */
   private checkSinks(definition: SubscriptionDefinition): void {
-    this.checkSecrets(definition);
-    const check = this.options.checkSink;
-    if (check === undefined) return;
-    check(definition.sink, '/sink');
-    if (definition.delivery.deadLetterSink !== undefined)
-      check(definition.delivery.deadLetterSink, '/delivery/deadLetterSink');
+    checkDefinitionSinks(definition, this.sensitive, this.options);
   }
 
   /** Starts delivery for every stored definition, and follows changes made by other replicas. */
