@@ -229,7 +229,11 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
     return this.save(definition, false);
   }
 
-  /** A change of an existing resource: one that is gone (deleted meanwhile) is never created again. */
+  /**
+   * A change of an existing resource: one that is gone (deleted meanwhile) is never created again. The
+   * base a change was made from is not compared: a change of another replica not heard yet is written
+   * over (see `write`).
+   */
   async replace(definition: SubscriptionDefinition): Promise<boolean> {
     try {
       await this.save(definition, true);

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { DefinitionSecrets } from '../sink-credentials/index.js';
 import type { EventStore } from '../store/index.js';
 import type { SubscriptionDefinition } from './types.js';
@@ -19,9 +20,15 @@ export interface SubscriptionRegistry {
   /**
    * Changes a stored definition: false, and nothing written, when none is stored under its id (another
    * replica deleted it, maybe before this one heard of it), or one of another incarnation is (deleted and
-   * created again meanwhile). Never creates one, as `put` may.
+   * created again meanwhile). Never creates one, as `put` may. With `base`, the definition the change was
+   * made from, it is written only over `base`: when another replica changed the subscription meanwhile
+   * (this one has not heard it yet), nothing is written and the stored definition is the answer, for the
+   * change to be made again from it (a registry that cannot tell writes over it, answering true).
    */
-  replace(definition: SubscriptionDefinition): Promise<boolean>;
+  replace(
+    definition: SubscriptionDefinition,
+    base?: SubscriptionDefinition,
+  ): Promise<boolean | SubscriptionDefinition>;
   /** Stores several definitions, in one transaction where the backing store has them. */
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void>;
   /**
@@ -74,15 +81,28 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
     return this.store.putSubscription({ id: definition.id, document: this.encode(definition) });
   }
 
-  replace(definition: SubscriptionDefinition): Promise<boolean> {
-    // The incarnation is never sealed: the stored document is read as it is.
-    const sameIncarnation = (stored: string) =>
-      (JSON.parse(stored) as Pick<SubscriptionDefinition, 'incarnation'>).incarnation ===
-      definition.incarnation;
-    return this.store.replaceSubscription(
+  async replace(
+    definition: SubscriptionDefinition,
+    base?: SubscriptionDefinition,
+  ): Promise<boolean | SubscriptionDefinition> {
+    // Compared as stored: a round trip through JSON leaves out what is undefined.
+    const expected = base === undefined ? undefined : (JSON.parse(JSON.stringify(base)) as unknown);
+    let changed: SubscriptionDefinition | undefined;
+    const stillThis = (document: string) => {
+      // The incarnation is never sealed: the stored document is read as it is.
+      const { incarnation } = JSON.parse(document) as Pick<SubscriptionDefinition, 'incarnation'>;
+      if (incarnation !== definition.incarnation) return false;
+      if (expected === undefined) return true;
+      const stored = this.decode(document);
+      // Another replica's change of this subscription, made since `base` (a store may ask again).
+      changed = isDeepStrictEqual(stored, expected) ? undefined : stored;
+      return changed === undefined;
+    };
+    const replaced = await this.store.replaceSubscription(
       { id: definition.id, document: this.encode(definition) },
-      sameIncarnation,
+      stillThis,
     );
+    return replaced || (changed ?? false);
   }
 
   putMany(definitions: readonly SubscriptionDefinition[]): Promise<void> {

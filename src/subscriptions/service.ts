@@ -39,6 +39,12 @@ export interface SubscriptionServiceOptions extends SubscriptionLimitOptions, Si
   readonly sensitiveHeaders?: SensitiveHeaders;
 }
 
+/** What a definition delivers: all but its operational state (pause, seek). */
+const essenceOf = (d: SubscriptionDefinition) => JSON.stringify({ ...d, paused: false, seek: undefined });
+
+/** How often a change is made again from another replica's change it had not heard (see `replace`). */
+const CHANGE_ATTEMPTS = 5;
+
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
 }
@@ -172,8 +178,7 @@ export class SubscriptionService {
       return;
     }
     if (current !== undefined && JSON.stringify(current) === JSON.stringify(definition)) return;
-    const essence = (d: SubscriptionDefinition) => JSON.stringify({ ...d, paused: false, seek: undefined });
-    if (current === undefined || essence(current) !== essence(definition)) {
+    if (current === undefined || essenceOf(current) !== essenceOf(definition)) {
       let compiled;
       try {
         compiled = compileSubscription(definition, sql);
@@ -239,31 +244,68 @@ export class SubscriptionService {
   }
 
   /**
-   * Writes a change of an existing subscription. The registry refuses it when the subscription is stored
-   * no more (another replica deleted it, and this one has not heard yet): it is then gone here as well,
-   * as the delete says once heard, and the change answers 404. A plain write would bring it back to
-   * every replica, its cursor forgotten.
+   * Writes `change` of an existing subscription, made from `current`; answers the definition written.
+   * The registry refuses it when the subscription is stored no more (another replica deleted it, and this
+   * one has not heard yet): it is then gone here as well, as the delete says once heard, and the change
+   * answers 404. A plain write would bring it back to every replica, its cursor forgotten. When another
+   * replica changed it meanwhile, the change is made again from what is stored: written from `current`,
+   * a pause undid a PUT made elsewhere a moment before (and a PUT a pause), on every replica.
    */
   private async replace(
-    definition: SubscriptionDefinition,
     current: SubscriptionDefinition,
+    change: (base: SubscriptionDefinition) => SubscriptionDefinition,
     changed = true,
-  ): Promise<void> {
-    const { id } = definition;
-    let replaced: boolean;
-    try {
-      replaced = await this.write([id], () => this.options.registry.replace(definition), changed);
-    } catch (error) {
-      // Not written (a database another process holds locked, a store that is down): the change failed,
-      // and the broker goes on listing what it delivers and the store holds. Kept, a failed PUT was
-      // listed while the old sink got the events, until a restart brought the stored one back.
-      if (this.definitions.get(id) === definition) this.definitions.set(id, current);
-      throw error;
+  ): Promise<SubscriptionDefinition> {
+    const { id } = current;
+    let base = current;
+    for (let attempt = 1; ; attempt++) {
+      const definition = change(base);
+      this.definitions.set(id, definition);
+      let replaced: boolean | SubscriptionDefinition;
+      try {
+        replaced = await this.write([id], () => this.options.registry.replace(definition, base), changed);
+      } catch (error) {
+        // Not written (a database another process holds locked, a store that is down): the change failed,
+        // and the broker goes on listing what it delivers and the store holds. Kept, a failed PUT was
+        // listed while the old sink got the events, until a restart brought the stored one back.
+        if (this.definitions.get(id) === definition) this.definitions.set(id, current);
+        throw error;
+      }
+      if (replaced === true) return definition;
+      if (replaced === false) {
+        this.definitions.delete(id);
+        await this.options.dispatcher.remove(id, true);
+        throw notFound(id);
+      }
+      if (attempt >= CHANGE_ATTEMPTS) {
+        if (this.definitions.get(id) === definition) this.definitions.set(id, current);
+        throw new HeraldError(
+          'HERALD_CONFLICT',
+          `subscription '${id}' kept being changed by other replicas while this change was written; send it again`,
+        );
+      }
+      base = replaced;
+      changed = true;
     }
-    if (replaced) return;
-    this.definitions.delete(id);
-    await this.options.dispatcher.remove(id, true);
-    throw notFound(id);
+  }
+
+  /**
+   * Brings this replica's delivery from `held` to `written`, which a change wrote over another replica's
+   * change it had not heard yet (see `replace`): that change's echo comes before the write's, and is not
+   * applied after it. Its seek too, unless the change is a seek (which seeks itself).
+   */
+  private async deliverAs(
+    held: SubscriptionDefinition,
+    written: SubscriptionDefinition,
+    seek = true,
+  ): Promise<void> {
+    const { dispatcher } = this.options;
+    if (essenceOf(held) !== essenceOf(written)) {
+      const compiled = compileSubscription(written, this.options.sql);
+      await dispatcher.add(compiled, await this.resolvePosition(written.startAt));
+    } else if (held.paused !== written.paused) await dispatcher.setPaused(written.id, written.paused);
+    if (seek && written.seek !== undefined && written.seek.epoch !== held.seek?.epoch)
+      await dispatcher.seek(written.id, written.seek.next);
   }
 
   /** The sequence a start position designates now. */
@@ -426,15 +468,20 @@ export class SubscriptionService {
       // Read within the change: deleted meanwhile answers 404, paused meanwhile stays paused.
       const current = this.get(id);
       this.assertApiManaged(current, 'change');
-      const definition = buildDefinition(id, request, current, this.options.deliveryDefaults);
+      const build = (base: SubscriptionDefinition) =>
+        buildDefinition(id, request, base, this.options.deliveryDefaults);
+      const definition = build(current);
       this.checkSinks(definition);
-      const compiled = compileSubscription(definition, this.options.sql);
-      this.definitions.set(id, definition);
+      compileSubscription(definition, this.options.sql);
       const changed = JSON.stringify(definition) !== JSON.stringify(current);
-      await this.replace(definition, current, changed);
+      const written = await this.replace(current, build, changed);
       // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
-      await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
-      return definition;
+      const compiled = compileSubscription(written, this.options.sql);
+      await this.options.dispatcher.add(compiled, await this.resolvePosition(written.startAt));
+      // Made from another replica's seek not heard here yet: this replica may deliver the subscription.
+      if (written.seek !== undefined && written.seek.epoch !== current.seek?.epoch)
+        await this.options.dispatcher.seek(id, written.seek.next);
+      return written;
     });
   }
 
@@ -480,29 +527,34 @@ export class SubscriptionService {
   setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {
     return this.changing([id], async () => {
       const current = this.get(id);
-      const definition = { ...current, paused };
-      this.definitions.set(id, definition);
-      await this.replace(definition, current, current.paused !== paused);
-      await this.options.dispatcher.setPaused(id, paused);
-      return definition;
+      const written = await this.replace(current, (base) => ({ ...base, paused }), current.paused !== paused);
+      if (essenceOf(written) === essenceOf(current) && written.seek?.epoch === current.seek?.epoch)
+        await this.options.dispatcher.setPaused(id, paused);
+      // Made from another replica's change not heard here yet.
+      else await this.deliverAs(current, written);
+      return written;
     });
   }
 
   seek(id: string, to: StartPosition): Promise<SubscriptionDefinition> {
     return this.changing([id], async () => {
-      // The epoch read within the change: two seeks never write the same one.
       const current = this.get(id);
       const next = await this.resolvePosition(to);
-      const definition = { ...current, seek: { next, epoch: (current.seek?.epoch ?? 0) + 1 } };
-      this.definitions.set(id, definition);
-      await this.replace(definition, current);
+      // The epoch read within the change, from what is stored: two seeks never write the same one.
+      const written = await this.replace(current, (base) => ({
+        ...base,
+        seek: { next, epoch: (base.seek?.epoch ?? 0) + 1 },
+      }));
       // Another replica may deliver this subscription: it applies the seek from the definition.
       await this.options.store.commitCursor(cursorKeyOf(current), next);
+      // Made from another replica's change not heard here yet (its seek is overtaken by this one).
+      if (essenceOf(written) !== essenceOf(current) || written.paused !== current.paused)
+        await this.deliverAs(current, written, false);
       // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
       // cursor commit would otherwise overwrite this one.
       await this.options.dispatcher.seek(id, next);
       this.options.logger.info({ subscription: id, next }, 'subscription seeked');
-      return definition;
+      return written;
     });
   }
 
