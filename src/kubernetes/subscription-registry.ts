@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Condition, SubscriptionResource } from '../k8s-api/index.js';
 import {
@@ -41,18 +42,32 @@ interface DeleteAnswer {
 /** How often a write is tried when other writers keep changing the resource under it. */
 const WRITE_ATTEMPTS = 5;
 
+/** A change's base is stored no more: another replica changed the subscription since (see `replace`). */
+class ChangedMeanwhile extends Error {
+  constructor(readonly stored: SubscriptionDefinition) {
+    super(`subscription '${stored.id}' was changed meanwhile`);
+  }
+}
+
 /** The merge patch that takes `existing` to `desired`, valid only while `existing` is what is stored. */
 function patchTo(
   definition: SubscriptionDefinition,
   desired: SubscriptionResource,
   existing: SubscriptionResource,
+  compared: boolean,
 ): object {
+  const precondition =
+    existing.metadata.resourceVersion === undefined
+      ? {}
+      : { resourceVersion: existing.metadata.resourceVersion };
   // A resource written by a person or GitOps keeps its spec; Herald only records its own state, one
-  // annotation it alone writes (no precondition: nothing else of the resource is computed from it).
+  // annotation it alone writes. Made from a base (a pause, a seek), the state is computed from the
+  // stored one, and is written only over it: over another replica's pause it would undo it.
   if (definition.origin === 'kubernetes') {
     return {
       metadata: {
         annotations: { [ANNOTATION_STATE]: desired.metadata.annotations?.[ANNOTATION_STATE] ?? '{}' },
+        ...(compared ? precondition : {}),
       },
     };
   }
@@ -61,9 +76,7 @@ function patchTo(
       annotations: desired.metadata.annotations,
       labels: desired.metadata.labels,
       // A precondition: the API server refuses the patch (409) if the resource changed since.
-      ...(existing.metadata.resourceVersion === undefined
-        ? {}
-        : { resourceVersion: existing.metadata.resourceVersion }),
+      ...precondition,
     },
     // The whole spec, as a PUT means: a member the new definition leaves out is removed.
     spec: replacingMergePatch(existing.spec, desired.spec as unknown as Record<string, unknown>),
@@ -230,25 +243,47 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
   }
 
   /**
-   * A change of an existing resource: one that is gone (deleted meanwhile) is never created again. The
-   * base a change was made from is not compared: a change of another replica not heard yet is written
-   * over (see `write`).
+   * A change of an existing resource: one that is gone (deleted meanwhile) is never created again. With
+   * `base`, written only over the resource that declares `base`: another replica's change since is
+   * answered instead (see `SubscriptionRegistry.replace`).
    */
-  async replace(definition: SubscriptionDefinition): Promise<boolean> {
+  async replace(
+    definition: SubscriptionDefinition,
+    base?: SubscriptionDefinition,
+  ): Promise<boolean | SubscriptionDefinition> {
     try {
-      await this.save(definition, true);
+      await this.save(definition, true, base);
       return true;
     } catch (error) {
+      if (error instanceof ChangedMeanwhile) return error.stored;
       if (error instanceof HeraldError && error.code === 'HERALD_NOT_FOUND') return false;
       throw error;
     }
   }
 
-  private async save(definition: SubscriptionDefinition, replacing: boolean): Promise<void> {
+  /** Throws `ChangedMeanwhile` when `existing` no longer declares `base` (one it cannot read is left to the write). */
+  private checkBase(existing: SubscriptionResource, base: SubscriptionDefinition | undefined): void {
+    if (base === undefined) return;
+    let stored: SubscriptionDefinition;
+    try {
+      stored = resourceToDefinition(existing, this.options.deliveryDefaults);
+    } catch {
+      return;
+    }
+    // Compared as stored: a round trip through JSON leaves out what is undefined.
+    if (!isDeepStrictEqual(JSON.parse(JSON.stringify(stored)), JSON.parse(JSON.stringify(base))))
+      throw new ChangedMeanwhile(stored);
+  }
+
+  private async save(
+    definition: SubscriptionDefinition,
+    replacing: boolean,
+    base?: SubscriptionDefinition,
+  ): Promise<void> {
     const write = this.own.begin(definition.id);
     let echo: Echo | undefined;
     try {
-      const written = await this.write(definition, replacing);
+      const written = await this.write(definition, replacing, base);
       // Before `end`, which may report later changes held meanwhile: they must not be overwritten.
       this.resources.set(definition.id, written);
       if (written.metadata.resourceVersion !== undefined)
@@ -265,7 +300,11 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
    * the resourceVersion it was computed from, and when the API server answers 409 (changed since, or
    * created meanwhile) it is computed again from what is stored now.
    */
-  private async write(definition: SubscriptionDefinition, replacing: boolean): Promise<SubscriptionResource> {
+  private async write(
+    definition: SubscriptionDefinition,
+    replacing: boolean,
+    base?: SubscriptionDefinition,
+  ): Promise<SubscriptionResource> {
     const { namespace, broker } = this.options;
     const desired = definitionToResource(definition, namespace, broker);
     let existing = this.resources.get(definition.id) ?? (await this.client.get(definition.id));
@@ -283,7 +322,11 @@ export class KubernetesSubscriptionRegistry implements SubscriptionRegistry {
           return await this.client.create(desired);
         }
         if (replacing && incarnationOf(existing) !== definition.incarnation) throw gone();
-        return await this.client.patch(definition.id, patchTo(definition, desired, existing));
+        this.checkBase(existing, base);
+        return await this.client.patch(
+          definition.id,
+          patchTo(definition, desired, existing, base !== undefined),
+        );
       } catch (error) {
         if (statusOf(error) === 404 && !creating) throw gone();
         if (statusOf(error) !== 409 || attempt >= WRITE_ATTEMPTS) throw error;

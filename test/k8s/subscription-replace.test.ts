@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesSubscriptionRegistry, loadKubeConfig } from '../../src/kubernetes/index.js';
 import { createLogger } from '../../src/observability/index.js';
 import type { SubscriptionDefinition } from '../../src/subscriptions/index.js';
-import { reducedDefinition } from '../../src/subscriptions/testing/registry-conformance.js';
+import { fullDefinition, reducedDefinition } from '../../src/subscriptions/testing/registry-conformance.js';
 import type { TestCluster } from './cluster.js';
 import { startCluster } from './cluster.js';
 import { until } from '../../src/testing/until.js';
@@ -73,5 +73,27 @@ describe('Kubernetes registry: replace', () => {
     expect(await a.replace({ ...first, sink: 'http://127.0.0.1:9/changed' })).toBe(false);
     const listed = await (await open(namespace)).list();
     expect(listed.map((d) => [d.sink, d.incarnation])).toEqual([['http://127.0.0.1:9/again', 'again']]);
+  });
+});
+
+describe('Kubernetes registry: replace made from a base', () => {
+  it("writes a change only over the definition it was made from: another replica's change since is answered, and kept", async () => {
+    const namespace = `replace-${++namespaces}`;
+    await cluster.createNamespace(namespace);
+    const [a, b] = [await open(namespace), await open(namespace)];
+    const v0 = fullDefinition('orders');
+    await a.put(v0);
+    await until('b to list it', async () => (await b.list()).some((d) => d.id === 'orders'));
+    // a changes the sink; b, whichever of it it heard, resumes the subscription as it was before.
+    const v1 = { ...v0, sink: 'http://127.0.0.1:9/v1' };
+    expect(await a.replace(v1, v0)).toBe(true);
+    const answer = await b.replace({ ...v0, paused: false }, v0);
+    expect(answer).toMatchObject({ sink: 'http://127.0.0.1:9/v1', paused: true });
+
+    // Made again from what is stored, the change is written, and both are kept.
+    const again = answer as SubscriptionDefinition;
+    expect(await b.replace({ ...again, paused: false }, again)).toBe(true);
+    const listed = await (await open(namespace)).list();
+    expect(listed.map((d) => [d.sink, d.paused])).toEqual([['http://127.0.0.1:9/v1', false]]);
   });
 });
