@@ -20,6 +20,7 @@ declare -A TESTS=(
   [tail-event-unsliced]="test/bounds/tenant-filters.test.ts"
   [redrive-worker-delivers-log]="test/jetstream/redrive-handshake-other-replica.test.ts"
   [claim-ran-out-answer-acted-on]="test/jetstream/claim-lost-stalled-answer.test.ts"
+  [k8s-change-over-unheard-change]="test/k8s/subscription-replace.test.ts"
   [change-over-unheard-change]="src/subscriptions/service-changed-meanwhile.test.ts"
   [limits-ignore-creates-under-way]="test/jetstream/concurrent-creates.test.ts"
   [fsync-synchronous-off]="test/durability/fsync.test.ts"
