@@ -3,6 +3,7 @@ import type { CloudEvent } from '../cloudevents/index.js';
 import { traceIdOf } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
+import type { RedriveSelection } from '../subscriptions/delivery-port.js';
 import type { CompiledSubscription } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
 import { classifyStatus } from './retry.js';
@@ -22,9 +23,6 @@ export interface DeadLetterHost {
 }
 
 const utf8 = new TextEncoder();
-
-/** How many settled letter ids a subscription's redrives remember (see `DeadLetters.redrive`). */
-const SETTLED_REMEMBERED = 10_000;
 
 /** How long a redrive waiting for the redrive claim sleeps between two looks at whether it was stopped. */
 const CLAIM_WAIT_SLICE_MS = 100;
@@ -56,6 +54,12 @@ const heldRedriveClaims = new WeakMap<EventStore, Map<string, HeldRedriveClaim>>
 /** How one redriven letter's delivery ended. */
 export type RedriveOutcome = 'delivered' | 'deadlettered' | 'aborted';
 
+/** Merged redrives waiting for the next pass over the store (see `DeadLetters.redrive`). */
+interface PendingRedrive {
+  through: number | undefined;
+  readonly ids: Set<string>;
+}
+
 /**
  * One subscription's dead letters: stores the events its worker gave up on (and forwards them to the
  * dead-letter sink when one is set), hands them back out for a redrive, and counts those the store holds.
@@ -64,14 +68,10 @@ export class DeadLetters {
   /** Dead letters the store holds for this subscription (the status' `deadLettered`). */
   count = 0;
   /**
-   * Letters waiting for the running redrive, in order, by id. This map and `settledIds` are made by the
-   * first redrive: most subscriptions never redrive, and a broker may hold thousands (bench (h)).
+   * The redrives asked for since the running pass began, merged: the next pass delivers them. Made by
+   * the first redrive: most subscriptions never redrive, and a broker may hold thousands (bench (h)).
    */
-  private queued: Map<string, DeadLetter> | undefined;
-  /** The letter the running redrive is delivering. */
-  private current: string | undefined;
-  /** Ids the redrives settled lately (oldest first), which a listing taken before could still name. */
-  private settledIds: Set<string> | undefined;
+  private pending: PendingRedrive | undefined;
   private draining: Promise<void> | undefined;
 
   constructor(
@@ -191,26 +191,28 @@ export class DeadLetters {
   }
 
   /**
-   * Redrives `letters` one at a time with `deliver`, in one queue per subscription: a second redrive
-   * while one runs adds the letters it names to that queue, leaving out the one being delivered, those
-   * queued and those settled lately (its listing may predate their settling), so this worker delivers a
-   * letter once per redrive asked for. Replicas keep queues of their own, so the queue is drained under
-   * the store's redrive claim (`redriveClaimKey`), and a letter another replica's redrive settled (or the
-   * bounds removed) meanwhile is passed over: two replicas asked for a redrive at once each listed the
-   * same letters, and each delivered every one of them (and stored each refusal of it as a dead letter).
-   * Resolves once the queue is empty (or `stopped()`).
+   * Redrives the letters `selection` names one at a time with `deliver`, in id order, under the store's
+   * redrive claim (`redriveClaimKey`): one replica at a time redrives a subscription's letters. Each
+   * letter is read from the store just before it is delivered, so memory holds one letter, not the
+   * redrive's every letter, and one another replica's redrive settled (or the bounds removed) meanwhile
+   * is passed over: two replicas asked for a redrive at once each listed the same letters, and each
+   * delivered every one of them (and stored each refusal of it as a dead letter). A redrive asked for
+   * while one runs is merged with any others into the next pass over the store, which finds the letters
+   * the running pass settled gone: a letter named by several is delivered once, and a refusal stored
+   * again during a pass has a newer id than any letter a redrive before it named. Resolves once no
+   * redrive is left (or `stopped()`).
    */
   redrive(
-    letters: readonly DeadLetter[],
+    selection: RedriveSelection,
     deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
     stopped: () => boolean,
   ): Promise<void> {
-    const queued = (this.queued ??= new Map());
-    for (const letter of letters) {
-      const id = letter.id;
-      if (id === this.current || queued.has(id) || this.settledIds?.has(id) === true) continue;
-      queued.set(id, letter);
+    const pending = (this.pending ??= { through: undefined, ids: new Set() });
+    if (selection.through !== undefined) {
+      const through = Number(selection.through);
+      if (pending.through === undefined || through > pending.through) pending.through = through;
     }
+    for (const id of selection.ids ?? []) pending.ids.add(id);
     this.draining ??= this.drain(deliver, stopped).finally(() => (this.draining = undefined));
     return this.draining;
   }
@@ -232,32 +234,57 @@ export class DeadLetters {
     deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
     stopped: () => boolean,
   ): Promise<void> {
-    const queued = (this.queued ??= new Map());
-    const claim = await this.takeClaim(stopped);
-    try {
-      // A Map iterates over entries added while it iterates: letters queued by later redrives are reached.
-      for (const [id, letter] of queued) {
-        queued.delete(id);
-        if (claim === undefined || claim.lost || stopped()) {
-          // Left in the store: a later redrive (or a restart) finds them there.
-          queued.clear();
-          return;
+    // Again after the claim is released when a redrive was asked for meanwhile: it joined no pass.
+    while (this.pending !== undefined) {
+      const claim = await this.takeClaim(stopped);
+      // Lost or stopped: the letters left stay in the store, for a later redrive (or a restart) to find.
+      const going = (): boolean => claim !== undefined && !claim.lost && !stopped();
+      try {
+        for (let next: PendingRedrive | undefined = this.pending; next !== undefined && going();) {
+          this.pending = undefined;
+          await this.pass(next, deliver, going);
+          next = this.pending;
         }
-        // Listed before another replica's redrive settled it (while this one waited for the claim):
-        // delivered again here, it reached the sink twice, and a refusal was stored twice.
-        if (!(await this.stored(letter))) continue;
-        this.current = id;
-        try {
-          // The letter stays in the store while it is delivered: a broker killed mid-redrive still has it.
-          const outcome = await deliver(this.eventOf(letter));
-          if (outcome !== 'aborted') await this.settle(letter);
-        } finally {
-          this.current = undefined;
-        }
+      } finally {
+        if (!going()) this.pending = undefined;
+        if (claim !== undefined) await this.releaseClaim(claim);
       }
-    } finally {
-      if (claim !== undefined) await this.releaseClaim(claim);
     }
+  }
+
+  /** One pass over the store: the letters up to `through`, then those named after it, in id order. */
+  private async pass(
+    wanted: PendingRedrive,
+    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    going: () => boolean,
+  ): Promise<void> {
+    const { through } = wanted;
+    if (through !== undefined) {
+      // One letter a read: the next one still stored, whoever settled or removed those before it.
+      for (let after: string | undefined; going();) {
+        const [letter] = await this.host.store.listDeadLetters(this.id, 1, after);
+        if (letter === undefined || Number(letter.id) > through) break;
+        after = letter.id;
+        await this.redeliver(letter, deliver);
+      }
+    }
+    const named = [...wanted.ids]
+      .filter((id) => through === undefined || !(Number(id) <= through))
+      .sort((a, b) => Number(a) - Number(b));
+    for (const id of named) {
+      if (!going()) return;
+      const letter = await this.load(id);
+      if (letter !== undefined) await this.redeliver(letter, deliver);
+    }
+  }
+
+  /** Delivers a letter again; it stays in the store meanwhile: a broker killed mid-redrive still has it. */
+  private async redeliver(
+    letter: DeadLetter,
+    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+  ): Promise<void> {
+    const outcome = await deliver(this.eventOf(letter));
+    if (outcome !== 'aborted') await this.settle(letter);
   }
 
   /**
@@ -319,12 +346,12 @@ export class DeadLetters {
     await this.host.store.release(key).catch(() => undefined);
   }
 
-  /** True while the store still holds `letter` (dead-letter ids order as their numeric value). */
-  private async stored(letter: DeadLetter): Promise<boolean> {
-    const id = Number(letter.id);
-    if (!Number.isSafeInteger(id)) return true;
-    const [first] = await this.host.store.listDeadLetters(this.id, 1, id > 0 ? String(id - 1) : undefined);
-    return first?.id === letter.id;
+  /** The letter `id` while the store still holds it (dead-letter ids order as their numeric value). */
+  private async load(id: string): Promise<DeadLetter | undefined> {
+    const n = Number(id);
+    if (!Number.isSafeInteger(n) || n < 0) return undefined;
+    const [first] = await this.host.store.listDeadLetters(this.id, 1, n > 0 ? String(n - 1) : undefined);
+    return first?.id === id ? first : undefined;
   }
 
   /**
@@ -336,11 +363,5 @@ export class DeadLetters {
     // Read back, not decremented: the bounds' sweep may have removed this letter already (and
     // subtracted it), and a letter dead-lettered again was counted when it was stored.
     this.count = await this.host.store.countDeadLetters(this.id);
-    const settledIds = (this.settledIds ??= new Set());
-    settledIds.add(letter.id);
-    if (settledIds.size > SETTLED_REMEMBERED) {
-      const oldest = settledIds.values().next().value;
-      if (oldest !== undefined) settledIds.delete(oldest);
-    }
   }
 }

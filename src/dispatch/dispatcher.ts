@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
-import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
+import type { EventStore, StoredEvent } from '../store/index.js';
 import { KeyedSerial } from '../store/index.js';
 import { INDEXED_ATTRIBUTES } from '../filters/index.js';
 import type {
@@ -11,6 +11,7 @@ import type {
 } from '../subscriptions/types.js';
 import type { SinkGuard } from '../sink-guard/index.js';
 import { cursorKeyOf } from '../subscriptions/cursor-key.js';
+import type { RedriveSelection } from '../subscriptions/delivery-port.js';
 import { SinkClient } from './sink-client.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import type { WorkerHost } from './worker.js';
@@ -541,17 +542,17 @@ export class Dispatcher implements WorkerHost {
    * Redrives with the local worker, or with a detached one when another replica delivers the
    * subscription; redrives of one subscription on this replica share that worker's queue.
    */
-  redrive(compiled: CompiledSubscription, letters: readonly DeadLetter[]): Promise<void> {
+  redrive(compiled: CompiledSubscription, selection: RedriveSelection): Promise<void> {
     const id = compiled.definition.id;
     const local = this.workers.get(id);
-    if (local !== undefined) return local.redrive(letters);
+    if (local !== undefined) return local.redrive(selection);
     let detached = this.detached.get(id);
     if (detached === undefined) {
       detached = new SubscriptionWorker(compiled, this);
       this.detached.set(id, detached);
     }
     const worker = detached;
-    return worker.redrive(letters).finally(() => {
+    return worker.redrive(selection).finally(() => {
       if (this.detached.get(id) === worker && !worker.redriving) this.detached.delete(id);
     });
   }

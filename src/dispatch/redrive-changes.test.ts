@@ -106,7 +106,7 @@ describe('a redrive racing a DELETE of its subscription (embedded store)', () =>
     await dispatcher.add(compiled, 1);
     const letters = await deadLetters(store, 's', ['l1', 'l2']);
 
-    const redrive = dispatcher.redrive(compiled, letters);
+    const redrive = dispatcher.redrive(compiled, { ids: letters.map((l) => l.id) });
     await until('the first letter at the sink', () => sink.arrivals.length === 1);
     // What `DELETE /subscriptions/{id}` does: the worker goes, then every dead letter listed.
     await dispatcher.remove('s', true);
@@ -157,7 +157,7 @@ describe('a redrive on a replica that does not deliver the subscription (jetstre
     const ids = ['l1', 'l2', 'l3'];
     const letters = await deadLetters(a, 's', ids);
 
-    const first = onB.redrive(old, letters);
+    const first = onB.redrive(old, { ids: letters.map((l) => l.id) });
     await until('the first letter at the old sink', () => sink.arrivals.length === 1);
     // The PUT changing the sink, as each replica applies it (the one serving it, and the other on hearing it).
     const changed = subscription('s', `${sink.url}/new`);
@@ -167,7 +167,7 @@ describe('a redrive on a replica that does not deliver the subscription (jetstre
     await first;
     // Whatever the first redrive left is asked for again, after the PUT: to the new sink.
     const left = await b.listDeadLetters('s', Number.MAX_SAFE_INTEGER);
-    await onB.redrive(changed, left);
+    await onB.redrive(changed, { ids: left.map((l) => l.id) });
 
     expect(sink.arrivals.filter((x) => x.path === '/old').length).toBe(sentToOld);
     expect(await b.listDeadLetters('s', Number.MAX_SAFE_INTEGER)).toEqual([]);

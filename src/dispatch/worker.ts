@@ -1,8 +1,9 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { tracing } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
-import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
+import type { EventStore, StoredEvent } from '../store/index.js';
 import { cursorKeyOf } from '../subscriptions/cursor-key.js';
+import type { RedriveSelection } from '../subscriptions/delivery-port.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
 import type { AttemptError } from './attempt-error.js';
 import { attemptError } from './attempt-error.js';
@@ -479,7 +480,7 @@ export class SubscriptionWorker {
   }
 
   /** Re-delivers dead letters with the subscription's policy; a delivered one leaves the dead-letter store. */
-  async redrive(letters: readonly DeadLetter[]): Promise<void> {
+  async redrive(selection: RedriveSelection): Promise<void> {
     // With --sink-handshake required a redrive waits for consent too (bounded by the retry count);
     // without it the dead letters stay where they are.
     if (this.access.state !== 'valid' && !(await this.validate(this.compiled.plan.retry + 1))) {
@@ -487,7 +488,7 @@ export class SubscriptionWorker {
       return;
     }
     await this.deadLetters.redrive(
-      letters,
+      selection,
       // The lane at each letter: a seek during a long redrive ends the letter in flight, not the rest.
       (stored) => this.deliverWithRetries([stored], this.lane, false),
       () => this.stopped,

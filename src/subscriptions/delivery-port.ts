@@ -1,5 +1,15 @@
-import type { DeadLetter } from '../store/index.js';
 import type { CompiledSubscription, SubscriptionStatus } from './types.js';
+
+/**
+ * The dead letters a redrive asks for, by id, never the letters themselves: every letter up to `through`
+ * (a redrive of all: the last letter there was when it was asked for) and those named in `ids`. Handed
+ * over with their events, a redrive of all held every letter in memory until the last was delivered
+ * (10,000 letters of 64 KiB: over half a GiB; any number with `--dead-letter-max-letters 0`).
+ */
+export interface RedriveSelection {
+  readonly through?: string | undefined;
+  readonly ids?: readonly string[] | undefined;
+}
 
 /**
  * What the subscription service needs from whatever delivers subscriptions. The subscriptions module
@@ -18,7 +28,8 @@ export interface DeliveryControl {
   status(id: string): SubscriptionStatus | undefined;
   /** Replays from `next` on the local worker, after any change under way; nothing when none is local. */
   seek(id: string, next: number): Promise<void>;
-  redrive(compiled: CompiledSubscription, letters: readonly DeadLetter[]): Promise<void>;
+  /** Redrives the letters `selection` names, a letter at a time (resolves once they are settled). */
+  redrive(compiled: CompiledSubscription, selection: RedriveSelection): Promise<void>;
   /** True when this process delivers the subscription (with several replicas, one does). */
   isLocal(id: string): boolean;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
@@ -48,6 +49,11 @@ const CHANGE_ATTEMPTS = 5;
 function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
 }
+
+/** Dead letters a redrive looks over at a time, each with its event: the most it holds at once. */
+const REDRIVE_PAGE = 100;
+/** Unknown ids a refused redrive names (the rest are counted). */
+const UNKNOWN_NAMED = 20;
 
 /** Creates, changes and controls subscriptions, keeping the registry and the dispatcher in step. */
 export class SubscriptionService {
@@ -578,28 +584,45 @@ export class SubscriptionService {
     return definitionPage(this.definitions, limit, after, owner);
   }
 
-  /** Starts re-delivering dead letters (all, or the given ids); answers how many were taken. */
+  /**
+   * Starts re-delivering dead letters (all, or the given ids); answers how many were taken. Looked over a
+   * page at a time and handed on by id (all: up to the last one now): listed at once, every letter was in
+   * memory with its event until the last was delivered. Ids are found in a set: compared with every
+   * letter (ids × letters), a long list held the event loop for seconds to minutes.
+   */
   async redrive(id: string, ids: readonly string[] | undefined): Promise<number> {
     this.get(id);
-    let letters = await this.options.store.listDeadLetters(id, Number.MAX_SAFE_INTEGER);
-    if (ids !== undefined) {
-      const wanted = new Set(ids);
-      const unknown = ids.filter((i) => !letters.some((l) => l.id === i));
-      if (unknown.length > 0) {
-        throw new HeraldError(
-          'HERALD_NOT_FOUND',
-          `no dead letter with id ${unknown.map((u) => `'${u}'`).join(', ')}`,
-          {
-            pointer: '/ids',
-          },
-        );
+    const wanted = ids === undefined ? undefined : new Set(ids);
+    const found: string[] = [];
+    let taken = 0;
+    let through: string | undefined;
+    for (let after: string | undefined; ;) {
+      const page = await this.options.store.listDeadLetters(id, REDRIVE_PAGE, after);
+      for (const letter of page) {
+        if (wanted === undefined) taken++;
+        else if (wanted.has(letter.id)) found.push(letter.id);
       }
-      letters = letters.filter((l) => wanted.has(l.id));
+      const last = page[page.length - 1];
+      if (last === undefined) break;
+      through = after = last.id;
+      if (page.length < REDRIVE_PAGE || (wanted !== undefined && found.length === wanted.size)) break;
+      // The store may read a page synchronously (the embedded one does): requests go on between pages.
+      await yieldToEventLoop();
     }
+    if (wanted !== undefined && found.length < wanted.size) {
+      const known = new Set(found);
+      const unknown = [...wanted].filter((i) => !known.has(i));
+      // Named up to a few: a body of a million unknown ids made a detail of megabytes.
+      const named = unknown.slice(0, UNKNOWN_NAMED).map((u) => `'${u}'`);
+      const more = unknown.length > UNKNOWN_NAMED ? ` and ${unknown.length - UNKNOWN_NAMED} more` : '';
+      const detail = `no dead letter with id ${named.join(', ')}${more}`;
+      throw new HeraldError('HERALD_NOT_FOUND', detail, { pointer: '/ids' });
+    }
+    const selection = wanted === undefined ? { through } : { ids: found };
     const compiled = compileSubscription(this.get(id), this.options.sql);
-    void this.options.dispatcher.redrive(compiled, letters).catch((error: unknown) => {
+    void this.options.dispatcher.redrive(compiled, selection).catch((error: unknown) => {
       this.options.logger.error({ err: error, subscription: id }, 'redrive failed');
     });
-    return letters.length;
+    return wanted === undefined ? taken : found.length;
   }
 }
