@@ -187,14 +187,24 @@ class DeadlineWatch extends Watch {
   }
 }
 
-/** An informer (list, then watch) of `path` whose watches last at most `timeoutMs` (`DeadlineWatch`). */
+/**
+ * An informer (list, then watch) of `path` whose watches last at most `timeoutMs` (`DeadlineWatch`);
+ * `labelSelector` narrows the watch as `list` must narrow the list.
+ */
 export function makeDeadlineInformer(
   config: KubeConfig,
   path: string,
   list: () => Promise<KubernetesListObject<KubernetesObject>>,
   timeoutMs: number = WATCH_TIMEOUT_MS,
+  labelSelector?: string,
 ): Informer<KubernetesObject> {
-  return new ListWatch<KubernetesObject>(path, new DeadlineWatch(config, timeoutMs), list, false);
+  return new ListWatch<KubernetesObject>(
+    path,
+    new DeadlineWatch(config, timeoutMs),
+    list,
+    false,
+    labelSelector,
+  );
 }
 
 /** How long after a failed watch its informer is started again. */

@@ -1,4 +1,12 @@
-export { loadKubeConfig, resolveNamespace, HeraldResourceClient, statusOf, mergePatch } from './client.js';
+export {
+  loadKubeConfig,
+  resolveNamespace,
+  HeraldResourceClient,
+  statusOf,
+  mergePatch,
+  makeDeadlineInformer,
+  restartWatchOnError,
+} from './client.js';
 export { KubernetesSubscriptionRegistry } from './subscription-registry.js';
 export type { KubernetesRegistryOptions } from './subscription-registry.js';
 export { secretReader } from './secrets.js';

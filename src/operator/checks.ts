@@ -1,6 +1,7 @@
 import type { ZodType } from 'zod';
 import { GROUP } from '../k8s-api/index.js';
 import type { Broker } from '../k8s-api/index.js';
+import type { KubeObject } from './resources.js';
 
 /**
  * Why a Broker's name cannot be used, or undefined. The CRD admits any DNS subdomain of up to 253
@@ -66,4 +67,61 @@ export function controlledBy(object: Owned, broker: Broker): boolean {
       ref.apiVersion?.split('/')[0] === GROUP &&
       ref.name === broker.metadata.name,
   );
+}
+
+const QUANTITY_UNITS: Readonly<Record<string, bigint>> = {
+  '': 1n,
+  k: 10n ** 3n,
+  M: 10n ** 6n,
+  G: 10n ** 9n,
+  T: 10n ** 12n,
+  P: 10n ** 15n,
+  E: 10n ** 18n,
+  Ki: 2n ** 10n,
+  Mi: 2n ** 20n,
+  Gi: 2n ** 30n,
+  Ti: 2n ** 40n,
+  Pi: 2n ** 50n,
+  Ei: 2n ** 60n,
+};
+
+/**
+ * Whether two whole-number quantities are the same amount. The API server stores a quantity in its
+ * canonical form (`1024Mi` comes back as `1Gi`, `1000` as `1k`), so the strings alone differ for the same
+ * size; anything else (a fraction, an exponent) is compared as written.
+ */
+export function sameQuantity(a: string, b: string): boolean {
+  const amount = (quantity: string) => {
+    const match = /^(\d+)(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(quantity);
+    return match === null ? undefined : BigInt(match[1] ?? '') * (QUANTITY_UNITS[match[2] ?? ''] ?? 1n);
+  };
+  const [x, y] = [amount(a), amount(b)];
+  return x === undefined || y === undefined ? a === b : x === y;
+}
+
+type ClaimTemplates = {
+  spec?: {
+    volumeClaimTemplates?: Array<{
+      metadata?: { name?: string };
+      spec?: { resources?: { requests?: { storage?: string } } };
+    }>;
+  };
+};
+
+/**
+ * Why the StatefulSet as stored (`current`, undefined when there is none) cannot take the volume size of
+ * `wanted`, the one the Broker's spec makes, or undefined. A StatefulSet's volumeClaimTemplates cannot
+ * change once it is made: the API server refused every apply of a Broker whose `spec.storage` changed,
+ * and the operator retried for ever while the Broker's status still said the old generation was fine.
+ */
+export function storageChangeProblem(wanted: KubeObject, current: unknown): string | undefined {
+  const sizeOf = (object: unknown) =>
+    (object as ClaimTemplates | undefined)?.spec?.volumeClaimTemplates?.find(
+      (t) => t.metadata?.name === 'data',
+    )?.spec?.resources?.requests?.storage;
+  const size = sizeOf(wanted);
+  const made = sizeOf(current);
+  if (size === undefined || made === undefined || sameQuantity(made, size)) return undefined;
+  const { name } = wanted.metadata;
+  return `spec.storage is ${size}, but the volume of StatefulSet '${name}' was made with ${made} and a StatefulSet's volume claim template cannot change: set spec.storage back to ${made}, or resize the claim data-${name}-0 and then delete the StatefulSet with --cascade=orphan so that it is made again (docs/kubernetes.md)`;
 }

@@ -1,19 +1,18 @@
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubernetesObjectApi,
-  PatchStrategy,
-  makeInformer,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import type { Informer, KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { GROUP, VERSION, brokerSpecSchema, channelSpecSchema, readyCondition } from '../k8s-api/index.js';
 import type { Broker, Channel, Condition } from '../k8s-api/index.js';
-import { HeraldResourceClient, statusOf } from '../kubernetes/index.js';
+import {
+  HeraldResourceClient,
+  makeDeadlineInformer,
+  restartWatchOnError,
+  statusOf,
+} from '../kubernetes/index.js';
 import type { Logger } from '../observability/index.js';
 import type { KubeObject, NatsCredentials, OperatorSettings } from './resources.js';
 import {
   BROKER_LABEL,
+  BROKER_NAMESPACE_LABEL,
   MANAGED_BY,
   authDelegatorBindingName,
   brokerChildren,
@@ -23,7 +22,15 @@ import {
   natsCredentialsOf,
   otherWorkloadKind,
 } from './resources.js';
-import { brokerNameProblem, controlledBy, specProblem, statefulSetNameProblem } from './checks.js';
+import {
+  brokerNameProblem,
+  controlledBy,
+  specProblem,
+  statefulSetNameProblem,
+  storageChangeProblem,
+} from './checks.js';
+import { channelProblem, keepTransitionTime, sameReady } from './conditions.js';
+import { childLists } from './watches.js';
 
 export const FINALIZER = 'eventing.herald.dev/cleanup';
 const FIELD_MANAGER = 'herald-operator';
@@ -33,6 +40,12 @@ export interface OperatorOptions extends OperatorSettings {
   readonly logger: Logger;
   /** Every cached object is reconciled again this often, repairing drift nobody reported. */
   readonly resyncMs?: number;
+  /**
+   * How long a watch lasts at most before it is ended and resumed from the last change heard (default
+   * `WATCH_TIMEOUT_MS`): a watch whose connection died silently ends nothing by itself, and the resync
+   * only reconciles what the watches last delivered.
+   */
+  readonly watchTimeoutMs?: number;
 }
 
 type Key = `${string}/${string}`;
@@ -75,18 +88,15 @@ export class Operator {
     on: (verb: string, object: KubernetesObject) => void,
     labelSelector?: string,
   ) {
-    const informer = makeInformer<KubernetesObject>(
+    const informer = makeDeadlineInformer(
       this.options.config,
       path,
       list as () => Promise<KubernetesListObject<KubernetesObject>>,
+      this.options.watchTimeoutMs,
       labelSelector,
     );
     for (const verb of ['add', 'update', 'delete']) informer.on(verb, (object) => on(verb, object));
-    informer.on('error', (error: unknown) => {
-      if (this.stopped) return;
-      this.options.logger.warn({ err: error, path }, 'watch failed; restarting it');
-      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
-    });
+    restartWatchOnError(informer, path, this.options.logger, () => this.stopped);
     this.informers.push(informer);
     return informer;
   }
@@ -94,7 +104,6 @@ export class Operator {
   async start(): Promise<void> {
     const { config } = this.options;
     const customObjects = config.makeApiClient(CustomObjectsApi);
-    const apps = config.makeApiClient(AppsV1Api);
     const custom = (plural: string) => ({
       path: `/apis/${GROUP}/${VERSION}/${plural}`,
       list: () => customObjects.listClusterCustomObject({ group: GROUP, version: VERSION, plural }),
@@ -121,22 +130,23 @@ export class Operator {
           this.enqueue(brokerKey);
       }
     });
-    // A workload becoming ready (or being changed by someone) re-reconciles its Broker.
+    // A workload becoming ready, or any child changed or deleted by someone, re-reconciles its Broker. The
+    // workloads alone were watched: a Service or ConfigMap deleted by hand stayed gone until the resync,
+    // minutes later (the broker unreachable, or its pods unable to start, meanwhile).
     const selector = Object.entries(MANAGED_BY)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const lists = {
-      statefulsets: () => apps.listStatefulSetForAllNamespaces({ labelSelector: selector }),
-      deployments: () => apps.listDeploymentForAllNamespaces({ labelSelector: selector }),
-    };
-    for (const [plural, list] of Object.entries(lists)) {
-      const path = `/apis/apps/v1/${plural}`;
+    const children = childLists(config, selector);
+    for (const [path, list] of Object.entries(children)) {
       this.informer(
         path,
         list,
         (_verb, object) => {
-          const broker = object.metadata?.labels?.[BROKER_LABEL];
-          if (broker !== undefined) this.enqueue(`${object.metadata?.namespace ?? 'default'}/${broker}`);
+          const labels = object.metadata?.labels ?? {};
+          const broker = labels[BROKER_LABEL];
+          // The ClusterRoleBinding is cluster-scoped: its label names the Broker's namespace.
+          const namespace = object.metadata?.namespace ?? labels[BROKER_NAMESPACE_LABEL];
+          if (broker !== undefined && namespace !== undefined) this.enqueue(`${namespace}/${broker}`);
         },
         selector,
       );
@@ -207,19 +217,19 @@ export class Operator {
           ? 'spec.jetstream.url is required'
           : undefined);
     const reason = invalid === undefined ? 'Unsupported' : 'InvalidSpec';
-    const status = {
-      observedGeneration: channel.metadata.generation,
-      conditions: [
-        problem === undefined
-          ? readyCondition('True', 'Ready', `${channel.spec.type} channel`, channel.metadata.generation)
-          : readyCondition('False', reason, problem, channel.metadata.generation),
-      ],
-    };
+    const ready =
+      problem === undefined
+        ? readyCondition('True', 'Ready', `${channel.spec.type} channel`, channel.metadata.generation)
+        : readyCondition('False', reason, problem, channel.metadata.generation);
     if (
-      sameReady(channel.status?.conditions, status.conditions[0] as Condition) &&
+      sameReady(channel.status?.conditions, ready) &&
       channel.status?.observedGeneration === channel.metadata.generation
     )
       return;
+    const status = {
+      observedGeneration: channel.metadata.generation,
+      conditions: [keepTransitionTime(channel.status?.conditions, ready)],
+    };
     await HeraldResourceClient.for<Channel>(
       this.options.config,
       channel.metadata.namespace ?? 'default',
@@ -344,6 +354,12 @@ export class Operator {
           generation,
         ),
       );
+      return;
+    }
+    const storage =
+      statefulSet === undefined ? undefined : storageChangeProblem(statefulSet, await this.read(statefulSet));
+    if (storage !== undefined) {
+      await this.setStatus(broker, readyCondition('False', 'StorageUnchangeable', storage, generation));
       return;
     }
     for (const child of children) await this.apply(child);
@@ -516,10 +532,7 @@ export class Operator {
       broker.status?.observedGeneration === broker.metadata.generation &&
       broker.status?.url === brokerUrl(broker);
     if (unchanged) return;
-    const conditionToWrite =
-      previous !== undefined && previous.status === ready.status && previous.lastTransitionTime !== undefined
-        ? { ...ready, lastTransitionTime: previous.lastTransitionTime }
-        : ready;
+    const conditionToWrite = keepTransitionTime(broker.status?.conditions, ready);
     await this.brokerClient(broker.metadata.namespace ?? 'default').patchStatus(broker.metadata.name, {
       url: brokerUrl(broker),
       observedGeneration: broker.metadata.generation,
@@ -573,25 +586,4 @@ export class Operator {
       this.options.logger.warn({ err: error, reason }, 'recording an Event failed');
     }
   }
-}
-
-function channelProblem(channel: Channel): string | undefined {
-  const ready = channel.status?.conditions?.find((c) => c.type === 'Ready');
-  const invalid = specProblem(channelSpecSchema, channel.spec);
-  if (invalid !== undefined) return invalid;
-  if (channel.spec.type === 'kafka' && channel.spec.kafka === undefined)
-    return 'spec.kafka.brokers is required';
-  if (channel.spec.type === 'jetstream' && channel.spec.jetstream === undefined)
-    return 'spec.jetstream.url is required';
-  return ready?.status === 'False' ? (ready.message ?? 'not ready') : undefined;
-}
-
-function sameReady(conditions: readonly Condition[] | undefined, ready: Condition): boolean {
-  const current = conditions?.find((c) => c.type === 'Ready');
-  return (
-    current !== undefined &&
-    current.status === ready.status &&
-    current.reason === ready.reason &&
-    current.message === ready.message
-  );
 }
