@@ -246,16 +246,21 @@ export class Operator {
     if (broker.metadata.deletionTimestamp !== undefined) {
       await this.cleanUp(broker);
       if (broker.metadata.finalizers?.includes(FINALIZER)) {
-        await client.patch(broker.metadata.name, {
-          metadata: { finalizers: broker.metadata.finalizers.filter((f) => f !== FINALIZER) },
-        });
+        await client.patch(
+          broker.metadata.name,
+          finalizersPatch(
+            broker,
+            broker.metadata.finalizers.filter((f) => f !== FINALIZER),
+          ),
+        );
       }
       return;
     }
     if (!(broker.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await client.patch(broker.metadata.name, {
-        metadata: { finalizers: [...(broker.metadata.finalizers ?? []), FINALIZER] },
-      });
+      await client.patch(
+        broker.metadata.name,
+        finalizersPatch(broker, [...(broker.metadata.finalizers ?? []), FINALIZER]),
+      );
     }
     const generation = broker.metadata.generation;
     // Checked before anything is written: the API server would refuse a child half-way through, or the
@@ -586,4 +591,14 @@ export class Operator {
       this.options.logger.warn({ err: error, reason }, 'recording an Event failed');
     }
   }
+}
+
+/**
+ * A merge patch replacing the Broker's finalizers with `finalizers`, made from the Broker as cached: it
+ * carries that resourceVersion, so it is refused (409, reconciled again) when the Broker has changed since.
+ * Without it, a finalizer another controller had added that the cache did not hold yet was dropped.
+ */
+function finalizersPatch(broker: Broker, finalizers: string[]): object {
+  const { resourceVersion } = broker.metadata;
+  return { metadata: { finalizers, ...(resourceVersion === undefined ? {} : { resourceVersion }) } };
 }

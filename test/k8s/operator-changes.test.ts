@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadKubeConfig } from '../../src/kubernetes/index.js';
 import { createLogger } from '../../src/observability/index.js';
-import { Operator } from '../../src/operator/index.js';
+import { FINALIZER, Operator } from '../../src/operator/index.js';
 import type { OperatorOptions } from '../../src/operator/index.js';
 import { sleep } from '../harness/client.js';
 import type { TestCluster } from './cluster.js';
@@ -79,6 +79,49 @@ async function mergePatch(path: string, patch: object): Promise<Record<string, u
   expect(patched.status, patched.text).toBe(200);
   return patched.body as Record<string, unknown>;
 }
+
+describe("the operator's finalizer", () => {
+  // It was added (and removed) with a merge patch of the whole list as the operator's cache last had it: a
+  // finalizer another controller added that the operator had not heard of yet was dropped, and that
+  // controller's clean-up never ran. The watch is held here so that the operator reconciles the Broker as
+  // created while it already holds the other finalizer, as it does whenever its watch lags.
+  it('is added without dropping a finalizer the operator has not heard of yet', async () => {
+    const ns = await namespace();
+    const proxy = await startWatchProxy(cluster.apiserver);
+    proxies.push(proxy);
+    await startOperator({ config: proxy.kubeConfig() });
+    // The operator at rest first (this test runs first, so it has no other Broker to reconcile): the Broker
+    // below must be reconciled as its watch delivers it, not after the finalizer was heard too.
+    await create(`${GROUP_PATH}/namespaces/${ns}/brokers`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'settled' },
+      spec: {},
+    });
+    await cluster.waitFor(`${GROUP_PATH}/namespaces/${ns}/brokers/settled`, (b) => readyOf(b) !== undefined);
+    await sleep(1_000);
+    const broker = `${GROUP_PATH}/namespaces/${ns}/brokers/kept`;
+    const finalizersOf = (b: Record<string, unknown>) =>
+      (b['metadata'] as { finalizers?: string[] }).finalizers ?? [];
+    proxy.hold();
+    await create(`${GROUP_PATH}/namespaces/${ns}/brokers`, {
+      apiVersion: 'eventing.herald.dev/v1alpha1',
+      kind: 'Broker',
+      metadata: { name: 'kept' },
+      spec: {},
+    });
+    await mergePatch(broker, { metadata: { finalizers: ['example.com/keep'] } });
+    proxy.release();
+    const seen = await cluster.waitFor(broker, (b) => finalizersOf(b).includes(FINALIZER), 20_000);
+    expect(finalizersOf(seen)).toContain('example.com/keep');
+    // And it stays: the operator goes on to make the Broker's children with both finalizers in place.
+    await cluster.waitFor(broker, (b) => statusOf(b).observedGeneration !== undefined, 20_000);
+    expect(finalizersOf((await cluster.request('GET', broker)).body as Record<string, unknown>)).toEqual([
+      'example.com/keep',
+      FINALIZER,
+    ]);
+  });
+});
 
 describe('a spec change on a live Broker that its workload cannot take', () => {
   // A StatefulSet's volumeClaimTemplates cannot change once it exists: the API server refuses every apply
