@@ -91,6 +91,10 @@ export function installManifests(image: string): Array<Record<string, unknown>> 
       metadata: { name: 'herald-operator', namespace: INSTALL_NAMESPACE, labels },
       spec: {
         replicas: 1,
+        // The operator has no leader election: one may run at a time. A rolling update (the default) starts
+        // the new version beside the old one, and the two, with the same field manager and different
+        // images, each applied its own pod template over the other's, rolling every broker back and forth.
+        strategy: { type: 'Recreate' },
         selector: { matchLabels: labels },
         template: {
           metadata: { labels },

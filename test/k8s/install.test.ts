@@ -73,6 +73,18 @@ describe('install manifests and examples', () => {
       }
     };
     await apply('deploy/herald.yaml');
+    // The operator has no leader election, so two must never run at once: a rolling update (the
+    // Deployment's default) runs the new version beside the old, and each applied its own image over the
+    // other's broker pod templates. Recreate stops the old operator first.
+    const operator = await kubeRequest(
+      apiserver.server,
+      apiserver.token,
+      'GET',
+      '/apis/apps/v1/namespaces/herald-system/deployments/herald-operator',
+    );
+    expect((operator.body as { spec?: { strategy?: { type?: string } } }).spec?.strategy?.type).toBe(
+      'Recreate',
+    );
     for (const crd of ['brokers', 'channels', 'subscriptions', 'eventtypes']) {
       for (let i = 0; i < 100; i++) {
         const got = await kubeRequest(
