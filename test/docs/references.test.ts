@@ -199,6 +199,7 @@ const OTHER_TOOLS: Record<string, string> = {
   '--silent': 'curl, npm',
   '--from-literal': 'kubectl create secret',
   '--audience': 'kubectl create token',
+  '--cascade': 'kubectl delete (orphan a StatefulSet to make it again)',
   '--set': 'helm install',
 };
 /** The project's own scripts, whose options the pages name beside Herald's: a flag is theirs if defined there. */
