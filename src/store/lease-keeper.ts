@@ -1,5 +1,15 @@
 import { KeyedSerial } from './keyed-serial.js';
 
+/**
+ * The subscriptions whose claim covers the cursor stored under `key`: the key itself (a cursor stored
+ * before incarnations, under the bare id) and, for `<id>~<incarnation>` (see `cursorKeyOf`), the id.
+ * Incarnations are UUIDs, without `~`; an id may hold one, so the last `~` divides them.
+ */
+export function claimIdsOfCursor(key: string): string[] {
+  const cut = key.lastIndexOf('~');
+  return cut <= 0 ? [key] : [key, key.slice(0, cut)];
+}
+
 /** The part of a pino logger the lease keeper uses. */
 export interface LeaseLogger {
   warn(object: Record<string, unknown>, message: string): void;

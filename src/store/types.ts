@@ -116,8 +116,19 @@ export interface EventStore {
 
   /** Cursor = the next sequence a subscription has to look at; committed after acknowledgement. */
   getCursor(subscription: string): Promise<number | undefined>;
+  /**
+   * Sets the cursor as given, whoever holds the claim: a seek (which may move it back, and is made on any
+   * replica), the first cursor of a subscription.
+   */
   commitCursor(subscription: string, next: number): Promise<void>;
-  /** Commits several cursors at once (one write for many subscriptions). */
+  /**
+   * The claim holder's commits, several at once (one write for many subscriptions). A cursor already
+   * stored is written only while this process holds the claim on its subscription (`subscription` is a
+   * cursor key: the claim is that of its id, see `claimIdsOfCursor`), judged by the store, not by what
+   * this process last heard: a replica that lost its claim without noticing yet (it stalled past its
+   * lease) must not write its old position over the new holder's, moving the cursor back. Such a commit
+   * is dropped, not an error. A cursor not stored yet is written (a subscription being created).
+   */
   commitCursors(cursors: ReadonlyArray<readonly [subscription: string, next: number]>): Promise<void>;
   deleteCursor(subscription: string): Promise<void>;
 

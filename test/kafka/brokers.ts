@@ -15,7 +15,13 @@ export function uniqueBrokerName(prefix = 'kf'): string {
 /** Starts `herald broker --store kafka` against `bootstrap` and waits until it is ready. */
 export async function startKafkaBroker(
   bootstrap: string,
-  options: { brokerName?: string; args?: readonly string[]; env?: Readonly<Record<string, string>> } = {},
+  options: {
+    brokerName?: string;
+    args?: readonly string[];
+    env?: Readonly<Record<string, string>>;
+    /** Every chunk the broker writes to stdout or stderr (its log lines). */
+    onOutput?: (text: string) => void;
+  } = {},
 ): Promise<BrokerProcess> {
   const processOptions: BrokerProcessOptions = {
     args: [
@@ -28,6 +34,7 @@ export async function startKafkaBroker(
       ...(options.args ?? []),
     ],
     ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.onOutput === undefined ? {} : { onOutput: options.onOutput }),
   };
   const broker = await startBroker(processOptions);
   await waitReady(broker, 60_000);

@@ -55,6 +55,18 @@ export class JetStreamClaims {
     }
   }
 
+  /**
+   * Whether the claim on one of `subscriptions` is this process's as the server holds it now — not as
+   * the lease keeper last knew it: a process that stalled past its lease holds it there until it notices.
+   */
+  async holdsAny(subscriptions: readonly string[]): Promise<boolean> {
+    const { claims } = await this.context.use();
+    const entries = await Promise.all(subscriptions.map((id) => claims.get(encodeToken(id))));
+    return entries.some(
+      (entry) => entry !== null && entry.operation === 'PUT' && entry.string() === this.owner,
+    );
+  }
+
   claim(subscription: string, onLost: () => void): Promise<boolean> {
     return this.leases.claim(subscription, onLost);
   }

@@ -1,6 +1,7 @@
 import { KvWatchInclude } from '@nats-io/kv';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
+import { claimIdsOfCursor } from '../lease-keeper.js';
 import type { SubscriptionRecord } from '../types.js';
 import { decodeToken, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
@@ -35,32 +36,98 @@ export class JetStreamDefinitions {
    * one's write are reported as ever, a delete included.
    */
   private readonly own = new Map<string, OwnWrites>();
+  /**
+   * Per cursor key: the revision this process last wrote or read. A holder's commit is a compare-and-set
+   * on it (see `commitCursors`).
+   */
+  private readonly cursorRevisions = new Map<string, number>();
 
-  constructor(private readonly context: StoreContext) {}
+  constructor(
+    private readonly context: StoreContext,
+    /** Whether one of the subscriptions' claims is this process's, as the server holds it now. */
+    private readonly holds: (subscriptions: readonly string[]) => Promise<boolean>,
+  ) {}
 
   // ---- cursors ---------------------------------------------------------------------------------
 
   async getCursor(subscription: string): Promise<number | undefined> {
     const { cursors } = await this.context.use();
-    const entry = await cursors.get(encodeToken(subscription));
+    const key = encodeToken(subscription);
+    const entry = await cursors.get(key);
+    this.seen(key, entry);
     return entry === null || entry.operation !== 'PUT' ? undefined : Number(entry.string());
   }
 
   async commitCursor(subscription: string, next: number): Promise<void> {
     const { cursors } = await this.context.use();
-    await cursors.put(encodeToken(subscription), String(next));
+    const key = encodeToken(subscription);
+    this.cursorRevisions.set(key, await cursors.put(key, String(next)));
   }
 
+  /**
+   * The holder's commits (see `EventStore.commitCursors`): each a compare-and-set on the cursor's last
+   * revision this process knows, one write as a plain put was (so a commit sent before a delete of the
+   * cursor on the same connection still lands before it). When another process wrote the cursor since —
+   * a seek, or a replica that took the claim over — it is read and written only while the claim on its
+   * subscription is this process's on the server. The cursor is read before the claim: a replica that took
+   * the claim over after that read has written the cursor since (its worker reads it, and commits, only
+   * once it holds the claim), so the update fails and is judged again. Without it a replica that stalled
+   * past its claim (a long pause, SIGSTOP) and woke to commit before it noticed the loss wrote its old
+   * position over the new holder's, and once that one died the next took over from there and delivered
+   * again what had been delivered and committed.
+   */
   async commitCursors(list: ReadonlyArray<readonly [string, number]>): Promise<void> {
     const { cursors } = await this.context.use();
-    await Promise.all(
-      list.map(([subscription, next]) => cursors.put(encodeToken(subscription), String(next))),
-    );
+    await Promise.all(list.map(([subscription, next]) => this.commitHeld(cursors, subscription, next)));
+  }
+
+  private async commitHeld(cursors: KV, subscription: string, next: number): Promise<void> {
+    const key = encodeToken(subscription);
+    const value = String(next);
+    let revision = this.cursorRevisions.get(key);
+    // Whether the cursor was ever stored as far as this process knows: one deleted since is left deleted.
+    let known = revision !== undefined;
+    for (;;) {
+      try {
+        if (revision !== undefined) {
+          this.cursorRevisions.set(key, await cursors.update(key, value, revision));
+          return;
+        }
+        const entry = await cursors.get(key);
+        this.seen(key, entry);
+        if (entry === null || entry.operation !== 'PUT') {
+          // None yet (a subscription being created, before anyone claims it): nothing to move back.
+          if (!known) this.cursorRevisions.set(key, await cursors.create(key, value));
+          return;
+        }
+        known = true;
+        if (!(await this.holds(claimIdsOfCursor(subscription)))) {
+          this.context.logger?.warn(
+            { subscription, next },
+            'dropped a cursor commit: this process no longer holds the claim on the subscription',
+          );
+          return;
+        }
+        revision = entry.revision;
+      } catch (error) {
+        // Written by another process since: read, and judged by the claim.
+        if (!WRONG_LAST_SEQUENCE.has(apiCode(error) ?? 0)) throw error;
+        revision = undefined;
+      }
+    }
   }
 
   async deleteCursor(subscription: string): Promise<void> {
     const { cursors } = await this.context.use();
-    await cursors.purge(encodeToken(subscription));
+    const key = encodeToken(subscription);
+    this.cursorRevisions.delete(key);
+    await cursors.purge(key);
+  }
+
+  /** Notes the revision of a cursor read (forgets a deleted one). */
+  private seen(key: string, entry: KvEntry | null): void {
+    if (entry === null || entry.operation !== 'PUT') this.cursorRevisions.delete(key);
+    else this.cursorRevisions.set(key, entry.revision);
   }
 
   // ---- definitions -----------------------------------------------------------------------------
@@ -115,7 +182,10 @@ export class JetStreamDefinitions {
     const keys = records.map((record) => this.writing(record.id));
     const revisions = new Map<string, number>();
     try {
-      if (cursors.length > 0) await this.commitCursors(cursors);
+      // The initial cursors of new incarnations, written as they are: nobody claims them yet.
+      if (cursors.length > 0) {
+        await Promise.all(cursors.map(([id, next]) => this.commitCursor(id, next)));
+      }
       const { subscriptions } = await this.context.use();
       // Every write settled before a failure is reported: the caller takes back what a failed batch
       // stored, and a write still in flight then would land after that and stay.

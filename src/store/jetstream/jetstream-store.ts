@@ -184,7 +184,7 @@ export class JetStreamEventStore implements EventStore {
       },
       () => (this.isReady() ? this.handles : undefined),
     );
-    this.definitions = new JetStreamDefinitions(context);
+    this.definitions = new JetStreamDefinitions(context, (ids) => this.claims.holdsAny(ids));
     this.claims = new JetStreamClaims(context, randomUUID(), this.claimTtlMs);
     this.deadLetters = new JetStreamDeadLetters(context, this.requestTimeoutMs, this.publishRetryMs);
     void this.run();

@@ -138,6 +138,14 @@ export class Claims {
     return this.holderAt(subscription, written.timestamp, offset) === this.owner;
   }
 
+  /**
+   * Whether this process held the claim on one of `subscriptions` at time `at`, judged from the records up
+   * to offset `upTo` — as every process judges it, not as this one's lease keeper last knew it.
+   */
+  heldAt(subscriptions: readonly string[], at: number, upTo: number): boolean {
+    return subscriptions.some((id) => this.holderAt(id, at, upTo) === this.owner);
+  }
+
   claim(subscription: string, onLost: () => void): Promise<boolean> {
     return this.leases.claim(subscription, onLost);
   }

@@ -14,14 +14,35 @@ import type {
   StoredEvent,
   SubscriptionRecord,
 } from '../types.js';
+import { claimIdsOfCursor } from '../lease-keeper.js';
 import { Claims } from './claims.js';
 import type { ClientSettings, KafkaSecurity } from './client.js';
 import { BootstrapBrokers } from './bootstrap.js';
 import { AdminClient, PartitionReader, SerialProducer, describeError, ensureTopic } from './client.js';
 import { CompactedView } from './compacted-view.js';
+import type { TrackedRecord } from './compacted-view.js';
 import { DeadLetters } from './dead-letters.js';
 import { EventLog, unavailable } from './event-log.js';
 import type { StoreLogger } from './follower.js';
+
+/** The value of a key just before the record at `offset`: the last tracked record before it, else `initial`. */
+function lastBefore(
+  seen: readonly TrackedRecord[],
+  offset: number,
+  initial: Buffer | undefined,
+): Buffer | undefined {
+  const earlier = seen.filter((r) => r.offset < offset);
+  const last = earlier[earlier.length - 1];
+  return last === undefined ? initial : (last.value ?? undefined);
+}
+
+/** A cursor record written without the claim: its key, the value it landed on, its offset, its tracker. */
+interface StaleCursor {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly offset: number;
+  readonly tracker: { readonly seen: readonly TrackedRecord[] } | undefined;
+}
 
 export interface KafkaStoreOptions {
   /** Bootstrap brokers: a list, or one string of comma-separated `host:port`. */
@@ -335,19 +356,70 @@ export class KafkaEventStore implements EventStore {
   }
 
   commitCursor(subscription: string, next: number): Promise<void> {
-    return this.commitCursors([[subscription, next]]);
+    return this.guard('committing a cursor', async ({ state }) => {
+      await state.write([{ key: `${CURSOR}${subscription}`, value: Buffer.from(String(next)) }]);
+    });
   }
 
+  /**
+   * The holder's commits (see `EventStore.commitCursors`). Kafka has no compare-and-set, so each is judged
+   * where it landed, as claims are: once the view has read the records back, a cursor record written over
+   * a stored cursor at a time this process did not hold the claim (judged from the log up to the record,
+   * as every process judges it) is taken back — the value it landed on is written again. Without that a
+   * replica that stalled past its claim and woke to commit before it noticed the loss wrote its old
+   * position over the new holder's, and the replica taking over after the new holder died delivered again
+   * what had been delivered and committed. A cursor written again after the record needs nothing: it is
+   * no longer the one read.
+   */
   commitCursors(list: ReadonlyArray<readonly [string, number]>): Promise<void> {
     if (list.length === 0) return Promise.resolve();
-    return this.guard('committing cursors', async ({ state }) => {
-      await state.write(
-        list.map(([subscription, next]) => ({
-          key: `${CURSOR}${subscription}`,
-          value: Buffer.from(String(next)),
-        })),
-      );
+    return this.guard('committing cursors', async ({ state, claims }) => {
+      const keys = list.map(([subscription]) => `${CURSOR}${subscription}`);
+      // Read and start tracking at one moment: the tracker and this tell what each record landed on.
+      const before = keys.map((key) => state.get(key)?.value ?? undefined);
+      const trackers = keys.map((key) => state.track(key));
+      try {
+        const offsets = await state.write(
+          list.map(([, next], i) => ({ key: keys[i] as string, value: Buffer.from(String(next)) })),
+        );
+        const undo: StaleCursor[] = [];
+        list.forEach(([subscription], i) => {
+          const key = keys[i] as string;
+          const offset = offsets[i] as number;
+          const written = state.get(key);
+          if (written?.offset !== offset) return;
+          const landedOn = lastBefore(trackers[i]?.seen ?? [], offset, before[i]);
+          // None stored before (a subscription being created): nothing to move back.
+          if (landedOn === undefined) return;
+          if (claims.heldAt(claimIdsOfCursor(subscription), written.timestamp, offset)) return;
+          this.logger?.warn({ subscription }, 'took back a cursor commit of a claim this process had lost');
+          undo.push({ key, value: landedOn, offset, tracker: trackers[i] });
+        });
+        if (undo.length > 0) await this.restoreCursors(state, undo);
+      } finally {
+        for (const tracker of trackers) tracker.stop();
+      }
     });
+  }
+
+  /**
+   * Writes back what stale cursor records landed on. A record of the key between the stale one and the
+   * write back (the holder committed meanwhile) is the newer value: written back in turn, a few times at
+   * most — the holder commits at most every commit round, so this settles at once in practice.
+   */
+  private async restoreCursors(state: CompactedView, undo: readonly StaleCursor[]): Promise<void> {
+    let pending = undo;
+    for (let round = 0; round < 5 && pending.length > 0; round++) {
+      const offsets = await state.write(pending.map(({ key, value }) => ({ key, value })));
+      const next: StaleCursor[] = [];
+      pending.forEach((item, i) => {
+        const offset = offsets[i] as number;
+        const between = (item.tracker?.seen ?? []).filter((r) => r.offset > item.offset && r.offset < offset);
+        const newer = between[between.length - 1];
+        if (newer !== undefined && newer.value !== null) next.push({ ...item, value: newer.value, offset });
+      });
+      pending = next;
+    }
   }
 
   deleteCursor(subscription: string): Promise<void> {

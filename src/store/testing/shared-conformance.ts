@@ -170,6 +170,32 @@ export function describeSharedStoreConformance<S extends EventStore>(
       await until('the claim moves', () => b.claim('s2', () => undefined), 10_000);
     });
 
+    it('keeps a cursor commit of a process that lost the claim from moving the new holder’s back', async () => {
+      const [a, b] = (await replicas({}, {})) as [S, S];
+      // A cursor key is `<id>~<incarnation>`; the claim is the id's.
+      const key = 'fenced~1f0c';
+      expect(await a.claim('fenced', () => undefined)).toBe(true);
+      await a.commitCursors([[key, 5]]);
+      // The claim moves to the other process. The store judges a commit by the claim as it stands there,
+      // so this is what a process that stalled past its lease, and has not noticed, looks like to it
+      // (test/jetstream/stale-cursor-commit.test.ts stalls one for real).
+      await a.release('fenced');
+      expect(await b.claim('fenced', () => undefined)).toBe(true);
+      await b.commitCursors([[key, 9]]);
+      // The stale process's next commit round: its position is behind the new holder's.
+      await a.commitCursors([[key, 6]]);
+      expect(await b.getCursor(key)).toBe(9);
+      expect(await a.getCursor(key)).toBe(9);
+      // A seek moves it back through any process, the holder's or not (docs: seeking a subscription).
+      await a.commitCursor(key, 3);
+      expect(await b.getCursor(key)).toBe(3);
+      await b.commitCursors([[key, 4]]);
+      expect(await a.getCursor(key)).toBe(4);
+      // The first cursor of a new incarnation is written by whoever creates it, while the id is claimed.
+      await a.commitCursors([['fenced~2b7d', 1]]);
+      expect(await b.getCursor('fenced~2b7d')).toBe(1);
+    });
+
     it('gives two processes racing for many subscriptions disjoint claims', async () => {
       const [a, b] = (await replicas({}, {})) as [S, S];
       const ids = Array.from({ length: 20 }, (_, i) => `race-${i}`);
