@@ -39,7 +39,8 @@ function lastBefore(
 /** A cursor record written without the claim: its key, the value it landed on, its offset, its tracker. */
 interface StaleCursor {
   readonly key: string;
-  readonly value: Buffer;
+  /** Undefined: a delete, written back as one. */
+  readonly value: Buffer | undefined;
   readonly offset: number;
   readonly tracker: { readonly seen: readonly TrackedRecord[] } | undefined;
 }
@@ -404,7 +405,8 @@ export class KafkaEventStore implements EventStore {
 
   /**
    * Writes back what stale cursor records landed on. A record of the key between the stale one and the
-   * write back (the holder committed meanwhile) is the newer value: written back in turn, a few times at
+   * write back (the holder committed, or the cursor was deleted, meanwhile) is the newer value: written back
+   * in turn, a few times at
    * most — the holder commits at most every commit round, so this settles at once in practice.
    */
   private async restoreCursors(state: CompactedView, undo: readonly StaleCursor[]): Promise<void> {
@@ -416,7 +418,7 @@ export class KafkaEventStore implements EventStore {
         const offset = offsets[i] as number;
         const between = (item.tracker?.seen ?? []).filter((r) => r.offset > item.offset && r.offset < offset);
         const newer = between[between.length - 1];
-        if (newer !== undefined && newer.value !== null) next.push({ ...item, value: newer.value, offset });
+        if (newer !== undefined) next.push({ ...item, value: newer.value ?? undefined, offset });
       });
       pending = next;
     }
