@@ -432,7 +432,9 @@ export class Dispatcher implements WorkerHost {
     this.index.update(worker, false);
     this.joiners.delete(worker);
     await worker.stop(graceMs);
-    if (commit) await this.store.commitCursor(worker.cursorKey, worker.position());
+    // As the periodic commits: checked against the claim the store holds, so a replica that stalled past its
+    // lease and hears a change before it hears the loss does not write its old position over the new holder's.
+    if (commit) await this.store.commitCursors([[worker.cursorKey, worker.position()]]);
   }
 
   /**
