@@ -50,10 +50,16 @@ describe('subscription service: a change the store cannot write', () => {
     const { service } = await openService(dir);
     await service.create(request('http://127.0.0.1:9/old'), 'api', undefined, 'sub');
 
+    const stored = service.find('sub');
     const release = await lockDatabase(path.join(dir, 'default.db'));
+    // Each checked on its own: a change made after a kept one is made again from what the store holds
+    // (it is not what that change was made from), which would hide the kept one at the end.
     await expect(service.update('sub', request('http://127.0.0.1:9/new'))).rejects.toThrow();
+    expect(service.find('sub'), 'after the failed PUT').toEqual(stored);
     await expect(service.setPaused('sub', true)).rejects.toThrow();
+    expect(service.find('sub'), 'after the failed pause').toEqual(stored);
     await expect(service.seek('sub', 'earliest')).rejects.toThrow();
+    expect(service.find('sub'), 'after the failed seek').toEqual(stored);
     await release();
 
     const listed = service.find('sub');
