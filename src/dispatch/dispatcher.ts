@@ -287,19 +287,11 @@ export class Dispatcher implements WorkerHost {
    * answer for them, so the result is the same on every replica.
    */
   async match(event: CloudEvent): Promise<SubscriptionDefinition[]> {
-    const attributes = event.attributes;
     // Candidates first (a snapshot: subscriptions may change while the evaluation yields), then their
     // filters in slices, as the shared tail does: many subscriptions and a large event never hold the
     // event loop for longer than a slice.
     const candidates = new Set<CompiledSubscription>();
-    for (const attribute of INDEXED_ATTRIBUTES) {
-      const value = attributes[attribute];
-      if (typeof value !== 'string') continue;
-      const bucket = this.index.bucket(attribute, value);
-      if (bucket === undefined) continue;
-      for (const worker of bucket) candidates.add(worker.compiled);
-    }
-    for (const worker of this.index.unindexed) candidates.add(worker.compiled);
+    for (const worker of this.index.candidates(event.attributes)) candidates.add(worker.compiled);
     for (const { compiled } of this.unclaimed.values())
       if (!this.workers.has(compiled.definition.id)) candidates.add(compiled);
     const matched: SubscriptionDefinition[] = [];

@@ -44,4 +44,17 @@ export class SubscriptionIndex {
       }
     }
   }
+
+  /** Every worker that can match an event with these attributes: its buckets' and the unindexed ones. */
+  candidates(attributes: Readonly<Record<string, unknown>>): Set<SubscriptionWorker> {
+    const candidates = new Set<SubscriptionWorker>();
+    for (const attribute of INDEXED_ATTRIBUTES) {
+      const value = attributes[attribute];
+      if (typeof value !== 'string') continue;
+      const bucket = this.bucket(attribute, value);
+      if (bucket !== undefined) for (const worker of bucket) candidates.add(worker);
+    }
+    for (const worker of this.unindexed) candidates.add(worker);
+    return candidates;
+  }
 }
