@@ -364,7 +364,13 @@ export class Broker {
       streamRecheckMs: this.options.config.auth.streamRecheckMs,
       onStreamAccessEnded: (reason) => this.metrics.streamAuthEnds.inc({ reason }),
     });
-    registerSubscriptionApi(admin, this.subscriptions);
+    registerSubscriptionApi(admin, this.subscriptions, {
+      pageMaxBytes: limits.deadLetterPageMaxBytes,
+      maxReads: limits.maxDeadLetterReads,
+      maxReadsPerClient: limits.maxDeadLetterReadsPerClient,
+      clientKey: clientKeyOf,
+      onLimit,
+    });
     registerEventTypeApi(admin, this.eventTypes);
     // Dry run (architecture §3.6): one event in any mode; the dispatcher's live index answers. Nothing is stored.
     admin.on('POST', '/match', async (req, res) => {

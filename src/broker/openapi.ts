@@ -30,7 +30,7 @@ const COMMON: Record<string, Json> = {
   '431': problem('Authorization header or request headers too large (HERALD_AUTHORIZATION_TOO_LARGE)'),
   '503': {
     ...problem(
-      'Store not available yet, shutting down, the TokenReview backend failed, or a capacity bound was reached (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN, HERALD_AUTH_UNAVAILABLE, HERALD_TOO_MANY_CONNECTIONS, HERALD_STREAM_CAPACITY on /events/stream, HERALD_LOG_READ_CAPACITY on GET /events)',
+      'Store not available yet, shutting down, the TokenReview backend failed, or a capacity bound was reached (HERALD_STORE_UNAVAILABLE, HERALD_SHUTTING_DOWN, HERALD_AUTH_UNAVAILABLE, HERALD_TOO_MANY_CONNECTIONS, HERALD_STREAM_CAPACITY on /events/stream, HERALD_LOG_READ_CAPACITY on GET /events, HERALD_DEAD_LETTER_READ_CAPACITY on GET /subscriptions/{id}/deadletters)',
     ),
     headers: { 'Retry-After': { schema: { type: 'integer' } } },
   },
@@ -418,7 +418,8 @@ export const openApiDocument = {
         ],
         responses: {
           '200': {
-            description: 'Dead letters',
+            description:
+              'Dead letters: at most limit, and past the first at most --dead-letter-page-max-bytes of them; Link: <…>; rel="next" continues after the last',
             content: {
               'application/json': {
                 schema: {
@@ -431,6 +432,12 @@ export const openApiDocument = {
           },
           '400': problem('Invalid limit (HERALD_INVALID_QUERY)'),
           '404': notFound,
+          '429': {
+            ...problem(
+              'Over --max-dead-letter-reads-per-client for this client (HERALD_TOO_MANY_DEAD_LETTER_READS)',
+            ),
+            headers: { 'Retry-After': { schema: { type: 'integer' } } },
+          },
         },
       }),
     },

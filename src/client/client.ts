@@ -59,6 +59,9 @@ export interface HeraldClientOptions extends PublisherOptions {
 const path = (id: string) => `/subscriptions/${encodeURIComponent(id)}`;
 /** Dead letters asked for per page by `deadLetters.all` (the broker answers at most 10,000). */
 const DEAD_LETTERS_PAGE = 1000;
+/** `deadLetters.list`'s default `limit`, the broker's default page; and the most one page may ask for. */
+const DEAD_LETTERS_LIST = 100;
+const MAX_DEAD_LETTERS_PAGE = 10_000;
 
 /** Parses Prometheus text for the few series `status` shows. */
 function metricValue(text: string, name: string, labels?: string): number {
@@ -168,14 +171,18 @@ export class HeraldClient {
   }
 
   /** Every item of a paged list: the broker links each next page with `Link: <…>; rel="next"`. */
-  private async allPages<T>(first: string, items: (body: unknown) => T[]): Promise<T[]> {
+  private async allPages<T>(
+    first: string,
+    items: (body: unknown) => T[],
+    most = Number.POSITIVE_INFINITY,
+  ): Promise<T[]> {
     const all: T[] = [];
-    for (let next: string | undefined = first; next !== undefined;) {
+    for (let next: string | undefined = first; next !== undefined && all.length < most;) {
       const response = await this.admin.request('GET', next);
       all.push(...items(await response.json()));
       next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
     }
-    return all;
+    return all.slice(0, most);
   }
 
   readonly subscriptions = {
@@ -195,18 +202,19 @@ export class HeraldClient {
   };
 
   readonly deadLetters = {
-    list: async (subscription: string, options: { limit?: number } = {}): Promise<DeadLetter[]> =>
-      (
-        await this.admin.json<{ deadLetters: DeadLetter[] }>(
-          'GET',
-          `${path(subscription)}/deadletters`,
-          undefined,
-          {
-            query: { limit: options.limit },
-          },
-        )
-      ).deadLetters,
-    /** Every dead letter, in id order, every page (`list` reads only the first). */
+    /**
+     * The first `limit` dead letters (default 100), in id order. The broker also ends a page at
+     * --dead-letter-page-max-bytes, so pages are followed until `limit` are read or none are left.
+     */
+    list: (subscription: string, options: { limit?: number } = {}): Promise<DeadLetter[]> => {
+      const limit = options.limit ?? DEAD_LETTERS_LIST;
+      return this.allPages(
+        `${path(subscription)}/deadletters?limit=${Math.min(limit, MAX_DEAD_LETTERS_PAGE)}`,
+        (body) => (body as { deadLetters: DeadLetter[] }).deadLetters,
+        limit,
+      );
+    },
+    /** Every dead letter, in id order, every page. */
     all: (subscription: string): Promise<DeadLetter[]> =>
       this.allPages(
         `${path(subscription)}/deadletters?limit=${DEAD_LETTERS_PAGE}`,

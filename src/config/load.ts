@@ -135,6 +135,12 @@ export interface BrokerLimits {
   readonly maxLogReadsPerClient: number;
   /** How long a log reader may leave written data untaken (`--log-write-timeout`). */
   readonly logWriteTimeoutMs: number;
+  /** Bytes of letters one dead-letter page holds past its first (`--dead-letter-page-max-bytes`). */
+  readonly deadLetterPageMaxBytes: number;
+  /** Most dead-letter pages answered at once (`--max-dead-letter-reads`). */
+  readonly maxDeadLetterReads: number;
+  /** `--max-dead-letter-reads-per-client`. */
+  readonly maxDeadLetterReadsPerClient: number;
   readonly ingressRateBurst: number;
   readonly ingressRateLimitPer: 'global' | 'client';
   readonly ingressRateLimitClients: number;
@@ -269,6 +275,9 @@ function toBrokerConfig(raw: RawBrokerConfig): BrokerConfig {
       maxLogReads: raw['max-log-reads'],
       maxLogReadsPerClient: raw['max-log-reads-per-client'],
       logWriteTimeoutMs: raw['log-write-timeout'],
+      deadLetterPageMaxBytes: raw['dead-letter-page-max-bytes'],
+      maxDeadLetterReads: raw['max-dead-letter-reads'],
+      maxDeadLetterReadsPerClient: raw['max-dead-letter-reads-per-client'],
       ingressRateBurst: raw['ingress-rate-burst'],
       ingressRateLimitPer: raw['ingress-rate-limit-per'],
       ingressRateLimitClients: raw['ingress-rate-limit-clients'],

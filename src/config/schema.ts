@@ -195,6 +195,12 @@ export const BROKER_OPTIONS = [
     doc: 'Most bytes of dead letters (event data plus attributes) kept per subscription; over it, its oldest are removed (0 = unlimited).',
   },
   {
+    name: 'dead-letter-page-max-bytes',
+    kind: 'size',
+    default: '4MiB',
+    doc: 'Most bytes of dead letters (event data plus attributes) one GET /subscriptions/{id}/deadletters page holds past its first letter; a page ends there or at ?limit=, and Link: next continues after it.',
+  },
+  {
     name: 'ingress-rate-limit',
     kind: 'number',
     default: '0',
@@ -591,6 +597,18 @@ export const BROKER_OPTIONS = [
     doc: 'Most GET /events pages answered at once for one client (principal, else address), so one slow reader cannot take every --max-log-reads slot; more is a 429 (HERALD_TOO_MANY_LOG_READS).',
   },
   {
+    name: 'max-dead-letter-reads',
+    kind: 'integer',
+    default: '8',
+    doc: 'Most GET /subscriptions/{id}/deadletters pages being answered at once (each holds up to --dead-letter-page-max-bytes of letters and their rendering until its reader took it); more is a 503 (HERALD_DEAD_LETTER_READ_CAPACITY).',
+  },
+  {
+    name: 'max-dead-letter-reads-per-client',
+    kind: 'integer',
+    default: '2',
+    doc: 'Of those, most for one client (principal, else address); more is a 429 (HERALD_TOO_MANY_DEAD_LETTER_READS).',
+  },
+  {
     name: 'log-write-timeout',
     kind: 'duration',
     default: '30s',
@@ -721,6 +739,7 @@ export const brokerConfigSchema = z
     'dead-letter-max-age': duration.default(7 * 86_400_000),
     'dead-letter-max-letters': integer.min(0).default(10_000),
     'dead-letter-max-bytes': size.default(64 * MIB),
+    'dead-letter-page-max-bytes': size.pipe(z.number().min(1, 'must be at least 1 byte')).default(4 * MIB),
     'ingress-rate-limit': z.coerce.number().min(0).default(0),
     'log-refusals-interval': duration.default(10_000),
     'shutdown-delay': timerDuration(24).default(0),
@@ -838,6 +857,8 @@ export const brokerConfigSchema = z
     'max-streams-per-client': integer.min(0).default(64),
     'max-log-reads': integer.min(1).default(64),
     'max-log-reads-per-client': integer.min(1).default(8),
+    'max-dead-letter-reads': integer.min(1).default(8),
+    'max-dead-letter-reads-per-client': integer.min(1).default(2),
     'log-write-timeout': timerDuration(24).pipe(z.number().min(1000, 'must be at least 1s')).default(30_000),
   })
   .superRefine((config, ctx) => {

@@ -60,6 +60,16 @@ export const ErrorCodes = {
   HERALD_STREAM_CAPACITY: { status: 503, title: 'Stream capacity reached', retryable: true },
   HERALD_LOG_READ_CAPACITY: { status: 503, title: 'Log read capacity reached', retryable: true },
   HERALD_TOO_MANY_LOG_READS: { status: 429, title: 'Too many log reads for this client', retryable: true },
+  HERALD_DEAD_LETTER_READ_CAPACITY: {
+    status: 503,
+    title: 'Dead-letter read capacity reached',
+    retryable: true,
+  },
+  HERALD_TOO_MANY_DEAD_LETTER_READS: {
+    status: 429,
+    title: 'Too many dead-letter reads for this client',
+    retryable: true,
+  },
   HERALD_TOO_MANY_EVENTS: { status: 413, title: 'Too many events in one request', retryable: false },
   // 499 as nginx logs it: nobody reads the answer, but the code says the client ended the request.
   HERALD_CLIENT_CLOSED_REQUEST: { status: 499, title: 'Client closed the request', retryable: true },

@@ -15,3 +15,4 @@ export type {
   TraceHeaders,
 } from './types.js';
 export { KeyedSerial } from './keyed-serial.js';
+export { deadLetterBytes } from './dead-letter-limits.js';

@@ -135,9 +135,17 @@ export interface EventStore {
   addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter>;
   /**
    * Dead letters in id order, at most `limit`; with `after`, only those after that id (to page
-   * through them). Ids of one subscription order as their numeric value.
+   * through them). Ids of one subscription order as their numeric value. With `maxBytes`, the list ends
+   * with the first letter at which their bytes (as `deadLetterBytes` counts them) exceed it, so a list
+   * holds at least one letter and about `maxBytes` of them however large `limit` is: letters of up to
+   * `--max-event-size` each, `limit` of them at once, are what a page of 10,000 held in memory.
    */
-  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]>;
+  listDeadLetters(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes?: number,
+  ): Promise<DeadLetter[]>;
   countDeadLetters(subscription: string): Promise<number>;
   /** Deleting an id that is not (or no longer) there is not an error: it deletes nothing. */
   deleteDeadLetters(subscription: string, ids: readonly string[]): Promise<void>;

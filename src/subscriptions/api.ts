@@ -1,9 +1,13 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError } from '../errors/index.js';
 import { ownerOf, ownerScopeOf, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
 import type { Router } from '../http/index.js';
+import { Admission } from '../limits/index.js';
+import type { DeadLetter } from '../store/index.js';
 import type { SubscriptionService } from './service.js';
 import { parseStartPosition, parseSubscriptionRequest } from './validate.js';
 import type { SubscriptionRequest } from './validate.js';
+import { deadLetterJson } from './views.js';
 
 function rejectUnknown(body: Record<string, unknown>, allowed: readonly string[]): void {
   for (const key of Object.keys(body)) {
@@ -63,9 +67,92 @@ function nextLink(url: URL, limit: number, last: string): Record<string, string>
   return { link: `<${url.pathname}?${next.toString()}>; rel="next"` };
 }
 
+/** How `GET /subscriptions/{id}/deadletters` bounds what its pages hold (all optional: the defaults). */
+export interface DeadLetterReadOptions {
+  /** Bytes of letters one page holds past its first (`--dead-letter-page-max-bytes`). */
+  readonly pageMaxBytes?: number;
+  /** Most pages being answered at once (`--max-dead-letter-reads`). */
+  readonly maxReads?: number;
+  /** Of those, most for one client (`--max-dead-letter-reads-per-client`), keyed by `clientKey`. */
+  readonly maxReadsPerClient?: number;
+  /** The key a client's reads are counted under (its principal, else its address). */
+  readonly clientKey?: (req: IncomingMessage) => string;
+  /** Called when a page is refused, with the flag that refused it. */
+  readonly onLimit?: (limit: 'max-dead-letter-reads' | 'max-dead-letter-reads-per-client') => void;
+}
+
+/** `--max-dead-letter-reads` and `--max-dead-letter-reads-per-client` defaults. */
+export const DEFAULT_MAX_DEAD_LETTER_READS = 8;
+export const DEFAULT_MAX_DEAD_LETTER_READS_PER_CLIENT = 2;
+
+/**
+ * Takes a dead-letter page slot for `req`'s client until `res` is finished or closed, or throws: 429 when
+ * the client holds its share, 503 when none is free. A page holds its letters and its rendering until its
+ * reader took it, so only the number answered at once bounds what every reader together holds.
+ */
+function deadLetterAdmission(
+  options: DeadLetterReadOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const maxReads = options.maxReads ?? DEFAULT_MAX_DEAD_LETTER_READS;
+  const maxPerClient = options.maxReadsPerClient ?? DEFAULT_MAX_DEAD_LETTER_READS_PER_CLIENT;
+  const reads = new Admission(maxReads, maxPerClient);
+  return (req, res) => {
+    const client = options.clientKey?.(req) ?? '';
+    const refused = reads.tryAdmit(client);
+    if (refused === 'key') {
+      options.onLimit?.('max-dead-letter-reads-per-client');
+      throw new HeraldError(
+        'HERALD_TOO_MANY_DEAD_LETTER_READS',
+        `this client is reading as many dead-letter pages at once as --max-dead-letter-reads-per-client allows (${maxPerClient})`,
+        { retryAfter: 1 },
+      );
+    }
+    if (refused === 'total') {
+      options.onLimit?.('max-dead-letter-reads');
+      throw new HeraldError(
+        'HERALD_DEAD_LETTER_READ_CAPACITY',
+        `the broker serves as many dead-letter pages at once as --max-dead-letter-reads allows (${maxReads})`,
+        { retryAfter: 1 },
+      );
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      reads.release(client);
+    };
+    res.once('finish', release);
+    res.once('close', release);
+  };
+}
+
+/**
+ * Sends `{"deadLetters": [...]}` a letter at a time: each event is rendered once, and the page's letters
+ * leave the broker's hands as they are written, where one string of the whole page (and its encoding to
+ * bytes) held every event twice more until the reader took it.
+ */
+function sendDeadLetterPage(
+  res: ServerResponse,
+  letters: DeadLetter[],
+  headers: Record<string, string>,
+): void {
+  res.writeHead(200, { 'content-type': 'application/json', ...headers });
+  res.write('{"deadLetters":[');
+  for (let first = true, letter = letters.shift(); letter !== undefined; letter = letters.shift()) {
+    res.write(`${first ? '' : ','}${deadLetterJson(letter)}`);
+    first = false;
+  }
+  res.end(']}');
+}
+
 /** The Subscriptions API (CloudEvents Subscriptions API shape) plus Herald's control endpoints. */
-export function registerSubscriptionApi(router: Router, service: SubscriptionService): void {
+export function registerSubscriptionApi(
+  router: Router,
+  service: SubscriptionService,
+  deadLetterReads: DeadLetterReadOptions = {},
+): void {
   const viewOf = (id: string) => service.view(service.find(id));
+  const admitDeadLetterPage = deadLetterAdmission(deadLetterReads);
 
   router.on('OPTIONS', '/subscriptions', (_req, res) => {
     res.writeHead(200, { allow: 'GET, POST, OPTIONS', 'content-length': 0 });
@@ -139,7 +226,9 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
       sendJson(res, 200, viewOf(id as string));
     });
   }
-  router.on('GET', '/subscriptions/:id/deadletters', async (_req, res, { id }, url) => {
+  // A page ends at `limit` letters or at --dead-letter-page-max-bytes, whichever comes first; `Link: next`
+  // continues after its last letter either way, so a client following it reads every letter once.
+  router.on('GET', '/subscriptions/:id/deadletters', async (req, res, { id }, url) => {
     const limit = pageLimit(url, MAX_DEAD_LETTERS_PAGE);
     const after = url.searchParams.get('after') ?? undefined;
     if (after !== undefined && !/^\d+$/.test(after)) {
@@ -147,11 +236,12 @@ export function registerSubscriptionApi(router: Router, service: SubscriptionSer
         pointer: '?after',
       });
     }
-    const page = await service.deadLetters(id as string, limit, after);
-    sendJson(
+    service.find(id as string);
+    admitDeadLetterPage(req, res);
+    const page = await service.deadLetters(id as string, limit, after, deadLetterReads.pageMaxBytes);
+    sendDeadLetterPage(
       res,
-      200,
-      { deadLetters: page.letters },
+      page.letters,
       page.more && page.last !== undefined ? nextLink(url, limit, page.last) : {},
     );
   });

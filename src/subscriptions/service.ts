@@ -5,7 +5,7 @@ import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { SensitiveHeaders } from '../sink-credentials/index.js';
 import { KeyedSerial } from '../store/index.js';
-import type { EventStore } from '../store/index.js';
+import type { DeadLetter, EventStore } from '../store/index.js';
 import { cursorKeyOf } from './cursor-key.js';
 import { checkDefinitionSinks } from './sink-checks.js';
 import type { SinkCheckOptions } from './sink-checks.js';
@@ -24,7 +24,7 @@ import type {
 import type { SubscriptionRequest } from './validate.js';
 import { buildDefinition, compileSubscription } from './validate.js';
 import { deadLetterPage, definitionPage, viewOf } from './views.js';
-import type { DeadLetterView, SubscriptionView } from './views.js';
+import type { SubscriptionView } from './views.js';
 
 export type { DeadLetterView, SubscriptionView } from './views.js';
 
@@ -564,15 +564,19 @@ export class SubscriptionService {
     });
   }
 
-  /** One page of a subscription's dead letters, in id order, after the dead letter `after`. */
+  /**
+   * One page of a subscription's dead letters, in id order, after the dead letter `after`
+   * (`deadLetterPage`): at most `limit` letters and, past the first, `maxBytes` of them.
+   */
   async deadLetters(
     id: string,
     limit: number,
     after?: string,
-  ): Promise<{ letters: DeadLetterView[]; last: string | undefined; more: boolean }> {
+    maxBytes?: number,
+  ): Promise<{ letters: DeadLetter[]; last: string | undefined; more: boolean }> {
     // Checked first: an unknown subscription answers 404, not an empty page (a rejection, as ever).
     this.get(id);
-    return deadLetterPage(this.options.store, id, limit, after);
+    return deadLetterPage(this.options.store, id, limit, after, maxBytes);
   }
 
   /** One page of subscriptions in id order, after the subscription `after` (only `owner`'s, when given). */

@@ -2,7 +2,8 @@
 // letters look to clients. Nothing here changes a subscription.
 import { eventToJson } from '../cloudevents/index.js';
 import type { SensitiveHeaders } from '../sink-credentials/index.js';
-import type { EventStore } from '../store/index.js';
+import { deadLetterBytes } from '../store/index.js';
+import type { DeadLetter, EventStore } from '../store/index.js';
 import type { DeliveryControl } from './delivery-port.js';
 import type { SubscriptionDefinition, SubscriptionStatus } from './types.js';
 
@@ -67,28 +68,53 @@ export function viewOf(
   return { ...rest, ...visibleSettings, status };
 }
 
-/** One page of subscription `id`'s dead letters, in id order, after the dead letter `after`. */
+/** `--dead-letter-page-max-bytes` default (for callers that do not set it). */
+export const DEFAULT_DEAD_LETTER_PAGE_BYTES = 4 * 1024 * 1024;
+
+/** One dead letter in the JSON of `GET /subscriptions/{id}/deadletters` (a {@link DeadLetterView}). */
+export function deadLetterJson(letter: DeadLetter): string {
+  // The event is rendered once, straight into the page: parsing it back to an object to render the page
+  // again held each event three times over.
+  return `{"id":${JSON.stringify(letter.id)},"sequence":${letter.sequence},"attempts":${letter.attempts},"deadLetteredAt":${JSON.stringify(new Date(letter.deadLetteredAt).toISOString())},"error":${JSON.stringify(letter.error)},"event":${eventToJson(letter.event)}}`;
+}
+
+/**
+ * One page of subscription `id`'s dead letters, in id order, after the dead letter `after`: at most
+ * `limit` letters and, past its first, no more than `maxBytes` of them (as `deadLetterBytes` counts them).
+ * A subscription keeps up to `--dead-letter-max-bytes` of letters of up to `--max-event-size` each, and a
+ * page of 10,000 held them all. `more` says whether a letter follows `last`, so following pages reads
+ * each letter once.
+ */
 export async function deadLetterPage(
   store: EventStore,
   id: string,
   limit: number,
   after?: string,
-): Promise<{ letters: DeadLetterView[]; last: string | undefined; more: boolean }> {
-  // One more than asked tells whether another page follows.
-  const letters = await store.listDeadLetters(id, limit + 1, after);
-  const page = letters.slice(0, limit);
-  return {
-    letters: page.map((letter) => ({
-      id: letter.id,
-      sequence: letter.sequence,
-      attempts: letter.attempts,
-      deadLetteredAt: new Date(letter.deadLetteredAt).toISOString(),
-      error: letter.error,
-      event: JSON.parse(eventToJson(letter.event)) as Record<string, unknown>,
-    })),
-    last: page[page.length - 1]?.id,
-    more: letters.length > limit,
-  };
+  maxBytes = DEFAULT_DEAD_LETTER_PAGE_BYTES,
+): Promise<{ letters: DeadLetter[]; last: string | undefined; more: boolean }> {
+  // One more than asked, and the letter that takes them over `maxBytes`, tell whether another page follows;
+  // the store reads none past that.
+  const letters = await store.listDeadLetters(id, limit + 1, after, maxBytes);
+  let bytes = 0;
+  let taken = 0;
+  let more = false;
+  for (const letter of letters) {
+    const size = deadLetterBytes(letter);
+    // A page always holds its first letter, however large: otherwise that letter could never be read.
+    if (taken === limit || (taken > 0 && bytes + size > maxBytes)) {
+      more = true;
+      break;
+    }
+    bytes += size;
+    taken++;
+  }
+  letters.length = taken;
+  const last = letters[taken - 1]?.id;
+  if (!more && taken === 1 && bytes > maxBytes && last !== undefined) {
+    // The store stopped at this one letter over the cut: whether another follows takes one more look.
+    more = (await store.listDeadLetters(id, 1, last)).length > 0;
+  }
+  return { letters, last, more };
 }
 
 /** One page of `definitions` in id order, after the subscription `after` (only `owner`'s, when given). */

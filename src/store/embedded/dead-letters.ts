@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { CloudEvent, DataKind } from '../../cloudevents/index.js';
 import { HeraldError } from '../../errors/index.js';
-import { trimHeldLetters } from '../dead-letter-limits.js';
+import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
 import type { HeldDeadLetter } from '../dead-letter-limits.js';
 import type {
   DeadLetter,
@@ -138,18 +138,32 @@ export class EmbeddedDeadLetters {
     }
   }
 
-  list(subscription: string, limit: number, after?: string): DeadLetter[] {
+  /** Row by row, so that a list cut by `maxBytes` never read the rows after its cut (the store contract). */
+  list(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): DeadLetter[] {
     const from = after === undefined ? 0 : Number(after);
-    return this.statements.list.all(subscription, Number.isFinite(from) ? from : 0, limit).map((row) => ({
-      id: String(row.id),
-      subscription: row.subscription,
-      sequence: row.seq,
-      event: rowToEvent(row),
-      trace: parseTrace(row.trace),
-      error: JSON.parse(row.error) as DeadLetter['error'],
-      attempts: row.attempts,
-      deadLetteredAt: row.at,
-    }));
+    const letters: DeadLetter[] = [];
+    let bytes = 0;
+    for (const row of this.statements.list.iterate(subscription, Number.isFinite(from) ? from : 0, limit)) {
+      const letter: DeadLetter = {
+        id: String(row.id),
+        subscription: row.subscription,
+        sequence: row.seq,
+        event: rowToEvent(row),
+        trace: parseTrace(row.trace),
+        error: JSON.parse(row.error) as DeadLetter['error'],
+        attempts: row.attempts,
+        deadLetteredAt: row.at,
+      };
+      letters.push(letter);
+      bytes += deadLetterBytes(letter);
+      if (bytes > maxBytes) break;
+    }
+    return letters;
   }
 
   count(subscription: string): number {

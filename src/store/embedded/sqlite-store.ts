@@ -483,8 +483,13 @@ export class EmbeddedEventStore implements EventStore {
     return this.deadLetters.add(letter);
   }
 
-  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
-    return Promise.resolve(this.deadLetters.list(subscription, limit, after));
+  listDeadLetters(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes?: number,
+  ): Promise<DeadLetter[]> {
+    return Promise.resolve(this.deadLetters.list(subscription, limit, after, maxBytes));
   }
 
   countDeadLetters(subscription: string): Promise<number> {

@@ -44,26 +44,40 @@ export class JetStreamDeadLetters {
     return { ...letter, id: String(ack.seq) };
   }
 
-  async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+  async list(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<DeadLetter[]> {
     const handles = await this.context.use();
     const subject = this.subject(subscription);
     const letters: DeadLetter[] = [];
+    let bytes = 0;
     // Dead-letter ids are stream sequences, so `after` is where the next page starts.
     const start = after === undefined ? 1 : Number(after) + 1;
     let seq = Number.isSafeInteger(start) && start > 0 ? start : 1;
-    while (letters.length < limit) {
+    // Cut by bytes, batches start at one letter and double: a batch is read whole before its letters are
+    // measured, so one of 256 large letters would read 256 MiB for a cut of a few. Doubling reads at most
+    // as many letters past the cut as came before it, and few round trips when letters are small.
+    let batch = maxBytes === Number.POSITIVE_INFINITY ? 256 : 1;
+    read: while (letters.length < limit) {
       const page = await directBatch(handles, this.context.names.deadLetterStream, {
         seq,
-        batch: Math.min(limit - letters.length, 256),
+        batch: Math.min(limit - letters.length, batch),
         next_by_subj: subject,
       });
       for (const msg of page) {
         const letter = decodeDeadLetter(String(msg.seq), subscription, msg.header, msg.data);
-        if (letter !== undefined) letters.push(letter);
+        if (letter === undefined) continue;
+        letters.push(letter);
+        bytes += deadLetterBytes(letter);
+        if (bytes > maxBytes || letters.length >= limit) break read;
       }
       const last = page[page.length - 1];
       if (last === undefined || last.pending === 0) break;
       seq = last.seq + 1;
+      batch = Math.min(256, batch * 2);
     }
     return letters.slice(0, limit);
   }

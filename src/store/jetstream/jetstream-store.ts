@@ -415,8 +415,13 @@ export class JetStreamEventStore implements EventStore {
     return this.deadLetters.add(letter);
   }
 
-  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
-    return this.deadLetters.list(subscription, limit, after);
+  listDeadLetters(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes?: number,
+  ): Promise<DeadLetter[]> {
+    return this.deadLetters.list(subscription, limit, after, maxBytes);
   }
 
   countDeadLetters(subscription: string): Promise<number> {

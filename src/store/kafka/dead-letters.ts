@@ -50,15 +50,24 @@ export class DeadLetters {
   }
 
   /** In id (offset) order; with `after`, only the letters after that id. */
-  async list(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+  /** Decodes (copies) no letter past a `maxBytes` cut: the view holds the records, the list its copies. */
+  async list(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<DeadLetter[]> {
     await this.view.sync();
     const from = after === undefined ? -1 : Number(after);
     const letters: DeadLetter[] = [];
+    let bytes = 0;
     for (const [, record] of this.view.withPrefix(this.prefix(subscription))) {
-      if (letters.length >= limit) break;
+      if (letters.length >= limit || bytes > maxBytes) break;
       if (!(record.offset > from)) continue;
       const letter = decodeDeadLetter(String(record.offset), record);
-      if (letter !== undefined) letters.push(letter);
+      if (letter === undefined) continue;
+      letters.push(letter);
+      bytes += deadLetterBytes(letter);
     }
     return letters;
   }

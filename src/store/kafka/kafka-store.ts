@@ -436,9 +436,14 @@ export class KafkaEventStore implements EventStore {
     return this.guard('storing a dead letter', ({ deadLetters }) => deadLetters.add(letter));
   }
 
-  listDeadLetters(subscription: string, limit: number, after?: string): Promise<DeadLetter[]> {
+  listDeadLetters(
+    subscription: string,
+    limit: number,
+    after?: string,
+    maxBytes?: number,
+  ): Promise<DeadLetter[]> {
     return this.guard('listing dead letters', ({ deadLetters }) =>
-      deadLetters.list(subscription, limit, after),
+      deadLetters.list(subscription, limit, after, maxBytes),
     );
   }
 

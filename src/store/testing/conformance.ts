@@ -403,6 +403,42 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       ]);
     });
 
+    it('ends a list of dead letters at the first letter that takes it over maxBytes', async () => {
+      const { store } = await open();
+      for (let n = 1; n <= 6; n++) await store.addDeadLetter(sampleLetter('bytes', n, 'b'));
+      const all = await store.listDeadLetters('bytes', 100);
+      const sizes = all.map((l) => deadLetterBytes(l));
+      /** How many letters a list cut at `maxBytes` holds: up to and with the first over it. */
+      const expected = (maxBytes: number, limit = 100) => {
+        let bytes = 0;
+        let count = 0;
+        for (const size of sizes) {
+          if (count === limit || bytes > maxBytes) break;
+          bytes += size;
+          count++;
+        }
+        return count;
+      };
+      const ids = async (limit: number, maxBytes: number, after?: string) =>
+        (await store.listDeadLetters('bytes', limit, after, maxBytes)).map((l) => l.id);
+      const size = sizes[0] as number;
+      for (const maxBytes of [0, size, size * 2.5, size * 3, size * 100]) {
+        expect(await ids(100, maxBytes)).toEqual(all.slice(0, expected(maxBytes)).map((l) => l.id));
+      }
+      // Always one letter, however small the cut; the count still bounds a list under a large one.
+      expect(await ids(100, 0)).toHaveLength(1);
+      expect(await ids(2, size * 100)).toEqual(all.slice(0, 2).map((l) => l.id));
+      // Paging on after a cut list reads each letter once.
+      const paged: string[] = [];
+      for (let after: string | undefined; ;) {
+        const page = await ids(100, size * 1.5, after);
+        if (page.length === 0) break;
+        paged.push(...page);
+        after = page[page.length - 1];
+      }
+      expect(paged).toEqual(all.map((l) => l.id));
+    });
+
     it('trims the oldest dead letters over the age, count and bytes limits, per subscription', async () => {
       const { store } = await open();
       const hour = 3_600_000;

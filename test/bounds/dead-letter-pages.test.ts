@@ -1,0 +1,224 @@
+// Listing a subscription's dead letters stays bounded in memory, however many readers ask at once and
+// however large a page they ask for. A subscription keeps up to --dead-letter-max-bytes (64 MiB) of letters
+// of up to --max-event-size (1 MiB) each, and `?limit=` allows 10,000 a page: a page that held every letter
+// asked for (and its event rendered, parsed and rendered again) was the subscription's whole 64 MiB, several
+// times over, per request — sixteen readers took a broker from 0.6 to 3.2 GiB. Pages are cut by bytes and
+// only so many are answered at once, and a client paging through still reads every letter exactly once.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { publish, requestJson, sleep, subscribe } from '../harness/client.js';
+import { HeraldClient } from '../../src/client/index.js';
+import { startBroker, useBrokerAndSink } from '../harness/processes.js';
+
+/** 64 MB: all that the default --dead-letter-max-bytes (64 MiB) keeps of such letters. */
+const LETTERS = 64;
+/** Just under the default --max-event-size (1 MiB) with the attributes. */
+const DATA_BYTES = 1_000_000;
+const DATA = 'x'.repeat(DATA_BYTES);
+const READERS = 16;
+
+/** Polls `read` until `done` holds for its value (no time is asserted: a slow machine only waits longer). */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(100);
+  }
+}
+
+/** A field of /proc/<pid>/status in bytes (VmRSS: resident now; VmHWM: the peak since the last reset). */
+function memory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/** Resets the peak (VmHWM) to what is resident now; where it cannot, the peak so far is the (stricter) base. */
+function resetPeak(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not writable here: the peak is compared with the peak so far instead.
+  }
+}
+
+/**
+ * A reader that asks for the largest page and stops reading once the answer began: the broker has built
+ * that answer by then (a page was sent whole) or refused it, and it keeps what the reader does not take.
+ */
+function stalledReader(adminUrl: string, path: string): Promise<{ socket: Socket; status: number }> {
+  const { hostname, port } = new URL(adminUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => {
+      socket.write(`GET ${path}?limit=10000 HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`);
+    });
+    socket.once('error', reject);
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      resolve({ socket, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(chunk.toString('latin1'))?.[1]) });
+    });
+  });
+}
+
+interface Read {
+  /** Every letter id read, in the order read. */
+  readonly ids: string[];
+  /** Refusals met on the way (each waited out as its Retry-After says). */
+  readonly refused: number;
+}
+
+/** Reads every page of `path` (largest pages allowed), following `Link: next`; a refusal is retried. */
+async function readAll(adminUrl: string, path: string): Promise<Read> {
+  const ids: string[] = [];
+  let refused = 0;
+  for (let next: string | undefined = `${path}?limit=10000`; next !== undefined;) {
+    const response = await fetch(`${adminUrl}${next}`);
+    if (response.status === 429 || response.status === 503) {
+      const problem = (await response.json()) as { code: string };
+      expect(problem.code).toMatch(/^HERALD_(TOO_MANY_DEAD_LETTER_READS|DEAD_LETTER_READ_CAPACITY)$/);
+      const retryAfter = Number(response.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(0);
+      refused++;
+      await sleep(retryAfter * 1000);
+      continue;
+    }
+    const text = await response.text();
+    expect(response.status, text.slice(0, 500)).toBe(200);
+    const page = JSON.parse(text) as { deadLetters: Array<{ id: string; event: { data: string } }> };
+    for (const letter of page.deadLetters) {
+      expect(letter.event.data).toHaveLength(DATA_BYTES);
+      ids.push(letter.id);
+    }
+    next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+  }
+  return { ids, refused };
+}
+
+describe('GET /subscriptions/{id}/deadletters with many large letters and many readers at once', () => {
+  const context = useBrokerAndSink(() => startBroker());
+
+  it('holds far less than the letters asked for, and every reader still reads each letter once', async () => {
+    const { broker, sink } = context;
+    const pid = broker.child.pid;
+    if (pid === undefined) throw new Error('the broker has no pid');
+    // A redirect is never followed: every delivery is rejected and dead-lettered at once.
+    await sink.configure({ status: 307 });
+    for (let i = 0; i < LETTERS; i++) {
+      await publish(broker.url, {
+        id: `big-${i + 1}`,
+        source: '/bounds',
+        type: 'dev.herald.bigdeadletter',
+        data: DATA,
+      });
+    }
+    const subscription = await subscribe(broker.adminUrl, {
+      sink: `${sink.url}/reject`,
+      startAt: 'earliest',
+      delivery: { retry: 0 },
+      filters: [{ exact: { type: 'dev.herald.bigdeadletter' } }],
+    });
+    const held = async () =>
+      (
+        await requestJson<{ status: { deadLettered: number } }>(
+          'GET',
+          `${broker.adminUrl}/subscriptions/${subscription.id}`,
+        )
+      ).body.status.deadLettered;
+    expect(await until(held, (n) => n === LETTERS)).toBe(LETTERS);
+
+    const rejections = async () =>
+      (await (await fetch(`${broker.adminUrl}/metrics`)).text())
+        .split('\n')
+        .filter((line) => /^herald_limit_rejections_total\{limit="max-dead-letter-reads/.test(line))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    const path = `/subscriptions/${subscription.id}/deadletters`;
+
+    // Readers that ask for every letter at once and take none of the answer.
+    resetPeak(pid);
+    const before = Math.max(memory(pid, 'VmRSS'), memory(pid, 'VmHWM'));
+    const stalled = await Promise.all(
+      Array.from({ length: READERS }, () => stalledReader(broker.adminUrl, path)),
+    );
+    const growth = memory(pid, 'VmHWM') - before;
+    for (const { socket } of stalled) socket.destroy();
+    const total = LETTERS * DATA_BYTES;
+    // A page that held all it was asked for held every letter (64 MB) and its rendering until its reader
+    // took it: sixteen readers held that sixteen times over. Bounded pages, few at once, stay under one copy.
+    expect(
+      growth,
+      `peak RSS grew by ${Math.round(growth / 2 ** 20)} MiB while ${READERS} readers stalled (statuses ${stalled.map((r) => r.status).join(',')})`,
+    ).toBeLessThan(total);
+
+    // Readers that take what they asked for: each reads every letter exactly once, following `Link: next`
+    // through pages cut by bytes and waiting out refusals, each of them counted under its flag.
+    const rejectedBefore = await rejections();
+    const reads = await Promise.all(Array.from({ length: READERS }, () => readAll(broker.adminUrl, path)));
+    const ids = reads[0]?.ids ?? [];
+    expect(ids).toHaveLength(LETTERS);
+    expect(new Set(ids).size).toBe(LETTERS);
+    for (const read of reads) expect(read.ids).toEqual(ids);
+    const refused = reads.reduce((sum, read) => sum + read.refused, 0);
+    expect((await rejections()) - rejectedBefore).toBe(refused);
+  }, 600_000);
+});
+
+describe('dead-letter pages cut by --dead-letter-page-max-bytes', () => {
+  const context = useBrokerAndSink(() => startBroker({ args: ['--dead-letter-page-max-bytes', '1KiB'] }));
+
+  it('hold one letter each when every letter is over the cut, and paging reads each once', async () => {
+    const { broker, sink } = context;
+    await sink.configure({ status: 307 });
+    const small = 5;
+    for (let i = 0; i < small; i++) {
+      await publish(broker.url, {
+        id: `cut-${i + 1}`,
+        source: '/bounds',
+        type: 'dev.herald.cut',
+        data: 'y'.repeat(2048),
+      });
+    }
+    const subscription = await subscribe(broker.adminUrl, {
+      sink: `${sink.url}/reject`,
+      startAt: 'earliest',
+      delivery: { retry: 0, maxInFlight: 1 },
+      filters: [{ exact: { type: 'dev.herald.cut' } }],
+    });
+    const held = async () =>
+      (
+        await requestJson<{ status: { deadLettered: number } }>(
+          'GET',
+          `${broker.adminUrl}/subscriptions/${subscription.id}`,
+        )
+      ).body.status.deadLettered;
+    expect(await until(held, (n) => n === small)).toBe(small);
+
+    // Page by page: one letter each (a page always holds its first), `Link: next` on all but the last.
+    const path = `/subscriptions/${subscription.id}/deadletters`;
+    const eventIds: string[] = [];
+    const links: boolean[] = [];
+    for (let next: string | undefined = `${path}?limit=100`; next !== undefined;) {
+      const response = await fetch(`${broker.adminUrl}${next}`);
+      expect(response.status).toBe(200);
+      const page = (await response.json()) as { deadLetters: Array<{ event: { id: string } }> };
+      expect(page.deadLetters).toHaveLength(1);
+      eventIds.push(...page.deadLetters.map((letter) => letter.event.id));
+      next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+      links.push(next !== undefined);
+    }
+    expect(eventIds).toEqual(Array.from({ length: small }, (_, i) => `cut-${i + 1}`));
+    expect(links).toEqual([true, true, true, true, false]);
+
+    // The client library follows the pages: `list` up to its limit, `all` to the end.
+    const client = new HeraldClient({ url: broker.url, adminUrl: broker.adminUrl });
+    expect((await client.deadLetters.list(subscription.id, { limit: 3 })).map((d) => d.event['id'])).toEqual([
+      'cut-1',
+      'cut-2',
+      'cut-3',
+    ]);
+    expect((await client.deadLetters.all(subscription.id)).map((d) => d.event['id'])).toEqual(eventIds);
+  }, 120_000);
+});
