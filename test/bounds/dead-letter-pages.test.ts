@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { publish, requestJson, sleep, subscribe } from '../harness/client.js';
 import { HeraldClient } from '../../src/client/index.js';
 import { startBroker, useBrokerAndSink } from '../harness/processes.js';
+import type { BrokerAndSink } from '../harness/processes.js';
 
 /** 64 MB: all that the default --dead-letter-max-bytes (64 MiB) keeps of such letters. */
 const LETTERS = 64;
@@ -46,22 +47,64 @@ function resetPeak(pid: number): void {
   }
 }
 
+interface Stalled {
+  readonly socket: Socket;
+  readonly status: number;
+  /** The first bytes of the answer: its head (and all of a refusal). */
+  readonly head: string;
+}
+
 /**
  * A reader that asks for the largest page and stops reading once the answer began: the broker has built
- * that answer by then (a page was sent whole) or refused it, and it keeps what the reader does not take.
+ * that answer by then (a page is written whole) or refused it, and it keeps what the reader does not take.
+ * `localAddress` (a loopback address) makes it another client.
  */
-function stalledReader(adminUrl: string, path: string): Promise<{ socket: Socket; status: number }> {
+function stalledReader(adminUrl: string, path: string, localAddress = '127.0.0.1'): Promise<Stalled> {
   const { hostname, port } = new URL(adminUrl);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port) }, () => {
+    const socket = connect({ host: hostname, port: Number(port), localAddress }, () => {
       socket.write(`GET ${path}?limit=10000 HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`);
     });
     socket.once('error', reject);
     socket.once('data', (chunk: Buffer) => {
       socket.pause();
-      resolve({ socket, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(chunk.toString('latin1'))?.[1]) });
+      const head = chunk.toString('latin1');
+      resolve({ socket, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]), head });
     });
   });
+}
+
+/** Publishes `count` events of `DATA` that a subscription dead-letters at once; resolves with its id. */
+async function deadLettered(context: BrokerAndSink, count: number, type: string): Promise<string> {
+  const { broker, sink } = context;
+  // A redirect is never followed: every delivery is rejected and dead-lettered at once.
+  await sink.configure({ status: 307 });
+  for (let i = 0; i < count; i++) {
+    await publish(broker.url, { id: `${type}-${i + 1}`, source: '/bounds', type, data: DATA });
+  }
+  const subscription = await subscribe(broker.adminUrl, {
+    sink: `${sink.url}/reject`,
+    startAt: 'earliest',
+    delivery: { retry: 0 },
+    filters: [{ exact: { type } }],
+  });
+  const held = async () =>
+    (
+      await requestJson<{ status: { deadLettered: number } }>(
+        'GET',
+        `${broker.adminUrl}/subscriptions/${subscription.id}`,
+      )
+    ).body.status.deadLettered;
+  expect(await until(held, (n) => n === count)).toBe(count);
+  return subscription.id;
+}
+
+/** `herald_limit_rejections_total{limit=…}` summed over the limits whose name starts with `prefix`. */
+async function rejections(adminUrl: string, prefix: string): Promise<number> {
+  return (await (await fetch(`${adminUrl}/metrics`)).text())
+    .split('\n')
+    .filter((line) => line.startsWith(`herald_limit_rejections_total{limit="${prefix}`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 interface Read {
@@ -102,40 +145,11 @@ describe('GET /subscriptions/{id}/deadletters with many large letters and many r
   const context = useBrokerAndSink(() => startBroker());
 
   it('holds far less than the letters asked for, and every reader still reads each letter once', async () => {
-    const { broker, sink } = context;
+    const { broker } = context;
     const pid = broker.child.pid;
     if (pid === undefined) throw new Error('the broker has no pid');
-    // A redirect is never followed: every delivery is rejected and dead-lettered at once.
-    await sink.configure({ status: 307 });
-    for (let i = 0; i < LETTERS; i++) {
-      await publish(broker.url, {
-        id: `big-${i + 1}`,
-        source: '/bounds',
-        type: 'dev.herald.bigdeadletter',
-        data: DATA,
-      });
-    }
-    const subscription = await subscribe(broker.adminUrl, {
-      sink: `${sink.url}/reject`,
-      startAt: 'earliest',
-      delivery: { retry: 0 },
-      filters: [{ exact: { type: 'dev.herald.bigdeadletter' } }],
-    });
-    const held = async () =>
-      (
-        await requestJson<{ status: { deadLettered: number } }>(
-          'GET',
-          `${broker.adminUrl}/subscriptions/${subscription.id}`,
-        )
-      ).body.status.deadLettered;
-    expect(await until(held, (n) => n === LETTERS)).toBe(LETTERS);
-
-    const rejections = async () =>
-      (await (await fetch(`${broker.adminUrl}/metrics`)).text())
-        .split('\n')
-        .filter((line) => /^herald_limit_rejections_total\{limit="max-dead-letter-reads/.test(line))
-        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-    const path = `/subscriptions/${subscription.id}/deadletters`;
+    const id = await deadLettered(context, LETTERS, 'dev.herald.bigdeadletter');
+    const path = `/subscriptions/${id}/deadletters`;
 
     // Readers that ask for every letter at once and take none of the answer.
     resetPeak(pid);
@@ -155,14 +169,14 @@ describe('GET /subscriptions/{id}/deadletters with many large letters and many r
 
     // Readers that take what they asked for: each reads every letter exactly once, following `Link: next`
     // through pages cut by bytes and waiting out refusals, each of them counted under its flag.
-    const rejectedBefore = await rejections();
+    const rejectedBefore = await rejections(broker.adminUrl, 'max-dead-letter-reads');
     const reads = await Promise.all(Array.from({ length: READERS }, () => readAll(broker.adminUrl, path)));
     const ids = reads[0]?.ids ?? [];
     expect(ids).toHaveLength(LETTERS);
     expect(new Set(ids).size).toBe(LETTERS);
     for (const read of reads) expect(read.ids).toEqual(ids);
     const refused = reads.reduce((sum, read) => sum + read.refused, 0);
-    expect((await rejections()) - rejectedBefore).toBe(refused);
+    expect((await rejections(broker.adminUrl, 'max-dead-letter-reads')) - rejectedBefore).toBe(refused);
   }, 600_000);
 });
 
@@ -221,4 +235,50 @@ describe('dead-letter pages cut by --dead-letter-page-max-bytes', () => {
     ]);
     expect((await client.deadLetters.all(subscription.id)).map((d) => d.event['id'])).toEqual(eventIds);
   }, 120_000);
+});
+
+describe('dead-letter pages answered at once (--max-dead-letter-reads, --max-dead-letter-reads-per-client)', () => {
+  // Pages of every letter (60 MB), more than the kernel's socket buffers take: a stalled reader's page
+  // stays unfinished, and its slot taken, until the reader leaves.
+  const context = useBrokerAndSink(() =>
+    startBroker({
+      args: [
+        '--dead-letter-page-max-bytes',
+        '64MiB',
+        '--max-dead-letter-reads',
+        '2',
+        '--max-dead-letter-reads-per-client',
+        '1',
+      ],
+    }),
+  );
+
+  it('refuses a page over either while readers hold theirs, and frees a slot when its reader leaves', async () => {
+    const { broker } = context;
+    const id = await deadLettered(context, 60, 'dev.herald.heldpage');
+    const path = `/subscriptions/${id}/deadletters`;
+    const first = await stalledReader(broker.adminUrl, path, '127.0.0.1');
+    expect(first.status).toBe(200);
+    // The same client again: over its share.
+    const again = await stalledReader(broker.adminUrl, path, '127.0.0.1');
+    again.socket.destroy();
+    expect(again.status, again.head).toBe(429);
+    expect(again.head).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(again.head).toContain('"code":"HERALD_TOO_MANY_DEAD_LETTER_READS"');
+    // Another client takes the last slot; a third finds none.
+    const second = await stalledReader(broker.adminUrl, path, '127.0.0.2');
+    expect(second.status).toBe(200);
+    const third = await stalledReader(broker.adminUrl, path, '127.0.0.3');
+    third.socket.destroy();
+    expect(third.status, third.head).toBe(503);
+    expect(third.head).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(third.head).toContain('"code":"HERALD_DEAD_LETTER_READ_CAPACITY"');
+    expect(await rejections(broker.adminUrl, 'max-dead-letter-reads-per-client')).toBe(1);
+    expect(await rejections(broker.adminUrl, 'max-dead-letter-reads"')).toBe(1);
+    // Readers that leave give their slots back: the first client reads again.
+    first.socket.destroy();
+    second.socket.destroy();
+    const status = async () => (await fetch(`${broker.adminUrl}${path}?limit=1`)).status;
+    expect(await until(status, (s) => s === 200)).toBe(200);
+  }, 300_000);
 });
