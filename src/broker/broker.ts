@@ -368,6 +368,7 @@ export class Broker {
       pageMaxBytes: limits.deadLetterPageMaxBytes,
       maxReads: limits.maxDeadLetterReads,
       maxReadsPerClient: limits.maxDeadLetterReadsPerClient,
+      writeTimeoutMs: limits.logWriteTimeoutMs,
       clientKey: clientKeyOf,
       onLimit,
     });

@@ -612,7 +612,7 @@ export const BROKER_OPTIONS = [
     name: 'log-write-timeout',
     kind: 'duration',
     default: '30s',
-    doc: 'How long a GET /events page or /events/stream reader may leave written data untaken; then the response is destroyed (herald_limit_rejections_total{limit="log-write-timeout"}).',
+    doc: 'How long a GET /events page or /events/stream reader (or a dead-letter page reader) may leave written data untaken; then the response is destroyed (herald_limit_rejections_total{limit="log-write-timeout"}).',
   },
 ] as const;
 

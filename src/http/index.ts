@@ -24,3 +24,4 @@ export {
 export type { ControlBodyLimits, RequestIdentity } from './request-context.js';
 export { ServerGuards } from './server-guards.js';
 export type { ServerGuardOptions } from './server-guards.js';
+export { drained, ReaderDeadline, writeChunk } from './reader-deadline.js';

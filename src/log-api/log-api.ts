@@ -7,7 +7,7 @@ import { sendJsonText } from '../http/index.js';
 import type { Router } from '../http/index.js';
 import type { EventStore, StoredEvent } from '../store/index.js';
 import { Admission } from '../limits/index.js';
-import { drained, ReaderDeadline, writeChunk } from './reader-deadline.js';
+import { drained, ReaderDeadline, writeChunk } from '../http/index.js';
 
 /**
  * JSON of events recently written to a reader. Every live stream reads the same new events (the store

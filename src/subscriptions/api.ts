@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeraldError } from '../errors/index.js';
-import { ownerOf, ownerScopeOf, readJsonObject, readOptionalJsonObject, sendJson } from '../http/index.js';
+import {
+  ownerOf,
+  ownerScopeOf,
+  readJsonObject,
+  readOptionalJsonObject,
+  ReaderDeadline,
+  sendJson,
+} from '../http/index.js';
 import type { Router } from '../http/index.js';
 import { Admission } from '../limits/index.js';
 import type { DeadLetter } from '../store/index.js';
@@ -77,8 +84,15 @@ export interface DeadLetterReadOptions {
   readonly maxReadsPerClient?: number;
   /** The key a client's reads are counted under (its principal, else its address). */
   readonly clientKey?: (req: IncomingMessage) => string;
-  /** Called when a page is refused, with the flag that refused it. */
-  readonly onLimit?: (limit: 'max-dead-letter-reads' | 'max-dead-letter-reads-per-client') => void;
+  /**
+   * How long a reader may leave a page's written data untaken before its response is destroyed, and
+   * its slot freed (`--log-write-timeout`, as for log pages). Default 30 s.
+   */
+  readonly writeTimeoutMs?: number;
+  /** Called when a page is refused or its response destroyed, with the flag that did it. */
+  readonly onLimit?: (
+    limit: 'max-dead-letter-reads' | 'max-dead-letter-reads-per-client' | 'log-write-timeout',
+  ) => void;
 }
 
 /** `--max-dead-letter-reads` and `--max-dead-letter-reads-per-client` defaults. */
@@ -244,6 +258,11 @@ export function registerSubscriptionApi(
       page.letters,
       page.more && page.last !== undefined ? nextLink(url, limit, page.last) : {},
     );
+    // A reader that stops taking the page would otherwise hold it, and its read slot, while its
+    // connection stays open: eight such clients took every --max-dead-letter-reads slot for good.
+    new ReaderDeadline(res, deadLetterReads.writeTimeoutMs ?? 30_000, () =>
+      deadLetterReads.onLimit?.('log-write-timeout'),
+    ).watch();
   });
   router.on('POST', '/subscriptions/:id/deadletters/redrive', async (req, res, { id }) => {
     service.find(id as string);

@@ -282,3 +282,36 @@ describe('dead-letter pages answered at once (--max-dead-letter-reads, --max-dea
     expect(await until(status, (s) => s === 200)).toBe(200);
   }, 300_000);
 });
+
+describe('a dead-letter page its reader stops taking (--log-write-timeout)', () => {
+  // One slot for the client, pages of every letter (more than the socket buffers take) and the shortest
+  // write timeout: a reader that stops reading must lose its page and its slot, not keep them while its
+  // connection stays open.
+  const context = useBrokerAndSink(() =>
+    startBroker({
+      args: [
+        '--dead-letter-page-max-bytes',
+        '64MiB',
+        '--max-dead-letter-reads-per-client',
+        '1',
+        '--log-write-timeout',
+        '1s',
+      ],
+    }),
+  );
+
+  it('is ended, and the client can read again while that connection is still open', async () => {
+    const { broker } = context;
+    const id = await deadLettered(context, 60, 'dev.herald.untakenpage');
+    const path = `/subscriptions/${id}/deadletters`;
+    const stalled = await stalledReader(broker.adminUrl, path, '127.0.0.1');
+    expect(stalled.status).toBe(200);
+    const ended = new Promise<void>((resolve) => stalled.socket.once('close', () => resolve()));
+    // The stalled reader never reads again; the broker ends its response and frees its slot.
+    const status = async () => (await fetch(`${broker.adminUrl}${path}?limit=1`)).status;
+    expect(await until(status, (s) => s === 200)).toBe(200);
+    expect(await rejections(broker.adminUrl, 'log-write-timeout')).toBe(1);
+    stalled.socket.resume();
+    await ended;
+  }, 300_000);
+});

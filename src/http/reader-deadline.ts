@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * Destroys a log response whose reader leaves written data untaken for longer than `timeoutMs`
- * (`--log-write-timeout`). Node's request and keep-alive timeouts do not cover a response being
+ * Destroys a response (a log page or stream, a dead-letter page) whose reader leaves written data
+ * untaken for longer than `timeoutMs` (`--log-write-timeout`). Node's request and keep-alive timeouts do not cover a response being
  * written: without this, a client that asks for a page or a stream and never reads holds the page's
  * bytes (and its read slot) for as long as the connection stays open.
  *
