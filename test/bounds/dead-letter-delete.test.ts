@@ -3,56 +3,22 @@
 // read them all at once (to learn their ids) held every payload in the broker's memory together — gigabytes,
 // an out-of-memory kill taking every acknowledged event in flight with it.
 import Database from 'better-sqlite3';
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { publishBatch, requestJson, sleep, subscribe } from '../harness/client.js';
+import { publishBatch, requestJson, subscribe } from '../harness/client.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { startJetStreamBroker, uniqueBrokerName } from '../jetstream/brokers.js';
 import { metricValue } from '../support/http.js';
+import { until } from '../support/until.js';
+import { memory, resetPeak } from '../support/process-memory.js';
 
 const DATA_BYTES = 64 * 1024;
 const DATA = 'x'.repeat(DATA_BYTES);
-
-/** Polls `read` until `done` holds for its value (no time is asserted: a slow machine only waits longer). */
-async function until<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(100);
-  }
-}
-
-/** A field of /proc/<pid>/status in bytes (VmRSS: resident now; VmHWM: the peak since the last reset). */
-function memory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
-  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(match[1]) * 1024;
-}
-
-/**
- * Resets the peak (VmHWM) to what is resident now (`5` to clear_refs, Linux ≥ 4.0), so that the peak read
- * after the delete is the delete's own, not the dead-lettering's before it. Where it cannot be reset, the
- * peak so far is the base: the delete must then stay under it plus the bound, which is only stricter.
- */
-function resetPeak(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // Not writable here: the peak is compared with the peak so far instead.
-  }
-}
 
 interface Measured {
   readonly id: string;

@@ -4,7 +4,6 @@
 // asked for (and its event rendered, parsed and rendered again) was the subscription's whole 64 MiB, several
 // times over, per request — sixteen readers took a broker from 0.6 to 3.2 GiB. Pages are cut by bytes and
 // only so many are answered at once, and a client paging through still reads every letter exactly once.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +11,8 @@ import { publish, requestJson, sleep, subscribe } from '../harness/client.js';
 import { HeraldClient } from '../../src/client/index.js';
 import { startBroker, useBrokerAndSink } from '../harness/processes.js';
 import type { BrokerAndSink } from '../harness/processes.js';
+import { until } from '../support/until.js';
+import { memory, resetPeak } from '../support/process-memory.js';
 
 /** 64 MB: all that the default --dead-letter-max-bytes (64 MiB) keeps of such letters. */
 const LETTERS = 64;
@@ -19,33 +20,6 @@ const LETTERS = 64;
 const DATA_BYTES = 1_000_000;
 const DATA = 'x'.repeat(DATA_BYTES);
 const READERS = 16;
-
-/** Polls `read` until `done` holds for its value (no time is asserted: a slow machine only waits longer). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(100);
-  }
-}
-
-/** A field of /proc/<pid>/status in bytes (VmRSS: resident now; VmHWM: the peak since the last reset). */
-function memory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
-  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(match[1]) * 1024;
-}
-
-/** Resets the peak (VmHWM) to what is resident now; where it cannot, the peak so far is the (stricter) base. */
-function resetPeak(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // Not writable here: the peak is compared with the peak so far instead.
-  }
-}
 
 interface Stalled {
   readonly socket: Socket;

@@ -4,50 +4,16 @@
 // --dead-letter-max-letters 0 no limit at all), and a redrive by ids matched every id against every letter
 // (`ids.filter(… letters.some(…))`: a 16 MiB body of ids against thousands of letters held the event loop,
 // every publish, delivery and health check, for as long as those billions of comparisons took).
-import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { publishBatch, requestJson, sleep, subscribe } from '../harness/client.js';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
 import { startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { metricValue } from '../support/http.js';
+import { until } from '../support/until.js';
+import { memory, resetPeak } from '../support/process-memory.js';
 
 const DATA_BYTES = 64 * 1024;
 const DATA = 'x'.repeat(DATA_BYTES);
-
-/** Polls `read` until `done` holds for its value (no time is asserted: a slow machine only waits longer). */
-async function until<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 180_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(100);
-  }
-}
-
-/** A field of /proc/<pid>/status in bytes (VmRSS: resident now; VmHWM: the peak since the last reset). */
-function memory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
-  if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(match[1]) * 1024;
-}
-
-/**
- * Resets the peak (VmHWM) to what is resident now (`5` to clear_refs, Linux ≥ 4.0), so that the peak read
- * after the redrive is the redrive's own. Where it cannot be reset, the peak so far is the base: the
- * redrive must then stay under it plus the bound, which is only stricter.
- */
-function resetPeak(pid: number): void {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
-  } catch {
-    // Not writable here: the peak is compared with the peak so far instead.
-  }
-}
 
 const UNLIMITED = [
   '--dead-letter-max-letters',
@@ -110,17 +76,18 @@ async function manyDeadLetters(
       'herald_deliveries_total{outcome="deadlettered"}',
     )) ?? 0) - before;
   for (let round = 1; round < rounds; round++) {
-    await until(deadLettered, (n) => n >= round * events);
+    await until(deadLettered, (n) => n >= round * events, 180_000);
     const seeked = await requestJson('POST', `${broker.adminUrl}/subscriptions/${subscription.id}/seek`, {
       to: 'earliest',
     });
     expect(seeked.status).toBe(200);
   }
-  expect(await until(deadLettered, (n) => n >= letters)).toBe(letters);
+  expect(await until(deadLettered, (n) => n >= letters, 180_000)).toBe(letters);
   expect(
     await until(
       () => deadLettersHeld(broker, subscription.id),
       (n) => n === letters,
+      180_000,
     ),
   ).toBe(letters);
   return subscription.id;

@@ -2,9 +2,10 @@
 // keeps at most --dead-letter-max-letters / --dead-letter-max-bytes of them (its newest), and each one
 // removed is counted in herald_dead_letters_dropped_total{reason}.
 import { describe, expect, it } from 'vitest';
-import { publishBatch, requestJson, sleep, subscribe } from '../harness/client.js';
+import { publishBatch, requestJson, subscribe } from '../harness/client.js';
 import { startBroker, useBrokerAndSink } from '../harness/processes.js';
 import { metricValue } from '../support/http.js';
+import { until } from '../support/until.js';
 
 const EVENTS = 20;
 const SEEKS = 3;
@@ -16,16 +17,6 @@ interface DeadLetterPage {
 
 async function metrics(adminUrl: string): Promise<string> {
   return (await fetch(`${adminUrl}/metrics`)).text();
-}
-
-/** Polls `read` until `done` holds for its value (no time is asserted: a slow machine only waits longer). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(100);
-  }
 }
 
 describe('dead letters over --dead-letter-max-letters and --dead-letter-max-bytes', () => {
@@ -58,14 +49,14 @@ describe('dead letters over --dead-letter-max-letters and --dead-letter-max-byte
     const deadLettered = async () =>
       metricValue(await metrics(broker.adminUrl), 'herald_deliveries_total{outcome="deadlettered"}') ?? 0;
     for (let seek = 1; seek <= SEEKS; seek++) {
-      await until(deadLettered, (n) => n >= seek * EVENTS);
+      await until(deadLettered, (n) => n >= seek * EVENTS, 30_000);
       const seeked = await requestJson('POST', `${broker.adminUrl}/subscriptions/${subscription.id}/seek`, {
         to: 'earliest',
       });
       expect(seeked.status).toBe(200);
     }
     const total = (SEEKS + 1) * EVENTS;
-    expect(await until(deadLettered, (n) => n >= total)).toBe(total);
+    expect(await until(deadLettered, (n) => n >= total, 30_000)).toBe(total);
 
     // 50KiB holds four letters of 10KiB and attributes; twelve would be allowed by count alone.
     const held = async () =>
@@ -75,7 +66,7 @@ describe('dead letters over --dead-letter-max-letters and --dead-letter-max-byte
           `${broker.adminUrl}/subscriptions/${subscription.id}/deadletters?limit=1000`,
         )
       ).body.deadLetters;
-    const kept = await until(held, (letters) => letters.length <= 4);
+    const kept = await until(held, (letters) => letters.length <= 4, 30_000);
     // The last round's four, in the order they were stored.
     expect(kept.map((letter) => letter.sequence)).toEqual([17, 18, 19, 20]);
     // The subscription's status counts what is kept, not what was ever dead-lettered.
@@ -86,7 +77,7 @@ describe('dead letters over --dead-letter-max-letters and --dead-letter-max-byte
           `${broker.adminUrl}/subscriptions/${subscription.id}`,
         )
       ).body.status.deadLettered;
-    expect(await until(status, (n) => n === 4)).toBe(4);
+    expect(await until(status, (n) => n === 4, 30_000)).toBe(4);
 
     const text = await metrics(broker.adminUrl);
     const byCount = metricValue(text, 'herald_dead_letters_dropped_total{reason="max-letters"}') ?? 0;
