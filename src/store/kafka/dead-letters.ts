@@ -49,8 +49,10 @@ export class DeadLetters {
     return { ...letter, id: String(offset) };
   }
 
-  /** In id (offset) order; with `after`, only the letters after that id. */
-  /** Decodes (copies) no letter past a `maxBytes` cut: the view holds the records, the list its copies. */
+  /**
+   * In id (offset) order; with `after`, only the letters after that id. Decodes (copies) no letter past a
+   * `maxBytes` cut: the view holds the records, the list its copies.
+   */
   async list(
     subscription: string,
     limit: number,
