@@ -1,6 +1,6 @@
 // Broker processes on the jetstream store, for the acceptance tests in this folder.
 import type { BrokerProcess, BrokerProcessOptions } from '../harness/processes.js';
-import { startBroker } from '../harness/processes.js';
+import { removeDir, startBroker } from '../harness/processes.js';
 import { waitFor } from '../infra/process.js';
 
 let started = 0;
@@ -59,4 +59,23 @@ export async function startJetStreamBroker(
   const broker = await startBroker(processOptions);
   await waitReady(broker);
   return broker;
+}
+
+/** SIGKILLs the replicas a test started (waking any it left stopped, SIGSTOP, first) and removes their data. */
+export async function killReplicas(replicas: BrokerProcess[]): Promise<void> {
+  for (const replica of replicas.splice(0)) {
+    replica.child.kill('SIGCONT');
+    await replica.stop('SIGKILL');
+    removeDir(replica.dataDir);
+  }
+}
+
+/** Wakes a replica stopped past its claim's lease (SIGCONT); resolves once its log says the claim is lost. */
+export async function wakeAfterLostClaim(replica: BrokerProcess, log: () => string): Promise<void> {
+  process.kill(replica.child.pid as number, 'SIGCONT');
+  await waitFor(
+    'the woken replica to report the lost claim',
+    async () => (log().includes('another replica continues it') ? true : undefined),
+    { timeoutMs: 30_000 },
+  );
 }

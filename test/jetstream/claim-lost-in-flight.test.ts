@@ -7,12 +7,11 @@
 // the new holder (a refusal stored a dead letter of an event the new holder had delivered).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
-import { removeDir } from '../harness/processes.js';
 import { publish, requestJson } from '../harness/client.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
-import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+import { killReplicas, startJetStreamBroker, uniqueBrokerName, wakeAfterLostClaim } from './brokers.js';
 import { startHoldingSink, subscribeUnretried } from './holding-sink.js';
 import type { HoldingSink } from './holding-sink.js';
 
@@ -27,12 +26,7 @@ describe('jetstream replicas: a claim lost while an attempt is in flight', () =>
   }, 60_000);
 
   afterAll(async () => {
-    for (const replica of replicas) {
-      // A replica left stopped by a failed run must be able to take its SIGKILL.
-      replica.child.kill('SIGCONT');
-      await replica.stop('SIGKILL');
-      removeDir(replica.dataDir);
-    }
+    await killReplicas(replicas);
     await sink?.close();
     await nats?.stop();
   });
@@ -73,13 +67,7 @@ describe('jetstream replicas: a claim lost while an attempt is in flight', () =>
     sink.answer(second, 200);
 
     // The stalled replica wakes and finds its claim gone. Once it says so, the sink refuses its attempt.
-    process.kill(holder.child.pid as number, 'SIGCONT');
-    await waitFor(
-      'the woken replica to report the lost claim',
-      async () =>
-        output.get(holder)?.text.includes('another replica continues it') === true ? true : undefined,
-      { timeoutMs: 30_000 },
-    );
+    await wakeAfterLostClaim(holder, () => output.get(holder)?.text ?? '');
     sink.answer(first, 400);
     // Whatever the stale replica does with that answer is done by the time it has stopped gracefully.
     expect(await holder.stop('SIGTERM')).toBe(0);

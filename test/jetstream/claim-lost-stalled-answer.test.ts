@@ -7,12 +7,11 @@
 // delivering (claim-lost-in-flight.test.ts answers only after the replica noticed the loss).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
-import { removeDir } from '../harness/processes.js';
 import { publish, requestJson, subscribe } from '../harness/client.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
-import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+import { killReplicas, startJetStreamBroker, uniqueBrokerName, wakeAfterLostClaim } from './brokers.js';
 import { holderOf, startHoldingSink } from './holding-sink.js';
 import type { HoldingSink } from './holding-sink.js';
 
@@ -27,12 +26,7 @@ describe('jetstream replicas: an answer read by a replica whose claim ran out wh
   }, 60_000);
 
   afterAll(async () => {
-    for (const replica of replicas) {
-      // A replica left stopped by a failed run must be able to take its SIGKILL.
-      replica.child.kill('SIGCONT');
-      await replica.stop('SIGKILL');
-      removeDir(replica.dataDir);
-    }
+    await killReplicas(replicas);
     for (const sink of sinks) await sink.close();
     await nats?.stop();
   });
@@ -79,13 +73,7 @@ describe('jetstream replicas: an answer read by a replica whose claim ran out wh
     await new Promise<void>((resolve) =>
       first.res.writableFinished ? resolve() : first.res.once('finish', () => resolve()),
     );
-    process.kill(holder.child.pid as number, 'SIGCONT');
-    await waitFor(
-      'the woken replica to report the lost claim',
-      async () =>
-        output.get(holder)?.text.includes('another replica continues it') === true ? true : undefined,
-      { timeoutMs: 30_000 },
-    );
+    await wakeAfterLostClaim(holder, () => output.get(holder)?.text ?? '');
     // Whatever the stale replica did with that answer is done by the time it has stopped gracefully.
     expect(await holder.stop('SIGTERM')).toBe(0);
     sink.answer(second, 200);

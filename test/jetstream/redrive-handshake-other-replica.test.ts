@@ -8,12 +8,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
-import { removeDir } from '../harness/processes.js';
 import { publish, requestJson, subscribe } from '../harness/client.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
-import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+import { killReplicas, startJetStreamBroker, uniqueBrokerName } from './brokers.js';
 import { holderOf } from './holding-sink.js';
 
 /** A sink that consents to every handshake, refuses the first delivery of `e-1` and takes the rest. */
@@ -55,10 +54,7 @@ describe('jetstream replicas with --sink-handshake required: a redrive through t
   }, 60_000);
 
   afterAll(async () => {
-    for (const replica of replicas) {
-      await replica.stop('SIGKILL');
-      removeDir(replica.dataDir);
-    }
+    await killReplicas(replicas);
     await sink?.close();
     await nats?.stop();
   });

@@ -14,6 +14,7 @@ import type { BrokerProcess } from '../harness/processes.js';
 import { publish, requestJson, subscribe } from '../harness/client.js';
 import { waitFor } from '../infra/process.js';
 import { holderOf } from './holding-sink.js';
+import { wakeAfterLostClaim } from './brokers.js';
 
 const WANTED = 'com.example.wanted';
 
@@ -130,13 +131,7 @@ export async function staleCommitScenario({ sink, start, committed }: StaleCommi
   );
 
   // The stalled replica wakes, and finds its claim gone.
-  process.kill(holder.child.pid as number, 'SIGCONT');
-  await waitFor(
-    'the woken replica to report the lost claim',
-    async () =>
-      output.get(holder)?.text.includes('another replica continues it') === true ? true : undefined,
-    { timeoutMs: 30_000 },
-  );
+  await wakeAfterLostClaim(holder, () => output.get(holder)?.text ?? '');
   // The new holder dies before it commits again; the woken replica takes over from what is committed.
   await other.stop('SIGKILL');
   // A store without compare-and-set (Kafka) writes the stale commit and takes it back: read once settled.

@@ -5,10 +5,9 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
-import { removeDir } from '../harness/processes.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
-import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+import { killReplicas, startJetStreamBroker, uniqueBrokerName } from './brokers.js';
 import { staleCommitScenario, startRecordingSink } from './stale-commit-scenario.js';
 import type { RecordingSink } from './stale-commit-scenario.js';
 
@@ -24,12 +23,7 @@ describe('jetstream replicas: a stale replica that wakes after losing its claim'
   }, 60_000);
 
   afterAll(async () => {
-    for (const replica of replicas) {
-      // A replica left stopped by a failed run must be able to take its SIGKILL.
-      replica.child.kill('SIGCONT');
-      await replica.stop('SIGKILL');
-      removeDir(replica.dataDir);
-    }
+    await killReplicas(replicas);
     await admin?.close();
     await sink?.close();
     await nats?.stop();

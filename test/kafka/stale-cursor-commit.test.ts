@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createKafkaStore } from '../../src/store/kafka/kafka-store.js';
 import type { KafkaEventStore } from '../../src/store/kafka/kafka-store.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { removeDir } from '../harness/processes.js';
 import { startKafkaCluster } from '../infra/kafka/server.js';
 import type { KafkaCluster } from '../infra/kafka/server.js';
 import { staleCommitScenario, startRecordingSink } from '../jetstream/stale-commit-scenario.js';
 import type { RecordingSink } from '../jetstream/stale-commit-scenario.js';
 import { startKafkaBroker, uniqueBrokerName } from './brokers.js';
+import { killReplicas } from '../jetstream/brokers.js';
 
 describe('kafka replicas: a stale replica that wakes after losing its claim', () => {
   let kafka: KafkaCluster;
@@ -22,12 +22,7 @@ describe('kafka replicas: a stale replica that wakes after losing its claim', ()
   }, 180_000);
 
   afterAll(async () => {
-    for (const replica of replicas) {
-      // A replica left stopped by a failed run must be able to take its SIGKILL.
-      replica.child.kill('SIGCONT');
-      await replica.stop('SIGKILL');
-      removeDir(replica.dataDir);
-    }
+    await killReplicas(replicas);
     await reader?.close();
     await sink?.close();
     await kafka?.stop();
