@@ -51,6 +51,30 @@ interface HeldRedriveClaim {
  */
 const heldRedriveClaims = new WeakMap<EventStore, Map<string, HeldRedriveClaim>>();
 
+/**
+ * The key a letter of `stored` is added with (the store contract's `NewDeadLetter.key`): while that letter
+ * is held, the same refusal again is that letter, not a second one. A live delivery's letter is keyed by
+ * the subscription's incarnation, the seek it was delivered after and the event's sequence: an event
+ * refused, the broker killed before the cursor passed it (the dead-letter sink still answering, or an
+ * earlier event unanswered), and refused again after the restart, was stored twice. A seek is an
+ * operator's explicit replay: the event refused after it is a new letter (the bounds keep the newest).
+ * A redriven letter refused again is keyed by the letter it replaces: that one is held until the new one
+ * is stored, and a redrive of it again (after a crash in between) finds the new one. A letter deleted
+ * (the API, a redrive, the bounds) frees its key.
+ */
+export function letterKeyOf(
+  definition: { readonly incarnation?: string | undefined },
+  stored: StoredEvent,
+  origin: LetterOrigin,
+): string {
+  return 'redriven' in origin
+    ? `redriven:${origin.redriven.id}`
+    : `live:${definition.incarnation ?? ''}:${origin.seekEpoch}:${stored.sequence}`;
+}
+
+/** Where the events a letter is stored for came from: the log after the seek `seekEpoch`, or a redrive. */
+export type LetterOrigin = { readonly seekEpoch: number } | { readonly redriven: DeadLetter };
+
 /** How one redriven letter's delivery ended. */
 export type RedriveOutcome = 'delivered' | 'deadlettered' | 'aborted';
 
@@ -96,14 +120,17 @@ export class DeadLetters {
     signal: AbortSignal,
     retryDelay: (failures: number, cause: unknown) => number,
     /** The dead-letter sink's attempts end with the delivery's (a seek or stop does not wait for them). */
-    group?: AttemptGroup,
+    group: AttemptGroup | undefined,
+    /** What the letters are keyed with (see `letterKeyOf`). */
+    origin: LetterOrigin,
   ): Promise<boolean> {
     const { store, metrics, logger } = this.host;
     const deadLetterSink = this.compiled.plan.deadLetterSink;
     for (const stored of events) {
+      let existing = false;
       for (let failures = 1; ; failures++) {
         try {
-          await store.addDeadLetter({
+          ({ existing = false } = await store.addDeadLetter({
             subscription: this.id,
             sequence: stored.sequence,
             event: stored.event,
@@ -111,7 +138,8 @@ export class DeadLetters {
             error,
             attempts,
             deadLetteredAt: Date.now(),
-          });
+            key: letterKeyOf(this.compiled.definition, stored, origin),
+          }));
           break;
         } catch (cause) {
           metrics.deadLetterStoreFailures.inc();
@@ -126,7 +154,8 @@ export class DeadLetters {
           }
         }
       }
-      this.count++;
+      // Held already (refused again after a crash): counted when it was stored, or read at the start.
+      if (!existing) this.count++;
       metrics.deliveries.inc({ outcome: 'deadlettered' });
       if (deadLetterSink !== undefined)
         await this.sendToDeadLetterSink(deadLetterSink, stored, error.code, error.message, group);
@@ -204,7 +233,7 @@ export class DeadLetters {
    */
   redrive(
     selection: RedriveSelection,
-    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    deliver: (stored: StoredEvent, letter: DeadLetter) => Promise<RedriveOutcome>,
     stopped: () => boolean,
   ): Promise<void> {
     const pending = (this.pending ??= { through: undefined, ids: new Set() });
@@ -231,7 +260,7 @@ export class DeadLetters {
   }
 
   private async drain(
-    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    deliver: (stored: StoredEvent, letter: DeadLetter) => Promise<RedriveOutcome>,
     stopped: () => boolean,
   ): Promise<void> {
     // Again after the claim is released when a redrive was asked for meanwhile: it joined no pass.
@@ -255,7 +284,7 @@ export class DeadLetters {
   /** One pass over the store: the letters up to `through`, then those named after it, in id order. */
   private async pass(
     wanted: PendingRedrive,
-    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    deliver: (stored: StoredEvent, letter: DeadLetter) => Promise<RedriveOutcome>,
     going: () => boolean,
   ): Promise<void> {
     const { through } = wanted;
@@ -281,9 +310,9 @@ export class DeadLetters {
   /** Delivers a letter again; it stays in the store meanwhile: a broker killed mid-redrive still has it. */
   private async redeliver(
     letter: DeadLetter,
-    deliver: (stored: StoredEvent) => Promise<RedriveOutcome>,
+    deliver: (stored: StoredEvent, letter: DeadLetter) => Promise<RedriveOutcome>,
   ): Promise<void> {
-    const outcome = await deliver(this.eventOf(letter));
+    const outcome = await deliver(this.eventOf(letter), letter);
     if (outcome !== 'aborted') await this.settle(letter);
   }
 

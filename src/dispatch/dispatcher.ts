@@ -524,11 +524,11 @@ export class Dispatcher implements WorkerHost {
     });
   }
 
-  seek(id: string, next: number): Promise<void> {
+  seek(id: string, next: number, epoch: number): Promise<void> {
     return this.changes.run(id, async () => {
       const worker = this.workers.get(id);
       this.joiners.delete(worker as SubscriptionWorker);
-      await worker?.seek(next);
+      await worker?.seek(next, epoch);
     });
   }
 

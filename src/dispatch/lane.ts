@@ -10,6 +10,12 @@ const ABANDONED = AbortSignal.abort();
  * that deliver nothing for long stretches, and each would otherwise carry them (bench (h)).
  */
 export class Lane {
+  /**
+   * The seek (`SubscriptionDefinition.seek.epoch`, 0 before any) this lane delivers after: a letter stored
+   * from it is keyed with it (`letterKeyOf`), so the same event refused again after a seek is a new letter.
+   */
+  constructor(readonly seekEpoch = 0) {}
+
   readonly queue: StoredEvent[] = [];
   active = 0;
   firstQueuedAt = 0;

@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { tracing } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
-import type { EventStore, StoredEvent } from '../store/index.js';
+import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import { cursorKeyOf } from '../subscriptions/cursor-key.js';
 import type { RedriveSelection } from '../subscriptions/delivery-port.js';
 import type { CompiledSubscription, SubscriptionStatus } from '../subscriptions/types.js';
@@ -61,7 +61,7 @@ export class SubscriptionWorker {
   live = false;
   /** Next sequence to read from the store while not live. */
   readPos = 0;
-  private lane = new Lane();
+  private lane: Lane;
   private stopped = false;
   private pumpTimer: NodeJS.Timeout | undefined;
   private paused: boolean;
@@ -95,6 +95,7 @@ export class SubscriptionWorker {
     private readonly host: WorkerHost,
   ) {
     this.paused = compiled.definition.paused;
+    this.lane = new Lane(compiled.definition.seek?.epoch);
     this.deadLetters = new DeadLetters(compiled, host);
     this.access = new SinkAccess(compiled, host);
     this.storedFrom = startTimeAhead(compiled.definition);
@@ -391,6 +392,8 @@ export class SubscriptionWorker {
     events: StoredEvent[],
     lane: Lane,
     pausable: boolean,
+    /** The letter a redrive delivers `events` (then one) from. */
+    redriven?: DeadLetter,
   ): Promise<'delivered' | 'deadlettered' | 'aborted'> {
     const { plan, definition } = this.compiled;
     const { metrics, client } = this.host;
@@ -474,6 +477,7 @@ export class SubscriptionWorker {
         return backoffDelay(plan, Math.min(failures, 30));
       },
       lane.attempts,
+      redriven === undefined ? { seekEpoch: lane.seekEpoch } : { redriven },
     ))
       ? 'deadlettered'
       : 'aborted';
@@ -490,7 +494,7 @@ export class SubscriptionWorker {
     await this.deadLetters.redrive(
       selection,
       // The lane at each letter: a seek during a long redrive ends the letter in flight, not the rest.
-      (stored) => this.deliverWithRetries([stored], this.lane, false),
+      (stored, letter) => this.deliverWithRetries([stored], this.lane, false, letter),
       () => this.stopped,
     );
   }
@@ -521,13 +525,13 @@ export class SubscriptionWorker {
    * Replays from `next`: drops what is queued, ends the attempts and retries in progress, and reads from
    * there; the new lane starts delivering once the old one's attempts have ended (never both at once).
    */
-  async seek(next: number): Promise<void> {
+  async seek(next: number, epoch: number): Promise<void> {
     // A seek says where delivery goes on, start time or not.
     this.storedFrom = undefined;
     const old = this.lane;
     old.abandon();
     old.abortAttempts();
-    this.lane = new Lane();
+    this.lane = new Lane(epoch);
     if (!old.idle) this.lane.previous = old;
     this.live = false;
     this.readPos = next;

@@ -1,4 +1,5 @@
 export type {
+  AddedDeadLetter,
   AppendInput,
   AppendOutcome,
   DeadLetter,

@@ -56,7 +56,19 @@ export interface DeadLetter {
   readonly deadLetteredAt: number;
 }
 
-export type NewDeadLetter = Omit<DeadLetter, 'id'>;
+export type NewDeadLetter = Omit<DeadLetter, 'id'> & {
+  /**
+   * What makes two adds the same letter (see `letterKeyOf` in src/dispatch/dead-lettering.ts): while a
+   * letter of the subscription added with this key is held, an add with it stores nothing and returns
+   * that letter. An event refused, the broker killed before its cursor passed it, and refused again
+   * after the restart is then one letter, not two. Once the letter is gone (deleted, redriven, trimmed)
+   * the key is free again. Without a key every add is a new letter (as letters stored before keys were).
+   */
+  readonly key?: string | undefined;
+};
+
+/** What `addDeadLetter` answers: the letter held, and whether it was held already (an add with its key). */
+export type AddedDeadLetter = DeadLetter & { readonly existing?: boolean };
 
 /** How many dead letters a store keeps per subscription (`--dead-letter-max-*`); 0 = no limit of that kind. */
 export interface DeadLetterLimits {
@@ -132,7 +144,7 @@ export interface EventStore {
   commitCursors(cursors: ReadonlyArray<readonly [subscription: string, next: number]>): Promise<void>;
   deleteCursor(subscription: string): Promise<void>;
 
-  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter>;
+  addDeadLetter(letter: NewDeadLetter): Promise<AddedDeadLetter>;
   /**
    * Dead letters in id order, at most `limit`; with `after`, only those after that id (to page
    * through them). Ids of one subscription order as their numeric value. With `maxBytes`, the list ends

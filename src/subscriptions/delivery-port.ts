@@ -26,8 +26,11 @@ export interface DeliveryControl {
    */
   setPaused(id: string, paused: boolean): Promise<void>;
   status(id: string): SubscriptionStatus | undefined;
-  /** Replays from `next` on the local worker, after any change under way; nothing when none is local. */
-  seek(id: string, next: number): Promise<void>;
+  /**
+   * Replays from `next` on the local worker, after any change under way; nothing when none is local.
+   * `epoch` is the seek's (`SubscriptionDefinition.seek`): what the worker's letters are keyed with from then on.
+   */
+  seek(id: string, next: number, epoch: number): Promise<void>;
   /** Redrives the letters `selection` names, a letter at a time (resolves once they are settled). */
   redrive(compiled: CompiledSubscription, selection: RedriveSelection): Promise<void>;
   /** True when this process delivers the subscription (with several replicas, one does). */

@@ -204,7 +204,7 @@ export class SubscriptionService {
     this.definitions.set(id, definition);
     if (current.paused !== definition.paused) await dispatcher.setPaused(id, definition.paused);
     if (definition.seek !== undefined && definition.seek.epoch !== current.seek?.epoch) {
-      await dispatcher.seek(id, definition.seek.next);
+      await dispatcher.seek(id, definition.seek.next, definition.seek.epoch);
     }
   }
 
@@ -311,7 +311,7 @@ export class SubscriptionService {
       await dispatcher.add(compiled, await this.resolvePosition(written.startAt));
     } else if (held.paused !== written.paused) await dispatcher.setPaused(written.id, written.paused);
     if (seek && written.seek !== undefined && written.seek.epoch !== held.seek?.epoch)
-      await dispatcher.seek(written.id, written.seek.next);
+      await dispatcher.seek(written.id, written.seek.next, written.seek.epoch);
   }
 
   /** The sequence a start position designates now. */
@@ -486,7 +486,7 @@ export class SubscriptionService {
       await this.options.dispatcher.add(compiled, await this.resolvePosition(written.startAt));
       // Made from another replica's seek not heard here yet: this replica may deliver the subscription.
       if (written.seek !== undefined && written.seek.epoch !== current.seek?.epoch)
-        await this.options.dispatcher.seek(id, written.seek.next);
+        await this.options.dispatcher.seek(id, written.seek.next, written.seek.epoch);
       return written;
     });
   }
@@ -558,7 +558,7 @@ export class SubscriptionService {
         await this.deliverAs(current, written, false);
       // Queued behind any change of the subscription under way (a PUT replacing its worker), whose own
       // cursor commit would otherwise overwrite this one.
-      await this.options.dispatcher.seek(id, next);
+      await this.options.dispatcher.seek(id, next, written.seek?.epoch ?? 0);
       this.options.logger.info({ subscription: id, next }, 'subscription seeked');
       return written;
     });

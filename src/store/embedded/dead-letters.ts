@@ -4,6 +4,7 @@ import { HeraldError } from '../../errors/index.js';
 import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
 import type { HeldDeadLetter } from '../dead-letter-limits.js';
 import type {
+  AddedDeadLetter,
   DeadLetter,
   DeadLetterLimits,
   DroppedDeadLetters,
@@ -28,6 +29,7 @@ interface DeadLetterRow {
   error: string;
   attempts: number;
   at: number;
+  letter_key: string | null;
 }
 
 const DEAD_LETTERS_SCHEMA = `
@@ -46,6 +48,19 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_subscription ON dead_letters(subscription, id);
 `;
 
+/**
+ * The letter's key (`NewDeadLetter.key`), added to a table made before keys: rows stored before it have
+ * none, and no other row is ever their duplicate. Unique per subscription among the rows that have one.
+ */
+function addKeyColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(dead_letters)').all();
+  if (!columns.some((column) => column.name === 'letter_key'))
+    db.exec('ALTER TABLE dead_letters ADD COLUMN letter_key TEXT');
+  db.exec(
+    'CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_key ON dead_letters(subscription, letter_key) WHERE letter_key IS NOT NULL',
+  );
+}
+
 function rowToEvent(row: DeadLetterRow): CloudEvent {
   return {
     attributes: JSON.parse(row.attrs) as CloudEvent['attributes'],
@@ -58,6 +73,19 @@ function parseTrace(trace: string | null): TraceHeaders | undefined {
   return trace === null ? undefined : (JSON.parse(trace) as TraceHeaders);
 }
 
+function rowToLetter(row: DeadLetterRow): DeadLetter {
+  return {
+    id: String(row.id),
+    subscription: row.subscription,
+    sequence: row.seq,
+    event: rowToEvent(row),
+    trace: parseTrace(row.trace),
+    error: JSON.parse(row.error) as DeadLetter['error'],
+    attempts: row.attempts,
+    deadLetteredAt: row.at,
+  };
+}
+
 /**
  * The embedded store's dead letters (`dead_letters` table). They are group-committed: those added in
  * one turn of the event loop are written in one transaction on the next. A sink that fails every event
@@ -67,16 +95,21 @@ function parseTrace(trace: string | null): TraceHeaders | undefined {
 export class EmbeddedDeadLetters {
   private pending: Array<{
     letter: NewDeadLetter;
-    resolve: (letter: DeadLetter) => void;
+    resolve: (letter: AddedDeadLetter) => void;
     reject: (error: unknown) => void;
   }> = [];
   private readonly statements;
 
   constructor(private readonly db: Database.Database) {
     db.exec(DEAD_LETTERS_SCHEMA);
+    addKeyColumn(db);
     this.statements = {
+      // A row with the key held already is left as it is: `flush` answers with that one.
       add: db.prepare(
-        'INSERT INTO dead_letters (subscription, seq, attrs, data, data_kind, trace, error, attempts, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO dead_letters (subscription, seq, attrs, data, data_kind, trace, error, attempts, at, letter_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription, letter_key) WHERE letter_key IS NOT NULL DO NOTHING',
+      ),
+      byKey: db.prepare<[string, string], DeadLetterRow>(
+        'SELECT * FROM dead_letters WHERE subscription = ? AND letter_key = ?',
       ),
       list: db.prepare<[string, number, number], DeadLetterRow>(
         'SELECT * FROM dead_letters WHERE subscription = ? AND id > ? ORDER BY id LIMIT ?',
@@ -102,7 +135,7 @@ export class EmbeddedDeadLetters {
     };
   }
 
-  add(letter: NewDeadLetter): Promise<DeadLetter> {
+  add(letter: NewDeadLetter): Promise<AddedDeadLetter> {
     return new Promise((resolve, reject) => {
       this.pending.push({ letter, resolve, reject });
       if (this.pending.length === 1) setImmediate(() => this.flush());
@@ -115,24 +148,30 @@ export class EmbeddedDeadLetters {
     this.pending = [];
     if (batch.length === 0) return;
     try {
-      const ids = this.db.transaction(() =>
-        batch.map(({ letter }) =>
-          String(
-            this.statements.add.run(
-              letter.subscription,
-              letter.sequence,
-              JSON.stringify(letter.event.attributes),
-              letter.event.data ?? null,
-              letter.event.dataKind,
-              letter.trace === undefined ? null : JSON.stringify(letter.trace),
-              JSON.stringify(letter.error),
-              letter.attempts,
-              letter.deadLetteredAt,
-            ).lastInsertRowid,
-          ),
-        ),
+      const added = this.db.transaction(() =>
+        batch.map(({ letter }): AddedDeadLetter => {
+          const { key, ...fields } = letter;
+          const result = this.statements.add.run(
+            letter.subscription,
+            letter.sequence,
+            JSON.stringify(letter.event.attributes),
+            letter.event.data ?? null,
+            letter.event.dataKind,
+            letter.trace === undefined ? null : JSON.stringify(letter.trace),
+            JSON.stringify(letter.error),
+            letter.attempts,
+            letter.deadLetteredAt,
+            key ?? null,
+          );
+          if (result.changes > 0) return { ...fields, id: String(result.lastInsertRowid) };
+          // Only a held key inserts nothing (an earlier add, or one earlier in this batch).
+          const held = this.statements.byKey.get(letter.subscription, key as string);
+          if (held === undefined)
+            throw new HeraldError('HERALD_INTERNAL', 'a dead letter was neither stored nor held');
+          return { ...rowToLetter(held), existing: true };
+        }),
       )();
-      batch.forEach(({ letter, resolve }, i) => resolve({ ...letter, id: ids[i] as string }));
+      batch.forEach(({ resolve }, i) => resolve(added[i] as AddedDeadLetter));
     } catch (error) {
       for (const { reject } of batch) reject(error);
     }
@@ -149,16 +188,7 @@ export class EmbeddedDeadLetters {
     const letters: DeadLetter[] = [];
     let bytes = 0;
     for (const row of this.statements.list.iterate(subscription, Number.isFinite(from) ? from : 0, limit)) {
-      const letter: DeadLetter = {
-        id: String(row.id),
-        subscription: row.subscription,
-        sequence: row.seq,
-        event: rowToEvent(row),
-        trace: parseTrace(row.trace),
-        error: JSON.parse(row.error) as DeadLetter['error'],
-        attempts: row.attempts,
-        deadLetteredAt: row.at,
-      };
+      const letter = rowToLetter(row);
       letters.push(letter);
       bytes += deadLetterBytes(letter);
       if (bytes > maxBytes) break;

@@ -5,6 +5,7 @@ import { HeraldError } from '../../errors/index.js';
 import type {
   AppendInput,
   AppendOutcome,
+  AddedDeadLetter,
   DeadLetter,
   DeadLetterLimits,
   DroppedDeadLetters,
@@ -478,7 +479,7 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   /** Group-committed: see `EmbeddedDeadLetters`. */
-  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter> {
+  addDeadLetter(letter: NewDeadLetter): Promise<AddedDeadLetter> {
     if (this.closed) return Promise.reject(new HeraldError('HERALD_SHUTTING_DOWN', 'the store is closed'));
     return this.deadLetters.add(letter);
   }

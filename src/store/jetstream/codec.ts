@@ -23,6 +23,8 @@ export const HEADER = {
   error: 'Herald-Error',
   attempts: 'Herald-Attempts',
   at: 'Herald-At',
+  /** A dead letter's key (`NewDeadLetter.key`), when it was added with one. */
+  letterKey: 'Herald-Letter-Key',
 } as const;
 
 /** A record ready to publish: headers as plain pairs (a fresh `MsgHdrs` is built per attempt). */
@@ -136,6 +138,7 @@ export function encodeDeadLetter(letter: NewDeadLetter): EncodedRecord {
       [HEADER.error, JSON.stringify(letter.error)],
       [HEADER.attempts, String(letter.attempts)],
       [HEADER.at, String(letter.deadLetteredAt)],
+      ...(letter.key === undefined ? [] : [[HEADER.letterKey, letter.key] as const]),
     ],
   };
 }

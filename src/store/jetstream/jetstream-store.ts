@@ -6,6 +6,7 @@ import { HeraldError } from '../../errors/index.js';
 import type {
   AppendInput,
   AppendOutcome,
+  AddedDeadLetter,
   DeadLetter,
   DeadLetterLimits,
   DroppedDeadLetters,
@@ -411,7 +412,7 @@ export class JetStreamEventStore implements EventStore {
 
   // ---- dead letters ----------------------------------------------------------------------------
 
-  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter> {
+  addDeadLetter(letter: NewDeadLetter): Promise<AddedDeadLetter> {
     return this.deadLetters.add(letter);
   }
 

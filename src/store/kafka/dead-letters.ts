@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
 import type { HeldDeadLetter } from '../dead-letter-limits.js';
-import type { DeadLetter, DeadLetterLimits, DroppedDeadLetters, NewDeadLetter } from '../types.js';
+import type {
+  AddedDeadLetter,
+  DeadLetter,
+  DeadLetterLimits,
+  DroppedDeadLetters,
+  NewDeadLetter,
+} from '../types.js';
 import { decodeDeadLetter, encodeDeadLetter } from './codec.js';
 import type { CompactedView } from './compacted-view.js';
 
@@ -11,7 +17,8 @@ const MAX_UNANSWERED = 10_000;
 const MAX_TOMBSTONES = 500;
 
 /**
- * Dead letters in a compacted topic: one record per letter under the key `<subscription> NUL <uuid>`;
+ * Dead letters in a compacted topic: one record per letter under the key `<subscription> NUL <uuid>` (or
+ * `<subscription> NUL = <letter key>`, see `addKeyed`);
  * deleting a letter writes a tombstone. A letter's id is the offset of its record, unique and
  * increasing, so the list is in the order letters were added.
  */
@@ -29,10 +36,13 @@ export class DeadLetters {
     return `${subscription}\u0000`;
   }
 
-  async add(letter: NewDeadLetter): Promise<DeadLetter> {
+  async add(letter: NewDeadLetter): Promise<AddedDeadLetter> {
+    const { key: letterKey, ...fields } = letter;
+    if (letterKey !== undefined)
+      return this.addKeyed(fields, `${this.prefix(letter.subscription)}=${letterKey}`);
     const attempt = `${letter.subscription}\u0000${letter.sequence}`;
     const key = this.unanswered.get(attempt) ?? `${this.prefix(letter.subscription)}${randomUUID()}`;
-    const record = encodeDeadLetter(letter, key);
+    const record = encodeDeadLetter(fields, key);
     let offset: number | undefined;
     try {
       [offset] = await this.view.write([{ key, value: record.value, headers: record.headers }]);
@@ -46,6 +56,22 @@ export class DeadLetters {
       throw error;
     }
     this.unanswered.delete(attempt);
+    return { ...fields, id: String(offset) };
+  }
+
+  /**
+   * A letter with a key (`NewDeadLetter.key`) is the record under `<subscription> NUL = <key>` (`=` is in no
+   * UUID, so no unkeyed letter's key): held already, it is answered as it is; else written. Two replicas
+   * writing one key at once leave one letter all the same (the topic keeps a key's last record), and a
+   * failed write tried again writes the same key.
+   */
+  private async addKeyed(letter: NewDeadLetter, key: string): Promise<AddedDeadLetter> {
+    await this.view.sync();
+    const held = this.view.get(key);
+    const existing = held === undefined ? undefined : decodeDeadLetter(String(held.offset), held);
+    if (existing !== undefined) return { ...existing, existing: true };
+    const record = encodeDeadLetter(letter, key);
+    const [offset] = await this.view.write([{ key, value: record.value, headers: record.headers }]);
     return { ...letter, id: String(offset) };
   }
 

@@ -4,6 +4,7 @@ import { HeraldError } from '../../errors/index.js';
 import type {
   AppendInput,
   AppendOutcome,
+  AddedDeadLetter,
   DeadLetter,
   DeadLetterLimits,
   DroppedDeadLetters,
@@ -432,7 +433,7 @@ export class KafkaEventStore implements EventStore {
 
   // ---- dead letters ----------------------------------------------------------------------------
 
-  addDeadLetter(letter: NewDeadLetter): Promise<DeadLetter> {
+  addDeadLetter(letter: NewDeadLetter): Promise<AddedDeadLetter> {
     return this.guard('storing a dead letter', ({ deadLetters }) => deadLetters.add(letter));
   }
 

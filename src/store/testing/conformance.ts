@@ -364,6 +364,58 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect([...stored].sort(byId)).toEqual([...records].sort(byId));
     });
 
+    it('stores a letter added again with its key once, until it is deleted, trimmed or its subscription cleared', async () => {
+      const h = await open();
+      const keyed = (n: number, key: string, at = n) => ({
+        ...sampleLetter('keyed', n, 'k'),
+        deadLetteredAt: at,
+        key,
+      });
+      const first = await h.store.addDeadLetter(keyed(1, 'live:1'));
+      expect(first.existing ?? false).toBe(false);
+      // The same refusal again (after a crash, say): the held letter, as it was stored.
+      const again = await h.store.addDeadLetter(keyed(1, 'live:1', 99));
+      expect(again).toMatchObject({ id: first.id, existing: true, deadLetteredAt: 1, sequence: 1 });
+      // Two adds of one key at once store one letter; no key, another key or subscription: new letters.
+      await Promise.all([
+        h.store.addDeadLetter(keyed(2, 'live:2')),
+        h.store.addDeadLetter(keyed(2, 'live:2')),
+      ]);
+      const unkeyed = await h.store.addDeadLetter(sampleLetter('keyed', 1, 'k'));
+      const other = await h.store.addDeadLetter({ ...sampleLetter('keyed-2', 1, 'k'), key: 'live:1' });
+      expect(other.existing ?? false).toBe(false);
+      const sequences = async (store = h.store) =>
+        (await store.listDeadLetters('keyed', 10)).map((l) => l.sequence);
+      expect(await sequences()).toEqual([1, 2, 1]);
+      expect(await h.store.countDeadLetters('keyed')).toBe(3);
+      // Durably: after a reopen the key is still held.
+      let store = await h.reopen();
+      expect(await store.addDeadLetter(keyed(1, 'live:1', 100))).toMatchObject({
+        id: first.id,
+        existing: true,
+      });
+      expect(await sequences(store)).toEqual([1, 2, 1]);
+      // Deleted (the API, a redrive): the key is free, the same refusal again is a new letter.
+      await store.deleteDeadLetters('keyed', [first.id, unkeyed.id]);
+      const renewed = await store.addDeadLetter(keyed(1, 'live:1', 101));
+      expect(renewed.existing ?? false).toBe(false);
+      expect(renewed.id).not.toBe(first.id);
+      expect((await store.listDeadLetters('keyed', 10)).map((l) => [l.sequence, l.deadLetteredAt])).toEqual([
+        [2, 2],
+        [1, 101],
+      ]);
+      // Trimmed by the bounds: free too (the oldest letter, sequence 2, goes).
+      await store.trimDeadLetters({ maxLetters: 1, maxBytes: 0, maxAgeMs: 0 }, Date.now());
+      expect(await sequences(store)).toEqual([1]);
+      expect((await store.addDeadLetter(keyed(2, 'live:2', 102))).existing ?? false).toBe(false);
+      // Every letter of the subscription deleted: every key free.
+      await store.deleteAllDeadLetters('keyed');
+      expect((await store.addDeadLetter(keyed(1, 'live:1', 103))).existing ?? false).toBe(false);
+      store = await h.reopen();
+      expect((await store.listDeadLetters('keyed', 10)).map((l) => l.deadLetteredAt)).toEqual([103]);
+      expect(await store.countDeadLetters('keyed-2')).toBe(1);
+    });
+
     it('pages through dead letters in id order with after', async () => {
       const { store } = await open();
       const ids: string[] = [];

@@ -145,6 +145,29 @@ export function describeSharedStoreConformance<S extends EventStore>(
       expect(await a.countDeadLetters('dl')).toBe(1);
     });
 
+    it('stores a keyed dead letter once whichever process adds it, also two at once', async () => {
+      const [a, b] = (await replicas({}, {})) as [S, S];
+      const letter = (key: string) => ({
+        subscription: 'keyed',
+        sequence: 7,
+        event: sampleEvent(key),
+        trace: undefined,
+        error: { code: 'HERALD_SINK_REJECTED', message: 'status 400', status: 400 },
+        attempts: 1,
+        deadLetteredAt: Date.now(),
+        key,
+      });
+      // A replica that takes over a subscription refuses the event its predecessor dead-lettered.
+      const first = await a.addDeadLetter(letter('one'));
+      expect(await b.addDeadLetter(letter('one'))).toMatchObject({ id: first.id, existing: true });
+      await Promise.all([a.addDeadLetter(letter('two')), b.addDeadLetter(letter('two'))]);
+      expect((await a.listDeadLetters('keyed', 10)).map((l) => l.event.attributes.id)).toEqual([
+        'one',
+        'two',
+      ]);
+      expect(await b.countDeadLetters('keyed')).toBe(2);
+    });
+
     it('grants a claim to one process at a time; it moves once the holder stops renewing', async () => {
       const [a, b] = (await replicas({ claimTtlMs: 1_500 }, { claimTtlMs: 1_500 })) as [S, S];
       let aLost = 0;

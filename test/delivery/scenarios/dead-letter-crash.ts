@@ -21,7 +21,10 @@ interface Letters {
 }
 
 async function lettersOf(broker: BrokerProcess, id: string): Promise<Letters['deadLetters']> {
-  const { status, body } = await requestJson<Letters>('GET', `${broker.adminUrl}/subscriptions/${id}/deadletters`);
+  const { status, body } = await requestJson<Letters>(
+    'GET',
+    `${broker.adminUrl}/subscriptions/${id}/deadletters`,
+  );
   expect(status).toBe(200);
   return body.deadLetters;
 }
@@ -41,7 +44,11 @@ export function describeDeadLetterCrashScenarios(store: string, start: Restartin
     let holding: HoldingSink;
     let deadLetterSink: HoldingSink;
     beforeAll(async () => {
-      [refusing, holding, deadLetterSink] = await Promise.all([startSink(), startHoldingSink(), startHoldingSink()]);
+      [refusing, holding, deadLetterSink] = await Promise.all([
+        startSink(),
+        startHoldingSink(),
+        startHoldingSink(),
+      ]);
       await refusing.configure({ status: 400 });
     });
     afterAll(async () => {
