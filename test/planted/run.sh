@@ -69,7 +69,6 @@ declare -A TESTS=(
   [span-attributes-unbounded]="test/telemetry/span-bounds.test.ts"
   [ingress-span-route-raw-path]="test/telemetry/span-bounds.test.ts"
   [jetstream-foreign-page-empty]="src/store/jetstream/undecodable.test.ts"
-  [claim-lost-attempts-finish]="test/jetstream/claim-lost-in-flight.test.ts"
   [redrive-wait-first-page]="test/client/deadletters-redrive-wait.test.ts"
   [kafka-undecodable-returned]="src/store/kafka/undecodable.test.ts"
   [jetstream-undecodable-stops-reads]="src/store/jetstream/undecodable.test.ts"
