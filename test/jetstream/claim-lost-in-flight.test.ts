@@ -11,6 +11,7 @@ import { publish, requestJson } from '../harness/client.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
+import { loggedReplicas } from '../support/logged-replicas.js';
 import { killReplicas, startJetStreamBroker, uniqueBrokerName, wakeAfterLostClaim } from './brokers.js';
 import { startHoldingSink, subscribeUnretried } from './holding-sink.js';
 import type { HoldingSink } from './holding-sink.js';
@@ -19,7 +20,6 @@ describe('jetstream replicas: a claim lost while an attempt is in flight', () =>
   let nats: NatsServer;
   let sink: HoldingSink;
   const replicas: BrokerProcess[] = [];
-  const output = new Map<BrokerProcess, { text: string }>();
 
   beforeAll(async () => {
     [nats, sink] = await Promise.all([startNatsServer(), startHoldingSink()]);
@@ -33,19 +33,12 @@ describe('jetstream replicas: a claim lost while an attempt is in flight', () =>
 
   it('the stale replica ends the attempt when it learns of the loss: a late refusal stores no dead letter', async () => {
     const brokerName = uniqueBrokerName('lost');
-    const start = async (): Promise<BrokerProcess> => {
-      const log = { text: '' };
-      const replica = await startJetStreamBroker(nats.url, {
-        brokerName,
-        onOutput: (chunk) => {
-          log.text += chunk;
-        },
-      });
+    const group = loggedReplicas(async (onOutput) => {
+      const replica = await startJetStreamBroker(nats.url, { brokerName, onOutput });
       replicas.push(replica);
-      output.set(replica, log);
       return replica;
-    };
-    const [a, b] = [await start(), await start()];
+    });
+    const [a, b] = [await group.start(), await group.start()];
     // No retry: the sink's refusal of the one attempt makes a dead letter at once.
     const { id, holder, other } = await subscribeUnretried([a, b], sink.url);
 
@@ -67,7 +60,7 @@ describe('jetstream replicas: a claim lost while an attempt is in flight', () =>
     sink.answer(second, 200);
 
     // The stalled replica wakes and finds its claim gone. Once it says so, the sink refuses its attempt.
-    await wakeAfterLostClaim(holder, () => output.get(holder)?.text ?? '');
+    await wakeAfterLostClaim(holder, () => group.log(holder));
     sink.answer(first, 400);
     // Whatever the stale replica does with that answer is done by the time it has stopped gracefully.
     expect(await holder.stop('SIGTERM')).toBe(0);

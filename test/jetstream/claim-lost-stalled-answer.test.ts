@@ -11,6 +11,7 @@ import { publish, requestJson, subscribe } from '../harness/client.js';
 import { startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
+import { loggedReplicas } from '../support/logged-replicas.js';
 import { killReplicas, startJetStreamBroker, uniqueBrokerName, wakeAfterLostClaim } from './brokers.js';
 import { holderOf, startHoldingSink } from './holding-sink.js';
 import type { HoldingSink } from './holding-sink.js';
@@ -19,7 +20,6 @@ describe('jetstream replicas: an answer read by a replica whose claim ran out wh
   let nats: NatsServer;
   const sinks: HoldingSink[] = [];
   const replicas: BrokerProcess[] = [];
-  const output = new Map<BrokerProcess, { text: string }>();
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -33,21 +33,14 @@ describe('jetstream replicas: an answer read by a replica whose claim ran out wh
 
   it('a refusal read after the claim ran out stores no dead letter', async () => {
     const brokerName = uniqueBrokerName('stalled');
-    const start = async (): Promise<BrokerProcess> => {
-      const log = { text: '' };
-      const replica = await startJetStreamBroker(nats.url, {
-        brokerName,
-        onOutput: (chunk) => {
-          log.text += chunk;
-        },
-      });
+    const group = loggedReplicas(async (onOutput) => {
+      const replica = await startJetStreamBroker(nats.url, { brokerName, onOutput });
       replicas.push(replica);
-      output.set(replica, log);
       return replica;
-    };
+    });
     const sink = await startHoldingSink();
     sinks.push(sink);
-    const [a, b] = [await start(), await start()];
+    const [a, b] = [await group.start(), await group.start()];
     const { id } = await subscribe(a.adminUrl, {
       sink: sink.url,
       delivery: { ordering: 'strict', retry: 0, timeout: 'PT2M' },
@@ -73,7 +66,7 @@ describe('jetstream replicas: an answer read by a replica whose claim ran out wh
     await new Promise<void>((resolve) =>
       first.res.writableFinished ? resolve() : first.res.once('finish', () => resolve()),
     );
-    await wakeAfterLostClaim(holder, () => output.get(holder)?.text ?? '');
+    await wakeAfterLostClaim(holder, () => group.log(holder));
     // Whatever the stale replica did with that answer is done by the time it has stopped gracefully.
     expect(await holder.stop('SIGTERM')).toBe(0);
     sink.answer(second, 200);

@@ -13,6 +13,7 @@ import { expect } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
 import { publish, requestJson, subscribe } from '../harness/client.js';
 import { waitFor } from '../infra/process.js';
+import { loggedReplicas } from '../support/logged-replicas.js';
 import { holderOf } from './holding-sink.js';
 import { wakeAfterLostClaim } from './brokers.js';
 
@@ -55,16 +56,8 @@ export interface StaleCommitSetup {
 }
 
 export async function staleCommitScenario({ sink, start, committed }: StaleCommitSetup): Promise<void> {
-  const output = new Map<BrokerProcess, { text: string }>();
-  const started = async (): Promise<BrokerProcess> => {
-    const log = { text: '' };
-    const replica = await start((chunk) => {
-      log.text += chunk;
-    });
-    output.set(replica, log);
-    return replica;
-  };
-  const [a, b] = [await started(), await started()];
+  const group = loggedReplicas(start);
+  const [a, b] = [await group.start(), await group.start()];
   const { id } = await subscribe(a.adminUrl, {
     sink: sink.url,
     filters: [{ exact: { type: WANTED } }],
@@ -131,7 +124,7 @@ export async function staleCommitScenario({ sink, start, committed }: StaleCommi
   );
 
   // The stalled replica wakes, and finds its claim gone.
-  await wakeAfterLostClaim(holder, () => output.get(holder)?.text ?? '');
+  await wakeAfterLostClaim(holder, () => group.log(holder));
   // The new holder dies before it commits again; the woken replica takes over from what is committed.
   await other.stop('SIGKILL');
   // A store without compare-and-set (Kafka) writes the stale commit and takes it back: read once settled.
