@@ -32,33 +32,38 @@ export function collectProblems(broker: BrokerProcess): string[] {
   return lines;
 }
 
-/** Starts `herald broker --store jetstream` against `natsUrl` and waits until it is ready. */
-export async function startJetStreamBroker(
-  natsUrl: string,
-  options: {
-    brokerName?: string;
-    args?: readonly string[];
-    env?: Readonly<Record<string, string>>;
-    /** Every chunk the broker writes to stdout or stderr (its log lines). */
-    onOutput?: (text: string) => void;
-  } = {},
+/** How a test starts a broker replica on a shared store. */
+export interface ReplicaOptions {
+  brokerName?: string;
+  args?: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  /** Every chunk the broker writes to stdout or stderr (its log lines). */
+  onOutput?: (text: string) => void;
+}
+
+/**
+ * Starts `herald broker` with `storeArgs` (the store and where it is) and `--broker-name` (the given one or
+ * `defaultName()`), and waits until it is ready.
+ */
+export async function startReplica(
+  storeArgs: readonly string[],
+  options: ReplicaOptions,
+  defaultName: () => string,
+  readyTimeoutMs?: number,
 ): Promise<BrokerProcess> {
   const processOptions: BrokerProcessOptions = {
-    args: [
-      '--store',
-      'jetstream',
-      '--nats-url',
-      natsUrl,
-      '--broker-name',
-      options.brokerName ?? uniqueBrokerName(),
-      ...(options.args ?? []),
-    ],
+    args: [...storeArgs, '--broker-name', options.brokerName ?? defaultName(), ...(options.args ?? [])],
     ...(options.env === undefined ? {} : { env: options.env }),
     ...(options.onOutput === undefined ? {} : { onOutput: options.onOutput }),
   };
   const broker = await startBroker(processOptions);
-  await waitReady(broker);
+  await waitReady(broker, readyTimeoutMs);
   return broker;
+}
+
+/** Starts `herald broker --store jetstream` against `natsUrl` and waits until it is ready. */
+export function startJetStreamBroker(natsUrl: string, options: ReplicaOptions = {}): Promise<BrokerProcess> {
+  return startReplica(['--store', 'jetstream', '--nats-url', natsUrl], options, uniqueBrokerName);
 }
 
 /** SIGKILLs the replicas a test started (waking any it left stopped, SIGSTOP, first) and removes their data. */

@@ -11,14 +11,15 @@
 // a spinning one thousands.
 import { connect, headers as natsHeaders } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { BrokerProcess, SinkProcess } from '../harness/processes.js';
-import { removeDir, startSink } from '../harness/processes.js';
-import { openEventStream, publish, sleep, subscribe } from '../harness/client.js';
+import { startSink } from '../harness/processes.js';
+import { sleep } from '../harness/client.js';
 import { monitorJson, startNatsServer } from '../infra/nats/server.js';
 import type { NatsServer } from '../infra/nats/server.js';
 import { waitFor } from '../infra/process.js';
-import { startJetStreamBroker, uniqueBrokerName } from './brokers.js';
+import { foreignLastTests } from '../support/foreign-last-scenario.js';
+import { killReplicas, startJetStreamBroker, uniqueBrokerName } from './brokers.js';
 
 /** The length of each counting window: long enough for a spinning reader to make thousands of requests. */
 const WINDOW_MS = 3_000;
@@ -36,36 +37,11 @@ describe('jetstream: a stream whose last message Herald did not write', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const broker of brokers) await stop(broker);
+    await killReplicas(brokers);
     await admin?.close();
     await sink?.stop();
     await nats?.stop();
   });
-
-  /**
-   * Each test stops its broker at its end: one left spinning would count in the next test's windows.
-   * Idempotent (afterAll stops what a failed test left).
-   */
-  async function stop(broker: BrokerProcess): Promise<void> {
-    if (broker.child.exitCode === null && broker.child.signalCode === null) await broker.stop('SIGKILL');
-    removeDir(broker.dataDir);
-  }
-
-  /** A broker whose output is kept, so a test can wait for it to have read the foreign message. */
-  async function start(
-    prefix: string,
-  ): Promise<{ broker: BrokerProcess; brokerName: string; log: { text: string } }> {
-    const brokerName = uniqueBrokerName(prefix);
-    const log = { text: '' };
-    const broker = await startJetStreamBroker(nats.url, {
-      brokerName,
-      onOutput: (chunk) => {
-        log.text += chunk;
-      },
-    });
-    brokers.push(broker);
-    return { broker, brokerName, log };
-  }
 
   /** Messages nats-server received from every client during one window. */
   async function requestsOverWindow(): Promise<number> {
@@ -87,50 +63,36 @@ describe('jetstream: a stream whose last message Herald did not write', () => {
     expect(typeof (JSON.parse(new TextDecoder().decode(reply.data)) as { seq?: number }).seq).toBe('number');
   }
 
-  const sawSkip = (log: { text: string }) => async () => (log.text.includes(SKIPPED) ? true : undefined);
+  const sawSkip = (log: () => string) => async () => (log().includes(SKIPPED) ? true : undefined);
 
-  it('the shared tail waits past it, and delivers the event published after it', async () => {
-    const { broker, brokerName, log } = await start('foreign-tail');
-    try {
-      const { id } = await subscribe(broker.adminUrl, { sink: sink.url });
-      await publish(broker.url, { id: `${id}-before` });
-      await sink.waitFor((records) => records.some((r) => r.headers['ce-id'] === `${id}-before`));
-      const idle = await requestsOverWindow();
-
-      await publishForeign(brokerName);
-      // The tail finds it through its periodic check of the stream, reads it and skips it.
-      await waitFor('the shared tail to read the foreign message', sawSkip(log), { timeoutMs: 30_000 });
-      const afterForeign = await requestsOverWindow();
-      // Idle, the tail makes as few requests as before the foreign message (a few, whatever the machine's
-      // load); re-reading the stream without pause, it makes thousands.
-      expect(afterForeign, `requests in the idle window: ${idle}`).toBeLessThanOrEqual(idle + 100);
-
-      await publish(broker.url, { id: `${id}-after` });
-      await sink.waitFor((records) => records.some((r) => r.headers['ce-id'] === `${id}-after`));
-    } finally {
-      await stop(broker);
-    }
-  }, 120_000);
-
-  it('a streaming GET /events reader waits past it, and writes the event published after it', async () => {
-    // No subscription: the shared tail idles without reading, so only the stream reads the log.
-    const { broker, brokerName, log } = await start('foreign-stream');
-    await publish(broker.url, { id: 'stream-before' });
-    const stream = await openEventStream(broker.adminUrl, '/events/stream?from=1');
-    try {
-      await stream.waitFor('"stream-before"');
-      const idle = await requestsOverWindow();
-
-      await publishForeign(brokerName);
-      await waitFor('the stream to read the foreign message', sawSkip(log), { timeoutMs: 30_000 });
-      const afterForeign = await requestsOverWindow();
-      expect(afterForeign, `requests in the idle window: ${idle}`).toBeLessThanOrEqual(idle + 100);
-
-      await publish(broker.url, { id: 'stream-after' });
-      await stream.waitFor('"stream-after"');
-    } finally {
-      await stream.close();
-      await stop(broker);
-    }
-  }, 120_000);
+  foreignLastTests(
+    {
+      sink: () => sink,
+      async start(prefix) {
+        const brokerName = uniqueBrokerName(prefix);
+        let text = '';
+        const broker = await startJetStreamBroker(nats.url, {
+          brokerName,
+          onOutput: (chunk) => {
+            text += chunk;
+          },
+        });
+        brokers.push(broker);
+        return { broker, brokerName, log: () => text };
+      },
+      stop: (broker) => killReplicas([broker]),
+      async expectWaitingPast(brokerName, log) {
+        const idle = await requestsOverWindow();
+        await publishForeign(brokerName);
+        // A reader finds it (the tail through its periodic check of the stream), reads it and skips it.
+        await waitFor('a reader to read the foreign message', sawSkip(log), { timeoutMs: 30_000 });
+        const afterForeign = await requestsOverWindow();
+        // Idle, the readers make as few requests as before the foreign message (a few, whatever the machine's
+        // load); re-reading the stream without pause, thousands.
+        expect(afterForeign, `requests in the idle window: ${idle}`).toBeLessThanOrEqual(idle + 100);
+      },
+    },
+    'foreign',
+    'published',
+  );
 });

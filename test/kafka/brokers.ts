@@ -1,7 +1,7 @@
 // Broker processes on the kafka store, for the acceptance tests in this folder.
-import type { BrokerProcess, BrokerProcessOptions } from '../harness/processes.js';
-import { startBroker } from '../harness/processes.js';
-import { waitReady } from '../jetstream/brokers.js';
+import type { BrokerProcess } from '../harness/processes.js';
+import { startReplica } from '../jetstream/brokers.js';
+import type { ReplicaOptions } from '../jetstream/brokers.js';
 
 export { collectProblems, waitReady } from '../jetstream/brokers.js';
 
@@ -13,30 +13,6 @@ export function uniqueBrokerName(prefix = 'kf'): string {
 }
 
 /** Starts `herald broker --store kafka` against `bootstrap` and waits until it is ready. */
-export async function startKafkaBroker(
-  bootstrap: string,
-  options: {
-    brokerName?: string;
-    args?: readonly string[];
-    env?: Readonly<Record<string, string>>;
-    /** Every chunk the broker writes to stdout or stderr (its log lines). */
-    onOutput?: (text: string) => void;
-  } = {},
-): Promise<BrokerProcess> {
-  const processOptions: BrokerProcessOptions = {
-    args: [
-      '--store',
-      'kafka',
-      '--kafka-brokers',
-      bootstrap,
-      '--broker-name',
-      options.brokerName ?? uniqueBrokerName(),
-      ...(options.args ?? []),
-    ],
-    ...(options.env === undefined ? {} : { env: options.env }),
-    ...(options.onOutput === undefined ? {} : { onOutput: options.onOutput }),
-  };
-  const broker = await startBroker(processOptions);
-  await waitReady(broker, 60_000);
-  return broker;
+export function startKafkaBroker(bootstrap: string, options: ReplicaOptions = {}): Promise<BrokerProcess> {
+  return startReplica(['--store', 'kafka', '--kafka-brokers', bootstrap], options, uniqueBrokerName, 60_000);
 }
