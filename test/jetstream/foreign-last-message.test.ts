@@ -68,17 +68,11 @@ describe('jetstream: a stream whose last message Herald did not write', () => {
   foreignLastTests(
     {
       sink: () => sink,
-      async start(prefix) {
-        const brokerName = uniqueBrokerName(prefix);
-        let text = '';
-        const broker = await startJetStreamBroker(nats.url, {
-          brokerName,
-          onOutput: (chunk) => {
-            text += chunk;
-          },
-        });
+      uniqueName: uniqueBrokerName,
+      async startBroker(options) {
+        const broker = await startJetStreamBroker(nats.url, options);
         brokers.push(broker);
-        return { broker, brokerName, log: () => text };
+        return broker;
       },
       stop: (broker) => killReplicas([broker]),
       async expectWaitingPast(brokerName, log) {

@@ -63,17 +63,11 @@ describe('kafka: an event topic whose last record Herald did not write', () => {
   foreignLastTests(
     {
       sink: () => sink,
-      async start(prefix) {
-        const brokerName = uniqueBrokerName(prefix);
-        let text = '';
-        const broker = await startKafkaBroker(kafka.bootstrap, {
-          brokerName,
-          onOutput: (chunk) => {
-            text += chunk;
-          },
-        });
+      uniqueName: uniqueBrokerName,
+      async startBroker(options) {
+        const broker = await startKafkaBroker(kafka.bootstrap, options);
         brokers.push(broker);
-        return { broker, brokerName, log: () => text };
+        return broker;
       },
       stop: (broker) => killReplicas([broker]),
       async expectWaitingPast(brokerName, log) {

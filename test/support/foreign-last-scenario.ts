@@ -8,8 +8,10 @@ import { openEventStream, publish, subscribe } from '../harness/client.js';
 
 export interface ForeignLastSetup {
   readonly sink: () => SinkProcess;
-  /** A broker of a fresh name (made from `prefix`) on the store, whose log is kept. */
-  start(prefix: string): Promise<{ broker: BrokerProcess; brokerName: string; log: () => string }>;
+  /** A fresh broker name made from `prefix`. */
+  uniqueName(prefix: string): string;
+  /** Starts a broker named `brokerName` on the store, giving `onOutput` its log (and keeping it for `stop`). */
+  startBroker(options: { brokerName: string; onOutput: (chunk: string) => void }): Promise<BrokerProcess>;
   /** Stops a broker and removes its data; each test stops its own, so none spins in the next one's windows. */
   stop(broker: BrokerProcess): Promise<void>;
   /**
@@ -21,8 +23,20 @@ export interface ForeignLastSetup {
 
 /** The two tests; `appended` is the store's word for how an event gets into its log ("published", "produced"). */
 export function foreignLastTests(setup: ForeignLastSetup, prefix: string, appended: string): void {
+  const start = async (name: string) => {
+    const brokerName = setup.uniqueName(name);
+    let text = '';
+    const broker = await setup.startBroker({
+      brokerName,
+      onOutput: (chunk) => {
+        text += chunk;
+      },
+    });
+    return { broker, brokerName, log: () => text };
+  };
+
   it(`the shared tail waits past it, and delivers the event ${appended} after it`, async () => {
-    const { broker, brokerName, log } = await setup.start(`${prefix}-tail`);
+    const { broker, brokerName, log } = await start(`${prefix}-tail`);
     try {
       const sink = setup.sink();
       const { id } = await subscribe(broker.adminUrl, { sink: sink.url });
@@ -40,7 +54,7 @@ export function foreignLastTests(setup: ForeignLastSetup, prefix: string, append
 
   it(`a streaming GET /events reader waits past it, and writes the event ${appended} after it`, async () => {
     // No subscription: the shared tail idles without reading, so only the stream reads the log.
-    const { broker, brokerName, log } = await setup.start(`${prefix}-stream`);
+    const { broker, brokerName, log } = await start(`${prefix}-stream`);
     await publish(broker.url, { id: 'stream-before' });
     const stream = await openEventStream(broker.adminUrl, '/events/stream?from=1');
     try {
