@@ -23,10 +23,6 @@ interface Chain {
 
 const PREFIX = 'lease\u0000';
 
-export function leaseKey(subscription: string, owner: string): string {
-  return `${PREFIX}${subscription}\u0000${owner}`;
-}
-
 /**
  * Claims as leases written to the compacted state topic, decided by the log alone (Kafka has no
  * compare-and-set). Each process writes its own key per subscription, so compaction keeps exactly what
@@ -46,6 +42,8 @@ export class Claims {
     private readonly owner: string,
     private readonly ttlMs: number,
     logger: StoreLogger | undefined,
+    /** Where the keys of these leases start: another set of leases (definitions) needs its own. */
+    private readonly prefix = PREFIX,
   ) {
     // A lease is this process's own record; renewing writes the next one and judges again.
     this.leases = new LeaseKeeper<true>(
@@ -57,13 +55,17 @@ export class Claims {
         },
         release: async (subscription) => {
           // Kafka away: the lease runs out by itself.
-          await this.view.write([{ key: leaseKey(subscription, this.owner), value: undefined }]);
+          await this.view.write([{ key: this.keyOf(subscription, this.owner), value: undefined }]);
         },
       },
       ttlMs,
       logger,
       describeError,
     );
+  }
+
+  private keyOf(subscription: string, owner: string): string {
+    return `${this.prefix}${subscription}\u0000${owner}`;
   }
 
   private chainOf(owner: string, record: IncomingRecord): Chain | undefined {
@@ -97,7 +99,7 @@ export class Claims {
 
   /** The owner holding `subscription` at time `at`, judged from records up to offset `upTo`. */
   private holderAt(subscription: string, at: number, upTo: number): string | undefined {
-    const prefix = `${PREFIX}${subscription}\u0000`;
+    const prefix = `${this.prefix}${subscription}\u0000`;
     let best: Chain | undefined;
     for (const [key, record] of this.view.withPrefix(prefix)) {
       const chain = this.chainOf(key.slice(prefix.length), record);
@@ -123,19 +125,48 @@ export class Claims {
     return best?.owner;
   }
 
-  /** Writes this process's next lease record and says whether it holds the subscription at its time. */
-  private async writeLease(subscription: string): Promise<boolean> {
-    const key = leaseKey(subscription, this.owner);
+  /** The next lease record of `owner` for `subscription`: it continues the owner's chain while alive. */
+  private nextRecord(subscription: string, owner: string): { key: string; value: Buffer } {
+    const key = this.keyOf(subscription, owner);
     const mine = this.view.get(key);
-    const chain = mine === undefined ? undefined : this.chainOf(this.owner, mine);
+    const chain = mine === undefined ? undefined : this.chainOf(owner, mine);
     const value: LeaseValue =
       chain === undefined
         ? {}
         : { since: chain.since, sinceOffset: chain.sinceOffset, previous: chain.record.timestamp };
-    const [offset] = await this.view.write([{ key, value: Buffer.from(JSON.stringify(value)) }]);
-    const written = this.view.get(key);
+    return { key, value: Buffer.from(JSON.stringify(value)) };
+  }
+
+  /** Whether `owner` holds `subscription` at the time of its record written at `offset`. */
+  private won(subscription: string, owner: string, offset: number | undefined): boolean {
+    const written = this.view.get(this.keyOf(subscription, owner));
     if (written === undefined || offset === undefined || written.offset !== offset) return false;
-    return this.holderAt(subscription, written.timestamp, offset) === this.owner;
+    return this.holderAt(subscription, written.timestamp, offset) === owner;
+  }
+
+  /** Writes this process's next lease record and says whether it holds the subscription at its time. */
+  private async writeLease(subscription: string): Promise<boolean> {
+    const [offset] = await this.view.write([this.nextRecord(subscription, this.owner)]);
+    return this.won(subscription, this.owner, offset);
+  }
+
+  /**
+   * Writes lease records of `owner` (one operation, not a process: two operations of one process exclude
+   * each other too) for all of `subscriptions` in one batch, and says whether it holds every one at the
+   * records' time: then it answers the records' times (Kafka's clock), else undefined. Not holding them all, the records stay: written again within the TTL they continue
+   * their chains, so a waiting owner keeps its place before later ones — and since each owner's records
+   * go in one batch, every set of keys ranks the owners alike and two owners never hold a part each for
+   * ever. `drop` ends them.
+   */
+  async take(subscriptions: readonly string[], owner: string): Promise<number[] | undefined> {
+    const offsets = await this.view.write(subscriptions.map((s) => this.nextRecord(s, owner)));
+    if (!subscriptions.every((s, i) => this.won(s, owner, offsets[i]))) return undefined;
+    return subscriptions.map((s) => this.view.get(this.keyOf(s, owner))?.timestamp ?? -Infinity);
+  }
+
+  /** Deletes the lease records `take` wrote, so the next owner may hold the subscriptions at once. */
+  async drop(subscriptions: readonly string[], owner: string): Promise<void> {
+    await this.view.write(subscriptions.map((s) => ({ key: this.keyOf(s, owner), value: undefined })));
   }
 
   /**

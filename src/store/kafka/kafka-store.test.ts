@@ -356,7 +356,7 @@ describe('kafka store', () => {
       throttled = true;
       await until('the followers stall', () => !store.isReady(), 30_000);
       const unavailable = { code: 'HERALD_STORE_UNAVAILABLE' };
-      // Kafka stores these (a subscription, a dead letter, an event) but the views never read them.
+      // Kafka stores these (a lease record, a dead letter, an event) but the views never read them.
       await expect(
         answered('putSubscription', store.putSubscription({ id: 'during', document: '{}' })),
       ).rejects.toMatchObject(unavailable);
@@ -384,7 +384,9 @@ describe('kafka store', () => {
           return false;
         }
       });
-      expect((await store.listSubscriptions()).map((r) => r.id)).toEqual(['after', 'before', 'during']);
+      // The put answered 503 wrote no definition: its lease record was never read back, so it never held
+      // the lease it writes under (a write answered 503 may be stored, or not).
+      expect((await store.listSubscriptions()).map((r) => r.id)).toEqual(['after', 'before']);
       // The retried add of the same letter keeps one copy.
       await store.addDeadLetter(letter);
       expect((await store.listDeadLetters('dl', 10)).map((l) => l.sequence)).toEqual([1]);

@@ -23,6 +23,7 @@ import { AdminClient, PartitionReader, SerialProducer, describeError, ensureTopi
 import { CompactedView } from './compacted-view.js';
 import type { TrackedRecord } from './compacted-view.js';
 import { DeadLetters } from './dead-letters.js';
+import { CURSOR, Definitions, SUBSCRIPTION } from './definitions.js';
 import { EventLog, unavailable } from './event-log.js';
 import type { StoreLogger } from './follower.js';
 
@@ -76,11 +77,9 @@ interface Parts {
   readonly log: EventLog;
   readonly state: CompactedView;
   readonly claims: Claims;
+  readonly definitions: Definitions;
   readonly deadLetters: DeadLetters;
 }
-
-const CURSOR = 'cursor\u0000';
-const SUBSCRIPTION = 'subscription\u0000';
 
 /**
  * The Apache Kafka event store: per broker, a single-partition events topic whose offset plus one is
@@ -276,7 +275,8 @@ export class KafkaEventStore implements EventStore {
       throw error;
     }
     const claims = new Claims(state, this.owner, this.claimTtlMs, this.logger);
-    return { admin, reader, log, state, claims, deadLetters: new DeadLetters(deadLetterView) };
+    const definitions = new Definitions(state, this.owner, this.claimTtlMs, this.logger);
+    return { admin, reader, log, state, claims, definitions, deadLetters: new DeadLetters(deadLetterView) };
   }
 
   /** Waits for the set-up; rejects once the store is closed. */
@@ -466,10 +466,10 @@ export class KafkaEventStore implements EventStore {
 
   // ---- subscription definitions ----------------------------------------------------------------
 
+  // Every write of a definition holds a lease on its id among all replicas: see `Definitions`.
+
   putSubscription(record: SubscriptionRecord): Promise<void> {
-    return this.guard('storing a subscription', async ({ state }) => {
-      await state.write([{ key: `${SUBSCRIPTION}${record.id}`, value: Buffer.from(record.document) }]);
-    });
+    return this.guard('storing a subscription', ({ definitions }) => definitions.put([record], []));
   }
 
   /**
@@ -481,63 +481,22 @@ export class KafkaEventStore implements EventStore {
     cursors: ReadonlyArray<readonly [subscription: string, next: number]> = [],
   ): Promise<void> {
     if (records.length === 0 && cursors.length === 0) return Promise.resolve();
-    return this.guard('storing subscriptions', async ({ state }) => {
-      await state.write([
-        ...cursors.map(([subscription, next]) => ({
-          key: `${CURSOR}${subscription}`,
-          value: Buffer.from(String(next)),
-        })),
-        ...records.map((record) => ({
-          key: `${SUBSCRIPTION}${record.id}`,
-          value: Buffer.from(record.document),
-        })),
-      ]);
-    });
+    return this.guard('storing subscriptions', ({ definitions }) => definitions.put(records, cursors));
   }
 
   /**
-   * Kafka has no compare-and-set, so this is a check, a write and a check of what the write landed on:
-   * the view is caught up to the end of the state topic (every delete acknowledged before this call is
-   * seen) and an absent definition, or one `stillThis` refuses, is refused, writing nothing. Otherwise
-   * the record is written, and once the view has read it back, the records of the key between the read
-   * and the write tell whether a delete of another replica, or another subscription it created under the
-   * id, landed just before it: then a tombstone takes the subscription the write brought back away again,
-   * or the other one is written back (answer false). The other replicas see the write come and go (a
-   * replica may start delivering it for that moment, from its start position: its cursor was deleted).
-   * Left open: another replica writing the id between this write and its undo loses that write.
+   * Kafka has no compare-and-set: the check and the write hold the id's definition lease, so no other
+   * replica writes the definition between them (see `Definitions` for the one window left). A change
+   * never lands on a delete or a change it did not see, and nothing is written back.
    */
   replaceSubscription(record: SubscriptionRecord, stillThis?: (stored: string) => boolean): Promise<boolean> {
-    const accepts = (value: Buffer) => stillThis === undefined || stillThis(value.toString('utf8'));
-    return this.guard('replacing a subscription', async ({ state }) => {
-      const key = `${SUBSCRIPTION}${record.id}`;
-      await state.sync();
-      // Read and start tracking at one moment: no record of the key is read between the two.
-      const stored = state.get(key)?.value;
-      if (stored === undefined || stored === null || !accepts(stored)) return false;
-      const tracker = state.track(key);
-      try {
-        const [offset] = await state.write([{ key, value: Buffer.from(record.document) }]);
-        const before = tracker.seen.filter((r) => r.offset < (offset as number));
-        const landedOn = before[before.length - 1];
-        if (landedOn === undefined || (landedOn.value !== null && accepts(landedOn.value))) return true;
-        // Landed on a delete (tombstone again) or on another subscription created under the id meanwhile
-        // (written back).
-        await state.write([{ key, value: landedOn.value ?? undefined }]);
-        return false;
-      } finally {
-        tracker.stop();
-      }
-    });
+    return this.guard('replacing a subscription', ({ definitions }) =>
+      definitions.replace(record, stillThis ?? (() => true)),
+    );
   }
 
   deleteSubscription(id: string): Promise<boolean> {
-    return this.guard('deleting a subscription', async ({ state }) => {
-      await state.sync();
-      const key = `${SUBSCRIPTION}${id}`;
-      if (state.get(key) === undefined) return false;
-      await state.write([{ key, value: undefined }]);
-      return true;
-    });
+    return this.guard('deleting a subscription', ({ definitions }) => definitions.delete(id));
   }
 
   listSubscriptions(): Promise<SubscriptionRecord[]> {
