@@ -16,6 +16,7 @@ PLANTED="${ROOT}/test/planted"
 
 # The bug each patch plants → the test files that must catch it.
 declare -A TESTS=(
+  [kafka-definition-unleased]="src/store/kafka/definitions.test.ts"
   [dead-letter-page-untaken-kept]="test/bounds/dead-letter-pages.test.ts"
   [dead-letter-page-uncut]="test/bounds/dead-letter-pages.test.ts"
   [dead-letter-reads-unadmitted]="test/bounds/dead-letter-pages.test.ts"

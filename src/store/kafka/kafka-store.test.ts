@@ -426,7 +426,7 @@ describe('kafka store', () => {
     }
   });
 
-  it("takes back a replacement written just after another replica's delete (Kafka has no compare-and-set)", async () => {
+  it("refuses a replacement when another replica's delete is stored just before it writes (Kafka has no compare-and-set)", async () => {
     const broker = nextBroker();
     const [a, b] = [await open(broker), await open(broker)];
     type Write = (records: unknown[]) => Promise<number[]>;
@@ -436,8 +436,8 @@ describe('kafka store', () => {
     try {
       await a.putSubscription({ id: 's', document: '{"v":0}' });
       await until('b to hold s', async () => (await b.listSubscriptions()).length === 1);
-      // b's delete is stored after a has read s and before a's record is produced: the one order a
-      // check before the write cannot see.
+      // b's delete is stored just before a's first write to the state topic (its definition lease; before
+      // the leases, its definition, after its check): the one order a check before the write cannot see.
       state.write = async (records) => {
         if (!raced) {
           raced = true;
