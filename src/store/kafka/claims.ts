@@ -152,11 +152,11 @@ export class Claims {
 
   /**
    * Writes lease records of `owner` (one operation, not a process: two operations of one process exclude
-   * each other too) for all of `subscriptions` in one batch, and says whether it holds every one at the
-   * records' time: then it answers the records' times (Kafka's clock), else undefined. Not holding them all, the records stay: written again within the TTL they continue
-   * their chains, so a waiting owner keeps its place before later ones — and since each owner's records
-   * go in one batch, every set of keys ranks the owners alike and two owners never hold a part each for
-   * ever. `drop` ends them.
+   * each other too) for all of `subscriptions` in one batch. Holding every one at the records' time, it
+   * answers the records' times (Kafka's clock); else undefined, and the records stay: written again within
+   * the TTL they continue their chains, so a waiting owner keeps its place before later ones — and since
+   * each owner's records go in one batch, every set of keys ranks the owners alike and two owners never
+   * wait on each other, each holding a part. `drop` ends them.
    */
   async take(subscriptions: readonly string[], owner: string): Promise<number[] | undefined> {
     const offsets = await this.view.write(subscriptions.map((s) => this.nextRecord(s, owner)));
