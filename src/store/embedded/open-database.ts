@@ -8,6 +8,7 @@ import { EmbeddedCursors } from './cursors.js';
 import { EmbeddedDeadLetters } from './dead-letters.js';
 import { EmbeddedSubscriptions } from './subscriptions.js';
 import { RetiredKeys } from './retired-keys.js';
+import { checkFormatVersion, migrateFormat } from './format-version.js';
 import type { EmbeddedStoreOptions } from './store-options.js';
 
 /** The store's own table; each other table belongs to its module (`event-blocks.ts`, `cursors.ts`, …). */
@@ -33,13 +34,21 @@ export interface OpenedDatabase {
 }
 
 /**
- * Opens (creating when missing) the database of `options.dataDir` in WAL mode, moves a database written
- * before blocks into blocks, and makes the block index whole after a crash (`EventBlocks.recover`).
+ * Opens (creating when missing) the database of `options.dataDir` in WAL mode, refuses one of a newer
+ * format, moves a database written before blocks into blocks, migrates one of an older format
+ * (`format-version.ts`), and makes the block index whole after a crash (`EventBlocks.recover`).
  */
 export function openDatabase(options: EmbeddedStoreOptions): OpenedDatabase {
   mkdirSync(options.dataDir, { recursive: true });
   const file = path.join(options.dataDir, `${options.brokerName ?? 'default'}.db`);
   const db = new Database(file);
+  try {
+    // A database a newer build wrote is refused before anything here changes it.
+    checkFormatVersion(db, file);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
   db.pragma('journal_mode = WAL');
   const durable = (options.durability ?? 'fsync') === 'fsync';
   db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
@@ -58,6 +67,7 @@ export function openDatabase(options: EmbeddedStoreOptions): OpenedDatabase {
   // A database written before blocks (one `events` row per event) is moved into blocks once.
   const insertBlock = db.prepare(INSERT_BLOCK);
   migrateLegacyEvents(db, (block) => insertBlock.run(...block));
+  migrateFormat(db);
   const meta = db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'last_sequence'").get();
   blocks.recover(() => Math.max(meta?.value ?? 0, blocks.last() ?? 0));
   const lastSequence = Math.max(meta?.value ?? 0, blocks.last() ?? 0);
