@@ -17,6 +17,8 @@ PLANTED="${ROOT}/test/planted"
 # The bug each patch plants → the test files that must catch it.
 declare -A TESTS=(
   [kafka-definition-unleased]="src/store/kafka/definitions.test.ts"
+  [legacy-dead-letters-unkeyed]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
+  [store-format-newer-opened]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
   [dead-letter-page-untaken-kept]="test/bounds/dead-letter-pages.test.ts"
   [dead-letter-page-uncut]="test/bounds/dead-letter-pages.test.ts"
   [dead-letter-reads-unadmitted]="test/bounds/dead-letter-pages.test.ts"
