@@ -14,6 +14,7 @@ import type { StoredEvent } from '../types.js';
 import { sampleLetter } from '../testing/conformance.js';
 import { FORMAT_VERSION } from './format-version.js';
 import { EmbeddedEventStore } from './sqlite-store.js';
+import { lockDatabase } from './testing/lock-database.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -83,6 +84,43 @@ describe('embedded store format version', () => {
     db = new Database(file);
     expect(db.prepare('SELECT letter_key FROM dead_letters WHERE id = ?').get(Number(later.id))).toEqual({
       letter_key: null,
+    });
+    db.close();
+  });
+
+  it('leaves a migration that could not finish undone, and the next open makes it whole', async () => {
+    const { open } = storeDir();
+    let store = open();
+    const file = store.file;
+    await store.putSubscription({ id: 'bare', document: JSON.stringify({ id: 'bare' }) });
+    for (let n = 1; n <= 50; n++) await store.addDeadLetter(sampleLetter('bare', n, 'l'));
+    await store.close();
+    let db = new Database(file);
+    db.pragma('user_version = 0');
+    db.exec('UPDATE dead_letters SET letter_key = NULL');
+    db.close();
+    // Another process holds the write lock: the migration's transaction cannot commit (a crash in it,
+    // a full disk), and the open fails.
+    const release = await lockDatabase(file);
+    try {
+      expect(open).toThrow();
+    } finally {
+      await release();
+    }
+    db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(0);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM dead_letters WHERE letter_key IS NOT NULL').get()).toEqual({
+      n: 0,
+    });
+    db.close();
+
+    store = open();
+    expect(await store.countDeadLetters('bare')).toBe(50);
+    await store.close();
+    db = new Database(file, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(FORMAT_VERSION);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM dead_letters WHERE letter_key IS NOT NULL').get()).toEqual({
+      n: 50,
     });
     db.close();
   });
