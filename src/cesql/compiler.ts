@@ -6,7 +6,7 @@ import { isKnownFunction, resolveFunction } from './functions.js';
 import type { FailFunction, ParameterType } from './functions.js';
 import { checkCost } from './cost.js';
 import type { CostLimits } from './cost.js';
-import { compileLike } from './like.js';
+import { compileLike, LIKE_STEP_UNITS } from './like.js';
 import type { LikeMeter } from './like.js';
 import { parse } from './parser.js';
 import type { CesqlError, CesqlErrorKind, CesqlValue, CompiledExpression, EventAttributes } from './types.js';
@@ -267,18 +267,18 @@ class ClosureCompiler {
         const f = operand.evaluate;
         const like = compileLike(node.pattern);
         const negated = node.negated;
-        // Reading the text is charged first; then the steps the pattern takes over it, which a segment
-        // with `_` takes at every start position (text × segment), up to what the budget has left.
+        // Charged the steps the matcher takes (every text unit it reads counts: a segment with `_` is
+        // tried at every start, text × segment steps), each LIKE_STEP_UNITS, up to what the budget has
+        // left. Not the text's length: an anchored pattern reads only its own length of a long text.
         const meter: LikeMeter = { limit: 0, steps: 0 };
         return this.fold([operand], (event) => {
           const value = f(event);
           if (state.kind !== null) return false;
           const text = typeof value === 'string' ? value : String(value);
-          if (!charge(state, text.length, offset)) return false;
-          meter.limit = state.budget - state.spent;
+          meter.limit = Math.floor((state.budget - state.spent) / LIKE_STEP_UNITS);
           meter.steps = 0;
           const matched = like(text, meter);
-          if (meter.steps > 0 && !charge(state, meter.steps, offset)) return false;
+          if (meter.steps > 0 && !charge(state, meter.steps * LIKE_STEP_UNITS, offset)) return false;
           return matched !== negated;
         });
       }

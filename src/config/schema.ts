@@ -480,7 +480,7 @@ export const BROKER_OPTIONS = [
     name: 'filter-eval-budget',
     kind: 'integer',
     default: '1000000',
-    doc: 'String work (characters read or built by LIKE, LOWER, UPPER, CONCAT, …) all CESQL filters of one subscription (or one ?filter=) may spend together on one event; over it the event does not match and herald_filter_budget_exceeded_total counts it.',
+    doc: 'String work (characters read or built by LOWER, UPPER, CONCAT, …; 4 per step of a LIKE) all CESQL filters of one subscription (or one ?filter=) may spend together on one event; over it the event does not match and herald_filter_budget_exceeded_total counts it.',
   },
   {
     name: 'log-read-max-work',

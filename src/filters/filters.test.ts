@@ -318,17 +318,18 @@ describe("one subscription's filters are bounded together", () => {
 
   it('shares --filter-eval-budget among all sql expressions of one evaluation', () => {
     const { compiler, reported } = bounded({ evalBudget: 1000 });
-    // Each costly expression does 600 characters of work on a 300-character subject: one fits the
-    // budget, the second takes the evaluation over it, so the matching third is never reached.
+    // Each costly expression does 750 units of work on a 150-character subject (LOWER builds 150
+    // characters, the LIKE takes 150 steps of 4): one fits the budget, the second takes the evaluation
+    // over it, so the matching third is never reached.
     const filter = compileFilterList(
       [{ any: [costly, costly, { sql: "subject LIKE 'a%'" }] }],
       '/filters',
       compiler,
     );
-    const long = event({ subject: 'a'.repeat(300) });
+    const long = event({ subject: 'a'.repeat(150) });
     expect(filter.matches(long)).toBe(false);
     expect(reported.budgetExceeded).toBe(1);
-    expect(filter.lastCost()).toBeLessThanOrEqual(1000 + 600);
+    expect(filter.lastCost()).toBeLessThanOrEqual(1000 + 750);
     // Each evaluation starts with the whole budget again: a short subject matches.
     expect(filter.matches(event({ subject: 'abc' }))).toBe(true);
     expect(filter.lastCost()).toBeGreaterThan(0);
@@ -338,9 +339,9 @@ describe("one subscription's filters are bounded together", () => {
   it('bounds the work of many expressions by one budget, whatever their number', () => {
     const { compiler, reported } = bounded({ maxNodes: 100_000, evalBudget: 1000 });
     const filter = compileFilterList([{ any: Array.from({ length: 1000 }, () => costly) }], '/f', compiler);
-    expect(filter.matches(event({ subject: 'a'.repeat(300) }))).toBe(false);
-    // Per expression, the 1,000 expressions would have done 600,000 characters of work.
-    expect(filter.lastCost()).toBeLessThanOrEqual(1000 + 600);
+    expect(filter.matches(event({ subject: 'a'.repeat(150) }))).toBe(false);
+    // Per expression, the 1,000 expressions would have done 750,000 units of work.
+    expect(filter.lastCost()).toBeLessThanOrEqual(1000 + 750);
     expect(reported.budgetExceeded).toBe(1);
   });
 
@@ -378,9 +379,11 @@ describe('filter= on the log read API obeys the configured bounds in both forms'
       () => exceeded++,
     );
     const filter = compileFilterParam(JSON.stringify({ sql: "LOWER(subject) LIKE '%zz%'" }), compiler);
+    expect(filter.matches(event({ subject: 'a'.repeat(100) }))).toBe(false);
+    // LOWER builds 100 characters; the LIKE compares each once looking for `zz`, 4 units a step.
+    expect(filter.lastCost()).toBe(500);
+    expect(exceeded).toBe(0);
     expect(filter.matches(event({ subject: 'a'.repeat(300) }))).toBe(false);
-    expect(filter.lastCost()).toBe(600);
-    expect(filter.matches(event({ subject: 'a'.repeat(600) }))).toBe(false);
     expect(exceeded).toBe(1);
   });
 });
