@@ -490,7 +490,11 @@ export class Broker {
       this.metrics.rejected.inc({ code: problem.code });
       if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
       if (problem.code === 'HERALD_INTERNAL') {
-        this.options.logger.error({ err: error, code: problem.code, path: req.url }, 'request failed');
+        // Operators need its stack, but a client may cause one per request (a damaged segment read on each
+        // GET /events): throttled like the refusals below, the first of an interval keeps its stack.
+        const suppressed = this.refusalLog.take(problem.code);
+        const fields = { err: error, code: problem.code, path: req.url, suppressed };
+        if (suppressed !== undefined) this.options.logger.error(fields, 'request failed');
       } else if (
         problem.status >= 500 &&
         problem.code !== 'HERALD_SHUTTING_DOWN' &&

@@ -1,0 +1,80 @@
+// A request that ends in 500 HERALD_INTERNAL (an unexpected failure: here the embedded store's segment
+// file cut short under the running broker, so every read of its events finds no payload) was logged as
+// an error with its stack, once per request: any client that can read the log (GET /events) could make
+// the broker write a stack per request, at whatever rate it sends. --log-refusals-interval now bounds
+// these lines too: the first of an interval keeps its stack (operators need it), later ones are counted
+// (`suppressed` in the next line written, herald_log_lines_suppressed_total), and every such answer is
+// still counted in herald_requests_rejected_total{code="HERALD_INTERNAL"}.
+import { readdirSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BrokerProcess } from '../harness/processes.js';
+import { removeDir, startBroker } from '../harness/processes.js';
+import { metricValue } from '../support/http.js';
+
+/** Every segment file of the embedded store under `dir`. */
+function segmentFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.seg'))
+    .map((name) => path.join(dir, name));
+}
+
+describe('internal errors a client can provoke per request are not logged one stack each', () => {
+  let broker: BrokerProcess | undefined;
+  afterAll(async () => {
+    await broker?.stop('SIGKILL');
+    if (broker !== undefined) removeDir(broker.dataDir);
+  });
+
+  it('100 reads of events whose segment was cut short write a bounded log, the first with its stack', async () => {
+    let output = '';
+    broker = await startBroker({ onOutput: (text) => (output += text) });
+    // Two commit groups, the second larger than the store keeps in memory (at most its last group, or
+    // 64–128 events): reading the first group's events reads the segment.
+    for (const [group, count] of [
+      ['a', 10],
+      ['b', 300],
+    ] as const) {
+      const events = Array.from({ length: count }, (_, i) => ({
+        specversion: '1.0',
+        id: `${group}-${i}`,
+        source: '/internal-logs',
+        type: 'com.example.t',
+        data: { i },
+      }));
+      const published = await fetch(`${broker.url}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents-batch+json' },
+        body: JSON.stringify(events),
+      });
+      expect(published.status).toBeLessThan(300);
+    }
+    const files = segmentFiles(broker.dataDir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) truncateSync(file, 0);
+
+    const requests = 100;
+    const start = output.length;
+    for (let i = 0; i < requests; i++) {
+      const response = await fetch(`${broker.adminUrl}/events?from=1&limit=1`);
+      const body = (await response.json()) as { code?: string };
+      expect(response.status).toBe(500);
+      expect(body.code).toBe('HERALD_INTERNAL');
+    }
+    const metrics = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+    expect(metricValue(metrics, 'herald_requests_rejected_total{code="HERALD_INTERNAL"}')).toBe(requests);
+    const lines = output
+      .slice(start)
+      .split('\n')
+      .filter((line) => line.includes('HERALD_INTERNAL'));
+    // Before: 100 lines, each with a stack. The default interval (10 s) lets one through per interval.
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeLessThan(requests / 4);
+    // The first keeps the stack of what failed.
+    expect(lines[0]).toContain('"stack"');
+    expect(lines[0]).toContain('has no payload');
+    expect(metricValue(metrics, 'herald_log_lines_suppressed_total')).toBeGreaterThanOrEqual(
+      requests - lines.length * 2,
+    );
+  });
+});
