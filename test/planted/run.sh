@@ -19,6 +19,7 @@ declare -A TESTS=(
   [kafka-definition-unleased]="src/store/kafka/definitions.test.ts"
   [legacy-dead-letters-unkeyed]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
   [store-format-newer-opened]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
+  [internal-error-log-unthrottled]="test/telemetry/internal-error-logs.test.ts"
   [cesql-like-step-unweighted]="src/cesql/cost.test.ts"
   [dead-letter-page-untaken-kept]="test/bounds/dead-letter-pages.test.ts"
   [dead-letter-page-uncut]="test/bounds/dead-letter-pages.test.ts"
