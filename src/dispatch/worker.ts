@@ -385,6 +385,21 @@ export class SubscriptionWorker {
   }
 
   /**
+   * True once attempt `attempt` may be sent (false when `signal` aborts first): not paused (no attempt
+   * starts while paused, retries included) and the rate limit gave its tokens: a first attempt took them
+   * in `pump`, a retry or redriven letter takes them here. A pause that came while the tokens were awaited
+   * holds the retry too (it was sent once they came); the tokens are taken again after the resume.
+   */
+  private async mayStart(count: number, attempt: number, pausable: boolean, signal: AbortSignal) {
+    for (;;) {
+      if (pausable && this.paused && !(await this.untilResumed(signal))) return false;
+      if (attempt === 1 && pausable) return true;
+      if (!(await this.access.take(count, signal))) return false;
+      if (!(pausable && this.paused)) return true;
+    }
+  }
+
+  /**
    * Attempts delivery until delivered, rejected, out of retries (then dead-lettered), or aborted by
    * a stop or seek (then nothing is recorded and the cursor stays before these events).
    */
@@ -403,11 +418,7 @@ export class SubscriptionWorker {
     let attempt = 0;
     for (;;) {
       attempt++;
-      // Paused: no attempt starts, retries included; the events stay in flight until resumed.
-      if (pausable && this.paused && !(await this.untilResumed(signal))) return 'aborted';
-      // Every request counts against the rate limit (perhaps the rate the sink granted): a first attempt
-      // took its tokens in `pump`; a retry, and each redriven letter, takes them here.
-      if ((attempt > 1 || !pausable) && !(await this.access.take(events.length, signal))) return 'aborted';
+      if (!(await this.mayStart(events.length, attempt, pausable, signal))) return 'aborted';
       if (pausable && this.claimRanOut()) return 'aborted';
       // A redrive (the one caller that cannot be paused) redelivers, as a retry does.
       const redelivered = attempt > 1 || !pausable;
