@@ -13,7 +13,7 @@ import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
 import type { SinkAccessHost } from './sink-access.js';
 import { SinkAccess } from './sink-access.js';
 import { attemptRequest } from './attempt-request.js';
-import { timerDelay } from './timers.js';
+import { EarliestTimer, timerDelay } from './timers.js';
 
 /** What a worker needs from its dispatcher: the store, the transport and the shared tail's position. */
 export interface WorkerHost extends SinkAccessHost {
@@ -63,7 +63,8 @@ export class SubscriptionWorker {
   readPos = 0;
   private lane: Lane;
   private stopped = false;
-  private pumpTimer: NodeJS.Timeout | undefined;
+  /** The next pump a wait needs (a partial batch's, the rate limit's, a hold's): the earliest asked for. */
+  private readonly pumpTimer = new EarliestTimer(() => this.pump());
   private paused: boolean;
   private lastDeliveredAt: number | undefined;
   private lastError: LastError | undefined;
@@ -253,17 +254,6 @@ export class SubscriptionWorker {
     return -1;
   }
 
-  private schedulePump(delayMs: number): void {
-    if (this.pumpTimer !== undefined) return;
-    this.pumpTimer = setTimeout(
-      () => {
-        this.pumpTimer = undefined;
-        this.pump();
-      },
-      Math.max(1, timerDelay(delayMs)),
-    );
-  }
-
   /** Starts as many deliveries as ordering, maxInFlight and the rate limit allow. */
   private pump(): void {
     if (this.stopped || !this.started) return;
@@ -272,7 +262,7 @@ export class SubscriptionWorker {
     if (lane.holdUntil > 0) {
       const wait = lane.holdUntil - performance.now();
       if (wait > 0) {
-        this.schedulePump(wait);
+        this.pumpTimer.schedule(wait);
         return;
       }
       lane.holdUntil = 0;
@@ -289,12 +279,12 @@ export class SubscriptionWorker {
           waited < plan.batchMaxWaitMs &&
           (this.live || this.readPos >= this.host.tailPosition())
         ) {
-          this.schedulePump(plan.batchMaxWaitMs - waited);
+          this.pumpTimer.schedule(plan.batchMaxWaitMs - waited);
           break;
         }
       }
       if (this.access.bucket !== undefined && !this.access.bucket.tryTake(count)) {
-        this.schedulePump(this.access.bucket.waitTime(count));
+        this.pumpTimer.schedule(this.access.bucket.waitTime(count));
         break;
       }
       const events = lane.queue.splice(index, count);
@@ -585,7 +575,7 @@ export class SubscriptionWorker {
       this.readPos = this.host.tailPosition();
     }
     this.access.stop();
-    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
+    this.pumpTimer.clear();
     const lane = this.lane;
     lane.abandon();
     if (await this.settle(timeoutMs)) return;
