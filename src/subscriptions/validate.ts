@@ -93,7 +93,11 @@ export const deliverySchema = z.strictObject({
   backoffDelay: cappedDuration(DURATION_CAPS.backoffDelay).optional(),
   backoffMax: cappedDuration(DURATION_CAPS.backoffMax).optional(),
   jitter: z.number().min(0).max(1).optional(),
-  timeout: cappedDuration(DURATION_CAPS.timeout).optional(),
+  // A deadline of no time (or under a millisecond, which rounds to none) is never met: every attempt of
+  // a healthy sink ended as a timeout, and every event as a dead letter.
+  timeout: cappedDuration(DURATION_CAPS.timeout)
+    .refine((value) => (parseDuration(value) ?? 0) > 0, 'must be at least 1 ms (PT0.001S)')
+    .optional(),
   deadLetterSink: httpUrl.optional(),
   maxInFlight: z.number().int().min(1).max(1000).optional(),
   rateLimit: z.number().positive().max(1_000_000).optional(),
