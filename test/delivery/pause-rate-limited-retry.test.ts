@@ -1,9 +1,9 @@
 // "Paused subscriptions receive nothing: no attempt starts, retries included" (docs/subscriptions.md). A
 // retry of a rate-limited subscription first waits for the rate limit's token; a pause that comes while it
-// waits must hold it like a pause during the backoff does. The limit here is one request per five seconds,
-// the backoff none: the retry goes straight to a wait of about five seconds for its token, and the pause,
-// sent as soon as the sink answered the first attempt, lands in that wait. A correct broker sends nothing more until the resume
-// however long the test watches; the watch is only a bound on waiting for a wrong one.
+// waits must hold it like a pause during the backoff does. The limit here is one request per ten seconds,
+// the backoff none: the retry goes straight to a wait of about ten seconds for its token, and the pause,
+// sent as soon as the sink answered the first attempt, lands in that wait. A correct broker sends nothing
+// more until the resume however long the test watches; the watch is only a bound on waiting for a wrong one.
 import { describe, expect, it } from 'vitest';
 import { useBrokerAndSink } from '../harness/processes.js';
 import { publish, requestJson, sleep, subscribe, waitForStatus } from '../harness/client.js';
@@ -24,7 +24,7 @@ describe('pausing a subscription whose retry waits for the rate limit', () => {
         backoffDelay: 'PT0S',
         backoffMax: 'PT0S',
         jitter: 0,
-        rateLimit: 0.2,
+        rateLimit: 0.1,
       },
     });
     await publish(broker.url, { id: 'token-wait-1', type });
@@ -33,8 +33,8 @@ describe('pausing a subscription whose retry waits for the rate limit', () => {
     expect(pause.status).toBe(200);
     await waitForStatus(broker.url, subscription.id, (s) => s.state === 'paused');
 
-    // The retry's token comes about five seconds after the first attempt; watch twice that long.
-    for (let i = 0; i < 20; i++) {
+    // The retry's token comes about ten seconds after the first attempt; watch half as long again.
+    for (let i = 0; i < 30; i++) {
       await sleep(500);
       const attempts = (await sink.received()).map((r) => r.headers['herald-attempt']);
       // Before the fix: ['1', '2'], the second sent while paused, once the token came.
