@@ -219,6 +219,13 @@ export interface EventStore {
    * a single-process store never calls it). Returns a function that stops listening.
    */
   watchSubscriptions(listener: (id: string, record: SubscriptionRecord | undefined) => void): () => void;
+  /**
+   * Resolves once every change of a definition acknowledged to any process before the call has been
+   * reported to this process's `watchSubscriptions` listeners (its own writes aside, which it knows): what
+   * the listeners heard is then at least as current as the store was at the call. Subscription limits
+   * count the definitions of every replica by it. A single-process store resolves at once.
+   */
+  syncSubscriptions(): Promise<void>;
 
   /** True while the store can accept appends. */
   isReady(): boolean;

@@ -558,6 +558,11 @@ export class EmbeddedEventStore implements EventStore {
     return () => undefined;
   }
 
+  /** One process holds every definition: nothing written elsewhere to wait for. */
+  syncSubscriptions(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Applies retention and forgets dedupe keys older than the window. Safe to call at any time. */
   runMaintenance(): void {
     this.maintenance.run();

@@ -5,12 +5,15 @@ import { claimIdsOfCursor } from '../lease-keeper.js';
 import type { SubscriptionRecord } from '../types.js';
 import { decodeToken, encodeToken } from './codec.js';
 import type { StoreContext } from './support.js';
-import { apiCode } from './support.js';
+import { apiCode, unavailable } from './support.js';
 
 /** JetStream's answers to a write whose expected last revision of the key is not the current one. */
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
 
 type Listener = (id: string, record: SubscriptionRecord | undefined) => void;
+
+/** How long `sync` waits for the watch to reach the bucket's last revision (a watch being resumed). */
+const SYNC_TIMEOUT_MS = 10_000;
 
 /** A definition key this process writes: its writes in flight, the last revision it wrote, what waits. */
 interface OwnWrites {
@@ -24,7 +27,14 @@ interface OwnWrites {
 export class JetStreamDefinitions {
   private readonly listeners = new Set<Listener>();
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
+  /**
+   * The bucket's revision the watch has reported through: from the first `follow` on, every entry after
+   * it is delivered to the watch (what came before is what `list` reads).
+   */
   private watchRevision = 0;
+  private positioned = false;
+  /** Callers of `sync`, each waiting for the watch to report the revision it read last. */
+  private readonly syncs = new Set<{ readonly revision: number; readonly done: () => void }>();
   /**
    * The keys this process writes, until the watch has reported their last write. The watch reports a
    * change some time after it was made, this process's own included: an entry older than a write this
@@ -287,17 +297,23 @@ export class JetStreamDefinitions {
   /** One KV watch (updates only) for all listeners; resumed after the last revision if it ends. */
   async follow(bucket: KV): Promise<void> {
     if (this.watcher !== undefined || this.context.isClosed()) return;
-    const iterator = await bucket.watch(
-      this.watchRevision > 0
-        ? { resumeFromRevision: this.watchRevision + 1 }
-        : { include: KvWatchInclude.UpdatesOnly },
-    );
+    // Updates only, as from the bucket's last revision read here: a position `sync` can compare with
+    // (a watch of updates only starts wherever the server is when it creates the consumer, unknown here).
+    if (!this.positioned) {
+      this.watchRevision = (await bucket.status()).streamInfo.state.last_seq;
+      this.positioned = true;
+    }
+    const iterator = await bucket.watch({
+      include: KvWatchInclude.UpdatesOnly,
+      resumeFromRevision: this.watchRevision + 1,
+    });
     this.watcher = iterator;
     void (async () => {
       try {
         for await (const entry of iterator) {
           this.watchRevision = entry.revision;
           this.report(entry);
+          for (const waiter of this.syncs) if (waiter.revision <= entry.revision) waiter.done();
         }
       } catch (error) {
         this.context.logger?.warn({ err: error }, 'the subscription watch ended; resuming');
@@ -308,6 +324,32 @@ export class JetStreamDefinitions {
         await this.follow(bucket).catch(() => undefined);
       }
     })();
+  }
+
+  /**
+   * Resolves once the watch has reported every entry up to the bucket's last revision now (see
+   * `EventStore.syncSubscriptions`): one request for the bucket's state, then as long as the watch lags.
+   * The last revision is always delivered (or one after it): the bucket keeps each key's newest entry.
+   */
+  async sync(): Promise<void> {
+    const { subscriptions } = await this.context.use();
+    const revision = (await subscriptions.status()).streamInfo.state.last_seq;
+    if (this.watchRevision >= revision) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.syncs.delete(waiter);
+        reject(unavailable('the subscription watch did not catch up with the store'));
+      }, SYNC_TIMEOUT_MS);
+      const waiter = {
+        revision,
+        done: () => {
+          clearTimeout(timer);
+          this.syncs.delete(waiter);
+          resolve();
+        },
+      };
+      this.syncs.add(waiter);
+    });
   }
 
   stop(): void {

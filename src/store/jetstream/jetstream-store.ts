@@ -410,6 +410,10 @@ export class JetStreamEventStore implements EventStore {
     return this.definitions.watch(listener);
   }
 
+  syncSubscriptions(): Promise<void> {
+    return this.definitions.sync();
+  }
+
   // ---- dead letters ----------------------------------------------------------------------------
 
   addDeadLetter(letter: NewDeadLetter): Promise<AddedDeadLetter> {

@@ -510,6 +510,11 @@ export class KafkaEventStore implements EventStore {
     });
   }
 
+  /** The view caught up to the state topic's end: its listeners were told of every record before it. */
+  syncSubscriptions(): Promise<void> {
+    return this.guard('reading subscriptions', ({ state }) => state.sync());
+  }
+
   watchSubscriptions(listener: (id: string, record: SubscriptionRecord | undefined) => void): () => void {
     let stop: (() => void) | undefined;
     let stopped = false;

@@ -323,6 +323,13 @@ export function describeStoreConformance(adapter: string, factory: StoreFactory)
       expect(await store.listSubscriptions()).toEqual([{ id: 'kept', document: '{"v":1}' }]);
     });
 
+    it('syncs subscriptions: resolves, and what was written before is listed', async () => {
+      const h = await open();
+      await h.store.putSubscriptions([{ id: 'a', document: '{}' }]);
+      await h.store.syncSubscriptions();
+      expect((await h.store.listSubscriptions()).map((r) => r.id)).toEqual(['a']);
+    });
+
     it('replaces only a stored definition the caller accepts: another one under the id is left as it is', async () => {
       const h = await open();
       const incarnation = (document: string) => (JSON.parse(document) as { i?: number }).i;

@@ -105,6 +105,30 @@ export function describeSharedStoreConformance<S extends EventStore>(
       }
     });
 
+    it('has told a process every definition change made before it syncs, by any process', async () => {
+      const [a, b] = (await replicas({}, {})) as [S, S];
+      const seen = new Map<string, string | undefined>();
+      const stop = b.watchSubscriptions((id, record) => seen.set(id, record?.document));
+      try {
+        // Each time right after the writes, not after waiting for the watch: what the limits count by.
+        for (let round = 0; round < 5; round++) {
+          const ids = [`r${round}-1`, `r${round}-2`, `r${round}-3`];
+          await a.putSubscriptions(ids.map((id) => ({ id, document: `{"r":${round}}` })));
+          await a.deleteSubscription(`r${round}-2`);
+          await a.putSubscription({ id: `r${round}-3`, document: `{"r":${round},"last":1}` });
+          await b.syncSubscriptions();
+          expect(ids.map((id) => seen.get(id))).toEqual([
+            `{"r":${round}}`,
+            undefined,
+            `{"r":${round},"last":1}`,
+          ]);
+          expect(seen.has(`r${round}-2`)).toBe(true);
+        }
+      } finally {
+        stop();
+      }
+    });
+
     it('refuses a replacement of a subscription another process deleted, heard or not', async () => {
       const [a, b] = (await replicas({}, {})) as [S, S];
       await a.putSubscription({ id: 's', document: '{"v":0}' });
