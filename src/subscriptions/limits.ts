@@ -16,28 +16,69 @@ export interface SubscriptionLimitOptions {
  * holds its definitions: counted by what is held alone, every create checked meanwhile passed the same
  * check (100 sent at once to a JetStream broker with `--max-subscriptions-total 5` made 34). So a
  * create is counted from its check on (`reserve`) until its definitions are held or it failed.
+ *
+ * Replicas sharing a store count what every one of them stored (`held`: what this one holds and what it
+ * heard from the others), and check again once their create is stored (`assertHeld`), since a create
+ * under way on another replica is not counted here.
  */
 export class SubscriptionLimits {
   private reservedTotal = 0;
   private readonly reservedBy = new Map<string, number>();
 
   constructor(
-    private readonly held: ReadonlyMap<string, SubscriptionDefinition>,
+    /** The definitions this replica holds. */
+    private readonly definitions: ReadonlyMap<string, SubscriptionDefinition>,
+    /** Changes heard from the registry, not applied yet: the definition last heard, undefined when deleted. */
+    private readonly heard: ReadonlyMap<string, SubscriptionDefinition | undefined>,
     private readonly options: SubscriptionLimitOptions,
   ) {}
 
+  /**
+   * The subscriptions stored as this replica knows them, all and `owner`'s: those held, each as last
+   * heard where a change heard waits to be applied (which waits for a start position, for the changes
+   * before it). Another replica's create counts from when it is heard, so once the registry's `sync` has
+   * resolved every replica's creates stored before it count.
+   */
+  private held(owner: string | undefined): { total: number; owned: number } {
+    let total = 0;
+    let owned = 0;
+    const count = (definition: SubscriptionDefinition | undefined) => {
+      if (definition === undefined) return;
+      total++;
+      if (owner !== undefined && definition.owner === owner) owned++;
+    };
+    for (const [id, definition] of this.definitions) if (!this.heard.has(id)) count(definition);
+    for (const definition of this.heard.values()) count(definition);
+    return { total, owned };
+  }
+
   /** Throws when `owner` may not create `count` more subscriptions (`--max-subscriptions`). */
   assertOwnerCapacity(owner: string | undefined, count: number): void {
+    if (owner === undefined || (this.options.maxPerOwner ?? 0) === 0) return;
+    this.assertOwned(owner, this.held(owner).owned + (this.reservedBy.get(owner) ?? 0), count);
+  }
+
+  private assertOwned(owner: string, owned: number, count: number): void {
     const max = this.options.maxPerOwner ?? 0;
-    if (owner === undefined || max === 0) return;
-    let owned = this.reservedBy.get(owner) ?? 0;
-    for (const definition of this.held.values()) if (definition.owner === owner) owned++;
-    if (owned + count > max) {
-      throw new HeraldError(
-        'HERALD_SUBSCRIPTION_LIMIT',
-        `principal '${owner}' has ${owned} of at most ${max} subscriptions; delete some first`,
-      );
-    }
+    if (max === 0 || owned + count <= max) return;
+    throw new HeraldError(
+      'HERALD_SUBSCRIPTION_LIMIT',
+      count > 0
+        ? `principal '${owner}' has ${owned} of at most ${max} subscriptions; delete some first`
+        : `principal '${owner}' would have ${owned} of at most ${max} subscriptions (some created at once meanwhile); delete some first`,
+    );
+  }
+
+  private assertTotal(holds: number, count: number): void {
+    const max = this.options.maxSubscriptions ?? Infinity;
+    if (holds + count <= max) return;
+    this.options.onLimit?.('max-subscriptions-total');
+    throw new HeraldError(
+      'HERALD_TOO_MANY_SUBSCRIPTIONS',
+      count > 0
+        ? `the broker holds ${holds} subscriptions; ${count} more would exceed --max-subscriptions-total (${max})`
+        : `the broker would hold ${holds} subscriptions (some created at once meanwhile), over --max-subscriptions-total (${max})`,
+    );
   }
 
   /**
@@ -47,15 +88,7 @@ export class SubscriptionLimits {
    */
   reserve(owner: string | undefined, count: number): () => void {
     this.assertOwnerCapacity(owner, count);
-    const max = this.options.maxSubscriptions ?? Infinity;
-    const holds = this.held.size + this.reservedTotal;
-    if (holds + count > max) {
-      this.options.onLimit?.('max-subscriptions-total');
-      throw new HeraldError(
-        'HERALD_TOO_MANY_SUBSCRIPTIONS',
-        `the broker holds ${holds} subscriptions; ${count} more would exceed --max-subscriptions-total (${max})`,
-      );
-    }
+    this.assertTotal(this.held(owner).total + this.reservedTotal, count);
     this.reservedTotal += count;
     if (owner !== undefined) this.reservedBy.set(owner, (this.reservedBy.get(owner) ?? 0) + count);
     let released = false;
@@ -68,5 +101,18 @@ export class SubscriptionLimits {
       if (left > 0) this.reservedBy.set(owner, left);
       else this.reservedBy.delete(owner);
     };
+  }
+
+  /**
+   * Throws when what is held now, a create of `owner` stored and held among it, is over a limit: asked
+   * once every replica's writes stored before it are heard. A create that passes it was within the limits
+   * with everything stored before it counted, and of creates racing on several replicas the last to ask
+   * sees all the others stored, so those that stay are never more than the limit (they may all be
+   * refused, each seeing the others; this replica's creates being written count as held, to that end).
+   */
+  assertHeld(owner: string | undefined): void {
+    const { total, owned } = this.held(owner);
+    if (owner !== undefined) this.assertOwned(owner, owned, 0);
+    this.assertTotal(total, 0);
   }
 }

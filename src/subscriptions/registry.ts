@@ -51,6 +51,12 @@ export interface SubscriptionRegistry {
    * delivery stops, its cursor stays, and it resumes there once the declaration is valid again.
    */
   watch(listener: RegistryListener): () => void;
+  /**
+   * Resolves once `watch` has reported every change stored, by any replica, before the call (see
+   * `EventStore.syncSubscriptions`). Registries kept in the event store have it; the subscription limits
+   * then hold for all replicas together.
+   */
+  sync?(): Promise<void>;
 }
 
 /**
@@ -121,6 +127,10 @@ export class StoreSubscriptionRegistry implements SubscriptionRegistry {
 
   delete(id: string): Promise<boolean> {
     return this.store.deleteSubscription(id);
+  }
+
+  sync(): Promise<void> {
+    return this.store.syncSubscriptions();
   }
 
   watch(listener: RegistryListener): () => void {

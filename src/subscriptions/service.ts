@@ -82,13 +82,15 @@ export class SubscriptionService {
    * since, undo a pause.
    */
   private readonly wroteAt = new Map<string, number>();
+  /** Per subscription with heard changes waiting: the definition last heard (undefined: deleted). */
+  private readonly lastHeard = new Map<string, SubscriptionDefinition | undefined>();
   private unwatch: (() => void) | undefined;
   private readonly sensitive: SensitiveHeaders;
   private readonly limits: SubscriptionLimits;
 
   constructor(private readonly options: SubscriptionServiceOptions) {
     this.sensitive = options.sensitiveHeaders ?? new SensitiveHeaders();
-    this.limits = new SubscriptionLimits(this.definitions, options);
+    this.limits = new SubscriptionLimits(this.definitions, this.lastHeard, options);
   }
 
   /** The sink guard's create-time check of one sink URL (throws `HERALD_SINK_FORBIDDEN`). */
@@ -112,6 +114,7 @@ export class SubscriptionService {
       heard?.add(id);
       const heardAt = ++this.clock;
       this.unapplied.set(id, (this.unapplied.get(id) ?? 0) + 1);
+      this.lastHeard.set(id, definition);
       this.changes
         .run(id, async () => {
           try {
@@ -232,6 +235,7 @@ export class SubscriptionService {
     // Nothing heard before a write of ours is left to skip.
     this.unapplied.delete(id);
     this.wroteAt.delete(id);
+    this.lastHeard.delete(id);
   }
 
   /**
@@ -369,6 +373,8 @@ export class SubscriptionService {
     ids: readonly string[],
     owner?: string,
   ): Promise<SubscriptionDefinition[]> {
+    // Shared by replicas: every create stored before this one, on any replica, is heard (counted) first.
+    await this.options.registry.sync?.();
     // Counted from here on, and checked with the creates under way (see `SubscriptionLimits`).
     const release = this.limits.reserve(owner, requests.length);
     try {
@@ -430,6 +436,12 @@ export class SubscriptionService {
             await registry.putMany(definitions);
           }
         });
+        // Replicas sharing the registry: checked again with every replica's creates stored before these
+        // (a create under way on another replica passed its own check meanwhile), before any is delivered.
+        if (registry.sync !== undefined) {
+          await registry.sync();
+          this.limits.assertHeld(owner);
+        }
       } catch (error) {
         for (const { definition } of prepared) this.definitions.delete(definition.id);
         await this.undoCreate(definitions);
