@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HeraldError } from '../errors/index.js';
 import type { SubscriptionDefinition } from './types.js';
 
@@ -9,6 +10,11 @@ export interface SubscriptionLimitOptions {
   /** Told when a limit refuses a request (the broker counts it in a metric). */
   readonly onLimit?: (limit: string) => void;
 }
+
+/** How often a create refused by `assertHeld` is made, in all (see `retryRaced`). */
+const RACE_ATTEMPTS = 4;
+/** The longest pause before the n-th of them, times n (a random pause up to it). */
+const RACE_PAUSE_MS = 100;
 
 /**
  * `--max-subscriptions` and `--max-subscriptions-total` over the definitions a broker holds and the
@@ -24,6 +30,8 @@ export interface SubscriptionLimitOptions {
 export class SubscriptionLimits {
   private reservedTotal = 0;
   private readonly reservedBy = new Map<string, number>();
+  /** The refusals of `assertHeld`: a race with other creates, made again by `retryRaced`. */
+  private readonly raced = new WeakSet<HeraldError>();
 
   constructor(
     /** The definitions this replica holds. */
@@ -72,7 +80,8 @@ export class SubscriptionLimits {
   private assertTotal(holds: number, count: number): void {
     const max = this.options.maxSubscriptions ?? Infinity;
     if (holds + count <= max) return;
-    this.options.onLimit?.('max-subscriptions-total');
+    // A race is counted once it is given up (`retryRaced`).
+    if (count > 0) this.options.onLimit?.('max-subscriptions-total');
     throw new HeraldError(
       'HERALD_TOO_MANY_SUBSCRIPTIONS',
       count > 0
@@ -112,7 +121,35 @@ export class SubscriptionLimits {
    */
   assertHeld(owner: string | undefined): void {
     const { total, owned } = this.held(owner);
-    if (owner !== undefined) this.assertOwned(owner, owned, 0);
-    this.assertTotal(total, 0);
+    try {
+      if (owner !== undefined) this.assertOwned(owner, owned, 0);
+      this.assertTotal(total, 0);
+    } catch (error) {
+      if (error instanceof HeraldError) this.raced.add(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `create` (a check, its writes, `assertHeld`) again when `assertHeld` refused it, after a random
+   * pause: creates racing through several replicas near a limit each see the others and may all be
+   * refused (10 at once through two replicas, limit 3, mostly left none), and made again at random
+   * moments they mostly no longer overlap, so those within the limit stay. Still refused after
+   * `RACE_ATTEMPTS`, or by the check before its writes (the limit is reached), it is answered so.
+   */
+  async retryRaced<T>(create: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await create();
+      } catch (error) {
+        if (!(error instanceof HeraldError) || !this.raced.has(error)) throw error;
+        if (attempt >= RACE_ATTEMPTS) {
+          if (error.code === 'HERALD_TOO_MANY_SUBSCRIPTIONS')
+            this.options.onLimit?.('max-subscriptions-total');
+          throw error;
+        }
+      }
+      await sleep(Math.random() * RACE_PAUSE_MS * attempt);
+    }
   }
 }

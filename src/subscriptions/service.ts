@@ -373,15 +373,18 @@ export class SubscriptionService {
     ids: readonly string[],
     owner?: string,
   ): Promise<SubscriptionDefinition[]> {
-    // Shared by replicas: every create stored before this one, on any replica, is heard (counted) first.
-    await this.options.registry.sync?.();
-    // Counted from here on, and checked with the creates under way (see `SubscriptionLimits`).
-    const release = this.limits.reserve(owner, requests.length);
-    try {
-      return await this.createReserved(requests, origin, seed, ids, owner, release);
-    } finally {
-      release();
-    }
+    // Made again when it raced creates through other replicas at a limit (see `createReserved`).
+    return this.limits.retryRaced(async () => {
+      // Shared by replicas: every create stored before this one, on any replica, is heard (counted) first.
+      await this.options.registry.sync?.();
+      // Counted from here on, and checked with the creates under way (see `SubscriptionLimits`).
+      const release = this.limits.reserve(owner, requests.length);
+      try {
+        return await this.createReserved(requests, origin, seed, ids, owner, release);
+      } finally {
+        release();
+      }
+    });
   }
 
   /** `createMany` once its subscriptions are counted; `release` once `definitions` holds them. */
