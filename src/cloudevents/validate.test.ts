@@ -119,6 +119,7 @@ describe('media types (RFC 2046)', () => {
     'application/cloudevents+json; charset=UTF-8',
     'multipart/form-data; boundary="a b;c"',
     'text/plain;charset=utf-8;format=flowed',
+    'text/plain; name="a \\"b\\" c"',
   ])('accepts %j', (value) => {
     expect(isMediaType(value)).toBe(true);
   });
@@ -133,6 +134,10 @@ describe('media types (RFC 2046)', () => {
     'text plain',
     'a/b/c',
     'tëxt/plain',
+    // Quoted values are ASCII (RFC 2045 §5.1): Content-Type could not carry these in binary mode.
+    'text/plain; name="€"',
+    'text/plain; name="café"',
+    'text/plain; name="a\\€"',
   ])('rejects %j', (value) => {
     expect(isMediaType(value)).toBe(false);
   });

@@ -27,9 +27,16 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 const URI_CHARS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]]|%[0-9A-Fa-f]{2})*$/;
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+/**
+ * A quoted parameter value of ASCII only: RFC 2045 §5.1 takes RFC 822's quoted-string, whose characters
+ * are ASCII (RFC 2231 spells others `name*=utf-8''%E2%82%AC`). Binary mode writes datacontenttype into
+ * Content-Type as it is (no percent-encoding there), and the HTTP client refuses a header value with a
+ * character above U+00FF: a `name="€"` accepted here made every binary delivery of the event fail.
+ */
+const QUOTED_STRING = '"(?:[\\t\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t\\x20-\\x7e])*"';
 /** RFC 2046 media type with RFC 7231 parameter syntax. */
 const MEDIA_TYPE = new RegExp(
-  `^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\\\.)*"))*[ \\t]*$`,
+  `^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|${QUOTED_STRING}))*[ \\t]*$`,
 );
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

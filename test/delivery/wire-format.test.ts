@@ -1,0 +1,91 @@
+// CloudEvents wire format on both sides of the broker: what a publisher sends in one content mode reaches a
+// real sink in another with the same attribute types and values and the same data bytes, and what cannot
+// be carried that way (the HTTP binding, the JSON format's Integer) is refused at ingress with a coded
+// problem instead of being stored and then failing every delivery or reaching a sink malformed.
+import { describe, expect, it } from 'vitest';
+import { bodyText, useBrokerAndSink } from '../harness/processes.js';
+import type { SinkRecord } from '../harness/processes.js';
+import { subscribe } from '../harness/client.js';
+import { binaryHeaders, send } from '../support/http.js';
+
+const ctx = useBrokerAndSink();
+
+const base = (id: string, type: string) => ({ specversion: '1.0', id, source: '/wire', type });
+
+async function publishStructured(text: string) {
+  return send(ctx.broker.url, {
+    headers: { 'content-type': 'application/cloudevents+json' },
+    body: text,
+  });
+}
+
+/** Subscribes a binary and a structured sink path to `type`. */
+async function subscribeBoth(type: string): Promise<void> {
+  await subscribe(ctx.broker.url, { sink: `${ctx.sink.url}/${type}/binary`, types: [type] });
+  await subscribe(ctx.broker.url, {
+    sink: `${ctx.sink.url}/${type}/structured`,
+    types: [type],
+    delivery: { contentMode: 'structured' },
+  });
+}
+
+function deliveredTo(records: SinkRecord[], path: string, id: string): SinkRecord | undefined {
+  return records.find(
+    (r) =>
+      r.path === path &&
+      (r.headers['ce-id'] === id ||
+        (r.headers['content-type'] === 'application/cloudevents+json' &&
+          (JSON.parse(bodyText(r)) as { id: string }).id === id)),
+  );
+}
+
+describe('CloudEvents wire format across content modes', () => {
+  it('refuses a datacontenttype that is no RFC 2046 media type in an HTTP header (non-ASCII), which binary delivery could never send', async () => {
+    const type = 'wire.contenttype';
+    await subscribeBoth(type);
+    // A quoted parameter value outside ASCII: RFC 2045/2046 parameter values are ASCII (RFC 2231 spells
+    // others `name*=utf-8''%E2%82%AC`), and binary mode writes datacontenttype into Content-Type as it is,
+    // where the HTTP client refuses any character above U+00FF — every binary delivery would fail.
+    for (const [id, contentType] of [
+      ['ct-euro', 'text/plain; name="€"'],
+      ['ct-latin1', 'text/plain; name="café"'],
+      ['ct-escaped', 'text/plain; name="a\\€"'],
+    ] as const) {
+      const refused = await publishStructured(
+        JSON.stringify({ ...base(id, type), datacontenttype: contentType, data: 'x' }),
+      );
+      expect(refused.status, `${contentType}: ${refused.text()}`).toBe(400);
+      expect(refused.json()).toMatchObject({ code: 'HERALD_INVALID_ATTRIBUTE', pointer: '/datacontenttype' });
+    }
+    // In binary mode too: a raw non-ASCII byte in Content-Type (Node reads it as latin1 é).
+    const binary = await send(ctx.broker.url, {
+      headers: binaryHeaders('ct-binary', {
+        'ce-type': type,
+        'content-type': Buffer.from('text/plain; name="café"', 'utf8').toString('latin1'),
+      }),
+      body: 'x',
+    });
+    expect(binary.status, binary.text()).toBe(400);
+    expect(binary.json()).toMatchObject({ code: 'HERALD_INVALID_ATTRIBUTE' });
+
+    // A quoted ASCII parameter (with a quoted-pair) is a media type, and reaches both sinks exactly.
+    const contentType = 'text/plain; name="a \\"b\\" c"; charset=utf-8';
+    const accepted = await publishStructured(
+      JSON.stringify({ ...base('ct-ascii', type), datacontenttype: contentType, data: 'hello' }),
+    );
+    expect(accepted.status, accepted.text()).toBe(202);
+    const records = await ctx.sink.waitFor(
+      (r) =>
+        deliveredTo(r, `/${type}/binary`, 'ct-ascii') !== undefined &&
+        deliveredTo(r, `/${type}/structured`, 'ct-ascii') !== undefined,
+    );
+    const binaryRecord = deliveredTo(records, `/${type}/binary`, 'ct-ascii')!;
+    expect(binaryRecord.headers['content-type']).toBe(contentType);
+    expect(bodyText(binaryRecord)).toBe('hello');
+    const structured = JSON.parse(bodyText(deliveredTo(records, `/${type}/structured`, 'ct-ascii')!)) as {
+      datacontenttype: string;
+    };
+    expect(structured.datacontenttype).toBe(contentType);
+    expect(records.filter((r) => r.path.startsWith(`/${type}/`))).toHaveLength(2);
+  });
+});
