@@ -126,6 +126,31 @@ describe('eventFromJson: data kinds (JSON format §3.1)', () => {
     expect(thrownBy(() => eventFromJson(input))).toMatchObject({ code, ...extra });
   });
 
+  it('refuses an Integer written with a fraction or an exponent, alone and in a batch (JSON format §2.2)', () => {
+    const head = '{"specversion":"1.0","id":"i","source":"/s","type":"t"';
+    for (const spelling of ['1.0', '1e3', '-2E1', '0.00', '1E+2']) {
+      const body = Buffer.from(`${head},"priority":${spelling},"data":1.5}`);
+      expect(thrownBy(() => parseStructured('application/cloudevents+json', body))).toMatchObject({
+        code: 'HERALD_INVALID_ATTRIBUTE',
+        attribute: 'priority',
+        pointer: '/priority',
+      });
+      const batch = Buffer.from(`[${head},"priority":7},${head},"p\\u0072iority":${spelling}}]`);
+      expect(thrownBy(() => parseBatch('application/cloudevents-batch+json', batch))).toMatchObject({
+        code: 'HERALD_INVALID_ATTRIBUTE',
+        index: 1,
+        pointer: '/1/priority',
+      });
+    }
+    // JSON data numbers, and Integers as the format spells them, pass.
+    const event = parseStructured(
+      'application/cloudevents+json',
+      Buffer.from(`${head},"low":-2147483648,"zero":-0,"data":{"n":1.5e3}}`),
+    );
+    expect(event.attributes).toMatchObject({ low: -2147483648, zero: -0 });
+    expect(text(event.data)).toBe('{"n":1.5e3}');
+  });
+
   it('never lets required attributes hide in a __proto__ member', () => {
     const parsed = JSON.parse('{"specversion":"1.0","source":"/s","type":"t","__proto__":{"id":"hidden"}}');
     expect(thrownBy(() => eventFromJson(parsed))).toMatchObject({

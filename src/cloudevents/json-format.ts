@@ -2,7 +2,7 @@ import { HeraldError, quoted } from '../errors/index.js';
 import type { EventObjectSpans } from './json-scan.js';
 import type { Attributes, AttributesJson, CloudEvent } from './types.js';
 import { DataKind, emptyAttributes } from './types.js';
-import { isBase64, isJsonMediaType, validateAttributes } from './validate.js';
+import { isBase64, isJsonMediaType, nonIntegerSpelling, validateAttributes } from './validate.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 const utf8 = new TextDecoder('utf-8');
@@ -67,6 +67,9 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
   // `type`s must not get another type than the one authorised, filtered and stored).
   if (spans !== undefined && names !== spans.members) textIsAttributes = false;
   const validated = validateAttributes(attributes);
+  if (text !== undefined && spans?.nonIntegerNames !== undefined) {
+    refuseNonIntegerSpellings(validated, text, spans.nonIntegerNames);
+  }
   const contentType = validated['datacontenttype'] as string | undefined;
   const hasData = 'data' in members;
   const base64 = members['data_base64'];
@@ -108,6 +111,22 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
     );
   }
   return decoded(validated, Buffer.from(data, 'utf8'), DataKind.Text, attributesJson);
+}
+
+/**
+ * Refuses an Integer attribute that the producer's text spells with a fraction or an exponent. Only a name
+ * whose attribute is a number counts: `data_base64` or a repeated name whose last value is not a number
+ * is refused elsewhere or not an Integer at all.
+ */
+function refuseNonIntegerSpellings(
+  attributes: Attributes,
+  text: Uint8Array,
+  names: readonly (readonly [number, number])[],
+): void {
+  for (const [start, end] of names) {
+    const name = JSON.parse(utf8.decode(text.subarray(start, end))) as string;
+    if (typeof attributes[name] === 'number') throw nonIntegerSpelling(name);
+  }
 }
 
 function attributesText(

@@ -71,6 +71,28 @@ export interface EventObjectSpans {
    * or with more than one (the text without the last would still hold the others).
    */
   readonly dataMember: [number, number] | undefined;
+  /**
+   * `[start, end)` of each member name (with its quotes) whose value is a JSON number written with a
+   * fraction or an exponent (`1.0`, `1e3`), or undefined when there is none. The JSON format's Integer
+   * is "only the integer component optionally prefixed with a minus sign": `JSON.parse` reads `1.0` as
+   * the integer 1, so only the text can tell such an attribute apart (see `eventFromJson`).
+   */
+  readonly nonIntegerNames: [number, number][] | undefined;
+}
+
+/** True for a byte that may start a JSON number. */
+function startsNumber(c: number | undefined): boolean {
+  return c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39);
+}
+
+/** True when the JSON number at `text[at]` has a fraction or an exponent. */
+function hasFractionOrExponent(text: Uint8Array, at: number): boolean {
+  for (let i = at; i < text.length; i++) {
+    const c = text[i];
+    if (c === 0x2e || c === 0x65 || c === 0x45) return true;
+    if (!(c === 0x2d || c === 0x2b || (c !== undefined && c >= 0x30 && c <= 0x39))) return false;
+  }
+  return false;
 }
 
 /** The scan stopped at the `[` or `{` at `at`, nested deeper than the limit it was given. */
@@ -99,6 +121,7 @@ export function scanEventObject(
   let data: [number, number] | undefined;
   let dataMembers = 0;
   let dataMember: [number, number] | undefined;
+  let nonIntegerNames: [number, number][] | undefined;
   /** The `,` before the member being read at depth 1 (-1 for the first member), and where that member's name starts. */
   let commaBefore = -1;
   let memberStart = -1;
@@ -130,6 +153,8 @@ export function scanEventObject(
           valueStart = next;
           memberStart = i;
           dataMembers++;
+        } else if (startsNumber(text[next]) && hasFractionOrExponent(text, next)) {
+          (nonIntegerNames ??= []).push([i, end + 1]);
         }
         i = next - 1;
       } else {
@@ -148,6 +173,7 @@ export function scanEventObject(
           escapedName,
           members,
           dataMember: dataMembers === 1 ? dataMember : undefined,
+          nonIntegerNames,
         };
       }
       depth--;

@@ -237,6 +237,16 @@ const CORE_RULES = new Map<string, AttributeRule>([
   ],
 ]);
 
+/**
+ * The refusal of an Integer attribute written with a fraction or an exponent (`1.0`, `1e3`): JSON format
+ * §2.2 allows "only the integer component optionally prefixed with a minus sign". `JSON.parse` reads such
+ * a number as an integer, and the producer's text is what structured and batch deliveries carry, so a
+ * sink whose SDK reads Integers strictly (sdk-go) could not read the event at all.
+ */
+export function nonIntegerSpelling(name: string): HeraldError {
+  return invalid(name, 'must be an Integer written without a fraction or an exponent (JSON format §2.2)');
+}
+
 function validateExtension(name: string, value: AttributeValue): void {
   if (typeof value === 'string') {
     requireString(name, value);

@@ -88,4 +88,53 @@ describe('CloudEvents wire format across content modes', () => {
     expect(structured.datacontenttype).toBe(contentType);
     expect(records.filter((r) => r.path.startsWith(`/${type}/`))).toHaveLength(2);
   });
+
+  it('refuses an Integer extension written with a fraction or an exponent (1.0, 1e3), which went to structured sinks as sent', async () => {
+    const type = 'wire.integer';
+    await subscribeBoth(type);
+    for (const [id, spelling] of [
+      ['int-fraction', '1.0'],
+      ['int-exponent', '1e3'],
+      ['int-upper-exponent', '-2E1'],
+      ['int-zero-fraction', '0.00'],
+    ] as const) {
+      const text = `{"specversion":"1.0","id":"${id}","source":"/wire","type":"${type}","priority":${spelling},"data":{"n":1.5}}`;
+      const refused = await publishStructured(text);
+      expect(refused.status, `${spelling}: ${refused.text()}`).toBe(400);
+      expect(refused.json()).toMatchObject({ code: 'HERALD_INVALID_ATTRIBUTE', pointer: '/priority' });
+    }
+    // In a batch the element is named, and nothing of the batch is stored.
+    const batch = await send(ctx.broker.url, {
+      headers: { 'content-type': 'application/cloudevents-batch+json' },
+      body: `[{"specversion":"1.0","id":"int-batch-0","source":"/wire","type":"${type}","priority":7},
+              {"specversion":"1.0","id":"int-batch-1","source":"/wire","type":"${type}","priority":7.0}]`,
+    });
+    expect(batch.status, batch.text()).toBe(400);
+    expect(batch.json()).toMatchObject({
+      code: 'HERALD_INVALID_ATTRIBUTE',
+      index: 1,
+      pointer: '/1/priority',
+    });
+
+    // Integers as the JSON format spells them (the 32-bit bounds, a minus sign, -0), and JSON data
+    // numbers with fractions and exponents, pass and reach both sinks with their types.
+    const text =
+      `{"specversion":"1.0","id":"int-ok","source":"/wire","type":"${type}","lowest":-2147483648,` +
+      `"highest":2147483647,"zero":-0,"flag":false,"data":{"n":1.5e3}}`;
+    const accepted = await publishStructured(text);
+    expect(accepted.status, accepted.text()).toBe(202);
+    const records = await ctx.sink.waitFor(
+      (r) =>
+        deliveredTo(r, `/${type}/binary`, 'int-ok') !== undefined &&
+        deliveredTo(r, `/${type}/structured`, 'int-ok') !== undefined,
+    );
+    const binaryRecord = deliveredTo(records, `/${type}/binary`, 'int-ok')!;
+    expect(binaryRecord.headers['ce-lowest']).toBe('-2147483648');
+    expect(binaryRecord.headers['ce-highest']).toBe('2147483647');
+    expect(binaryRecord.headers['ce-flag']).toBe('false');
+    const structured = bodyText(deliveredTo(records, `/${type}/structured`, 'int-ok')!);
+    expect(JSON.parse(structured)).toMatchObject({ lowest: -2147483648, highest: 2147483647, flag: false });
+    expect(structured).not.toMatch(/"(?:lowest|highest|zero)":-?[0-9]+[.eE]/);
+    expect(records.filter((r) => r.path.startsWith(`/${type}/`))).toHaveLength(2);
+  });
 });
