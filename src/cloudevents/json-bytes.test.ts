@@ -17,6 +17,7 @@ const sent: ReadonlyArray<readonly [string, string]> = [
   ['text data', `{ ${head}, "datacontenttype":"text/plain", "data":"a \\"quoted\\" line\\n" }`],
   ['base64 data', `{ ${head}, "data_base64":"AAEC/w==" }`],
   ['JSON null data', `{ ${head}, "data":null }`],
+  ['text data after a byte order mark', `{ ${head}, "datacontenttype":"text/plain", "data":"\uFEFFhi" }`],
 ];
 
 const parsed = (bytes: Uint8Array): unknown => JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -25,6 +26,13 @@ describe('eventToJsonBytes', () => {
   it.each(sent)('renders the same JSON as eventToJson (%s)', (_name, body) => {
     const event = parseStructured(STRUCTURED, Buffer.from(body));
     expect(parsed(eventToJsonBytes(event))).toEqual(JSON.parse(eventToJson(event)));
+  });
+
+  it('keeps a byte order mark that starts text data', () => {
+    const event = parseStructured(STRUCTURED, Buffer.from(sent[7]?.[1] ?? ''));
+    expect(Buffer.from(event.data ?? []).toString('hex')).toBe('efbbbf6869');
+    expect(parsed(eventToJsonBytes(event))).toMatchObject({ data: '\uFEFFhi' });
+    expect(parsed(batchToJsonBytes([event]))).toMatchObject([{ data: '\uFEFFhi' }]);
   });
 
   it("copies the producer's attribute text instead of serialising the attributes", () => {

@@ -8,7 +8,8 @@ const CLOSE = Buffer.from('}');
 const DATA = Buffer.from(',"data":');
 const DATA_BASE64 = Buffer.from(',"data_base64":"');
 const QUOTE_CLOSE = Buffer.from('"}');
-const utf8 = new TextDecoder('utf-8');
+/** Keeps a leading byte order mark as U+FEFF: Text data is rendered with all of its bytes (json-format.ts). */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * Appends an event's JSON rendering (the JSON event format) to `parts` as byte chunks, and returns their

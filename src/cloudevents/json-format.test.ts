@@ -192,6 +192,13 @@ describe('eventToJson', () => {
     expect(dataMemberJson({ attributes: minimal, data: undefined, dataKind: DataKind.None })).toBe('');
   });
 
+  it('renders text data that starts with a byte order mark with all of its bytes', () => {
+    const data = Buffer.from('\uFEFFhi', 'utf8');
+    const event = { attributes: minimal, data, dataKind: DataKind.Text };
+    expect(dataMemberJson(event)).toBe('"data":"\uFEFFhi"');
+    expect(Buffer.from((JSON.parse(eventToJson(event)) as { data: string }).data).equals(data)).toBe(true);
+  });
+
   it('renders a subarray of a larger buffer without its neighbours', () => {
     const backing = new Uint8Array([9, 9, 1, 2, 3, 9]);
     const event = { attributes: minimal, data: backing.subarray(2, 5), dataKind: DataKind.Binary };

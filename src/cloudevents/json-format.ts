@@ -5,7 +5,12 @@ import { DataKind, emptyAttributes } from './types.js';
 import { isBase64, isJsonMediaType, nonIntegerSpelling, validateAttributes } from './validate.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
-const utf8 = new TextDecoder('utf-8');
+/**
+ * Keeps a leading byte order mark as U+FEFF: Text data is rendered as a JSON string of exactly its bytes,
+ * and the default decoder dropped a BOM, so a text body that started with one reached structured sinks
+ * (and the log API) three bytes short of what the producer sent and binary sinks received.
+ */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** The refusal of a JSON body nested deeper than `max` levels (`--max-json-depth`), first at byte `at`. */
 export function jsonTooDeep(max: number, at: number): HeraldError {

@@ -137,4 +137,39 @@ describe('CloudEvents wire format across content modes', () => {
     expect(structured).not.toMatch(/"(?:lowest|highest|zero)":-?[0-9]+[.eE]/);
     expect(records.filter((r) => r.path.startsWith(`/${type}/`))).toHaveLength(2);
   });
+
+  it('keeps a text body that starts with a byte order mark byte for byte in structured delivery', async () => {
+    const type = 'wire.bom';
+    await subscribeBoth(type);
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('héllo\n', 'utf8')]);
+    const binary = await send(ctx.broker.url, {
+      headers: binaryHeaders('bom-binary', { 'ce-type': type, 'content-type': 'text/plain; charset=utf-8' }),
+      body: bytes,
+    });
+    expect(binary.status, binary.text()).toBe(202);
+    // The same text published in structured mode: a data string that starts with U+FEFF.
+    const structuredIn = await publishStructured(
+      JSON.stringify({
+        ...base('bom-structured', type),
+        datacontenttype: 'text/plain',
+        data: '\uFEFFhéllo\n',
+      }),
+    );
+    expect(structuredIn.status, structuredIn.text()).toBe(202);
+    const records = await ctx.sink.waitFor((r) =>
+      ['bom-binary', 'bom-structured'].every(
+        (id) =>
+          deliveredTo(r, `/${type}/binary`, id) !== undefined &&
+          deliveredTo(r, `/${type}/structured`, id) !== undefined,
+      ),
+    );
+    for (const id of ['bom-binary', 'bom-structured']) {
+      const binaryRecord = deliveredTo(records, `/${type}/binary`, id)!;
+      expect(Buffer.from(binaryRecord.body, 'base64').equals(bytes), id).toBe(true);
+      const event = JSON.parse(bodyText(deliveredTo(records, `/${type}/structured`, id)!)) as {
+        data: string;
+      };
+      expect(Buffer.from(event.data, 'utf8').toString('hex'), id).toBe(bytes.toString('hex'));
+    }
+  });
 });
