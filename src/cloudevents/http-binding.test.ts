@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  binaryModeCarries,
   detectMode,
   hasBinaryHeaders,
   parseBatch,
@@ -9,6 +10,7 @@ import {
 } from './http-binding.js';
 import { eventFromJson } from './json-format.js';
 import { jsonDepthExceeded } from './json-scan.js';
+import type { CloudEvent } from './types.js';
 import { DataKind } from './types.js';
 import { thrownBy } from '../testing/thrown.js';
 
@@ -123,6 +125,35 @@ describe('parseStructured and parseBatch', () => {
     expect(thrownBy(() => parseBatch('application/cloudevents-batch+json', bytes(body)))).toMatchObject(
       expected,
     );
+  });
+});
+
+describe('binaryModeCarries (HTTP binding §3)', () => {
+  const event = (datacontenttype?: string): CloudEvent => ({
+    attributes: {
+      specversion: '1.0',
+      id: 'e',
+      source: '/s',
+      type: 't',
+      ...(datacontenttype === undefined ? {} : { datacontenttype }),
+    },
+    data: undefined,
+    dataKind: DataKind.None,
+  });
+
+  it('is false for a datacontenttype a receiver would read as structured or batch mode', () => {
+    for (const type of [
+      'application/cloudevents+json',
+      'Application/CloudEvents-Batch+JSON; charset=utf-8',
+      'application/cloudevents',
+      // The binding's test is the prefix, whatever follows it.
+      'application/cloudeventsx+json',
+    ]) {
+      expect(binaryModeCarries(event(type)), type).toBe(false);
+    }
+    for (const type of [undefined, 'application/json', 'text/plain', 'application/json+cloudevents']) {
+      expect(binaryModeCarries(event(type)), String(type)).toBe(true);
+    }
   });
 });
 

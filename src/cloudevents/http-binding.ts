@@ -223,6 +223,17 @@ export function hasBinaryHeaders(rawHeaders: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * False when `event` cannot be a binary-mode message: its datacontenttype is a CloudEvents format
+ * (`application/cloudevents…`, any case). Binary mode puts datacontenttype in Content-Type, and a receiver
+ * reads such a Content-Type as structured or batch mode (HTTP binding §3), so it would take the data for
+ * the event — a nested event's id and type instead of this one's. Structured mode carries it faithfully.
+ */
+export function binaryModeCarries(event: CloudEvent): boolean {
+  const contentType = event.attributes['datacontenttype'];
+  return typeof contentType !== 'string' || detectMode(contentType) === 'binary';
+}
+
 /** Header name/value pairs of a binary-mode message for `event` (values percent-encoded). */
 export function toBinaryHeaders(event: CloudEvent): Record<string, string> {
   const headers: Record<string, string> = {};

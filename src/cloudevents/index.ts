@@ -37,5 +37,6 @@ export {
   parseBinary,
   hasBinaryHeaders,
   toBinaryHeaders,
+  binaryModeCarries,
 } from './http-binding.js';
 export { closingQuote, jsonDepthExceeded } from './json-scan.js';

@@ -2,7 +2,12 @@ import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
 import { rootCertificates } from 'node:tls';
 import type { StoredEvent, TraceHeaders } from '../store/index.js';
-import { batchToJsonBytes, eventToJsonBytes, toBinaryHeaders } from '../cloudevents/index.js';
+import {
+  batchToJsonBytes,
+  binaryModeCarries,
+  eventToJsonBytes,
+  toBinaryHeaders,
+} from '../cloudevents/index.js';
 import type { SinkGuard } from '../sink-guard/index.js';
 import { SINK_FORBIDDEN } from '../sink-guard/index.js';
 import type { ContentMode } from '../subscriptions/types.js';
@@ -126,7 +131,9 @@ export function buildDelivery(
   if (mode === 'batch') {
     headers = { 'content-type': 'application/cloudevents-batch+json' };
     body = batchToJsonBytes(events.map((e) => e.event));
-  } else if (mode === 'structured') {
+  } else if (mode === 'structured' || !binaryModeCarries(first.event)) {
+    // An event whose datacontenttype is itself a CloudEvents format has no binary-mode message: the sink
+    // would read its Content-Type as structured mode and its data as the event (`binaryModeCarries`).
     headers = { 'content-type': 'application/cloudevents+json' };
     body = eventToJsonBytes(first.event);
   } else {

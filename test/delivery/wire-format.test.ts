@@ -7,6 +7,7 @@ import { bodyText, useBrokerAndSink } from '../harness/processes.js';
 import type { SinkRecord } from '../harness/processes.js';
 import { subscribe } from '../harness/client.js';
 import { binaryHeaders, send } from '../support/http.js';
+import { HTTP } from 'cloudevents';
 
 const ctx = useBrokerAndSink();
 
@@ -171,5 +172,61 @@ describe('CloudEvents wire format across content modes', () => {
       };
       expect(Buffer.from(event.data, 'utf8').toString('hex'), id).toBe(bytes.toString('hex'));
     }
+  });
+  it('delivers an event whose datacontenttype is a CloudEvents format to a binary subscription so that a binding-conformant reader gets that event, not its data', async () => {
+    const type = 'wire.nested';
+    await subscribe(ctx.broker.url, { sink: `${ctx.sink.url}/${type}/binary`, types: [type] });
+    // The data is itself a CloudEvent. In binary mode Content-Type carries datacontenttype, and HTTP
+    // binding §3 has a receiver read any `application/cloudevents…` Content-Type as structured (or batch).
+    const inner = { specversion: '1.0', id: 'inner', source: '/inner', type: 'inner.type' };
+    for (const [id, contentType, data] of [
+      ['nested-event', 'application/cloudevents+json', inner],
+      ['nested-batch', 'application/cloudevents-batch+json; charset=utf-8', [inner]],
+      ['nested-object', 'Application/CloudEvents+JSON', { a: 1 }],
+    ] as const) {
+      const accepted = await publishStructured(
+        JSON.stringify({ ...base(id, type), datacontenttype: contentType, subject: 'outer', data }),
+      );
+      expect(accepted.status, accepted.text()).toBe(202);
+    }
+    const ids = ['nested-event', 'nested-batch', 'nested-object'];
+    const records = await ctx.sink.waitFor(
+      (r) => r.filter((x) => x.path === `/${type}/binary`).length >= ids.length,
+    );
+    const read = records
+      .filter((r) => r.path === `/${type}/binary`)
+      // The official JavaScript SDK reads each request as the binding says.
+      .map((r) => HTTP.toEvent({ headers: r.headers, body: bodyText(r) }))
+      .flat()
+      .map((event) => ({
+        id: event.id,
+        type: event.type,
+        subject: event.subject,
+        datacontenttype: event.datacontenttype,
+        data: event.data,
+      }));
+    expect(read.sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      {
+        id: 'nested-batch',
+        type,
+        subject: 'outer',
+        datacontenttype: 'application/cloudevents-batch+json; charset=utf-8',
+        data: [inner],
+      },
+      {
+        id: 'nested-event',
+        type,
+        subject: 'outer',
+        datacontenttype: 'application/cloudevents+json',
+        data: inner,
+      },
+      {
+        id: 'nested-object',
+        type,
+        subject: 'outer',
+        datacontenttype: 'Application/CloudEvents+JSON',
+        data: { a: 1 },
+      },
+    ]);
   });
 });
