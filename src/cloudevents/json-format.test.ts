@@ -108,6 +108,12 @@ describe('eventFromJson: data kinds (JSON format §3.1)', () => {
       'HERALD_INVALID_DATA',
       { pointer: '/data' },
     ],
+    [
+      'a lone surrogate in text data',
+      { ...minimal, datacontenttype: 'text/plain', data: 'a\uD800' },
+      'HERALD_INVALID_DATA',
+      { pointer: '/data' },
+    ],
     ['missing id', { ...minimal, id: undefined }, 'HERALD_MISSING_ATTRIBUTE', { attribute: 'id' }],
     [
       'null specversion',

@@ -12,6 +12,13 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true });
  */
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
+/**
+ * A surrogate half without its pair (with the `u` flag a surrogate class matches only those). Text data
+ * is kept as UTF-8 bytes, which such a half has none of: `Buffer.from` wrote U+FFFD in its place, so sinks
+ * received other text than the producer sent, in binary and structured mode alike.
+ */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /** The refusal of a JSON body nested deeper than `max` levels (`--max-json-depth`), first at byte `at`. */
 export function jsonTooDeep(max: number, at: number): HeraldError {
   return new HeraldError(
@@ -112,6 +119,13 @@ export function eventFromJson(value: unknown, text?: Uint8Array, spans?: EventOb
     throw new HeraldError(
       'HERALD_INVALID_DATA',
       `'data' must be a string for the non-JSON datacontenttype ${quoted(contentType ?? '')} (use data_base64 for bytes)`,
+      { pointer: '/data' },
+    );
+  }
+  if (LONE_SURROGATE.test(data)) {
+    throw new HeraldError(
+      'HERALD_INVALID_DATA',
+      "'data' holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape), which has no UTF-8 encoding (use data_base64 for bytes)",
       { pointer: '/data' },
     );
   }

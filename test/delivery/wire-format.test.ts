@@ -229,4 +229,29 @@ describe('CloudEvents wire format across content modes', () => {
       },
     ]);
   });
+  it('refuses text data with a lone surrogate, which has no UTF-8 bytes (it reached sinks as U+FFFD)', async () => {
+    const type = 'wire.surrogate';
+    await subscribeBoth(type);
+    const refused = await publishStructured(
+      JSON.stringify({ ...base('lone-surrogate', type), datacontenttype: 'text/plain', data: 'a\uD800b' }),
+    );
+    expect(refused.status, refused.text()).toBe(400);
+    expect(refused.json()).toMatchObject({ code: 'HERALD_INVALID_DATA', pointer: '/data' });
+    // A pair is one character and passes, reaching both sinks as its four UTF-8 bytes.
+    const accepted = await publishStructured(
+      JSON.stringify({
+        ...base('surrogate-pair', type),
+        datacontenttype: 'text/plain',
+        data: 'a\uD83D\uDE00b',
+      }),
+    );
+    expect(accepted.status, accepted.text()).toBe(202);
+    const records = await ctx.sink.waitFor(
+      (r) =>
+        deliveredTo(r, `/${type}/binary`, 'surrogate-pair') !== undefined &&
+        deliveredTo(r, `/${type}/structured`, 'surrogate-pair') !== undefined,
+    );
+    expect(bodyText(deliveredTo(records, `/${type}/binary`, 'surrogate-pair')!)).toBe('a😀b');
+    expect(records.filter((r) => r.path.startsWith(`/${type}/`))).toHaveLength(2);
+  });
 });
