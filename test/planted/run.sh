@@ -27,6 +27,7 @@ declare -A TESTS=(
   [limits-per-replica]="test/jetstream/replica-subscription-limits.test.ts test/kafka/replica-subscription-limits.test.ts"
   [jetstream-subscription-sync-unwaited]="src/store/jetstream/jetstream-store.test.ts"
   [kafka-subscription-sync-unwaited]="src/store/kafka/kafka-store.test.ts"
+  [text-data-lone-surrogate-replaced]="test/delivery/wire-format.test.ts src/cloudevents/json-format.test.ts"
   [cloudevents-content-type-sent-binary]="test/delivery/wire-format.test.ts"
   [datacontenttype-quoted-non-ascii]="test/delivery/wire-format.test.ts src/cloudevents/validate.test.ts"
   [integer-fraction-spelling-kept]="test/delivery/wire-format.test.ts src/cloudevents/json-format.test.ts"
