@@ -96,7 +96,7 @@ function splitPattern(pattern: string): number[][] {
   const segments: number[][] = [];
   let current: number[] = [];
   let afterPercent = false;
-  for (let i = 0; i < pattern.length; ) {
+  for (let i = 0; i < pattern.length;) {
     const c = pattern.codePointAt(i) ?? 0;
     i += c > 0xffff ? 2 : 1;
     if (c === 0x5c && (pattern[i] === '%' || pattern[i] === '_')) {
@@ -140,7 +140,13 @@ function segmentOf(points: readonly number[]): Segment {
  * Matches `points` code point by code point from `position` (a code point boundary), within `limit`;
  * returns where the match ends, or -1. One step per code point compared.
  */
-function matchAt(points: Int32Array, text: string, position: number, limit: number, meter: LikeMeter): number {
+function matchAt(
+  points: Int32Array,
+  text: string,
+  position: number,
+  limit: number,
+  meter: LikeMeter,
+): number {
   const n = points.length;
   const length = text.length;
   let j = 0;
@@ -172,9 +178,10 @@ function startOfLast(count: number, text: string, floor: number, meter: LikeMete
   let end = text.length;
   for (let k = 0; k < count; k++) {
     if (end <= floor) return -1;
-    end = end >= 2 && isLowSurrogate(text.charCodeAt(end - 1)) && isHighSurrogate(text.charCodeAt(end - 2))
-      ? end - 2
-      : end - 1;
+    end =
+      end >= 2 && isLowSurrogate(text.charCodeAt(end - 1)) && isHighSurrogate(text.charCodeAt(end - 2))
+        ? end - 2
+        : end - 1;
   }
   meter.steps += count;
   return end >= floor ? end : -1;
@@ -191,7 +198,7 @@ function splitsPair(text: string, i: number): boolean {
  */
 function search(segment: Segment, text: string, from: number, limit: number, meter: LikeMeter): number {
   if (segment.head.length === 0) {
-    for (let start = from; start < limit; ) {
+    for (let start = from; start < limit;) {
       const end = matchAt(segment.points, text, start, limit, meter);
       if (end >= 0) return end;
       if (meter.steps > meter.limit) return -1;
@@ -199,7 +206,7 @@ function search(segment: Segment, text: string, from: number, limit: number, met
     }
     return -1;
   }
-  for (let start = find(segment, text, from, limit, meter); start >= 0; ) {
+  for (let start = find(segment, text, from, limit, meter); start >= 0;) {
     if (!splitsPair(text, start)) {
       const end = matchAt(segment.points, text, start, limit, meter);
       if (end >= 0) return end;
