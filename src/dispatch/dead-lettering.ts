@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
-import { traceIdOf } from '../observability/index.js';
+import { traceIdOf, tracing } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { RedriveSelection } from '../subscriptions/delivery-port.js';
@@ -191,6 +191,17 @@ export class DeadLetters {
     headers['herald-sequence'] = String(stored.sequence);
     for (let attempt = 1; attempt <= 3; attempt++) {
       headers['herald-attempt'] = String(attempt);
+      // A delivery like the sink's: a span of the event's trace per attempt, whose context the
+      // dead-letter sink receives (the stored one named the publisher's span, skipping Herald's hop).
+      const span = tracing().delivery([stored], {
+        subscription: this.id,
+        sink: url,
+        method: 'POST',
+        attempt,
+        contentMode: 'binary',
+        deadLetterSink: true,
+      });
+      span.inject(headers);
       const response = await this.host.client.send({
         url,
         method: 'POST',
@@ -199,6 +210,7 @@ export class DeadLetters {
         timeoutMs: this.compiled.plan.timeoutMs,
         ...(group === undefined ? {} : { group }),
       });
+      span.end(response.status, response.failure, response.detail);
       if (classifyStatus(response.status) === 'delivered') return;
       if (group?.aborted === true) return;
       if (attempt < 3) await sleep(200 * attempt);

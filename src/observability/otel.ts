@@ -224,6 +224,7 @@ class OtelTracing implements Tracing {
     attributes['herald.subscription'] = target.subscription;
     attributes['herald.attempt'] = target.attempt;
     attributes['herald.content_mode'] = target.contentMode;
+    if (target.deadLetterSink === true) attributes['herald.dead_letter_sink'] = true;
     if (first?.sequence !== undefined) attributes['herald.sequence'] = first.sequence;
     const span = this.tracer.startSpan(
       `deliver ${target.subscription}`,

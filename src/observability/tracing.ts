@@ -36,6 +36,8 @@ export interface DeliveryTarget {
   readonly method: string;
   readonly attempt: number;
   readonly contentMode: string;
+  /** True for an attempt to send a dead letter to the subscription's `deadLetterSink`. */
+  readonly deadLetterSink?: boolean;
 }
 
 /** The client span of one delivery attempt. */
