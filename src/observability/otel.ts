@@ -2,7 +2,7 @@
 // on (see tracing.ts), so a broker without them never loads @opentelemetry/*.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Attributes, Context, Link, TextMapGetter } from '@opentelemetry/api';
+import type { Attributes, Context, Link, SpanContext, TextMapGetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   defaultResource,
@@ -128,6 +128,20 @@ function storedContext(carrier: TraceCarrier | undefined): Context | undefined {
   return trace.getSpanContext(extracted) === undefined ? undefined : extracted;
 }
 
+/**
+ * The context an event was created in, as the CloudEvents Distributed Tracing extension carries it (its
+ * `traceparent` and `tracestate` attributes); undefined without a valid one. It may differ from the
+ * request's headers (a bridge from another transport, a batch of events from several traces): the
+ * OpenTelemetry CloudEvents conventions link it, since it is the event's own trace, not the hop's.
+ */
+function extensionContext(event: TracedEvent): SpanContext | undefined {
+  const { traceparent, tracestate } = event.event.attributes;
+  if (typeof traceparent !== 'string') return undefined;
+  const carrier: Record<string, string> = { traceparent };
+  if (typeof tracestate === 'string') carrier['tracestate'] = tracestate;
+  return trace.getSpanContext(w3c.extract(ROOT_CONTEXT, carrier, recordGetter));
+}
+
 class OtelTracing implements Tracing {
   readonly enabled = true;
   private readonly tracer;
@@ -215,6 +229,17 @@ class OtelTracing implements Tracing {
       const linked = storedContext(event.trace);
       const spanContext = linked === undefined ? undefined : trace.getSpanContext(linked);
       if (spanContext !== undefined) links.push({ context: spanContext });
+    }
+    // Each event's Distributed Tracing extension: the trace it was created in, linked once (a batch's
+    // events often share one) and not when it is already the parent or a link above.
+    const parentContext = trace.getSpanContext(parent);
+    const same = (a: SpanContext, b: SpanContext | undefined) =>
+      b !== undefined && a.traceId === b.traceId && a.spanId === b.spanId;
+    for (const event of events) {
+      const created = extensionContext(event);
+      if (created === undefined || same(created, parentContext)) continue;
+      if (links.some((link) => same(created, link.context))) continue;
+      links.push({ context: created });
     }
     const attributes = messagingAttributes(this.brokerName, { type: 'send', name: 'deliver' }, events);
     attributes['messaging.consumer.group.name'] = target.subscription;
