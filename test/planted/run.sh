@@ -16,6 +16,8 @@ PLANTED="${ROOT}/test/planted"
 
 # The bug each patch plants → the test files that must catch it.
 declare -A TESTS=(
+  [dead-letter-sink-untraced]="test/telemetry/trace-journeys.test.ts"
+  [extension-context-unlinked]="test/telemetry/trace-journeys.test.ts"
   [kafka-definition-unleased]="src/store/kafka/definitions.test.ts"
   [legacy-dead-letters-unkeyed]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
   [store-format-newer-opened]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
