@@ -1,9 +1,8 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
-import type { EventStore, StoredEvent } from '../store/index.js';
+import type { EventStore } from '../store/index.js';
 import { KeyedSerial } from '../store/index.js';
-import { INDEXED_ATTRIBUTES } from '../filters/index.js';
 import type {
   CompiledSubscription,
   SubscriptionDefinition,
@@ -12,6 +11,7 @@ import type {
 import type { SinkGuard } from '../sink-guard/index.js';
 import { cursorKeyOf } from '../subscriptions/cursor-key.js';
 import type { RedriveSelection } from '../subscriptions/delivery-port.js';
+import { DISPATCH_SLICE_MS, SharedTail } from './shared-tail.js';
 import { SinkClient } from './sink-client.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import type { WorkerHost } from './worker.js';
@@ -39,28 +39,10 @@ export interface DispatcherOptions {
   readonly onDeadLettered?: () => void;
 }
 
-const TAIL_PAGE = 512;
 /**
- * Filtering runs in slices of at most about this long, then yields to the event loop, so that costly
- * filters or large events delay requests by one slice at most.
- */
-export const DISPATCH_SLICE_MS = 10;
-/** Events without a filter evaluation between two reads of the clock in the shared tail. */
-const CLOCK_EVERY_EVENTS = 64;
-/**
- * Filter evaluations of one event between two reads of the clock, unless they did more string work than
- * CLOCK_EVERY_WORK first: each may spend a whole `--filter-eval-budget` (milliseconds), and one event
- * may have `--max-subscriptions-total` candidates. Cheap filters (exact, prefix, …: no string work
- * counted) cost ~100 ns each, so the clock (~60 ns) is read after a run of them only.
- */
-const CLOCK_EVERY_EVALUATIONS = 64;
-/** String work (budget units) after which the tail reads the clock within one event. */
-const CLOCK_EVERY_WORK = 100_000;
-
-/**
- * Pushes the log to every subscription. One shared tail read serves all caught-up subscriptions;
- * candidates for an event come from an index of exact `type`/`source`/`subject` constraints, so an
- * event costs work only for subscriptions that can match it (plus the unindexable ones).
+ * Pushes the log to every subscription. One shared tail read (`SharedTail`) serves all caught-up
+ * subscriptions; the dispatcher starts and stops their workers under the store's claims, runs each
+ * subscription's changes one after another, commits cursors and redrives dead letters.
  */
 export class Dispatcher implements WorkerHost {
   readonly store: EventStore;
@@ -77,23 +59,10 @@ export class Dispatcher implements WorkerHost {
   private readonly claimed = new Set<string>();
   private readonly unclaimed = new Map<string, { compiled: CompiledSubscription; initialCursor: number }>();
   private claimTimer: NodeJS.Timeout | undefined;
-  private readonly joiners = new Set<SubscriptionWorker>();
-  private position = 1;
-  private last = 0;
   private running = false;
-  /** When the shared tail's current slice of filtering began. */
-  private sliceStart = 0;
-  /** Candidates of the tail's current event that the slice ran out before (see `offerToMatching`). */
-  private unoffered: SubscriptionWorker[] | undefined;
-  /** The tail yields between the candidates of one event: nobody joins it until the event is offered. */
-  private midEvent = false;
-  private readonly stopController = new AbortController();
-  private tailLoop: Promise<void> | undefined;
-  /** Set while the shared tail idles without subscriptions: wakes it. */
-  private wakeTail: (() => void) | undefined;
+  /** The one read of the log that feeds every caught-up worker. */
+  private readonly tail: SharedTail;
   private commitTimer: NodeJS.Timeout | undefined;
-  /** Filter evaluations done by the shared tail (exported as a metric; tests use it to show indexing works). */
-  filterEvaluations = 0;
   private commitRound = 0;
   /**
    * Changes (add, remove, seek, pause) of one subscription run one after another, so a second change made
@@ -118,6 +87,13 @@ export class Dispatcher implements WorkerHost {
       onTruncated: () => metrics.sinkResponsesTruncated.inc(),
       onDeadline: () => metrics.sinkDeadlineAborts.inc(),
     });
+    this.tail = new SharedTail({
+      store: this.store,
+      metrics,
+      logger: this.logger,
+      workers: this.workers,
+      index: this.index,
+    });
     this.commitIntervalMs = options.commitIntervalMs ?? 200;
     this.claimRetryMs = options.claimRetryMs ?? 2_000;
   }
@@ -127,23 +103,20 @@ export class Dispatcher implements WorkerHost {
   readonly claimRetryMs: number;
 
   tailPosition(): number {
-    return this.position;
+    return this.tail.tailPosition();
   }
 
   lastSequence(): number {
-    return this.last;
+    return this.tail.lastSequence();
   }
 
   tryJoin(worker: SubscriptionWorker): boolean {
-    // Mid-event a joiner at the position might not be offered the event (its candidates were taken
-    // before the yield): it waits as a joiner and, once the tail moved on, reads the event itself.
-    if (worker.readPos === this.position && !this.midEvent) {
-      worker.live = true;
-      this.joiners.delete(worker);
-      return true;
-    }
-    if (worker.readPos >= this.position) this.joiners.add(worker);
-    return false;
+    return this.tail.tryJoin(worker);
+  }
+
+  /** Filter evaluations done by the shared tail (exported as a metric; tests use it to show indexing works). */
+  get filterEvaluations(): number {
+    return this.tail.filterEvaluations;
   }
 
   holdsClaim(id: string): boolean {
@@ -152,10 +125,8 @@ export class Dispatcher implements WorkerHost {
 
   async start(): Promise<void> {
     const stats = await this.store.stats();
-    this.position = stats.last + 1;
-    this.last = stats.last;
     this.running = true;
-    this.tailLoop = this.runTail();
+    this.tail.start(stats.last);
     this.commitTimer = setInterval(() => void this.commitCursors(), this.commitIntervalMs);
     this.commitTimer.unref();
     this.claimTimer = setInterval(() => void this.retryClaims(), this.claimRetryMs);
@@ -165,119 +136,6 @@ export class Dispatcher implements WorkerHost {
   /** Where a new subscription starts when its definition says `latest`. */
   async latestPosition(): Promise<number> {
     return (await this.store.stats()).last + 1;
-  }
-
-  /**
-   * Resolves when the dispatcher has a subscription to feed again (or stops). Until then the shared tail
-   * neither reads the log nor waits on the store for appends: a store takes a reader waiting for appends
-   * as work its event loop must stay free for (the embedded store then syncs a large group on libuv's
-   * pool instead of in place), and a broker that only stores has none.
-   */
-  private workersAppeared(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.wakeTail = undefined;
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      this.wakeTail = done;
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
-  /**
-   * After idling, the tail starts at the end of the log: nobody needed what was appended meanwhile (a
-   * worker that does reads it on its own). Not while a worker is live: it joined at the tail's position,
-   * and the tail must read on from exactly there.
-   */
-  private async skipIdleAppends(): Promise<void> {
-    const end = (await this.store.stats()).last + 1;
-    let live = false;
-    for (const worker of this.workers.values()) if (worker.live) live = true;
-    if (live || end <= this.position) return;
-    this.position = end;
-    if (end - 1 > this.last) this.last = end - 1;
-    this.admitJoiners();
-  }
-
-  /** Joiners the tail has reached join it, or catch up on their own. */
-  private admitJoiners(): void {
-    for (const worker of this.joiners) {
-      if (worker.readPos <= this.position) {
-        this.joiners.delete(worker);
-        if (!this.tryJoin(worker)) void worker.fill();
-      }
-    }
-  }
-
-  private async runTail(): Promise<void> {
-    const signal = this.stopController.signal;
-    while (this.running) {
-      if (this.workers.size === 0) {
-        await this.workersAppeared(signal);
-        if (!this.running) return;
-        try {
-          await this.skipIdleAppends();
-        } catch (error) {
-          this.logger.error({ err: error }, 'shared tail could not find the end of the log; reading on');
-        }
-        continue;
-      }
-      // Waiting first (it resolves at once while the store knows of later events) saves a read of
-      // nothing after every page: for a distributed store that read is a request to the server.
-      await this.store.waitForAppend(this.position - 1, signal);
-      if (!this.running) return;
-      let page;
-      try {
-        page = await this.store.read(this.position, TAIL_PAGE);
-      } catch (error) {
-        if (!this.running) return;
-        this.logger.error({ err: error }, 'shared tail read failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        continue;
-      }
-      if (page.length === 0) continue;
-      this.metrics.logReads.inc({ reader: 'tail' });
-      const touched = new Set<SubscriptionWorker>();
-      this.sliceStart = performance.now();
-      let unclocked = 0;
-      // Without indexed subscriptions the indexed attributes are not looked up at all (three misses per
-      // event on a broker that only stores, or whose subscriptions all filter otherwise).
-      let indexed = this.index.hasIndexed();
-      for (const stored of page) {
-        let evaluated = false;
-        if (indexed) {
-          const attributes = stored.event.attributes;
-          for (const attribute of INDEXED_ATTRIBUTES) {
-            const value = attributes[attribute];
-            if (typeof value !== 'string') continue;
-            const bucket = this.index.bucket(attribute, value);
-            if (bucket !== undefined && this.offerToMatching(bucket, stored, touched)) evaluated = true;
-            if (this.unoffered !== undefined && !(await this.offerUnoffered(stored, touched))) return;
-          }
-        }
-        if (this.index.unindexed.size > 0 && this.offerToMatching(this.index.unindexed, stored, touched))
-          evaluated = true;
-        if (this.unoffered !== undefined && !(await this.offerUnoffered(stored, touched))) return;
-        // The position moves event by event, so a worker joining during a yield starts exactly here.
-        this.position = stored.sequence + 1;
-        if (stored.sequence > this.last) this.last = stored.sequence;
-        // Reading the clock costs ~60 ns, more than an event no filter looked at: such events read it
-        // every CLOCK_EVERY_EVENTS only.
-        if (!evaluated && ++unclocked < CLOCK_EVERY_EVENTS) continue;
-        unclocked = 0;
-        if (performance.now() - this.sliceStart >= DISPATCH_SLICE_MS) {
-          for (const worker of touched) worker.afterTailPage();
-          touched.clear();
-          await yieldToEventLoop();
-          if (!this.running) return;
-          indexed = this.index.hasIndexed();
-          this.sliceStart = performance.now();
-        }
-      }
-      for (const worker of touched) worker.afterTailPage();
-      this.admitJoiners();
-    }
   }
 
   /**
@@ -304,65 +162,6 @@ export class Dispatcher implements WorkerHost {
       }
     }
     return matched.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-
-  /**
-   * Offers an event to each live worker whose filter matches it; true when some filter was evaluated.
-   * When the slice runs out first, the workers not reached are left in `unoffered` (a snapshot) for
-   * `offerUnoffered`: a thousand subscriptions each spending its whole --filter-eval-budget on one event
-   * held the event loop for seconds, every request and probe waiting.
-   */
-  private offerToMatching(
-    workers: Set<SubscriptionWorker> | SubscriptionWorker[],
-    stored: StoredEvent,
-    touched: Set<SubscriptionWorker>,
-  ): boolean {
-    let evaluated = false;
-    let unclocked = 0;
-    let work = 0;
-    const iterator = workers.values();
-    for (const worker of iterator) {
-      if (!worker.live) continue;
-      this.filterEvaluations++;
-      evaluated = true;
-      if (worker.matches(stored)) {
-        worker.offer(stored);
-        touched.add(worker);
-      }
-      work += worker.compiled.filter.lastCost();
-      if (++unclocked < CLOCK_EVERY_EVALUATIONS && work < CLOCK_EVERY_WORK) continue;
-      unclocked = 0;
-      work = 0;
-      if (performance.now() - this.sliceStart < DISPATCH_SLICE_MS) continue;
-      // Built-in iterators have no return(): the loop leaves the rest of this one to take.
-      const rest = [...iterator];
-      if (rest.length > 0) this.unoffered = rest;
-      break;
-    }
-    return evaluated;
-  }
-
-  /**
-   * Offers the tail's event to the `unoffered` workers, a slice per turn of the event loop; false when the
-   * dispatcher stopped meanwhile. The position stays at the event (so no cursor passes it), workers that
-   * fall behind stay live until it is offered to all (`afterTailPage` would have them read it again), and
-   * nobody joins meanwhile (`tryJoin`).
-   */
-  private async offerUnoffered(stored: StoredEvent, touched: Set<SubscriptionWorker>): Promise<boolean> {
-    this.midEvent = true;
-    try {
-      for (let rest = this.unoffered; rest !== undefined; rest = this.unoffered) {
-        this.unoffered = undefined;
-        await yieldToEventLoop();
-        if (!this.running) return false;
-        this.sliceStart = performance.now();
-        this.offerToMatching(rest, stored, touched);
-      }
-      return true;
-    } finally {
-      this.unoffered = undefined;
-      this.midEvent = false;
-    }
   }
 
   /**
@@ -402,7 +201,7 @@ export class Dispatcher implements WorkerHost {
     const worker = new SubscriptionWorker(compiled, this);
     this.workers.set(id, worker);
     this.index.update(worker, true);
-    this.wakeTail?.();
+    this.tail.wake();
     try {
       await worker.start(initialCursor);
     } catch (error) {
@@ -422,7 +221,7 @@ export class Dispatcher implements WorkerHost {
   private async retire(worker: SubscriptionWorker, commit: boolean, graceMs = 5_000): Promise<void> {
     if (this.workers.get(worker.id) === worker) this.workers.delete(worker.id);
     this.index.update(worker, false);
-    this.joiners.delete(worker);
+    this.tail.leave(worker);
     await worker.stop(graceMs);
     // As the periodic commits: checked against the claim the store holds, so a replica that stalled past its
     // lease and hears a change before it hears the loss does not write its old position over the new holder's.
@@ -527,7 +326,7 @@ export class Dispatcher implements WorkerHost {
   seek(id: string, next: number, epoch: number): Promise<void> {
     return this.changes.run(id, async () => {
       const worker = this.workers.get(id);
-      this.joiners.delete(worker as SubscriptionWorker);
+      this.tail.leave(worker);
       await worker?.seek(next, epoch);
     });
   }
@@ -605,10 +404,10 @@ export class Dispatcher implements WorkerHost {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.running = false;
-    this.stopController.abort();
+    const tailStopped = this.tail.stop();
     if (this.commitTimer !== undefined) clearInterval(this.commitTimer);
     if (this.claimTimer !== undefined) clearInterval(this.claimTimer);
-    await this.tailLoop;
+    await tailStopped;
     // Detached redrives stop with the rest: a letter in flight ends (or is aborted) before the store closes.
     const workers = [...this.workers.values(), ...this.detached.values()];
     this.detached.clear();
