@@ -13,6 +13,8 @@ import { backoffDelay, classifyStatus, parseRetryAfter } from './retry.js';
 import type { SinkAccessHost } from './sink-access.js';
 import { SinkAccess } from './sink-access.js';
 import { attemptRequest } from './attempt-request.js';
+import { AttemptGate } from './attempt-gate.js';
+import { startCursor, startTimeAhead } from './start-position.js';
 import { EarliestTimer, timerDelay } from './timers.js';
 
 /** What a worker needs from its dispatcher: the store, the transport and the shared tail's position. */
@@ -38,14 +40,6 @@ const PAGE = 256;
 /** As the dispatcher's: catching up filters for about this long, then yields. */
 const DISPATCH_SLICE_MS = 10;
 
-/** A subscription's `startAt: {time}` in ms when it is still ahead and no seek replaced it; else undefined. */
-function startTimeAhead(definition: CompiledSubscription['definition']): number | undefined {
-  const start = definition.startAt;
-  if (typeof start !== 'object' || !('time' in start) || definition.seek !== undefined) return undefined;
-  const time = Date.parse(start.time);
-  return time > Date.now() ? time : undefined;
-}
-
 function partitionKey(event: StoredEvent): string | undefined {
   const key = event.event.attributes['partitionkey'];
   return key === undefined ? undefined : String(key);
@@ -65,13 +59,12 @@ export class SubscriptionWorker {
   private stopped = false;
   /** The next pump a wait needs (a partial batch's, the rate limit's, a hold's): the earliest asked for. */
   private readonly pumpTimer = new EarliestTimer(() => this.pump());
-  private paused: boolean;
+  /** The subscription's pause, and the rate limit's tokens for retries and redriven letters. */
+  private readonly gate: AttemptGate;
   private lastDeliveredAt: number | undefined;
   private lastError: LastError | undefined;
   private consecutiveFailures = 0;
   private readonly deadLetters: DeadLetters;
-  /** Retries waiting for `resume` (a paused subscription makes no attempt); made by the first. */
-  private resumeWaiters: Array<() => void> | undefined;
   /**
    * `startAt: {time}` still ahead when the worker started: the store's `sequenceAt` answers the log's end
    * for a time to come, and events stored until then are not this subscription's ("the first event stored
@@ -95,11 +88,11 @@ export class SubscriptionWorker {
     public compiled: CompiledSubscription,
     private readonly host: WorkerHost,
   ) {
-    this.paused = compiled.definition.paused;
     this.lane = new Lane(compiled.definition.seek?.epoch);
     this.deadLetters = new DeadLetters(compiled, host);
     this.access = new SinkAccess(compiled, host);
     this.storedFrom = startTimeAhead(compiled.definition);
+    this.gate = new AttemptGate(compiled.definition.paused, this.access);
   }
 
   /**
@@ -138,18 +131,7 @@ export class SubscriptionWorker {
     // Before anything is read: a subscription whose credential cannot be resolved does not start
     // (the dispatcher retries), rather than deliver without it.
     await this.access.resolveSecretRef();
-    const store = this.host.store;
-    const key = this.cursorKey;
-    let stored = await store.getCursor(key);
-    if (stored === undefined && key !== this.id) {
-      // Stored by a version without incarnations under the bare id: copied to this incarnation's key. The
-      // bare one stays until the subscription is deleted (the dispatcher forgets both): a replica of that
-      // version, during a rolling update, may still take the subscription over and resume from it.
-      stored = await store.getCursor(this.id);
-      if (stored !== undefined) await store.commitCursor(key, stored);
-    }
-    const cursor = stored ?? initialCursor;
-    if (stored === undefined) await store.commitCursor(key, cursor);
+    const cursor = await startCursor(this.host.store, this.cursorKey, this.id, initialCursor);
     this.readPos = cursor;
     this.committed = cursor;
     this.started = true;
@@ -267,7 +249,7 @@ export class SubscriptionWorker {
       }
       lane.holdUntil = 0;
     }
-    while (!this.paused && this.access.state === 'valid') {
+    while (!this.gate.paused && this.access.state === 'valid') {
       const index = this.selectIndex(lane);
       if (index < 0) break;
       let count = 1;
@@ -354,41 +336,6 @@ export class SubscriptionWorker {
     return true;
   }
 
-  /** Resolves once the subscription is resumed (true), or false when `signal` aborts first. */
-  private untilResumed(signal: AbortSignal): Promise<boolean> {
-    if (!this.paused) return Promise.resolve(true);
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        signal.removeEventListener('abort', aborted);
-        resolve(true);
-      };
-      const aborted = (): void => {
-        // Not left behind in the list until the next resume (a seek or stop while paused).
-        const at = this.resumeWaiters?.indexOf(wake) ?? -1;
-        if (at >= 0) this.resumeWaiters?.splice(at, 1);
-        resolve(false);
-      };
-      signal.addEventListener('abort', aborted, { once: true });
-      (this.resumeWaiters ??= []).push(wake);
-    });
-  }
-
-  /**
-   * True once attempt `attempt` may be sent (false when `signal` aborts first): not paused (no attempt
-   * starts while paused, retries included) and the rate limit gave its tokens: a first attempt took them
-   * in `pump`, a retry or redriven letter takes them here. A pause that came while the tokens were awaited
-   * holds the retry too (it was sent once they came); the tokens are taken again after the resume.
-   */
-  private async mayStart(count: number, attempt: number, pausable: boolean, signal: AbortSignal) {
-    for (;;) {
-      if (pausable && this.paused && !(await this.untilResumed(signal))) return false;
-      if (attempt === 1 && pausable) return true;
-      if (!(await this.access.take(count, signal))) return false;
-      if (!(pausable && this.paused)) return true;
-    }
-  }
-
   /**
    * Attempts delivery until delivered, rejected, out of retries (then dead-lettered), or aborted by
    * a stop or seek (then nothing is recorded and the cursor stays before these events).
@@ -408,7 +355,7 @@ export class SubscriptionWorker {
     let attempt = 0;
     for (;;) {
       attempt++;
-      if (!(await this.mayStart(events.length, attempt, pausable, signal))) return 'aborted';
+      if (!(await this.gate.mayStart(events.length, attempt, pausable, signal))) return 'aborted';
       if (pausable && this.claimRanOut()) return 'aborted';
       // A redrive (the one caller that cannot be paused) redelivers, as a retry does.
       const redelivered = attempt > 1 || !pausable;
@@ -511,14 +458,11 @@ export class SubscriptionWorker {
   }
 
   pause(): void {
-    this.paused = true;
+    this.gate.pause();
   }
 
   resume(): void {
-    this.paused = false;
-    const waiters = this.resumeWaiters;
-    this.resumeWaiters = undefined;
-    if (waiters !== undefined) for (const wake of waiters) wake();
+    this.gate.resume();
     this.pump();
   }
 
@@ -544,7 +488,7 @@ export class SubscriptionWorker {
   status(): SubscriptionStatus {
     const cursor = this.position();
     return {
-      state: this.paused
+      state: this.gate.paused
         ? 'paused'
         : this.access.state === 'validating'
           ? 'validating'
