@@ -3,50 +3,30 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAccessControl } from '../auth/index.js';
 import type { AccessControl, PolicySet, TokenReviewer } from '../auth/index.js';
-import type { CloudEvent } from '../cloudevents/index.js';
 import type { BrokerConfig } from '../config/index.js';
 import { HeraldError, isHeraldError } from '../errors/index.js';
-import {
-  bodyUninvited,
-  clientClosed,
-  clientKeyOf,
-  ownerScopeOf,
-  Router,
-  sendJson,
-  sendProblem,
-  setControlBodyLimits,
-} from '../http/index.js';
+import { bodyUninvited, clientClosed, Router, sendProblem, setControlBodyLimits } from '../http/index.js';
 import type { ControlBodyLimits, ServerGuards } from '../http/index.js';
 import { Ingress } from '../ingress/index.js';
-import { registerLogApi } from '../log-api/index.js';
-import { StreamAdmission } from '../limits/index.js';
-import { BrokerMetrics, LogThrottle, versionInfo } from '../observability/index.js';
+import { BrokerMetrics, LogThrottle } from '../observability/index.js';
 import type { Logger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
 import { Dispatcher } from '../dispatch/index.js';
 import { createSqlFilterCompiler } from '../filters/index.js';
-import {
-  parseDeliveryDefaults,
-  registerSeedRoutes,
-  registerSubscriptionApi,
-  SubscriptionService,
-} from '../subscriptions/index.js';
+import { parseDeliveryDefaults, SubscriptionService } from '../subscriptions/index.js';
 import type { DeliverySpec } from '../subscriptions/index.js';
 import type { SinkGuard } from '../sink-guard/index.js';
-import { openApiDocument } from './openapi.js';
-import { EventTypeRegistry, registerEventTypeApi } from '../eventtypes/index.js';
+import { EventTypeRegistry } from '../eventtypes/index.js';
 import type { EventTypeBackend } from '../eventtypes/index.js';
 import { openEventTypeBackend } from './event-types.js';
 import { watchEventPolicies } from './event-policies.js';
 import { createSinkGuard, sinkDeliveryOptions, sinkSubscriptionOptions } from './sink-wiring.js';
-import { DASHBOARD_PATH, registerDashboard } from '../dashboard/index.js';
-import { BrokerStats } from './stats.js';
+import { DASHBOARD_PATH } from '../dashboard/index.js';
 import { openListener, warnIfUnauthenticated } from './listeners.js';
-import { createLogFilter } from './log-filter.js';
 import { DeadLetterSweep } from './dead-letter-sweep.js';
-import { metricsRoute } from './metrics-route.js';
+import { registerBrokerRoutes } from './broker-routes.js';
 import { openRegistry, openStore } from './open-store.js';
-import { notReadyReason, readinessRoute } from './readiness.js';
+import { notReadyReason } from './readiness.js';
 import type { ReadinessState } from './readiness.js';
 import type { StartableRegistry } from './open-store.js';
 
@@ -232,7 +212,21 @@ export class Broker {
     this.closeAccess = control.close;
     this.policy = control.policy;
     this.adminRouter = config.adminPort === undefined ? this.dataRouter : new Router();
-    this.registerRoutes();
+    // Every route, registered once from the parts made above (the route table is broker-routes.ts).
+    registerBrokerRoutes({
+      dataRouter: this.dataRouter,
+      adminRouter: this.adminRouter,
+      config: this.options.config,
+      ingress: this.ingress,
+      store: this.store,
+      metrics: this.metrics,
+      access: this.access,
+      dispatcher: this.dispatcher,
+      subscriptions: this.subscriptions,
+      eventTypes: this.eventTypes,
+      shutdown: this.shutdownController.signal,
+      readiness: () => this.readiness(),
+    });
   }
 
   static async start(options: BrokerOptions): Promise<Broker> {
@@ -327,104 +321,6 @@ export class Broker {
 
   get adminPort(): number {
     return ((this.servers[1] ?? this.servers[0])?.address() as AddressInfo).port;
-  }
-
-  private registerRoutes(): void {
-    const publish = (jsonIsStructured: boolean) => {
-      const requestOptions = { jsonIsStructured };
-      return (req: IncomingMessage, res: ServerResponse) => this.ingress.handle(req, res, requestOptions);
-    };
-    this.dataRouter
-      .on('POST', '/', publish(false))
-      .on('POST', '/events', publish(false))
-      .on('POST', '/events/pub', publish(true));
-    const { limits } = this.options.config;
-    const onLimit = (limit: string) => this.metrics.limitRejections.inc({ limit });
-    const admin = this.adminRouter;
-    // The seed subscription routes change subscriptions: with --admin-port they live there, like the
-    // subscriptions API, so a publisher cannot replay the log to itself or delete others' subscriptions.
-    registerSeedRoutes(admin, this.subscriptions, {
-      maxSubscribersPerRequest: limits.maxSubscribersPerRequest,
-      onLimit,
-    });
-    const streams = new StreamAdmission(limits.maxStreams, limits.maxStreamsPerClient, onLimit);
-    registerLogApi(admin, {
-      store: this.store,
-      compileFilter: createLogFilter(limits.filter, this.metrics),
-      shutdown: this.shutdownController.signal,
-      bounds: { maxWork: limits.logReadMaxWork, maxTimeMs: limits.logReadMaxTimeMs },
-      onBounded: onLimit,
-      maxPageReads: limits.maxLogReads,
-      maxPageReadsPerClient: limits.maxLogReadsPerClient,
-      clientKey: clientKeyOf,
-      writeTimeoutMs: limits.logWriteTimeoutMs,
-      onLimit,
-      admitStream: (req) => streams.admit(clientKeyOf(req)),
-      streamAccess: (req) => this.access.streamCredential(req, 'GET /events/stream'),
-      streamRecheckMs: this.options.config.auth.streamRecheckMs,
-      onStreamAccessEnded: (reason) => this.metrics.streamAuthEnds.inc({ reason }),
-    });
-    registerSubscriptionApi(admin, this.subscriptions, {
-      pageMaxBytes: limits.deadLetterPageMaxBytes,
-      maxReads: limits.maxDeadLetterReads,
-      maxReadsPerClient: limits.maxDeadLetterReadsPerClient,
-      writeTimeoutMs: limits.logWriteTimeoutMs,
-      clientKey: clientKeyOf,
-      onLimit,
-    });
-    registerEventTypeApi(admin, this.eventTypes);
-    // Dry run (architecture §3.6): one event in any mode; the dispatcher's live index answers. Nothing is stored.
-    admin.on('POST', '/match', async (req, res) => {
-      const events = await this.ingress.parse(req);
-      if (events.length !== 1) {
-        throw new HeraldError(
-          'HERALD_INVALID_BATCH',
-          `/match takes one event, got a batch of ${events.length}`,
-        );
-      }
-      const matched = await this.dispatcher.match(events[0] as CloudEvent);
-      // Without admin, a principal learns only about its own subscriptions.
-      const scope = ownerScopeOf(req);
-      const own = scope === undefined ? undefined : this.ownedBy(scope);
-      const visible = own === undefined ? matched : matched.filter(({ id }) => own.has(id));
-      sendJson(res, 200, { subscriptions: visible.map(({ id, sink }) => ({ id, sink })) });
-    });
-    admin.on('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }));
-    admin.on(
-      'GET',
-      '/readyz',
-      readinessRoute(() => this.readiness()),
-    );
-    const { metrics, store, dispatcher, subscriptions } = this;
-    admin.on('GET', '/metrics', metricsRoute({ metrics, store, dispatcher, subscriptions }));
-    admin.on('GET', '/openapi.json', (_req, res) => sendJson(res, 200, openApiDocument));
-    admin.on('GET', '/version', (_req, res) =>
-      sendJson(res, 200, { ...versionInfo(), store: this.store.kind }),
-    );
-    // The dashboard (architecture §9): its static files and its JSON view of throughput. Ingress stays
-    // on the data port only, also for the dashboard's publish form.
-    const stats = new BrokerStats({ metrics, store, dispatcher, retention: this.options.config.retention });
-    stats.start();
-    this.shutdownController.signal.addEventListener('abort', () => stats.stop(), { once: true });
-    admin.on('GET', '/stats', async (req, res) => {
-      const snapshot = await stats.snapshot();
-      const scope = ownerScopeOf(req);
-      if (scope === undefined) return sendJson(res, 200, snapshot);
-      const own = this.ownedBy(scope);
-      sendJson(res, 200, {
-        ...snapshot,
-        subscriptions: snapshot.subscriptions.filter(({ id }) => own.has(id)),
-      });
-    });
-    registerDashboard(admin);
-  }
-
-  /** The ids of the subscriptions `owner` owns (what a principal without admin may see). */
-  private ownedBy(owner: string): Set<string> {
-    const ids = new Set<string>();
-    for (const definition of this.subscriptions.list())
-      if (definition.owner === owner) ids.add(definition.id);
-    return ids;
   }
 
   /** What `/readyz` and the start-up log judge readiness by. */
