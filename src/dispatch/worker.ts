@@ -37,7 +37,7 @@ type LastError = NonNullable<SubscriptionStatus['lastError']>;
 const HIGH_WATER = 2048;
 const LOW_WATER = 512;
 const PAGE = 256;
-/** As the dispatcher's: catching up filters for about this long, then yields. */
+/** As the shared tail's (`shared-tail.ts`): catching up filters for about this long, then yields. */
 const DISPATCH_SLICE_MS = 10;
 
 function partitionKey(event: StoredEvent): string | undefined {
