@@ -355,7 +355,7 @@ describe('embedded store', () => {
       parseStructured(
         'application/cloudevents+json',
         Buffer.from(
-          `{ "data" : {"k": 1}, "specversion":"1.0", "id":"${id}","source":"/s","type":"t","n" : 1e1 }`,
+          `{ "data" : {"k": 1}, "specversion":"1.0", "id":"${id}","source":"/s","type":"t","n" : 10 }`,
         ),
       );
     const original = sent('p1');
@@ -384,7 +384,7 @@ describe('embedded store', () => {
     expect(fromMemory?.event.data?.buffer.byteLength).toBe(100_002);
     // Sizes count the bytes the block holds: the text as sent (its spaces too), and the data.
     const attributesBytes = Buffer.byteLength(
-      '{  "specversion":"1.0", "id":"p1","source":"/s","type":"t","n" : 1e1 }',
+      '{  "specversion":"1.0", "id":"p1","source":"/s","type":"t","n" : 10 }',
     );
     const derivedBytes = Buffer.byteLength(JSON.stringify(derived.attributes));
     const bigBytes = Buffer.byteLength('{"specversion":"1.0","id":"p3","source":"/s","type":"t"}') + 100_002;
