@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { HeraldError } from '../errors/index.js';
 import type { SqlCompiler } from '../filters/index.js';
 import type { Logger } from '../observability/index.js';
 import { SensitiveHeaders } from '../sink-credentials/index.js';
-import { KeyedSerial } from '../store/index.js';
 import type { DeadLetter, EventStore } from '../store/index.js';
+import { ChangeOrder } from './change-order.js';
 import { cursorKeyOf } from './cursor-key.js';
+import { selectDeadLetters } from './redrive.js';
 import { checkDefinitionSinks } from './sink-checks.js';
 import type { SinkCheckOptions } from './sink-checks.js';
 import type { DeliveryControl } from './delivery-port.js';
@@ -20,6 +20,7 @@ import type {
   StartPosition,
   SubscriptionDefinition,
   SubscriptionOrigin,
+  SubscriptionStatus,
 } from './types.js';
 import type { SubscriptionRequest } from './validate.js';
 import { buildDefinition, compileSubscription } from './validate.js';
@@ -50,47 +51,28 @@ function notFound(id: string): HeraldError {
   return new HeraldError('HERALD_NOT_FOUND', `subscription '${id}' does not exist`);
 }
 
-/** Dead letters a redrive looks over at a time, each with its event: the most it holds at once. */
-const REDRIVE_PAGE = 100;
-/** Unknown ids a refused redrive names (the rest are counted). */
-const UNKNOWN_NAMED = 20;
+/** Why a stored subscription cannot start here, as its status's `lastError` says. */
+type InvalidReason = NonNullable<SubscriptionStatus['lastError']>;
 
 /** Creates, changes and controls subscriptions, keeping the registry and the dispatcher in step. */
 export class SubscriptionService {
   private readonly definitions = new Map<string, SubscriptionDefinition>();
   /**
-   * The changes of one subscription, made here (start, create, PUT, pause, seek, delete) or heard from the
-   * registry (other replicas' writes, this one's echoes), are applied one at a time, in the order begun
-   * or heard. Applying one waits (for the registry's write, a start position, the dispatcher), and one
-   * begun or heard meanwhile must not overtake it: a delete reaching the dispatcher before a change's
-   * `add` would leave the deleted subscription delivered here, unlisted, until the process restarts; a
-   * pause reaching it before a PUT's `add` is undone by the worker the PUT starts (the registry says
-   * paused, this replica delivers); two seeks reading the same epoch write the same one, and a replica
-   * delivering the subscription applies only the first. A change never waits for one queued behind it
-   * (this replica's own writes are heard later, queued, never awaited), so changes cannot deadlock.
+   * Stored subscriptions this replica cannot start, and why: written where a limit was looser (another
+   * replica, an earlier version or configuration). Held among `definitions` all the same, so they stay
+   * listed, counted by the limits, deletable, and a PUT of a valid definition brings them back from
+   * their cursor: dropped, they vanished from this broker with their cursor and dead letters left stored.
    */
-  private readonly changes = new KeyedSerial();
-  /** Ticks at every change heard and every write begun: which came first. */
-  private clock = 0;
-  /** Per subscription: the heard changes not applied yet. */
-  private readonly unapplied = new Map<string, number>();
-  /**
-   * Per subscription with heard changes waiting: when (`clock`) this replica began its last write of it
-   * that succeeded. A change heard before that write was in the registry before it, and the write
-   * replaced it: applied after it (waiting behind the change that wrote), it would undo the write here
-   * until the write's own echo is heard — the echo of a PUT would bring back the subscription deleted
-   * since, undo a pause.
-   */
-  private readonly wroteAt = new Map<string, number>();
-  /** Per subscription with heard changes waiting: the definition last heard (undefined: deleted). */
-  private readonly lastHeard = new Map<string, SubscriptionDefinition | undefined>();
+  private readonly invalid = new Map<string, InvalidReason>();
+  /** In which order the changes of a subscription, made here or heard, are applied (see `ChangeOrder`). */
+  private readonly order = new ChangeOrder();
   private unwatch: (() => void) | undefined;
   private readonly sensitive: SensitiveHeaders;
   private readonly limits: SubscriptionLimits;
 
   constructor(private readonly options: SubscriptionServiceOptions) {
     this.sensitive = options.sensitiveHeaders ?? new SensitiveHeaders();
-    this.limits = new SubscriptionLimits(this.definitions, this.lastHeard, options);
+    this.limits = new SubscriptionLimits(this.definitions, this.order.lastHeard, options);
   }
 
   /** The sink guard's create-time check of one sink URL (throws `HERALD_SINK_FORBIDDEN`). */
@@ -112,18 +94,8 @@ export class SubscriptionService {
     let heard: Set<string> | undefined = new Set<string>();
     this.unwatch = this.options.registry.watch((id, definition, withheld) => {
       heard?.add(id);
-      const heardAt = ++this.clock;
-      this.unapplied.set(id, (this.unapplied.get(id) ?? 0) + 1);
-      this.lastHeard.set(id, definition);
-      this.changes
-        .run(id, async () => {
-          try {
-            if ((this.wroteAt.get(id) ?? 0) < heardAt)
-              await this.applyRemote(id, definition, withheld === true);
-          } finally {
-            this.applied(id);
-          }
-        })
+      this.order
+        .heard(id, definition, () => this.applyRemote(id, definition, withheld === true))
         .catch((error: unknown) => {
           this.options.logger.error(
             { err: error, subscription: id },
@@ -133,14 +105,12 @@ export class SubscriptionService {
     });
     try {
       for (const definition of await this.options.registry.list()) {
-        // A change of the subscription like any other (see `changes`): one heard while it waits for its
+        // A change of the subscription like any other (see `ChangeOrder`): one heard while it waits for its
         // start position is applied after its `add`, not before.
-        await this.changing([definition.id], async () => {
+        await this.order.changing([definition.id], async () => {
           if (heard?.has(definition.id) === true) return;
           try {
-            const compiled = compileSubscription(definition, this.options.sql);
-            this.definitions.set(definition.id, definition);
-            await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+            await this.deliverOrHold(definition);
           } catch (error) {
             this.options.logger.error(
               { err: error, subscription: definition.id },
@@ -160,6 +130,38 @@ export class SubscriptionService {
   }
 
   /**
+   * Holds a stored `definition` and starts delivering it; answers false when it cannot start here (it
+   * does not compile within this broker's limits): then it is held as invalid (see `invalid`), logged.
+   */
+  private async deliverOrHold(definition: SubscriptionDefinition): Promise<boolean> {
+    const { id } = definition;
+    this.definitions.set(id, definition);
+    let compiled;
+    try {
+      compiled = compileSubscription(definition, this.options.sql);
+    } catch (error) {
+      const { code, message } =
+        error instanceof HeraldError ? error : { code: 'HERALD_INVALID_REQUEST', message: String(error) };
+      this.invalid.set(id, { code, message, at: new Date().toISOString() });
+      this.options.logger.error({ err: error, subscription: id }, 'stored subscription cannot start');
+      return false;
+    }
+    this.invalid.delete(id);
+    await this.options.dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+    return true;
+  }
+
+  /** Throws for a subscription held as invalid: it has no delivery to pause, seek or redrive. */
+  private assertStartable(id: string): void {
+    const reason = this.invalid.get(id);
+    if (reason === undefined) return;
+    throw new HeraldError(
+      'HERALD_CONFLICT',
+      `subscription '${id}' cannot start on this broker (${reason.code}: ${reason.message}); PUT a valid definition or delete it`,
+    );
+  }
+
+  /**
    * Applies a definition written by another process. Our own writes come back too; they match what we
    * hold already and change nothing.
    */
@@ -168,7 +170,7 @@ export class SubscriptionService {
     definition: SubscriptionDefinition | undefined,
     withheld: boolean,
   ): Promise<void> {
-    const { dispatcher, sql } = this.options;
+    const { dispatcher } = this.options;
     const current = this.definitions.get(id);
     if (definition === undefined) {
       if (current === undefined) {
@@ -178,8 +180,11 @@ export class SubscriptionService {
         return;
       }
       this.definitions.delete(id);
+      const held = this.invalid.delete(id);
       // A withheld definition keeps its cursor: it resumes there when it is valid again.
       await dispatcher.remove(id, !withheld);
+      // Never started here, the dispatcher knows only its bare id's cursor, not its incarnation's.
+      if (held && !withheld) await this.options.store.deleteCursor(cursorKeyOf(current));
       // The replica that deleted it removed its dead letters at once, while this one (delivering it, or
       // redriving) still let its attempt in flight end, and a refusal that ended it was stored after that:
       // left, it was listed by no one and handed to a subscription made again under the id as its own.
@@ -187,21 +192,11 @@ export class SubscriptionService {
       return;
     }
     if (current !== undefined && JSON.stringify(current) === JSON.stringify(definition)) return;
-    if (current === undefined || essenceOf(current) !== essenceOf(definition)) {
-      let compiled;
-      try {
-        compiled = compileSubscription(definition, sql);
-      } catch (error) {
-        // Written by a replica whose limits allowed it, beyond this one's: neither listed nor delivered here
-        // (the old definition's filters must not go on delivering), its cursor kept.
-        if (current !== undefined) {
-          this.definitions.delete(id);
-          await dispatcher.remove(id, false);
-        }
-        throw error;
-      }
-      this.definitions.set(id, definition);
-      await dispatcher.add(compiled, await this.resolvePosition(definition.startAt));
+    if (current === undefined || this.invalid.has(id) || essenceOf(current) !== essenceOf(definition)) {
+      // Written by a replica whose limits allowed it, beyond this one's: listed here as invalid, not
+      // delivered (the old definition's filters must not go on delivering), its cursor kept.
+      if (!(await this.deliverOrHold(definition)) && current !== undefined)
+        await dispatcher.remove(id, false);
       return;
     }
     this.definitions.set(id, definition);
@@ -209,48 +204,6 @@ export class SubscriptionService {
     if (definition.seek !== undefined && definition.seek.epoch !== current.seek?.epoch) {
       await dispatcher.seek(id, definition.seek.next, definition.seek.epoch);
     }
-  }
-
-  /**
-   * Runs `task` as the change under way of every subscription in `ids` (see `changes`): what it reads
-   * of them (`get`) is current until it ends.
-   */
-  private changing<T>(ids: readonly string[], task: () => Promise<T>): Promise<T> {
-    // Entered in id order, so two changes with ids in common never each hold one the other waits for.
-    const sorted = [...new Set(ids)].sort();
-    const enter = (i: number): Promise<T> => {
-      const id = sorted[i];
-      return id === undefined ? task() : this.changes.run(id, () => enter(i + 1));
-    };
-    return enter(0);
-  }
-
-  /** A heard change of `id` is done with. */
-  private applied(id: string): void {
-    const left = (this.unapplied.get(id) ?? 1) - 1;
-    if (left > 0) {
-      this.unapplied.set(id, left);
-      return;
-    }
-    // Nothing heard before a write of ours is left to skip.
-    this.unapplied.delete(id);
-    this.wroteAt.delete(id);
-    this.lastHeard.delete(id);
-  }
-
-  /**
-   * Writes the definitions of `ids` in the registry, within their change (see `wroteAt`). One that
-   * `changed` nothing of what this replica held leaves no mark: the registry may hold a change heard
-   * before it still (a Kubernetes patch of Herald's state keeps the spec another writer changed, and
-   * no echo follows a patch that changed nothing).
-   */
-  private async write<T>(ids: readonly string[], write: () => Promise<T>, changed = true): Promise<T> {
-    const began = ++this.clock;
-    const result = await write();
-    // A replacement the registry refused (false) wrote nothing.
-    if (changed && result !== false)
-      for (const id of ids) if (this.unapplied.has(id)) this.wroteAt.set(id, began);
-    return result;
   }
 
   /**
@@ -273,7 +226,11 @@ export class SubscriptionService {
       this.definitions.set(id, definition);
       let replaced: boolean | SubscriptionDefinition;
       try {
-        replaced = await this.write([id], () => this.options.registry.replace(definition, base), changed);
+        replaced = await this.order.write(
+          [id],
+          () => this.options.registry.replace(definition, base),
+          changed,
+        );
       } catch (error) {
         // Not written (a database another process holds locked, a store that is down): the change failed,
         // and the broker goes on listing what it delivers and the store holds. Kept, a failed PUT was
@@ -334,7 +291,7 @@ export class SubscriptionService {
   }
 
   view(definition: SubscriptionDefinition): SubscriptionView {
-    return viewOf(definition, this.sensitive, this.options.dispatcher);
+    return viewOf(definition, this.sensitive, this.options.dispatcher, this.invalid.get(definition.id));
   }
 
   list(): SubscriptionDefinition[] {
@@ -424,14 +381,14 @@ export class SubscriptionService {
     // One change of all of them, entered before they are written: another replica may delete one as soon
     // as it hears of it, and that delete is then applied after this batch's `add`, not before.
     const created = definitions.map((d) => d.id);
-    return this.changing(created, async () => {
+    return this.order.changing(created, async () => {
       for (const definition of definitions) this.definitions.set(definition.id, definition);
       // Counted by `definitions` now (and again not, should the write fail).
       release();
       try {
         // Cursors are durable no later than definitions, so a crash in between never starts a
         // subscription from a later "latest". In the store: one transaction for all of them.
-        await this.write(created, async () => {
+        await this.order.write(created, async () => {
           if (registry.putManyWithCursors !== undefined)
             await registry.putManyWithCursors(definitions, cursors);
           else {
@@ -473,7 +430,7 @@ export class SubscriptionService {
   private async undoCreate(definitions: readonly SubscriptionDefinition[]): Promise<void> {
     for (const definition of definitions) {
       try {
-        await this.write([definition.id], () => this.options.registry.delete(definition.id));
+        await this.order.write([definition.id], () => this.options.registry.delete(definition.id));
         await this.options.store.deleteCursor(cursorKeyOf(definition));
       } catch (error) {
         this.options.logger.error(
@@ -485,7 +442,7 @@ export class SubscriptionService {
   }
 
   update(id: string, request: SubscriptionRequest): Promise<SubscriptionDefinition> {
-    return this.changing([id], async () => {
+    return this.order.changing([id], async () => {
       // Read within the change: deleted meanwhile answers 404, paused meanwhile stays paused.
       const current = this.get(id);
       this.assertApiManaged(current, 'change');
@@ -498,6 +455,8 @@ export class SubscriptionService {
       const written = await this.replace(current, build, changed);
       // The cursor is kept: changing a subscription never skips or replays events (use seek for that).
       const compiled = compileSubscription(written, this.options.sql);
+      // Held as invalid until now: delivered again, from the cursor it kept.
+      this.invalid.delete(id);
       await this.options.dispatcher.add(compiled, await this.resolvePosition(written.startAt));
       // Made from another replica's seek not heard here yet: this replica may deliver the subscription.
       if (written.seek !== undefined && written.seek.epoch !== current.seek?.epoch)
@@ -522,14 +481,17 @@ export class SubscriptionService {
   }
 
   delete(id: string): Promise<SubscriptionDefinition> {
-    return this.changing([id], async () => {
+    return this.order.changing([id], async () => {
       const definition = this.get(id);
       this.assertApiManaged(definition, 'delete');
       // The store first: a delete it refuses changes nothing. Stopped and forgotten here first, the
       // subscription answered 404 from then on while the store kept it, and it came back at the next start.
-      await this.write([id], () => this.options.registry.delete(id));
+      await this.order.write([id], () => this.options.registry.delete(id));
       this.definitions.delete(id);
+      const held = this.invalid.delete(id);
       await this.options.dispatcher.remove(id, true);
+      // Never started here, the dispatcher knows only its bare id's cursor, not its incarnation's.
+      if (held) await this.options.store.deleteCursor(cursorKeyOf(definition));
       await this.dropDeadLetters(id);
       this.options.logger.info({ subscription: id }, 'subscription deleted');
       return definition;
@@ -546,8 +508,9 @@ export class SubscriptionService {
   }
 
   setPaused(id: string, paused: boolean): Promise<SubscriptionDefinition> {
-    return this.changing([id], async () => {
+    return this.order.changing([id], async () => {
       const current = this.get(id);
+      this.assertStartable(id);
       const written = await this.replace(current, (base) => ({ ...base, paused }), current.paused !== paused);
       if (essenceOf(written) === essenceOf(current) && written.seek?.epoch === current.seek?.epoch)
         await this.options.dispatcher.setPaused(id, paused);
@@ -558,8 +521,9 @@ export class SubscriptionService {
   }
 
   seek(id: string, to: StartPosition): Promise<SubscriptionDefinition> {
-    return this.changing([id], async () => {
+    return this.order.changing([id], async () => {
       const current = this.get(id);
+      this.assertStartable(id);
       const next = await this.resolvePosition(to);
       // The epoch read within the change, from what is stored: two seeks never write the same one.
       const written = await this.replace(current, (base) => ({
@@ -604,44 +568,17 @@ export class SubscriptionService {
   }
 
   /**
-   * Starts re-delivering dead letters (all, or the given ids); answers how many were taken. Looked over a
-   * page at a time and handed on by id (all: up to the last one now): listed at once, every letter was in
-   * memory with its event until the last was delivered. Ids are found in a set: compared with every
-   * letter (ids × letters), a long list held the event loop for seconds to minutes.
+   * Starts re-delivering dead letters (all, or the given ids, `selectDeadLetters`); answers how many
+   * were taken.
    */
   async redrive(id: string, ids: readonly string[] | undefined): Promise<number> {
     this.get(id);
-    const wanted = ids === undefined ? undefined : new Set(ids);
-    const found: string[] = [];
-    let taken = 0;
-    let through: string | undefined;
-    for (let after: string | undefined; ;) {
-      const page = await this.options.store.listDeadLetters(id, REDRIVE_PAGE, after);
-      for (const letter of page) {
-        if (wanted === undefined) taken++;
-        else if (wanted.has(letter.id)) found.push(letter.id);
-      }
-      const last = page[page.length - 1];
-      if (last === undefined) break;
-      through = after = last.id;
-      if (page.length < REDRIVE_PAGE || (wanted !== undefined && found.length === wanted.size)) break;
-      // The store may read a page synchronously (the embedded one does): requests go on between pages.
-      await yieldToEventLoop();
-    }
-    if (wanted !== undefined && found.length < wanted.size) {
-      const known = new Set(found);
-      const unknown = [...wanted].filter((i) => !known.has(i));
-      // Named up to a few: a body of a million unknown ids made a detail of megabytes.
-      const named = unknown.slice(0, UNKNOWN_NAMED).map((u) => `'${u}'`);
-      const more = unknown.length > UNKNOWN_NAMED ? ` and ${unknown.length - UNKNOWN_NAMED} more` : '';
-      const detail = `no dead letter with id ${named.join(', ')}${more}`;
-      throw new HeraldError('HERALD_NOT_FOUND', detail, { pointer: '/ids' });
-    }
-    const selection = wanted === undefined ? { through } : { ids: found };
+    this.assertStartable(id);
+    const { selection, taken } = await selectDeadLetters(this.options.store, id, ids);
     const compiled = compileSubscription(this.get(id), this.options.sql);
     void this.options.dispatcher.redrive(compiled, selection).catch((error: unknown) => {
       this.options.logger.error({ err: error, subscription: id }, 'redrive failed');
     });
-    return wanted === undefined ? taken : found.length;
+    return taken;
   }
 }

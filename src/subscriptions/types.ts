@@ -104,7 +104,8 @@ export interface CompiledSubscription {
 }
 
 export interface SubscriptionStatus {
-  readonly state: 'active' | 'paused' | 'failing' | 'validating';
+  /** `invalid`: stored, but not valid within this broker's limits; not delivered (`lastError` says why). */
+  readonly state: 'active' | 'paused' | 'failing' | 'validating' | 'invalid';
   readonly cursor: number;
   readonly lag: number;
   readonly lastDeliveredAt: string | null;

@@ -31,6 +31,8 @@ export function viewOf(
   definition: SubscriptionDefinition,
   sensitive: SensitiveHeaders,
   dispatcher: Pick<DeliveryControl, 'status'>,
+  /** Why the subscription cannot start on this broker, when it cannot (it is listed, not delivered). */
+  invalid?: NonNullable<SubscriptionStatus['lastError']>,
 ): SubscriptionView {
   const {
     sinkcredential: _credential,
@@ -57,7 +59,17 @@ export function viewOf(
             Object.entries(settings).filter(([, v]) => v !== undefined),
           ) as NonNullable<SubscriptionDefinition['protocolsettings']>,
         };
-  const status = dispatcher.status(definition.id) ?? {
+  // Not delivered anywhere by this broker: what its worker would count is not known here.
+  const status: SubscriptionStatus | undefined =
+    invalid === undefined
+      ? dispatcher.status(definition.id)
+      : { state: 'invalid', cursor: 0, lag: 0, lastDeliveredAt: null, lastError: invalid, deadLettered: 0 };
+  return { ...rest, ...visibleSettings, status: status ?? idle(definition) };
+}
+
+/** The status of a subscription this process does not deliver: what it would start as. */
+function idle(definition: SubscriptionDefinition): SubscriptionStatus {
+  return {
     state: definition.paused ? 'paused' : 'active',
     cursor: 0,
     lag: 0,
@@ -65,7 +77,6 @@ export function viewOf(
     lastError: null,
     deadLettered: 0,
   };
-  return { ...rest, ...visibleSettings, status };
 }
 
 /** `--dead-letter-page-max-bytes` default (for callers that do not set it). */

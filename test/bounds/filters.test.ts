@@ -262,7 +262,7 @@ describe("one subscription's filters bounded together", () => {
     }
   });
 
-  it('a stored subscription over the bound (created under a higher --filter-max-nodes) is logged and not started; the broker serves', async () => {
+  it('a stored subscription over the bound (created under a higher --filter-max-nodes) is logged and not started, listed as invalid; the broker serves', async () => {
     let broker = await startBroker({ args: ['--filter-max-nodes', '100000'] });
     const { dataDir } = broker;
     let output = '';
@@ -282,8 +282,12 @@ describe("one subscription's filters bounded together", () => {
       // 1 + 200 × 4 = 801 nodes: over the default 512.
       broker = await startBroker({ dataDir, onOutput: (chunk) => (output += chunk) });
       expect((await fetch(`${broker.adminUrl}/healthz`)).status).toBe(200);
-      const listed = await requestJson<Array<{ id: string }>>('GET', `${broker.adminUrl}/subscriptions`);
-      expect(listed.body.map((s) => s.id)).toEqual([small]);
+      const listed = await requestJson<Array<{ id: string; status: { state: string } }>>(
+        'GET',
+        `${broker.adminUrl}/subscriptions`,
+      );
+      const states = Object.fromEntries(listed.body.map((s) => [s.id, s.status.state]));
+      expect(states).toEqual({ [wide as string]: 'invalid', [small as string]: 'active' });
       const refused = output
         .split('\n')
         .filter((line) => line.includes('stored subscription cannot start'))

@@ -1,6 +1,7 @@
 // Two replicas of one broker whose filter limits differ (a rolling change of --filter-max-nodes): a
-// subscription one replica accepts and the other's limits refuse is neither listed nor delivered by the
-// stricter one — created that way, or changed that way from a definition it did deliver.
+// subscription one replica accepts and the other's limits refuse is not delivered by the stricter one —
+// created that way, or changed that way from a definition it did deliver — but stays listed there, as
+// `invalid` with the limit's error (unlisted, it could be neither seen nor deleted through that replica).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestJson, sleep, subscribe } from '../harness/client.js';
 import type { BrokerProcess } from '../harness/processes.js';
@@ -32,6 +33,17 @@ async function listedIds(broker: BrokerProcess): Promise<string[]> {
   );
 }
 
+/** The state and error `broker` lists subscription `id` with. */
+async function stateOf(broker: BrokerProcess, id: string): Promise<unknown> {
+  const { body } = await requestJson<{ status: { state: string; lastError: { code: string } | null } }>(
+    'GET',
+    `${broker.adminUrl}/subscriptions/${id}`,
+  );
+  return { state: body.status.state, code: body.status.lastError?.code };
+}
+
+const INVALID = { state: 'invalid', code: 'HERALD_FILTER_TOO_COSTLY' };
+
 /** Creates a small subscription on `on` and waits until `other` lists it: `other` has applied what came before. */
 async function marker(on: BrokerProcess, other: BrokerProcess): Promise<void> {
   const { id } = await subscribe(on.adminUrl, { sink: 'http://127.0.0.1:9/marker', types: ['marker'] });
@@ -40,7 +52,7 @@ async function marker(on: BrokerProcess, other: BrokerProcess): Promise<void> {
 }
 
 describe('replicas whose --filter-max-nodes differ', () => {
-  it('the stricter one neither lists nor delivers a subscription over its limit, created or changed so', async () => {
+  it('the stricter one lists as invalid, not delivering, a subscription over its limit, created or changed so', async () => {
     const brokerName = uniqueBrokerName('limits');
     const lenient = await startJetStreamBroker(nats.url, { brokerName });
     brokers.push(lenient);
@@ -52,7 +64,8 @@ describe('replicas whose --filter-max-nodes differ', () => {
 
     const created = await subscribe(lenient.adminUrl, { sink: 'http://127.0.0.1:9/costly', filters: COSTLY });
     await marker(lenient, strict);
-    expect(await listedIds(strict)).not.toContain(created.id);
+    expect(await listedIds(strict)).toContain(created.id);
+    expect(await stateOf(strict, created.id)).toEqual(INVALID);
 
     const changed = await subscribe(lenient.adminUrl, { sink: 'http://127.0.0.1:9/changed', types: ['t'] });
     for (let i = 0; i < 200 && !(await listedIds(strict)).includes(changed.id); i++) await sleep(100);
@@ -64,6 +77,6 @@ describe('replicas whose --filter-max-nodes differ', () => {
     });
     expect(put.status).toBe(200);
     await marker(lenient, strict);
-    expect(await listedIds(strict)).not.toContain(changed.id);
+    expect(await stateOf(strict, changed.id)).toEqual(INVALID);
   });
 });
