@@ -52,7 +52,6 @@ declare -A TESTS=(
   [change-over-unheard-change]="src/subscriptions/service-changed-meanwhile.test.ts"
   [limits-ignore-creates-under-way]="test/jetstream/concurrent-creates.test.ts"
   [redrive-holds-all-letters]="test/bounds/dead-letter-redrive.test.ts"
-  [redrive-ids-quadratic]="test/bounds/dead-letter-redrive.test.ts"
   [operator-finalizer-patch-unconditional]="test/k8s/operator-changes.test.ts"
   [operator-rolling-update]="test/k8s/install.test.ts"
   [operator-watch-without-deadline]="test/k8s/operator-changes.test.ts"
