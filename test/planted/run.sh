@@ -50,7 +50,6 @@ declare -A TESTS=(
   [claim-ran-out-answer-acted-on]="test/jetstream/claim-lost-stalled-answer.test.ts"
   [k8s-change-over-unheard-change]="test/k8s/subscription-replace.test.ts"
   [change-over-unheard-change]="src/subscriptions/service-changed-meanwhile.test.ts"
-  [limits-ignore-creates-under-way]="test/jetstream/concurrent-creates.test.ts"
   [redrive-holds-all-letters]="test/bounds/dead-letter-redrive.test.ts"
   [operator-finalizer-patch-unconditional]="test/k8s/operator-changes.test.ts"
   [operator-rolling-update]="test/k8s/install.test.ts"
