@@ -56,7 +56,7 @@ const LABEL_VALUES: Record<
     reason: fromSource(['max-age', 'max-letters', 'max-bytes'], 'src/store/types.ts'),
   },
   herald_log_reads_total: {
-    reader: fromSource(['tail', 'subscription'], 'src/dispatch/dispatcher.ts', 'src/dispatch/worker.ts'),
+    reader: fromSource(['tail', 'subscription'], 'src/dispatch/shared-tail.ts', 'src/dispatch/worker.ts'),
   },
   herald_event_types_dropped_total: {
     reason: fromSource(['limit', 'too-long'], 'src/eventtypes/registry.ts'),
