@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { nuid } from '@nats-io/transport-node';
 import { deadLetterBytes, trimHeldLetters } from '../dead-letter-limits.js';
 import type { HeldDeadLetter } from '../dead-letter-limits.js';
@@ -21,6 +22,9 @@ const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
  * bucket (nor NATS permission) is needed.
  */
 const INDEX_PREFIX = 'deadletter';
+
+/** How often an add that found another add's mark (and no letter yet) looks again. */
+const MARK_POLL_MS = 25;
 
 /** Index entries `forgetKeys` purges at once (one request each). */
 const FORGET_AT_ONCE = 64;
@@ -60,10 +64,16 @@ export class JetStreamDeadLetters {
    * it is. Else the entry is first marked taken (empty, a compare-and-set on the revision read, so two adds
    * at once store one letter), then the letter is published and the entry set to its sequence. A crash
    * between the two leaves the mark: the next add looks for a letter with the key among the
-   * subscription's (the publish may have landed) before it publishes one.
+   * subscription's (the publish may have landed) before it publishes one. A mark with no letter yet is
+   * also what an add still under way in another process leaves, so an add takes a mark over only once it
+   * has stayed unchanged, by this process's clock, for longer than an add's publish may take: taken over
+   * at once, two adds at once each stored the letter (the second found the first's mark before its
+   * publish landed).
    */
   private async addKeyed(letter: NewDeadLetter, key: string): Promise<AddedDeadLetter> {
     const indexKey = this.indexKey(letter.subscription, key);
+    /** The mark without a letter this add found, and when it first saw it. */
+    let waited: { revision: number; since: number } | undefined;
     for (;;) {
       const { cursors } = await this.context.use();
       const entry = await cursors.get(indexKey);
@@ -80,6 +90,13 @@ export class JetStreamDeadLetters {
         if (held !== undefined) {
           if (mark === '') await cursors.put(indexKey, held.id);
           return { ...held, existing: true };
+        }
+        if (mark === '') {
+          if (waited?.revision !== revision) waited = { revision, since: Date.now() };
+          if (Date.now() - waited.since <= this.publishRetryMs + 2 * this.requestTimeoutMs) {
+            await delay(MARK_POLL_MS);
+            continue;
+          }
         }
       }
       let marked: number;
