@@ -39,6 +39,7 @@ export function metricsRoute({
     const reason = ready ? undefined : store.notReadyReason?.();
     if (reason !== undefined) metrics.storeNotReady.set({ cause: reason.cause }, 1);
     metrics.observeSubscriptions(localStatuses());
+    metrics.observeInvalidSubscriptions(subscriptions.invalidCodes());
     const stats = ready ? await store.stats().catch(() => undefined) : undefined;
     if (stats !== undefined) {
       metrics.logEvents.set(stats.events);

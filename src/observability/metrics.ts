@@ -207,6 +207,12 @@ export class BrokerMetrics {
     labelNames: ['subscription'] as const,
     registers: [this.registry],
   });
+  readonly subscriptionInvalid = new Gauge({
+    name: 'herald_subscription_invalid',
+    help: '1 for each stored subscription this process cannot start within its limits (status.state invalid; code: the error that says why); it delivers nothing until PUT valid or deleted',
+    labelNames: ['subscription', 'code'] as const,
+    registers: [this.registry],
+  });
 
   /**
    * Sets the per-subscription gauges from the subscriptions this process delivers (with several
@@ -222,6 +228,16 @@ export class BrokerMetrics {
       this.subscriptionFailing.set({ subscription }, status.state === 'failing' ? 1 : 0);
       this.subscriptionDeadLetters.set({ subscription }, status.deadLettered);
     }
+  }
+
+  /**
+   * Sets `herald_subscription_invalid` from the stored subscriptions this process holds as invalid.
+   * Each replica reports its own: validity depends on a replica's limits, so one replica may start what
+   * another cannot.
+   */
+  observeInvalidSubscriptions(invalid: Iterable<readonly [string, string]>): void {
+    this.subscriptionInvalid.reset();
+    for (const [subscription, code] of invalid) this.subscriptionInvalid.set({ subscription, code }, 1);
   }
 
   constructor(defaultMetrics = true) {

@@ -298,6 +298,11 @@ export class SubscriptionService {
     return [...this.definitions.values()];
   }
 
+  /** The stored subscriptions this replica holds as invalid, each with the code that says why. */
+  *invalidCodes(): Iterable<readonly [string, string]> {
+    for (const [id, reason] of this.invalid) yield [id, reason.code];
+  }
+
   find(id: string): SubscriptionDefinition {
     return this.get(id);
   }

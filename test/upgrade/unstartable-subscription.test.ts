@@ -40,6 +40,19 @@ describe('a stored subscription a stricter broker cannot start', () => {
     return broker;
   };
 
+  /** The `herald_subscription_invalid` series the broker exposes, as `subscription code value`. */
+  const invalidSeries = async (broker: BrokerProcess): Promise<string[]> => {
+    const text = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('herald_subscription_invalid{'))
+      .map((line) => {
+        const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+        return `${labels['subscription']} ${labels['code']} ${line.split(' ').pop()}`;
+      })
+      .sort();
+  };
+
   const deadLetters = async (broker: BrokerProcess, id: string) =>
     requestJson<DeadLetterPage>('GET', `${broker.adminUrl}/subscriptions/${id}/deadletters?limit=100`);
 
@@ -72,6 +85,9 @@ describe('a stored subscription a stricter broker cannot start', () => {
     expect(one.body.status.state).toBe('invalid');
     expect(one.body.status.lastError).toMatchObject({ code: 'HERALD_FILTER_TOO_COSTLY' });
     expect((await deadLetters(broker, kept.id)).body.deadLetters).toHaveLength(3);
+    expect(await invalidSeries(broker)).toEqual(
+      [kept.id, dropped.id].map((id) => `${id} HERALD_FILTER_TOO_COSTLY 1`).sort(),
+    );
 
     // Both are stored: --max-subscriptions-total 2 has no room for a third.
     const third = await requestJson('POST', `${broker.adminUrl}/subscriptions`, {
@@ -94,6 +110,7 @@ describe('a stored subscription a stricter broker cannot start', () => {
     });
     expect(put.status).toBe(200);
     expect(put.body.status.state).not.toBe('invalid');
+    expect(await invalidSeries(broker)).toEqual([`${dropped.id} HERALD_FILTER_TOO_COSTLY 1`]);
     await publish(broker.url, { id: 'd.4', type: 'd.4' });
     await expect
       .poll(async () => (await deadLetters(broker, kept.id)).body.deadLetters.map((l) => l.event.id), {
@@ -110,6 +127,7 @@ describe('a stored subscription a stricter broker cannot start', () => {
     const deleted = await requestJson('DELETE', `${broker.adminUrl}/subscriptions/${dropped.id}`);
     expect(deleted.status).toBe(200);
     expect((await requestJson('GET', `${broker.adminUrl}/subscriptions/${dropped.id}`)).status).toBe(404);
+    expect(await invalidSeries(broker)).toEqual([]);
     await broker.stop();
 
     // Deleted from the store, with its dead letters: not back after a restart, even with looser limits.
