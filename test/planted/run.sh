@@ -18,6 +18,7 @@ PLANTED="${ROOT}/test/planted"
 declare -A TESTS=(
   [dead-letter-sink-untraced]="test/telemetry/trace-journeys.test.ts"
   [extension-context-unlinked]="test/telemetry/trace-journeys.test.ts"
+  [subscription-invalid-unmeasured]="test/upgrade/unstartable-subscription.test.ts"
   [unstartable-subscription-dropped]="test/upgrade/unstartable-subscription.test.ts test/jetstream/replica-limits.test.ts"
   [kafka-definition-unleased]="src/store/kafka/definitions.test.ts"
   [legacy-dead-letters-unkeyed]="test/upgrade/embedded-fixtures.test.ts src/store/embedded/format-version.test.ts"
