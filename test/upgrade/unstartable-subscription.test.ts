@@ -4,6 +4,7 @@
 // subscription limits, and can be deleted, or PUT with a valid definition to deliver again from where
 // it stood. Before, it was neither listed nor deletable nor counted, and a PUT answered 404.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../client/run-cli.js';
 import { publish, requestJson, subscribe } from '../harness/client.js';
 import type { SubscriptionBody } from '../harness/client.js';
 import { removeDir, startBroker, startSink } from '../harness/processes.js';
@@ -88,6 +89,9 @@ describe('a stored subscription a stricter broker cannot start', () => {
     expect(await invalidSeries(broker)).toEqual(
       [kept.id, dropped.id].map((id) => `${id} HERALD_FILTER_TOO_COSTLY 1`).sort(),
     );
+    const status = await runCli(['status', '--url', broker.adminUrl, '--interval', '100', '-o', 'json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ subscriptions: 2, failing: 0, invalid: 2 });
 
     // Both are stored: --max-subscriptions-total 2 has no room for a third.
     const third = await requestJson('POST', `${broker.adminUrl}/subscriptions`, {

@@ -112,11 +112,12 @@ export function print<T>(
   else process.stdout.write(table(Array.isArray(value) ? (value as readonly T[]) : [value as T], columns));
 }
 
-/** A state in colour: active green, paused yellow, failing red. */
+/** A state in colour: active green, paused (and validating) yellow, failing and invalid red. */
 export function stateColour(text: string): string {
   const p = paint(process.stdout);
   const state = text.trim();
-  return state === 'active' ? p.green(text) : state === 'failing' ? p.red(text) : p.yellow(text);
+  if (state === 'active') return p.green(text);
+  return state === 'failing' || state === 'invalid' ? p.red(text) : p.yellow(text);
 }
 
 /**

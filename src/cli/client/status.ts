@@ -16,6 +16,8 @@ interface Status {
   readonly subscriptions: number;
   readonly paused: number;
   readonly failing: number;
+  /** Stored subscriptions the broker cannot start within its limits: they deliver nothing. */
+  readonly invalid: number;
   readonly totalLag: number;
   readonly deadLetters: number;
 }
@@ -60,6 +62,7 @@ export function registerStatus(program: Command): void {
       subscriptions: subscriptions.length,
       paused: subscriptions.filter((s) => s.status.state === 'paused').length,
       failing: subscriptions.filter((s) => s.status.state === 'failing').length,
+      invalid: subscriptions.filter((s) => s.status.state === 'invalid').length,
       totalLag: subscriptions.reduce((sum, s) => sum + s.status.lag, 0),
       deadLetters: subscriptions.reduce((sum, s) => sum + s.status.deadLettered, 0),
     };
@@ -73,7 +76,10 @@ export function registerStatus(program: Command): void {
       ['log', `${status.logEvents} events, ${bytes(status.logBytes)}, last sequence ${status.lastSequence}`],
       ['publish rate', `${status.publishRate} events/s`],
       ['delivery rate', `${status.deliveryRate} events/s`],
-      ['subscriptions', `${status.subscriptions} (${status.paused} paused, ${status.failing} failing)`],
+      [
+        'subscriptions',
+        `${status.subscriptions} (${status.paused} paused, ${status.failing} failing, ${status.invalid} invalid)`,
+      ],
       ['lag', `${status.totalLag} events`],
       ['dead letters', String(status.deadLetters)],
     ];

@@ -71,7 +71,11 @@ function SubscriptionSummary({ subscriptions }: { subscriptions: Subscription[] 
   return (
     <dl class="figures">
       <Figure label="Subscriptions" value={String(subscriptions.length)} />
-      <Figure label="Failing" value={String(count('failing'))} detail={`${count('paused')} paused`} />
+      <Figure
+        label="Failing"
+        value={String(count('failing'))}
+        detail={`${count('paused')} paused${count('invalid') > 0 ? `, ${count('invalid')} invalid` : ''}`}
+      />
       <Figure label="Total lag" value={lag.toLocaleString()} detail="events behind" />
       <Figure label="Dead letters" value={dead.toLocaleString()} />
     </dl>
