@@ -1,6 +1,6 @@
 import { Admin, alterPartitionReassignmentsV1, createAPI, kGetConnection } from '@platformatic/kafka';
 import type { Connection } from '@platformatic/kafka';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startKafkaCluster } from '../../../test/infra/kafka/server.js';
 import type { KafkaCluster, KafkaNode } from '../../../test/infra/kafka/server.js';
 import { sampleEvent } from '../testing/conformance.js';
@@ -39,12 +39,49 @@ function resume(): void {
   stopped = undefined;
 }
 
+/** The test's own admin requests: bounded generously, so a loaded machine fails the store, not the set-up. */
+const ADMIN_TIMEOUTS = { timeout: 30_000, connectTimeout: 10_000 };
+
+/**
+ * Each test starts with node 1 serving again after the last one's hang: resumed from a long stop, it is
+ * fenced until it catches up with the cluster's metadata, and a client that asked it meanwhile would not
+ * make it its bootstrap connection, so the next hang would hold up nothing the test expects.
+ */
+beforeEach(async () => {
+  const registered = async (bootstrap: string[]): Promise<boolean> => {
+    const admin = new Admin({
+      clientId: 'herald-test-settle',
+      bootstrapBrokers: bootstrap,
+      retries: 0,
+      ...ADMIN_TIMEOUTS,
+    });
+    try {
+      const metadata = await admin.metadata({ topics: [], forceUpdate: true });
+      return cluster.nodes.every((n) => metadata.brokers.has(n.nodeId));
+    } catch {
+      return false;
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  };
+  for (const deadline = Date.now() + 90_000; ; await sleep(500)) {
+    // As node 1 sees the cluster, and as the others do: every node is registered and unfenced.
+    if (
+      (await registered([first.address])) &&
+      (await registered(cluster.nodes.slice(1).map((n) => n.address)))
+    )
+      return;
+    if (Date.now() > deadline) throw new Error('node 1 did not serve again within 90 s of its last hang');
+  }
+}, 120_000);
+
 /** Creates the store's topics with their replicas on nodes 2 and 3 only: node 1 leads and follows none. */
 async function topicsBesideTheFirstNode(brokerName: string): Promise<string[]> {
   const topics = ['events', 'state', 'deadletters', 'retired'].map((t) => `herald.${brokerName}.${t}`);
   const admin = new Admin({
     clientId: 'herald-test-topics',
     bootstrapBrokers: cluster.nodes.slice(1).map((n) => n.address),
+    ...ADMIN_TIMEOUTS,
   });
   try {
     await admin.createTopics({ topics, assignments: [{ partition: 0, brokers: [2, 3] }] });
@@ -60,6 +97,7 @@ function besideAdmin(): Admin {
   return new Admin({
     clientId: 'herald-test-beside',
     bootstrapBrokers: cluster.nodes.slice(1).map((n) => n.address),
+    ...ADMIN_TIMEOUTS,
   });
 }
 
@@ -331,13 +369,27 @@ it('follows a partition leader that moves while the first bootstrap node hangs',
 it('moves only the hanging node last when requests of one reader time out together', async () => {
   const [events, state] = await topicsBesideTheFirstNode(`boot-race-${process.pid}`);
   if (events === undefined || state === undefined) throw new Error('no topics');
-  const brokers = new BootstrapBrokers(cluster.nodes.map((n) => n.address));
   // A request timeout that a loaded machine's healthy nodes meet: one of them timing out too would move
   // it last as well, and the order asserted below would not be the race's.
-  const settings = { brokers, clientId: 'herald-test-race', security: {}, requestTimeoutMs: 4_000 };
-  const reader = new PartitionReader(settings, 'race');
+  const connectedReader = async (): Promise<[BootstrapBrokers, PartitionReader]> => {
+    for (let tries = 1; ; tries++) {
+      const brokers = new BootstrapBrokers(cluster.nodes.map((n) => n.address));
+      const settings = { brokers, clientId: 'herald-test-race', security: {}, requestTimeoutMs: 4_000 };
+      const reader = new PartitionReader(settings, 'race');
+      await reader.offset(events, -1);
+      // The reader's bootstrap connection must be node 1, or the requests below would not wait on it
+      // and the order would not be the race's. A client that could not reach node 1 just then (it only
+      // came back from the last test's hang) starts with node 2: the set-up is tried again.
+      if (reader['consumer'].connections.has({ host: '127.0.0.1', port: first.port }))
+        return [brokers, reader];
+      console.warn(`set-up ${tries}: the reader's bootstrap connection is not node 1; trying again`);
+      await reader.close();
+      if (tries === 5) throw new Error('no reader of five made node 1 its bootstrap connection');
+      await sleep(1_000);
+    }
+  };
+  const [brokers, reader] = await connectedReader();
   try {
-    await reader.offset(events, -1); // the reader's bootstrap connection: node 1
     const before = brokers.list();
     hang();
     // Two requests for a topic the reader has no metadata for: both wait on node 1 and time out together.
@@ -351,4 +403,4 @@ it('moves only the hanging node last when requests of one reader time out togeth
     resume();
     await reader.close();
   }
-}, 60_000);
+}, 120_000);
