@@ -385,9 +385,10 @@ export class Broker {
       const problem = sendProblem(res, closedByClient(req, error) ? clientClosed(error as Error) : error);
       this.metrics.rejected.inc({ code: problem.code });
       if (problem.code === 'HERALD_SUBSCRIPTION_LIMIT') this.metrics.subscriptionLimitHits.inc();
-      if (problem.code === 'HERALD_INTERNAL') {
-        // Operators need its stack, but a client may cause one per request (a damaged segment read on each
-        // GET /events): throttled like the refusals below, the first of an interval keeps its stack.
+      if (problem.code === 'HERALD_INTERNAL' || problem.code === 'HERALD_LOG_CORRUPT') {
+        // A fault of the broker or damage to its data: operators need the error and its stack, but a client
+        // may cause one per request (a damaged segment read on each GET /events): throttled like the
+        // refusals below, the first of an interval keeps its stack.
         const suppressed = this.refusalLog.take(problem.code);
         const fields = { err: error, code: problem.code, path: req.url, suppressed };
         if (suppressed !== undefined) this.options.logger.error(fields, 'request failed');

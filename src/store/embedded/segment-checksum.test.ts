@@ -3,7 +3,7 @@
 // it is read, and refused with HERALD_LOG_CORRUPT; it is never served as if it were the event published.
 // The records around it still read. A real store on disk, closed and opened again, so that the reads
 // come from the segment files (not from the events the store keeps in memory).
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -81,6 +81,37 @@ describe('embedded store: a record damaged in the middle of a segment', () => {
             JSON.stringify({ value: 'abcdefgh'.repeat(8), i }),
           );
         }
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
+  // Cut short or removed under the running store (an operator's mistake, a restore of the wrong file):
+  // the index still says the records are there. Before, this answered HERALD_INTERNAL ("segment 1 has
+  // no payload at 0"), as if the broker had failed, not its data.
+  it.each(['cut short', 'removed'] as const)(
+    'its segment file %s under the running store: reading what it held is refused with HERALD_LOG_CORRUPT',
+    async (damage) => {
+      const dir = newDir();
+      const store = open(dir);
+      try {
+        // A group each: the store keeps only its last groups in memory, the first is read from the file.
+        for (let i = 1; i <= 200; i++) await store.append([event(i)]);
+        const segments = path.join(dir, 'default.segments');
+        // The first segment holds the first record (at 0).
+        const [first] = readdirSync(segments)
+          .filter((name) => name.endsWith('.seg'))
+          .sort();
+        if (first === undefined) throw new Error(`no segment in ${segments}`);
+        const file = path.join(segments, first);
+        if (damage === 'cut short') truncateSync(file, 0);
+        else rmSync(file);
+        const reason =
+          damage === 'cut short'
+            ? /^segment \d{20}\.seg ends before the record at 0: the file was cut short after it was written$/
+            : /^segment \d{20}\.seg is missing, with the record at 0 it held: the file was removed after it was written$/;
+        await expect(store.read(1, 1)).rejects.toMatchObject({ code: 'HERALD_LOG_CORRUPT', message: reason });
       } finally {
         await store.close();
       }

@@ -403,12 +403,20 @@ export class SegmentLog {
     return record.subarray(RECORD_HEADER_BYTES + keysLength);
   }
 
-  /** A block's payload, read from its segment. */
+  /**
+   * A block's payload, read from its segment. The index says it was written there, so a segment file
+   * gone or ending before it was cut short or removed since: damage, like a record that fails its checksum.
+   */
   readPayload(segment: number, at: number, length: number): Buffer {
     const fd = this.reader(segment);
     const payload = fd === undefined ? undefined : this.readExactly(fd, length, at);
     if (payload === undefined) {
-      throw new HeraldError('HERALD_INTERNAL', `segment ${segment} has no payload at ${at}`);
+      throw new HeraldError(
+        'HERALD_LOG_CORRUPT',
+        fd === undefined
+          ? `segment ${segmentName(segment)} is missing, with the record at ${at} it held: the file was removed after it was written`
+          : `segment ${segmentName(segment)} ends before the record at ${at}: the file was cut short after it was written`,
+      );
     }
     return payload;
   }
