@@ -90,6 +90,7 @@ const LABEL_VALUES: Record<
   herald_subscription_lag: { subscription: undefined },
   herald_subscription_failing: { subscription: undefined },
   herald_subscription_dead_letters: { subscription: undefined },
+  herald_subscription_invalid: { subscription: undefined, code: fromSource(Object.keys(ErrorCodes)) },
 };
 
 /**
