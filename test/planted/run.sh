@@ -213,7 +213,6 @@ declare -A TESTS=(
   [start-adds-unserialized]="src/subscriptions/service-start-meanwhile.test.ts"
   [kubernetes-own-echoes-reported]="test/k8s/subscription-echoes.test.ts"
   [kubernetes-put-without-precondition]="test/k8s/subscription-echoes.test.ts"
-  [kafka-reader-successor-reset]="src/store/kafka/bootstrap.test.ts"
   [kafka-bootstrap-order-kept]="src/store/kafka/bootstrap.test.ts"
   [kafka-admin-unbounded]="src/store/kafka/bootstrap.test.ts"
 )
