@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
 import { traceIdOf, tracing } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
+import { liveLetterKey, redrivenLetterKey } from '../store/index.js';
 import type { DeadLetter, EventStore, StoredEvent } from '../store/index.js';
 import type { RedriveSelection } from '../subscriptions/delivery-port.js';
 import type { CompiledSubscription } from '../subscriptions/types.js';
@@ -68,8 +69,8 @@ export function letterKeyOf(
   origin: LetterOrigin,
 ): string {
   return 'redriven' in origin
-    ? `redriven:${origin.redriven.id}`
-    : `live:${definition.incarnation ?? ''}:${origin.seekEpoch}:${stored.sequence}`;
+    ? redrivenLetterKey(origin.redriven.id)
+    : liveLetterKey(definition.incarnation, origin.seekEpoch, stored.sequence);
 }
 
 /** Where the events a letter is stored for came from: the log after the seek `seekEpoch`, or a redrive. */

@@ -17,3 +17,4 @@ export type {
 } from './types.js';
 export { KeyedSerial } from './keyed-serial.js';
 export { deadLetterBytes } from './dead-letter-limits.js';
+export { liveLetterKey, redrivenLetterKey } from './letter-keys.js';

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { HeraldError } from '../../errors/index.js';
+import { liveLetterKey } from '../letter-keys.js';
 
 /**
  * The format of the database this build writes, kept in SQLite's `user_version` (0 in every database
@@ -38,9 +39,8 @@ export function migrateFormat(db: Database.Database): void {
 }
 
 /**
- * Gives each dead letter stored without a key the key `letterKeyOf` (src/dispatch/dead-lettering.ts) adds
- * a live delivery's letter with: `live:<incarnation>:<seek epoch>:<sequence>`, from the subscription as
- * stored. Without one, an event whose letter an older build stored before its cursor passed it (stopped
+ * Gives each dead letter stored without a key the key the dispatcher adds a live delivery's letter with
+ * (`liveLetterKey`: the same function, called from SQL), from the subscription as stored. Without one, an event whose letter an older build stored before its cursor passed it (stopped
  * while an earlier event was at the sink, or killed) was delivered again after the upgrade and, refused
  * again, stored as a second letter beside the first.
  *
@@ -51,11 +51,21 @@ export function migrateFormat(db: Database.Database): void {
  * second one. Letters of subscriptions this database does not define (a Kubernetes registry) keep none.
  */
 function keyLegacyDeadLetters(db: Database.Database): void {
+  db.function(
+    'herald_live_letter_key',
+    { deterministic: true },
+    (incarnation: unknown, seekEpoch: unknown, sequence: unknown) =>
+      liveLetterKey(
+        typeof incarnation === 'string' ? incarnation : undefined,
+        Number(seekEpoch ?? 0),
+        Number(sequence),
+      ),
+  );
   db.exec(`
     UPDATE OR IGNORE dead_letters
     SET letter_key = (
-      SELECT 'live:' || COALESCE(json_extract(s.document, '$.incarnation'), '') || ':'
-        || COALESCE(json_extract(s.document, '$.seek.epoch'), 0) || ':' || dead_letters.seq
+      SELECT herald_live_letter_key(
+        json_extract(s.document, '$.incarnation'), json_extract(s.document, '$.seek.epoch'), dead_letters.seq)
       FROM subscriptions AS s WHERE s.id = dead_letters.subscription
     )
     WHERE id IN (SELECT MAX(id) FROM dead_letters WHERE letter_key IS NULL GROUP BY subscription, seq)
