@@ -169,6 +169,7 @@ export class Broker {
       metrics: this.metrics,
       logger: options.logger,
       onDeadLettered: () => this.deadLetterSweep.nudge(),
+      logRepeatsIntervalMs: config.logRefusalsIntervalMs,
       ...sinkDeliveryOptions(config, this.sinkGuard, this.registry.readSecret),
     });
     this.deadLetterSweep.onDropped = (dropped) => {

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { CloudEvent } from '../cloudevents/index.js';
+import { LogThrottle } from '../observability/index.js';
 import type { BrokerMetrics, Logger } from '../observability/index.js';
 import type { EventStore } from '../store/index.js';
 import { KeyedSerial } from '../store/index.js';
@@ -37,6 +38,8 @@ export interface DispatcherOptions {
   readonly readSecret?: (name: string) => Promise<Record<string, string>>;
   /** Told after events were dead-lettered (the broker then trims dead letters to their bounds soon). */
   readonly onDeadLettered?: () => void;
+  /** At most one line per cause per this long for failures every subscription repeats (`--log-refusals-interval`). */
+  readonly logRepeatsIntervalMs?: number;
 }
 
 /**
@@ -52,6 +55,7 @@ export class Dispatcher implements WorkerHost {
   readonly handshakeOrigin: string | undefined;
   readonly readSecret: ((name: string) => Promise<Record<string, string>>) | undefined;
   readonly onDeadLettered: (() => void) | undefined;
+  private readonly readFailures: LogThrottle;
   private readonly workers = new Map<string, SubscriptionWorker>();
   /** Workers redriving dead letters of subscriptions another replica delivers, while they run. */
   private readonly detached = new Map<string, SubscriptionWorker>();
@@ -80,6 +84,9 @@ export class Dispatcher implements WorkerHost {
     this.readSecret = options.readSecret;
     this.onDeadLettered = options.onDeadLettered;
     const metrics = options.metrics;
+    this.readFailures = new LogThrottle(options.logRepeatsIntervalMs ?? 0, () =>
+      metrics.logLinesSuppressed.inc(),
+    );
     this.client = new SinkClient({
       ...(options.guard === undefined ? {} : { guard: options.guard }),
       ...(options.sinkCa === undefined ? {} : { ca: options.sinkCa }),
@@ -108,6 +115,18 @@ export class Dispatcher implements WorkerHost {
 
   lastSequence(): number {
     return this.tail.lastSequence();
+  }
+
+  /**
+   * A read that fails fails for every subscription reading on its own (a store away, a damaged segment),
+   * each trying again every second: a line per subscription per second was a flood with a thousand of
+   * them. One line per cause per interval, with its stack and how many it stands for.
+   */
+  logReadFailure(subscription: string, error: unknown): void {
+    const code = (error as { code?: unknown } | null)?.code;
+    const suppressed = this.readFailures.take(typeof code === 'string' ? code : 'unknown');
+    if (suppressed === undefined) return;
+    this.logger.error({ err: error, subscription, suppressed }, 'reading the log failed; retrying');
   }
 
   tryJoin(worker: SubscriptionWorker): boolean {

@@ -29,6 +29,8 @@ export interface WorkerHost extends SinkAccessHost {
   tryJoin(worker: SubscriptionWorker): boolean;
   /** True while this process still holds its claim on the subscription (`EventStore.holdsClaim`). */
   holdsClaim(id: string): boolean;
+  /** Logs that reading the log for `subscription` failed (it is tried again in a second). */
+  logReadFailure(subscription: string, error: unknown): void;
 }
 
 type LastError = NonNullable<SubscriptionStatus['lastError']>;
@@ -210,8 +212,7 @@ export class SubscriptionWorker {
         this.pump();
       }
     } catch (error) {
-      if (!this.stopped)
-        this.host.logger.error({ err: error, subscription: this.id }, 'reading the log failed; retrying');
+      if (!this.stopped) this.host.logReadFailure(this.id, error);
       if (!this.stopped) setTimeout(() => void this.fill(), 1000).unref();
     } finally {
       lane.reading = false;
