@@ -35,7 +35,7 @@ describe('dashboard: a stored subscription the broker cannot start', () => {
     if (dataDir !== undefined) removeDir(dataDir);
   });
 
-  it('shows it in the danger colour with its reason, and counts it on the overview', async () => {
+  it('shows it in the danger colour with its reason, counts it on the overview, and offers no pause or seek', async () => {
     if (broker === undefined) throw new Error('no broker');
     await page.goto(`${broker.adminUrl}/ui/`);
     await page.getByText('0 paused, 1 invalid').waitFor();
@@ -63,5 +63,10 @@ describe('dashboard: a stored subscription the broker cannot start', () => {
     })()`)) as { invalid: string; failing: string; paused: string };
     expect(colours.paused).not.toBe(colours.failing);
     expect(colours.invalid).toBe(colours.failing);
+    // Pausing or seeking it is refused (409): not offered, and the page says what can be done instead.
+    await page.getByText('This broker cannot start this subscription within its limits').waitFor();
+    expect(await page.getByRole('button', { name: 'Pause' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Seek' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Delete…' }).count()).toBe(1);
   });
 });

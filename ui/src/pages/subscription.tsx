@@ -134,8 +134,15 @@ export function SubscriptionPage({ id }: { id: string }) {
       {data !== undefined && (
         <>
           <Details subscription={data} />
+          {data.status.state === 'invalid' && (
+            <p class="muted" id="invalid-note">
+              This broker cannot start this subscription within its limits (see Last error): it delivers
+              nothing, and cannot be paused or sought. PUT a valid definition through the API to deliver again
+              from its cursor, or delete it.
+            </p>
+          )}
           <div class="actions" role="group" aria-label="Delivery">
-            {data.status.state === 'paused' ? (
+            {data.status.state === 'invalid' ? null : data.status.state === 'paused' ? (
               <button
                 type="button"
                 class="primary"
@@ -156,7 +163,7 @@ export function SubscriptionPage({ id }: { id: string }) {
               Delete…
             </button>
           </div>
-          <SeekForm id={id} run={run} />
+          {data.status.state !== 'invalid' && <SeekForm id={id} run={run} />}
           <p role="status" class="muted">
             {message}
           </p>
