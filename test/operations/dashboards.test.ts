@@ -66,10 +66,39 @@ async function scrape(broker: BrokerProcess): Promise<Map<string, Record<string,
   return parseExposition(await response.text());
 }
 
+/**
+ * The series of a broker holding a stored subscription it cannot start (herald_subscription_invalid): one
+ * created with three LIKE patterns, then the broker restarted allowing one.
+ */
+async function invalidSubscriptionSeries(): Promise<{
+  series: Map<string, Record<string, string>[]>;
+  id: string;
+}> {
+  const loose = await startBroker();
+  try {
+    const { id } = await subscribe(loose.adminUrl, {
+      sink: `http://127.0.0.1:${await freePort()}/`,
+      filters: [{ sql: "type LIKE 'a.%' OR type LIKE 'b.%' OR type LIKE 'c.%'" }],
+    });
+    await loose.stop();
+    const strict = await startBroker({ dataDir: loose.dataDir, args: ['--filter-max-like-patterns', '1'] });
+    try {
+      return { series: await scrape(strict), id };
+    } finally {
+      await strict.stop();
+    }
+  } finally {
+    removeDir(loose.dataDir);
+  }
+}
+
 describe('dashboard and alert rules', () => {
   const ctx = useBrokerAndSink();
   let series: Map<string, Record<string, string>[]>;
   let deadId: string;
+  let invalid: { series: Map<string, Record<string, string>[]>; id: string };
+  /** What either broker exports. */
+  let exported: Map<string, Record<string, string>[]>;
 
   beforeAll(async () => {
     const sinkUrl = `${ctx.sink.url}/ok`;
@@ -99,6 +128,10 @@ describe('dashboard and alert rules', () => {
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );
+    // The rules also cover what only a broker in another state exports.
+    invalid = await invalidSubscriptionSeries();
+    exported = new Map(series);
+    for (const [name, sets] of invalid.series) exported.set(name, [...(exported.get(name) ?? []), ...sets]);
   });
 
   it('has the panels operators need, each querying the selected Prometheus', () => {
@@ -121,22 +154,23 @@ describe('dashboard and alert rules', () => {
         'HeraldStoreNotReady',
         'HeraldSubscriptionFailing',
         'HeraldSubscriptionLagGrowing',
+        'HeraldSubscriptionInvalid',
       ]),
     );
   });
 
   it('every metric, label value and grouping label in the PromQL is one the broker exports', () => {
-    const labelNames = new Set([...series.values()].flatMap((sets) => sets.flatMap((l) => Object.keys(l))));
+    const labelNames = new Set([...exported.values()].flatMap((sets) => sets.flatMap((l) => Object.keys(l))));
     for (const { where, expr } of expressions) {
       const names = [...expr.matchAll(/\bherald_[a-z0-9_]+/g)].map((m) => m[0]);
       expect(names.length, `${where}: ${expr}`).toBeGreaterThan(0);
-      for (const name of names) expect(series.has(name), `${where} uses ${name}, not exported`).toBe(true);
+      for (const name of names) expect(exported.has(name), `${where} uses ${name}, not exported`).toBe(true);
       // Exact-match selectors must select a series that exists, e.g. outcome="deadlettered".
       for (const [, name, matchers] of expr.matchAll(/\b(herald_[a-z0-9_]+)\{([^}]*)\}/g)) {
         for (const [, key, value] of matchers!.matchAll(/(\w+)="([^"]*)"/g)) {
           if (TARGET_LABELS.has(key!)) continue;
           expect(
-            series.get(name!)!.some((labels) => labels[key!] === value),
+            exported.get(name!)!.some((labels) => labels[key!] === value),
             `${where}: no ${name}{${key}="${value}"} series`,
           ).toBe(true);
         }
@@ -157,6 +191,12 @@ describe('dashboard and alert rules', () => {
     expect(of('herald_subscription_failing')).toBeDefined();
     expect(of('herald_subscription_lag')).toBeDefined();
     expect(series.get('herald_store_ready')).toEqual([{}]);
+  });
+
+  it('the invalid gauge names the subscription the strict broker cannot start, and why', () => {
+    expect(invalid.series.get('herald_subscription_invalid')).toEqual([
+      { subscription: invalid.id, code: 'HERALD_FILTER_TOO_COSTLY' },
+    ]);
   });
 
   it('gauge values: failing 1, one dead letter kept, store ready 1', async () => {
