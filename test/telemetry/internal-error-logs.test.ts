@@ -7,19 +7,11 @@
 // in the next line written, herald_log_lines_suppressed_total), and every such answer is still counted in
 // herald_requests_rejected_total. The cut-short segment answered HERALD_INTERNAL ("segment 1 has no
 // payload at 0") before it was named as the damage it is.
-import { readdirSync, truncateSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BrokerProcess } from '../harness/processes.js';
 import { removeDir, startBroker } from '../harness/processes.js';
+import { publishThenCutSegments } from '../support/cut-segments.js';
 import { metricValue } from '../support/http.js';
-
-/** Every segment file of the embedded store under `dir`. */
-function segmentFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.seg'))
-    .map((name) => path.join(dir, name));
-}
 
 describe('broker faults a client can provoke per request are not logged one stack each', () => {
   let broker: BrokerProcess | undefined;
@@ -31,29 +23,7 @@ describe('broker faults a client can provoke per request are not logged one stac
   it('100 reads of events whose segment was cut short write a bounded log, the first with its stack', async () => {
     let output = '';
     broker = await startBroker({ onOutput: (text) => (output += text) });
-    // Two commit groups, the second larger than the store keeps in memory (at most its last group, or
-    // 64–128 events): reading the first group's events reads the segment.
-    for (const [group, count] of [
-      ['a', 10],
-      ['b', 300],
-    ] as const) {
-      const events = Array.from({ length: count }, (_, i) => ({
-        specversion: '1.0',
-        id: `${group}-${i}`,
-        source: '/internal-logs',
-        type: 'com.example.t',
-        data: { i },
-      }));
-      const published = await fetch(`${broker.url}/`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/cloudevents-batch+json' },
-        body: JSON.stringify(events),
-      });
-      expect(published.status).toBeLessThan(300);
-    }
-    const files = segmentFiles(broker.dataDir);
-    expect(files.length).toBeGreaterThan(0);
-    for (const file of files) truncateSync(file, 0);
+    await publishThenCutSegments(broker, '/internal-logs');
 
     const requests = 100;
     const start = output.length;

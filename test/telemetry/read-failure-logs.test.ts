@@ -3,23 +3,15 @@
 // every try: a line per subscription per second, a flood with many subscriptions, for as long as the fault
 // lasts. --log-refusals-interval now bounds them: one line per cause (the error's code) per interval, the
 // first with its stack, the rest counted in herald_log_lines_suppressed_total.
-import { readdirSync, truncateSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sleep, subscribe } from '../harness/client.js';
 import type { BrokerProcess } from '../harness/processes.js';
 import { removeDir, startBroker } from '../harness/processes.js';
 import { freePort } from '../infra/process.js';
+import { publishThenCutSegments } from '../support/cut-segments.js';
 import { metricValue } from '../support/http.js';
 
 const SUBSCRIPTIONS = 20;
-
-/** Every segment file of the embedded store under `dir`. */
-function segmentFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.seg'))
-    .map((name) => path.join(dir, name));
-}
 
 describe('a read failure every subscription repeats', () => {
   let broker: BrokerProcess | undefined;
@@ -31,26 +23,7 @@ describe('a read failure every subscription repeats', () => {
   it(`is logged once per interval, not once per second by each of ${SUBSCRIPTIONS} subscriptions`, async () => {
     let output = '';
     broker = await startBroker({ onOutput: (text) => (output += text) });
-    // Two commit groups, the second larger than the store keeps in memory: reading the first group's
-    // events reads the segment.
-    for (const [group, count] of [
-      ['a', 10],
-      ['b', 300],
-    ] as const) {
-      const events = Array.from({ length: count }, (_, i) => ({
-        specversion: '1.0',
-        id: `${group}-${i}`,
-        source: '/read-failures',
-        type: 'com.example.t',
-      }));
-      const published = await fetch(`${broker.url}/`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/cloudevents-batch+json' },
-        body: JSON.stringify(events),
-      });
-      expect(published.status).toBeLessThan(300);
-    }
-    for (const file of segmentFiles(broker.dataDir)) truncateSync(file, 0);
+    await publishThenCutSegments(broker, '/read-failures');
 
     const start = output.length;
     // Never reached: every subscription fails to read its first event.

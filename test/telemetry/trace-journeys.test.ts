@@ -9,20 +9,7 @@ import { bodyText, removeDir, startBroker, startSink } from '../harness/processe
 import { freePort, waitFor } from '../infra/process.js';
 import type { ReceivedSpan, Receiver } from './receiver.js';
 import { startReceiver } from './receiver.js';
-
-/** A W3C context as a publisher's own span would send it. */
-function context(): { traceId: string; spanId: string; traceparent: string } {
-  const hex = (bytes: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
-  const traceId = hex(16);
-  const spanId = hex(8);
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
-}
-
-function parseTraceparent(value: string | undefined): { traceId: string; parentId: string } {
-  const match = /^00-([\da-f]{32})-([\da-f]{16})-01$/.exec(value ?? '');
-  if (match === null) throw new Error(`not a sampled W3C traceparent: ${value}`);
-  return { traceId: match[1]!, parentId: match[2]! };
-}
+import { parseTraceparent, publisherContext } from './w3c-context.js';
 
 describe('trace context past the first delivery', () => {
   let receiver: Receiver;
@@ -60,7 +47,7 @@ describe('trace context past the first delivery', () => {
   }
 
   it("the dead-letter sink's delivery attempts are spans of the publisher's trace, each named by the traceparent it receives", async () => {
-    const publisher = context();
+    const publisher = publisherContext();
     // A loopback port nothing listens on: the delivery fails at once and the event is dead-lettered.
     const deadSink = `http://127.0.0.1:${await freePort()}/`;
     const dlsUrl = `${deadLetterSink.url}/dls`;
@@ -104,7 +91,7 @@ describe('trace context past the first delivery', () => {
   });
 
   it('an event carrying the Distributed Tracing extension keeps it, and its delivery span links to that context', async () => {
-    const viaExtension = context();
+    const viaExtension = publisherContext();
     await subscribe(broker.url, { sink: `${sink.url}/extension`, types: ['com.example.journey.ext'] });
     await subscribe(broker.url, {
       sink: `${sink.url}/extension-structured`,
@@ -148,8 +135,8 @@ describe('trace context past the first delivery', () => {
   });
 
   it('binary mode with both ce-traceparent and traceparent: the header is the parent, the extension a link, both reach the sink', async () => {
-    const header = context();
-    const extension = context();
+    const header = publisherContext();
+    const extension = publisherContext();
     await subscribe(broker.url, { sink: `${sink.url}/both`, types: ['com.example.journey.both'] });
     const response = await fetch(`${broker.url}/events`, {
       method: 'POST',
@@ -181,9 +168,9 @@ describe('trace context past the first delivery', () => {
   });
 
   it('a batch delivery links to every event’s extension context besides the stored ones', async () => {
-    const publisher = context();
-    const first = context();
-    const second = context();
+    const publisher = publisherContext();
+    const first = publisherContext();
+    const second = publisherContext();
     await subscribe(broker.url, {
       sink: `${sink.url}/batch`,
       types: ['com.example.journey.batch'],

@@ -11,20 +11,7 @@ import { startNatsServer } from '../infra/nats/server.js';
 import { freePort, waitFor } from '../infra/process.js';
 import type { ReceivedSpan, Receiver } from './receiver.js';
 import { startReceiver } from './receiver.js';
-
-/** A W3C traceparent as a publisher's own span would send it. */
-function publisherContext(): { traceId: string; spanId: string; traceparent: string } {
-  const hex = (bytes: number) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
-  const traceId = hex(16);
-  const spanId = hex(8);
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
-}
-
-function parseTraceparent(value: string | undefined): { traceId: string; parentId: string } {
-  const match = /^00-([\da-f]{32})-([\da-f]{16})-01$/.exec(value ?? '');
-  if (match === null) throw new Error(`not a sampled W3C traceparent: ${value}`);
-  return { traceId: match[1]!, parentId: match[2]! };
-}
+import { parseTraceparent, publisherContext } from './w3c-context.js';
 
 /** Collects the broker's stdout log lines from now on. */
 function collectLogs(broker: BrokerProcess): Record<string, unknown>[] {

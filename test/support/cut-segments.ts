@@ -1,0 +1,40 @@
+import { readdirSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'vitest';
+import type { BrokerProcess } from '../harness/processes.js';
+
+/** Every segment file of the embedded store under `dir`. */
+function segmentFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.seg'))
+    .map((name) => path.join(dir, name));
+}
+
+/**
+ * Publishes two commit groups to `broker` (its embedded store), the second larger than the store keeps in
+ * memory (at most its last group, or 64–128 events), then cuts every segment file to nothing under the
+ * running broker: a read of the first group's events then reads the segment, and finds no payload.
+ */
+export async function publishThenCutSegments(broker: BrokerProcess, source: string): Promise<void> {
+  for (const [group, count] of [
+    ['a', 10],
+    ['b', 300],
+  ] as const) {
+    const events = Array.from({ length: count }, (_, i) => ({
+      specversion: '1.0',
+      id: `${group}-${i}`,
+      source,
+      type: 'com.example.t',
+      data: { i },
+    }));
+    const published = await fetch(`${broker.url}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents-batch+json' },
+      body: JSON.stringify(events),
+    });
+    expect(published.status).toBeLessThan(300);
+  }
+  const files = segmentFiles(broker.dataDir);
+  expect(files.length).toBeGreaterThan(0);
+  for (const file of files) truncateSync(file, 0);
+}
