@@ -196,7 +196,8 @@ export class SubscriptionWorker {
         if (lane !== this.lane || this.stopped) return;
         this.host.metrics.logReads.inc({ reader: 'subscription' });
         if (page.length === 0) {
-          // Retention removed everything up to the tail.
+          // Retention removed everything up to the tail (a store answers empty only where the log holds
+          // no event from here on: `EventStore.read`).
           this.readPos = tail;
           continue;
         }

@@ -115,7 +115,13 @@ export interface EventStore {
    */
   append(inputs: readonly AppendInput[]): Promise<AppendOutcome[]>;
 
-  /** Events with `sequence >= from`, in sequence order, at most `limit`. */
+  /**
+   * Events with `sequence >= from`, in sequence order, at most `limit`. Empty only when the log holds
+   * no event at or after `from`: a subscription catching up takes an empty page for the log's end and
+   * moves on to the shared tail. A distributed store whose replica or new leader answers from behind an
+   * end this process has seen waits for it or fails `HERALD_STORE_UNAVAILABLE`; it never answers short
+   * with nothing.
+   */
   read(from: number, limit: number): Promise<StoredEvent[]>;
 
   /** Resolves once an event with a sequence above `after` exists, or when `signal` aborts. */

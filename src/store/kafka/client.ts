@@ -214,6 +214,11 @@ export class PartitionReader {
     return this.settings.requestTimeoutMs * 2;
   }
 
+  /** Forgets the leader known for `topic`: the next request asks for metadata first. */
+  forgetLeader(topic: string): void {
+    this.partitions.delete(topic);
+  }
+
   private async partition(consumer: Consumer, topic: string, refresh: boolean): Promise<PartitionInfo> {
     const known = this.partitions.get(topic);
     if (known !== undefined && !refresh) return known;

@@ -1,9 +1,10 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { HeraldError } from '../../errors/index.js';
 import { DedupeWindow } from '../dedupe-window.js';
 import type { AppendInput, AppendOutcome, LogStats, RetentionPolicy, StoredEvent } from '../types.js';
 import { SkippedRun } from '../skipped-run.js';
 import { AppendWaiters } from '../waiters.js';
-import type { AdminClient, ClientSettings, PartitionReader, SerialProducer } from './client.js';
+import type { AdminClient, ClientSettings, FetchedPage, PartitionReader, SerialProducer } from './client.js';
 import { describeError, kafkaErrorIds } from './client.js';
 import type { IncomingRecord, OutgoingRecord } from './codec.js';
 import { HEADER, batchedRecordSize, decodeEvent, dedupeKeyOf, encodeEvent, header } from './codec.js';
@@ -11,6 +12,11 @@ import type { StoreLogger } from './follower.js';
 import { TopicFollower } from './follower.js';
 
 const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+/**
+ * Pauses of a read that found the leader behind the log's end before it fails (`read`): about 1.5 s in
+ * all, time for a new leader's followers to fetch once and move its high watermark on.
+ */
+const LAGGING_READ_PAUSES_MS = [25, 50, 100, 200, 400, 800] as const;
 
 export interface EventLogOptions {
   readonly settings: ClientSettings;
@@ -62,6 +68,8 @@ export class EventLog {
   /** Records a read skipped at the topic's end: waits for appends wait past them. */
   private readonly skipped = new SkippedRun();
   private readonly dedupe: boolean;
+  /** Reads that found the node answering behind the log's end, once per pause (see `read`). */
+  laggingReads = 0;
 
   constructor(private readonly options: EventLogOptions) {
     this.dedupe = options.dedupeWindowMs > 0;
@@ -324,18 +332,57 @@ export class EventLog {
     return resolved;
   }
 
+  /**
+   * Events from `from` on. Never answers "nothing" below an end this process has seen (appended, read, or
+   * told by a fetch): the node that answered is then behind the log, and a subscription catching up takes
+   * an empty page for the log's end and moves its read position to the shared tail. Kafka answers so for
+   * a moment after a leader election (the new leader's high watermark is its follower's, one fetch round
+   * behind what the old leader served) and from a follower reached with stale metadata (a fetch of
+   * version 11 or later is served from a follower's own log). Such a read asks for the leader again,
+   * after a pause, and fails `HERALD_STORE_UNAVAILABLE` if the answer stays short; readers retry.
+   */
   async read(from: number, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0) return [];
-    const offset = Math.max(0, Math.floor(from) - 1);
-    let page;
+    let offset = Math.max(0, Math.floor(from) - 1);
+    for (let behind = 0; ;) {
+      // Taken before the fetch: an append that lands while it is in flight says nothing of the node that answered.
+      const known = this.last;
+      const page = await this.fetchFrom(offset);
+      this.bump(page.highWatermark);
+      const events = this.toEvents(page.records, limit);
+      if (events.length > 0) return events;
+      if (page.next > offset) {
+        // Records Herald did not write only (or transaction markers): empty, this page would say "nothing
+        // at or after `from`". Read on past them.
+        this.skipped.record(offset + 1, page.next);
+        offset = page.next;
+        behind = 0;
+        continue;
+      }
+      if (offset >= known) return [];
+      this.laggingReads++;
+      if (behind >= LAGGING_READ_PAUSES_MS.length) {
+        throw unavailable(
+          `Kafka answered nothing at sequence ${offset + 1} of ${this.options.topic}, whose log holds events up to ${known}: the node that answered is behind`,
+        );
+      }
+      this.options.reader.forgetLeader(this.options.topic);
+      await delay(LAGGING_READ_PAUSES_MS[behind++]);
+    }
+  }
+
+  private async fetchFrom(offset: number): Promise<FetchedPage> {
     try {
-      page = await this.options.reader.fetch(this.options.topic, offset, 0);
+      return await this.options.reader.fetch(this.options.topic, offset, 0);
     } catch (error) {
       throw unavailable(`reading the event topic failed: ${describeError(error)}`, error);
     }
-    this.bump(page.highWatermark);
+  }
+
+  /** The events of Herald's among `records`, at most `limit`; the others are logged and skipped. */
+  private toEvents(records: readonly IncomingRecord[], limit: number): StoredEvent[] {
     const events: StoredEvent[] = [];
-    for (const record of page.records) {
+    for (const record of records) {
       if (events.length >= limit) break;
       const decoded = decodeEvent(record);
       if (decoded === undefined) {
@@ -352,9 +399,6 @@ export class EventLog {
         trace: decoded.trace,
       });
     }
-    const lastRecord = page.records[page.records.length - 1];
-    if (events.length === 0 && lastRecord !== undefined)
-      this.skipped.record(offset + 1, lastRecord.offset + 1);
     return events;
   }
 
