@@ -98,6 +98,23 @@ describe('the kafka store and records its codec cannot decode', () => {
     }
   }, 60_000);
 
+  it('reads past a fetch that answered foreign records only', async () => {
+    const broker = nextBroker();
+    const store = await open(broker);
+    try {
+      await store.append([{ event: sampleEvent('before') }]);
+      // Larger than a fetch's 1 MiB: Kafka answers the record alone, and the event after it needs another fetch.
+      await produceByHand(store.eventsTopic, undefined, 'x'.repeat(1_200_000), []);
+      await store.append([{ event: sampleEvent('after') }]);
+      expect((await store.read(2, 10)).map((e) => [e.sequence, e.event.attributes['id']])).toEqual([
+        [3, 'after'],
+      ]);
+    } finally {
+      await store.close();
+      await removeBroker(broker);
+    }
+  }, 60_000);
+
   it("lists and trims dead letters past one whose error header is not Herald's JSON", async () => {
     const broker = nextBroker();
     const store = await open(broker);
