@@ -91,6 +91,7 @@ declare -A TESTS=(
   [redrive-wait-first-page]="test/client/deadletters-redrive-wait.test.ts"
   [kafka-undecodable-returned]="src/store/kafka/undecodable.test.ts"
   [kafka-read-trusts-lagging-node]="src/store/kafka/lagging-read.test.ts"
+  [kafka-foreign-page-empty]="src/store/kafka/undecodable.test.ts"
   [jetstream-undecodable-stops-reads]="src/store/jetstream/undecodable.test.ts"
   [k8s-subscriptions-unlisted-ready]="test/k8s/stalled-watch.test.ts"
   [declared-oversize-kept-open]="test/bounds/transport.test.ts"
