@@ -135,11 +135,15 @@ describe('GET /subscriptions/{id}/deadletters with many large letters and many r
     for (const { socket } of stalled) socket.destroy();
     const total = LETTERS * DATA_BYTES;
     // A page that held all it was asked for held every letter (64 MB) and its rendering until its reader
-    // took it: sixteen readers held that sixteen times over. Bounded pages, few at once, stay under one copy.
+    // took it: sixteen readers held that sixteen times over (the broker grew by 2.6 GB). Bounded pages stay
+    // within a few copies. Not within one: a page the kernel's socket buffers took frees its slot, so all
+    // sixteen may be answered one after the other, and what their renderings left waits for a collection —
+    // ten runs of the fixed broker grew by 7 to 83 MiB (CI saw 69 MiB fail a bound of one copy). The cut
+    // and the admission are each shown exactly by the cases below.
     expect(
       growth,
       `peak RSS grew by ${Math.round(growth / 2 ** 20)} MiB while ${READERS} readers stalled (statuses ${stalled.map((r) => r.status).join(',')})`,
-    ).toBeLessThan(total);
+    ).toBeLessThan(4 * total);
 
     // Readers that take what they asked for: each reads every letter exactly once, following `Link: next`
     // through pages cut by bytes and waiting out refusals, each of them counted under its flag.
