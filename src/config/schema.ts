@@ -210,7 +210,7 @@ export const BROKER_OPTIONS = [
     name: 'log-refusals-interval',
     kind: 'duration',
     default: '10s',
-    doc: 'At most one "request refused" warning (a 5xx refusal such as HERALD_STORE_UNAVAILABLE or HERALD_AUTH_UNAVAILABLE, which any client can provoke) or "request failed" error (HERALD_INTERNAL or HERALD_LOG_CORRUPT, with its stack), and at most one "reading the log failed" error of the subscriptions catching up, per error code per interval, with the number it stands for; the rest are counted in herald_log_lines_suppressed_total. 0 logs every one.',
+    doc: 'At most one "request refused" warning (a 5xx refusal such as HERALD_STORE_UNAVAILABLE or HERALD_AUTH_UNAVAILABLE, which any client can provoke) or "request failed" error (HERALD_INTERNAL or HERALD_LOG_CORRUPT, with its stack), and at most one "reading the log failed" error of the subscriptions catching up and the shared tail, per error code per interval, with the number it stands for; the rest are counted in herald_log_lines_suppressed_total. 0 logs every one.',
   },
   {
     name: 'shutdown-delay',

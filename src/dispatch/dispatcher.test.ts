@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HeraldError } from '../errors/index.js';
 import { BrokerMetrics, createLogger } from '../observability/index.js';
 import { EmbeddedEventStore } from '../store/embedded/sqlite-store.js';
 import { sampleEvent } from '../store/testing/conformance.js';
@@ -155,5 +157,40 @@ describe('dispatcher shared tail', () => {
     // Up to 16 in flight: the order may vary, the set may not (each once, none skipped).
     const byNumber = [...received].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
     expect(byNumber).toEqual(Array.from({ length: 31 }, (_, i) => `e${i + 1}`));
+  });
+
+  it("logs its failing reads once per --log-refusals-interval with the subscriptions', not once a second", async () => {
+    // The store is away for reads: the tail tries again every second, and it logged an error each time.
+    const { store: embedded } = countedStore();
+    const store = new Proxy(embedded, {
+      get(target, property, receiver) {
+        if (property !== 'read') return Reflect.get(target, property, receiver) as unknown;
+        return () => Promise.reject(new HeraldError('HERALD_STORE_UNAVAILABLE', 'the store is away'));
+      },
+    }) as EventStore;
+    const output = new PassThrough();
+    const lines: string[] = [];
+    output.on('data', (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+    const metrics = new BrokerMetrics(false);
+    const dispatcher = new Dispatcher({
+      store,
+      metrics,
+      logger: createLogger('info', {}, output),
+      logRepeatsIntervalMs: 60_000,
+    });
+    await dispatcher.start();
+    cleanups.push(() => dispatcher.stop(1_000));
+    await dispatcher.add(pausedSubscription('fed-by-the-tail'), 1);
+    await store.append([{ event: sampleEvent('unread') }]);
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+
+    const failures = lines.filter((line) => /read(ing the log)? failed/.test(line));
+    expect(failures).toHaveLength(1);
+    expect(JSON.parse(failures[0] as string)).toMatchObject({
+      msg: 'reading the log failed; retrying',
+      reader: 'shared tail',
+      err: { code: 'HERALD_STORE_UNAVAILABLE' },
+    });
+    expect((await metrics.logLinesSuppressed.get()).values[0]?.value).toBeGreaterThanOrEqual(2);
   });
 });

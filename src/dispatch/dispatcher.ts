@@ -100,6 +100,7 @@ export class Dispatcher implements WorkerHost {
       logger: this.logger,
       workers: this.workers,
       index: this.index,
+      readFailed: (error) => this.logReadFailure(undefined, error),
     });
     this.commitIntervalMs = options.commitIntervalMs ?? 200;
     this.claimRetryMs = options.claimRetryMs ?? 2_000;
@@ -120,13 +121,15 @@ export class Dispatcher implements WorkerHost {
   /**
    * A read that fails fails for every subscription reading on its own (a store away, a damaged segment),
    * each trying again every second: a line per subscription per second was a flood with a thousand of
-   * them. One line per cause per interval, with its stack and how many it stands for.
+   * them. One line per cause per interval, with its stack and how many it stands for; the shared tail's
+   * failures (`subscription` undefined: it reads for every caught-up subscription) count with them.
    */
-  logReadFailure(subscription: string, error: unknown): void {
+  logReadFailure(subscription: string | undefined, error: unknown): void {
     const code = (error as { code?: unknown } | null)?.code;
     const suppressed = this.readFailures.take(typeof code === 'string' ? code : 'unknown');
     if (suppressed === undefined) return;
-    this.logger.error({ err: error, subscription, suppressed }, 'reading the log failed; retrying');
+    const reader = subscription === undefined ? { reader: 'shared tail' } : { subscription };
+    this.logger.error({ err: error, ...reader, suppressed }, 'reading the log failed; retrying');
   }
 
   tryJoin(worker: SubscriptionWorker): boolean {

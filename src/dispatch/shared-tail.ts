@@ -38,6 +38,8 @@ export interface SharedTailOptions {
   /** Every worker this process delivers (the dispatcher's map: the tail idles while it is empty). */
   readonly workers: ReadonlyMap<string, SubscriptionWorker>;
   readonly index: SubscriptionIndex;
+  /** Logs that the tail's read failed (it tries again in a second): throttled with the workers' failures. */
+  readonly readFailed: (error: unknown) => void;
 }
 
 /**
@@ -51,6 +53,7 @@ export class SharedTail {
   private readonly logger: Logger;
   private readonly workers: ReadonlyMap<string, SubscriptionWorker>;
   private readonly index: SubscriptionIndex;
+  private readonly readFailed: (error: unknown) => void;
 
   /** Workers read up to (or past) the tail's position: they join it once it reaches them (`admitJoiners`). */
   private readonly joiners = new Set<SubscriptionWorker>();
@@ -76,6 +79,7 @@ export class SharedTail {
     this.logger = options.logger;
     this.workers = options.workers;
     this.index = options.index;
+    this.readFailed = options.readFailed;
   }
 
   /** Starts reading after `last`, the log's last sequence when delivery starts. */
@@ -188,7 +192,7 @@ export class SharedTail {
         page = await this.store.read(this.position, TAIL_PAGE);
       } catch (error) {
         if (!this.running) return;
-        this.logger.error({ err: error }, 'shared tail read failed; retrying');
+        this.readFailed(error);
         await new Promise((resolve) => setTimeout(resolve, 1000));
         continue;
       }
