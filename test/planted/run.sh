@@ -19,6 +19,7 @@ declare -A TESTS=(
   [dead-letter-sink-untraced]="test/telemetry/trace-journeys.test.ts"
   [extension-context-unlinked]="test/telemetry/trace-journeys.test.ts"
   [read-failure-log-per-subscription]="test/telemetry/read-failure-logs.test.ts"
+  [tail-read-failure-unthrottled]="src/dispatch/dispatcher.test.ts"
   [subscription-invalid-unmeasured]="test/upgrade/unstartable-subscription.test.ts"
   [unstartable-subscription-dropped]="test/upgrade/unstartable-subscription.test.ts test/jetstream/replica-limits.test.ts"
   [kafka-definition-unleased]="src/store/kafka/definitions.test.ts"
