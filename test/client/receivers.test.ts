@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startBroker } from '../harness/processes.js';
 import type { BrokerProcess } from '../harness/processes.js';
-import { subscribe } from '../harness/client.js';
+import { publishBatch, subscribe } from '../harness/client.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -93,21 +93,17 @@ describe.each(CONSUMERS.map(([name]) => name))('the %s example consumer', (name)
       });
       subscriptions[contentMode] = sub.id;
     }
-    const events = [1, 2, 3].map((n) => ({
-      specversion: '1.0',
-      id: `${name}-${n}`,
-      source: '/receivers',
-      type,
-      // Non-ASCII and a space: percent-encoded in ce-* headers, decoded by the receiver.
-      subject: `café €${n}`,
-      data: { n },
-    }));
-    const response = await fetch(`${broker.url}/`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents-batch+json' },
-      body: JSON.stringify(events),
-    });
-    expect(response.status).toBe(202);
+    await publishBatch(
+      broker.url,
+      [1, 2, 3].map((n) => ({
+        id: `${name}-${n}`,
+        source: '/receivers',
+        type,
+        // Non-ASCII and a space: percent-encoded in ce-* headers, decoded by the receiver.
+        subject: `café €${n}`,
+        data: { n },
+      })),
+    );
     const received = await waitFor(consumer(), (r) => r.filter((x) => x.type === type).length >= 9);
     const mine = received.filter((r) => r.type === type);
     for (const [mode, id] of Object.entries(subscriptions)) {

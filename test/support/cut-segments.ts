@@ -1,6 +1,7 @@
 import { readdirSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
+import { publishBatch } from '../harness/client.js';
 import type { BrokerProcess } from '../harness/processes.js';
 
 /** Every segment file of the embedded store under `dir`. */
@@ -20,19 +21,15 @@ export async function publishThenCutSegments(broker: BrokerProcess, source: stri
     ['a', 10],
     ['b', 300],
   ] as const) {
-    const events = Array.from({ length: count }, (_, i) => ({
-      specversion: '1.0',
-      id: `${group}-${i}`,
-      source,
-      type: 'com.example.t',
-      data: { i },
-    }));
-    const published = await fetch(`${broker.url}/`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents-batch+json' },
-      body: JSON.stringify(events),
-    });
-    expect(published.status).toBeLessThan(300);
+    await publishBatch(
+      broker.url,
+      Array.from({ length: count }, (_, i) => ({
+        id: `${group}-${i}`,
+        source,
+        type: 'com.example.t',
+        data: { i },
+      })),
+    );
   }
   const files = segmentFiles(broker.dataDir);
   expect(files.length).toBeGreaterThan(0);
